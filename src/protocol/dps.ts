@@ -1,0 +1,107 @@
+// DPS register request and operation status bodies (protocol.md §3.3, §3.5).
+
+export interface IotcGateway {
+  iotcGatewayId: string;
+  iotcModuleId?: string;
+}
+
+/** What IoT Central reads from the register payload. */
+export interface RegisterPayload {
+  modelId?: string;
+  /** Legacy key some IoT Central modules still send. */
+  iotcModelId?: string;
+  iotcGateway?: IotcGateway;
+  [key: string]: unknown;
+}
+
+export interface RegisterRequest {
+  registrationId: string;
+  payload?: RegisterPayload;
+}
+
+export type RegistrationStatus = 'unassigned' | 'assigning' | 'assigned' | 'failed' | 'disabled';
+
+export interface DeviceRegistrationState {
+  registrationId: string;
+  createdDateTimeUtc?: string;
+  assignedHub?: string;
+  deviceId?: string;
+  status: RegistrationStatus;
+  substatus?: 'initialAssignment' | 'deviceDataMigrated' | 'deviceDataReset' | 'reprovisionedToInitialAssignment';
+  lastUpdatedDateTimeUtc?: string;
+  etag?: string;
+  errorCode?: number;
+  errorMessage?: string;
+  payload?: unknown;
+}
+
+export interface RegistrationOperationStatus {
+  operationId: string;
+  status: RegistrationStatus;
+  registrationState?: DeviceRegistrationState;
+}
+
+export interface DpsErrorBody {
+  errorCode: number;
+  trackingId: string;
+  message: string;
+  timestampUtc: string;
+  info?: unknown;
+}
+
+export function buildRegisterRequest(registrationId: string, payload?: RegisterPayload): RegisterRequest {
+  return payload === undefined ? { registrationId } : { registrationId, payload };
+}
+
+export class DpsBodyError extends Error {}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Validates a register body as DPS would: JSON object, string registrationId, optional object payload. */
+export function parseRegisterRequest(body: Buffer | string): RegisterRequest {
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
+  } catch {
+    throw new DpsBodyError('the register body is not JSON');
+  }
+  if (!isObject(value)) throw new DpsBodyError('the register body must be a JSON object');
+  const { registrationId, payload } = value;
+  if (typeof registrationId !== 'string' || registrationId.length === 0) {
+    throw new DpsBodyError('registrationId must be a non-empty string');
+  }
+  if (payload !== undefined && payload !== null && !isObject(payload)) {
+    throw new DpsBodyError('payload must be a JSON object');
+  }
+  if (isObject(payload) && payload.iotcGateway !== undefined) {
+    const gw = payload.iotcGateway;
+    if (!isObject(gw) || typeof gw.iotcGatewayId !== 'string') {
+      throw new DpsBodyError('payload.iotcGateway.iotcGatewayId must be a string');
+    }
+    if (gw.iotcModuleId !== undefined && typeof gw.iotcModuleId !== 'string') {
+      throw new DpsBodyError('payload.iotcGateway.iotcModuleId must be a string');
+    }
+  }
+  return isObject(payload) ? { registrationId, payload: payload as RegisterPayload } : { registrationId };
+}
+
+/** The model id a register payload carries, under its current or legacy key. */
+export function modelIdOf(payload: RegisterPayload | undefined): string | undefined {
+  if (payload === undefined) return undefined;
+  if (typeof payload.modelId === 'string') return payload.modelId;
+  return typeof payload.iotcModelId === 'string' ? payload.iotcModelId : undefined;
+}
+
+/** Parses an operation status response; throws on what a client could not act on. */
+export function parseOperationStatus(body: Buffer | string): RegistrationOperationStatus {
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
+  } catch {
+    throw new DpsBodyError('the DPS response is not JSON');
+  }
+  if (!isObject(value) || typeof value.operationId !== 'string' || typeof value.status !== 'string') {
+    throw new DpsBodyError('a DPS operation status has operationId and status');
+  }
+  return value as unknown as RegistrationOperationStatus;
+}

@@ -1,0 +1,7 @@
+// The Azure IoT dialect as pure functions: no I/O, nothing else from the project.
+export * from './sas.js';
+export * from './property-bag.js';
+export * from './topics.js';
+export * from './connect.js';
+export * from './dps.js';
+export * from './connection-string.js';
