@@ -32,6 +32,9 @@ async function importKeyPem(pem: string): Promise<CryptoKey> {
   return webcrypto.subtle.importKey('pkcs8', x509.PemConverter.decode(pem)[0] as ArrayBuffer, ALGORITHM, true, ['sign']);
 }
 
+/** PEM files end with a newline, so that chains can be concatenated. */
+const withNewline = (pem: string) => (pem.endsWith('\n') ? pem : pem + '\n');
+
 const serial = () => {
   const bytes = randomBytes(16);
   bytes[0] = (bytes[0] as number) & 0x7f; // positive
@@ -70,7 +73,7 @@ async function issue(opts: {
           extensions,
         });
       })();
-  return { certPem: cert.toString('pem'), keyPem: await exportKeyPem(keys.privateKey) };
+  return { certPem: withNewline(cert.toString('pem')), keyPem: withNewline(await exportKeyPem(keys.privateKey)) };
 }
 
 /** A certificate authority, self-signed or below `issuer` (an intermediate, e.g. an IoT Edge device CA). */
