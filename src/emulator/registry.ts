@@ -1,0 +1,143 @@
+// The identity registry: devices, IoT Edge devices, their modules and twins. In memory, one per emulator.
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { IotcGateway } from '../protocol/index.js';
+import { Twin, type Json } from './twin.js';
+
+export interface SymmetricKeys {
+  primaryKey: string;
+  secondaryKey: string;
+}
+
+export type Authentication =
+  | { type: 'sas'; keys: SymmetricKeys }
+  /** Issued by a trusted CA; the certificate's CN is the identity. */
+  | { type: 'x509CA' };
+
+export interface ModuleIdentity {
+  deviceId: string;
+  moduleId: string;
+  generationId: string;
+  managedBy?: string;
+  authentication: Authentication;
+  twin: Twin;
+  createdAt: string;
+  etag: string;
+}
+
+export interface DeviceIdentity {
+  id: string;
+  displayName: string;
+  /** An IoT Edge device: has `$edgeAgent`, `$edgeHub` and can create modules. */
+  iotEdge: boolean;
+  enabled: boolean;
+  simulated: boolean;
+  provisioned: boolean;
+  /** Model id (DTDL) given at CONNECT or DPS registration; IoT Central's template. */
+  modelId?: string;
+  /** The gateway this device is attached to (downstream relationship). */
+  gateway?: IotcGateway;
+  authentication: Authentication;
+  generationId: string;
+  twin: Twin;
+  modules: Map<string, ModuleIdentity>;
+  createdAt: string;
+  etag: string;
+  /** Last telemetry value per `module|component|name`. */
+  lastTelemetry: Map<string, { timestamp: string; value: Json }>;
+  /** Name of the deployment manifest assigned to it, if any. */
+  deploymentManifestId?: string;
+}
+
+export const newSymmetricKeys = (): SymmetricKeys => ({
+  primaryKey: randomBytes(32).toString('base64'),
+  secondaryKey: randomBytes(32).toString('base64'),
+});
+
+const newEtag = () => randomBytes(6).toString('base64url');
+
+export const EDGE_SYSTEM_MODULES = ['$edgeAgent', '$edgeHub'] as const;
+
+export interface CreateDeviceInput {
+  id: string;
+  displayName?: string;
+  iotEdge?: boolean;
+  enabled?: boolean;
+  simulated?: boolean;
+  modelId?: string;
+  gateway?: IotcGateway;
+  authentication?: Authentication;
+}
+
+export class Registry {
+  readonly devices = new Map<string, DeviceIdentity>();
+
+  get(deviceId: string): DeviceIdentity | undefined {
+    return this.devices.get(deviceId);
+  }
+
+  getModule(deviceId: string, moduleId: string): ModuleIdentity | undefined {
+    return this.devices.get(deviceId)?.modules.get(moduleId);
+  }
+
+  /** The twin of a device or of one of its modules. */
+  twinOf(deviceId: string, moduleId?: string): Twin | undefined {
+    return moduleId === undefined ? this.get(deviceId)?.twin : this.getModule(deviceId, moduleId)?.twin;
+  }
+
+  create(input: CreateDeviceInput): DeviceIdentity {
+    const now = new Date().toISOString();
+    const device: DeviceIdentity = {
+      id: input.id,
+      displayName: input.displayName ?? input.id,
+      iotEdge: input.iotEdge ?? false,
+      enabled: input.enabled ?? true,
+      simulated: input.simulated ?? false,
+      provisioned: false,
+      ...(input.modelId === undefined ? {} : { modelId: input.modelId }),
+      ...(input.gateway === undefined ? {} : { gateway: input.gateway }),
+      authentication: input.authentication ?? { type: 'sas', keys: newSymmetricKeys() },
+      generationId: randomUUID(),
+      twin: new Twin(),
+      modules: new Map(),
+      createdAt: now,
+      etag: newEtag(),
+      lastTelemetry: new Map(),
+    };
+    this.devices.set(device.id, device);
+    if (device.iotEdge) for (const m of EDGE_SYSTEM_MODULES) this.createModule(device, m);
+    return device;
+  }
+
+  /** Makes a device an IoT Edge device (adds the system modules) if it is not one already. */
+  makeIotEdge(device: DeviceIdentity): void {
+    if (device.iotEdge) return;
+    device.iotEdge = true;
+    for (const m of EDGE_SYSTEM_MODULES) if (!device.modules.has(m)) this.createModule(device, m);
+  }
+
+  createModule(device: DeviceIdentity, moduleId: string, managedBy?: string): ModuleIdentity {
+    const existing = device.modules.get(moduleId);
+    if (existing !== undefined) return existing;
+    const module: ModuleIdentity = {
+      deviceId: device.id,
+      moduleId,
+      generationId: randomUUID(),
+      ...(managedBy === undefined ? {} : { managedBy }),
+      authentication: { type: 'sas', keys: newSymmetricKeys() },
+      twin: new Twin(),
+      createdAt: new Date().toISOString(),
+      etag: newEtag(),
+    };
+    device.modules.set(moduleId, module);
+    return module;
+  }
+
+  delete(deviceId: string): boolean {
+    return this.devices.delete(deviceId);
+  }
+
+  /** Devices attached to a gateway. */
+  downstreamOf(gatewayId: string): DeviceIdentity[] {
+    return [...this.devices.values()].filter((d) => d.gateway?.iotcGatewayId === gatewayId);
+  }
+}

@@ -1,0 +1,146 @@
+// Service-side operations of the emulated cloud (what IoT Central and the IoT Hub service API do to devices).
+// The REST front end maps HTTP onto these; the MQTT front end carries them to connected clients.
+import type { Registry, DeviceIdentity } from './registry.js';
+import type { EmulatorStats } from './stats.js';
+import { isJsonObject, type Json, type JsonObject } from './twin.js';
+
+/** An error with the HTTP status a service API answers with. */
+export class ServiceError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+export interface MethodResult {
+  status: number;
+  payload: Json;
+}
+
+/** What the service layer needs from the MQTT front end. */
+export interface DeviceChannel {
+  isConnected(deviceId: string, moduleId?: string): boolean;
+  /** Pushes a desired-properties patch to the identity if it is connected and subscribed. */
+  pushDesired(deviceId: string, moduleId: string | undefined, patch: JsonObject): void;
+  invokeMethod(deviceId: string, moduleId: string | undefined, name: string, payload: Json, timeoutMs: number): Promise<MethodResult>;
+  /** Delivers now, or queues (at most 50 per device) until the device subscribes. */
+  sendC2D(deviceId: string, body: Buffer, properties: Record<string, string>): 'delivered' | 'queued';
+  /** Closes every connection of the device and its modules (it was disabled or deleted). */
+  disconnect(deviceId: string): void;
+}
+
+export interface DeploymentManifest {
+  id: string;
+  displayName: string;
+  data: { modulesContent: Record<string, { 'properties.desired': JsonObject }> };
+  etag: string;
+  createdAt: string;
+}
+
+const SYSTEM_TWIN_MODULES = new Set(['$edgeAgent', '$edgeHub']);
+
+export class CloudService {
+  readonly manifests = new Map<string, DeploymentManifest>();
+
+  constructor(
+    readonly registry: Registry,
+    readonly stats: EmulatorStats,
+    private readonly channel: DeviceChannel,
+  ) {}
+
+  device(deviceId: string): DeviceIdentity {
+    const device = this.registry.get(deviceId);
+    if (device === undefined) throw new ServiceError(404, 'NotFound', `device "${deviceId}" does not exist`);
+    return device;
+  }
+
+  isConnected(deviceId: string, moduleId?: string): boolean {
+    return this.channel.isConnected(deviceId, moduleId);
+  }
+
+  /** Disables or re-enables a device; a disabled device loses its connections, as in IoT Hub. */
+  setEnabled(device: DeviceIdentity, enabled: boolean): void {
+    device.enabled = enabled;
+    if (!enabled) this.channel.disconnect(device.id);
+  }
+
+  deleteDevice(deviceId: string): void {
+    this.registry.delete(deviceId);
+    this.channel.disconnect(deviceId);
+  }
+
+  /** Writes desired properties (merge, or replace with `replace`) and pushes the change to the device. */
+  writeDesired(deviceId: string, moduleId: string | undefined, patch: JsonObject, replace = false): number {
+    const device = this.device(deviceId);
+    const twin = moduleId === undefined ? device.twin : device.modules.get(moduleId)?.twin;
+    if (twin === undefined) throw new ServiceError(404, 'NotFound', `module "${moduleId}" of device "${deviceId}" does not exist`);
+    const now = new Date().toISOString();
+    const before = twin.desired.value;
+    const ok = replace ? twin.desired.replace(patch, now) : twin.desired.apply(patch, now);
+    if (!ok) throw new ServiceError(400, 'TwinTooLarge', 'desired properties would exceed 32 KB');
+    // What the device receives: the changed keys (null for removed ones) and the new version.
+    const pushed: JsonObject = { ...patch };
+    if (replace) for (const key of Object.keys(before)) if (!(key in patch)) pushed[key] = null;
+    pushed.$version = twin.desired.version;
+    this.channel.pushDesired(deviceId, moduleId, pushed);
+    return twin.desired.version;
+  }
+
+  async invokeMethod(
+    deviceId: string,
+    moduleId: string | undefined,
+    name: string,
+    payload: Json,
+    responseTimeoutSeconds = 30,
+  ): Promise<MethodResult> {
+    const device = this.device(deviceId);
+    if (moduleId !== undefined && !device.modules.has(moduleId)) {
+      throw new ServiceError(404, 'NotFound', `module "${moduleId}" of device "${deviceId}" does not exist`);
+    }
+    if (!(responseTimeoutSeconds >= 5 && responseTimeoutSeconds <= 300)) {
+      throw new ServiceError(400, 'BadRequest', 'responseTimeout must be between 5 and 300 seconds');
+    }
+    return this.channel.invokeMethod(deviceId, moduleId, name, payload, responseTimeoutSeconds * 1000);
+  }
+
+  sendC2D(deviceId: string, body: Buffer, properties: Record<string, string> = {}): 'delivered' | 'queued' {
+    this.device(deviceId);
+    if (body.length > 64 * 1024) throw new ServiceError(400, 'MessageTooLarge', 'a cloud-to-device message is at most 64 KB');
+    return this.channel.sendC2D(deviceId, body, properties);
+  }
+
+  saveManifest(id: string, displayName: string, data: unknown): DeploymentManifest {
+    if (!isJsonObject(data) || !isJsonObject(data.modulesContent)) {
+      throw new ServiceError(400, 'BadRequest', 'a deployment manifest needs a "modulesContent" object');
+    }
+    for (const [moduleId, section] of Object.entries(data.modulesContent)) {
+      if (!isJsonObject(section) || !isJsonObject(section['properties.desired'])) {
+        throw new ServiceError(400, 'BadRequest', `modulesContent.${moduleId} needs a "properties.desired" object`);
+      }
+    }
+    const manifest: DeploymentManifest = {
+      id,
+      displayName,
+      data: data as DeploymentManifest['data'],
+      etag: Date.now().toString(36),
+      createdAt: this.manifests.get(id)?.createdAt ?? new Date().toISOString(),
+    };
+    this.manifests.set(id, manifest);
+    return manifest;
+  }
+
+  /**
+   * Assigns a manifest to an IoT Edge device as IoT Central does: the desired properties of `$edgeAgent`,
+   * `$edgeHub` and each custom module are set from `modulesContent` (replaced, not merged).
+   */
+  assignManifest(deviceId: string, manifestId: string): void {
+    const device = this.device(deviceId);
+    if (!device.iotEdge) throw new ServiceError(400, 'NotIotEdge', `device "${deviceId}" is not an IoT Edge device`);
+    const manifest = this.manifests.get(manifestId);
+    if (manifest === undefined) throw new ServiceError(404, 'NotFound', `deployment manifest "${manifestId}" does not exist`);
+    device.deploymentManifestId = manifestId;
+    for (const [moduleId, section] of Object.entries(manifest.data.modulesContent)) {
+      if (!SYSTEM_TWIN_MODULES.has(moduleId)) this.registry.createModule(device, moduleId, 'iotEdge');
+      this.writeDesired(deviceId, moduleId, section['properties.desired'], true);
+    }
+  }
+}

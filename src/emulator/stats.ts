@@ -1,0 +1,99 @@
+// What the emulator saw, per identity and in total, for /stats and for reconciling a run's ledger.
+import * as hdr from 'hdr-histogram-js';
+
+export interface IdentityStats {
+  messagesReceived: number;
+  bytesReceived: number;
+  connects: number;
+  disconnects: number;
+  twinGets: number;
+  twinPatches: number;
+  desiredPatchesSent: number;
+  methodCalls: number;
+  methodResponses: number;
+  c2dSent: number;
+  c2dCompleted: number;
+}
+
+/** Why a client was refused or dropped. */
+export type RejectionReason =
+  | 'auth'
+  | 'unknownTopic'
+  | 'badSubscription'
+  | 'qos2'
+  | 'oversized'
+  | 'badBody'
+  | 'protocol'
+  | 'takenOver';
+
+const newIdentityStats = (): IdentityStats => ({
+  messagesReceived: 0,
+  bytesReceived: 0,
+  connects: 0,
+  disconnects: 0,
+  twinGets: 0,
+  twinPatches: 0,
+  desiredPatchesSent: 0,
+  methodCalls: 0,
+  methodResponses: 0,
+  c2dSent: 0,
+  c2dCompleted: 0,
+});
+
+export class EmulatorStats {
+  readonly startedAt = new Date().toISOString();
+  readonly identities = new Map<string, IdentityStats>();
+  readonly rejections: Record<RejectionReason, number> = {
+    auth: 0, unknownTopic: 0, badSubscription: 0, qos2: 0, oversized: 0, badBody: 0, protocol: 0, takenOver: 0,
+  };
+  readonly dps = { registrations: 0, assigned: 0, failed: 0, polls: 0 };
+  /** End-to-end latency of telemetry, from `iothub-creation-time-utc` to arrival, in ms. */
+  readonly latency = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000, numberOfSignificantValueDigits: 3 });
+  /** Messages whose creation time was missing or unreadable, so not in `latency`. */
+  latencyUnstamped = 0;
+
+  of(identity: string): IdentityStats {
+    let s = this.identities.get(identity);
+    if (s === undefined) {
+      s = newIdentityStats();
+      this.identities.set(identity, s);
+    }
+    return s;
+  }
+
+  recordTelemetry(identity: string, bytes: number, creationTimeUtc: string | undefined, now: number): void {
+    const s = this.of(identity);
+    s.messagesReceived += 1;
+    s.bytesReceived += bytes;
+    const created = creationTimeUtc === undefined ? NaN : Date.parse(creationTimeUtc);
+    if (Number.isNaN(created)) this.latencyUnstamped += 1;
+    else this.latency.recordValue(Math.min(Math.max(now - created, 0), 3_600_000));
+  }
+
+  toJson() {
+    const totals = newIdentityStats();
+    const identities: Record<string, IdentityStats> = {};
+    for (const [id, s] of this.identities) {
+      identities[id] = s;
+      for (const k of Object.keys(totals) as (keyof IdentityStats)[]) totals[k] += s[k];
+    }
+    const h = this.latency;
+    return {
+      startedAt: this.startedAt,
+      totals,
+      rejections: this.rejections,
+      dps: this.dps,
+      latency: {
+        unit: 'ms',
+        count: h.totalCount,
+        min: h.totalCount === 0 ? 0 : h.minNonZeroValue,
+        p50: h.getValueAtPercentile(50),
+        p95: h.getValueAtPercentile(95),
+        p99: h.getValueAtPercentile(99),
+        max: h.maxValue,
+        unstamped: this.latencyUnstamped,
+      },
+      identities,
+    };
+  }
+}
