@@ -1,0 +1,47 @@
+// How identities reach a target. Plain data: it crosses into worker threads as it is.
+
+/** IoT Central or the embedded emulator: DPS, IoT Hub over MQTT, and an IoT Central-shaped REST API. */
+export interface AzureTarget {
+  kind: 'emulator' | 'iot-central';
+  dps: { host: string; port: number; idScope: string };
+  /** Primary keys of the two symmetric-key enrollment groups, from which device keys derive. */
+  groupKeys: { devices: string; edgeDevices: string };
+  /** CA that issues leaf certificates for X.509 devices (PEM). */
+  x509Ca?: { certPem: string; keyPem: string };
+  /** Extra trust anchor for the TLS servers (the emulator's CA); undefined = the system's. */
+  caPem?: string;
+  /** Port of the hub's HTTPS endpoint where IoT Edge devices manage their module identities. */
+  hubHttpsPort: number;
+  /** The service API for actions (commands, property writes) and, for the emulator, /stats. */
+  service?: { baseUrl: string; apiToken: string; apiVersion: string };
+}
+
+/** Any MQTT broker: topics and credentials from templates with {deviceId} and {moduleId}. */
+export interface MqttTarget {
+  kind: 'mqtt';
+  host: string;
+  port: number;
+  tls: boolean;
+  caPem?: string;
+  rejectUnauthorized: boolean;
+  clientId: string;
+  username?: string;
+  password?: string;
+  topics: { telemetry: string; moduleTelemetry: string };
+}
+
+export type Target = AzureTarget | MqttTarget;
+
+/** Fills `{deviceId}` and `{moduleId}` in a template. */
+export function fillTemplate(template: string, ids: { deviceId: string; moduleId?: string }): string {
+  return template.replaceAll('{deviceId}', ids.deviceId).replaceAll('{moduleId}', ids.moduleId ?? '');
+}
+
+/** `host:port` (IPv6 in brackets) → parts; the port defaults to 8883 (MQTT over TLS). */
+export function splitHostPort(hostPort: string, defaultPort = 8883): { host: string; port: number } {
+  const m = /^\[([^\]]+)\](?::(\d+))?$|^([^:]+)(?::(\d+))?$/.exec(hostPort);
+  if (m === null) return { host: hostPort, port: defaultPort };
+  const host = (m[1] ?? m[3]) as string;
+  const port = m[2] ?? m[4];
+  return { host, port: port === undefined ? defaultPort : Number(port) };
+}

@@ -1,0 +1,145 @@
+// One scheduler per worker drives every simulated thing: a binary min-heap of intended times behind a single
+// timer, instead of a timer per device. Each task learns the time it was meant to run at, so latency can be
+// measured from intent (coordinated-omission corrected) and the scheduler's own lateness is recorded.
+
+export type Task = (intendedAtMs: number) => void;
+
+interface Entry {
+  at: number;
+  seq: number;
+  task: Task;
+  cancelled: boolean;
+}
+
+export interface SchedulerClock {
+  now(): number;
+}
+
+/** Wall-clock milliseconds with sub-millisecond resolution, comparable across worker threads. */
+export const wallClock: SchedulerClock = {
+  now: () => performance.timeOrigin + performance.now(),
+};
+
+export interface ScheduledHandle {
+  cancel(): void;
+}
+
+export class Scheduler {
+  private readonly heap: Entry[] = [];
+  private seq = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private armedFor = Infinity;
+  private stopped = false;
+
+  /**
+   * @param onLateness called with how late (ms) each task ran versus its intended time.
+   * @param maxBatch tasks run per turn of the event loop before yielding, so I/O is not starved.
+   */
+  constructor(
+    private readonly onLateness: (lateMs: number) => void = () => {},
+    private readonly clock: SchedulerClock = wallClock,
+    private readonly maxBatch = 2000,
+  ) {}
+
+  now(): number {
+    return this.clock.now();
+  }
+
+  get size(): number {
+    return this.heap.length;
+  }
+
+  /** Runs `task` at wall-clock time `atMs` (or as soon as possible if that is past). */
+  at(atMs: number, task: Task): ScheduledHandle {
+    const entry: Entry = { at: atMs, seq: this.seq++, task, cancelled: false };
+    this.push(entry);
+    if (atMs < this.armedFor) this.arm();
+    return { cancel: () => void (entry.cancelled = true) };
+  }
+
+  after(delayMs: number, task: Task): ScheduledHandle {
+    return this.at(this.now() + delayMs, task);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.heap.length = 0;
+  }
+
+  private arm(): void {
+    if (this.stopped) return;
+    const next = this.heap[0];
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (next === undefined) {
+      this.timer = undefined;
+      this.armedFor = Infinity;
+      return;
+    }
+    this.armedFor = next.at;
+    this.timer = setTimeout(() => this.run(), Math.max(0, next.at - this.now()));
+  }
+
+  private run(): void {
+    this.timer = undefined;
+    this.armedFor = Infinity;
+    let budget = this.maxBatch;
+    let now = this.now();
+    while (budget > 0 && !this.stopped) {
+      const top = this.heap[0];
+      if (top === undefined || top.at > now) break;
+      this.pop();
+      if (top.cancelled) continue;
+      budget -= 1;
+      this.onLateness(now - top.at);
+      try {
+        top.task(top.at);
+      } catch (err) {
+        // A task's failure belongs to its device; the scheduler goes on.
+        process.emitWarning(`scheduled task failed: ${(err as Error).stack ?? String(err)}`);
+      }
+      if ((budget & 63) === 0) now = this.now();
+    }
+    if (budget === 0) {
+      // Yield to I/O, then continue with what is due.
+      this.armedFor = -Infinity;
+      this.timer = setTimeout(() => this.run(), 0);
+      return;
+    }
+    this.arm();
+  }
+
+  private push(entry: Entry): void {
+    const h = this.heap;
+    h.push(entry);
+    let i = h.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(entry, h[parent] as Entry)) break;
+      h[i] = h[parent] as Entry;
+      i = parent;
+    }
+    h[i] = entry;
+  }
+
+  private pop(): void {
+    const h = this.heap;
+    const last = h.pop() as Entry;
+    if (h.length === 0) return;
+    let i = 0;
+    const n = h.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const child = r < n && before(h[r] as Entry, h[l] as Entry) ? r : l;
+      if (!before(h[child] as Entry, last)) break;
+      h[i] = h[child] as Entry;
+      i = child;
+    }
+    h[i] = last;
+  }
+}
+
+const before = (a: Entry, b: Entry) => a.at < b.at || (a.at === b.at && a.seq < b.seq);

@@ -1,0 +1,23 @@
+// What a simulated thing gets from the worker that runs it.
+import type { Scheduler } from '../engine/scheduler.js';
+import type { MetricsRecorder } from '../metrics/recorder.js';
+import type { Target } from '../endpoints/target.js';
+
+export type ThingState = 'waiting' | 'provisioning' | 'connecting' | 'connected' | 'backingOff' | 'stopped' | 'failed';
+
+export interface SimContext {
+  scheduler: Scheduler;
+  metrics: MetricsRecorder;
+  target: Target;
+  /** Source address for the n-th connection (round robin over --local-address), or undefined. */
+  localAddress(ordinal: number): string | undefined;
+  /** A thing moved between states (for the identities-by-state view). */
+  stateChanged(group: string, from: ThingState, to: ThingState): void;
+  /** A device acknowledged a desired version (for desiredAck latency, measured by whoever wrote it). */
+  desiredAcknowledged(deviceId: string, moduleId: string | undefined, version: number, atMs: number): void;
+  /** Messages acknowledged by the target per identity, for reconciliation with what it received. */
+  acknowledgedBy(identity: string): void;
+  log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
+  /** Keep-alive and time-outs of MQTT connections. */
+  mqtt: { keepaliveSeconds: number; connectTimeoutMs: number; operationTimeoutMs: number };
+}

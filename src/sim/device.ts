@@ -1,0 +1,389 @@
+// A simulated device: provisions (once), connects, keeps its twin, answers commands, streams telemetry on the
+// worker's scheduler, and reconnects with the SDKs' backoff when the connection goes away.
+import { CREATION_TIME_PROPERTY, systemProperty, type PropertyBag } from '../protocol/index.js';
+import type { AzureTarget } from '../endpoints/target.js';
+import { splitHostPort } from '../endpoints/target.js';
+import { backoffDelay } from '../transport/backoff.js';
+import { classify, ClassifiedError } from '../transport/errors.js';
+import type { ScheduledHandle } from '../engine/scheduler.js';
+import type { SimContext, ThingState } from './context.js';
+import { provision, type Assignment, type DpsCredential } from './dps-client.js';
+import { HubClient, type HubCredential } from './hub-client.js';
+import { acknowledgement } from './writable.js';
+
+/** What one telemetry tick produces: a JSON body per component (root has none). */
+export interface TelemetrySource {
+  tick(timeSeconds: number): { component?: string; body: Record<string, unknown> }[];
+}
+
+export interface CommandReply {
+  status: number;
+  delayMs: number;
+  response: unknown;
+}
+
+/** How a device behaves, apart from how many there are and when they arrive (that is the scenario's). */
+export interface DeviceBehaviour {
+  modelId?: string;
+  telemetryIntervalMs: number;
+  telemetryQos: 0 | 1;
+  telemetry: TelemetrySource;
+  /** Reported properties sent once connected (read-only properties of the model, configured values). */
+  reported(): Record<string, unknown> | undefined;
+  writableAck: { code: number; delayMs: number };
+  isWritable?: (component: string | undefined, name: string) => boolean;
+  command(name: string, request: unknown): CommandReply;
+}
+
+export type DeviceAuth =
+  | { kind: 'dps-sas'; deviceKey: string }
+  | { kind: 'dps-x509'; certPem: string; keyPem: string }
+  /** Already registered: a connection string's hub and key. */
+  | { kind: 'direct-sas'; hubHost: string; deviceKey: string; gatewayHost?: string };
+
+export interface DeviceIdentityPlan {
+  deviceId: string;
+  group: string;
+  ordinal: number;
+  /** Wall-clock ms when it should arrive (provision/connect). */
+  arrivalAt: number;
+  /** Seeded [0,1) for jitter and phases. */
+  random: () => number;
+}
+
+const RAMP_OF_TELEMETRY_PHASE = 1; // telemetry phase spread over one interval, so a fleet does not send in lockstep
+const TOKEN_TTL_SECONDS = 3600;
+const TOKEN_RENEWAL_MARGIN_SECONDS = 900;
+
+export class SimDevice {
+  state: ThingState = 'waiting';
+  private hub: HubClient | undefined;
+  private assignment: Assignment | undefined;
+  private attempt = 0;
+  private throttled = false;
+  private connectIntendedAt = 0;
+  private telemetryTimer: ScheduledHandle | undefined;
+  private renewTimer: ScheduledHandle | undefined;
+  private nextTelemetryAt = 0;
+  private rateMultiplier = 1;
+  private inFlight = 0;
+  private quiescing = false;
+  /** Connection generation: callbacks of a connection that is gone are ignored. */
+  private generation = 0;
+
+  constructor(
+    private readonly ctx: SimContext,
+    private readonly target: AzureTarget,
+    readonly plan: DeviceIdentityPlan,
+    private readonly auth: DeviceAuth,
+    private readonly behaviour: DeviceBehaviour,
+  ) {}
+
+  get deviceId(): string {
+    return this.plan.deviceId;
+  }
+
+  get pendingAcks(): number {
+    return this.inFlight;
+  }
+
+  /** Schedules arrival. */
+  start(): void {
+    this.ctx.scheduler.at(this.plan.arrivalAt, (intended) => void this.arrive(intended));
+  }
+
+  setTelemetryRate(multiplier: number): void {
+    this.rateMultiplier = multiplier;
+  }
+
+  private setState(next: ThingState): void {
+    if (next === this.state) return;
+    this.ctx.stateChanged(this.plan.group, this.state, next);
+    this.state = next;
+  }
+
+  private async arrive(intended: number): Promise<void> {
+    if (this.state === 'stopped') return;
+    if (this.auth.kind === 'direct-sas') {
+      this.assignment = { assignedHub: this.auth.gatewayHost ?? this.auth.hubHost, deviceId: this.plan.deviceId };
+    } else {
+      this.setState('provisioning');
+      const started = this.ctx.scheduler.now();
+      const credential: DpsCredential = this.auth.kind === 'dps-sas'
+        ? { kind: 'sas', deviceKey: this.auth.deviceKey }
+        : { kind: 'x509', certPem: this.auth.certPem, keyPem: this.auth.keyPem };
+      try {
+        this.assignment = await provision(
+          this.ctx, this.target, this.plan.deviceId, credential,
+          this.behaviour.modelId === undefined ? undefined : { modelId: this.behaviour.modelId },
+          this.ctx.localAddress(this.plan.ordinal),
+        );
+        this.ctx.metrics.recordLatency('provision', intended, started, this.ctx.scheduler.now());
+      } catch (err) {
+        const e = classify(err);
+        this.ctx.metrics.recordError(e.errorClass, `${this.deviceId}: ${e.message}`, 'provision');
+        if (e.errorClass === 'auth' || e.errorClass === 'protocol') return this.fail(e);
+        return this.retry(e, () => void this.arrive(this.ctx.scheduler.now()));
+      }
+    }
+    if (this.isStopped()) return;
+    this.attempt = 0;
+    await this.connect(this.ctx.scheduler.now());
+  }
+
+  /** A method, not a property test, so TypeScript does not narrow it away across awaits. */
+  private isStopped(): boolean {
+    return this.state === 'stopped' || this.quiescing;
+  }
+
+  private fail(e: ClassifiedError): void {
+    this.ctx.log('warn', `${this.deviceId} gave up: ${e.message}`);
+    this.setState('failed');
+  }
+
+  private retry(e: ClassifiedError, again: () => void): void {
+    if (this.isStopped()) return;
+    this.attempt += 1;
+    this.throttled = e.errorClass === 'throttled';
+    this.setState('backingOff');
+    const delay = backoffDelay(this.attempt, this.throttled, this.plan.random);
+    this.ctx.scheduler.after(delay, () => again());
+  }
+
+  private async connect(intended: number): Promise<void> {
+    if (this.state === 'stopped' || this.assignment === undefined) return;
+    this.setState('connecting');
+    this.connectIntendedAt = intended;
+    const started = this.ctx.scheduler.now();
+    const { assignedHub } = this.assignment;
+    const dial = splitHostPort(assignedHub);
+    const credential: HubCredential = this.auth.kind === 'dps-x509'
+      ? { kind: 'x509', certPem: this.auth.certPem, keyPem: this.auth.keyPem }
+      : { kind: 'sas', key: this.auth.deviceKey };
+    const generation = ++this.generation;
+    try {
+      const hub = await HubClient.connect(this.ctx, {
+        identity: { deviceId: this.deviceId },
+        hubHost: this.auth.kind === 'direct-sas' ? this.auth.hubHost : assignedHub,
+        dial,
+        credential,
+        ...(this.behaviour.modelId === undefined ? {} : { modelId: this.behaviour.modelId }),
+        ...(this.target.caPem === undefined ? {} : { caPem: this.target.caPem }),
+        ...(this.ctx.localAddress(this.plan.ordinal) === undefined ? {} : { localAddress: this.ctx.localAddress(this.plan.ordinal) as string }),
+        tokenTtlSeconds: TOKEN_TTL_SECONDS,
+      }, {
+        onDesired: (patch, version) => this.acknowledge(patch, version),
+        onMethod: (name, rid, payload) => this.answer(name, rid, payload),
+        onC2D: (payload, properties) => this.receiveC2D(payload, properties),
+        onLost: (err) => this.lost(generation, err),
+      });
+      if (this.isStopped()) {
+        await hub.close();
+        return;
+      }
+      this.hub = hub;
+      this.ctx.metrics.recordLatency('connect', this.connectIntendedAt, started, this.ctx.scheduler.now());
+      this.attempt = 0;
+      this.setState('connected');
+      this.scheduleRenewal(hub);
+      this.startTelemetry();
+      await this.syncTwin(hub);
+    } catch (err) {
+      const e = classify(err);
+      this.ctx.metrics.recordError(e.errorClass, `${this.deviceId}: ${e.message}`, 'connect');
+      this.retry(e, () => void this.connect(this.ctx.scheduler.now()));
+    }
+  }
+
+  /** GET the twin, acknowledge what is desired, send the initial reported properties. */
+  private async syncTwin(hub: HubClient): Promise<void> {
+    const m = this.ctx.metrics;
+    try {
+      let started = this.ctx.scheduler.now();
+      const twin = await hub.getTwin();
+      m.recordLatency('twinGet', started, started, this.ctx.scheduler.now());
+      this.acknowledge(twin.desired, twin.desired.$version);
+      const reported = this.behaviour.reported();
+      if (reported !== undefined) {
+        started = this.ctx.scheduler.now();
+        await hub.patchReported(reported);
+        m.recordLatency('reportedPatch', started, started, this.ctx.scheduler.now());
+      }
+    } catch (err) {
+      const e = classify(err);
+      m.recordError(e.errorClass, `${this.deviceId}: ${e.message}`, 'twinGet');
+    }
+  }
+
+  private acknowledge(desired: Record<string, unknown>, version: number): void {
+    const patch = acknowledgement(desired, version, { code: this.behaviour.writableAck.code, description: 'completed' }, this.behaviour.isWritable);
+    if (patch === undefined) return;
+    const send = () => {
+      const hub = this.hub;
+      if (hub === undefined || this.state !== 'connected') return;
+      const started = this.ctx.scheduler.now();
+      hub.patchReported(patch).then(
+        () => {
+          const now = this.ctx.scheduler.now();
+          this.ctx.metrics.recordLatency('reportedPatch', started, started, now);
+          this.ctx.desiredAcknowledged(this.deviceId, undefined, version, now);
+        },
+        (err) => {
+          const e = classify(err);
+          this.ctx.metrics.recordError(e.errorClass, `${this.deviceId}: ${e.message}`, 'reportedPatch');
+        },
+      );
+    };
+    if (this.behaviour.writableAck.delayMs > 0) this.ctx.scheduler.after(this.behaviour.writableAck.delayMs, send);
+    else send();
+  }
+
+  private answer(name: string, rid: string, payload: Buffer): void {
+    let request: unknown = null;
+    if (payload.length > 0) {
+      try {
+        request = JSON.parse(payload.toString('utf8'));
+      } catch {
+        request = payload.toString('utf8');
+      }
+    }
+    const reply = this.behaviour.command(name, request);
+    const hub = this.hub;
+    const respond = () => {
+      if (this.hub === hub && hub?.connected) hub.respondMethod(rid, reply.status, reply.response);
+    };
+    if (reply.delayMs > 0) this.ctx.scheduler.after(reply.delayMs, respond);
+    else respond();
+  }
+
+  private receiveC2D(_payload: Buffer, properties: PropertyBag): void {
+    // A C2D message stamped with its send time by an edgefleet action measures delivery latency.
+    const sentAt = Number(properties['edgefleet-sent-at']);
+    if (Number.isFinite(sentAt)) {
+      const now = this.ctx.scheduler.now();
+      this.ctx.metrics.recordLatency('c2d', sentAt, sentAt, now);
+    }
+  }
+
+  private scheduleRenewal(hub: HubClient): void {
+    this.renewTimer?.cancel();
+    if (hub.tokenExpiry === undefined) return;
+    const at = (hub.tokenExpiry - TOKEN_RENEWAL_MARGIN_SECONDS) * 1000;
+    this.renewTimer = this.ctx.scheduler.at(at, async (intended) => {
+      if (this.hub !== hub || this.state !== 'connected') return;
+      // The SDKs renew by reconnecting with a new token.
+      this.generation++;
+      this.stopTelemetry();
+      this.hub = undefined;
+      await hub.close();
+      this.failInFlight('token renewal');
+      await this.connect(intended);
+    });
+  }
+
+  private lost(generation: number, err: ClassifiedError): void {
+    if (generation !== this.generation || this.state === 'stopped') return;
+    if (this.quiescing) {
+      this.hub = undefined;
+      this.failInFlight('connection lost while draining');
+      return;
+    }
+    this.ctx.metrics.recordError(err.errorClass, `${this.deviceId}: ${err.message}`, 'connect');
+    this.hub = undefined;
+    this.stopTelemetry();
+    this.renewTimer?.cancel();
+    this.failInFlight('connection lost before PUBACK');
+    this.retry(err, () => void this.connect(this.ctx.scheduler.now()));
+  }
+
+  /** Messages still waiting for PUBACK on a connection that is gone will never be acknowledged. */
+  private failInFlight(why: string): void {
+    if (this.inFlight === 0) return;
+    this.ctx.metrics.ledger.failed += this.inFlight;
+    this.ctx.metrics.recordError('network', `${this.deviceId}: ${this.inFlight} message(s) lost: ${why}`, 'telemetry');
+    this.inFlight = 0;
+  }
+
+  private startTelemetry(): void {
+    if (this.quiescing) return;
+    const interval = this.behaviour.telemetryIntervalMs / this.rateMultiplier;
+    if (!(interval > 0 && Number.isFinite(interval))) return;
+    const now = this.ctx.scheduler.now();
+    if (this.nextTelemetryAt < now) this.nextTelemetryAt = now + this.plan.random() * interval * RAMP_OF_TELEMETRY_PHASE;
+    this.telemetryTimer = this.ctx.scheduler.at(this.nextTelemetryAt, (intended) => this.tick(intended));
+  }
+
+  private stopTelemetry(): void {
+    this.telemetryTimer?.cancel();
+    this.telemetryTimer = undefined;
+  }
+
+  private tick(intended: number): void {
+    const hub = this.hub;
+    if (hub === undefined || this.state !== 'connected') return;
+    const interval = this.behaviour.telemetryIntervalMs / this.rateMultiplier;
+    this.nextTelemetryAt = intended + interval;
+    this.telemetryTimer = this.ctx.scheduler.at(this.nextTelemetryAt, (next) => this.tick(next));
+    const messages = this.behaviour.telemetry.tick(intended / 1000);
+    const created = new Date(intended).toISOString();
+    for (const { component, body } of messages) {
+      const properties: PropertyBag = {
+        [systemProperty.contentType]: 'application/json',
+        [systemProperty.contentEncoding]: 'utf-8',
+        [CREATION_TIME_PROPERTY]: created,
+      };
+      if (component !== undefined) properties[systemProperty.component] = component;
+      this.send(hub, JSON.stringify(body), properties, intended);
+    }
+  }
+
+  private send(hub: HubClient, body: string, properties: PropertyBag, intended: number): void {
+    const m = this.ctx.metrics;
+    const generation = this.generation;
+    const started = this.ctx.scheduler.now();
+    m.ledger.generated += 1;
+    this.inFlight += 1;
+    hub.sendTelemetry(body, properties, this.behaviour.telemetryQos, (err) => {
+      if (generation !== this.generation) return; // already counted as failed when the connection went
+      this.inFlight -= 1;
+      if (err) {
+        m.ledger.failed += 1;
+        const e = classify(err);
+        m.recordError(e.errorClass, `${this.deviceId}: ${e.message}`, 'telemetry');
+        return;
+      }
+      m.ledger.acknowledged += 1;
+      m.recordLatency('telemetry', intended, started, this.ctx.scheduler.now());
+      this.ctx.acknowledgedBy(this.deviceId);
+    });
+  }
+
+  /** Abrupt loss of the connection, as when a device loses power (a reconnect storm). */
+  drop(): void {
+    const hub = this.hub;
+    if (hub === undefined) return;
+    // Closing it ourselves raises no onLost, so report the loss as the device would notice it.
+    const generation = this.generation;
+    void hub.close(true).then(() => this.lost(generation, new ClassifiedError('network', 'connection dropped by the profile')));
+  }
+
+  /** Stops sending and reconnecting; in-flight messages may still be acknowledged until stop(). */
+  quiesce(): void {
+    this.quiescing = true;
+    this.stopTelemetry();
+    this.renewTimer?.cancel();
+  }
+
+  /** Disconnects; what is still in flight stays counted as in flight. */
+  async stop(): Promise<void> {
+    const previous = this.state;
+    this.setState('stopped');
+    this.stopTelemetry();
+    this.renewTimer?.cancel();
+    const hub = this.hub;
+    this.hub = undefined;
+    this.generation++; // late acknowledgements after the drain no longer count
+    if (hub !== undefined && previous === 'connected') await hub.close(true);
+  }
+
+}

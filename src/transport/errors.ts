@@ -1,0 +1,46 @@
+// Every failure is classified (DESIGN: auth, throttled, timeout, protocol, network, server) where it happens.
+import type { ErrorClass } from '../metrics/operations.js';
+
+export class ClassifiedError extends Error {
+  constructor(readonly errorClass: ErrorClass, message: string, readonly status?: number) {
+    super(message);
+  }
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EADDRINUSE', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/** CONNACK return codes of MQTT 3.1.1 as IoT Hub uses them (protocol.md §1.5). */
+export function classifyConnack(code: number): ClassifiedError {
+  switch (code) {
+    case 1: return new ClassifiedError('protocol', 'CONNACK 1: unacceptable protocol version', code);
+    case 2: return new ClassifiedError('auth', 'CONNACK 2: identifier rejected', code);
+    case 3: return new ClassifiedError('throttled', 'CONNACK 3: server unavailable', code);
+    case 4: return new ClassifiedError('auth', 'CONNACK 4: bad user name or password', code);
+    case 5: return new ClassifiedError('auth', 'CONNACK 5: not authorized', code);
+    default: return new ClassifiedError('protocol', `CONNACK ${code}`, code);
+  }
+}
+
+/** A status of a DPS, twin or HTTP answer. */
+export function classifyStatus(status: number, what: string): ClassifiedError {
+  const cls: ErrorClass = status === 401 || status === 403 ? 'auth' : status === 429 ? 'throttled'
+    : status === 408 || status === 504 ? 'timeout' : status >= 500 ? 'server' : 'protocol';
+  return new ClassifiedError(cls, `${what}: status ${status}`, status);
+}
+
+export function classify(err: unknown): ClassifiedError {
+  if (err instanceof ClassifiedError) return err;
+  const e = err as NodeJS.ErrnoException & { code?: unknown };
+  if (typeof e?.code === 'number') return classifyConnack(e.code);
+  if (typeof e?.code === 'string') {
+    if (NETWORK_CODES.has(e.code)) return new ClassifiedError('network', `${e.code}: ${e.message}`);
+    if (e.code === 'ETIMEDOUT') return new ClassifiedError('timeout', e.message);
+    if (e.code.startsWith('ERR_SSL') || e.code.startsWith('ERR_TLS') || e.code.includes('CERT')) {
+      return new ClassifiedError('network', `TLS: ${e.message}`);
+    }
+  }
+  const message = e instanceof Error ? e.message : String(err);
+  if (/timed? ?out|timeout/i.test(message)) return new ClassifiedError('timeout', message);
+  if (/not authori[sz]ed|unauthori[sz]ed|bad user/i.test(message)) return new ClassifiedError('auth', message);
+  return new ClassifiedError('network', message);
+}

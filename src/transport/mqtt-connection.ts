@@ -1,0 +1,111 @@
+// One MQTT connection for one identity, over mqtt.js: connect with a deadline, publish with a callback on
+// PUBACK, and every failure classified. Reconnection is the owner's business (reconnectPeriod 0), as in the
+// Azure IoT SDKs, so that backoff and token renewal are decided by the simulated thing.
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { ClassifiedError, classify, classifyConnack } from './errors.js';
+
+export interface ConnectionOptions {
+  host: string;
+  port: number;
+  tls: boolean;
+  clientId: string;
+  username?: string;
+  password?: string;
+  ca?: Buffer | string;
+  cert?: string;
+  key?: string;
+  /** TLS server name when it differs from host (e.g. a hub name while dialling 127.0.0.1). */
+  servername?: string;
+  rejectUnauthorized?: boolean;
+  keepaliveSeconds: number;
+  connectTimeoutMs: number;
+  clean: boolean;
+  /** Source address to dial from (spreads ephemeral ports over several loopback addresses). */
+  localAddress?: string;
+}
+
+export type MessageHandler = (topic: string, payload: Buffer) => void;
+
+export class MqttConnection {
+  readonly client: MqttClient;
+  private closedByUs = false;
+
+  private constructor(client: MqttClient) {
+    this.client = client;
+  }
+
+  /** Connects; rejects with a ClassifiedError (CONNACK refusals are `auth`/`throttled`). */
+  static connect(options: ConnectionOptions, onMessage: MessageHandler, onLost: (err: ClassifiedError) => void): Promise<MqttConnection> {
+    const opts: IClientOptions = {
+      protocol: options.tls ? 'mqtts' : 'mqtt',
+      host: options.host,
+      port: options.port,
+      clientId: options.clientId,
+      protocolVersion: 4,
+      clean: options.clean,
+      keepalive: options.keepaliveSeconds,
+      connectTimeout: options.connectTimeoutMs,
+      reconnectPeriod: 0,
+      resubscribe: false,
+      queueQoSZero: false,
+      ...(options.username === undefined ? {} : { username: options.username }),
+      ...(options.password === undefined ? {} : { password: options.password }),
+      ...(options.ca === undefined ? {} : { ca: options.ca }),
+      ...(options.cert === undefined ? {} : { cert: options.cert }),
+      ...(options.key === undefined ? {} : { key: options.key }),
+      ...(options.servername === undefined ? {} : { servername: options.servername }),
+      ...(options.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: options.rejectUnauthorized }),
+      ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress } as IClientOptions),
+    };
+    const client = mqtt.connect(opts);
+    const connection = new MqttConnection(client);
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const fail = (err: ClassifiedError) => {
+        if (settled) return;
+        settled = true;
+        connection.closedByUs = true;
+        client.end(true);
+        reject(err);
+      };
+      client.once('connect', () => {
+        settled = true;
+        client.on('message', onMessage);
+        client.once('close', () => {
+          if (!connection.closedByUs) onLost(new ClassifiedError('network', 'connection closed by the server or the network'));
+        });
+        resolve(connection);
+      });
+      client.on('error', (err: Error & { code?: number | string }) => {
+        if (!settled) {
+          fail(typeof err.code === 'number' ? classifyConnack(err.code) : classify(err));
+        }
+      });
+      client.once('close', () => fail(new ClassifiedError('network', 'closed before CONNACK')));
+      client.on('offline', () => fail(new ClassifiedError('timeout', `no CONNACK within ${options.connectTimeoutMs} ms`)));
+    });
+  }
+
+  get connected(): boolean {
+    return this.client.connected;
+  }
+
+  publish(topic: string, payload: string | Buffer, qos: 0 | 1, done?: (err?: Error) => void): void {
+    this.client.publish(topic, payload, { qos }, done);
+  }
+
+  subscribe(filters: string[], qos: 0 | 1): Promise<number[]> {
+    return new Promise((resolve, reject) => {
+      this.client.subscribe(filters, { qos }, (err, granted) => {
+        if (err && !granted) return reject(classify(err));
+        resolve((granted ?? []).map((g) => g.qos));
+      });
+    });
+  }
+
+  /** Closes; `force` drops the socket without DISCONNECT (a device losing power or the network). */
+  close(force = false): Promise<void> {
+    this.closedByUs = true;
+    return new Promise((resolve) => this.client.end(force, {}, () => resolve()));
+  }
+}

@@ -1,0 +1,56 @@
+// A SimContext for running simulated things inside a test, with its own scheduler and recorder.
+import { Scheduler } from '../../src/engine/scheduler.js';
+import { MetricsRecorder } from '../../src/metrics/recorder.js';
+import type { AzureTarget } from '../../src/endpoints/target.js';
+import type { SimContext, ThingState } from '../../src/sim/context.js';
+import type { Emulator } from '../../src/emulator/index.js';
+import { readFileSync } from 'node:fs';
+
+export function targetOf(emulator: Emulator): AzureTarget {
+  const info = emulator.info;
+  return {
+    kind: 'emulator',
+    dps: { host: info.dpsHost, port: info.dpsPort, idScope: info.idScope },
+    groupKeys: { devices: info.enrollmentGroups.devices.primaryKey, edgeDevices: info.enrollmentGroups.edgeDevices.primaryKey },
+    x509Ca: { certPem: readFileSync(info.deviceCaCertPath, 'utf8'), keyPem: readFileSync(info.deviceCaKeyPath, 'utf8') },
+    caPem: readFileSync(info.caCertPath, 'utf8'),
+    hubHttpsPort: info.hubHttpsPort,
+    service: { baseUrl: info.restUrl, apiToken: info.apiToken, apiVersion: '2022-07-31' },
+  };
+}
+
+export interface TestSimContext extends SimContext {
+  states: Map<string, number>;
+  acked: Map<string, number>;
+  desiredAcks: { deviceId: string; moduleId?: string; version: number }[];
+  logs: string[];
+}
+
+export function testContext(emulator: Emulator): TestSimContext {
+  const metrics = new MetricsRecorder();
+  const scheduler = new Scheduler((late) => metrics.recordLateness(late));
+  const states = new Map<string, number>();
+  const acked = new Map<string, number>();
+  const desiredAcks: TestSimContext['desiredAcks'] = [];
+  const logs: string[] = [];
+  return {
+    scheduler, metrics, target: targetOf(emulator), states, acked, desiredAcks, logs,
+    localAddress: () => undefined,
+    stateChanged: (_group: string, from: ThingState, to: ThingState) => {
+      states.set(from, (states.get(from) ?? 0) - 1);
+      states.set(to, (states.get(to) ?? 0) + 1);
+    },
+    desiredAcknowledged: (deviceId, moduleId, version) => void desiredAcks.push({ deviceId, ...(moduleId === undefined ? {} : { moduleId }), version }),
+    acknowledgedBy: (identity) => void acked.set(identity, (acked.get(identity) ?? 0) + 1),
+    log: (level, message) => void logs.push(`${level}: ${message}`),
+    mqtt: { keepaliveSeconds: 60, connectTimeoutMs: 5000, operationTimeoutMs: 5000 },
+  };
+}
+
+export async function until(predicate: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
