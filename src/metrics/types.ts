@@ -1,0 +1,83 @@
+// What crosses the worker → coordinator boundary: plain JSON-able data only (structured clone, or JSON between machines).
+import type { ErrorClass, Operation } from './operations.js';
+
+/** The message ledger. generated = acknowledged + failed + expired + dropped + inFlight. */
+export interface LedgerCounts {
+  /** Messages the scenario created. */
+  generated: number;
+  /** Confirmed by the target (PUBACK / 2xx). */
+  acknowledged: number;
+  /** Given up on after an error. */
+  failed: number;
+  /** Aged out (TTL) before being sent or acknowledged. */
+  expired: number;
+  /** Discarded by routing (no route matched, or a full queue dropped it). */
+  dropped: number;
+  /** Went through store-and-forward while offline; informational, a subset of generated. */
+  stored: number;
+  /** Acknowledged after their intended time window; informational, a subset of acknowledged. */
+  deliveredLate: number;
+}
+
+export const LEDGER_KEYS = [
+  'generated',
+  'acknowledged',
+  'failed',
+  'expired',
+  'dropped',
+  'stored',
+  'deliveredLate',
+] as const satisfies ReadonlyArray<keyof LedgerCounts>;
+
+export const emptyLedger = (): LedgerCounts => ({
+  generated: 0,
+  acknowledged: 0,
+  failed: 0,
+  expired: 0,
+  dropped: 0,
+  stored: 0,
+  deliveredLate: 0,
+});
+
+export interface LedgerTotals extends LedgerCounts {
+  /** Derived: generated − acknowledged − failed − expired − dropped. */
+  inFlight: number;
+  /** False when more messages were settled than generated (something counted twice). */
+  balanced: boolean;
+}
+
+export function ledgerTotals(l: LedgerCounts): LedgerTotals {
+  const inFlight = l.generated - l.acknowledged - l.failed - l.expired - l.dropped;
+  return { ...l, inFlight, balanced: inFlight >= 0 };
+}
+
+/** Errors of one class within one snapshot interval. */
+export interface ErrorDelta {
+  count: number;
+  /** Counts by operation; errors recorded without an operation are only in `count`. */
+  byOperation: Partial<Record<Operation, number>>;
+  /** Latest message of the interval, truncated and scrubbed of credentials. */
+  lastMessage: string;
+  /** Epoch ms. */
+  lastAtMs: number;
+  lastOperation?: Operation;
+}
+
+export interface MetricsSnapshot {
+  v: 1;
+  /** Interval covered, epoch ms (workers' performance.now() origins differ, so the coordinator aligns on wall time). */
+  startMs: number;
+  endMs: number;
+  /** Per operation, only those with samples: compressed base64 HdrHistogram V2 of µs. */
+  ops: Partial<Record<Operation, { corrected: string; raw: string }>>;
+  /** Scheduler lateness histogram (µs), absent when nothing was recorded. */
+  lateness?: string;
+  /** Ledger increments during the interval. */
+  ledger: LedgerCounts;
+  /** Gauges as they stand at endMs (absolute, not deltas). */
+  gauges: Record<string, number>;
+  errors: Partial<Record<ErrorClass, ErrorDelta>>;
+  /** Samples refused (NaN, negative, unknown operation) and samples clamped to the histogram ceiling. */
+  rejected: number;
+  clamped: number;
+}

@@ -1,0 +1,89 @@
+// Plain-text end-of-run report for the terminal and CI logs: aligned columns, colour only when asked.
+import { ERROR_CLASSES, OPERATIONS } from '../metrics/operations.js';
+import type { RunSummary } from './summary.js';
+
+export interface ConsoleReportOptions {
+  /** ANSI colours (balanced/unbalanced, error counts, dim raw rows). Default false: logs and pipes stay clean. */
+  color?: boolean;
+}
+
+/** Four significant digits or so; HDR keeps three, more would be noise. */
+export function formatMs(v: number | null): string {
+  if (v === null) return '-';
+  const a = Math.abs(v);
+  const decimals = a >= 1000 ? 0 : a >= 100 ? 1 : a >= 10 ? 2 : 3;
+  return v.toFixed(decimals);
+}
+
+const ESC = '\u001b[';
+const paint = (on: boolean, code: string, s: string): string => (on ? `${ESC}${code}m${s}${ESC}0m` : s);
+
+export function formatConsoleReport(summary: RunSummary, options: ConsoleReportOptions = {}): string {
+  const color = options.color === true;
+  const green = (s: string) => paint(color, '32', s);
+  const red = (s: string) => paint(color, '31', s);
+  const yellow = (s: string) => paint(color, '33', s);
+  const dim = (s: string) => paint(color, '2', s);
+  const bold = (s: string) => paint(color, '1', s);
+
+  const lines: string[] = [];
+  lines.push(bold(`run ${summary.runId}`) + `  ${summary.durationSeconds.toFixed(1)} s  (${summary.startedAt} → ${summary.endedAt})`);
+  lines.push('');
+
+  // Latency table: corrected on the operation's row, raw on the row under it.
+  const header = ['operation', 'count', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms'];
+  const rows: { cells: string[]; raw: boolean }[] = [];
+  for (const op of OPERATIONS) {
+    const s = summary.operations[op];
+    if (!s || s.count === 0) continue;
+    rows.push({ cells: [op, String(s.count), formatMs(s.p50), formatMs(s.p95), formatMs(s.p99), formatMs(s.max)], raw: false });
+    const r = s.raw;
+    rows.push({ cells: ['  raw', '', formatMs(r.p50), formatMs(r.p95), formatMs(r.p99), formatMs(r.max)], raw: true });
+  }
+  if (rows.length === 0) {
+    lines.push('no operations recorded');
+  } else {
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r.cells[i]!.length)));
+    const fmt = (cells: string[]) =>
+      cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+    lines.push(bold(fmt(header)));
+    for (const r of rows) lines.push(r.raw ? dim(fmt(r.cells)) : fmt(r.cells));
+    lines.push(dim('latency from the intended start (coordinated-omission corrected); "raw" from the actual start'));
+  }
+  lines.push('');
+
+  // The ledger in one line, so a reader sees at once whether every message is accounted for.
+  const l = summary.ledger;
+  const verdict = l.balanced
+    ? green('balanced')
+    : red(`UNBALANCED: ${-l.inFlight} more settled than generated`);
+  lines.push(
+    `messages  generated ${l.generated} = acknowledged ${l.acknowledged} + failed ${l.failed} + expired ${l.expired}` +
+      ` + dropped ${l.dropped} + in flight ${l.inFlight}  ${verdict}` +
+      `  (stored ${l.stored}, delivered late ${l.deliveredLate})`,
+  );
+
+  const errs = ERROR_CLASSES.filter((c) => summary.errors[c].count > 0);
+  if (errs.length === 0) {
+    lines.push('errors    none');
+  } else {
+    const nameW = Math.max(...errs.map((c) => c.length));
+    const countW = Math.max(...errs.map((c) => String(summary.errors[c].count).length));
+    errs.forEach((c, i) => {
+      const e = summary.errors[c];
+      const last = e.lastMessage === null ? '' : `  last: ${JSON.stringify(e.lastMessage)}`;
+      const op = e.lastOperation ? ` (${e.lastOperation})` : '';
+      lines.push(`${i === 0 ? 'errors' : ''}`.padEnd(10) + `${c.padEnd(nameW)}  ${yellow(String(e.count).padStart(countW))}${last}${op}`);
+    });
+  }
+
+  const lt = summary.scheduler.lateness;
+  if (lt.count > 0) {
+    lines.push(`scheduler lateness  p50 ${formatMs(lt.p50)} ms  p99 ${formatMs(lt.p99)} ms  max ${formatMs(lt.max)} ms`);
+  }
+  const rec = summary.recording;
+  if (rec.rejectedSamples > 0 || rec.clampedSamples > 0) {
+    lines.push(red(`recording: ${rec.rejectedSamples} samples rejected (NaN/negative), ${rec.clampedSamples} clamped at ${rec.maxTrackableMs} ms`));
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,152 @@
+// Writes reports/<run-id>/: summary.json, one .hgrm per operation (corrected and raw), timeseries.csv;
+// then points reports/latest at it.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { MetricsAggregate, TimeseriesRow } from '../metrics/aggregate.js';
+import { writeHgrmFiles } from './hgrm.js';
+import { buildSummary, type RunMeta, type RunSummary } from './summary.js';
+
+export interface WriteReportOptions {
+  /** How to record the newest run: a symlink (default; falls back to a file where symlinks fail) or always a file. */
+  latest?: 'symlink' | 'file' | 'none';
+}
+
+export interface WriteReportResult {
+  summaryPath: string;
+  summary: RunSummary;
+  hgrmPaths: string[];
+  timeseriesPath: string;
+  /** How reports/latest was updated; "unchanged" when it already points at a newer run. */
+  latest: { path: string; kind: 'symlink' | 'file' | 'unchanged' | 'none' };
+}
+
+const RUN_ID_RE = /^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z-[0-9a-f]{4}$/;
+
+/**
+ * Sortable run id, e.g. `2026-11-26T21-40-05Z-3fa1` (UTC, no colons so it is a valid folder name everywhere).
+ * With a seed the suffix is derived from it (reproducible); without, random.
+ */
+export function newRunId(date: Date = new Date(), seed?: string | number): string {
+  const stamp = `${date.toISOString().slice(0, 19).replace(/:/g, '-')}Z`;
+  const suffix =
+    seed === undefined
+      ? randomBytes(2).toString('hex')
+      : createHash('sha256').update(String(seed)).digest('hex').slice(0, 4);
+  return `${stamp}-${suffix}`;
+}
+
+export function formatTimeseriesCsv(rows: readonly TimeseriesRow[]): string {
+  const out = ['time,epoch_ms,seconds,generated_per_s,acknowledged_per_s,failed_per_s,errors_per_s,connected'];
+  const rate = (n: number, s: number) => String(Math.round((n / s) * 1000) / 1000);
+  for (const r of rows) {
+    const s = r.seconds > 0 ? r.seconds : 1;
+    out.push(
+      [
+        new Date(r.t).toISOString(),
+        r.t,
+        r.seconds,
+        rate(r.generated, s),
+        rate(r.acknowledged, s),
+        rate(r.failed, s),
+        rate(r.errors, s),
+        r.connected,
+      ].join(','),
+    );
+  }
+  return out.join('\n') + '\n';
+}
+
+/**
+ * @param dir reports/<run-id>; created if missing. Closes the aggregate's open interval (flush) first.
+ */
+export async function writeRunReport(
+  dir: string,
+  aggregate: MetricsAggregate,
+  meta: RunMeta = {},
+  options: WriteReportOptions = {},
+): Promise<WriteReportResult> {
+  const runDir = resolve(dir);
+  const runId = meta.runId ?? basename(runDir);
+  await mkdir(runDir, { recursive: true });
+  aggregate.flush();
+
+  const summary = buildSummary(aggregate, { ...meta, runId });
+  const summaryPath = join(runDir, 'summary.json');
+  await writeAtomic(summaryPath, JSON.stringify(summary, null, 2) + '\n');
+  const hgrmPaths = await writeHgrmFiles(runDir, aggregate);
+  const timeseriesPath = join(runDir, 'timeseries.csv');
+  await writeAtomic(timeseriesPath, formatTimeseriesCsv(aggregate.timeseries));
+
+  const latest = await updateLatest(runDir, options.latest ?? 'symlink');
+  return { summaryPath, summary, hgrmPaths, timeseriesPath, latest };
+}
+
+/**
+ * Points `<parent>/latest` at runDir: a relative symlink, replaced atomically; where symlinks fail
+ * (Windows without the privilege, some CI artifact stores) a `latest` text file holding the run id.
+ * A re-report of an older run (both names are run ids) leaves a newer `latest` alone.
+ */
+export async function updateLatest(
+  runDir: string,
+  mode: 'symlink' | 'file' | 'none' = 'symlink',
+): Promise<WriteReportResult['latest']> {
+  const parent = dirname(runDir);
+  const name = basename(runDir);
+  const path = join(parent, 'latest');
+  if (mode === 'none') return { path, kind: 'none' };
+
+  const current = await readLatest(parent);
+  if (current !== undefined && current !== name && RUN_ID_RE.test(current) && RUN_ID_RE.test(name) && current > name) {
+    if (await exists(join(parent, current))) return { path, kind: 'unchanged' };
+  }
+
+  if (mode === 'symlink') {
+    const tmp = join(parent, `.latest-${process.pid}-${randomBytes(4).toString('hex')}`);
+    try {
+      await symlink(name, tmp, 'dir');
+      await rename(tmp, path);
+      return { path, kind: 'symlink' };
+    } catch {
+      await rm(tmp, { force: true }).catch(() => undefined);
+    }
+  }
+  await writeAtomic(path, `${name}\n`);
+  return { path, kind: 'file' };
+}
+
+/** The run id `latest` designates, from either form; undefined when there is none. */
+export async function readLatest(reportsDir: string): Promise<string | undefined> {
+  const path = join(reportsDir, 'latest');
+  try {
+    return basename(await readlink(path));
+  } catch {
+    try {
+      const text = (await readFile(path, 'utf8')).trim();
+      return text === '' ? undefined : text;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Write then rename, so a reader (or a crash) never sees half a file. */
+async function writeAtomic(path: string, data: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw err;
+  }
+}
