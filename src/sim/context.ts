@@ -21,3 +21,20 @@ export interface SimContext {
   /** Keep-alive and time-outs of MQTT connections. */
   mqtt: { keepaliveSeconds: number; connectTimeoutMs: number; operationTimeoutMs: number };
 }
+
+/** What the engine drives: a device or an IoT Edge device with everything on it. */
+export interface SimThing {
+  readonly deviceId: string;
+  readonly state: ThingState;
+  /** Messages sent and not yet acknowledged. */
+  readonly pendingAcks: number;
+  /** Schedules its arrival. */
+  start(): void;
+  /** Abruptly loses its connections (it reconnects with backoff). */
+  drop(): void;
+  /** Stops sending and reconnecting; acknowledgements may still arrive. */
+  quiesce(): void;
+  /** Disconnects. */
+  stop(): Promise<void>;
+  setTelemetryRate?(multiplier: number): void;
+}

@@ -10,6 +10,7 @@ import type { SimContext, ThingState } from './context.js';
 import { provision, type Assignment, type DpsCredential } from './dps-client.js';
 import { HubClient, type HubCredential } from './hub-client.js';
 import { acknowledgement } from './writable.js';
+import { TelemetryPacer } from './telemetry-pacer.js';
 
 /** What one telemetry tick produces: a JSON body per component (root has none). */
 export interface TelemetrySource {
@@ -51,7 +52,6 @@ export interface DeviceIdentityPlan {
   random: () => number;
 }
 
-const RAMP_OF_TELEMETRY_PHASE = 1; // telemetry phase spread over one interval, so a fleet does not send in lockstep
 const TOKEN_TTL_SECONDS = 3600;
 const TOKEN_RENEWAL_MARGIN_SECONDS = 900;
 
@@ -62,11 +62,8 @@ export class SimDevice {
   private attempt = 0;
   private throttled = false;
   private connectIntendedAt = 0;
-  private telemetryTimer: ScheduledHandle | undefined;
   private renewTimer: ScheduledHandle | undefined;
-  private nextTelemetryAt = 0;
-  private rateMultiplier = 1;
-  private inFlight = 0;
+  private readonly telemetry: TelemetryPacer;
   private quiescing = false;
   /** Connection generation: callbacks of a connection that is gone are ignored. */
   private generation = 0;
@@ -77,14 +74,16 @@ export class SimDevice {
     readonly plan: DeviceIdentityPlan,
     private readonly auth: DeviceAuth,
     private readonly behaviour: DeviceBehaviour,
-  ) {}
+  ) {
+    this.telemetry = new TelemetryPacer(ctx, plan.deviceId, plan.random, behaviour.telemetryIntervalMs, behaviour.telemetry);
+  }
 
   get deviceId(): string {
     return this.plan.deviceId;
   }
 
   get pendingAcks(): number {
-    return this.inFlight;
+    return this.telemetry.pending;
   }
 
   /** Schedules arrival. */
@@ -93,7 +92,7 @@ export class SimDevice {
   }
 
   setTelemetryRate(multiplier: number): void {
-    this.rateMultiplier = multiplier;
+    this.telemetry.setRate(multiplier);
   }
 
   private setState(next: ThingState): void {
@@ -186,7 +185,7 @@ export class SimDevice {
       this.attempt = 0;
       this.setState('connected');
       this.scheduleRenewal(hub);
-      this.startTelemetry();
+      this.startTelemetry(hub);
       await this.syncTwin(hub);
     } catch (err) {
       const e = classify(err);
@@ -273,88 +272,34 @@ export class SimDevice {
       if (this.hub !== hub || this.state !== 'connected') return;
       // The SDKs renew by reconnecting with a new token.
       this.generation++;
-      this.stopTelemetry();
       this.hub = undefined;
+      this.telemetry.connectionLost('token renewal');
       await hub.close();
-      this.failInFlight('token renewal');
       await this.connect(intended);
     });
   }
 
   private lost(generation: number, err: ClassifiedError): void {
     if (generation !== this.generation || this.state === 'stopped') return;
-    if (this.quiescing) {
-      this.hub = undefined;
-      this.failInFlight('connection lost while draining');
-      return;
-    }
-    this.ctx.metrics.recordError(err.errorClass, `${this.deviceId}: ${err.message}`, 'connect');
     this.hub = undefined;
-    this.stopTelemetry();
+    this.telemetry.connectionLost('connection lost before PUBACK');
+    if (this.quiescing) return;
+    this.ctx.metrics.recordError(err.errorClass, `${this.deviceId}: ${err.message}`, 'connect');
     this.renewTimer?.cancel();
-    this.failInFlight('connection lost before PUBACK');
     this.retry(err, () => void this.connect(this.ctx.scheduler.now()));
   }
 
-  /** Messages still waiting for PUBACK on a connection that is gone will never be acknowledged. */
-  private failInFlight(why: string): void {
-    if (this.inFlight === 0) return;
-    this.ctx.metrics.ledger.failed += this.inFlight;
-    this.ctx.metrics.recordError('network', `${this.deviceId}: ${this.inFlight} message(s) lost: ${why}`, 'telemetry');
-    this.inFlight = 0;
-  }
-
-  private startTelemetry(): void {
+  private startTelemetry(hub: HubClient): void {
     if (this.quiescing) return;
-    const interval = this.behaviour.telemetryIntervalMs / this.rateMultiplier;
-    if (!(interval > 0 && Number.isFinite(interval))) return;
-    const now = this.ctx.scheduler.now();
-    if (this.nextTelemetryAt < now) this.nextTelemetryAt = now + this.plan.random() * interval * RAMP_OF_TELEMETRY_PHASE;
-    this.telemetryTimer = this.ctx.scheduler.at(this.nextTelemetryAt, (intended) => this.tick(intended));
-  }
-
-  private stopTelemetry(): void {
-    this.telemetryTimer?.cancel();
-    this.telemetryTimer = undefined;
-  }
-
-  private tick(intended: number): void {
-    const hub = this.hub;
-    if (hub === undefined || this.state !== 'connected') return;
-    const interval = this.behaviour.telemetryIntervalMs / this.rateMultiplier;
-    this.nextTelemetryAt = intended + interval;
-    this.telemetryTimer = this.ctx.scheduler.at(this.nextTelemetryAt, (next) => this.tick(next));
-    const messages = this.behaviour.telemetry.tick(intended / 1000);
-    const created = new Date(intended).toISOString();
-    for (const { component, body } of messages) {
+    const qos = this.behaviour.telemetryQos;
+    this.telemetry.start((body, component, intended, done) => {
       const properties: PropertyBag = {
         [systemProperty.contentType]: 'application/json',
         [systemProperty.contentEncoding]: 'utf-8',
-        [CREATION_TIME_PROPERTY]: created,
+        [CREATION_TIME_PROPERTY]: new Date(intended).toISOString(),
       };
       if (component !== undefined) properties[systemProperty.component] = component;
-      this.send(hub, JSON.stringify(body), properties, intended);
-    }
-  }
-
-  private send(hub: HubClient, body: string, properties: PropertyBag, intended: number): void {
-    const m = this.ctx.metrics;
-    const generation = this.generation;
-    const started = this.ctx.scheduler.now();
-    m.ledger.generated += 1;
-    this.inFlight += 1;
-    hub.sendTelemetry(body, properties, this.behaviour.telemetryQos, (err) => {
-      if (generation !== this.generation) return; // already counted as failed when the connection went
-      this.inFlight -= 1;
-      if (err) {
-        m.ledger.failed += 1;
-        const e = classify(err);
-        m.recordError(e.errorClass, `${this.deviceId}: ${e.message}`, 'telemetry');
-        return;
-      }
-      m.ledger.acknowledged += 1;
-      m.recordLatency('telemetry', intended, started, this.ctx.scheduler.now());
-      this.ctx.acknowledgedBy(this.deviceId);
+      hub.sendTelemetry(body, properties, qos, done);
     });
   }
 
@@ -370,7 +315,7 @@ export class SimDevice {
   /** Stops sending and reconnecting; in-flight messages may still be acknowledged until stop(). */
   quiesce(): void {
     this.quiescing = true;
-    this.stopTelemetry();
+    this.telemetry.pause();
     this.renewTimer?.cancel();
   }
 
@@ -378,11 +323,11 @@ export class SimDevice {
   async stop(): Promise<void> {
     const previous = this.state;
     this.setState('stopped');
-    this.stopTelemetry();
+    this.telemetry.abandon(); // late acknowledgements after the drain no longer count
     this.renewTimer?.cancel();
     const hub = this.hub;
     this.hub = undefined;
-    this.generation++; // late acknowledgements after the drain no longer count
+    this.generation++;
     if (hub !== undefined && previous === 'connected') await hub.close(true);
   }
 

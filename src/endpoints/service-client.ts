@@ -1,0 +1,93 @@
+// The service side of a target, over its IoT Central-shaped REST API: the emulator's or a real IoT Central
+// application's. Used for profile actions (commands, property writes, C2D) and, against the emulator, /stats.
+import { ClassifiedError, classify, classifyStatus } from '../transport/errors.js';
+
+export interface ServiceEndpoint {
+  baseUrl: string;
+  apiToken: string;
+  apiVersion: string;
+}
+
+export interface CommandResult {
+  responseCode: number;
+  response: unknown;
+}
+
+export class ServiceClient {
+  constructor(private readonly endpoint: ServiceEndpoint, private readonly timeoutMs = 60_000) {}
+
+  private async call(method: string, path: string, body?: unknown, query = true): Promise<unknown> {
+    const sep = path.includes('?') ? '&' : '?';
+    const url = `${this.endpoint.baseUrl}${path}${query ? `${sep}api-version=${this.endpoint.apiVersion}` : ''}`;
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers: { authorization: this.endpoint.apiToken, 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (err) {
+      throw (err as Error).name === 'TimeoutError' ? new ClassifiedError('timeout', `${method} ${path}: no answer in ${this.timeoutMs} ms`) : classify(err);
+    }
+    const text = await res.text();
+    if (!res.ok) {
+      let detail = '';
+      try {
+        detail = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? '';
+      } catch {
+        detail = text.slice(0, 200);
+      }
+      throw classifyStatus(res.status, `${method} ${path.split('?')[0]}${detail ? `: ${detail}` : ''}`);
+    }
+    return text.length === 0 ? undefined : JSON.parse(text);
+  }
+
+  private static devicePath(deviceId: string, moduleId?: string, component?: string): string {
+    let p = `/api/devices/${encodeURIComponent(deviceId)}`;
+    if (moduleId !== undefined) p += `/modules/${encodeURIComponent(moduleId)}`;
+    if (component !== undefined) p += `/components/${encodeURIComponent(component)}`;
+    return p;
+  }
+
+  async invokeCommand(deviceId: string, command: string, request: unknown, opts: { moduleId?: string; component?: string; responseTimeoutSeconds?: number } = {}): Promise<CommandResult> {
+    const r = await this.call('POST', `${ServiceClient.devicePath(deviceId, opts.moduleId, opts.component)}/commands/${encodeURIComponent(command)}`, {
+      ...(request === undefined ? {} : { request }),
+      responseTimeout: opts.responseTimeoutSeconds ?? 30,
+    }) as CommandResult;
+    return r;
+  }
+
+  /** Writes desired properties; resolves with the desired version when the target says it. */
+  async writeProperties(deviceId: string, patch: Record<string, unknown>, opts: { moduleId?: string; component?: string } = {}): Promise<number | undefined> {
+    const r = await this.call('PATCH', `${ServiceClient.devicePath(deviceId, opts.moduleId, opts.component)}/properties`, patch) as
+      { $metadata?: Record<string, { desiredVersion?: number }> } | undefined;
+    const versions = Object.values(r?.$metadata ?? {}).map((m) => m.desiredVersion).filter((v): v is number => typeof v === 'number');
+    return versions.length === 0 ? undefined : Math.max(...versions);
+  }
+
+  /** Emulator extension: a cloud-to-device message with string properties. */
+  async sendC2D(deviceId: string, data: unknown, properties: Record<string, string>): Promise<void> {
+    await this.call('POST', `${ServiceClient.devicePath(deviceId)}/messages`, { data, properties });
+  }
+
+  async saveManifest(id: string, displayName: string, data: unknown): Promise<void> {
+    await this.call('PUT', `/api/deploymentManifests/${encodeURIComponent(id)}`, { displayName, data });
+  }
+
+  async putDevice(deviceId: string, body: Record<string, unknown>): Promise<void> {
+    await this.call('PUT', ServiceClient.devicePath(deviceId), body);
+  }
+
+  /** The emulator's /stats document. */
+  async stats(): Promise<EmulatorStatsDocument> {
+    return await this.call('GET', '/stats', undefined, false) as EmulatorStatsDocument;
+  }
+}
+
+export interface EmulatorStatsDocument {
+  totals: { messagesReceived: number; connects: number };
+  identities: Record<string, { messagesReceived: number; connects: number }>;
+  latency: { count: number; p50: number; p95: number; p99: number; max: number };
+  rejections: Record<string, number>;
+}

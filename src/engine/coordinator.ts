@@ -1,0 +1,200 @@
+// The coordinator (main thread): plans the fleet, brings up the target, shards identities over worker
+// threads, merges their metrics each second, stops the run (end of profile or SIGINT), and reports.
+import { availableParallelism } from 'node:os';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { MetricsAggregate } from '../metrics/aggregate.js';
+import { formatConsoleReport } from '../report/console.js';
+import { newRunId, writeRunReport } from '../report/write.js';
+import type { Reconciliation, RunSummary } from '../report/summary.js';
+import { ServiceClient } from '../endpoints/service-client.js';
+import type { Target } from '../endpoints/target.js';
+import type { FromWorker, StateCounts, WorkerIdentity, WorkerInit } from './messages.js';
+
+export interface RunPlan {
+  /** The loaded scenario and its profile, as plain data for the workers. */
+  scenario: unknown;
+  scenarioName: string;
+  profileName: string;
+  seed: number;
+  durationMs: number;
+  drainMs: number;
+  /** This shard's identities, with their arrival offsets. */
+  identities: WorkerIdentity[];
+  /** Identities in the whole fleet (all shards). */
+  fleetSize: number;
+  shard?: { index: number; count: number };
+}
+
+export interface RunOptions {
+  plan: RunPlan;
+  target: Target;
+  targetLabel: string;
+  workers?: number;
+  localAddresses?: string[];
+  reportsDir?: string;
+  logLevel?: WorkerInit['logLevel'];
+  /** Plain progress lines (CI, pipes). */
+  progress?: (line: string) => void;
+  log?: (level: string, message: string) => void;
+  /** Resolves when the operator asks to stop early (first SIGINT). */
+  stopSignal?: Promise<void>;
+}
+
+export interface RunResult {
+  summary: RunSummary;
+  reportDir: string;
+  console: string;
+}
+
+/** The compiled worker file: next to this one in dist/, or in dist/ when running from the sources (tests). */
+function workerFile(): string {
+  const here = fileURLToPath(new URL('./worker.js', import.meta.url));
+  if (existsSync(here)) return here;
+  const dist = here.replace(/([/\\])src([/\\])engine([/\\])worker\.js$/, '$1dist$2engine$3worker.js');
+  if (existsSync(dist)) return dist;
+  throw new Error(`cannot find the worker program (${here}); run "npm run build"`);
+}
+
+/** Splits identities over `n` workers by ordinal, so the split does not depend on group sizes. */
+export function splitForWorkers(identities: WorkerIdentity[], n: number): WorkerIdentity[][] {
+  const slices: WorkerIdentity[][] = Array.from({ length: n }, () => []);
+  identities.forEach((identity, i) => slices[i % n]!.push(identity));
+  return slices;
+}
+
+function totalsOf(states: Map<number, StateCounts>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const perGroup of states.values()) {
+    for (const counts of Object.values(perGroup)) {
+      for (const [state, n] of Object.entries(counts)) out[state] = (out[state] ?? 0) + n;
+    }
+  }
+  return out;
+}
+
+export async function runFleet(options: RunOptions): Promise<RunResult> {
+  const { plan, target } = options;
+  const log = options.log ?? (() => {});
+  const progress = options.progress ?? (() => {});
+  const workerCount = Math.max(1, Math.min(options.workers ?? availableParallelism(), plan.identities.length || 1));
+  const slices = splitForWorkers(plan.identities, workerCount);
+  const aggregate = new MetricsAggregate(plan.shard === undefined ? {} : { shard: `${plan.shard.index + 1}/${plan.shard.count}` });
+  const states = new Map<number, StateCounts>();
+  const pending = new Map<number, number>();
+  const acknowledgedBy: Record<string, number> = {};
+  const startAt = Date.now() + 1000; // workers need a moment to boot and build their things
+  const runId = newRunId(new Date(startAt), undefined);
+  const file = workerFile();
+
+  const finals: Promise<void>[] = [];
+  const workers = slices.map((identities, workerIndex) => {
+    const init: WorkerInit = {
+      workerIndex, scenario: plan.scenario, identities, target, startAt, durationMs: plan.durationMs, seed: plan.seed,
+      actionShare: plan.fleetSize === 0 ? 0 : identities.length / plan.fleetSize,
+      localAddresses: options.localAddresses ?? [], snapshotIntervalMs: 1000, logLevel: options.logLevel ?? 'warn',
+    };
+    const worker = new Worker(file, { workerData: init });
+    finals.push(new Promise<void>((resolveFinal, rejectFinal) => {
+      worker.on('message', (m: FromWorker) => {
+        switch (m.type) {
+          case 'snapshot':
+            aggregate.add(String(m.workerIndex), m.snapshot);
+            states.set(m.workerIndex, m.states);
+            pending.set(m.workerIndex, m.pendingAcks);
+            return;
+          case 'final':
+            aggregate.add(String(m.workerIndex), m.snapshot);
+            states.set(m.workerIndex, m.states);
+            pending.set(m.workerIndex, 0);
+            for (const [id, n] of Object.entries(m.acknowledgedBy)) acknowledgedBy[id] = (acknowledgedBy[id] ?? 0) + n;
+            resolveFinal();
+            return;
+          case 'log':
+            log(m.level, m.message);
+            return;
+          case 'fatal':
+            rejectFinal(new Error(`worker ${workerIndex}: ${m.message}`));
+            return;
+          default:
+        }
+      });
+      worker.on('error', (err) => rejectFinal(new Error(`worker ${workerIndex} crashed: ${err.stack ?? err.message}`)));
+      worker.on('exit', (code) => {
+        if (code !== 0) rejectFinal(new Error(`worker ${workerIndex} exited with code ${code}`));
+      });
+    }));
+    return worker;
+  });
+
+  const ticker = setInterval(() => {
+    aggregate.tick(Date.now());
+    const elapsed = Math.max(0, (Date.now() - startAt) / 1000);
+    const s = totalsOf(states);
+    const l = aggregate.ledger();
+    const view = aggregate.lastInterval();
+    const telemetry = view?.operations.telemetry;
+    progress(
+      `t=${elapsed.toFixed(0)}s/${(plan.durationMs / 1000).toFixed(0)}s  connected ${s.connected ?? 0}/${plan.identities.length}` +
+      (s.backingOff ? `  backing off ${s.backingOff}` : '') + (s.failed ? `  failed ${s.failed}` : '') +
+      `  sent ${l.generated}  acked ${l.acknowledged}` +
+      (telemetry ? `  ${telemetry.perSecond.toFixed(0)} msg/s p99 ${(telemetry.p99 ?? 0).toFixed(1)} ms` : '') +
+      `  errors ${Object.values(aggregate.errors()).reduce((n, e) => n + (e?.count ?? 0), 0)}`,
+    );
+  }, 5000);
+
+  // Run until the profile ends or the operator stops it.
+  const endOfProfile = new Promise<void>((r) => setTimeout(r, Math.max(0, startAt + plan.durationMs - Date.now())));
+  const failure = Promise.all(finals).then(() => undefined);
+  await Promise.race([endOfProfile, options.stopSignal ?? new Promise<never>(() => {}), failure]);
+  const endedEarly = Date.now() < startAt + plan.durationMs;
+  for (const w of workers) w.postMessage({ type: 'stop', drainMs: plan.drainMs });
+  try {
+    await Promise.race([
+      Promise.all(finals),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('workers did not finish draining in time')), plan.drainMs + 30_000)),
+    ]);
+  } finally {
+    clearInterval(ticker);
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+
+  const reconciliation = target.kind === 'emulator' && target.service !== undefined
+    ? await reconcile(new ServiceClient(target.service), acknowledgedBy).catch((err: Error) => {
+      log('warn', `could not reconcile with the emulator: ${err.message}`);
+      return undefined;
+    })
+    : undefined;
+
+  const reportDir = join(resolve(options.reportsDir ?? 'reports'), runId);
+  const { summary } = await writeRunReport(reportDir, aggregate, {
+    runId,
+    scenario: plan.scenarioName,
+    profile: plan.profileName,
+    target: options.targetLabel,
+    seed: plan.seed,
+    ...(plan.shard === undefined ? {} : { shard: { index: plan.shard.index, count: plan.shard.count } }),
+    ...(reconciliation === undefined ? {} : { reconciliation }),
+  });
+  if (endedEarly) log('info', 'stopped before the end of the profile');
+  return { summary, reportDir, console: formatConsoleReport(summary, { color: false }) };
+}
+
+/** What the devices say the target acknowledged, against what the emulator says it received. */
+async function reconcile(service: ServiceClient, acknowledgedBy: Record<string, number>): Promise<Reconciliation> {
+  const stats = await service.stats();
+  let acknowledged = 0;
+  let received = 0;
+  let acknowledgedNotReceived = 0;
+  let receivedNotAcknowledged = 0;
+  for (const [identity, acked] of Object.entries(acknowledgedBy)) {
+    const got = stats.identities[identity]?.messagesReceived ?? 0;
+    acknowledged += acked;
+    received += got;
+    acknowledgedNotReceived += Math.max(0, acked - got);
+    receivedNotAcknowledged += Math.max(0, got - acked);
+  }
+  return { acknowledged, received, acknowledgedNotReceived, receivedNotAcknowledged };
+}

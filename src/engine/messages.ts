@@ -1,0 +1,41 @@
+// What the coordinator and its workers say to each other (structured-clone plain objects).
+import type { MetricsSnapshot } from '../metrics/types.js';
+import type { Target } from '../endpoints/target.js';
+
+/** One identity a worker runs: the plan's view, without anything derived from it. */
+export interface WorkerIdentity {
+  ordinal: number;
+  group: string;
+  deviceId: string;
+  kind: 'device' | 'iotEdge';
+  /** Offset from the run's start, ms. */
+  arrivalMs: number;
+}
+
+export interface WorkerInit {
+  workerIndex: number;
+  /** The loaded scenario (with its profile, manifests and models), as plain data. */
+  scenario: unknown;
+  identities: WorkerIdentity[];
+  target: Target;
+  /** Wall-clock ms of the run's t = 0. */
+  startAt: number;
+  durationMs: number;
+  seed: number;
+  /** This worker's share of the fleet-wide action rates (its identities over the fleet's). */
+  actionShare: number;
+  localAddresses: string[];
+  snapshotIntervalMs: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export type ToWorker = { type: 'stop'; drainMs: number };
+
+export type StateCounts = Record<string, Record<string, number>>;
+
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'snapshot'; workerIndex: number; snapshot: MetricsSnapshot; states: StateCounts; pendingAcks: number }
+  | { type: 'final'; workerIndex: number; snapshot: MetricsSnapshot; states: StateCounts; acknowledgedBy: Record<string, number> }
+  | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; message: string }
+  | { type: 'fatal'; message: string };

@@ -1,0 +1,131 @@
+// A worker thread: one scheduler drives this worker's share of the fleet; a snapshot of its metrics goes to
+// the coordinator every second; on "stop" it drains acknowledgements (bounded), disconnects, and reports.
+import { parentPort, workerData } from 'node:worker_threads';
+import { MetricsRecorder } from '../metrics/recorder.js';
+import { ServiceClient } from '../endpoints/service-client.js';
+import type { SimContext, SimThing, ThingState } from '../sim/context.js';
+import { buildActions, buildFleet } from '../sim/build.js';
+import { ActionRunner } from './actions.js';
+import type { FromWorker, StateCounts, ToWorker, WorkerInit } from './messages.js';
+import { hashSeed, seededRandom } from './random.js';
+import { Scheduler } from './scheduler.js';
+
+const init = workerData as WorkerInit;
+const port = parentPort!;
+const post = (m: FromWorker) => port.postMessage(m);
+const LEVELS = { debug: 0, info: 1, warn: 2, error: 3 } as const;
+
+const metrics = new MetricsRecorder(init.startAt);
+const scheduler = new Scheduler((late) => metrics.recordLateness(late));
+const states: StateCounts = {};
+/** Identities by state over all groups, also sent as gauges (the live view's "connected"). */
+const stateTotals: Record<string, number> = {};
+const acknowledgedBy: Record<string, number> = {};
+let actions: ActionRunner | undefined;
+
+const ctx: SimContext = {
+  scheduler,
+  metrics,
+  target: init.target,
+  localAddress: (ordinal) => (init.localAddresses.length === 0 ? undefined : init.localAddresses[ordinal % init.localAddresses.length]),
+  stateChanged(group: string, from: ThingState, to: ThingState) {
+    const g = (states[group] ??= {});
+    g[from] = (g[from] ?? 0) - 1;
+    g[to] = (g[to] ?? 0) + 1;
+    stateTotals[from] = (stateTotals[from] ?? 0) - 1;
+    stateTotals[to] = (stateTotals[to] ?? 0) + 1;
+    metrics.setGauge(from, stateTotals[from]);
+    metrics.setGauge(to, stateTotals[to]);
+  },
+  desiredAcknowledged: (deviceId, moduleId, _version, atMs) => actions?.acknowledged(deviceId, moduleId, atMs),
+  acknowledgedBy: (identity) => void (acknowledgedBy[identity] = (acknowledgedBy[identity] ?? 0) + 1),
+  log(level, message) {
+    if (LEVELS[level] >= LEVELS[init.logLevel]) post({ type: 'log', level, message });
+  },
+  mqtt: { keepaliveSeconds: 180, connectTimeoutMs: 30_000, operationTimeoutMs: 30_000 },
+};
+
+let things: { thing: SimThing; group: string }[] = [];
+try {
+  things = buildFleet(ctx, init);
+} catch (err) {
+  post({ type: 'fatal', message: (err as Error).message });
+  process.exit(1);
+}
+for (const { group } of things) {
+  const g = (states[group] ??= {});
+  g.waiting = (g.waiting ?? 0) + 1;
+}
+stateTotals.waiting = things.length;
+metrics.setGauge('waiting', things.length);
+for (const { thing } of things) thing.start();
+
+const random = seededRandom(hashSeed(init.seed, 'worker', init.workerIndex));
+const endAt = init.startAt + init.durationMs;
+const scenario = init.scenario as { profile?: { actions?: unknown[]; events?: ProfileEvent[]; rampDown?: number } };
+if (init.target.kind !== 'mqtt' && init.target.service !== undefined) {
+  const runner = new ActionRunner(scheduler, metrics, new ServiceClient(init.target.service), things, random);
+  actions = runner;
+  for (const spec of buildActions(init)) runner.schedule(spec, init.actionShare, init.startAt, endAt);
+}
+for (const event of scenario.profile?.events ?? []) scheduleEvent(event);
+scheduleRampDown(scenario.profile?.rampDown);
+
+interface ProfileEvent {
+  atMs: number;
+  kind: 'dropConnections' | 'targetOutage';
+  fraction?: number;
+}
+
+function scheduleEvent(event: ProfileEvent): void {
+  if (event.kind !== 'dropConnections') return;
+  scheduler.at(init.startAt + event.atMs, () => {
+    const fraction = event.fraction ?? 1;
+    let dropped = 0;
+    for (const { thing } of things) {
+      if (thing.state === 'connected' && random() < fraction) {
+        thing.drop();
+        dropped++;
+      }
+    }
+    ctx.log('info', `worker ${init.workerIndex}: dropped ${dropped} connections`);
+  });
+}
+
+/** During the last `rampDownMs` identities disconnect, evenly spread. */
+function scheduleRampDown(rampDownMs: number | undefined): void {
+  if (!(rampDownMs !== undefined && rampDownMs > 0) || things.length === 0) return;
+  const from = endAt - rampDownMs;
+  things.forEach(({ thing }, i) => {
+    scheduler.at(from + (rampDownMs * i) / things.length, () => {
+      thing.quiesce();
+      void thing.stop();
+    });
+  });
+}
+
+function stateSnapshot(): StateCounts {
+  return structuredClone(states);
+}
+
+const pendingAcks = () => things.reduce((n, t) => n + t.thing.pendingAcks, 0);
+
+const ticker = setInterval(() => {
+  post({ type: 'snapshot', workerIndex: init.workerIndex, snapshot: metrics.snapshot(Date.now()), states: stateSnapshot(), pendingAcks: pendingAcks() });
+}, init.snapshotIntervalMs);
+
+port.on('message', (m: ToWorker) => {
+  if (m.type === 'stop') void stop(m.drainMs);
+});
+
+async function stop(drainMs: number): Promise<void> {
+  actions?.stop();
+  for (const { thing } of things) thing.quiesce();
+  const deadline = Date.now() + drainMs;
+  while (pendingAcks() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  clearInterval(ticker);
+  await Promise.all(things.map(({ thing }) => thing.stop().catch(() => {})));
+  scheduler.stop();
+  post({ type: 'final', workerIndex: init.workerIndex, snapshot: metrics.snapshot(Date.now()), states: stateSnapshot(), acknowledgedBy });
+  port.close();
+}

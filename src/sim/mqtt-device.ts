@@ -1,0 +1,137 @@
+// A device against a generic MQTT broker (the `mqtt` target): no DPS, twin or methods, just CONNECT with
+// templated credentials and paced telemetry on a templated topic, accounted like every other device.
+import { fillTemplate, type MqttTarget } from '../endpoints/target.js';
+import { backoffDelay } from '../transport/backoff.js';
+import { classify, type ClassifiedError } from '../transport/errors.js';
+import { MqttConnection } from '../transport/mqtt-connection.js';
+import type { SimContext, SimThing, ThingState } from './context.js';
+import type { DeviceIdentityPlan, TelemetrySource } from './device.js';
+import { TelemetryPacer } from './telemetry-pacer.js';
+
+export interface MqttDeviceBehaviour {
+  telemetryIntervalMs: number;
+  telemetryQos: 0 | 1;
+  telemetry: TelemetrySource;
+}
+
+export class MqttDevice implements SimThing {
+  state: ThingState = 'waiting';
+  private connection: MqttConnection | undefined;
+  private readonly topic: string;
+  private attempt = 0;
+  private generation = 0;
+  private quiescing = false;
+  private readonly telemetry: TelemetryPacer;
+
+  constructor(
+    private readonly ctx: SimContext,
+    private readonly target: MqttTarget,
+    readonly plan: DeviceIdentityPlan,
+    private readonly behaviour: MqttDeviceBehaviour,
+  ) {
+    this.topic = fillTemplate(target.topics.telemetry, { deviceId: plan.deviceId });
+    this.telemetry = new TelemetryPacer(ctx, plan.deviceId, plan.random, behaviour.telemetryIntervalMs, behaviour.telemetry);
+  }
+
+  get deviceId(): string {
+    return this.plan.deviceId;
+  }
+
+  get pendingAcks(): number {
+    return this.telemetry.pending;
+  }
+
+  start(): void {
+    this.ctx.scheduler.at(this.plan.arrivalAt, (intended) => void this.connect(intended));
+  }
+
+  setTelemetryRate(multiplier: number): void {
+    this.telemetry.setRate(multiplier);
+  }
+
+  private setState(next: ThingState): void {
+    if (next === this.state) return;
+    this.ctx.stateChanged(this.plan.group, this.state, next);
+    this.state = next;
+  }
+
+  private stopped(): boolean {
+    return this.quiescing || this.state === 'stopped';
+  }
+
+  private async connect(intended: number): Promise<void> {
+    if (this.stopped()) return;
+    this.setState('connecting');
+    const started = this.ctx.scheduler.now();
+    const ids = { deviceId: this.deviceId };
+    const generation = ++this.generation;
+    const t = this.target;
+    try {
+      const connection = await MqttConnection.connect({
+        host: t.host, port: t.port, tls: t.tls, clean: true,
+        clientId: fillTemplate(t.clientId, ids),
+        ...(t.username === undefined ? {} : { username: fillTemplate(t.username, ids) }),
+        ...(t.password === undefined ? {} : { password: t.password }),
+        ...(t.caPem === undefined ? {} : { ca: t.caPem }),
+        rejectUnauthorized: t.rejectUnauthorized,
+        keepaliveSeconds: this.ctx.mqtt.keepaliveSeconds,
+        connectTimeoutMs: this.ctx.mqtt.connectTimeoutMs,
+        ...(this.ctx.localAddress(this.plan.ordinal) === undefined ? {} : { localAddress: this.ctx.localAddress(this.plan.ordinal) as string }),
+      }, () => {}, (err) => this.lost(generation, err));
+      if (this.stopped()) {
+        await connection.close();
+        return;
+      }
+      this.connection = connection;
+      this.ctx.metrics.recordLatency('connect', intended, started, this.ctx.scheduler.now());
+      this.attempt = 0;
+      this.setState('connected');
+      if (!this.quiescing) {
+        const qos = this.behaviour.telemetryQos;
+        this.telemetry.start((body, _component, _intended, done) => connection.publish(this.topic, body, qos, done));
+      }
+    } catch (err) {
+      const e = classify(err);
+      this.ctx.metrics.recordError(e.errorClass, `${this.deviceId}: ${e.message}`, 'connect');
+      this.retry(e);
+    }
+  }
+
+  private retry(e: ClassifiedError): void {
+    if (this.stopped()) return;
+    this.attempt += 1;
+    this.setState('backingOff');
+    this.ctx.scheduler.after(backoffDelay(this.attempt, e.errorClass === 'throttled', this.plan.random), (at) => void this.connect(at));
+  }
+
+  private lost(generation: number, err: ClassifiedError): void {
+    if (generation !== this.generation || this.state === 'stopped') return;
+    this.connection = undefined;
+    this.telemetry.connectionLost('connection lost before PUBACK');
+    if (this.quiescing) return;
+    this.ctx.metrics.recordError(err.errorClass, `${this.deviceId}: ${err.message}`, 'connect');
+    this.retry(err);
+  }
+
+  drop(): void {
+    const connection = this.connection;
+    if (connection === undefined) return;
+    const generation = this.generation;
+    void connection.close(true).then(() => this.lost(generation, classify(new Error('connection dropped by the profile'))));
+  }
+
+  quiesce(): void {
+    this.quiescing = true;
+    this.telemetry.pause();
+  }
+
+  async stop(): Promise<void> {
+    const previous = this.state;
+    this.setState('stopped');
+    this.telemetry.abandon();
+    this.generation++;
+    const connection = this.connection;
+    this.connection = undefined;
+    if (connection !== undefined && previous === 'connected') await connection.close();
+  }
+}

@@ -1,0 +1,105 @@
+// Paced telemetry for one identity: ticks at intended times on the worker's scheduler, publishes what the
+// source produces, and keeps the ledger (generated = acknowledged + failed + … + in flight) honest across
+// connection losses.
+import type { ScheduledHandle } from '../engine/scheduler.js';
+import { classify } from '../transport/errors.js';
+import type { SimContext } from './context.js';
+import type { TelemetrySource } from './device.js';
+
+/** Sends one body; calls `done` on PUBACK (QoS 1), when written (QoS 0), or with the error. */
+export type Publish = (body: string, component: string | undefined, intendedAt: number, done: (err?: Error) => void) => void;
+
+export class TelemetryPacer {
+  private inFlight = 0;
+  /** Bumped when a connection goes: its late callbacks no longer count. */
+  private generation = 0;
+  private timer: ScheduledHandle | undefined;
+  private nextAt = 0;
+  private multiplier = 1;
+  private publish: Publish | undefined;
+
+  constructor(
+    private readonly ctx: SimContext,
+    private readonly identity: string,
+    private readonly random: () => number,
+    private readonly intervalMs: number,
+    private readonly source: TelemetrySource,
+  ) {}
+
+  get pending(): number {
+    return this.inFlight;
+  }
+
+  setRate(multiplier: number): void {
+    this.multiplier = multiplier;
+  }
+
+  private interval(): number {
+    return this.intervalMs / this.multiplier;
+  }
+
+  /** Starts ticking over a new connection; the first tick keeps the old phase or picks a random one. */
+  start(publish: Publish): void {
+    this.publish = publish;
+    const interval = this.interval();
+    if (!(interval > 0 && Number.isFinite(interval))) return;
+    const now = this.ctx.scheduler.now();
+    // A random phase within one interval, so a fleet does not send in lockstep.
+    if (this.nextAt < now) this.nextAt = now + this.random() * interval;
+    this.timer?.cancel();
+    this.timer = this.ctx.scheduler.at(this.nextAt, (at) => this.tick(at));
+  }
+
+  /** Stops ticking; in-flight messages may still be acknowledged. */
+  pause(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.publish = undefined;
+  }
+
+  /** The connection is gone: what waited for a PUBACK on it will never get one. */
+  connectionLost(why: string): void {
+    this.pause();
+    this.generation++;
+    if (this.inFlight === 0) return;
+    this.ctx.metrics.ledger.failed += this.inFlight;
+    this.ctx.metrics.recordError('network', `${this.identity}: ${this.inFlight} message(s) lost: ${why}`, 'telemetry');
+    this.inFlight = 0;
+  }
+
+  /** The run is over: late acknowledgements no longer count; what is pending stays in flight. */
+  abandon(): void {
+    this.pause();
+    this.generation++;
+  }
+
+  private tick(intended: number): void {
+    const publish = this.publish;
+    if (publish === undefined) return;
+    this.nextAt = intended + this.interval();
+    this.timer = this.ctx.scheduler.at(this.nextAt, (at) => this.tick(at));
+    for (const { component, body } of this.source.tick(intended / 1000)) this.send(publish, JSON.stringify(body), component, intended);
+  }
+
+  /** Sends one message outside the tick (a module output, say), with the same accounting. */
+  send(publish: Publish, body: string, component: string | undefined, intended: number): void {
+    const m = this.ctx.metrics;
+    const generation = this.generation;
+    const started = this.ctx.scheduler.now();
+    m.ledger.generated += 1;
+    this.inFlight += 1;
+    publish(body, component, intended, (err) => {
+      if (generation !== this.generation) return;
+      this.inFlight -= 1;
+      if (err) {
+        m.ledger.failed += 1;
+        const e = classify(err);
+        m.recordError(e.errorClass, `${this.identity}: ${e.message}`, 'telemetry');
+        return;
+      }
+      m.ledger.acknowledged += 1;
+      m.recordLatency('telemetry', intended, started, this.ctx.scheduler.now());
+      this.ctx.acknowledgedBy(this.identity);
+    });
+  }
+}
