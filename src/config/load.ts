@@ -1,0 +1,742 @@
+// Scenario and profile files → validated, resolved objects. Every mistake found is reported at once, with
+// the file, the path inside it and what was expected, before anything connects.
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConnectionStringError, parseConnectionString } from '../protocol/connection-string.js';
+import { formatDuration, parseDuration } from './duration.js';
+import { hasEnvReference, resolveEnv } from './env.js';
+import { ConfigError, describeValue, displayPath, formatPath, type ConfigProblem } from './errors.js';
+import type { GeneratorSpec } from './generators.js';
+import { formatId, parseIdPattern, registrationIdProblem } from './id-pattern.js';
+import { validate } from './issues.js';
+import { deploymentManifestSchema, manifestModules, unwrapManifest, type DeploymentManifest } from './manifest.js';
+import { arrivalOffsets, expandIdentities } from './plan.js';
+import { profileSchema, type Profile, type ProfileAction } from './profile.js';
+import {
+  DEFAULT_ID_PATTERN,
+  scenarioSchema,
+  TARGET_KINDS,
+  type DeviceGroup,
+  type EdgeGroup,
+  type FleetGroup,
+  type IotCentralTargetSettings,
+  type ModuleBehaviour,
+  type MqttTargetSettings,
+  type Scenario,
+  type TargetKind,
+} from './scenario.js';
+import { fileExists, readSource, type SourceFile } from './source.js';
+import { didYouMean } from './suggest.js';
+
+/** The profiles shipped with edgefleet (two levels up from src/config and from dist/config alike). */
+export const PROFILES_DIR = fileURLToPath(new URL('../../profiles/', import.meta.url));
+/** Used when neither the scenario nor the command line names a profile. */
+export const DEFAULT_PROFILE = 'smoke';
+
+export interface LoadOverrides {
+  /** A profile name or a path relative to the working directory. */
+  profile?: string | undefined;
+  duration?: string | number | undefined;
+  target?: string | undefined;
+  seed?: number | undefined;
+}
+
+export interface LoadedFile<T> {
+  /** Absolute path. */
+  path: string;
+  json: T;
+}
+
+export interface LoadedProfile {
+  /** Absolute path of the profile file. */
+  file: string;
+  profile: Profile;
+}
+
+export interface ResolvedModule {
+  name: string;
+  image: string;
+  /** With absolute paths. */
+  behaviour: ModuleBehaviour;
+  /** scenario: listed under modules; image: chosen by its image name; default: passthrough. */
+  chosenBy: 'scenario' | 'image' | 'default';
+  /** The DTDL model of a dtdl behaviour, parsed, not interpreted. */
+  model?: LoadedFile<unknown>;
+}
+
+interface LoadedGroupBase {
+  name: string;
+  /** The DTDL model of the device, parsed, not interpreted. */
+  model?: LoadedFile<unknown>;
+  /** With auth: connectionString, one per identity (read from the file when the scenario names one). Secrets. */
+  connectionStrings?: string[];
+}
+
+export interface LoadedDeviceGroup extends LoadedGroupBase {
+  kind: 'device';
+  config: DeviceGroup;
+}
+
+export interface LoadedEdgeGroup extends LoadedGroupBase {
+  kind: 'iotEdge';
+  config: EdgeGroup;
+  manifest: LoadedFile<DeploymentManifest>;
+  /** Every module the manifest lists, in manifest order, with the behaviour it gets. */
+  modules: ResolvedModule[];
+}
+
+export type LoadedGroup = LoadedDeviceGroup | LoadedEdgeGroup;
+
+/** A profile action with the groups it applies to (empty: it applies to nothing in this scenario and is skipped). */
+export type ResolvedAction = ProfileAction & { groups: string[] };
+
+export type ResolvedTarget =
+  | { kind: 'emulator' }
+  | { kind: 'iot-central'; settings: IotCentralTargetSettings }
+  | { kind: 'mqtt'; settings: MqttTargetSettings };
+
+export interface LoadedScenario {
+  /** Absolute path of the scenario file. */
+  file: string;
+  dir: string;
+  /**
+   * Validated, defaults applied, durations in ms, file paths absolute, command-line overrides applied,
+   * connection strings read, ${ENV} references of the target in use resolved (so: secrets inside).
+   */
+  scenario: Scenario;
+  /** The profile in effect; its duration is the run's. */
+  profile: Profile;
+  profileFile: string;
+  target: ResolvedTarget;
+  seed: number;
+  durationMs: number;
+  groups: LoadedGroup[];
+  actions: ResolvedAction[];
+  /** Things that are legal but probably not meant, for `validate` and the start of a run to show. */
+  warnings: string[];
+}
+
+/** A scenario file (YAML or JSON) with its profile, manifests and models; throws a ConfigError listing every problem. */
+export async function loadScenario(file: string, overrides: LoadOverrides = {}): Promise<LoadedScenario> {
+  const absolute = path.resolve(file);
+  const source = await readSource(absolute);
+  const parsed = validate(scenarioSchema, source, source.data);
+  if (!parsed.ok) throw new ConfigError(parsed.problems);
+  return new ScenarioResolver(absolute, source, parsed.value, overrides).resolve();
+}
+
+/** A profile by name (from profiles/) or by path (relative to `relativeTo`, default the working directory). */
+export async function loadProfile(nameOrPath: string, relativeTo: string = process.cwd()): Promise<LoadedProfile> {
+  const located = await locateProfile(nameOrPath, relativeTo);
+  if ('missing' in located) throw new ConfigError([{ file: located.shown, path: '', message: located.missing }]);
+  return loadProfileFile(located.path);
+}
+
+/** `edgefleet validate FILE`: a scenario (it has a fleet) or a profile (it has arrivals). */
+export async function validateFile(
+  file: string,
+  overrides: LoadOverrides = {},
+): Promise<{ kind: 'scenario'; loaded: LoadedScenario } | { kind: 'profile'; loaded: LoadedProfile }> {
+  const absolute = path.resolve(file);
+  const source = await readSource(absolute);
+  const data = source.data;
+  if (data !== null && typeof data === 'object' && 'fleet' in data) return { kind: 'scenario', loaded: await loadScenario(absolute, overrides) };
+  if (data !== null && typeof data === 'object' && 'arrivals' in data) return { kind: 'profile', loaded: await loadProfileFile(absolute) };
+  throw new ConfigError([
+    { file: source.shown, path: '', message: 'neither a scenario (it has no fleet) nor a profile (it has no arrivals)' },
+  ]);
+}
+
+/** Names of the shipped profiles. */
+export async function listProfiles(dir: string = PROFILES_DIR): Promise<string[]> {
+  try {
+    const entries = await readdir(dir);
+    return entries.filter((name) => /\.(ya?ml|json)$/i.test(name)).map((name) => name.replace(/\.(ya?ml|json)$/i, '')).sort();
+  } catch {
+    return [];
+  }
+}
+
+async function loadProfileFile(file: string): Promise<LoadedProfile> {
+  const source = await readSource(file);
+  const parsed = validate(profileSchema, source, source.data);
+  if (!parsed.ok) throw new ConfigError(parsed.problems);
+  const problems = await fakerProblems(collectProfileGenerators(parsed.value), source);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { file, profile: parsed.value };
+}
+
+const looksLikePath = (ref: string) => /[\\/]/.test(ref) || /\.(ya?ml|json)$/i.test(ref);
+
+async function locateProfile(ref: string, relativeTo: string): Promise<{ path: string } | { missing: string; shown: string }> {
+  if (looksLikePath(ref)) {
+    const absolute = path.resolve(relativeTo, ref);
+    if (await fileExists(absolute)) return { path: absolute };
+    return { missing: `profile file not found: ${absolute}`, shown: displayPath(absolute) };
+  }
+  for (const extension of ['.yaml', '.yml', '.json']) {
+    const candidate = path.join(PROFILES_DIR, `${ref}${extension}`);
+    if (await fileExists(candidate)) return { path: candidate };
+  }
+  const available = await listProfiles();
+  return {
+    missing: `no profile named "${ref}" in ${PROFILES_DIR}${didYouMean(ref, available)}; available: ${available.join(', ')} (or give a path to a file)`,
+    shown: ref,
+  };
+}
+
+// --- the scenario resolver -------------------------------------------------------------------------------------
+
+type Segments = PropertyKey[];
+
+/** What a group's referenced files gave, before its config gets its absolute paths. */
+type GroupFiles = Omit<LoadedDeviceGroup, 'config'> | Omit<LoadedEdgeGroup, 'config'>;
+
+class ScenarioResolver {
+  private readonly dir: string;
+  private readonly problems: ConfigProblem[] = [];
+  private readonly warnings: string[] = [];
+  private readonly files = new Map<string, Promise<SourceFile | ConfigProblem[]>>();
+  private readonly reportedFiles = new Set<string>();
+
+  constructor(
+    private readonly file: string,
+    private readonly source: SourceFile,
+    private readonly scenario: Scenario,
+    private readonly overrides: LoadOverrides,
+  ) {
+    this.dir = path.dirname(file);
+  }
+
+  async resolve(): Promise<LoadedScenario> {
+    const { target: targetKind, seed, durationOverride } = this.applyOverrides();
+    const loadedProfile = await this.resolveProfile();
+    const groups = await this.resolveGroups();
+    const target = await this.resolveTarget(targetKind, loadedProfile?.profile);
+    this.checkIds(groups);
+    this.problems.push(...(await fakerProblems(collectScenarioGenerators(this.scenario), this.source)));
+
+    let actions: ResolvedAction[] = [];
+    let profile: Profile | undefined;
+    let durationMs = 0;
+    if (loadedProfile) {
+      durationMs = durationOverride ?? this.scenario.duration ?? loadedProfile.profile.duration;
+      profile = { ...loadedProfile.profile, duration: durationMs };
+      actions = this.resolveActions(loadedProfile, groups);
+      this.checkEvents(loadedProfile, groups);
+      this.warnAboutTiming(profile);
+    }
+
+    if (this.problems.length > 0 || !loadedProfile || !profile) throw new ConfigError(this.problems);
+
+    const fleet = this.scenario.fleet.map((group, index) => this.resolvedGroupConfig(group, groups[index]!));
+    const targets = this.scenario.targets && target.kind !== 'emulator' ? { ...this.scenario.targets, [target.kind]: target.settings } : this.scenario.targets;
+    const scenario: Scenario = {
+      ...this.scenario,
+      seed,
+      target: target.kind,
+      duration: durationMs,
+      profile: loadedProfile.file,
+      fleet,
+      ...(targets ? { targets } : {}),
+    };
+    return {
+      file: this.file,
+      dir: this.dir,
+      scenario,
+      profile,
+      profileFile: loadedProfile.file,
+      target,
+      seed,
+      durationMs,
+      groups: groups.map((group, index) => ({ ...group, config: fleet[index] }) as LoadedGroup),
+      actions,
+      warnings: this.warnings,
+    };
+  }
+
+  // --- problems ---
+
+  private at(segments: Segments, message: string, key?: string): void {
+    this.problems.push({ file: this.source.shown, path: formatPath(segments), message, ...this.source.locate(segments, key) });
+  }
+
+  /** A problem with a key itself (a name that is not there): points at the key, not its value. */
+  private atKey(segments: Segments, message: string): void {
+    const parent = segments.slice(0, -1);
+    const key = String(segments[segments.length - 1]);
+    this.problems.push({ file: this.source.shown, path: formatPath(segments), message, ...this.source.locate(parent, key) });
+  }
+
+  private commandLine(flag: string, message: string): void {
+    this.problems.push({ file: 'command line', path: flag, message });
+  }
+
+  // --- overrides ---
+
+  private applyOverrides(): { target: TargetKind; seed: number; durationOverride: number | undefined } {
+    const { overrides } = this;
+    let target = this.scenario.target;
+    if (overrides.target !== undefined) {
+      if ((TARGET_KINDS as readonly string[]).includes(overrides.target)) target = overrides.target as TargetKind;
+      else this.commandLine('--target', `expected one of ${TARGET_KINDS.join(' | ')}, got ${describeValue(overrides.target)}`);
+    }
+    let seed = this.scenario.seed;
+    if (overrides.seed !== undefined) {
+      if (Number.isSafeInteger(overrides.seed)) seed = overrides.seed;
+      else this.commandLine('--seed', `expected a whole number, got ${describeValue(overrides.seed)}`);
+    }
+    let durationOverride: number | undefined;
+    if (overrides.duration !== undefined) {
+      try {
+        durationOverride = parseDuration(overrides.duration);
+        if (durationOverride <= 0) {
+          durationOverride = undefined;
+          this.commandLine('--duration', 'expected a duration > 0');
+        }
+      } catch (error) {
+        this.commandLine('--duration', (error as Error).message);
+      }
+    }
+    return { target, seed, durationOverride };
+  }
+
+  // --- profile ---
+
+  private async resolveProfile(): Promise<LoadedProfile | undefined> {
+    const fromCommandLine = this.overrides.profile !== undefined;
+    const ref = this.overrides.profile ?? this.scenario.profile ?? DEFAULT_PROFILE;
+    const located = await locateProfile(ref, fromCommandLine ? process.cwd() : this.dir);
+    if ('missing' in located) {
+      if (fromCommandLine) this.commandLine('--profile', located.missing);
+      else if (this.scenario.profile !== undefined) this.at(['profile'], located.missing);
+      else this.problems.push({ file: this.source.shown, path: '', message: `the default profile is missing: ${located.missing}` });
+      return undefined;
+    }
+    try {
+      return await loadProfileFile(located.path);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      this.problems.push(...error.problems);
+      return undefined;
+    }
+  }
+
+  // --- referenced files ---
+
+  private readOnce(absolute: string): Promise<SourceFile | ConfigProblem[]> {
+    let pending = this.files.get(absolute);
+    if (!pending) {
+      pending = readSource(absolute).catch((error: unknown) => {
+        if (error instanceof ConfigError) return [...error.problems];
+        throw error;
+      });
+      this.files.set(absolute, pending);
+    }
+    return pending;
+  }
+
+  /** A referenced JSON/YAML file: a missing file is a problem of the field that names it; a broken one, of the file. */
+  private async referencedDocument(segments: Segments, relative: string, what: string): Promise<SourceFile | undefined> {
+    const absolute = path.resolve(this.dir, relative);
+    if (!(await fileExists(absolute))) {
+      this.at(segments, `${what} not found: ${absolute}`);
+      return undefined;
+    }
+    const result = await this.readOnce(absolute);
+    if (Array.isArray(result)) {
+      if (!this.reportedFiles.has(absolute)) {
+        this.reportedFiles.add(absolute);
+        this.problems.push(...result);
+      }
+      return undefined;
+    }
+    return result;
+  }
+
+  private async referencedFile(segments: Segments, relative: string, what: string): Promise<string> {
+    const absolute = path.resolve(this.dir, relative);
+    if (!(await fileExists(absolute))) this.at(segments, `${what} not found: ${absolute}`);
+    return absolute;
+  }
+
+  private async model(segments: Segments, relative: string): Promise<LoadedFile<unknown> | undefined> {
+    const document = await this.referencedDocument(segments, relative, 'model file');
+    if (!document) return undefined;
+    if (document.data === null || typeof document.data !== 'object') {
+      this.problems.push({ file: document.shown, path: '', message: 'expected a DTDL model: a JSON object (an Interface) or a list of them' });
+      return undefined;
+    }
+    return { path: document.file, json: document.data };
+  }
+
+  // --- groups ---
+
+  private async resolveGroups(): Promise<GroupFiles[]> {
+    return Promise.all(
+      this.scenario.fleet.map(async (group, index) => {
+        const base: LoadedGroupBase = { name: group.group };
+        if (group.model !== undefined) {
+          const model = await this.model(['fleet', index, 'model'], group.model);
+          if (model) base.model = model;
+        }
+        if (group.auth === 'connectionString' && group.connectionStrings !== undefined) {
+          const strings = await this.connectionStrings(index, group);
+          if (strings) base.connectionStrings = strings;
+        }
+        if (group.kind === 'device') return { ...base, kind: 'device' as const };
+        const edge = await this.edge(index, group);
+        return { ...base, kind: 'iotEdge' as const, manifest: edge.manifest, modules: edge.modules };
+      }),
+    );
+  }
+
+  private async connectionStrings(index: number, group: FleetGroup): Promise<string[] | undefined> {
+    const field: Segments = ['fleet', index, 'connectionStrings'];
+    const resolved = resolveEnv(group.connectionStrings);
+    for (const problem of resolved.problems) this.at([...field, ...problem.segments], problem.message);
+    if (resolved.problems.length > 0) return undefined;
+    let strings: string[];
+    let where: (position: number) => { segments: Segments; suffix: string };
+    if (typeof resolved.value === 'string') {
+      const absolute = path.resolve(this.dir, resolved.value);
+      if (!(await fileExists(absolute))) {
+        this.at(field, `connection strings file not found: ${absolute}`);
+        return undefined;
+      }
+      const lines = (await readFile(absolute, 'utf8')).split(/\r?\n/);
+      const numbered = lines.map((text, line) => ({ text: text.trim(), line: line + 1 })).filter((entry) => entry.text !== '' && !entry.text.startsWith('#'));
+      strings = numbered.map((entry) => entry.text);
+      where = (position) => ({ segments: field, suffix: ` (line ${numbered[position]?.line} of ${displayPath(absolute)})` });
+      if (strings.length !== group.count) {
+        this.at(field, `${displayPath(absolute)} has ${strings.length} connection strings; expected ${group.count}, one per device (count)`);
+        return undefined;
+      }
+    } else {
+      strings = [...(resolved.value ?? [])];
+      where = (position) => ({ segments: [...field, position], suffix: '' });
+    }
+    let valid = true;
+    strings.forEach((text, position) => {
+      try {
+        const parsed = parseConnectionString(text);
+        if (parsed.moduleId !== undefined) {
+          const { segments, suffix } = where(position);
+          this.at(segments, `a module connection string (it has ModuleId); expected a device's${suffix}`);
+          valid = false;
+        }
+      } catch (error) {
+        if (!(error instanceof ConnectionStringError)) throw error;
+        const { segments, suffix } = where(position);
+        // The message names fields, never values: a connection string carries a key.
+        this.at(segments, `not a device connection string: ${error.message}${suffix}`);
+        valid = false;
+      }
+    });
+    return valid ? strings : undefined;
+  }
+
+  private async edge(index: number, group: EdgeGroup): Promise<{ manifest: LoadedFile<DeploymentManifest>; modules: ResolvedModule[] }> {
+    const field: Segments = ['fleet', index, 'manifest'];
+    const empty = { manifest: { path: path.resolve(this.dir, group.manifest), json: { modulesContent: {} } as DeploymentManifest }, modules: [] };
+    const document = await this.referencedDocument(field, group.manifest, 'manifest file');
+    if (!document) return empty;
+    const unwrapped = unwrapManifest(document.data);
+    const prefix: Segments = unwrapped === document.data ? [] : ['content'];
+    const validated = validate(deploymentManifestSchema, { shown: document.shown, locate: (segments, key) => document.locate([...prefix, ...segments], key) }, unwrapped);
+    if (!validated.ok) {
+      if (!this.reportedFiles.has(document.file)) {
+        this.reportedFiles.add(document.file);
+        this.problems.push(...validated.problems.map((problem) => (prefix.length === 0 ? problem : { ...problem, path: `content.${problem.path}` })));
+      }
+      return empty;
+    }
+    const manifest = validated.value;
+    const listed = manifestModules(manifest);
+    const names = Object.keys(listed);
+
+    for (const name of Object.keys(group.modules)) {
+      if (!(name in listed)) {
+        this.atKey(
+          ['fleet', index, 'modules', name],
+          `module "${name}" is not in the manifest ${document.shown}${didYouMean(name, names)}; its modules: ${names.join(', ') || '(none)'}`,
+        );
+      }
+    }
+    for (const section of Object.keys(manifest.modulesContent)) {
+      if (section !== '$edgeAgent' && section !== '$edgeHub' && !(section in listed)) {
+        this.warnings.push(`${document.shown}: modulesContent.${section} sets desired properties of a module that $edgeAgent does not list`);
+      }
+    }
+
+    const modules: ResolvedModule[] = [];
+    for (const [name, spec] of Object.entries(listed)) {
+      const image = spec.settings.image;
+      const explicit = group.modules[name];
+      const modulePath: Segments = ['fleet', index, 'modules', name];
+      let behaviour: ModuleBehaviour;
+      let chosenBy: ResolvedModule['chosenBy'];
+      if (explicit) {
+        behaviour = explicit;
+        chosenBy = 'scenario';
+      } else if (image.includes('simulated-temperature-sensor')) {
+        behaviour = { behaviour: 'simulated-temperature-sensor', output: 'temperatureOutput' };
+        chosenBy = 'image';
+      } else {
+        behaviour = { behaviour: 'passthrough', input: 'input1', output: 'output1' };
+        chosenBy = 'default';
+      }
+      const resolved: ResolvedModule = { name, image, behaviour, chosenBy };
+      if (behaviour.behaviour === 'dtdl') {
+        const model = await this.model([...modulePath, 'model'], behaviour.model);
+        resolved.behaviour = { ...behaviour, model: path.resolve(this.dir, behaviour.model) };
+        if (model) resolved.model = model;
+      } else if (behaviour.behaviour === 'custom') {
+        const file = await this.referencedFile([...modulePath, 'behaviour', 'file'], behaviour.file, 'behaviour file');
+        resolved.behaviour = { ...behaviour, file };
+      }
+      modules.push(resolved);
+    }
+    return { manifest: { path: document.file, json: manifest }, modules };
+  }
+
+  private resolvedGroupConfig(group: FleetGroup, loaded: { model?: LoadedFile<unknown>; connectionStrings?: string[]; modules?: ResolvedModule[]; manifest?: LoadedFile<DeploymentManifest> }): FleetGroup {
+    const common = {
+      ...(group.model !== undefined ? { model: path.resolve(this.dir, group.model) } : {}),
+      ...(loaded.connectionStrings ? { connectionStrings: loaded.connectionStrings } : {}),
+    };
+    if (group.kind === 'device') return { ...group, ...common };
+    const modules: EdgeGroup['modules'] = {};
+    for (const module of loaded.modules ?? []) if (module.chosenBy === 'scenario') modules[module.name] = module.behaviour;
+    return { ...group, ...common, manifest: path.resolve(this.dir, group.manifest), modules };
+  }
+
+  // --- target ---
+
+  private async resolveTarget(kind: TargetKind, profile: Profile | undefined): Promise<ResolvedTarget> {
+    if (kind === 'emulator') return { kind };
+    const because = this.overrides.target !== undefined ? ' (from --target)' : '';
+    const raw = this.scenario.targets?.[kind];
+    const field: Segments = ['targets', kind];
+    if (raw === undefined) {
+      this.at(field, `required when the target is ${kind}${because}`);
+      return { kind: 'emulator' }; // never used: the problem stops the load
+    }
+    this.warnAboutInlineSecrets(raw, field);
+    const resolved = resolveEnv(raw);
+    for (const problem of resolved.problems) this.at([...field, ...problem.segments], problem.message);
+
+    if (kind === 'iot-central') {
+      const settings = resolved.value as IotCentralTargetSettings;
+      const fleet = this.scenario.fleet;
+      const needs = (auth: string, groupKind: 'device' | 'iotEdge') => fleet.some((group) => group.auth === auth && group.kind === groupKind);
+      if (needs('sas', 'device') && !settings.groupKeys?.devices) {
+        this.at([...field, 'groupKeys', 'devices'], 'required: plain devices with auth: sas derive their keys from the devices group key');
+      }
+      if (needs('sas', 'iotEdge') && !settings.groupKeys?.edgeDevices) {
+        this.at([...field, 'groupKeys', 'edgeDevices'], 'required: IoT Edge devices with auth: sas derive their keys from the edgeDevices group key');
+      }
+      if (fleet.some((group) => group.auth === 'x509') && !settings.x509) {
+        this.at([...field, 'x509'], 'required: groups with auth: x509 need the CA that issues their certificates');
+      }
+      if (profile && profile.actions.length > 0 && !settings.apiToken) {
+        this.at([...field, 'apiToken'], 'required: the profile has service-side actions (commands, property writes), which use the REST API');
+      }
+      const x509 = settings.x509
+        ? {
+            caCert: await this.referencedFile([...field, 'x509', 'caCert'], settings.x509.caCert, 'CA certificate'),
+            caKey: await this.referencedFile([...field, 'x509', 'caKey'], settings.x509.caKey, 'CA key'),
+          }
+        : undefined;
+      return { kind, settings: { ...settings, ...(x509 ? { x509 } : {}) } };
+    }
+
+    const settings = resolved.value as MqttTargetSettings;
+    const ca = settings.tls.ca !== undefined ? await this.referencedFile([...field, 'tls', 'ca'], settings.tls.ca, 'CA file') : undefined;
+    return { kind, settings: { ...settings, tls: { ...settings.tls, ...(ca ? { ca } : {}) } } };
+  }
+
+  private warnAboutInlineSecrets(settings: object, field: Segments): void {
+    const walk = (node: unknown, segments: Segments) => {
+      if (node === null || typeof node !== 'object') return;
+      for (const [key, value] of Object.entries(node)) {
+        if (typeof value === 'string' && /^(primaryKey|secondaryKey|apiToken|password)$/.test(key) && !hasEnvReference(value)) {
+          this.warnings.push(`${this.source.shown}: ${formatPath([...segments, key])} is written in the file; a "\${ENV_VAR}" reference keeps it out of it`);
+        } else walk(value, [...segments, key]);
+      }
+    };
+    walk(settings, field);
+  }
+
+  // --- ids ---
+
+  private checkIds(groups: Array<{ connectionStrings?: string[] }>): void {
+    let complete = true;
+    this.scenario.fleet.forEach((group, index) => {
+      if (group.auth === 'connectionString') {
+        if (!groups[index]?.connectionStrings) complete = false;
+        return;
+      }
+      const parts = parseIdPattern(group.idPattern ?? DEFAULT_ID_PATTERN);
+      for (const groupIndex of new Set([group.firstIndex, group.firstIndex + group.count - 1])) {
+        const problem = registrationIdProblem(formatId(parts, groupIndex, group.group));
+        if (problem) {
+          this.at(['fleet', index, 'idPattern'], problem);
+          complete = false;
+          break;
+        }
+      }
+    });
+    if (!complete) return;
+    const fleet = this.scenario.fleet.map((group, index) => ({ ...group, connectionStrings: groups[index]?.connectionStrings ?? group.connectionStrings }));
+    const { problems } = expandIdentities({ seed: this.scenario.seed, fleet });
+    for (const problem of problems) {
+      const segments = problem.path.match(/^fleet\[(\d+)\]\.(\w+)$/);
+      const located = segments ? this.source.locate(['fleet', Number(segments[1]), segments[2]!]) : undefined;
+      this.problems.push({ file: this.source.shown, ...problem, ...located });
+    }
+  }
+
+  // --- profile against scenario ---
+
+  private resolveActions(loaded: LoadedProfile, groups: Array<{ name: string; kind: 'device' | 'iotEdge'; modules?: ResolvedModule[] }>): ResolvedAction[] {
+    const shown = displayPath(loaded.file);
+    const groupNames = groups.map((group) => group.name);
+    const hasModule = (group: { modules?: ResolvedModule[] }, module: string) => (group.modules ?? []).some((m) => m.name === module);
+    return loaded.profile.actions.map((action, index) => {
+      const problem = (field: string, message: string) => this.problems.push({ file: shown, path: `actions[${index}].${field}`, message });
+      let applies: string[] = [];
+      if (action.group !== undefined) {
+        const group = groups.find((candidate) => candidate.name === action.group);
+        if (!group) {
+          problem('group', `no group "${action.group}" in ${this.source.shown}${didYouMean(action.group, groupNames)}; its groups: ${groupNames.join(', ')}`);
+        } else if (action.module !== undefined && group.kind !== 'iotEdge') {
+          problem('module', `group "${group.name}" is made of plain devices, which have no modules`);
+        } else if (action.module !== undefined && !hasModule(group, action.module)) {
+          const names = (group.modules ?? []).map((m) => m.name);
+          problem('module', `group "${group.name}" runs no module "${action.module}"${didYouMean(action.module, names)}; its modules: ${names.join(', ')}`);
+        } else if (action.module === undefined && group.kind === 'iotEdge') {
+          problem('module', `required: group "${group.name}" is made of IoT Edge devices, whose modules answer; name one`);
+        } else {
+          applies = [group.name];
+        }
+      } else if (action.module !== undefined) {
+        applies = groups.filter((group) => group.kind === 'iotEdge' && hasModule(group, action.module!)).map((group) => group.name);
+        if (applies.length === 0) problem('module', `no IoT Edge group of ${this.source.shown} runs a module "${action.module}"`);
+      } else {
+        applies = groups.filter((group) => group.kind === 'device').map((group) => group.name);
+        if (applies.length === 0) {
+          this.warnings.push(`${shown}: actions[${index}] (${action.kind}) applies to plain devices and ${this.source.shown} has none; it is skipped`);
+        }
+      }
+      return { ...action, groups: applies };
+    });
+  }
+
+  private checkEvents(loaded: LoadedProfile, groups: Array<{ name: string }>): void {
+    const shown = displayPath(loaded.file);
+    const groupNames = groups.map((group) => group.name);
+    loaded.profile.events.forEach((event, index) => {
+      if (event.kind === 'dropConnections' && event.group !== undefined && !groupNames.includes(event.group)) {
+        this.problems.push({
+          file: shown,
+          path: `events[${index}].group`,
+          message: `no group "${event.group}" in ${this.source.shown}${didYouMean(event.group, groupNames)}; its groups: ${groupNames.join(', ')}`,
+        });
+      }
+    });
+  }
+
+  private warnAboutTiming(profile: Profile): void {
+    const end = profile.duration;
+    profile.events.forEach((event, index) => {
+      if (event.at >= end) this.warnings.push(`events[${index}] (${event.kind} at ${formatDuration(event.at)}) is after the end of the run (${formatDuration(end)}) and will not happen`);
+    });
+    if (profile.rampDown !== undefined && profile.rampDown > end) {
+      this.warnings.push(`rampDown (${formatDuration(profile.rampDown)}) is longer than the run (${formatDuration(end)}): identities disconnect from the start`);
+    }
+    const total = this.scenario.fleet.reduce((sum, group) => sum + group.count, 0);
+    const offsets = arrivalOffsets(profile, total);
+    let late = 0;
+    for (const offset of offsets) if (offset >= end) late++;
+    if (late > 0) {
+      this.warnings.push(`${late} of ${total} identities would arrive after the run ends (${formatDuration(end)}) at this profile's arrival rate; they never connect`);
+    }
+  }
+}
+
+// --- faker methods --------------------------------------------------------------------------------------------
+
+interface FoundGenerator {
+  segments: Segments;
+  spec: GeneratorSpec;
+}
+
+function collectSpecs(found: FoundGenerator[], specs: Record<string, GeneratorSpec> | undefined, segments: Segments): void {
+  for (const [name, spec] of Object.entries(specs ?? {})) found.push({ segments: [...segments, name], spec });
+}
+
+function collectScenarioGenerators(scenario: Scenario): FoundGenerator[] {
+  const found: FoundGenerator[] = [];
+  scenario.fleet.forEach((group, index) => {
+    if (group.kind === 'device') {
+      collectSpecs(found, group.telemetry.values, ['fleet', index, 'telemetry', 'values']);
+      collectSpecs(found, group.properties.reported, ['fleet', index, 'properties', 'reported']);
+    } else {
+      for (const [name, module] of Object.entries(group.modules)) {
+        if (module.behaviour === 'dtdl') collectSpecs(found, module.values, ['fleet', index, 'modules', name, 'values']);
+      }
+    }
+  });
+  return found;
+}
+
+function collectProfileGenerators(profile: Profile): FoundGenerator[] {
+  return profile.actions.flatMap((action, index) =>
+    action.kind === 'writeProperty' ? [{ segments: ['actions', index, 'value'], spec: action.value }] : [],
+  );
+}
+
+async function fakerProblems(found: FoundGenerator[], source: Pick<SourceFile, 'shown' | 'locate'>): Promise<ConfigProblem[]> {
+  const methods: Array<{ segments: Segments; method: string }> = [];
+  for (const { segments, spec } of found) {
+    if (spec.kind === 'faker') methods.push({ segments: [...segments, 'method'], method: spec.method });
+    if (spec.kind === 'poisson' && spec.value?.kind === 'faker') methods.push({ segments: [...segments, 'value', 'method'], method: spec.value.method });
+  }
+  if (methods.length === 0) return [];
+  const { faker } = await import('@faker-js/faker/locale/en');
+  const problems: ConfigProblem[] = [];
+  for (const { segments, method } of methods) {
+    const message = fakerMethodProblem(faker as unknown as Record<string, unknown>, method);
+    if (message) problems.push({ file: source.shown, path: formatPath(segments), message, ...source.locate(segments) });
+  }
+  return problems;
+}
+
+function memberNames(value: object): string[] {
+  const names = new Set<string>();
+  for (let node: object | null = value; node && node !== Object.prototype; node = Object.getPrototypeOf(node) as object | null) {
+    for (const name of Object.getOwnPropertyNames(node)) if (name !== 'constructor' && !name.startsWith('_')) names.add(name);
+  }
+  return [...names];
+}
+
+function fakerMethodProblem(faker: Record<string, unknown>, method: string): string | undefined {
+  const [moduleName = '', ...rest] = method.split('.');
+  const module = faker[moduleName];
+  if (module === null || typeof module !== 'object') {
+    const modules = memberNames(faker).filter((name) => {
+      const member = faker[name];
+      return member !== null && typeof member === 'object';
+    });
+    return `faker has no module "${moduleName}"${didYouMean(moduleName, modules)}`;
+  }
+  let node: unknown = module;
+  for (const name of rest) {
+    const parent = node as Record<string, unknown>;
+    node = parent[name];
+    if (node === undefined) return `faker has no method "${method}"${didYouMean(name, memberNames(parent))}`;
+  }
+  return typeof node === 'function' ? undefined : `faker's "${method}" is not a method`;
+}

@@ -1,0 +1,247 @@
+// A scenario and a profile, expanded into every identity and when it arrives. Nothing here is random except
+// through the seed, so the same inputs give the same plan on every machine and every shard.
+import { parseConnectionString } from '../protocol/connection-string.js';
+import { ConfigError, describeValue } from './errors.js';
+import { formatId, parseIdPattern } from './id-pattern.js';
+import type { Arrivals } from './profile.js';
+import { DEFAULT_ID_PATTERN, type AuthKind } from './scenario.js';
+
+export interface PlannedIdentity {
+  /** Global position, 0.. over all groups in scenario order; identities arrive in this order. */
+  ordinal: number;
+  group: string;
+  /** Position inside the group, 0-based (the id's {index} is firstIndex + groupIndex). */
+  groupIndex: number;
+  deviceId: string;
+  kind: 'device' | 'iotEdge';
+  /** Arrival time, ms from the start of the run; Infinity when the profile's rate ends at 0 before this one. */
+  arrivalMs: number;
+  /** Seed of this identity's own random choices: from the scenario seed and the device id, not from sharding. */
+  seed: number;
+}
+
+/** The fields of a fleet group that the expansion reads (a validated FleetGroup has them all). */
+export interface FleetGroupSource {
+  group: string;
+  kind: 'device' | 'iotEdge';
+  count: number;
+  idPattern?: string | undefined;
+  firstIndex?: number | undefined;
+  auth?: AuthKind | undefined;
+  /** Already read from their file (loadScenario does that). */
+  connectionStrings?: readonly string[] | string | undefined;
+}
+
+export interface FleetSource {
+  seed?: number | undefined;
+  fleet: readonly FleetGroupSource[];
+}
+
+/** What the engine runs: every identity, in ordinal order, with its arrival time. */
+export interface FleetPlan {
+  scenario: string;
+  seed: number;
+  durationMs: number;
+  identities: PlannedIdentity[];
+  /** When the last identity arrives (Infinity if some never do). */
+  lastArrivalMs: number;
+}
+
+/**
+ * Every identity of the fleet, in ordinal order. Arrival times follow `profile.arrivals`; without a profile
+ * everyone arrives at 0. Ids must be unique across groups (compared case-insensitively, as DPS does).
+ */
+export function expandFleet(scenario: FleetSource, profile?: { arrivals: Arrivals }): PlannedIdentity[] {
+  const { identities, problems } = expandIdentities(scenario);
+  if (problems.length > 0) throw new ConfigError(problems.map((problem) => ({ file: 'scenario', ...problem })));
+  if (profile !== undefined) {
+    const offsets = arrivalOffsets(profile, identities.length);
+    for (const identity of identities) identity.arrivalMs = offsets[identity.ordinal] ?? Number.POSITIVE_INFINITY;
+  }
+  return identities;
+}
+
+/** The expansion without throwing: id collisions come back as problems (path and message). */
+export function expandIdentities(scenario: FleetSource): { identities: PlannedIdentity[]; problems: { path: string; message: string }[] } {
+  const seed = scenario.seed ?? 1;
+  const identities: PlannedIdentity[] = [];
+  const problems: { path: string; message: string }[] = [];
+  const owner = new Map<string, number>(); // lower-cased id → group position
+  let ordinal = 0;
+  scenario.fleet.forEach((group, position) => {
+    const idOf = deviceIdsOf(group);
+    const reported = new Set<number>();
+    for (let groupIndex = 0; groupIndex < group.count; groupIndex++) {
+      const deviceId = idOf(groupIndex);
+      const key = deviceId.toLowerCase();
+      const first = owner.get(key);
+      if (first !== undefined) {
+        // One problem per pair of groups is enough to act on.
+        if (!reported.has(first)) {
+          reported.add(first);
+          const field = group.auth === 'connectionString' ? 'connectionStrings' : 'idPattern';
+          const other = scenario.fleet[first]?.group ?? '?';
+          problems.push({
+            path: `fleet[${position}].${field}`,
+            message:
+              first === position
+                ? `device id "${deviceId}" appears twice in group "${group.group}"`
+                : `device id "${deviceId}" of group "${group.group}" is also an id of group "${other}" (fleet[${first}]); ids must be unique across groups`,
+          });
+        }
+      } else {
+        owner.set(key, position);
+      }
+      identities.push({
+        ordinal: ordinal++,
+        group: group.group,
+        groupIndex,
+        deviceId,
+        kind: group.kind,
+        arrivalMs: 0,
+        seed: identitySeed(seed, deviceId),
+      });
+    }
+  });
+  return { identities, problems };
+}
+
+function deviceIdsOf(group: FleetGroupSource): (groupIndex: number) => string {
+  if (group.auth === 'connectionString') {
+    const strings = group.connectionStrings;
+    if (!Array.isArray(strings)) {
+      throw new Error(`group "${group.group}": connection strings are in a file; load the scenario with loadScenario() first`);
+    }
+    return (groupIndex) => {
+      const text = strings[groupIndex];
+      if (text === undefined) throw new Error(`group "${group.group}": no connection string for device ${groupIndex}`);
+      return parseConnectionString(text).deviceId;
+    };
+  }
+  const parts = parseIdPattern(group.idPattern ?? DEFAULT_ID_PATTERN);
+  const firstIndex = group.firstIndex ?? 1;
+  return (groupIndex) => formatId(parts, firstIndex + groupIndex, group.group);
+}
+
+/** FNV-1a over the seed and id, then a murmur3 finaliser: a well-mixed uint32. */
+export function identitySeed(seed: number, deviceId: string): number {
+  let hash = 0x811c9dc5;
+  const text = `${seed}:${deviceId}`;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  hash ^= hash >>> 16;
+  return hash >>> 0;
+}
+
+// --- shards ---------------------------------------------------------------------------------------------------
+
+export interface Shard {
+  /** 0-based. */
+  index: number;
+  count: number;
+}
+
+/**
+ * `--shard i/n` on the command line: i counts from 1 to n, as k6's execution segments and Kubernetes
+ * completion indexes read naturally ("1/4" is the first quarter). Returned 0-based: "2/4" → { index: 1, count: 4 }.
+ */
+export function parseShard(text: string): Shard {
+  const match = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text);
+  const one = match ? Number(match[1]) : Number.NaN;
+  const count = match ? Number(match[2]) : Number.NaN;
+  if (!Number.isSafeInteger(one) || !Number.isSafeInteger(count) || count < 1 || one < 1 || one > count) {
+    throw new ConfigError([
+      {
+        file: 'command line',
+        path: '--shard',
+        message: `expected i/n with 1 <= i <= n, such as "1/4" (the first of four shards), got ${describeValue(text)}`,
+      },
+    ]);
+  }
+  return { index: one - 1, count };
+}
+
+/** The identities of one shard: ordinal % count === index. Shards are disjoint, cover the fleet, and keep arrival times. */
+export function shardOf(identities: readonly PlannedIdentity[], shard: Shard): PlannedIdentity[] {
+  if (!Number.isSafeInteger(shard.count) || shard.count < 1 || !Number.isSafeInteger(shard.index) || shard.index < 0 || shard.index >= shard.count) {
+    throw new RangeError(`shard ${shard.index} of ${shard.count}: expected 0 <= index < count`);
+  }
+  return identities.filter((identity) => identity.ordinal % shard.count === shard.index);
+}
+
+/**
+ * Splits a list (a shard, say) into `parts` by position, round robin. For splitting a shard again (over
+ * workers): ordinals of one shard share a remainder, so splitting by ordinal again could leave parts empty.
+ */
+export function splitAmong<T>(items: readonly T[], parts: number): T[][] {
+  if (!Number.isSafeInteger(parts) || parts < 1) throw new RangeError(`expected parts >= 1, got ${parts}`);
+  const out: T[][] = Array.from({ length: parts }, () => []);
+  items.forEach((item, position) => out[position % parts]!.push(item));
+  return out;
+}
+
+// --- arrivals -------------------------------------------------------------------------------------------------
+
+/**
+ * Arrival time (ms from the start) of the k-th arrival, k = 0..total-1. The rate r(t) in identities per second
+ * is piecewise linear (from startRate through each stage's target, then the last target holds); with
+ * N(t) = ∫r, the k-th arrival is at the first t where N(t) exceeds k. So a constant 10/s gives 0, 100, 200 ms…;
+ * a ramp 0→10/s over 10 s (N = t²/2) gives √(2k) s; nobody arrives while the rate is 0; and arrivals that the
+ * rate never reaches (it ends at 0) are Infinity. Times are rounded to the microsecond.
+ */
+export function arrivalOffsets(profile: { arrivals: Arrivals }, total: number): Float64Array {
+  const out = new Float64Array(total);
+  const { startRate, stages } = profile.arrivals;
+  let k = 0;
+  let stageStartMs = 0;
+  let arrived = 0; // N at the start of the stage (a real number)
+  let rate = startRate;
+  for (const stage of stages) {
+    const seconds = stage.duration / 1000;
+    const from = rate;
+    const to = stage.target;
+    const end = arrived + (seconds * (from + to)) / 2;
+    while (k < total && k < end) {
+      out[k] = roundMicros(stageStartMs + 1000 * timeToArea(from, to, seconds, k - arrived));
+      k++;
+    }
+    stageStartMs += stage.duration;
+    arrived = end;
+    rate = to;
+  }
+  for (; k < total; k++) {
+    out[k] = rate > 0 ? roundMicros(stageStartMs + (1000 * Math.max(0, k - arrived)) / rate) : Number.POSITIVE_INFINITY;
+  }
+  return out;
+}
+
+/** Seconds into a stage (rate from → to over `seconds`) until `area` arrivals have accumulated. */
+function timeToArea(from: number, to: number, seconds: number, area: number): number {
+  if (area <= 0) return 0;
+  const halfSlope = (to - from) / (2 * seconds); // N(τ) = from·τ + halfSlope·τ²
+  // 2A / (b + √(b² + 4aA)): the root of aτ² + bτ − A = 0 without cancellation, for a of either sign or 0.
+  const root = Math.sqrt(Math.max(0, from * from + 4 * halfSlope * area));
+  const tau = (2 * area) / (from + root);
+  return Math.min(seconds, Math.max(0, tau));
+}
+
+function roundMicros(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+/** The expansion and its schedule, for the engine. */
+export function planFleet(loaded: {
+  scenario: FleetSource & { name: string; seed: number };
+  profile: { arrivals: Arrivals };
+  durationMs: number;
+}): FleetPlan {
+  const identities = expandFleet(loaded.scenario, loaded.profile);
+  const last = identities.length === 0 ? 0 : identities[identities.length - 1]!.arrivalMs;
+  return { scenario: loaded.scenario.name, seed: loaded.scenario.seed, durationMs: loaded.durationMs, identities, lastArrivalMs: last };
+}

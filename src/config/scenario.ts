@@ -1,0 +1,366 @@
+// What a fleet is: groups of plain devices and IoT Edge devices, how they authenticate, what they send and
+// how they answer. How load happens over time is the profile's business (profile.ts).
+import { z } from 'zod';
+import { durationSchema, durationWithDefault } from './duration.js';
+import { generatorSpecSchema } from './generators.js';
+import { IdPatternError, parseIdPattern } from './id-pattern.js';
+
+export const TARGET_KINDS = ['emulator', 'iot-central', 'mqtt'] as const;
+export type TargetKind = (typeof TARGET_KINDS)[number];
+
+export const AUTH_KINDS = ['sas', 'x509', 'connectionString'] as const;
+export type AuthKind = (typeof AUTH_KINDS)[number];
+
+export const DEFAULT_ID_PATTERN = '{group}-{index}';
+
+const positiveDuration = durationSchema.refine((ms) => ms > 0, { error: 'expected a duration > 0' });
+
+/** A file path, relative to the scenario file; the loader makes it absolute and checks that it exists. */
+const filePath = (description: string) => z.string().min(1).describe(`${description} (a path relative to the scenario file)`);
+
+const wholeNumber = (min: number, description: string) =>
+  z.int({ error: `expected a whole number >= ${min}` }).min(min, { error: `expected a whole number >= ${min}` }).describe(description);
+
+// --- targets ---------------------------------------------------------------------------------------------
+
+const TEMPLATE_PLACEHOLDERS = new Set(['deviceId', 'moduleId', 'group']);
+
+function templateProblem(template: string): string | undefined {
+  for (const match of template.matchAll(/\{([^{}]*)\}/g)) {
+    const name = match[1] ?? '';
+    // ${ENV} references are resolved at load time, not by the template.
+    if (match.index !== undefined && match.index > 0 && template[match.index - 1] === '$') continue;
+    if (!TEMPLATE_PLACEHOLDERS.has(name)) return `unknown placeholder {${name}}; expected {deviceId}, {moduleId} or {group}`;
+  }
+  return undefined;
+}
+
+const template = (description: string) =>
+  z
+    .string()
+    .min(1)
+    .superRefine((value, ctx) => {
+      const problem = templateProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .describe(`${description} Placeholders: {deviceId}, {moduleId}, {group}.`);
+
+const topicTemplate = (description: string) =>
+  template(description).refine((topic) => !/[+#]/.test(topic), { error: 'a publish topic cannot contain the wildcards + or #' });
+
+const groupKeySchema = z
+  .strictObject({
+    primaryKey: z.string().min(1).describe('Primary key of the enrollment group (base64). Use "${ENV_VAR}".'),
+    secondaryKey: z.string().min(1).optional().describe('Secondary key of the enrollment group. Use "${ENV_VAR}".'),
+  })
+  .describe('Keys of one symmetric-key enrollment group.');
+
+export const iotCentralTargetSchema = z
+  .strictObject({
+    idScope: z.string().min(1).describe('The DPS ID scope of the IoT Central application.'),
+    subdomain: z
+      .string()
+      .min(1)
+      .transform((value) => value.replace(/\.azureiotcentral\.com\/?$/i, '').replace(/^https?:\/\//i, ''))
+      .describe('The application subdomain: "myapp" for https://myapp.azureiotcentral.com.'),
+    apiToken: z.string().min(1).optional().describe('An API token, for service-side actions (commands, property writes). Use "${ENV_VAR}".'),
+    dpsHost: z.string().min(1).default('global.azure-devices-provisioning.net').describe('The DPS endpoint.'),
+    groupKeys: z
+      .strictObject({
+        devices: groupKeySchema.optional().describe('The SAS-IoT-Devices group: plain devices with auth: sas.'),
+        edgeDevices: groupKeySchema.optional().describe('The SAS-IoT-Edge-Devices group: IoT Edge devices with auth: sas.'),
+      })
+      .optional()
+      .describe('Enrollment group keys; each device key is derived from its group key and its id.'),
+    x509: z
+      .strictObject({
+        caCert: filePath('PEM certificate of the CA registered in the X.509 enrollment group'),
+        caKey: filePath('PEM private key of that CA, used to issue one leaf certificate per device'),
+      })
+      .optional()
+      .describe('For groups with auth: x509.'),
+  })
+  .describe('An Azure IoT Central application.');
+
+export const mqttTargetSchema = z
+  .strictObject({
+    host: z.string().min(1).describe('Broker host name or address.'),
+    port: z.int().min(1).max(65535).optional().describe('Broker port (default 8883 with TLS, 1883 without).'),
+    tls: z
+      .strictObject({
+        enabled: z.boolean().optional().describe('Use TLS (default true when tls is given).'),
+        ca: filePath('PEM file of the CA(s) to trust').optional(),
+        rejectUnauthorized: z.boolean().default(true).describe('Refuse a server certificate that does not verify.'),
+      })
+      .optional()
+      .describe('TLS settings; without them the connection is plain TCP.'),
+    topics: z
+      .strictObject({
+        telemetry: topicTemplate('Topic for device telemetry.').default('devices/{deviceId}/messages/events/'),
+        moduleTelemetry: topicTemplate('Topic for IoT Edge module telemetry.').default(
+          'devices/{deviceId}/modules/{moduleId}/messages/events/',
+        ),
+      })
+      .prefault({})
+      .describe('Publish topics.'),
+    username: template('MQTT user name.').optional(),
+    password: z.string().optional().describe('MQTT password. Use "${ENV_VAR}".'),
+    clientId: template('MQTT client id.').default('{deviceId}'),
+  })
+  .transform(({ tls, port, ...rest }) => {
+    const enabled = tls?.enabled ?? tls !== undefined;
+    return {
+      ...rest,
+      port: port ?? (enabled ? 8883 : 1883),
+      tls: { enabled, rejectUnauthorized: tls?.rejectUnauthorized ?? true, ...(tls?.ca !== undefined ? { ca: tls.ca } : {}) },
+    };
+  })
+  .describe('Any MQTT broker.');
+
+export type IotCentralTargetSettings = z.output<typeof iotCentralTargetSchema>;
+export type MqttTargetSettings = z.output<typeof mqttTargetSchema>;
+
+// --- what a device does ------------------------------------------------------------------------------------
+
+const TELEMETRY_NAME = /^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?$/;
+const COMMAND_NAME = /^[A-Za-z][A-Za-z0-9_]*(\*[A-Za-z][A-Za-z0-9_]*)?$/;
+const PROPERTY_NAME = TELEMETRY_NAME;
+
+const generatorsByName = (key: RegExp, keyHint: string, description: string) =>
+  z.record(z.string().regex(key, { error: `expected ${keyHint}` }), generatorSpecSchema).default({}).describe(description);
+
+export const telemetrySchema = z
+  .strictObject({
+    interval: positiveDuration.prefault('10s').describe('Time between two telemetry messages of one device (default 10s).'),
+    values: generatorsByName(
+      TELEMETRY_NAME,
+      'a telemetry name, or component.name',
+      "Generators by telemetry name ('component.name' for a component's telemetry). Names the model has and this does not list get a generator chosen from their schema.",
+    ),
+    qos: z.literal([0, 1]).default(1).describe('MQTT QoS of telemetry: 0 or 1 (default 1).'),
+  })
+  .describe('What the device sends, and how often.');
+
+export const propertiesSchema = z
+  .strictObject({
+    reported: generatorsByName(PROPERTY_NAME, 'a property name, or component.name', 'Reported properties sent after connecting, by name.'),
+    writable: z
+      .strictObject({
+        ackCode: z.int().min(100).max(599).default(200).describe('The "ac" code of the acknowledgement (default 200).'),
+        ackDelay: durationWithDefault('0ms').describe('Time before acknowledging a desired property (default 0ms).'),
+        ackDescription: z.string().default('completed').describe('The "ad" text of the acknowledgement.'),
+      })
+      .prefault({})
+      .describe('How writable (desired) properties are acknowledged, the IoT Central way (ac, av, ad).'),
+  })
+  .describe('Device twin properties.');
+
+export const commandResponseSchema = z
+  .strictObject({
+    status: z.int().min(100).max(599).default(200).describe('Status code of the response (default 200).'),
+    delay: durationWithDefault('0ms').describe('Time before answering (default 0ms).'),
+    response: z.json().optional().describe('The response payload (any JSON).'),
+  })
+  .describe('How one command is answered.');
+
+export const commandsSchema = z
+  .record(z.string().regex(COMMAND_NAME, { error: 'expected a command name, component*name, or default' }), commandResponseSchema)
+  .default({})
+  .describe("How commands are answered, by name ('component*name' for components); 'default' answers the others.");
+
+// --- IoT Edge modules -----------------------------------------------------------------------------------------
+
+export const MODULE_BEHAVIOURS = ['simulated-temperature-sensor', 'dtdl', 'filter', 'passthrough'] as const;
+const BEHAVIOUR_EXPECTED = `expected one of ${MODULE_BEHAVIOURS.join(' | ')}, or { file: ./my-behaviour.ts }`;
+
+const endpointName = (fallback: string, description: string) =>
+  z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, { error: 'expected a module input or output name (letters, digits, _ and -)' })
+    .default(fallback)
+    .describe(`${description} (default ${fallback}).`);
+
+const builtInBehaviourSchema = z.discriminatedUnion(
+  'behaviour',
+  [
+    z
+      .strictObject({
+        behaviour: z.literal('simulated-temperature-sensor'),
+        output: endpointName('temperatureOutput', 'Output the readings go to'),
+      })
+      .describe("Microsoft's SimulatedTemperatureSensor: machine and ambient temperature and humidity; honours SendData and SendInterval."),
+    z
+      .strictObject({
+        behaviour: z.literal('dtdl'),
+        model: filePath('DTDL model of the telemetry this module sends'),
+        output: endpointName('telemetry', 'Output the telemetry goes to'),
+        interval: positiveDuration.prefault('10s').describe('Time between two messages (default 10s).'),
+        values: generatorsByName(TELEMETRY_NAME, 'a telemetry name', 'Generators by telemetry name; the others follow the model.'),
+      })
+      .describe('Sends telemetry generated from a DTDL model.'),
+    z
+      .strictObject({
+        behaviour: z.literal('filter'),
+        input: endpointName('input1', 'Input messages arrive on'),
+        output: endpointName('output1', 'Output messages that pass go to'),
+        condition: z.string().min(1).describe('A route-style condition, e.g. "$body.machine.temperature > 25".'),
+      })
+      .describe('Forwards a message from input to output when the condition holds.'),
+    z
+      .strictObject({
+        behaviour: z.literal('passthrough'),
+        input: endpointName('input1', 'Input messages arrive on'),
+        output: endpointName('output1', 'Output they are forwarded to'),
+      })
+      .describe('Forwards every message from input to output.'),
+  ],
+  { error: BEHAVIOUR_EXPECTED },
+);
+
+const customBehaviourSchema = z
+  .strictObject({
+    behaviour: z
+      .strictObject({ file: filePath('A TypeScript or JavaScript module exporting the behaviour') }, { error: BEHAVIOUR_EXPECTED })
+      .describe('A custom behaviour.'),
+    options: z.record(z.string(), z.unknown()).optional().describe('Passed to the custom behaviour as is.'),
+  })
+  .transform(({ behaviour, options }) => ({ behaviour: 'custom' as const, file: behaviour.file, options: options ?? {} }));
+
+export const moduleBehaviourSchema = z
+  .union([builtInBehaviourSchema, customBehaviourSchema])
+  .describe(
+    'How one module of the manifest behaves. A module without an entry behaves by its image: simulated-temperature-sensor when the image name contains it, passthrough otherwise.',
+  );
+
+export type ModuleBehaviour = z.output<typeof moduleBehaviourSchema>;
+export type ModuleBehaviourKind = ModuleBehaviour['behaviour'];
+
+// --- groups -----------------------------------------------------------------------------------------------------
+
+const commonGroupFields = {
+  group: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, { error: 'expected a group name: letters, digits, _ and -, at most 64' })
+    .describe('Name of the group, unique in the scenario.'),
+  count: wholeNumber(1, 'How many identities the group has.'),
+  idPattern: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      `Device id pattern: {index} (counting from firstIndex), {index:NN} zero-padded to NN digits, {group}. Default "${DEFAULT_ID_PATTERN}". Not with auth: connectionString.`,
+    ),
+  firstIndex: z.int().min(0).default(1).describe('The {index} of the first identity (default 1).'),
+  auth: z
+    .enum(AUTH_KINDS)
+    .default('sas')
+    .describe('sas: a key derived from the DPS group key; x509: a leaf certificate issued from a CA; connectionString: given ones.'),
+  connectionStrings: z
+    .union([z.array(z.string().min(1)).min(1), z.string().min(1)])
+    .optional()
+    .describe('With auth: connectionString: one per device (count must match), or a file with one per line. "${ENV_VAR}" works.'),
+  model: filePath('DTDL model (JSON) of the device; its @id goes into CONNECT and DPS').optional(),
+};
+
+export const deviceGroupSchema = z
+  .strictObject({
+    ...commonGroupFields,
+    kind: z.literal('device'),
+    telemetry: telemetrySchema.prefault({}),
+    properties: propertiesSchema.prefault({}),
+    commands: commandsSchema,
+  })
+  .describe('A group of plain devices.');
+
+export const edgeGroupSchema = z
+  .strictObject({
+    ...commonGroupFields,
+    kind: z.literal('iotEdge'),
+    manifest: filePath('IoT Edge deployment manifest (JSON with modulesContent)'),
+    modules: z
+      .record(z.string().min(1), moduleBehaviourSchema)
+      .default({})
+      .describe('How the modules of the manifest behave, by module name.'),
+    // TODO(gateway): downstream devices behind this gateway go here, e.g.
+    // `gateway: { pattern: transparent | translation, downstream: [{ group, count, ... }] }`.
+  })
+  .describe('A group of IoT Edge devices running a deployment manifest.');
+
+export const fleetGroupSchema = z
+  .discriminatedUnion('kind', [deviceGroupSchema, edgeGroupSchema], { error: 'expected kind to be one of device | iotEdge' })
+  .superRefine((group, ctx) => {
+    if (group.auth === 'connectionString') {
+      if (group.connectionStrings === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['connectionStrings'], message: 'required with auth: connectionString (a list, or a file with one per line)' });
+      } else if (Array.isArray(group.connectionStrings) && group.connectionStrings.length !== group.count) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['connectionStrings'],
+          message: `expected ${group.count} connection strings (one per device, as count says), got ${group.connectionStrings.length}`,
+        });
+      }
+      if (group.idPattern !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['idPattern'], message: 'not used with auth: connectionString: each device id comes from its connection string' });
+      }
+    } else {
+      if (group.connectionStrings !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['connectionStrings'], message: `only with auth: connectionString (this group has auth: ${group.auth})` });
+      }
+      try {
+        parseIdPattern(group.idPattern ?? DEFAULT_ID_PATTERN);
+      } catch (error) {
+        if (!(error instanceof IdPatternError)) throw error;
+        ctx.addIssue({ code: 'custom', path: ['idPattern'], message: error.message });
+      }
+    }
+  })
+  .transform((group) =>
+    group.auth === 'connectionString' ? group : { ...group, idPattern: group.idPattern ?? DEFAULT_ID_PATTERN },
+  );
+
+export type FleetGroup = z.output<typeof fleetGroupSchema>;
+export type DeviceGroup = Extract<FleetGroup, { kind: 'device' }>;
+export type EdgeGroup = Extract<FleetGroup, { kind: 'iotEdge' }>;
+export type TelemetrySettings = DeviceGroup['telemetry'];
+export type PropertySettings = DeviceGroup['properties'];
+export type CommandResponse = z.output<typeof commandResponseSchema>;
+
+// --- the scenario ------------------------------------------------------------------------------------------------
+
+export const scenarioSchema = z
+  .strictObject({
+    $schema: z.string().optional().describe('JSON Schema of this file, for editors.'),
+    name: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]*$/, { error: 'expected a name of lowercase letters, digits and -' })
+      .describe('Name of the scenario: lowercase letters, digits and -.'),
+    description: z.string().optional().describe('What the scenario is for.'),
+    seed: z.int().default(1).describe('Seed of every random choice: the same seed gives the same ids, keys, values and schedule (default 1).'),
+    target: z.enum(TARGET_KINDS).default('emulator').describe('Where the fleet connects (default emulator); --target overrides it.'),
+    profile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('A profile name from profiles/ (smoke, ramp, soak, spike, reconnect-storm) or a path relative to this file (default smoke); --profile overrides it.'),
+    duration: positiveDuration.optional().describe("Run time; overrides the profile's duration. --duration overrides both."),
+    targets: z
+      .strictObject({
+        'iot-central': iotCentralTargetSchema.optional(),
+        mqtt: mqttTargetSchema.optional(),
+      })
+      .optional()
+      .describe('Settings per target. Values may be "${ENV_VAR}" references, resolved at load time.'),
+    fleet: z.array(fleetGroupSchema).min(1, { error: 'expected at least one group' }).describe('The groups of the fleet, in arrival order.'),
+  })
+  .superRefine((scenario, ctx) => {
+    const firstIndexOf = new Map<string, number>();
+    scenario.fleet.forEach((group, index) => {
+      const first = firstIndexOf.get(group.group);
+      if (first === undefined) firstIndexOf.set(group.group, index);
+      else ctx.addIssue({ code: 'custom', path: ['fleet', index, 'group'], message: `duplicate group name "${group.group}" (also fleet[${first}])` });
+    });
+  })
+  .describe('An edgefleet scenario: what the fleet is.');
+
+export type Scenario = z.output<typeof scenarioSchema>;
+export type ScenarioInput = z.input<typeof scenarioSchema>;
