@@ -3,14 +3,36 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { emulatorCommand } from './emulator.js';
+import { runCommand } from './run.js';
+import { schemaCommand } from './schema.js';
+import { validateCommand } from './validate.js';
+import { ConfigError } from '../config/errors.js';
 
-await yargs(hideBin(process.argv))
-  .scriptName('edgefleet')
-  .usage('$0 <command> [options]\n\nSimulate fleets of Azure IoT Edge devices and load-test the cloud endpoint they talk to.')
-  .command(emulatorCommand)
-  .demandCommand(1, 'Name a command; `edgefleet --help` lists them.')
-  .strict()
-  .recommendCommands()
-  .wrap(Math.min(110, process.stdout.columns ?? 110))
-  .epilogue('Docs: README.md. Every command has --help with examples.')
-  .parseAsync();
+try {
+  await yargs(hideBin(process.argv))
+    .scriptName('edgefleet')
+    .usage('$0 <command> [options]\n\nSimulate fleets of Azure IoT Edge devices and load-test the cloud endpoint they talk to.')
+    .command(runCommand)
+    .command(validateCommand)
+    .command(schemaCommand)
+    .command(emulatorCommand)
+    .demandCommand(1, 'Name a command; `edgefleet --help` lists them.')
+    .strict()
+    .recommendCommands()
+    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    .epilogue('Docs: README.md. Every command has --help with examples.')
+    .fail((message, err) => {
+      if (err) throw err;
+      process.stderr.write(`edgefleet: ${message}\nRun "edgefleet <command> --help" for the options and examples.\n`);
+      process.exit(2);
+    })
+    .parseAsync();
+} catch (err) {
+  // Mistakes in files and options are the user's to fix: say what and where, without a stack trace.
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`edgefleet: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+}

@@ -7,10 +7,11 @@ import { classify } from '../transport/errors.js';
 import type { Scheduler } from './scheduler.js';
 import type { SimThing } from '../sim/context.js';
 
+/** An action as a worker runs it; `groups` are the fleet groups it may pick identities from. */
 export type ActionSpec =
-  | { kind: 'command'; ratePerSecond: number; group?: string; module?: string; command: string; request?: unknown }
-  | { kind: 'writeProperty'; ratePerSecond: number; group?: string; module?: string; property: string; value: () => unknown }
-  | { kind: 'c2d'; ratePerSecond: number; group?: string; body?: unknown };
+  | { kind: 'command'; ratePerSecond: number; groups: string[]; module?: string; component?: string; command: string; request?: unknown }
+  | { kind: 'writeProperty'; ratePerSecond: number; groups: string[]; module?: string; component?: string; property: string; value: () => unknown }
+  | { kind: 'c2d'; ratePerSecond: number; groups: string[]; body?: unknown };
 
 interface PendingWrite {
   intendedAt: number;
@@ -37,7 +38,7 @@ export class ActionRunner {
     const run = (intended: number) => {
       if (this.stopped || intended >= endAt) return;
       this.scheduler.at(intended + period, run);
-      const target = this.pick(spec.group);
+      const target = this.pick(spec.groups);
       if (target === undefined) return; // nobody connected yet: nothing to act on
       void this.perform(spec, target.deviceId, intended);
     };
@@ -48,8 +49,8 @@ export class ActionRunner {
     this.stopped = true;
   }
 
-  private pick(group: string | undefined): SimThing | undefined {
-    const candidates = this.things.filter((t) => (group === undefined || t.group === group) && t.thing.state === 'connected');
+  private pick(groups: string[]): SimThing | undefined {
+    const candidates = this.things.filter((t) => groups.includes(t.group) && t.thing.state === 'connected');
     if (candidates.length === 0) return undefined;
     return candidates[Math.floor(this.random() * candidates.length)]?.thing;
   }
@@ -60,14 +61,14 @@ export class ActionRunner {
     try {
       switch (spec.kind) {
         case 'command': {
-          const result = await this.service.invokeCommand(deviceId, spec.command, spec.request, spec.module === undefined ? {} : { moduleId: spec.module });
+          const result = await this.service.invokeCommand(deviceId, spec.command, spec.request, addressOf(spec));
           this.metrics.recordLatency('command', intended, started, this.scheduler.now());
           if (result.responseCode >= 400) this.metrics.recordError('server', `${deviceId}: command ${spec.command} answered ${result.responseCode}`, 'command');
           return;
         }
         case 'writeProperty': {
           this.pendingWrites.set(key(deviceId, spec.module), { intendedAt: intended, startedAt: started });
-          await this.service.writeProperties(deviceId, { [spec.property]: spec.value() }, spec.module === undefined ? {} : { moduleId: spec.module });
+          await this.service.writeProperties(deviceId, { [spec.property]: spec.value() }, addressOf(spec));
           return; // the latency ends when the device acknowledges (desiredAcknowledged)
         }
         case 'c2d':
@@ -91,5 +92,10 @@ export class ActionRunner {
     this.metrics.recordLatency('desiredAck', pending.intendedAt, pending.startedAt, atMs);
   }
 }
+
+const addressOf = (spec: { module?: string; component?: string }) => ({
+  ...(spec.module === undefined ? {} : { moduleId: spec.module }),
+  ...(spec.component === undefined ? {} : { component: spec.component }),
+});
 
 const key = (deviceId: string, moduleId: string | undefined) => (moduleId === undefined ? deviceId : `${deviceId}/${moduleId}`);

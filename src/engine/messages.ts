@@ -6,10 +6,14 @@ import type { Target } from '../endpoints/target.js';
 export interface WorkerIdentity {
   ordinal: number;
   group: string;
+  /** Position inside its group (a connection string's index). */
+  groupIndex: number;
   deviceId: string;
   kind: 'device' | 'iotEdge';
-  /** Offset from the run's start, ms. */
+  /** Offset from the run's start, ms (Infinity: the profile's rate never gets to it). */
   arrivalMs: number;
+  /** Seed of its own random choices (from the scenario seed and its id). */
+  seed: number;
 }
 
 export interface WorkerInit {

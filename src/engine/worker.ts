@@ -7,8 +7,10 @@ import type { SimContext, SimThing, ThingState } from '../sim/context.js';
 import { buildActions, buildFleet } from '../sim/build.js';
 import { ActionRunner } from './actions.js';
 import type { FromWorker, StateCounts, ToWorker, WorkerInit } from './messages.js';
-import { hashSeed, seededRandom } from './random.js';
+import { Prng, seedFor } from '../sim/model/random.js';
 import { Scheduler } from './scheduler.js';
+import type { LoadedScenario } from '../config/load.js';
+import type { ProfileEvent } from '../config/profile.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -47,7 +49,7 @@ const ctx: SimContext = {
 
 let things: { thing: SimThing; group: string }[] = [];
 try {
-  things = buildFleet(ctx, init);
+  things = await buildFleet(ctx, init);
 } catch (err) {
   post({ type: 'fatal', message: (err as Error).message });
   process.exit(1);
@@ -60,30 +62,26 @@ stateTotals.waiting = things.length;
 metrics.setGauge('waiting', things.length);
 for (const { thing } of things) thing.start();
 
-const random = seededRandom(hashSeed(init.seed, 'worker', init.workerIndex));
+const prng = new Prng(seedFor(init.seed, 'worker', init.workerIndex));
+const random = () => prng.next();
 const endAt = init.startAt + init.durationMs;
-const scenario = init.scenario as { profile?: { actions?: unknown[]; events?: ProfileEvent[]; rampDown?: number } };
+const { profile } = init.scenario as LoadedScenario;
 if (init.target.kind !== 'mqtt' && init.target.service !== undefined) {
   const runner = new ActionRunner(scheduler, metrics, new ServiceClient(init.target.service), things, random);
   actions = runner;
   for (const spec of buildActions(init)) runner.schedule(spec, init.actionShare, init.startAt, endAt);
 }
-for (const event of scenario.profile?.events ?? []) scheduleEvent(event);
-scheduleRampDown(scenario.profile?.rampDown);
-
-interface ProfileEvent {
-  atMs: number;
-  kind: 'dropConnections' | 'targetOutage';
-  fraction?: number;
-}
+for (const event of profile.events) scheduleEvent(event);
+scheduleRampDown(profile.rampDown);
 
 function scheduleEvent(event: ProfileEvent): void {
+  // Target outages belong to gateways (their upstream); a plain device has nothing to do.
   if (event.kind !== 'dropConnections') return;
-  scheduler.at(init.startAt + event.atMs, () => {
-    const fraction = event.fraction ?? 1;
+  scheduler.at(init.startAt + event.at, () => {
     let dropped = 0;
-    for (const { thing } of things) {
-      if (thing.state === 'connected' && random() < fraction) {
+    for (const { thing, group } of things) {
+      if (event.group !== undefined && group !== event.group) continue;
+      if (thing.state === 'connected' && random() < event.fraction) {
         thing.drop();
         dropped++;
       }

@@ -31,7 +31,7 @@ export interface DeviceBehaviour {
   telemetry: TelemetrySource;
   /** Reported properties sent once connected (read-only properties of the model, configured values). */
   reported(): Record<string, unknown> | undefined;
-  writableAck: { code: number; delayMs: number };
+  writableAck: { code: number; delayMs: number; description?: string };
   isWritable?: (component: string | undefined, name: string) => boolean;
   command(name: string, request: unknown): CommandReply;
 }
@@ -60,8 +60,6 @@ export class SimDevice {
   private hub: HubClient | undefined;
   private assignment: Assignment | undefined;
   private attempt = 0;
-  private throttled = false;
-  private connectIntendedAt = 0;
   private renewTimer: ScheduledHandle | undefined;
   private readonly telemetry: TelemetryPacer;
   private quiescing = false;
@@ -122,7 +120,7 @@ export class SimDevice {
         const e = classify(err);
         this.ctx.metrics.recordError(e.errorClass, `${this.deviceId}: ${e.message}`, 'provision');
         if (e.errorClass === 'auth' || e.errorClass === 'protocol') return this.fail(e);
-        return this.retry(e, () => void this.arrive(this.ctx.scheduler.now()));
+        return this.retry(e, (at) => void this.arrive(at));
       }
     }
     if (this.isStopped()) return;
@@ -140,19 +138,18 @@ export class SimDevice {
     this.setState('failed');
   }
 
-  private retry(e: ClassifiedError, again: () => void): void {
+  /** Tries again after the SDKs' backoff; `again` gets the time it was meant to run at. */
+  private retry(e: ClassifiedError, again: (intendedAt: number) => void): void {
     if (this.isStopped()) return;
     this.attempt += 1;
-    this.throttled = e.errorClass === 'throttled';
     this.setState('backingOff');
-    const delay = backoffDelay(this.attempt, this.throttled, this.plan.random);
-    this.ctx.scheduler.after(delay, () => again());
+    const delay = backoffDelay(this.attempt, e.errorClass === 'throttled', this.plan.random);
+    this.ctx.scheduler.after(delay, again);
   }
 
   private async connect(intended: number): Promise<void> {
     if (this.state === 'stopped' || this.assignment === undefined) return;
     this.setState('connecting');
-    this.connectIntendedAt = intended;
     const started = this.ctx.scheduler.now();
     const { assignedHub } = this.assignment;
     const dial = splitHostPort(assignedHub);
@@ -160,6 +157,7 @@ export class SimDevice {
       ? { kind: 'x509', certPem: this.auth.certPem, keyPem: this.auth.keyPem }
       : { kind: 'sas', key: this.auth.deviceKey };
     const generation = ++this.generation;
+    const localAddress = this.ctx.localAddress(this.plan.ordinal);
     try {
       const hub = await HubClient.connect(this.ctx, {
         identity: { deviceId: this.deviceId },
@@ -168,7 +166,7 @@ export class SimDevice {
         credential,
         ...(this.behaviour.modelId === undefined ? {} : { modelId: this.behaviour.modelId }),
         ...(this.target.caPem === undefined ? {} : { caPem: this.target.caPem }),
-        ...(this.ctx.localAddress(this.plan.ordinal) === undefined ? {} : { localAddress: this.ctx.localAddress(this.plan.ordinal) as string }),
+        ...(localAddress === undefined ? {} : { localAddress }),
         tokenTtlSeconds: TOKEN_TTL_SECONDS,
       }, {
         onDesired: (patch, version) => this.acknowledge(patch, version),
@@ -181,7 +179,7 @@ export class SimDevice {
         return;
       }
       this.hub = hub;
-      this.ctx.metrics.recordLatency('connect', this.connectIntendedAt, started, this.ctx.scheduler.now());
+      this.ctx.metrics.recordLatency('connect', intended, started, this.ctx.scheduler.now());
       this.attempt = 0;
       this.setState('connected');
       this.scheduleRenewal(hub);
@@ -190,7 +188,7 @@ export class SimDevice {
     } catch (err) {
       const e = classify(err);
       this.ctx.metrics.recordError(e.errorClass, `${this.deviceId}: ${e.message}`, 'connect');
-      this.retry(e, () => void this.connect(this.ctx.scheduler.now()));
+      this.retry(e, (at) => void this.connect(at));
     }
   }
 
@@ -215,7 +213,8 @@ export class SimDevice {
   }
 
   private acknowledge(desired: Record<string, unknown>, version: number): void {
-    const patch = acknowledgement(desired, version, { code: this.behaviour.writableAck.code, description: 'completed' }, this.behaviour.isWritable);
+    const ack = this.behaviour.writableAck;
+    const patch = acknowledgement(desired, version, { code: ack.code, description: ack.description ?? 'completed' }, this.behaviour.isWritable);
     if (patch === undefined) return;
     const send = () => {
       const hub = this.hub;
@@ -286,7 +285,7 @@ export class SimDevice {
     if (this.quiescing) return;
     this.ctx.metrics.recordError(err.errorClass, `${this.deviceId}: ${err.message}`, 'connect');
     this.renewTimer?.cancel();
-    this.retry(err, () => void this.connect(this.ctx.scheduler.now()));
+    this.retry(err, (at) => void this.connect(at));
   }
 
   private startTelemetry(hub: HubClient): void {

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { Scheduler, type SchedulerClock } from '../../src/engine/scheduler.js';
+
+describe('Scheduler', () => {
+  it('runs tasks in intended-time order, ties in insertion order, each told its intended time', async () => {
+    const s = new Scheduler();
+    const t0 = s.now();
+    const seen: [string, number][] = [];
+    s.at(t0 + 30, (at) => seen.push(['c', at - t0]));
+    s.at(t0 + 10, (at) => seen.push(['a', at - t0]));
+    s.at(t0 + 10, (at) => seen.push(['b', at - t0]));
+    s.at(t0 - 5, (at) => seen.push(['past', at - t0]));
+    await new Promise((r) => setTimeout(r, 80));
+    expect(seen).toEqual([['past', -5], ['a', 10], ['b', 10], ['c', 30]]);
+    s.stop();
+  });
+
+  it('does not run cancelled tasks, and keeps going when a task throws', async () => {
+    const s = new Scheduler();
+    const seen: string[] = [];
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on('warning', onWarning);
+    const handle = s.after(5, () => seen.push('cancelled'));
+    s.after(5, () => { throw new Error('boom'); });
+    s.after(10, () => seen.push('after'));
+    handle.cancel();
+    await new Promise((r) => setTimeout(r, 50));
+    process.off('warning', onWarning);
+    expect(seen).toEqual(['after']);
+    expect(warnings.some((w) => w.includes('boom'))).toBe(true);
+    s.stop();
+  });
+
+  it('reports how late each task ran against its intended time', async () => {
+    let fake = 1000;
+    const clock: SchedulerClock = { now: () => fake };
+    const lateness: number[] = [];
+    const s = new Scheduler((late) => lateness.push(late), clock);
+    s.at(990, () => {});
+    s.at(1000, () => {});
+    await new Promise((r) => setTimeout(r, 10));
+    expect(lateness).toEqual([10, 0]);
+    fake = 2000;
+    s.at(1500, () => {});
+    await new Promise((r) => setTimeout(r, 10));
+    expect(lateness[2]).toBe(500);
+    s.stop();
+  });
+
+  it('yields to I/O between batches when many tasks are due at once', async () => {
+    const s = new Scheduler(() => {}, undefined, 100);
+    const now = s.now();
+    let ran = 0;
+    let ioTurns = 0;
+    for (let i = 0; i < 1000; i++) s.at(now, () => void ran++);
+    const io = setInterval(() => void ioTurns++, 0);
+    await new Promise((r) => setTimeout(r, 100));
+    clearInterval(io);
+    expect(ran).toBe(1000);
+    expect(ioTurns).toBeGreaterThan(1);
+    s.stop();
+  });
+});
