@@ -51,7 +51,11 @@ export async function spawnEmulator(stateDir: string, log: (line: string) => voi
   const infoFile = join(dir, 'info.json');
   const child: ChildProcess = spawn(process.execPath, [
     cli, 'emulator', '--mqtt-port', '0', '--http-port', '0', '--state-dir', stateDir, '--info-file', infoFile,
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  ], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  // Its own process group: a Ctrl-C at the terminal reaches only the run, which drains before it stops the
+  // emulator. If the run exits anyway, the emulator goes with it.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr += d.toString();
@@ -71,6 +75,7 @@ export async function spawnEmulator(stateDir: string, log: (line: string) => voi
   return {
     info,
     async stop() {
+      process.off('exit', killOnExit);
       if (child.exitCode === null) {
         child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), 5000);

@@ -146,17 +146,23 @@ export async function runFleet(options: RunOptions): Promise<RunResult> {
   }, 5000);
 
   // Run until the profile ends or the operator stops it.
-  const endOfProfile = new Promise<void>((r) => setTimeout(r, Math.max(0, startAt + plan.durationMs - Date.now())));
+  let endTimer: NodeJS.Timeout | undefined;
+  const endOfProfile = new Promise<void>((r) => (endTimer = setTimeout(r, Math.max(0, startAt + plan.durationMs - Date.now()))));
   const failure = Promise.all(finals).then(() => undefined);
   await Promise.race([endOfProfile, options.stopSignal ?? new Promise<never>(() => {}), failure]);
+  clearTimeout(endTimer);
   const endedEarly = Date.now() < startAt + plan.durationMs;
   for (const w of workers) w.postMessage({ type: 'stop', drainMs: plan.drainMs });
+  let drainTimer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
       Promise.all(finals),
-      new Promise((_, reject) => setTimeout(() => reject(new Error('workers did not finish draining in time')), plan.drainMs + 30_000)),
+      new Promise((_, reject) => {
+        drainTimer = setTimeout(() => reject(new Error('workers did not finish draining in time')), plan.drainMs + 30_000);
+      }),
     ]);
   } finally {
+    clearTimeout(drainTimer);
     clearInterval(ticker);
     await Promise.all(workers.map((w) => w.terminate()));
   }

@@ -81,6 +81,11 @@ export function formatConsoleReport(summary: RunSummary, options: ConsoleReportO
   if (lt.count > 0) {
     lines.push(`scheduler lateness  p50 ${formatMs(lt.p50)} ms  p99 ${formatMs(lt.p99)} ms  max ${formatMs(lt.max)} ms`);
   }
+  const r = summary.reconciliation;
+  if (r !== null && typeof r.acknowledgedNotReceived === 'number') {
+    const line = `target    received ${String(r.received ?? '?')} of ${String(r.acknowledged ?? '?')} acknowledged; acknowledged but not received ${r.acknowledgedNotReceived}`;
+    lines.push(r.acknowledgedNotReceived === 0 ? green(line) : red(line));
+  }
   const rec = summary.recording;
   if (rec.rejectedSamples > 0 || rec.clampedSamples > 0) {
     lines.push(red(`recording: ${rec.rejectedSamples} samples rejected (NaN/negative), ${rec.clampedSamples} clamped at ${rec.maxTrackableMs} ms`));

@@ -1,0 +1,74 @@
+// `edgefleet run` end to end, as a user runs it: the built CLI against an emulator it starts itself.
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TEST_STATE_DIR } from '../support/emulator.js';
+
+const CLI = join(process.cwd(), 'dist/cli/main.js');
+const dir = mkdtempSync(join(tmpdir(), 'edgefleet-run-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function run(args: string[], opts: { interruptAfterMs?: number } = {}): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    if (opts.interruptAfterMs !== undefined) setTimeout(() => child.kill('SIGINT'), opts.interruptAfterMs);
+    child.on('exit', (code) => resolve({ code, out }));
+  });
+}
+
+const summaryIn = (reports: string) => {
+  const runs = readdirSync(reports).filter((d) => d !== 'latest');
+  expect(runs).toHaveLength(1);
+  return JSON.parse(readFileSync(join(reports, runs[0] as string, 'summary.json'), 'utf8'));
+};
+
+describe('edgefleet run', () => {
+  it('runs a fleet against the emulator it starts, and the report balances and reconciles', async () => {
+    const reports = join(dir, 'reports-1');
+    const r = await run(['run', 'test/fixtures/run-devices.yaml', '--reports-dir', reports, '--state-dir', TEST_STATE_DIR, '--workers', '2']);
+    expect(r.code, r.out).toBe(0);
+    const s = summaryIn(reports);
+    expect(s.operations.provision.count).toBe(30);
+    expect(s.operations.connect.count).toBe(30);
+    expect(s.operations.telemetry.count).toBeGreaterThan(100);
+    for (const op of ['provision', 'connect', 'telemetry', 'twinGet', 'reportedPatch', 'command', 'desiredAck']) {
+      expect(s.operations[op], op).toMatchObject({ count: expect.any(Number), p50: expect.any(Number), p99: expect.any(Number), max: expect.any(Number) });
+      expect(s.operations[op].raw, op).toMatchObject({ p50: expect.any(Number) });
+    }
+    expect(s.operations.command.count).toBeGreaterThan(0);
+    expect(s.operations.desiredAck.count).toBeGreaterThan(0);
+    const l = s.ledger;
+    expect(l.generated).toBe(l.acknowledged + l.failed + l.expired + l.dropped + l.inFlight);
+    expect(l.acknowledged).toBe(s.operations.telemetry.count);
+    expect(s.reconciliation).toMatchObject({ acknowledgedNotReceived: 0 });
+    expect(s.reconciliation.received).toBeGreaterThanOrEqual(l.acknowledged);
+    expect(s.scheduler.lateness.p99).toEqual(expect.any(Number));
+    expect(r.out).toContain('balanced');
+    expect(existsSync(join(reports, 'latest'))).toBe(true);
+    expect(existsSync(join(reports, 'latest', 'telemetry.hgrm'))).toBe(true);
+  });
+
+  it('stops gracefully on the first Ctrl-C, drains and still writes the report', async () => {
+    const reports = join(dir, 'reports-2');
+    const r = await run(['run', 'test/fixtures/run-devices.yaml', '--duration', '60s', '--reports-dir', reports, '--state-dir', TEST_STATE_DIR], { interruptAfterMs: 5000 });
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toContain('stopping');
+    const s = summaryIn(reports);
+    expect(s.durationSeconds).toBeLessThan(30);
+    expect(s.operations.telemetry.count).toBeGreaterThan(0);
+  });
+
+  it('refuses a bad scenario before anything connects, naming the file, the path and what was expected', async () => {
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'name: bad\nfleet:\n  - group: g\n    kind: device\n    count: ten\n');
+    const r = await run(['run', bad, '--reports-dir', join(dir, 'reports-3')]);
+    expect(r.code).toBe(2);
+    expect(r.out).toMatch(/bad\.yaml: fleet\[0\]\.count: expected a whole number/);
+    expect(existsSync(join(dir, 'reports-3'))).toBe(false);
+  });
+});
