@@ -4,7 +4,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { TEST_STATE_DIR } from '../support/emulator.js';
+import { startMosquitto } from '../support/mosquitto.js';
 
 const CLI = join(process.cwd(), 'dist/cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'edgefleet-run-'));
@@ -70,5 +72,41 @@ describe('edgefleet run', () => {
     expect(r.code).toBe(2);
     expect(r.out).toMatch(/bad\.yaml: fleet\[0\]\.count: expected a whole number/);
     expect(existsSync(join(dir, 'reports-3'))).toBe(false);
+  });
+
+  it('with --target mqtt, Mosquitto delivers exactly what the run says was acknowledged', async () => {
+    const broker = await startMosquitto();
+    try {
+      const scenario = join(dir, 'mqtt.yaml');
+      writeFileSync(scenario, [
+        'name: mqtt-run',
+        'duration: 5s',
+        'target: mqtt',
+        'targets:',
+        '  mqtt:',
+        '    host: 127.0.0.1',
+        `    port: ${broker.port}`,
+        '    clientId: "bench-{deviceId}"',
+        '    topics: { telemetry: "plant/{deviceId}/telemetry" }',
+        'profile: ' + join(process.cwd(), 'test/fixtures/run-fast.profile.yaml'),
+        'fleet:',
+        '  - { group: sensors, kind: device, count: 20, idPattern: "s-{index:02}", telemetry: { interval: 250ms } }',
+      ].join('\n'));
+      let received = 0;
+      const subscriber = await mqtt.connectAsync({ host: '127.0.0.1', port: broker.port, protocolVersion: 4, reconnectPeriod: 0 });
+      await subscriber.subscribeAsync('plant/+/telemetry', { qos: 1 });
+      subscriber.on('message', () => void received++);
+      const reports = join(dir, 'reports-mqtt');
+      const r = await run(['run', scenario, '--reports-dir', reports]);
+      expect(r.code, r.out).toBe(0);
+      const s = summaryIn(reports);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await subscriber.endAsync();
+      expect(s.ledger.acknowledged).toBeGreaterThan(100);
+      expect(received).toBe(s.ledger.acknowledged);
+      expect(s.ledger.failed).toBe(0);
+    } finally {
+      await broker.stop();
+    }
   });
 });
