@@ -57,9 +57,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       seed: loaded.seed,
       durationMs: loaded.durationMs,
       drainMs: loaded.profile.drain,
-      identities: identities.map((i) => ({
-        ordinal: i.ordinal, group: i.group, groupIndex: i.groupIndex, deviceId: i.deviceId, kind: i.kind, arrivalMs: i.arrivalMs, seed: i.seed,
-      })),
+      identities,
       fleetSize: fleet.identities.length,
       ...(shard === undefined ? {} : { shard }),
     };

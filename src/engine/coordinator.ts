@@ -11,6 +11,7 @@ import { newRunId, writeRunReport } from '../report/write.js';
 import type { Reconciliation, RunSummary } from '../report/summary.js';
 import { ServiceClient } from '../endpoints/service-client.js';
 import type { Target } from '../endpoints/target.js';
+import { splitAmong } from '../config/plan.js';
 import type { FromWorker, StateCounts, WorkerIdentity, WorkerInit } from './messages.js';
 
 export interface RunPlan {
@@ -58,13 +59,6 @@ function workerFile(): string {
   throw new Error(`cannot find the worker program (${here}); run "npm run build"`);
 }
 
-/** Splits identities over `n` workers by ordinal, so the split does not depend on group sizes. */
-export function splitForWorkers(identities: WorkerIdentity[], n: number): WorkerIdentity[][] {
-  const slices: WorkerIdentity[][] = Array.from({ length: n }, () => []);
-  identities.forEach((identity, i) => slices[i % n]!.push(identity));
-  return slices;
-}
-
 function totalsOf(states: Map<number, StateCounts>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const perGroup of states.values()) {
@@ -80,7 +74,7 @@ export async function runFleet(options: RunOptions): Promise<RunResult> {
   const log = options.log ?? (() => {});
   const progress = options.progress ?? (() => {});
   const workerCount = Math.max(1, Math.min(options.workers ?? availableParallelism(), plan.identities.length || 1));
-  const slices = splitForWorkers(plan.identities, workerCount);
+  const slices = splitAmong(plan.identities, workerCount);
   const aggregate = new MetricsAggregate(plan.shard === undefined ? {} : { shard: `${plan.shard.index + 1}/${plan.shard.count}` });
   const states = new Map<number, StateCounts>();
   const pending = new Map<number, number>();

@@ -1,20 +1,10 @@
 // What the coordinator and its workers say to each other (structured-clone plain objects).
 import type { MetricsSnapshot } from '../metrics/types.js';
 import type { Target } from '../endpoints/target.js';
+import type { PlannedIdentity } from '../config/plan.js';
 
-/** One identity a worker runs: the plan's view, without anything derived from it. */
-export interface WorkerIdentity {
-  ordinal: number;
-  group: string;
-  /** Position inside its group (a connection string's index). */
-  groupIndex: number;
-  deviceId: string;
-  kind: 'device' | 'iotEdge';
-  /** Offset from the run's start, ms (Infinity: the profile's rate never gets to it). */
-  arrivalMs: number;
-  /** Seed of its own random choices (from the scenario seed and its id). */
-  seed: number;
-}
+/** One identity a worker runs, as the plan made it. */
+export type WorkerIdentity = PlannedIdentity;
 
 export interface WorkerInit {
   workerIndex: number;

@@ -3,19 +3,13 @@
 import { CREATION_TIME_PROPERTY, systemProperty, type PropertyBag } from '../protocol/index.js';
 import type { AzureTarget } from '../endpoints/target.js';
 import { splitHostPort } from '../endpoints/target.js';
-import { backoffDelay } from '../transport/backoff.js';
 import { classify, ClassifiedError } from '../transport/errors.js';
 import type { ScheduledHandle } from '../engine/scheduler.js';
-import type { SimContext, ThingState } from './context.js';
+import type { SimContext } from './context.js';
+import { PacedThing, type DeviceIdentityPlan, type TelemetrySource } from './thing.js';
 import { provision, type Assignment, type DpsCredential } from './dps-client.js';
 import { HubClient, type HubCredential } from './hub-client.js';
 import { acknowledgement } from './writable.js';
-import { TelemetryPacer } from './telemetry-pacer.js';
-
-/** What one telemetry tick produces: a JSON body per component (root has none). */
-export interface TelemetrySource {
-  tick(timeSeconds: number): { component?: string; body: Record<string, unknown> }[];
-}
 
 export interface CommandReply {
   status: number;
@@ -42,61 +36,27 @@ export type DeviceAuth =
   /** Already registered: a connection string's hub and key. */
   | { kind: 'direct-sas'; hubHost: string; deviceKey: string; gatewayHost?: string };
 
-export interface DeviceIdentityPlan {
-  deviceId: string;
-  group: string;
-  ordinal: number;
-  /** Wall-clock ms when it should arrive (provision/connect). */
-  arrivalAt: number;
-  /** Seeded [0,1) for jitter and phases. */
-  random: () => number;
-}
-
 const TOKEN_TTL_SECONDS = 3600;
 const TOKEN_RENEWAL_MARGIN_SECONDS = 900;
 
-export class SimDevice {
-  state: ThingState = 'waiting';
+export class SimDevice extends PacedThing {
   private hub: HubClient | undefined;
   private assignment: Assignment | undefined;
-  private attempt = 0;
   private renewTimer: ScheduledHandle | undefined;
-  private readonly telemetry: TelemetryPacer;
-  private quiescing = false;
-  /** Connection generation: callbacks of a connection that is gone are ignored. */
-  private generation = 0;
 
   constructor(
-    private readonly ctx: SimContext,
+    ctx: SimContext,
     private readonly target: AzureTarget,
-    readonly plan: DeviceIdentityPlan,
+    plan: DeviceIdentityPlan,
     private readonly auth: DeviceAuth,
     private readonly behaviour: DeviceBehaviour,
   ) {
-    this.telemetry = new TelemetryPacer(ctx, plan.deviceId, plan.random, behaviour.telemetryIntervalMs, behaviour.telemetry);
-  }
-
-  get deviceId(): string {
-    return this.plan.deviceId;
-  }
-
-  get pendingAcks(): number {
-    return this.telemetry.pending;
+    super(ctx, plan, behaviour.telemetryIntervalMs, behaviour.telemetry);
   }
 
   /** Schedules arrival. */
   start(): void {
     this.ctx.scheduler.at(this.plan.arrivalAt, (intended) => void this.arrive(intended));
-  }
-
-  setTelemetryRate(multiplier: number): void {
-    this.telemetry.setRate(multiplier);
-  }
-
-  private setState(next: ThingState): void {
-    if (next === this.state) return;
-    this.ctx.stateChanged(this.plan.group, this.state, next);
-    this.state = next;
   }
 
   private async arrive(intended: number): Promise<void> {
@@ -128,23 +88,9 @@ export class SimDevice {
     await this.connect(this.ctx.scheduler.now());
   }
 
-  /** A method, not a property test, so TypeScript does not narrow it away across awaits. */
-  private isStopped(): boolean {
-    return this.state === 'stopped' || this.quiescing;
-  }
-
   private fail(e: ClassifiedError): void {
     this.ctx.log('warn', `${this.deviceId} gave up: ${e.message}`);
     this.setState('failed');
-  }
-
-  /** Tries again after the SDKs' backoff; `again` gets the time it was meant to run at. */
-  private retry(e: ClassifiedError, again: (intendedAt: number) => void): void {
-    if (this.isStopped()) return;
-    this.attempt += 1;
-    this.setState('backingOff');
-    const delay = backoffDelay(this.attempt, e.errorClass === 'throttled', this.plan.random);
-    this.ctx.scheduler.after(delay, again);
   }
 
   private async connect(intended: number): Promise<void> {

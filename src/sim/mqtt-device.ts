@@ -1,12 +1,10 @@
 // A device against a generic MQTT broker (the `mqtt` target): no DPS, twin or methods, just CONNECT with
 // templated credentials and paced telemetry on a templated topic, accounted like every other device.
 import { fillTemplate, type MqttTarget } from '../endpoints/target.js';
-import { backoffDelay } from '../transport/backoff.js';
 import { classify, type ClassifiedError } from '../transport/errors.js';
 import { MqttConnection } from '../transport/mqtt-connection.js';
-import type { SimContext, SimThing, ThingState } from './context.js';
-import type { DeviceIdentityPlan, TelemetrySource } from './device.js';
-import { TelemetryPacer } from './telemetry-pacer.js';
+import type { SimContext } from './context.js';
+import { PacedThing, type DeviceIdentityPlan, type TelemetrySource } from './thing.js';
 
 export interface MqttDeviceBehaviour {
   telemetryIntervalMs: number;
@@ -14,58 +12,32 @@ export interface MqttDeviceBehaviour {
   telemetry: TelemetrySource;
 }
 
-export class MqttDevice implements SimThing {
-  state: ThingState = 'waiting';
+export class MqttDevice extends PacedThing {
   private connection: MqttConnection | undefined;
   private readonly topic: string;
-  private attempt = 0;
-  private generation = 0;
-  private quiescing = false;
-  private readonly telemetry: TelemetryPacer;
 
   constructor(
-    private readonly ctx: SimContext,
+    ctx: SimContext,
     private readonly target: MqttTarget,
-    readonly plan: DeviceIdentityPlan,
+    plan: DeviceIdentityPlan,
     private readonly behaviour: MqttDeviceBehaviour,
   ) {
+    super(ctx, plan, behaviour.telemetryIntervalMs, behaviour.telemetry);
     this.topic = fillTemplate(target.topics.telemetry, { deviceId: plan.deviceId });
-    this.telemetry = new TelemetryPacer(ctx, plan.deviceId, plan.random, behaviour.telemetryIntervalMs, behaviour.telemetry);
-  }
-
-  get deviceId(): string {
-    return this.plan.deviceId;
-  }
-
-  get pendingAcks(): number {
-    return this.telemetry.pending;
   }
 
   start(): void {
     this.ctx.scheduler.at(this.plan.arrivalAt, (intended) => void this.connect(intended));
   }
 
-  setTelemetryRate(multiplier: number): void {
-    this.telemetry.setRate(multiplier);
-  }
-
-  private setState(next: ThingState): void {
-    if (next === this.state) return;
-    this.ctx.stateChanged(this.plan.group, this.state, next);
-    this.state = next;
-  }
-
-  private stopped(): boolean {
-    return this.quiescing || this.state === 'stopped';
-  }
-
   private async connect(intended: number): Promise<void> {
-    if (this.stopped()) return;
+    if (this.isStopped()) return;
     this.setState('connecting');
     const started = this.ctx.scheduler.now();
     const ids = { deviceId: this.deviceId };
     const generation = ++this.generation;
     const t = this.target;
+    const localAddress = this.ctx.localAddress(this.plan.ordinal);
     try {
       const connection = await MqttConnection.connect({
         host: t.host, port: t.port, tls: t.tls, clean: true,
@@ -76,9 +48,9 @@ export class MqttDevice implements SimThing {
         rejectUnauthorized: t.rejectUnauthorized,
         keepaliveSeconds: this.ctx.mqtt.keepaliveSeconds,
         connectTimeoutMs: this.ctx.mqtt.connectTimeoutMs,
-        ...(this.ctx.localAddress(this.plan.ordinal) === undefined ? {} : { localAddress: this.ctx.localAddress(this.plan.ordinal) as string }),
+        ...(localAddress === undefined ? {} : { localAddress }),
       }, () => {}, (err) => this.lost(generation, err));
-      if (this.stopped()) {
+      if (this.isStopped()) {
         await connection.close();
         return;
       }
@@ -93,15 +65,8 @@ export class MqttDevice implements SimThing {
     } catch (err) {
       const e = classify(err);
       this.ctx.metrics.recordError(e.errorClass, `${this.deviceId}: ${e.message}`, 'connect');
-      this.retry(e);
+      this.retry(e, (at) => void this.connect(at));
     }
-  }
-
-  private retry(e: ClassifiedError): void {
-    if (this.stopped()) return;
-    this.attempt += 1;
-    this.setState('backingOff');
-    this.ctx.scheduler.after(backoffDelay(this.attempt, e.errorClass === 'throttled', this.plan.random), (at) => void this.connect(at));
   }
 
   private lost(generation: number, err: ClassifiedError): void {
@@ -110,7 +75,7 @@ export class MqttDevice implements SimThing {
     this.telemetry.connectionLost('connection lost before PUBACK');
     if (this.quiescing) return;
     this.ctx.metrics.recordError(err.errorClass, `${this.deviceId}: ${err.message}`, 'connect');
-    this.retry(err);
+    this.retry(err, (at) => void this.connect(at));
   }
 
   drop(): void {

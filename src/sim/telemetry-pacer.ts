@@ -4,7 +4,7 @@
 import type { ScheduledHandle } from '../engine/scheduler.js';
 import { classify } from '../transport/errors.js';
 import type { SimContext } from './context.js';
-import type { TelemetrySource } from './device.js';
+import type { TelemetrySource } from './thing.js';
 
 /** Sends one body; calls `done` on PUBACK (QoS 1), when written (QoS 0), or with the error. */
 export type Publish = (body: string, component: string | undefined, intendedAt: number, done: (err?: Error) => void) => void;

@@ -1,0 +1,71 @@
+// What every simulated device has in common: its plan, its state as the engine sees it, paced telemetry, and
+// retrying with the SDKs' backoff. Each kind adds how it reaches its target.
+import { backoffDelay } from '../transport/backoff.js';
+import type { ClassifiedError } from '../transport/errors.js';
+import type { SimContext, SimThing, ThingState } from './context.js';
+import { TelemetryPacer } from './telemetry-pacer.js';
+
+/** One identity as the engine planned it. */
+export interface DeviceIdentityPlan {
+  deviceId: string;
+  group: string;
+  ordinal: number;
+  /** Wall-clock ms when it should arrive (provision/connect). */
+  arrivalAt: number;
+  /** Seeded [0,1) for jitter and phases. */
+  random: () => number;
+}
+
+/** What one telemetry tick produces: a JSON body per component (root has none). */
+export interface TelemetrySource {
+  tick(timeSeconds: number): { component?: string; body: Record<string, unknown> }[];
+}
+
+export abstract class PacedThing implements SimThing {
+  state: ThingState = 'waiting';
+  protected attempt = 0;
+  /** Connection generation: callbacks of a connection that is gone are ignored. */
+  protected generation = 0;
+  protected quiescing = false;
+  protected readonly telemetry: TelemetryPacer;
+
+  constructor(protected readonly ctx: SimContext, readonly plan: DeviceIdentityPlan, telemetryIntervalMs: number, source: TelemetrySource) {
+    this.telemetry = new TelemetryPacer(ctx, plan.deviceId, plan.random, telemetryIntervalMs, source);
+  }
+
+  get deviceId(): string {
+    return this.plan.deviceId;
+  }
+
+  get pendingAcks(): number {
+    return this.telemetry.pending;
+  }
+
+  setTelemetryRate(multiplier: number): void {
+    this.telemetry.setRate(multiplier);
+  }
+
+  protected setState(next: ThingState): void {
+    if (next === this.state) return;
+    this.ctx.stateChanged(this.plan.group, this.state, next);
+    this.state = next;
+  }
+
+  /** A method, not a property test, so TypeScript does not narrow it away across awaits. */
+  protected isStopped(): boolean {
+    return this.state === 'stopped' || this.quiescing;
+  }
+
+  /** Tries again after the SDKs' backoff; `again` gets the time it was meant to run at. */
+  protected retry(e: ClassifiedError, again: (intendedAt: number) => void): void {
+    if (this.isStopped()) return;
+    this.attempt += 1;
+    this.setState('backingOff');
+    this.ctx.scheduler.after(backoffDelay(this.attempt, e.errorClass === 'throttled', this.plan.random), again);
+  }
+
+  abstract start(): void;
+  abstract drop(): void;
+  abstract quiesce(): void;
+  abstract stop(): Promise<void>;
+}
