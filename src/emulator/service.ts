@@ -2,7 +2,7 @@
 // The REST front end maps HTTP onto these; the MQTT front end carries them to connected clients.
 import type { Registry, DeviceIdentity } from './registry.js';
 import type { EmulatorStats } from './stats.js';
-import { isJsonObject, type Json, type JsonObject } from './twin.js';
+import { isJsonObject, mergePatchBetween, type Json, type JsonObject } from './twin.js';
 
 /** An error with the HTTP status a service API answers with. */
 export class ServiceError extends Error {
@@ -74,13 +74,10 @@ export class CloudService {
     const twin = moduleId === undefined ? device.twin : device.modules.get(moduleId)?.twin;
     if (twin === undefined) throw new ServiceError(404, 'NotFound', `module "${moduleId}" of device "${deviceId}" does not exist`);
     const now = new Date().toISOString();
-    const before = twin.desired.value;
-    const ok = replace ? twin.desired.replace(patch, now) : twin.desired.apply(patch, now);
-    if (!ok) throw new ServiceError(400, 'TwinTooLarge', 'desired properties would exceed 32 KB');
-    // What the device receives: the changed keys (null for removed ones) and the new version.
-    const pushed: JsonObject = { ...patch };
-    if (replace) for (const key of Object.keys(before)) if (!(key in patch)) pushed[key] = null;
-    pushed.$version = twin.desired.version;
+    // What the device receives: what changed (null for what was removed) and the new version.
+    const change = replace ? mergePatchBetween(twin.desired.value, patch) : patch;
+    if (!twin.desired.apply(change, now)) throw new ServiceError(400, 'TwinTooLarge', 'desired properties would exceed 32 KB');
+    const pushed: JsonObject = { ...change, $version: twin.desired.version };
     this.channel.pushDesired(deviceId, moduleId, pushed);
     return twin.desired.version;
   }

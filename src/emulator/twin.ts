@@ -34,13 +34,26 @@ export class TwinSection {
     return true;
   }
 
-  /** Replaces everything (a PUT): what is absent is removed. */
+  /** Replaces everything (a PUT): what is absent is removed, at any depth. */
   replace(value: JsonObject, now: string): boolean {
-    const patch: JsonObject = {};
-    for (const key of Object.keys(this.value)) patch[key] = null;
-    Object.assign(patch, value);
-    return this.apply(patch, now);
+    return this.apply(mergePatchBetween(this.value, value), now);
   }
+}
+
+/** The JSON merge patch that turns `from` into `to` (null removes; nested objects are diffed). */
+export function mergePatchBetween(from: JsonObject, to: JsonObject): JsonObject {
+  const patch: JsonObject = {};
+  for (const key of Object.keys(from)) if (!(key in to)) patch[key] = null;
+  for (const [key, value] of Object.entries(to)) {
+    const before = from[key];
+    if (isJsonObject(value) && isJsonObject(before)) {
+      const inner = mergePatchBetween(before, value);
+      if (Object.keys(inner).length > 0) patch[key] = inner;
+    } else if (JSON.stringify(before) !== JSON.stringify(value)) {
+      patch[key] = value;
+    }
+  }
+  return patch;
 }
 
 export function mergePatch(target: JsonObject, patch: JsonObject): void {

@@ -1,0 +1,192 @@
+// From the loaded scenario to the things a worker runs: behaviours apart from the scenario (how many, when).
+import type { LoadedDeviceGroup, LoadedEdgeGroup, LoadedGroup, LoadedScenario } from '../config/load.js';
+import type { CommandResponse } from '../config/scenario.js';
+import type { ActionSpec } from '../engine/actions.js';
+import type { WorkerIdentity, WorkerInit } from '../engine/messages.js';
+import { Prng } from './model/random.js';
+import type { AzureTarget } from '../endpoints/target.js';
+import { deriveDeviceKey, parseConnectionString } from '../protocol/index.js';
+import { issueLeafCertificate } from '../protocol/x509.js';
+import type { SimContext, SimThing } from './context.js';
+import { SimDevice, type DeviceAuth, type DeviceBehaviour } from './device.js';
+import { SimEdgeDevice, type EdgeDeviceConfig } from './edge/runtime.js';
+import type { TelemetrySource } from './thing.js';
+import { MqttDevice } from './mqtt-device.js';
+import { parseModel, type DeviceModel } from './model/dtdl.js';
+import { commandResponseFor, createGenerator, createTelemetrySource, defaultGeneratorFor, type Generator } from './model/generators.js';
+
+export interface BuiltThing {
+  thing: SimThing;
+  group: string;
+}
+
+function seededRandom(seed: number): () => number {
+  const prng = new Prng(seed);
+  return () => prng.next();
+}
+
+/** Telemetry for a device without a model: its configured values, or a temperature if none. */
+function valuesSource(values: Record<string, unknown>, seed: number): TelemetrySource {
+  const entries = Object.entries(values);
+  const generators: [string, Generator][] = entries.length > 0
+    ? entries.map(([name, spec], i) => [name, createGenerator(spec as never, seed + i)])
+    : [['temperature', createGenerator({ kind: 'sine', min: 18, max: 26, periodSeconds: 600, noise: 0.2 }, seed)]];
+  return {
+    tick(t) {
+      const body: Record<string, unknown> = {};
+      for (const [name, g] of generators) {
+        const v = g.next(t);
+        if (v !== undefined) body[name] = v;
+      }
+      return Object.keys(body).length === 0 ? [] : [{ body }];
+    },
+  };
+}
+
+/** Models are parsed once per worker, not once per device. */
+const models = new Map<string, DeviceModel>();
+function parsedModel(path: string, json: unknown): DeviceModel {
+  let model = models.get(path);
+  if (model === undefined) {
+    model = parseModel(json, { file: path });
+    models.set(path, model);
+  }
+  return model;
+}
+const modelOf = (group: LoadedGroup) => (group.model === undefined ? undefined : parsedModel(group.model.path, group.model.json));
+
+export function deviceBehaviour(group: LoadedDeviceGroup, seed: number): DeviceBehaviour {
+  const config = group.config;
+  const model = modelOf(group);
+  const random = seededRandom(seed);
+  const telemetry = model !== undefined
+    ? createTelemetrySource(model, config.telemetry.values, seed)
+    : valuesSource(config.telemetry.values, seed);
+  const reportedGenerators: [string, Generator][] = Object.entries(config.properties.reported)
+    .map(([name, spec], i) => [name, createGenerator(spec, seed + 1000 + i)]);
+  // Read-only properties of the model that the scenario does not set get a plausible value.
+  for (const p of model?.properties ?? []) {
+    const name = p.component === undefined ? p.name : `${p.component}.${p.name}`;
+    if (!p.writable && !reportedGenerators.some(([n]) => n === name)) reportedGenerators.push([name, defaultGeneratorFor(p, seed + 2000 + reportedGenerators.length)]);
+  }
+  const writable = new Set((model?.properties ?? []).filter((p) => p.writable).map((p) => `${p.component ?? ''}|${p.name}`));
+  const commands = config.commands as Record<string, CommandResponse>;
+  return {
+    ...(model === undefined ? {} : { modelId: model.id }),
+    telemetryIntervalMs: config.telemetry.interval,
+    telemetryQos: config.telemetry.qos,
+    telemetry,
+    reported() {
+      if (reportedGenerators.length === 0) return undefined;
+      const now = Date.now() / 1000;
+      const patch: Record<string, unknown> = {};
+      for (const [name, g] of reportedGenerators) {
+        const value = g.next(now);
+        if (value === undefined) continue;
+        const dot = name.indexOf('.');
+        if (dot < 0) patch[name] = value;
+        else {
+          const component = name.slice(0, dot);
+          const inner = (patch[component] ??= { __t: 'c' }) as Record<string, unknown>;
+          inner[name.slice(dot + 1)] = value;
+        }
+      }
+      return patch;
+    },
+    writableAck: { code: config.properties.writable.ackCode, delayMs: config.properties.writable.ackDelay, description: config.properties.writable.ackDescription },
+    ...(model === undefined ? {} : { isWritable: (component: string | undefined, name: string) => writable.has(`${component ?? ''}|${name}`) }),
+    command(name) {
+      const configured = commands[name] ?? commands.default;
+      const def = model?.commands.find((c) => (c.component === undefined ? c.name : `${c.component}*${c.name}`) === name);
+      if (configured === undefined && def === undefined) return { status: 501, delayMs: 0, response: { error: `command "${name}" is not implemented` } };
+      const response = configured?.response ?? (def === undefined ? null : commandResponseFor(def, Math.floor(random() * 2 ** 32)));
+      return { status: configured?.status ?? 200, delayMs: configured?.delay ?? 0, response };
+    },
+  };
+}
+
+/** How the modules of an IoT Edge group behave; dtdl models are parsed once per worker. */
+function edgeConfig(group: LoadedEdgeGroup, seed: number): EdgeDeviceConfig {
+  const modules: EdgeDeviceConfig['modules'] = {};
+  for (const m of group.modules) {
+    const model = m.model;
+    const b = m.behaviour;
+    modules[m.name] = {
+      behaviour: b,
+      ...(model === undefined || b.behaviour !== 'dtdl' ? {} : {
+        source: () => createTelemetrySource(parsedModel(model.path, model.json), b.values, seed),
+      }),
+    };
+  }
+  return { modules, fallback: { behaviour: 'passthrough', input: 'input1', output: 'output1' } };
+}
+
+async function deviceAuth(group: LoadedGroup, identity: WorkerIdentity, target: AzureTarget, groupKey: string): Promise<DeviceAuth> {
+  switch (group.config.auth) {
+    case 'sas':
+      return { kind: 'dps-sas', deviceKey: deriveDeviceKey(groupKey, identity.deviceId) };
+    case 'x509': {
+      if (target.x509Ca === undefined) throw new Error(`group "${group.name}" uses X.509 but the target has no CA to issue certificates from`);
+      const leaf = await issueLeafCertificate(target.x509Ca, identity.deviceId);
+      return { kind: 'dps-x509', certPem: leaf.certPem + target.x509Ca.certPem, keyPem: leaf.keyPem };
+    }
+    case 'connectionString': {
+      const text = group.connectionStrings?.[identity.groupIndex];
+      if (text === undefined) throw new Error(`group "${group.name}" has no connection string for ${identity.deviceId}`);
+      const cs = parseConnectionString(text);
+      if (cs.sharedAccessKey === undefined) throw new Error(`the connection string of ${identity.deviceId} has no SharedAccessKey`);
+      return { kind: 'direct-sas', hubHost: cs.hostName, deviceKey: cs.sharedAccessKey, ...(cs.gatewayHostName === undefined ? {} : { gatewayHost: cs.gatewayHostName }) };
+    }
+  }
+}
+
+/** Everything this worker runs. */
+export async function buildFleet(ctx: SimContext, init: WorkerInit): Promise<BuiltThing[]> {
+  const loaded = init.scenario as LoadedScenario;
+  const groups = new Map(loaded.groups.map((g) => [g.name, g]));
+  const target = init.target;
+  const built: BuiltThing[] = [];
+  for (const identity of init.identities) {
+    const group = groups.get(identity.group);
+    if (group === undefined) throw new Error(`identity ${identity.deviceId} names group "${identity.group}", which the scenario lacks`);
+    const plan = {
+      deviceId: identity.deviceId, group: identity.group, ordinal: identity.ordinal,
+      arrivalAt: init.startAt + identity.arrivalMs, random: seededRandom(identity.seed),
+    };
+    let thing: SimThing;
+    if (target.kind === 'mqtt') {
+      if (group.kind !== 'device') throw new Error(`group "${group.name}": IoT Edge devices need an Azure target (emulator or iot-central), not mqtt`);
+      const b = deviceBehaviour(group, identity.seed);
+      thing = new MqttDevice(ctx, target, plan, { telemetryIntervalMs: b.telemetryIntervalMs, telemetryQos: b.telemetryQos, telemetry: b.telemetry });
+    } else if (group.kind === 'device') {
+      thing = new SimDevice(ctx, target, plan, await deviceAuth(group, identity, target, target.groupKeys.devices), deviceBehaviour(group, identity.seed));
+    } else {
+      thing = new SimEdgeDevice(ctx, target, plan, await deviceAuth(group, identity, target, target.groupKeys.edgeDevices), edgeConfig(group, identity.seed));
+    }
+    built.push({ thing, group: identity.group });
+  }
+  return built;
+}
+
+/** The profile's actions as this worker performs them. */
+export function buildActions(init: WorkerInit): ActionSpec[] {
+  const loaded = init.scenario as LoadedScenario;
+  return loaded.actions.filter((a) => a.groups.length > 0).map((a, i): ActionSpec => {
+    const base = { ratePerSecond: a.ratePerSecond, groups: a.groups, ...(a.module === undefined ? {} : { module: a.module }) };
+    if (a.kind === 'command') {
+      const star = a.command.indexOf('*');
+      return {
+        kind: 'command', ...base,
+        ...(star < 0 ? { command: a.command } : { component: a.command.slice(0, star), command: a.command.slice(star + 1) }),
+        ...(a.request === undefined ? {} : { request: a.request }),
+      };
+    }
+    const dot = a.property.indexOf('.');
+    const generator = createGenerator(a.value, init.seed * 31 + i);
+    return {
+      kind: 'writeProperty', ...base,
+      ...(dot < 0 ? { property: a.property } : { component: a.property.slice(0, dot), property: a.property.slice(dot + 1) }),
+      value: () => generator.next(Date.now() / 1000),
+    };
+  });
+}
