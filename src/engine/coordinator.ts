@@ -79,21 +79,25 @@ export async function runFleet(options: RunOptions): Promise<RunResult> {
   const states = new Map<number, StateCounts>();
   const pending = new Map<number, number>();
   const acknowledgedBy: Record<string, number> = {};
-  const startAt = Date.now() + 1000; // workers need a moment to boot and build their things
-  const runId = newRunId(new Date(startAt), undefined);
   const file = workerFile();
 
   const finals: Promise<void>[] = [];
+  const readies: Promise<void>[] = [];
   const workers = slices.map((identities, workerIndex) => {
     const init: WorkerInit = {
-      workerIndex, scenario: plan.scenario, identities, target, startAt, durationMs: plan.durationMs, seed: plan.seed,
+      workerIndex, scenario: plan.scenario, identities, target, durationMs: plan.durationMs, seed: plan.seed,
       actionShare: plan.fleetSize === 0 ? 0 : identities.length / plan.fleetSize,
       localAddresses: options.localAddresses ?? [], snapshotIntervalMs: 1000, logLevel: options.logLevel ?? 'warn',
     };
     const worker = new Worker(file, { workerData: init });
+    let resolveReady: () => void = () => {};
+    readies.push(new Promise<void>((r) => (resolveReady = r)));
     finals.push(new Promise<void>((resolveFinal, rejectFinal) => {
       worker.on('message', (m: FromWorker) => {
         switch (m.type) {
+          case 'ready':
+            resolveReady();
+            return;
           case 'snapshot':
             aggregate.add(String(m.workerIndex), m.snapshot);
             states.set(m.workerIndex, m.states);
@@ -123,6 +127,18 @@ export async function runFleet(options: RunOptions): Promise<RunResult> {
     return worker;
   });
 
+  // The clock starts when every worker has built its things, so no arrival is late because of set-up.
+  const failure = Promise.all(finals).then(() => undefined);
+  try {
+    await Promise.race([Promise.all(readies), failure]);
+  } catch (err) {
+    await Promise.all(workers.map((w) => w.terminate()));
+    throw err;
+  }
+  const startAt = Date.now() + 100;
+  for (const w of workers) w.postMessage({ type: 'start', startAt });
+  const runId = newRunId(new Date(startAt), undefined);
+
   const ticker = setInterval(() => {
     aggregate.tick(Date.now());
     const elapsed = Math.max(0, (Date.now() - startAt) / 1000);
@@ -142,7 +158,6 @@ export async function runFleet(options: RunOptions): Promise<RunResult> {
   // Run until the profile ends or the operator stops it.
   let endTimer: NodeJS.Timeout | undefined;
   const endOfProfile = new Promise<void>((r) => (endTimer = setTimeout(r, Math.max(0, startAt + plan.durationMs - Date.now()))));
-  const failure = Promise.all(finals).then(() => undefined);
   await Promise.race([endOfProfile, options.stopSignal ?? new Promise<never>(() => {}), failure]);
   clearTimeout(endTimer);
   const endedEarly = Date.now() < startAt + plan.durationMs;

@@ -12,8 +12,6 @@ export interface WorkerInit {
   scenario: unknown;
   identities: WorkerIdentity[];
   target: Target;
-  /** Wall-clock ms of the run's t = 0. */
-  startAt: number;
   durationMs: number;
   seed: number;
   /** This worker's share of the fleet-wide action rates (its identities over the fleet's). */
@@ -23,7 +21,8 @@ export interface WorkerInit {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
-export type ToWorker = { type: 'stop'; drainMs: number };
+/** `start` comes once every worker is ready, so that building a fleet never makes its arrivals late. */
+export type ToWorker = { type: 'start'; startAt: number } | { type: 'stop'; drainMs: number };
 
 export type StateCounts = Record<string, Record<string, number>>;
 

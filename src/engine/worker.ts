@@ -3,8 +3,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { MetricsRecorder } from '../metrics/recorder.js';
 import { ServiceClient } from '../endpoints/service-client.js';
-import type { SimContext, SimThing, ThingState } from '../sim/context.js';
-import { buildActions, buildFleet } from '../sim/build.js';
+import type { SimContext, ThingState } from '../sim/context.js';
+import { buildActions, buildFleet, type BuiltThing } from '../sim/build.js';
 import { ActionRunner } from './actions.js';
 import type { FromWorker, StateCounts, ToWorker, WorkerInit } from './messages.js';
 import { Prng, seedFor } from '../sim/model/random.js';
@@ -17,7 +17,7 @@ const port = parentPort!;
 const post = (m: FromWorker) => port.postMessage(m);
 const LEVELS = { debug: 0, info: 1, warn: 2, error: 3 } as const;
 
-const metrics = new MetricsRecorder(init.startAt);
+const metrics = new MetricsRecorder(Date.now());
 const scheduler = new Scheduler((late) => metrics.recordLateness(late));
 const states: StateCounts = {};
 /** Identities by state over all groups, also sent as gauges (the live view's "connected"). */
@@ -47,7 +47,7 @@ const ctx: SimContext = {
   mqtt: { keepaliveSeconds: 180, connectTimeoutMs: 30_000, operationTimeoutMs: 30_000 },
 };
 
-let things: { thing: SimThing; group: string }[] = [];
+let things: BuiltThing[] = [];
 try {
   things = await buildFleet(ctx, init);
 } catch (err) {
@@ -60,24 +60,35 @@ for (const { group } of things) {
 }
 stateTotals.waiting = things.length;
 metrics.setGauge('waiting', things.length);
-for (const { thing } of things) thing.start();
 
 const prng = new Prng(seedFor(init.seed, 'worker', init.workerIndex));
 const random = () => prng.next();
-const endAt = init.startAt + init.durationMs;
 const { profile } = init.scenario as LoadedScenario;
-if (init.target.kind !== 'mqtt' && init.target.service !== undefined) {
-  const runner = new ActionRunner(scheduler, metrics, new ServiceClient(init.target.service), things, random);
-  actions = runner;
-  for (const spec of buildActions(init)) runner.schedule(spec, init.actionShare, init.startAt, endAt);
-}
-for (const event of profile.events) scheduleEvent(event);
-scheduleRampDown(profile.rampDown);
+let ticker: NodeJS.Timeout | undefined;
 
-function scheduleEvent(event: ProfileEvent): void {
+/** t = 0 of the run: arrivals, actions, events and ramp-down are scheduled from it. */
+function start(startAt: number): void {
+  const endAt = startAt + init.durationMs;
+  for (const { thing, plan, arrivalOffsetMs } of things) {
+    plan.arrivalAt = startAt + arrivalOffsetMs;
+    thing.start();
+  }
+  if (init.target.kind !== 'mqtt' && init.target.service !== undefined) {
+    const runner = new ActionRunner(scheduler, metrics, new ServiceClient(init.target.service), things, random);
+    actions = runner;
+    for (const spec of buildActions(init)) runner.schedule(spec, init.actionShare, startAt, endAt);
+  }
+  for (const event of profile.events) scheduleEvent(event, startAt);
+  scheduleRampDown(profile.rampDown, endAt);
+  ticker = setInterval(() => {
+    post({ type: 'snapshot', workerIndex: init.workerIndex, snapshot: metrics.snapshot(Date.now()), states: stateSnapshot(), pendingAcks: pendingAcks() });
+  }, init.snapshotIntervalMs);
+}
+
+function scheduleEvent(event: ProfileEvent, startAt: number): void {
   // Target outages belong to gateways (their upstream); a plain device has nothing to do.
   if (event.kind !== 'dropConnections') return;
-  scheduler.at(init.startAt + event.at, () => {
+  scheduler.at(startAt + event.at, () => {
     let dropped = 0;
     for (const { thing, group } of things) {
       if (event.group !== undefined && group !== event.group) continue;
@@ -91,7 +102,7 @@ function scheduleEvent(event: ProfileEvent): void {
 }
 
 /** During the last `rampDownMs` identities disconnect, evenly spread. */
-function scheduleRampDown(rampDownMs: number | undefined): void {
+function scheduleRampDown(rampDownMs: number | undefined, endAt: number): void {
   if (!(rampDownMs !== undefined && rampDownMs > 0) || things.length === 0) return;
   const from = endAt - rampDownMs;
   things.forEach(({ thing }, i) => {
@@ -108,20 +119,18 @@ function stateSnapshot(): StateCounts {
 
 const pendingAcks = () => things.reduce((n, t) => n + t.thing.pendingAcks, 0);
 
-const ticker = setInterval(() => {
-  post({ type: 'snapshot', workerIndex: init.workerIndex, snapshot: metrics.snapshot(Date.now()), states: stateSnapshot(), pendingAcks: pendingAcks() });
-}, init.snapshotIntervalMs);
-
 port.on('message', (m: ToWorker) => {
-  if (m.type === 'stop') void stop(m.drainMs);
+  if (m.type === 'start') start(m.startAt);
+  else if (m.type === 'stop') void stop(m.drainMs);
 });
+post({ type: 'ready' });
 
 async function stop(drainMs: number): Promise<void> {
   actions?.stop();
   for (const { thing } of things) thing.quiesce();
   const deadline = Date.now() + drainMs;
   while (pendingAcks() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  clearInterval(ticker);
+  if (ticker !== undefined) clearInterval(ticker);
   await Promise.all(things.map(({ thing }) => thing.stop().catch(() => {})));
   scheduler.stop();
   post({ type: 'final', workerIndex: init.workerIndex, snapshot: metrics.snapshot(Date.now()), states: stateSnapshot(), acknowledgedBy });

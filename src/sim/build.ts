@@ -10,7 +10,7 @@ import { issueLeafCertificate } from '../protocol/x509.js';
 import type { SimContext, SimThing } from './context.js';
 import { SimDevice, type DeviceAuth, type DeviceBehaviour } from './device.js';
 import { SimEdgeDevice, type EdgeDeviceConfig } from './edge/runtime.js';
-import type { TelemetrySource } from './thing.js';
+import type { DeviceIdentityPlan, TelemetrySource } from './thing.js';
 import { MqttDevice } from './mqtt-device.js';
 import { parseModel, type DeviceModel } from './model/dtdl.js';
 import { commandResponseFor, createGenerator, createTelemetrySource, defaultGeneratorFor, type Generator } from './model/generators.js';
@@ -18,6 +18,10 @@ import { commandResponseFor, createGenerator, createTelemetrySource, defaultGene
 export interface BuiltThing {
   thing: SimThing;
   group: string;
+  /** Its plan; `arrivalAt` is set when the run's start time is known, before `thing.start()`. */
+  plan: DeviceIdentityPlan;
+  /** When it arrives, ms from the run's start (Infinity: never). */
+  arrivalOffsetMs: number;
 }
 
 function seededRandom(seed: number): () => number {
@@ -149,9 +153,9 @@ export async function buildFleet(ctx: SimContext, init: WorkerInit): Promise<Bui
   for (const identity of init.identities) {
     const group = groups.get(identity.group);
     if (group === undefined) throw new Error(`identity ${identity.deviceId} names group "${identity.group}", which the scenario lacks`);
-    const plan = {
+    const plan: DeviceIdentityPlan = {
       deviceId: identity.deviceId, group: identity.group, ordinal: identity.ordinal,
-      arrivalAt: init.startAt + identity.arrivalMs, random: seededRandom(identity.seed),
+      arrivalAt: Number.POSITIVE_INFINITY, random: seededRandom(identity.seed),
     };
     let thing: SimThing;
     if (target.kind === 'mqtt') {
@@ -163,7 +167,7 @@ export async function buildFleet(ctx: SimContext, init: WorkerInit): Promise<Bui
     } else {
       thing = new SimEdgeDevice(ctx, target, plan, await deviceAuth(group, identity, target, target.groupKeys.edgeDevices), edgeConfig(group, identity.seed));
     }
-    built.push({ thing, group: identity.group });
+    built.push({ thing, group: identity.group, plan, arrivalOffsetMs: identity.arrivalMs });
   }
   return built;
 }
