@@ -43,26 +43,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .example('$0 run scenarios/quickstart.yaml --profile ramp --duration 5m', 'Another load shape, longer')
       .example('$0 run my.yaml --shard 1/2 --seed 7', 'The first half of a fleet (run 2/2 on another machine, then merge)'),
   handler: async (args) => {
-    const loaded = await loadScenario(args.scenario, {
-      profile: args.profile, duration: args.duration, target: args.target, seed: args.seed,
-    });
-    for (const w of loaded.warnings) process.stderr.write(`warning: ${w}\n`);
-    const fleet = planFleet({ scenario: loaded.scenario, profile: loaded.profile, durationMs: loaded.durationMs });
-    const shard = args.shard === undefined ? undefined : parseShard(args.shard);
-    const identities = shard === undefined ? fleet.identities : shardOf(fleet.identities, shard);
-    const plan: RunPlan = {
-      scenario: loaded,
-      scenarioName: loaded.scenario.name,
-      profileName: loaded.profile.name,
-      seed: loaded.seed,
-      durationMs: loaded.durationMs,
-      drainMs: loaded.profile.drain,
-      identities,
-      fleetSize: fleet.identities.length,
-      ...(shard === undefined ? {} : { shard }),
-    };
-    const log = (line: string) => process.stderr.write(`${line}\n`);
-    const prepared = await resolveTarget(loaded, { stateDir: args['state-dir'], log, ...(args['target-info'] === undefined ? {} : { targetInfo: args['target-info'] }) });
+    // Ctrl-C: the first drains and reports (or, before the run starts, stops setting up); the second quits.
     let stopRequested: () => void = () => {};
     const stopSignal = new Promise<void>((r) => (stopRequested = r));
     let interrupts = 0;
@@ -77,23 +58,54 @@ export const runCommand: CommandModule<object, RunArgs> = {
     };
     process.on('SIGINT', onSigint);
     try {
-      const byGroup = new Map<string, string[]>();
-      for (const i of plan.identities) if (i.kind === 'iotEdge') byGroup.set(i.group, [...(byGroup.get(i.group) ?? []), i.deviceId]);
-      await assignManifests(prepared.target, loaded, byGroup, log);
-      process.stdout.write(
-        `edgefleet run ${loaded.scenario.name}: ${plan.identities.length} identities${shard ? ` (shard ${shard.index + 1}/${shard.count} of ${plan.fleetSize})` : ''}, ` +
-        `profile ${loaded.profile.name}, ${formatDuration(loaded.durationMs)}, target ${prepared.label}, seed ${loaded.seed}, ${args.workers} workers\n`,
-      );
-      const result = await runFleet({
-        plan, target: prepared.target, targetLabel: prepared.label, workers: args.workers,
-        ...(args['local-address'] === undefined ? {} : { localAddresses: args['local-address'].split(',').map((s) => s.trim()).filter(Boolean) }),
-        reportsDir: args['reports-dir'], logLevel: args['log-level'], progress: (line) => process.stdout.write(`${line}\n`),
-        log: (level, message) => log(`[${level}] ${message}`), stopSignal,
-      });
-      process.stdout.write(`\n${result.console}\nreport: ${result.reportDir}\n`);
+      await run(args, stopSignal, () => interrupts > 0);
     } finally {
       process.off('SIGINT', onSigint);
-      await prepared.release();
     }
   },
 };
+
+async function run(args: RunArgs, stopSignal: Promise<void>, interrupted: () => boolean): Promise<void> {
+  const loaded = await loadScenario(args.scenario, {
+    profile: args.profile, duration: args.duration, target: args.target, seed: args.seed,
+  });
+  for (const w of loaded.warnings) process.stderr.write(`warning: ${w}\n`);
+  const fleet = planFleet({ scenario: loaded.scenario, profile: loaded.profile, durationMs: loaded.durationMs });
+  const shard = args.shard === undefined ? undefined : parseShard(args.shard);
+  const identities = shard === undefined ? fleet.identities : shardOf(fleet.identities, shard);
+  const plan: RunPlan = {
+    scenario: loaded,
+    scenarioName: loaded.scenario.name,
+    profileName: loaded.profile.name,
+    seed: loaded.seed,
+    durationMs: loaded.durationMs,
+    drainMs: loaded.profile.drain,
+    identities,
+    fleetSize: fleet.identities.length,
+    ...(shard === undefined ? {} : { shard }),
+  };
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const prepared = await resolveTarget(loaded, { stateDir: args['state-dir'], log, ...(args['target-info'] === undefined ? {} : { targetInfo: args['target-info'] }) });
+  try {
+    if (interrupted()) {
+      process.exitCode = 130;
+      return;
+    }
+    const byGroup = new Map<string, string[]>();
+    for (const i of plan.identities) if (i.kind === 'iotEdge') byGroup.set(i.group, [...(byGroup.get(i.group) ?? []), i.deviceId]);
+    await assignManifests(prepared.target, loaded, byGroup, log);
+    process.stdout.write(
+      `edgefleet run ${loaded.scenario.name}: ${plan.identities.length} identities${shard ? ` (shard ${shard.index + 1}/${shard.count} of ${plan.fleetSize})` : ''}, ` +
+      `profile ${loaded.profile.name}, ${formatDuration(loaded.durationMs)}, target ${prepared.label}, seed ${loaded.seed}, ${args.workers} workers\n`,
+    );
+    const result = await runFleet({
+      plan, target: prepared.target, targetLabel: prepared.label, workers: args.workers,
+      ...(args['local-address'] === undefined ? {} : { localAddresses: args['local-address'].split(',').map((s) => s.trim()).filter(Boolean) }),
+      reportsDir: args['reports-dir'], logLevel: args['log-level'], progress: (line) => process.stdout.write(`${line}\n`),
+      log: (level, message) => log(`[${level}] ${message}`), stopSignal,
+    });
+    process.stdout.write(`\n${result.console}\nreport: ${result.reportDir}\n`);
+  } finally {
+    await prepared.release();
+  }
+}

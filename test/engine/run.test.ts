@@ -12,13 +12,20 @@ const CLI = join(process.cwd(), 'dist/cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'edgefleet-run-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** With `interruptAfterMs`, a Ctrl-C that long after the run has started (its first progress line). */
 function run(args: string[], opts: { interruptAfterMs?: number } = {}): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    child.stdout.on('data', (d) => (out += d));
+    let armed = false;
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (opts.interruptAfterMs !== undefined && !armed && out.includes('t=')) {
+        armed = true;
+        setTimeout(() => child.kill('SIGINT'), opts.interruptAfterMs);
+      }
+    });
     child.stderr.on('data', (d) => (out += d));
-    if (opts.interruptAfterMs !== undefined) setTimeout(() => child.kill('SIGINT'), opts.interruptAfterMs);
     child.on('exit', (code) => resolve({ code, out }));
   });
 }
@@ -57,12 +64,13 @@ describe('edgefleet run', () => {
 
   it('stops gracefully on the first Ctrl-C, drains and still writes the report', async () => {
     const reports = join(dir, 'reports-2');
-    const r = await run(['run', 'test/fixtures/run-devices.yaml', '--duration', '60s', '--reports-dir', reports, '--state-dir', TEST_STATE_DIR], { interruptAfterMs: 5000 });
+    const r = await run(['run', 'test/fixtures/run-devices.yaml', '--duration', '60s', '--reports-dir', reports, '--state-dir', TEST_STATE_DIR], { interruptAfterMs: 1000 });
     expect(r.code, r.out).toBe(0);
     expect(r.out).toContain('stopping');
     const s = summaryIn(reports);
     expect(s.durationSeconds).toBeLessThan(30);
     expect(s.operations.telemetry.count).toBeGreaterThan(0);
+    expect(s.reconciliation.acknowledgedNotReceived).toBe(0);
   });
 
   it('refuses a bad scenario before anything connects, naming the file, the path and what was expected', async () => {
