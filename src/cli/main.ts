@@ -4,6 +4,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { emulatorCommand } from './emulator.js';
 import { runCommand } from './run.js';
+import { reportCommand } from './report.js';
 import { schemaCommand } from './schema.js';
 import { validateCommand } from './validate.js';
 import { ConfigError } from '../config/errors.js';
@@ -13,6 +14,7 @@ try {
     .scriptName('edgefleet')
     .usage('$0 <command> [options]\n\nSimulate fleets of Azure IoT Edge devices and load-test the cloud endpoint they talk to.')
     .command(runCommand)
+    .command(reportCommand)
     .command(validateCommand)
     .command(schemaCommand)
     .command(emulatorCommand)

@@ -6,6 +6,21 @@ import { parseShard, planFleet, shardOf } from '../config/plan.js';
 import { formatDuration } from '../config/duration.js';
 import { runFleet, type RunPlan } from '../engine/coordinator.js';
 import { assignManifests, resolveTarget } from '../endpoints/resolve.js';
+import { ConfigError } from '../config/errors.js';
+import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../metrics/log.js';
+import { parseThreshold, ThresholdError, type Threshold } from '../report/thresholds.js';
+
+/** --threshold texts, checked before anything connects. */
+function thresholdsFromCommandLine(texts: string[]): Threshold[] {
+  return texts.map((text) => {
+    try {
+      return parseThreshold(text);
+    } catch (err) {
+      if (!(err instanceof ThresholdError)) throw err;
+      throw new ConfigError([{ file: 'command line', path: '--threshold', message: err.message }]);
+    }
+  });
+}
 
 interface RunArgs {
   scenario: string;
@@ -19,7 +34,11 @@ interface RunArgs {
   'local-address'?: string;
   'reports-dir': string;
   'state-dir': string;
-  'log-level': 'debug' | 'info' | 'warn' | 'error';
+  'log-level': LogLevel;
+  'log-file'?: string;
+  threshold: string[];
+  prometheus?: number;
+  'prometheus-host': string;
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
@@ -38,10 +57,15 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('local-address', { type: 'string', describe: 'Comma-separated source addresses to spread connections over (e.g. 127.0.0.2,127.0.0.3)' })
       .option('reports-dir', { type: 'string', default: 'reports', describe: 'Where reports/<run-id>/ goes' })
       .option('state-dir', { type: 'string', default: '.edgefleet', describe: 'State directory of the embedded emulator' })
-      .option('log-level', { choices: ['debug', 'info', 'warn', 'error'] as const, default: 'warn' as const, describe: 'What the workers log' })
+      .option('log-level', { choices: LOG_LEVELS, default: 'warn' as LogLevel, describe: 'What is logged to stderr' })
+      .option('log-file', { type: 'string', describe: 'Also log JSON lines to this file (secrets are redacted everywhere)' })
+      .option('threshold', { type: 'string', array: true, nargs: 1, default: [] as string[], describe: "Pass/fail criterion, e.g. 'telemetry.p99 < 200ms' (repeatable); a failed one exits 99" })
+      .option('prometheus', { type: 'number', describe: 'Serve live metrics for Prometheus on this port (/metrics)' })
+      .option('prometheus-host', { type: 'string', default: '127.0.0.1', describe: 'Address of the /metrics endpoint (0.0.0.0 for another machine)' })
       .example('$0 run scenarios/quickstart.yaml', '20 IoT Edge devices and 100 thermostats against the embedded emulator')
       .example('$0 run scenarios/quickstart.yaml --profile ramp --duration 5m', 'Another load shape, longer')
-      .example('$0 run my.yaml --shard 1/2 --seed 7', 'The first half of a fleet (run 2/2 on another machine, then merge)'),
+      .example('$0 run my.yaml --shard 1/2 --seed 7', 'The first half of a fleet (run 2/2 on another machine, then merge)')
+      .example("$0 run my.yaml --threshold 'telemetry.p99 < 200ms' --threshold 'ledger.lost == 0'", 'Fail the build (exit 99) when the target misses'),
   handler: async (args) => {
     // Ctrl-C: the first drains and reports (or, before the run starts, stops setting up); the second quits.
     let stopRequested: () => void = () => {};
@@ -69,7 +93,9 @@ async function run(args: RunArgs, stopSignal: Promise<void>, interrupted: () => 
   const loaded = await loadScenario(args.scenario, {
     profile: args.profile, duration: args.duration, target: args.target, seed: args.seed,
   });
-  for (const w of loaded.warnings) process.stderr.write(`warning: ${w}\n`);
+  const thresholds = [...loaded.scenario.thresholds, ...thresholdsFromCommandLine(args.threshold)];
+  const logger = createLogger({ level: args['log-level'], ...(args['log-file'] === undefined ? {} : { file: args['log-file'] }) });
+  for (const w of loaded.warnings) logger.warn(`warning: ${w}`);
   const fleet = planFleet({ scenario: loaded.scenario, profile: loaded.profile, durationMs: loaded.durationMs });
   const shard = args.shard === undefined ? undefined : parseShard(args.shard);
   const identities = shard === undefined ? fleet.identities : shardOf(fleet.identities, shard);
@@ -84,7 +110,7 @@ async function run(args: RunArgs, stopSignal: Promise<void>, interrupted: () => 
     fleetSize: fleet.identities.length,
     ...(shard === undefined ? {} : { shard }),
   };
-  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const log = (line: string) => logger.warn(line);
   const prepared = await resolveTarget(loaded, { stateDir: args['state-dir'], log, ...(args['target-info'] === undefined ? {} : { targetInfo: args['target-info'] }) });
   try {
     if (interrupted()) {
@@ -101,11 +127,15 @@ async function run(args: RunArgs, stopSignal: Promise<void>, interrupted: () => 
     const result = await runFleet({
       plan, target: prepared.target, targetLabel: prepared.label, workers: args.workers,
       ...(args['local-address'] === undefined ? {} : { localAddresses: args['local-address'].split(',').map((s) => s.trim()).filter(Boolean) }),
-      reportsDir: args['reports-dir'], logLevel: args['log-level'], progress: (line) => process.stdout.write(`${line}\n`),
-      log: (level, message) => log(`[${level}] ${message}`), stopSignal,
+      reportsDir: args['reports-dir'], logLevel: logger.level, progress: (line) => process.stdout.write(`${line}\n`),
+      log: (level, message) => logger.log(isLogLevel(level) ? level : 'info', message), stopSignal, thresholds,
+      ...(args.prometheus === undefined ? {} : { prometheus: { port: args.prometheus, host: args['prometheus-host'] } }),
     });
     process.stdout.write(`\n${result.console}\nreport: ${result.reportDir}\n`);
+    // Like k6: 99 says the target missed its thresholds, apart from 1 (the tool broke) and 2 (bad input).
+    if (!result.thresholdsHeld) process.exitCode = 99;
   } finally {
     await prepared.release();
+    logger.close();
   }
 }

@@ -1,6 +1,7 @@
 // What a fleet is: groups of plain devices and IoT Edge devices, how they authenticate, what they send and
 // how they answer. How load happens over time is the profile's business (profile.ts).
 import { z } from 'zod';
+import { thresholdsSchema } from '../report/thresholds.js';
 import { durationSchema, durationWithDefault } from './duration.js';
 import { generatorSpecSchema } from './generators.js';
 import { IdPatternError, parseIdPattern } from './id-pattern.js';
@@ -351,6 +352,7 @@ export const scenarioSchema = z
       .optional()
       .describe('Settings per target. Values may be "${ENV_VAR}" references, resolved at load time.'),
     fleet: z.array(fleetGroupSchema).min(1, { error: 'expected at least one group' }).describe('The groups of the fleet, in arrival order.'),
+    thresholds: thresholdsSchema,
   })
   .superRefine((scenario, ctx) => {
     const firstIndexOf = new Map<string, number>();

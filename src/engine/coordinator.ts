@@ -7,7 +7,11 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { MetricsAggregate } from '../metrics/aggregate.js';
 import { formatConsoleReport } from '../report/console.js';
-import { newRunId, writeRunReport } from '../report/write.js';
+import { newRunId, updateLatest } from '../report/write.js';
+import { renderRunFolder } from '../report/render.js';
+import { startPrometheusExporter } from '../report/prometheus.js';
+import { thresholdJudge, type Rejudged } from '../report/rejudge.js';
+import { abortingResults, evaluateLive, formatThresholdResults, liveSummaryOf, type Threshold } from '../report/thresholds.js';
 import type { Reconciliation, RunSummary } from '../report/summary.js';
 import { ServiceClient } from '../endpoints/service-client.js';
 import type { Target } from '../endpoints/target.js';
@@ -42,12 +46,18 @@ export interface RunOptions {
   log?: (level: string, message: string) => void;
   /** Resolves when the operator asks to stop early (first SIGINT). */
   stopSignal?: Promise<void>;
+  /** Judged at the end (exit code); those with abortOnFail also every few seconds during the run. */
+  thresholds?: Threshold[];
+  /** A live Prometheus /metrics endpoint for the run. */
+  prometheus?: { port: number; host: string };
 }
 
 export interface RunResult {
   summary: RunSummary;
   reportDir: string;
   console: string;
+  /** False when a threshold failed (or aborted the run). */
+  thresholdsHeld: boolean;
 }
 
 /** The compiled worker file: next to this one in dist/, or in dist/ when running from the sources (tests). */
@@ -138,6 +148,24 @@ export async function runFleet(options: RunOptions): Promise<RunResult> {
   const startAt = Date.now() + 100;
   for (const w of workers) w.postMessage({ type: 'start', startAt });
   const runId = newRunId(new Date(startAt), undefined);
+  const exporter = options.prometheus === undefined ? undefined : await startPrometheusExporter(
+    options.prometheus.port, options.prometheus.host, () => aggregate,
+    { run_id: runId, scenario: plan.scenarioName, ...(plan.shard === undefined ? {} : { shard: `${plan.shard.index + 1}/${plan.shard.count}` }) },
+  );
+  if (exporter !== undefined) progress(`prometheus: ${exporter.url}`);
+
+  // Thresholds with abortOnFail stop the run as soon as they have certainly failed.
+  const thresholds = options.thresholds ?? [];
+  const abortable = thresholds.filter((t) => t.abortOnFail);
+  let abortTimer: NodeJS.Timeout | undefined;
+  const abortedBy = new Promise<string>((resolveAbort) => {
+    if (abortable.length === 0) return;
+    abortTimer = setInterval(() => {
+      const failed = abortingResults(evaluateLive(abortable, liveSummaryOf(aggregate)));
+      if (failed.length > 0) resolveAbort(failed.map((r) => `${r.threshold.text}: ${r.detail}`).join('; '));
+    }, 2000);
+  });
+  void abortedBy.then((why) => log('error', `aborting: a threshold failed: ${why}`));
 
   const ticker = setInterval(() => {
     aggregate.tick(Date.now());
@@ -158,8 +186,9 @@ export async function runFleet(options: RunOptions): Promise<RunResult> {
   // Run until the profile ends or the operator stops it.
   let endTimer: NodeJS.Timeout | undefined;
   const endOfProfile = new Promise<void>((r) => (endTimer = setTimeout(r, Math.max(0, startAt + plan.durationMs - Date.now()))));
-  await Promise.race([endOfProfile, options.stopSignal ?? new Promise<never>(() => {}), failure]);
+  await Promise.race([endOfProfile, options.stopSignal ?? new Promise<never>(() => {}), failure, abortedBy]);
   clearTimeout(endTimer);
+  clearInterval(abortTimer);
   const endedEarly = Date.now() < startAt + plan.durationMs;
   for (const w of workers) w.postMessage({ type: 'stop', drainMs: plan.drainMs });
   let drainTimer: NodeJS.Timeout | undefined;
@@ -184,7 +213,8 @@ export async function runFleet(options: RunOptions): Promise<RunResult> {
     : undefined;
 
   const reportDir = join(resolve(options.reportsDir ?? 'reports'), runId);
-  const { summary } = await writeRunReport(reportDir, aggregate, {
+  let judged: Rejudged | undefined;
+  const { summary } = await renderRunFolder(reportDir, aggregate, {
     runId,
     scenario: plan.scenarioName,
     profile: plan.profileName,
@@ -192,9 +222,21 @@ export async function runFleet(options: RunOptions): Promise<RunResult> {
     seed: plan.seed,
     ...(plan.shard === undefined ? {} : { shard: { index: plan.shard.index, count: plan.shard.count } }),
     ...(reconciliation === undefined ? {} : { reconciliation }),
+  }, {
+    ...(thresholds.length === 0 ? {} : {
+      judge: thresholdJudge(thresholds.map((t) => ({ text: t.text, abortOnFail: t.abortOnFail })), undefined, (j) => (judged = j)),
+    }),
+    generator: 'edgefleet run',
   });
+  await updateLatest(reportDir);
+  await exporter?.close();
   if (endedEarly) log('info', 'stopped before the end of the profile');
-  return { summary, reportDir, console: formatConsoleReport(summary, { color: false }) };
+  const results = judged?.results ?? [];
+  const verdict = results.length === 0 ? '' : `\nthresholds\n${formatThresholdResults(results)}`;
+  return {
+    summary, reportDir, console: formatConsoleReport(summary, { color: false }) + verdict,
+    thresholdsHeld: results.every((r) => r.passed) && (judged?.unreadable.length ?? 0) === 0,
+  };
 }
 
 /** What the devices say the target acknowledged, against what the emulator says it received. */

@@ -40,6 +40,7 @@ export const decodeHistogram = (b64: string, bits: 32 | 64 = 64): Histogram => d
 export interface LatencyStats {
   count: number;
   p50: number | null;
+  p90: number | null;
   p95: number | null;
   p99: number | null;
   p999: number | null;
@@ -56,10 +57,11 @@ export const usToMs = (us: number): number => Math.round(us) / US_PER_MS;
  */
 export function latencyStats(h: Histogram | undefined, withMean = true): LatencyStats {
   const count = h?.totalCount ?? 0;
-  if (!h || count === 0) return { count: 0, p50: null, p95: null, p99: null, p999: null, max: null, mean: null };
+  if (!h || count === 0) return { count: 0, p50: null, p90: null, p95: null, p99: null, p999: null, max: null, mean: null };
   return {
     count,
     p50: usToMs(h.getValueAtPercentile(50)),
+    p90: usToMs(h.getValueAtPercentile(90)),
     p95: usToMs(h.getValueAtPercentile(95)),
     p99: usToMs(h.getValueAtPercentile(99)),
     p999: usToMs(h.getValueAtPercentile(99.9)),

@@ -2,7 +2,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger, redactFields, redactSecrets } from '../../src/metrics/log.js';
+import { createLogger } from '../../src/metrics/log.js';
+import { redactDeep, redactText } from '../../src/metrics/redact.js';
 import { deriveDeviceKey } from '../../src/protocol/sas.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'edgefleet-log-'));
@@ -35,12 +36,12 @@ const SECRET_TEXTS: Array<[string, string, string[]]> = [
   ['password field', `password: 'hunter2-secret'`, ['hunter2-secret']],
 ];
 
-describe('redactSecrets', () => {
+describe('redactText', () => {
   it.each(SECRET_TEXTS)('scrubs a %s', (_kind, text, secrets) => {
-    const out = redactSecrets(text);
+    const out = redactText(text);
     for (const s of secrets) expect(out, out).not.toContain(s);
     expect(out).toContain('redacted');
-    expect(redactSecrets(out)).toBe(out);
+    expect(redactText(out)).toBe(out);
   });
 
   it('leaves ordinary lines alone', () => {
@@ -52,12 +53,12 @@ describe('redactSecrets', () => {
       'https://localhost:8443/api/devices/run-t-001?api-version=2022-07-31',
       'sha256 abc123 short base64 AAAA= and a long hex 0123456789abcdef0123456789abcdef0123456789abcdef',
     ]) {
-      expect(redactSecrets(line)).toBe(line);
+      expect(redactText(line)).toBe(line);
     }
   });
 
-  it('redactFields drops values under secret names, keeps numbers, scrubs strings and errors', () => {
-    const out = redactFields({
+  it('redactDeep drops values under secret names, keeps numbers, scrubs strings and errors', () => {
+    const out = redactDeep({
       deviceId: 'run-t-001',
       deviceKey: DEVICE_KEY,
       tokenTtlSeconds: 3600,

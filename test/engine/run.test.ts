@@ -73,6 +73,24 @@ describe('edgefleet run', () => {
     expect(s.reconciliation.acknowledgedNotReceived).toBe(0);
   });
 
+  it('exits 99 when a threshold fails and says by how much; a threshold that cannot be read exits 2 before anything runs', async () => {
+    const reports = join(dir, 'reports-thresholds');
+    const r = await run(['run', 'test/fixtures/run-devices.yaml', '--duration', '4s', '--reports-dir', reports, '--state-dir', TEST_STATE_DIR,
+      '--threshold', 'telemetry.p99 < 0.001ms', '--threshold', 'ledger.lost == 0']);
+    expect(r.code, r.out).toBe(99);
+    expect(r.out).toMatch(/telemetry\.p99 was [\d.]+ ms/);
+    const s = summaryIn(reports);
+    expect(s.thresholds.map((t: { threshold: string; passed: boolean }) => [t.threshold, t.passed])).toEqual([['telemetry.p99 < 0.001ms', false], ['ledger.lost == 0', true]]);
+    const junit = readFileSync(join(reports, 'latest', 'junit.xml'), 'utf8');
+    expect(junit).toContain('<failure');
+    expect(existsSync(join(reports, 'latest', 'report.html'))).toBe(true);
+
+    const bad = await run(['run', 'test/fixtures/run-devices.yaml', '--threshold', 'telemetry.p99 < fast', '--reports-dir', join(dir, 'reports-bad-threshold')]);
+    expect(bad.code).toBe(2);
+    expect(bad.out).toContain('--threshold');
+    expect(existsSync(join(dir, 'reports-bad-threshold'))).toBe(false);
+  });
+
   it('refuses a bad scenario before anything connects, naming the file, the path and what was expected', async () => {
     const bad = join(dir, 'bad.yaml');
     writeFileSync(bad, 'name: bad\nfleet:\n  - group: g\n    kind: device\n    count: ten\n');

@@ -145,12 +145,9 @@ describe('a run as a user starts it', () => {
     const secrets = await secretsOfTheRun(scenario);
     const reports = join(dir, 'reports');
     const logFile = join(dir, 'logs', 'run.log');
-    // --log-file comes with the logger's integration into `edgefleet run`; until then the run has no log file.
-    const help = spawnSync(process.execPath, [CLI, 'run', '--help'], { encoding: 'utf8' }).stdout;
-    const withLogFile = help.includes('--log-file');
     const r = await runCli([
       'run', scenario, '--duration', '6s', '--reports-dir', reports, '--state-dir', TEST_STATE_DIR, '--log-level', 'debug',
-      ...(withLogFile ? ['--log-file', logFile] : []),
+      '--log-file', logFile,
     ]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
 
@@ -166,10 +163,8 @@ describe('a run as a user starts it', () => {
       ...scanText(r.stderr, secrets).map((kind) => ({ where: 'stderr', kind })),
       ...scanFiles(reports, secrets).map((f) => ({ ...f, where: relative(dir, f.where) })),
     ];
-    if (withLogFile) {
-      expect(existsSync(logFile), 'the run was given --log-file and wrote none').toBe(true);
-      findings.push(...scanText(readFileSync(logFile, 'utf8'), secrets).map((kind) => ({ where: 'logs/run.log', kind })));
-    }
+    expect(existsSync(logFile), 'the run was given --log-file and wrote none').toBe(true);
+    findings.push(...scanText(readFileSync(logFile, 'utf8'), secrets).map((kind) => ({ where: 'logs/run.log', kind })));
     expect(findings, `secrets leaked:\n${report(findings)}`).toEqual([]);
   });
 });
