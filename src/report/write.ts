@@ -1,10 +1,11 @@
 // Writes reports/<run-id>/: summary.json, one .hgrm per operation (corrected and raw), timeseries.csv;
 // then points reports/latest at it.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { MetricsAggregate, TimeseriesRow } from '../metrics/aggregate.js';
 import { writeHgrmFiles } from './hgrm.js';
+import { writeAtomic } from './read.js';
 import { buildSummary, type RunMeta, type RunSummary } from './summary.js';
 
 export interface WriteReportOptions {
@@ -139,14 +140,3 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** Write then rename, so a reader (or a crash) never sees half a file. */
-async function writeAtomic(path: string, data: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true }).catch(() => undefined);
-    throw err;
-  }
-}
