@@ -1,0 +1,355 @@
+// The dashboard's view model: plain data the coordinator folds once a second from what it already merged
+// (the MetricsAggregate and the workers' state counts). The UI renders only this; it never asks a worker
+// anything except through onDrill.
+import type { ThingState } from '../sim/context.js';
+import type { ErrorStats, IntervalView, MetricsAggregate } from '../metrics/aggregate.js';
+import type { LedgerTotals } from '../metrics/types.js';
+import { latencyStats } from '../metrics/histogram.js';
+import { OPERATIONS } from '../metrics/operations.js';
+import { oneLine } from './format.js';
+
+export const THING_STATES = [
+  'waiting',
+  'provisioning',
+  'connecting',
+  'connected',
+  'backingOff',
+  'stopped',
+  'failed',
+] as const satisfies readonly ThingState[];
+
+/** Seconds of p99 history behind each sparkline. */
+export const HISTORY_SECONDS = 60;
+
+export interface GroupRow {
+  name: string;
+  /** Gateway pattern (transparent, protocol translation, identity translation), when the group has one. */
+  pattern?: string;
+  states: Record<ThingState, number>;
+}
+
+export interface OperationRow {
+  name: string;
+  /** Samples since the start of the run. */
+  count: number;
+  /** Samples in the last second. */
+  perSecond: number;
+  /** Corrected latency of the last second, ms; null when the second had no sample. */
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+  /** p99 of the last HISTORY_SECONDS seconds, oldest first; null for a second without samples. */
+  history: (number | null)[];
+}
+
+export interface ErrorRow {
+  cls: string;
+  count: number;
+  lastMessage: string | null;
+}
+
+export interface LedgerView {
+  generated: number;
+  acknowledged: number;
+  failed: number;
+  expired: number;
+  dropped: number;
+  inFlight: number;
+  /** Informational subsets: went through store-and-forward; acknowledged after their window. */
+  stored: number;
+  deliveredLate: number;
+  balanced: boolean;
+}
+
+/**
+ * One worker thread. Per-thread, because process.cpuUsage() and rss measured inside a worker are the whole
+ * process's (every worker would show the same number).
+ */
+export interface WorkerLoad {
+  index: number;
+  /** Event-loop utilization over the last second × 100 (performance.eventLoopUtilization). */
+  busyPercent: number;
+  /** V8 heap used by this worker's isolate (process.memoryUsage().heapUsed inside the worker), MB. */
+  heapMB: number | null;
+}
+
+/** The whole process (main thread + workers), measured in the main thread. */
+export interface ProcessLoad {
+  /** CPU time over the last second / wall time × 100; 100 = one core busy. */
+  cpuPercent: number | null;
+  rssMB: number | null;
+}
+
+export interface DashboardState {
+  scenario: string;
+  profile: string;
+  target: string;
+  stage: string;
+  /** Epoch ms of the run's t = 0 (device events are shown in run time). */
+  startedAtMs: number;
+  elapsedMs: number;
+  durationMs: number;
+  paused: boolean;
+  stopping: boolean;
+  groups: GroupRow[];
+  rates: { sentPerSecond: number; ackedPerSecond: number; failedPerSecond: number; errorsPerSecond: number };
+  operations: OperationRow[];
+  errors: ErrorRow[];
+  ledger: LedgerView;
+  /** Scheduler lateness since the start, ms. */
+  lateness: { p99: number | null; max: number | null };
+  workers: WorkerLoad[];
+  process: ProcessLoad;
+  /** End (epoch ms) of the last interval folded in, so a second is folded once however often nextState runs. */
+  intervalEndMs: number | null;
+}
+
+/** What the worker that owns a device says about it (answer to onDrill). */
+export interface DeviceDetail {
+  deviceId: string;
+  group: string;
+  /** 'device', 'iotEdge', 'downstream', … */
+  kind: string;
+  state: ThingState;
+  workerIndex?: number;
+  pendingAcks: number;
+  /** State changes, oldest first (a few are enough). */
+  transitions: { atMs: number; from: ThingState; to: ThingState; reason?: string }[];
+  /** Last messages, oldest first. */
+  messages: DeviceMessage[];
+  /** Modules of an IoT Edge device. */
+  modules?: { moduleId: string; state: ThingState }[];
+  lastError?: { cls: string; message: string; atMs: number } | null;
+  /** Shown under the detail, e.g. "messages recorded since this view opened". */
+  note?: string;
+}
+
+export interface DeviceMessage {
+  atMs: number;
+  /** up: device → cloud; down: cloud → device. */
+  direction: 'up' | 'down';
+  /** telemetry, reportedPatch, twinGet, command, c2d, desired, … */
+  kind: string;
+  status: 'pending' | 'acked' | 'failed' | 'expired' | 'dropped' | 'received';
+  latencyMs?: number | null;
+  /** A short payload or topic excerpt. */
+  summary?: string;
+}
+
+export interface InitialInput {
+  scenario: string;
+  profile: string;
+  target: string;
+  startedAtMs: number;
+  durationMs: number;
+  /** Groups of the plan, in the order to show them; a group seen later is appended. */
+  groups?: { name: string; pattern?: string }[];
+  stage?: string;
+}
+
+export const emptyStates = (): Record<ThingState, number> => ({
+  waiting: 0,
+  provisioning: 0,
+  connecting: 0,
+  connected: 0,
+  backingOff: 0,
+  stopped: 0,
+  failed: 0,
+});
+
+export function initialState(input: InitialInput): DashboardState {
+  return {
+    scenario: input.scenario,
+    profile: input.profile,
+    target: input.target,
+    stage: input.stage ?? 'starting',
+    startedAtMs: input.startedAtMs,
+    elapsedMs: 0,
+    durationMs: input.durationMs,
+    paused: false,
+    stopping: false,
+    groups: (input.groups ?? []).map((g) => ({ name: g.name, ...(g.pattern === undefined ? {} : { pattern: g.pattern }), states: emptyStates() })),
+    rates: { sentPerSecond: 0, ackedPerSecond: 0, failedPerSecond: 0, errorsPerSecond: 0 },
+    operations: [],
+    errors: [],
+    ledger: { generated: 0, acknowledged: 0, failed: 0, expired: 0, dropped: 0, inFlight: 0, stored: 0, deliveredLate: 0, balanced: true },
+    lateness: { p99: null, max: null },
+    workers: [],
+    process: { cpuPercent: null, rssMB: null },
+    intervalEndMs: null,
+  };
+}
+
+/** One second of coordinator data. Everything but `now` is optional: what is absent keeps its last value. */
+export interface TickInput {
+  /** Epoch ms of this tick. */
+  now: number;
+  /** aggregate.lastInterval(): the last closed second (rates, live percentiles). */
+  interval?: IntervalView | undefined;
+  /** aggregate.ledger(). */
+  ledger?: LedgerTotals;
+  /** aggregate.errors(): cumulative, per class. */
+  errors?: Partial<Record<string, Pick<ErrorStats, 'count' | 'lastMessage'>>>;
+  /** Samples since the start per operation (cumulative histogram counts). */
+  operationTotals?: Partial<Record<string, number>>;
+  /** Scheduler lateness since the start, ms. */
+  lateness?: { p99: number | null; max: number | null };
+  /** The coordinator's latest state counts of every worker: `states.values()`, each { group: { state: n } }. */
+  states?: Iterable<Record<string, Record<string, number>>>;
+  workers?: WorkerLoad[];
+  process?: ProcessLoad;
+  stage?: string;
+  paused?: boolean;
+  stopping?: boolean;
+}
+
+const isThingState = (s: string): s is ThingState => (THING_STATES as readonly string[]).includes(s);
+
+const ORDER = new Map<string, number>(OPERATIONS.map((op, i) => [op, i]));
+
+/** Folds one tick into the state. Pure: returns a new state, `prev` is not modified. */
+export function nextState(prev: DashboardState, input: TickInput): DashboardState {
+  const next: DashboardState = {
+    ...prev,
+    elapsedMs: Math.max(0, input.now - prev.startedAtMs),
+    stage: input.stage ?? prev.stage,
+    paused: input.paused ?? prev.paused,
+    stopping: input.stopping ?? prev.stopping,
+  };
+  if (input.states !== undefined) next.groups = foldGroups(prev.groups, input.states);
+  if (input.ledger !== undefined) next.ledger = ledgerView(input.ledger);
+  if (input.errors !== undefined) next.errors = errorRows(input.errors);
+  if (input.lateness !== undefined) next.lateness = { ...input.lateness };
+  if (input.workers !== undefined) next.workers = [...input.workers].sort((a, b) => a.index - b.index);
+  if (input.process !== undefined) next.process = { ...input.process };
+
+  const iv = input.interval;
+  const fresh = iv !== undefined && (prev.intervalEndMs === null || iv.endMs > prev.intervalEndMs);
+  if (iv !== undefined && fresh) {
+    next.intervalEndMs = iv.endMs;
+    next.rates = {
+      sentPerSecond: iv.rates.generatedPerSecond,
+      ackedPerSecond: iv.rates.acknowledgedPerSecond,
+      failedPerSecond: iv.rates.failedPerSecond,
+      errorsPerSecond: iv.rates.errorsPerSecond,
+    };
+    // Seconds the coordinator did not show us (a slow tick) are gaps in the sparkline, not squeezed out.
+    const missed = prev.intervalEndMs === null ? 0 : Math.min(HISTORY_SECONDS, Math.max(0, Math.round((iv.endMs - prev.intervalEndMs) / 1000) - 1));
+    next.operations = foldOperations(prev.operations, iv, missed, input.operationTotals);
+  } else if (input.operationTotals !== undefined) {
+    next.operations = prev.operations.map((o) => ({ ...o, count: input.operationTotals?.[o.name] ?? o.count }));
+  }
+  return next;
+}
+
+function foldGroups(prev: readonly GroupRow[], perWorker: Iterable<Record<string, Record<string, number>>>): GroupRow[] {
+  const sums = new Map<string, Record<ThingState, number>>();
+  for (const byGroup of perWorker) {
+    for (const [group, counts] of Object.entries(byGroup)) {
+      let s = sums.get(group);
+      if (!s) sums.set(group, (s = emptyStates()));
+      for (const [state, n] of Object.entries(counts)) if (isThingState(state) && Number.isFinite(n)) s[state] += n;
+    }
+  }
+  // Known groups keep their place (and pattern) even before any worker reports them.
+  const rows: GroupRow[] = prev.map((g) => ({ ...g, states: sums.get(g.name) ?? emptyStates() }));
+  const known = new Set(prev.map((g) => g.name));
+  for (const name of [...sums.keys()].filter((n) => !known.has(n)).sort()) rows.push({ name, states: sums.get(name)! });
+  return rows;
+}
+
+function foldOperations(
+  prev: readonly OperationRow[],
+  iv: IntervalView,
+  missed: number,
+  totals: Partial<Record<string, number>> | undefined,
+): OperationRow[] {
+  const rows = new Map<string, OperationRow>(prev.map((o) => [o.name, o]));
+  for (const name of Object.keys(iv.operations)) if (!rows.has(name)) rows.set(name, { name, count: 0, perSecond: 0, p50: null, p95: null, p99: null, history: [] });
+  const out: OperationRow[] = [];
+  for (const [name, row] of rows) {
+    const s = iv.operations[name as keyof IntervalView['operations']];
+    const history = [...row.history, ...new Array<null>(missed).fill(null), s?.p99 ?? null].slice(-HISTORY_SECONDS);
+    out.push({
+      name,
+      count: totals?.[name] ?? row.count + (s?.count ?? 0),
+      perSecond: s?.perSecond ?? 0,
+      p50: s?.p50 ?? null,
+      p95: s?.p95 ?? null,
+      p99: s?.p99 ?? null,
+      history,
+    });
+  }
+  return out.sort((a, b) => (ORDER.get(a.name) ?? 99) - (ORDER.get(b.name) ?? 99) || a.name.localeCompare(b.name));
+}
+
+function ledgerView(l: LedgerTotals): LedgerView {
+  return {
+    generated: l.generated,
+    acknowledged: l.acknowledged,
+    failed: l.failed,
+    expired: l.expired,
+    dropped: l.dropped,
+    inFlight: l.inFlight,
+    stored: l.stored,
+    deliveredLate: l.deliveredLate,
+    balanced: l.balanced,
+  };
+}
+
+function errorRows(errors: Partial<Record<string, Pick<ErrorStats, 'count' | 'lastMessage'>>>): ErrorRow[] {
+  return Object.entries(errors)
+    .filter((e): e is [string, Pick<ErrorStats, 'count' | 'lastMessage'>] => e[1] !== undefined && e[1].count > 0)
+    .map(([cls, e]) => ({ cls, count: e.count, lastMessage: e.lastMessage === null ? null : oneLine(e.lastMessage) }))
+    .sort((a, b) => b.count - a.count || a.cls.localeCompare(b.cls));
+}
+
+/**
+ * What nextState needs from the aggregate, read in one go. Costs a few HDR percentile walks a second
+ * (lateness; the interval's are already computed by the aggregate).
+ */
+export function fromAggregate(
+  aggregate: Pick<MetricsAggregate, 'lastInterval' | 'ledger' | 'errors' | 'histogram' | 'latenessHistogram'>,
+): Pick<TickInput, 'interval' | 'ledger' | 'errors' | 'operationTotals' | 'lateness'> {
+  const operationTotals: Record<string, number> = {};
+  for (const op of OPERATIONS) {
+    const n = aggregate.histogram(op)?.totalCount ?? 0;
+    if (n > 0) operationTotals[op] = n;
+  }
+  const late = latencyStats(aggregate.latenessHistogram(), false);
+  return {
+    interval: aggregate.lastInterval(),
+    ledger: aggregate.ledger(),
+    errors: aggregate.errors(),
+    operationTotals,
+    lateness: { p99: late.p99, max: late.max },
+  };
+}
+
+export interface ArrivalsShape {
+  startRate: number;
+  stages: readonly { duration: number; target: number }[];
+}
+
+/**
+ * A name for where the run is: "stage 2/3 → 50/s", "hold 50/s", "ramp-down", "draining". Profile stages
+ * have no names; this is what the operator can match against the profile file.
+ */
+export function describeStage(
+  arrivals: ArrivalsShape,
+  elapsedMs: number,
+  run: { durationMs: number; rampDownMs?: number; stopping?: boolean },
+): string {
+  if (run.stopping || elapsedMs >= run.durationMs) return 'draining';
+  if (run.rampDownMs !== undefined && run.rampDownMs > 0 && elapsedMs >= run.durationMs - run.rampDownMs) return 'ramp-down';
+  let t = 0;
+  let rate = arrivals.startRate;
+  for (const [i, stage] of arrivals.stages.entries()) {
+    if (elapsedMs < t + stage.duration) return `stage ${i + 1}/${arrivals.stages.length} → ${fmtRateShort(stage.target)}/s`;
+    t += stage.duration;
+    rate = stage.target;
+  }
+  return arrivals.stages.length === 0 ? `arrivals ${fmtRateShort(rate)}/s` : `hold ${fmtRateShort(rate)}/s`;
+}
+
+const fmtRateShort = (r: number) => (Number.isInteger(r) ? String(r) : r.toFixed(1));
