@@ -9,6 +9,7 @@ import { assignManifests, resolveTarget } from '../endpoints/resolve.js';
 import { ConfigError } from '../config/errors.js';
 import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../metrics/log.js';
 import { parseThreshold, ThresholdError, type Threshold } from '../report/thresholds.js';
+import { shouldUseDashboard } from '../ui/index.js';
 
 /** --threshold texts, checked before anything connects. */
 function thresholdsFromCommandLine(texts: string[]): Threshold[] {
@@ -39,6 +40,7 @@ interface RunArgs {
   threshold: string[];
   prometheus?: number;
   'prometheus-host': string;
+  tui: boolean;
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
@@ -61,6 +63,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('log-file', { type: 'string', describe: 'Also log JSON lines to this file (secrets are redacted everywhere)' })
       .option('threshold', { type: 'string', array: true, nargs: 1, default: [] as string[], describe: "Pass/fail criterion, e.g. 'telemetry.p99 < 200ms' (repeatable); a failed one exits 99" })
       .option('prometheus', { type: 'number', describe: 'Serve live metrics for Prometheus on this port (/metrics)' })
+      .option('tui', { type: 'boolean', default: true, describe: 'Live dashboard on a terminal; --no-tui: a progress line every 5 s' })
       .option('prometheus-host', { type: 'string', default: '127.0.0.1', describe: 'Address of the /metrics endpoint (0.0.0.0 for another machine)' })
       .example('$0 run scenarios/quickstart.yaml', '20 IoT Edge devices and 100 thermostats against the embedded emulator')
       .example('$0 run scenarios/quickstart.yaml --profile ramp --duration 5m', 'Another load shape, longer')
@@ -80,21 +83,27 @@ export const runCommand: CommandModule<object, RunArgs> = {
         process.exit(130);
       }
     };
+    // Ctrl-C in the dashboard arrives as a key (the terminal is in raw mode) and comes here the same way.
     process.on('SIGINT', onSigint);
     try {
-      await run(args, stopSignal, () => interrupts > 0);
+      await run(args, stopSignal, () => interrupts > 0, onSigint);
     } finally {
       process.off('SIGINT', onSigint);
     }
   },
 };
 
-async function run(args: RunArgs, stopSignal: Promise<void>, interrupted: () => boolean): Promise<void> {
+async function run(args: RunArgs, stopSignal: Promise<void>, interrupted: () => boolean, onInterrupt: () => void): Promise<void> {
   const loaded = await loadScenario(args.scenario, {
     profile: args.profile, duration: args.duration, target: args.target, seed: args.seed,
   });
   const thresholds = [...loaded.scenario.thresholds, ...thresholdsFromCommandLine(args.threshold)];
-  const logger = createLogger({ level: args['log-level'], ...(args['log-file'] === undefined ? {} : { file: args['log-file'] }) });
+  // While the dashboard is up, log lines go above it instead of tearing its frame.
+  let sink: ((line: string) => void) | undefined;
+  const logger = createLogger({
+    level: args['log-level'], ...(args['log-file'] === undefined ? {} : { file: args['log-file'] }),
+    stderr: { write: (chunk: string) => (sink ? sink(chunk.replace(/\n$/, '')) : process.stderr.write(chunk)) },
+  });
   for (const w of loaded.warnings) logger.warn(`warning: ${w}`);
   const fleet = planFleet({ scenario: loaded.scenario, profile: loaded.profile, durationMs: loaded.durationMs });
   const shard = args.shard === undefined ? undefined : parseShard(args.shard);
@@ -130,6 +139,7 @@ async function run(args: RunArgs, stopSignal: Promise<void>, interrupted: () => 
       reportsDir: args['reports-dir'], logLevel: logger.level, progress: (line) => process.stdout.write(`${line}\n`),
       log: (level, message) => logger.log(isLogLevel(level) ? level : 'info', message), stopSignal, thresholds,
       ...(args.prometheus === undefined ? {} : { prometheus: { port: args.prometheus, host: args['prometheus-host'] } }),
+      ...(shouldUseDashboard(process.stdout, { noTui: !args.tui }) ? { dashboard: { onInterrupt, setLogSink: (print) => (sink = print) } } : {}),
     });
     process.stdout.write(`\n${result.console}\nreport: ${result.reportDir}\n`);
     // Like k6: 99 says the target missed its thresholds, apart from 1 (the tool broke) and 2 (bad input).

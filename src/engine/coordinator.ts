@@ -16,6 +16,8 @@ import type { Reconciliation, RunSummary } from '../report/summary.js';
 import { ServiceClient } from '../endpoints/service-client.js';
 import type { Target } from '../endpoints/target.js';
 import { splitAmong } from '../config/plan.js';
+import type { LoadedScenario } from '../config/load.js';
+import { describeStage, formatProgressLine, fromAggregate, initialState, nextState, startDashboard, type DeviceDetail } from '../ui/index.js';
 import type { FromWorker, StateCounts, WorkerIdentity, WorkerInit } from './messages.js';
 
 export interface RunPlan {
@@ -50,6 +52,8 @@ export interface RunOptions {
   thresholds?: Threshold[];
   /** A live Prometheus /metrics endpoint for the run. */
   prometheus?: { port: number; host: string };
+  /** The live dashboard instead of progress lines (a terminal); log lines then go through `setLogSink`. */
+  dashboard?: { onInterrupt(): void; setLogSink(print: ((line: string) => void) | undefined): void };
 }
 
 export interface RunResult {
@@ -69,16 +73,6 @@ function workerFile(): string {
   throw new Error(`cannot find the worker program (${here}); run "npm run build"`);
 }
 
-function totalsOf(states: Map<number, StateCounts>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const perGroup of states.values()) {
-    for (const counts of Object.values(perGroup)) {
-      for (const [state, n] of Object.entries(counts)) out[state] = (out[state] ?? 0) + n;
-    }
-  }
-  return out;
-}
-
 export async function runFleet(options: RunOptions): Promise<RunResult> {
   const { plan, target } = options;
   const log = options.log ?? (() => {});
@@ -93,6 +87,11 @@ export async function runFleet(options: RunOptions): Promise<RunResult> {
 
   const finals: Promise<void>[] = [];
   const readies: Promise<void>[] = [];
+  const owner = new Map<string, number>();
+  slices.forEach((ids, w) => ids.forEach((i) => owner.set(i.deviceId, w)));
+  const heapMB = new Map<number, number>();
+  const inspections = new Map<number, (d: DeviceDetail | undefined) => void>();
+  let nextRequest = 0;
   const workers = slices.map((identities, workerIndex) => {
     const init: WorkerInit = {
       workerIndex, scenario: plan.scenario, identities, target, durationMs: plan.durationMs, seed: plan.seed,
@@ -108,7 +107,11 @@ export async function runFleet(options: RunOptions): Promise<RunResult> {
           case 'ready':
             resolveReady();
             return;
+          case 'inspection':
+            inspections.get(m.requestId)?.(m.detail ?? undefined);
+            return;
           case 'snapshot':
+            heapMB.set(m.workerIndex, m.heapUsed / 1_048_576);
             aggregate.add(String(m.workerIndex), m.snapshot);
             states.set(m.workerIndex, m.states);
             pending.set(m.workerIndex, m.pendingAcks);
@@ -167,26 +170,82 @@ export async function runFleet(options: RunOptions): Promise<RunResult> {
   });
   void abortedBy.then((why) => log('error', `aborting: a threshold failed: ${why}`));
 
+  // What the operator sees: the dashboard on a terminal, a plain line every 5 s elsewhere.
+  const profile = (plan.scenario as LoadedScenario).profile;
+  let ui = initialState({
+    scenario: plan.scenarioName, profile: plan.profileName, target: options.targetLabel, startedAtMs: startAt,
+    durationMs: plan.durationMs, groups: [...new Set(plan.identities.map((i) => i.group))].map((name) => ({ name })),
+  });
+  let paused = false;
+  let stopping = false;
+  let stopByKey: () => void = () => {};
+  const stoppedByKey = new Promise<void>((r) => (stopByKey = r));
+  const inspect = (deviceId: string) => new Promise<DeviceDetail | undefined>((ok, fail) => {
+    const w = owner.get(deviceId);
+    if (w === undefined) return ok(undefined);
+    const requestId = ++nextRequest;
+    const timer = setTimeout(() => {
+      inspections.delete(requestId);
+      fail(new Error(`worker ${w} did not answer within 2 s`));
+    }, 2000);
+    inspections.set(requestId, (d) => {
+      clearTimeout(timer);
+      inspections.delete(requestId);
+      ok(d);
+    });
+    workers[w]!.postMessage({ type: 'inspect', requestId, deviceId });
+  });
+  const dash = options.dashboard === undefined ? undefined : await startDashboard({
+    initial: ui, deviceIds: plan.identities.map((i) => i.deviceId), onStop: () => stopByKey(),
+    onPause: (p) => {
+      paused = p;
+      for (const w of workers) w.postMessage({ type: 'pause', paused: p });
+    },
+    onDrill: inspect, onInterrupt: options.dashboard.onInterrupt,
+  });
+  options.dashboard?.setLogSink(dash && ((line) => dash.log(line)));
+  const elu = workers.map((w) => w.performance.eventLoopUtilization());
+  let cpuMark = process.cpuUsage();
+  let cpuAt = performance.now();
+  let ticks = 0;
   const ticker = setInterval(() => {
-    aggregate.tick(Date.now());
-    const elapsed = Math.max(0, (Date.now() - startAt) / 1000);
-    const s = totalsOf(states);
-    const l = aggregate.ledger();
-    const view = aggregate.lastInterval();
-    const telemetry = view?.operations.telemetry;
-    progress(
-      `t=${elapsed.toFixed(0)}s/${(plan.durationMs / 1000).toFixed(0)}s  connected ${s.connected ?? 0}/${plan.identities.length}` +
-      (s.backingOff ? `  backing off ${s.backingOff}` : '') + (s.failed ? `  failed ${s.failed}` : '') +
-      `  sent ${l.generated}  acked ${l.acknowledged}` +
-      (telemetry ? `  ${telemetry.perSecond.toFixed(0)} msg/s p99 ${(telemetry.p99 ?? 0).toFixed(1)} ms` : '') +
-      `  errors ${Object.values(aggregate.errors()).reduce((n, e) => n + (e?.count ?? 0), 0)}`,
-    );
-  }, 5000);
+    const now = Date.now();
+    aggregate.tick(now);
+    const loads = workers.map((w, index) => {
+      const current = w.performance.eventLoopUtilization();
+      const delta = w.performance.eventLoopUtilization(current, elu[index]!);
+      elu[index] = current;
+      return { index, busyPercent: delta.utilization * 100, heapMB: heapMB.get(index) ?? null };
+    });
+    const cpu = process.cpuUsage(cpuMark);
+    const at = performance.now();
+    const cpuPercent = ((cpu.user + cpu.system) / 1000 / (at - cpuAt)) * 100;
+    cpuMark = process.cpuUsage();
+    cpuAt = at;
+    ui = nextState(ui, {
+      now, ...fromAggregate(aggregate), states: states.values(), workers: loads,
+      process: { cpuPercent, rssMB: process.memoryUsage.rss() / 1_048_576 },
+      stage: describeStage(profile.arrivals, now - startAt, { durationMs: plan.durationMs, ...(profile.rampDown === undefined ? {} : { rampDownMs: profile.rampDown }), stopping }),
+      paused, stopping,
+    });
+    if (dash) dash.update(ui);
+    else if (++ticks % 5 === 0) progress(formatProgressLine(ui));
+  }, 1000);
 
   // Run until the profile ends or the operator stops it.
   let endTimer: NodeJS.Timeout | undefined;
   const endOfProfile = new Promise<void>((r) => (endTimer = setTimeout(r, Math.max(0, startAt + plan.durationMs - Date.now()))));
-  await Promise.race([endOfProfile, options.stopSignal ?? new Promise<never>(() => {}), failure, abortedBy]);
+  try {
+    await Promise.race([endOfProfile, options.stopSignal ?? new Promise<never>(() => {}), failure, abortedBy, stoppedByKey]);
+  } catch (err) {
+    // A worker failed: leave the terminal as it was found before saying so.
+    clearInterval(ticker);
+    await dash?.close();
+    options.dashboard?.setLogSink(undefined);
+    await Promise.all(workers.map((w) => w.terminate()));
+    throw err;
+  }
+  stopping = true;
   clearTimeout(endTimer);
   clearInterval(abortTimer);
   const endedEarly = Date.now() < startAt + plan.durationMs;
@@ -203,6 +262,12 @@ export async function runFleet(options: RunOptions): Promise<RunResult> {
     clearTimeout(drainTimer);
     clearInterval(ticker);
     await Promise.all(workers.map((w) => w.terminate()));
+    if (dash) {
+      // Left on screen: the last frame, as the run ended.
+      dash.update(nextState(ui, { now: Date.now(), ...fromAggregate(aggregate), states: states.values(), stopping: true }));
+      await dash.close();
+      options.dashboard?.setLogSink(undefined);
+    }
   }
 
   const reconciliation = target.kind === 'emulator' && target.service !== undefined

@@ -2,6 +2,7 @@
 import type { MetricsSnapshot } from '../metrics/types.js';
 import type { Target } from '../endpoints/target.js';
 import type { PlannedIdentity } from '../config/plan.js';
+import type { DeviceDetail } from '../ui/model.js';
 
 /** One identity a worker runs, as the plan made it. */
 export type WorkerIdentity = PlannedIdentity;
@@ -22,13 +23,19 @@ export interface WorkerInit {
 }
 
 /** `start` comes once every worker is ready, so that building a fleet never makes its arrivals late. */
-export type ToWorker = { type: 'start'; startAt: number } | { type: 'stop'; drainMs: number };
+export type ToWorker =
+  | { type: 'start'; startAt: number }
+  | { type: 'stop'; drainMs: number }
+  /** Holds arrivals back (those not yet started), or releases them shifted by the time paused. */
+  | { type: 'pause'; paused: boolean }
+  | { type: 'inspect'; requestId: number; deviceId: string };
 
 export type StateCounts = Record<string, Record<string, number>>;
 
 export type FromWorker =
   | { type: 'ready' }
-  | { type: 'snapshot'; workerIndex: number; snapshot: MetricsSnapshot; states: StateCounts; pendingAcks: number }
+  | { type: 'snapshot'; workerIndex: number; snapshot: MetricsSnapshot; states: StateCounts; pendingAcks: number; heapUsed: number }
+  | { type: 'inspection'; requestId: number; detail: DeviceDetail | null }
   | { type: 'final'; workerIndex: number; snapshot: MetricsSnapshot; states: StateCounts; acknowledgedBy: Record<string, number> }
   | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; message: string }
   | { type: 'fatal'; message: string };

@@ -7,6 +7,7 @@ import type { SimContext, ThingState } from '../sim/context.js';
 import { buildActions, buildFleet, type BuiltThing } from '../sim/build.js';
 import { ActionRunner } from './actions.js';
 import type { FromWorker, StateCounts, ToWorker, WorkerInit } from './messages.js';
+import type { DeviceDetail } from '../ui/model.js';
 import { Prng, seedFor } from '../sim/model/random.js';
 import { Scheduler } from './scheduler.js';
 import type { LoadedScenario } from '../config/load.js';
@@ -66,12 +67,35 @@ const random = () => prng.next();
 const { profile } = init.scenario as LoadedScenario;
 let ticker: NodeJS.Timeout | undefined;
 
+// Pausing holds back arrivals that have not happened yet; resuming shifts them by the time paused.
+let pausedAt: number | undefined;
+const heldBack: BuiltThing[] = [];
+
+function arrive(built: BuiltThing): void {
+  if (pausedAt !== undefined) {
+    heldBack.push(built);
+    return;
+  }
+  built.thing.start();
+}
+
+function setPaused(paused: boolean): void {
+  if (paused && pausedAt === undefined) pausedAt = scheduler.now();
+  if (paused || pausedAt === undefined) return;
+  const shift = scheduler.now() - pausedAt;
+  pausedAt = undefined;
+  for (const built of heldBack.splice(0)) {
+    built.plan.arrivalAt += shift;
+    scheduler.at(built.plan.arrivalAt, () => arrive(built));
+  }
+}
+
 /** t = 0 of the run: arrivals, actions, events and ramp-down are scheduled from it. */
 function start(startAt: number): void {
   const endAt = startAt + init.durationMs;
-  for (const { thing, plan, arrivalOffsetMs } of things) {
-    plan.arrivalAt = startAt + arrivalOffsetMs;
-    thing.start();
+  for (const built of things) {
+    built.plan.arrivalAt = startAt + built.arrivalOffsetMs;
+    if (Number.isFinite(built.plan.arrivalAt)) scheduler.at(built.plan.arrivalAt, () => arrive(built));
   }
   if (init.target.kind !== 'mqtt' && init.target.service !== undefined) {
     const runner = new ActionRunner(scheduler, metrics, new ServiceClient(init.target.service), things, random);
@@ -81,7 +105,10 @@ function start(startAt: number): void {
   for (const event of profile.events) scheduleEvent(event, startAt);
   scheduleRampDown(profile.rampDown, endAt);
   ticker = setInterval(() => {
-    post({ type: 'snapshot', workerIndex: init.workerIndex, snapshot: metrics.snapshot(Date.now()), states: stateSnapshot(), pendingAcks: pendingAcks() });
+    post({
+      type: 'snapshot', workerIndex: init.workerIndex, snapshot: metrics.snapshot(Date.now()), states: stateSnapshot(),
+      pendingAcks: pendingAcks(), heapUsed: process.memoryUsage().heapUsed,
+    });
   }, init.snapshotIntervalMs);
 }
 
@@ -122,7 +149,21 @@ const pendingAcks = () => things.reduce((n, t) => n + t.thing.pendingAcks, 0);
 port.on('message', (m: ToWorker) => {
   if (m.type === 'start') start(m.startAt);
   else if (m.type === 'stop') void stop(m.drainMs);
+  else if (m.type === 'pause') setPaused(m.paused);
+  else if (m.type === 'inspect') post({ type: 'inspection', requestId: m.requestId, detail: inspect(m.deviceId) });
 });
+
+/** What a person drilling into one device sees: its state machine's recent path. */
+function inspect(deviceId: string): DeviceDetail | null {
+  const built = things.find((b) => b.thing.deviceId === deviceId);
+  if (built === undefined) return null;
+  const { thing } = built;
+  return {
+    deviceId, group: built.group, kind: built.kind, state: thing.state, workerIndex: init.workerIndex,
+    pendingAcks: thing.pendingAcks, transitions: [...(thing.transitions ?? [])], messages: [],
+    note: 'state changes since the device arrived; per-message capture is not recorded',
+  };
+}
 post({ type: 'ready' });
 
 async function stop(drainMs: number): Promise<void> {

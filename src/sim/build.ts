@@ -22,6 +22,7 @@ export interface BuiltThing {
   plan: DeviceIdentityPlan;
   /** When it arrives, ms from the run's start (Infinity: never). */
   arrivalOffsetMs: number;
+  kind: 'device' | 'iotEdge';
 }
 
 function seededRandom(seed: number): () => number {
@@ -167,7 +168,7 @@ export async function buildFleet(ctx: SimContext, init: WorkerInit): Promise<Bui
     } else {
       thing = new SimEdgeDevice(ctx, target, plan, await deviceAuth(group, identity, target, target.groupKeys.edgeDevices), edgeConfig(group, identity.seed));
     }
-    built.push({ thing, group: identity.group, plan, arrivalOffsetMs: identity.arrivalMs });
+    built.push({ thing, group: identity.group, plan, arrivalOffsetMs: identity.arrivalMs, kind: identity.kind });
   }
   return built;
 }

@@ -37,4 +37,6 @@ export interface SimThing {
   /** Disconnects. */
   stop(): Promise<void>;
   setTelemetryRate?(multiplier: number): void;
+  /** The last few state changes (newest last). */
+  readonly transitions?: readonly { atMs: number; from: ThingState; to: ThingState }[];
 }

@@ -21,8 +21,18 @@ export interface TelemetrySource {
   tick(timeSeconds: number): { component?: string; body: Record<string, unknown> }[];
 }
 
+const TRANSITIONS_KEPT = 10;
+
+export interface Transition {
+  atMs: number;
+  from: ThingState;
+  to: ThingState;
+}
+
 export abstract class PacedThing implements SimThing {
   state: ThingState = 'waiting';
+  /** The last few state changes, for a person drilling into this device. */
+  readonly transitions: Transition[] = [];
   protected attempt = 0;
   /** Connection generation: callbacks of a connection that is gone are ignored. */
   protected generation = 0;
@@ -48,6 +58,8 @@ export abstract class PacedThing implements SimThing {
   protected setState(next: ThingState): void {
     if (next === this.state) return;
     this.ctx.stateChanged(this.plan.group, this.state, next);
+    if (this.transitions.length === TRANSITIONS_KEPT) this.transitions.shift();
+    this.transitions.push({ atMs: Date.now(), from: this.state, to: next });
     this.state = next;
   }
 
