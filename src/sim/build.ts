@@ -9,7 +9,7 @@ import { deriveDeviceKey, parseConnectionString } from '../protocol/index.js';
 import { issueLeafCertificate } from '../protocol/x509.js';
 import type { SimContext, SimThing } from './context.js';
 import { SimDevice, type DeviceAuth, type DeviceBehaviour } from './device.js';
-import { SimEdgeDevice, type EdgeDeviceConfig } from './edge/runtime.js';
+import { SimEdgeDevice, type EdgeDeviceConfig } from './edge/edge-device.js';
 import type { DeviceIdentityPlan, TelemetrySource } from './thing.js';
 import { MqttDevice } from './mqtt-device.js';
 import { parseModel, type DeviceModel } from './model/dtdl.js';
@@ -114,16 +114,19 @@ export function deviceBehaviour(group: LoadedDeviceGroup, seed: number): DeviceB
 function edgeConfig(group: LoadedEdgeGroup, seed: number): EdgeDeviceConfig {
   const modules: EdgeDeviceConfig['modules'] = {};
   for (const m of group.modules) {
-    const model = m.model;
     const b = m.behaviour;
-    modules[m.name] = {
-      behaviour: b,
-      ...(model === undefined || b.behaviour !== 'dtdl' ? {} : {
-        source: () => createTelemetrySource(parsedModel(model.path, model.json), b.values, seed),
-      }),
-    };
+    if (b.behaviour === 'dtdl') {
+      modules[m.name] = {
+        behaviour: 'dtdl', output: b.output, intervalMs: b.interval, values: b.values,
+        ...(m.model === undefined ? {} : { model: parsedModel(m.model.path, m.model.json) }),
+      };
+    } else if (b.behaviour === 'custom') {
+      modules[m.name] = { behaviour: 'custom', file: b.file, options: b.options };
+    } else {
+      modules[m.name] = b; // simulated-temperature-sensor, filter and passthrough take the same fields
+    }
   }
-  return { modules, fallback: { behaviour: 'passthrough', input: 'input1', output: 'output1' } };
+  return { modules, seed };
 }
 
 async function deviceAuth(group: LoadedGroup, identity: WorkerIdentity, target: AzureTarget, groupKey: string): Promise<DeviceAuth> {

@@ -1,0 +1,616 @@
+// edgeAgent: connects upstream as `{device}/$edgeAgent`, reads the deployment from its twin, runs the modules it
+// lists (identity, upstream connection through edgeHub, behaviour) in startupOrder, reconciles on each new
+// desired version, and reports runtime state in the real schema (protocol.md §4.3) as a diff of its twin.
+import { createHash } from 'node:crypto';
+import type { ScheduledHandle } from '../../engine/scheduler.js';
+import { backoffDelay } from '../../transport/backoff.js';
+import { classify } from '../../transport/errors.js';
+import type { SimContext } from '../context.js';
+import { Prng, seedFor } from '../model/random.js';
+import { acknowledgement } from '../writable.js';
+import { EDGE_RUNTIME_VERSION, type EdgeHub } from './edge-hub.js';
+import {
+  IdentityLink, isObject, type HubEndpoint, type IdentityService, type JsonObject, type LinkState, type MethodReply,
+} from './module-identity.js';
+import {
+  chooseModuleConfig, createBehaviour, type ModuleApi, type ModuleBehaviour, type ModuleConfig, type TelemetrySourceSpec,
+} from './modules/index.js';
+
+const DEFAULT_STARTUP_ORDER = 4294967295;
+const RESTART_POLICIES = ['never', 'on-failure', 'on-unhealthy', 'always'] as const;
+const IMAGE_PULL_POLICIES = ['on-create', 'never'] as const;
+const SUPPORTED_SCHEMA_VERSIONS = new Set(['1.0', '1.1']);
+/** edgeAgent's own reported schema (IoTHubReporter.CurrentReportedPropertiesSchemaVersion). */
+const REPORTED_SCHEMA_VERSION = '1.0';
+/** Docker's "never": the time edgeAgent reports for a module that has not started or exited. */
+const NEVER = '0001-01-01T00:00:00Z';
+/** Restart cool-off after a crash: 10 s doubling per restart, at most 5 min (edgeAgent's RestartPolicyManager). */
+const COOL_OFF_UNIT_MS = 10_000;
+const MAX_COOL_OFF_MS = 300_000;
+
+export type RestartPolicy = (typeof RESTART_POLICIES)[number];
+export type RuntimeStatus = 'running' | 'stopped' | 'backoff' | 'failed' | 'unknown';
+
+/** One module as the deployment describes it. */
+export interface DesiredModule {
+  name: string;
+  type: string;
+  status: 'running' | 'stopped';
+  restartPolicy: RestartPolicy;
+  imagePullPolicy: (typeof IMAGE_PULL_POLICIES)[number];
+  /** As given (reported back only then). */
+  explicit: { imagePullPolicy: boolean; startupOrder: boolean };
+  startupOrder: number;
+  version: string;
+  image: string;
+  createOptions: string;
+  env: Record<string, string>;
+  /** What must change for the module to be replaced (recreated) rather than left alone. */
+  fingerprint: string;
+}
+
+export interface Deployment {
+  schemaVersion: string;
+  runtime: { type: string; settings: JsonObject };
+  systemModules: Record<'edgeAgent' | 'edgeHub', { image: string; createOptions: string }>;
+  modules: DesiredModule[];
+}
+
+/** What edgeAgent reports as lastDesiredStatus for a deployment it refuses. */
+export class DeploymentError extends Error {
+  constructor(readonly code: number, message: string) {
+    super(message);
+  }
+}
+
+const oneOf = <T extends string>(values: readonly T[], v: unknown, fallback: T, what: string): T => {
+  if (v === undefined) return fallback;
+  if (typeof v === 'string' && (values as readonly string[]).includes(v)) return v as T;
+  throw new DeploymentError(400, `${what} must be one of ${values.join(', ')}, not ${JSON.stringify(v)}`);
+};
+
+const createOptionsOf = (settings: JsonObject, what: string): string => {
+  const c = settings.createOptions;
+  if (c === undefined) return '{}';
+  if (typeof c === 'string') return c;
+  if (isObject(c)) return JSON.stringify(c);
+  throw new DeploymentError(400, `${what}.settings.createOptions must be a string of JSON`);
+};
+
+function imageOf(raw: unknown, what: string): { image: string; createOptions: string } {
+  if (!isObject(raw)) throw new DeploymentError(400, `${what} must be an object`);
+  const settings = raw.settings;
+  if (!isObject(settings) || typeof settings.image !== 'string' || settings.image === '') {
+    throw new DeploymentError(400, `${what}.settings.image is missing`);
+  }
+  return { image: settings.image, createOptions: createOptionsOf(settings, what) };
+}
+
+/** Reads `$edgeAgent` desired properties as edgeAgent does; throws DeploymentError for what it would refuse. */
+export function parseDeployment(desired: JsonObject): Deployment {
+  if (Object.keys(desired).length === 0) throw new DeploymentError(417, 'ConfigEmptyError: the deployment is empty');
+  const schemaVersion = desired.schemaVersion;
+  if (typeof schemaVersion !== 'string') throw new DeploymentError(400, 'ConfigFormatError: schemaVersion is missing');
+  if (!SUPPORTED_SCHEMA_VERSIONS.has(schemaVersion)) {
+    throw new DeploymentError(412, `InvalidSchemaVersion: ${schemaVersion} is not supported (${[...SUPPORTED_SCHEMA_VERSIONS].join(', ')} are)`);
+  }
+  try {
+    const runtime = desired.runtime;
+    if (!isObject(runtime) || runtime.type !== 'docker') throw new DeploymentError(400, 'runtime.type must be "docker"');
+    const system = desired.systemModules;
+    if (!isObject(system)) throw new DeploymentError(400, 'systemModules is missing');
+    const systemModules = {
+      edgeAgent: imageOf(system.edgeAgent, 'systemModules.edgeAgent'),
+      edgeHub: imageOf(system.edgeHub, 'systemModules.edgeHub'),
+    };
+    const rawModules = desired.modules ?? {};
+    if (!isObject(rawModules)) throw new DeploymentError(400, 'modules must be an object');
+    const modules = Object.entries(rawModules).map(([name, raw]): DesiredModule => {
+      const what = `modules.${name}`;
+      if (name.startsWith('$') || name === 'edgeAgent' || name === 'edgeHub') throw new DeploymentError(400, `${what}: the name is reserved`);
+      const { image, createOptions } = imageOf(raw, what);
+      const m = raw as JsonObject;
+      if (m.type !== undefined && m.type !== 'docker') throw new DeploymentError(400, `${what}.type must be "docker"`);
+      const startupOrder = m.startupOrder ?? DEFAULT_STARTUP_ORDER;
+      if (typeof startupOrder !== 'number' || !Number.isInteger(startupOrder) || startupOrder < 0 || startupOrder > DEFAULT_STARTUP_ORDER) {
+        throw new DeploymentError(400, `${what}.startupOrder must be a whole number from 0 to ${DEFAULT_STARTUP_ORDER}`);
+      }
+      const env: Record<string, string> = {};
+      if (m.env !== undefined) {
+        if (!isObject(m.env)) throw new DeploymentError(400, `${what}.env must be an object of {"NAME": {"value": ...}}`);
+        for (const [k, v] of Object.entries(m.env)) {
+          if (!isObject(v) || v.value === undefined || isObject(v.value)) throw new DeploymentError(400, `${what}.env.${k} must be {"value": ...}`);
+          env[k] = String(v.value);
+        }
+      }
+      if (m.version !== undefined && typeof m.version !== 'string') throw new DeploymentError(400, `${what}.version must be a string`);
+      const status = oneOf(['running', 'stopped'] as const, m.status, 'running', `${what}.status`);
+      const restartPolicy = oneOf(RESTART_POLICIES, m.restartPolicy, 'always', `${what}.restartPolicy`);
+      const imagePullPolicy = oneOf(IMAGE_PULL_POLICIES, m.imagePullPolicy, 'on-create', `${what}.imagePullPolicy`);
+      const version = (m.version as string | undefined) ?? '';
+      const sortedEnv = Object.keys(env).sort().map((k) => [k, env[k]]);
+      return {
+        name, type: 'docker', status, restartPolicy, imagePullPolicy, startupOrder, version, image, createOptions, env,
+        explicit: { imagePullPolicy: m.imagePullPolicy !== undefined, startupOrder: m.startupOrder !== undefined },
+        fingerprint: JSON.stringify([image, createOptions, version, sortedEnv, imagePullPolicy]),
+      };
+    });
+    const settings: JsonObject = {};
+    // Reported back without registry credentials: secrets never leave the device in a report.
+    if (isObject(runtime.settings)) {
+      for (const k of ['minDockerVersion', 'loggingOptions']) if (runtime.settings[k] !== undefined) settings[k] = runtime.settings[k];
+    }
+    return { schemaVersion, runtime: { type: 'docker', settings }, systemModules, modules };
+  } catch (err) {
+    if (err instanceof DeploymentError && err.code === 400) throw new DeploymentError(400, `ConfigFormatError: ${err.message}`);
+    throw err;
+  }
+}
+
+/** A stable stand-in for the digest docker would report for an image. */
+const imageHash = (image: string) => `sha256:${createHash('sha256').update(image).digest('hex')}`;
+
+interface HostedModule {
+  spec: DesiredModule;
+  config: ModuleConfig;
+  runtimeStatus: RuntimeStatus;
+  statusDescription: string;
+  exitCode: number;
+  restartCount: number;
+  lastStartTimeUtc: string;
+  lastExitTimeUtc: string;
+  lastRestartTimeUtc: string | undefined;
+  behaviour: ModuleBehaviour | undefined;
+  /** The behaviour has been started (its twin was read). */
+  started: boolean;
+  link: IdentityLink | undefined;
+  key: string | undefined;
+  random: () => number;
+  /** Bumped when the module stops: callbacks of an earlier run are ignored. */
+  generation: number;
+  attempt: number;
+  timer: ScheduledHandle | undefined;
+}
+
+export interface EdgeAgentOptions {
+  deviceId: string;
+  endpoint: HubEndpoint;
+  identities: IdentityService;
+  edgeHub: EdgeHub;
+  /** The `$edgeAgent` identity's key. */
+  key(refresh: boolean): Promise<string>;
+  random(): number;
+  seed: number;
+  modules: Record<string, ModuleConfig>;
+  fallback?: ModuleConfig;
+  telemetrySources?: Record<string, TelemetrySourceSpec>;
+  mayReconnect(): boolean;
+  /** False once the device quiesces: modules stop producing. */
+  mayProduce(): boolean;
+  onState(state: LinkState): void;
+}
+
+export class EdgeAgent {
+  readonly link: IdentityLink;
+  private readonly modules = new Map<string, HostedModule>();
+  private deployment: Deployment | undefined;
+  private lastDesiredVersion: number | undefined;
+  private lastDesiredStatus = { code: 200, description: '' };
+  private pending: { desired: JsonObject; version: number } | undefined;
+  private reconciling = false;
+  private idle: (() => void)[] = [];
+  private closed = false;
+  private readonly startedAt = new Date().toISOString();
+
+  constructor(private readonly ctx: SimContext, private readonly opts: EdgeAgentOptions) {
+    this.link = new IdentityLink(ctx, {
+      deviceId: opts.deviceId, moduleId: '$edgeAgent', endpoint: opts.endpoint, key: opts.key, random: opts.random, mayReconnect: opts.mayReconnect,
+    }, {
+      onUp: (desired, version) => this.requestReconcile(desired, version),
+      onDesired: (_patch, version, desired) => this.requestReconcile(desired, version),
+      onMethod: (name, request) => this.method(name, request),
+      onState: opts.onState,
+    });
+  }
+
+  start(intendedAt: number): void {
+    this.link.start(intendedAt);
+  }
+
+  /** Module ids and their runtime status (for tests and diagnostics). */
+  moduleStatus(): Record<string, RuntimeStatus> {
+    return Object.fromEntries([...this.modules].map(([name, m]) => [name, m.runtimeStatus]));
+  }
+
+  /** The behaviour instance of a running module (for tests). */
+  behaviourOf(name: string): ModuleBehaviour | undefined {
+    return this.modules.get(name)?.behaviour;
+  }
+
+  /** Resolves when no deployment is being applied. */
+  settled(): Promise<void> {
+    if (!this.reconciling) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  // ---- deployment ----------------------------------------------------------------------------------------------
+
+  private requestReconcile(desired: JsonObject, version: number): void {
+    // Only the newest desired state matters: a burst of patches is applied once.
+    this.pending = { desired: structuredClone(desired), version };
+    if (!this.reconciling) void this.reconcileLoop();
+  }
+
+  private async reconcileLoop(): Promise<void> {
+    this.reconciling = true;
+    try {
+      while (this.pending !== undefined && !this.closed) {
+        const { desired, version } = this.pending;
+        this.pending = undefined;
+        try {
+          await this.reconcile(desired, version);
+        } catch (err) {
+          const e = classify(err);
+          this.ctx.log('warn', `${this.opts.deviceId}: deployment ${version} failed: ${e.message}`);
+          this.lastDesiredVersion = version;
+          this.lastDesiredStatus = { code: 500, description: `Failed: ${e.message}` };
+          this.report();
+        }
+      }
+    } finally {
+      this.reconciling = false;
+      const idle = this.idle;
+      this.idle = [];
+      for (const w of idle) w();
+    }
+  }
+
+  private async reconcile(desired: JsonObject, version: number): Promise<void> {
+    let deployment: Deployment;
+    try {
+      deployment = parseDeployment(desired);
+    } catch (err) {
+      if (!(err instanceof DeploymentError)) throw err;
+      // A deployment edgeAgent refuses changes nothing; it says why.
+      this.lastDesiredVersion = version;
+      this.lastDesiredStatus = { code: err.code, description: err.message };
+      this.ctx.log('warn', `${this.opts.deviceId}: edgeAgent refused deployment ${version}: ${err.message}`);
+      this.report();
+      return;
+    }
+    this.deployment = deployment;
+    const wanted = new Map(deployment.modules.map((m) => [m.name, m]));
+    // What goes, what changes, what is now stopped.
+    for (const [name, hosted] of [...this.modules]) {
+      const next = wanted.get(name);
+      if (next === undefined || next.fingerprint !== hosted.spec.fingerprint) {
+        await this.stopModule(hosted, next === undefined ? 'removed' : 'replaced');
+        this.modules.delete(name);
+        // Like the identity service, remove the identity of a module the deployment dropped.
+        if (next === undefined) void this.deleteIdentity(name);
+      } else {
+        hosted.spec = next;
+        if (next.status === 'stopped' && hosted.runtimeStatus !== 'stopped') await this.stopModule(hosted, 'stopped');
+      }
+    }
+    this.report();
+    if (this.closed) return;
+    // Modules talk to edgeHub, so they start once it has its routes.
+    await this.opts.edgeHub.ready();
+    const toStart: DesiredModule[] = [];
+    for (const spec of deployment.modules) {
+      let hosted = this.modules.get(spec.name);
+      if (hosted === undefined) {
+        hosted = this.host(spec);
+        this.modules.set(spec.name, hosted);
+      }
+      if (spec.status === 'running' && hosted.runtimeStatus === 'stopped') toStart.push(spec);
+    }
+    // Lower startupOrder first; the same order starts together; the next group waits for the previous one.
+    const orders = [...new Set(toStart.map((m) => m.startupOrder))].sort((a, b) => a - b);
+    for (const order of orders) {
+      if (this.closed) return;
+      await Promise.all(toStart.filter((m) => m.startupOrder === order).map((m) => this.startModule(this.modules.get(m.name)!)));
+    }
+    this.lastDesiredVersion = version;
+    this.lastDesiredStatus = { code: 200, description: '' };
+    this.report();
+  }
+
+  private host(spec: DesiredModule): HostedModule {
+    const prng = new Prng(seedFor(this.opts.seed, spec.name));
+    return {
+      spec,
+      config: chooseModuleConfig(spec.image, this.opts.modules[spec.name], this.opts.fallback),
+      runtimeStatus: 'stopped', statusDescription: 'stopped', exitCode: 0, restartCount: 0,
+      lastStartTimeUtc: NEVER, lastExitTimeUtc: NEVER, lastRestartTimeUtc: undefined,
+      behaviour: undefined, started: false, link: undefined, key: undefined,
+      random: () => prng.next(), generation: 0, attempt: 0, timer: undefined,
+    };
+  }
+
+  private async moduleKey(hosted: HostedModule, refresh: boolean): Promise<string> {
+    if (hosted.key === undefined || refresh) hosted.key = (await this.opts.identities.create(hosted.spec.name)).primaryKey;
+    return hosted.key;
+  }
+
+  private async deleteIdentity(name: string): Promise<void> {
+    try {
+      await this.opts.identities.delete(name);
+    } catch (err) {
+      const e = classify(err);
+      if (e.status === 404) return;
+      this.ctx.metrics.recordError(e.errorClass, `${this.opts.deviceId}/${name}: ${e.message}`, 'provision');
+    }
+  }
+
+  /** Identity, behaviour, upstream connection; resolves once the first connection attempt is over. */
+  private async startModule(hosted: HostedModule): Promise<void> {
+    const generation = ++hosted.generation;
+    const name = hosted.spec.name;
+    hosted.timer?.cancel();
+    try {
+      await this.moduleKey(hosted, false);
+    } catch (err) {
+      if (generation !== hosted.generation || this.closed) return;
+      const e = classify(err);
+      this.ctx.metrics.recordError(e.errorClass, `${this.opts.deviceId}/${name}: ${e.message}`, 'provision');
+      hosted.runtimeStatus = 'backoff';
+      hosted.statusDescription = `module identity: ${e.message}`;
+      this.report();
+      hosted.attempt += 1;
+      hosted.timer = this.ctx.scheduler.after(backoffDelay(hosted.attempt, e.errorClass === 'throttled', hosted.random), () => {
+        if (generation === hosted.generation && !this.closed && this.opts.mayReconnect()) void this.startModule(hosted);
+      });
+      return;
+    }
+    hosted.attempt = 0;
+    let behaviour: ModuleBehaviour;
+    try {
+      behaviour = await createBehaviour(name, hosted.config, seedFor(this.opts.seed, name, 'behaviour'), this.opts.telemetrySources?.[name]);
+    } catch (err) {
+      // A behaviour that cannot be built is a module that cannot start: no restart helps.
+      if (generation !== hosted.generation) return;
+      hosted.runtimeStatus = 'failed';
+      hosted.exitCode = 1;
+      hosted.statusDescription = `failed: ${(err as Error).message}`;
+      this.ctx.metrics.recordError('other', `${this.opts.deviceId}/${name}: ${(err as Error).message}`);
+      this.report();
+      return;
+    }
+    if (generation !== hosted.generation || this.closed) return;
+    hosted.behaviour = behaviour;
+    hosted.started = false;
+    hosted.runtimeStatus = 'running';
+    hosted.statusDescription = 'running';
+    hosted.exitCode = 0;
+    hosted.lastStartTimeUtc = new Date().toISOString();
+    const link = this.opts.edgeHub.attach(name, (refresh) => this.moduleKey(hosted, refresh), {
+      onUp: (desired, version) => this.guard(hosted, generation, () => {
+        // After each (re)connect the whole desired section: patches sent meanwhile are not replayed.
+        behaviour.onDesired?.(desired, version);
+        this.acknowledge(hosted, desired, version);
+        if (!hosted.started && this.opts.mayProduce()) {
+          hosted.started = true;
+          behaviour.start(this.api(hosted, generation));
+        }
+      }),
+      onDesired: (patch, version) => this.guard(hosted, generation, () => {
+        behaviour.onDesired?.(patch, version);
+        this.acknowledge(hosted, patch, version);
+      }),
+      onMethod: (method, request) => {
+        let reply: MethodReply | undefined;
+        this.guard(hosted, generation, () => {
+          if (hosted.started) reply = behaviour.onMethod?.(method, request);
+        });
+        return reply;
+      },
+      onInput: (input, body, properties) => this.guard(hosted, generation, () => {
+        if (hosted.started) behaviour.onInput?.(input, body, properties);
+      }),
+    });
+    hosted.link = link;
+    this.report();
+    await link.firstAttempt();
+  }
+
+  /** Runs a behaviour callback; a throw is the module crashing. */
+  private guard(hosted: HostedModule, generation: number, f: () => void): void {
+    if (generation !== hosted.generation || this.closed) return;
+    try {
+      f();
+    } catch (err) {
+      void this.crashed(hosted, err as Error);
+    }
+  }
+
+  private async crashed(hosted: HostedModule, err: Error): Promise<void> {
+    const name = hosted.spec.name;
+    this.ctx.log('warn', `${this.opts.deviceId}/${name} crashed: ${err.message}`);
+    this.ctx.metrics.recordError('other', `${this.opts.deviceId}/${name} crashed: ${err.message}`);
+    await this.stopModule(hosted, 'crashed');
+    hosted.exitCode = 1;
+    hosted.statusDescription = `crashed: ${err.message}`;
+    if (hosted.spec.restartPolicy === 'never' || this.closed) {
+      hosted.runtimeStatus = 'failed';
+      this.report();
+      return;
+    }
+    // Restarted after a cool-off that doubles with each restart, as edgeAgent does.
+    hosted.runtimeStatus = 'backoff';
+    this.report();
+    const generation = hosted.generation;
+    const coolOff = Math.min(COOL_OFF_UNIT_MS * 2 ** hosted.restartCount, MAX_COOL_OFF_MS);
+    hosted.timer = this.ctx.scheduler.after(coolOff, () => {
+      if (generation !== hosted.generation || this.closed || this.modules.get(name) !== hosted || !this.opts.mayProduce()) return;
+      hosted.restartCount += 1;
+      hosted.lastRestartTimeUtc = new Date().toISOString();
+      void this.startModule(hosted).then(() => this.report());
+    });
+  }
+
+  private api(hosted: HostedModule, generation: number): ModuleApi {
+    const name = hosted.spec.name;
+    const live = () => generation === hosted.generation && hosted.started && !this.closed && this.opts.mayProduce();
+    return {
+      deviceId: this.opts.deviceId,
+      moduleId: name,
+      env: hosted.spec.env,
+      scheduler: this.ctx.scheduler,
+      random: hosted.random,
+      sendOutput: (output, body, properties, intendedAtMs) => {
+        if (!live()) return;
+        const payload = Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body), 'utf8');
+        this.opts.edgeHub.send(name, output, payload, properties ?? {}, intendedAtMs ?? this.ctx.scheduler.now());
+      },
+      reportProperties: (patch) => {
+        if (generation === hosted.generation) void hosted.link?.patch(patch);
+      },
+    };
+  }
+
+  /** Writable properties acknowledged the IoT Central way, as SimDevice does; what is already acknowledged is not sent again. */
+  private acknowledge(hosted: HostedModule, desired: JsonObject, version: number): void {
+    const link = hosted.link;
+    const patch = acknowledgement(desired, version, { code: 200, description: 'completed' });
+    if (patch === undefined || link === undefined) return;
+    const reported = link.reportedSection();
+    for (const [key, ack] of Object.entries(patch)) {
+      if (JSON.stringify(reported[key]) === JSON.stringify(ack)) delete patch[key];
+    }
+    if (Object.keys(patch).length === 0) return;
+    void link.patch(patch).then((ok) => {
+      if (ok) this.ctx.desiredAcknowledged(this.opts.deviceId, hosted.spec.name, version, this.ctx.scheduler.now());
+    });
+  }
+
+  private async stopModule(hosted: HostedModule, why: string): Promise<void> {
+    hosted.generation++;
+    hosted.timer?.cancel();
+    hosted.timer = undefined;
+    const behaviour = hosted.behaviour;
+    hosted.behaviour = undefined;
+    const wasUp = hosted.started || hosted.link !== undefined;
+    hosted.started = false;
+    try {
+      behaviour?.stop();
+    } catch (err) {
+      this.ctx.log('warn', `${this.opts.deviceId}/${hosted.spec.name}: stop failed: ${(err as Error).message}`);
+    }
+    hosted.link = undefined;
+    await this.opts.edgeHub.detach(hosted.spec.name);
+    hosted.runtimeStatus = 'stopped';
+    hosted.statusDescription = why;
+    hosted.exitCode = 0;
+    if (wasUp) hosted.lastExitTimeUtc = new Date().toISOString();
+  }
+
+  /** Stops producing: behaviours stop; connections stay for what is in flight. */
+  quiesce(): void {
+    for (const hosted of this.modules.values()) {
+      hosted.timer?.cancel();
+      try {
+        hosted.behaviour?.stop();
+      } catch {
+        // stopping is best effort
+      }
+      hosted.started = false;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.pending = undefined;
+    for (const hosted of this.modules.values()) {
+      hosted.generation++;
+      hosted.timer?.cancel();
+      try {
+        hosted.behaviour?.stop();
+      } catch {
+        // stopping is best effort
+      }
+    }
+    await this.link.close();
+  }
+
+  // ---- methods and reporting -----------------------------------------------------------------------------------
+
+  private method(name: string, request: unknown): MethodReply {
+    switch (name) {
+      case 'ping':
+        return { status: 200 };
+      case 'RestartModule': {
+        const id = isObject(request) && typeof request.id === 'string' ? request.id : undefined;
+        const hosted = id === undefined ? undefined : this.modules.get(id);
+        if (hosted === undefined || hosted.spec.status !== 'running') {
+          return { status: 400, response: { message: `no running module ${JSON.stringify(id ?? null)} to restart` } };
+        }
+        void this.stopModule(hosted, 'restarting').then(() => {
+          hosted.restartCount += 1;
+          hosted.lastRestartTimeUtc = new Date().toISOString();
+          return this.startModule(hosted);
+        }).then(() => this.report());
+        return { status: 200 };
+      }
+      case 'GetModuleLogs':
+      case 'UploadModuleLogs':
+      case 'UploadSupportBundle':
+      case 'GetTaskStatus':
+        return { status: 501, response: { message: `${name} is not simulated` } };
+      default:
+        return { status: 400, response: { message: `Command ${name} not found` } };
+    }
+  }
+
+  private moduleReport(hosted: HostedModule): JsonObject {
+    const s = hosted.spec;
+    const env: JsonObject = {};
+    for (const [k, v] of Object.entries(s.env)) env[k] = { value: v };
+    return {
+      runtimeStatus: hosted.runtimeStatus,
+      statusDescription: hosted.statusDescription,
+      exitCode: hosted.exitCode,
+      lastStartTimeUtc: hosted.lastStartTimeUtc,
+      lastExitTimeUtc: hosted.lastExitTimeUtc,
+      restartCount: hosted.restartCount,
+      ...(hosted.lastRestartTimeUtc === undefined ? {} : { lastRestartTimeUtc: hosted.lastRestartTimeUtc }),
+      version: s.version,
+      status: s.status,
+      restartPolicy: s.restartPolicy,
+      ...(s.explicit.imagePullPolicy ? { imagePullPolicy: s.imagePullPolicy } : {}),
+      ...(s.explicit.startupOrder ? { startupOrder: s.startupOrder } : {}),
+      type: s.type,
+      settings: { image: s.image, imageHash: imageHash(s.image), createOptions: s.createOptions },
+      env,
+    };
+  }
+
+  private report(): void {
+    if (this.closed) return;
+    const d = this.deployment;
+    const modules: JsonObject = {};
+    for (const [name, hosted] of this.modules) modules[name] = this.moduleReport(hosted);
+    const system = (which: 'edgeAgent' | 'edgeHub') => {
+      const image = d?.systemModules[which].image ?? '';
+      return {
+        type: 'docker', runtimeStatus: 'running', statusDescription: 'running', exitCode: 0,
+        lastStartTimeUtc: this.startedAt, lastExitTimeUtc: NEVER, imagePullPolicy: 'on-create',
+        settings: { image, imageHash: imageHash(image), createOptions: d?.systemModules[which].createOptions ?? '{}' },
+        ...(which === 'edgeHub' ? { status: 'running', restartPolicy: 'always', restartCount: 0, lastRestartTimeUtc: this.startedAt } : {}),
+      };
+    };
+    this.link.report({
+      schemaVersion: REPORTED_SCHEMA_VERSION,
+      version: EDGE_RUNTIME_VERSION,
+      ...(this.lastDesiredVersion === undefined ? {} : { lastDesiredVersion: this.lastDesiredVersion, lastDesiredStatus: this.lastDesiredStatus }),
+      runtime: {
+        type: 'docker',
+        platform: { os: 'linux', architecture: 'x86_64', version: EDGE_RUNTIME_VERSION.version },
+        ...(d === undefined || Object.keys(d.runtime.settings).length === 0 ? {} : { settings: d.runtime.settings }),
+      },
+      systemModules: { edgeAgent: system('edgeAgent'), edgeHub: system('edgeHub') },
+      modules,
+    });
+  }
+}

@@ -1,0 +1,179 @@
+// A simulated IoT Edge device: provisions through DPS like a device, gets its runtime identities from the hub's
+// registry like the IoT Edge identity service, then runs edgeAgent (deployment, modules, runtime report) and
+// edgeHub (routes, one upstream connection per module identity). Outwardly it is one SimThing, like SimDevice.
+import type { AzureTarget } from '../../endpoints/target.js';
+import { splitHostPort } from '../../endpoints/target.js';
+import { classify, ClassifiedError } from '../../transport/errors.js';
+import type { SimContext } from '../context.js';
+import type { DeviceAuth } from '../device.js';
+import { provision, type Assignment } from '../dps-client.js';
+import { PacedThing, type DeviceIdentityPlan } from '../thing.js';
+import { EdgeAgent } from './edge-agent.js';
+import { EdgeHub } from './edge-hub.js';
+import { hubEndpoint, IdentityService, type HubEndpoint, type LinkState } from './module-identity.js';
+import type { ModuleConfig, TelemetrySourceSpec } from './modules/index.js';
+
+export type { ModuleConfig, ModuleBehaviour, ModuleApi, MethodReply, TelemetrySourceSpec } from './modules/index.js';
+
+/** How the modules of one IoT Edge device behave; the engine maps the scenario onto it. */
+export interface EdgeDeviceConfig {
+  /** By module id. A module not listed behaves by its image name (the SimulatedTemperatureSensor image), else as `fallback`. */
+  modules: Record<string, ModuleConfig>;
+  /** Telemetry sources for `dtdl` modules, by module id (else the module's `model` is used). */
+  telemetrySources?: Record<string, TelemetrySourceSpec>;
+  /** Default: passthrough from any input to `output1`. */
+  fallback?: ModuleConfig;
+  /** Seed of the modules' random sequences; default: drawn from the plan's. */
+  seed?: number;
+}
+
+export class SimEdgeDevice extends PacedThing {
+  private assignment: Assignment | undefined;
+  private agent: EdgeAgent | undefined;
+  private edgeHub: EdgeHub | undefined;
+  private readonly seed: number;
+
+  constructor(
+    ctx: SimContext,
+    private readonly target: AzureTarget,
+    plan: DeviceIdentityPlan,
+    private readonly auth: DeviceAuth,
+    private readonly config: EdgeDeviceConfig,
+  ) {
+    // The device itself sends nothing: its modules do, each as its own identity, through edgeHub.
+    super(ctx, plan, 0, { tick: () => [] });
+    this.seed = config.seed ?? Math.floor(plan.random() * 2 ** 32);
+  }
+
+  override get pendingAcks(): number {
+    return this.edgeHub?.pendingAcks ?? 0;
+  }
+
+  /** edgeAgent, once the runtime runs (for tests and diagnostics). */
+  get edgeAgentRuntime(): EdgeAgent | undefined {
+    return this.agent;
+  }
+
+  get edgeHubRuntime(): EdgeHub | undefined {
+    return this.edgeHub;
+  }
+
+  start(): void {
+    this.ctx.scheduler.at(this.plan.arrivalAt, (intended) => void this.arrive(intended));
+  }
+
+  private async arrive(intended: number): Promise<void> {
+    if (this.isStopped()) return;
+    if (this.auth.kind === 'direct-sas') {
+      this.assignment = { assignedHub: this.auth.hubHost, deviceId: this.deviceId };
+    } else {
+      this.setState('provisioning');
+      const started = this.ctx.scheduler.now();
+      try {
+        this.assignment = await provision(
+          this.ctx, this.target, this.deviceId,
+          this.auth.kind === 'dps-sas' ? { kind: 'sas', deviceKey: this.auth.deviceKey } : { kind: 'x509', certPem: this.auth.certPem, keyPem: this.auth.keyPem },
+          undefined, this.ctx.localAddress(this.plan.ordinal),
+        );
+        this.ctx.metrics.recordLatency('provision', intended, started, this.ctx.scheduler.now());
+      } catch (err) {
+        const e = classify(err);
+        this.ctx.metrics.recordError(e.errorClass, `${this.deviceId}: ${e.message}`, 'provision');
+        if (e.errorClass === 'auth' || e.errorClass === 'protocol') return this.fail(e);
+        return this.retry(e, (at) => void this.arrive(at));
+      }
+    }
+    if (this.isStopped()) return;
+    this.attempt = 0;
+    await this.startRuntime(this.ctx.scheduler.now());
+  }
+
+  private fail(e: ClassifiedError): void {
+    this.ctx.log('warn', `${this.deviceId} gave up: ${e.message}`);
+    this.setState('failed');
+  }
+
+  private endpoint(): HubEndpoint {
+    const hubHost = this.auth.kind === 'direct-sas' ? this.auth.hubHost : this.assignment!.assignedHub;
+    const endpoint = hubEndpoint(this.target, hubHost, this.ctx.localAddress(this.plan.ordinal));
+    // A parent gateway (nested edge) takes the MQTT connections; the token still names the hub.
+    if (this.auth.kind === 'direct-sas' && this.auth.gatewayHost !== undefined) endpoint.mqtt = splitHostPort(this.auth.gatewayHost);
+    return endpoint;
+  }
+
+  /** The identity service's part: runtime keys, then edgeHub and edgeAgent come up. */
+  private async startRuntime(intended: number): Promise<void> {
+    if (this.isStopped() || this.assignment === undefined) return;
+    if (this.auth.kind === 'dps-x509') {
+      // The identity service would call the registry with the device's certificate; the emulator's registry takes SAS only.
+      return this.fail(new ClassifiedError('auth', 'IoT Edge devices with X.509 identities cannot get module keys from this target'));
+    }
+    this.setState('connecting');
+    const endpoint = this.endpoint();
+    const identities = new IdentityService(endpoint, this.deviceId, this.auth.deviceKey, this.ctx.mqtt.operationTimeoutMs);
+    const keys: Record<'$edgeAgent' | '$edgeHub', string | undefined> = { $edgeAgent: undefined, $edgeHub: undefined };
+    try {
+      const [agent, hub] = await Promise.all([identities.get('$edgeAgent'), identities.get('$edgeHub')]);
+      keys.$edgeAgent = agent.primaryKey;
+      keys.$edgeHub = hub.primaryKey;
+    } catch (err) {
+      const e = classify(err);
+      this.ctx.metrics.recordError(e.errorClass, `${this.deviceId}: runtime identities: ${e.message}`, 'provision');
+      // 401/404: not an IoT Edge device, or not ours; waiting does not help.
+      if (e.errorClass === 'auth' || e.errorClass === 'protocol') return this.fail(e);
+      return this.retry(e, (at) => void this.startRuntime(at));
+    }
+    if (this.isStopped()) return;
+    this.attempt = 0;
+    const key = (moduleId: '$edgeAgent' | '$edgeHub') => async (refresh: boolean) => {
+      if (refresh || keys[moduleId] === undefined) keys[moduleId] = (await identities.get(moduleId)).primaryKey;
+      return keys[moduleId]!;
+    };
+    const common = {
+      deviceId: this.deviceId, endpoint, random: this.plan.random,
+      mayReconnect: () => !this.isStopped(),
+      onState: (_: LinkState) => this.runtimeStateChanged(),
+    };
+    this.edgeHub = new EdgeHub(this.ctx, { ...common, key: key('$edgeHub') });
+    this.agent = new EdgeAgent(this.ctx, {
+      ...common, key: key('$edgeAgent'), identities, edgeHub: this.edgeHub, seed: this.seed,
+      modules: this.config.modules,
+      ...(this.config.fallback === undefined ? {} : { fallback: this.config.fallback }),
+      ...(this.config.telemetrySources === undefined ? {} : { telemetrySources: this.config.telemetrySources }),
+      mayProduce: () => !this.isStopped(),
+    });
+    this.edgeHub.start(intended);
+    this.agent.start(intended);
+  }
+
+  /** Connected when edgeAgent and edgeHub both are; backing off when either waits to retry. */
+  private runtimeStateChanged(): void {
+    if (this.state === 'stopped' || this.state === 'failed') return;
+    const agent = this.agent?.link.state;
+    const hub = this.edgeHub?.link.state;
+    if (agent === 'up' && hub === 'up') this.setState('connected');
+    else if (agent === 'backoff' || hub === 'backoff') this.setState('backingOff');
+    else this.setState('connecting');
+  }
+
+  /** Every upstream connection of the device drops at once (edgeAgent, edgeHub, each module): a reconnect storm. */
+  drop(): void {
+    this.agent?.link.drop();
+    this.edgeHub?.drop();
+  }
+
+  /** Modules stop producing and nothing reconnects; in-flight messages may still be acknowledged. */
+  quiesce(): void {
+    this.quiescing = true;
+    this.agent?.quiesce();
+  }
+
+  /** Disconnects everything; what is still in flight stays counted as in flight. */
+  async stop(): Promise<void> {
+    this.setState('stopped');
+    const agent = this.agent;
+    const edgeHub = this.edgeHub;
+    await agent?.close();
+    await edgeHub?.close();
+  }
+}

@@ -1,0 +1,306 @@
+// edgeHub: connects upstream as `{device}/$edgeHub`, takes its routes and store-and-forward settings from its
+// twin, and carries module messages. Modules talk to it in process; upstream it holds one MQTT connection per
+// module identity (`{device}/{module}`), as the real edgeHub does with MQTT upstream, so the cloud sees each
+// module as itself.
+import { CREATION_TIME_PROPERTY, splitProperties, systemProperty, type PropertyBag } from '../../protocol/index.js';
+import { ClassifiedError } from '../../transport/errors.js';
+import type { SimContext } from '../context.js';
+import { TelemetryPacer } from '../telemetry-pacer.js';
+import {
+  IdentityLink, isObject, type HubEndpoint, type JsonObject, type LinkState, type MethodReply,
+} from './module-identity.js';
+import { compileRoutes, routeMessage, type CompiledRoute, type RouteMessage, type RouteSpec } from './routes.js';
+
+/** edgeHub's own reported schema (EdgeHubConnection.ReportedProperties.CurrentSchemaVersion). */
+const REPORTED_SCHEMA_VERSION = '1.0';
+/** Desired schema versions edgeHub accepts; route objects (priority, TTL) need 1.1 or later. */
+const DESIRED_SCHEMA_VERSIONS = new Set(['1.0', '1.1', '1.2', '1.3']);
+/** Store-and-forward TTL when the twin sets none (docs: 7200 s). */
+const DEFAULT_TTL_SECONDS = 7200;
+/** The route edgeHub uses when it has no configuration. */
+const DEFAULT_ROUTES = { route: 'FROM /* INTO $upstream' };
+const NO_EVENTS = { tick: () => [] };
+
+export const EDGE_RUNTIME_VERSION = { version: '1.4.0', build: 'edgefleet', commit: '' };
+
+/** What a module host wants from its module's upstream identity. */
+export interface ModuleClientOwner {
+  /** Connected and the module twin read (the whole desired section). */
+  onUp(desired: JsonObject, version: number): void;
+  onDesired(patch: JsonObject, version: number): void;
+  onMethod(name: string, request: unknown): MethodReply | undefined;
+  onInput(input: string, body: Buffer, properties: Readonly<Record<string, string>>): void;
+}
+
+interface ModuleClient {
+  moduleId: string;
+  link: IdentityLink;
+  /** Ledger of what goes upstream as this module: generated, in flight, acknowledged, failed. */
+  pacer: TelemetryPacer;
+  owner: ModuleClientOwner;
+}
+
+interface ClientStatus {
+  status: 'Connected' | 'Disconnected';
+  lastConnectedTimeUtc?: string;
+  lastDisconnectedTimeUtc?: string;
+}
+
+export interface EdgeHubOptions {
+  deviceId: string;
+  endpoint: HubEndpoint;
+  /** The `$edgeHub` identity's key. */
+  key(refresh: boolean): Promise<string>;
+  random(): number;
+  mayReconnect(): boolean;
+  onState(state: LinkState): void;
+}
+
+/** edgeHub encodes '.', '$' and ' ' in the client ids it reports (TwinManager.EncodeTwinKey). */
+const twinKey = (id: string) => id.replace(/[.$ ]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+/** Reads `$edgeHub` desired properties; throws with what edgeHub would report as 400. */
+export function edgeHubConfig(desired: JsonObject): { routes: CompiledRoute[]; timeToLiveSecs: number } {
+  if (Object.keys(desired).length === 0) return { routes: compileRoutes(DEFAULT_ROUTES), timeToLiveSecs: DEFAULT_TTL_SECONDS };
+  const schema = desired.schemaVersion;
+  if (typeof schema !== 'string') throw new Error('schemaVersion is missing');
+  if (!DESIRED_SCHEMA_VERSIONS.has(schema)) throw new Error(`schemaVersion ${schema} is not supported (1.0 to 1.3 are)`);
+  const routes = desired.routes ?? {};
+  if (!isObject(routes)) throw new Error('routes must be an object of named routes');
+  for (const [name, spec] of Object.entries(routes)) {
+    if (isObject(spec) && schema === '1.0') throw new Error(`route ${name}: a route with priority or timeToLiveSecs needs schemaVersion 1.1 or later`);
+  }
+  let ttl = DEFAULT_TTL_SECONDS;
+  const sf = desired.storeAndForwardConfiguration;
+  if (sf !== undefined && sf !== null) {
+    if (!isObject(sf)) throw new Error('storeAndForwardConfiguration must be an object');
+    if (sf.timeToLiveSecs !== undefined) {
+      if (typeof sf.timeToLiveSecs !== 'number' || !Number.isInteger(sf.timeToLiveSecs) || sf.timeToLiveSecs < 0) {
+        throw new Error(`storeAndForwardConfiguration.timeToLiveSecs must be a whole number of seconds, not ${JSON.stringify(sf.timeToLiveSecs)}`);
+      }
+      ttl = sf.timeToLiveSecs;
+    }
+  }
+  return { routes: compileRoutes(routes as Record<string, string | RouteSpec>), timeToLiveSecs: ttl };
+}
+
+export class EdgeHub {
+  readonly link: IdentityLink;
+  private routes: CompiledRoute[] = [];
+  private timeToLiveSecs = DEFAULT_TTL_SECONDS;
+  private readonly clients = new Map<string, ModuleClient>();
+  private readonly clientStatus = new Map<string, ClientStatus>();
+  private lastDesiredVersion: number | undefined;
+  private lastDesiredStatus = { code: 200, description: '' };
+  private configured = false;
+  private readyWaiters: (() => void)[] = [];
+  private closed = false;
+
+  constructor(private readonly ctx: SimContext, private readonly opts: EdgeHubOptions) {
+    this.link = new IdentityLink(ctx, {
+      deviceId: opts.deviceId, moduleId: '$edgeHub', endpoint: opts.endpoint, key: opts.key, random: opts.random, mayReconnect: opts.mayReconnect,
+    }, {
+      onUp: (desired, version) => this.configure(desired, version),
+      onDesired: (_patch, version, desired) => this.configure(desired, version),
+      onMethod: (name) => name === 'RefreshDeviceScopeIdentityCache'
+        ? { status: 200 }
+        : { status: 404, response: { message: `Method ${name} is not supported` } },
+      onState: opts.onState,
+    });
+  }
+
+  start(intendedAt: number): void {
+    this.link.start(intendedAt);
+  }
+
+  /** Resolves once edgeHub has its first configuration: modules start after it, as on a real device. */
+  ready(): Promise<void> {
+    if (this.configured || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.readyWaiters.push(resolve));
+  }
+
+  get pendingAcks(): number {
+    let n = 0;
+    for (const c of this.clients.values()) n += c.pacer.pending;
+    return n;
+  }
+
+  /** The routes in force (for tests and diagnostics). */
+  get compiledRoutes(): readonly CompiledRoute[] {
+    return this.routes;
+  }
+
+  get storeAndForwardTtlSecs(): number {
+    return this.timeToLiveSecs;
+  }
+
+  private configure(desired: JsonObject, version: number): void {
+    try {
+      const config = edgeHubConfig(desired);
+      this.routes = config.routes;
+      this.timeToLiveSecs = config.timeToLiveSecs;
+      this.lastDesiredStatus = { code: 200, description: '' };
+    } catch (err) {
+      // A bad configuration changes nothing; edgeHub reports why.
+      this.lastDesiredStatus = { code: 400, description: (err as Error).message };
+      this.ctx.log('warn', `${this.opts.deviceId}: edgeHub refused its configuration: ${(err as Error).message}`);
+    }
+    this.lastDesiredVersion = version;
+    if (!this.configured) {
+      this.configured = true;
+      const waiters = this.readyWaiters;
+      this.readyWaiters = [];
+      for (const w of waiters) w();
+    }
+    this.report();
+  }
+
+  private report(): void {
+    const clients: JsonObject = {};
+    for (const [id, s] of this.clientStatus) clients[twinKey(id)] = { ...s };
+    this.link.report({
+      schemaVersion: REPORTED_SCHEMA_VERSION,
+      version: EDGE_RUNTIME_VERSION,
+      ...(this.lastDesiredVersion === undefined ? {} : { lastDesiredVersion: this.lastDesiredVersion, lastDesiredStatus: this.lastDesiredStatus }),
+      clients,
+    });
+  }
+
+  private setClientStatus(moduleId: string, connected: boolean): void {
+    const id = `${this.opts.deviceId}/${moduleId}`;
+    const now = new Date().toISOString();
+    this.clientStatus.set(id, connected
+      ? { status: 'Connected', lastConnectedTimeUtc: now }
+      : { status: 'Disconnected', lastDisconnectedTimeUtc: now });
+    this.report();
+  }
+
+  /** Opens the upstream connection of a module identity; its twin, methods and inputs go to `owner`. */
+  attach(moduleId: string, key: (refresh: boolean) => Promise<string>, owner: ModuleClientOwner): IdentityLink {
+    const identity = `${this.opts.deviceId}/${moduleId}`;
+    const pacer = new TelemetryPacer(this.ctx, identity, this.opts.random, 0, NO_EVENTS);
+    const link: IdentityLink = new IdentityLink(this.ctx, {
+      deviceId: this.opts.deviceId, moduleId, endpoint: this.opts.endpoint, key, random: this.opts.random, mayReconnect: this.opts.mayReconnect,
+    }, {
+      onUp: (desired, version) => {
+        this.setClientStatus(moduleId, true);
+        owner.onUp(desired, version);
+      },
+      onDesired: (patch, version) => owner.onDesired(patch, version),
+      onMethod: (name, request) => owner.onMethod(name, request),
+      onDown: (reason) => {
+        pacer.connectionLost(reason);
+        this.setClientStatus(moduleId, false);
+      },
+    });
+    if (this.closed) {
+      void link.close(); // the device stopped meanwhile
+      return link;
+    }
+    this.clients.set(moduleId, { moduleId, link, pacer, owner });
+    link.start();
+    return link;
+  }
+
+  /** Closes a module's upstream connection (the module stopped or was removed). */
+  async detach(moduleId: string): Promise<void> {
+    const client = this.clients.get(moduleId);
+    if (client === undefined || this.closed) return;
+    this.clients.delete(moduleId);
+    const wasUp = client.link.up;
+    // Graceful: what is in flight is acknowledged before the connection goes.
+    await client.link.close(true);
+    client.pacer.connectionLost('module stopped');
+    if (wasUp) this.setClientStatus(moduleId, false);
+  }
+
+  /** A module's output, through the routes: upstream as the module, and to other modules' inputs. */
+  send(moduleId: string, output: string, body: Buffer, properties: PropertyBag, intendedAt: number): void {
+    const from = this.clients.get(moduleId);
+    if (from === undefined || this.closed) return;
+    const { system, application } = splitProperties(properties);
+    const message: RouteMessage = {
+      source: { kind: 'module', moduleId, output },
+      properties: application,
+      systemProperties: {
+        ...system,
+        contentType: 'application/json', contentEncoding: 'utf-8',
+        connectionDeviceId: this.opts.deviceId, connectionModuleId: moduleId, outputName: output,
+      },
+      body,
+    };
+    const matched = routeMessage(this.routes, message);
+    if (matched.length === 0) {
+      // The ledger counts what is bound for the cloud; a message no route takes is generated and dropped.
+      this.ctx.metrics.ledger.generated += 1;
+      this.ctx.metrics.ledger.dropped += 1;
+      return;
+    }
+    for (const route of matched) {
+      const sink = route.sink;
+      if (sink.kind === 'upstream') this.upstream(from, output, body, properties, intendedAt, route.timeToLiveSecs ?? this.timeToLiveSecs);
+      else this.deliver(moduleId, sink.moduleId, sink.input, body, application, properties);
+    }
+  }
+
+  /** In process, on the next turn of the scheduler (a route loop then spins instead of overflowing the stack). */
+  private deliver(fromModule: string, toModule: string, input: string, body: Buffer, application: PropertyBag, original: PropertyBag): void {
+    const target = this.clients.get(toModule);
+    if (target === undefined) {
+      // edgeHub would keep it for the module until it connects (store-and-forward); not counted: it never was bound for the cloud.
+      this.ctx.log('debug', `${this.opts.deviceId}: no module ${toModule} for a message from ${fromModule}`);
+      return;
+    }
+    const props: Record<string, string> = {};
+    for (const [k, v] of Object.entries(application)) if (v !== null) props[k] = v;
+    props[systemProperty.connectionDeviceId] = this.opts.deviceId;
+    props[systemProperty.connectionModuleId] = fromModule;
+    props[systemProperty.contentType] = 'application/json';
+    props[systemProperty.contentEncoding] = 'utf-8';
+    const component = original[systemProperty.component];
+    if (typeof component === 'string') props[systemProperty.component] = component;
+    this.ctx.scheduler.after(0, () => {
+      if (this.clients.get(toModule) === target) target.owner.onInput(input, body, props);
+    });
+  }
+
+  private upstream(from: ModuleClient, output: string, body: Buffer, properties: PropertyBag, intendedAt: number, ttlSecs: number): void {
+    const bag: PropertyBag = {
+      ...properties,
+      [systemProperty.outputName]: output,
+      [systemProperty.contentType]: 'application/json',
+      [systemProperty.contentEncoding]: 'utf-8',
+      [CREATION_TIME_PROPERTY]: new Date(intendedAt).toISOString(),
+    };
+    from.pacer.send((_body, _component, _intended, done) => {
+      const hub = from.link.hub;
+      if (hub === undefined) return this.upstreamDown(from, ttlSecs, done);
+      hub.sendTelemetry(body, bag, 1, done);
+    }, '', undefined, intendedAt);
+  }
+
+  /**
+   * The module's upstream is down. Store-and-forward slots in here: queue (bounded by `ttlSecs`, the route's or
+   * the global TTL), send on reconnect, count what outlives its TTL as expired. Until then the message fails.
+   */
+  private upstreamDown(from: ModuleClient, _ttlSecs: number, done: (err?: Error) => void): void {
+    done(new ClassifiedError('network', `${from.link.identity}: upstream not connected`));
+  }
+
+  /** Every upstream connection of the device goes at once (a reconnect storm). */
+  drop(): void {
+    this.link.drop();
+    for (const c of this.clients.values()) c.link.drop();
+  }
+
+  /** Stops for good: in-flight messages stay counted as in flight. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const w of this.readyWaiters) w();
+    this.readyWaiters = [];
+    // The clients stay listed: what they have in flight still counts as in flight.
+    const clients = [...this.clients.values()];
+    for (const c of clients) c.pacer.abandon();
+    await Promise.all([this.link.close(), ...clients.map((c) => c.link.close())]);
+  }
+}
