@@ -1,0 +1,174 @@
+// The bench report: figures per client, ratios against the baselines, targets (pass/miss, never a failure), and
+// a table for people.
+import type { ConnectFigures, TelemetryFigures, Variant } from './job.js';
+
+export interface ConnectEntry extends ConnectFigures {
+  /** Identities asked for, before any scaling down. */
+  requested: number;
+  emulator: { received?: number; connects?: number; twinGets?: number; rejections?: Record<string, number> };
+  error?: string;
+  /** With --repeat: every run's key figures (the entry itself is the least disturbed run). */
+  runs?: { perSec: number; perCpuSec: number; rssPerIdentityKB: number; otherCores: number }[];
+}
+
+export interface TelemetryEntry extends TelemetryFigures {
+  identities: number;
+  connected: number;
+  p99Ms: number | null;
+  emulatorReceived?: number;
+  error?: string;
+  runs?: { achievedPerSec: number; msgsPerCoreSec: number; p99Ms: number | null; otherCores: number }[];
+}
+
+export interface TelemetryByClient {
+  /** Headline figures: the run at the largest identity count. */
+  identities: number;
+  msgsPerCoreSec: number | null;
+  p99Ms: number | null;
+  byIdentities: Record<string, TelemetryEntry>;
+}
+
+export interface Target {
+  name: string;
+  want: string;
+  value: number | null;
+  pass: boolean | null;
+}
+
+export interface BenchReport {
+  version: 1;
+  date: string;
+  quick: boolean;
+  durationSeconds: number;
+  machine: { cores: number; node: string; cpuModel: string; platform: string; totalMemoryGB: number; openFilesLimit: number; ephemeralPorts: number };
+  method: Record<string, string>;
+  connect: Partial<Record<Variant, ConnectEntry & { perSec: number; rssPerIdentityKB: number; identities: number }>>;
+  telemetry: Partial<Record<'edgefleet' | 'mqttjs', TelemetryByClient>>;
+  lateness: { p99Ms: number | null; p50Ms: number | null; p999Ms: number | null; maxMs: number | null; identities: number; intervalMs: number; count: number } | null;
+  ratios: Record<string, number | null>;
+  targets: Target[];
+  notes: string[];
+  errors: string[];
+}
+
+const ratio = (a: number | null | undefined, b: number | null | undefined): number | null =>
+  a === null || a === undefined || b === null || b === undefined || !(b > 0) || !Number.isFinite(a) ? null : Math.round((a / b) * 1000) / 1000;
+
+export function computeRatios(r: BenchReport): void {
+  const e = r.connect.edgefleet;
+  const m = r.connect.mqttjs;
+  const s = r.connect.azureSdk;
+  const ratios: Record<string, number | null> = {
+    connectRateVsMqttjs: ratio(e?.perSec, m?.perSec),
+    rssPerIdentityVsMqttjs: ratio(e?.rssPerIdentityKB, m?.rssPerIdentityKB),
+    devicesPerSecVsAzureSdk: ratio(e?.perSec, s?.perSec),
+    // devices per GB is 1 / (RSS per identity): the ratio of theirs to ours.
+    devicesPerGBVsAzureSdk: ratio(s?.rssPerIdentityKB, e?.rssPerIdentityKB),
+    mqttjsVsAzureSdkConnectRate: ratio(m?.perSec, s?.perSec),
+    azureSdkVsMqttjsRss: ratio(s?.rssPerIdentityKB, m?.rssPerIdentityKB),
+    // Less noisy when the machine is shared: connects per client CPU second.
+    connectPerCpuVsMqttjs: ratio(e?.perCpuSec, m?.perCpuSec),
+  };
+  const shared = r.connect.mqttjsSharedTls;
+  if (shared !== undefined) {
+    ratios.sharedTlsVsMqttjsConnectPerCpu = ratio(shared.perCpuSec, m?.perCpuSec);
+    ratios.sharedTlsVsMqttjsRss = ratio(shared.rssPerIdentityKB, m?.rssPerIdentityKB);
+  }
+  const te = r.telemetry.edgefleet;
+  const tm = r.telemetry.mqttjs;
+  ratios.msgsPerCoreVsMqttjs = ratio(te?.msgsPerCoreSec, tm?.msgsPerCoreSec);
+  for (const n of Object.keys(te?.byIdentities ?? {})) {
+    ratios[`msgsPerCoreVsMqttjs@${n}`] = ratio(te?.byIdentities[n]?.msgsPerCoreSec, tm?.byIdentities[n]?.msgsPerCoreSec);
+  }
+  r.ratios = ratios;
+  const at = (name: string, want: string, value: number | null, ok: (v: number) => boolean): Target =>
+    ({ name, want, value, pass: value === null ? null : ok(value) });
+  r.targets = [
+    at('connect rate vs plain mqtt.js', '≥ 0.9×', ratios.connectRateVsMqttjs ?? null, (v) => v >= 0.9),
+    at('msgs/s per core vs plain mqtt.js', '≥ 0.9×', ratios.msgsPerCoreVsMqttjs ?? null, (v) => v >= 0.9),
+    at('RSS per identity vs plain mqtt.js', '≤ 1.1×', ratios.rssPerIdentityVsMqttjs ?? null, (v) => v <= 1.1),
+    at('devices/s vs Azure IoT SDK', '≥ 1.4×', ratios.devicesPerSecVsAzureSdk ?? null, (v) => v >= 1.4),
+    at('devices per GB vs Azure IoT SDK', '≥ 1.2×', ratios.devicesPerGBVsAzureSdk ?? null, (v) => v >= 1.2),
+    at('scheduler lateness p99', '< 5 ms', r.lateness?.p99Ms ?? null, (v) => v < 5),
+  ];
+  const fleet = at('identities connected and subscribed (edgefleet)', '10,000', e?.connected ?? null, (v) => v >= 10_000);
+  if (r.quick || (e?.requested ?? 0) < 10_000) fleet.pass = null; // a smaller run does not test it
+  r.targets.unshift(fleet);
+}
+
+const pad = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length));
+const lpad = (s: string, n: number) => (s.length >= n ? s : ' '.repeat(n - s.length) + s);
+const fmt = (v: number | null | undefined, digits = 0) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const NAMES: Record<string, string> = { edgefleet: 'edgefleet', mqttjs: 'plain mqtt.js', azureSdk: 'Azure IoT SDK', mqttjsSharedTls: 'mqtt.js, 1 TLS ctx' };
+
+function table(header: string[], rows: string[][], align: ('l' | 'r')[]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => '  ' + cells.map((c, i) => (align[i] === 'l' ? pad(c, widths[i]!) : lpad(c, widths[i]!))).join('  ');
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+}
+
+export function renderTable(r: BenchReport): string {
+  const out: string[] = [];
+  out.push(`edgefleet bench ${r.date}${r.quick ? ' (quick)' : ''}: ${r.machine.cores} cores ${r.machine.cpuModel}, Node ${r.machine.node}, ${r.durationSeconds} s`);
+  out.push('');
+  out.push(`Connect: ${r.method.connect}`);
+  out.push(...table(
+    ['client', 'identities', 'connected/s', 'per CPU s', 'RSS KB/identity', 'heap KB/id', 'p50 ms', 'p99 ms', 'emulator cores', 'other cores', 'errors'],
+    (['edgefleet', 'mqttjs', 'azureSdk', 'mqttjsSharedTls'] as const).flatMap((v) => {
+      const c = r.connect[v];
+      if (c === undefined) return [];
+      const errs = c.failed + c.unfinished;
+      return [[NAMES[v]!, `${fmt(c.connected)}/${fmt(c.identities)}`, fmt(c.perSec), fmt(c.perCpuSec), fmt(c.rssPerIdentityKB, 1), fmt(c.heapPerIdentityKB, 1),
+        fmt(c.latency?.p50Ms, 1), fmt(c.latency?.p99Ms, 1), fmt(c.emulatorCores, 2), fmt(c.otherCores, 2), c.error !== undefined ? 'FAILED' : String(errs)]];
+    }),
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+  ));
+  out.push('');
+  out.push(`Telemetry: ${r.method.telemetry}`);
+  const rows: string[][] = [];
+  for (const v of ['edgefleet', 'mqttjs'] as const) {
+    const t = r.telemetry[v];
+    if (t === undefined) continue;
+    for (const [n, e] of Object.entries(t.byIdentities).sort((a, b) => Number(a[0]) - Number(b[0]))) {
+      rows.push([NAMES[v]!, fmt(Number(n)), fmt(e.intervalMs), fmt(e.offeredPerSec), fmt(e.achievedPerSec), fmt(e.msgsPerCoreSec), fmt(e.puback.p50Ms, 2), fmt(e.puback.p99Ms, 2),
+        fmt(e.pubackCorrected.p99Ms, 2), fmt(e.clientCpuCores, 2), fmt(e.emulatorCores, 2), fmt(e.otherCores, 2), e.error !== undefined ? 'FAILED' : String(e.failed)]);
+    }
+  }
+  out.push(...table(
+    ['client', 'identities', 'every ms', 'offered/s', 'acked/s', 'msgs/core-s', 'p50 ms', 'p99 ms', 'p99 corr ms', 'client cores', 'emulator cores', 'other cores', 'failed'],
+    rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+  ));
+  const ceilings = rows.length === 0 ? [] : (['edgefleet', 'mqttjs'] as const).flatMap((v) => Object.values(r.telemetry[v]?.byIdentities ?? {}).map((e) => `${NAMES[v]} @${fmt(e.identities)}: ~${fmt(e.pairCeilingPerSec)}/s`));
+  if (ceilings.length > 0) {
+    out.push(`  Client and emulator share ${r.machine.cores} cores; from their CPU per message, the pair would fill them at about: ${ceilings.join(', ')} (linear estimate, an upper bound).`);
+  }
+  out.push('');
+  const l = r.lateness;
+  out.push(l === null ? 'Scheduler lateness: not measured'
+    : `Scheduler lateness (edgefleet, ${fmt(l.identities)} identities every ${fmt(l.intervalMs)} ms, ${fmt(l.count)} tasks): p50 ${fmt(l.p50Ms, 2)} ms, p99 ${fmt(l.p99Ms, 2)} ms, p99.9 ${fmt(l.p999Ms, 2)} ms, max ${fmt(l.maxMs, 2)} ms`);
+  out.push('');
+  out.push('Targets (reported, not enforced):');
+  out.push(...table(
+    ['', 'target', 'measured', ''],
+    r.targets.map((t) => [t.name, t.want, t.value === null ? '–' : t.name.includes('lateness') ? `${fmt(t.value, 2)} ms` : t.name.startsWith('identities') ? fmt(t.value) : `${fmt(t.value, 2)}×`,
+      t.pass === null ? 'n/a' : t.pass ? 'pass' : 'MISS']),
+    ['l', 'l', 'r', 'l'],
+  ));
+  const ra = r.ratios;
+  const shown = Object.entries(ra).filter(([, v]) => v !== null).map(([k, v]) => `${k} ${fmt(v, 2)}`);
+  if (shown.length > 0) {
+    out.push('');
+    out.push(`Ratios: ${shown.join(', ')}`);
+  }
+  if (r.notes.length > 0) {
+    out.push('');
+    out.push('Notes:');
+    for (const n of r.notes) out.push(`  - ${n}`);
+  }
+  if (r.errors.length > 0) {
+    out.push('');
+    out.push('Errors:');
+    for (const e of r.errors) out.push(`  - ${e}`);
+  }
+  return out.join('\n');
+}
