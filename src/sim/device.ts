@@ -6,8 +6,10 @@ import { splitHostPort } from '../endpoints/target.js';
 import { classify, ClassifiedError } from '../transport/errors.js';
 import type { ScheduledHandle } from '../engine/scheduler.js';
 import type { SimContext } from './context.js';
-import { PacedThing, type DeviceIdentityPlan, type TelemetrySource } from './thing.js';
-import { provision, type Assignment, type DpsCredential } from './dps-client.js';
+import { PacedThing, type DeviceAuth, type DeviceIdentityPlan, type TelemetrySource } from './thing.js';
+
+export type { DeviceAuth } from './thing.js';
+import type { Assignment } from './dps-client.js';
 import { HubClient, type HubCredential } from './hub-client.js';
 import { acknowledgement } from './writable.js';
 
@@ -30,11 +32,6 @@ export interface DeviceBehaviour {
   command(name: string, request: unknown): CommandReply;
 }
 
-export type DeviceAuth =
-  | { kind: 'dps-sas'; deviceKey: string }
-  | { kind: 'dps-x509'; certPem: string; keyPem: string }
-  /** Already registered: a connection string's hub and key. */
-  | { kind: 'direct-sas'; hubHost: string; deviceKey: string; gatewayHost?: string };
 
 const TOKEN_TTL_SECONDS = 3600;
 const TOKEN_RENEWAL_MARGIN_SECONDS = 900;
@@ -59,38 +56,12 @@ export class SimDevice extends PacedThing {
     this.ctx.scheduler.at(this.plan.arrivalAt, (intended) => void this.arrive(intended));
   }
 
-  private async arrive(intended: number): Promise<void> {
-    if (this.state === 'stopped') return;
-    if (this.auth.kind === 'direct-sas') {
-      this.assignment = { assignedHub: this.auth.gatewayHost ?? this.auth.hubHost, deviceId: this.plan.deviceId };
-    } else {
-      this.setState('provisioning');
-      const started = this.ctx.scheduler.now();
-      const credential: DpsCredential = this.auth.kind === 'dps-sas'
-        ? { kind: 'sas', deviceKey: this.auth.deviceKey }
-        : { kind: 'x509', certPem: this.auth.certPem, keyPem: this.auth.keyPem };
-      try {
-        this.assignment = await provision(
-          this.ctx, this.target, this.plan.deviceId, credential,
-          this.behaviour.modelId === undefined ? undefined : { modelId: this.behaviour.modelId },
-          this.ctx.localAddress(this.plan.ordinal),
-        );
-        this.ctx.metrics.recordLatency('provision', intended, started, this.ctx.scheduler.now());
-      } catch (err) {
-        const e = classify(err);
-        this.ctx.metrics.recordError(e.errorClass, `${this.deviceId}: ${e.message}`, 'provision');
-        if (e.errorClass === 'auth' || e.errorClass === 'protocol') return this.fail(e);
-        return this.retry(e, (at) => void this.arrive(at));
-      }
-    }
-    if (this.isStopped()) return;
-    this.attempt = 0;
-    await this.connect(this.ctx.scheduler.now());
-  }
-
-  private fail(e: ClassifiedError): void {
-    this.ctx.log('warn', `${this.deviceId} gave up: ${e.message}`);
-    this.setState('failed');
+  private arrive(intended: number): Promise<void> {
+    const payload = this.behaviour.modelId === undefined ? undefined : { modelId: this.behaviour.modelId };
+    return this.arriveThrough(this.target, this.auth, payload, intended, (assignment, at) => {
+      this.assignment = assignment;
+      return this.connect(at);
+    });
   }
 
   private async connect(intended: number): Promise<void> {
@@ -98,7 +69,8 @@ export class SimDevice extends PacedThing {
     this.setState('connecting');
     const started = this.ctx.scheduler.now();
     const { assignedHub } = this.assignment;
-    const dial = splitHostPort(assignedHub);
+    // A connection string's GatewayHostName is where to dial; the token still names the hub.
+    const dial = splitHostPort(this.auth.kind === 'direct-sas' && this.auth.gatewayHost !== undefined ? this.auth.gatewayHost : assignedHub);
     const credential: HubCredential = this.auth.kind === 'dps-x509'
       ? { kind: 'x509', certPem: this.auth.certPem, keyPem: this.auth.keyPem }
       : { kind: 'sas', key: this.auth.deviceKey };

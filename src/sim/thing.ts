@@ -1,9 +1,19 @@
 // What every simulated device has in common: its plan, its state as the engine sees it, paced telemetry, and
 // retrying with the SDKs' backoff. Each kind adds how it reaches its target.
+import type { AzureTarget } from '../endpoints/target.js';
+import type { RegisterPayload } from '../protocol/index.js';
 import { backoffDelay } from '../transport/backoff.js';
-import type { ClassifiedError } from '../transport/errors.js';
+import { classify, type ClassifiedError } from '../transport/errors.js';
 import type { SimContext, SimThing, ThingState } from './context.js';
+import { provision, type Assignment } from './dps-client.js';
 import { TelemetryPacer } from './telemetry-pacer.js';
+
+/** How a device proves who it is: through DPS (a derived key or a certificate), or a connection string. */
+export type DeviceAuth =
+  | { kind: 'dps-sas'; deviceKey: string }
+  | { kind: 'dps-x509'; certPem: string; keyPem: string }
+  /** Already registered: a connection string's hub and key (GatewayHostName: where to dial). */
+  | { kind: 'direct-sas'; hubHost: string; deviceKey: string; gatewayHost?: string };
 
 /** One identity as the engine planned it. */
 export interface DeviceIdentityPlan {
@@ -66,6 +76,45 @@ export abstract class PacedThing implements SimThing {
   /** A method, not a property test, so TypeScript does not narrow it away across awaits. */
   protected isStopped(): boolean {
     return this.state === 'stopped' || this.quiescing;
+  }
+
+  protected fail(e: ClassifiedError): void {
+    this.ctx.log('warn', `${this.deviceId} gave up: ${e.message}`);
+    this.setState('failed');
+  }
+
+  /**
+   * Arrival: provisions through DPS (once; a device keeps its assignment across reconnects), then calls
+   * `connect`. Refusals (auth, protocol) fail the device; other errors retry with backoff.
+   */
+  protected async arriveThrough(
+    target: AzureTarget, auth: DeviceAuth, payload: RegisterPayload | undefined, intended: number,
+    connect: (assignment: Assignment, intendedAt: number) => Promise<void>,
+  ): Promise<void> {
+    if (this.isStopped()) return;
+    let assignment: Assignment;
+    if (auth.kind === 'direct-sas') {
+      assignment = { assignedHub: auth.hubHost, deviceId: this.deviceId };
+    } else {
+      this.setState('provisioning');
+      const started = this.ctx.scheduler.now();
+      try {
+        assignment = await provision(
+          this.ctx, target, this.deviceId,
+          auth.kind === 'dps-sas' ? { kind: 'sas', deviceKey: auth.deviceKey } : { kind: 'x509', certPem: auth.certPem, keyPem: auth.keyPem },
+          payload, this.ctx.localAddress(this.plan.ordinal),
+        );
+        this.ctx.metrics.recordLatency('provision', intended, started, this.ctx.scheduler.now());
+      } catch (err) {
+        const e = classify(err);
+        this.ctx.metrics.recordError(e.errorClass, `${this.deviceId}: ${e.message}`, 'provision');
+        if (e.errorClass === 'auth' || e.errorClass === 'protocol') return this.fail(e);
+        return this.retry(e, (at) => void this.arriveThrough(target, auth, payload, at, connect));
+      }
+    }
+    if (this.isStopped()) return;
+    this.attempt = 0;
+    await connect(assignment, this.ctx.scheduler.now());
   }
 
   /** Tries again after the SDKs' backoff; `again` gets the time it was meant to run at. */

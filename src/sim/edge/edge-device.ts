@@ -5,8 +5,8 @@ import type { AzureTarget } from '../../endpoints/target.js';
 import { splitHostPort } from '../../endpoints/target.js';
 import { classify, ClassifiedError } from '../../transport/errors.js';
 import type { SimContext } from '../context.js';
-import type { DeviceAuth } from '../device.js';
-import { provision, type Assignment } from '../dps-client.js';
+import type { DeviceAuth } from '../thing.js';
+import type { Assignment } from '../dps-client.js';
 import { PacedThing, type DeviceIdentityPlan } from '../thing.js';
 import { EdgeAgent } from './edge-agent.js';
 import { EdgeHub } from './edge-hub.js';
@@ -62,35 +62,11 @@ export class SimEdgeDevice extends PacedThing {
     this.ctx.scheduler.at(this.plan.arrivalAt, (intended) => void this.arrive(intended));
   }
 
-  private async arrive(intended: number): Promise<void> {
-    if (this.isStopped()) return;
-    if (this.auth.kind === 'direct-sas') {
-      this.assignment = { assignedHub: this.auth.hubHost, deviceId: this.deviceId };
-    } else {
-      this.setState('provisioning');
-      const started = this.ctx.scheduler.now();
-      try {
-        this.assignment = await provision(
-          this.ctx, this.target, this.deviceId,
-          this.auth.kind === 'dps-sas' ? { kind: 'sas', deviceKey: this.auth.deviceKey } : { kind: 'x509', certPem: this.auth.certPem, keyPem: this.auth.keyPem },
-          undefined, this.ctx.localAddress(this.plan.ordinal),
-        );
-        this.ctx.metrics.recordLatency('provision', intended, started, this.ctx.scheduler.now());
-      } catch (err) {
-        const e = classify(err);
-        this.ctx.metrics.recordError(e.errorClass, `${this.deviceId}: ${e.message}`, 'provision');
-        if (e.errorClass === 'auth' || e.errorClass === 'protocol') return this.fail(e);
-        return this.retry(e, (at) => void this.arrive(at));
-      }
-    }
-    if (this.isStopped()) return;
-    this.attempt = 0;
-    await this.startRuntime(this.ctx.scheduler.now());
-  }
-
-  private fail(e: ClassifiedError): void {
-    this.ctx.log('warn', `${this.deviceId} gave up: ${e.message}`);
-    this.setState('failed');
+  private arrive(intended: number): Promise<void> {
+    return this.arriveThrough(this.target, this.auth, undefined, intended, (assignment, at) => {
+      this.assignment = assignment;
+      return this.startRuntime(at);
+    });
   }
 
   private endpoint(): HubEndpoint {
