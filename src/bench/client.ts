@@ -1,10 +1,11 @@
 // One client variant in a process of its own (fresh RSS): reads a ClientJob on stdin, connects its identities in
 // a closed loop, optionally measures paced telemetry over a window, and prints one result line on stdout.
 import { cpus } from 'node:os';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { deriveDeviceKey } from '../protocol/index.js';
 import type { AdapterFactory, ClientAdapter } from './clients/adapter.js';
 import { deviceIdOf, RESULT_MARKER, type ClientJob, type ClientResult, type ConnectFigures, type TelemetryFigures } from './job.js';
-import { ClosedLoop, cpuSeconds, gcAvailable, machineBusySeconds, memory, readProcStat, sleep } from './measure.js';
+import { ClosedLoop, cpuSeconds, gcAvailable, machineBusySeconds, memory, readProcStat, sleep, type Percentiles } from './measure.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const KB = 1024;
@@ -23,6 +24,12 @@ async function loadAdapter(variant: ClientJob['variant']): Promise<AdapterFactor
     case 'mqttjsSharedTls': return (await import('./clients/mqttjs.js')).mqttjsAdapter;
     case 'azureSdk': return (await import('./clients/azure-sdk.js')).azureSdkAdapter;
   }
+}
+
+function eldPercentiles(h: IntervalHistogram): Percentiles {
+  const ms = (ns: number) => Math.round(ns / 1000) / 1000;
+  return h.count === 0 ? { count: 0, p50Ms: null, p99Ms: null, p999Ms: null, maxMs: null }
+    : { count: h.count, p50Ms: ms(h.percentile(50)), p99Ms: ms(h.percentile(99)), p999Ms: ms(h.percentile(99.9)), maxMs: ms(h.max) };
 }
 
 function emit(result: ClientResult): void {
@@ -96,6 +103,8 @@ async function main(): Promise<void> {
     const t = job.telemetry;
     if (job.kind === 'telemetry' && t !== undefined && a.windowStart !== undefined && a.windowEnd !== undefined) {
       await sleep(t.warmupMs);
+      const eld = monitorEventLoopDelay({ resolution: 5 });
+      eld.enable();
       a.windowStart();
       const c0 = cpuSeconds();
       const e0 = emulator().cpuSeconds;
@@ -103,6 +112,7 @@ async function main(): Promise<void> {
       const w0 = performance.now();
       await sleep(t.durationMs);
       const w = a.windowEnd();
+      eld.disable();
       const windowMs = performance.now() - w0;
       const cpuUsed = cpuSeconds() - c0;
       const emulatorCpu = emulator().cpuSeconds - e0;
@@ -124,6 +134,7 @@ async function main(): Promise<void> {
         puback: w.puback,
         pubackCorrected: w.pubackCorrected,
         ...(w.lateness === undefined ? {} : { lateness: w.lateness }),
+        eventLoopDelay: eldPercentiles(eld),
         inFlightAtEnd: w.inFlight,
       };
       result.telemetry = telemetry;
@@ -138,6 +149,12 @@ async function main(): Promise<void> {
   await Promise.race([closing, sleep(20_000)]);
   process.exit(0);
 }
+
+// Orphaned (the bench was killed outright): stop rather than hold thousands of connections.
+const parentPid = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parentPid) process.exit(1);
+}, 1000).unref();
 
 process.on('unhandledRejection', (err) => log(`unhandled rejection: ${(err as Error)?.stack ?? String(err)}`));
 void main();

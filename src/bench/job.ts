@@ -92,6 +92,8 @@ export interface TelemetryFigures {
   pubackCorrected: Percentiles;
   /** Scheduler lateness (edgefleet only). */
   lateness?: Percentiles;
+  /** Event-loop delay over the window (perf_hooks.monitorEventLoopDelay, 5 ms resolution), for every client. */
+  eventLoopDelay: Percentiles;
   inFlightAtEnd: number;
 }
 

@@ -1,7 +1,7 @@
 // How many connections one process may hold here: file descriptors (ulimit -n) and ephemeral ports per source
-// address. The bench raises its soft fd limit to the hard one when it needs to (by re-running itself under
-// `ulimit -n`), and scales a phase down, saying so, when even that is not enough.
-import { execFileSync, spawnSync } from 'node:child_process';
+// address. Node raises its soft open-file limit to the hard one when it starts, and its children (the emulator,
+// the clients) inherit that, so the hard limit is what counts; a phase that needs more is scaled down, saying so.
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
@@ -15,6 +15,7 @@ export interface Limits {
   ephemeralPorts: number;
 }
 
+/** The limits as this process's children get them (a shell started from here reports them). */
 export function readLimits(): Limits {
   let softFds = 1024;
   let hardFds = 1024;
@@ -34,28 +35,6 @@ export function readLimits(): Limits {
     // not Linux: keep the usual size
   }
   return { softFds, hardFds, ephemeralPorts };
-}
-
-const REEXEC_MARK = 'EDGEFLEET_BENCH_NOFILE';
-
-/**
- * If this process's soft fd limit is below `wanted` and the hard limit allows more, runs this same command again
- * under `ulimit -n` (children inherit it) and exits with its status. Returns otherwise.
- */
-export function raiseFdLimitOrContinue(limits: Limits, wanted: number): void {
-  if (limits.softFds >= wanted || limits.softFds >= limits.hardFds || process.env[REEXEC_MARK] !== undefined) return;
-  const target = Math.min(wanted, limits.hardFds);
-  process.stderr.write(`raising the open-file limit from ${limits.softFds} to ${target} (hard limit ${limits.hardFds})\n`);
-  const r = spawnSync('/bin/sh', ['-c', `ulimit -n ${target} && exec "$0" "$@"`, process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
-    stdio: 'inherit', env: { ...process.env, [REEXEC_MARK]: String(limits.softFds) },
-  });
-  process.exit(r.status ?? 1);
-}
-
-/** The soft fd limit before this process re-ran itself with a higher one, if it did. */
-export function fdLimitRaisedFrom(): number | undefined {
-  const v = process.env[REEXEC_MARK];
-  return v === undefined ? undefined : Number(v);
 }
 
 /**

@@ -4,17 +4,20 @@
 //
 //   node dist/bench/main.js [--quick] [--identities 10000] [--out reports/bench] [--local-address 127.0.0.2,127.0.0.3]
 //                           [--concurrency 100] [--only connect,telemetry] [--clients edgefleet,mqttjs,azureSdk]
-//                           [--telemetry-identities 1000,10000] [--rate 5000] [--window 15] [--state-dir .edgefleet-bench]
+//                           [--telemetry-identities 1000,10000] [--rate 5000] [--window 15] [--repeat 3] [--help]
+//
+// A benchmark, not a test: it never fails on a figure. Targets are printed as pass/miss beside the measurements.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { startBenchEmulator, registerDevices, type BenchEmulator } from './emulator.js';
 import type { ClientJob, ClientResult, Variant } from './job.js';
 import { deviceIdOf } from './job.js';
-import { fdLimitRaisedFrom, fitIdentities, FD_RESERVE, raiseFdLimitOrContinue, readLimits, unusableAddresses } from './limits.js';
+import { fitIdentities, readLimits, unusableAddresses } from './limits.js';
 import { computeRatios, renderTable, type BenchReport, type ConnectEntry, type TelemetryEntry } from './report.js';
 import { runClient } from './run-client.js';
 import { cpuSeconds, machineBusySeconds, sleep } from './measure.js';
+import { schedulerOnly } from './scheduler-only.js';
 
 interface Options {
   quick: boolean;
@@ -65,10 +68,10 @@ const USAGE = `usage: node dist/bench/main.js [options]
                                TLS context; connect phase only)
   --out DIR                    where reports go (default reports/bench)
   --state-dir DIR              the emulator's CA and keys (default .edgefleet-bench)
-  --quiet-wait S               before each phase, wait up to S seconds for other processes to go quiet (default 15;
+  --quiet-wait S               before each phase, wait up to S seconds for other processes to go quiet (default 10;
                                quick 3)
-  --repeat N                   run every phase N times, clients interleaved, and keep the run least disturbed by
-                               other processes (all runs stay in the JSON)
+  --repeat N                   run every phase N times, clients interleaved; keep each client's median run among those
+                               other processes left alone (else the least disturbed); all runs stay in the JSON
   --verbose                    show the client and emulator processes' output`;
 
 function parseArgs(argv: string[]): Options {
@@ -128,7 +131,7 @@ function parseArgs(argv: string[]): Options {
     only,
     clients,
     verbose: flags.get('verbose') === true,
-    quietWaitSeconds: str('quiet-wait') === '0' ? 0 : int('quiet-wait', quick ? 3 : 15),
+    quietWaitSeconds: str('quiet-wait') === '0' ? 0 : int('quiet-wait', quick ? 3 : 10),
     repeat: int('repeat', 1),
   };
 }
@@ -137,8 +140,6 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
-  const largest = Math.max(opts.identities, ...opts.telemetryIdentities);
-  raiseFdLimitOrContinue(readLimits(), largest + FD_RESERVE);
   const limits = readLimits();
 
   const started = Date.now();
@@ -171,13 +172,17 @@ async function main(): Promise<void> {
     if (/^\s+\w+: \d+\/\d+ after/.test(line)) say(`    ${line.trim()}`);
   };
 
+  if (opts.repeat > 1) {
+    report.method.repeat = `every phase ran ${opts.repeat} times, clients interleaved; each figure is that client's median run (by connects/s, or msgs/core-s) among those other processes left alone (else its least disturbed run); every run is under "runs"`;
+  }
   const bad = await unusableAddresses(opts.localAddresses);
   if (bad.length > 0) throw new Error(`--local-address: cannot bind ${bad.join(', ')} here`);
   if (opts.localAddresses.length > 0) {
     report.method.localAddresses = `client connections spread over ${opts.localAddresses.join(', ')} (edgefleet and mqtt.js; the Azure IoT SDK has no option for a source address and uses the default)`;
   }
-  const raisedFrom = fdLimitRaisedFrom();
-  if (raisedFrom !== undefined) report.notes.push(`open-file limit raised from ${raisedFrom} to ${limits.softFds} (ulimit -n)`);
+  if (opts.repeat === 1) {
+    report.notes.push('one run per client and phase: on this 2-core machine, identical runs spread by about ±10% even when nothing else runs (connects/s and msgs/core-s); ratios within ±0.1 of a target are not a verdict: use --repeat 3');
+  }
   const cores = cpus().length;
   report.notes.push(`${cores} cores shared by the client under test and the emulator (and this parent, idle while a phase runs): past about ${cores} busy cores in total, figures measure the box, not the client`);
 
@@ -236,9 +241,15 @@ async function main(): Promise<void> {
 
   const clientsInOrder = (['edgefleet', 'mqttjs', 'azureSdk', 'mqttjsSharedTls'] as const).filter((c) => opts.clients.has(c));
 
-  /** Of repeated runs, the one the rest of the machine disturbed least. */
-  const leastDisturbed = <T extends { otherCores: number }>(runs: T[]): T | undefined =>
-    runs.reduce<T | undefined>((best, r) => (best === undefined || r.otherCores < best.otherCores ? r : best), undefined);
+  /**
+   * Of repeated runs: the median by `metric` (upper median for an even count) among those the rest of the machine
+   * left alone (every client gets the same rule), or, when none was left alone, the least disturbed.
+   */
+  const pick = <T extends { otherCores: number }>(runs: T[], metric: (r: T) => number): T | undefined => {
+    const quiet = runs.filter((r) => r.otherCores <= QUIET_CORES).sort((a, b) => metric(a) - metric(b));
+    if (quiet.length > 0) return quiet[Math.floor(quiet.length / 2)];
+    return runs.reduce<T | undefined>((best, r) => (best === undefined || r.otherCores < best.otherCores ? r : best), undefined);
+  };
   const repeatLabel = (r: number) => (opts.repeat > 1 ? ` (run ${r + 1}/${opts.repeat})` : '');
 
   if (opts.only.has('connect')) {
@@ -268,7 +279,7 @@ async function main(): Promise<void> {
       }
     }
     for (const [variant, list] of runs) {
-      const best = leastDisturbed(list.filter((e) => e.error === undefined)) ?? list[0];
+      const best = pick(list.filter((e) => e.error === undefined), (e) => e.perSec) ?? list[0];
       if (best === undefined) continue;
       report.connect[variant] = {
         ...best,
@@ -278,6 +289,14 @@ async function main(): Promise<void> {
         report.notes.push(`connect ${variant}: other processes used ${best.otherCores} cores meanwhile: the figures are disturbed`);
       }
     }
+  }
+
+  if (opts.only.has('telemetry') && opts.clients.has('edgefleet')) {
+    const n = Math.max(...opts.telemetryIdentities);
+    say(`scheduler alone: ${n} tasks every 2000 ms, no I/O`);
+    await waitForQuiet(opts.quietWaitSeconds * 1000);
+    const so = await schedulerOnly(n, 2000, 2000, opts.quick ? 4000 : 8000);
+    report.lateness = { p99Ms: null, p50Ms: null, p999Ms: null, maxMs: null, identities: n, intervalMs: 2000, count: 0, schedulerOnly: so };
   }
 
   if (opts.only.has('telemetry')) {
@@ -314,7 +333,7 @@ async function main(): Promise<void> {
       const byIdentities: Record<string, TelemetryEntry> = {};
       for (const { wanted, identities: n } of sizes) {
         const list = runs.get(`${variant}@${wanted}`) ?? [];
-        const t = leastDisturbed(list.filter((e) => e.error === undefined)) ?? list[0];
+        const t = pick(list.filter((e) => e.error === undefined), (e) => e.msgsPerCoreSec) ?? list[0];
         if (t === undefined) continue;
         byIdentities[String(wanted)] = {
           ...t,
@@ -327,7 +346,12 @@ async function main(): Promise<void> {
           report.notes.push(`telemetry ${variant} @${n}: acknowledged ${t.achievedPerSec}/s of ${t.offeredPerSec}/s offered: the pair did not keep up (client ${t.clientCpuCores} cores, emulator ${t.emulatorCores} cores, others ${t.otherCores})`);
         }
         if (variant === 'edgefleet' && t.lateness !== undefined && n === largestFit) {
-          report.lateness = { p99Ms: t.lateness.p99Ms, p50Ms: t.lateness.p50Ms, p999Ms: t.lateness.p999Ms, maxMs: t.lateness.maxMs, identities: n, intervalMs: t.intervalMs, count: t.lateness.count };
+          const mqttjsEld = pick(runs.get(`mqttjs@${wanted}`) ?? [], (e) => e.msgsPerCoreSec)?.eventLoopDelay.p99Ms;
+          report.lateness = {
+            ...report.lateness,
+            p99Ms: t.lateness.p99Ms, p50Ms: t.lateness.p50Ms, p999Ms: t.lateness.p999Ms, maxMs: t.lateness.maxMs, identities: n, intervalMs: t.intervalMs, count: t.lateness.count,
+            ...(mqttjsEld === undefined ? {} : { mqttjsEventLoopDelayP99Ms: mqttjsEld }),
+          };
         }
       }
       const keys = Object.keys(byIdentities).map(Number);

@@ -1,6 +1,7 @@
 // The bench report: figures per client, ratios against the baselines, targets (pass/miss, never a failure), and
 // a table for people.
 import type { ConnectFigures, TelemetryFigures, Variant } from './job.js';
+import type { SchedulerOnlyFigures } from './scheduler-only.js';
 
 export interface ConnectEntry extends ConnectFigures {
   /** Identities asked for, before any scaling down. */
@@ -44,7 +45,13 @@ export interface BenchReport {
   method: Record<string, string>;
   connect: Partial<Record<Variant, ConnectEntry & { perSec: number; rssPerIdentityKB: number; identities: number }>>;
   telemetry: Partial<Record<'edgefleet' | 'mqttjs', TelemetryByClient>>;
-  lateness: { p99Ms: number | null; p50Ms: number | null; p999Ms: number | null; maxMs: number | null; identities: number; intervalMs: number; count: number } | null;
+  lateness: {
+    p99Ms: number | null; p50Ms: number | null; p999Ms: number | null; maxMs: number | null; identities: number; intervalMs: number; count: number;
+    /** The plain mqtt.js client's event-loop delay in the same configuration, for comparison. */
+    mqttjsEventLoopDelayP99Ms?: number | null;
+    /** The Scheduler with tasks that do nothing (no I/O): what the mechanism itself adds. */
+    schedulerOnly?: SchedulerOnlyFigures;
+  } | null;
   ratios: Record<string, number | null>;
   targets: Target[];
   notes: string[];
@@ -125,18 +132,20 @@ export function renderTable(r: BenchReport): string {
   ));
   out.push('');
   out.push(`Telemetry: ${r.method.telemetry}`);
+  out.push('  (loop delay: the client\'s event-loop delay over the window; lateness: edgefleet\'s scheduler, task start − intended time)');
   const rows: string[][] = [];
   for (const v of ['edgefleet', 'mqttjs'] as const) {
     const t = r.telemetry[v];
     if (t === undefined) continue;
     for (const [n, e] of Object.entries(t.byIdentities).sort((a, b) => Number(a[0]) - Number(b[0]))) {
       rows.push([NAMES[v]!, fmt(Number(n)), fmt(e.intervalMs), fmt(e.offeredPerSec), fmt(e.achievedPerSec), fmt(e.msgsPerCoreSec), fmt(e.puback.p50Ms, 2), fmt(e.puback.p99Ms, 2),
-        fmt(e.pubackCorrected.p99Ms, 2), fmt(e.clientCpuCores, 2), fmt(e.emulatorCores, 2), fmt(e.otherCores, 2), e.error !== undefined ? 'FAILED' : String(e.failed)]);
+        fmt(e.pubackCorrected.p99Ms, 2), fmt(e.eventLoopDelay?.p99Ms, 1), fmt(e.lateness?.p99Ms, 1), fmt(e.clientCpuCores, 2), fmt(e.emulatorCores, 2), fmt(e.otherCores, 2),
+        e.error !== undefined ? 'FAILED' : String(e.failed)]);
     }
   }
   out.push(...table(
-    ['client', 'identities', 'every ms', 'offered/s', 'acked/s', 'msgs/core-s', 'p50 ms', 'p99 ms', 'p99 corr ms', 'client cores', 'emulator cores', 'other cores', 'failed'],
-    rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ['client', 'identities', 'every ms', 'offered/s', 'acked/s', 'msgs/core-s', 'p50 ms', 'p99 ms', 'p99 corr ms', 'loop delay p99', 'lateness p99', 'client cores', 'emulator cores', 'other cores', 'failed'],
+    rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
   ));
   const ceilings = rows.length === 0 ? [] : (['edgefleet', 'mqttjs'] as const).flatMap((v) => Object.values(r.telemetry[v]?.byIdentities ?? {}).map((e) => `${NAMES[v]} @${fmt(e.identities)}: ~${fmt(e.pairCeilingPerSec)}/s`));
   if (ceilings.length > 0) {
@@ -144,13 +153,22 @@ export function renderTable(r: BenchReport): string {
   }
   out.push('');
   const l = r.lateness;
-  out.push(l === null ? 'Scheduler lateness: not measured'
-    : `Scheduler lateness (edgefleet, ${fmt(l.identities)} identities every ${fmt(l.intervalMs)} ms, ${fmt(l.count)} tasks): p50 ${fmt(l.p50Ms, 2)} ms, p99 ${fmt(l.p99Ms, 2)} ms, p99.9 ${fmt(l.p999Ms, 2)} ms, max ${fmt(l.maxMs, 2)} ms`);
+  if (l === null) out.push('Scheduler lateness: not measured');
+  else {
+    if (l.count > 0) {
+      out.push(`Scheduler lateness (edgefleet sending telemetry, ${fmt(l.identities)} identities every ${fmt(l.intervalMs)} ms, ${fmt(l.count)} tasks): p50 ${fmt(l.p50Ms, 2)} ms, p99 ${fmt(l.p99Ms, 2)} ms, p99.9 ${fmt(l.p999Ms, 2)} ms, max ${fmt(l.maxMs, 2)} ms`
+        + (l.mqttjsEventLoopDelayP99Ms === undefined ? '' : `; plain mqtt.js event-loop delay p99 in the same configuration ${fmt(l.mqttjsEventLoopDelayP99Ms, 1)} ms`));
+    }
+    const so = l.schedulerOnly;
+    if (so !== undefined) {
+      out.push(`Scheduler alone (${fmt(so.identities)} tasks every ${fmt(so.intervalMs)} ms, no I/O): p50 ${fmt(so.p50Ms, 2)} ms, p99 ${fmt(so.p99Ms, 2)} ms, max ${fmt(so.maxMs, 2)} ms (${fmt(so.tasksPerSec)} tasks/s; ${fmt(so.cpuMicrosPerTask, 1)} µs of process CPU per task, timer wake-ups included)`);
+    }
+  }
   out.push('');
   out.push('Targets (reported, not enforced):');
   out.push(...table(
     ['', 'target', 'measured', ''],
-    r.targets.map((t) => [t.name, t.want, t.value === null ? '–' : t.name.includes('lateness') ? `${fmt(t.value, 2)} ms` : t.name.startsWith('identities') ? fmt(t.value) : `${fmt(t.value, 2)}×`,
+    r.targets.map((t) => [t.name, t.want, t.value === null ? '–' : t.name.includes('lateness') ? `${fmt(t.value, 2)} ms` : t.name.startsWith('identities') ? fmt(t.value) : `${fmt(t.value, 3)}×`,
       t.pass === null ? 'n/a' : t.pass ? 'pass' : 'MISS']),
     ['l', 'l', 'r', 'l'],
   ));

@@ -9,6 +9,7 @@ import { registerDevices } from '../../src/bench/emulator.js';
 import { deviceIdOf, type ClientJob, type Variant } from '../../src/bench/job.js';
 import { ClosedLoop, sleep } from '../../src/bench/measure.js';
 import { fitIdentities } from '../../src/bench/limits.js';
+import { schedulerOnly } from '../../src/bench/scheduler-only.js';
 import { computeRatios, renderTable, type BenchReport } from '../../src/bench/report.js';
 import type { AdapterFactory } from '../../src/bench/clients/adapter.js';
 import { edgefleetAdapter } from '../../src/bench/clients/edgefleet.js';
@@ -102,7 +103,7 @@ describe('bench report and limits', () => {
     const tel = (msgsPerCoreSec: number) => ({
       identities: 100, msgsPerCoreSec, p99Ms: 2,
       byIdentities: { 100: { identities: 100, connected: 100, p99Ms: 2, intervalMs: 100, offeredPerSec: 1000, windowMs: 1000, sent: 1000, acknowledged: 1000, failed: 0,
-        achievedPerSec: 1000, clientCpuSeconds: 0.1, clientCpuCores: 0.1, msgsPerCoreSec, emulatorCores: 0.1, otherCores: 0, pairCeilingPerSec: 5000, puback: p, pubackCorrected: p, inFlightAtEnd: 0 } },
+        achievedPerSec: 1000, clientCpuSeconds: 0.1, clientCpuCores: 0.1, msgsPerCoreSec, emulatorCores: 0.1, otherCores: 0, pairCeilingPerSec: 5000, puback: p, eventLoopDelay: p, pubackCorrected: p, inFlightAtEnd: 0 } },
     });
     const report: BenchReport = {
       version: 1, date: '2026-01-01T00:00:00.000Z', quick: true, durationSeconds: 1,
@@ -126,6 +127,12 @@ describe('bench report and limits', () => {
     const text = renderTable(report);
     expect(text).toContain('plain mqtt.js');
     expect(text).toContain('Targets');
+  });
+
+  it('measures the scheduler alone', async () => {
+    const so = await schedulerOnly(200, 100, 150, 300);
+    expect(so.count).toBeGreaterThan(0);
+    expect(so.p99Ms).not.toBeNull();
   });
 
   it('scales a phase down to what file descriptors and ports allow, and says why', () => {
