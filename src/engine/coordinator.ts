@@ -50,6 +50,9 @@ export interface RunOptions {
   stopSignal?: Promise<void>;
   /** Judged at the end (exit code); those with abortOnFail also every few seconds during the run. */
   thresholds?: Threshold[];
+  /** --gateway-listen: gateways whose edgeHub opens a TLS port, and the edge CA their certificates chain to. */
+  gatewayListen?: { gatewayId: string; host: string; port: number }[];
+  edgeCa?: { certPem: string; keyPem: string };
   /** A live Prometheus /metrics endpoint for the run. */
   prometheus?: { port: number; host: string };
   /** The live dashboard instead of progress lines (a terminal); log lines then go through `setLogSink`. */
@@ -97,6 +100,7 @@ export async function runFleet(options: RunOptions): Promise<RunResult> {
       workerIndex, scenario: plan.scenario, identities, target, durationMs: plan.durationMs, seed: plan.seed,
       actionShare: plan.fleetSize === 0 ? 0 : identities.length / plan.fleetSize,
       localAddresses: options.localAddresses ?? [], snapshotIntervalMs: 1000, logLevel: options.logLevel ?? 'warn',
+      ...(options.gatewayListen === undefined || options.edgeCa === undefined ? {} : { gatewayListen: options.gatewayListen, edgeCa: options.edgeCa }),
     };
     const worker = new Worker(file, { workerData: init });
     let resolveReady: () => void = () => {};
@@ -125,6 +129,10 @@ export async function runFleet(options: RunOptions): Promise<RunResult> {
             return;
           case 'log':
             log(m.level, m.message);
+            return;
+          case 'notice':
+            log('info', m.message);
+            progress(m.message);
             return;
           case 'fatal':
             rejectFinal(new Error(`worker ${workerIndex}: ${m.message}`));

@@ -20,6 +20,10 @@ export interface WorkerInit {
   localAddresses: string[];
   snapshotIntervalMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** --gateway-listen: gateways whose edgeHub also opens a TLS port (0: a free one). */
+  gatewayListen?: { gatewayId: string; host: string; port: number }[];
+  /** The edge CA their server certificates chain to (a secret: its key). */
+  edgeCa?: { certPem: string; keyPem: string };
 }
 
 /** `start` comes once every worker is ready, so that building a fleet never makes its arrivals late. */
@@ -38,4 +42,6 @@ export type FromWorker =
   | { type: 'inspection'; requestId: number; detail: DeviceDetail | null }
   | { type: 'final'; workerIndex: number; snapshot: MetricsSnapshot; states: StateCounts; acknowledgedBy: Record<string, number> }
   | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; message: string }
+  /** For the person running the fleet (a gateway's TLS address): logged and shown in the progress. */
+  | { type: 'notice'; message: string }
   | { type: 'fatal'; message: string };

@@ -45,6 +45,7 @@ const ctx: SimContext = {
   log(level, message) {
     if (LEVELS[level] >= LEVELS[init.logLevel]) post({ type: 'log', level, message });
   },
+  notice: (message) => post({ type: 'notice', message }),
   mqtt: { keepaliveSeconds: 180, connectTimeoutMs: 30_000, operationTimeoutMs: 30_000 },
 };
 

@@ -18,6 +18,8 @@ export interface SimContext {
   /** Messages acknowledged by the target per identity, for reconciliation with what it received. */
   acknowledgedBy(identity: string): void;
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
+  /** Something a person running the fleet needs to see (a gateway's listening address): log and progress. */
+  notice?(message: string): void;
   /** Keep-alive and time-outs of MQTT connections. */
   mqtt: { keepaliveSeconds: number; connectTimeoutMs: number; operationTimeoutMs: number };
 }

@@ -7,6 +7,7 @@ import {
 import { ClassifiedError, classifyStatus } from '../transport/errors.js';
 import { MqttConnection } from '../transport/mqtt-connection.js';
 import type { SimContext } from './context.js';
+import type { Duplex } from 'node:stream';
 
 export type HubCredential = { kind: 'sas'; key: string } | { kind: 'x509'; certPem: string; keyPem: string };
 
@@ -21,6 +22,8 @@ export interface HubClientOptions {
   caPem?: string;
   localAddress?: string;
   tokenTtlSeconds: number;
+  /** MQTT over this stream (an in-process gateway) instead of dialling `dial`. */
+  stream?: () => Duplex;
 }
 
 export interface HubHandlers {
@@ -78,6 +81,7 @@ export class HubClient {
         ...(opts.caPem === undefined ? {} : { ca: opts.caPem }),
         ...(opts.dial.servername === undefined ? {} : { servername: opts.dial.servername }),
         ...(opts.localAddress === undefined ? {} : { localAddress: opts.localAddress }),
+        ...(opts.stream === undefined ? {} : { stream: opts.stream }),
         keepaliveSeconds: ctx.mqtt.keepaliveSeconds,
         connectTimeoutMs: ctx.mqtt.connectTimeoutMs,
       },

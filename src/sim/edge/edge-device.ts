@@ -10,6 +10,7 @@ import type { Assignment } from '../dps-client.js';
 import { PacedThing, type DeviceIdentityPlan } from '../thing.js';
 import { EdgeAgent } from './edge-agent.js';
 import { EdgeHub } from './edge-hub.js';
+import type { GatewayServer } from './gateway-server.js';
 import { hubEndpoint, IdentityService, type HubEndpoint, type LinkState } from './module-identity.js';
 import type { ModuleConfig, TelemetrySourceSpec } from './modules/index.js';
 
@@ -25,6 +26,8 @@ export interface EdgeDeviceConfig {
   fallback?: ModuleConfig;
   /** Seed of the modules' random sequences; default: drawn from the plan's. */
   seed?: number;
+  /** A transparent gateway: its edgeHub accepts these downstream devices once it runs. */
+  gateway?: GatewayServer;
 }
 
 export class SimEdgeDevice extends PacedThing {
@@ -46,7 +49,7 @@ export class SimEdgeDevice extends PacedThing {
   }
 
   override get pendingAcks(): number {
-    return this.edgeHub?.pendingAcks ?? 0;
+    return (this.edgeHub?.pendingAcks ?? 0) + (this.config.gateway?.pendingAcks ?? 0);
   }
 
   /** edgeAgent, once the runtime runs (for tests and diagnostics). */
@@ -120,6 +123,18 @@ export class SimEdgeDevice extends PacedThing {
     });
     this.edgeHub.start(intended);
     this.agent.start(intended);
+    const gateway = this.config.gateway;
+    if (gateway !== undefined) {
+      const edgeHub = this.edgeHub;
+      void edgeHub.ready().then(async () => {
+        if (this.isStopped()) return;
+        try {
+          await gateway.start(edgeHub, endpoint);
+        } catch (err) {
+          this.ctx.log('error', `${this.deviceId}: edgeHub could not accept downstream devices: ${(err as Error).message}`);
+        }
+      });
+    }
   }
 
   /** Connected when edgeAgent and edgeHub both are; backing off when either waits to retry. */
@@ -136,12 +151,14 @@ export class SimEdgeDevice extends PacedThing {
   drop(): void {
     this.agent?.link.drop();
     this.edgeHub?.drop();
+    this.config.gateway?.drop();
   }
 
   /** Modules stop producing and nothing reconnects; in-flight messages may still be acknowledged. */
   quiesce(): void {
     this.quiescing = true;
     this.agent?.quiesce();
+    this.config.gateway?.quiesce();
   }
 
   /** Disconnects everything; what is still in flight stays counted as in flight. */
@@ -150,6 +167,7 @@ export class SimEdgeDevice extends PacedThing {
     const agent = this.agent;
     const edgeHub = this.edgeHub;
     await agent?.close();
+    await this.config.gateway?.close();
     await edgeHub?.close();
   }
 }

@@ -6,6 +6,7 @@ import { CREATION_TIME_PROPERTY, splitProperties, systemProperty, type PropertyB
 import { ClassifiedError } from '../../transport/errors.js';
 import type { SimContext } from '../context.js';
 import { TelemetryPacer } from '../telemetry-pacer.js';
+import type { HubClient } from '../hub-client.js';
 import {
   IdentityLink, isObject, type HubEndpoint, type JsonObject, type LinkState, type MethodReply,
 } from './module-identity.js';
@@ -32,11 +33,16 @@ export interface ModuleClientOwner {
   onInput(input: string, body: Buffer, properties: Readonly<Record<string, string>>): void;
 }
 
-interface ModuleClient {
+/** One identity's upstream leg: a module's, or a downstream device's (gateway-server.ts). */
+export interface UpstreamLeg {
+  link: { readonly hub: HubClient | undefined; readonly identity: string };
+  /** Ledger of what goes upstream as this identity: generated, in flight, acknowledged, failed. */
+  pacer: TelemetryPacer;
+}
+
+interface ModuleClient extends UpstreamLeg {
   moduleId: string;
   link: IdentityLink;
-  /** Ledger of what goes upstream as this module: generated, in flight, acknowledged, failed. */
-  pacer: TelemetryPacer;
   owner: ModuleClientOwner;
 }
 
@@ -175,6 +181,39 @@ export class EdgeHub {
     this.report();
   }
 
+  /** A downstream device connected to (or left) this gateway: listed in `clients` only while connected. */
+  downstreamConnected(deviceId: string, connected: boolean): void {
+    if (connected) this.clientStatus.set(deviceId, { status: 'Connected', lastConnectedTimeUtc: new Date().toISOString() });
+    else this.clientStatus.delete(deviceId);
+    if (!this.closed) this.report();
+  }
+
+  /**
+   * A downstream device's message, through the routes (it has no $connectionModuleId): upstream as that device
+   * on its own leg, or to module inputs. `generatedElsewhere`: the device counted it as generated already.
+   */
+  forwardFromDevice(leg: UpstreamLeg, deviceId: string, body: Buffer, properties: PropertyBag, intendedAt: number, generatedElsewhere: boolean): void {
+    if (this.closed) return;
+    const { system, application } = splitProperties(properties);
+    const message: RouteMessage = {
+      source: { kind: 'device', deviceId },
+      properties: application,
+      systemProperties: { ...system, connectionDeviceId: deviceId },
+      body,
+    };
+    const matched = routeMessage(this.routes, message);
+    if (matched.length === 0) {
+      if (!generatedElsewhere) this.ctx.metrics.ledger.generated += 1;
+      this.ctx.metrics.ledger.dropped += 1;
+      return;
+    }
+    for (const route of matched) {
+      const sink = route.sink;
+      if (sink.kind === 'upstream') this.upstream(leg, '', body, properties, intendedAt, route.timeToLiveSecs ?? this.timeToLiveSecs, generatedElsewhere);
+      else this.deliver(undefined, sink.moduleId, sink.input, body, application, properties, deviceId);
+    }
+  }
+
   /** Opens the upstream connection of a module identity; its twin, methods and inputs go to `owner`. */
   attach(moduleId: string, key: (refresh: boolean) => Promise<string>, owner: ModuleClientOwner): IdentityLink {
     const identity = `${this.opts.deviceId}/${moduleId}`;
@@ -244,7 +283,10 @@ export class EdgeHub {
   }
 
   /** In process, on the next turn of the scheduler (a route loop then spins instead of overflowing the stack). */
-  private deliver(fromModule: string, toModule: string, input: string, body: Buffer, application: PropertyBag, original: PropertyBag): void {
+  private deliver(
+    fromModule: string | undefined, toModule: string, input: string, body: Buffer, application: PropertyBag, original: PropertyBag,
+    fromDevice = this.opts.deviceId,
+  ): void {
     const target = this.clients.get(toModule);
     if (target === undefined) {
       // edgeHub would keep it for the module until it connects (store-and-forward); not counted: it never was bound for the cloud.
@@ -253,8 +295,8 @@ export class EdgeHub {
     }
     const props: Record<string, string> = {};
     for (const [k, v] of Object.entries(application)) if (v !== null) props[k] = v;
-    props[systemProperty.connectionDeviceId] = this.opts.deviceId;
-    props[systemProperty.connectionModuleId] = fromModule;
+    props[systemProperty.connectionDeviceId] = fromDevice;
+    if (fromModule !== undefined) props[systemProperty.connectionModuleId] = fromModule;
     props[systemProperty.contentType] = 'application/json';
     props[systemProperty.contentEncoding] = 'utf-8';
     const component = original[systemProperty.component];
@@ -264,10 +306,10 @@ export class EdgeHub {
     });
   }
 
-  private upstream(from: ModuleClient, output: string, body: Buffer, properties: PropertyBag, intendedAt: number, ttlSecs: number): void {
+  private upstream(from: UpstreamLeg, output: string, body: Buffer, properties: PropertyBag, intendedAt: number, ttlSecs: number, generatedElsewhere = false): void {
     const bag: PropertyBag = {
       ...properties,
-      [systemProperty.outputName]: output,
+      ...(output === '' ? {} : { [systemProperty.outputName]: output }),
       [systemProperty.contentType]: 'application/json',
       [systemProperty.contentEncoding]: 'utf-8',
       [CREATION_TIME_PROPERTY]: new Date(intendedAt).toISOString(),
@@ -276,14 +318,14 @@ export class EdgeHub {
       const hub = from.link.hub;
       if (hub === undefined) return this.upstreamDown(from, ttlSecs, done);
       hub.sendTelemetry(body, bag, 1, done);
-    }, '', undefined, intendedAt);
+    }, '', undefined, intendedAt, generatedElsewhere);
   }
 
   /**
    * The module's upstream is down. Store-and-forward slots in here: queue (bounded by `ttlSecs`, the route's or
    * the global TTL), send on reconnect, count what outlives its TTL as expired. Until then the message fails.
    */
-  private upstreamDown(from: ModuleClient, _ttlSecs: number, done: (err?: Error) => void): void {
+  private upstreamDown(from: UpstreamLeg, _ttlSecs: number, done: (err?: Error) => void): void {
     done(new ClassifiedError('network', `${from.link.identity}: upstream not connected`));
   }
 
