@@ -583,7 +583,7 @@ class ScenarioResolver {
           else {
             this.at(
               ['fleet', index, 'downstream', j, 'auth'],
-              `IoT Central does not support X.509 downstream devices behind a transparent gateway (group "${leaf.group}"); use auth: sas, or the emulator or mqtt target${because}`,
+              `IoT Central does not support X.509 downstream devices behind a transparent gateway (group "${leaf.group}", target iot-central${because.replace(/^ \((.*)\)$/, ' $1')}); use auth: sas, or the emulator or mqtt target`,
             );
           }
         });
