@@ -159,7 +159,7 @@ export async function buildFleet(ctx: SimContext, init: WorkerInit): Promise<Bui
   const target = init.target;
   const built: BuiltThing[] = [];
   const downstreamGroups = new Map((loaded.downstream ?? []).map((d) => [d.name, d]));
-  const gateways = target.kind === 'mqtt' ? new Map<string, GatewayServer>() : planGateways(ctx, init, downstreamGroups, target.groupKeys.devices);
+  const gateways = target.kind === 'mqtt' ? new Map<string, GatewayServer>() : planGateways(ctx, init, downstreamGroups, target);
   for (const identity of init.identities) {
     if (identity.kind === 'downstream') {
       const group = downstreamGroups.get(identity.group);
@@ -203,14 +203,14 @@ export async function buildFleet(ctx: SimContext, init: WorkerInit): Promise<Bui
  * The transparent gateways of this worker, each with its children as the plan makes them: edgeHub's device-scope
  * cache (a child's key is derived from the devices group key, as the plan and DPS derive it).
  */
-function planGateways(ctx: SimContext, init: WorkerInit, downstreamGroups: Map<string, LoadedDownstreamGroup>, devicesGroupKey: string): Map<string, GatewayServer> {
+function planGateways(ctx: SimContext, init: WorkerInit, downstreamGroups: Map<string, LoadedDownstreamGroup>, target: AzureTarget): Map<string, GatewayServer> {
   const children = new Map<string, GatewayChild[]>();
   for (const identity of init.identities) {
     if (identity.kind !== 'downstream' || identity.gateway === undefined) continue;
     const auth = downstreamGroups.get(identity.group)?.config.auth ?? 'sas';
     const child: GatewayChild = auth === 'sas'
-      ? { deviceId: identity.deviceId, auth, key: deriveDeviceKey(devicesGroupKey, identity.deviceId) }
-      : { deviceId: identity.deviceId, auth };
+      ? { deviceId: identity.deviceId, auth, key: deriveDeviceKey(target.groupKeys.devices, identity.deviceId) }
+      : { deviceId: identity.deviceId, auth, ...(target.x509Ca === undefined ? {} : { caPem: target.x509Ca.certPem }) };
     const list = children.get(identity.gateway.deviceId) ?? [];
     list.push(child);
     children.set(identity.gateway.deviceId, list);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import type { Emulator } from '../../src/emulator/index.js';
 import { buildHubUsername, createSasToken, deriveDeviceKey, sasResource } from '../../src/protocol/index.js';
-import { createCertificateAuthority } from '../../src/protocol/x509.js';
+import { createCertificateAuthority, issueLeafCertificate } from '../../src/protocol/x509.js';
 import { SimDevice, type DeviceBehaviour } from '../../src/sim/device.js';
 import { SimEdgeDevice } from '../../src/sim/edge/edge-device.js';
 import { GatewayServer, type GatewayChild } from '../../src/sim/edge/gateway-server.js';
@@ -159,6 +159,35 @@ describe('a transparent gateway with three leaf devices', () => {
     const fromLeaves = leafIds.reduce((n, id) => n + received(id), 0);
     const fromSensor = received(`${gatewayId}/SimulatedTemperatureSensor`);
     expect(ledger.acknowledged).toBe(fromLeaves + fromSensor);
+  });
+});
+
+describe('an X.509 leaf device (allowed against the emulator)', () => {
+  it('provisions with its certificate, connects through the gateway, and is refused with a certificate from another CA', async () => {
+    const gatewayId = `x5gw-${process.pid}`;
+    const leafId = `${gatewayId}-leaf`;
+    const strangerId = `${gatewayId}-forged`;
+    const deviceCa = { certPem: readFileSync(emulator.info.deviceCaCertPath, 'utf8'), keyPem: readFileSync(emulator.info.deviceCaKeyPath, 'utf8') };
+    const otherCa = await createCertificateAuthority('not the device CA');
+    const { ctx, gateway, edge } = await gatewayWithLeaves(gatewayId, [], undefined, [
+      { deviceId: leafId, auth: 'x509', caPem: deviceCa.certPem },
+      { deviceId: strangerId, auth: 'x509', caPem: deviceCa.certPem },
+    ]);
+    await until(() => edge.state === 'connected', 20_000, 'gateway connected');
+    const leafCert = await issueLeafCertificate(deviceCa, leafId);
+    const leaf = new SimDevice(ctx, ctx.target as never, plan(leafId, ctx), { kind: 'dps-x509', certPem: leafCert.certPem + deviceCa.certPem, keyPem: leafCert.keyPem }, leafBehaviour(), { gateway });
+    things.push(leaf);
+    leaf.start();
+    await until(() => received(leafId) >= 2, 15_000, 'X.509 leaf telemetry at the emulator');
+    expect(emulator.registry.get(leafId)?.gateway).toEqual({ iotcGatewayId: gatewayId });
+
+    const forged = await issueLeafCertificate(otherCa, strangerId);
+    const hubHost = `${emulator.info.hubHostName}:${emulator.info.mqttPort}`;
+    await expect(MqttConnection.connect({
+      host: 'unused', port: 0, tls: false, clientId: strangerId, clean: true, keepaliveSeconds: 60, connectTimeoutMs: 5000,
+      username: buildHubUsername({ hubHost, deviceId: strangerId }),
+      stream: () => gateway.open(strangerId, { x509: { certPem: forged.certPem, keyPem: forged.keyPem } }),
+    }, () => {}, () => {})).rejects.toMatchObject({ errorClass: 'auth', status: 5 });
   });
 });
 

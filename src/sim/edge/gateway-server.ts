@@ -6,6 +6,7 @@
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { X509Certificate } from 'node:crypto';
 import { Aedes, type Client, type PublishPacket, type Subscription } from 'aedes';
 import {
   allowedFilters, parseHubUsername, parseSasToken, SasTokenError, sasResource, verifySasToken,
@@ -26,6 +27,8 @@ export interface GatewayChild {
   auth: 'sas' | 'x509';
   /** The child's symmetric key (sas), derived as the plan derives it. */
   key?: string;
+  /** The CA a child's certificate must be issued by (x509). */
+  caPem?: string;
 }
 
 /** What an in-process device brings with its stream (there is no TLS to carry a client certificate). */
@@ -211,6 +214,9 @@ export class GatewayServer {
         throw new RefusedConnection(CONNACK.notAuthorized, 'no client certificate with CN = the device id');
       }
       if (info.x509 === undefined) throw new RefusedConnection(CONNACK.notAuthorized, 'X.509 children are accepted in process only');
+      if (child.caPem === undefined || !issuedBy(info.x509.certPem, child.caPem)) {
+        throw new RefusedConnection(CONNACK.notAuthorized, 'the client certificate is not issued by the CA edgeHub trusts for this child');
+      }
       credential = { kind: 'x509', certPem: info.x509.certPem, keyPem: info.x509.keyPem };
     } else {
       if (child.key === undefined || password === undefined) throw new RefusedConnection(CONNACK.notAuthorized, 'a SAS token is required');
@@ -278,6 +284,18 @@ export class GatewayServer {
     const broker = this.broker;
     if (broker !== undefined) await new Promise<void>((resolve) => broker.close(() => resolve()));
     await new Promise<void>((resolve) => (this.tls ? this.tls.close(() => resolve()) : resolve()));
+  }
+}
+
+/** The leaf (first certificate of the PEM) is issued and signed by `caPem`; validity dates hold. */
+function issuedBy(leafPem: string, caPem: string): boolean {
+  try {
+    const leaf = new X509Certificate(leafPem);
+    const ca = new X509Certificate(caPem);
+    const now = Date.now();
+    return leaf.checkIssued(ca) && leaf.verify(ca.publicKey) && Date.parse(leaf.validFrom) <= now && now <= Date.parse(leaf.validTo);
+  } catch {
+    return false;
   }
 }
 
