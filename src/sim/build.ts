@@ -224,7 +224,10 @@ function planGateways(ctx: SimContext, init: WorkerInit, downstreamGroups: Map<s
     if (mine === undefined && request === undefined) continue;
     const listenRequest = request === undefined || init.edgeCa === undefined
       ? undefined
-      : { host: request.host, port: request.port, certPem: init.edgeCa.certPem, keyPem: init.edgeCa.keyPem };
+      : {
+        host: request.host, port: request.port, certPem: init.edgeCa.certPem, keyPem: init.edgeCa.keyPem,
+        keyOf: (deviceId: string) => deriveDeviceKey(target.groupKeys.devices, deviceId),
+      };
     gateways.set(identity.deviceId, new GatewayServer(ctx, identity.deviceId, mine ?? [], seededRandom(identity.seed ^ 0x9e3779b9), listenRequest));
   }
   return gateways;

@@ -58,7 +58,7 @@ const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
 const plan = (deviceId: string, ctx: TestSimContext) => ({ deviceId, group: 'g', ordinal: 0, arrivalAt: ctx.scheduler.now(), random });
 
 /** A gateway with a manifest assigned over REST, its edgeHub accepting `leafIds`, and those leaves started. */
-async function gatewayWithLeaves(gatewayId: string, leafIds: string[], listen?: { certPem: string; keyPem: string }, extraChildren: GatewayChild[] = []) {
+async function gatewayWithLeaves(gatewayId: string, leafIds: string[], listen?: { certPem: string; keyPem: string; keyOf?: (id: string) => string }, extraChildren: GatewayChild[] = []) {
   expect((await rest(emulator, 'PUT', `/api/deploymentManifests/${gatewayId}-m`, { displayName: gatewayId, data: manifest() })).status).toBeLessThan(300);
   expect((await rest(emulator, 'PUT', `/api/devices/${gatewayId}`, { displayName: gatewayId, iotEdge: true, deploymentManifest: `${gatewayId}-m` })).status).toBeLessThan(300);
   const ctx = testContext(emulator);
@@ -200,7 +200,8 @@ describe('the official Azure IoT SDK through the gateway TLS port', () => {
     const leafId = `${gatewayId}-sdk-leaf`;
     const leafKey = deriveDeviceKey(devicesKey(), leafId);
     const edgeCa = await createCertificateAuthority('test edge CA');
-    const { gateway, edge } = await gatewayWithLeaves(gatewayId, [], edgeCa, [{ deviceId: leafId, auth: 'sas', key: leafKey }]);
+    // A device the plan does not list: edgeHub knows its key as DPS does, from the devices group key.
+    const { gateway, edge } = await gatewayWithLeaves(gatewayId, [], { ...edgeCa, keyOf: (id) => deriveDeviceKey(devicesKey(), id) });
     await until(() => edge.state === 'connected' && gateway.address !== undefined, 20_000, 'gateway listening on TLS');
 
     const registration = await registerWithSymmetricKey(emulator.info, leafId, leafKey, { iotcGateway: { iotcGatewayId: gatewayId } });

@@ -44,6 +44,11 @@ export interface GatewayListenRequest {
   /** The edge CA the server certificate chains to. */
   certPem: string;
   keyPem: string;
+  /**
+   * The key of a device the plan does not list, derived from the devices group key as DPS derives it: edgeHub's
+   * device-scope cache for real devices connecting over TLS (the hub then accepts or refuses them upstream).
+   */
+  keyOf?: (deviceId: string) => string;
 }
 
 class RefusedConnection extends Error {
@@ -198,7 +203,10 @@ export class GatewayServer {
     const endpoint = this.endpoint;
     if (edgeHub === undefined || endpoint === undefined || this.closed) throw new RefusedConnection(CONNACK.serverUnavailable, 'edgeHub is stopping');
     const deviceId = client.id;
-    const child = this.children.get(deviceId.toLowerCase());
+    const info = this.streams.get(client.conn);
+    const fromListener = info === undefined && this.listenRequest?.keyOf !== undefined && !deviceId.includes('/');
+    const child = this.children.get(deviceId.toLowerCase())
+      ?? (fromListener ? { deviceId, auth: 'sas' as const, key: this.listenRequest!.keyOf!(deviceId) } : undefined);
     if (child === undefined || child.deviceId !== deviceId) {
       throw new RefusedConnection(CONNACK.notAuthorized, `"${deviceId}" is not a child of ${this.gatewayId}`);
     }
@@ -206,14 +214,13 @@ export class GatewayServer {
     if (parsed === undefined || parsed.deviceId !== deviceId || parsed.moduleId !== undefined) {
       throw new RefusedConnection(CONNACK.notAuthorized, 'the user name is not {hub}/{deviceId}/?api-version=...');
     }
-    const info = this.streams.get(client.conn) ?? {};
     let credential: HubCredential;
     if (child.auth === 'x509') {
-      const cert = info.x509?.certPem ?? peerCertificate(client.conn);
+      const cert = info?.x509?.certPem ?? peerCertificate(client.conn);
       if (cert === undefined || commonNameOf(cert) !== deviceId) {
         throw new RefusedConnection(CONNACK.notAuthorized, 'no client certificate with CN = the device id');
       }
-      if (info.x509 === undefined) throw new RefusedConnection(CONNACK.notAuthorized, 'X.509 children are accepted in process only');
+      if (info?.x509 === undefined) throw new RefusedConnection(CONNACK.notAuthorized, 'X.509 children are accepted in process only');
       if (child.caPem === undefined || !issuedBy(info.x509.certPem, child.caPem)) {
         throw new RefusedConnection(CONNACK.notAuthorized, 'the client certificate is not issued by the CA edgeHub trusts for this child');
       }
@@ -244,7 +251,7 @@ export class GatewayServer {
     try {
       link = await DownstreamLink.open(this.ctx, edgeHub, client, {
         deviceId, gatewayId: this.gatewayId, endpoint, credential,
-        ...(info.takenOver === undefined ? {} : { takenOver: info.takenOver }),
+        ...(info?.takenOver === undefined ? {} : { takenOver: info.takenOver }),
         onUpstreamLost: (lost) => {
           // Without its upstream the child cannot be served: it reconnects (and gets a new upstream leg).
           for (const [c, l] of this.links) if (l === lost) c.close();
