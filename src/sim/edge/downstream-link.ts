@@ -115,8 +115,7 @@ export class DownstreamLink implements UpstreamLeg {
     switch (parsed?.kind) {
       case 'telemetry': {
         if (parsed.deviceId !== this.opts.deviceId || parsed.moduleId !== undefined) return `${this.opts.deviceId} may not send as ${parsed.deviceId}`;
-        this.telemetry(payload, parsed.properties, packet.qos === 1);
-        return undefined;
+        return this.telemetry(payload, parsed.properties, packet.qos === 1) ? undefined : 'edgeHub is stopping';
       }
       case 'twinGet':
         void this.twinGet(parsed.rid);
@@ -141,14 +140,16 @@ export class DownstreamLink implements UpstreamLeg {
     }
   }
 
-  private telemetry(body: Buffer, properties: PropertyBag, acknowledged: boolean): void {
+  /** False when edgeHub took nothing (it is stopping): the device's own ledger keeps the message. */
+  private telemetry(body: Buffer, properties: PropertyBag, acknowledged: boolean): boolean {
     const created = properties[CREATION_TIME_PROPERTY];
     const parsedTime = typeof created === 'string' ? Date.parse(created) : Number.NaN;
     const intended = Number.isFinite(parsedTime) ? parsedTime : this.ctx.scheduler.now();
-    // From here on the outcome is the upstream leg's (the device's PUBACK for it counts nothing).
     const handedOver = acknowledged && this.opts.takenOver !== undefined;
+    if (!this.edgeHub.forwardFromDevice(this, this.opts.deviceId, body, properties, intended, handedOver)) return false;
+    // From here on the outcome is the upstream leg's (the device's PUBACK for it counts nothing).
     if (handedOver) this.opts.takenOver!();
-    this.edgeHub.forwardFromDevice(this, this.opts.deviceId, body, properties, intended, handedOver);
+    return true;
   }
 
   private async twinGet(rid: string): Promise<void> {

@@ -191,9 +191,10 @@ export class EdgeHub {
   /**
    * A downstream device's message, through the routes (it has no $connectionModuleId): upstream as that device
    * on its own leg, or to module inputs. `generatedElsewhere`: the device counted it as generated already.
+   * False when edgeHub is stopping and takes nothing.
    */
-  forwardFromDevice(leg: UpstreamLeg, deviceId: string, body: Buffer, properties: PropertyBag, intendedAt: number, generatedElsewhere: boolean): void {
-    if (this.closed) return;
+  forwardFromDevice(leg: UpstreamLeg, deviceId: string, body: Buffer, properties: PropertyBag, intendedAt: number, generatedElsewhere: boolean): boolean {
+    if (this.closed) return false;
     const { system, application } = splitProperties(properties);
     const message: RouteMessage = {
       source: { kind: 'device', deviceId },
@@ -205,13 +206,14 @@ export class EdgeHub {
     if (matched.length === 0) {
       if (!generatedElsewhere) this.ctx.metrics.ledger.generated += 1;
       this.ctx.metrics.ledger.dropped += 1;
-      return;
+      return true;
     }
     for (const route of matched) {
       const sink = route.sink;
       if (sink.kind === 'upstream') this.upstream(leg, '', body, properties, intendedAt, route.timeToLiveSecs ?? this.timeToLiveSecs, generatedElsewhere);
       else this.deliver(undefined, sink.moduleId, sink.input, body, application, properties, deviceId);
     }
+    return true;
   }
 
   /** Opens the upstream connection of a module identity; its twin, methods and inputs go to `owner`. */
