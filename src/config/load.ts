@@ -240,7 +240,7 @@ class ScenarioResolver {
       durationMs = durationOverride ?? this.scenario.duration ?? loadedProfile.profile.duration;
       profile = { ...loadedProfile.profile, duration: durationMs };
       actions = this.resolveActions(loadedProfile, [...groups, ...downstream]);
-      this.checkEvents(loadedProfile, groups);
+      this.checkEvents(loadedProfile, [...groups, ...downstream]);
       this.warnAboutTiming(profile);
     }
 

@@ -79,6 +79,19 @@ describe('downstream groups', () => {
     expect(workers.every((w) => w.length > 0)).toBe(true);
   });
 
+  it('can be named by profile events and actions, like device groups', async () => {
+    const dir = await scenarioDir();
+    await write(dir, 'p.yaml', [
+      'name: p', 'duration: 10s', 'arrivals: { startRate: 10 }',
+      'events: [{ at: 5s, kind: dropConnections, fraction: 1.0, group: leaf }]',
+      'actions: [{ kind: command, ratePerSecond: 1, command: getMaxMinReport, group: leaf }]',
+    ].join('\n'));
+    const file = await write(dir, 's.yaml', scenario(LEAVES, ['profile: ./p.yaml']));
+    const loaded = await loadScenario(file);
+    expect(loaded.actions.map((a) => a.groups)).toEqual([['leaf']]);
+    expect(loaded.profile.events[0]).toMatchObject({ group: 'leaf' });
+  });
+
   it('need {gateway} in their pattern, and unique group names and ids', async () => {
     const { file, loaded } = await load(scenario([
       '      - { group: leaf, countPerGateway: 2, idPattern: "leaf-{index}" }',
