@@ -4,6 +4,7 @@
 // wrong key, the ledger; and the official Azure IoT SDK connecting through the gateway's TLS port (GatewayHostName=).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
 import type { Emulator } from '../../src/emulator/index.js';
 import { buildHubUsername, createSasToken, deriveDeviceKey, sasResource } from '../../src/protocol/index.js';
 import { createCertificateAuthority, issueLeafCertificate } from '../../src/protocol/x509.js';
@@ -219,5 +220,17 @@ describe('the official Azure IoT SDK through the gateway TLS port', () => {
     expect((await rest(emulator, 'GET', `/api/devices/${leafId}/telemetry/temperature`)).json.value).toBe(31.5);
     expect(gateway.connectedChildren).toEqual([leafId]);
     await until(() => reportedOf(gatewayId, '$edgeHub').clients?.[leafId]?.status === 'Connected', 10_000, 'SDK leaf in clients');
+
+    // A client that sends garbage over TLS is dropped; the gateway keeps serving the SDK device.
+    const [host, port] = gateway.address!.split(':');
+    const garbage = tlsConnect({ host, port: Number(port), ca: edgeCa.certPem, servername: 'localhost' });
+    await new Promise<void>((resolve, reject) => {
+      garbage.once('secureConnect', () => garbage.write(Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff, 0x7f, 1, 2, 3])));
+      garbage.once('close', () => resolve());
+      garbage.once('error', () => resolve());
+      setTimeout(() => reject(new Error('the gateway kept a client that sent garbage')), 10_000);
+    });
+    await within(sdk.sendEvent(new Message(JSON.stringify({ temperature: 32 }))), 10_000, 'SDK sendEvent after the garbage');
+    await until(() => received(leafId) === 2, 10_000, 'second SDK message at the emulator');
   });
 });
