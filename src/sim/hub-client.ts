@@ -24,6 +24,8 @@ export interface HubClientOptions {
   tokenTtlSeconds: number;
   /** MQTT over this stream (an in-process gateway) instead of dialling `dial`. */
   stream?: () => Duplex;
+  /** C2D messages go here instead of `onC2D`; their completion (PUBACK) waits for the promise (a gateway's child). */
+  relayC2D?: (payload: Buffer, properties: PropertyBag) => Promise<void>;
 }
 
 export interface HubHandlers {
@@ -41,6 +43,13 @@ export interface Twin {
 }
 
 type Waiter = { resolve: (r: { status: number; version?: number; body: Buffer }) => void; reject: (e: Error) => void; cancel: () => void };
+
+function c2dHold(relay: (payload: Buffer, properties: PropertyBag) => Promise<void>): (t: string, payload: Buffer) => Promise<void> | undefined {
+  return (t, payload) => {
+    const parsed = parseTopic(t);
+    return parsed?.kind === 'c2d' ? relay(payload, parsed.properties) : undefined;
+  };
+}
 
 export class HubClient {
   /** Epoch seconds at which the token expires (SAS only). */
@@ -82,6 +91,7 @@ export class HubClient {
         ...(opts.dial.servername === undefined ? {} : { servername: opts.dial.servername }),
         ...(opts.localAddress === undefined ? {} : { localAddress: opts.localAddress }),
         ...(opts.stream === undefined ? {} : { stream: opts.stream }),
+        ...(opts.relayC2D === undefined ? {} : { holdAck: c2dHold(opts.relayC2D) }),
         keepaliveSeconds: ctx.mqtt.keepaliveSeconds,
         connectTimeoutMs: ctx.mqtt.connectTimeoutMs,
       },

@@ -25,9 +25,12 @@ export interface ConnectionOptions {
   localAddress?: string;
   /** Speak MQTT over this stream (made once per connection) instead of dialling host:port. */
   stream?: () => Duplex;
+  /** The PUBACK of an incoming QoS 1 message waits for this promise, when it gives one (a gateway relaying its child's). */
+  holdAck?: (topic: string, payload: Buffer) => Promise<void> | undefined;
 }
 
 export type MessageHandler = (topic: string, payload: Buffer) => void;
+
 
 export class MqttConnection {
   readonly client: MqttClient;
@@ -62,6 +65,17 @@ export class MqttConnection {
     };
     const stream = options.stream;
     const client = stream === undefined ? mqtt.connect(opts) : new MqttClient(() => stream(), opts);
+    const hold = options.holdAck;
+    // mqtt.js sends the PUBACK of an incoming message when handleMessage calls back (customHandleAcks is MQTT 5 only).
+    if (hold !== undefined) {
+      client.handleMessage = (packet, callback) => {
+        const wait = packet.cmd === 'publish' && packet.qos === 1
+          ? hold(packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload))
+          : undefined;
+        if (wait === undefined) return callback();
+        wait.then(() => callback(), () => callback());
+      };
+    }
     const connection = new MqttConnection(client);
     return new Promise((resolve, reject) => {
       let settled = false;

@@ -63,6 +63,8 @@ async function gatewayWithLeaves(gatewayId: string, leafIds: string[], listen?: 
   expect((await rest(emulator, 'PUT', `/api/deploymentManifests/${gatewayId}-m`, { displayName: gatewayId, data: manifest() })).status).toBeLessThan(300);
   expect((await rest(emulator, 'PUT', `/api/devices/${gatewayId}`, { displayName: gatewayId, iotEdge: true, deploymentManifest: `${gatewayId}-m` })).status).toBeLessThan(300);
   const ctx = testContext(emulator);
+  // Long enough that nothing in these tests completes by timing out (a C2D the leaf never acknowledged, say).
+  ctx.mqtt = { ...ctx.mqtt, operationTimeoutMs: 60_000 };
   contexts.push(ctx);
   const children: GatewayChild[] = [
     ...leafIds.map((id) => ({ deviceId: id, auth: 'sas' as const, key: deriveDeviceKey(devicesKey(), id) })),
@@ -117,6 +119,14 @@ describe('a transparent gateway with three leaf devices', () => {
     expect(reply.status).toBeLessThan(300);
     expect(reply.json.responseCode).toBe(200);
     expect(reply.json.response).toEqual({ answeredBy: 'leaf', name: 'reboot', request: { delay: 3 } });
+  });
+
+  it('delivers a cloud-to-device message to a leaf, completed upstream when the leaf acknowledges it', async () => {
+    const leaf = leafIds[2]!;
+    const sent = await rest(emulator, 'POST', `/api/devices/${leaf}/messages`, { data: { reboot: true }, properties: { reason: 'test' } });
+    expect(sent).toMatchObject({ status: 202, json: { delivery: 'delivered' } });
+    await until(() => emulator.stats.identities.get(leaf)?.c2dCompleted === 1, 10_000, 'C2D completed');
+    expect(emulator.stats.identities.get(leaf)?.c2dSent).toBe(1);
   });
 
   it('acknowledges a desired property written over REST', async () => {

@@ -65,6 +65,7 @@ export class DownstreamLink implements UpstreamLeg {
   readonly pacer: TelemetryPacer;
   private upstream: HubClient | undefined;
   private closed = false;
+  private c2dWaiters: (() => void)[] = [];
 
   private constructor(
     private readonly ctx: SimContext,
@@ -85,10 +86,11 @@ export class DownstreamLink implements UpstreamLeg {
       ...(endpoint.caPem === undefined ? {} : { caPem: endpoint.caPem }),
       ...(endpoint.localAddress === undefined ? {} : { localAddress: endpoint.localAddress }),
       tokenTtlSeconds: TOKEN_TTL_SECONDS,
+      // C2D completes upstream when the device completes it (its PUBACK), or is abandoned after the timeout.
+      relayC2D: (payload, properties) => link.relayC2D(payload, properties),
     }, {
       onDesired: (patch, version) => publishTo(child, topic.desiredPatch(version), JSON.stringify(patch)),
       onMethod: (name, rid, payload) => publishTo(child, topic.methodRequest(name, rid), payload),
-      onC2D: (payload, properties) => publishTo(child, topic.c2d(opts.deviceId, properties), payload, 1),
       onLost: (err) => {
         if (link.closed) return;
         link.upstream = undefined;
@@ -98,6 +100,26 @@ export class DownstreamLink implements UpstreamLeg {
       },
     });
     return link;
+  }
+
+  private relayC2D(payload: Buffer, properties: PropertyBag): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = this.ctx.scheduler.after(this.ctx.mqtt.operationTimeoutMs, () => {
+        this.c2dWaiters = this.c2dWaiters.filter((w) => w !== complete);
+        resolve();
+      });
+      const complete = () => {
+        timer.cancel();
+        resolve();
+      };
+      this.c2dWaiters.push(complete);
+      publishTo(this.child, topic.c2d(this.opts.deviceId, properties), payload, 1);
+    });
+  }
+
+  /** The device PUBACKed a C2D message: the oldest one waiting completes (QoS 1 acknowledgements keep order). */
+  c2dCompleted(): void {
+    this.c2dWaiters.shift()?.();
   }
 
   get identity(): string {

@@ -157,6 +157,9 @@ export class GatewayServer {
     broker.on('clientReady', (client) => {
       if (this.links.has(client) && !this.quiet) edgeHub.downstreamConnected(client.id, true);
     });
+    broker.on('ack', (packet, client) => {
+      if (client !== null && packet !== undefined && 'topic' in packet && packet.topic.includes('/messages/devicebound')) this.links.get(client)?.c2dCompleted();
+    });
     broker.on('clientDisconnect', (client) => void this.gone(client));
     broker.on('clientError', (client) => void this.gone(client));
     this.broker = broker;
