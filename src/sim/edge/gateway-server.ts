@@ -33,6 +33,8 @@ export interface GatewayChild {
 
 /** What an in-process device brings with its stream (there is no TLS to carry a client certificate). */
 interface StreamInfo {
+  /** Who opened the stream: its CONNECT must name the same device. */
+  deviceId?: string;
   takenOver?: () => void;
   x509?: { certPem: string; keyPem: string };
 }
@@ -168,15 +170,14 @@ export class GatewayServer {
   }
 
   /** A stream to this edgeHub for an in-process device; throws when edgeHub is not listening yet. */
-  open(deviceId: string, info: StreamInfo = {}): Duplex {
+  open(deviceId: string, info: Omit<StreamInfo, 'deviceId'> = {}): Duplex {
     const broker = this.broker;
     if (broker === undefined || this.closed) {
       throw new ClassifiedError('network', `gateway ${this.gatewayId}: edgeHub is not listening`);
     }
     const [deviceEnd, hubEnd] = duplexPair();
-    this.streams.set(hubEnd, info);
+    this.streams.set(hubEnd, { ...info, deviceId });
     broker.handle(hubEnd);
-    void deviceId;
     return deviceEnd;
   }
 
@@ -210,7 +211,7 @@ export class GatewayServer {
     const fromListener = info === undefined && this.listenRequest?.keyOf !== undefined && !deviceId.includes('/');
     const child = this.children.get(deviceId.toLowerCase())
       ?? (fromListener ? { deviceId, auth: 'sas' as const, key: this.listenRequest!.keyOf!(deviceId) } : undefined);
-    if (child === undefined || child.deviceId !== deviceId) {
+    if (child === undefined || child.deviceId !== deviceId || (info?.deviceId !== undefined && info.deviceId !== deviceId)) {
       throw new RefusedConnection(CONNACK.notAuthorized, `"${deviceId}" is not a child of ${this.gatewayId}`);
     }
     const parsed = username === undefined ? undefined : parseHubUsername(username);
