@@ -7,7 +7,7 @@ import { Prng } from './model/random.js';
 import type { AzureTarget } from '../endpoints/target.js';
 import { deriveDeviceKey, parseConnectionString } from '../protocol/index.js';
 import { issueLeafCertificate } from '../protocol/x509.js';
-import type { SimContext, SimThing } from './context.js';
+import type { SimContext, SimThing, ThingPattern } from './context.js';
 import { SimDevice, type DeviceAuth, type DeviceBehaviour } from './device.js';
 import { SimEdgeDevice, type EdgeDeviceConfig } from './edge/edge-device.js';
 import type { DeviceIdentityPlan, TelemetrySource } from './thing.js';
@@ -23,6 +23,8 @@ export interface BuiltThing {
   /** When it arrives, ms from the run's start (Infinity: never). */
   arrivalOffsetMs: number;
   kind: 'device' | 'iotEdge';
+  /** How it reaches the cloud; the dashboard counts identities by state per pattern. */
+  pattern: ThingPattern;
 }
 
 function seededRandom(seed: number): () => number {
@@ -171,7 +173,7 @@ export async function buildFleet(ctx: SimContext, init: WorkerInit): Promise<Bui
     } else {
       thing = new SimEdgeDevice(ctx, target, plan, await deviceAuth(group, identity, target, target.groupKeys.edgeDevices), edgeConfig(group, identity.seed));
     }
-    built.push({ thing, group: identity.group, plan, arrivalOffsetMs: identity.arrivalMs, kind: identity.kind });
+    built.push({ thing, group: identity.group, plan, arrivalOffsetMs: identity.arrivalMs, kind: identity.kind, pattern: identity.kind });
   }
   return built;
 }

@@ -145,11 +145,15 @@ describe('dashboard keys', () => {
     expect(m.onDrill).toHaveBeenCalledWith('thermostats-0001');
     await vi.waitFor(() => expect(m.frame()).toContain('device thermostats-0001'));
     const f = m.frame();
-    expect(line(f, 'device thermostats-0001')).toContain('thermostats · device · worker 1 · 2 unacked');
+    expect(line(f, 'device thermostats-0001')).toContain('thermostats · plain device · worker 1 · 2 unacked');
     expect(line(f, 'state')).toMatch(/waiting.*provisioning.*connecting.*connected.*backingOff.*stopped.*failed/);
     expect(f).toMatch(/0:01\.000 {2}connecting → connected/);
-    expect(f).toMatch(/0:02\.000 {2}↑ telemetry +acked +3\.50 ms +\{"temperature":21\.5\}/);
-    expect(f).toMatch(/↓ command/);
+    expect(f).toMatch(/^last messages newest first · recorded since 0:01\.500$/m);
+    expect(f).toMatch(/0:02\.000 {2}↑ telemetry +acked +3\.50 ms +20 B +\{"temperature":21\.5\}/);
+    expect(f).toMatch(/0:03\.000 {2}↓ command +answered +12\.0 ms +2 B +getMaxMinReport → 200/);
+    // Newest first.
+    const rows = f.split('\n').filter((l) => /^\s+0:0\d\.\d{3} {2}[↑↓!]/.test(l));
+    expect(rows.map((l) => l.trim().slice(0, 8))).toEqual(['0:04.000', '0:03.000', '0:02.000']);
     // q still works in the device view; Esc goes back to the main view.
     await m.press('\u001B');
     await vi.waitFor(() => expect(m.frame()).toContain('latency ms'));
