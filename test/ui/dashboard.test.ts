@@ -366,6 +366,15 @@ describe('formatProgressLine', () => {
     expect(l).toContain('errors 29 (timeout 27, auth 2)');
   });
 
+  it('says how many of each pattern are connected when there are several', () => {
+    const s = fullState();
+    s.patterns = [
+      { pattern: 'device', label: 'plain device', states: { ...s.groups[0]!.states } },
+      { pattern: 'iotEdge', label: 'IoT Edge device', states: { ...s.groups[1]!.states } },
+    ];
+    expect(formatProgressLine(s)).toContain('connected 630/1,082 (plain device 612/1,062, IoT Edge device 18/20)  ');
+  });
+
   it('prints no NaN or undefined for a run that has not reported anything', () => {
     const l = formatProgressLine(initialState({ scenario: 'x', profile: 'y', target: 'z', startedAtMs: 0, durationMs: 0 }));
     expect(l).toBe('t=0s/0s  starting  connected 0/0  sent 0/s acked 0/s  ledger 0 = 0 acked + 0 failed + 0 expired + 0 dropped + 0 in flight  errors 0');
