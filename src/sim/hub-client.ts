@@ -254,8 +254,8 @@ export class HubClient {
   /** Resolves with the new reported version. */
   async patchReported(patch: Record<string, unknown>): Promise<number> {
     const body = JSON.stringify(patch);
-    // A patch that carries `av` acknowledges a desired version (a writable property).
-    const settle = this.up(body.includes('"av":') ? 'desiredAck' : 'reported', body, body);
+    // A patch that carries `av` acknowledges a desired version (a writable property); looked at only when watched.
+    const settle = this.ring() === undefined ? undefined : this.up(body.includes('"av":') ? 'desiredAck' : 'reported', body, body);
     try {
       const r = await this.request(topic.twinReportedPatch, body);
       if (r.status !== 204 && r.status !== 200) throw classifyStatus(r.status, `${this.who()}: reported PATCH`);
