@@ -53,12 +53,15 @@ export class MessageRing {
     return m;
   }
 
-  /** Copies, newest first. */
+  /**
+   * Copies, newest first by time. A connect or a provisioning is added when it ends but dated when it began, so
+   * insertion order alone is not time order.
+   */
   newestFirst(): TracedMessage[] {
     const n = this.entries.length;
     const out: TracedMessage[] = [];
     for (let i = 1; i <= n; i++) out.push({ ...this.entries[(this.next - i + n * 2) % n]! });
-    return out;
+    return out.sort((a, b) => b.atMs - a.atMs);
   }
 }
 

@@ -17,6 +17,14 @@ describe('MessageRing', () => {
     expect(ring.newestFirst()[0]!.atMs).toBe(7);
   });
 
+  it('orders by time, not by when an entry was added (a connect is added when it ends, dated when it began)', () => {
+    const ring = new MessageRing(4);
+    ring.add(msg(10));
+    ring.add(msg(12));
+    ring.add({ atMs: 11, kind: 'connect', status: 'acked' });
+    expect(ring.newestFirst().map((m) => m.atMs)).toEqual([12, 11, 10]);
+  });
+
   it('settles an entry in place (an acknowledgement arriving later)', () => {
     const ring = new MessageRing(2);
     const m = ring.add({ atMs: 1, kind: 'telemetry', status: 'pending', latencyMs: null });

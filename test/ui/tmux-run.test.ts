@@ -136,6 +136,15 @@ describe.skipIf(!hasTmux)('edgefleet run in a real terminal (tmux)', () => {
     // No credentials among the messages.
     expect(deviceText, seen).not.toMatch(/SharedAccessSignature|sig=|SharedAccessKey/);
 
+    // An IoT Edge device: its modules' identities send, each message marked with its module.
+    keys('d');
+    await until('the device prompt', (l) => l.some((x) => x.startsWith('device id ›')));
+    typed('dash-edge-01');
+    keys('Enter');
+    const edge = await until('the IoT Edge device with its module\'s telemetry', (l) =>
+      l.some((x) => /↑ telemetry +acked +[\d.]+ ms +[\d,]+ B +SimulatedTemperatureSensor › \{"machine":/.test(x)), 30_000);
+    expect(edge.find((l) => l.startsWith('device dash-edge-01')), edge.join('\n')).toMatch(/gateways · IoT Edge device · worker \d/);
+
     keys('Escape');
     await until('the main view again', (l) => l.some((x) => x.startsWith('latency ms')));
 
