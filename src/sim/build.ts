@@ -8,7 +8,7 @@ import { Prng } from './model/random.js';
 import type { AzureTarget } from '../endpoints/target.js';
 import { deriveDeviceKey, parseConnectionString } from '../protocol/index.js';
 import { issueLeafCertificate } from '../protocol/x509.js';
-import type { SimContext, SimThing } from './context.js';
+import type { SimContext, SimThing, ThingPattern } from './context.js';
 import { SimDevice, type DeviceAuth, type DeviceBehaviour } from './device.js';
 import { SimEdgeDevice, type EdgeDeviceConfig } from './edge/edge-device.js';
 import type { DeviceIdentityPlan, TelemetrySource } from './thing.js';
@@ -24,6 +24,8 @@ export interface BuiltThing {
   /** When it arrives, ms from the run's start (Infinity: never). */
   arrivalOffsetMs: number;
   kind: 'device' | 'iotEdge' | 'downstream';
+  /** How it reaches the cloud; the dashboard counts identities by state per pattern. */
+  pattern: ThingPattern;
 }
 
 function seededRandom(seed: number): () => number {
@@ -173,7 +175,7 @@ export async function buildFleet(ctx: SimContext, init: WorkerInit): Promise<Bui
         arrivalAt: Number.POSITIVE_INFINITY, random: seededRandom(identity.seed),
       };
       const thing = new SimDevice(ctx, target, plan, await downstreamAuth(group, identity, target), deviceBehaviour(group, identity.seed), { gateway });
-      built.push({ thing, group: identity.group, plan, arrivalOffsetMs: identity.arrivalMs, kind: identity.kind });
+      built.push({ thing, group: identity.group, plan, arrivalOffsetMs: identity.arrivalMs, kind: identity.kind, pattern: identity.kind });
       continue;
     }
     const group = groups.get(identity.group);
@@ -194,7 +196,7 @@ export async function buildFleet(ctx: SimContext, init: WorkerInit): Promise<Bui
       const config = edgeConfig(group, identity.seed);
       thing = new SimEdgeDevice(ctx, target, plan, await deviceAuth(group, identity, target, target.groupKeys.edgeDevices), gateway === undefined ? config : { ...config, gateway });
     }
-    built.push({ thing, group: identity.group, plan, arrivalOffsetMs: identity.arrivalMs, kind: identity.kind });
+    built.push({ thing, group: identity.group, plan, arrivalOffsetMs: identity.arrivalMs, kind: identity.kind, pattern: identity.kind });
   }
   return built;
 }

@@ -64,6 +64,10 @@ export function formatProgressLine(state: DashboardState): string {
     state.stopping ? 'stopping' : state.paused ? `${state.stage} (paused)` : state.stage,
     `connected ${fmtCount(sum('connected'))}/${fmtCount(total)}`,
   ];
+  if (state.patterns.length > 1) {
+    const each = state.patterns.map((p) => `${p.label} ${fmtCount(p.states.connected)}/${fmtCount(Object.values(p.states).reduce((a, b) => a + b, 0))}`);
+    parts[parts.length - 1] += ` (${each.join(', ')})`;
+  }
   const arriving = sum('provisioning') + sum('connecting');
   if (arriving > 0) parts.push(`arriving ${fmtCount(arriving)}`);
   if (sum('backingOff') > 0) parts.push(`backing off ${fmtCount(sum('backingOff'))}`);
