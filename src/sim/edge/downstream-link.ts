@@ -11,7 +11,7 @@ import type { SimContext } from '../context.js';
 import { HubClient, type HubCredential } from '../hub-client.js';
 import { TelemetryPacer } from '../telemetry-pacer.js';
 import type { EdgeHub, UpstreamLeg } from './edge-hub.js';
-import type { HubEndpoint } from './module-identity.js';
+import { checkOutage, type HubEndpoint } from './module-identity.js';
 
 const TOKEN_TTL_SECONDS = 3600;
 const NO_EVENTS = { tick: () => [] };
@@ -81,6 +81,7 @@ export class DownstreamLink implements UpstreamLeg {
   static async open(ctx: SimContext, edgeHub: EdgeHub, child: Client, opts: DownstreamLinkOptions, random: () => number): Promise<DownstreamLink> {
     const link = new DownstreamLink(ctx, edgeHub, child, opts, random);
     const { endpoint } = opts;
+    checkOutage(ctx, endpoint);
     link.upstream = await HubClient.connect(ctx, {
       identity: { deviceId: opts.deviceId }, hubHost: endpoint.hubHost, dial: endpoint.mqtt, credential: opts.credential,
       ...(endpoint.caPem === undefined ? {} : { caPem: endpoint.caPem }),

@@ -122,6 +122,11 @@ export class GatewayServer {
     this.quiet = true;
   }
 
+  /** Every child this gateway serves (device ids), connected or not. */
+  get childIds(): string[] {
+    return [...this.children.values()].map((child) => child.deviceId);
+  }
+
   /** The children connected now (device ids). */
   get connectedChildren(): string[] {
     return [...this.links.values()].map((link) => link.identity);
