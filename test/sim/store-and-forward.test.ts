@@ -127,6 +127,26 @@ describe('store-and-forward through an outage', () => {
     expect(received(`sf-ttl/${SENSOR}`)).toBeGreaterThanOrEqual(t.acknowledged);
   }, 60_000);
 
+  it('holds the upstream down on the client side (targets other than the emulator), then forwards the backlog', async () => {
+    const { device, ctx } = await edgeDevice('sf-client', manifest({ toCloud: 'FROM /messages/* INTO $upstream' }));
+    await until(() => received(`sf-client/${SENSOR}`) >= 3, 10_000, 'live telemetry');
+    const refusedBefore = emulator.stats.rejections.outage;
+    device.holdUpstreamDown(1500);
+    await until(() => ctx.metrics.ledger.stored > 3, 5000, 'messages stored');
+    const during = receivedFrom('sf-client');
+    await sleep(800);
+    expect(receivedFrom('sf-client')).toBe(during);
+    expect(device.state).not.toBe('connected');
+    await until(() => device.state === 'connected' && ctx.metrics.ledger.stored === 0 && ctx.metrics.ledger.deliveredLate > 0, 20_000, 'back and drained');
+    expect(emulator.stats.rejections.outage).toBe(refusedBefore); // nothing reached the emulator to be refused
+    await rest(emulator, 'PATCH', `/api/devices/sf-client/modules/${SENSOR}/properties`, { SendData: false });
+    await until(() => device.pendingAcks === 0, 10_000, 'settled');
+    balanced(ctx, device);
+    const l = ctx.metrics.ledger;
+    expect(received(`sf-client/${SENSOR}`)).toBeGreaterThanOrEqual(l.acknowledged);
+    expect(l.expired).toBe(0);
+  }, 40_000);
+
   it('refuses a malformed outage request, naming what was expected', async () => {
     const bad = await rest(emulator, 'POST', '/admin/outages', { deviceIds: ['x'], durationMs: 'soon' });
     expect(bad.status).toBe(400);
