@@ -81,7 +81,9 @@ export class SimEdgeDevice extends PacedThing {
   holdUpstreamDown(durationMs: number): void {
     this.outageUntil = this.ctx.scheduler.now() + durationMs;
     if (this.runtimeEndpoint !== undefined) this.runtimeEndpoint.outageUntil = this.outageUntil;
-    this.drop();
+    this.agent?.link.drop();
+    this.edgeHub?.drop();
+    this.config.gateway?.dropUpstream();
   }
 
   start(): void {

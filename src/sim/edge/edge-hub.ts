@@ -255,6 +255,12 @@ export class EdgeHub {
     return true;
   }
 
+  /** A downstream device's upstream leg is connected again: what was stored for it goes first. */
+  upstreamBack(leg: UpstreamLeg): void {
+    this.drainStopped(leg);
+    this.pump(leg);
+  }
+
   /** Opens the upstream connection of a module identity; its twin, methods and inputs go to `owner`. */
   attach(moduleId: string, key: (refresh: boolean) => Promise<string>, owner: ModuleClientOwner): IdentityLink {
     const identity = `${this.opts.deviceId}/${moduleId}`;
