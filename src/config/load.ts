@@ -715,7 +715,7 @@ class ScenarioResolver {
     const shown = displayPath(loaded.file);
     const groupNames = groups.map((group) => group.name);
     loaded.profile.events.forEach((event, index) => {
-      if (event.kind === 'dropConnections' && event.group !== undefined && !groupNames.includes(event.group)) {
+      if (event.group !== undefined && !groupNames.includes(event.group)) {
         this.problems.push({
           file: shown,
           path: `events[${index}].group`,

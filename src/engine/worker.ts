@@ -12,6 +12,7 @@ import { Prng, seedFor } from '../sim/model/random.js';
 import { Scheduler } from './scheduler.js';
 import type { LoadedScenario } from '../config/load.js';
 import type { ProfileEvent } from '../config/profile.js';
+import { SimEdgeDevice } from '../sim/edge/edge-device.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -120,8 +121,7 @@ function start(startAt: number): void {
 }
 
 function scheduleEvent(event: ProfileEvent, startAt: number): void {
-  // Target outages belong to gateways (their upstream); a plain device has nothing to do.
-  if (event.kind !== 'dropConnections') return;
+  if (event.kind === 'targetOutage') return scheduleOutage(event, startAt);
   scheduler.at(startAt + event.at, () => {
     let dropped = 0;
     for (const { thing, group } of things) {
@@ -132,6 +132,34 @@ function scheduleEvent(event: ProfileEvent, startAt: number): void {
       }
     }
     ctx.log('info', `worker ${init.workerIndex}: dropped ${dropped} connections`);
+  });
+}
+
+/**
+ * The upstream of this worker's IoT Edge devices goes away: the emulator drops and refuses every identity that
+ * reaches it through them (the device, its modules, its downstream devices); other targets are held unreachable here.
+ */
+function scheduleOutage(event: Extract<ProfileEvent, { kind: 'targetOutage' }>, startAt: number): void {
+  scheduler.at(startAt + event.at, () => {
+    const edges: SimEdgeDevice[] = [];
+    for (const { thing, group } of things) {
+      if (thing instanceof SimEdgeDevice && (event.group === undefined || group === event.group)) edges.push(thing);
+    }
+    if (edges.length === 0) return;
+    const service = init.target.kind === 'emulator' ? init.target.service : undefined;
+    if (service === undefined) {
+      for (const edge of edges) edge.holdUpstreamDown(event.duration);
+      ctx.log('info', `worker ${init.workerIndex}: upstream of ${edges.length} IoT Edge device(s) held down for ${event.duration} ms`);
+      return;
+    }
+    const deviceIds = edges.flatMap((edge) => edge.upstreamDeviceIds);
+    new ServiceClient(service).startOutage(deviceIds, event.duration).then(
+      () => ctx.log('info', `worker ${init.workerIndex}: the emulator took ${edges.length} IoT Edge device(s) away for ${event.duration} ms`),
+      (err: Error) => {
+        metrics.recordError('protocol', `targetOutage: the emulator refused it: ${err.message}`);
+        ctx.log('error', `worker ${init.workerIndex}: targetOutage: ${err.message}`);
+      },
+    );
   });
 }
 

@@ -98,9 +98,10 @@ export class TelemetryPacer {
 
   /**
    * Sends one message outside the tick (a module output, say), with the same accounting. `generatedElsewhere`:
-   * a message a downstream device generated and counted, that a gateway forwards.
+   * a message a downstream device generated and counted, that a gateway forwards. `late`: it waited in a
+   * store-and-forward store, so its acknowledgement also counts as delivered late.
    */
-  send(publish: Publish, body: string, component: string | undefined, intended: number, generatedElsewhere = false): void {
+  send(publish: Publish, body: string, component: string | undefined, intended: number, generatedElsewhere = false, late = false): void {
     const m = this.ctx.metrics;
     const generation = this.generation;
     const started = this.ctx.scheduler.now();
@@ -120,7 +121,9 @@ export class TelemetryPacer {
         return;
       }
       m.ledger.acknowledged += 1;
-      m.recordLatency('telemetry', intended, started, this.ctx.scheduler.now());
+      // A stored message's wait is the outage's length, not the target's latency: it is counted apart.
+      if (late) m.ledger.deliveredLate += 1;
+      else m.recordLatency('telemetry', intended, started, this.ctx.scheduler.now());
       this.ctx.acknowledgedBy(this.identity);
     });
   }

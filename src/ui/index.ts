@@ -76,7 +76,7 @@ export function formatProgressLine(state: DashboardState): string {
   const main = state.operations.find((o) => o.name === 'telemetry') ?? state.operations.find((o) => o.p99 !== null);
   if (main) parts.push(`${main.name} p99 ${fmtMs(main.p99)} ms`);
   const l = state.ledger;
-  parts.push(`ledger ${fmtCount(l.generated)} = ${fmtCount(l.acknowledged)} acked + ${fmtCount(l.failed)} failed + ${fmtCount(l.expired)} expired + ${fmtCount(l.dropped)} dropped + ${fmtCount(l.inFlight)} in flight`);
+  parts.push(`ledger ${fmtCount(l.generated)} = ${fmtCount(l.acknowledged)} acked + ${fmtCount(l.failed)} failed + ${fmtCount(l.expired)} expired + ${fmtCount(l.dropped)} dropped + ${fmtCount(l.inFlight)} in flight${l.stored > 0 ? ` (${fmtCount(l.stored)} stored)` : ''}`);
   const errors = state.errors.reduce((n, e) => n + e.count, 0);
   parts.push(errors === 0 ? 'errors 0' : `errors ${fmtCount(errors)} (${state.errors.map((e) => `${e.cls} ${fmtCount(e.count)}`).join(', ')})`);
   return parts.join('  ');

@@ -244,3 +244,35 @@ describe('the official Azure IoT SDK through the gateway TLS port', () => {
     await until(() => received(leafId) === 2, 10_000, 'second SDK message at the emulator');
   });
 });
+
+describe('a leaf device through an outage of its gateway’s upstream', () => {
+  it('stays connected to edgeHub, which stores its messages and forwards them once the upstream is back', async () => {
+    const gatewayId = `sfgw-${process.pid}`;
+    const leafId = `${gatewayId}-leaf-1`;
+    const { ctx, gateway, edge, leaves } = await gatewayWithLeaves(gatewayId, [leafId]);
+    const leaf = leaves[0]!;
+    await until(() => edge.state === 'connected' && leaf.state === 'connected' && received(leafId) >= 3, 20_000, 'gateway and leaf sending');
+
+    edge.holdUpstreamDown(1500); // held on the client side: the emulator's CONNACK 3 would make the SDK backoff 10 s long
+    await until(() => edge.storedCount > 2, 5000, 'leaf messages stored');
+    const during = received(leafId);
+    for (let i = 0; i < 8; i++) {
+      expect(leaf.state).toBe('connected');
+      expect(gateway.connectedChildren).toEqual([leafId]);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(received(leafId)).toBe(during);
+
+    await until(() => edge.storedCount === 0 && ctx.metrics.ledger.deliveredLate > 0 && received(leafId) > during + 3, 20_000, 'backlog forwarded');
+    expect(leaf.state).toBe('connected');
+    leaf.quiesce();
+    await rest(emulator, 'PATCH', `/api/devices/${gatewayId}/modules/SimulatedTemperatureSensor/properties`, { SendData: false });
+    await until(() => leaf.pendingAcks === 0 && edge.pendingAcks === 0, 10_000, 'settled');
+    const l = ctx.metrics.ledger;
+    expect(l.generated).toBe(l.acknowledged + l.failed + l.expired + l.dropped);
+    expect(l.stored).toBe(0);
+    const upstream = received(leafId) + received(`${gatewayId}/SimulatedTemperatureSensor`);
+    expect(upstream).toBeGreaterThanOrEqual(l.acknowledged);
+    expect(upstream).toBeLessThanOrEqual(l.acknowledged + l.failed);
+  }, 60_000);
+});

@@ -6,12 +6,13 @@ import type { Client, PublishPacket } from 'aedes';
 import {
   CREATION_TIME_PROPERTY, parseTopic, topic, type PropertyBag,
 } from '../../protocol/index.js';
+import { backoffDelay } from '../../transport/backoff.js';
 import { classify, ClassifiedError } from '../../transport/errors.js';
 import type { SimContext } from '../context.js';
 import { HubClient, type HubCredential } from '../hub-client.js';
 import { TelemetryPacer } from '../telemetry-pacer.js';
 import type { EdgeHub, UpstreamLeg } from './edge-hub.js';
-import type { HubEndpoint } from './module-identity.js';
+import { checkOutage, type HubEndpoint } from './module-identity.js';
 
 const TOKEN_TTL_SECONDS = 3600;
 const NO_EVENTS = { tick: () => [] };
@@ -57,7 +58,7 @@ export interface DownstreamLinkOptions {
   credential: HubCredential;
   /** The device's own ledger hook (in-process devices): edgeHub took its oldest message in flight. */
   takenOver?: () => void;
-  /** The upstream connection went away: the gateway closes the device's connection (it reconnects). */
+  /** The upstream connection was refused for good (the identity is gone): the gateway closes the device's connection. */
   onUpstreamLost(link: DownstreamLink): void;
 }
 
@@ -65,6 +66,9 @@ export class DownstreamLink implements UpstreamLeg {
   readonly pacer: TelemetryPacer;
   private upstream: HubClient | undefined;
   private closed = false;
+  private attempt = 0;
+  private retryTimer: { cancel(): void } | undefined;
+  private readonly random: () => number;
   private c2dWaiters: (() => void)[] = [];
 
   private constructor(
@@ -75,31 +79,72 @@ export class DownstreamLink implements UpstreamLeg {
     random: () => number,
   ) {
     this.pacer = new TelemetryPacer(ctx, opts.deviceId, random, 0, NO_EVENTS);
+    this.random = random;
   }
 
   /** Opens the upstream connection as the device; rejects when the hub refuses it. */
   static async open(ctx: SimContext, edgeHub: EdgeHub, child: Client, opts: DownstreamLinkOptions, random: () => number): Promise<DownstreamLink> {
     const link = new DownstreamLink(ctx, edgeHub, child, opts, random);
+    link.upstream = await link.connectUpstream();
+    return link;
+  }
+
+  private connectUpstream(): Promise<HubClient> {
+    const { ctx, opts } = this;
     const { endpoint } = opts;
-    link.upstream = await HubClient.connect(ctx, {
+    checkOutage(ctx, endpoint);
+    return HubClient.connect(ctx, {
       identity: { deviceId: opts.deviceId }, hubHost: endpoint.hubHost, dial: endpoint.mqtt, credential: opts.credential,
       ...(endpoint.caPem === undefined ? {} : { caPem: endpoint.caPem }),
       ...(endpoint.localAddress === undefined ? {} : { localAddress: endpoint.localAddress }),
       tokenTtlSeconds: TOKEN_TTL_SECONDS,
       // C2D completes upstream when the device completes it (its PUBACK), or is abandoned after the timeout.
-      relayC2D: (payload, properties) => link.relayC2D(payload, properties),
+      relayC2D: (payload, properties) => this.relayC2D(payload, properties),
     }, {
-      onDesired: (patch, version) => publishTo(child, topic.desiredPatch(version), JSON.stringify(patch)),
-      onMethod: (name, rid, payload) => publishTo(child, topic.methodRequest(name, rid), payload),
-      onLost: (err) => {
-        if (link.closed) return;
-        link.upstream = undefined;
-        link.pacer.connectionLost(`upstream of ${opts.deviceId}: ${err.message}`);
-        ctx.metrics.recordError(err.errorClass, `${opts.deviceId} (through ${opts.gatewayId}): ${err.message}`, 'connect');
-        opts.onUpstreamLost(link);
-      },
+      onDesired: (patch, version) => publishTo(this.child, topic.desiredPatch(version), JSON.stringify(patch)),
+      onMethod: (name, rid, payload) => publishTo(this.child, topic.methodRequest(name, rid), payload),
+      onLost: (err) => this.upstreamLost(err),
     });
-    return link;
+  }
+
+  /** The device stays connected to edgeHub, which stores its messages until the upstream is back. */
+  private upstreamLost(err: ClassifiedError): void {
+    if (this.closed || this.upstream === undefined) return;
+    this.upstream = undefined;
+    this.pacer.connectionLost(`upstream of ${this.opts.deviceId}: ${err.message}`);
+    this.ctx.metrics.recordError(err.errorClass, `${this.opts.deviceId} (through ${this.opts.gatewayId}): ${err.message}`, 'connect');
+    this.retry(err);
+  }
+
+  /** The upstream connection goes abruptly (a network outage); the device stays, and the leg reconnects. */
+  dropUpstream(): void {
+    const hub = this.upstream;
+    if (hub === undefined) return;
+    void hub.close(true).catch(noop).then(() => {
+      if (this.upstream === hub) this.upstreamLost(new ClassifiedError('network', 'connection dropped by the profile'));
+    });
+  }
+
+  /** Reconnects the upstream leg with the SDKs' backoff; an identity refused for good closes the device's connection. */
+  private retry(err: ClassifiedError): void {
+    if (this.closed) return;
+    if (err.errorClass === 'auth') return this.opts.onUpstreamLost(this);
+    this.attempt += 1;
+    this.retryTimer = this.ctx.scheduler.after(backoffDelay(this.attempt, err.errorClass === 'throttled', this.random), async () => {
+      this.retryTimer = undefined;
+      if (this.closed) return;
+      try {
+        const hub = await this.connectUpstream();
+        if (this.closed) return void hub.close(true).catch(noop);
+        this.upstream = hub;
+        this.attempt = 0;
+        this.edgeHub.upstreamBack(this);
+      } catch (e) {
+        const c = classify(e);
+        this.ctx.metrics.recordError(c.errorClass, `${this.opts.deviceId} (through ${this.opts.gatewayId}): ${c.message}`, 'connect');
+        this.retry(c);
+      }
+    });
   }
 
   private relayC2D(payload: Buffer, properties: PropertyBag): Promise<void> {
@@ -206,6 +251,7 @@ export class DownstreamLink implements UpstreamLeg {
   async close(graceful: boolean): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.retryTimer?.cancel();
     const hub = this.upstream;
     this.upstream = undefined;
     if (!graceful) {

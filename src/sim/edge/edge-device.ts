@@ -35,6 +35,9 @@ export class SimEdgeDevice extends PacedThing {
   private agent: EdgeAgent | undefined;
   private edgeHub: EdgeHub | undefined;
   private readonly seed: number;
+  /** The endpoint every runtime connection uses (a client-side outage marks it). */
+  private runtimeEndpoint: HubEndpoint | undefined;
+  private outageUntil: number | undefined;
 
   constructor(
     ctx: SimContext,
@@ -59,6 +62,28 @@ export class SimEdgeDevice extends PacedThing {
 
   get edgeHubRuntime(): EdgeHub | undefined {
     return this.edgeHub;
+  }
+
+  /** Messages edgeHub holds in its store-and-forward store. */
+  get storedCount(): number {
+    return this.edgeHub?.storedCount() ?? 0;
+  }
+
+  /** Device ids whose connections reach the target through this device: its own (runtime, modules) and its children's. */
+  get upstreamDeviceIds(): string[] {
+    return [this.deviceId, ...(this.config.gateway?.childIds ?? [])];
+  }
+
+  /**
+   * The target is unreachable for `durationMs`, held on the client side: every upstream connection drops and none
+   * opens again before the end (edgeAgent and edgeHub back off and retry; edgeHub stores meanwhile).
+   */
+  holdUpstreamDown(durationMs: number): void {
+    this.outageUntil = this.ctx.scheduler.now() + durationMs;
+    if (this.runtimeEndpoint !== undefined) this.runtimeEndpoint.outageUntil = this.outageUntil;
+    this.agent?.link.drop();
+    this.edgeHub?.drop();
+    this.config.gateway?.dropUpstream();
   }
 
   start(): void {
@@ -89,6 +114,8 @@ export class SimEdgeDevice extends PacedThing {
     }
     this.setState('connecting');
     const endpoint = this.endpoint();
+    if (this.outageUntil !== undefined) endpoint.outageUntil = this.outageUntil;
+    this.runtimeEndpoint = endpoint;
     const identities = new IdentityService(endpoint, this.deviceId, this.auth.deviceKey, this.ctx.mqtt.operationTimeoutMs);
     const keys: Record<'$edgeAgent' | '$edgeHub', string | undefined> = { $edgeAgent: undefined, $edgeHub: undefined };
     try {

@@ -122,6 +122,11 @@ export class GatewayServer {
     this.quiet = true;
   }
 
+  /** Every child this gateway serves (device ids), connected or not. */
+  get childIds(): string[] {
+    return [...this.children.values()].map((child) => child.deviceId);
+  }
+
   /** The children connected now (device ids). */
   get connectedChildren(): string[] {
     return [...this.links.values()].map((link) => link.identity);
@@ -257,7 +262,7 @@ export class GatewayServer {
         deviceId, gatewayId: this.gatewayId, endpoint, credential,
         ...(info?.takenOver === undefined ? {} : { takenOver: info.takenOver }),
         onUpstreamLost: (lost) => {
-          // Without its upstream the child cannot be served: it reconnects (and gets a new upstream leg).
+          // Its identity was refused upstream: the child cannot be served (it reconnects, and gets a new upstream leg).
           for (const [c, l] of this.links) if (l === lost) c.close();
         },
       }, this.random);
@@ -282,6 +287,11 @@ export class GatewayServer {
   /** The gateway loses power: every child's connection and upstream leg go at once. */
   drop(): void {
     for (const client of this.links.keys()) client.conn.destroy();
+  }
+
+  /** The upstream goes away (a target outage): each child's upstream leg drops and reconnects; the children stay. */
+  dropUpstream(): void {
+    for (const link of this.links.values()) link.dropUpstream();
   }
 
   /** Stops for good: what is in flight upstream stays counted as in flight. */
