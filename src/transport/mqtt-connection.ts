@@ -3,6 +3,7 @@
 // Azure IoT SDKs, so that backoff and token renewal are decided by the simulated thing.
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { ClassifiedError, classify, classifyConnack } from './errors.js';
+import { secureContextFor } from './tls-context.js';
 
 export interface ConnectionOptions {
   host: string;
@@ -23,6 +24,8 @@ export interface ConnectionOptions {
   /** Source address to dial from (spreads ephemeral ports over several loopback addresses). */
   localAddress?: string;
 }
+
+const closedBeforeConnack = () => new ClassifiedError('network', 'closed before CONNACK');
 
 export type MessageHandler = (topic: string, payload: Buffer) => void;
 
@@ -50,9 +53,8 @@ export class MqttConnection {
       queueQoSZero: false,
       ...(options.username === undefined ? {} : { username: options.username }),
       ...(options.password === undefined ? {} : { password: options.password }),
-      ...(options.ca === undefined ? {} : { ca: options.ca }),
-      ...(options.cert === undefined ? {} : { cert: options.cert }),
-      ...(options.key === undefined ? {} : { key: options.key }),
+      // One context per distinct ca/cert/key, not one per socket.
+      ...(options.tls ? { secureContext: secureContextFor(options) } : {}),
       ...(options.servername === undefined ? {} : { servername: options.servername }),
       ...(options.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: options.rejectUnauthorized }),
       ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress } as IClientOptions),
@@ -61,12 +63,13 @@ export class MqttConnection {
     const connection = new MqttConnection(client);
     return new Promise((resolve, reject) => {
       let settled = false;
-      const fail = (err: ClassifiedError) => {
+      // Errors are built only when they are used: these handlers also run on every ordinary close.
+      const fail = (err: () => ClassifiedError) => {
         if (settled) return;
         settled = true;
         connection.closedByUs = true;
         client.end(true);
-        reject(err);
+        reject(err());
       };
       client.once('connect', () => {
         settled = true;
@@ -77,12 +80,10 @@ export class MqttConnection {
         resolve(connection);
       });
       client.on('error', (err: Error & { code?: number | string }) => {
-        if (!settled) {
-          fail(typeof err.code === 'number' ? classifyConnack(err.code) : classify(err));
-        }
+        if (!settled) fail(() => (typeof err.code === 'number' ? classifyConnack(err.code) : classify(err)));
       });
-      client.once('close', () => fail(new ClassifiedError('network', 'closed before CONNACK')));
-      client.on('offline', () => fail(new ClassifiedError('timeout', `no CONNACK within ${options.connectTimeoutMs} ms`)));
+      client.once('close', () => fail(closedBeforeConnack));
+      client.on('offline', () => fail(() => new ClassifiedError('timeout', `no CONNACK within ${options.connectTimeoutMs} ms`)));
     });
   }
 
