@@ -4,11 +4,15 @@
 
 export type Task = (intendedAtMs: number) => void;
 
-interface Entry {
-  at: number;
-  seq: number;
-  task: Task;
-  cancelled: boolean;
+/** A scheduled task; it is its own handle, so scheduling allocates one object. */
+class Entry implements ScheduledHandle {
+  cancelled = false;
+
+  constructor(readonly at: number, readonly seq: number, readonly task: Task) {}
+
+  cancel(): void {
+    this.cancelled = true;
+  }
 }
 
 export interface SchedulerClock {
@@ -51,10 +55,10 @@ export class Scheduler {
 
   /** Runs `task` at wall-clock time `atMs` (or as soon as possible if that is past). */
   at(atMs: number, task: Task): ScheduledHandle {
-    const entry: Entry = { at: atMs, seq: this.seq++, task, cancelled: false };
+    const entry = new Entry(atMs, this.seq++, task);
     this.push(entry);
     if (atMs < this.armedFor) this.arm();
-    return { cancel: () => void (entry.cancelled = true) };
+    return entry;
   }
 
   after(delayMs: number, task: Task): ScheduledHandle {

@@ -179,6 +179,16 @@ export class HubClient {
     return r.version ?? 0;
   }
 
+  /** The telemetry topic before its property bag (`devices/{id}/messages/events/`). */
+  get telemetryTopic(): string {
+    return this.telemetryPrefix;
+  }
+
+  /** Sends telemetry on a topic the caller built (from telemetryTopic and its bag); `done` as sendTelemetry. */
+  publishTelemetry(topicWithBag: string, body: string | Buffer, qos: 0 | 1, done: (err?: Error) => void): void {
+    this.connection.publish(topicWithBag, body, qos, done);
+  }
+
   /** Sends telemetry; `done` runs on PUBACK (QoS 1) or when written (QoS 0). */
   sendTelemetry(body: string | Buffer, properties: PropertyBag, qos: 0 | 1, done: (err?: Error) => void): void {
     this.connection.publish(this.telemetryPrefix + encodePropertyBag(properties), body, qos, done);
@@ -189,7 +199,7 @@ export class HubClient {
   }
 
   close(force = false): Promise<void> {
-    this.failWaiters(new ClassifiedError('network', `${this.who()}: closed`));
+    if (this.waiters.size > 0) this.failWaiters(new ClassifiedError('network', `${this.who()}: closed`));
     return this.connection.close(force);
   }
 }
