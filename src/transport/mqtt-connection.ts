@@ -25,6 +25,10 @@ export interface ConnectionOptions {
   localAddress?: string;
 }
 
+// mqtt.js copies publish options; one constant object per QoS, not one per message.
+const QOS_0 = Object.freeze({ qos: 0 as const });
+const QOS_1 = Object.freeze({ qos: 1 as const });
+
 const closedBeforeConnack = () => new ClassifiedError('network', 'closed before CONNACK');
 
 export type MessageHandler = (topic: string, payload: Buffer) => void;
@@ -92,7 +96,7 @@ export class MqttConnection {
   }
 
   publish(topic: string, payload: string | Buffer, qos: 0 | 1, done?: (err?: Error) => void): void {
-    this.client.publish(topic, payload, { qos }, done);
+    this.client.publish(topic, payload, qos === 1 ? QOS_1 : QOS_0, done);
   }
 
   subscribe(filters: string[], qos: 0 | 1): Promise<number[]> {
