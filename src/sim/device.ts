@@ -1,12 +1,13 @@
 // A simulated device: provisions (once), connects, keeps its twin, answers commands, streams telemetry on the
 // worker's scheduler, and reconnects with the SDKs' backoff when the connection goes away.
-import { CREATION_TIME_PROPERTY, systemProperty, type PropertyBag } from '../protocol/index.js';
+import type { PropertyBag } from '../protocol/index.js';
 import type { AzureTarget } from '../endpoints/target.js';
 import { splitHostPort } from '../endpoints/target.js';
 import { classify, ClassifiedError } from '../transport/errors.js';
 import type { ScheduledHandle } from '../engine/scheduler.js';
 import type { SimContext } from './context.js';
 import { PacedThing, type DeviceAuth, type DeviceIdentityPlan, type TelemetrySource } from './thing.js';
+import { TelemetryTopics } from './telemetry-pacer.js';
 
 export type { DeviceAuth } from './thing.js';
 import type { Assignment } from './dps-client.js';
@@ -230,15 +231,8 @@ export class SimDevice extends PacedThing {
     if (this.quiescing) return;
     // Through a gateway always QoS 1: edgeHub's PUBACK is the hand-over of the message to its upstream leg.
     const qos = this.transport === undefined ? this.behaviour.telemetryQos : 1;
-    this.telemetry.start((body, component, intended, done) => {
-      const properties: PropertyBag = {
-        [systemProperty.contentType]: 'application/json',
-        [systemProperty.contentEncoding]: 'utf-8',
-        [CREATION_TIME_PROPERTY]: new Date(intended).toISOString(),
-      };
-      if (component !== undefined) properties[systemProperty.component] = component;
-      hub.sendTelemetry(body, properties, qos, done);
-    });
+    const topics = new TelemetryTopics(hub.telemetryTopic);
+    this.telemetry.start((body, component, intended, done) => hub.publishTelemetry(topics.at(intended, component), body, qos, done));
   }
 
   /** Abrupt loss of the connection, as when a device loses power (a reconnect storm). */
