@@ -56,12 +56,18 @@ try {
   post({ type: 'fatal', message: (err as Error).message });
   process.exit(1);
 }
-for (const { group } of things) {
+let waiting = things.length;
+for (const { group, held } of things) {
   const g = (states[group] ??= {});
   g.waiting = (g.waiting ?? 0) + 1;
+  for (const h of held ?? []) {
+    const hg = (states[h.group] ??= {});
+    hg.waiting = (hg.waiting ?? 0) + h.count;
+    waiting += h.count;
+  }
 }
-stateTotals.waiting = things.length;
-metrics.setGauge('waiting', things.length);
+stateTotals.waiting = waiting;
+metrics.setGauge('waiting', waiting);
 
 const prng = new Prng(seedFor(init.seed, 'worker', init.workerIndex));
 const random = () => prng.next();
