@@ -685,6 +685,15 @@ class ScenarioResolver {
           }
         }
       });
+      for (const [name, module] of Object.entries(group.modules)) {
+        if (module.behaviour !== 'identity-translation') continue;
+        const parts = parseIdPattern(module.sensors.idPattern, { gateway: true });
+        const problem = registrationIdProblem(formatId(parts, module.sensors.count, group.group, gatewayId));
+        if (problem) {
+          this.at(['fleet', index, 'modules', name, 'sensors', 'idPattern'], problem);
+          complete = false;
+        }
+      }
     });
     if (!complete) return;
     const fleet = this.scenario.fleet.map((group, index) => ({ ...group, connectionStrings: groups[index]?.connectionStrings ?? group.connectionStrings }));

@@ -106,6 +106,13 @@ describe('identity-translation in a scenario', () => {
     expect(error.message).toContain('device id "gw-1-sensor-1" of group "plain" is also an id of group "gw/ModbusTranslator"');
   });
 
+  it('refuses sensor ids that DPS would not accept as registration ids', async () => {
+    const dir = await scenarioDir();
+    const file = await write(dir, 's.yaml', edgeGroup(IDENTITY.replace("'{gateway}-sensor-{index}'", "'{gateway}/sensor-{index}'")));
+    expect((await configError(() => loadScenario(file))).message)
+      .toContain('fleet[0].modules.ModbusTranslator.sensors.idPattern: device id "gw-1/sensor-3" is not a valid DPS registration id');
+  });
+
   it('is refused against the mqtt target, which has no DPS', async () => {
     const dir = await scenarioDir();
     const text = edgeGroup(IDENTITY).replace('fleet:', 'targets:\n  mqtt: { host: localhost }\nfleet:');
