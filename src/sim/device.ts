@@ -55,6 +55,8 @@ export class SimDevice extends PacedThing {
     private readonly auth: DeviceAuth,
     private readonly behaviour: DeviceBehaviour,
     private readonly transport?: GatewayTransport,
+    /** Provisioned as the child of an IoT Edge device's module that connects on its behalf (identity translation). */
+    private readonly parent?: { gatewayId: string; moduleId: string },
   ) {
     super(ctx, plan, behaviour.telemetryIntervalMs, behaviour.telemetry);
   }
@@ -66,10 +68,11 @@ export class SimDevice extends PacedThing {
 
   private arrive(intended: number): Promise<void> {
     // A downstream device provisions directly with DPS, attached to its gateway (IoT Central does not provision through it).
-    const gatewayId = this.transport?.gateway.gatewayId;
+    const gatewayId = this.transport?.gateway.gatewayId ?? this.parent?.gatewayId;
+    const moduleId = this.parent?.moduleId;
     const payload = this.behaviour.modelId === undefined && gatewayId === undefined ? undefined : {
       ...(this.behaviour.modelId === undefined ? {} : { modelId: this.behaviour.modelId }),
-      ...(gatewayId === undefined ? {} : { iotcGateway: { iotcGatewayId: gatewayId } }),
+      ...(gatewayId === undefined ? {} : { iotcGateway: { iotcGatewayId: gatewayId, ...(moduleId === undefined ? {} : { iotcModuleId: moduleId }) } }),
     };
     return this.arriveThrough(this.target, this.auth, payload, intended, (assignment, at) => {
       this.assignment = assignment;
