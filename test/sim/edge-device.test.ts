@@ -1,26 +1,19 @@
 // A simulated IoT Edge device against the real emulator: manifests assigned over REST, edgeAgent's report in the
 // emulator's view of $edgeAgent, module telemetry arriving as the module identity, SendInterval/SendData/reset,
 // routes through a filter module, re-assignment, malformed deployments, a reconnect storm, and the ledger.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import type { Emulator } from '../../src/emulator/index.js';
 import { deriveDeviceKey } from '../../src/protocol/index.js';
 import { SimEdgeDevice, type EdgeDeviceConfig } from '../../src/sim/edge/edge-device.js';
-import { rest, startTestEmulator } from '../support/emulator.js';
-import { testContext, until, type TestSimContext } from '../support/sim-context.js';
+import { rest } from '../support/emulator.js';
+import { testContext, until, useTestEmulator, type TestSimContext } from '../support/sim-context.js';
 
 let emulator: Emulator;
 const contexts: TestSimContext[] = [];
 const devices: SimEdgeDevice[] = [];
 
-beforeAll(async () => {
-  emulator = await startTestEmulator();
-});
-afterAll(async () => {
-  await Promise.all(devices.map((d) => d.stop()));
-  for (const c of contexts) c.scheduler.stop();
-  await emulator?.close();
-});
+useTestEmulator((e) => (emulator = e), devices, contexts);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const fixture = (file: string) => JSON.parse(readFileSync(`test/fixtures/${file}`, 'utf8'));

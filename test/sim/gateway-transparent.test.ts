@@ -12,22 +12,15 @@ import { SimDevice, type DeviceBehaviour } from '../../src/sim/device.js';
 import { SimEdgeDevice } from '../../src/sim/edge/edge-device.js';
 import { GatewayServer, type GatewayChild } from '../../src/sim/edge/gateway-server.js';
 import { MqttConnection } from '../../src/transport/mqtt-connection.js';
-import { rest, startTestEmulator } from '../support/emulator.js';
-import { testContext, until, type TestSimContext } from '../support/sim-context.js';
+import { rest } from '../support/emulator.js';
+import { testContext, until, useTestEmulator, type TestSimContext } from '../support/sim-context.js';
 import { closeAll, deviceClient, Message, registerWithSymmetricKey, within, type DeviceClient } from '../helpers/azure-sdk.js';
 
 let emulator: Emulator;
 const contexts: TestSimContext[] = [];
 const things: { stop(): Promise<void> }[] = [];
 
-beforeAll(async () => {
-  emulator = await startTestEmulator();
-});
-afterAll(async () => {
-  await Promise.all(things.map((t) => t.stop()));
-  for (const c of contexts) c.scheduler.stop();
-  await emulator?.close();
-});
+useTestEmulator((e) => (emulator = e), things, contexts);
 
 const devicesKey = () => emulator.info.enrollmentGroups.devices.primaryKey;
 const edgeKey = () => emulator.info.enrollmentGroups.edgeDevices.primaryKey;

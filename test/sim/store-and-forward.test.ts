@@ -1,26 +1,19 @@
 // Store-and-forward against the real emulator: an outage through its admin endpoint takes two IoT Edge devices
 // away; edgeHub stores what SimulatedTemperatureSensor sends meanwhile and, once back, forwards it in order
 // (or lets it expire, with a 2 s route TTL), and the ledger accounts for every message.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import type { Emulator } from '../../src/emulator/index.js';
 import { deriveDeviceKey } from '../../src/protocol/index.js';
 import { SimEdgeDevice } from '../../src/sim/edge/edge-device.js';
-import { rest, startTestEmulator } from '../support/emulator.js';
-import { testContext, until, type TestSimContext } from '../support/sim-context.js';
+import { rest } from '../support/emulator.js';
+import { testContext, until, useTestEmulator, type TestSimContext } from '../support/sim-context.js';
 
 let emulator: Emulator;
 const contexts: TestSimContext[] = [];
 const devices: SimEdgeDevice[] = [];
 
-beforeAll(async () => {
-  emulator = await startTestEmulator();
-});
-afterAll(async () => {
-  await Promise.all(devices.map((d) => d.stop()));
-  for (const c of contexts) c.scheduler.stop();
-  await emulator?.close();
-});
+useTestEmulator((e) => (emulator = e), devices, contexts);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SENSOR = 'SimulatedTemperatureSensor';

@@ -1,7 +1,7 @@
 // The translation patterns of protocol.md §5. Protocol translation: sensor timing and failures on a fake clock,
 // then a real IoT Edge device whose module's readings reach the emulator as the module. Identity translation: a
 // module that provisions its sensors through DPS as devices of their own and connects as them, against the emulator.
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { readFileSync } from 'node:fs';
 import type { Emulator } from '../../src/emulator/index.js';
 import { Scheduler } from '../../src/engine/scheduler.js';
@@ -11,8 +11,8 @@ import { SimDevice } from '../../src/sim/device.js';
 import { SimEdgeDevice, type EdgeDeviceConfig } from '../../src/sim/edge/edge-device.js';
 import { ProtocolTranslationModule, type ModuleApi, type TranslatedSensorSpec } from '../../src/sim/edge/modules/index.js';
 import { Prng } from '../../src/sim/model/random.js';
-import { rest, startTestEmulator } from '../support/emulator.js';
-import { testContext, until, type TestSimContext } from '../support/sim-context.js';
+import { rest } from '../support/emulator.js';
+import { testContext, until, useTestEmulator, type TestSimContext } from '../support/sim-context.js';
 
 const MODBUS: TranslatedSensorSpec = {
   kind: 'modbus', count: 4, idPattern: 'plc-{index}', pollInterval: 5000,
@@ -136,14 +136,7 @@ describe('translation modules against the emulator', () => {
   const contexts: TestSimContext[] = [];
   const things: { stop(): Promise<void> }[] = [];
 
-  beforeAll(async () => {
-    emulator = await startTestEmulator();
-  });
-  afterAll(async () => {
-    await Promise.all(things.map((t) => t.stop()));
-    for (const c of contexts) c.scheduler.stop();
-    await emulator?.close();
-  });
+  useTestEmulator((e) => (emulator = e), things, contexts);
 
   const received = (identity: string) => emulator.stats.identities.get(identity)?.messagesReceived ?? 0;
   const reportedOf = (id: string, module?: string) =>

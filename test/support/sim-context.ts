@@ -5,6 +5,8 @@ import type { AzureTarget } from '../../src/endpoints/target.js';
 import type { SimContext, ThingState } from '../../src/sim/context.js';
 import type { Emulator } from '../../src/emulator/index.js';
 import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll } from 'vitest';
+import { startTestEmulator } from './emulator.js';
 
 export function targetOf(emulator: Emulator): AzureTarget {
   const info = emulator.info;
@@ -53,4 +55,21 @@ export async function until(predicate: () => boolean, timeoutMs = 10_000, what =
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * One emulator for a test file: started before its tests; afterwards the things the tests made stop, their
+ * schedulers stop and the emulator closes. `use` receives the emulator once it runs.
+ */
+export function useTestEmulator(use: (emulator: Emulator) => void, things: readonly { stop(): Promise<void> }[], contexts: readonly TestSimContext[]): void {
+  let emulator: Emulator | undefined;
+  beforeAll(async () => {
+    emulator = await startTestEmulator();
+    use(emulator);
+  });
+  afterAll(async () => {
+    await Promise.all(things.map((t) => t.stop()));
+    for (const c of contexts) c.scheduler.stop();
+    await emulator?.close();
+  });
 }
