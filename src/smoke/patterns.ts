@@ -1,0 +1,91 @@
+// The bundled smoke patterns: one scenario each (scenarios/smoke/), and the checks a person would make.
+// Names used in the checks (groups, modules, telemetry, commands, properties) are those of the scenario files.
+import {
+  commandRoundTrip, downstreamCommand, downstreamTelemetry, downstreamWritable, gatewayRelationship, ledgerBalanced,
+  moduleTelemetry, modulesRunning, storeAndForward, writableAcknowledged,
+} from './checks.js';
+import type { CheckDefinition } from './check.js';
+
+export interface SmokePattern {
+  name: string;
+  /** One line for --help. */
+  describe: string;
+  /** File under the scenarios directory. */
+  scenario: string;
+  /** False while the engine of this build cannot run the pattern: its checks are listed as skipped. */
+  available: boolean;
+  checks: CheckDefinition[];
+}
+
+const leafOf = (gateway: string, index: number) => `${gateway}-leaf-${index}`;
+const sensorOf = (gateway: string, index: number) => `${gateway}-sensor-${index}`;
+
+export const SMOKE_PATTERNS: readonly SmokePattern[] = [
+  {
+    name: 'edge-device',
+    describe: "a plain IoT Edge device running the seed document's manifest (SimulatedTemperatureSensor)",
+    scenario: 'edge-device.yaml',
+    available: true,
+    checks: [
+      modulesRunning('edge', ['SimulatedTemperatureSensor']),
+      moduleTelemetry('edge', 'SimulatedTemperatureSensor', ['machine', 'ambient']),
+      commandRoundTrip({ group: 'edge', moduleId: 'SimulatedTemperatureSensor', command: 'reset' }),
+      writableAcknowledged({ group: 'edge', moduleId: 'SimulatedTemperatureSensor', property: 'SendInterval', value: 2 }),
+      ledgerBalanced(),
+    ],
+  },
+  {
+    name: 'transparent',
+    describe: 'a transparent gateway: 3 leaf devices provisioned with iotcGateway, connected through its edgeHub',
+    scenario: 'transparent.yaml',
+    available: false,
+    checks: [
+      modulesRunning('gateway', []),
+      gatewayRelationship('gateway', 3, leafOf),
+      downstreamTelemetry('gateway', 3, leafOf, 'temperature'),
+      downstreamCommand({ group: 'gateway', idOf: leafOf, command: 'getMaxMinReport', request: '2024-01-01T00:00:00Z' }),
+      downstreamWritable({ group: 'gateway', idOf: leafOf, property: 'targetTemperature', value: 21 }),
+      ledgerBalanced(),
+    ],
+  },
+  {
+    name: 'protocol-translation',
+    describe: 'a protocol-translation module reading Modbus and BLE sensors that have no cloud identity',
+    scenario: 'protocol-translation.yaml',
+    available: false,
+    checks: [
+      modulesRunning('gateway', ['ProtocolTranslator']),
+      moduleTelemetry('gateway', 'ProtocolTranslator', ['sensorId', 'sensorKind']),
+      commandRoundTrip({ group: 'gateway', command: 'ping', moduleId: '$edgeAgent' }),
+      writableAcknowledged({ group: 'gateway', moduleId: 'ProtocolTranslator', property: 'pollInterval', value: 2 }),
+      ledgerBalanced(),
+    ],
+  },
+  {
+    name: 'identity-translation',
+    describe: 'an identity-translation module giving each of 3 sensors its own identity (iotcGateway with iotcModuleId)',
+    scenario: 'identity-translation.yaml',
+    available: false,
+    checks: [
+      modulesRunning('gateway', ['IdentityTranslator']),
+      gatewayRelationship('gateway', 3, sensorOf),
+      downstreamTelemetry('gateway', 3, sensorOf, 'temperature'),
+      downstreamCommand({ group: 'gateway', idOf: sensorOf, command: 'getMaxMinReport', request: '2024-01-01T00:00:00Z' }),
+      downstreamWritable({ group: 'gateway', idOf: sensorOf, property: 'targetTemperature', value: 21 }),
+      ledgerBalanced(),
+    ],
+  },
+  {
+    name: 'store-and-forward',
+    describe: "a gateway whose upstream goes away for 8 s: edgeHub stores, then delivers late; a short-TTL route's messages expire",
+    scenario: 'store-and-forward.yaml',
+    available: false,
+    checks: [
+      modulesRunning('gateway', ['SimulatedTemperatureSensor']),
+      storeAndForward({ expectExpired: 'some' }),
+      ledgerBalanced({ allowExpired: true }),
+    ],
+  },
+];
+
+export const PATTERN_NAMES = SMOKE_PATTERNS.map((p) => p.name);
