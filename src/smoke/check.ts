@@ -9,6 +9,8 @@ export interface Verdict {
   passed: boolean;
   expected: string;
   seen: string;
+  /** A definitive answer (e.g. the device answered a command with another code): no point asking again. */
+  final?: boolean;
 }
 
 /** What a check can look at: the scenario, its identities, the target's service API, and after the run its summary. */
@@ -51,8 +53,8 @@ export interface CheckResult {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Asks `probe` until it passes or the deadline comes; the last verdict is the answer. A probe that throws
- * counts as "not yet" with the error as what was seen.
+ * Asks `probe` until it passes, gives a final answer, or the deadline comes; the last verdict is the answer.
+ * A probe that throws counts as "not yet" (e.g. the device is not connected yet) with the error as what was seen.
  */
 export async function until(deadline: number, expected: string, probe: () => Promise<Verdict>, everyMs = 500): Promise<Verdict> {
   let last: Verdict = { passed: false, expected, seen: 'nothing yet' };
@@ -62,7 +64,7 @@ export async function until(deadline: number, expected: string, probe: () => Pro
     } catch (err) {
       last = { passed: false, expected, seen: (err as Error).message };
     }
-    if (last.passed || Date.now() + everyMs > deadline) return last;
+    if (last.passed || last.final === true || Date.now() + everyMs > deadline) return last;
     await sleep(everyMs);
   }
 }

@@ -95,7 +95,8 @@ export function commandRoundTrip(opts: { group: string; moduleId?: string; comma
           ...(opts.moduleId === undefined ? {} : { moduleId: opts.moduleId }), responseTimeoutSeconds: Math.max(5, Math.min(10, left)),
         });
         const seen = `responseCode ${r.responseCode}${r.response === undefined || r.response === null ? '' : ` ${shown(r.response)}`}`;
-        return { passed: r.responseCode === status, expected, seen };
+        // The device answered: that is its answer, asking again would not change it.
+        return { passed: r.responseCode === status, expected, seen, final: true };
       }, 1000);
     },
   };
@@ -127,7 +128,9 @@ export function writableAcknowledged(opts: { group: string; moduleId?: string; p
         const meta = isRecord(body.$metadata) && isRecord(body.$metadata[opts.property]) ? body.$metadata[opts.property] as Record<string, unknown> : {};
         const seen = `ackCode ${shown(meta.ackCode)}, ackVersion ${shown(meta.ackVersion)}, value ${shown(body[opts.property])}`;
         const ok = meta.ackCode === 200 && (version === undefined || meta.ackVersion === version) && JSON.stringify(body[opts.property]) === JSON.stringify(opts.value);
-        return { passed: ok, expected, seen };
+        // An acknowledgement of this write (or a later one) with another code is the device's answer.
+        const answered = typeof meta.ackVersion === 'number' && version !== undefined && meta.ackVersion >= version;
+        return { passed: ok, expected, seen, final: answered };
       });
     },
   };
