@@ -10,6 +10,22 @@ import { ConfigError } from '../config/errors.js';
 import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../metrics/log.js';
 import { parseThreshold, ThresholdError, type Threshold } from '../report/thresholds.js';
 import { shouldUseDashboard } from '../ui/index.js';
+import { loadEdgeCa, parseGatewayListen, type GatewayListenSpec } from '../sim/edge/gateway-ca.js';
+import type { PlannedIdentity } from '../config/plan.js';
+
+/** --gateway-listen texts against the plan: each names an IoT Edge device of this run. */
+function gatewayListenFromCommandLine(texts: string[], identities: readonly PlannedIdentity[]): GatewayListenSpec[] {
+  const problems = texts.flatMap((text) => {
+    const spec = parseGatewayListen(text);
+    if (spec === undefined) return [`expected GATEWAY_ID or GATEWAY_ID=HOST:PORT, got "${text}"`];
+    const identity = identities.find((i) => i.deviceId === spec.gatewayId);
+    if (identity === undefined) return [`no device "${spec.gatewayId}" in this run (a gateway's device id, such as ${identities.find((i) => i.kind === 'iotEdge')?.deviceId ?? 'gateway-01'})`];
+    if (identity.kind !== 'iotEdge') return [`"${spec.gatewayId}" is a ${identity.kind === 'downstream' ? 'downstream' : 'plain'} device; only IoT Edge devices have an edgeHub to listen`];
+    return [];
+  });
+  if (problems.length > 0) throw new ConfigError(problems.map((message) => ({ file: 'command line', path: '--gateway-listen', message })));
+  return texts.map((text) => parseGatewayListen(text)!);
+}
 
 /** --threshold texts, checked before anything connects. */
 function thresholdsFromCommandLine(texts: string[]): Threshold[] {
@@ -41,6 +57,7 @@ interface RunArgs {
   prometheus?: number;
   'prometheus-host': string;
   tui: boolean;
+  'gateway-listen': string[];
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
@@ -64,10 +81,15 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('threshold', { type: 'string', array: true, nargs: 1, default: [] as string[], describe: "Pass/fail criterion, e.g. 'telemetry.p99 < 200ms' (repeatable); a failed one exits 99" })
       .option('prometheus', { type: 'number', describe: 'Serve live metrics for Prometheus on this port (/metrics)' })
       .option('tui', { type: 'boolean', default: true, describe: 'Live dashboard on a terminal; --no-tui: a progress line every 5 s' })
+      .option('gateway-listen', {
+        type: 'string', array: true, nargs: 1, default: [] as string[],
+        describe: "Open a real TLS port on this gateway's edgeHub: GATEWAY_ID[=HOST:PORT] (default 127.0.0.1, a free port; repeatable). Its edge CA is written to the state dir",
+      })
       .option('prometheus-host', { type: 'string', default: '127.0.0.1', describe: 'Address of the /metrics endpoint (0.0.0.0 for another machine)' })
       .example('$0 run scenarios/quickstart.yaml', '20 IoT Edge devices and 100 thermostats against the embedded emulator')
       .example('$0 run scenarios/quickstart.yaml --profile ramp --duration 5m', 'Another load shape, longer')
       .example('$0 run my.yaml --shard 1/2 --seed 7', 'The first half of a fleet (run 2/2 on another machine, then merge)')
+      .example('$0 run scenarios/transparent-gateway.yaml --gateway-listen gateway-01=127.0.0.1:8883', 'Let a real device connect through a simulated gateway (GatewayHostName=)')
       .example("$0 run my.yaml --threshold 'telemetry.p99 < 200ms' --threshold 'ledger.lost == 0'", 'Fail the build (exit 99) when the target misses'),
   handler: async (args) => {
     // Ctrl-C: the first drains and reports (or, before the run starts, stops setting up); the second quits.
@@ -119,6 +141,8 @@ async function run(args: RunArgs, stopSignal: Promise<void>, interrupted: () => 
     fleetSize: fleet.identities.length,
     ...(shard === undefined ? {} : { shard }),
   };
+  const gatewayListen = gatewayListenFromCommandLine(args['gateway-listen'], identities);
+  const edgeCa = gatewayListen.length === 0 ? undefined : await loadEdgeCa(args['state-dir']);
   const log = (line: string) => logger.warn(line);
   const prepared = await resolveTarget(loaded, { stateDir: args['state-dir'], log, ...(args['target-info'] === undefined ? {} : { targetInfo: args['target-info'] }) });
   try {
@@ -129,6 +153,7 @@ async function run(args: RunArgs, stopSignal: Promise<void>, interrupted: () => 
     const byGroup = new Map<string, string[]>();
     for (const i of plan.identities) if (i.kind === 'iotEdge') byGroup.set(i.group, [...(byGroup.get(i.group) ?? []), i.deviceId]);
     await assignManifests(prepared.target, loaded, byGroup, log);
+    if (edgeCa !== undefined) process.stdout.write(`gateways listen with certificates from the edge CA ${edgeCa.certPath} (trust it on the devices)\n`);
     process.stdout.write(
       `edgefleet run ${loaded.scenario.name}: ${plan.identities.length} identities${shard ? ` (shard ${shard.index + 1}/${shard.count} of ${plan.fleetSize})` : ''}, ` +
       `profile ${loaded.profile.name}, ${formatDuration(loaded.durationMs)}, target ${prepared.label}, seed ${loaded.seed}, ${args.workers} workers\n`,
@@ -136,6 +161,7 @@ async function run(args: RunArgs, stopSignal: Promise<void>, interrupted: () => 
     const result = await runFleet({
       plan, target: prepared.target, targetLabel: prepared.label, workers: args.workers,
       ...(args['local-address'] === undefined ? {} : { localAddresses: args['local-address'].split(',').map((s) => s.trim()).filter(Boolean) }),
+      ...(edgeCa === undefined ? {} : { gatewayListen, edgeCa: { certPem: edgeCa.certPem, keyPem: edgeCa.keyPem } }),
       reportsDir: args['reports-dir'], logLevel: logger.level, progress: (line) => process.stdout.write(`${line}\n`),
       log: (level, message) => logger.log(isLogLevel(level) ? level : 'info', message), stopSignal, thresholds,
       ...(args.prometheus === undefined ? {} : { prometheus: { port: args.prometheus, host: args['prometheus-host'] } }),

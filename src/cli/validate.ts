@@ -43,7 +43,10 @@ export const validateCommand: CommandModule<object, ValidateArgs> = {
           }
         }
         const plan = planFleet({ scenario: loaded.scenario, profile: loaded.profile, durationMs: loaded.durationMs });
-        const groups = loaded.groups.map((g) => `${g.config.count} × ${g.name} (${g.kind})`).join(', ');
+        const groups = [
+          ...loaded.groups.map((g) => `${g.config.count} × ${g.name} (${g.kind})`),
+          ...loaded.downstream.map((d) => `${d.config.countPerGateway} × ${d.name} behind each ${d.gatewayGroup} (downstream, ${d.config.auth})`),
+        ].join(', ');
         process.stdout.write(`ok  ${file}: ${plan.identities.length} identities: ${groups}; profile ${loaded.profile.name}, ${formatDuration(loaded.durationMs)}, target ${loaded.target.kind}\n`);
         for (const w of loaded.warnings) process.stdout.write(`    warning: ${w}\n`);
       } catch (err) {

@@ -1,12 +1,13 @@
 // Device id patterns: "thermostat-{index:04}", "{group}-{index}". Parsed once, formatted per identity.
 
-export type IdPart = { literal: string } | { index: true; width: number } | { group: true };
+export type IdPart = { literal: string } | { index: true; width: number } | { group: true } | { gateway: true };
 
 export class IdPatternError extends Error {}
 
 const PLACEHOLDER = /\{([^{}]*)\}/g;
 
-export function parseIdPattern(pattern: string): IdPart[] {
+/** `gateway`: the pattern may name {gateway} (a downstream device's gateway id). */
+export function parseIdPattern(pattern: string, allow: { gateway?: boolean } = {}): IdPart[] {
   const parts: IdPart[] = [];
   let last = 0;
   let hasIndex = false;
@@ -20,8 +21,11 @@ export function parseIdPattern(pattern: string): IdPart[] {
       hasIndex = true;
     } else if (name === 'group') {
       parts.push({ group: true });
+    } else if (name === 'gateway' && allow.gateway === true) {
+      parts.push({ gateway: true });
     } else {
-      throw new IdPatternError(`unknown placeholder {${name}}; expected {index}, {index:NN} (zero-padded to NN digits) or {group}`);
+      const gateway = allow.gateway === true ? ', {gateway}' : '';
+      throw new IdPatternError(`unknown placeholder {${name}}; expected {index}, {index:NN} (zero-padded to NN digits)${gateway} or {group}`);
     }
     last = at + match[0].length;
   }
@@ -33,11 +37,12 @@ export function parseIdPattern(pattern: string): IdPart[] {
   return parts;
 }
 
-export function formatId(parts: readonly IdPart[], index: number, group: string): string {
+export function formatId(parts: readonly IdPart[], index: number, group: string, gateway = ''): string {
   let out = '';
   for (const part of parts) {
     if ('literal' in part) out += part.literal;
     else if ('group' in part) out += group;
+    else if ('gateway' in part) out += gateway;
     else out += String(index).padStart(part.width, '0');
   }
   return out;

@@ -14,10 +14,12 @@ import { deploymentManifestSchema, manifestModules, unwrapManifest, type Deploym
 import { arrivalOffsets, expandIdentities } from './plan.js';
 import { profileSchema, type Profile, type ProfileAction } from './profile.js';
 import {
+  DEFAULT_DOWNSTREAM_ID_PATTERN,
   DEFAULT_ID_PATTERN,
   scenarioSchema,
   TARGET_KINDS,
   type DeviceGroup,
+  type DownstreamGroup,
   type EdgeGroup,
   type FleetGroup,
   type IotCentralTargetSettings,
@@ -88,6 +90,17 @@ export interface LoadedEdgeGroup extends LoadedGroupBase {
 
 export type LoadedGroup = LoadedDeviceGroup | LoadedEdgeGroup;
 
+/** Leaf devices behind each device of an IoT Edge group (a transparent gateway). */
+export interface LoadedDownstreamGroup {
+  kind: 'downstream';
+  name: string;
+  /** The IoT Edge group whose devices are their gateways. */
+  gatewayGroup: string;
+  /** With absolute paths. */
+  config: DownstreamGroup;
+  model?: LoadedFile<unknown>;
+}
+
 /** A profile action with the groups it applies to (empty: it applies to nothing in this scenario and is skipped). */
 export type ResolvedAction = ProfileAction & { groups: string[] };
 
@@ -112,6 +125,8 @@ export interface LoadedScenario {
   seed: number;
   durationMs: number;
   groups: LoadedGroup[];
+  /** Downstream groups of the IoT Edge groups, in scenario order. */
+  downstream: LoadedDownstreamGroup[];
   actions: ResolvedAction[];
   /** Things that are legal but probably not meant, for `validate` and the start of a run to show. */
   warnings: string[];
@@ -213,6 +228,7 @@ class ScenarioResolver {
     const { target: targetKind, seed, durationOverride } = this.applyOverrides();
     const loadedProfile = await this.resolveProfile();
     const groups = await this.resolveGroups();
+    const downstream = await this.resolveDownstream();
     const target = await this.resolveTarget(targetKind, loadedProfile?.profile);
     this.checkIds(groups);
     this.problems.push(...(await fakerProblems(collectScenarioGenerators(this.scenario), this.source)));
@@ -223,8 +239,8 @@ class ScenarioResolver {
     if (loadedProfile) {
       durationMs = durationOverride ?? this.scenario.duration ?? loadedProfile.profile.duration;
       profile = { ...loadedProfile.profile, duration: durationMs };
-      actions = this.resolveActions(loadedProfile, groups);
-      this.checkEvents(loadedProfile, groups);
+      actions = this.resolveActions(loadedProfile, [...groups, ...downstream]);
+      this.checkEvents(loadedProfile, [...groups, ...downstream]);
       this.warnAboutTiming(profile);
     }
 
@@ -251,6 +267,7 @@ class ScenarioResolver {
       seed,
       durationMs,
       groups: groups.map((group, index) => ({ ...group, config: fleet[index] }) as LoadedGroup),
+      downstream,
       actions,
       warnings: this.warnings,
     };
@@ -392,6 +409,26 @@ class ScenarioResolver {
     );
   }
 
+  private async resolveDownstream(): Promise<LoadedDownstreamGroup[]> {
+    const out: LoadedDownstreamGroup[] = [];
+    for (const [index, group] of this.scenario.fleet.entries()) {
+      if (group.kind !== 'iotEdge') continue;
+      for (const [j, leaf] of group.downstream.entries()) {
+        const loaded: LoadedDownstreamGroup = { kind: 'downstream', name: leaf.group, gatewayGroup: group.group, config: this.absoluteDownstream(leaf) };
+        if (leaf.model !== undefined) {
+          const model = await this.model(['fleet', index, 'downstream', j, 'model'], leaf.model);
+          if (model) loaded.model = model;
+        }
+        out.push(loaded);
+      }
+    }
+    return out;
+  }
+
+  private absoluteDownstream(leaf: DownstreamGroup): DownstreamGroup {
+    return leaf.model === undefined ? leaf : { ...leaf, model: path.resolve(this.dir, leaf.model) };
+  }
+
   private async connectionStrings(index: number, group: FleetGroup): Promise<string[] | undefined> {
     const field: Segments = ['fleet', index, 'connectionStrings'];
     const resolved = resolveEnv(group.connectionStrings);
@@ -509,7 +546,8 @@ class ScenarioResolver {
     if (group.kind === 'device') return { ...group, ...common };
     const modules: EdgeGroup['modules'] = {};
     for (const module of loaded.modules ?? []) if (module.chosenBy === 'scenario') modules[module.name] = module.behaviour;
-    return { ...group, ...common, manifest: path.resolve(this.dir, group.manifest), modules };
+    const downstream = group.downstream.map((leaf) => this.absoluteDownstream(leaf));
+    return { ...group, ...common, manifest: path.resolve(this.dir, group.manifest), modules, downstream };
   }
 
   // --- target ---
@@ -536,6 +574,22 @@ class ScenarioResolver {
       }
       if (needs('sas', 'iotEdge') && !settings.groupKeys?.edgeDevices) {
         this.at([...field, 'groupKeys', 'edgeDevices'], 'required: IoT Edge devices with auth: sas derive their keys from the edgeDevices group key');
+      }
+      let sasLeaves = false;
+      fleet.forEach((group, index) => {
+        if (group.kind !== 'iotEdge') return;
+        group.downstream.forEach((leaf, j) => {
+          if (leaf.auth === 'sas') sasLeaves = true;
+          else {
+            this.at(
+              ['fleet', index, 'downstream', j, 'auth'],
+              `IoT Central does not support X.509 downstream devices behind a transparent gateway (group "${leaf.group}", target iot-central${because.replace(/^ \((.*)\)$/, ' $1')}); use auth: sas, or the emulator or mqtt target`,
+            );
+          }
+        });
+      });
+      if (sasLeaves && !needs('sas', 'device') && !settings.groupKeys?.devices) {
+        this.at([...field, 'groupKeys', 'devices'], 'required: downstream devices with auth: sas derive their keys from the devices group key');
       }
       if (fleet.some((group) => group.auth === 'x509') && !settings.x509) {
         this.at([...field, 'x509'], 'required: groups with auth: x509 need the CA that issues their certificates');
@@ -588,19 +642,42 @@ class ScenarioResolver {
         }
       }
     });
+    this.scenario.fleet.forEach((group, index) => {
+      if (group.kind !== 'iotEdge' || group.auth === 'connectionString') return;
+      const gatewayId = formatId(parseIdPattern(group.idPattern ?? DEFAULT_ID_PATTERN), group.firstIndex, group.group);
+      group.downstream.forEach((leaf, j) => {
+        let parts;
+        try {
+          parts = parseIdPattern(leaf.idPattern ?? DEFAULT_DOWNSTREAM_ID_PATTERN, { gateway: true });
+        } catch {
+          complete = false; // the schema reported it
+          return;
+        }
+        for (const leafIndex of new Set([leaf.firstIndex, leaf.firstIndex + leaf.countPerGateway - 1])) {
+          const problem = registrationIdProblem(formatId(parts, leafIndex, leaf.group, gatewayId));
+          if (problem) {
+            this.at(['fleet', index, 'downstream', j, 'idPattern'], problem);
+            complete = false;
+            break;
+          }
+        }
+      });
+    });
     if (!complete) return;
     const fleet = this.scenario.fleet.map((group, index) => ({ ...group, connectionStrings: groups[index]?.connectionStrings ?? group.connectionStrings }));
     const { problems } = expandIdentities({ seed: this.scenario.seed, fleet });
     for (const problem of problems) {
-      const segments = problem.path.match(/^fleet\[(\d+)\]\.(\w+)$/);
-      const located = segments ? this.source.locate(['fleet', Number(segments[1]), segments[2]!]) : undefined;
+      const m = problem.path.match(/^fleet\[(\d+)\](?:\.downstream\[(\d+)\])?\.(\w+)$/);
+      const segments: Segments | undefined = m === null ? undefined
+        : m[2] === undefined ? ['fleet', Number(m[1]), m[3]!] : ['fleet', Number(m[1]), 'downstream', Number(m[2]), m[3]!];
+      const located = segments ? this.source.locate(segments) : undefined;
       this.problems.push({ file: this.source.shown, ...problem, ...located });
     }
   }
 
   // --- profile against scenario ---
 
-  private resolveActions(loaded: LoadedProfile, groups: Array<{ name: string; kind: 'device' | 'iotEdge'; modules?: ResolvedModule[] }>): ResolvedAction[] {
+  private resolveActions(loaded: LoadedProfile, groups: Array<{ name: string; kind: 'device' | 'iotEdge' | 'downstream'; modules?: ResolvedModule[] }>): ResolvedAction[] {
     const shown = displayPath(loaded.file);
     const groupNames = groups.map((group) => group.name);
     const hasModule = (group: { modules?: ResolvedModule[] }, module: string) => (group.modules ?? []).some((m) => m.name === module);
@@ -625,7 +702,7 @@ class ScenarioResolver {
         applies = groups.filter((group) => group.kind === 'iotEdge' && hasModule(group, action.module!)).map((group) => group.name);
         if (applies.length === 0) problem('module', `no IoT Edge group of ${this.source.shown} runs a module "${action.module}"`);
       } else {
-        applies = groups.filter((group) => group.kind === 'device').map((group) => group.name);
+        applies = groups.filter((group) => group.kind === 'device' || group.kind === 'downstream').map((group) => group.name);
         if (applies.length === 0) {
           this.warnings.push(`${shown}: actions[${index}] (${action.kind}) applies to plain devices and ${this.source.shown} has none; it is skipped`);
         }
@@ -638,7 +715,7 @@ class ScenarioResolver {
     const shown = displayPath(loaded.file);
     const groupNames = groups.map((group) => group.name);
     loaded.profile.events.forEach((event, index) => {
-      if (event.kind === 'dropConnections' && event.group !== undefined && !groupNames.includes(event.group)) {
+      if (event.group !== undefined && !groupNames.includes(event.group)) {
         this.problems.push({
           file: shown,
           path: `events[${index}].group`,
@@ -656,7 +733,10 @@ class ScenarioResolver {
     if (profile.rampDown !== undefined && profile.rampDown > end) {
       this.warnings.push(`rampDown (${formatDuration(profile.rampDown)}) is longer than the run (${formatDuration(end)}): identities disconnect from the start`);
     }
-    const total = this.scenario.fleet.reduce((sum, group) => sum + group.count, 0);
+    const total = this.scenario.fleet.reduce(
+      (sum, group) => sum + group.count * (1 + (group.kind === 'iotEdge' ? group.downstream.reduce((n, leaf) => n + leaf.countPerGateway, 0) : 0)),
+      0,
+    );
     const offsets = arrivalOffsets(profile, total);
     let late = 0;
     for (const offset of offsets) if (offset >= end) late++;
@@ -687,6 +767,10 @@ function collectScenarioGenerators(scenario: Scenario): FoundGenerator[] {
       for (const [name, module] of Object.entries(group.modules)) {
         if (module.behaviour === 'dtdl') collectSpecs(found, module.values, ['fleet', index, 'modules', name, 'values']);
       }
+      group.downstream.forEach((leaf, j) => {
+        collectSpecs(found, leaf.telemetry.values, ['fleet', index, 'downstream', j, 'telemetry', 'values']);
+        collectSpecs(found, leaf.properties.reported, ['fleet', index, 'downstream', j, 'properties', 'reported']);
+      });
     }
   });
   return found;

@@ -4,7 +4,7 @@ import { parseConnectionString } from '../protocol/connection-string.js';
 import { ConfigError, describeValue } from './errors.js';
 import { formatId, parseIdPattern } from './id-pattern.js';
 import type { Arrivals } from './profile.js';
-import { DEFAULT_ID_PATTERN, type AuthKind } from './scenario.js';
+import { DEFAULT_DOWNSTREAM_ID_PATTERN, DEFAULT_ID_PATTERN, type AuthKind } from './scenario.js';
 
 export interface PlannedIdentity {
   /** Global position, 0.. over all groups in scenario order; identities arrive in this order. */
@@ -13,7 +13,10 @@ export interface PlannedIdentity {
   /** Position inside the group, 0-based (the id's {index} is firstIndex + groupIndex). */
   groupIndex: number;
   deviceId: string;
-  kind: 'device' | 'iotEdge';
+  /** downstream: a leaf device behind a transparent gateway (`gateway`). */
+  kind: 'device' | 'iotEdge' | 'downstream';
+  /** A downstream device's gateway: its device id and ordinal (sharding keeps the two together). */
+  gateway?: { deviceId: string; ordinal: number };
   /** Arrival time, ms from the start of the run; Infinity when the profile's rate ends at 0 before this one. */
   arrivalMs: number;
   /** Seed of this identity's own random choices: from the scenario seed and the device id, not from sharding. */
@@ -30,6 +33,15 @@ export interface FleetGroupSource {
   auth?: AuthKind | undefined;
   /** Already read from their file (loadScenario does that). */
   connectionStrings?: readonly string[] | string | undefined;
+  /** IoT Edge groups: leaf devices behind each of their devices. */
+  downstream?: readonly DownstreamGroupSource[] | undefined;
+}
+
+export interface DownstreamGroupSource {
+  group: string;
+  countPerGateway: number;
+  idPattern?: string | undefined;
+  firstIndex?: number | undefined;
 }
 
 export interface FleetSource {
@@ -66,33 +78,35 @@ export function expandIdentities(scenario: FleetSource): { identities: PlannedId
   const seed = scenario.seed ?? 1;
   const identities: PlannedIdentity[] = [];
   const problems: { path: string; message: string }[] = [];
-  const owner = new Map<string, number>(); // lower-cased id → group position
+  const owner = new Map<string, { path: string; group: string }>(); // lower-cased id → where it was first made
   let ordinal = 0;
+  /** Records an id; a collision becomes one problem per pair of groups (enough to act on). */
+  const claim = (deviceId: string, path: string, group: string, reported: Set<string>) => {
+    const key = deviceId.toLowerCase();
+    const first = owner.get(key);
+    if (first === undefined) {
+      owner.set(key, { path, group });
+      return;
+    }
+    if (reported.has(first.path)) return;
+    reported.add(first.path);
+    problems.push({
+      path,
+      message:
+        first.path === path
+          ? `device id "${deviceId}" appears twice in group "${group}"`
+          : `device id "${deviceId}" of group "${group}" is also an id of group "${first.group}" (${first.path.replace(/\.(idPattern|connectionStrings)$/, '')}); ids must be unique across groups`,
+    });
+  };
   scenario.fleet.forEach((group, position) => {
     const idOf = deviceIdsOf(group);
-    const reported = new Set<number>();
+    const reported = new Set<string>();
+    const path = `fleet[${position}].${group.auth === 'connectionString' ? 'connectionStrings' : 'idPattern'}`;
+    const gateways: PlannedIdentity[] = [];
     for (let groupIndex = 0; groupIndex < group.count; groupIndex++) {
       const deviceId = idOf(groupIndex);
-      const key = deviceId.toLowerCase();
-      const first = owner.get(key);
-      if (first !== undefined) {
-        // One problem per pair of groups is enough to act on.
-        if (!reported.has(first)) {
-          reported.add(first);
-          const field = group.auth === 'connectionString' ? 'connectionStrings' : 'idPattern';
-          const other = scenario.fleet[first]?.group ?? '?';
-          problems.push({
-            path: `fleet[${position}].${field}`,
-            message:
-              first === position
-                ? `device id "${deviceId}" appears twice in group "${group.group}"`
-                : `device id "${deviceId}" of group "${group.group}" is also an id of group "${other}" (fleet[${first}]); ids must be unique across groups`,
-          });
-        }
-      } else {
-        owner.set(key, position);
-      }
-      identities.push({
+      claim(deviceId, path, group.group, reported);
+      const identity: PlannedIdentity = {
         ordinal: ordinal++,
         group: group.group,
         groupIndex,
@@ -100,8 +114,34 @@ export function expandIdentities(scenario: FleetSource): { identities: PlannedId
         kind: group.kind,
         arrivalMs: 0,
         seed: identitySeed(seed, deviceId),
-      });
+      };
+      identities.push(identity);
+      gateways.push(identity);
     }
+    // Leaf devices come after their gateways, so they arrive after them.
+    (group.downstream ?? []).forEach((leaf, j) => {
+      const parts = parseIdPattern(leaf.idPattern ?? DEFAULT_DOWNSTREAM_ID_PATTERN, { gateway: true });
+      const firstIndex = leaf.firstIndex ?? 1;
+      const leafPath = `fleet[${position}].downstream[${j}].idPattern`;
+      const leafReported = new Set<string>();
+      let groupIndex = 0;
+      for (const gateway of gateways) {
+        for (let i = 0; i < leaf.countPerGateway; i++) {
+          const deviceId = formatId(parts, firstIndex + i, leaf.group, gateway.deviceId);
+          claim(deviceId, leafPath, leaf.group, leafReported);
+          identities.push({
+            ordinal: ordinal++,
+            group: leaf.group,
+            groupIndex: groupIndex++,
+            deviceId,
+            kind: 'downstream',
+            gateway: { deviceId: gateway.deviceId, ordinal: gateway.ordinal },
+            arrivalMs: 0,
+            seed: identitySeed(seed, deviceId),
+          });
+        }
+      }
+    });
   });
   return { identities, problems };
 }
@@ -167,24 +207,48 @@ export function parseShard(text: string): Shard {
   return { index: one - 1, count };
 }
 
-/** The identities of one shard: ordinal % count === index. Shards are disjoint, cover the fleet, and keep arrival times. */
+/**
+ * The identities of one shard: ordinal % count === index. Shards are disjoint, cover the fleet, and keep arrival
+ * times. A downstream device goes with its gateway (their link is in memory), so it follows its gateway's ordinal.
+ */
 export function shardOf(identities: readonly PlannedIdentity[], shard: Shard): PlannedIdentity[] {
   if (!Number.isSafeInteger(shard.count) || shard.count < 1 || !Number.isSafeInteger(shard.index) || shard.index < 0 || shard.index >= shard.count) {
     throw new RangeError(`shard ${shard.index} of ${shard.count}: expected 0 <= index < count`);
   }
-  return identities.filter((identity) => identity.ordinal % shard.count === shard.index);
+  return identities.filter((identity) => (identity.gateway?.ordinal ?? identity.ordinal) % shard.count === shard.index);
 }
 
 /**
  * Splits a list (a shard, say) into `parts` by position, round robin. For splitting a shard again (over
  * workers): ordinals of one shard share a remainder, so splitting by ordinal again could leave parts empty.
+ * Items with a `gateway` (downstream devices) go to the part their gateway went to and take no turn.
  */
 export function splitAmong<T>(items: readonly T[], parts: number): T[][] {
   if (!Number.isSafeInteger(parts) || parts < 1) throw new RangeError(`expected parts >= 1, got ${parts}`);
   const out: T[][] = Array.from({ length: parts }, () => []);
-  items.forEach((item, position) => out[position % parts]!.push(item));
+  const partOfDevice = new Map<string, number>();
+  let position = 0;
+  for (const item of items) {
+    const gatewayId = gatewayIdOf(item);
+    const part = gatewayId === undefined ? undefined : partOfDevice.get(gatewayId);
+    if (part !== undefined) {
+      out[part]!.push(item);
+      continue;
+    }
+    const chosen = position++ % parts;
+    out[chosen]!.push(item);
+    const deviceId = deviceIdOf(item);
+    if (deviceId !== undefined) partOfDevice.set(deviceId, chosen);
+  }
   return out;
 }
+
+const deviceIdOf = (item: unknown): string | undefined =>
+  typeof item === 'object' && item !== null && typeof (item as { deviceId?: unknown }).deviceId === 'string' ? (item as { deviceId: string }).deviceId : undefined;
+const gatewayIdOf = (item: unknown): string | undefined => {
+  const gateway = typeof item === 'object' && item !== null ? (item as { gateway?: { deviceId?: unknown } }).gateway : undefined;
+  return typeof gateway?.deviceId === 'string' ? gateway.deviceId : undefined;
+};
 
 // --- arrivals -------------------------------------------------------------------------------------------------
 

@@ -73,9 +73,16 @@ export const targetOutageEventSchema = z
   .strictObject({
     at: durationSchema.describe('When, from the start of the run.'),
     kind: z.literal('targetOutage'),
-    duration: durationSchema.describe('How long the target is unreachable.'),
+    duration: durationSchema
+      .refine((ms) => ms > 0, { error: 'expected a duration > 0' })
+      .describe('How long the target is unreachable.'),
+    group: groupName.optional(),
   })
-  .describe('The target is unreachable for a while (used with gateways).');
+  .describe(
+    "The upstream of the IoT Edge devices (all, or a group's) goes away for a while: the emulator drops and refuses their " +
+      'connections (and those of the devices they relay); other targets are held unreachable on the client side. ' +
+      'edgeHub stores what its routes send upstream meanwhile, and forwards it on reconnect.',
+  );
 
 export const eventSchema = z.discriminatedUnion('kind', [dropConnectionsEventSchema, targetOutageEventSchema], {
   error: 'expected kind to be one of dropConnections | targetOutage',

@@ -273,6 +273,44 @@ export const deviceGroupSchema = z
   })
   .describe('A group of plain devices.');
 
+export const DOWNSTREAM_AUTH_KINDS = ['sas', 'x509'] as const;
+export const DEFAULT_DOWNSTREAM_ID_PATTERN = '{gateway}-{group}-{index}';
+
+/** Leaf devices behind a transparent gateway: per gateway, countPerGateway of them, each its own identity. */
+export const downstreamGroupSchema = z
+  .strictObject({
+    group: commonGroupFields.group,
+    countPerGateway: wholeNumber(1, 'How many leaf devices connect through each gateway of the group.'),
+    idPattern: z
+      .string()
+      .min(1)
+      .default(DEFAULT_DOWNSTREAM_ID_PATTERN)
+      .superRefine((pattern, ctx) => {
+        try {
+          const parts = parseIdPattern(pattern, { gateway: true });
+          if (!parts.some((part) => 'gateway' in part)) {
+            ctx.addIssue({ code: 'custom', message: 'expected {gateway} in the pattern, so that leaf devices of different gateways get different ids' });
+          }
+        } catch (error) {
+          if (!(error instanceof IdPatternError)) throw error;
+          ctx.addIssue({ code: 'custom', message: error.message });
+        }
+      })
+      .describe(
+        `Device id pattern: {gateway} (the gateway's device id), {index} (counting from firstIndex for each gateway), {index:NN}, {group}. Default "${DEFAULT_DOWNSTREAM_ID_PATTERN}".`,
+      ),
+    firstIndex: commonGroupFields.firstIndex,
+    auth: z
+      .enum(DOWNSTREAM_AUTH_KINDS)
+      .default('sas')
+      .describe('sas: a key derived from the DPS devices group key (default); x509: a leaf certificate issued from a CA (not with iot-central).'),
+    model: commonGroupFields.model,
+    telemetry: telemetrySchema.prefault({}),
+    properties: propertiesSchema.prefault({}),
+    commands: commandsSchema,
+  })
+  .describe('A group of downstream (leaf) devices behind each gateway of an IoT Edge group.');
+
 export const edgeGroupSchema = z
   .strictObject({
     ...commonGroupFields,
@@ -282,8 +320,10 @@ export const edgeGroupSchema = z
       .record(z.string().min(1), moduleBehaviourSchema)
       .default({})
       .describe('How the modules of the manifest behave, by module name.'),
-    // TODO(gateway): downstream devices behind this gateway go here, e.g.
-    // `gateway: { pattern: transparent | translation, downstream: [{ group, count, ... }] }`.
+    downstream: z
+      .array(downstreamGroupSchema)
+      .default([])
+      .describe("Leaf devices that connect through each of this group's devices acting as a transparent gateway (its edgeHub)."),
   })
   .describe('A group of IoT Edge devices running a deployment manifest.');
 
@@ -322,6 +362,7 @@ export const fleetGroupSchema = z
 export type FleetGroup = z.output<typeof fleetGroupSchema>;
 export type DeviceGroup = Extract<FleetGroup, { kind: 'device' }>;
 export type EdgeGroup = Extract<FleetGroup, { kind: 'iotEdge' }>;
+export type DownstreamGroup = z.output<typeof downstreamGroupSchema>;
 export type TelemetrySettings = DeviceGroup['telemetry'];
 export type PropertySettings = DeviceGroup['properties'];
 export type CommandResponse = z.output<typeof commandResponseSchema>;
@@ -355,11 +396,16 @@ export const scenarioSchema = z
     thresholds: thresholdsSchema,
   })
   .superRefine((scenario, ctx) => {
-    const firstIndexOf = new Map<string, number>();
+    const firstAt = new Map<string, string>();
+    const claim = (name: string, path: (string | number)[]) => {
+      const where = path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('').replace(/\.group$/, '');
+      const first = firstAt.get(name);
+      if (first === undefined) firstAt.set(name, where);
+      else ctx.addIssue({ code: 'custom', path, message: `duplicate group name "${name}" (also ${first})` });
+    };
     scenario.fleet.forEach((group, index) => {
-      const first = firstIndexOf.get(group.group);
-      if (first === undefined) firstIndexOf.set(group.group, index);
-      else ctx.addIssue({ code: 'custom', path: ['fleet', index, 'group'], message: `duplicate group name "${group.group}" (also fleet[${first}])` });
+      claim(group.group, ['fleet', index, 'group']);
+      if (group.kind === 'iotEdge') group.downstream.forEach((leaf, j) => claim(leaf.group, ['fleet', index, 'downstream', j, 'group']));
     });
   })
   .describe('An edgefleet scenario: what the fleet is.');

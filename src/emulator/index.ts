@@ -123,6 +123,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   };
   const restServer = createHttpServer(createRestHandler({
     service, apiToken: state.secrets.apiToken, idScope: state.secrets.idScope, stats: () => stats.toJson(), log, deviceKeys,
+    outage: (spec) => front.startOutage(spec),
   }));
   const httpPort = await listen(restServer, options.httpPort ?? 8080, host);
 

@@ -82,6 +82,19 @@ export interface MqttFrontOptions {
 
 const noop = () => {};
 
+/** Which device ids an outage takes away (their modules with them), and until when (epoch ms). */
+export interface OutageSpec {
+  deviceIds?: readonly string[];
+  idPrefix?: string;
+  durationMs: number;
+}
+
+interface Outage {
+  deviceIds: ReadonlySet<string>;
+  idPrefix: string | undefined;
+  until: number;
+}
+
 class AuthError extends Error {
   constructor(readonly returnCode: number, message: string) {
     super(message);
@@ -98,6 +111,7 @@ export class MqttFront implements DeviceChannel {
   private readonly c2dQueues = new Map<string, { body: Buffer; properties: Record<string, string> }[]>();
   private readonly sweep: NodeJS.Timeout;
   private ridCounter = 0;
+  private outages: Outage[] = [];
 
   private constructor(private readonly opts: MqttFrontOptions, broker: Aedes) {
     this.broker = broker;
@@ -107,7 +121,7 @@ export class MqttFront implements DeviceChannel {
         done(null, true);
       } catch (err) {
         const e = err instanceof AuthError ? err : new AuthError(CONNACK.notAuthorized, String(err));
-        this.reject('auth', client, e.message);
+        this.reject(e.returnCode === CONNACK.serverUnavailable ? 'outage' : 'auth', client, e.message);
         done(Object.assign(new Error(e.message), { returnCode: e.returnCode, counted: true }), false);
       }
     };
@@ -173,6 +187,7 @@ export class MqttFront implements DeviceChannel {
     }
     const identity = hub.moduleId === undefined ? { deviceId: hub.deviceId } : { deviceId: hub.deviceId, moduleId: hub.moduleId };
     const key = clientIdOf(identity);
+    if (this.inOutage(hub.deviceId)) throw new AuthError(CONNACK.serverUnavailable, `"${key}" is in an outage`);
     if (client.id !== key) throw new AuthError(CONNACK.identifierRejected, `client id "${client.id}" does not match username identity "${key}"`);
     const device = this.opts.registry.get(hub.deviceId);
     if (device === undefined) throw new AuthError(CONNACK.notAuthorized, `device "${hub.deviceId}" is not registered`);
@@ -634,6 +649,30 @@ export class MqttFront implements DeviceChannel {
     return 'queued';
   }
 
+  /**
+   * Takes identities away for a while (an outage, as a network partition would): their connections close now, and
+   * CONNECTs from them get CONNACK 3 (server unavailable) until it ends. Returns how many connections closed.
+   */
+  startOutage(spec: OutageSpec): number {
+    const outage: Outage = { deviceIds: new Set(spec.deviceIds ?? []), idPrefix: spec.idPrefix, until: Date.now() + spec.durationMs };
+    this.outages.push(outage);
+    let closed = 0;
+    for (const s of [...this.hubSessions.values()]) {
+      if (!matchesOutage(outage, s.deviceId)) continue;
+      s.client.close();
+      closed += 1;
+    }
+    this.opts.log(`outage of ${spec.durationMs} ms: ${closed} connection(s) closed`);
+    return closed;
+  }
+
+  private inOutage(deviceId: string): boolean {
+    if (this.outages.length === 0) return false;
+    const now = Date.now();
+    this.outages = this.outages.filter((o) => o.until > now);
+    return this.outages.some((o) => matchesOutage(o, deviceId));
+  }
+
   disconnect(deviceId: string): void {
     for (const s of [...this.hubSessions.values()]) if (s.deviceId === deviceId) s.client.close();
   }
@@ -654,4 +693,8 @@ export class MqttFront implements DeviceChannel {
     this.c2dQueues.delete(s.deviceId);
     for (const m of queue) this.deliverC2D(s, m.body, m.properties);
   }
+}
+
+function matchesOutage(outage: Outage, deviceId: string): boolean {
+  return outage.deviceIds.has(deviceId) || (outage.idPrefix !== undefined && deviceId.startsWith(outage.idPrefix));
 }

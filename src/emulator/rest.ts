@@ -5,6 +5,7 @@ import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { ServiceError, type CloudService, type MethodResult } from './service.js';
 import type { DeviceIdentity, SymmetricKeys } from './registry.js';
 import { isJsonObject, type Json, type JsonObject, type Twin, type TwinSection } from './twin.js';
+import type { OutageSpec } from './mqtt-front.js';
 
 export interface RestOptions {
   service: CloudService;
@@ -17,6 +18,8 @@ export interface RestOptions {
    * device can then provision through DPS; without this option the registry's random keys are kept.
    */
   deviceKeys?: (deviceId: string, iotEdge: boolean) => SymmetricKeys;
+  /** POST /admin/outages: closes the identities' connections and refuses them until it ends; how many closed. */
+  outage?: (spec: OutageSpec) => number;
 }
 
 export const API_VERSIONS = ['1.0', '2022-07-31', '2022-10-31-preview', '2023-07-31'] as const;
@@ -377,6 +380,8 @@ class RestApi {
       }),
       ...scoped('/commands/:command', { POST: (c) => this.runCommand(c), GET: (c) => this.commandHistory(c) }),
       ...scoped('/telemetry/:telemetry', { GET: (c) => this.lastTelemetry(c) }),
+      // Emulator extension, not in IoT Central: take identities away for a while (store-and-forward tests).
+      route('/admin/outages', { POST: (c) => this.startOutage(c) }),
       route('/api/deploymentManifests', { GET: (c) => this.listManifests(c) }),
       route('/api/deploymentManifests/:manifestId', {
         GET: (c) => ok(this.manifest(param(c, 'manifestId'))),
@@ -614,6 +619,24 @@ class RestApi {
     for (const [k, v] of Object.entries(properties)) if (typeof v !== 'string') throw badRequest(`property "${k}" must be a string`);
     const delivery = this.service.sendC2D(id, payload, properties as Record<string, string>);
     return ok({ delivery }, 202);
+  }
+
+  private async startOutage(ctx: Ctx): Promise<Reply> {
+    const body = requireObject(await ctx.body());
+    const { deviceIds, idPrefix, durationMs } = body;
+    if (typeof durationMs !== 'number' || !Number.isFinite(durationMs) || durationMs <= 0 || durationMs > 86_400_000) {
+      throw badRequest('"durationMs" must be a number of milliseconds, more than 0 and at most a day');
+    }
+    if (deviceIds !== undefined && (!Array.isArray(deviceIds) || !deviceIds.every((d) => typeof d === 'string' && d !== ''))) {
+      throw badRequest('"deviceIds" must be an array of device ids');
+    }
+    if (idPrefix !== undefined && (typeof idPrefix !== 'string' || idPrefix === '')) throw badRequest('"idPrefix" must be a non-empty string');
+    if (deviceIds === undefined && idPrefix === undefined) throw badRequest('name the devices: "deviceIds" or "idPrefix"');
+    if (this.opts.outage === undefined) throw notFound('outages are not available here');
+    const spec: OutageSpec = {
+      durationMs, ...(deviceIds === undefined ? {} : { deviceIds: deviceIds as string[] }), ...(idPrefix === undefined ? {} : { idPrefix }),
+    };
+    return ok({ closed: this.opts.outage(spec), durationMs }, 202);
   }
 
   private lastTelemetry(ctx: Ctx): Reply {

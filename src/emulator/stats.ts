@@ -24,7 +24,9 @@ export type RejectionReason =
   | 'oversized'
   | 'badBody'
   | 'protocol'
-  | 'takenOver';
+  | 'takenOver'
+  /** Refused with CONNACK 3 during an outage (POST /admin/outages). */
+  | 'outage';
 
 const newIdentityStats = (): IdentityStats => ({
   messagesReceived: 0,
@@ -44,7 +46,7 @@ export class EmulatorStats {
   readonly startedAt = new Date().toISOString();
   readonly identities = new Map<string, IdentityStats>();
   readonly rejections: Record<RejectionReason, number> = {
-    auth: 0, unknownTopic: 0, badSubscription: 0, qos2: 0, oversized: 0, badBody: 0, protocol: 0, takenOver: 0,
+    auth: 0, unknownTopic: 0, badSubscription: 0, qos2: 0, oversized: 0, badBody: 0, protocol: 0, takenOver: 0, outage: 0,
   };
   readonly dps = { registrations: 0, assigned: 0, failed: 0, polls: 0 };
   /** End-to-end latency of telemetry, from `iothub-creation-time-utc` to arrival, in ms. */

@@ -79,6 +79,11 @@ export class ServiceClient {
     await this.call('PUT', ServiceClient.devicePath(deviceId), body);
   }
 
+  /** The emulator only: closes these devices' connections (their modules' too) and refuses them for `durationMs`. */
+  async startOutage(deviceIds: readonly string[], durationMs: number): Promise<void> {
+    await this.call('POST', '/admin/outages', { deviceIds, durationMs }, false);
+  }
+
   /** The emulator's /stats document. */
   async stats(): Promise<EmulatorStatsDocument> {
     return await this.call('GET', '/stats', undefined, false) as EmulatorStatsDocument;

@@ -17,8 +17,8 @@ import { ServiceClient } from '../endpoints/service-client.js';
 import type { Target } from '../endpoints/target.js';
 import { splitAmong } from '../config/plan.js';
 import type { LoadedScenario } from '../config/load.js';
-import { describeStage, formatProgressLine, fromAggregate, initialState, nextState, startDashboard, type DeviceDetail } from '../ui/index.js';
-import type { FromWorker, StateCounts, WorkerIdentity, WorkerInit } from './messages.js';
+import { describeStage, formatProgressLine, fromAggregate, initialState, nextState, startDashboard } from '../ui/index.js';
+import type { DeviceDetail, FromWorker, StateCounts, WorkerIdentity, WorkerInit } from './messages.js';
 
 export interface RunPlan {
   /** The loaded scenario and its profile, as plain data for the workers. */
@@ -50,6 +50,9 @@ export interface RunOptions {
   stopSignal?: Promise<void>;
   /** Judged at the end (exit code); those with abortOnFail also every few seconds during the run. */
   thresholds?: Threshold[];
+  /** --gateway-listen: gateways whose edgeHub opens a TLS port, and the edge CA their certificates chain to. */
+  gatewayListen?: { gatewayId: string; host: string; port: number }[];
+  edgeCa?: { certPem: string; keyPem: string };
   /** A live Prometheus /metrics endpoint for the run. */
   prometheus?: { port: number; host: string };
   /** The live dashboard instead of progress lines (a terminal); log lines then go through `setLogSink`. */
@@ -81,6 +84,9 @@ export async function runFleet(options: RunOptions): Promise<RunResult> {
   const slices = splitAmong(plan.identities, workerCount);
   const aggregate = new MetricsAggregate(plan.shard === undefined ? {} : { shard: `${plan.shard.index + 1}/${plan.shard.count}` });
   const states = new Map<number, StateCounts>();
+  const patterns = new Map<number, StateCounts>();
+  /** Group → the patterns of its things, as the workers report them. */
+  const groupPatterns = new Map<string, Set<string>>();
   const pending = new Map<number, number>();
   const acknowledgedBy: Record<string, number> = {};
   const file = workerFile();
@@ -97,6 +103,7 @@ export async function runFleet(options: RunOptions): Promise<RunResult> {
       workerIndex, scenario: plan.scenario, identities, target, durationMs: plan.durationMs, seed: plan.seed,
       actionShare: plan.fleetSize === 0 ? 0 : identities.length / plan.fleetSize,
       localAddresses: options.localAddresses ?? [], snapshotIntervalMs: 1000, logLevel: options.logLevel ?? 'warn',
+      ...(options.gatewayListen === undefined || options.edgeCa === undefined ? {} : { gatewayListen: options.gatewayListen, edgeCa: options.edgeCa }),
     };
     const worker = new Worker(file, { workerData: init });
     let resolveReady: () => void = () => {};
@@ -105,6 +112,11 @@ export async function runFleet(options: RunOptions): Promise<RunResult> {
       worker.on('message', (m: FromWorker) => {
         switch (m.type) {
           case 'ready':
+            for (const [group, list] of Object.entries(m.groupPatterns)) {
+              const known = groupPatterns.get(group) ?? new Set<string>();
+              for (const p of list) known.add(p);
+              groupPatterns.set(group, known);
+            }
             resolveReady();
             return;
           case 'inspection':
@@ -114,17 +126,23 @@ export async function runFleet(options: RunOptions): Promise<RunResult> {
             heapMB.set(m.workerIndex, m.heapUsed / 1_048_576);
             aggregate.add(String(m.workerIndex), m.snapshot);
             states.set(m.workerIndex, m.states);
+            patterns.set(m.workerIndex, m.patterns);
             pending.set(m.workerIndex, m.pendingAcks);
             return;
           case 'final':
             aggregate.add(String(m.workerIndex), m.snapshot);
             states.set(m.workerIndex, m.states);
+            patterns.set(m.workerIndex, m.patterns);
             pending.set(m.workerIndex, 0);
             for (const [id, n] of Object.entries(m.acknowledgedBy)) acknowledgedBy[id] = (acknowledgedBy[id] ?? 0) + n;
             resolveFinal();
             return;
           case 'log':
             log(m.level, m.message);
+            return;
+          case 'notice':
+            log('info', m.message);
+            progress(m.message);
             return;
           case 'fatal':
             rejectFinal(new Error(`worker ${workerIndex}: ${m.message}`));
@@ -174,7 +192,8 @@ export async function runFleet(options: RunOptions): Promise<RunResult> {
   const profile = (plan.scenario as LoadedScenario).profile;
   let ui = initialState({
     scenario: plan.scenarioName, profile: plan.profileName, target: options.targetLabel, startedAtMs: startAt,
-    durationMs: plan.durationMs, groups: [...new Set(plan.identities.map((i) => i.group))].map((name) => ({ name })),
+    durationMs: plan.durationMs,
+    groups: [...new Set(plan.identities.map((i) => i.group))].map((name) => ({ name, patterns: [...(groupPatterns.get(name) ?? [])] })),
   });
   let paused = false;
   let stopping = false;
@@ -223,7 +242,7 @@ export async function runFleet(options: RunOptions): Promise<RunResult> {
     cpuMark = process.cpuUsage();
     cpuAt = at;
     ui = nextState(ui, {
-      now, ...fromAggregate(aggregate), states: states.values(), workers: loads,
+      now, ...fromAggregate(aggregate), states: states.values(), patterns: patterns.values(), workers: loads,
       process: { cpuPercent, rssMB: process.memoryUsage.rss() / 1_048_576 },
       stage: describeStage(profile.arrivals, now - startAt, { durationMs: plan.durationMs, ...(profile.rampDown === undefined ? {} : { rampDownMs: profile.rampDown }), stopping }),
       paused, stopping,
@@ -264,7 +283,7 @@ export async function runFleet(options: RunOptions): Promise<RunResult> {
     await Promise.all(workers.map((w) => w.terminate()));
     if (dash) {
       // Left on screen: the last frame, as the run ended.
-      dash.update(nextState(ui, { now: Date.now(), ...fromAggregate(aggregate), states: states.values(), stopping: true }));
+      dash.update(nextState(ui, { now: Date.now(), ...fromAggregate(aggregate), states: states.values(), patterns: patterns.values(), stopping: true }));
       await dash.close();
       options.dashboard?.setLogSink(undefined);
     }

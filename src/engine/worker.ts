@@ -6,17 +6,20 @@ import { ServiceClient } from '../endpoints/service-client.js';
 import type { SimContext, ThingState } from '../sim/context.js';
 import { buildActions, buildFleet, type BuiltThing } from '../sim/build.js';
 import { ActionRunner } from './actions.js';
-import type { FromWorker, StateCounts, ToWorker, WorkerInit } from './messages.js';
-import type { DeviceDetail } from '../ui/model.js';
+import type { DeviceDetail, FromWorker, StateCounts, ToWorker, WorkerInit } from './messages.js';
+import { MessageWatch } from '../metrics/message-ring.js';
 import { Prng, seedFor } from '../sim/model/random.js';
 import { Scheduler } from './scheduler.js';
 import type { LoadedScenario } from '../config/load.js';
 import type { ProfileEvent } from '../config/profile.js';
+import { SimEdgeDevice } from '../sim/edge/edge-device.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
 const post = (m: FromWorker) => port.postMessage(m);
 const LEVELS = { debug: 0, info: 1, warn: 2, error: 3 } as const;
+const DRILL_MESSAGES_KEPT = 20;
+const DRILL_LEASE_MS = 15_000;
 
 const metrics = new MetricsRecorder(Date.now());
 const scheduler = new Scheduler((late) => metrics.recordLateness(late));
@@ -25,6 +28,8 @@ const states: StateCounts = {};
 const stateTotals: Record<string, number> = {};
 const acknowledgedBy: Record<string, number> = {};
 let actions: ActionRunner | undefined;
+/** Messages of the devices somebody drills into; recording starts with the first question and lapses without one. */
+const watch = new MessageWatch(DRILL_MESSAGES_KEPT, DRILL_LEASE_MS);
 
 const ctx: SimContext = {
   scheduler,
@@ -45,7 +50,9 @@ const ctx: SimContext = {
   log(level, message) {
     if (LEVELS[level] >= LEVELS[init.logLevel]) post({ type: 'log', level, message });
   },
+  notice: (message) => post({ type: 'notice', message }),
   mqtt: { keepaliveSeconds: 180, connectTimeoutMs: 30_000, operationTimeoutMs: 30_000 },
+  watch,
 };
 
 let things: BuiltThing[] = [];
@@ -105,16 +112,16 @@ function start(startAt: number): void {
   for (const event of profile.events) scheduleEvent(event, startAt);
   scheduleRampDown(profile.rampDown, endAt);
   ticker = setInterval(() => {
+    if (watch.size > 0) watch.expire(scheduler.now());
     post({
       type: 'snapshot', workerIndex: init.workerIndex, snapshot: metrics.snapshot(Date.now()), states: stateSnapshot(),
-      pendingAcks: pendingAcks(), heapUsed: process.memoryUsage().heapUsed,
+      patterns: patternSnapshot(), pendingAcks: pendingAcks(), heapUsed: process.memoryUsage().heapUsed,
     });
   }, init.snapshotIntervalMs);
 }
 
 function scheduleEvent(event: ProfileEvent, startAt: number): void {
-  // Target outages belong to gateways (their upstream); a plain device has nothing to do.
-  if (event.kind !== 'dropConnections') return;
+  if (event.kind === 'targetOutage') return scheduleOutage(event, startAt);
   scheduler.at(startAt + event.at, () => {
     let dropped = 0;
     for (const { thing, group } of things) {
@@ -125,6 +132,34 @@ function scheduleEvent(event: ProfileEvent, startAt: number): void {
       }
     }
     ctx.log('info', `worker ${init.workerIndex}: dropped ${dropped} connections`);
+  });
+}
+
+/**
+ * The upstream of this worker's IoT Edge devices goes away: the emulator drops and refuses every identity that
+ * reaches it through them (the device, its modules, its downstream devices); other targets are held unreachable here.
+ */
+function scheduleOutage(event: Extract<ProfileEvent, { kind: 'targetOutage' }>, startAt: number): void {
+  scheduler.at(startAt + event.at, () => {
+    const edges: SimEdgeDevice[] = [];
+    for (const { thing, group } of things) {
+      if (thing instanceof SimEdgeDevice && (event.group === undefined || group === event.group)) edges.push(thing);
+    }
+    if (edges.length === 0) return;
+    const service = init.target.kind === 'emulator' ? init.target.service : undefined;
+    if (service === undefined) {
+      for (const edge of edges) edge.holdUpstreamDown(event.duration);
+      ctx.log('info', `worker ${init.workerIndex}: upstream of ${edges.length} IoT Edge device(s) held down for ${event.duration} ms`);
+      return;
+    }
+    const deviceIds = edges.flatMap((edge) => edge.upstreamDeviceIds);
+    new ServiceClient(service).startOutage(deviceIds, event.duration).then(
+      () => ctx.log('info', `worker ${init.workerIndex}: the emulator took ${edges.length} IoT Edge device(s) away for ${event.duration} ms`),
+      (err: Error) => {
+        metrics.recordError('protocol', `targetOutage: the emulator refused it: ${err.message}`);
+        ctx.log('error', `worker ${init.workerIndex}: targetOutage: ${err.message}`);
+      },
+    );
   });
 }
 
@@ -144,6 +179,25 @@ function stateSnapshot(): StateCounts {
   return structuredClone(states);
 }
 
+/** Identities by state per pattern, counted from the things themselves once a second (cheap next to a snapshot). */
+function patternSnapshot(): StateCounts {
+  const out: StateCounts = {};
+  for (const { pattern, thing } of things) {
+    const p = (out[pattern] ??= {});
+    p[thing.state] = (p[thing.state] ?? 0) + 1;
+  }
+  return out;
+}
+
+function groupPatterns(): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const { group, pattern } of things) {
+    const list = (out[group] ??= []);
+    if (!list.includes(pattern)) list.push(pattern);
+  }
+  return out;
+}
+
 const pendingAcks = () => things.reduce((n, t) => n + t.thing.pendingAcks, 0);
 
 port.on('message', (m: ToWorker) => {
@@ -153,18 +207,22 @@ port.on('message', (m: ToWorker) => {
   else if (m.type === 'inspect') post({ type: 'inspection', requestId: m.requestId, detail: inspect(m.deviceId) });
 });
 
-/** What a person drilling into one device sees: its state machine's recent path. */
+/**
+ * What a person drilling into one device sees: its state machine's recent path and its last messages. Asking
+ * starts (or keeps up) the recording of its messages.
+ */
 function inspect(deviceId: string): DeviceDetail | null {
   const built = things.find((b) => b.thing.deviceId === deviceId);
   if (built === undefined) return null;
   const { thing } = built;
+  const { ring, sinceMs } = watch.look(deviceId, scheduler.now());
   return {
-    deviceId, group: built.group, kind: built.kind, state: thing.state, workerIndex: init.workerIndex,
-    pendingAcks: thing.pendingAcks, transitions: [...(thing.transitions ?? [])], messages: [],
-    note: 'state changes since the device arrived; per-message capture is not recorded',
+    deviceId, group: built.group, pattern: built.pattern, state: thing.state, workerIndex: init.workerIndex,
+    pendingAcks: thing.pendingAcks, transitions: [...(thing.transitions ?? [])],
+    messages: ring.newestFirst(), messagesSinceMs: sinceMs, messagesRecorded: ring.recorded,
   };
 }
-post({ type: 'ready' });
+post({ type: 'ready', groupPatterns: groupPatterns() });
 
 async function stop(drainMs: number): Promise<void> {
   actions?.stop();
@@ -174,6 +232,6 @@ async function stop(drainMs: number): Promise<void> {
   if (ticker !== undefined) clearInterval(ticker);
   await Promise.all(things.map(({ thing }) => thing.stop().catch(() => {})));
   scheduler.stop();
-  post({ type: 'final', workerIndex: init.workerIndex, snapshot: metrics.snapshot(Date.now()), states: stateSnapshot(), acknowledgedBy });
+  post({ type: 'final', workerIndex: init.workerIndex, snapshot: metrics.snapshot(Date.now()), states: stateSnapshot(), patterns: patternSnapshot(), acknowledgedBy });
   port.close();
 }

@@ -40,6 +40,8 @@ export interface IntervalView {
   ledger: LedgerCounts;
   rates: { generatedPerSecond: number; acknowledgedPerSecond: number; failedPerSecond: number; errorsPerSecond: number };
   errors: Partial<Record<ErrorClass, number>>;
+  /** Scheduler lateness of this second (timers firing after their time), ms; absent when no timer fired. */
+  lateness?: { count: number; p99: number | null; max: number | null };
   /** Gauges summed over workers, as they stood when the interval closed. */
   gauges: Record<string, number>;
   connected: number;
@@ -58,6 +60,8 @@ export interface TimeseriesRow {
   errors: number;
   /** Summed `connected` gauge at the end of the row. */
   connected: number;
+  /** Scheduler lateness p99 of the second, ms (of a wider row: its worst second); absent when no timer fired. */
+  latenessP99Ms?: number;
 }
 
 export interface ErrorStats {
@@ -101,6 +105,7 @@ interface OpHistograms {
 interface OpenInterval {
   second: number;
   ops: Map<Operation, OpHistograms>;
+  lateness: Histogram | undefined;
   ledger: LedgerCounts;
   errors: Partial<Record<ErrorClass, number>>;
   errorCount: number;
@@ -135,6 +140,7 @@ export class MetricsAggregate {
   private lastView: IntervalView | undefined;
   // Interval histograms are reused across seconds; allocating 16 a second would churn the GC.
   private readonly spareIntervalHists = new Map<Operation, OpHistograms>();
+  private spareLateness: Histogram | undefined;
   private rows: TimeseriesRow[] = [];
   private mergeCount = 0;
 
@@ -168,7 +174,15 @@ export class MetricsAggregate {
       ih.corrected.add(c);
       ih.raw.add(r);
     }
-    if (snap.lateness) (this.latenessHist ??= newCumulativeHistogram()).add(decodeHistogram(snap.lateness, 32));
+    if (snap.lateness) {
+      const late = decodeHistogram(snap.lateness, 32);
+      (this.latenessHist ??= newCumulativeHistogram()).add(late);
+      if (iv.lateness === undefined) {
+        iv.lateness = this.spareLateness ?? newCumulativeHistogram();
+        this.spareLateness = undefined;
+      }
+      iv.lateness.add(late);
+    }
 
     for (const k of LEDGER_KEYS) {
       const d = snap.ledger?.[k] ?? 0;
@@ -353,7 +367,7 @@ export class MetricsAggregate {
   }
 
   private newInterval(second: number): OpenInterval {
-    return { second, ops: new Map(), ledger: emptyLedger(), errors: {}, errorCount: 0, snapshots: 0 };
+    return { second, ops: new Map(), lateness: undefined, ledger: emptyLedger(), errors: {}, errorCount: 0, snapshots: 0 };
   }
 
   private closeOpen(): void {
@@ -378,6 +392,13 @@ export class MetricsAggregate {
       h.raw.reset();
       this.spareIntervalHists.set(op, h);
     }
+    let lateness: IntervalView['lateness'];
+    if (iv.lateness !== undefined) {
+      const l = latencyStats(iv.lateness, false);
+      lateness = { count: l.count, p99: l.p99, max: l.max };
+      iv.lateness.reset();
+      this.spareLateness = iv.lateness;
+    }
     const gauges = this.gauges();
     const connected = gauges['connected'] ?? 0;
     this.lastView = {
@@ -393,15 +414,18 @@ export class MetricsAggregate {
         errorsPerSecond: iv.errorCount / seconds,
       },
       errors: iv.errors,
+      ...(lateness === undefined ? {} : { lateness }),
       gauges,
       connected,
       snapshots: iv.snapshots,
     };
-    this.rows.push(this.rowOf(iv, gauges));
+    this.rows.push(this.rowOf(iv, gauges, lateness?.p99 ?? undefined));
     this.compact();
   }
 
-  private rowOf(iv: OpenInterval, gauges: Record<string, number>): TimeseriesRow {
+  private rowOf(iv: OpenInterval, gauges: Record<string, number>, latenessP99Ms?: number): TimeseriesRow {
+    // The open second (toState) has not been closed: its lateness is read without resetting it.
+    const late = latenessP99Ms ?? (iv.lateness === undefined ? undefined : latencyStats(iv.lateness, false).p99 ?? undefined);
     return {
       t: iv.second * 1000,
       seconds: 1,
@@ -410,6 +434,7 @@ export class MetricsAggregate {
       failed: iv.ledger.failed,
       errors: iv.errorCount,
       connected: gauges['connected'] ?? 0,
+      ...(late === undefined ? {} : { latenessP99Ms: late }),
     };
   }
 
@@ -447,7 +472,14 @@ function joinRows(a: TimeseriesRow, b: TimeseriesRow): TimeseriesRow {
     failed: a.failed + b.failed,
     errors: a.errors + b.errors,
     connected: b.connected,
+    ...worstLateness(a.latenessP99Ms, b.latenessP99Ms),
   };
+}
+
+/** Percentiles do not add: a row standing for several seconds (or shards) keeps the worst one's p99. */
+function worstLateness(a: number | undefined, b: number | undefined): { latenessP99Ms?: number } {
+  if (a === undefined) return b === undefined ? {} : { latenessP99Ms: b };
+  return { latenessP99Ms: b === undefined ? a : Math.max(a, b) };
 }
 
 /** Shards' rows: the same start time means the same second on both machines, so sum them; otherwise interleave. */
@@ -466,6 +498,8 @@ function mergeRows(a: readonly TimeseriesRow[], b: readonly TimeseriesRow[]): Ti
     x.failed += r.failed;
     x.errors += r.errors;
     x.connected += r.connected;
+    const late = worstLateness(x.latenessP99Ms, r.latenessP99Ms).latenessP99Ms;
+    if (late !== undefined) x.latenessP99Ms = late;
   }
   return [...byT.values()].sort((x, y) => x.t - y.t);
 }

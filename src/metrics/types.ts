@@ -9,13 +9,16 @@ export interface LedgerCounts {
   acknowledged: number;
   /** Given up on after an error. */
   failed: number;
-  /** Aged out (TTL) before being sent or acknowledged. */
+  /** Aged out in a store-and-forward store (its TTL ran out, or a full store made room) before being sent. */
   expired: number;
   /** Discarded by routing (no route matched, or a full queue dropped it). */
   dropped: number;
-  /** Went through store-and-forward while offline; informational, a subset of generated. */
+  /**
+   * Held in a store-and-forward store now (a gauge kept as increments: +1 stored, −1 sent or expired);
+   * informational, part of inFlight. At the end of a run: stored and never sent.
+   */
   stored: number;
-  /** Acknowledged after their intended time window; informational, a subset of acknowledged. */
+  /** Acknowledged after having waited in a store-and-forward store; informational, a subset of acknowledged. */
   deliveredLate: number;
 }
 

@@ -60,7 +60,7 @@ export function formatConsoleReport(summary: RunSummary, options: ConsoleReportO
   lines.push(
     `messages  generated ${l.generated} = acknowledged ${l.acknowledged} + failed ${l.failed} + expired ${l.expired}` +
       ` + dropped ${l.dropped} + in flight ${l.inFlight}  ${verdict}` +
-      `  (stored ${l.stored}, delivered late ${l.deliveredLate})`,
+      `  (in flight: ${l.stored} still stored, unsent; delivered late ${l.deliveredLate})`,
   );
 
   const errs = ERROR_CLASSES.filter((c) => summary.errors[c].count > 0);

@@ -284,8 +284,8 @@ function renderLedger(s: RunSummary): string {
 <table class="ledger"><tbody>
 <tr><th scope="row">generated</th><td class="num">${l.generated}</td></tr>
 ${terms.map(([k, v]) => `<tr><th scope="row">${h(k)}</th><td class="num">${v}</td></tr>`).join('\n')}
-<tr class="dim"><th scope="row">stored (store and forward; part of generated)</th><td class="num">${l.stored}</td></tr>
-<tr class="dim"><th scope="row">delivered late (part of acknowledged)</th><td class="num">${l.deliveredLate}</td></tr>
+<tr class="dim"><th scope="row">still stored, unsent (store and forward; part of in flight)</th><td class="num">${l.stored}</td></tr>
+<tr class="dim"><th scope="row">delivered late, after being stored (part of acknowledged)</th><td class="num">${l.deliveredLate}</td></tr>
 </tbody></table>
 ${rec ? `<h3>Reconciliation with the target</h3><table class="reconciliation"><tbody>${recRows}</tbody></table>` : ''}`;
 }

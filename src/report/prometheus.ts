@@ -139,15 +139,16 @@ export function formatPrometheus(aggregate: MetricsAggregate, labels: Labels = {
     ['generated', l.generated, 'Messages the scenario created.'],
     ['acknowledged', l.acknowledged, 'Messages confirmed by the target (PUBACK or 2xx).'],
     ['failed', l.failed, 'Messages given up on after an error.'],
-    ['expired', l.expired, 'Messages aged out before being sent or acknowledged.'],
+    ['expired', l.expired, 'Messages whose store-and-forward TTL ran out before they were sent.'],
     ['dropped', l.dropped, 'Messages discarded by routing.'],
-    ['stored', l.stored, 'Messages that went through store-and-forward (part of generated).'],
-    ['delivered_late', l.deliveredLate, 'Messages acknowledged after their intended window (part of acknowledged).'],
+    ['delivered_late', l.deliveredLate, 'Messages acknowledged after waiting in a store-and-forward store (part of acknowledged).'],
   ] as const;
   for (const [name, value, help] of ledger) {
     w.family(`edgefleet_messages_${name}_total`, 'counter', help);
     w.sample(`edgefleet_messages_${name}_total`, {}, value);
   }
+  w.family('edgefleet_messages_stored', 'gauge', 'Messages held in store-and-forward stores now (part of in flight).');
+  w.sample('edgefleet_messages_stored', {}, l.stored);
   w.family('edgefleet_messages_in_flight', 'gauge', 'generated - acknowledged - failed - expired - dropped.');
   w.sample('edgefleet_messages_in_flight', {}, l.inFlight);
   w.family('edgefleet_ledger_balanced', 'gauge', '1 while no more messages were settled than generated, 0 when something was counted twice.');

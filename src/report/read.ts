@@ -197,9 +197,12 @@ export function parseTimeseriesCsv(text: string): TimeseriesRow[] {
     connected: col('connected'),
   };
   if (Object.values(idx).some((i) => i < 0)) return [];
+  // Added later: older folders do not have it.
+  const lateness = col('lateness_p99_ms');
   const rows: TimeseriesRow[] = [];
   for (const line of lines) {
-    const cells = line.split(',').map(Number);
+    const texts = line.split(',');
+    const cells = texts.map(Number);
     const get = (i: number) => cells[i] ?? NaN;
     const seconds = get(idx.seconds);
     const row: TimeseriesRow = {
@@ -211,7 +214,10 @@ export function parseTimeseriesCsv(text: string): TimeseriesRow[] {
       errors: Math.round(get(idx.errors) * seconds),
       connected: get(idx.connected),
     };
-    if (Object.values(row).every(Number.isFinite)) rows.push(row);
+    const late = lateness < 0 || (texts[lateness] ?? '') === '' ? NaN : get(lateness);
+    if (!Object.values(row).every(Number.isFinite)) continue;
+    if (Number.isFinite(late)) row.latenessP99Ms = late;
+    rows.push(row);
   }
   return rows;
 }

@@ -38,7 +38,7 @@ export function newRunId(date: Date = new Date(), seed?: string | number): strin
 }
 
 export function formatTimeseriesCsv(rows: readonly TimeseriesRow[]): string {
-  const out = ['time,epoch_ms,seconds,generated_per_s,acknowledged_per_s,failed_per_s,errors_per_s,connected'];
+  const out = ['time,epoch_ms,seconds,generated_per_s,acknowledged_per_s,failed_per_s,errors_per_s,connected,lateness_p99_ms'];
   const rate = (n: number, s: number) => String(Math.round((n / s) * 1000) / 1000);
   for (const r of rows) {
     const s = r.seconds > 0 ? r.seconds : 1;
@@ -52,6 +52,8 @@ export function formatTimeseriesCsv(rows: readonly TimeseriesRow[]): string {
         rate(r.failed, s),
         rate(r.errors, s),
         r.connected,
+        // Empty when no timer fired in that second.
+        r.latenessP99Ms === undefined ? '' : Math.round(r.latenessP99Ms * 1000) / 1000,
       ].join(','),
     );
   }

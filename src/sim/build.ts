@@ -1,13 +1,14 @@
 // From the loaded scenario to the things a worker runs: behaviours apart from the scenario (how many, when).
-import type { LoadedDeviceGroup, LoadedEdgeGroup, LoadedGroup, LoadedScenario } from '../config/load.js';
-import type { CommandResponse } from '../config/scenario.js';
+import type { LoadedDeviceGroup, LoadedDownstreamGroup, LoadedEdgeGroup, LoadedGroup, LoadedScenario } from '../config/load.js';
+import type { CommandResponse, DeviceGroup } from '../config/scenario.js';
+import { GatewayServer, type GatewayChild } from './edge/gateway-server.js';
 import type { ActionSpec } from '../engine/actions.js';
 import type { WorkerIdentity, WorkerInit } from '../engine/messages.js';
 import { Prng } from './model/random.js';
 import type { AzureTarget } from '../endpoints/target.js';
 import { deriveDeviceKey, parseConnectionString } from '../protocol/index.js';
 import { issueLeafCertificate } from '../protocol/x509.js';
-import type { SimContext, SimThing } from './context.js';
+import type { SimContext, SimThing, ThingPattern } from './context.js';
 import { SimDevice, type DeviceAuth, type DeviceBehaviour } from './device.js';
 import { SimEdgeDevice, type EdgeDeviceConfig } from './edge/edge-device.js';
 import type { DeviceIdentityPlan, TelemetrySource } from './thing.js';
@@ -22,7 +23,9 @@ export interface BuiltThing {
   plan: DeviceIdentityPlan;
   /** When it arrives, ms from the run's start (Infinity: never). */
   arrivalOffsetMs: number;
-  kind: 'device' | 'iotEdge';
+  kind: 'device' | 'iotEdge' | 'downstream';
+  /** How it reaches the cloud; the dashboard counts identities by state per pattern. */
+  pattern: ThingPattern;
 }
 
 function seededRandom(seed: number): () => number {
@@ -58,9 +61,12 @@ function parsedModel(path: string, json: unknown): DeviceModel {
   }
   return model;
 }
-const modelOf = (group: LoadedGroup) => (group.model === undefined ? undefined : parsedModel(group.model.path, group.model.json));
+const modelOf = (group: { model?: LoadedDeviceGroup['model'] }) => (group.model === undefined ? undefined : parsedModel(group.model.path, group.model.json));
 
-export function deviceBehaviour(group: LoadedDeviceGroup, seed: number): DeviceBehaviour {
+/** What a device behaves by: a device group's, or a downstream group's (the same fields). */
+type BehaviourSource = Pick<LoadedDeviceGroup, 'model'> & { config: Pick<DeviceGroup, 'telemetry' | 'properties' | 'commands'> };
+
+export function deviceBehaviour(group: BehaviourSource, seed: number): DeviceBehaviour {
   const config = group.config;
   const model = modelOf(group);
   const random = seededRandom(seed);
@@ -154,7 +160,24 @@ export async function buildFleet(ctx: SimContext, init: WorkerInit): Promise<Bui
   const groups = new Map(loaded.groups.map((g) => [g.name, g]));
   const target = init.target;
   const built: BuiltThing[] = [];
+  const downstreamGroups = new Map((loaded.downstream ?? []).map((d) => [d.name, d]));
+  const gateways = target.kind === 'mqtt' ? new Map<string, GatewayServer>() : planGateways(ctx, init, downstreamGroups, target);
   for (const identity of init.identities) {
+    if (identity.kind === 'downstream') {
+      const group = downstreamGroups.get(identity.group);
+      if (group === undefined) throw new Error(`identity ${identity.deviceId} names downstream group "${identity.group}", which the scenario lacks`);
+      const gateway = identity.gateway === undefined ? undefined : gateways.get(identity.gateway.deviceId);
+      if (target.kind === 'mqtt' || gateway === undefined) {
+        throw new Error(`downstream device ${identity.deviceId}: its gateway ${identity.gateway?.deviceId ?? '?'} must run in the same worker, against an Azure target (emulator or iot-central)`);
+      }
+      const plan: DeviceIdentityPlan = {
+        deviceId: identity.deviceId, group: identity.group, ordinal: identity.ordinal,
+        arrivalAt: Number.POSITIVE_INFINITY, random: seededRandom(identity.seed),
+      };
+      const thing = new SimDevice(ctx, target, plan, await downstreamAuth(group, identity, target), deviceBehaviour(group, identity.seed), { gateway });
+      built.push({ thing, group: identity.group, plan, arrivalOffsetMs: identity.arrivalMs, kind: identity.kind, pattern: identity.kind });
+      continue;
+    }
     const group = groups.get(identity.group);
     if (group === undefined) throw new Error(`identity ${identity.deviceId} names group "${identity.group}", which the scenario lacks`);
     const plan: DeviceIdentityPlan = {
@@ -169,11 +192,54 @@ export async function buildFleet(ctx: SimContext, init: WorkerInit): Promise<Bui
     } else if (group.kind === 'device') {
       thing = new SimDevice(ctx, target, plan, await deviceAuth(group, identity, target, target.groupKeys.devices), deviceBehaviour(group, identity.seed));
     } else {
-      thing = new SimEdgeDevice(ctx, target, plan, await deviceAuth(group, identity, target, target.groupKeys.edgeDevices), edgeConfig(group, identity.seed));
+      const gateway = gateways.get(identity.deviceId);
+      const config = edgeConfig(group, identity.seed);
+      thing = new SimEdgeDevice(ctx, target, plan, await deviceAuth(group, identity, target, target.groupKeys.edgeDevices), gateway === undefined ? config : { ...config, gateway });
     }
-    built.push({ thing, group: identity.group, plan, arrivalOffsetMs: identity.arrivalMs, kind: identity.kind });
+    built.push({ thing, group: identity.group, plan, arrivalOffsetMs: identity.arrivalMs, kind: identity.kind, pattern: identity.kind });
   }
   return built;
+}
+
+/**
+ * The transparent gateways of this worker, each with its children as the plan makes them: edgeHub's device-scope
+ * cache (a child's key is derived from the devices group key, as the plan and DPS derive it).
+ */
+function planGateways(ctx: SimContext, init: WorkerInit, downstreamGroups: Map<string, LoadedDownstreamGroup>, target: AzureTarget): Map<string, GatewayServer> {
+  const children = new Map<string, GatewayChild[]>();
+  for (const identity of init.identities) {
+    if (identity.kind !== 'downstream' || identity.gateway === undefined) continue;
+    const auth = downstreamGroups.get(identity.group)?.config.auth ?? 'sas';
+    const child: GatewayChild = auth === 'sas'
+      ? { deviceId: identity.deviceId, auth, key: deriveDeviceKey(target.groupKeys.devices, identity.deviceId) }
+      : { deviceId: identity.deviceId, auth, ...(target.x509Ca === undefined ? {} : { caPem: target.x509Ca.certPem }) };
+    const list = children.get(identity.gateway.deviceId) ?? [];
+    list.push(child);
+    children.set(identity.gateway.deviceId, list);
+  }
+  const listen = new Map((init.gatewayListen ?? []).map((l) => [l.gatewayId, l]));
+  const gateways = new Map<string, GatewayServer>();
+  for (const identity of init.identities) {
+    if (identity.kind !== 'iotEdge') continue;
+    const mine = children.get(identity.deviceId);
+    const request = listen.get(identity.deviceId);
+    if (mine === undefined && request === undefined) continue;
+    const listenRequest = request === undefined || init.edgeCa === undefined
+      ? undefined
+      : {
+        host: request.host, port: request.port, certPem: init.edgeCa.certPem, keyPem: init.edgeCa.keyPem,
+        keyOf: (deviceId: string) => deriveDeviceKey(target.groupKeys.devices, deviceId),
+      };
+    gateways.set(identity.deviceId, new GatewayServer(ctx, identity.deviceId, mine ?? [], seededRandom(identity.seed ^ 0x9e3779b9), listenRequest));
+  }
+  return gateways;
+}
+
+async function downstreamAuth(group: LoadedDownstreamGroup, identity: WorkerIdentity, target: AzureTarget): Promise<DeviceAuth> {
+  if (group.config.auth === 'sas') return { kind: 'dps-sas', deviceKey: deriveDeviceKey(target.groupKeys.devices, identity.deviceId) };
+  if (target.x509Ca === undefined) throw new Error(`group "${group.name}" uses X.509 but the target has no CA to issue certificates from`);
+  const leaf = await issueLeafCertificate(target.x509Ca, identity.deviceId);
+  return { kind: 'dps-x509', certPem: leaf.certPem + target.x509Ca.certPem, keyPem: leaf.keyPem };
 }
 
 /** The profile's actions as this worker performs them. */

@@ -2,8 +2,15 @@
 import type { Scheduler } from '../engine/scheduler.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import type { Target } from '../endpoints/target.js';
+import type { MessageWatch } from '../metrics/message-ring.js';
 
 export type ThingState = 'waiting' | 'provisioning' | 'connecting' | 'connected' | 'backingOff' | 'stopped' | 'failed';
+
+/**
+ * How a thing reaches the cloud, for the identities-by-pattern view: a plain device, an IoT Edge device, a
+ * downstream device behind a transparent gateway, an identity-translated sensor. A new pattern only needs a name.
+ */
+export type ThingPattern = 'device' | 'iotEdge' | 'downstream' | 'identityTranslation';
 
 export interface SimContext {
   scheduler: Scheduler;
@@ -18,6 +25,10 @@ export interface SimContext {
   /** Messages acknowledged by the target per identity, for reconciliation with what it received. */
   acknowledgedBy(identity: string): void;
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
+  /** Something a person running the fleet needs to see (a gateway's listening address): log and progress. */
+  notice?(message: string): void;
+  /** The last messages of devices being looked at (drill-down); absent or empty, nothing is recorded. */
+  watch?: MessageWatch;
   /** Keep-alive and time-outs of MQTT connections. */
   mqtt: { keepaliveSeconds: number; connectTimeoutMs: number; operationTimeoutMs: number };
 }

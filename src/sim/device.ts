@@ -12,6 +12,12 @@ export type { DeviceAuth } from './thing.js';
 import type { Assignment } from './dps-client.js';
 import { HubClient, type HubCredential } from './hub-client.js';
 import { acknowledgement } from './writable.js';
+import type { GatewayServer } from './edge/gateway-server.js';
+
+/** A downstream device reaches its hub through its gateway's edgeHub, in this process, instead of dialling it. */
+export interface GatewayTransport {
+  gateway: GatewayServer;
+}
 
 export interface CommandReply {
   status: number;
@@ -47,6 +53,7 @@ export class SimDevice extends PacedThing {
     plan: DeviceIdentityPlan,
     private readonly auth: DeviceAuth,
     private readonly behaviour: DeviceBehaviour,
+    private readonly transport?: GatewayTransport,
   ) {
     super(ctx, plan, behaviour.telemetryIntervalMs, behaviour.telemetry);
   }
@@ -57,7 +64,12 @@ export class SimDevice extends PacedThing {
   }
 
   private arrive(intended: number): Promise<void> {
-    const payload = this.behaviour.modelId === undefined ? undefined : { modelId: this.behaviour.modelId };
+    // A downstream device provisions directly with DPS, attached to its gateway (IoT Central does not provision through it).
+    const gatewayId = this.transport?.gateway.gatewayId;
+    const payload = this.behaviour.modelId === undefined && gatewayId === undefined ? undefined : {
+      ...(this.behaviour.modelId === undefined ? {} : { modelId: this.behaviour.modelId }),
+      ...(gatewayId === undefined ? {} : { iotcGateway: { iotcGatewayId: gatewayId } }),
+    };
     return this.arriveThrough(this.target, this.auth, payload, intended, (assignment, at) => {
       this.assignment = assignment;
       return this.connect(at);
@@ -76,7 +88,14 @@ export class SimDevice extends PacedThing {
       : { kind: 'sas', key: this.auth.deviceKey };
     const generation = ++this.generation;
     const localAddress = this.ctx.localAddress(this.plan.ordinal);
+    const gateway = this.transport?.gateway;
     try {
+      // At its planned time a downstream device waits for its gateway's edgeHub (bounded), then backs off like any device.
+      if (gateway !== undefined && !(await gateway.whenListening(this.ctx.mqtt.connectTimeoutMs))) {
+        throw new ClassifiedError('network', `gateway ${gateway.gatewayId}: edgeHub is not listening`);
+      }
+      if (this.isStopped()) return;
+      const x509 = this.auth.kind === 'dps-x509' ? { x509: { certPem: this.auth.certPem, keyPem: this.auth.keyPem } } : {};
       const hub = await HubClient.connect(this.ctx, {
         identity: { deviceId: this.deviceId },
         hubHost: this.auth.kind === 'direct-sas' ? this.auth.hubHost : assignedHub,
@@ -86,6 +105,7 @@ export class SimDevice extends PacedThing {
         ...(this.target.caPem === undefined ? {} : { caPem: this.target.caPem }),
         ...(localAddress === undefined ? {} : { localAddress }),
         tokenTtlSeconds: TOKEN_TTL_SECONDS,
+        ...(gateway === undefined ? {} : { stream: () => gateway.open(this.deviceId, { takenOver: () => this.telemetry.takenOver(), ...x509 }) }),
       }, {
         onDesired: (patch, version) => this.acknowledge(patch, version),
         onMethod: (name, rid, payload) => this.answer(name, rid, payload),
@@ -208,7 +228,8 @@ export class SimDevice extends PacedThing {
 
   private startTelemetry(hub: HubClient): void {
     if (this.quiescing) return;
-    const qos = this.behaviour.telemetryQos;
+    // Through a gateway always QoS 1: edgeHub's PUBACK is the hand-over of the message to its upstream leg.
+    const qos = this.transport === undefined ? this.behaviour.telemetryQos : 1;
     this.telemetry.start((body, component, intended, done) => {
       const properties: PropertyBag = {
         [systemProperty.contentType]: 'application/json',

@@ -6,7 +6,9 @@ import {
 } from '../protocol/index.js';
 import { ClassifiedError, classifyStatus } from '../transport/errors.js';
 import { MqttConnection } from '../transport/mqtt-connection.js';
+import { byteLength, traceExcerpt, type MessageRing, type TracedMessage, type TracedStatus } from '../metrics/message-ring.js';
 import type { SimContext } from './context.js';
+import type { Duplex } from 'node:stream';
 
 export type HubCredential = { kind: 'sas'; key: string } | { kind: 'x509'; certPem: string; keyPem: string };
 
@@ -21,6 +23,10 @@ export interface HubClientOptions {
   caPem?: string;
   localAddress?: string;
   tokenTtlSeconds: number;
+  /** MQTT over this stream (an in-process gateway) instead of dialling `dial`. */
+  stream?: () => Duplex;
+  /** C2D messages go here instead of `onC2D`; their completion (PUBACK) waits for the promise (a gateway's child). */
+  relayC2D?: (payload: Buffer, properties: PropertyBag) => Promise<void>;
 }
 
 export interface HubHandlers {
@@ -39,12 +45,22 @@ export interface Twin {
 
 type Waiter = { resolve: (r: { status: number; version?: number; body: Buffer }) => void; reject: (e: Error) => void; cancel: () => void };
 
+function c2dHold(relay: (payload: Buffer, properties: PropertyBag) => Promise<void>): (t: string, payload: Buffer) => Promise<void> | undefined {
+  return (t, payload) => {
+    const parsed = parseTopic(t);
+    return parsed?.kind === 'c2d' ? relay(payload, parsed.properties) : undefined;
+  };
+}
+
 export class HubClient {
   /** Epoch seconds at which the token expires (SAS only). */
   readonly tokenExpiry: number | undefined;
   private readonly telemetryPrefix: string;
   private readonly waiters = new Map<string, Waiter>();
   private rid = 0;
+  /** Traced messages (drill-down) still waiting on this connection, and method requests not yet answered. */
+  private traced: Set<TracedMessage> | undefined;
+  private tracedMethods: Map<string, TracedMessage> | undefined;
 
   private constructor(
     private readonly ctx: SimContext,
@@ -69,6 +85,11 @@ export class HubClient {
       password = createSasToken({ resourceUri, key: opts.credential.key, expiry: tokenExpiry });
     }
     let client: HubClient | undefined;
+    const started = ctx.scheduler.now();
+    const traceConnect = (status: TracedStatus, summary?: string) => ctx.watch?.of(identity.deviceId)?.add({
+      atMs: started, direction: 'up', kind: 'connect', status, latencyMs: ctx.scheduler.now() - started,
+      ...(identity.moduleId === undefined ? {} : { module: identity.moduleId }), ...(summary === undefined ? {} : { summary: traceExcerpt(summary) }),
+    });
     const connection = await MqttConnection.connect(
       {
         host: opts.dial.host, port: opts.dial.port, tls: true, clientId, clean: false,
@@ -78,15 +99,21 @@ export class HubClient {
         ...(opts.caPem === undefined ? {} : { ca: opts.caPem }),
         ...(opts.dial.servername === undefined ? {} : { servername: opts.dial.servername }),
         ...(opts.localAddress === undefined ? {} : { localAddress: opts.localAddress }),
+        ...(opts.stream === undefined ? {} : { stream: opts.stream }),
+        ...(opts.relayC2D === undefined ? {} : { holdAck: c2dHold(opts.relayC2D) }),
         keepaliveSeconds: ctx.mqtt.keepaliveSeconds,
         connectTimeoutMs: ctx.mqtt.connectTimeoutMs,
       },
       (t, payload) => client?.dispatch(t, payload, handlers),
       (err) => {
         client?.failWaiters(err);
+        client?.settleTraced('lost', err.message);
         handlers.onLost?.(err);
       },
-    );
+    ).catch((err: Error) => {
+      traceConnect('failed', err.message);
+      throw err;
+    });
     client = new HubClient(ctx, connection, identity, tokenExpiry);
     const filters: string[] = [filter.twinResponses, filter.desiredPatches, filter.methods];
     if (identity.moduleId === undefined) filters.push(filter.c2d(identity.deviceId));
@@ -99,6 +126,7 @@ export class HubClient {
       await connection.close(true);
       throw new ClassifiedError('protocol', `subscription refused: ${filters.filter((_, i) => granted[i] === 128).join(', ')}`);
     }
+    traceConnect('acked');
     return client;
   }
 
@@ -126,20 +154,78 @@ export class HubClient {
           this.ctx.log('warn', `${this.who()}: desired patch that is not JSON`);
           return;
         }
+        this.ring()?.add(this.down('desired', 'received', payload, `v${parsed.version} ${Object.keys(patch as object).filter((k) => k !== '$version').join(', ')}`));
         handlers.onDesired?.(patch as Record<string, unknown>, parsed.version);
         return;
       }
-      case 'methodRequest':
+      case 'methodRequest': {
+        const ring = this.ring();
+        if (ring !== undefined) {
+          const asked = (this.tracedMethods ??= new Map());
+          if (asked.size >= ring.capacity) asked.clear(); // never answered: forget them rather than grow
+          asked.set(parsed.rid, ring.add(this.down('command', 'received', payload, parsed.name)));
+        }
         handlers.onMethod?.(parsed.name, parsed.rid, payload);
         return;
-      case 'c2d':
+      }
+      case 'c2d': {
+        const ring = this.ring();
+        if (ring !== undefined) {
+          // Stamped with its send time by an edgefleet action: the delivery latency.
+          const sentAt = Number(parsed.properties['edgefleet-sent-at']);
+          const m = ring.add(this.down('c2d', 'received', payload, payload));
+          if (Number.isFinite(sentAt)) m.latencyMs = m.atMs - sentAt;
+        }
         handlers.onC2D?.(payload, parsed.properties);
         return;
+      }
       case 'moduleInput':
+        this.ring()?.add(this.down('input', 'received', payload, `${parsed.input}: ${payload.subarray(0, 120).toString('utf8')}`));
         handlers.onModuleInput?.(parsed.input, payload, parsed.properties);
         return;
       default:
     }
+  }
+
+  // ---- the drill-down's record of this identity's messages (only while somebody looks) ----
+
+  private ring(): MessageRing | undefined {
+    return this.ctx.watch?.of(this.identity.deviceId);
+  }
+
+  private down(kind: string, status: TracedStatus, payload: Buffer, summary: string | Buffer): TracedMessage {
+    return {
+      atMs: this.ctx.scheduler.now(), direction: 'down', kind, status, bytes: payload.length, latencyMs: null, summary: traceExcerpt(summary),
+      ...(this.identity.moduleId === undefined ? {} : { module: this.identity.moduleId }),
+    };
+  }
+
+  /** Records an outgoing message; the returned function settles it (acknowledged, failed). */
+  private up(kind: string, body: string | Buffer, summary: string | Buffer): ((status: TracedStatus, error?: string) => void) | undefined {
+    const ring = this.ring();
+    if (ring === undefined) return undefined;
+    const m = ring.add({
+      atMs: this.ctx.scheduler.now(), direction: 'up', kind, status: 'pending', bytes: byteLength(body), latencyMs: null,
+      summary: traceExcerpt(summary), ...(this.identity.moduleId === undefined ? {} : { module: this.identity.moduleId }),
+    });
+    const pending = (this.traced ??= new Set());
+    pending.add(m);
+    return (status, error) => {
+      if (!pending.delete(m)) return;
+      m.status = status;
+      m.latencyMs = this.ctx.scheduler.now() - m.atMs;
+      if (error !== undefined) m.summary = traceExcerpt(error);
+    };
+  }
+
+  /** The connection went: what was traced and not settled on it never will be. */
+  private settleTraced(status: TracedStatus, why: string): void {
+    if (this.traced === undefined) return;
+    for (const m of this.traced) {
+      m.status = status;
+      m.summary = traceExcerpt(why);
+    }
+    this.traced.clear();
   }
 
   private who(): string {
@@ -167,24 +253,52 @@ export class HubClient {
   }
 
   async getTwin(): Promise<Twin> {
-    const r = await this.request(topic.twinGet, '');
-    if (r.status !== 200) throw classifyStatus(r.status, `${this.who()}: twin GET`);
-    return JSON.parse(r.body.toString('utf8')) as Twin;
+    const settle = this.up('twinGet', '', 'GET');
+    try {
+      const r = await this.request(topic.twinGet, '');
+      if (r.status !== 200) throw classifyStatus(r.status, `${this.who()}: twin GET`);
+      settle?.('acked');
+      return JSON.parse(r.body.toString('utf8')) as Twin;
+    } catch (err) {
+      settle?.('failed', (err as Error).message);
+      throw err;
+    }
   }
 
   /** Resolves with the new reported version. */
   async patchReported(patch: Record<string, unknown>): Promise<number> {
-    const r = await this.request(topic.twinReportedPatch, JSON.stringify(patch));
-    if (r.status !== 204 && r.status !== 200) throw classifyStatus(r.status, `${this.who()}: reported PATCH`);
-    return r.version ?? 0;
+    const body = JSON.stringify(patch);
+    // A patch that carries `av` acknowledges a desired version (a writable property); looked at only when watched.
+    const settle = this.ring() === undefined ? undefined : this.up(body.includes('"av":') ? 'desiredAck' : 'reported', body, body);
+    try {
+      const r = await this.request(topic.twinReportedPatch, body);
+      if (r.status !== 204 && r.status !== 200) throw classifyStatus(r.status, `${this.who()}: reported PATCH`);
+      settle?.('acked');
+      return r.version ?? 0;
+    } catch (err) {
+      settle?.('failed', (err as Error).message);
+      throw err;
+    }
   }
 
   /** Sends telemetry; `done` runs on PUBACK (QoS 1) or when written (QoS 0). */
   sendTelemetry(body: string | Buffer, properties: PropertyBag, qos: 0 | 1, done: (err?: Error) => void): void {
-    this.connection.publish(this.telemetryPrefix + encodePropertyBag(properties), body, qos, done);
+    const settle = this.up('telemetry', body, body);
+    const callback = settle === undefined ? done : (err?: Error) => {
+      settle(err ? 'failed' : qos === 1 ? 'acked' : 'sent', err?.message);
+      done(err);
+    };
+    this.connection.publish(this.telemetryPrefix + encodePropertyBag(properties), body, qos, callback);
   }
 
   respondMethod(rid: string, status: number, body: unknown): void {
+    const m = this.tracedMethods?.get(rid);
+    if (m !== undefined) {
+      this.tracedMethods!.delete(rid);
+      m.status = 'answered';
+      m.latencyMs = this.ctx.scheduler.now() - m.atMs;
+      m.summary = traceExcerpt(`${m.summary ?? ''} → ${status}`);
+    }
     this.connection.publish(topic.methodResponse(status, rid), body === undefined ? '' : JSON.stringify(body), 0);
   }
 

@@ -4,6 +4,7 @@ import { fillTemplate, type MqttTarget } from '../endpoints/target.js';
 import { classify, type ClassifiedError } from '../transport/errors.js';
 import { MqttConnection } from '../transport/mqtt-connection.js';
 import type { SimContext } from './context.js';
+import { byteLength, traceExcerpt, type MessageRing } from '../metrics/message-ring.js';
 import { PacedThing, type DeviceIdentityPlan, type TelemetrySource } from './thing.js';
 
 export interface MqttDeviceBehaviour {
@@ -60,7 +61,10 @@ export class MqttDevice extends PacedThing {
       this.setState('connected');
       if (!this.quiescing) {
         const qos = this.behaviour.telemetryQos;
-        this.telemetry.start((body, _component, _intended, done) => connection.publish(this.topic, body, qos, done));
+        this.telemetry.start((body, _component, _intended, done) => {
+          const ring = this.ctx.watch?.of(this.deviceId);
+          connection.publish(this.topic, body, qos, ring === undefined ? done : traced(ring, this.ctx.scheduler, body, qos, done));
+        });
       }
     } catch (err) {
       const e = classify(err);
@@ -99,4 +103,15 @@ export class MqttDevice extends PacedThing {
     this.connection = undefined;
     if (connection !== undefined && previous === 'connected') await connection.close();
   }
+}
+
+/** Records one publish for the drill-down and settles it when the broker acknowledges (or refuses) it. */
+function traced(ring: MessageRing, clock: { now(): number }, body: string, qos: 0 | 1, done: (err?: Error) => void): (err?: Error) => void {
+  const m = ring.add({ atMs: clock.now(), direction: 'up', kind: 'telemetry', status: 'pending', bytes: byteLength(body), latencyMs: null, summary: traceExcerpt(body) });
+  return (err) => {
+    m.status = err ? 'failed' : qos === 1 ? 'acked' : 'sent';
+    m.latencyMs = clock.now() - m.atMs;
+    if (err) m.summary = traceExcerpt(err.message);
+    done(err);
+  };
 }

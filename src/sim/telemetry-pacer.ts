@@ -11,6 +11,8 @@ export type Publish = (body: string, component: string | undefined, intendedAt: 
 
 export class TelemetryPacer {
   private inFlight = 0;
+  /** Sent messages a gateway has taken over (their outcome is its to count), whose PUBACK has not come back yet. */
+  private handedOver = 0;
   /** Bumped when a connection goes: its late callbacks no longer count. */
   private generation = 0;
   private timer: ScheduledHandle | undefined;
@@ -61,6 +63,7 @@ export class TelemetryPacer {
   connectionLost(why: string): void {
     this.pause();
     this.generation++;
+    this.handedOver = 0;
     if (this.inFlight === 0) return;
     this.ctx.metrics.ledger.failed += this.inFlight;
     this.ctx.metrics.recordError('network', `${this.identity}: ${this.inFlight} message(s) lost: ${why}`, 'telemetry');
@@ -71,6 +74,18 @@ export class TelemetryPacer {
   abandon(): void {
     this.pause();
     this.generation++;
+    this.handedOver = 0;
+  }
+
+  /**
+   * A gateway took the oldest message in flight (a downstream device's edgeHub): from now on the gateway's
+   * upstream leg counts its outcome, so this device's PUBACK for it counts nothing. MQTT keeps order, so the
+   * PUBACKs that come back first are for the messages taken first.
+   */
+  takenOver(): void {
+    if (this.inFlight === 0) return;
+    this.inFlight -= 1;
+    this.handedOver += 1;
   }
 
   private tick(intended: number): void {
@@ -81,15 +96,23 @@ export class TelemetryPacer {
     for (const { component, body } of this.source.tick(intended / 1000)) this.send(publish, JSON.stringify(body), component, intended);
   }
 
-  /** Sends one message outside the tick (a module output, say), with the same accounting. */
-  send(publish: Publish, body: string, component: string | undefined, intended: number): void {
+  /**
+   * Sends one message outside the tick (a module output, say), with the same accounting. `generatedElsewhere`:
+   * a message a downstream device generated and counted, that a gateway forwards. `late`: it waited in a
+   * store-and-forward store, so its acknowledgement also counts as delivered late.
+   */
+  send(publish: Publish, body: string, component: string | undefined, intended: number, generatedElsewhere = false, late = false): void {
     const m = this.ctx.metrics;
     const generation = this.generation;
     const started = this.ctx.scheduler.now();
-    m.ledger.generated += 1;
+    if (!generatedElsewhere) m.ledger.generated += 1;
     this.inFlight += 1;
     publish(body, component, intended, (err) => {
       if (generation !== this.generation) return;
+      if (this.handedOver > 0) {
+        this.handedOver -= 1;
+        return;
+      }
       this.inFlight -= 1;
       if (err) {
         m.ledger.failed += 1;
@@ -98,7 +121,9 @@ export class TelemetryPacer {
         return;
       }
       m.ledger.acknowledged += 1;
-      m.recordLatency('telemetry', intended, started, this.ctx.scheduler.now());
+      // A stored message's wait is the outage's length, not the target's latency: it is counted apart.
+      if (late) m.ledger.deliveredLate += 1;
+      else m.recordLatency('telemetry', intended, started, this.ctx.scheduler.now());
       this.ctx.acknowledgedBy(this.identity);
     });
   }

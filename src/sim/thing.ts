@@ -7,6 +7,7 @@ import { classify, type ClassifiedError } from '../transport/errors.js';
 import type { SimContext, SimThing, ThingState } from './context.js';
 import { provision, type Assignment } from './dps-client.js';
 import { TelemetryPacer } from './telemetry-pacer.js';
+import { traceExcerpt } from '../metrics/message-ring.js';
 
 /** How a device proves who it is: through DPS (a derived key or a certificate), or a connection string. */
 export type DeviceAuth =
@@ -105,8 +106,10 @@ export abstract class PacedThing implements SimThing {
           payload, this.ctx.localAddress(this.plan.ordinal),
         );
         this.ctx.metrics.recordLatency('provision', intended, started, this.ctx.scheduler.now());
+        this.ctx.watch?.of(this.deviceId)?.add({ atMs: started, direction: 'up', kind: 'provision', status: 'acked', latencyMs: this.ctx.scheduler.now() - started, summary: assignment.assignedHub });
       } catch (err) {
         const e = classify(err);
+        this.ctx.watch?.of(this.deviceId)?.add({ atMs: started, direction: 'up', kind: 'provision', status: 'failed', latencyMs: this.ctx.scheduler.now() - started, summary: traceExcerpt(`${e.errorClass}: ${e.message}`) });
         this.ctx.metrics.recordError(e.errorClass, `${this.deviceId}: ${e.message}`, 'provision');
         if (e.errorClass === 'auth' || e.errorClass === 'protocol') return this.fail(e);
         return this.retry(e, (at) => void this.arriveThrough(target, auth, payload, at, connect));

@@ -1,7 +1,8 @@
 // One MQTT connection for one identity, over mqtt.js: connect with a deadline, publish with a callback on
 // PUBACK, and every failure classified. Reconnection is the owner's business (reconnectPeriod 0), as in the
 // Azure IoT SDKs, so that backoff and token renewal are decided by the simulated thing.
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Duplex } from 'node:stream';
+import mqtt, { MqttClient, type IClientOptions } from 'mqtt';
 import { ClassifiedError, classify, classifyConnack } from './errors.js';
 
 export interface ConnectionOptions {
@@ -22,9 +23,14 @@ export interface ConnectionOptions {
   clean: boolean;
   /** Source address to dial from (spreads ephemeral ports over several loopback addresses). */
   localAddress?: string;
+  /** Speak MQTT over this stream (made once per connection) instead of dialling host:port. */
+  stream?: () => Duplex;
+  /** The PUBACK of an incoming QoS 1 message waits for this promise, when it gives one (a gateway relaying its child's). */
+  holdAck?: (topic: string, payload: Buffer) => Promise<void> | undefined;
 }
 
 export type MessageHandler = (topic: string, payload: Buffer) => void;
+
 
 export class MqttConnection {
   readonly client: MqttClient;
@@ -57,7 +63,19 @@ export class MqttConnection {
       ...(options.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: options.rejectUnauthorized }),
       ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress } as IClientOptions),
     };
-    const client = mqtt.connect(opts);
+    const stream = options.stream;
+    const client = stream === undefined ? mqtt.connect(opts) : new MqttClient(() => stream(), opts);
+    const hold = options.holdAck;
+    // mqtt.js sends the PUBACK of an incoming message when handleMessage calls back (customHandleAcks is MQTT 5 only).
+    if (hold !== undefined) {
+      client.handleMessage = (packet, callback) => {
+        const wait = packet.cmd === 'publish' && packet.qos === 1
+          ? hold(packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload))
+          : undefined;
+        if (wait === undefined) return callback();
+        wait.then(() => callback(), () => callback());
+      };
+    }
     const connection = new MqttConnection(client);
     return new Promise((resolve, reject) => {
       let settled = false;

@@ -2,8 +2,8 @@
 // it holds only view state (help, the device prompt, the device being looked at).
 import { useEffect, useRef, useState, type ReactNode } from 'react';
 import { Box, Static, Text, useInput, useStdin, useStdout } from 'ink';
-import type { DashboardState, DeviceDetail, GroupRow } from './model.js';
-import { emptyStates, HISTORY_SECONDS, THING_STATES } from './model.js';
+import type { DashboardState, DeviceDetail, DeviceMessage, GroupRow } from './model.js';
+import { emptyStates, HISTORY_SECONDS, patternLabel, THING_STATES } from './model.js';
 import { initialView, reduceKey, splitKeys, type Effect, type Mode, type View } from './keys.js';
 import { columnValue, groupTotal, identityTable, planLayout, seg, SYSTEM_JOIN, systemParts, type Layout, type Seg } from './layout.js';
 import {
@@ -127,10 +127,13 @@ function Identities({ state, layout }: { state: DashboardState; layout: Layout }
   const shown = groups.slice(0, layout.groups);
   const hidden = groups.slice(layout.groups);
   const all = sumRows('all', groups);
-  const rows: { row: GroupRow; kind: 'group' | 'more' | 'all' }[] = shown.map((row) => ({ row, kind: 'group' }));
+  const rows: { row: GroupRow; kind: 'group' | 'more' | 'pattern' | 'all' }[] = shown.map((row) => ({ row, kind: 'group' }));
   if (hidden.length > 0) rows.push({ row: sumRows(`+${hidden.length} more`, hidden), kind: 'more' });
+  // Pattern rows: "by pattern" once, then each pattern in the pattern column (in the name column when it is not shown).
+  const patterns = state.patterns.slice(0, layout.patterns).map((p, i): GroupRow => ({ name: i === 0 ? 'by pattern' : '', pattern: p.label, states: p.states }));
+  const t = identityTable([...groups, ...patterns], all, layout.width);
+  for (const row of patterns) rows.push({ row: t.patternWidth > 0 ? row : { ...row, name: row.pattern ?? '' }, kind: 'pattern' });
   if (groups.length !== 1) rows.push({ row: all, kind: 'all' });
-  const t = identityTable(groups, all, layout.width);
   const g = ' '.repeat(t.gap);
   const header: Seg[] = [seg(left('identities', t.nameWidth), { bold: true })];
   if (t.patternWidth > 0) header.push(seg(g + left('pattern', t.patternWidth), { bold: true }));
@@ -140,8 +143,8 @@ function Identities({ state, layout }: { state: DashboardState; layout: Layout }
     <Box flexDirection="column">
       <Line segs={header} />
       {rows.map(({ row, kind }) => {
-        const segs: Seg[] = [seg(left(row.name, t.nameWidth), kind === 'group' ? {} : { bold: kind === 'all' })];
-        if (t.patternWidth > 0) segs.push(seg(g + left(kind === 'group' ? row.pattern ?? '' : '', t.patternWidth)));
+        const segs: Seg[] = [seg(left(row.name, t.nameWidth), kind === 'all' ? { bold: true } : {})];
+        if (t.patternWidth > 0) segs.push(seg(g + left(kind === 'group' || kind === 'pattern' ? row.pattern ?? '' : '', t.patternWidth)));
         t.columns.forEach((c, i) => {
           const n = columnValue(c, row.states);
           const style: Omit<Seg, 't'> =
@@ -149,7 +152,7 @@ function Identities({ state, layout }: { state: DashboardState; layout: Layout }
           segs.push(seg(g), seg(right(fmtCount(n, t.widths[i]), t.widths[i] ?? 0), style));
         });
         segs.push(seg(g + right(fmtCount(groupTotal(row.states), t.totalWidth), t.totalWidth), { bold: kind === 'all' }));
-        return <Line key={`${kind}:${row.name}`} segs={segs} />;
+        return <Line key={`${kind}:${row.name}:${row.pattern ?? ''}`} segs={segs} />;
       })}
     </Box>
   );
@@ -277,7 +280,7 @@ function Ledger({ state, width }: { state: DashboardState; width: number }): Rea
 }
 
 function System({ state, layout }: { state: DashboardState; layout: Layout }): ReactNode {
-  const { late, work, proc } = systemParts(state);
+  const { late, work, proc } = systemParts(state, layout.width);
   if (layout.systemLines === 1) return <Line segs={[...late, SYSTEM_JOIN, ...work, ...proc]} />;
   return (
     <Box flexDirection="column">
@@ -326,8 +329,9 @@ const HELP: [string, string][] = [
   ['p50…p99', 'corrected latency of the last second, ms (– = no sample)'],
   ['sparkline', 'p99 of each second, newest right, scaled to the highest'],
   ['ledger', 'generated = acked + failed + expired + dropped + in flight'],
-  ['lateness', 'timers firing late: the load generator is the bottleneck'],
+  ['lateness', 'timers firing late, p99 each second: edgefleet itself is the bottleneck'],
   ['workers', 'busy: event-loop use of each worker thread; heap: V8 heaps'],
+  ['pattern', 'how identities connect: plain device, IoT Edge device, downstream device, …'],
   ['', 'a state column left out is 0 everywhere'],
 ];
 
@@ -342,13 +346,40 @@ function Help({ width }: { width: number }): ReactNode {
   );
 }
 
+/** Messages shown in the device view at most (the worker keeps a few more). */
+export const DEVICE_MESSAGE_ROWS = 10;
+
+const SETTLED_BAD = new Set(['failed', 'lost']);
+const SETTLED_GOOD = new Set(['acked', 'answered', 'sent']);
+
+function MessageLine({ m, at, width }: { m: DeviceMessage; at: (ms: number) => string; width: number }): ReactNode {
+  const arrow = m.direction === 'up' ? '↑' : m.direction === 'down' ? '↓' : '!';
+  const latency = m.latencyMs === undefined || m.latencyMs === null ? '' : `${fmtMs(m.latencyMs)} ms`;
+  const bytes = m.bytes === undefined ? '' : `${fmtCount(m.bytes)} B`;
+  const summary = oneLine(`${m.module === undefined ? '' : `${m.module} › `}${m.summary ?? ''}`);
+  const fixed = 10 + 4 + 12 + 9 + 10 + 8 + 2;
+  return (
+    <Line
+      segs={[
+        seg(at(m.atMs)),
+        seg(`  ${arrow} `),
+        seg(left(m.kind, 11)), seg(' '),
+        seg(left(m.status, 9), SETTLED_BAD.has(m.status) ? { red: true, bold: true } : SETTLED_GOOD.has(m.status) ? { green: true } : {}),
+        seg(right(latency, 10)),
+        seg(right(bytes, 8)),
+        ...(summary === '' || width - fixed < 6 ? [] : [seg(`  ${left(summary, width - fixed)}`.trimEnd(), { dim: true })]),
+      ]}
+    />
+  );
+}
+
 function DeviceView({ drill, state, width, height }: { drill: Drill; state: DashboardState; width: number; height: number }): ReactNode {
   if (drill.status === 'loading' && drill.detail === undefined) return <Line segs={[seg(`asking the worker that runs ${drill.id}…`)]} />;
   if (drill.status === 'missing') return <Line segs={[seg(`no device "${drill.id}" in this run`, { red: true }), seg('  (d to try another)')]} />;
   if (drill.status === 'error' && drill.detail === undefined) return <Line segs={[seg(`could not ask about ${drill.id}: ${drill.error ?? 'unknown error'}`, { red: true })]} />;
   const d = drill.detail!;
   const at = (ms: number) => right(fmtRunTime(ms - state.startedAtMs), 10);
-  const facts = [d.group, d.kind, ...(d.workerIndex === undefined ? [] : [`worker ${d.workerIndex}`]), `${fmtCount(d.pendingAcks)} unacked`];
+  const facts = [d.group, patternLabel(d.pattern), ...(d.workerIndex === undefined ? [] : [`worker ${d.workerIndex}`]), `${fmtCount(d.pendingAcks)} unacked`];
   const machine: Seg[] = [seg(left('state', 8), { bold: true })];
   const wide = width >= 95;
   THING_STATES.forEach((s, i) => {
@@ -359,8 +390,11 @@ function DeviceView({ drill, state, width, height }: { drill: Drill; state: Dash
   const fixed = 4 + (d.modules && d.modules.length > 0 ? 1 : 0) + (d.lastError ? 1 : 0) + (d.note ? 1 : 0) +
     (d.transitions.length === 0 ? 1 : 0) + (d.messages.length === 0 ? 1 : 0);
   const room = Math.max(2, height - fixed);
-  const nMessages = Math.min(d.messages.length, Math.max(1, Math.ceil(room / 2)));
+  // The messages get a fixed number of rows (fewer on a short terminal); state changes the rest, at least one.
+  const nMessages = Math.min(d.messages.length, DEVICE_MESSAGE_ROWS, Math.max(1, room - Math.min(3, d.transitions.length || 1)));
   const nTransitions = Math.min(d.transitions.length, Math.max(1, room - nMessages));
+  const since = d.messagesSinceMs === undefined ? '' : ` · recorded since ${fmtRunTime(d.messagesSinceMs - state.startedAtMs)}`;
+  const recorded = d.messagesRecorded ?? d.messages.length;
   return (
     <Box flexDirection="column">
       <Line segs={[seg('device ', { bold: true }), seg(d.deviceId, { bold: true, inverse: true }), seg(`  ${facts.join(' · ')}`), ...(drill.status === 'error' ? [seg('  (stale)', { red: true })] : [])]} />
@@ -373,21 +407,9 @@ function DeviceView({ drill, state, width, height }: { drill: Drill; state: Dash
       {d.transitions.slice(-nTransitions).map((t, i) => (
         <Line key={`t${i}`} segs={[seg(at(t.atMs)), seg(`  ${t.from} → `), seg(t.to, { bold: true }), seg(t.reason ? `  ${oneLine(t.reason)}` : '', { dim: true })]} />
       ))}
-      <Line segs={[seg('last messages', { bold: true }), seg(d.messages.length > nMessages ? ` (last ${nMessages} of ${d.messages.length})` : '', { dim: true })]} />
-      {d.messages.length === 0 ? <Line segs={[seg('  none yet', { dim: true })]} /> : null}
-      {d.messages.slice(-nMessages).map((m, i) => (
-        <Line
-          key={`m${i}`}
-          segs={[
-            seg(at(m.atMs)),
-            seg(m.direction === 'up' ? '  ↑ ' : '  ↓ '),
-            seg(left(m.kind, 13)),
-            seg(left(m.status, 9), m.status === 'failed' || m.status === 'expired' || m.status === 'dropped' ? { red: true, bold: true } : m.status === 'acked' ? { green: true } : {}),
-            seg(right(m.latencyMs === undefined || m.latencyMs === null ? '' : `${fmtMs(m.latencyMs)} ms`, 10)),
-            seg(m.summary ? `  ${oneLine(m.summary)}` : '', { dim: true }),
-          ]}
-        />
-      ))}
+      <Line segs={[seg('last messages', { bold: true }), seg(` newest first${recorded > nMessages ? ` (${nMessages} of ${fmtCount(recorded)})` : ''}${since}`, { dim: true })]} />
+      {d.messages.length === 0 ? <Line segs={[seg('  none yet: recording began when this view opened', { dim: true })]} /> : null}
+      {d.messages.slice(0, nMessages).map((m, i) => <MessageLine key={`m${i}`} m={m} at={at} width={width} />)}
       {d.lastError ? (
         <Line segs={[seg('last error ', { bold: true }), seg(d.lastError.cls, { red: true }), seg(` at ${fmtRunTime(d.lastError.atMs - state.startedAtMs)}  `), seg(left(oneLine(d.lastError.message), Math.max(0, width - 40)).trimEnd())]} />
       ) : null}
@@ -442,15 +464,17 @@ export function Dashboard(props: DashboardProps): ReactNode {
   };
 
   const v = view.current;
-  // While a device is on screen, ask again now and then; one question at a time.
+  // While a device is on screen, ask again now and then; one question at a time. Only the answer (a new drill) or
+  // a change of view restarts the timer: the run's own updates re-render every second and must not.
+  const refreshMs = props.deviceRefreshMs ?? 2000;
   useEffect(() => {
     if (v.mode !== 'device' || drill === null || drill.id !== v.deviceId || drill.status === 'loading' || drill.status === 'missing') return;
     const timer = setTimeout(() => {
       // Effects are cleaned up after the frame is drawn: the view may have closed since.
       if (view.current.mode === 'device' && view.current.deviceId === drill.id) ask(drill.id, drill.detail);
-    }, props.deviceRefreshMs ?? 2000);
+    }, refreshMs);
     return () => clearTimeout(timer);
-  });
+  }, [v.mode, v.deviceId, drill, refreshMs]);
 
   useInput(
     (input, key) => {

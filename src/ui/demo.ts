@@ -81,7 +81,7 @@ function interval(t: number): IntervalView {
     startMs: second * 1000 - 1000, endMs: second * 1000, seconds: 1, operations,
     ledger: { ...ledger, generated: sent, acknowledged: acked, failed, expired: 0, dropped: 0, stored: 0, deliveredLate: 0 },
     rates: { generatedPerSecond: sent, acknowledgedPerSecond: acked, failedPerSecond: failed, errorsPerSecond: errs },
-    errors: {}, gauges: {}, connected, snapshots: 2,
+    errors: {}, gauges: {}, connected, snapshots: 2, lateness: { count: 1000, p99: 0.5 + rnd() * (t % 10 === 0 ? 8 : 1), max: 14.5 },
   };
 }
 
@@ -91,7 +91,7 @@ function detail(id: string): DeviceDetail | undefined {
   const at = (s: number) => startedAtMs + s * 1000;
   const now = (Date.now() - startedAtMs) / 1000;
   return {
-    deviceId: id, group: group.name, kind: group.name === 'edge-gateways' ? 'iotEdge' : 'device',
+    deviceId: id, group: group.name, pattern: group.name === 'edge-gateways' ? 'iotEdge' : group.name === 'leaf-sensors' ? 'identityTranslation' : 'device',
     state: group.name === 'leaf-sensors' ? 'backingOff' : 'connected', workerIndex: 1, pendingAcks: 2,
     transitions: [
       { atMs: at(0.5), from: 'waiting', to: 'provisioning' },
@@ -99,11 +99,14 @@ function detail(id: string): DeviceDetail | undefined {
       { atMs: at(1.0), from: 'connecting', to: 'connected' },
       ...(group.name === 'leaf-sensors' ? [{ atMs: at(12), from: 'connected' as const, to: 'backingOff' as const, reason: 'connection lost: ECONNRESET' }] : []),
     ],
+    // Newest first, as a worker answers.
     messages: Array.from({ length: 8 }, (_, i) => ({
       atMs: at(Math.max(1, now - 8 + i)), direction: i === 5 ? ('down' as const) : ('up' as const),
-      kind: i === 5 ? 'command' : 'telemetry', status: i === 7 ? ('pending' as const) : ('acked' as const),
-      latencyMs: i === 7 ? null : 3 + i, summary: i === 5 ? 'getMaxMinReport' : `{"temperature":${(20 + i / 3).toFixed(1)}}`,
-    })),
+      kind: i === 5 ? 'command' : 'telemetry', status: i === 7 ? ('pending' as const) : i === 5 ? ('answered' as const) : ('acked' as const),
+      latencyMs: i === 7 ? null : 3 + i, bytes: i === 5 ? 2 : 20, summary: i === 5 ? 'getMaxMinReport → 200' : `{"temperature":${(20 + i / 3).toFixed(1)}}`,
+    })).reverse(),
+    messagesSinceMs: at(Math.max(0, now - 10)),
+    messagesRecorded: 8,
     ...(group.name === 'edge-gateways' ? { modules: [{ moduleId: '$edgeAgent', state: 'connected' as const }, { moduleId: '$edgeHub', state: 'connected' as const }, { moduleId: 'SimulatedTemperatureSensor', state: 'connected' as const }] } : {}),
     ...(group.name === 'leaf-sensors' ? { lastError: { cls: 'network', message: 'connection lost: ECONNRESET', atMs: at(12) } } : {}),
     note: 'synthetic device (demo)',

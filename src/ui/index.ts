@@ -64,6 +64,10 @@ export function formatProgressLine(state: DashboardState): string {
     state.stopping ? 'stopping' : state.paused ? `${state.stage} (paused)` : state.stage,
     `connected ${fmtCount(sum('connected'))}/${fmtCount(total)}`,
   ];
+  if (state.patterns.length > 1) {
+    const each = state.patterns.map((p) => `${p.label} ${fmtCount(p.states.connected)}/${fmtCount(Object.values(p.states).reduce((a, b) => a + b, 0))}`);
+    parts[parts.length - 1] += ` (${each.join(', ')})`;
+  }
   const arriving = sum('provisioning') + sum('connecting');
   if (arriving > 0) parts.push(`arriving ${fmtCount(arriving)}`);
   if (sum('backingOff') > 0) parts.push(`backing off ${fmtCount(sum('backingOff'))}`);
@@ -72,7 +76,7 @@ export function formatProgressLine(state: DashboardState): string {
   const main = state.operations.find((o) => o.name === 'telemetry') ?? state.operations.find((o) => o.p99 !== null);
   if (main) parts.push(`${main.name} p99 ${fmtMs(main.p99)} ms`);
   const l = state.ledger;
-  parts.push(`ledger ${fmtCount(l.generated)} = ${fmtCount(l.acknowledged)} acked + ${fmtCount(l.failed)} failed + ${fmtCount(l.expired)} expired + ${fmtCount(l.dropped)} dropped + ${fmtCount(l.inFlight)} in flight`);
+  parts.push(`ledger ${fmtCount(l.generated)} = ${fmtCount(l.acknowledged)} acked + ${fmtCount(l.failed)} failed + ${fmtCount(l.expired)} expired + ${fmtCount(l.dropped)} dropped + ${fmtCount(l.inFlight)} in flight${l.stored > 0 ? ` (${fmtCount(l.stored)} stored)` : ''}`);
   const errors = state.errors.reduce((n, e) => n + e.count, 0);
   parts.push(errors === 0 ? 'errors 0' : `errors ${fmtCount(errors)} (${state.errors.map((e) => `${e.cls} ${fmtCount(e.count)}`).join(', ')})`);
   return parts.join('  ');

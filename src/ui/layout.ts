@@ -2,7 +2,7 @@
 // Kept apart from the Ink components so the arithmetic is tested without rendering.
 import type { ThingState } from '../sim/context.js';
 import type { DashboardState, GroupRow } from './model.js';
-import { fmtCount, fmtMB, fmtMs, fmtPercent, levelBlocks } from './format.js';
+import { fmtCount, fmtMB, fmtMs, fmtPercent, levelBlocks, sparkline } from './format.js';
 
 /** A run of text and its style. Colours: only bold, inverse, red and green, readable on dark and light
  * backgrounds; dim is decoration, never the only carrier of a number. */
@@ -20,13 +20,23 @@ const segsWidth = (segs: readonly Seg[]) => segs.reduce((n, x) => n + [...x.t].l
 
 export const SYSTEM_JOIN = seg('  │  ', { dim: true });
 
-/** Scheduler lateness, worker threads and the process: the pieces of the one or two system lines. */
-export function systemParts(state: DashboardState): { late: Seg[]; work: Seg[]; proc: Seg[] } {
+/** Seconds of scheduler lateness in its sparkline, when the width allows. */
+export const LATENESS_SPARK = 16;
+
+/**
+ * Scheduler lateness, worker threads and the process: the pieces of the one or two system lines. Lateness is the
+ * last second's p99 with a sparkline of the seconds before (when `width` leaves room), and the max since the start.
+ */
+export function systemParts(state: DashboardState, width = Infinity): { late: Seg[]; work: Seg[]; proc: Seg[] } {
   const late: Seg[] = [
     seg('lateness', { bold: true }),
     seg(' p99 '), seg(fmtMs(state.lateness.p99), { bold: true }), seg(' ms'),
     seg('  max '), seg(fmtMs(state.lateness.max)), seg(' ms'),
   ];
+  const history = state.lateness.history;
+  if (history.length > 0 && segsWidth(late) + 2 + LATENESS_SPARK <= width) {
+    late.push(seg('  '), seg(sparkline(history, LATENESS_SPARK).padStart(LATENESS_SPARK)));
+  }
   const ws = state.workers;
   const work: Seg[] = [seg('workers', { bold: true }), seg(` ${ws.length}`)];
   if (ws.length > 0) {
@@ -140,6 +150,8 @@ export interface Layout {
   width: number;
   /** Group rows shown; the rest is folded into one "+N more" row. */
   groups: number;
+  /** Pattern rows shown: all of them, or none (when one pattern, the groups' pattern column says it). */
+  patterns: number;
   operations: number;
   errors: number;
   ledger: boolean;
@@ -157,7 +169,7 @@ export function mainHeight(state: DashboardState, l: Omit<Layout, 'height'>): nu
   const O = state.operations.length;
   const E = state.errors.length;
   const header = 2;
-  const identities = 1 + Math.max(1, l.groups + (l.groups < G ? 1 : 0) + (G > 1 ? 1 : 0));
+  const identities = 1 + Math.max(1, l.groups + (l.groups < G ? 1 : 0) + l.patterns + (G > 1 ? 1 : 0));
   const rates = 1;
   const latency = 1 + Math.max(1, l.operations + (l.operations < O ? 1 : 0));
   const errors = E === 0 ? 1 : 1 + l.errors + (l.errors < E ? 1 : 0);
@@ -181,12 +193,13 @@ export function planLayout(state: DashboardState, columns: number, rows: number)
   const l: Omit<Layout, 'height'> = {
     width: columns,
     groups: Math.min(G, 1),
+    patterns: 0,
     operations: Math.min(O, 1),
     errors: Math.min(E, 1),
     ledger: false,
     system: false,
     systemLines: (() => {
-      const p = systemParts(state);
+      const p = systemParts(state, columns);
       return segsWidth([...p.late, SYSTEM_JOIN, ...p.work, ...p.proc]) <= columns ? 1 : 2;
     })(),
     gaps: false,
@@ -210,6 +223,10 @@ export function planLayout(state: DashboardState, columns: number, rows: number)
   if (!fits()) l.ledger = false;
   l.system = true;
   if (!fits()) l.system = false;
+  if (state.patterns.length > 1) {
+    l.patterns = state.patterns.length;
+    if (!fits()) l.patterns = 0;
+  }
   grow({ groups: Infinity, operations: Infinity, errors: Infinity });
   l.gaps = true;
   if (!fits()) l.gaps = false;

@@ -2,6 +2,7 @@
 // (the MetricsAggregate and the workers' state counts). The UI renders only this; it never asks a worker
 // anything except through onDrill.
 import type { ThingState } from '../sim/context.js';
+import type { StateCounts } from '../engine/messages.js';
 import type { ErrorStats, IntervalView, MetricsAggregate } from '../metrics/aggregate.js';
 import type { LedgerTotals } from '../metrics/types.js';
 import { latencyStats } from '../metrics/histogram.js';
@@ -21,10 +22,33 @@ export const THING_STATES = [
 /** Seconds of p99 history behind each sparkline. */
 export const HISTORY_SECONDS = 60;
 
+// What the drill-down shows comes from the worker that owns the device (engine/messages.ts).
+export type { DeviceDetail, DeviceMessage } from '../engine/messages.js';
+
+/** How the patterns things report are named on screen; a pattern not listed shows as reported. */
+const PATTERN_LABELS: Record<string, string> = {
+  device: 'plain device',
+  iotEdge: 'IoT Edge device',
+  downstream: 'downstream device',
+  identityTranslation: 'id-translated sensor',
+};
+const PATTERN_ORDER = Object.keys(PATTERN_LABELS);
+
+export const patternLabel = (pattern: string): string => PATTERN_LABELS[pattern] ?? pattern;
+
 export interface GroupRow {
   name: string;
-  /** Gateway pattern (transparent, protocol translation, identity translation), when the group has one. */
+  /** How its things connect (plain device, IoT Edge device, …; several joined by " + "), when known. */
   pattern?: string;
+  states: Record<ThingState, number>;
+}
+
+/** Identities of one pattern, over all groups. */
+export interface PatternRow {
+  /** As the things report it: 'device', 'iotEdge', 'downstream', 'identityTranslation', … */
+  pattern: string;
+  /** As shown. */
+  label: string;
   states: Record<ThingState, number>;
 }
 
@@ -92,48 +116,21 @@ export interface DashboardState {
   paused: boolean;
   stopping: boolean;
   groups: GroupRow[];
+  /** Identities by state per pattern (plain device, IoT Edge device, downstream device, …). */
+  patterns: PatternRow[];
   rates: { sentPerSecond: number; ackedPerSecond: number; failedPerSecond: number; errorsPerSecond: number };
   operations: OperationRow[];
   errors: ErrorRow[];
   ledger: LedgerView;
-  /** Scheduler lateness since the start, ms. */
-  lateness: { p99: number | null; max: number | null };
+  /**
+   * Scheduler lateness (timers firing after their time), ms: p99 of the last second, its history (one value a
+   * second, oldest first), and the p99 and max since the start.
+   */
+  lateness: { p99: number | null; history: (number | null)[]; runP99: number | null; max: number | null };
   workers: WorkerLoad[];
   process: ProcessLoad;
   /** End (epoch ms) of the last interval folded in, so a second is folded once however often nextState runs. */
   intervalEndMs: number | null;
-}
-
-/** What the worker that owns a device says about it (answer to onDrill). */
-export interface DeviceDetail {
-  deviceId: string;
-  group: string;
-  /** 'device', 'iotEdge', 'downstream', … */
-  kind: string;
-  state: ThingState;
-  workerIndex?: number;
-  pendingAcks: number;
-  /** State changes, oldest first (a few are enough). */
-  transitions: { atMs: number; from: ThingState; to: ThingState; reason?: string }[];
-  /** Last messages, oldest first. */
-  messages: DeviceMessage[];
-  /** Modules of an IoT Edge device. */
-  modules?: { moduleId: string; state: ThingState }[];
-  lastError?: { cls: string; message: string; atMs: number } | null;
-  /** Shown under the detail, e.g. "messages recorded since this view opened". */
-  note?: string;
-}
-
-export interface DeviceMessage {
-  atMs: number;
-  /** up: device → cloud; down: cloud → device. */
-  direction: 'up' | 'down';
-  /** telemetry, reportedPatch, twinGet, command, c2d, desired, … */
-  kind: string;
-  status: 'pending' | 'acked' | 'failed' | 'expired' | 'dropped' | 'received';
-  latencyMs?: number | null;
-  /** A short payload or topic excerpt. */
-  summary?: string;
 }
 
 export interface InitialInput {
@@ -142,8 +139,8 @@ export interface InitialInput {
   target: string;
   startedAtMs: number;
   durationMs: number;
-  /** Groups of the plan, in the order to show them; a group seen later is appended. */
-  groups?: { name: string; pattern?: string }[];
+  /** Groups of the plan, in the order to show them; a group seen later is appended. `patterns` as reported. */
+  groups?: { name: string; pattern?: string; patterns?: readonly string[] }[];
   stage?: string;
 }
 
@@ -168,12 +165,16 @@ export function initialState(input: InitialInput): DashboardState {
     durationMs: input.durationMs,
     paused: false,
     stopping: false,
-    groups: (input.groups ?? []).map((g) => ({ name: g.name, ...(g.pattern === undefined ? {} : { pattern: g.pattern }), states: emptyStates() })),
+    groups: (input.groups ?? []).map((g) => {
+      const pattern = g.pattern ?? (g.patterns === undefined || g.patterns.length === 0 ? undefined : g.patterns.map(patternLabel).join(' + '));
+      return { name: g.name, ...(pattern === undefined ? {} : { pattern }), states: emptyStates() };
+    }),
+    patterns: [],
     rates: { sentPerSecond: 0, ackedPerSecond: 0, failedPerSecond: 0, errorsPerSecond: 0 },
     operations: [],
     errors: [],
     ledger: { generated: 0, acknowledged: 0, failed: 0, expired: 0, dropped: 0, inFlight: 0, stored: 0, deliveredLate: 0, balanced: true },
-    lateness: { p99: null, max: null },
+    lateness: { p99: null, history: [], runP99: null, max: null },
     workers: [],
     process: { cpuPercent: null, rssMB: null },
     intervalEndMs: null,
@@ -192,10 +193,12 @@ export interface TickInput {
   errors?: Partial<Record<string, Pick<ErrorStats, 'count' | 'lastMessage'>>>;
   /** Samples since the start per operation (cumulative histogram counts). */
   operationTotals?: Partial<Record<string, number>>;
-  /** Scheduler lateness since the start, ms. */
+  /** Scheduler lateness since the start, ms (the last second's comes with `interval`). */
   lateness?: { p99: number | null; max: number | null };
   /** The coordinator's latest state counts of every worker: `states.values()`, each { group: { state: n } }. */
-  states?: Iterable<Record<string, Record<string, number>>>;
+  states?: Iterable<StateCounts>;
+  /** The same per pattern: each { pattern: { state: n } }. */
+  patterns?: Iterable<StateCounts>;
   workers?: WorkerLoad[];
   process?: ProcessLoad;
   stage?: string;
@@ -217,9 +220,10 @@ export function nextState(prev: DashboardState, input: TickInput): DashboardStat
     stopping: input.stopping ?? prev.stopping,
   };
   if (input.states !== undefined) next.groups = foldGroups(prev.groups, input.states);
+  if (input.patterns !== undefined) next.patterns = foldPatterns(prev.patterns, input.patterns);
   if (input.ledger !== undefined) next.ledger = ledgerView(input.ledger);
   if (input.errors !== undefined) next.errors = errorRows(input.errors);
-  if (input.lateness !== undefined) next.lateness = { ...input.lateness };
+  if (input.lateness !== undefined) next.lateness = { ...prev.lateness, runP99: input.lateness.p99, max: input.lateness.max };
   if (input.workers !== undefined) next.workers = [...input.workers].sort((a, b) => a.index - b.index);
   if (input.process !== undefined) next.process = { ...input.process };
 
@@ -236,26 +240,50 @@ export function nextState(prev: DashboardState, input: TickInput): DashboardStat
     // Seconds the coordinator did not show us (a slow tick) are gaps in the sparkline, not squeezed out.
     const missed = prev.intervalEndMs === null ? 0 : Math.min(HISTORY_SECONDS, Math.max(0, Math.round((iv.endMs - prev.intervalEndMs) / 1000) - 1));
     next.operations = foldOperations(prev.operations, iv, missed, input.operationTotals);
+    const late = iv.lateness?.p99 ?? null;
+    next.lateness = {
+      ...next.lateness,
+      p99: late,
+      history: [...prev.lateness.history, ...new Array<null>(missed).fill(null), late].slice(-HISTORY_SECONDS),
+    };
   } else if (input.operationTotals !== undefined) {
     next.operations = prev.operations.map((o) => ({ ...o, count: input.operationTotals?.[o.name] ?? o.count }));
   }
   return next;
 }
 
-function foldGroups(prev: readonly GroupRow[], perWorker: Iterable<Record<string, Record<string, number>>>): GroupRow[] {
-  const sums = new Map<string, Record<ThingState, number>>();
-  for (const byGroup of perWorker) {
-    for (const [group, counts] of Object.entries(byGroup)) {
-      let s = sums.get(group);
-      if (!s) sums.set(group, (s = emptyStates()));
-      for (const [state, n] of Object.entries(counts)) if (isThingState(state) && Number.isFinite(n)) s[state] += n;
-    }
-  }
+function foldGroups(prev: readonly GroupRow[], perWorker: Iterable<StateCounts>): GroupRow[] {
+  const sums = sumCounts(perWorker);
   // Known groups keep their place (and pattern) even before any worker reports them.
   const rows: GroupRow[] = prev.map((g) => ({ ...g, states: sums.get(g.name) ?? emptyStates() }));
   const known = new Set(prev.map((g) => g.name));
   for (const name of [...sums.keys()].filter((n) => !known.has(n)).sort()) rows.push({ name, states: sums.get(name)! });
   return rows;
+}
+
+function sumCounts(perWorker: Iterable<StateCounts>): Map<string, Record<ThingState, number>> {
+  const sums = new Map<string, Record<ThingState, number>>();
+  for (const byName of perWorker) {
+    for (const [name, counts] of Object.entries(byName)) {
+      let s = sums.get(name);
+      if (!s) sums.set(name, (s = emptyStates()));
+      for (const [state, n] of Object.entries(counts)) if (isThingState(state) && Number.isFinite(n)) s[state] += n;
+    }
+  }
+  return sums;
+}
+
+/** Known patterns first in a fixed order, others by name; a pattern once seen keeps its row. */
+function foldPatterns(prev: readonly PatternRow[], perWorker: Iterable<StateCounts>): PatternRow[] {
+  const sums = sumCounts(perWorker);
+  const names = new Set([...prev.map((p) => p.pattern), ...sums.keys()]);
+  const rank = (p: string) => {
+    const i = PATTERN_ORDER.indexOf(p);
+    return i < 0 ? PATTERN_ORDER.length : i;
+  };
+  return [...names]
+    .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
+    .map((pattern) => ({ pattern, label: patternLabel(pattern), states: sums.get(pattern) ?? emptyStates() }));
 }
 
 function foldOperations(

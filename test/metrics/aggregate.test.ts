@@ -261,3 +261,54 @@ describe('interval views and timeseries', () => {
     expect(agg.timeseries[0]!.t).toBe(T0 + 1000);
   });
 });
+
+describe('scheduler lateness per second', () => {
+  it('gives each closed second its own p99 (two workers added), and the timeseries row carries it', () => {
+    const agg = new MetricsAggregate({ closeGraceMs: 0 });
+    const a = new MetricsRecorder(T0);
+    const b = new MetricsRecorder(T0);
+    // Second 1: worker a fires 99 timers on time and one 40 ms late; worker b one 2 ms late.
+    for (let i = 0; i < 99; i++) a.recordLateness(0.1);
+    a.recordLateness(40);
+    b.recordLateness(2);
+    agg.add('a', a.snapshot(T0 + 900));
+    agg.add('b', b.snapshot(T0 + 950));
+    agg.tick(T0 + 1000);
+    const first = agg.lastInterval()!;
+    expect(first.lateness!.count).toBe(101);
+    expectWithinHdr(first.lateness!.max, 40);
+    // Second 2: only small lateness; it must not inherit the first second's 40 ms.
+    for (let i = 0; i < 50; i++) a.recordLateness(1);
+    agg.add('a', a.snapshot(T0 + 1900));
+    agg.tick(T0 + 2000);
+    const second = agg.lastInterval()!;
+    expectWithinHdr(second.lateness!.p99, 1);
+    // Second 3: no timer fired at all.
+    agg.add('a', a.snapshot(T0 + 2900));
+    agg.tick(T0 + 3000);
+    expect(agg.lastInterval()!.lateness).toBeUndefined();
+    const rows = agg.timeseries;
+    expect(rows).toHaveLength(3);
+    expectWithinHdr(rows[1]!.latenessP99Ms, 1);
+    expect(rows[2]!.latenessP99Ms).toBeUndefined();
+    // Cumulative lateness still has everything.
+    expect(agg.latenessHistogram()!.totalCount).toBe(151);
+  });
+
+  it('keeps the worst second when rows are joined (long runs) or shards merged', () => {
+    const agg = new MetricsAggregate({ closeGraceMs: 0, timeseriesCapacity: 2 });
+    const r = new MetricsRecorder(T0);
+    for (const [s, late] of [[1, 5], [2, 30], [3, 1], [4, 2]] as const) {
+      r.recordLateness(late);
+      agg.add(0, r.snapshot(T0 + s * 1000 - 100));
+      agg.tick(T0 + s * 1000);
+    }
+    // Four seconds in two rows of two: the p99 of each is its worse second's.
+    expect(agg.timeseries).toHaveLength(2);
+    expectWithinHdr(agg.timeseries[0]!.latenessP99Ms, 30);
+    expectWithinHdr(agg.timeseries[1]!.latenessP99Ms, 2);
+    const other = MetricsAggregate.fromState(agg.toState());
+    other.merge(agg);
+    expectWithinHdr(other.timeseries[0]!.latenessP99Ms, 30);
+  });
+});

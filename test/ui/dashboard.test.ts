@@ -106,6 +106,92 @@ describe('dashboard frame', () => {
   });
 });
 
+describe('dashboard: patterns, lateness, device messages', () => {
+  const withPatterns = () => {
+    const s = fullState();
+    s.groups[1]!.pattern = 'IoT Edge device';
+    s.patterns = [
+      { pattern: 'device', label: 'plain device', states: { ...s.groups[0]!.states } },
+      { pattern: 'iotEdge', label: 'IoT Edge device', states: { ...s.groups[1]!.states } },
+    ];
+    return s;
+  };
+
+  it('shows identities per pattern under the groups, each pattern in the pattern column', () => {
+    // Wide enough for the pattern column (below that, the state columns come first).
+    const rows = lines(renderToString(createElement(Dashboard, { ...mount().props, state: withPatterns(), columns: 120, rows: 40 }), { columns: 120 }));
+    cleanup();
+    const f = rows.join('\n');
+    const by = rows.findIndex((l) => l.startsWith('by pattern'));
+    expect(rows[by]).toMatch(/^by pattern\s+plain device\s+385\s+26\s+24\s+612\s+12\s+(0\s+)?3\s+1,062$/);
+    expect(rows[by + 1]).toMatch(/^\s+IoT Edge device\s+2\s+0\s+0\s+18\s+0\s+(0\s+)?0\s+20$/);
+    expect(rows[by + 2]).toMatch(/^all\s/);
+    expect(line(f, 'edge-gateways')).toMatch(/^edge-gateways\s+IoT Edge device\s/);
+  });
+
+  it('names the pattern in the name column when the pattern column does not fit', () => {
+    const out = lines(renderToString(createElement(Dashboard, { ...mount().props, state: withPatterns(), columns: 60, rows: 40 }), { columns: 60 }));
+    cleanup();
+    expect(out.some((l) => /^plain device\s+[\d,]+/.test(l))).toBe(true);
+    expect(out.some((l) => /^IoT Edge device\s+[\d,]+/.test(l))).toBe(true);
+    for (const l of out) expect(cells(l)).toBeLessThanOrEqual(60);
+  });
+
+  it('leaves the pattern rows out when there is one pattern', () => {
+    const s = withPatterns();
+    s.patterns = s.patterns.slice(0, 1);
+    expect(mount({ state: s }).frame()).not.toContain('by pattern');
+  });
+
+  it('draws scheduler lateness of each second as a sparkline on the system line', () => {
+    const f = mount().frame();
+    // history [0.5, 0.6, null, 1.2]: a gap for the second without timers, the highest at the right.
+    expect(line(f, 'lateness')).toMatch(/^lateness p99 1\.20 ms {2}max 14\.5 ms {2} {12}▄▅ █ {2}process/);
+  });
+
+  it('shows a fixed number of the last messages, newest first, with outcome, latency and size', async () => {
+    const many = device('thermostats-0000');
+    many.messages = Array.from({ length: 20 }, (_, i) => ({
+      atMs: T0 + 30_000 - i * 1000, direction: i % 5 === 0 ? 'down' as const : 'up' as const, kind: i % 5 === 0 ? 'command' : 'telemetry',
+      status: i === 3 ? 'failed' as const : i % 5 === 0 ? 'answered' as const : 'acked' as const, latencyMs: 2 + i, bytes: 20,
+      summary: i === 3 ? 'connection lost' : `n${i}`, ...(i === 7 ? { module: 'SimulatedTemperatureSensor' } : {}),
+    }));
+    many.messagesRecorded = 57;
+    const m = mount({ onDrill: vi.fn(async () => many), rows: 40 });
+    await m.press('d', 'thermostats-0000', '\r');
+    await vi.waitFor(() => expect(m.frame()).toContain('device thermostats-0000'));
+    const f = m.frame();
+    expect(f).toMatch(/^last messages newest first \(10 of 57\) · recorded since 0:01\.500$/m);
+    const rows = f.split('\n').filter((l) => /^\s+\d:\d\d\.\d{3} {2}[↑↓!] /.test(l));
+    expect(rows).toHaveLength(10);
+    expect(rows[0]).toMatch(/^\s+0:30\.000 {2}↓ command +answered +2\.00 ms +20 B +n0$/);
+    expect(rows[3]).toMatch(/0:27\.000 {2}↑ telemetry +failed +5\.00 ms +20 B +connection lost$/);
+    expect(rows[7]).toMatch(/SimulatedTemperatureSensor › n7$/);
+    expect(rows.at(-1)).toMatch(/^\s+0:21\.000 /);
+  });
+
+  it('says recording began with the view when there is no message yet', async () => {
+    const quiet = { ...device('thermostats-0000'), messages: [], messagesRecorded: 0 };
+    const m = mount({ onDrill: vi.fn(async () => quiet) });
+    await m.press('d', 'thermostats-0000', '\r');
+    await vi.waitFor(() => expect(m.frame()).toContain('none yet: recording began when this view opened'));
+  });
+
+  it('keeps asking while the run updates the screen more often than the view asks', async () => {
+    const m = mount({ deviceRefreshMs: 60 });
+    await m.press('d', 'thermostats-0000', '\r');
+    await vi.waitFor(() => expect(m.frame()).toContain('device thermostats-0000'));
+    // The coordinator re-renders every second in a run; here every 10 ms, well within the 60 ms refresh.
+    let n = 0;
+    const timer = setInterval(() => m.rerender(createElement(Dashboard, { ...m.props, deviceRefreshMs: 60, state: { ...m.props.state, elapsedMs: 83_000 + ++n } })), 10);
+    try {
+      await vi.waitFor(() => expect(m.onDrill.mock.calls.length).toBeGreaterThanOrEqual(4), { timeout: 3000 });
+    } finally {
+      clearInterval(timer);
+    }
+  });
+});
+
 describe('dashboard keys', () => {
   it('q stops once', async () => {
     const m = mount();
@@ -145,11 +231,15 @@ describe('dashboard keys', () => {
     expect(m.onDrill).toHaveBeenCalledWith('thermostats-0001');
     await vi.waitFor(() => expect(m.frame()).toContain('device thermostats-0001'));
     const f = m.frame();
-    expect(line(f, 'device thermostats-0001')).toContain('thermostats · device · worker 1 · 2 unacked');
+    expect(line(f, 'device thermostats-0001')).toContain('thermostats · plain device · worker 1 · 2 unacked');
     expect(line(f, 'state')).toMatch(/waiting.*provisioning.*connecting.*connected.*backingOff.*stopped.*failed/);
     expect(f).toMatch(/0:01\.000 {2}connecting → connected/);
-    expect(f).toMatch(/0:02\.000 {2}↑ telemetry +acked +3\.50 ms +\{"temperature":21\.5\}/);
-    expect(f).toMatch(/↓ command/);
+    expect(f).toMatch(/^last messages newest first · recorded since 0:01\.500$/m);
+    expect(f).toMatch(/0:02\.000 {2}↑ telemetry +acked +3\.50 ms +20 B +\{"temperature":21\.5\}/);
+    expect(f).toMatch(/0:03\.000 {2}↓ command +answered +12\.0 ms +2 B +getMaxMinReport → 200/);
+    // Newest first.
+    const rows = f.split('\n').filter((l) => /^\s+0:0\d\.\d{3} {2}[↑↓!]/.test(l));
+    expect(rows.map((l) => l.trim().slice(0, 8))).toEqual(['0:04.000', '0:03.000', '0:02.000']);
     // q still works in the device view; Esc goes back to the main view.
     await m.press('\u001B');
     await vi.waitFor(() => expect(m.frame()).toContain('latency ms'));
@@ -274,6 +364,15 @@ describe('formatProgressLine', () => {
     expect(l).toContain('telemetry p99 30.5 ms');
     expect(l).toContain('ledger 23,044 = 22,967 acked + 25 failed + 0 expired + 0 dropped + 52 in flight');
     expect(l).toContain('errors 29 (timeout 27, auth 2)');
+  });
+
+  it('says how many of each pattern are connected when there are several', () => {
+    const s = fullState();
+    s.patterns = [
+      { pattern: 'device', label: 'plain device', states: { ...s.groups[0]!.states } },
+      { pattern: 'iotEdge', label: 'IoT Edge device', states: { ...s.groups[1]!.states } },
+    ];
+    expect(formatProgressLine(s)).toContain('connected 630/1,082 (plain device 612/1,062, IoT Edge device 18/20)  ');
   });
 
   it('prints no NaN or undefined for a run that has not reported anything', () => {

@@ -27,7 +27,7 @@ export function fullState(): DashboardState {
     { cls: 'auth', count: 2, lastMessage: 'CONNACK 5 not authorized' },
   ];
   s.ledger = { generated: 23_044, acknowledged: 22_967, failed: 25, expired: 0, dropped: 0, inFlight: 52, stored: 0, deliveredLate: 0, balanced: true };
-  s.lateness = { p99: 1.2, max: 14.5 };
+  s.lateness = { p99: 1.2, history: [0.5, 0.6, null, 1.2], runP99: 0.9, max: 14.5 };
   s.workers = [0, 1, 2, 3].map((index) => ({ index, busyPercent: 40 + 15 * index, heapMB: 70 }));
   s.process = { cpuPercent: 214, rssMB: 420 };
   s.intervalEndMs = T0 + 83_000;
@@ -36,17 +36,20 @@ export function fullState(): DashboardState {
 
 export function device(id: string): DeviceDetail {
   return {
-    deviceId: id, group: 'thermostats', kind: 'device', state: 'connected', workerIndex: 1, pendingAcks: 2,
+    deviceId: id, group: 'thermostats', pattern: 'device', state: 'connected', workerIndex: 1, pendingAcks: 2,
     transitions: [
       { atMs: T0 + 500, from: 'waiting', to: 'provisioning' },
       { atMs: T0 + 900, from: 'provisioning', to: 'connecting' },
       { atMs: T0 + 1000, from: 'connecting', to: 'connected' },
     ],
+    // Newest first, as the worker answers.
     messages: [
-      { atMs: T0 + 2000, direction: 'up', kind: 'telemetry', status: 'acked', latencyMs: 3.5, summary: '{"temperature":21.5}' },
-      { atMs: T0 + 3000, direction: 'down', kind: 'command', status: 'acked', latencyMs: 12, summary: 'getMaxMinReport' },
-      { atMs: T0 + 4000, direction: 'up', kind: 'telemetry', status: 'pending', latencyMs: null },
+      { atMs: T0 + 4000, direction: 'up', kind: 'telemetry', status: 'pending', bytes: 20, latencyMs: null, summary: '{"temperature":21.7}' },
+      { atMs: T0 + 3000, direction: 'down', kind: 'command', status: 'answered', bytes: 2, latencyMs: 12, summary: 'getMaxMinReport → 200' },
+      { atMs: T0 + 2000, direction: 'up', kind: 'telemetry', status: 'acked', bytes: 20, latencyMs: 3.5, summary: '{"temperature":21.5}' },
     ],
+    messagesSinceMs: T0 + 1500,
+    messagesRecorded: 3,
     lastError: null,
   };
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { fmtClock, fmtCount, fmtMs, fmtRate, levelBlocks, oneLine, progressBar, sparkline, truncate } from '../../src/ui/format.js';
 import { identityTable, planLayout, mainHeight } from '../../src/ui/layout.js';
 import { emptyStates, initialState, type DashboardState } from '../../src/ui/model.js';
-import { reduceKey, splitKeys, initialView } from '../../src/ui/keys.js';
+import { reduceKey, splitKeys, initialView, type View } from '../../src/ui/keys.js';
 
 describe('formatters', () => {
   it('draws a sparkline scaled to the largest value, with gaps as spaces', () => {
@@ -92,7 +92,7 @@ describe('keys', () => {
   });
 
   it('cycles Tab through the ids that start with what was typed', () => {
-    let v = { ...initialView(), mode: 'prompt' as const, prompt: 'b' };
+    let v: View = { ...initialView(), mode: 'prompt', prompt: 'b' };
     const ids = ['a-1', 'b-1', 'b-2', 'b-3'];
     const seen: string[] = [];
     for (let i = 0; i < 4; i++) {

@@ -88,7 +88,8 @@ describe('nextState', () => {
       { cls: 'timeout', count: 7, lastMessage: 'no PUBACK within 30 s' },
       { cls: 'auth', count: 2, lastMessage: 'not authorized' },
     ]);
-    expect(s.lateness).toEqual({ p99: 1.5, max: 9 });
+    // Since the start: the max and the run's p99; the last second's p99 comes with the interval (none here).
+    expect(s.lateness).toEqual({ p99: null, history: [null], runP99: 1.5, max: 9 });
   });
 
   it('does not modify the previous state', () => {
@@ -141,5 +142,44 @@ describe('describeStage', () => {
     expect(describeStage(arrivals, 300_000, run)).toBe('draining');
     expect(describeStage(arrivals, 10_000, { ...run, stopping: true })).toBe('draining');
     expect(describeStage({ startRate: 100, stages: [] }, 10_000, { durationMs: 60_000 })).toBe('arrivals 100/s');
+  });
+});
+
+describe('identities per pattern', () => {
+  it('sums states per pattern over workers, known patterns first in a fixed order, named for people', () => {
+    const s = nextState(base(), {
+      now: T0 + 1000,
+      patterns: [
+        { iotEdge: { connected: 2 }, device: { connected: 5, failed: 1 }, futureThing: { waiting: 1 } },
+        { device: { connected: 3 }, downstream: { backingOff: 4 } },
+      ],
+    });
+    expect(s.patterns.map((p) => [p.pattern, p.label])).toEqual([
+      ['device', 'plain device'], ['iotEdge', 'IoT Edge device'], ['downstream', 'downstream device'], ['futureThing', 'futureThing'],
+    ]);
+    expect(s.patterns[0]!.states).toMatchObject({ connected: 8, failed: 1 });
+    expect(s.patterns[2]!.states.backingOff).toBe(4);
+    // A pattern once seen keeps its row (at 0) when no worker reports it any more.
+    const later = nextState(s, { now: T0 + 2000, patterns: [{ device: { stopped: 8 } }] });
+    expect(later.patterns.map((p) => p.pattern)).toEqual(['device', 'iotEdge', 'downstream', 'futureThing']);
+    expect(later.patterns[1]!.states.connected).toBe(0);
+  });
+
+  it('labels a group by the patterns its things report', () => {
+    const s = initialState({
+      scenario: 's', profile: 'p', target: 't', startedAtMs: T0, durationMs: 1000,
+      groups: [{ name: 'gw', patterns: ['iotEdge'] }, { name: 'mixed', patterns: ['iotEdge', 'downstream'] }, { name: 'unknown' }],
+    });
+    expect(s.groups.map((g) => g.pattern)).toEqual(['IoT Edge device', 'IoT Edge device + downstream device', undefined]);
+  });
+});
+
+describe('scheduler lateness per second', () => {
+  it('takes each closed second\'s p99 into a history with gaps, and the max since the start as given', () => {
+    let s = base();
+    s = nextState(s, { now: T0 + 1000, interval: interval(1, 3, { lateness: { count: 10, p99: 0.4, max: 0.5 } }), lateness: { p99: 0.4, max: 0.5 } });
+    s = nextState(s, { now: T0 + 2000, interval: interval(2, 3) }); // no timer fired that second
+    s = nextState(s, { now: T0 + 5000, interval: interval(5, 3, { lateness: { count: 10, p99: 12, max: 20 } }), lateness: { p99: 3, max: 20 } });
+    expect(s.lateness).toEqual({ p99: 12, history: [0.4, null, null, null, 12], runP99: 3, max: 20 });
   });
 });

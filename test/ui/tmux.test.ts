@@ -10,7 +10,7 @@ const SOCKET = `edgefleet-ui-test-${process.pid}`;
 const hasTmux = spawnSync('tmux', ['-V'], { encoding: 'utf8' }).status === 0;
 
 // tmux needs a UTF-8 locale for the block characters; TMUX is unset so a run from inside tmux works too.
-const env = { ...process.env, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', TERM: 'xterm-256color' };
+const env: NodeJS.ProcessEnv = { ...process.env, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', TERM: 'xterm-256color' };
 delete env.TMUX;
 
 function tmux(...args: string[]): string {

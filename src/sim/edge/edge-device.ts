@@ -10,6 +10,7 @@ import type { Assignment } from '../dps-client.js';
 import { PacedThing, type DeviceIdentityPlan } from '../thing.js';
 import { EdgeAgent } from './edge-agent.js';
 import { EdgeHub } from './edge-hub.js';
+import type { GatewayServer } from './gateway-server.js';
 import { hubEndpoint, IdentityService, type HubEndpoint, type LinkState } from './module-identity.js';
 import type { ModuleConfig, TelemetrySourceSpec } from './modules/index.js';
 
@@ -25,6 +26,8 @@ export interface EdgeDeviceConfig {
   fallback?: ModuleConfig;
   /** Seed of the modules' random sequences; default: drawn from the plan's. */
   seed?: number;
+  /** A transparent gateway: its edgeHub accepts these downstream devices once it runs. */
+  gateway?: GatewayServer;
 }
 
 export class SimEdgeDevice extends PacedThing {
@@ -32,6 +35,9 @@ export class SimEdgeDevice extends PacedThing {
   private agent: EdgeAgent | undefined;
   private edgeHub: EdgeHub | undefined;
   private readonly seed: number;
+  /** The endpoint every runtime connection uses (a client-side outage marks it). */
+  private runtimeEndpoint: HubEndpoint | undefined;
+  private outageUntil: number | undefined;
 
   constructor(
     ctx: SimContext,
@@ -46,7 +52,7 @@ export class SimEdgeDevice extends PacedThing {
   }
 
   override get pendingAcks(): number {
-    return this.edgeHub?.pendingAcks ?? 0;
+    return (this.edgeHub?.pendingAcks ?? 0) + (this.config.gateway?.pendingAcks ?? 0);
   }
 
   /** edgeAgent, once the runtime runs (for tests and diagnostics). */
@@ -56,6 +62,28 @@ export class SimEdgeDevice extends PacedThing {
 
   get edgeHubRuntime(): EdgeHub | undefined {
     return this.edgeHub;
+  }
+
+  /** Messages edgeHub holds in its store-and-forward store. */
+  get storedCount(): number {
+    return this.edgeHub?.storedCount() ?? 0;
+  }
+
+  /** Device ids whose connections reach the target through this device: its own (runtime, modules) and its children's. */
+  get upstreamDeviceIds(): string[] {
+    return [this.deviceId, ...(this.config.gateway?.childIds ?? [])];
+  }
+
+  /**
+   * The target is unreachable for `durationMs`, held on the client side: every upstream connection drops and none
+   * opens again before the end (edgeAgent and edgeHub back off and retry; edgeHub stores meanwhile).
+   */
+  holdUpstreamDown(durationMs: number): void {
+    this.outageUntil = this.ctx.scheduler.now() + durationMs;
+    if (this.runtimeEndpoint !== undefined) this.runtimeEndpoint.outageUntil = this.outageUntil;
+    this.agent?.link.drop();
+    this.edgeHub?.drop();
+    this.config.gateway?.dropUpstream();
   }
 
   start(): void {
@@ -86,6 +114,8 @@ export class SimEdgeDevice extends PacedThing {
     }
     this.setState('connecting');
     const endpoint = this.endpoint();
+    if (this.outageUntil !== undefined) endpoint.outageUntil = this.outageUntil;
+    this.runtimeEndpoint = endpoint;
     const identities = new IdentityService(endpoint, this.deviceId, this.auth.deviceKey, this.ctx.mqtt.operationTimeoutMs);
     const keys: Record<'$edgeAgent' | '$edgeHub', string | undefined> = { $edgeAgent: undefined, $edgeHub: undefined };
     try {
@@ -120,6 +150,18 @@ export class SimEdgeDevice extends PacedThing {
     });
     this.edgeHub.start(intended);
     this.agent.start(intended);
+    const gateway = this.config.gateway;
+    if (gateway !== undefined) {
+      const edgeHub = this.edgeHub;
+      void edgeHub.ready().then(async () => {
+        if (this.isStopped()) return;
+        try {
+          await gateway.start(edgeHub, endpoint);
+        } catch (err) {
+          this.ctx.log('error', `${this.deviceId}: edgeHub could not accept downstream devices: ${(err as Error).message}`);
+        }
+      });
+    }
   }
 
   /** Connected when edgeAgent and edgeHub both are; backing off when either waits to retry. */
@@ -136,12 +178,14 @@ export class SimEdgeDevice extends PacedThing {
   drop(): void {
     this.agent?.link.drop();
     this.edgeHub?.drop();
+    this.config.gateway?.drop();
   }
 
   /** Modules stop producing and nothing reconnects; in-flight messages may still be acknowledged. */
   quiesce(): void {
     this.quiescing = true;
     this.agent?.quiesce();
+    this.config.gateway?.quiesce();
   }
 
   /** Disconnects everything; what is still in flight stays counted as in flight. */
@@ -150,6 +194,7 @@ export class SimEdgeDevice extends PacedThing {
     const agent = this.agent;
     const edgeHub = this.edgeHub;
     await agent?.close();
+    await this.config.gateway?.close();
     await edgeHub?.close();
   }
 }

@@ -6,9 +6,11 @@ import { CREATION_TIME_PROPERTY, splitProperties, systemProperty, type PropertyB
 import { ClassifiedError } from '../../transport/errors.js';
 import type { SimContext } from '../context.js';
 import { TelemetryPacer } from '../telemetry-pacer.js';
+import type { HubClient } from '../hub-client.js';
 import {
   IdentityLink, isObject, type HubEndpoint, type JsonObject, type LinkState, type MethodReply,
 } from './module-identity.js';
+import { MessageStore } from './message-store.js';
 import { compileRoutes, routeMessage, type CompiledRoute, type RouteMessage, type RouteSpec } from './routes.js';
 
 /** edgeHub's own reported schema (EdgeHubConnection.ReportedProperties.CurrentSchemaVersion). */
@@ -20,6 +22,23 @@ const DEFAULT_TTL_SECONDS = 7200;
 /** The route edgeHub uses when it has no configuration. */
 const DEFAULT_ROUTES = { route: 'FROM /* INTO $upstream' };
 const NO_EVENTS = { tick: () => [] };
+/** Stored messages a gateway holds at most, over all its identities (edgeHub bounds its store by disk). */
+export const DEFAULT_STORE_CAPACITY = 100_000;
+/** Stored messages sent ahead of their acknowledgements when an upstream comes back, per identity. */
+const DRAIN_IN_FLIGHT = 32;
+const SCAN_INTERVAL_MS = 1000;
+
+interface StoredMessage {
+  body: Buffer;
+  bag: PropertyBag;
+  intendedAt: number;
+}
+
+/** Draining of one upstream leg: stored messages sent and not yet settled. */
+interface DrainState {
+  generation: number;
+  inFlight: number;
+}
 
 export const EDGE_RUNTIME_VERSION = { version: '1.4.0', build: 'edgefleet', commit: '' };
 
@@ -32,11 +51,16 @@ export interface ModuleClientOwner {
   onInput(input: string, body: Buffer, properties: Readonly<Record<string, string>>): void;
 }
 
-interface ModuleClient {
+/** One identity's upstream leg: a module's, or a downstream device's (gateway-server.ts). */
+export interface UpstreamLeg {
+  link: { readonly hub: HubClient | undefined; readonly identity: string };
+  /** Ledger of what goes upstream as this identity: generated, in flight, acknowledged, failed. */
+  pacer: TelemetryPacer;
+}
+
+interface ModuleClient extends UpstreamLeg {
   moduleId: string;
   link: IdentityLink;
-  /** Ledger of what goes upstream as this module: generated, in flight, acknowledged, failed. */
-  pacer: TelemetryPacer;
   owner: ModuleClientOwner;
 }
 
@@ -54,6 +78,8 @@ export interface EdgeHubOptions {
   random(): number;
   mayReconnect(): boolean;
   onState(state: LinkState): void;
+  /** Most messages the store-and-forward store holds (default DEFAULT_STORE_CAPACITY). */
+  storeCapacity?: number;
 }
 
 /** edgeHub encodes '.', '$' and ' ' in the client ids it reports (TwinManager.EncodeTwinKey). */
@@ -95,8 +121,21 @@ export class EdgeHub {
   private configured = false;
   private readyWaiters: (() => void)[] = [];
   private closed = false;
+  private readonly store: MessageStore<StoredMessage>;
+  private readonly drains = new WeakMap<UpstreamLeg, DrainState>();
+  private scanning = false;
 
   constructor(private readonly ctx: SimContext, private readonly opts: EdgeHubOptions) {
+    const ledger = ctx.metrics.ledger;
+    this.store = new MessageStore<StoredMessage>({
+      capacity: opts.storeCapacity ?? DEFAULT_STORE_CAPACITY,
+      now: () => ctx.scheduler.now(),
+      onExpired: () => {
+        ledger.stored -= 1;
+        ledger.expired += 1;
+      },
+      onFull: (capacity) => ctx.log('warn', `${opts.deviceId}: edgeHub's store is full (${capacity} messages): the oldest lowest-priority messages expire`),
+    });
     this.link = new IdentityLink(ctx, {
       deviceId: opts.deviceId, moduleId: '$edgeHub', endpoint: opts.endpoint, key: opts.key, random: opts.random, mayReconnect: opts.mayReconnect,
     }, {
@@ -119,8 +158,9 @@ export class EdgeHub {
     return new Promise((resolve) => this.readyWaiters.push(resolve));
   }
 
+  /** Messages in flight upstream, and those stored for later (the run's drain waits for both). */
   get pendingAcks(): number {
-    let n = 0;
+    let n = this.store.size();
     for (const c of this.clients.values()) n += c.pacer.pending;
     return n;
   }
@@ -132,6 +172,11 @@ export class EdgeHub {
 
   get storeAndForwardTtlSecs(): number {
     return this.timeToLiveSecs;
+  }
+
+  /** Messages held in the store-and-forward store (all identities, or one). */
+  storedCount(identity?: string): number {
+    return this.store.size(identity);
   }
 
   private configure(desired: JsonObject, version: number): void {
@@ -175,6 +220,47 @@ export class EdgeHub {
     this.report();
   }
 
+  /** A downstream device connected to (or left) this gateway: listed in `clients` only while connected. */
+  downstreamConnected(deviceId: string, connected: boolean): void {
+    if (connected) this.clientStatus.set(deviceId, { status: 'Connected', lastConnectedTimeUtc: new Date().toISOString() });
+    else this.clientStatus.delete(deviceId);
+    if (!this.closed) this.report();
+  }
+
+  /**
+   * A downstream device's message, through the routes (it has no $connectionModuleId): upstream as that device
+   * on its own leg, or to module inputs. `generatedElsewhere`: the device counted it as generated already.
+   * False when edgeHub is stopping and takes nothing.
+   */
+  forwardFromDevice(leg: UpstreamLeg, deviceId: string, body: Buffer, properties: PropertyBag, intendedAt: number, generatedElsewhere: boolean): boolean {
+    if (this.closed) return false;
+    const { system, application } = splitProperties(properties);
+    const message: RouteMessage = {
+      source: { kind: 'device', deviceId },
+      properties: application,
+      systemProperties: { ...system, connectionDeviceId: deviceId },
+      body,
+    };
+    const matched = routeMessage(this.routes, message);
+    if (matched.length === 0) {
+      if (!generatedElsewhere) this.ctx.metrics.ledger.generated += 1;
+      this.ctx.metrics.ledger.dropped += 1;
+      return true;
+    }
+    for (const route of matched) {
+      const sink = route.sink;
+      if (sink.kind === 'upstream') this.upstream(leg, '', body, properties, intendedAt, route.priority, route.timeToLiveSecs ?? this.timeToLiveSecs, generatedElsewhere);
+      else this.deliver(undefined, sink.moduleId, sink.input, body, application, properties, deviceId);
+    }
+    return true;
+  }
+
+  /** A downstream device's upstream leg is connected again: what was stored for it goes first. */
+  upstreamBack(leg: UpstreamLeg): void {
+    this.drainStopped(leg);
+    this.pump(leg);
+  }
+
   /** Opens the upstream connection of a module identity; its twin, methods and inputs go to `owner`. */
   attach(moduleId: string, key: (refresh: boolean) => Promise<string>, owner: ModuleClientOwner): IdentityLink {
     const identity = `${this.opts.deviceId}/${moduleId}`;
@@ -185,11 +271,15 @@ export class EdgeHub {
       onUp: (desired, version) => {
         this.setClientStatus(moduleId, true);
         owner.onUp(desired, version);
+        const client = this.clients.get(moduleId);
+        if (client !== undefined) this.pump(client);
       },
       onDesired: (patch, version) => owner.onDesired(patch, version),
       onMethod: (name, request) => owner.onMethod(name, request),
       onDown: (reason) => {
         pacer.connectionLost(reason);
+        const client = this.clients.get(moduleId);
+        if (client !== undefined) this.drainStopped(client);
         this.setClientStatus(moduleId, false);
       },
     });
@@ -238,13 +328,16 @@ export class EdgeHub {
     }
     for (const route of matched) {
       const sink = route.sink;
-      if (sink.kind === 'upstream') this.upstream(from, output, body, properties, intendedAt, route.timeToLiveSecs ?? this.timeToLiveSecs);
+      if (sink.kind === 'upstream') this.upstream(from, output, body, properties, intendedAt, route.priority, route.timeToLiveSecs ?? this.timeToLiveSecs);
       else this.deliver(moduleId, sink.moduleId, sink.input, body, application, properties);
     }
   }
 
   /** In process, on the next turn of the scheduler (a route loop then spins instead of overflowing the stack). */
-  private deliver(fromModule: string, toModule: string, input: string, body: Buffer, application: PropertyBag, original: PropertyBag): void {
+  private deliver(
+    fromModule: string | undefined, toModule: string, input: string, body: Buffer, application: PropertyBag, original: PropertyBag,
+    fromDevice = this.opts.deviceId,
+  ): void {
     const target = this.clients.get(toModule);
     if (target === undefined) {
       // edgeHub would keep it for the module until it connects (store-and-forward); not counted: it never was bound for the cloud.
@@ -253,8 +346,8 @@ export class EdgeHub {
     }
     const props: Record<string, string> = {};
     for (const [k, v] of Object.entries(application)) if (v !== null) props[k] = v;
-    props[systemProperty.connectionDeviceId] = this.opts.deviceId;
-    props[systemProperty.connectionModuleId] = fromModule;
+    props[systemProperty.connectionDeviceId] = fromDevice;
+    if (fromModule !== undefined) props[systemProperty.connectionModuleId] = fromModule;
     props[systemProperty.contentType] = 'application/json';
     props[systemProperty.contentEncoding] = 'utf-8';
     const component = original[systemProperty.component];
@@ -264,27 +357,88 @@ export class EdgeHub {
     });
   }
 
-  private upstream(from: ModuleClient, output: string, body: Buffer, properties: PropertyBag, intendedAt: number, ttlSecs: number): void {
+  /**
+   * Upstream as the leg's identity. While its upstream is away, or stored messages still wait to go, the message
+   * is stored (store-and-forward) for `ttlSecs`, the route's or the global TTL; it then goes after them.
+   */
+  private upstream(
+    from: UpstreamLeg, output: string, body: Buffer, properties: PropertyBag, intendedAt: number, priority: number, ttlSecs: number,
+    generatedElsewhere = false,
+  ): void {
     const bag: PropertyBag = {
       ...properties,
-      [systemProperty.outputName]: output,
+      ...(output === '' ? {} : { [systemProperty.outputName]: output }),
       [systemProperty.contentType]: 'application/json',
       [systemProperty.contentEncoding]: 'utf-8',
       [CREATION_TIME_PROPERTY]: new Date(intendedAt).toISOString(),
     };
-    from.pacer.send((_body, _component, _intended, done) => {
-      const hub = from.link.hub;
-      if (hub === undefined) return this.upstreamDown(from, ttlSecs, done);
-      hub.sendTelemetry(body, bag, 1, done);
-    }, '', undefined, intendedAt);
+    const identity = from.link.identity;
+    if (from.link.hub !== undefined && this.store.size(identity) === 0) {
+      this.publish(from, body, bag, intendedAt, generatedElsewhere, false);
+      return;
+    }
+    const ledger = this.ctx.metrics.ledger;
+    if (!generatedElsewhere) ledger.generated += 1;
+    ledger.stored += 1;
+    if (!this.store.add(identity, { body, bag, intendedAt }, priority, ttlSecs)) return;
+    this.scanSoon();
+    if (from.link.hub !== undefined) this.pump(from);
   }
 
-  /**
-   * The module's upstream is down. Store-and-forward slots in here: queue (bounded by `ttlSecs`, the route's or
-   * the global TTL), send on reconnect, count what outlives its TTL as expired. Until then the message fails.
-   */
-  private upstreamDown(from: ModuleClient, _ttlSecs: number, done: (err?: Error) => void): void {
-    done(new ClassifiedError('network', `${from.link.identity}: upstream not connected`));
+  /** Publishes on the leg's connection; `after` runs once the outcome is known (or the connection failed it). */
+  private publish(leg: UpstreamLeg, body: Buffer, bag: PropertyBag, intendedAt: number, generatedElsewhere: boolean, late: boolean, after?: () => void): void {
+    leg.pacer.send((_body, _component, _intended, done) => {
+      const hub = leg.link.hub;
+      if (hub === undefined) {
+        done(new ClassifiedError('network', `${leg.link.identity}: upstream not connected`));
+        after?.();
+        return;
+      }
+      hub.sendTelemetry(body, bag, 1, (err) => {
+        done(err);
+        after?.();
+      });
+    }, '', undefined, intendedAt, generatedElsewhere, late);
+  }
+
+  /** Sends what is stored for the leg's identity, in order, a bounded number ahead of their acknowledgements. */
+  private pump(leg: UpstreamLeg): void {
+    let drain = this.drains.get(leg);
+    if (drain === undefined) this.drains.set(leg, (drain = { generation: 0, inFlight: 0 }));
+    const state = drain;
+    const identity = leg.link.identity;
+    while (!this.closed && state.inFlight < DRAIN_IN_FLIGHT && leg.link.hub !== undefined) {
+      const message = this.store.take(identity);
+      if (message === undefined) return;
+      this.ctx.metrics.ledger.stored -= 1;
+      state.inFlight += 1;
+      const generation = state.generation;
+      this.publish(leg, message.body, message.bag, message.intendedAt, true, true, () => {
+        if (generation !== state.generation) return;
+        state.inFlight -= 1;
+        this.ctx.scheduler.after(0, () => this.pump(leg));
+      });
+    }
+  }
+
+  /** The leg's connection went: what it had in flight is settled by its pacer; draining starts over on reconnect. */
+  private drainStopped(leg: UpstreamLeg): void {
+    const state = this.drains.get(leg);
+    if (state === undefined) return;
+    state.generation += 1;
+    state.inFlight = 0;
+  }
+
+  /** While anything is stored, expired messages are dropped (and counted) every second, not only when draining. */
+  private scanSoon(): void {
+    if (this.scanning) return;
+    this.scanning = true;
+    this.ctx.scheduler.after(SCAN_INTERVAL_MS, () => {
+      this.scanning = false;
+      if (this.closed) return;
+      this.store.scan();
+      if (this.store.size() > 0) this.scanSoon();
+    });
   }
 
   /** Every upstream connection of the device goes at once (a reconnect storm). */

@@ -30,6 +30,15 @@ export interface HubEndpoint {
   https: { host: string; port: number };
   caPem?: string;
   localAddress?: string;
+  /** A target outage held on the client side: no connection opens before this time (scheduler ms). */
+  outageUntil?: number;
+}
+
+/** Throws, as a failed dial would, while a client-side target outage lasts. */
+export function checkOutage(ctx: SimContext, endpoint: HubEndpoint): void {
+  if (endpoint.outageUntil !== undefined && endpoint.outageUntil > ctx.scheduler.now()) {
+    throw new ClassifiedError('network', `${endpoint.hubHost} is unreachable (target outage)`);
+  }
 }
 
 export function hubEndpoint(target: AzureTarget, hubHost: string, localAddress: string | undefined): HubEndpoint {
@@ -276,6 +285,7 @@ export class IdentityLink {
     const { endpoint, deviceId, moduleId } = this.opts;
     let client: HubClient;
     try {
+      checkOutage(this.ctx, endpoint);
       const key = await this.opts.key(this.refreshKey);
       this.refreshKey = false;
       if (generation !== this.generation) return;

@@ -1,0 +1,48 @@
+// The edge CA of simulated transparent gateways (--gateway-listen): created once in the state directory and
+// reused, so that a device (or the official SDK) that trusts it once keeps trusting every run's gateways.
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createCertificateAuthority, type PemPair } from '../../protocol/x509.js';
+
+export const EDGE_CA_CERT_FILE = 'edge-ca.pem';
+const EDGE_CA_KEY_FILE = 'edge-ca.key.pem';
+
+async function readIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** The edge CA (certificate and key) of `stateDir`, created when missing; `certPath` is what users trust. */
+export async function loadEdgeCa(stateDir: string): Promise<PemPair & { certPath: string }> {
+  await mkdir(stateDir, { recursive: true });
+  const certPath = join(stateDir, EDGE_CA_CERT_FILE);
+  const keyPath = join(stateDir, EDGE_CA_KEY_FILE);
+  const [certPem, keyPem] = await Promise.all([readIfExists(certPath), readIfExists(keyPath)]);
+  if (certPem !== undefined && keyPem !== undefined) return { certPem, keyPem, certPath };
+  const ca = await createCertificateAuthority('edgefleet edge CA (simulated IoT Edge gateways)');
+  await writeFile(keyPath, ca.keyPem, { mode: 0o600 });
+  await chmod(keyPath, 0o600);
+  await writeFile(certPath, ca.certPem);
+  return { ...ca, certPath };
+}
+
+export interface GatewayListenSpec {
+  gatewayId: string;
+  host: string;
+  /** 0: a free port. */
+  port: number;
+}
+
+/** `GATEWAY_ID[=HOST:PORT]` (`HOST:PORT`, `:PORT` or `HOST`); undefined when it cannot be read. */
+export function parseGatewayListen(text: string): GatewayListenSpec | undefined {
+  const m = /^([^=\s]+)(?:=(?:\[([^\]]+)\]|([^:\s]*))(?::(\d{1,5}))?)?$/.exec(text.trim());
+  if (m === null) return undefined;
+  const port = m[4] === undefined ? 0 : Number(m[4]);
+  if (port > 65535) return undefined;
+  const host = m[2] ?? (m[3] === undefined || m[3] === '' ? '127.0.0.1' : m[3]);
+  return { gatewayId: m[1]!, host, port };
+}
