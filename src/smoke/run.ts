@@ -3,6 +3,7 @@
 // as soon as they are all decided; after-checks read the run's summary.
 import { join } from 'node:path';
 import { loadScenario, type LoadedScenario } from '../config/load.js';
+import { ConfigError, type ConfigProblem } from '../config/errors.js';
 import { planFleet } from '../config/plan.js';
 import { runFleet, type RunPlan } from '../engine/coordinator.js';
 import { assignManifests, resolveTarget } from '../endpoints/resolve.js';
@@ -48,6 +49,7 @@ export async function runSmoke(options: SmokeOptions): Promise<CheckResult[]> {
     ...(options.target === undefined ? {} : { target: options.target }),
   })));
   if (runnable.length === 0) return results;
+  sharedTargetConflicts(loaded);
 
   // One emulator for every pattern (the scenarios use distinct ids).
   let shared: { target: Target; label: string; release(): Promise<void> } | undefined;
@@ -149,4 +151,31 @@ async function runPattern(
     if (runError !== undefined) o.report({ pattern: pattern.name, check: c.name, status: 'fail', expected: c.describe, seen: `the run failed: ${runError}`, ms: 0 });
     else await decide(c, { ...ctx, ...(summary === undefined ? {} : { summary }) });
   }
+}
+
+/**
+ * The patterns share one target: an IoT Edge group's deployment manifest is saved under its group name, and a
+ * device id is one device, so two scenarios must not use the same of either.
+ */
+function sharedTargetConflicts(loaded: readonly LoadedScenario[]): void {
+  const problems: ConfigProblem[] = [];
+  const groups = new Map<string, string>();
+  const ids = new Map<string, string>();
+  for (const l of loaded) {
+    for (const g of l.groups) {
+      if (g.kind !== 'iotEdge') continue;
+      const other = groups.get(g.name);
+      if (other !== undefined) problems.push({ file: l.file, path: 'fleet', message: `IoT Edge group "${g.name}" is also in ${other}; smoke patterns share one target, so each group needs its own name` });
+      groups.set(g.name, l.file);
+    }
+    for (const i of planFleet({ scenario: l.scenario, profile: l.profile, durationMs: l.durationMs }).identities) {
+      const other = ids.get(i.deviceId);
+      if (other !== undefined && other !== l.file) {
+        problems.push({ file: l.file, path: 'fleet', message: `device id "${i.deviceId}" is also in ${other}; smoke patterns share one target, so ids must differ` });
+        break;
+      }
+      ids.set(i.deviceId, l.file);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
 }
