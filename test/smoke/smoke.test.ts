@@ -80,9 +80,14 @@ describe('edgefleet smoke', () => {
     });
   });
 
-  it('refuses an unknown pattern and a too-short timeout with exit code 2', async () => {
+  it('refuses a too-short timeout, and two patterns whose gateway groups share a name, with exit code 2', async () => {
     const r = await smoke(['--timeout', '1s']);
     expect(r.code).toBe(2);
     expect(r.out).toContain('--timeout: expected at least 10s');
+    // On one shared target the second group's manifest would replace the first's: refused before anything runs.
+    const clash = await smoke(['--scenarios', 'test/smoke/fixtures/clash', '--pattern', 'edge-device', '--pattern', 'transparent']);
+    expect(clash.code, clash.out).toBe(2);
+    expect(clash.out).toMatch(/clash\/transparent\.yaml: fleet: IoT Edge group "gateway" is also in .*clash\/edge-device\.yaml/);
+    expect(clash.out).not.toMatch(/PASS|FAIL/);
   });
 });
