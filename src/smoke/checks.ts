@@ -49,29 +49,62 @@ export function modulesRunning(group: string, modules: string[]): CheckDefinitio
  * The latest value of each named telemetry field is kept under the identity it came from (`{device}/{module}`
  * for a module) and not under the device itself.
  */
-export function moduleTelemetry(group: string, moduleId: string, fields: string[]): CheckDefinition {
+export function moduleTelemetry(group: string, moduleId: string, fields: string[], every?: { field: string; values: string[] }): CheckDefinition {
   const names = fields.map((f) => `"${f}"`).join(', ');
+  const kinds = every === undefined ? '' : `, ${every.field} seen as each of ${every.values.join(', ')}`;
   return {
     name: 'telemetry-attribution',
-    describe: `telemetry ${names} arrives as the module's own ({device}/${moduleId}), not as the device's`,
+    describe: `telemetry ${names} arrives as the module's own ({device}/${moduleId}), not as the device's${kinds}`,
     when: 'live', needsService: true,
     run: async (ctx) => {
       const device = firstOf(ctx, group);
-      const expected = `${names} under ${where(device, moduleId)}, none under ${device}`;
+      const expected = `${names} under ${where(device, moduleId)}, none under ${device}${kinds}`;
+      // The API keeps only the latest value, so the kinds are gathered over the polls.
+      const kindsSeen = new Set<string>();
       return until(ctx.deadline, expected, async () => {
         const seen: string[] = [];
         let ok = true;
         for (const field of fields) {
           const m = await api(ctx).get(`${SmokeApi.devicePath(device, moduleId)}/telemetry/${encodeURIComponent(field)}`);
           ok &&= m.status === 200;
-          seen.push(`${field}: ${m.status === 200 && isRecord(m.json) ? shown(m.json.value) : `HTTP ${m.status}`}`);
+          const value = m.status === 200 && isRecord(m.json) ? m.json.value : undefined;
+          if (every !== undefined && field === every.field && typeof value === 'string') kindsSeen.add(value);
+          seen.push(`${field}: ${m.status === 200 ? shown(value) : `HTTP ${m.status}`}`);
           const d = await api(ctx).get(`${SmokeApi.devicePath(device)}/telemetry/${encodeURIComponent(field)}`);
           if (d.status === 200) {
             ok = false;
             seen.push(`${field} also under ${device}`);
           }
         }
+        if (every !== undefined) {
+          ok &&= every.values.every((v) => kindsSeen.has(v));
+          seen.push(`${every.field} seen: ${[...kindsSeen].join(', ') || 'none'}`);
+        }
         return { passed: ok, expected, seen: `${where(device, moduleId)}: ${seen.join('; ')}` };
+      }, every === undefined ? 500 : 250);
+    },
+  };
+}
+
+/** The module's reported `sensors` property lists each hosted sensor with readings taken. */
+export function sensorsReported(group: string, moduleId: string, sensorIds: string[]): CheckDefinition {
+  return {
+    name: 'sensors-reported',
+    describe: `module ${moduleId}'s reported "sensors" lists ${sensorIds.join(', ')}, each with readings > 0`,
+    when: 'live', needsService: true,
+    run: async (ctx) => {
+      const device = firstOf(ctx, group);
+      const expected = `${where(device, moduleId)} sensors: ${sensorIds.map((id) => `${id} readings > 0`).join(', ')}`;
+      return until(ctx.deadline, expected, async () => {
+        const r = await api(ctx).get(`${SmokeApi.devicePath(device, moduleId)}/properties`);
+        if (r.status !== 200) return fail(expected, `GET properties: HTTP ${r.status}`);
+        const sensors = isRecord(r.json) && isRecord(r.json.sensors) ? r.json.sensors : {};
+        const readings = (id: string) => {
+          const c = sensors[id];
+          return isRecord(c) && typeof c.readings === 'number' ? c.readings : undefined;
+        };
+        const seen = sensorIds.map((id) => `${id} ${readings(id) === undefined ? 'absent' : `readings ${readings(id)}`}`).join(', ');
+        return { passed: sensorIds.every((id) => (readings(id) ?? 0) > 0), expected, seen: `${where(device, moduleId)} sensors: ${seen}` };
       });
     },
   };

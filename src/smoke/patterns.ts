@@ -2,7 +2,7 @@
 // Names used in the checks (groups, modules, telemetry, commands, properties) are those of the scenario files.
 import {
   commandRoundTrip, downstreamCommand, downstreamTelemetry, downstreamWritable, gatewayRelationship, ledgerBalanced,
-  moduleTelemetry, modulesRunning, storeAndForward, writableAcknowledged,
+  moduleTelemetry, modulesRunning, sensorsReported, storeAndForward, writableAcknowledged,
 } from './checks.js';
 import type { CheckDefinition } from './check.js';
 
@@ -55,9 +55,10 @@ export const SMOKE_PATTERNS: readonly SmokePattern[] = [
     available: false,
     checks: [
       modulesRunning('protocol-gateway', ['ProtocolTranslator']),
-      moduleTelemetry('protocol-gateway', 'ProtocolTranslator', ['sensorId', 'sensorKind']),
-      commandRoundTrip({ group: 'protocol-gateway', command: 'ping', moduleId: '$edgeAgent' }),
-      writableAcknowledged({ group: 'protocol-gateway', moduleId: 'ProtocolTranslator', property: 'pollInterval', value: 2 }),
+      moduleTelemetry('protocol-gateway', 'ProtocolTranslator', ['sensorId', 'sensorKind'], { field: 'sensorKind', values: ['modbus', 'ble'] }),
+      sensorsReported('protocol-gateway', 'ProtocolTranslator', ['plc-1', 'plc-2', 'tag-1', 'tag-2']),
+      commandRoundTrip({ group: 'protocol-gateway', moduleId: '$edgeAgent', command: 'ping' }),
+      writableAcknowledged({ group: 'protocol-gateway', moduleId: 'ProtocolTranslator', property: 'smokeProbe', value: 1 }),
       ledgerBalanced(),
     ],
   },
