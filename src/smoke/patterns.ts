@@ -78,7 +78,7 @@ export const SMOKE_PATTERNS: readonly SmokePattern[] = [
   },
   {
     name: 'store-and-forward',
-    describe: "a gateway whose upstream goes away for 8 s: edgeHub stores, then delivers late; a short-TTL route's messages expire",
+    describe: "a gateway whose upstream goes away for 6 s: edgeHub stores, then delivers late; a short-TTL route's messages expire",
     scenario: 'store-and-forward.yaml',
     available: true,
     checks: [
