@@ -1,10 +1,10 @@
 // One client variant in a process of its own (fresh RSS): reads a ClientJob on stdin, connects its identities in
 // a closed loop, optionally measures paced telemetry over a window, and prints one result line on stdout.
 import { cpus } from 'node:os';
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { constants as perfConstants, monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
 import { deriveDeviceKey } from '../protocol/index.js';
 import type { AdapterFactory, ClientAdapter } from './clients/adapter.js';
-import { deviceIdOf, RESULT_MARKER, type ClientJob, type ClientResult, type ConnectFigures, type TelemetryFigures } from './job.js';
+import { deviceIdOf, RESULT_MARKER, type ClientJob, type ClientResult, type ConnectFigures, type GcFigures, type TelemetryFigures } from './job.js';
 import { ClosedLoop, cpuSeconds, gcAvailable, machineBusySeconds, memory, readProcStat, sleep, type Percentiles } from './measure.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -30,6 +30,30 @@ function eldPercentiles(h: IntervalHistogram): Percentiles {
   const ms = (ns: number) => Math.round(ns / 1000) / 1000;
   return h.count === 0 ? { count: 0, p50Ms: null, p99Ms: null, p999Ms: null, maxMs: null }
     : { count: h.count, p50Ms: ms(h.percentile(50)), p99Ms: ms(h.percentile(99)), p999Ms: ms(h.percentile(99.9)), maxMs: ms(h.max) };
+}
+
+/** GC pauses while it observes: what part of the event loop's stalls the collector explains. */
+function observeGc(): { stop(): GcFigures } {
+  const figures: GcFigures = { count: 0, totalMs: 0, maxMs: 0, major: 0, majorMaxMs: 0 };
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      figures.count++;
+      figures.totalMs += e.duration;
+      figures.maxMs = Math.max(figures.maxMs, e.duration);
+      const kind = (e as { detail?: { kind?: number } }).detail?.kind;
+      if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) {
+        figures.major++;
+        figures.majorMaxMs = Math.max(figures.majorMaxMs, e.duration);
+      }
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  return {
+    stop() {
+      observer.disconnect();
+      return { count: figures.count, totalMs: round(figures.totalMs), maxMs: round(figures.maxMs, 2), major: figures.major, majorMaxMs: round(figures.majorMaxMs, 2) };
+    },
+  };
 }
 
 function emit(result: ClientResult): void {
@@ -105,6 +129,7 @@ async function main(): Promise<void> {
       await sleep(t.warmupMs);
       const eld = monitorEventLoopDelay({ resolution: 5 });
       eld.enable();
+      const gcWatch = observeGc();
       a.windowStart();
       const c0 = cpuSeconds();
       const e0 = emulator().cpuSeconds;
@@ -113,6 +138,7 @@ async function main(): Promise<void> {
       await sleep(t.durationMs);
       const w = a.windowEnd();
       eld.disable();
+      const gc = gcWatch.stop();
       const windowMs = performance.now() - w0;
       const cpuUsed = cpuSeconds() - c0;
       const emulatorCpu = emulator().cpuSeconds - e0;
@@ -135,6 +161,7 @@ async function main(): Promise<void> {
         pubackCorrected: w.pubackCorrected,
         ...(w.lateness === undefined ? {} : { lateness: w.lateness }),
         eventLoopDelay: eldPercentiles(eld),
+        gc,
         inFlightAtEnd: w.inFlight,
       };
       result.telemetry = telemetry;

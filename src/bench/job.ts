@@ -94,7 +94,17 @@ export interface TelemetryFigures {
   lateness?: Percentiles;
   /** Event-loop delay over the window (perf_hooks.monitorEventLoopDelay, 5 ms resolution), for every client. */
   eventLoopDelay: Percentiles;
+  /** Garbage collections over the window: how many, their pauses in total and the longest (major: mark-compact). */
+  gc?: GcFigures;
   inFlightAtEnd: number;
+}
+
+export interface GcFigures {
+  count: number;
+  totalMs: number;
+  maxMs: number;
+  major: number;
+  majorMaxMs: number;
 }
 
 export interface ClientResult {

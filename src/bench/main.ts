@@ -72,7 +72,8 @@ const USAGE = `usage: node dist/bench/main.js [options]
                                quick 3)
   --repeat N                   run every phase N times, clients interleaved; keep each client's median run among those
                                other processes left alone (else the least disturbed); all runs stay in the JSON
-  --verbose                    show the client and emulator processes' output`;
+  --verbose                    show the client and emulator processes' output
+environment: EDGEFLEET_BENCH_CLIENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" adds node flags to the client processes`;
 
 function parseArgs(argv: string[]): Options {
   const flags = new Map<string, string | true>();

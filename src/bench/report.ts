@@ -151,6 +151,10 @@ export function renderTable(r: BenchReport): string {
   if (ceilings.length > 0) {
     out.push(`  Client and emulator share ${r.machine.cores} cores; from their CPU per message, the pair would fill them at about: ${ceilings.join(', ')} (linear estimate, an upper bound).`);
   }
+  const gcs = (['edgefleet', 'mqttjs'] as const).flatMap((v) => Object.values(r.telemetry[v]?.byIdentities ?? {}).flatMap((e) => (e.gc === undefined ? [] : [
+    `${NAMES[v]} @${fmt(e.identities)}: ${fmt(e.gc.count)} pauses, ${fmt(e.gc.totalMs)} ms in all, longest ${fmt(e.gc.maxMs, 1)} ms (${fmt(e.gc.major)} major, longest ${fmt(e.gc.majorMaxMs, 1)} ms)`,
+  ])));
+  if (gcs.length > 0) out.push(`  Garbage collection over the window: ${gcs.join('; ')}.`);
   out.push('');
   const l = r.lateness;
   if (l === null) out.push('Scheduler lateness: not measured');

@@ -6,7 +6,10 @@ import { RESULT_MARKER, type ClientJob, type ClientResult } from './job.js';
 
 export async function runClient(job: ClientJob, timeoutMs: number, log: (line: string) => void): Promise<ClientResult> {
   const script = fileURLToPath(new URL('./client.js', import.meta.url));
-  const child = spawn(process.execPath, ['--expose-gc', script], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // EDGEFLEET_BENCH_CLIENT_NODE_ARGS: extra node flags for client processes, to look into one
+  // (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" or "--trace-gc").
+  const extra = (process.env.EDGEFLEET_BENCH_CLIENT_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
+  const child = spawn(process.execPath, ['--expose-gc', ...extra, script], { stdio: ['pipe', 'pipe', 'pipe'] });
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
   let stdout = '';

@@ -529,6 +529,10 @@ class ScenarioResolver {
         const model = await this.model([...modulePath, 'model'], behaviour.model);
         resolved.behaviour = { ...behaviour, model: path.resolve(this.dir, behaviour.model) };
         if (model) resolved.model = model;
+      } else if (behaviour.behaviour === 'identity-translation' && behaviour.sensors.model !== undefined) {
+        const model = await this.model([...modulePath, 'sensors', 'model'], behaviour.sensors.model);
+        resolved.behaviour = { ...behaviour, sensors: { ...behaviour.sensors, model: path.resolve(this.dir, behaviour.sensors.model) } };
+        if (model) resolved.model = model;
       } else if (behaviour.behaviour === 'custom') {
         const file = await this.referencedFile([...modulePath, 'behaviour', 'file'], behaviour.file, 'behaviour file');
         resolved.behaviour = { ...behaviour, file };
@@ -565,9 +569,18 @@ class ScenarioResolver {
     const resolved = resolveEnv(raw);
     for (const problem of resolved.problems) this.at([...field, ...problem.segments], problem.message);
 
+    const translating = this.identityTranslationModules();
+    if (kind === 'mqtt') {
+      for (const { index, name } of translating) {
+        this.at(['fleet', index, 'modules', name, 'behaviour'], `identity-translation provisions its sensors through DPS, which the mqtt target${because} does not have; use the emulator or iot-central target`);
+      }
+    }
     if (kind === 'iot-central') {
       const settings = resolved.value as IotCentralTargetSettings;
       const fleet = this.scenario.fleet;
+      if (translating.length > 0 && !settings.groupKeys?.devices) {
+        this.at([...field, 'groupKeys', 'devices'], 'required: identity-translation modules derive their sensors\' keys from the devices group key');
+      }
       const needs = (auth: string, groupKind: 'device' | 'iotEdge') => fleet.some((group) => group.auth === auth && group.kind === groupKind);
       if (needs('sas', 'device') && !settings.groupKeys?.devices) {
         this.at([...field, 'groupKeys', 'devices'], 'required: plain devices with auth: sas derive their keys from the devices group key');
@@ -609,6 +622,16 @@ class ScenarioResolver {
     const settings = resolved.value as MqttTargetSettings;
     const ca = settings.tls.ca !== undefined ? await this.referencedFile([...field, 'tls', 'ca'], settings.tls.ca, 'CA file') : undefined;
     return { kind, settings: { ...settings, tls: { ...settings.tls, ...(ca ? { ca } : {}) } } };
+  }
+
+  /** Modules of IoT Edge groups that behave by identity-translation. */
+  private identityTranslationModules(): { index: number; name: string }[] {
+    const found: { index: number; name: string }[] = [];
+    this.scenario.fleet.forEach((group, index) => {
+      if (group.kind !== 'iotEdge') return;
+      for (const [name, m] of Object.entries(group.modules)) if (m.behaviour === 'identity-translation') found.push({ index, name });
+    });
+    return found;
   }
 
   private warnAboutInlineSecrets(settings: object, field: Segments): void {
@@ -662,6 +685,15 @@ class ScenarioResolver {
           }
         }
       });
+      for (const [name, module] of Object.entries(group.modules)) {
+        if (module.behaviour !== 'identity-translation') continue;
+        const parts = parseIdPattern(module.sensors.idPattern, { gateway: true });
+        const problem = registrationIdProblem(formatId(parts, module.sensors.count, group.group, gatewayId));
+        if (problem) {
+          this.at(['fleet', index, 'modules', name, 'sensors', 'idPattern'], problem);
+          complete = false;
+        }
+      }
     });
     if (!complete) return;
     const fleet = this.scenario.fleet.map((group, index) => ({ ...group, connectionStrings: groups[index]?.connectionStrings ?? group.connectionStrings }));

@@ -4,7 +4,7 @@ import { parseConnectionString } from '../protocol/connection-string.js';
 import { ConfigError, describeValue } from './errors.js';
 import { formatId, parseIdPattern } from './id-pattern.js';
 import type { Arrivals } from './profile.js';
-import { DEFAULT_DOWNSTREAM_ID_PATTERN, DEFAULT_ID_PATTERN, type AuthKind } from './scenario.js';
+import { DEFAULT_DOWNSTREAM_ID_PATTERN, DEFAULT_ID_PATTERN, DEFAULT_TRANSLATED_IDENTITY_PATTERN, type AuthKind } from './scenario.js';
 
 export interface PlannedIdentity {
   /** Global position, 0.. over all groups in scenario order; identities arrive in this order. */
@@ -35,6 +35,8 @@ export interface FleetGroupSource {
   connectionStrings?: readonly string[] | string | undefined;
   /** IoT Edge groups: leaf devices behind each of their devices. */
   downstream?: readonly DownstreamGroupSource[] | undefined;
+  /** IoT Edge groups: how their modules behave (identity-translation sensors are identities too). */
+  modules?: Readonly<Record<string, object>> | undefined;
 }
 
 export interface DownstreamGroupSource {
@@ -117,6 +119,17 @@ export function expandIdentities(scenario: FleetSource): { identities: PlannedId
       };
       identities.push(identity);
       gateways.push(identity);
+    }
+    // Sensors of identity-translation modules are made by their module at run time, but their ids are taken too.
+    for (const [name, module] of Object.entries(group.modules ?? {})) {
+      const sensors = (module as { behaviour?: unknown; sensors?: { count?: unknown; idPattern?: unknown } }).sensors;
+      if ((module as { behaviour?: unknown }).behaviour !== 'identity-translation' || sensors === undefined || typeof sensors.count !== 'number') continue;
+      const parts = parseIdPattern(typeof sensors.idPattern === 'string' ? sensors.idPattern : DEFAULT_TRANSLATED_IDENTITY_PATTERN, { gateway: true });
+      const sensorPath = `fleet[${position}].modules.${name}.sensors.idPattern`;
+      const sensorReported = new Set<string>();
+      for (const gateway of gateways) {
+        for (let i = 1; i <= sensors.count; i++) claim(formatId(parts, i, group.group, gateway.deviceId), sensorPath, `${group.group}/${name}`, sensorReported);
+      }
     }
     // Leaf devices come after their gateways, so they arrive after them.
     (group.downstream ?? []).forEach((leaf, j) => {

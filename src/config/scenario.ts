@@ -171,7 +171,7 @@ export const commandsSchema = z
 
 // --- IoT Edge modules -----------------------------------------------------------------------------------------
 
-export const MODULE_BEHAVIOURS = ['simulated-temperature-sensor', 'dtdl', 'filter', 'passthrough'] as const;
+export const MODULE_BEHAVIOURS = ['simulated-temperature-sensor', 'dtdl', 'filter', 'passthrough', 'protocol-translation', 'identity-translation'] as const;
 const BEHAVIOUR_EXPECTED = `expected one of ${MODULE_BEHAVIOURS.join(' | ')}, or { file: ./my-behaviour.ts }`;
 
 const endpointName = (fallback: string, description: string) =>
@@ -180,6 +180,106 @@ const endpointName = (fallback: string, description: string) =>
     .regex(/^[A-Za-z0-9_-]+$/, { error: 'expected a module input or output name (letters, digits, _ and -)' })
     .default(fallback)
     .describe(`${description} (default ${fallback}).`);
+
+const rate = (description: string) =>
+  z.number({ error: 'expected a number from 0 to 1' }).min(0, { error: 'expected a number from 0 to 1' }).max(1, { error: 'expected a number from 0 to 1' }).default(0).describe(`${description} (0 to 1, default 0).`);
+
+export const DEFAULT_SENSOR_ID_PATTERN = '{kind}-{index}';
+
+const sensorIdPattern = z
+  .string()
+  .regex(/^([A-Za-z0-9._:-]|\{kind\}|\{index\})+$/, { error: 'expected letters, digits, - . _ : and the placeholders {kind} and {index}' })
+  .refine((p) => p.includes('{index}'), { error: 'expected {index} in the pattern, so that every sensor gets its own id' })
+  .default(DEFAULT_SENSOR_ID_PATTERN)
+  .describe(`Sensor id pattern: {kind} (modbus or ble), {index} (from 1). Default "${DEFAULT_SENSOR_ID_PATTERN}".`);
+
+const translatedSensorSchema = z.discriminatedUnion(
+  'kind',
+  [
+    z
+      .strictObject({
+        kind: z.literal('modbus'),
+        count: wholeNumber(1, 'How many such sensors the module hosts.'),
+        idPattern: sensorIdPattern,
+        pollInterval: positiveDuration.prefault('5s').describe('Time between two polls of one sensor (default 5s); each sensor has its own phase.'),
+        registers: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, { error: 'expected a register name' }), generatorSpecSchema).describe('Generators by register name.'),
+        timeoutRate: rate('Share of polls that time out: no reading, counted as timeouts'),
+        staleRate: rate('Share of polls whose registers did not change: the last values again, with stale: true'),
+      })
+      .describe('Modbus devices whose registers are polled on a period.'),
+    z
+      .strictObject({
+        kind: z.literal('ble'),
+        count: wholeNumber(1, 'How many such sensors the module hosts.'),
+        idPattern: sensorIdPattern,
+        meanInterval: positiveDuration.prefault('10s').describe('Mean time between two advertisements of one sensor (Poisson arrivals, default 10s).'),
+        values: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, { error: 'expected a value name' }), generatorSpecSchema).describe('Generators by value name.'),
+        lossRate: rate('Share of advertisements missed, counted as lost'),
+      })
+      .describe('Bluetooth Low Energy sensors whose advertisements arrive at random.'),
+  ],
+  { error: 'expected kind to be one of modbus | ble' },
+);
+
+const protocolTranslationSchema = z
+  .strictObject({
+    behaviour: z.literal('protocol-translation'),
+    output: endpointName('telemetry', 'Output the readings go to'),
+    sensors: z.array(translatedSensorSchema).min(1, { error: 'expected at least one sensor entry' }).describe('The non-IP sensors the module hosts.'),
+    reportInterval: positiveDuration.prefault('30s').describe("Time between two reports of the sensors' counters in the module twin (default 30s)."),
+  })
+  .superRefine((module, ctx) => {
+    const seen = new Map<string, number>();
+    module.sensors.forEach((spec, i) => {
+      for (let index = 1; index <= spec.count; index++) {
+        const id = spec.idPattern.replace(/\{kind\}/g, spec.kind).replace(/\{index\}/g, String(index));
+        const first = seen.get(id);
+        if (first !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['sensors', i, 'idPattern'], message: `sensor id "${id}" is also made by sensors[${first}]; give the entries different idPatterns` });
+          return;
+        }
+        seen.set(id, i);
+      }
+    });
+  })
+  .describe(
+    "Hosts sensors that do not speak IP (Modbus polled, BLE advertising) and sends each reading as the module's own telemetry, with sensorId, sensorKind and stale fields; timeouts, stale and lost readings are counted in its reported property sensors.",
+  );
+
+export const DEFAULT_TRANSLATED_IDENTITY_PATTERN = '{gateway}-sensor-{index}';
+
+const identityTranslationSchema = z
+  .strictObject({
+    behaviour: z.literal('identity-translation'),
+    sensors: z
+      .strictObject({
+        count: wholeNumber(1, 'How many sensor identities the module provisions on each IoT Edge device.'),
+        idPattern: z
+          .string()
+          .min(1)
+          .default(DEFAULT_TRANSLATED_IDENTITY_PATTERN)
+          .superRefine((pattern, ctx) => {
+            try {
+              const parts = parseIdPattern(pattern, { gateway: true });
+              if (!parts.some((part) => 'gateway' in part)) {
+                ctx.addIssue({ code: 'custom', message: 'expected {gateway} in the pattern, so that the sensors of different IoT Edge devices get different ids' });
+              }
+            } catch (error) {
+              if (!(error instanceof IdPatternError)) throw error;
+              ctx.addIssue({ code: 'custom', message: error.message });
+            }
+          })
+          .describe(`Device id pattern of the sensors: {gateway} (the IoT Edge device id), {index} (from 1), {index:NN}, {group}. Default "${DEFAULT_TRANSLATED_IDENTITY_PATTERN}".`),
+        model: filePath('DTDL model (JSON) of the sensors; its @id goes into DPS and CONNECT').optional(),
+        telemetry: telemetrySchema.prefault({}),
+        properties: propertiesSchema.prefault({}),
+        commands: commandsSchema,
+      })
+      .describe('The sensors, each its own device identity, as a device group describes them.'),
+  })
+  .describe(
+    "Provisions each downstream sensor through DPS as its own device (attached to this IoT Edge device and module, IoT Central's pattern) and connects upstream as it; keys derive from the devices group key. Not with the mqtt target.",
+  );
 
 const builtInBehaviourSchema = z.discriminatedUnion(
   'behaviour',
@@ -214,6 +314,8 @@ const builtInBehaviourSchema = z.discriminatedUnion(
         output: endpointName('output1', 'Output they are forwarded to'),
       })
       .describe('Forwards every message from input to output.'),
+    protocolTranslationSchema,
+    identityTranslationSchema,
   ],
   { error: BEHAVIOUR_EXPECTED },
 );

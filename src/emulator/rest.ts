@@ -697,9 +697,12 @@ class RestApi {
 
   private relationshipsOf(source: string): JsonObject[] {
     this.service.device(source);
-    return sorted(this.service.registry.downstreamOf(source).map((d) => d.id)).map((target) => ({
-      id: this.relationshipId(source, target), name: 'gateway', source, target,
-    }));
+    const children = new Map(this.service.registry.downstreamOf(source).map((d) => [d.id, d.gateway?.iotcModuleId]));
+    // The module a child was provisioned through (identity translation) is shown too: the emulator's addition.
+    return sorted(children.keys()).map((target) => {
+      const moduleId = children.get(target);
+      return { id: this.relationshipId(source, target), name: 'gateway', source, target, ...(moduleId === undefined ? {} : { iotcModuleId: moduleId }) };
+    });
   }
 
   private findRelationship(ctx: Ctx): JsonObject {

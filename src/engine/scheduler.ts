@@ -4,11 +4,15 @@
 
 export type Task = (intendedAtMs: number) => void;
 
-interface Entry {
-  at: number;
-  seq: number;
-  task: Task;
-  cancelled: boolean;
+/** A scheduled task; it is its own handle, so scheduling allocates one object. */
+class Entry implements ScheduledHandle {
+  cancelled = false;
+
+  constructor(readonly at: number, readonly seq: number, readonly task: Task) {}
+
+  cancel(): void {
+    this.cancelled = true;
+  }
 }
 
 export interface SchedulerClock {
@@ -28,17 +32,22 @@ export class Scheduler {
   private readonly heap: Entry[] = [];
   private seq = 0;
   private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
   private armedFor = Infinity;
   private stopped = false;
+  private readonly runNow = () => this.run();
 
   /**
    * @param onLateness called with how late (ms) each task ran versus its intended time.
    * @param maxBatch tasks run per turn of the event loop before yielding, so I/O is not starved.
+   * @param maxSliceMs time spent running due tasks before yielding to I/O (a backlog after a stall is run in
+   *   slices, so PUBACKs and other I/O are read in between).
    */
   constructor(
     private readonly onLateness: (lateMs: number) => void = () => {},
     private readonly clock: SchedulerClock = wallClock,
     private readonly maxBatch = 2000,
+    private readonly maxSliceMs = 4,
   ) {}
 
   now(): number {
@@ -51,10 +60,10 @@ export class Scheduler {
 
   /** Runs `task` at wall-clock time `atMs` (or as soon as possible if that is past). */
   at(atMs: number, task: Task): ScheduledHandle {
-    const entry: Entry = { at: atMs, seq: this.seq++, task, cancelled: false };
+    const entry = new Entry(atMs, this.seq++, task);
     this.push(entry);
     if (atMs < this.armedFor) this.arm();
-    return { cancel: () => void (entry.cancelled = true) };
+    return entry;
   }
 
   after(delayMs: number, task: Task): ScheduledHandle {
@@ -64,12 +73,14 @@ export class Scheduler {
   stop(): void {
     this.stopped = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
     this.timer = undefined;
+    this.immediate = undefined;
     this.heap.length = 0;
   }
 
   private arm(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.immediate !== undefined) return; // a slice is pending: it re-arms
     const next = this.heap[0];
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (next === undefined) {
@@ -78,14 +89,16 @@ export class Scheduler {
       return;
     }
     this.armedFor = next.at;
-    this.timer = setTimeout(() => this.run(), Math.max(0, next.at - this.now()));
+    this.timer = setTimeout(this.runNow, Math.max(0, next.at - this.now()));
   }
 
   private run(): void {
     this.timer = undefined;
+    this.immediate = undefined;
     this.armedFor = Infinity;
     let budget = this.maxBatch;
     let now = this.now();
+    const sliceEnd = now + this.maxSliceMs;
     while (budget > 0 && !this.stopped) {
       const top = this.heap[0];
       if (top === undefined || top.at > now) break;
@@ -99,12 +112,16 @@ export class Scheduler {
         // A task's failure belongs to its device; the scheduler goes on.
         process.emitWarning(`scheduled task failed: ${(err as Error).stack ?? String(err)}`);
       }
-      if ((budget & 63) === 0) now = this.now();
+      if ((budget & 15) === 0) {
+        now = this.now();
+        if (now >= sliceEnd) break;
+      }
     }
-    if (budget === 0) {
-      // Yield to I/O, then continue with what is due.
+    const top = this.heap[0];
+    if (!this.stopped && top !== undefined && top.at <= now) {
+      // Still due: yield to I/O for one turn of the loop (no timer's 1 ms floor), then go on.
       this.armedFor = -Infinity;
-      this.timer = setTimeout(() => this.run(), 0);
+      this.immediate = setImmediate(this.runNow);
       return;
     }
     this.arm();

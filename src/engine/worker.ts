@@ -62,12 +62,20 @@ try {
   post({ type: 'fatal', message: (err as Error).message });
   process.exit(1);
 }
-for (const { group } of things) {
+let waiting = things.length;
+const heldGroups = new Set<string>();
+for (const { group, held } of things) {
   const g = (states[group] ??= {});
   g.waiting = (g.waiting ?? 0) + 1;
+  for (const h of held ?? []) {
+    heldGroups.add(h.group);
+    const hg = (states[h.group] ??= {});
+    hg.waiting = (hg.waiting ?? 0) + h.count;
+    waiting += h.count;
+  }
 }
-stateTotals.waiting = things.length;
-metrics.setGauge('waiting', things.length);
+stateTotals.waiting = waiting;
+metrics.setGauge('waiting', waiting);
 
 const prng = new Prng(seedFor(init.seed, 'worker', init.workerIndex));
 const random = () => prng.next();
@@ -186,6 +194,11 @@ function patternSnapshot(): StateCounts {
     const p = (out[pattern] ??= {});
     p[thing.state] = (p[thing.state] ?? 0) + 1;
   }
+  // Sensors a module holds (identity translation) are no things of their own: their groups' counts stand for them.
+  for (const group of heldGroups) {
+    const p = (out.identityTranslation ??= {});
+    for (const [state, n] of Object.entries(states[group] ?? {})) p[state] = (p[state] ?? 0) + n;
+  }
   return out;
 }
 
@@ -195,6 +208,7 @@ function groupPatterns(): Record<string, string[]> {
     const list = (out[group] ??= []);
     if (!list.includes(pattern)) list.push(pattern);
   }
+  for (const group of heldGroups) out[group] = ['identityTranslation'];
   return out;
 }
 

@@ -5,6 +5,8 @@ import { GatewayServer, type GatewayChild } from './edge/gateway-server.js';
 import type { ActionSpec } from '../engine/actions.js';
 import type { WorkerIdentity, WorkerInit } from '../engine/messages.js';
 import { Prng } from './model/random.js';
+import { formatId, parseIdPattern } from '../config/id-pattern.js';
+import { identitySeed } from '../config/plan.js';
 import type { AzureTarget } from '../endpoints/target.js';
 import { deriveDeviceKey, parseConnectionString } from '../protocol/index.js';
 import { issueLeafCertificate } from '../protocol/x509.js';
@@ -26,6 +28,8 @@ export interface BuiltThing {
   kind: 'device' | 'iotEdge' | 'downstream';
   /** How it reaches the cloud; the dashboard counts identities by state per pattern. */
   pattern: ThingPattern;
+  /** Identities its modules hold and start themselves (identity translation), counted by state under their own group. */
+  held?: { group: string; count: number }[];
 }
 
 function seededRandom(seed: number): () => number {
@@ -117,11 +121,28 @@ export function deviceBehaviour(group: BehaviourSource, seed: number): DeviceBeh
 }
 
 /** How the modules of an IoT Edge group behave; dtdl models are parsed once per worker. */
-function edgeConfig(group: LoadedEdgeGroup, seed: number): EdgeDeviceConfig {
+function edgeConfig(ctx: SimContext, target: AzureTarget, group: LoadedEdgeGroup, identity: WorkerIdentity): EdgeDeviceConfig {
+  const seed = identity.seed;
   const modules: EdgeDeviceConfig['modules'] = {};
   for (const m of group.modules) {
     const b = m.behaviour;
-    if (b.behaviour === 'dtdl') {
+    if (b.behaviour === 'identity-translation') {
+      // Each sensor is a plain device of its own (SimDevice), provisioned as a child of this device and module.
+      const parts = parseIdPattern(b.sensors.idPattern, { gateway: true });
+      const sensorIds = Array.from({ length: b.sensors.count }, (_, i) => formatId(parts, i + 1, group.name, identity.deviceId));
+      const source = { ...(m.model === undefined ? {} : { model: m.model }), config: b.sensors };
+      const label = `${group.name}/${m.name}`;
+      modules[m.name] = {
+        behaviour: 'identity-translation',
+        sensorIds,
+        createSensor: async (sensorId, gatewayId, moduleId, arrivalAt) => {
+          const sensorSeed = identitySeed(seed, sensorId);
+          const plan: DeviceIdentityPlan = { deviceId: sensorId, group: label, ordinal: identity.ordinal, arrivalAt, random: seededRandom(sensorSeed) };
+          const auth: DeviceAuth = { kind: 'dps-sas', deviceKey: deriveDeviceKey(target.groupKeys.devices, sensorId) };
+          return new SimDevice(ctx, target, plan, auth, deviceBehaviour(source, sensorSeed), undefined, { gatewayId, moduleId });
+        },
+      };
+    } else if (b.behaviour === 'dtdl') {
       modules[m.name] = {
         behaviour: 'dtdl', output: b.output, intervalMs: b.interval, values: b.values,
         ...(m.model === undefined ? {} : { model: parsedModel(m.model.path, m.model.json) }),
@@ -193,8 +214,13 @@ export async function buildFleet(ctx: SimContext, init: WorkerInit): Promise<Bui
       thing = new SimDevice(ctx, target, plan, await deviceAuth(group, identity, target, target.groupKeys.devices), deviceBehaviour(group, identity.seed));
     } else {
       const gateway = gateways.get(identity.deviceId);
-      const config = edgeConfig(group, identity.seed);
+      const config = edgeConfig(ctx, target, group, identity);
       thing = new SimEdgeDevice(ctx, target, plan, await deviceAuth(group, identity, target, target.groupKeys.edgeDevices), gateway === undefined ? config : { ...config, gateway });
+      const held = Object.entries(config.modules).flatMap(([name, m]) => (m.behaviour === 'identity-translation' ? [{ group: `${group.name}/${name}`, count: m.sensorIds.length }] : []));
+      if (held.length > 0) {
+        built.push({ thing, group: identity.group, plan, arrivalOffsetMs: identity.arrivalMs, kind: identity.kind, pattern: identity.kind, held });
+        continue;
+      }
     }
     built.push({ thing, group: identity.group, plan, arrivalOffsetMs: identity.arrivalMs, kind: identity.kind, pattern: identity.kind });
   }

@@ -1,12 +1,13 @@
 // A simulated device: provisions (once), connects, keeps its twin, answers commands, streams telemetry on the
 // worker's scheduler, and reconnects with the SDKs' backoff when the connection goes away.
-import { CREATION_TIME_PROPERTY, systemProperty, type PropertyBag } from '../protocol/index.js';
+import type { PropertyBag } from '../protocol/index.js';
 import type { AzureTarget } from '../endpoints/target.js';
 import { splitHostPort } from '../endpoints/target.js';
 import { classify, ClassifiedError } from '../transport/errors.js';
 import type { ScheduledHandle } from '../engine/scheduler.js';
 import type { SimContext } from './context.js';
 import { PacedThing, type DeviceAuth, type DeviceIdentityPlan, type TelemetrySource } from './thing.js';
+import { TelemetryTopics } from './telemetry-pacer.js';
 
 export type { DeviceAuth } from './thing.js';
 import type { Assignment } from './dps-client.js';
@@ -54,6 +55,8 @@ export class SimDevice extends PacedThing {
     private readonly auth: DeviceAuth,
     private readonly behaviour: DeviceBehaviour,
     private readonly transport?: GatewayTransport,
+    /** Provisioned as the child of an IoT Edge device's module that connects on its behalf (identity translation). */
+    private readonly parent?: { gatewayId: string; moduleId: string },
   ) {
     super(ctx, plan, behaviour.telemetryIntervalMs, behaviour.telemetry);
   }
@@ -65,10 +68,11 @@ export class SimDevice extends PacedThing {
 
   private arrive(intended: number): Promise<void> {
     // A downstream device provisions directly with DPS, attached to its gateway (IoT Central does not provision through it).
-    const gatewayId = this.transport?.gateway.gatewayId;
+    const gatewayId = this.transport?.gateway.gatewayId ?? this.parent?.gatewayId;
+    const moduleId = this.parent?.moduleId;
     const payload = this.behaviour.modelId === undefined && gatewayId === undefined ? undefined : {
       ...(this.behaviour.modelId === undefined ? {} : { modelId: this.behaviour.modelId }),
-      ...(gatewayId === undefined ? {} : { iotcGateway: { iotcGatewayId: gatewayId } }),
+      ...(gatewayId === undefined ? {} : { iotcGateway: { iotcGatewayId: gatewayId, ...(moduleId === undefined ? {} : { iotcModuleId: moduleId }) } }),
     };
     return this.arriveThrough(this.target, this.auth, payload, intended, (assignment, at) => {
       this.assignment = assignment;
@@ -230,15 +234,8 @@ export class SimDevice extends PacedThing {
     if (this.quiescing) return;
     // Through a gateway always QoS 1: edgeHub's PUBACK is the hand-over of the message to its upstream leg.
     const qos = this.transport === undefined ? this.behaviour.telemetryQos : 1;
-    this.telemetry.start((body, component, intended, done) => {
-      const properties: PropertyBag = {
-        [systemProperty.contentType]: 'application/json',
-        [systemProperty.contentEncoding]: 'utf-8',
-        [CREATION_TIME_PROPERTY]: new Date(intended).toISOString(),
-      };
-      if (component !== undefined) properties[systemProperty.component] = component;
-      hub.sendTelemetry(body, properties, qos, done);
-    });
+    const topics = new TelemetryTopics(hub.telemetryTopic);
+    this.telemetry.start((body, component, intended, done) => hub.publishTelemetry(topics.at(intended, component), body, qos, done));
   }
 
   /** Abrupt loss of the connection, as when a device loses power (a reconnect storm). */

@@ -281,14 +281,24 @@ export class HubClient {
     }
   }
 
-  /** Sends telemetry; `done` runs on PUBACK (QoS 1) or when written (QoS 0). */
-  sendTelemetry(body: string | Buffer, properties: PropertyBag, qos: 0 | 1, done: (err?: Error) => void): void {
+  /** The telemetry topic before its property bag (`devices/{id}/messages/events/`). */
+  get telemetryTopic(): string {
+    return this.telemetryPrefix;
+  }
+
+  /** Sends telemetry on a topic the caller built (from telemetryTopic and its bag); `done` as sendTelemetry. */
+  publishTelemetry(topicWithBag: string, body: string | Buffer, qos: 0 | 1, done: (err?: Error) => void): void {
     const settle = this.up('telemetry', body, body);
     const callback = settle === undefined ? done : (err?: Error) => {
       settle(err ? 'failed' : qos === 1 ? 'acked' : 'sent', err?.message);
       done(err);
     };
-    this.connection.publish(this.telemetryPrefix + encodePropertyBag(properties), body, qos, callback);
+    this.connection.publish(topicWithBag, body, qos, callback);
+  }
+
+  /** Sends telemetry; `done` runs on PUBACK (QoS 1) or when written (QoS 0). */
+  sendTelemetry(body: string | Buffer, properties: PropertyBag, qos: 0 | 1, done: (err?: Error) => void): void {
+    this.publishTelemetry(this.telemetryPrefix + encodePropertyBag(properties), body, qos, done);
   }
 
   respondMethod(rid: string, status: number, body: unknown): void {
@@ -303,7 +313,7 @@ export class HubClient {
   }
 
   close(force = false): Promise<void> {
-    this.failWaiters(new ClassifiedError('network', `${this.who()}: closed`));
+    if (this.waiters.size > 0) this.failWaiters(new ClassifiedError('network', `${this.who()}: closed`));
     return this.connection.close(force);
   }
 }

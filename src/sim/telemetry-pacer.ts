@@ -1,13 +1,61 @@
 // Paced telemetry for one identity: ticks at intended times on the worker's scheduler, publishes what the
 // source produces, and keeps the ledger (generated = acknowledged + failed + … + in flight) honest across
 // connection losses.
-import type { ScheduledHandle } from '../engine/scheduler.js';
+import type { ScheduledHandle, Task } from '../engine/scheduler.js';
+import { CREATION_TIME_PROPERTY, encodePropertyBag, systemProperty } from '../protocol/index.js';
 import { classify } from '../transport/errors.js';
 import type { SimContext } from './context.js';
 import type { TelemetrySource } from './thing.js';
 
 /** Sends one body; calls `done` on PUBACK (QoS 1), when written (QoS 0), or with the error. */
 export type Publish = (body: string, component: string | undefined, intendedAt: number, done: (err?: Error) => void) => void;
+
+/** The bag every device message starts with, up to the value of its creation time (same order as ever). */
+const CONSTANT_BAG = `${encodePropertyBag({ [systemProperty.contentType]: 'application/json', [systemProperty.contentEncoding]: 'utf-8' })}&${encodeURIComponent(CREATION_TIME_PROPERTY)}=`;
+const COMPONENT_KEY = `&${encodeURIComponent(systemProperty.component)}=`;
+
+/** Encoded `&$.sub=` suffixes by component name; components are few (those of the models in use). */
+const componentSuffixes = new Map<string, string>();
+const MAX_COMPONENT_SUFFIXES = 1024;
+
+function componentSuffix(component: string): string {
+  let suffix = componentSuffixes.get(component);
+  if (suffix === undefined) {
+    suffix = COMPONENT_KEY + encodeURIComponent(component);
+    if (componentSuffixes.size < MAX_COMPONENT_SUFFIXES) componentSuffixes.set(component, suffix);
+  }
+  return suffix;
+}
+
+// The encoded creation time of the last millisecond asked for: a fleet sends several messages per millisecond.
+let lastCreationMs = NaN;
+let lastCreationEncoded = '';
+
+function encodedCreationTime(intendedMs: number): string {
+  const ms = Math.floor(intendedMs);
+  if (ms !== lastCreationMs) {
+    lastCreationMs = ms;
+    lastCreationEncoded = encodeURIComponent(new Date(ms).toISOString());
+  }
+  return lastCreationEncoded;
+}
+
+/**
+ * Telemetry topics of one identity: `{prefix}$.ct=application/json&$.ce=utf-8&iothub-creation-time-utc={time}`
+ * (and `&$.sub={component}`), URL-encoded; the constant part is built once per connection, not per message.
+ */
+export class TelemetryTopics {
+  private readonly start: string;
+
+  constructor(topicPrefix: string) {
+    this.start = topicPrefix + CONSTANT_BAG;
+  }
+
+  at(intendedMs: number, component: string | undefined): string {
+    const t = this.start + encodedCreationTime(intendedMs);
+    return component === undefined ? t : t + componentSuffix(component);
+  }
+}
 
 export class TelemetryPacer {
   private inFlight = 0;
@@ -19,6 +67,8 @@ export class TelemetryPacer {
   private nextAt = 0;
   private multiplier = 1;
   private publish: Publish | undefined;
+  /** Built once: a tick reschedules itself without a new closure. */
+  private readonly tickTask: Task = (at) => this.tick(at);
 
   constructor(
     private readonly ctx: SimContext,
@@ -49,7 +99,7 @@ export class TelemetryPacer {
     // A random phase within one interval, so a fleet does not send in lockstep.
     if (this.nextAt < now) this.nextAt = now + this.random() * interval;
     this.timer?.cancel();
-    this.timer = this.ctx.scheduler.at(this.nextAt, (at) => this.tick(at));
+    this.timer = this.ctx.scheduler.at(this.nextAt, this.tickTask);
   }
 
   /** Stops ticking; in-flight messages may still be acknowledged. */
@@ -92,7 +142,7 @@ export class TelemetryPacer {
     const publish = this.publish;
     if (publish === undefined) return;
     this.nextAt = intended + this.interval();
-    this.timer = this.ctx.scheduler.at(this.nextAt, (at) => this.tick(at));
+    this.timer = this.ctx.scheduler.at(this.nextAt, this.tickTask);
     for (const { component, body } of this.source.tick(intended / 1000)) this.send(publish, JSON.stringify(body), component, intended);
   }
 

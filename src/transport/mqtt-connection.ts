@@ -4,6 +4,7 @@
 import type { Duplex } from 'node:stream';
 import mqtt, { MqttClient, type IClientOptions } from 'mqtt';
 import { ClassifiedError, classify, classifyConnack } from './errors.js';
+import { secureContextFor } from './tls-context.js';
 
 export interface ConnectionOptions {
   host: string;
@@ -28,6 +29,12 @@ export interface ConnectionOptions {
   /** The PUBACK of an incoming QoS 1 message waits for this promise, when it gives one (a gateway relaying its child's). */
   holdAck?: (topic: string, payload: Buffer) => Promise<void> | undefined;
 }
+
+// mqtt.js copies publish options; one constant object per QoS, not one per message.
+const QOS_0 = Object.freeze({ qos: 0 as const });
+const QOS_1 = Object.freeze({ qos: 1 as const });
+
+const closedBeforeConnack = () => new ClassifiedError('network', 'closed before CONNACK');
 
 export type MessageHandler = (topic: string, payload: Buffer) => void;
 
@@ -56,9 +63,8 @@ export class MqttConnection {
       queueQoSZero: false,
       ...(options.username === undefined ? {} : { username: options.username }),
       ...(options.password === undefined ? {} : { password: options.password }),
-      ...(options.ca === undefined ? {} : { ca: options.ca }),
-      ...(options.cert === undefined ? {} : { cert: options.cert }),
-      ...(options.key === undefined ? {} : { key: options.key }),
+      // One context per distinct ca/cert/key, not one per socket.
+      ...(options.tls ? { secureContext: secureContextFor(options) } : {}),
       ...(options.servername === undefined ? {} : { servername: options.servername }),
       ...(options.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: options.rejectUnauthorized }),
       ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress } as IClientOptions),
@@ -79,12 +85,13 @@ export class MqttConnection {
     const connection = new MqttConnection(client);
     return new Promise((resolve, reject) => {
       let settled = false;
-      const fail = (err: ClassifiedError) => {
+      // Errors are built only when they are used: these handlers also run on every ordinary close.
+      const fail = (err: () => ClassifiedError) => {
         if (settled) return;
         settled = true;
         connection.closedByUs = true;
         client.end(true);
-        reject(err);
+        reject(err());
       };
       client.once('connect', () => {
         settled = true;
@@ -95,12 +102,10 @@ export class MqttConnection {
         resolve(connection);
       });
       client.on('error', (err: Error & { code?: number | string }) => {
-        if (!settled) {
-          fail(typeof err.code === 'number' ? classifyConnack(err.code) : classify(err));
-        }
+        if (!settled) fail(() => (typeof err.code === 'number' ? classifyConnack(err.code) : classify(err)));
       });
-      client.once('close', () => fail(new ClassifiedError('network', 'closed before CONNACK')));
-      client.on('offline', () => fail(new ClassifiedError('timeout', `no CONNACK within ${options.connectTimeoutMs} ms`)));
+      client.once('close', () => fail(closedBeforeConnack));
+      client.on('offline', () => fail(() => new ClassifiedError('timeout', `no CONNACK within ${options.connectTimeoutMs} ms`)));
     });
   }
 
@@ -109,7 +114,7 @@ export class MqttConnection {
   }
 
   publish(topic: string, payload: string | Buffer, qos: 0 | 1, done?: (err?: Error) => void): void {
-    this.client.publish(topic, payload, { qos }, done);
+    this.client.publish(topic, payload, qos === 1 ? QOS_1 : QOS_0, done);
   }
 
   subscribe(filters: string[], qos: 0 | 1): Promise<number[]> {

@@ -144,7 +144,7 @@ describe('manifests and modules', () => {
     );
     const error = await configError(() => loadScenario(file));
     expect(error.message).toContain(
-      `${file}: fleet[0].modules.SimulatedTemperatureSensor.behaviour: expected one of simulated-temperature-sensor | dtdl | filter | passthrough, or { file: ./my-behaviour.ts }, got "simulated"`,
+      `${file}: fleet[0].modules.SimulatedTemperatureSensor.behaviour: expected one of simulated-temperature-sensor | dtdl | filter | passthrough | protocol-translation | identity-translation, or { file: ./my-behaviour.ts }, got "simulated"`,
     );
     expect(error.message).toContain(`${file}: fleet[0].modules.HighTempFilter.condition: required: expected text`);
     expect(error.message).toContain(`${file}: fleet[0].modules.ModbusTranslator.behaviour.file: expected text, got 42`);

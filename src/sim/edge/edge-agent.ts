@@ -222,6 +222,13 @@ export class EdgeAgent {
     return Object.fromEntries([...this.modules].map(([name, m]) => [name, m.runtimeStatus]));
   }
 
+  /** Messages of identities the modules hold (identity translation) not yet acknowledged. */
+  get pendingAcks(): number {
+    let n = 0;
+    for (const hosted of this.modules.values()) n += hosted.behaviour?.pendingAcks ?? 0;
+    return n;
+  }
+
   /** The behaviour instance of a running module (for tests). */
   behaviourOf(name: string): ModuleBehaviour | undefined {
     return this.modules.get(name)?.behaviour;
@@ -494,7 +501,7 @@ export class EdgeAgent {
     const wasUp = hosted.started || hosted.link !== undefined;
     hosted.started = false;
     try {
-      behaviour?.stop();
+      await behaviour?.stop();
     } catch (err) {
       this.ctx.log('warn', `${this.opts.deviceId}/${hosted.spec.name}: stop failed: ${(err as Error).message}`);
     }
@@ -511,7 +518,9 @@ export class EdgeAgent {
     for (const hosted of this.modules.values()) {
       hosted.timer?.cancel();
       try {
-        hosted.behaviour?.stop();
+        const behaviour = hosted.behaviour;
+        if (behaviour?.quiesce !== undefined) behaviour.quiesce();
+        else void behaviour?.stop();
       } catch {
         // stopping is best effort
       }
@@ -522,15 +531,18 @@ export class EdgeAgent {
   async close(): Promise<void> {
     this.closed = true;
     this.pending = undefined;
+    const stopping: Promise<void>[] = [];
     for (const hosted of this.modules.values()) {
       hosted.generation++;
       hosted.timer?.cancel();
       try {
-        hosted.behaviour?.stop();
+        const done = hosted.behaviour?.stop();
+        if (done !== undefined) stopping.push(done.catch(() => undefined));
       } catch {
         // stopping is best effort
       }
     }
+    await Promise.all(stopping);
     await this.link.close();
   }
 

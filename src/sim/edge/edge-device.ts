@@ -52,7 +52,7 @@ export class SimEdgeDevice extends PacedThing {
   }
 
   override get pendingAcks(): number {
-    return (this.edgeHub?.pendingAcks ?? 0) + (this.config.gateway?.pendingAcks ?? 0);
+    return (this.edgeHub?.pendingAcks ?? 0) + (this.config.gateway?.pendingAcks ?? 0) + (this.agent?.pendingAcks ?? 0);
   }
 
   /** edgeAgent, once the runtime runs (for tests and diagnostics). */

@@ -7,6 +7,7 @@ import { splitHostPort, type AzureTarget } from '../../endpoints/target.js';
 import { createSasToken, sasResource } from '../../protocol/index.js';
 import { backoffDelay } from '../../transport/backoff.js';
 import { ClassifiedError, classify, classifyStatus } from '../../transport/errors.js';
+import { secureContextFor } from '../../transport/tls-context.js';
 import type { ScheduledHandle } from '../../engine/scheduler.js';
 import type { SimContext } from '../context.js';
 import { HubClient, type Twin } from '../hub-client.js';
@@ -106,7 +107,8 @@ export class IdentityService {
         host: dial.host, port: dial.port, path, method,
         // SNI takes a host name, never an address.
         ...(isIP(dial.host) === 0 ? { servername: dial.host } : {}),
-        ...(caPem === undefined ? {} : { ca: caPem }),
+        // The shared context does the TLS work; `ca` keeps pooled sockets apart per CA in the agent.
+        ...(caPem === undefined ? {} : { ca: caPem, secureContext: secureContextFor({ ca: caPem }) }),
         ...(localAddress === undefined ? {} : { localAddress }),
         headers: {
           authorization: token, accept: 'application/json',

@@ -4,7 +4,9 @@ import { createTelemetrySource, type DeviceModel, type GeneratorSpec } from '../
 import type { TelemetrySource } from '../../thing.js';
 import { DtdlModule } from './dtdl.js';
 import { FilterModule, type FilterOptions } from './filter.js';
+import { IdentityTranslationModule, type IdentityTranslationOptions } from './identity-translation.js';
 import { PassthroughModule, type PassthroughOptions } from './passthrough.js';
+import { ProtocolTranslationModule, type ProtocolTranslationOptions } from './protocol-translation.js';
 import { SimulatedTemperatureSensor, type SensorOptions } from './simulated-temperature-sensor.js';
 import type { ModuleBehaviour } from './types.js';
 
@@ -13,6 +15,8 @@ export { SimulatedTemperatureSensor } from './simulated-temperature-sensor.js';
 export { DtdlModule } from './dtdl.js';
 export { FilterModule, inputRouteMessage } from './filter.js';
 export { PassthroughModule } from './passthrough.js';
+export { ProtocolTranslationModule, sensorIds, type TranslatedSensorSpec, type SensorCounters } from './protocol-translation.js';
+export { IdentityTranslationModule, type TranslatedIdentity } from './identity-translation.js';
 
 /** How one module behaves. Plain data (bar a custom factory), so the engine can map a scenario onto it. */
 export type ModuleConfig =
@@ -28,6 +32,9 @@ export type ModuleConfig =
   }
   | ({ behaviour: 'filter' } & FilterOptions)
   | ({ behaviour: 'passthrough' } & PassthroughOptions)
+  | ({ behaviour: 'protocol-translation' } & ProtocolTranslationOptions)
+  /** The sensor factory comes from the engine (it knows the target and the DPS group key). */
+  | ({ behaviour: 'identity-translation' } & IdentityTranslationOptions)
   /** A file whose default export is `(options) => ModuleBehaviour`, or the factory itself. */
   | { behaviour: 'custom'; file?: string; create?: (options: Record<string, unknown>) => ModuleBehaviour; options?: Record<string, unknown> };
 
@@ -75,6 +82,10 @@ export async function createBehaviour(moduleId: string, config: ModuleConfig, se
       return new FilterModule(config);
     case 'passthrough':
       return new PassthroughModule(config);
+    case 'protocol-translation':
+      return new ProtocolTranslationModule({ seed, ...config });
+    case 'identity-translation':
+      return new IdentityTranslationModule(config);
     case 'custom': {
       const create = config.create ?? (config.file === undefined ? undefined : await loadCustom(config.file));
       if (create === undefined) throw new Error(`module ${moduleId}: a custom behaviour needs a file or a create function`);

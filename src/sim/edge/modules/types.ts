@@ -25,7 +25,12 @@ export interface ModuleApi {
 export interface ModuleBehaviour {
   /** Called once the module's twin has been read, after a first onDesired with the whole desired section. */
   start(api: ModuleApi): void;
-  stop(): void;
+  /** May return a promise when it holds connections of its own (edgeAgent awaits it when closing). */
+  stop(): void | Promise<void>;
+  /** The device quiesces: stop producing but keep connections for what is in flight (default: stop). */
+  quiesce?(): void;
+  /** Messages of identities it holds, sent and not yet acknowledged (counted in the device's). */
+  readonly pendingAcks?: number;
   /** The whole desired section (before start, and after each reconnect), then each patch. */
   onDesired?(desired: Record<string, unknown>, version: number): void;
   /**
