@@ -52,7 +52,7 @@ export const SMOKE_PATTERNS: readonly SmokePattern[] = [
     name: 'protocol-translation',
     describe: 'a protocol-translation module reading Modbus and BLE sensors that have no cloud identity',
     scenario: 'protocol-translation.yaml',
-    available: false,
+    available: true,
     checks: [
       modulesRunning('protocol-gateway', ['ProtocolTranslator']),
       moduleTelemetry('protocol-gateway', 'ProtocolTranslator', ['sensorId', 'sensorKind'], { field: 'sensorKind', values: ['modbus', 'ble'] }),
@@ -66,7 +66,7 @@ export const SMOKE_PATTERNS: readonly SmokePattern[] = [
     name: 'identity-translation',
     describe: 'an identity-translation module giving each of 3 sensors its own identity (iotcGateway with iotcModuleId)',
     scenario: 'identity-translation.yaml',
-    available: false,
+    available: true,
     checks: [
       modulesRunning('identity-gateway', ['IdentityTranslator']),
       gatewayRelationship('identity-gateway', 3, sensorOf),

@@ -44,10 +44,11 @@ const brokenJunit = join(dir, 'broken.xml');
 beforeAll(async () => {
   // Both at once: each starts its own emulator, and the whole file stays well under a minute.
   [good, broken] = await Promise.all([
-    smoke(['--junit', goodJunit, '--reports-dir', join(dir, 'good')]),
+    // A generous budget: under a loaded test machine the checks still get their answers (the run stops once they have).
+    smoke(['--junit', goodJunit, '--reports-dir', join(dir, 'good'), '--timeout', '100s']),
     smoke(['--scenarios', 'test/smoke/fixtures', '--pattern', 'edge-device', '--junit', brokenJunit, '--reports-dir', join(dir, 'broken')]),
   ]);
-}, 90_000);
+}, 150_000);
 
 describe('edgefleet smoke', () => {
   it('passes every available check against the emulator, one line each, and lists them all in JUnit', () => {
@@ -62,7 +63,12 @@ describe('edgefleet smoke', () => {
         expect(good.out).toContain(`${p.available ? 'PASS' : 'SKIP'}  ${p.name} › ${c.name}`);
       }
     }
+    // What each pattern's attribution check saw names the right identity.
     expect(good.out).toContain('edge-device › telemetry-attribution: smoke-edge-1/SimulatedTemperatureSensor: machine:');
+    expect(good.out).toMatch(/transparent › telemetry-attribution: smoke-transparent-1-leaf-1: [\d.]+; smoke-transparent-1-leaf-2/);
+    expect(good.out).toMatch(/protocol-translation › telemetry-attribution: smoke-protocol-1\/ProtocolTranslator: sensorId: (plc|tag)-\d; sensorKind: \w+; sensorKind seen: /);
+    expect(good.out).toMatch(/identity-translation › telemetry-attribution: smoke-identity-1-sensor-1: [\d.]+;/);
+    expect(good.out).toMatch(/store-and-forward › store-and-forward: deliveredLate [1-9]\d*, stored 0, expired [1-9]/);
     expect(good.out).toMatch(/smoke passed: \d+ passed, 0 failed, \d+ skipped, in \d+\.\d s/);
   });
 
