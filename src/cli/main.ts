@@ -7,6 +7,7 @@ import { runCommand } from './run.js';
 import { reportCommand } from './report.js';
 import { schemaCommand } from './schema.js';
 import { validateCommand } from './validate.js';
+import { smokeCommandModule } from './smoke.js';
 import { ConfigError } from '../config/errors.js';
 
 try {
@@ -18,6 +19,7 @@ try {
     .command(validateCommand)
     .command(schemaCommand)
     .command(emulatorCommand)
+    .command(smokeCommandModule)
     .demandCommand(1, 'Name a command; `edgefleet --help` lists them.')
     .strict()
     .recommendCommands()

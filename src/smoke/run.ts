@@ -1,0 +1,181 @@
+// `edgefleet smoke`: each pattern's bundled scenario runs through the engine (runFleet, as `edgefleet run`
+// does) against one target; live checks poll the target's REST API while the fleet runs, and the run stops
+// as soon as they are all decided; after-checks read the run's summary.
+import { join } from 'node:path';
+import { loadScenario, type LoadedScenario } from '../config/load.js';
+import { ConfigError, type ConfigProblem } from '../config/errors.js';
+import { planFleet } from '../config/plan.js';
+import { runFleet, type RunPlan } from '../engine/coordinator.js';
+import { assignManifests, resolveTarget } from '../endpoints/resolve.js';
+import { readInfoFile, spawnEmulator, targetFromInfo } from '../endpoints/emulator-target.js';
+import { ServiceClient } from '../endpoints/service-client.js';
+import type { Target } from '../endpoints/target.js';
+import type { RunSummary } from '../report/summary.js';
+import { SmokeApi } from './api.js';
+import type { CheckContext, CheckDefinition, CheckResult } from './check.js';
+import type { SmokePattern } from './patterns.js';
+
+export interface SmokeOptions {
+  patterns: readonly SmokePattern[];
+  scenariosDir: string;
+  target?: 'emulator' | 'iot-central' | 'mqtt';
+  targetInfo?: string;
+  stateDir: string;
+  reportsDir: string;
+  /** The whole smoke run's budget; checks still waiting then fail. */
+  timeoutMs: number;
+  /** Each result as soon as it is decided. */
+  onResult?: (r: CheckResult) => void;
+  log?: (line: string) => void;
+}
+
+export const NOT_AVAILABLE = 'skipped: not available in this build';
+
+export async function runSmoke(options: SmokeOptions): Promise<CheckResult[]> {
+  const log = options.log ?? (() => {});
+  const started = Date.now();
+  const deadline = started + options.timeoutMs;
+  const results: CheckResult[] = [];
+  const report = (r: CheckResult) => {
+    results.push(r);
+    options.onResult?.(r);
+  };
+  const runnable = options.patterns.filter((p) => p.available);
+  for (const p of options.patterns.filter((x) => !x.available)) {
+    for (const c of p.checks) report({ pattern: p.name, check: c.name, status: 'skip', expected: '', seen: NOT_AVAILABLE, ms: 0 });
+  }
+  // Every scenario loads before anything starts: a bad one is a configuration error (exit 2).
+  const loaded = await Promise.all(runnable.map((p) => loadScenario(join(options.scenariosDir, p.scenario), {
+    ...(options.target === undefined ? {} : { target: options.target }),
+  })));
+  if (runnable.length === 0) return results;
+  sharedTargetConflicts(loaded);
+
+  // One emulator for every pattern (the scenarios use distinct ids).
+  let shared: { target: Target; label: string; release(): Promise<void> } | undefined;
+  if ((loaded[0] as LoadedScenario).target.kind === 'emulator') {
+    if (options.targetInfo !== undefined) {
+      const info = await readInfoFile(options.targetInfo);
+      shared = { target: await targetFromInfo(info), label: `emulator at ${info.hubHostName}:${info.mqttPort}`, release: async () => {} };
+    } else {
+      const emulator = await spawnEmulator(options.stateDir, log);
+      shared = { target: await targetFromInfo(emulator.info), label: 'embedded emulator', release: () => emulator.stop() };
+    }
+  }
+  try {
+    await Promise.all(runnable.map(async (pattern, i) => {
+      const l = loaded[i] as LoadedScenario;
+      const prepared = shared ?? await resolveTarget(l, { stateDir: options.stateDir, log });
+      try {
+        await runPattern(pattern, l, prepared.target, prepared.label, { ...options, deadline, report, log });
+      } finally {
+        if (shared === undefined) await prepared.release();
+      }
+    }));
+  } finally {
+    await shared?.release();
+  }
+  return results;
+}
+
+async function runPattern(
+  pattern: SmokePattern, loaded: LoadedScenario, target: Target, label: string,
+  o: SmokeOptions & { deadline: number; report: (r: CheckResult) => void; log: (line: string) => void },
+): Promise<void> {
+  const fleet = planFleet({ scenario: loaded.scenario, profile: loaded.profile, durationMs: loaded.durationMs });
+  const service = target.kind !== 'mqtt' && target.service !== undefined ? target.service : undefined;
+  const ctx: CheckContext = {
+    loaded, identities: fleet.identities, targetKind: target.kind,
+    service: service === undefined ? undefined : new ServiceClient(service, 15_000),
+    api: service === undefined ? undefined : new SmokeApi(service),
+    // Leave time for the drain and the after-checks within the budget.
+    deadline: o.deadline - loaded.profile.drain - 3000,
+  };
+  const skipReason = (c: CheckDefinition): string | undefined => {
+    if (c.needsService && ctx.service === undefined) return `skipped: the ${target.kind} target has no service API`;
+    if (c.emulatorOnly === true && target.kind !== 'emulator') return 'skipped: only the emulator can tell';
+    return undefined;
+  };
+  const decide = async (c: CheckDefinition, context: CheckContext) => {
+    const skip = skipReason(c);
+    if (skip !== undefined) {
+      o.report({ pattern: pattern.name, check: c.name, status: 'skip', expected: '', seen: skip, ms: 0 });
+      return;
+    }
+    const at = Date.now();
+    try {
+      const v = await c.run(context);
+      o.report({ pattern: pattern.name, check: c.name, status: v.passed ? 'pass' : 'fail', expected: v.expected, seen: v.seen, ms: Date.now() - at });
+    } catch (err) {
+      o.report({ pattern: pattern.name, check: c.name, status: 'fail', expected: c.describe, seen: (err as Error).message, ms: Date.now() - at });
+    }
+  };
+
+  const byGroup = new Map<string, string[]>();
+  for (const i of fleet.identities) if (i.kind === 'iotEdge') byGroup.set(i.group, [...(byGroup.get(i.group) ?? []), i.deviceId]);
+  await assignManifests(target, loaded, byGroup, o.log);
+
+  const plan: RunPlan = {
+    scenario: loaded, scenarioName: loaded.scenario.name, profileName: loaded.profile.name, seed: loaded.seed,
+    durationMs: loaded.durationMs, drainMs: loaded.profile.drain, identities: fleet.identities, fleetSize: fleet.identities.length,
+  };
+  let stop: () => void = () => {};
+  const stopSignal = new Promise<void>((r) => (stop = r));
+  const live = pattern.checks.filter((c) => c.when === 'live');
+  // A pattern whose profile has events (an outage) runs its whole profile; otherwise it stops once the live checks are decided.
+  const runsWholeProfile = loaded.profile.events.length > 0;
+  const liveDone = Promise.all(live.map((c) => decide(c, ctx))).then(() => {
+    if (!runsWholeProfile) stop();
+  });
+  const budget = setTimeout(stop, Math.max(0, ctx.deadline - Date.now()));
+  let summary: RunSummary | undefined;
+  let runError: string | undefined;
+  try {
+    const result = await runFleet({
+      plan, target, targetLabel: label, workers: 1, reportsDir: join(o.reportsDir, pattern.name), logLevel: 'error',
+      log: (level, message) => {
+        if (level === 'error') o.log(`${pattern.name}: ${message}`);
+      }, stopSignal,
+    });
+    summary = result.summary;
+  } catch (err) {
+    // The fleet broke: the live checks see it for themselves; the after-checks say why there is no summary.
+    runError = (err as Error).message;
+    o.log(`${pattern.name}: the run failed: ${runError}`);
+  } finally {
+    clearTimeout(budget);
+    stop();
+  }
+  await liveDone;
+  for (const c of pattern.checks.filter((x) => x.when === 'after')) {
+    if (runError !== undefined) o.report({ pattern: pattern.name, check: c.name, status: 'fail', expected: c.describe, seen: `the run failed: ${runError}`, ms: 0 });
+    else await decide(c, { ...ctx, ...(summary === undefined ? {} : { summary }) });
+  }
+}
+
+/**
+ * The patterns share one target: an IoT Edge group's deployment manifest is saved under its group name, and a
+ * device id is one device, so two scenarios must not use the same of either.
+ */
+function sharedTargetConflicts(loaded: readonly LoadedScenario[]): void {
+  const problems: ConfigProblem[] = [];
+  const groups = new Map<string, string>();
+  const ids = new Map<string, string>();
+  for (const l of loaded) {
+    for (const g of l.groups) {
+      if (g.kind !== 'iotEdge') continue;
+      const other = groups.get(g.name);
+      if (other !== undefined) problems.push({ file: l.file, path: 'fleet', message: `IoT Edge group "${g.name}" is also in ${other}; smoke patterns share one target, so each group needs its own name` });
+      groups.set(g.name, l.file);
+    }
+    for (const i of planFleet({ scenario: l.scenario, profile: l.profile, durationMs: l.durationMs }).identities) {
+      const other = ids.get(i.deviceId);
+      if (other !== undefined && other !== l.file) {
+        problems.push({ file: l.file, path: 'fleet', message: `device id "${i.deviceId}" is also in ${other}; smoke patterns share one target, so ids must differ` });
+        break;
+      }
+      ids.set(i.deviceId, l.file);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+}
