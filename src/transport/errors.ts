@@ -14,7 +14,8 @@ export function classifyConnack(code: number): ClassifiedError {
   switch (code) {
     case 1: return new ClassifiedError('protocol', 'CONNACK 1: unacceptable protocol version', code);
     case 2: return new ClassifiedError('auth', 'CONNACK 2: identifier rejected', code);
-    case 3: return new ClassifiedError('throttled', 'CONNACK 3: server unavailable', code);
+    // The node SDK makes this a ServiceUnavailableError, retried on the normal (not the throttled) backoff.
+    case 3: return new ClassifiedError('server', 'CONNACK 3: server unavailable', code);
     case 4: return new ClassifiedError('auth', 'CONNACK 4: bad user name or password', code);
     case 5: return new ClassifiedError('auth', 'CONNACK 5: not authorized', code);
     default: return new ClassifiedError('protocol', `CONNACK ${code}`, code);

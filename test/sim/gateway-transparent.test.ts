@@ -246,7 +246,7 @@ describe('a leaf device through an outage of its gateway’s upstream', () => {
     const leaf = leaves[0]!;
     await until(() => edge.state === 'connected' && leaf.state === 'connected' && received(leafId) >= 3, 20_000, 'gateway and leaf sending');
 
-    edge.holdUpstreamDown(1500); // held on the client side: the emulator's CONNACK 3 would make the SDK backoff 10 s long
+    edge.holdUpstreamDown(1500); // held on the client side, so the outage ends exactly when the test says
     await until(() => edge.storedCount > 2, 5000, 'leaf messages stored');
     const during = received(leafId);
     for (let i = 0; i < 8; i++) {
