@@ -4,7 +4,7 @@
 // child, and relays (downstream-link.ts). In-process devices reach it over in-memory streams; `listen` opens a real
 // TLS port for devices outside the process (the official SDK with GatewayHostName=...).
 import { createServer, type Server, type TLSSocket } from 'node:tls';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { X509Certificate } from 'node:crypto';
 import { Aedes, type Client, type PublishPacket, type Subscription } from 'aedes';
@@ -67,6 +67,7 @@ export class GatewayServer {
   private readonly streams = new WeakMap<object, StreamInfo>();
   private readonly links = new Map<Client, DownstreamLink>();
   private tls: Server | undefined;
+  private readonly sockets = new Set<Socket>();
   private closed = false;
   /** Once the run winds down, children leaving are not reported (edgeHub's own connection is going too). */
   private quiet = false;
@@ -195,6 +196,12 @@ export class GatewayServer {
     if (this.closed) return;
     const tls = createServer({ cert: server.certPem + request.certPem, key: server.keyPem }, (socket: TLSSocket) => this.broker?.handle(socket));
     tls.on('tlsClientError', () => {}); // a client that fails its handshake is its own problem
+    // Closing waits for every connection to end: the gateway ends them itself (a device that keeps its socket open,
+    // or is halfway through a handshake, must not keep a stopping gateway alive).
+    tls.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
     await new Promise<void>((resolve, reject) => {
       tls.once('error', reject);
       tls.listen(request.port, request.host, () => resolve());
@@ -304,7 +311,11 @@ export class GatewayServer {
     await Promise.all(links.map((link) => link.close(false)));
     const broker = this.broker;
     if (broker !== undefined) await new Promise<void>((resolve) => broker.close(() => resolve()));
-    await new Promise<void>((resolve) => (this.tls ? this.tls.close(() => resolve()) : resolve()));
+    const tls = this.tls;
+    if (tls === undefined) return;
+    const closed = new Promise<void>((resolve) => tls.close(() => resolve()));
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
   }
 }
 
