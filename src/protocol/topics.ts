@@ -176,3 +176,14 @@ export function parseTopic(t: string): ParsedTopic | undefined {
   if (t.startsWith('$dps/registrations/')) return parseDpsTopic(t);
   return undefined;
 }
+
+/** A direct method's request or response payload: JSON when it parses, else the text; empty is undefined. */
+export function parseMethodPayload(payload: Buffer): unknown {
+  if (payload.length === 0) return undefined;
+  const text = payload.toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

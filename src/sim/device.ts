@@ -1,6 +1,6 @@
 // A simulated device: provisions (once), connects, keeps its twin, answers commands, streams telemetry on the
 // worker's scheduler, and reconnects with the SDKs' backoff when the connection goes away.
-import type { PropertyBag } from '../protocol/index.js';
+import { parseMethodPayload, type PropertyBag } from '../protocol/index.js';
 import type { AzureTarget } from '../endpoints/target.js';
 import { splitHostPort } from '../endpoints/target.js';
 import { classify, ClassifiedError } from '../transport/errors.js';
@@ -179,14 +179,7 @@ export class SimDevice extends PacedThing {
   }
 
   private answer(name: string, rid: string, payload: Buffer): void {
-    let request: unknown = null;
-    if (payload.length > 0) {
-      try {
-        request = JSON.parse(payload.toString('utf8'));
-      } catch {
-        request = payload.toString('utf8');
-      }
-    }
+    const request = parseMethodPayload(payload) ?? null;
     const reply = this.behaviour.command(name, request);
     const hub = this.hub;
     const respond = () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { allowedFilters, decodePropertyBag, encodePropertyBag, parseTopic, splitProperties, topic } from '../../src/protocol/index.js';
+import { allowedFilters, decodePropertyBag, encodePropertyBag, parseMethodPayload, parseTopic, splitProperties, topic } from '../../src/protocol/index.js';
 
 describe('property bags', () => {
   it('decodes $ and %24 system keys alike, null and empty values', () => {
@@ -97,5 +97,13 @@ describe('topics', () => {
     expect(allowedFilters({ deviceId: 'd' })).toContain('devices/d/messages/devicebound/#');
     expect(allowedFilters({ deviceId: 'd', moduleId: 'm' })).toContain('devices/d/modules/m/inputs/#');
     expect(allowedFilters({ deviceId: 'd', moduleId: 'm' })).not.toContain('devices/d/messages/devicebound/#');
+  });
+});
+
+describe('parseMethodPayload', () => {
+  it('reads JSON, keeps other text as text, and gives undefined for an empty payload', () => {
+    expect(parseMethodPayload(Buffer.from('{"a":1}'))).toEqual({ a: 1 });
+    expect(parseMethodPayload(Buffer.from('not json'))).toBe('not json');
+    expect(parseMethodPayload(Buffer.alloc(0))).toBeUndefined();
   });
 });

@@ -4,7 +4,7 @@
 import { Duplex } from 'node:stream';
 import type { Client, PublishPacket } from 'aedes';
 import {
-  CREATION_TIME_PROPERTY, parseTopic, topic, type PropertyBag,
+  CREATION_TIME_PROPERTY, parseMethodPayload, parseTopic, topic, type PropertyBag,
 } from '../../protocol/index.js';
 import { backoffDelay } from '../../transport/backoff.js';
 import { classify, ClassifiedError } from '../../transport/errors.js';
@@ -191,15 +191,7 @@ export class DownstreamLink implements UpstreamLeg {
         void this.twinPatch(parsed.rid, payload);
         return undefined;
       case 'methodResponse': {
-        let body: unknown;
-        if (payload.length > 0) {
-          try {
-            body = JSON.parse(payload.toString('utf8'));
-          } catch {
-            body = payload.toString('utf8');
-          }
-        }
-        this.upstream?.respondMethod(parsed.rid, parsed.status, body);
+        this.upstream?.respondMethod(parsed.rid, parsed.status, parseMethodPayload(payload));
         return undefined;
       }
       default:

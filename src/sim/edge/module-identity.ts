@@ -4,7 +4,7 @@
 import { request } from 'node:https';
 import { isIP } from 'node:net';
 import { splitHostPort, type AzureTarget } from '../../endpoints/target.js';
-import { createSasToken, sasResource } from '../../protocol/index.js';
+import { createSasToken, parseMethodPayload, sasResource } from '../../protocol/index.js';
 import { backoffDelay } from '../../transport/backoff.js';
 import { ClassifiedError, classify, classifyStatus } from '../../transport/errors.js';
 import { secureContextFor } from '../../transport/tls-context.js';
@@ -448,14 +448,7 @@ export class IdentityLink {
   }
 
   private method(generation: number, name: string, rid: string, payload: Buffer): void {
-    let request: unknown = null;
-    if (payload.length > 0) {
-      try {
-        request = JSON.parse(payload.toString('utf8'));
-      } catch {
-        request = payload.toString('utf8');
-      }
-    }
+    const request = parseMethodPayload(payload) ?? null;
     let reply: MethodReply;
     try {
       // Without a handler, the SDKs answer 501.
