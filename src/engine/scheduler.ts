@@ -20,8 +20,9 @@ export interface SchedulerClock {
 }
 
 /** Wall-clock milliseconds with sub-millisecond resolution, comparable across worker threads. */
+const timeOrigin = performance.timeOrigin; // a getter that calls into the runtime: read once
 export const wallClock: SchedulerClock = {
-  now: () => performance.timeOrigin + performance.now(),
+  now: () => timeOrigin + performance.now(),
 };
 
 export interface ScheduledHandle {
@@ -35,6 +36,8 @@ export class Scheduler {
   private immediate: NodeJS.Immediate | undefined;
   private armedFor = Infinity;
   private stopped = false;
+  /** Inside run(): tasks scheduling their next turn must not re-arm the timer (run arms it once at the end). */
+  private running = false;
   private readonly runNow = () => this.run();
 
   /**
@@ -62,7 +65,7 @@ export class Scheduler {
   at(atMs: number, task: Task): ScheduledHandle {
     const entry = new Entry(atMs, this.seq++, task);
     this.push(entry);
-    if (atMs < this.armedFor) this.arm();
+    if (atMs < this.armedFor && !this.running) this.arm();
     return entry;
   }
 
@@ -99,6 +102,7 @@ export class Scheduler {
     let budget = this.maxBatch;
     let now = this.now();
     const sliceEnd = now + this.maxSliceMs;
+    this.running = true;
     while (budget > 0 && !this.stopped) {
       const top = this.heap[0];
       if (top === undefined || top.at > now) break;
@@ -117,6 +121,7 @@ export class Scheduler {
         if (now >= sliceEnd) break;
       }
     }
+    this.running = false;
     const top = this.heap[0];
     if (!this.stopped && top !== undefined && top.at <= now) {
       // Still due: yield to I/O for one turn of the loop (no timer's 1 ms floor), then go on.

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Scheduler, type SchedulerClock } from '../../src/engine/scheduler.js';
 
 describe('Scheduler', () => {
@@ -85,5 +85,28 @@ describe('Scheduler', () => {
     expect(ran).toBe(1000);
     expect(ioTurns).toBeGreaterThan(1);
     s.stop();
+  });
+
+  it('arms its timer once per run, however many tasks schedule their next turn from inside it', async () => {
+    // Every periodic device reschedules itself from inside run(); re-arming there doubled the timers created.
+    const fake = { t: 0 };
+    const s = new Scheduler(() => {}, { now: () => fake.t });
+    let ran = 0;
+    const tick = (at: number) => {
+      ran++;
+      s.at(at + 2000, tick);
+    };
+    for (let i = 0; i < 500; i++) s.at(0, tick);
+    const setTimeoutSpy = vi.spyOn(globalThis, 'setTimeout');
+    try {
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      expect(ran).toBe(500);
+      const armed = setTimeoutSpy.mock.calls.filter(([fn]) => typeof fn === 'function' && fn.name.includes('runNow')).length;
+      expect(armed).toBe(1);
+    } finally {
+      setTimeoutSpy.mockRestore();
+      s.stop();
+    }
   });
 });
