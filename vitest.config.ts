@@ -7,5 +7,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Most files wait on sockets and child processes: two at once on 2 cores (vitest's default is cores − 1).
+    maxWorkers: 2,
   },
 });
