@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import { describePatterns, PATTERN_NAMES, smokeCommand } from '../smoke/index.js';
 
 interface SmokeArgs {
-  target?: 'emulator' | 'iot-central' | 'mqtt';
+  target?: 'emulator' | 'iot-central';
   'target-info'?: string;
   pattern: string[];
   junit?: string;
@@ -18,7 +18,7 @@ export const smokeCommandModule: CommandModule<object, SmokeArgs> = {
   describe: 'Check each gateway pattern end to end against a target: PASS/FAIL per check, JUnit XML, exit 1 on a failure',
   builder: (y) =>
     y
-      .option('target', { choices: ['emulator', 'iot-central', 'mqtt'] as const, describe: 'Where the fleets connect (default: the embedded emulator, started once)' })
+      .option('target', { choices: ['emulator', 'iot-central'] as const, describe: 'Where the fleets connect (default: the embedded emulator, started once). Every pattern has IoT Edge devices, so an Azure target: no plain MQTT broker' })
       .option('target-info', { type: 'string', describe: 'Use an emulator already running, described by its --info-file' })
       .option('pattern', { type: 'string', array: true, nargs: 1, default: [] as string[], choices: PATTERN_NAMES, describe: 'Run only this pattern (repeatable); default all' })
       .option('junit', { type: 'string', describe: 'Write JUnit XML here: a testsuite per pattern, a testcase per check' })

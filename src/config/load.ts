@@ -561,6 +561,16 @@ class ScenarioResolver {
     const because = this.overrides.target !== undefined ? ' (from --target)' : '';
     const raw = this.scenario.targets?.[kind];
     const field: Segments = ['targets', kind];
+    if (kind === 'mqtt') {
+      // Identity-translation modules live in IoT Edge groups, so this one error covers them too.
+      this.scenario.fleet.forEach((group, index) => {
+        if (group.kind !== 'iotEdge') return;
+        this.at(
+          ['fleet', index, 'kind'],
+          `IoT Edge devices need an Azure target: edgeAgent reads its deployment from the module twin and creates module identities through the hub, which an MQTT broker${because} does not have; use the emulator or iot-central target, or only plain device groups (kind: device) against mqtt`,
+        );
+      });
+    }
     if (raw === undefined) {
       this.at(field, `required when the target is ${kind}${because}`);
       return { kind: 'emulator' }; // never used: the problem stops the load
@@ -570,11 +580,6 @@ class ScenarioResolver {
     for (const problem of resolved.problems) this.at([...field, ...problem.segments], problem.message);
 
     const translating = this.identityTranslationModules();
-    if (kind === 'mqtt') {
-      for (const { index, name } of translating) {
-        this.at(['fleet', index, 'modules', name, 'behaviour'], `identity-translation provisions its sensors through DPS, which the mqtt target${because} does not have; use the emulator or iot-central target`);
-      }
-    }
     if (kind === 'iot-central') {
       const settings = resolved.value as IotCentralTargetSettings;
       const fleet = this.scenario.fleet;
@@ -596,7 +601,7 @@ class ScenarioResolver {
           else {
             this.at(
               ['fleet', index, 'downstream', j, 'auth'],
-              `IoT Central does not support X.509 downstream devices behind a transparent gateway (group "${leaf.group}", target iot-central${because.replace(/^ \((.*)\)$/, ' $1')}); use auth: sas, or the emulator or mqtt target`,
+              `IoT Central does not support X.509 downstream devices behind a transparent gateway (group "${leaf.group}", target iot-central${because.replace(/^ \((.*)\)$/, ' $1')}); use auth: sas, or the emulator target`,
             );
           }
         });

@@ -18,7 +18,7 @@ export interface CheckContext {
   loaded: LoadedScenario;
   identities: readonly PlannedIdentity[];
   targetKind: 'emulator' | 'iot-central' | 'mqtt';
-  /** undefined when the target has no service API (mqtt, or IoT Central without an API token). */
+  /** undefined when the target has no service API (IoT Central without an API token). */
   service: ServiceClient | undefined;
   api: SmokeApi | undefined;
   /** Epoch ms after which a check stops waiting and fails with what it saw last. */

@@ -18,7 +18,7 @@ import type { SmokePattern } from './patterns.js';
 export interface SmokeOptions {
   patterns: readonly SmokePattern[];
   scenariosDir: string;
-  target?: 'emulator' | 'iot-central' | 'mqtt';
+  target?: 'emulator' | 'iot-central';
   targetInfo?: string;
   stateDir: string;
   reportsDir: string;

@@ -123,7 +123,7 @@ describe('downstream groups', () => {
     const { file, loaded } = await load(scenario(x509Leaves, central), { target: 'iot-central' });
     const error = await configError(loaded);
     expect(error.message).toContain(
-      `${file}: fleet[1].downstream[0].auth: IoT Central does not support X.509 downstream devices behind a transparent gateway (group "leaf", target iot-central from --target); use auth: sas, or the emulator or mqtt target`,
+      `${file}: fleet[1].downstream[0].auth: IoT Central does not support X.509 downstream devices behind a transparent gateway (group "leaf", target iot-central from --target); use auth: sas, or the emulator target`,
     );
     expect(error.problems).toHaveLength(1);
     const emulator = await load(scenario(x509Leaves, central));

@@ -113,11 +113,12 @@ describe('identity-translation in a scenario', () => {
       .toContain('fleet[0].modules.ModbusTranslator.sensors.idPattern: device id "gw-1/sensor-3" is not a valid DPS registration id');
   });
 
-  it('is refused against the mqtt target, which has no DPS', async () => {
+  it('is refused against the mqtt target with the IoT Edge group that hosts it, naming the group', async () => {
     const dir = await scenarioDir();
     const text = edgeGroup(IDENTITY).replace('fleet:', 'targets:\n  mqtt: { host: localhost }\nfleet:');
     const file = await write(dir, 's.yaml', text);
     const error = await configError(() => loadScenario(file, { target: 'mqtt' }));
-    expect(error.message).toContain(`${file}: fleet[0].modules.ModbusTranslator.behaviour: identity-translation provisions its sensors through DPS, which the mqtt target (from --target) does not have`);
+    expect(error.message).toContain(`${file}: fleet[0].kind: IoT Edge devices need an Azure target`);
+    expect(error.message).toContain('which an MQTT broker (from --target) does not have; use the emulator or iot-central target');
   });
 });

@@ -116,6 +116,12 @@ describe('edgefleet run', () => {
     expect(r.code).toBe(2);
     expect(r.out).toMatch(/bad\.yaml: fleet\[0\]\.count: expected a whole number/);
     expect(existsSync(join(dir, 'reports-3'))).toBe(false);
+
+    // The quickstart's IoT Edge devices cannot run against a plain broker: said up front, not by a worker later.
+    const edge = await run(['run', 'scenarios/quickstart.yaml', '--target', 'mqtt', '--reports-dir', join(dir, 'reports-4')]);
+    expect(edge.code, edge.out).toBe(2);
+    expect(edge.out).toMatch(/quickstart\.yaml: fleet\[0\]\.kind: IoT Edge devices need an Azure target/);
+    expect(existsSync(join(dir, 'reports-4'))).toBe(false);
   });
 
   it('with --target mqtt, Mosquitto delivers exactly what the run says was acknowledged', async () => {

@@ -86,7 +86,7 @@ describe('edgefleet smoke', () => {
     });
   });
 
-  it('refuses a too-short timeout, and two patterns whose gateway groups share a name, with exit code 2', async () => {
+  it('refuses a too-short timeout, two patterns whose gateway groups share a name, and the mqtt target, with exit code 2', async () => {
     const r = await smoke(['--timeout', '1s']);
     expect(r.code).toBe(2);
     expect(r.out).toContain('--timeout: expected at least 10s');
@@ -95,5 +95,9 @@ describe('edgefleet smoke', () => {
     expect(clash.code, clash.out).toBe(2);
     expect(clash.out).toMatch(/clash\/transparent\.yaml: fleet: IoT Edge group "gateway" is also in .*clash\/edge-device\.yaml/);
     expect(clash.out).not.toMatch(/PASS|FAIL/);
+    // Every pattern has IoT Edge devices: a plain MQTT broker is not a target for smoke.
+    const broker = await smoke(['--target', 'mqtt']);
+    expect(broker.code).toBe(2);
+    expect(broker.out).toMatch(/target.*mqtt.*Choices: "emulator", "iot-central"/s);
   });
 });
