@@ -18,7 +18,7 @@ export const smokeCommandModule: CommandModule<object, SmokeArgs> = {
   describe: 'Check each gateway pattern end to end against a target: PASS/FAIL per check, JUnit XML, exit 1 on a failure',
   builder: (y) =>
     y
-      .option('target', { choices: ['emulator', 'iot-central'] as const, describe: 'Where the fleets connect (default: the embedded emulator, started once). Every pattern has IoT Edge devices, so an Azure target: no plain MQTT broker' })
+      .option('target', { choices: ['emulator', 'iot-central'] as const, describe: 'Where the fleets connect (default: the embedded emulator, started once); every pattern has IoT Edge devices, which need an Azure target' })
       .option('target-info', { type: 'string', describe: 'Use an emulator already running, described by its --info-file' })
       .option('pattern', { type: 'string', array: true, nargs: 1, default: [] as string[], choices: PATTERN_NAMES, describe: 'Run only this pattern (repeatable); default all' })
       .option('junit', { type: 'string', describe: 'Write JUnit XML here: a testsuite per pattern, a testcase per check' })

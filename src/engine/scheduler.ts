@@ -19,8 +19,9 @@ export interface SchedulerClock {
   now(): number;
 }
 
-/** Wall-clock milliseconds with sub-millisecond resolution, comparable across worker threads. */
 const timeOrigin = performance.timeOrigin; // a getter that calls into the runtime: read once
+
+/** Wall-clock milliseconds with sub-millisecond resolution, comparable across worker threads. */
 export const wallClock: SchedulerClock = {
   now: () => timeOrigin + performance.now(),
 };
