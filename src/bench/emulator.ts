@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { EmulatorInfo } from '../emulator/index.js';
 import { readInfoFile } from '../endpoints/emulator-target.js';
 import { readProcStat } from './measure.js';
+import { pinned } from './pinning.js';
 
 export interface BenchEmulator {
   info: EmulatorInfo;
@@ -31,14 +32,16 @@ export interface EmulatorTotals {
   rejections: Record<string, number>;
 }
 
-export async function startBenchEmulator(stateDir: string, log: (line: string) => void, timeoutMs = 30_000): Promise<BenchEmulator> {
+/** `cpuList`: the cores it may run on (`taskset -c`); the pid stays the emulator's, as taskset execs it. */
+export async function startBenchEmulator(stateDir: string, log: (line: string) => void, cpuList?: string, timeoutMs = 30_000): Promise<BenchEmulator> {
   const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
   if (!existsSync(cli)) throw new Error(`the emulator program ${cli} is missing: run "npm run build" first`);
   const dir = await mkdtemp(join(tmpdir(), 'edgefleet-bench-emulator-'));
   const infoFile = join(dir, 'info.json');
-  const child: ChildProcess = spawn(process.execPath, [
+  const [command, args] = pinned(cpuList, process.execPath, [
     cli, 'emulator', '--mqtt-port', '0', '--http-port', '0', '--state-dir', stateDir, '--info-file', infoFile,
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  ]);
+  const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
   let stderr = '';

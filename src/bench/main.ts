@@ -18,6 +18,7 @@ import { computeRatios, renderTable, type BenchReport, type ConnectEntry, type T
 import { runClient } from './run-client.js';
 import { cpuSeconds, machineBusySeconds, sleep } from './measure.js';
 import { schedulerOnly } from './scheduler-only.js';
+import { corePinning } from './pinning.js';
 
 interface Options {
   quick: boolean;
@@ -34,6 +35,8 @@ interface Options {
   only: Set<'connect' | 'telemetry'>;
   clients: Set<Variant>;
   verbose: boolean;
+  /** Telemetry phases: client and emulator on cores of their own (taskset). */
+  pin: boolean;
   quietWaitSeconds: number;
   repeat: number;
 }
@@ -73,6 +76,8 @@ const USAGE = `usage: node dist/bench/main.js [options]
   --repeat N                   run every phase N times, clients interleaved; keep each client's median run among those
                                other processes left alone (else the least disturbed); all runs stay in the JSON
   --verbose                    show the client and emulator processes' output
+  --no-pin                     telemetry phases: do not pin the client and the emulator to cores of their own (by default,
+                               with taskset and 2+ cores, the emulator gets the last core and the client the others)
 environment: EDGEFLEET_BENCH_CLIENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" adds node flags to the client processes`;
 
 function parseArgs(argv: string[]): Options {
@@ -86,14 +91,14 @@ function parseArgs(argv: string[]): Options {
     if (!a.startsWith('--')) throw new Error(`unexpected argument "${a}"\n${USAGE}`);
     const eq = a.indexOf('=');
     if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1));
-    else if (['quick', 'verbose'].includes(a.slice(2))) flags.set(a.slice(2), true);
+    else if (['quick', 'verbose', 'no-pin'].includes(a.slice(2))) flags.set(a.slice(2), true);
     else {
       const v = argv[++i];
       if (v === undefined) throw new Error(`${a} needs a value\n${USAGE}`);
       flags.set(a.slice(2), v);
     }
   }
-  const known = ['quick', 'identities', 'telemetry-identities', 'rate', 'window', 'concurrency', 'local-address', 'only', 'clients', 'out', 'state-dir', 'verbose', 'quiet-wait', 'repeat'];
+  const known = ['quick', 'identities', 'telemetry-identities', 'rate', 'window', 'concurrency', 'local-address', 'only', 'clients', 'out', 'state-dir', 'verbose', 'no-pin', 'quiet-wait', 'repeat'];
   for (const k of flags.keys()) if (!known.includes(k)) throw new Error(`unknown option --${k}\n${USAGE}`);
   const quick = flags.get('quick') === true;
   const str = (k: string) => {
@@ -132,6 +137,7 @@ function parseArgs(argv: string[]): Options {
     only,
     clients,
     verbose: flags.get('verbose') === true,
+    pin: flags.get('no-pin') !== true,
     quietWaitSeconds: str('quiet-wait') === '0' ? 0 : int('quiet-wait', quick ? 3 : 10),
     repeat: int('repeat', 1),
   };
@@ -186,6 +192,10 @@ async function main(): Promise<void> {
   }
   const cores = cpus().length;
   report.notes.push(`${cores} cores shared by the client under test and the emulator (and this parent, idle while a phase runs): past about ${cores} busy cores in total, figures measure the box, not the client`);
+  const pinning = opts.pin && opts.only.has('telemetry') ? corePinning(cores) : undefined;
+  report.method.pinning = pinning === undefined
+    ? `telemetry phases not pinned (${opts.pin ? 'one core, or no taskset' : '--no-pin'}): client and emulator share the cores and preempt each other`
+    : `telemetry phases: client on core(s) ${pinning.client}, emulator on core ${pinning.emulator} (taskset), as if on two machines; connect phases share every core`;
 
   let emulator: BenchEmulator | undefined;
   const stopEmulator = async () => {
@@ -209,7 +219,8 @@ async function main(): Promise<void> {
     if (quiet.waitedMs >= 2000) say(`  (waited ${Math.round(quiet.waitedMs / 1000)} s for other processes to go quiet; they use ${quiet.otherCores.toFixed(2)} cores)`);
     const t0 = Date.now();
     try {
-      emulator = await startBenchEmulator(opts.stateDir, opts.verbose ? (l) => say(`    ${l}`) : () => {});
+      const cpuList = kind === 'telemetry' ? pinning : undefined;
+      emulator = await startBenchEmulator(opts.stateDir, opts.verbose ? (l) => say(`    ${l}`) : () => {}, cpuList?.emulator);
       const idPrefix = `bench-${kind[0]}-${variant}-`;
       const ids = [...Array.from({ length: n }, (_, i) => deviceIdOf(idPrefix, i)), `${idPrefix}warmup`];
       const r0 = Date.now();
@@ -227,7 +238,7 @@ async function main(): Promise<void> {
         ...(telemetry === undefined ? {} : { telemetry }),
       };
       const timeoutMs = connectDeadlineMs + 60_000 + (telemetry === undefined ? 0 : telemetry.warmupMs + telemetry.durationMs);
-      const result = await runClient(job, timeoutMs, log);
+      const result = await runClient(job, timeoutMs, log, cpuList?.client);
       const totals = await emulator.totals().catch(() => undefined);
       say(`  ${label}: ${result.ok ? 'done' : `FAILED: ${result.error?.split('\n')[0]}`} in ${((Date.now() - t0) / 1000).toFixed(0)} s (registering ${n} devices took ${(registerMs / 1000).toFixed(1)} s)`);
       return { result, ...(totals === undefined ? {} : { totals, received: totals.messagesReceived }) };

@@ -132,6 +132,7 @@ export function renderTable(r: BenchReport): string {
   ));
   out.push('');
   out.push(`Telemetry: ${r.method.telemetry}`);
+  if (r.method.pinning !== undefined) out.push(`  (${r.method.pinning})`);
   out.push('  (loop delay: the client\'s event-loop delay over the window; lateness: edgefleet\'s scheduler, task start − intended time)');
   const rows: string[][] = [];
   for (const v of ['edgefleet', 'mqttjs'] as const) {

@@ -3,13 +3,15 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { RESULT_MARKER, type ClientJob, type ClientResult } from './job.js';
+import { pinned } from './pinning.js';
 
-export async function runClient(job: ClientJob, timeoutMs: number, log: (line: string) => void): Promise<ClientResult> {
+export async function runClient(job: ClientJob, timeoutMs: number, log: (line: string) => void, cpuList?: string): Promise<ClientResult> {
   const script = fileURLToPath(new URL('./client.js', import.meta.url));
   // EDGEFLEET_BENCH_CLIENT_NODE_ARGS: extra node flags for client processes, to look into one
   // (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" or "--trace-gc").
   const extra = (process.env.EDGEFLEET_BENCH_CLIENT_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
-  const child = spawn(process.execPath, ['--expose-gc', ...extra, script], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const [command, args] = pinned(cpuList, process.execPath, ['--expose-gc', ...extra, script]);
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
   let stdout = '';

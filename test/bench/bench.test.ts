@@ -9,6 +9,8 @@ import { registerDevices } from '../../src/bench/emulator.js';
 import { deviceIdOf, type ClientJob, type Variant } from '../../src/bench/job.js';
 import { ClosedLoop, sleep } from '../../src/bench/measure.js';
 import { fitIdentities } from '../../src/bench/limits.js';
+import { corePinning, pinned } from '../../src/bench/pinning.js';
+import { spawnSync } from 'node:child_process';
 import { schedulerOnly } from '../../src/bench/scheduler-only.js';
 import { computeRatios, renderTable, type BenchReport } from '../../src/bench/report.js';
 import type { AdapterFactory } from '../../src/bench/clients/adapter.js';
@@ -144,5 +146,18 @@ describe('bench report and limits', () => {
     const ports = fitIdentities(50_000, { ...limits, softFds: 1_000_000, hardFds: 1_000_000 }, 1);
     expect(ports.identities).toBeLessThan(28_232);
     expect(ports.reason).toMatch(/--local-address/);
+  });
+
+  it('pins telemetry phases: the emulator on the last core, the client on the others, and the process really runs there', () => {
+    expect(corePinning(1)).toBeUndefined();
+    expect(pinned(undefined, 'node', ['x'])).toEqual(['node', ['x']]);
+    const two = corePinning(2);
+    if (two === undefined) return; // no taskset here: the bench says it did not pin
+    expect(two).toEqual({ client: '0', emulator: '1' });
+    expect(corePinning(4)).toEqual({ client: '0-2', emulator: '3' });
+    // What the child sees of its own affinity (taskset execs it, so it is the same process).
+    const [command, args] = pinned(two.client, process.execPath, ['-e', "process.stdout.write(require('node:fs').readFileSync('/proc/self/status', 'utf8'))"]);
+    const child = spawnSync(command, args, { encoding: 'utf8' });
+    expect(child.stdout).toMatch(/Cpus_allowed_list:\s+0\n/);
   });
 });
