@@ -191,8 +191,8 @@ async function main(): Promise<void> {
     report.notes.push('one run per client and phase: on this 2-core machine, identical runs spread by about ±10% even when nothing else runs (connects/s and msgs/core-s); ratios within ±0.1 of a target are not a verdict: use --repeat 3');
   }
   const cores = cpus().length;
-  report.notes.push(`${cores} cores shared by the client under test and the emulator (and this parent, idle while a phase runs): past about ${cores} busy cores in total, figures measure the box, not the client`);
   const pinning = opts.pin && opts.only.has('telemetry') ? corePinning(cores) : undefined;
+  report.notes.push(`${cores} cores shared by the client under test and the emulator${pinning === undefined ? '' : ' in connect phases (telemetry phases pin each to its own)'} (and this parent, idle while a phase runs): past about ${cores} busy cores in total, figures measure the box, not the client`);
   report.method.pinning = pinning === undefined
     ? `telemetry phases not pinned (${opts.pin ? 'one core, or no taskset' : '--no-pin'}): client and emulator share the cores and preempt each other`
     : `telemetry phases: client on core(s) ${pinning.client}, emulator on core ${pinning.emulator} (taskset), as if on two machines; connect phases share every core`;
