@@ -41,7 +41,8 @@ async function writeSecret(path: string, text: string): Promise<void> {
   await chmod(path, 0o600);
 }
 
-async function pair(dir: string, name: string, make: () => Promise<PemPair>): Promise<PemPair> {
+/** `<dir>/<name>.pem` and `<dir>/<name>-key.pem` (owner-only), made by `make` when either is missing. */
+export async function loadOrCreatePair(dir: string, name: string, make: () => Promise<PemPair>): Promise<PemPair> {
   const certPath = join(dir, `${name}.pem`);
   const keyPath = join(dir, `${name}-key.pem`);
   const [certPem, keyPem] = await Promise.all([readIfExists(certPath), readIfExists(keyPath)]);
@@ -61,8 +62,8 @@ const newIdScope = () => '0ne' + randomBytes(4).toString('hex').toUpperCase();
 export async function ensureStateDir(dirInput: string, serverNames: string[] = []): Promise<StateDir> {
   const dir = resolve(dirInput);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const ca = await pair(dir, 'ca', () => createCertificateAuthority('edgefleet emulator root CA'));
-  const deviceCa = await pair(dir, 'device-ca', () => createCertificateAuthority('edgefleet device CA'));
+  const ca = await loadOrCreatePair(dir, 'ca', () => createCertificateAuthority('edgefleet emulator root CA'));
+  const deviceCa = await loadOrCreatePair(dir, 'device-ca', () => createCertificateAuthority('edgefleet device CA'));
   const dns = [...new Set(['localhost', ...serverNames.filter((n) => !/^[\d.:]+$/.test(n))])];
   const namesPath = join(dir, 'server-names.json');
   const wanted = JSON.stringify(dns);

@@ -4,10 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import type { Emulator } from '../../src/emulator/index.js';
-import { deriveDeviceKey } from '../../src/protocol/index.js';
 import { SimEdgeDevice, type EdgeDeviceConfig } from '../../src/sim/edge/edge-device.js';
 import { rest } from '../support/emulator.js';
-import { testContext, until, useTestEmulator, type TestSimContext } from '../support/sim-context.js';
+import { connectedEdgeDevice, testContext, until, useTestEmulator, type TestSimContext } from '../support/sim-context.js';
 
 let emulator: Emulator;
 const contexts: TestSimContext[] = [];
@@ -42,19 +41,9 @@ async function saveManifest(id: string, data: unknown): Promise<void> {
 
 /** An IoT Edge device with `manifest` assigned over REST, simulated in its own context (its own ledger). */
 async function edgeDevice(id: string, manifest: unknown, config: EdgeDeviceConfig = { modules: {} }): Promise<{ device: SimEdgeDevice; ctx: TestSimContext }> {
-  await saveManifest(`${id}-m1`, manifest);
-  expect((await rest(emulator, 'PUT', `/api/devices/${id}`, { displayName: id, iotEdge: true, deploymentManifest: `${id}-m1` })).status).toBeLessThan(300);
   const ctx = testContext(emulator);
   contexts.push(ctx);
-  let seed = 11;
-  const device = new SimEdgeDevice(ctx, ctx.target as never, {
-    deviceId: id, group: 'edge', ordinal: 0, arrivalAt: ctx.scheduler.now(),
-    random: () => ((seed = (seed * 16807) % 2147483647) / 2147483647),
-  }, { kind: 'dps-sas', deviceKey: deriveDeviceKey(emulator.info.enrollmentGroups.edgeDevices.primaryKey, id) }, config);
-  devices.push(device);
-  device.start();
-  await until(() => device.state === 'connected', 10_000, `${id} connected`);
-  return { device, ctx };
+  return { device: await connectedEdgeDevice(emulator, ctx, devices, id, manifest, config, 11), ctx };
 }
 
 const received = (identity: string) => emulator.stats.identities.get(identity)?.messagesReceived ?? 0;

@@ -4,10 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import type { Emulator } from '../../src/emulator/index.js';
-import { deriveDeviceKey } from '../../src/protocol/index.js';
 import { SimEdgeDevice } from '../../src/sim/edge/edge-device.js';
 import { rest } from '../support/emulator.js';
-import { testContext, until, useTestEmulator, type TestSimContext } from '../support/sim-context.js';
+import { connectedEdgeDevice, testContext, until, useTestEmulator, type TestSimContext } from '../support/sim-context.js';
 
 let emulator: Emulator;
 const contexts: TestSimContext[] = [];
@@ -27,19 +26,9 @@ function manifest(routes: Record<string, unknown>): any {
 }
 
 async function edgeDevice(id: string, data: unknown): Promise<{ device: SimEdgeDevice; ctx: TestSimContext }> {
-  expect((await rest(emulator, 'PUT', `/api/deploymentManifests/${id}-m`, { displayName: id, data })).status).toBeLessThan(300);
-  expect((await rest(emulator, 'PUT', `/api/devices/${id}`, { displayName: id, iotEdge: true, deploymentManifest: `${id}-m` })).status).toBeLessThan(300);
   const ctx = testContext(emulator);
   contexts.push(ctx);
-  let seed = 7;
-  const device = new SimEdgeDevice(ctx, ctx.target as never, {
-    deviceId: id, group: 'edge', ordinal: 0, arrivalAt: ctx.scheduler.now(),
-    random: () => ((seed = (seed * 16807) % 2147483647) / 2147483647),
-  }, { kind: 'dps-sas', deviceKey: deriveDeviceKey(emulator.info.enrollmentGroups.edgeDevices.primaryKey, id) }, { modules: {} });
-  devices.push(device);
-  device.start();
-  await until(() => device.state === 'connected', 10_000, `${id} connected`);
-  return { device, ctx };
+  return { device: await connectedEdgeDevice(emulator, ctx, devices, id, data, { modules: {} }, 7), ctx };
 }
 
 const received = (identity: string) => emulator.stats.identities.get(identity)?.messagesReceived ?? 0;

@@ -8,11 +8,11 @@ import { Scheduler } from '../../src/engine/scheduler.js';
 import { deriveDeviceKey } from '../../src/protocol/index.js';
 import { deviceBehaviour } from '../../src/sim/build.js';
 import { SimDevice } from '../../src/sim/device.js';
-import { SimEdgeDevice, type EdgeDeviceConfig } from '../../src/sim/edge/edge-device.js';
+import type { EdgeDeviceConfig } from '../../src/sim/edge/edge-device.js';
 import { ProtocolTranslationModule, type ModuleApi, type TranslatedSensorSpec } from '../../src/sim/edge/modules/index.js';
 import { Prng } from '../../src/sim/model/random.js';
 import { rest } from '../support/emulator.js';
-import { testContext, until, useTestEmulator, type TestSimContext } from '../support/sim-context.js';
+import { connectedEdgeDevice, testContext, until, useTestEmulator, type TestSimContext } from '../support/sim-context.js';
 
 const MODBUS: TranslatedSensorSpec = {
   kind: 'modbus', count: 4, idPattern: 'plc-{index}', pollInterval: 5000,
@@ -143,20 +143,10 @@ describe('translation modules against the emulator', () => {
     ((module === undefined ? emulator.registry.get(id)?.twin : emulator.registry.getModule(id, module)?.twin)?.reported.value ?? {}) as Record<string, any>;
 
   async function edgeDevice(id: string, manifestFile: string, config: (ctx: TestSimContext) => EdgeDeviceConfig) {
-    const manifest = JSON.parse(readFileSync(manifestFile, 'utf8'));
-    expect((await rest(emulator, 'PUT', `/api/deploymentManifests/${id}-m`, { displayName: id, data: manifest })).status).toBeLessThan(300);
-    expect((await rest(emulator, 'PUT', `/api/devices/${id}`, { displayName: id, iotEdge: true, deploymentManifest: `${id}-m` })).status).toBeLessThan(300);
     const ctx = testContext(emulator);
     contexts.push(ctx);
-    let seed = 5;
-    const device = new SimEdgeDevice(ctx, ctx.target as never, {
-      deviceId: id, group: 'edge', ordinal: 0, arrivalAt: ctx.scheduler.now(),
-      random: () => ((seed = (seed * 16807) % 2147483647) / 2147483647),
-    }, { kind: 'dps-sas', deviceKey: deriveDeviceKey(emulator.info.enrollmentGroups.edgeDevices.primaryKey, id) }, config(ctx));
-    things.push(device);
-    device.start();
-    await until(() => device.state === 'connected', 15_000, `${id} connected`);
-    return { device, ctx };
+    const manifest = JSON.parse(readFileSync(manifestFile, 'utf8'));
+    return { device: await connectedEdgeDevice(emulator, ctx, things, id, manifest, config(ctx), 5, 15_000), ctx };
   }
 
   it('protocol translation: every sensor\'s readings reach the emulator as the module, and the counters reach its twin', async () => {

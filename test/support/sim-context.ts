@@ -5,8 +5,10 @@ import type { AzureTarget } from '../../src/endpoints/target.js';
 import type { SimContext, ThingState } from '../../src/sim/context.js';
 import type { Emulator } from '../../src/emulator/index.js';
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll } from 'vitest';
-import { startTestEmulator } from './emulator.js';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { deriveDeviceKey } from '../../src/protocol/index.js';
+import { SimEdgeDevice, type EdgeDeviceConfig } from '../../src/sim/edge/edge-device.js';
+import { rest, startTestEmulator } from './emulator.js';
 
 export function targetOf(emulator: Emulator): AzureTarget {
   const info = emulator.info;
@@ -72,4 +74,26 @@ export function useTestEmulator(use: (emulator: Emulator) => void, things: reado
     for (const c of contexts) c.scheduler.stop();
     await emulator?.close();
   });
+}
+
+/**
+ * An IoT Edge device `id` with `manifest` assigned over the emulator's REST API (as `${id}-m1`), simulated on `ctx`,
+ * started and connected. It joins `things` before it starts, so the file's cleanup stops it even when it never connects.
+ * `seed` drives its backoff jitter.
+ */
+export async function connectedEdgeDevice(
+  emulator: Emulator, ctx: TestSimContext, things: { stop(): Promise<void> }[], id: string, manifest: unknown, config: EdgeDeviceConfig,
+  seed: number, timeoutMs = 10_000,
+): Promise<SimEdgeDevice> {
+  expect((await rest(emulator, 'PUT', `/api/deploymentManifests/${id}-m1`, { displayName: id, data: manifest })).status).toBeLessThan(300);
+  expect((await rest(emulator, 'PUT', `/api/devices/${id}`, { displayName: id, iotEdge: true, deploymentManifest: `${id}-m1` })).status).toBeLessThan(300);
+  let state = seed;
+  const device = new SimEdgeDevice(ctx, ctx.target as never, {
+    deviceId: id, group: 'edge', ordinal: 0, arrivalAt: ctx.scheduler.now(),
+    random: () => ((state = (state * 16807) % 2147483647) / 2147483647),
+  }, { kind: 'dps-sas', deviceKey: deriveDeviceKey(emulator.info.enrollmentGroups.edgeDevices.primaryKey, id) }, config);
+  things.push(device);
+  device.start();
+  await until(() => device.state === 'connected', timeoutMs, `${id} connected`);
+  return device;
 }

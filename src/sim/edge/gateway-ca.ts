@@ -1,33 +1,18 @@
 // The edge CA of simulated transparent gateways (--gateway-listen): created once in the state directory and
 // reused, so that a device (or the official SDK) that trusts it once keeps trusting every run's gateways.
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { loadOrCreatePair } from '../../emulator/state-dir.js';
 import { createCertificateAuthority, type PemPair } from '../../protocol/x509.js';
 
-export const EDGE_CA_CERT_FILE = 'edge-ca.pem';
-const EDGE_CA_KEY_FILE = 'edge-ca.key.pem';
-
-async function readIfExists(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
+const EDGE_CA = 'edge-ca';
+export const EDGE_CA_CERT_FILE = `${EDGE_CA}.pem`;
 
 /** The edge CA (certificate and key) of `stateDir`, created when missing; `certPath` is what users trust. */
 export async function loadEdgeCa(stateDir: string): Promise<PemPair & { certPath: string }> {
   await mkdir(stateDir, { recursive: true });
-  const certPath = join(stateDir, EDGE_CA_CERT_FILE);
-  const keyPath = join(stateDir, EDGE_CA_KEY_FILE);
-  const [certPem, keyPem] = await Promise.all([readIfExists(certPath), readIfExists(keyPath)]);
-  if (certPem !== undefined && keyPem !== undefined) return { certPem, keyPem, certPath };
-  const ca = await createCertificateAuthority('edgefleet edge CA (simulated IoT Edge gateways)');
-  await writeFile(keyPath, ca.keyPem, { mode: 0o600 });
-  await chmod(keyPath, 0o600);
-  await writeFile(certPath, ca.certPem);
-  return { ...ca, certPath };
+  const ca = await loadOrCreatePair(stateDir, EDGE_CA, () => createCertificateAuthority('edgefleet edge CA (simulated IoT Edge gateways)'));
+  return { ...ca, certPath: join(stateDir, EDGE_CA_CERT_FILE) };
 }
 
 export interface GatewayListenSpec {
