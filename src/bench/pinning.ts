@@ -1,5 +1,5 @@
 // Telemetry phases pin the client and the emulator to cores of their own (taskset), as if on two machines. Sharing
-// two cores, the emulator's wake-ups and batches preempted the client's event loop 10–24 ms at a time (perf
+// two cores, the emulator's wake-ups and batches preempted the client's event loop 5–24 ms at a time (perf
 // sched_switch: the client runnable, the emulator running), which the scheduler's lateness then measured.
 import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
