@@ -1,4 +1,4 @@
-// IoT Edge deployment manifests as users already have them (protocol.md §4.1). Only what the simulation
+// IoT Edge deployment manifests as users already have them (docs/protocol.md §4.1). Only what the simulation
 // relies on is checked; unknown fields are kept, since real manifests carry many.
 import { z } from 'zod';
 

@@ -1,5 +1,5 @@
 // The MQTT/TLS front end of the emulator: DPS and IoT Hub on one listener, told apart by the CONNECT
-// username (protocol.md §1, §3). Every reply goes to the one client it is for, never through broker fan-out.
+// username (docs/protocol.md §1, §3). Every reply goes to the one client it is for, never through broker fan-out.
 import { randomUUID } from 'node:crypto';
 import { Aedes, type Client, type PublishPacket, type Subscription } from 'aedes';
 import type { TLSSocket } from 'node:tls';

@@ -1,4 +1,4 @@
-// The emulator's REST front end, shaped like IoT Central's data-plane API (protocol.md §6.3): JSON over node:http,
+// The emulator's REST front end, shaped like IoT Central's data-plane API (docs/protocol.md §6.3): JSON over node:http,
 // authorized by an API token. It only maps HTTP onto CloudService and the registry; the MQTT front end does the rest.
 import type http from 'node:http';
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
@@ -208,7 +208,7 @@ function sectionView(section: TwinSection, component: string | undefined): Secti
   return { values, updatedAt: () => section.updatedAt.get(component) };
 }
 
-/** A writable-property acknowledgement `{value, ac, av, ad?}` as the device reports it (protocol.md §6.2). */
+/** A writable-property acknowledgement `{value, ac, av, ad?}` as the device reports it (docs/protocol.md §6.2). */
 const isAck = (v: Json | undefined): v is JsonObject => isJsonObject(v) && 'value' in v && typeof v.ac === 'number';
 
 /**
@@ -712,7 +712,7 @@ class RestApi {
     return found;
   }
 
-  /** Attaches `target` as a downstream device of the path's device (a child has one parent: protocol.md §5). */
+  /** Attaches `target` as a downstream device of the path's device (a child has one parent: docs/protocol.md §5.3). */
   private async putRelationship(ctx: Ctx): Promise<Reply> {
     const source = this.service.device(param(ctx, 'deviceId')).id;
     const relId = requireId(param(ctx, 'relationshipId'), 'relationship id');

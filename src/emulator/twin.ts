@@ -1,4 +1,4 @@
-// Twin documents: desired and reported sections with versions and JSON merge patches (protocol.md §1.5).
+// Twin documents: desired and reported sections with versions and JSON merge patches (docs/protocol.md §1.7).
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };

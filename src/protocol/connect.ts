@@ -1,4 +1,4 @@
-// CONNECT usernames and client ids for IoT Hub and DPS (protocol.md §1.2, §3.1).
+// CONNECT usernames and client ids for IoT Hub and DPS (docs/protocol.md §1.2, §3.1).
 import { decodePropertyBag, encodePropertyBag, type PropertyBag } from './property-bag.js';
 import type { Identity } from './topics.js';
 

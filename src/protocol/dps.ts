@@ -1,4 +1,4 @@
-// DPS register request and operation status bodies (protocol.md §3.3, §3.5).
+// DPS register request and operation status bodies (docs/protocol.md §3.3, §3.5).
 
 export interface IotcGateway {
   iotcGatewayId: string;

@@ -1,4 +1,4 @@
-// Property bags on IoT Hub topics: `k1=v1&k2=v2`, each part URL-encoded (protocol.md §1.4).
+// Property bags on IoT Hub topics: `k1=v1&k2=v2`, each part URL-encoded (docs/protocol.md §1.4).
 
 /** A value of `null` is a key without `=` (how C2D carries null properties). */
 export type PropertyBag = Record<string, string | null>;
@@ -53,7 +53,7 @@ export const systemProperty = {
   creationTime: '$.ctime',
 } as const;
 
-/** The D2C timestamp IoT Central prefers over enqueued time (protocol.md §1.4). */
+/** The D2C timestamp IoT Central prefers over enqueued time (docs/protocol.md §1.4). */
 export const CREATION_TIME_PROPERTY = 'iothub-creation-time-utc';
 
 /** Splits a bag into system properties (by their readable names) and application properties. */

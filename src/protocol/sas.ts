@@ -1,4 +1,4 @@
-// Shared access signatures as IoT Hub and DPS use them (protocol.md §2).
+// Shared access signatures as IoT Hub and DPS use them (docs/protocol.md §2).
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /** encodeURIComponent plus ! ' ( ) *, as the Azure SDKs encode SAS fields. */

@@ -1,4 +1,4 @@
-// IoT Hub and DPS MQTT topics: builders and one parser for all of them (protocol.md §1.3, §3.2).
+// IoT Hub and DPS MQTT topics: builders and one parser for all of them (docs/protocol.md §1.3, §3.2).
 import { decodePropertyBag, encodePropertyBag, type PropertyBag } from './property-bag.js';
 
 export type Identity = { deviceId: string; moduleId?: string };

@@ -1,4 +1,4 @@
-// Registration with DPS over MQTT (protocol.md §3): register, wait retry-after, poll until assigned.
+// Registration with DPS over MQTT (docs/protocol.md §3): register, wait retry-after, poll until assigned.
 import {
   buildDpsUsername, createSasToken, parseOperationStatus, parseTopic, sasResource, topic, type RegisterPayload,
 } from '../protocol/index.js';
@@ -77,7 +77,7 @@ export async function provision(
     let operationId: string | undefined;
     for (let polls = 0; ; polls++) {
       if (answer.status === 429 && polls < 10) {
-        // Throttled: keep the state, wait as told (protocol.md §3.2), ask again.
+        // Throttled: keep the state, wait as told (docs/protocol.md §3.2), ask again.
         await wait(answer.retryAfter ?? DEFAULT_POLL_SECONDS);
         const id = operationId;
         answer = id === undefined ? await request(topic.dpsRegister, registerBody) : await request((r) => topic.dpsPoll(r, id), ' ');

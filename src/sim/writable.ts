@@ -1,4 +1,4 @@
-// Acknowledging writable properties the IoT Central way (protocol.md §6.2): for each desired value, a reported
+// Acknowledging writable properties the IoT Central way (docs/protocol.md §6.2): for each desired value, a reported
 // `{ value, ac, av, ad }`, inside its component object (`__t: "c"`) when it belongs to a component.
 
 export interface AckPolicy {

@@ -1,4 +1,4 @@
-// Reconnect delays as the Azure IoT SDKs compute them (ExponentialBackOffWithJitter, protocol.md §1.6):
+// Reconnect delays as the Azure IoT SDKs compute them (ExponentialBackOffWithJitter, docs/protocol.md §1.6):
 // F(x) = min(Cmin + (2^(x-1) - 1) * rand(C*(1-Jd), C*(1-Ju)), Cmax), the first retry immediate unless throttled.
 
 export interface BackoffParameters {

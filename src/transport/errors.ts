@@ -1,4 +1,5 @@
-// Every failure is classified (DESIGN: auth, throttled, timeout, protocol, network, server) where it happens.
+// Every failure is classified where it happens: auth, throttled, timeout, protocol, network, server (the classes
+// that reports and thresholds count: README "Thresholds", `errors.<class>.count`).
 import type { ErrorClass } from '../metrics/operations.js';
 
 export class ClassifiedError extends Error {
@@ -9,7 +10,7 @@ export class ClassifiedError extends Error {
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EADDRINUSE', 'ENOTFOUND', 'EAI_AGAIN']);
 
-/** CONNACK return codes of MQTT 3.1.1 as IoT Hub uses them (protocol.md §1.5). */
+/** CONNACK return codes of MQTT 3.1.1 as IoT Hub uses them (docs/protocol.md §1.5). */
 export function classifyConnack(code: number): ClassifiedError {
   switch (code) {
     case 1: return new ClassifiedError('protocol', 'CONNACK 1: unacceptable protocol version', code);

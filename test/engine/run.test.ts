@@ -7,8 +7,10 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { TEST_STATE_DIR } from '../support/emulator.js';
 import { startMosquitto } from '../support/mosquitto.js';
+import { systemPeer } from '../support/system-peer.js';
 
 const CLI = join(process.cwd(), 'dist/cli/main.js');
+const mosquitto = systemPeer('mosquitto', { package: 'mosquitto' });
 const dir = mkdtempSync(join(tmpdir(), 'edgefleet-run-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -124,7 +126,7 @@ describe('edgefleet run', () => {
     expect(existsSync(join(dir, 'reports-4'))).toBe(false);
   });
 
-  it('with --target mqtt, Mosquitto delivers exactly what the run says was acknowledged', async () => {
+  it.skipIf(mosquitto.missing)('with --target mqtt, Mosquitto delivers exactly what the run says was acknowledged', async () => {
     const broker = await startMosquitto();
     try {
       const scenario = join(dir, 'mqtt.yaml');

@@ -4,7 +4,7 @@ import {
   verifySasToken,
 } from '../../src/protocol/index.js';
 
-// The six vectors of protocol.md §2.
+// The six vectors of docs/protocol.md §2.4.
 describe('SAS test vectors', () => {
   it('#1 signs uri/12345 with the key "password"', () => {
     const token = createSasToken({ resourceUri: 'uri', key: 'cGFzc3dvcmQ=', expiry: 12345 });

@@ -1,9 +1,8 @@
 // report.html: built from a synthetic run, opened in headless Chromium, charts checked in the DOM it drew.
 import { execFile } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MetricsAggregate, type TimeseriesRow } from '../../src/metrics/aggregate.js';
@@ -22,6 +21,7 @@ import { writeAggregateState } from '../../src/report/read.js';
 import { renderHtmlFromFiles } from '../../src/report/render.js';
 import { buildSummary } from '../../src/report/summary.js';
 import { writeRunReport } from '../../src/report/write.js';
+import { systemPeer } from '../support/system-peer.js';
 import { SYN_T0, syntheticAggregate } from './synthetic.js';
 
 const CHROMIUM_FLAGS = [
@@ -29,29 +29,14 @@ const CHROMIUM_FLAGS = [
   '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
 ];
 
-/** Debian's `chromium`, or CHROMIUM=/path; a missing browser fails the test with how to install it. */
-function findChromium(): string {
-  const fromEnv = process.env.CHROMIUM;
-  if (fromEnv) return fromEnv;
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    for (const name of ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable']) {
-      try {
-        accessSync(join(dir, name), constants.X_OK);
-        return join(dir, name);
-      } catch {
-        // keep looking
-      }
-    }
-  }
-  throw new Error(
-    'headless Chromium is needed to check report.html and was not found: install it with ' +
-      '"apt-get install -y chromium" (Debian package chromium), or set CHROMIUM=/path/to/chrome',
-  );
-}
+/** Debian's `chromium`, or CHROMIUM=/path; missing, the browser tests skip (or fail with CI set) saying how to get it. */
+const chromium = systemPeer('chromium', {
+  package: 'chromium', env: 'CHROMIUM', commands: ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable'],
+});
 
 /** The DOM after the page's script ran (--dump-dom prints it once the load event has fired). */
 async function dumpDom(file: string, profileDir: string): Promise<string> {
-  const bin = findChromium();
+  const bin = chromium.path!;
   return new Promise((resolve, reject) => {
     execFile(
       bin,
@@ -102,7 +87,7 @@ afterAll(async () => {
 
 const XSS = '</script><img src=x onerror="document.title=1">';
 
-describe('report.html in headless Chromium', () => {
+describe.skipIf(chromium.missing)('report.html in headless Chromium', () => {
   it('draws percentile curves (corrected and raw) for each operation with data, and the time charts', async () => {
     const agg = syntheticAggregate({ seconds: 40 });
     // A message that would break out of a <script> or inject markup if it were not escaped.

@@ -51,7 +51,7 @@ const twin = (id: string, module: string) => emulator.registry.getModule(id, mod
 const reportedOf = (id: string, module: string) => (twin(id, module)?.reported.value ?? {}) as Record<string, any>;
 const desiredVersion = (id: string, module: string) => twin(id, module)!.desired.version;
 
-/** Deployment success as IoT Hub judges it (protocol.md §4.3). */
+/** Deployment success as IoT Hub judges it (docs/protocol.md §4.3). */
 function deployed(id: string): boolean {
   const r = reportedOf(id, '$edgeAgent');
   const desired = twin(id, '$edgeAgent')!.desired.value as Record<string, any>;

@@ -9,6 +9,9 @@ import type { SimContext } from '../../src/sim/context.js';
 import { MqttDevice } from '../../src/sim/mqtt-device.js';
 import { startMosquitto, type Mosquitto } from '../support/mosquitto.js';
 import { until } from '../support/sim-context.js';
+import { systemPeer } from '../support/system-peer.js';
+
+const mosquitto = systemPeer('mosquitto', { package: 'mosquitto' });
 
 let broker: Mosquitto;
 beforeAll(async () => {
@@ -18,7 +21,7 @@ afterAll(async () => {
   await broker?.stop();
 });
 
-describe('MqttDevice against Mosquitto', () => {
+describe.skipIf(mosquitto.missing)('MqttDevice against Mosquitto', () => {
   it('publishes on the templated topic, and the broker delivers exactly the acknowledged messages', async () => {
     const received = new Map<string, number>();
     const subscriber = await mqtt.connectAsync({ host: '127.0.0.1', port: broker.port, protocolVersion: 4, reconnectPeriod: 0 });

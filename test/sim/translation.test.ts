@@ -1,4 +1,4 @@
-// The translation patterns of protocol.md §5. Protocol translation: sensor timing and failures on a fake clock,
+// The translation patterns of docs/protocol.md §5.1. Protocol translation: sensor timing and failures on a fake clock,
 // then a real IoT Edge device whose module's readings reach the emulator as the module. Identity translation: a
 // module that provisions its sensors through DPS as devices of their own and connects as them, against the emulator.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';

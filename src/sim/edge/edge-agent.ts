@@ -1,6 +1,6 @@
 // edgeAgent: connects upstream as `{device}/$edgeAgent`, reads the deployment from its twin, runs the modules it
 // lists (identity, upstream connection through edgeHub, behaviour) in startupOrder, reconciles on each new
-// desired version, and reports runtime state in the real schema (protocol.md §4.3) as a diff of its twin.
+// desired version, and reports runtime state in the real schema (docs/protocol.md §4.3) as a diff of its twin.
 import { createHash } from 'node:crypto';
 import type { ScheduledHandle } from '../../engine/scheduler.js';
 import { backoffDelay } from '../../transport/backoff.js';
