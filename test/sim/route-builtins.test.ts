@@ -462,6 +462,10 @@ describe('$body: BodyQuery.cs, JsonMessageQueryValueProvider.cs, Newtonsoft JSON
     expect(evaluate('IS_DEFINED($body.s)', message(JSON.stringify({ s: 'x', d: '9999-12-31T24:00:00' })))).toBe(false);
     const farAway = message(JSON.stringify({ s: 'x', d: '/Date(999999999999999)/' }));
     expect(evaluate('IS_DEFINED($body.s)', farAway)).toBe(false);
+    // Microsoft's JSON writes "\/Date(…)\/": the same string once decoded.
+    expect(evaluate('IS_DEFINED($body.s)', message(String.raw`{"s":"x","d":"\/Date(999999999999999)\/"}`))).toBe(false);
+    expect(evaluate('IS_STRING($body.d)', message(String.raw`{"d":"\/Date(1234567890)\/"}`))).toBe(false);
+    expect(evaluate('IS_STRING($body.d)', message(String.raw`{"d":"\/Dat(1234567890)\/"}`))).toBe(true);
   });
 
   table([

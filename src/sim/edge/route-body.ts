@@ -23,37 +23,55 @@ export const MISSING: unique symbol = Symbol('no value at this $body path');
 /** A $body value: undefined (no JSON body, an object, an array, a date, several matches), null, or a leaf. */
 export type BodyValue = undefined | null | typeof MISSING | boolean | number | string;
 
-export interface PathStep {
+interface PathStep {
   /** '*' selects every value of an object (Newtonsoft's wildcard); '$' as the first step is the root. */
   readonly name: string;
   readonly index: number | undefined;
 }
 
+/** What a `$body.` path selects in a parsed body. */
+export type BodySelector = (root: object) => BodyValue;
+
 // JsonPath.g4: IDENTIFIER ('[' INT ']')?, IDENTIFIER = one or more of anything but ()<>@,;:\"/[]?={}. and \t\n\r.
 const PATH_STEP = /^([^()<>@,;:\\"/[\]?={}.\t\n\r]+)(?:\[([0-9]+)\])?$/;
+// Newtonsoft reads an index with Convert.ToInt32: a larger one throws, and edgeHub turns the error into undefined.
+const INT32_MAX = 2147483647;
 
-/** The steps of a `$body.` path, or undefined when edgeHub's grammar refuses it. */
-export function parseBodyPath(path: string): PathStep[] | undefined {
+/** The selector of a `$body.` path, or undefined when edgeHub's grammar refuses the path. */
+export function compileBodyPath(path: string): BodySelector | undefined {
   const steps: PathStep[] = [];
   for (const part of path.split('.')) {
     const m = PATH_STEP.exec(part);
     if (!m) return undefined;
     steps.push({ name: m[1]!, index: m[2] === undefined ? undefined : Number(m[2]) });
   }
-  return steps;
+  if (steps.some((s) => s.index !== undefined && s.index > INT32_MAX)) return () => undefined;
+  // The usual path names one value at most: walked without building lists of matches.
+  const special = steps.some((s, k) => s.name === '*' || (k === 0 && s.name === '$'));
+  return special ? (root) => selectTokens(root, steps) : (root) => selectOne(root, steps);
 }
 
 const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-// Newtonsoft reads an index with Convert.ToInt32: a larger one throws, and edgeHub turns the error into undefined.
-const INT32_MAX = 2147483647;
 
-/** SelectTokens on the parsed root, then edgeHub's QueryValue rules for what was selected. */
-export function selectPath(root: object, steps: readonly PathStep[]): BodyValue {
+function selectOne(root: object, steps: readonly PathStep[]): BodyValue {
+  let cur: unknown = root;
+  for (const { name, index } of steps) {
+    if (!isObject(cur) || !hasOwn(cur, name)) return MISSING;
+    cur = cur[name];
+    if (index !== undefined) {
+      if (!Array.isArray(cur) || index >= cur.length) return MISSING;
+      cur = cur[index];
+    }
+  }
+  return leaf(cur);
+}
+
+/** SelectTokens with wildcards: several matches make a QueryValue object, which BodyQuery turns into undefined. */
+function selectTokens(root: object, steps: readonly PathStep[]): BodyValue {
   let current: unknown[] = [root];
   for (let k = 0; k < steps.length; k++) {
     const { name, index } = steps[k]!;
-    if (index !== undefined && index > INT32_MAX) return undefined;
     let next: unknown[] = [];
     if (k === 0 && name === '$') next = current;
     else if (name === '*') for (const t of current) { if (isObject(t)) next.push(...Object.values(t)); }
@@ -64,11 +82,14 @@ export function selectPath(root: object, steps: readonly PathStep[]): BodyValue 
     current = next;
   }
   if (current.length === 0) return MISSING;
-  if (current.length > 1) return undefined; // several tokens: a QueryValue object, which BodyQuery makes undefined
-  const v = current[0];
+  return current.length > 1 ? undefined : leaf(current[0]);
+}
+
+/** QueryValue.Create, then BodyQuery: a leaf is its value; objects, arrays and dates are undefined. */
+function leaf(v: unknown): BodyValue {
   if (v === null || typeof v === 'boolean' || typeof v === 'number') return v;
   if (typeof v === 'string') return newtonsoftReadsAsDate(v) ? undefined : v;
-  return undefined; // an object or an array
+  return undefined;
 }
 
 // ---- which JSON strings Newtonsoft turns into dates (DateParseHandling.DateTime, its default)
@@ -190,9 +211,9 @@ export function bodyParseCount(): number {
   return parses;
 }
 
-/** The value at `steps` in the message's JSON body, or undefined when edgeHub would have no body to read. */
+/** The value `select` finds in the message's JSON body, or undefined when edgeHub would have no body to read. */
 export function readBody(
-  m: RouteMessage, type: string | undefined, encoding: string | undefined, steps: readonly PathStep[],
+  m: RouteMessage, type: string | undefined, encoding: string | undefined, select: BodySelector,
 ): BodyValue {
   if (!(m === cachedMessage && m.body === cachedBuffer && type === cachedType && encoding === cachedEncoding)) {
     cachedRoot = parseBody(m.body, type, encoding);
@@ -201,7 +222,7 @@ export function readBody(
     cachedType = type;
     cachedEncoding = encoding;
   }
-  return cachedRoot === NO_BODY ? undefined : selectPath(cachedRoot, steps);
+  return cachedRoot === NO_BODY ? undefined : select(cachedRoot);
 }
 
 /**
@@ -220,7 +241,8 @@ function parseBody(body: Buffer, type: string | undefined, encoding: string | un
   try {
     const root: unknown = JSON.parse(text);
     if (!isObject(root)) return NO_BODY;
-    checkDates(root);
+    // Only such dates make Newtonsoft throw; most bodies have no text that could be one (or an escape hiding one).
+    if (/T24|\/Date\(|\\[u/]/.test(text)) checkDates(root);
     return root;
   } catch {
     return NO_BODY;

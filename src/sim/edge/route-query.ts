@@ -35,7 +35,7 @@
 
 import { RouteProblem } from './route-error.js';
 import { type Cursor, type Token, type TokenKind, unterminated } from './route-lexer.js';
-import { MISSING, parseBodyPath, readBody } from './route-body.js';
+import { compileBodyPath, MISSING, readBody } from './route-body.js';
 import { dotnetPow, invariantCase, parseDotnetDouble } from './route-dotnet.js';
 import { equalsIgnoreCase, lookupIgnoreCase, readSystemProperty } from './route-message.js';
 import type { RouteMessage } from './routes.js';
@@ -277,15 +277,15 @@ function sysProperty(tok: Token, escaped: boolean): Compiled {
 }
 
 function bodyQuery(tok: Token, path: string): Compiled {
-  const steps = parseBodyPath(path);
-  if (steps === undefined) {
+  const select = compileBodyPath(path);
+  if (select === undefined) {
     throw new RouteProblem(tok.start, `invalid $body path ${JSON.stringify(tok.text)}`, {
       hint: 'write $body.a.b or $body.a[0].b',
     });
   }
   return {
     t: 'any',
-    f: (m) => readBody(m, readSystemProperty(m, 'contentType'), readSystemProperty(m, 'contentEncoding'), steps),
+    f: (m) => readBody(m, readSystemProperty(m, 'contentType'), readSystemProperty(m, 'contentEncoding'), select),
   };
 }
 
