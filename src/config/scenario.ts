@@ -24,30 +24,45 @@ const wholeNumber = (min: number, description: string) =>
 
 // --- targets ---------------------------------------------------------------------------------------------
 
-const TEMPLATE_PLACEHOLDERS = new Set(['deviceId', 'moduleId', 'group']);
+// What a template may name: a device's id and group; a module's id only where a module publishes.
+const DEVICE_PLACEHOLDERS = ['deviceId', 'group'] as const;
+const MODULE_PLACEHOLDERS = ['deviceId', 'moduleId', 'group'] as const;
 
-function templateProblem(template: string): string | undefined {
-  for (const match of template.matchAll(/\{([^{}]*)\}/g)) {
-    const name = match[1] ?? '';
+const listed = (names: readonly string[], last = 'or'): string =>
+  names.map((n) => `{${n}}`).join(', ').replace(/, ([^,]*)$/, ` ${last} $1`);
+
+function templateProblem(template: string, allowed: readonly string[]): string | undefined {
+  let rest = '';
+  let from = 0;
+  for (const match of template.matchAll(/\$?\{([^{}]*)\}/g)) {
+    rest += template.slice(from, match.index);
+    from = match.index + match[0].length;
     // ${ENV} references are resolved at load time, not by the template.
-    if (match.index !== undefined && match.index > 0 && template[match.index - 1] === '$') continue;
-    if (!TEMPLATE_PLACEHOLDERS.has(name)) return `unknown placeholder {${name}}; expected {deviceId}, {moduleId} or {group}`;
+    if (match[0].startsWith('$')) continue;
+    const name = match[1] ?? '';
+    if (allowed.includes(name)) continue;
+    if (name === 'moduleId') return `{moduleId} is only for topics.moduleTelemetry: a device has no module id`;
+    return `unknown placeholder {${name}}; expected ${listed(allowed)}`;
   }
+  rest += template.slice(from);
+  if (/[{}]/.test(rest)) return `a "{" or "}" that is no placeholder; placeholders are ${listed(allowed)}`;
   return undefined;
 }
 
-const template = (description: string) =>
+const template = (description: string, allowed: readonly string[] = DEVICE_PLACEHOLDERS) =>
   z
     .string()
     .min(1)
     .superRefine((value, ctx) => {
-      const problem = templateProblem(value);
+      const problem = templateProblem(value, allowed);
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
     })
-    .describe(`${description} Placeholders: {deviceId}, {moduleId}, {group}.`);
+    .describe(`${description} Placeholders: ${listed(allowed, 'and')}.`);
 
-const topicTemplate = (description: string) =>
-  template(description).refine((topic) => !/[+#]/.test(topic), { error: 'a publish topic cannot contain the wildcards + or #' });
+const topicTemplate = (description: string, allowed?: readonly string[]) =>
+  template(description, allowed).refine((topic) => !/[+#]/.test(topic), {
+    error: 'a publish topic cannot contain the wildcards + or #',
+  });
 
 const groupKeySchema = z
   .strictObject({
@@ -98,7 +113,7 @@ export const mqttTargetSchema = z
     topics: z
       .strictObject({
         telemetry: topicTemplate('Topic for device telemetry.').default('devices/{deviceId}/messages/events/'),
-        moduleTelemetry: topicTemplate('Topic for IoT Edge module telemetry.').default(
+        moduleTelemetry: topicTemplate('Topic for IoT Edge module telemetry.', MODULE_PLACEHOLDERS).default(
           'devices/{deviceId}/modules/{moduleId}/messages/events/',
         ),
       })

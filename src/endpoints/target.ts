@@ -16,7 +16,7 @@ export interface AzureTarget {
   service?: { baseUrl: string; apiToken: string; apiVersion: string };
 }
 
-/** Any MQTT broker: topics and credentials from templates with {deviceId} and {moduleId}. */
+/** Any MQTT broker: topics, client id and user name from templates with {deviceId}, {group} (and {moduleId}). */
 export interface MqttTarget {
   kind: 'mqtt';
   host: string;
@@ -32,9 +32,20 @@ export interface MqttTarget {
 
 export type Target = AzureTarget | MqttTarget;
 
-/** Fills `{deviceId}` and `{moduleId}` in a template. */
-export function fillTemplate(template: string, ids: { deviceId: string; moduleId?: string }): string {
-  return template.replaceAll('{deviceId}', ids.deviceId).replaceAll('{moduleId}', ids.moduleId ?? '');
+/** What the placeholders of a template stand for. */
+export interface TemplateValues {
+  deviceId: string;
+  /** The scenario group of the device. */
+  group: string;
+  moduleId?: string;
+}
+
+/**
+ * Fills `{deviceId}`, `{group}` and `{moduleId}` in one pass (a value that looks like a placeholder stays as it is).
+ * The scenario schema refuses other placeholders, and `{moduleId}` where there is no module.
+ */
+export function fillTemplate(template: string, values: TemplateValues): string {
+  return template.replace(/\{(deviceId|group|moduleId)\}/g, (_, name: keyof TemplateValues) => values[name] ?? '');
 }
 
 /** `host:port` (IPv6 in brackets) → parts; the port defaults to 8883 (MQTT over TLS). */

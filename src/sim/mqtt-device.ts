@@ -24,7 +24,7 @@ export class MqttDevice extends PacedThing {
     private readonly behaviour: MqttDeviceBehaviour,
   ) {
     super(ctx, plan, behaviour.telemetryIntervalMs, behaviour.telemetry);
-    this.topic = fillTemplate(target.topics.telemetry, { deviceId: plan.deviceId });
+    this.topic = fillTemplate(target.topics.telemetry, { deviceId: plan.deviceId, group: plan.group });
   }
 
   start(): void {
@@ -35,7 +35,7 @@ export class MqttDevice extends PacedThing {
     if (this.isStopped()) return;
     this.setState('connecting');
     const started = this.ctx.scheduler.now();
-    const ids = { deviceId: this.deviceId };
+    const ids = { deviceId: this.deviceId, group: this.plan.group };
     const generation = ++this.generation;
     const t = this.target;
     const localAddress = this.ctx.localAddress(this.plan.ordinal);

@@ -1,6 +1,6 @@
 // A real Mosquitto broker on a free loopback port, for the generic `mqtt` target.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,11 +29,19 @@ function reachable(port: number): Promise<boolean> {
   });
 }
 
-export async function startMosquitto(): Promise<Mosquitto> {
+/** `acl`: the text of a Mosquitto ACL file (`topic`/`pattern` lines) the broker enforces. */
+export async function startMosquitto(options: { acl?: string } = {}): Promise<Mosquitto> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'edgefleet-mosquitto-'));
   const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n`);
+  let text = `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n`;
+  if (options.acl !== undefined) {
+    // Started as root, Mosquitto reads the ACL file after switching to its own user.
+    chmodSync(dir, 0o755);
+    writeFileSync(join(dir, 'acl'), options.acl, { mode: 0o644 });
+    text += `acl_file ${join(dir, 'acl')}\n`;
+  }
+  writeFileSync(conf, text);
   const child: ChildProcess = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d) => (stderr += d));

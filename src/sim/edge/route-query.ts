@@ -1,23 +1,46 @@
 /**
  * The WHERE part of an edgeHub route: parsed once into an AST, type-checked, then compiled to closures.
  *
- * Semantics follow edgeHub's own compiler (Azure/iotedge `Routing.Core/query/ConditionVisitor.cs` and friends), which
- * is statically typed:
- * - Application and system properties are strings. Comparing one with a number (`temperature > 30`) is a compile
- *   error in edgeHub ("Invalid operands to binary operator"), so it is a RouteError here too, with a hint to write
- *   `AS_NUMBER(temperature) > 30`. The IoT Hub docs only say application properties are strings; edgeHub's code and
- *   tests are the precise source, and coercing silently would accept routes that a real device rejects.
- * - `$body.x` values are dynamically typed (edgeHub's QueryValue): they compare with anything; values of different
- *   types are never equal and order by type (bool < number < string < null), as QueryValue.CompareTo does.
+ * The reference is edgeHub's own compiler and runtime. Facts were taken from Azure/iotedge at commit
+ * 55353a649ea9d624a684428fab2d925a81bcda07, edge-hub/core/src/Microsoft.Azure.Devices.Routing.Core/:
+ * - grammar/Condition.g4, grammar/GrammarLexer.g4: syntax and precedence;
+ * - query/ConditionVisitor.cs: static types, which operands each operator takes (CheckOperands,
+ *   CheckBooleanOperands), how properties, system properties and `$body` are looked up, the builtin table;
+ * - query/Bool.cs, query/Null.cs, query/Undefined.cs, query/ComparisonOperators.cs, query/types/QueryValue.cs,
+ *   query/types/QueryValueType.cs: three-valued logic, comparisons, `$body` value semantics;
+ * - query/builtins/*.cs (Abs, AsNumber, Ceiling, Concat, Contains, EndsWith, Exp, Floor, IndexOf, IsBool,
+ *   IsDefined, IsNull, IsNumber, IsString, Length, Lower, Power, Sign, Sqrt, Square, StartsWith, Substring,
+ *   TwinChangeIncludes, Upper) with Builtin.cs, Args.cs, VarArgs.cs, AnyArgs.cs: which arguments each function
+ *   accepts (IsQueryValueSupported lets a `$body` value stand for any plain type) and what it returns for
+ *   undefined, null and values of the wrong type;
+ * - query/RouteCompiler.cs, Evaluator.cs: a route matches only when its condition is exactly true.
+ * How `$body` is read is in route-body.ts, the .NET parsing and casing rules in route-dotnet.ts, property lookups
+ * in route-message.ts.
+ *
+ * The rules, briefly:
+ * - Static types as in edgeHub: application and system properties are strings (`temperature > 30` is a compile
+ *   error there and a RouteError here, with a hint to write `AS_NUMBER(temperature) > 30`); numbers, bools, null
+ *   and undefined literals have their own types; `$body.x` is dynamically typed (QueryValue, 'any' here) and is
+ *   accepted wherever a number, string, bool or null is.
  * - Undefined is three-valued logic's unknown: comparisons with it are undefined, `false AND undefined` is false,
- *   `true OR undefined` is true. A route matches only when its condition is exactly true.
+ *   `true OR undefined` is true. A number that is NaN is undefined, but a `$body` computation may yield NaN.
+ * - A `$body` path that selects nothing is null (so IS_DEFINED of it is true); an object, an array, several
+ *   matches, a date string (Newtonsoft reads ISO date-times as dates) or a message without a JSON body is undefined.
+ * - `$body` values of different types are never equal and order by type: bool < number < string < null.
  * - Precedence, tightest first: unary `-` and NOT, `* / %`, `+ - ||`, `< <= > >=`, `= != <>`, AND, OR, `??`.
  *   NOT binds tighter than comparisons, so `NOT a = 'x'` is `(NOT a) = 'x'` (a type error), as in the grammar.
+ * Where edgeHub's behaviour is surprising (IS_NULL of a `$body` value, a `$body` value right of AND/OR), the
+ * simulator still does what edgeHub does and says so in a warning or in the error.
  */
 
 import { RouteProblem } from './route-error.js';
 import { type Cursor, type Token, type TokenKind, unterminated } from './route-lexer.js';
+import { compileBodyPath, MISSING, readBody } from './route-body.js';
+import { dotnetPow, invariantCase, parseDotnetDouble } from './route-dotnet.js';
+import { equalsIgnoreCase, lookupIgnoreCase, readSystemProperty } from './route-message.js';
 import type { RouteMessage } from './routes.js';
+
+export { bodyParseCount } from './route-body.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Parsing
@@ -114,9 +137,18 @@ function parsePrimary(c: Cursor): Expr {
 export type Ty = 'bool' | 'number' | 'string' | 'null' | 'undefined' | 'any';
 
 /**
+ * A string property sent without a value, once it is a QueryValue: still of the string type (it sorts before every
+ * other string and concatenates as ""), which JSON null is not.
+ */
+const NULL_STRING: unique symbol = Symbol('a property without a value');
+
+/** What a `$body` (QueryValue) expression yields. NaN is a number here: QueryValue arithmetic keeps it. */
+type AnyValue = undefined | null | typeof MISSING | typeof NULL_STRING | boolean | number | string;
+
+/**
  * Runtime values by static type: bool → true | false | undefined; number → number (NaN is undefined, as in edgeHub);
  * string → string | null (a property sent with no value) | undefined; null → null; undefined → undefined;
- * any → undefined | null | boolean | number | string.
+ * any → AnyValue.
  */
 export type Eval = (m: RouteMessage) => unknown;
 
@@ -138,11 +170,11 @@ export function compileExpr(e: Expr, ctx: CompileContext): Compiled {
     case 'sys':
       return sysProperty(e.tok, e.escaped);
     case 'call':
-      return call(e.tok, e.args.map((a) => compileExpr(a, ctx)));
+      return call(e.tok, e.args.map((a) => compileExpr(a, ctx)), ctx);
     case 'unary':
       return unary(e.op, compileExpr(e.e, ctx));
     case 'bin':
-      return binary(e.op, compileExpr(e.l, ctx), compileExpr(e.r, ctx));
+      return binary(e.op, compileExpr(e.l, ctx), compileExpr(e.r, ctx), ctx);
   }
 }
 
@@ -220,14 +252,14 @@ function sysProperty(tok: Token, escaped: boolean): Compiled {
   const isBody = text.length >= BODY_PREFIX.length && equalsIgnoreCase(text.slice(0, BODY_PREFIX.length), BODY_PREFIX);
   if (isBody) {
     const body = bodyQuery(tok, text.slice(BODY_PREFIX.length));
-    if (escaped || text.includes('[')) return body;
-    // An application property spelled "$body.x" wins over the body, as in edgeHub.
+    if (escaped || text.includes('[') || text.includes(']')) return body;
+    // An application property spelled "$body.x" wins over the body, as in edgeHub, and is a string there.
     const bf = body.f;
     return {
       t: 'any',
       f: (m) => {
         const v = lookupIgnoreCase(m.properties, text);
-        return v !== undefined ? v : bf(m);
+        return v === undefined ? bf(m) : v ?? NULL_STRING;
       },
     };
   }
@@ -241,6 +273,19 @@ function sysProperty(tok: Token, escaped: boolean): Compiled {
       const v = lookupIgnoreCase(m.properties, text);
       return v !== undefined ? v : readSystemProperty(m, name);
     },
+  };
+}
+
+function bodyQuery(tok: Token, path: string): Compiled {
+  const select = compileBodyPath(path);
+  if (select === undefined) {
+    throw new RouteProblem(tok.start, `invalid $body path ${JSON.stringify(tok.text)}`, {
+      hint: 'write $body.a.b or $body.a[0].b',
+    });
+  }
+  return {
+    t: 'any',
+    f: (m) => readBody(m, readSystemProperty(m, 'contentType'), readSystemProperty(m, 'contentEncoding'), select),
   };
 }
 
@@ -259,7 +304,7 @@ const COMPARE: Partial<Record<TokenKind, Op>> = {
 
 const isNumeric = (t: Ty): boolean => t === 'number' || t === 'any';
 const isStringy = (t: Ty): boolean => t === 'string' || t === 'any';
-const isLogical = (t: Ty): boolean => t === 'bool' || t === 'null' || t === 'undefined' || t === 'any';
+const isLogical = (t: Ty): boolean => t === 'bool' || t === 'null' || t === 'undefined';
 
 /** edgeHub's operand rule for comparisons and `??`: same static type, or a $body value against a plain value. */
 function sameOrAny(l: Ty, r: Ty): boolean {
@@ -280,7 +325,7 @@ function operandHint(l: Ty, r: Ty): string | undefined {
   return undefined;
 }
 
-function binary(op: Token, l: Compiled, r: Compiled): Compiled {
+function binary(op: Token, l: Compiled, r: Compiled, ctx: CompileContext): Compiled {
   switch (op.kind) {
     case 'STAR': case 'SLASH': case 'PERCENT': case 'PLUS': case 'MINUS':
       return arithmetic(op, l, r);
@@ -290,7 +335,7 @@ function binary(op: Token, l: Compiled, r: Compiled): Compiled {
       }
       return concat([l, r]);
     case 'AND': case 'OR':
-      return logical(op, l, r);
+      return logical(op, l, r, ctx);
     case 'COALESCE':
       return coalesce(op, l, r);
     default:
@@ -304,18 +349,11 @@ function arithmetic(op: Token, l: Compiled, r: Compiled): Compiled {
       hint: l.t === 'string' || r.t === 'string' ? 'properties are strings: convert with AS_NUMBER(prop)' : undefined,
     });
   }
-  const lf = l.f;
-  const rf = r.f;
+  const apply = ARITHMETIC[op.kind]!;
   if (l.t === 'number' && r.t === 'number') {
-    const a = lf as (m: RouteMessage) => number;
-    const b = rf as (m: RouteMessage) => number;
-    switch (op.kind) {
-      case 'STAR': return { t: 'number', f: (m) => a(m) * b(m) };
-      case 'SLASH': return { t: 'number', f: (m) => a(m) / b(m) };
-      case 'PERCENT': return { t: 'number', f: (m) => a(m) % b(m) };
-      case 'PLUS': return { t: 'number', f: (m) => a(m) + b(m) };
-      default: return { t: 'number', f: (m) => a(m) - b(m) };
-    }
+    const a = l.f as (m: RouteMessage) => number;
+    const b = r.f as (m: RouteMessage) => number;
+    return { t: 'number', f: (m) => apply(a(m), b(m)) };
   }
   // QueryValue has + - * / but no %, so edgeHub fails to compile `$body.x % 2`.
   if (op.kind === 'PERCENT') {
@@ -323,20 +361,26 @@ function arithmetic(op: Token, l: Compiled, r: Compiled): Compiled {
   }
   const a = toAny(l);
   const b = toAny(r);
-  const apply: (x: number, y: number) => number =
-    op.kind === 'STAR' ? (x, y) => x * y : op.kind === 'SLASH' ? (x, y) => x / y : op.kind === 'PLUS' ? (x, y) => x + y : (x, y) => x - y;
+  // QueryValue arithmetic: two numbers give a number (NaN and infinities included), anything else undefined.
   return {
     t: 'any',
     f: (m) => {
       const x = a(m);
       if (typeof x !== 'number') return undefined;
       const y = b(m);
-      if (typeof y !== 'number') return undefined;
-      const v = apply(x, y);
-      return Number.isNaN(v) ? undefined : v;
+      return typeof y === 'number' ? apply(x, y) : undefined;
     },
   };
 }
+
+// C# double arithmetic is JavaScript's, `%` included (the sign of the dividend).
+const ARITHMETIC: Partial<Record<TokenKind, (x: number, y: number) => number>> = {
+  STAR: (x, y) => x * y,
+  SLASH: (x, y) => x / y,
+  PERCENT: (x, y) => x % y,
+  PLUS: (x, y) => x + y,
+  MINUS: (x, y) => x - y,
+};
 
 function comparison(op: Token, l: Compiled, r: Compiled): Compiled {
   const test = COMPARE[op.kind]!;
@@ -397,26 +441,29 @@ function comparison(op: Token, l: Compiled, r: Compiled): Compiled {
   }
 }
 
-function logical(op: Token, l: Compiled, r: Compiled): Compiled {
-  if (!isLogical(l.t) || !isLogical(r.t)) {
-    throw new RouteProblem(op.start, `${op.text.toUpperCase()} needs boolean operands, got ${typeName(l.t)} and ${typeName(r.t)}`, {
-      hint: 'compare the value, e.g. x = \'true\'',
+/**
+ * AND / OR as ConditionVisitor.CheckBooleanOperands checks them: each side a bool, null or undefined, or a $body
+ * value; but a $body value on the right is accepted only when the left is one too (the check tests the left
+ * operand's type twice), and then the right may be anything. With a $body value on either side both become
+ * QueryValues, whose & and | give a result only for two booleans.
+ */
+function logical(op: Token, l: Compiled, r: Compiled, ctx: CompileContext): Compiled {
+  const name = op.text.toUpperCase();
+  const leftOk = isLogical(l.t) || l.t === 'any';
+  const rightOk = isLogical(r.t) || l.t === 'any';
+  if (!leftOk || !rightOk) {
+    const bodyRight = leftOk && r.t === 'any';
+    throw new RouteProblem(op.start, `${name} needs boolean operands, got ${typeName(l.t)} and ${typeName(r.t)}`, {
+      hint: bodyRight
+        ? `edgeHub takes a $body value on the right of ${name} only when the left operand is a $body value too: `
+          + 'swap the operands, or compare it (x = true)'
+        : 'compare the value, e.g. x = \'true\'',
     });
   }
   const isAnd = op.kind === 'AND';
-  if (l.t === 'any' || r.t === 'any') {
-    // QueryValue & and |: defined only when both sides are booleans.
-    const a = toAny(l);
-    const b = toAny(r);
-    return {
-      t: 'bool',
-      f: (m) => {
-        const x = a(m);
-        const y = b(m);
-        if (typeof x !== 'boolean' || typeof y !== 'boolean') return undefined;
-        return isAnd ? x && y : x || y;
-      },
-    };
+  if (l.t === 'any' || r.t === 'any') return logicalAny(op, l, r, ctx);
+  if ((l.t === 'undefined' && r.t === 'null') || (l.t === 'null' && r.t === 'undefined')) {
+    throw new RouteProblem(op.start, `edgeHub has no ${name} between undefined and null`);
   }
   const lf = l.f;
   const rf = r.f;
@@ -449,6 +496,32 @@ function logical(op: Token, l: Compiled, r: Compiled): Compiled {
 }
 
 const UNDEFINED_BOOL: Compiled = constant('bool', undefined);
+
+function logicalAny(op: Token, l: Compiled, r: Compiled, ctx: CompileContext): Compiled {
+  const name = op.text.toUpperCase();
+  const isAnd = op.kind === 'AND';
+  // The result of AND with a null operand has edgeHub's Null type, to which a QueryValue does not convert.
+  if (isAnd && r.t === 'null') {
+    throw new RouteProblem(op.start, `edgeHub cannot compile ${name} of a $body value and null`);
+  }
+  if (r.t !== 'bool' && r.t !== 'any') {
+    ctx.warnings.push(
+      `${name} at column ${op.start + 1} joins a $body value with ${typeName(r.t)}: `
+        + 'edgeHub accepts it, but it is never true',
+    );
+  }
+  const a = toAny(l);
+  const b = toAny(r);
+  return {
+    t: 'bool',
+    f: (m) => {
+      const x = a(m);
+      const y = b(m);
+      if (typeof x !== 'boolean' || typeof y !== 'boolean') return undefined;
+      return isAnd ? x && y : x || y;
+    },
+  };
+}
 
 function coalesce(op: Token, l: Compiled, r: Compiled): Compiled {
   if (!sameOrAny(l.t, r.t)) {
@@ -483,6 +556,7 @@ function coalesce(op: Token, l: Compiled, r: Compiled): Compiled {
 function unary(op: Token, e: Compiled): Compiled {
   const f = e.f;
   if (op.kind === 'MINUS') {
+    // Negate is defined for double only; QueryValue has no unary minus.
     if (e.t !== 'number') {
       throw new RouteProblem(op.start, `unary '-' needs a number, got ${typeName(e.t)}`, {
         hint: e.t === 'any' ? 'write 0 - $body.x' : e.t === 'string' ? 'convert with AS_NUMBER(prop)' : undefined,
@@ -505,7 +579,7 @@ function unary(op: Token, e: Compiled): Compiled {
 }
 
 /** Converts a typed value the way C# converts it to QueryValue: NaN and undefined become undefined. */
-function toAny(c: Compiled): Eval {
+function toAny(c: Compiled): (m: RouteMessage) => AnyValue {
   const f = c.f;
   switch (c.t) {
     case 'number':
@@ -513,29 +587,57 @@ function toAny(c: Compiled): Eval {
         const v = f(m) as number;
         return Number.isNaN(v) ? undefined : v;
       };
+    case 'string':
+      return (m) => {
+        const v = f(m) as string | null | undefined;
+        return v === null ? NULL_STRING : v;
+      };
     default:
-      return f;
+      return f as (m: RouteMessage) => AnyValue;
   }
 }
 
 // QueryValueType order, used when values of different types are compared.
-function typeRank(v: unknown): number {
+const BOOL_RANK = 1;
+const NUMBER_RANK = 2;
+const STRING_RANK = 3;
+const NULL_RANK = 4;
+
+function rankOf(v: Exclude<AnyValue, undefined>): number {
   switch (typeof v) {
-    case 'boolean': return 1;
-    case 'number': return 2;
-    case 'string': return 3;
-    default: return 4; // null
+    case 'boolean': return BOOL_RANK;
+    case 'number': return NUMBER_RANK;
+    case 'string': return STRING_RANK;
+    default: return v === NULL_STRING ? STRING_RANK : NULL_RANK; // null and a missing path
   }
 }
 
-function compareAny(x: unknown, y: unknown): number | undefined {
+/** QueryValue.CompareTo, for two defined values. */
+function compareAny(x: AnyValue, y: AnyValue): number | undefined {
   if (x === undefined || y === undefined) return undefined;
-  const rx = typeRank(x);
-  const ry = typeRank(y);
+  const rx = rankOf(x);
+  const ry = rankOf(y);
   if (rx !== ry) return rx - ry;
-  if (x === null) return 0;
-  if (typeof x === 'boolean') return Number(x) - Number(y);
-  return (x as number | string) < (y as number | string) ? -1 : (x as number | string) > (y as number | string) ? 1 : 0;
+  switch (rx) {
+    case BOOL_RANK: return Number(x) - Number(y);
+    case NUMBER_RANK: return compareDoubles(x as number, y as number);
+    case STRING_RANK: return compareStrings(x as string | typeof NULL_STRING, y as string | typeof NULL_STRING);
+    default: return 0;
+  }
+}
+
+/** double.CompareTo: NaN equals NaN and is below every other number. */
+function compareDoubles(a: number, b: number): number {
+  if (a < b) return -1;
+  if (a > b) return 1;
+  if (a === b) return 0;
+  return Number.isNaN(a) ? (Number.isNaN(b) ? 0 : -1) : 1;
+}
+
+/** string.Compare(a, b, Ordinal): UTF-16 code units; a null string is below every other. */
+function compareStrings(a: string | typeof NULL_STRING, b: string | typeof NULL_STRING): number {
+  if (a === NULL_STRING || b === NULL_STRING) return a === b ? 0 : a === NULL_STRING ? -1 : 1;
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function isDefinedTest(t: Ty): (v: unknown) => boolean {
@@ -548,16 +650,21 @@ function isDefinedTest(t: Ty): (v: unknown) => boolean {
 }
 
 // ---- built-in functions (edgeHub's ConditionVisitor.Builtins; names are case-insensitive)
+//
+// Builtin.Get takes the first executor whose argument types match. An executor marked IsQueryValueSupported also
+// matches a $body value for any of its plain parameter types, and then receives every argument as a QueryValue:
+// a missing property, a NaN number or an undefined bool becomes undefined, a property without a value a null string.
 
-type Builtin = (args: readonly Compiled[], tok: Token) => Compiled;
+type Builtin = (args: readonly Compiled[], tok: Token, ctx: CompileContext) => Compiled;
 
-/** A one-argument math function: numbers or $body values; anything non-numeric gives undefined. */
+/** ABS, EXP, … (Args(double), QueryValue supported): a number or a $body number, else undefined. */
 const math = (fn: (x: number) => number): Builtin => (args, tok) => {
   expectArgs(tok, args, ['number'], (t) => args.length === 1 && isNumeric(t[0]!));
   const x = numberArg(args[0]!);
   return { t: 'number', f: (m) => fn(x(m)) };
 };
 
+/** STARTS_WITH, ENDS_WITH, CONTAINS (Args(string, string), QueryValue supported): ordinal, needs two strings. */
 const stringTest = (fn: (s: string, frag: string) => boolean): Builtin => (args, tok) => {
   expectArgs(tok, args, ['string', 'string'], (t) => args.length === 2 && isStringy(t[0]!) && isStringy(t[1]!));
   const s = stringArg(args[0]!);
@@ -578,8 +685,11 @@ const stringMap = (fn: (s: string) => string): Builtin => (args, tok) => {
   return { t: 'string', f: (m) => { const v = s(m); return v === undefined ? undefined : fn(v); } };
 };
 
-/** IS_BOOL / IS_NUMBER / IS_STRING: false for any other static type, checked at run time for the matching one. */
-const typeTest = (accepts: (t: Ty) => boolean, test: (v: unknown) => boolean | undefined): Builtin => (args, tok) => {
+/**
+ * IS_BOOL / IS_NUMBER / IS_STRING: a typed executor (QueryValue supported) for the matching type, which tests the
+ * value; any other argument matches AnyArgs(1) and is false.
+ */
+const typeTest = (accepts: (t: Ty) => boolean, test: (v: AnyValue) => boolean | undefined): Builtin => (args, tok) => {
   expectArgs(tok, args, ['any value'], () => args.length === 1);
   const a = args[0]!;
   if (!accepts(a.t)) return constant('bool', false);
@@ -597,15 +707,24 @@ const BUILTINS: Readonly<Record<string, Builtin>> = {
   square: math((x) => x * x),
   power: (args, tok) => {
     expectArgs(tok, args, ['number', 'number'], (t) => args.length === 2 && isNumeric(t[0]!) && isNumeric(t[1]!));
-    const x = numberArg(args[0]!);
-    const y = numberArg(args[1]!);
-    return { t: 'number', f: (m) => dotnetPow(x(m), y(m)) };
+    // As QueryValues: a NaN number is undefined, but NaN from $body arithmetic is a number (and NaN^0 is 1).
+    const x = toAny(args[0]!);
+    const y = toAny(args[1]!);
+    return {
+      t: 'number',
+      f: (m) => {
+        const a = x(m);
+        const b = y(m);
+        return typeof a === 'number' && typeof b === 'number' ? dotnetPow(a, b) : NaN;
+      },
+    };
   },
   as_number: (args, tok) => {
+    // Args(string) with QueryValue support first, then Args(double) as is: a bool, null or undefined is refused.
     expectArgs(tok, args, ['string'], (t) => args.length === 1 && (isStringy(t[0]!) || t[0] === 'number'));
     const a = args[0]!;
     if (a.t === 'number') return a;
-    const f = a.f;
+    const f = toAny(a);
     return {
       t: 'number',
       f: (m) => {
@@ -625,17 +744,7 @@ const BUILTINS: Readonly<Record<string, Builtin>> = {
     const f = a.f;
     return { t: 'bool', f: (m) => test(f(m)) };
   },
-  is_null: (args, tok) => {
-    expectArgs(tok, args, ['any value'], () => args.length === 1);
-    const a = args[0]!;
-    if (a.t === 'null') return constant('bool', true);
-    const f = a.f;
-    if (a.t === 'string') return { t: 'bool', f: (m) => f(m) === null };
-    // edgeHub compares a $body value with its null singleton by reference, which makes every value other than a
-    // missing path "null"; this follows the evident intent instead: JSON null or a missing path.
-    if (a.t === 'any') return { t: 'bool', f: (m) => { const v = f(m); return v === undefined ? undefined : v === null; } };
-    return constant('bool', false);
-  },
+  is_null: isNull,
   concat: (args, tok) => {
     expectArgs(tok, args, ['string', 'string', '...'], (t) => args.length >= 2 && t.every(isStringy));
     return concat(args);
@@ -645,37 +754,9 @@ const BUILTINS: Readonly<Record<string, Builtin>> = {
     const s = stringArg(args[0]!);
     return { t: 'number', f: (m) => { const v = s(m); return v === undefined ? NaN : v.length; } };
   },
-  lower: stringMap((s) => s.toLowerCase()),
-  upper: stringMap((s) => s.toUpperCase()),
-  substring: (args, tok) => {
-    expectArgs(tok, args, ['string', 'number', '[number]'], (t) =>
-      (args.length === 2 || args.length === 3) && isStringy(t[0]!) && t.slice(1).every(isNumeric));
-    const s = stringArg(args[0]!);
-    const start = numberArg(args[1]!);
-    if (args.length === 2) {
-      return {
-        t: 'string',
-        f: (m) => {
-          const v = s(m);
-          const i = start(m);
-          return v !== undefined && i >= 0 && i <= v.length ? v.substring(Math.trunc(i)) : undefined;
-        },
-      };
-    }
-    const len = numberArg(args[2]!);
-    return {
-      t: 'string',
-      f: (m) => {
-        const v = s(m);
-        const i = start(m);
-        const n = len(m);
-        // edgeHub's bounds: start < length here (<= with two arguments) and start + count within the string.
-        if (v === undefined || !(i >= 0 && i < v.length && n >= 0 && n <= v.length - i)) return undefined;
-        const from = Math.trunc(i);
-        return v.substring(from, from + Math.trunc(n));
-      },
-    };
-  },
+  lower: stringMap((s) => invariantCase(s, false)),
+  upper: stringMap((s) => invariantCase(s, true)),
+  substring,
   index_of: (args, tok) => {
     expectArgs(tok, args, ['string', 'string'], (t) => args.length === 2 && isStringy(t[0]!) && isStringy(t[1]!));
     const s = stringArg(args[0]!);
@@ -694,21 +775,84 @@ const BUILTINS: Readonly<Record<string, Builtin>> = {
   contains: stringTest((s, f) => s.includes(f)),
 };
 
-// In the IoT Hub routing docs but not in edgeHub's builtin table: edgeHub rejects these routes at deployment.
-const HUB_ONLY = new Set(['is_array', 'is_object', 'is_primitive', 'twin_change_includes']);
+/**
+ * IS_NULL: a property is null when sent without a value; the null literal is; a $body value is undefined when
+ * undefined and otherwise "not the QueryValue.Null instance", edgeHub's reference comparison: false for a path that
+ * selects nothing, true for everything else (JSON null and every present value). Anything else is false.
+ */
+function isNull(args: readonly Compiled[], tok: Token, ctx: CompileContext): Compiled {
+  expectArgs(tok, args, ['any value'], () => args.length === 1);
+  const a = args[0]!;
+  const f = a.f;
+  switch (a.t) {
+    case 'null':
+      return constant('bool', true);
+    case 'string':
+      return { t: 'bool', f: (m) => f(m) === null };
+    case 'any':
+      ctx.warnings.push(
+        `IS_NULL at column ${tok.start + 1} is given a $body value: in edgeHub that is true for every value that is `
+          + 'present (null or not) and false where the path selects nothing; to test for null or a missing path, '
+          + 'compare: $body.x = null',
+      );
+      return { t: 'bool', f: (m) => { const v = f(m); return v === undefined ? undefined : v !== MISSING; } };
+    default:
+      return constant('bool', false);
+  }
+}
 
-function call(tok: Token, args: readonly Compiled[]): Compiled {
+/**
+ * SUBSTRING(s, start) keeps start within 0…length; SUBSTRING(s, start, count) needs start < length and
+ * start + count within the string; both truncate the numbers toward zero, as (int) does.
+ */
+function substring(args: readonly Compiled[], tok: Token): Compiled {
+  expectArgs(tok, args, ['string', 'number', '[number]'], (t) =>
+    (args.length === 2 || args.length === 3) && isStringy(t[0]!) && t.slice(1).every(isNumeric));
+  const s = stringArg(args[0]!);
+  const start = numberArg(args[1]!);
+  if (args.length === 2) {
+    return {
+      t: 'string',
+      f: (m) => {
+        const v = s(m);
+        const i = start(m);
+        return v !== undefined && i >= 0 && i <= v.length ? v.substring(Math.trunc(i)) : undefined;
+      },
+    };
+  }
+  const len = numberArg(args[2]!);
+  return {
+    t: 'string',
+    f: (m) => {
+      const v = s(m);
+      const i = start(m);
+      const n = len(m);
+      if (v === undefined || !(i >= 0 && i < v.length && n >= 0 && n <= v.length - i)) return undefined;
+      const from = Math.trunc(i);
+      return v.substring(from, from + Math.trunc(n));
+    },
+  };
+}
+
+// In the IoT Hub routing docs but not in edgeHub's builtin table: edgeHub rejects these routes at deployment.
+const HUB_ONLY = new Set(['is_array', 'is_object', 'is_primitive']);
+
+function call(tok: Token, args: readonly Compiled[], ctx: CompileContext): Compiled {
   const key = tok.text.toLowerCase();
   const builtin = Object.prototype.hasOwnProperty.call(BUILTINS, key) ? BUILTINS[key] : undefined;
   if (builtin === undefined) {
     if (HUB_ONLY.has(key)) {
       throw new RouteProblem(tok.start, `${tok.text.toUpperCase()} is an IoT Hub routing function that edgeHub does not implement`);
     }
+    if (key === 'twin_change_includes') {
+      // Its IsValidMessageSource wants IoT Hub's twin-change source; an edgeHub route's source never is one.
+      throw new RouteProblem(tok.start, 'TWIN_CHANGE_INCLUDES is refused in every edgeHub route (IoT Hub has it)');
+    }
     throw new RouteProblem(tok.start, `unknown function ${tok.text}`, {
       hint: `edgeHub has ${Object.keys(BUILTINS).map((n) => n.toUpperCase()).join(', ')}`,
     });
   }
-  return builtin(args, tok);
+  return builtin(args, tok, ctx);
 }
 
 function expectArgs(tok: Token, args: readonly Compiled[], shape: readonly string[], ok: (types: readonly Ty[]) => boolean): void {
@@ -731,7 +875,7 @@ function numberArg(c: Compiled): (m: RouteMessage) => number {
   };
 }
 
-/** String argument: undefined unless a real string (edgeHub treats null and undefined strings alike here). */
+/** String argument: undefined unless a real string (edgeHub's IsNullOrUndefined). */
 function stringArg(c: Compiled): (m: RouteMessage) => string | undefined {
   const f = c.f;
   return (m) => {
@@ -740,231 +884,19 @@ function stringArg(c: Compiled): (m: RouteMessage) => string | undefined {
   };
 }
 
+/** CONCAT and `||`: undefined unless every part is a string; a property without a value counts as "". */
 function concat(args: readonly Compiled[]): Compiled {
-  // A property sent without a value (null string) concatenates as ""; a $body null makes the result undefined.
-  const parts = args.map((a) => ({ f: a.f, nullIsEmpty: a.t === 'string' }));
+  const parts = args.map(toAny);
   return {
     t: 'string',
     f: (m) => {
       let out = '';
-      for (let i = 0; i < parts.length; i++) {
-        const p = parts[i]!;
-        const v = p.f(m);
+      for (const part of parts) {
+        const v = part(m);
         if (typeof v === 'string') out += v;
-        else if (!(v === null && p.nullIsEmpty)) return undefined;
+        else if (v !== NULL_STRING) return undefined;
       }
       return out;
     },
   };
-}
-
-// .NET Math.Pow returns 1 for (±1)^±∞ where JavaScript gives NaN.
-function dotnetPow(x: number, y: number): number {
-  if ((x === 1 || x === -1) && !Number.isFinite(y) && !Number.isNaN(y)) return 1;
-  return Math.pow(x, y);
-}
-
-/**
- * AS_NUMBER's parse: edgeHub uses .NET double.TryParse(s, NumberStyles.Any, InvariantCulture), which also accepts
- * surrounding white space, a trailing sign, parentheses for negatives, ',' group separators in the integer part,
- * the currency sign '¤', and "Infinity"/"NaN". This approximates it.
- */
-export function parseDotnetDouble(input: string): number {
-  let s = input.replace(/^[\t-\r ]+|[\t-\r ]+$/g, '');
-  let negative = false;
-  if (s.startsWith('(') && s.endsWith(')')) {
-    negative = true;
-    s = s.slice(1, -1);
-  }
-  s = s.replace(/^¤|¤$/g, '');
-  const lead = /^[+-]/.exec(s);
-  const trail = /[+-]$/.exec(s);
-  if (lead && trail && s.length > 1) return NaN;
-  if (lead) s = s.slice(1);
-  else if (trail) s = s.slice(0, -1);
-  const sign = lead?.[0] ?? trail?.[0];
-  if (sign === '-') negative = !negative;
-  let v: number;
-  if (/^infinity$/i.test(s)) v = Infinity;
-  else if (/^nan$/i.test(s)) v = NaN;
-  else {
-    const m = /^((?:[0-9][0-9,]*)?)(\.[0-9]*)?([eE][+-]?[0-9]+)?$/.exec(s);
-    if (!m || !/[0-9]/.test((m[1] ?? '') + (m[2] ?? ''))) return NaN;
-    v = Number(`${(m[1] ?? '').replace(/,/g, '')}${m[2] ?? ''}${m[3] ?? ''}`);
-  }
-  return negative ? -v : v;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Message access
-
-const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
-
-/** Ordinal case-insensitive equality (edgeHub's property bags use StringComparer.OrdinalIgnoreCase). */
-export function equalsIgnoreCase(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x === y) continue;
-    if (x < 128 && y < 128) {
-      const lx = x | 0x20;
-      if (lx < 97 || lx > 122 || lx !== (y | 0x20)) return false;
-    } else if (a[i]!.toUpperCase() !== b[i]!.toUpperCase()) {
-      return false;
-    }
-  }
-  return true;
-}
-
-/** Case-insensitive property read without allocating: exact key first, then a scan. */
-export function lookupIgnoreCase(bag: Readonly<Record<string, string | null | undefined>>, name: string): string | null | undefined {
-  if (hasOwn(bag, name)) {
-    const v = bag[name];
-    if (v !== undefined) return v;
-  }
-  for (const key in bag) {
-    if (key !== name && equalsIgnoreCase(key, name) && hasOwn(bag, key)) {
-      const v = bag[key];
-      if (v !== undefined) return v;
-    }
-  }
-  return undefined;
-}
-
-/**
- * A system property by its route-query name. The message's own systemProperties come first; identity that the
- * source already states fills the gaps, because in edgeHub the source is derived from those very properties
- * (RoutingMessageConverter), so they cannot disagree.
- */
-export function readSystemProperty(m: RouteMessage, name: string): string | undefined {
-  const v = lookupIgnoreCase(m.systemProperties, name);
-  if (typeof v === 'string') return v;
-  const src = m.source;
-  switch (src.kind) {
-    case 'module':
-      if (equalsIgnoreCase(name, 'connectionModuleId')) return src.moduleId;
-      if (equalsIgnoreCase(name, 'outputName') && src.output !== '') return src.output;
-      return undefined;
-    case 'device':
-      return equalsIgnoreCase(name, 'connectionDeviceId') ? src.deviceId : undefined;
-    case 'twinChangeNotification':
-      if (equalsIgnoreCase(name, 'connectionDeviceId')) return src.deviceId;
-      if (equalsIgnoreCase(name, 'connectionModuleId')) return src.moduleId;
-      if (equalsIgnoreCase(name, 'messageType')) return 'twinChangeNotification';
-      return undefined;
-    default:
-      return undefined;
-  }
-}
-
-// ---- $body
-
-type PathStep = { readonly name: string; readonly index: number | undefined };
-
-// edgeHub validates the path with its JsonPath.g4: dot-separated names, each optionally followed by one [index].
-const PATH_STEP = /^([^()<>@,;:\\"/[\]?={}.\t\n\r]+)(?:\[([0-9]+)\])?$/;
-
-function bodyQuery(tok: Token, path: string): Compiled {
-  const steps: PathStep[] = [];
-  for (const part of path.split('.')) {
-    const m = PATH_STEP.exec(part);
-    if (!m) {
-      throw new RouteProblem(tok.start, `invalid $body path ${JSON.stringify(tok.text)}`, {
-        hint: 'write $body.a.b or $body.a[0].b',
-      });
-    }
-    steps.push({ name: m[1]!, index: m[2] === undefined ? undefined : Number(m[2]) });
-  }
-  return { t: 'any', f: (m) => readBodyPath(m, steps) };
-}
-
-/**
- * edgeHub's body lookup (Newtonsoft SelectTokens): a path that selects nothing is null, an object or array is
- * undefined (not comparable), a leaf is its value. Strings Newtonsoft reads as dates are undefined too.
- */
-function readBodyPath(m: RouteMessage, steps: readonly PathStep[]): unknown {
-  const root = bodyRoot(m);
-  if (root === NO_BODY) return undefined;
-  let cur: unknown = root;
-  for (const step of steps) {
-    if (cur === null || typeof cur !== 'object' || Array.isArray(cur) || !hasOwn(cur, step.name)) return null;
-    cur = (cur as Record<string, unknown>)[step.name];
-    if (step.index !== undefined) {
-      if (!Array.isArray(cur) || step.index >= cur.length) return null;
-      cur = cur[step.index];
-    }
-  }
-  if (cur === null || typeof cur === 'boolean' || typeof cur === 'number') return cur;
-  if (typeof cur === 'string') return looksLikeNewtonsoftDate(cur) ? undefined : cur;
-  return undefined;
-}
-
-/** Newtonsoft's default DateParseHandling turns ISO 8601 date-times and "/Date(...)/" strings into dates. */
-export function looksLikeNewtonsoftDate(s: string): boolean {
-  if (s.startsWith('/Date(') && s.endsWith(')/')) return true;
-  if (s.length < 19 || s.length > 40 || s.charCodeAt(10) !== 84 /* T */) return false;
-  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,7})?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?$/.exec(s);
-  if (!m) return false;
-  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  return year >= 1 && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth && hour < 24 && minute < 60 && second < 60;
-}
-
-const NO_BODY: unique symbol = Symbol('no JSON body');
-
-// One-entry cache: routeMessage evaluates every route against one message in turn, so the body is parsed at most
-// once per message however many routes look at it. Identity plus content type and encoding form the key.
-let cachedMessage: RouteMessage | undefined;
-let cachedBuffer: Buffer | undefined;
-let cachedType: string | undefined;
-let cachedEncoding: string | undefined;
-let cachedRoot: object | typeof NO_BODY = NO_BODY;
-let parses = 0;
-
-/** How many message bodies have been decoded and parsed (for tests of the lazy, once-per-message parse). */
-export function bodyParseCount(): number {
-  return parses;
-}
-
-function bodyRoot(m: RouteMessage): object | typeof NO_BODY {
-  const type = readSystemProperty(m, 'contentType');
-  const encoding = readSystemProperty(m, 'contentEncoding');
-  if (m === cachedMessage && m.body === cachedBuffer && type === cachedType && encoding === cachedEncoding) return cachedRoot;
-  cachedRoot = parseBody(m.body, type, encoding);
-  cachedMessage = m;
-  cachedBuffer = m.body;
-  cachedType = type;
-  cachedEncoding = encoding;
-  return cachedRoot;
-}
-
-/**
- * edgeHub reads the body only with contentType "application/json" and contentEncoding utf-8, utf-16 or utf-32 (both
- * compared case-insensitively, no parameters allowed) and only when the JSON is an object; otherwise every $body
- * query is undefined. .NET's "utf-16"/"utf-32" encodings are little-endian.
- */
-function parseBody(body: Buffer, type: string | undefined, encoding: string | undefined): object | typeof NO_BODY {
-  if (type === undefined || encoding === undefined || !equalsIgnoreCase(type, 'application/json')) return NO_BODY;
-  let text: string;
-  if (equalsIgnoreCase(encoding, 'utf-8')) text = body.toString('utf8');
-  else if (equalsIgnoreCase(encoding, 'utf-16')) text = body.toString('utf16le');
-  else if (equalsIgnoreCase(encoding, 'utf-32')) text = decodeUtf32le(body);
-  else return NO_BODY;
-  parses++;
-  try {
-    const root: unknown = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
-    return root !== null && typeof root === 'object' && !Array.isArray(root) ? root : NO_BODY;
-  } catch {
-    return NO_BODY;
-  }
-}
-
-function decodeUtf32le(body: Buffer): string {
-  let out = '';
-  for (let i = 0; i + 3 < body.length; i += 4) {
-    const cp = body.readUInt32LE(i);
-    out += cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff) ? String.fromCodePoint(cp) : '\ufffd';
-  }
-  return out;
 }

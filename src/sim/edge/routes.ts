@@ -7,7 +7,8 @@
 
 import { RouteError, RouteProblem } from './route-error.js';
 import { Cursor, type Token, tokenize, unterminated } from './route-lexer.js';
-import { compileExpr, equalsIgnoreCase, type Expr, parseCondition, toCondition } from './route-query.js';
+import { compileExpr, type Expr, parseCondition, toCondition } from './route-query.js';
+import { equalsIgnoreCase } from './route-message.js';
 
 export { RouteError } from './route-error.js';
 export { bodyParseCount } from './route-query.js';
