@@ -8,7 +8,7 @@ import { runFleet, type RunPlan } from '../engine/coordinator.js';
 import { assignManifests, resolveTarget } from '../endpoints/resolve.js';
 import { ConfigError } from '../config/errors.js';
 import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../metrics/log.js';
-import { parseThreshold, ThresholdError, type Threshold } from '../report/thresholds.js';
+import { parseThreshold, ThresholdError, type Threshold } from '../config/thresholds.js';
 import { shouldUseDashboard } from '../ui/index.js';
 import { loadEdgeCa, parseGatewayListen, type GatewayListenSpec } from '../sim/edge/gateway-ca.js';
 import type { PlannedIdentity } from '../config/plan.js';

@@ -18,11 +18,12 @@ import type { Target } from '../endpoints/target.js';
 import { splitAmong } from '../config/plan.js';
 import type { LoadedScenario } from '../config/load.js';
 import { describeStage, formatProgressLine, fromAggregate, initialState, nextState, startDashboard } from '../ui/index.js';
-import type { DeviceDetail, FromWorker, StateCounts, WorkerIdentity, WorkerInit } from './messages.js';
+import type { DeviceDetail, StateCounts } from '../metrics/types.js';
+import type { FromWorker, WorkerIdentity, WorkerInit } from './messages.js';
 
 export interface RunPlan {
   /** The loaded scenario and its profile, as plain data for the workers. */
-  scenario: unknown;
+  scenario: LoadedScenario;
   scenarioName: string;
   profileName: string;
   seed: number;
@@ -189,7 +190,7 @@ export async function runFleet(options: RunOptions): Promise<RunResult> {
   void abortedBy.then((why) => log('error', `aborting: a threshold failed: ${why}`));
 
   // What the operator sees: the dashboard on a terminal, a plain line every 5 s elsewhere.
-  const profile = (plan.scenario as LoadedScenario).profile;
+  const profile = plan.scenario.profile;
   let ui = initialState({
     scenario: plan.scenarioName, profile: plan.profileName, target: options.targetLabel, startedAtMs: startAt,
     durationMs: plan.durationMs,

@@ -5,12 +5,12 @@ import { MetricsRecorder } from '../metrics/recorder.js';
 import { ServiceClient } from '../endpoints/service-client.js';
 import type { SimContext, ThingState } from '../sim/context.js';
 import { buildActions, buildFleet, type BuiltThing } from '../sim/build.js';
-import { ActionRunner } from './actions.js';
-import type { DeviceDetail, FromWorker, StateCounts, ToWorker, WorkerInit } from './messages.js';
+import { ActionRunner } from '../sim/actions.js';
+import type { DeviceDetail, StateCounts } from '../metrics/types.js';
+import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
 import { MessageWatch } from '../metrics/message-ring.js';
 import { Prng, seedFor } from '../sim/model/random.js';
-import { Scheduler } from './scheduler.js';
-import type { LoadedScenario } from '../config/load.js';
+import { Scheduler } from '../core/scheduler.js';
 import type { ProfileEvent } from '../config/profile.js';
 import { SimEdgeDevice } from '../sim/edge/edge-device.js';
 
@@ -79,7 +79,7 @@ metrics.setGauge('waiting', waiting);
 
 const prng = new Prng(seedFor(init.seed, 'worker', init.workerIndex));
 const random = () => prng.next();
-const { profile } = init.scenario as LoadedScenario;
+const { profile } = init.scenario;
 let ticker: NodeJS.Timeout | undefined;
 
 // Pausing holds back arrivals that have not happened yet; resuming shifts them by the time paused.

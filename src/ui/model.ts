@@ -1,10 +1,8 @@
 // The dashboard's view model: plain data the coordinator folds once a second from what it already merged
 // (the MetricsAggregate and the workers' state counts). The UI renders only this; it never asks a worker
 // anything except through onDrill.
-import type { ThingState } from '../sim/context.js';
-import type { StateCounts } from '../engine/messages.js';
 import type { ErrorStats, IntervalView, MetricsAggregate } from '../metrics/aggregate.js';
-import type { LedgerTotals } from '../metrics/types.js';
+import type { LedgerTotals, ProcessLoad, StateCounts, ThingState, WorkerLoad } from '../metrics/types.js';
 import { latencyStats } from '../metrics/histogram.js';
 import { OPERATIONS } from '../metrics/operations.js';
 import { oneLine } from './format.js';
@@ -22,8 +20,8 @@ export const THING_STATES = [
 /** Seconds of p99 history behind each sparkline. */
 export const HISTORY_SECONDS = 60;
 
-// What the drill-down shows comes from the worker that owns the device (engine/messages.ts).
-export type { DeviceDetail, DeviceMessage } from '../engine/messages.js';
+// What the drill-down shows comes from the worker that owns the device.
+export type { DeviceDetail, DeviceMessage, ProcessLoad, WorkerLoad } from '../metrics/types.js';
 
 /** How the patterns things report are named on screen; a pattern not listed shows as reported. */
 const PATTERN_LABELS: Record<string, string> = {
@@ -83,25 +81,6 @@ export interface LedgerView {
   stored: number;
   deliveredLate: number;
   balanced: boolean;
-}
-
-/**
- * One worker thread. Per-thread, because process.cpuUsage() and rss measured inside a worker are the whole
- * process's (every worker would show the same number).
- */
-export interface WorkerLoad {
-  index: number;
-  /** Event-loop utilization over the last second × 100 (performance.eventLoopUtilization). */
-  busyPercent: number;
-  /** V8 heap used by this worker's isolate (process.memoryUsage().heapUsed inside the worker), MB. */
-  heapMB: number | null;
-}
-
-/** The whole process (main thread + workers), measured in the main thread. */
-export interface ProcessLoad {
-  /** CPU time over the last second / wall time × 100; 100 = one core busy. */
-  cpuPercent: number | null;
-  rssMB: number | null;
 }
 
 export interface DashboardState {

@@ -8,7 +8,8 @@ import { reportCommand } from '../../src/cli/report.js';
 import type { MetricsAggregate } from '../../src/metrics/aggregate.js';
 import { writeAggregateState, writeChecks } from '../../src/report/read.js';
 import type { RunSummary } from '../../src/report/summary.js';
-import { evaluateThresholds, parseThreshold, thresholdsJUnitCases, thresholdsSummary } from '../../src/report/thresholds.js';
+import { parseThreshold } from '../../src/config/thresholds.js';
+import { evaluateThresholds, thresholdsJUnitCases, thresholdsSummary } from '../../src/report/thresholds.js';
 import { writeRunReport } from '../../src/report/write.js';
 import { SYN_T0, syntheticAggregate } from './synthetic.js';
 

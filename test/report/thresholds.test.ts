@@ -3,17 +3,14 @@ import { z } from 'zod';
 import { validate } from '../../src/config/issues.js';
 import { buildSummary } from '../../src/report/summary.js';
 import { formatJUnit } from '../../src/report/junit.js';
+import { parseThreshold, THRESHOLD_METRICS, ThresholdError, thresholdsSchema } from '../../src/config/thresholds.js';
 import {
   abortingResults,
   evaluateLive,
   evaluateThresholds,
   formatThresholdResults,
   liveSummaryOf,
-  parseThreshold,
-  THRESHOLD_METRICS,
-  ThresholdError,
   thresholdsJUnitCases,
-  thresholdsSchema,
   thresholdsSummary,
   type ThresholdInput,
 } from '../../src/report/thresholds.js';

@@ -2,7 +2,7 @@
 // was acknowledged.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
-import { Scheduler } from '../../src/engine/scheduler.js';
+import { Scheduler } from '../../src/core/scheduler.js';
 import { MetricsRecorder } from '../../src/metrics/recorder.js';
 import type { MqttTarget } from '../../src/endpoints/target.js';
 import type { SimContext } from '../../src/sim/context.js';

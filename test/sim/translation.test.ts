@@ -4,7 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { readFileSync } from 'node:fs';
 import type { Emulator } from '../../src/emulator/index.js';
-import { Scheduler } from '../../src/engine/scheduler.js';
+import { Scheduler } from '../../src/core/scheduler.js';
 import { deriveDeviceKey } from '../../src/protocol/index.js';
 import { deviceBehaviour } from '../../src/sim/build.js';
 import { SimDevice } from '../../src/sim/device.js';

@@ -1,5 +1,5 @@
 // A SimContext for running simulated things inside a test, with its own scheduler and recorder.
-import { Scheduler } from '../../src/engine/scheduler.js';
+import { Scheduler } from '../../src/core/scheduler.js';
 import { MetricsRecorder } from '../../src/metrics/recorder.js';
 import type { AzureTarget } from '../../src/endpoints/target.js';
 import type { SimContext, ThingState } from '../../src/sim/context.js';
