@@ -29,9 +29,15 @@ export type FromWorker =
   /** groupPatterns: the patterns of the things in each group (what the dashboard prints beside a group). */
   | { type: 'ready'; groupPatterns: Record<string, string[]> }
   /** states by group, patterns by pattern. */
-  | { type: 'snapshot'; workerIndex: number; snapshot: MetricsSnapshot; states: StateCounts; patterns: StateCounts; pendingAcks: number; heapUsed: number }
+  | {
+      type: 'snapshot'; workerIndex: number; snapshot: MetricsSnapshot; states: StateCounts; patterns: StateCounts;
+      pendingAcks: number; heapUsed: number;
+    }
   | { type: 'inspection'; requestId: number; detail: DeviceDetail | null }
-  | { type: 'final'; workerIndex: number; snapshot: MetricsSnapshot; states: StateCounts; patterns: StateCounts; acknowledgedBy: Record<string, number> }
+  | {
+      type: 'final'; workerIndex: number; snapshot: MetricsSnapshot; states: StateCounts; patterns: StateCounts;
+      acknowledgedBy: Record<string, number>;
+    }
   | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; message: string }
   /** For the person running the fleet (a gateway's TLS address): logged and shown in the progress. */
   | { type: 'notice'; message: string }

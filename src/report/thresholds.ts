@@ -1,7 +1,6 @@
 // Thresholds judged on a run's summary (their grammar is src/config/thresholds.ts): they decide the exit code,
 // and show in the console, summary.json and junit.xml with how far each one missed.
-import { latencyStats, type LatencyStats } from '../metrics/histogram.js';
-import type { MetricsAggregate } from '../metrics/aggregate.js';
+import type { LatencyStats } from '../metrics/histogram.js';
 import { ERROR_CLASSES, OPERATIONS, type ErrorClass, type Operation } from '../metrics/operations.js';
 import type { LedgerTotals } from '../metrics/types.js';
 import {
@@ -139,7 +138,8 @@ function describe(t: Threshold, actual: number, passed: boolean, note: string | 
   return `${was}, ${gapUnit(gap, t.unit)} ${actual > t.value ? 'over' : 'under'} ${limit}`;
 }
 
-function judge(t: Threshold, s: ThresholdInput): { result: ThresholdResult; samples: number | undefined; monotone: boolean } {
+/** One threshold on a summary (or its live subset), with what evaluateLive needs to know if it is decided. */
+export function judgeThreshold(t: Threshold, s: ThresholdInput): { result: ThresholdResult; samples: number | undefined; monotone: boolean } {
   const ref = resolveMetric(t.metric);
   if (ref === undefined) throw new ThresholdError(t.text, `unknown metric "${t.metric}"`, METRICS_HELP);
   const r = read(ref, s);
@@ -168,51 +168,7 @@ function isMonotone(ref: MetricRef): boolean {
 
 /** End of run: every threshold judged; a metric with no data fails (a target that answered nothing met nothing). */
 export function evaluateThresholds(thresholds: readonly Threshold[], summary: RunSummary | ThresholdInput): ThresholdResult[] {
-  return thresholds.map((t) => judge(t, summary).result);
-}
-
-export interface LiveOptions {
-  /** Percentiles, means and rates are not judged on fewer samples than this (one slow connect is not a p95). Default 50. */
-  minSamples?: number;
-}
-
-/**
- * During a run, for abort-on-fail: failed only when already decided. A count or max over an upper bound
- * (<, <=, ==) can only stay over; a percentile, mean or rate is judged as it stands once it has minSamples.
- * Anything else (no data yet, a count still below a lower bound) is pending, with passed = true.
- */
-export function evaluateLive(thresholds: readonly Threshold[], live: ThresholdInput, options: LiveOptions = {}): ThresholdResult[] {
-  const minSamples = options.minSamples ?? 50;
-  return thresholds.map((t) => {
-    const { result, samples, monotone } = judge(t, live);
-    if (result.actual === null) return { ...result, passed: true, pending: true, detail: `${t.metric}: no data yet` };
-    const upperBound = t.op === '<' || t.op === '<=' || t.op === '==';
-    // A growing value that already passed a lower bound (>, >=, !=) stays passed; anything else can still change.
-    if (result.passed) return monotone && !upperBound ? result : { ...result, pending: true };
-    const decided = monotone ? upperBound : (samples ?? 0) >= minSamples;
-    return decided ? result : { ...result, passed: true, pending: true, detail: `${result.detail} (not decided yet)` };
-  });
-}
-
-/** The failed abort-on-fail thresholds among live results: stop the run when this is not empty. */
-export function abortingResults(results: readonly ThresholdResult[]): ThresholdResult[] {
-  return results.filter((r) => r.threshold.abortOnFail && !r.passed && !r.pending);
-}
-
-/**
- * The live subset of a summary straight from the coordinator's aggregate (cumulative, all workers),
- * without building a whole RunSummary every few seconds.
- */
-export function liveSummaryOf(aggregate: MetricsAggregate): ThresholdInput {
-  const operations: NonNullable<ThresholdInput['operations']> = {};
-  for (const op of OPERATIONS) operations[op] = { ...aggregate.latency(op), raw: aggregate.latency(op, 'raw') };
-  const late = latencyStats(aggregate.latenessHistogram(), false);
-  return {
-    operations,
-    ledger: aggregate.ledger(),
-    errors: aggregate.errors(),
-    scheduler: { lateness: { count: late.count, p50: late.p50, p99: late.p99, max: late.max } },
-  };
+  return thresholds.map((t) => judgeThreshold(t, summary).result);
 }
 
 // --- output ---------------------------------------------------------------------------------------------------

@@ -5,15 +5,13 @@ import { buildSummary } from '../../src/report/summary.js';
 import { formatJUnit } from '../../src/report/junit.js';
 import { parseThreshold, THRESHOLD_METRICS, ThresholdError, thresholdsSchema } from '../../src/config/thresholds.js';
 import {
-  abortingResults,
-  evaluateLive,
   evaluateThresholds,
   formatThresholdResults,
-  liveSummaryOf,
   thresholdsJUnitCases,
   thresholdsSummary,
   type ThresholdInput,
 } from '../../src/report/thresholds.js';
+import { abortingResults, evaluateLive, liveSummaryOf } from '../../src/outputs/thresholds.js';
 import { knownAggregate } from './fixture.js';
 
 const parseError = (text: string): ThresholdError => {
