@@ -64,7 +64,6 @@ export interface RunSummary {
 }
 
 export interface RunMeta {
-  /** Defaults to the report folder's name in writeRunReport. */
   runId?: string;
   /** Default: the first snapshot's start. */
   startedAt?: Date | string | number;
