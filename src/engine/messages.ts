@@ -27,7 +27,7 @@ export type ToWorker =
 
 export type FromWorker =
   /** groupPatterns: the patterns of the things in each group (what the dashboard prints beside a group). */
-  | { type: 'ready'; groupPatterns: Record<string, string[]> }
+  | { type: 'ready'; groupPatterns: Record<string, string[]>; states: StateCounts; patterns: StateCounts }
   /** states by group, patterns by pattern. */
   | {
       type: 'snapshot'; workerIndex: number; snapshot: MetricsSnapshot; states: StateCounts; patterns: StateCounts;

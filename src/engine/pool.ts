@@ -88,6 +88,8 @@ export class WorkerPool {
     handle.on('message', (m: FromWorker) => {
       if (m.type === 'ready') {
         this.addGroupPatterns(m.groupPatterns);
+        member.states = m.states;
+        member.patterns = m.patterns;
         readyResolve();
       } else if (m.type === 'final') {
         this.merge(member, m);

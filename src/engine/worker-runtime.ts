@@ -45,7 +45,7 @@ export async function runWorker(
     return undefined;
   }
   port.on('message', (m) => runtime.receive(m));
-  port.postMessage({ type: 'ready', groupPatterns: runtime.groupPatterns() });
+  port.postMessage({ type: 'ready', ...runtime.readiness() });
   return runtime;
 }
 
@@ -199,7 +199,12 @@ export class WorkerRuntime {
     return out;
   }
 
-  groupPatterns(): Record<string, string[]> {
+  /** What the coordinator knows before the start: every identity waiting, in its group and pattern. */
+  readiness(): { groupPatterns: Record<string, string[]>; states: StateCounts; patterns: StateCounts } {
+    return { groupPatterns: this.groupPatterns(), states: structuredClone(this.states), patterns: this.patternSnapshot() };
+  }
+
+  private groupPatterns(): Record<string, string[]> {
     const out: Record<string, string[]> = {};
     for (const { group, pattern } of this.things) {
       const list = (out[group] ??= []);

@@ -12,7 +12,7 @@ const dir = await mkdtemp(join(tmpdir(), 'edgefleet-api-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
 describe('a run driven from code', () => {
-  it('runs the README example: the quickstart against an emulator in this process, with a JSON-lines stream', async () => {
+  it('runs the README example: the quickstart against an emulator in this process, with a JSON stream', async () => {
     const lines = join(dir, 'quickstart.jsonl');
     // --- as in README.md, "From code" ---
     const emulator = await startEmulator({ mqttPort: 0, httpPort: 0, stateDir: TEST_STATE_DIR });
@@ -43,7 +43,9 @@ describe('a run driven from code', () => {
     const final = stream.at(-1);
     expect(stream.slice(0, -1).length).toBeGreaterThanOrEqual(5);
     expect(stream.slice(0, -1).every((l) => l.type === 'snapshot' && l.runId === result.runId)).toBe(true);
-    expect(final).toMatchObject({ type: 'final', runId: result.runId, ledger: { generated: summary.ledger.generated } });
+    expect(final).toMatchObject({
+      type: 'final', runId: result.runId, ledger: { generated: summary.ledger.generated },
+    });
     expect(final.reconciliation.acknowledgedNotReceived).toBe(0);
   }, 90_000);
 
