@@ -1,14 +1,12 @@
 // A worker's runtime: one scheduler drives this worker's share of the fleet; a snapshot of its metrics goes to the
 // coordinator every second; on "stop" it drains acknowledgements (bounded), disconnects, and reports. It runs in a
 // worker thread (worker.ts), or in the coordinator's own thread on a MessageChannel port (tests).
+import type { SchedulerClock } from '../core/scheduler.js';
 import { ServiceClient } from '../endpoints/service-client.js';
-import { Scheduler, type SchedulerClock } from '../core/scheduler.js';
-import { MessageWatch } from '../metrics/message-ring.js';
-import { MetricsRecorder } from '../metrics/recorder.js';
-import type { DeviceDetail, StateCounts, ThingState } from '../metrics/types.js';
+import type { DeviceDetail, StateCounts } from '../metrics/types.js';
 import { ActionRunner } from '../sim/actions.js';
 import { buildActions, buildFleet, type BuiltThing } from '../sim/build.js';
-import type { SimContext } from '../sim/context.js';
+import { FleetContext } from './fleet-context.js';
 import { Prng, seedFor } from '../sim/model/random.js';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
 import { scheduleProfileEvents, scheduleRampDown } from './profile-events.js';
@@ -24,10 +22,6 @@ export interface WorkerRuntimeOptions {
   /** The scheduler's clock (default the wall clock). */
   clock?: SchedulerClock;
 }
-
-const LEVELS = { debug: 0, info: 1, warn: 2, error: 3 } as const;
-const DRILL_MESSAGES_KEPT = 20;
-const DRILL_LEASE_MS = 15_000;
 
 /**
  * Builds this worker's things and serves the coordinator until it says stop. Resolves with the runtime, or
@@ -50,17 +44,9 @@ export async function runWorker(
 }
 
 export class WorkerRuntime {
-  readonly metrics = new MetricsRecorder(Date.now());
-  readonly scheduler: Scheduler;
-  private readonly states: StateCounts = {};
-  /** Identities by state over all groups, also sent as gauges (the live view's "connected"). */
-  private readonly stateTotals: Record<string, number> = {};
-  private readonly acknowledgedBy: Record<string, number> = {};
-  /** Messages of the devices somebody drills into; recording starts with the first question, lapses without one. */
-  private readonly watch = new MessageWatch(DRILL_MESSAGES_KEPT, DRILL_LEASE_MS);
-  private readonly heldGroups = new Set<string>();
-  private readonly ctx: SimContext;
+  private readonly fleet: FleetContext;
   private readonly random: () => number;
+  private readonly heldGroups = new Set<string>();
   private things: BuiltThing[] = [];
   private actions: ActionRunner | undefined;
   private ticker: NodeJS.Timeout | undefined;
@@ -71,60 +57,34 @@ export class WorkerRuntime {
   constructor(
     private readonly port: CoordinatorPort, private readonly init: WorkerInit, options: WorkerRuntimeOptions,
   ) {
-    this.scheduler = new Scheduler((late) => this.metrics.recordLateness(late), options.clock);
+    this.fleet = new FleetContext(init.target, {
+      logLevel: init.logLevel, localAddresses: init.localAddresses,
+      log: (level, message) => this.post({ type: 'log', level, message }),
+      notice: (message) => this.post({ type: 'notice', message }),
+      desiredAcknowledged: (deviceId, moduleId, _version, atMs) => this.actions?.acknowledged(deviceId, moduleId, atMs),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+    });
     const prng = new Prng(seedFor(init.seed, 'worker', init.workerIndex));
     this.random = () => prng.next();
-    this.ctx = this.context();
+  }
+
+  private get scheduler() {
+    return this.fleet.scheduler;
   }
 
   private post(message: FromWorker): void {
     this.port.postMessage(message);
   }
 
-  private context(): SimContext {
-    const { init, metrics } = this;
-    return {
-      scheduler: this.scheduler, metrics, target: init.target, watch: this.watch,
-      localAddress: (ordinal) => {
-        const list = init.localAddresses;
-        return list.length === 0 ? undefined : list[ordinal % list.length];
-      },
-      stateChanged: (group, from, to) => this.stateChanged(group, from, to),
-      desiredAcknowledged: (deviceId, moduleId, _version, atMs) => this.actions?.acknowledged(deviceId, moduleId, atMs),
-      acknowledgedBy: (identity) => void (this.acknowledgedBy[identity] = (this.acknowledgedBy[identity] ?? 0) + 1),
-      log: (level, message) => {
-        if (LEVELS[level] >= LEVELS[init.logLevel]) this.post({ type: 'log', level, message });
-      },
-      notice: (message) => this.post({ type: 'notice', message }),
-      mqtt: { keepaliveSeconds: 180, connectTimeoutMs: 30_000, operationTimeoutMs: 30_000 },
-    };
-  }
-
-  private stateChanged(group: string, from: ThingState, to: ThingState): void {
-    const g = (this.states[group] ??= {});
-    g[from] = (g[from] ?? 0) - 1;
-    g[to] = (g[to] ?? 0) + 1;
-    this.stateTotals[from] = (this.stateTotals[from] ?? 0) - 1;
-    this.stateTotals[to] = (this.stateTotals[to] ?? 0) + 1;
-    this.metrics.setGauge(from, this.stateTotals[from]);
-    this.metrics.setGauge(to, this.stateTotals[to]);
-  }
-
   async build(): Promise<void> {
-    this.things = await buildFleet(this.ctx, this.init);
-    let waiting = this.things.length;
+    this.things = await buildFleet(this.fleet.sim, this.init);
     for (const { group, held } of this.things) {
-      const g = (this.states[group] ??= {});
-      g.waiting = (g.waiting ?? 0) + 1;
+      this.fleet.addWaiting(group, 1);
       for (const h of held ?? []) {
         this.heldGroups.add(h.group);
-        const hg = (this.states[h.group] ??= {});
-        hg.waiting = (hg.waiting ?? 0) + h.count;
-        waiting += h.count;
+        this.fleet.addWaiting(h.group, h.count);
       }
     }
-    this.stateTotals.waiting = waiting;
-    this.metrics.setGauge('waiting', waiting);
   }
 
   receive(m: ToWorker): void {
@@ -146,20 +106,21 @@ export class WorkerRuntime {
     }
     if (init.target.kind !== 'mqtt' && init.target.service !== undefined) {
       const service = new ServiceClient(init.target.service);
-      this.actions = new ActionRunner(scheduler, this.metrics, service, this.things, this.random);
+      this.actions = new ActionRunner(scheduler, this.fleet.metrics, service, this.things, this.random);
       for (const spec of buildActions(init)) this.actions.schedule(spec, init.actionShare, startAt, endAt);
     }
-    const events = { scheduler, things: this.things, init, ctx: this.ctx, random: this.random };
+    const events = { scheduler, things: this.things, init, ctx: this.fleet.sim, random: this.random };
     scheduleProfileEvents(events, init.scenario.profile.events, startAt);
     scheduleRampDown(events, init.scenario.profile.rampDown, endAt);
     this.ticker = setInterval(() => this.sendSnapshot(), init.snapshotIntervalMs);
   }
 
   private sendSnapshot(): void {
-    if (this.watch.size > 0) this.watch.expire(this.scheduler.now());
+    const { watch, metrics, states } = this.fleet;
+    if (watch.size > 0) watch.expire(this.scheduler.now());
     this.post({
-      type: 'snapshot', workerIndex: this.init.workerIndex, snapshot: this.metrics.snapshot(Date.now()),
-      states: structuredClone(this.states), patterns: this.patternSnapshot(), pendingAcks: this.pendingAcks(),
+      type: 'snapshot', workerIndex: this.init.workerIndex, snapshot: metrics.snapshot(Date.now()),
+      states: structuredClone(states), patterns: this.patternSnapshot(), pendingAcks: this.pendingAcks(),
       heapUsed: process.memoryUsage().heapUsed,
     });
   }
@@ -194,14 +155,15 @@ export class WorkerRuntime {
     // Sensors a module holds (identity translation) are no things of their own: their groups' counts stand for them.
     for (const group of this.heldGroups) {
       const p = (out.identityTranslation ??= {});
-      for (const [state, n] of Object.entries(this.states[group] ?? {})) p[state] = (p[state] ?? 0) + n;
+      for (const [state, n] of Object.entries(this.fleet.states[group] ?? {})) p[state] = (p[state] ?? 0) + n;
     }
     return out;
   }
 
   /** What the coordinator knows before the start: every identity waiting, in its group and pattern. */
   readiness(): { groupPatterns: Record<string, string[]>; states: StateCounts; patterns: StateCounts } {
-    return { groupPatterns: this.groupPatterns(), states: structuredClone(this.states), patterns: this.patternSnapshot() };
+    const states = structuredClone(this.fleet.states);
+    return { groupPatterns: this.groupPatterns(), states, patterns: this.patternSnapshot() };
   }
 
   private groupPatterns(): Record<string, string[]> {
@@ -226,7 +188,7 @@ export class WorkerRuntime {
     const built = this.things.find((b) => b.thing.deviceId === deviceId);
     if (built === undefined) return null;
     const { thing } = built;
-    const { ring, sinceMs } = this.watch.look(deviceId, this.scheduler.now());
+    const { ring, sinceMs } = this.fleet.watch.look(deviceId, this.scheduler.now());
     return {
       deviceId, group: built.group, pattern: built.pattern, state: thing.state, workerIndex: this.init.workerIndex,
       pendingAcks: thing.pendingAcks, transitions: [...(thing.transitions ?? [])],
@@ -240,9 +202,10 @@ export class WorkerRuntime {
     const deadline = Date.now() + drainMs;
     while (this.pendingAcks() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await this.halt();
+    const { metrics, states, acknowledgedBy } = this.fleet;
     this.post({
-      type: 'final', workerIndex: this.init.workerIndex, snapshot: this.metrics.snapshot(Date.now()),
-      states: structuredClone(this.states), patterns: this.patternSnapshot(), acknowledgedBy: this.acknowledgedBy,
+      type: 'final', workerIndex: this.init.workerIndex, snapshot: metrics.snapshot(Date.now()),
+      states: structuredClone(states), patterns: this.patternSnapshot(), acknowledgedBy,
     });
     this.port.close();
   }

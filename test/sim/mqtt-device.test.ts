@@ -8,7 +8,7 @@ import type { MqttTarget } from '../../src/endpoints/target.js';
 import type { SimContext } from '../../src/sim/context.js';
 import { MqttDevice } from '../../src/sim/mqtt-device.js';
 import { startMosquitto, type Mosquitto } from '../support/mosquitto.js';
-import { until } from '../support/sim-context.js';
+import { until } from '../support/wait.js';
 
 let broker: Mosquitto;
 beforeAll(async () => {

@@ -12,7 +12,8 @@ import type { EdgeDeviceConfig } from '../../src/sim/edge/edge-device.js';
 import { ProtocolTranslationModule, type ModuleApi, type TranslatedSensorSpec } from '../../src/sim/edge/modules/index.js';
 import { Prng } from '../../src/sim/model/random.js';
 import { rest } from '../support/emulator.js';
-import { connectedEdgeDevice, testContext, until, useTestEmulator, type TestSimContext } from '../support/sim-context.js';
+import { connectedEdgeDevice, testContext, useTestEmulator, type TestSimContext } from '../support/sim-context.js';
+import { until } from '../support/wait.js';
 
 const MODBUS: TranslatedSensorSpec = {
   kind: 'modbus', count: 4, idPattern: 'plc-{index}', pollInterval: 5000,
