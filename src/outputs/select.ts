@@ -21,7 +21,7 @@ export function outputsFromSpecs(specs: readonly string[]): Output[] {
     try {
       return kind.make(argument);
     } catch (err) {
-      throw new ConfigError([{ file: 'command line', path: '--out', message: (err as Error).message }]);
+      throw new ConfigError([{ file: 'command line', path: '--out', message: `${spec}: ${(err as Error).message}` }]);
     }
   });
 }
