@@ -60,7 +60,7 @@ function scheduleOutage(scope: EventScope, event: OutageEvent, startAt: number):
       return;
     }
     const deviceIds = edges.flatMap((edge) => edge.upstreamDeviceIds);
-    new ServiceClient(service).startOutage(deviceIds, event.duration).then(
+    void new ServiceClient(service).startOutage(deviceIds, event.duration).then(
       () => ctx.log('info', `worker ${init.workerIndex}: the emulator took ${what} away for ${event.duration} ms`),
       (err: Error) => {
         ctx.metrics.recordError('protocol', `targetOutage: the emulator refused it: ${err.message}`);

@@ -99,19 +99,7 @@ describe('the coordinator, in-process', () => {
     expect(final.incomplete).toBeUndefined();
     expect(result.summary.ledger.generated).toBe(ledger.generated);
 
-    // The JSON-lines output: a line per snapshot, then the final.
-    const stream = (await readFile(lines, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
-    expect(stream).toHaveLength(seen.snapshots.length + 1);
-    for (const [i, line] of stream.slice(0, -1).entries()) {
-      expect(line).toMatchObject({ type: 'snapshot', runId: result.runId, stage: seen.snapshots[i]!.stage });
-      expect(Object.values(line.identities).reduce((a: number, b) => a + (b as number), 0)).toBe(IDENTITIES);
-    }
-    expect(stream.at(-1)).toMatchObject({
-      type: 'final', runId: result.runId, identities: { stopped: IDENTITIES },
-      ledger: { generated: ledger.generated, acknowledged: ledger.acknowledged, balanced: true },
-      reconciliation: { acknowledgedNotReceived: 0 },
-    });
-    expect(stream.at(-1).latency.telemetry.count).toBe(result.summary.operations.telemetry.count);
+    await expectJsonLines(lines, seen.snapshots, result.runId, final);
   }, 60_000);
 
   it('stops the run as soon as a threshold with abortOnFail has failed', async () => {
@@ -151,6 +139,23 @@ describe('the coordinator, in-process', () => {
     expect(summary.ledger.acknowledged - finished).toBeGreaterThanOrEqual(crashed.acknowledgedBeforeCrash());
   }, 60_000);
 });
+
+/** The JSON-lines output: a line per snapshot the outputs saw, then the final. */
+async function expectJsonLines(file: string, snapshots: readonly RunSnapshot[], runId: string, final: RunFinal) {
+  const ledger = final.aggregate.ledger();
+  const stream = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+  expect(stream).toHaveLength(snapshots.length + 1);
+  for (const [i, line] of stream.slice(0, -1).entries()) {
+    expect(line).toMatchObject({ type: 'snapshot', runId, stage: snapshots[i]!.stage });
+    expect(Object.values(line.identities).reduce((a: number, b) => a + (b as number), 0)).toBe(IDENTITIES);
+  }
+  expect(stream.at(-1)).toMatchObject({
+    type: 'final', runId, identities: { stopped: IDENTITIES },
+    ledger: { generated: ledger.generated, acknowledged: ledger.acknowledged, balanced: true },
+    reconciliation: { acknowledgedNotReceived: 0 },
+  });
+  expect(stream.at(-1).latency.telemetry.count).toBe(final.aggregate.latency('telemetry').count);
+}
 
 /**
  * Worker 0 is the real worker thread; worker 1 is a real worker thread running the same runtime that throws an
