@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmulator } from '../src/emulator/index.js';
 
-/** `.edgefleet-test/` at the repository root (same directory test/support/emulator.ts and test/helpers use). */
+/** `.edgefleet-test/` at the repository root (the one test/support/emulator.ts uses). */
 const STATE_DIR = resolve(fileURLToPath(new URL('..', import.meta.url)), '.edgefleet-test');
 
 export default async function setup(): Promise<void> {

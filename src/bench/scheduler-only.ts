@@ -1,7 +1,7 @@
 // The Scheduler alone: `identities` periodic tasks every `intervalMs` with random phases, tasks that do nothing
 // but reschedule themselves. Its lateness is what the mechanism itself adds (timer granularity, heap, batching),
 // apart from what a busy event loop adds under real telemetry.
-import { Scheduler } from '../engine/scheduler.js';
+import { Scheduler } from '../core/scheduler.js';
 import { clampUs, latencyHistogram, percentiles, sleep, type Percentiles } from './measure.js';
 
 export interface SchedulerOnlyFigures extends Percentiles {

@@ -1,43 +1,10 @@
 // `edgefleet run SCENARIO`: bring up a fleet, pace its load, report how the target held up.
 import type { CommandModule } from 'yargs';
 import { availableParallelism } from 'node:os';
-import { loadScenario } from '../config/load.js';
-import { parseShard, planFleet, shardOf } from '../config/plan.js';
 import { formatDuration } from '../config/duration.js';
-import { runFleet, type RunPlan } from '../engine/coordinator.js';
-import { assignManifests, resolveTarget } from '../endpoints/resolve.js';
-import { ConfigError } from '../config/errors.js';
+import { runScenario, RunAborted, type ScenarioOptions, type StartingRun } from '../api/run-scenario.js';
 import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../metrics/log.js';
-import { parseThreshold, ThresholdError, type Threshold } from '../report/thresholds.js';
 import { shouldUseDashboard } from '../ui/index.js';
-import { loadEdgeCa, parseGatewayListen, type GatewayListenSpec } from '../sim/edge/gateway-ca.js';
-import type { PlannedIdentity } from '../config/plan.js';
-
-/** --gateway-listen texts against the plan: each names an IoT Edge device of this run. */
-function gatewayListenFromCommandLine(texts: string[], identities: readonly PlannedIdentity[]): GatewayListenSpec[] {
-  const problems = texts.flatMap((text) => {
-    const spec = parseGatewayListen(text);
-    if (spec === undefined) return [`expected GATEWAY_ID or GATEWAY_ID=HOST:PORT, got "${text}"`];
-    const identity = identities.find((i) => i.deviceId === spec.gatewayId);
-    if (identity === undefined) return [`no device "${spec.gatewayId}" in this run (a gateway's device id, such as ${identities.find((i) => i.kind === 'iotEdge')?.deviceId ?? 'gateway-01'})`];
-    if (identity.kind !== 'iotEdge') return [`"${spec.gatewayId}" is a ${identity.kind === 'downstream' ? 'downstream' : 'plain'} device; only IoT Edge devices have an edgeHub to listen`];
-    return [];
-  });
-  if (problems.length > 0) throw new ConfigError(problems.map((message) => ({ file: 'command line', path: '--gateway-listen', message })));
-  return texts.map((text) => parseGatewayListen(text)!);
-}
-
-/** --threshold texts, checked before anything connects. */
-function thresholdsFromCommandLine(texts: string[]): Threshold[] {
-  return texts.map((text) => {
-    try {
-      return parseThreshold(text);
-    } catch (err) {
-      if (!(err instanceof ThresholdError)) throw err;
-      throw new ConfigError([{ file: 'command line', path: '--threshold', message: err.message }]);
-    }
-  });
-}
 
 interface RunArgs {
   scenario: string;
@@ -58,6 +25,7 @@ interface RunArgs {
   'prometheus-host': string;
   tui: boolean;
   'gateway-listen': string[];
+  out: string[];
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
@@ -85,6 +53,10 @@ export const runCommand: CommandModule<object, RunArgs> = {
         type: 'string', array: true, nargs: 1, default: [] as string[],
         describe: "Open a real TLS port on this gateway's edgeHub: GATEWAY_ID[=HOST:PORT] (default 127.0.0.1, a free port; repeatable). Its edge CA is written to the state dir",
       })
+      .option('out', {
+        type: 'string', array: true, nargs: 1, default: [] as string[],
+        describe: 'Another output: json=FILE writes a JSON object per second and a final one, one per line (repeatable)',
+      })
       .option('prometheus-host', { type: 'string', default: '127.0.0.1', describe: 'Address of the /metrics endpoint (0.0.0.0 for another machine)' })
       .example('$0 run scenarios/quickstart.yaml', '20 IoT Edge devices and 100 thermostats against the embedded emulator')
       .example('$0 run scenarios/quickstart.yaml --profile ramp --duration 5m', 'Another load shape, longer')
@@ -93,85 +65,68 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .example("$0 run my.yaml --threshold 'telemetry.p99 < 200ms' --threshold 'ledger.lost == 0'", 'Fail the build (exit 99) when the target misses'),
   handler: async (args) => {
     // Ctrl-C: the first drains and reports (or, before the run starts, stops setting up); the second quits.
-    let stopRequested: () => void = () => {};
-    const stopSignal = new Promise<void>((r) => (stopRequested = r));
-    let interrupts = 0;
+    const stop = new AbortController();
     const onSigint = () => {
-      interrupts += 1;
-      if (interrupts === 1) {
-        process.stderr.write('stopping: draining in-flight messages, then the report (Ctrl-C again to quit now)\n');
-        stopRequested();
-      } else {
-        process.exit(130);
-      }
+      if (stop.signal.aborted) process.exit(130);
+      process.stderr.write('stopping: draining in-flight messages, then the report (Ctrl-C again to quit now)\n');
+      stop.abort();
     };
     // Ctrl-C in the dashboard arrives as a key (the terminal is in raw mode) and comes here the same way.
     process.on('SIGINT', onSigint);
     try {
-      await run(args, stopSignal, () => interrupts > 0, onSigint);
+      await run(args, stop.signal, onSigint);
     } finally {
       process.off('SIGINT', onSigint);
     }
   },
 };
 
-async function run(args: RunArgs, stopSignal: Promise<void>, interrupted: () => boolean, onInterrupt: () => void): Promise<void> {
-  const loaded = await loadScenario(args.scenario, {
-    profile: args.profile, duration: args.duration, target: args.target, seed: args.seed,
-  });
-  const thresholds = [...loaded.scenario.thresholds, ...thresholdsFromCommandLine(args.threshold)];
+async function run(args: RunArgs, signal: AbortSignal, onInterrupt: () => void): Promise<void> {
   // While the dashboard is up, log lines go above it instead of tearing its frame.
   let sink: ((line: string) => void) | undefined;
   const logger = createLogger({
     level: args['log-level'], ...(args['log-file'] === undefined ? {} : { file: args['log-file'] }),
     stderr: { write: (chunk: string) => (sink ? sink(chunk.replace(/\n$/, '')) : process.stderr.write(chunk)) },
   });
-  for (const w of loaded.warnings) logger.warn(`warning: ${w}`);
-  const fleet = planFleet({ scenario: loaded.scenario, profile: loaded.profile, durationMs: loaded.durationMs });
-  const shard = args.shard === undefined ? undefined : parseShard(args.shard);
-  const identities = shard === undefined ? fleet.identities : shardOf(fleet.identities, shard);
-  const plan: RunPlan = {
-    scenario: loaded,
-    scenarioName: loaded.scenario.name,
-    profileName: loaded.profile.name,
-    seed: loaded.seed,
-    durationMs: loaded.durationMs,
-    drainMs: loaded.profile.drain,
-    identities,
-    fleetSize: fleet.identities.length,
-    ...(shard === undefined ? {} : { shard }),
+  const print = (line: string) => (sink ? sink(line) : process.stdout.write(`${line}\n`));
+  const dashboard = shouldUseDashboard(process.stdout, { noTui: !args.tui });
+  const options: ScenarioOptions = {
+    scenario: args.scenario, profile: args.profile, duration: args.duration,
+    target: args.target as ScenarioOptions['target'],
+    seed: args.seed, stateDir: args['state-dir'], reportsDir: args['reports-dir'], workers: args.workers,
+    thresholds: args.threshold, gatewayListen: args['gateway-listen'], out: args.out, logLevel: logger.level, signal,
+    log: (level, message) => logger.log(isLogLevel(level) ? level : 'info', message), notice: print,
+    onStart: (started) => printStart(started, args.workers),
+    ...(args['target-info'] === undefined ? {} : { emulator: args['target-info'] }),
+    ...(args.shard === undefined ? {} : { shard: args.shard }),
+    ...(args['local-address'] === undefined ? {} : { localAddresses: splitList(args['local-address']) }),
+    ...(args.prometheus === undefined ? {} : { prometheus: { port: args.prometheus, host: args['prometheus-host'] } }),
+    ...(dashboard ? { dashboard: { onInterrupt, setLogSink: (p) => (sink = p) } } : { progress: print }),
   };
-  const gatewayListen = gatewayListenFromCommandLine(args['gateway-listen'], identities);
-  const edgeCa = gatewayListen.length === 0 ? undefined : await loadEdgeCa(args['state-dir']);
-  const log = (line: string) => logger.warn(line);
-  const prepared = await resolveTarget(loaded, { stateDir: args['state-dir'], log, ...(args['target-info'] === undefined ? {} : { targetInfo: args['target-info'] }) });
   try {
-    if (interrupted()) {
-      process.exitCode = 130;
-      return;
-    }
-    const byGroup = new Map<string, string[]>();
-    for (const i of plan.identities) if (i.kind === 'iotEdge') byGroup.set(i.group, [...(byGroup.get(i.group) ?? []), i.deviceId]);
-    await assignManifests(prepared.target, loaded, byGroup, log);
-    if (edgeCa !== undefined) process.stdout.write(`gateways listen with certificates from the edge CA ${edgeCa.certPath} (trust it on the devices)\n`);
-    process.stdout.write(
-      `edgefleet run ${loaded.scenario.name}: ${plan.identities.length} identities${shard ? ` (shard ${shard.index + 1}/${shard.count} of ${plan.fleetSize})` : ''}, ` +
-      `profile ${loaded.profile.name}, ${formatDuration(loaded.durationMs)}, target ${prepared.label}, seed ${loaded.seed}, ${args.workers} workers\n`,
-    );
-    const result = await runFleet({
-      plan, target: prepared.target, targetLabel: prepared.label, workers: args.workers,
-      ...(args['local-address'] === undefined ? {} : { localAddresses: args['local-address'].split(',').map((s) => s.trim()).filter(Boolean) }),
-      ...(edgeCa === undefined ? {} : { gatewayListen, edgeCa: { certPem: edgeCa.certPem, keyPem: edgeCa.keyPem } }),
-      reportsDir: args['reports-dir'], logLevel: logger.level, progress: (line) => process.stdout.write(`${line}\n`),
-      log: (level, message) => logger.log(isLogLevel(level) ? level : 'info', message), stopSignal, thresholds,
-      ...(args.prometheus === undefined ? {} : { prometheus: { port: args.prometheus, host: args['prometheus-host'] } }),
-      ...(shouldUseDashboard(process.stdout, { noTui: !args.tui }) ? { dashboard: { onInterrupt, setLogSink: (print) => (sink = print) } } : {}),
-    });
+    const result = await runScenario(options);
     process.stdout.write(`\n${result.console}\nreport: ${result.reportDir}\n`);
     // Like k6: 99 says the target missed its thresholds, apart from 1 (the tool broke) and 2 (bad input).
-    if (!result.thresholdsHeld) process.exitCode = 99;
+    if (result.incomplete !== undefined) process.exitCode = 1;
+    else if (!result.thresholdsHeld) process.exitCode = 99;
+  } catch (err) {
+    if (!(err instanceof RunAborted)) throw err;
+    process.exitCode = 130;
   } finally {
-    await prepared.release();
     logger.close();
   }
 }
+
+function printStart(run: StartingRun, workers: number): void {
+  if (run.edgeCaPath !== undefined) {
+    const ca = run.edgeCaPath;
+    process.stdout.write(`gateways listen with certificates from the edge CA ${ca} (trust it on the devices)\n`);
+  }
+  const shard = run.shard ? ` (shard ${run.shard.index + 1}/${run.shard.count} of ${run.fleetSize})` : '';
+  process.stdout.write(
+    `edgefleet run ${run.scenario}: ${run.identities} identities${shard}, profile ${run.profile}, ` +
+    `${formatDuration(run.durationMs)}, target ${run.target}, seed ${run.seed}, ${workers} workers\n`,
+  );
+}
+
+const splitList = (text: string) => text.split(',').map((s) => s.trim()).filter(Boolean);

@@ -1,7 +1,7 @@
 // What a fleet is: groups of plain devices and IoT Edge devices, how they authenticate, what they send and
 // how they answer. How load happens over time is the profile's business (profile.ts).
 import { z } from 'zod';
-import { thresholdsSchema } from '../report/thresholds.js';
+import { thresholdsSchema } from './thresholds.js';
 import { durationSchema, durationWithDefault } from './duration.js';
 import { generatorSpecSchema } from './generators.js';
 import { IdPatternError, parseIdPattern } from './id-pattern.js';

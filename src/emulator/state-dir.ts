@@ -1,12 +1,13 @@
 // The emulator's state directory: its CAs, server certificate and secrets, created once and reused so that
 // certificates users trust and keys they copied keep working across restarts.
-import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
   createCertificateAuthority, issueServerCertificate, type PemPair,
 } from '../protocol/x509.js';
 import { newSymmetricKeys, type SymmetricKeys } from './registry.js';
+import { loadOrCreatePair, readIfExists, writeSecret } from '../core/pem-files.js';
 
 export interface EmulatorSecrets {
   idScope: string;
@@ -25,32 +26,6 @@ export interface StateDir {
   server: PemPair;
   deviceCa: PemPair;
   secrets: EmulatorSecrets;
-}
-
-async function readIfExists(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
-
-async function writeSecret(path: string, text: string): Promise<void> {
-  await writeFile(path, text, { mode: 0o600 });
-  await chmod(path, 0o600);
-}
-
-/** `<dir>/<name>.pem` and `<dir>/<name>-key.pem` (owner-only), made by `make` when either is missing. */
-export async function loadOrCreatePair(dir: string, name: string, make: () => Promise<PemPair>): Promise<PemPair> {
-  const certPath = join(dir, `${name}.pem`);
-  const keyPath = join(dir, `${name}-key.pem`);
-  const [certPem, keyPem] = await Promise.all([readIfExists(certPath), readIfExists(keyPath)]);
-  if (certPem !== undefined && keyPem !== undefined) return { certPem, keyPem };
-  const made = await make();
-  await writeFile(certPath, made.certPem);
-  await writeSecret(keyPath, made.keyPem);
-  return made;
 }
 
 const newIdScope = () => '0ne' + randomBytes(4).toString('hex').toUpperCase();

@@ -1,5 +1,6 @@
 // What crosses the worker → coordinator boundary: plain JSON-able data only (structured clone, or JSON between machines).
 import type { ErrorClass, Operation } from './operations.js';
+import type { TracedMessage } from './message-ring.js';
 
 /** The message ledger. generated = acknowledged + failed + expired + dropped + inFlight. */
 export interface LedgerCounts {
@@ -83,4 +84,58 @@ export interface MetricsSnapshot {
   /** Samples refused (NaN, negative, unknown operation) and samples clamped to the histogram ceiling. */
   rejected: number;
   clamped: number;
+}
+
+// --- the state of the fleet, as the coordinator merges it and the dashboard shows it ---------------------------
+
+/** Where a simulated identity is in its life. */
+export type ThingState = 'waiting' | 'provisioning' | 'connecting' | 'connected' | 'backingOff' | 'stopped' | 'failed';
+
+/** Identities by state under a name (a group, a pattern): { name: { state: n } }. */
+export type StateCounts = Record<string, Record<string, number>>;
+
+/** One message of a device, as the drill-down shows it. */
+export type DeviceMessage = TracedMessage;
+
+/** What the worker that owns a device says about it (the drill-down). */
+export interface DeviceDetail {
+  deviceId: string;
+  group: string;
+  /** How it connects: 'device', 'iotEdge', 'downstream', 'identityTranslation', … */
+  pattern: string;
+  state: ThingState;
+  workerIndex?: number;
+  pendingAcks: number;
+  /** State changes, oldest first (a few are enough). */
+  transitions: { atMs: number; from: ThingState; to: ThingState; reason?: string }[];
+  /** Last messages, newest first. */
+  messages: DeviceMessage[];
+  /** Epoch ms since when messages are recorded (they are only while somebody looks). */
+  messagesSinceMs?: number;
+  /** Messages recorded since then (more than `messages` holds once the ring is full). */
+  messagesRecorded?: number;
+  /** Modules of an IoT Edge device. */
+  modules?: { moduleId: string; state: ThingState }[];
+  lastError?: { cls: string; message: string; atMs: number } | null;
+  /** Shown under the detail. */
+  note?: string;
+}
+
+/**
+ * One worker thread. Per-thread, because process.cpuUsage() and rss measured inside a worker are the whole
+ * process's (every worker would show the same number).
+ */
+export interface WorkerLoad {
+  index: number;
+  /** Event-loop utilization over the last second × 100 (performance.eventLoopUtilization). */
+  busyPercent: number;
+  /** V8 heap used by this worker's isolate (process.memoryUsage().heapUsed inside the worker), MB. */
+  heapMB: number | null;
+}
+
+/** The whole process (main thread + workers), measured in the main thread. */
+export interface ProcessLoad {
+  /** CPU time over the last second / wall time × 100; 100 = one core busy. */
+  cpuPercent: number | null;
+  rssMB: number | null;
 }

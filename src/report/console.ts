@@ -28,6 +28,9 @@ export function formatConsoleReport(summary: RunSummary, options: ConsoleReportO
 
   const lines: string[] = [];
   lines.push(bold(`run ${summary.runId}`) + `  ${summary.durationSeconds.toFixed(1)} s  (${summary.startedAt} → ${summary.endedAt})`);
+  if (summary.incomplete !== undefined) {
+    lines.push(red(`INCOMPLETE: ${summary.incomplete.reason}; the figures cover what was merged before that`));
+  }
   lines.push('');
 
   // Latency table: corrected on the operation's row, raw on the row under it.

@@ -1,22 +1,10 @@
 // junit.xml: thresholds and smoke checks as test cases, in the JUnit XML that CI systems (GitLab, Jenkins,
 // Azure Pipelines, GitHub test reporters) read.
 import { join, resolve } from 'node:path';
+import type { JUnitCase, JUnitSuite } from './checks.js';
 import { writeAtomic, writeChecks } from './read.js';
 
-export interface JUnitCase {
-  name: string;
-  /** Defaults to the suite's name. */
-  classname?: string;
-  timeSeconds?: number;
-  failure?: { message: string; detail?: string };
-  /** A check that did not run (e.g. no samples for the operation it names). */
-  skipped?: { message: string };
-}
-
-export interface JUnitSuite {
-  name: string;
-  cases: JUnitCase[];
-}
+export type { JUnitCase, JUnitSuite } from './checks.js';
 
 export const JUNIT_FILE = 'junit.xml';
 

@@ -7,7 +7,7 @@ import { ConfigError, displayPath } from '../config/errors.js';
 import { MetricsAggregate, type AggregateState, type TimeseriesRow } from '../metrics/aggregate.js';
 import { OPERATIONS, type Operation } from '../metrics/operations.js';
 import { hgrmFileName } from './hgrm.js';
-import type { JUnitSuite } from './junit.js';
+import type { JUnitSuite } from './checks.js';
 import { SUMMARY_SCHEMA, type RunMeta, type RunSummary } from './summary.js';
 
 export const AGGREGATE_FILE = 'aggregate.json';

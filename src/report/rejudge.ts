@@ -3,14 +3,8 @@
 import { ConfigError } from '../config/errors.js';
 import type { JUnitSuite } from './junit.js';
 import type { RunSummary } from './summary.js';
-import {
-  evaluateThresholds,
-  parseThreshold,
-  thresholdsJUnitCases,
-  thresholdsSummary,
-  type Threshold,
-  type ThresholdResult,
-} from './thresholds.js';
+import { parseThreshold, type Threshold } from '../config/thresholds.js';
+import { evaluateThresholds, thresholdsJUnitCases, thresholdsSummary, type ThresholdResult } from './thresholds.js';
 
 export interface StoredThreshold {
   text: string;

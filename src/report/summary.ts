@@ -59,10 +59,11 @@ export interface RunSummary {
   /** Samples workers refused (NaN, negative) or clamped at the histogram ceiling; non-zero means a bug or a stuck clock. */
   recording: { rejectedSamples: number; clampedSamples: number; maxTrackableMs: number; significantDigits: number };
   reconciliation: Reconciliation | null;
+  /** Present when part of the fleet's figures are missing (a worker crashed): they cover what was merged before. */
+  incomplete?: { reason: string };
 }
 
 export interface RunMeta {
-  /** Defaults to the report folder's name in writeRunReport. */
   runId?: string;
   /** Default: the first snapshot's start. */
   startedAt?: Date | string | number;

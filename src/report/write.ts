@@ -1,25 +1,14 @@
-// Writes reports/<run-id>/: summary.json, one .hgrm per operation (corrected and raw), timeseries.csv;
-// then points reports/latest at it.
+// Run ids, timeseries.csv's text, and reports/latest (the files of a run folder are render.ts's).
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
-import type { MetricsAggregate, TimeseriesRow } from '../metrics/aggregate.js';
-import { writeHgrmFiles } from './hgrm.js';
+import { readFile, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { TimeseriesRow } from '../metrics/aggregate.js';
 import { writeAtomic } from './read.js';
-import { buildSummary, type RunMeta, type RunSummary } from './summary.js';
 
-export interface WriteReportOptions {
-  /** How to record the newest run: a symlink (default; falls back to a file where symlinks fail) or always a file. */
-  latest?: 'symlink' | 'file' | 'none';
-}
-
-export interface WriteReportResult {
-  summaryPath: string;
-  summary: RunSummary;
-  hgrmPaths: string[];
-  timeseriesPath: string;
-  /** How reports/latest was updated; "unchanged" when it already points at a newer run. */
-  latest: { path: string; kind: 'symlink' | 'file' | 'unchanged' | 'none' };
+/** How reports/latest was updated; "unchanged" when it already points at a newer run. */
+export interface LatestUpdate {
+  path: string;
+  kind: 'symlink' | 'file' | 'unchanged' | 'none';
 }
 
 const RUN_ID_RE = /^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z-[0-9a-f]{4}$/;
@@ -61,31 +50,6 @@ export function formatTimeseriesCsv(rows: readonly TimeseriesRow[]): string {
 }
 
 /**
- * @param dir reports/<run-id>; created if missing. Closes the aggregate's open interval (flush) first.
- */
-export async function writeRunReport(
-  dir: string,
-  aggregate: MetricsAggregate,
-  meta: RunMeta = {},
-  options: WriteReportOptions = {},
-): Promise<WriteReportResult> {
-  const runDir = resolve(dir);
-  const runId = meta.runId ?? basename(runDir);
-  await mkdir(runDir, { recursive: true });
-  aggregate.flush();
-
-  const summary = buildSummary(aggregate, { ...meta, runId });
-  const summaryPath = join(runDir, 'summary.json');
-  await writeAtomic(summaryPath, JSON.stringify(summary, null, 2) + '\n');
-  const hgrmPaths = await writeHgrmFiles(runDir, aggregate);
-  const timeseriesPath = join(runDir, 'timeseries.csv');
-  await writeAtomic(timeseriesPath, formatTimeseriesCsv(aggregate.timeseries));
-
-  const latest = await updateLatest(runDir, options.latest ?? 'symlink');
-  return { summaryPath, summary, hgrmPaths, timeseriesPath, latest };
-}
-
-/**
  * Points `<parent>/latest` at runDir: a relative symlink, replaced atomically; where symlinks fail
  * (Windows without the privilege, some CI artifact stores) a `latest` text file holding the run id.
  * A re-report of an older run (both names are run ids) leaves a newer `latest` alone.
@@ -93,7 +57,7 @@ export async function writeRunReport(
 export async function updateLatest(
   runDir: string,
   mode: 'symlink' | 'file' | 'none' = 'symlink',
-): Promise<WriteReportResult['latest']> {
+): Promise<LatestUpdate> {
   const parent = dirname(runDir);
   const name = basename(runDir);
   const path = join(parent, 'latest');

@@ -2,12 +2,11 @@
 import type { LoadedDeviceGroup, LoadedDownstreamGroup, LoadedEdgeGroup, LoadedGroup, LoadedScenario } from '../config/load.js';
 import type { CommandResponse, DeviceGroup } from '../config/scenario.js';
 import { GatewayServer, type GatewayChild } from './edge/gateway-server.js';
-import type { ActionSpec } from '../engine/actions.js';
-import type { WorkerIdentity, WorkerInit } from '../engine/messages.js';
+import type { ActionSpec } from './actions.js';
 import { Prng } from './model/random.js';
 import { formatId, parseIdPattern } from '../config/id-pattern.js';
-import { identitySeed } from '../config/plan.js';
-import type { AzureTarget } from '../endpoints/target.js';
+import { identitySeed, type PlannedIdentity } from '../config/plan.js';
+import type { AzureTarget, Target } from '../endpoints/target.js';
 import { deriveDeviceKey, parseConnectionString } from '../protocol/index.js';
 import { issueLeafCertificate } from '../protocol/x509.js';
 import type { SimContext, SimThing, ThingPattern } from './context.js';
@@ -17,6 +16,20 @@ import type { DeviceIdentityPlan, TelemetrySource } from './thing.js';
 import { MqttDevice } from './mqtt-device.js';
 import { parseModel, type DeviceModel } from './model/dtdl.js';
 import { commandResponseFor, createGenerator, createTelemetrySource, defaultGeneratorFor, type Generator } from './model/generators.js';
+
+/** The share of a fleet one worker runs: what it builds its things from. Plain data (it crosses into a thread). */
+export interface FleetShare {
+  /** The loaded scenario, with its profile, manifests and models. */
+  scenario: LoadedScenario;
+  /** This share's identities, as the plan made them. */
+  identities: PlannedIdentity[];
+  target: Target;
+  seed: number;
+  /** --gateway-listen: gateways whose edgeHub also opens a TLS port (0: a free one). */
+  gatewayListen?: { gatewayId: string; host: string; port: number }[];
+  /** The edge CA their server certificates chain to (a secret: its key). */
+  edgeCa?: { certPem: string; keyPem: string };
+}
 
 export interface BuiltThing {
   thing: SimThing;
@@ -121,7 +134,7 @@ export function deviceBehaviour(group: BehaviourSource, seed: number): DeviceBeh
 }
 
 /** How the modules of an IoT Edge group behave; dtdl models are parsed once per worker. */
-function edgeConfig(ctx: SimContext, target: AzureTarget, group: LoadedEdgeGroup, identity: WorkerIdentity): EdgeDeviceConfig {
+function edgeConfig(ctx: SimContext, target: AzureTarget, group: LoadedEdgeGroup, identity: PlannedIdentity): EdgeDeviceConfig {
   const seed = identity.seed;
   const modules: EdgeDeviceConfig['modules'] = {};
   for (const m of group.modules) {
@@ -156,7 +169,7 @@ function edgeConfig(ctx: SimContext, target: AzureTarget, group: LoadedEdgeGroup
   return { modules, seed };
 }
 
-async function deviceAuth(group: LoadedGroup, identity: WorkerIdentity, target: AzureTarget, groupKey: string): Promise<DeviceAuth> {
+async function deviceAuth(group: LoadedGroup, identity: PlannedIdentity, target: AzureTarget, groupKey: string): Promise<DeviceAuth> {
   switch (group.config.auth) {
     case 'sas':
       return { kind: 'dps-sas', deviceKey: deriveDeviceKey(groupKey, identity.deviceId) };
@@ -176,8 +189,8 @@ async function deviceAuth(group: LoadedGroup, identity: WorkerIdentity, target: 
 }
 
 /** Everything this worker runs. */
-export async function buildFleet(ctx: SimContext, init: WorkerInit): Promise<BuiltThing[]> {
-  const loaded = init.scenario as LoadedScenario;
+export async function buildFleet(ctx: SimContext, init: FleetShare): Promise<BuiltThing[]> {
+  const loaded = init.scenario;
   const groups = new Map(loaded.groups.map((g) => [g.name, g]));
   const target = init.target;
   const built: BuiltThing[] = [];
@@ -231,7 +244,7 @@ export async function buildFleet(ctx: SimContext, init: WorkerInit): Promise<Bui
  * The transparent gateways of this worker, each with its children as the plan makes them: edgeHub's device-scope
  * cache (a child's key is derived from the devices group key, as the plan and DPS derive it).
  */
-function planGateways(ctx: SimContext, init: WorkerInit, downstreamGroups: Map<string, LoadedDownstreamGroup>, target: AzureTarget): Map<string, GatewayServer> {
+function planGateways(ctx: SimContext, init: FleetShare, downstreamGroups: Map<string, LoadedDownstreamGroup>, target: AzureTarget): Map<string, GatewayServer> {
   const children = new Map<string, GatewayChild[]>();
   for (const identity of init.identities) {
     if (identity.kind !== 'downstream' || identity.gateway === undefined) continue;
@@ -261,7 +274,7 @@ function planGateways(ctx: SimContext, init: WorkerInit, downstreamGroups: Map<s
   return gateways;
 }
 
-async function downstreamAuth(group: LoadedDownstreamGroup, identity: WorkerIdentity, target: AzureTarget): Promise<DeviceAuth> {
+async function downstreamAuth(group: LoadedDownstreamGroup, identity: PlannedIdentity, target: AzureTarget): Promise<DeviceAuth> {
   if (group.config.auth === 'sas') return { kind: 'dps-sas', deviceKey: deriveDeviceKey(target.groupKeys.devices, identity.deviceId) };
   if (target.x509Ca === undefined) throw new Error(`group "${group.name}" uses X.509 but the target has no CA to issue certificates from`);
   const leaf = await issueLeafCertificate(target.x509Ca, identity.deviceId);
@@ -269,8 +282,8 @@ async function downstreamAuth(group: LoadedDownstreamGroup, identity: WorkerIden
 }
 
 /** The profile's actions as this worker performs them. */
-export function buildActions(init: WorkerInit): ActionSpec[] {
-  const loaded = init.scenario as LoadedScenario;
+export function buildActions(init: FleetShare): ActionSpec[] {
+  const loaded = init.scenario;
   return loaded.actions.filter((a) => a.groups.length > 0).map((a, i): ActionSpec => {
     const base = { ratePerSecond: a.ratePerSecond, groups: a.groups, ...(a.module === undefined ? {} : { module: a.module }) };
     if (a.kind === 'command') {

@@ -1,10 +1,11 @@
 // What a simulated thing gets from the worker that runs it.
-import type { Scheduler } from '../engine/scheduler.js';
+import type { Scheduler } from '../core/scheduler.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import type { Target } from '../endpoints/target.js';
 import type { MessageWatch } from '../metrics/message-ring.js';
+import type { ThingState } from '../metrics/types.js';
 
-export type ThingState = 'waiting' | 'provisioning' | 'connecting' | 'connected' | 'backingOff' | 'stopped' | 'failed';
+export type { ThingState };
 
 /**
  * How a thing reaches the cloud, for the identities-by-pattern view: a plain device, an IoT Edge device, a

@@ -4,7 +4,7 @@ import { parseMethodPayload, type PropertyBag } from '../protocol/index.js';
 import type { AzureTarget } from '../endpoints/target.js';
 import { splitHostPort } from '../endpoints/target.js';
 import { classify, ClassifiedError } from '../transport/errors.js';
-import type { ScheduledHandle } from '../engine/scheduler.js';
+import type { ScheduledHandle } from '../core/scheduler.js';
 import type { SimContext } from './context.js';
 import { PacedThing, type DeviceAuth, type DeviceIdentityPlan, type TelemetrySource } from './thing.js';
 import { TelemetryTopics } from './telemetry-pacer.js';

@@ -1,11 +1,15 @@
 // Paced telemetry for one identity: ticks at intended times on the worker's scheduler, publishes what the
 // source produces, and keeps the ledger (generated = acknowledged + failed + … + in flight) honest across
 // connection losses.
-import type { ScheduledHandle, Task } from '../engine/scheduler.js';
+import type { ScheduledHandle, Task } from '../core/scheduler.js';
 import { CREATION_TIME_PROPERTY, encodePropertyBag, systemProperty } from '../protocol/index.js';
 import { classify } from '../transport/errors.js';
 import type { SimContext } from './context.js';
-import type { TelemetrySource } from './thing.js';
+
+/** What one telemetry tick produces: a JSON body per component (root has none). */
+export interface TelemetrySource {
+  tick(timeSeconds: number): { component?: string; body: Record<string, unknown> }[];
+}
 
 /** Sends one body; calls `done` on PUBACK (QoS 1), when written (QoS 0), or with the error. */
 export type Publish = (body: string, component: string | undefined, intendedAt: number, done: (err?: Error) => void) => void;

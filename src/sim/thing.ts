@@ -6,7 +6,7 @@ import { backoffDelay } from '../transport/backoff.js';
 import { classify, type ClassifiedError } from '../transport/errors.js';
 import type { SimContext, SimThing, ThingState } from './context.js';
 import { provision, type Assignment } from './dps-client.js';
-import { TelemetryPacer } from './telemetry-pacer.js';
+import { TelemetryPacer, type TelemetrySource } from './telemetry-pacer.js';
 import { traceExcerpt } from '../metrics/message-ring.js';
 
 /** How a device proves who it is: through DPS (a derived key or a certificate), or a connection string. */
@@ -27,10 +27,7 @@ export interface DeviceIdentityPlan {
   random: () => number;
 }
 
-/** What one telemetry tick produces: a JSON body per component (root has none). */
-export interface TelemetrySource {
-  tick(timeSeconds: number): { component?: string; body: Record<string, unknown> }[];
-}
+export type { TelemetrySource } from './telemetry-pacer.js';
 
 const TRANSITIONS_KEPT = 10;
 

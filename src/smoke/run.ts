@@ -1,12 +1,13 @@
-// `edgefleet smoke`: each pattern's bundled scenario runs through the engine (runFleet, as `edgefleet run`
-// does) against one target; live checks poll the target's REST API while the fleet runs, and the run stops
+// `edgefleet smoke`: each pattern's bundled scenario runs through runScenario (as `edgefleet run` does) against
+// one target; live checks poll the target's REST API while the fleet runs, and the run stops
 // as soon as they are all decided; after-checks read the run's summary.
 import { join } from 'node:path';
 import { loadScenario, type LoadedScenario } from '../config/load.js';
 import { ConfigError, type ConfigProblem } from '../config/errors.js';
 import { planFleet } from '../config/plan.js';
-import { runFleet, type RunPlan } from '../engine/coordinator.js';
-import { assignManifests, resolveTarget } from '../endpoints/resolve.js';
+import { runScenario } from '../api/run-scenario.js';
+import type { EmulatorInfo } from '../emulator/index.js';
+import { resolveTarget } from '../endpoints/resolve.js';
 import { readInfoFile, spawnEmulator, targetFromInfo } from '../endpoints/emulator-target.js';
 import { ServiceClient } from '../endpoints/service-client.js';
 import type { Target } from '../endpoints/target.js';
@@ -52,25 +53,18 @@ export async function runSmoke(options: SmokeOptions): Promise<CheckResult[]> {
   sharedTargetConflicts(loaded);
 
   // One emulator for every pattern (the scenarios use distinct ids).
-  let shared: { target: Target; label: string; release(): Promise<void> } | undefined;
+  let shared: { info: EmulatorInfo; release(): Promise<void> } | undefined;
   if ((loaded[0] as LoadedScenario).target.kind === 'emulator') {
     if (options.targetInfo !== undefined) {
-      const info = await readInfoFile(options.targetInfo);
-      shared = { target: await targetFromInfo(info), label: `emulator at ${info.hubHostName}:${info.mqttPort}`, release: async () => {} };
+      shared = { info: await readInfoFile(options.targetInfo), release: async () => {} };
     } else {
       const emulator = await spawnEmulator(options.stateDir, log);
-      shared = { target: await targetFromInfo(emulator.info), label: 'embedded emulator', release: () => emulator.stop() };
+      shared = { info: emulator.info, release: () => emulator.stop() };
     }
   }
   try {
     await Promise.all(runnable.map(async (pattern, i) => {
-      const l = loaded[i] as LoadedScenario;
-      const prepared = shared ?? await resolveTarget(l, { stateDir: options.stateDir, log });
-      try {
-        await runPattern(pattern, l, prepared.target, prepared.label, { ...options, deadline, report, log });
-      } finally {
-        if (shared === undefined) await prepared.release();
-      }
+      await runPattern(pattern, loaded[i] as LoadedScenario, shared?.info, { ...options, deadline, report, log });
     }));
   } finally {
     await shared?.release();
@@ -78,11 +72,21 @@ export async function runSmoke(options: SmokeOptions): Promise<CheckResult[]> {
   return results;
 }
 
+/** The target's kind and service API, for the checks (runScenario reaches the target itself). */
+async function checkTarget(loaded: LoadedScenario, emulator: EmulatorInfo | undefined, stateDir: string): Promise<Target> {
+  if (emulator !== undefined) return targetFromInfo(emulator);
+  // IoT Central and MQTT need nothing started: their target is read from the scenario.
+  const prepared = await resolveTarget(loaded, { stateDir, log: () => {} });
+  await prepared.release();
+  return prepared.target;
+}
+
 async function runPattern(
-  pattern: SmokePattern, loaded: LoadedScenario, target: Target, label: string,
+  pattern: SmokePattern, loaded: LoadedScenario, emulator: EmulatorInfo | undefined,
   o: SmokeOptions & { deadline: number; report: (r: CheckResult) => void; log: (line: string) => void },
 ): Promise<void> {
   const fleet = planFleet({ scenario: loaded.scenario, profile: loaded.profile, durationMs: loaded.durationMs });
+  const target = await checkTarget(loaded, emulator, o.stateDir);
   const service = target.kind !== 'mqtt' && target.service !== undefined ? target.service : undefined;
   const ctx: CheckContext = {
     loaded, identities: fleet.identities, targetKind: target.kind,
@@ -111,16 +115,8 @@ async function runPattern(
     }
   };
 
-  const byGroup = new Map<string, string[]>();
-  for (const i of fleet.identities) if (i.kind === 'iotEdge') byGroup.set(i.group, [...(byGroup.get(i.group) ?? []), i.deviceId]);
-  await assignManifests(target, loaded, byGroup, o.log);
-
-  const plan: RunPlan = {
-    scenario: loaded, scenarioName: loaded.scenario.name, profileName: loaded.profile.name, seed: loaded.seed,
-    durationMs: loaded.durationMs, drainMs: loaded.profile.drain, identities: fleet.identities, fleetSize: fleet.identities.length,
-  };
-  let stop: () => void = () => {};
-  const stopSignal = new Promise<void>((r) => (stop = r));
+  const stopper = new AbortController();
+  const stop = () => stopper.abort();
   const live = pattern.checks.filter((c) => c.when === 'live');
   // A pattern whose profile has events (an outage) runs its whole profile; otherwise it stops once the live checks are decided.
   const runsWholeProfile = loaded.profile.events.length > 0;
@@ -131,11 +127,12 @@ async function runPattern(
   let summary: RunSummary | undefined;
   let runError: string | undefined;
   try {
-    const result = await runFleet({
-      plan, target, targetLabel: label, workers: 1, reportsDir: join(o.reportsDir, pattern.name), logLevel: 'error',
+    const result = await runScenario({
+      scenario: loaded, stateDir: o.stateDir, workers: 1, reportsDir: join(o.reportsDir, pattern.name), logLevel: 'error',
       log: (level, message) => {
         if (level === 'error') o.log(`${pattern.name}: ${message}`);
-      }, stopSignal,
+      },
+      signal: stopper.signal, ...(emulator === undefined ? {} : { emulator }),
     });
     summary = result.summary;
   } catch (err) {

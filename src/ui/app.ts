@@ -3,7 +3,7 @@
 import { createElement } from 'react';
 import { render, type Instance } from 'ink';
 import { Dashboard } from './dashboard.js';
-import type { DashboardHandle, DashboardOptions } from './index.js';
+import type { DashboardHandle, DashboardOptions } from './options.js';
 
 /** Log lines printed per flush at most; a flood (a thousand devices failing at once) is summarised instead. */
 const MAX_LOG_LINES_PER_FLUSH = 20;

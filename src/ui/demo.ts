@@ -1,7 +1,7 @@
 // A look at the dashboard without a fleet: synthetic, changing numbers folded by the real nextState.
 // Not a command; run `node dist/ui/demo.js [--seconds N] [--tick-ms MS]` in a terminal (the tmux test does).
 import type { IntervalView } from '../metrics/aggregate.js';
-import type { ThingState } from '../sim/context.js';
+import type { ThingState } from '../metrics/types.js';
 import { initialState, nextState, startDashboard, type DashboardState, type DeviceDetail } from './index.js';
 
 const arg = (name: string, dflt: number) => {

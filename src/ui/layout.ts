@@ -1,6 +1,6 @@
 // Pure layout of the dashboard: which columns fit the width, how many rows of each list fit the height.
 // Kept apart from the Ink components so the arithmetic is tested without rendering.
-import type { ThingState } from '../sim/context.js';
+import type { ThingState } from '../metrics/types.js';
 import type { DashboardState, GroupRow } from './model.js';
 import { fmtCount, fmtMB, fmtMs, fmtPercent, levelBlocks, sparkline } from './format.js';
 

@@ -1,10 +1,8 @@
 // The dashboard's view model: plain data the coordinator folds once a second from what it already merged
 // (the MetricsAggregate and the workers' state counts). The UI renders only this; it never asks a worker
 // anything except through onDrill.
-import type { ThingState } from '../sim/context.js';
-import type { StateCounts } from '../engine/messages.js';
 import type { ErrorStats, IntervalView, MetricsAggregate } from '../metrics/aggregate.js';
-import type { LedgerTotals } from '../metrics/types.js';
+import type { LedgerTotals, ProcessLoad, StateCounts, ThingState, WorkerLoad } from '../metrics/types.js';
 import { latencyStats } from '../metrics/histogram.js';
 import { OPERATIONS } from '../metrics/operations.js';
 import { oneLine } from './format.js';
@@ -22,8 +20,8 @@ export const THING_STATES = [
 /** Seconds of p99 history behind each sparkline. */
 export const HISTORY_SECONDS = 60;
 
-// What the drill-down shows comes from the worker that owns the device (engine/messages.ts).
-export type { DeviceDetail, DeviceMessage } from '../engine/messages.js';
+// What the drill-down shows comes from the worker that owns the device.
+export type { DeviceDetail, DeviceMessage, ProcessLoad, WorkerLoad } from '../metrics/types.js';
 
 /** How the patterns things report are named on screen; a pattern not listed shows as reported. */
 const PATTERN_LABELS: Record<string, string> = {
@@ -83,25 +81,6 @@ export interface LedgerView {
   stored: number;
   deliveredLate: number;
   balanced: boolean;
-}
-
-/**
- * One worker thread. Per-thread, because process.cpuUsage() and rss measured inside a worker are the whole
- * process's (every worker would show the same number).
- */
-export interface WorkerLoad {
-  index: number;
-  /** Event-loop utilization over the last second × 100 (performance.eventLoopUtilization). */
-  busyPercent: number;
-  /** V8 heap used by this worker's isolate (process.memoryUsage().heapUsed inside the worker), MB. */
-  heapMB: number | null;
-}
-
-/** The whole process (main thread + workers), measured in the main thread. */
-export interface ProcessLoad {
-  /** CPU time over the last second / wall time × 100; 100 = one core busy. */
-  cpuPercent: number | null;
-  rssMB: number | null;
 }
 
 export interface DashboardState {
@@ -353,31 +332,3 @@ export function fromAggregate(
     lateness: { p99: late.p99, max: late.max },
   };
 }
-
-export interface ArrivalsShape {
-  startRate: number;
-  stages: readonly { duration: number; target: number }[];
-}
-
-/**
- * A name for where the run is: "stage 2/3 → 50/s", "hold 50/s", "ramp-down", "draining". Profile stages
- * have no names; this is what the operator can match against the profile file.
- */
-export function describeStage(
-  arrivals: ArrivalsShape,
-  elapsedMs: number,
-  run: { durationMs: number; rampDownMs?: number; stopping?: boolean },
-): string {
-  if (run.stopping || elapsedMs >= run.durationMs) return 'draining';
-  if (run.rampDownMs !== undefined && run.rampDownMs > 0 && elapsedMs >= run.durationMs - run.rampDownMs) return 'ramp-down';
-  let t = 0;
-  let rate = arrivals.startRate;
-  for (const [i, stage] of arrivals.stages.entries()) {
-    if (elapsedMs < t + stage.duration) return `stage ${i + 1}/${arrivals.stages.length} → ${fmtRateShort(stage.target)}/s`;
-    t += stage.duration;
-    rate = stage.target;
-  }
-  return arrivals.stages.length === 0 ? `arrivals ${fmtRateShort(rate)}/s` : `hold ${fmtRateShort(rate)}/s`;
-}
-
-const fmtRateShort = (r: number) => (Number.isInteger(r) ? String(r) : r.toFixed(1));

@@ -3,12 +3,13 @@
 // official Node SDK connects as that module.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Emulator, EmulatorInfo } from '../../src/emulator/index.js';
-import { caPem, countersOf, eventually, hubHttps, rest, startConformanceEmulator } from '../helpers/cloud.js';
+import { caOf, countersOf, hubHttps, rest, startTestEmulator } from '../support/emulator.js';
+import { eventually } from '../support/wait.js';
 import {
   closeAll, createDeviceSas, deriveDeviceKey, desiredUpdatesEnabled, jsonMessage, moduleClient, nextEvent,
   registerWithSymmetricKey, rejectionOf, reportProperties, subscribed, uniqueId, within,
   type ModuleClient, type RegistrationResult,
-} from '../helpers/azure-sdk.js';
+} from '../support/azure-sdk.js';
 
 const HUB_API_VERSION = '2021-04-12';
 const inAnHour = () => Math.floor(Date.now() / 1000) + 3600;
@@ -28,7 +29,7 @@ describe('IoT Edge module identity (official Node SDK ModuleClient, MQTT)', () =
   const deviceSas = (key: string) => createDeviceSas(info.hubHostName, edgeId, key, inAnHour()).toString();
 
   beforeAll(async () => {
-    emulator = await startConformanceEmulator();
+    emulator = await startTestEmulator({ dpsRetryAfterSeconds: 1 });
     info = emulator.info;
     edgeKey = deriveDeviceKey(info.enrollmentGroups.edgeDevices.primaryKey, edgeId);
   });
@@ -75,7 +76,7 @@ describe('IoT Edge module identity (official Node SDK ModuleClient, MQTT)', () =
     const before = await countersOf(info, identity());
     client = await moduleClient(
       `HostName=${registration.assignedHub};DeviceId=${edgeId};ModuleId=${moduleId};SharedAccessKey=${moduleKey}`,
-      { ca: caPem(info) },
+      { ca: caOf(info) },
     );
     await within(client.open(), 10_000, 'ModuleClient.open');
     // The SDK puts a '/' after an output event's property bag (…/events/%24.on=alerts&…&%24.sub=accelerometer/):
@@ -140,7 +141,7 @@ describe('IoT Edge module identity (official Node SDK ModuleClient, MQTT)', () =
   it('refuses a module connection with the device key instead of the module key', async () => {
     const wrong = await moduleClient(
       `HostName=${registration.assignedHub};DeviceId=${edgeId};ModuleId=${moduleId};SharedAccessKey=${edgeKey}`,
-      { ca: caPem(info) },
+      { ca: caOf(info) },
     );
     try {
       const err = await rejectionOf(wrong.open(), 10_000, 'ModuleClient.open with the device key');

@@ -3,12 +3,13 @@
 // through the IoT Central-style REST API and /stats.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Emulator, EmulatorInfo } from '../../src/emulator/index.js';
-import { caPem, countersOf, eventually, rest, startConformanceEmulator } from '../helpers/cloud.js';
+import { caOf, countersOf, rest, startTestEmulator } from '../support/emulator.js';
+import { eventually } from '../support/wait.js';
 import {
   closeAll, deriveDeviceKey, desiredUpdatesEnabled, deviceClient, jsonMessage, nextEvent, registerWithSymmetricKey,
   reportProperties, subscribed, uniqueId, within,
   type DeviceClient, type RegistrationResult, type SdkMessage, type Twin,
-} from '../helpers/azure-sdk.js';
+} from '../support/azure-sdk.js';
 
 const MODEL_ID = 'dtmi:edgefleet:conformance:thermostat;1';
 
@@ -23,7 +24,7 @@ describe('SAS group enrollment device (official Node SDK, MQTT)', () => {
   let twin: Twin;
 
   beforeAll(async () => {
-    emulator = await startConformanceEmulator();
+    emulator = await startTestEmulator({ dpsRetryAfterSeconds: 1 });
     info = emulator.info;
     deviceKey = deriveDeviceKey(info.enrollmentGroups.devices.primaryKey, deviceId);
   });
@@ -56,7 +57,7 @@ describe('SAS group enrollment device (official Node SDK, MQTT)', () => {
 
   it('connects with HostName=<assignedHub> and sends telemetry with properties, counted in /stats', async () => {
     const before = await countersOf(info, deviceId);
-    client = await deviceClient(`HostName=${registration.assignedHub};DeviceId=${deviceId};SharedAccessKey=${deviceKey}`, { ca: caPem(info) });
+    client = await deviceClient(`HostName=${registration.assignedHub};DeviceId=${deviceId};SharedAccessKey=${deviceKey}`, { ca: caOf(info) });
     await within(client.open(), 10_000, 'Client.open');
 
     const plain = jsonMessage({ temperature: 21.5, humidity: 40 }, { alert: 'none', 'iothub-creation-time-utc': new Date().toISOString() });
@@ -185,7 +186,7 @@ describe('SAS group enrollment device (official Node SDK, MQTT)', () => {
     const before = await countersOf(info, deviceId);
     gatewayClient = await deviceClient(
       `HostName=${info.hubHostName};DeviceId=${deviceId};SharedAccessKey=${deviceKey};GatewayHostName=localhost:${info.mqttPort}`,
-      { ca: caPem(info) },
+      { ca: caOf(info) },
     );
     await within(gatewayClient.open(), 10_000, 'Client.open via GatewayHostName');
     await within(gatewayClient.sendEvent(jsonMessage({ temperature: 19 })), 10_000, 'sendEvent via GatewayHostName');

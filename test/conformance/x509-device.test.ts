@@ -4,11 +4,12 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Emulator, EmulatorInfo } from '../../src/emulator/index.js';
 import { createCertificateAuthority, issueLeafCertificate, type PemPair } from '../../src/protocol/x509.js';
-import { caPem, countersOf, eventually, rest, startConformanceEmulator } from '../helpers/cloud.js';
+import { caOf, countersOf, rest, startTestEmulator } from '../support/emulator.js';
+import { eventually } from '../support/wait.js';
 import {
   closeAll, deviceClient, jsonMessage, registerWithX509, rejectionOf, uniqueId, within,
   type DeviceClient, type RegistrationResult,
-} from '../helpers/azure-sdk.js';
+} from '../support/azure-sdk.js';
 
 /** How the SDK reports a CONNACK refusal (code 5) on a first connection: UnauthorizedError wrapping mqtt.js's text. */
 const CONNACK_NOT_AUTHORIZED = /Connection refused: Not authorized/;
@@ -25,13 +26,13 @@ describe('X.509 device (official Node SDK, MQTT)', () => {
 
   /** A device client with a certificate; tracked for afterAll. */
   async function x509Client(hub: string, id: string, cert: PemPair): Promise<DeviceClient> {
-    const client = await deviceClient(`HostName=${hub};DeviceId=${id};x509=true`, { ca: caPem(info), cert: cert.certPem, key: cert.keyPem });
+    const client = await deviceClient(`HostName=${hub};DeviceId=${id};x509=true`, { ca: caOf(info), cert: cert.certPem, key: cert.keyPem });
     clients.push(client);
     return client;
   }
 
   beforeAll(async () => {
-    emulator = await startConformanceEmulator();
+    emulator = await startTestEmulator({ dpsRetryAfterSeconds: 1 });
     info = emulator.info;
     deviceCa = { certPem: readFileSync(info.deviceCaCertPath, 'utf8'), keyPem: readFileSync(info.deviceCaKeyPath, 'utf8') };
     rogueCa = await createCertificateAuthority('conformance rogue CA');

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import type { Emulator } from '../../src/emulator/index.js';
 import { writeInfoFile } from '../../src/emulator/index.js';
 import { rest, startTestEmulator } from '../support/emulator.js';
-import { until } from '../support/sim-context.js';
-import { closeAll, deriveDeviceKey, deviceClient, Message, registerWithSymmetricKey, within, type DeviceClient } from '../helpers/azure-sdk.js';
+import { until } from '../support/wait.js';
+import { closeAll, deriveDeviceKey, deviceClient, Message, registerWithSymmetricKey, within, type DeviceClient } from '../support/azure-sdk.js';
 
 const CLI = join(process.cwd(), 'dist/cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'edgefleet-gateway-listen-'));

@@ -7,10 +7,11 @@ import { MetricsAggregate } from '../../src/metrics/aggregate.js';
 import { decodeHistogram, encodeHistogram, newCumulativeHistogram } from '../../src/metrics/histogram.js';
 import { MetricsRecorder } from '../../src/metrics/recorder.js';
 import { mergeRuns } from '../../src/report/merge.js';
-import { readRun, writeAggregateState } from '../../src/report/read.js';
+import { readRun } from '../../src/report/read.js';
 import { buildSummary, type RunMeta, type RunSummary } from '../../src/report/summary.js';
-import { evaluateThresholds, parseThreshold, thresholdsSummary } from '../../src/report/thresholds.js';
-import { writeRunReport } from '../../src/report/write.js';
+import { parseThreshold } from '../../src/config/thresholds.js';
+import { evaluateThresholds, thresholdsSummary } from '../../src/report/thresholds.js';
+import { renderRunFolder } from '../../src/report/render.js';
 import { lcg } from '../metrics/helpers.js';
 import { SYN_T0, syntheticAggregate } from './synthetic.js';
 
@@ -22,14 +23,11 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-/** A run folder as `edgefleet run` leaves it once writeRunReport also writes aggregate.json. */
+/** A run folder as `edgefleet run` leaves it. */
 async function writeRun(name: string, agg: MetricsAggregate, meta: RunMeta & { thresholds?: unknown } = {}): Promise<string> {
   const dir = join(root, name);
   const { thresholds, ...rest } = meta;
-  const { summaryPath, summary } = await writeRunReport(dir, agg, { runId: name, ...rest }, { latest: 'none' });
-  // Where the thresholds step leaves its verdicts.
-  if (thresholds !== undefined) await writeFile(summaryPath, JSON.stringify({ ...summary, thresholds }, null, 2));
-  await writeAggregateState(dir, agg);
+  await renderRunFolder(dir, agg, { runId: name, ...rest }, thresholds === undefined ? {} : { extra: { thresholds } });
   return dir;
 }
 
@@ -178,7 +176,8 @@ describe('edgefleet report merge', () => {
     it('a folder without aggregate.json', async () => {
       const a = await writeRun('a', syntheticAggregate({ seconds: 2 }));
       const old = join(root, 'old');
-      await writeRunReport(old, syntheticAggregate({ seconds: 2 }), { runId: 'old' }, { latest: 'none' });
+      await renderRunFolder(old, syntheticAggregate({ seconds: 2 }), { runId: 'old' });
+      await rm(join(old, 'aggregate.json')); // as written before aggregate.json existed
       await expect(mergeRuns([a, old], { outDir: join(root, 'm') })).rejects.toThrow(
         /old: not an edgefleet run folder \(no aggregate\.json\) — runs made before edgefleet \S+ cannot be merged/,
       );

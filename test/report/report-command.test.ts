@@ -6,10 +6,11 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import yargs from 'yargs';
 import { reportCommand } from '../../src/cli/report.js';
 import type { MetricsAggregate } from '../../src/metrics/aggregate.js';
-import { writeAggregateState, writeChecks } from '../../src/report/read.js';
+import { writeChecks } from '../../src/report/read.js';
 import type { RunSummary } from '../../src/report/summary.js';
-import { evaluateThresholds, parseThreshold, thresholdsJUnitCases, thresholdsSummary } from '../../src/report/thresholds.js';
-import { writeRunReport } from '../../src/report/write.js';
+import { parseThreshold } from '../../src/config/thresholds.js';
+import { evaluateThresholds, thresholdsJUnitCases, thresholdsSummary } from '../../src/report/thresholds.js';
+import { renderRunFolder } from '../../src/report/render.js';
 import { SYN_T0, syntheticAggregate } from './synthetic.js';
 
 let root: string;
@@ -54,8 +55,10 @@ async function cli(args: string[]): Promise<{ out: string; err: string; error?: 
 
 async function writeRun(name: string, agg: MetricsAggregate, meta: Record<string, unknown> = {}, withAggregate = true): Promise<string> {
   const dir = join(root, 'reports', name);
-  await writeRunReport(dir, agg, { runId: name, scenario: 'quick', profile: 'ramp', ...meta }, { latest: 'none' });
-  if (withAggregate) await writeAggregateState(dir, agg);
+  const { thresholds, ...rest } = meta;
+  await renderRunFolder(dir, agg, { runId: name, scenario: 'quick', profile: 'ramp', ...rest }, thresholds === undefined ? {} : { extra: { thresholds } });
+  // A folder written before aggregate.json existed.
+  if (!withAggregate) await rm(join(dir, 'aggregate.json'));
   return dir;
 }
 

@@ -3,20 +3,15 @@ import { z } from 'zod';
 import { validate } from '../../src/config/issues.js';
 import { buildSummary } from '../../src/report/summary.js';
 import { formatJUnit } from '../../src/report/junit.js';
+import { parseThreshold, THRESHOLD_METRICS, ThresholdError, thresholdsSchema } from '../../src/config/thresholds.js';
 import {
-  abortingResults,
-  evaluateLive,
   evaluateThresholds,
   formatThresholdResults,
-  liveSummaryOf,
-  parseThreshold,
-  THRESHOLD_METRICS,
-  ThresholdError,
   thresholdsJUnitCases,
-  thresholdsSchema,
   thresholdsSummary,
   type ThresholdInput,
 } from '../../src/report/thresholds.js';
+import { abortingResults, evaluateLive, liveSummaryOf } from '../../src/outputs/thresholds.js';
 import { knownAggregate } from './fixture.js';
 
 const parseError = (text: string): ThresholdError => {

@@ -14,7 +14,8 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   };
 });
 
-const { writeRunReport, newRunId } = await import('../../src/report/write.js');
+const { updateLatest, newRunId } = await import('../../src/report/write.js');
+const { renderRunFolder } = await import('../../src/report/render.js');
 const { knownAggregate, T0 } = await import('./fixture.js');
 
 const root = await mkdtemp(join(tmpdir(), 'edgefleet-fallback-'));
@@ -23,8 +24,9 @@ afterAll(() => rm(root, { recursive: true, force: true }));
 describe('latest without symlinks', () => {
   it('falls back to a text file containing the run id', async () => {
     const id = newRunId(new Date(T0), 9);
-    const res = await writeRunReport(join(root, 'reports', id), knownAggregate());
-    expect(res.latest.kind).toBe('file');
+    const dir = join(root, 'reports', id);
+    await renderRunFolder(dir, knownAggregate(), { runId: id });
+    expect((await updateLatest(dir)).kind).toBe('file');
     expect((await lstat(join(root, 'reports', 'latest'))).isFile()).toBe(true);
     expect(await readFile(join(root, 'reports', 'latest'), 'utf8')).toBe(`${id}\n`);
   });

@@ -1,9 +1,10 @@
 import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MetricsAggregate } from '../../src/metrics/aggregate.js';
-import { newRunId, readLatest, updateLatest, writeRunReport } from '../../src/report/write.js';
+import { renderRunFolder } from '../../src/report/render.js';
+import { newRunId, readLatest, updateLatest } from '../../src/report/write.js';
 import type { RunSummary } from '../../src/report/summary.js';
 import { knownAggregate, T0 } from './fixture.js';
 
@@ -30,12 +31,18 @@ describe('newRunId', () => {
   });
 });
 
-describe('writeRunReport', () => {
+/** A run's folder as the report output writes it: every file, then reports/latest. */
+async function writeRun(dir: string, agg: MetricsAggregate, meta: Record<string, unknown> = {}, latest: 'symlink' | 'file' = 'symlink') {
+  const { summary } = await renderRunFolder(dir, agg, { runId: basename(dir), ...meta });
+  return { summaryPath: join(dir, 'summary.json'), summary, latest: await updateLatest(dir, latest) };
+}
+
+describe('a run folder and reports/latest', () => {
   it('writes summary.json, .hgrm files, timeseries.csv and points latest at the run', async () => {
     const reports = join(root, 'reports');
     const id = newRunId(new Date(T0), 1);
     const agg = knownAggregate();
-    const res = await writeRunReport(join(reports, id), agg, { seed: 1, profile: 'ci' });
+    const res = await writeRun(join(reports, id), agg, { seed: 1, profile: 'ci' });
 
     expect(res.summaryPath).toBe(join(reports, id, 'summary.json'));
     const summary: RunSummary = JSON.parse(await readFile(res.summaryPath, 'utf8'));
@@ -44,12 +51,15 @@ describe('writeRunReport', () => {
     expect(summary).toMatchObject({ seed: 1, profile: 'ci' });
 
     const files = (await readdir(join(reports, id))).sort();
-    expect(files).toEqual(['connect.hgrm', 'connect.raw.hgrm', 'summary.json', 'telemetry.hgrm', 'telemetry.raw.hgrm', 'timeseries.csv']);
+    expect(files).toEqual([
+      'aggregate.json', 'connect.hgrm', 'connect.raw.hgrm', 'report.html', 'summary.json', 'telemetry.hgrm', 'telemetry.raw.hgrm',
+      'timeseries.csv',
+    ]);
     const hgrm = await readFile(join(reports, id, 'telemetry.hgrm'), 'utf8');
     expect(hgrm).toMatch(/^\s+Value\s+Percentile\s+TotalCount\s+1\/\(1-Percentile\)/);
     expect(hgrm).toMatch(/#\[Max\s+=\s+110\.015, Total count\s+=\s+100\]/);
 
-    const csv = (await readFile(res.timeseriesPath, 'utf8')).trim().split('\n');
+    const csv = (await readFile(join(reports, id, 'timeseries.csv'), 'utf8')).trim().split('\n');
     expect(csv[0]).toBe('time,epoch_ms,seconds,generated_per_s,acknowledged_per_s,failed_per_s,errors_per_s,connected,lateness_p99_ms');
     // The fixture's snapshots end in two different seconds; flush() closed the last one.
     expect(csv.slice(1).map((l) => l.split(',').slice(0, 4))).toEqual([
@@ -67,10 +77,10 @@ describe('writeRunReport', () => {
     const reports = join(root, 'reports');
     const older = newRunId(new Date(T0), 'a');
     const newer = newRunId(new Date(T0 + 60_000), 'b');
-    await writeRunReport(join(reports, older), new MetricsAggregate());
-    await writeRunReport(join(reports, newer), new MetricsAggregate());
+    await writeRun(join(reports, older), new MetricsAggregate());
+    await writeRun(join(reports, newer), new MetricsAggregate());
     expect(await readLatest(reports)).toBe(newer);
-    const again = await writeRunReport(join(reports, older), new MetricsAggregate());
+    const again = await writeRun(join(reports, older), new MetricsAggregate());
     expect(again.latest.kind).toBe('unchanged');
     expect(await readLatest(reports)).toBe(newer);
   });
@@ -78,7 +88,7 @@ describe('writeRunReport', () => {
   it('writes latest as a text file holding the run id when asked (or when symlinks fail)', async () => {
     const reports = join(root, 'reports');
     const id = newRunId(new Date(T0), 7);
-    const res = await writeRunReport(join(reports, id), knownAggregate(), {}, { latest: 'file' });
+    const res = await writeRun(join(reports, id), knownAggregate(), {}, 'file');
     expect(res.latest.kind).toBe('file');
     expect((await lstat(join(reports, 'latest'))).isFile()).toBe(true);
     expect((await readFile(join(reports, 'latest'), 'utf8')).trim()).toBe(id);
@@ -93,7 +103,7 @@ describe('writeRunReport', () => {
   it('leaves no temporary files behind', async () => {
     const reports = join(root, 'reports');
     const id = newRunId(new Date(T0), 3);
-    await writeRunReport(join(reports, id), knownAggregate());
+    await writeRun(join(reports, id), knownAggregate());
     expect((await readdir(reports)).sort()).toEqual([id, 'latest']);
     expect((await readdir(join(reports, id))).some((f) => f.endsWith('.tmp'))).toBe(false);
   });

@@ -5,7 +5,8 @@ import type { Emulator } from '../../src/emulator/index.js';
 import { deriveDeviceKey } from '../../src/protocol/index.js';
 import { SimDevice, type DeviceBehaviour } from '../../src/sim/device.js';
 import { rest, startTestEmulator } from '../support/emulator.js';
-import { testContext, until, type TestSimContext } from '../support/sim-context.js';
+import { testContext, type TestSimContext } from '../support/sim-context.js';
+import { until } from '../support/wait.js';
 
 let emulator: Emulator;
 let ctx: TestSimContext;

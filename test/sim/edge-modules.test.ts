@@ -2,7 +2,7 @@
 // reads it, edgeHub's configuration, twin merge patches.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { Scheduler } from '../../src/engine/scheduler.js';
+import { Scheduler } from '../../src/core/scheduler.js';
 import { parseDeployment, DeploymentError } from '../../src/sim/edge/edge-agent.js';
 import { edgeHubConfig } from '../../src/sim/edge/edge-hub.js';
 import { applyMergePatch, mergeDiff } from '../../src/sim/edge/module-identity.js';

@@ -13,8 +13,9 @@ import { SimEdgeDevice } from '../../src/sim/edge/edge-device.js';
 import { GatewayServer, type GatewayChild } from '../../src/sim/edge/gateway-server.js';
 import { MqttConnection } from '../../src/transport/mqtt-connection.js';
 import { rest } from '../support/emulator.js';
-import { testContext, until, useTestEmulator, type TestSimContext } from '../support/sim-context.js';
-import { closeAll, deviceClient, Message, registerWithSymmetricKey, within, type DeviceClient } from '../helpers/azure-sdk.js';
+import { testContext, useTestEmulator, type TestSimContext } from '../support/sim-context.js';
+import { until } from '../support/wait.js';
+import { closeAll, deviceClient, Message, registerWithSymmetricKey, within, type DeviceClient } from '../support/azure-sdk.js';
 
 let emulator: Emulator;
 const contexts: TestSimContext[] = [];

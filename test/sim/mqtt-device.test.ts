@@ -2,13 +2,13 @@
 // was acknowledged.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
-import { Scheduler } from '../../src/engine/scheduler.js';
+import { Scheduler } from '../../src/core/scheduler.js';
 import { MetricsRecorder } from '../../src/metrics/recorder.js';
 import type { MqttTarget } from '../../src/endpoints/target.js';
 import type { SimContext } from '../../src/sim/context.js';
 import { MqttDevice } from '../../src/sim/mqtt-device.js';
 import { startMosquitto, type Mosquitto } from '../support/mosquitto.js';
-import { until } from '../support/sim-context.js';
+import { until } from '../support/wait.js';
 import { systemPeer } from '../support/system-peer.js';
 
 const mosquitto = systemPeer('mosquitto', { package: 'mosquitto' });

@@ -9,13 +9,16 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { loadScenario } from '../../src/config/load.js';
 import { planFleet } from '../../src/config/plan.js';
-import { Scheduler } from '../../src/engine/scheduler.js';
+import { Scheduler } from '../../src/core/scheduler.js';
 import { resolveTarget } from '../../src/endpoints/resolve.js';
 import { MetricsRecorder } from '../../src/metrics/recorder.js';
 import type { SimContext } from '../../src/sim/context.js';
 import { MqttDevice } from '../../src/sim/mqtt-device.js';
 import { startMosquitto, type Mosquitto } from '../support/mosquitto.js';
-import { until } from '../support/sim-context.js';
+import { until } from '../support/wait.js';
+import { systemPeer } from '../support/system-peer.js';
+
+const mosquitto = systemPeer('mosquitto', { package: 'mosquitto' });
 
 let broker: Mosquitto;
 const dir = mkdtempSync(join(tmpdir(), 'edgefleet-templates-'));
@@ -79,7 +82,7 @@ async function topicsSeen(placeholder: string): Promise<string[]> {
   return [...seen.keys()].sort();
 }
 
-describe('mqtt target templates against Mosquitto', () => {
+describe.skipIf(mosquitto.missing)('mqtt target templates against Mosquitto', () => {
   it('{deviceId} becomes the device id in the topic, the user name and the client id', async () => {
     expect(await topicsSeen('deviceId')).toEqual(['t/n-1/u-n-1/c-n-1', 't/s-1/u-s-1/c-s-1']);
   });

@@ -9,7 +9,8 @@ import { SimDevice, type DeviceBehaviour } from '../../src/sim/device.js';
 import { TelemetryTopics } from '../../src/sim/telemetry-pacer.js';
 import { cachedContexts, secureContextFor } from '../../src/transport/tls-context.js';
 import { rest, startTestEmulator } from '../support/emulator.js';
-import { testContext, until, type TestSimContext } from '../support/sim-context.js';
+import { testContext, type TestSimContext } from '../support/sim-context.js';
+import { until } from '../support/wait.js';
 
 let emulator: Emulator;
 let ctx: TestSimContext;

@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import type { Emulator } from '../../src/emulator/index.js';
 import { SimEdgeDevice } from '../../src/sim/edge/edge-device.js';
 import { rest } from '../support/emulator.js';
-import { connectedEdgeDevice, testContext, until, useTestEmulator, type TestSimContext } from '../support/sim-context.js';
+import { connectedEdgeDevice, testContext, useTestEmulator, type TestSimContext } from '../support/sim-context.js';
+import { until } from '../support/wait.js';
 
 let emulator: Emulator;
 const contexts: TestSimContext[] = [];

@@ -1,7 +1,7 @@
 // Telemetry phases: each identity starts at its own offset within one interval, drawn from its seeded random
 // source, so a fleet does not send in lockstep and the same seed gives the same schedule.
 import { describe, expect, it } from 'vitest';
-import { Scheduler, type Task, type ScheduledHandle } from '../../src/engine/scheduler.js';
+import { Scheduler, type Task, type ScheduledHandle } from '../../src/core/scheduler.js';
 import { MetricsRecorder } from '../../src/metrics/recorder.js';
 import type { SimContext } from '../../src/sim/context.js';
 import { Prng, seedFor } from '../../src/sim/model/random.js';

@@ -4,7 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { readFileSync } from 'node:fs';
 import type { Emulator } from '../../src/emulator/index.js';
-import { Scheduler } from '../../src/engine/scheduler.js';
+import { Scheduler } from '../../src/core/scheduler.js';
 import { deriveDeviceKey } from '../../src/protocol/index.js';
 import { deviceBehaviour } from '../../src/sim/build.js';
 import { SimDevice } from '../../src/sim/device.js';
@@ -12,7 +12,8 @@ import type { EdgeDeviceConfig } from '../../src/sim/edge/edge-device.js';
 import { ProtocolTranslationModule, type ModuleApi, type TranslatedSensorSpec } from '../../src/sim/edge/modules/index.js';
 import { Prng } from '../../src/sim/model/random.js';
 import { rest } from '../support/emulator.js';
-import { connectedEdgeDevice, testContext, until, useTestEmulator, type TestSimContext } from '../support/sim-context.js';
+import { connectedEdgeDevice, testContext, useTestEmulator, type TestSimContext } from '../support/sim-context.js';
+import { until } from '../support/wait.js';
 
 const MODBUS: TranslatedSensorSpec = {
   kind: 'modbus', count: 4, idPattern: 'plc-{index}', pollInterval: 5000,

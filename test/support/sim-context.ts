@@ -1,6 +1,5 @@
-// A SimContext for running simulated things inside a test, with its own scheduler and recorder.
-import { Scheduler } from '../../src/engine/scheduler.js';
-import { MetricsRecorder } from '../../src/metrics/recorder.js';
+// Simulated things inside a test: the context a worker gives them, against an emulator of the test file.
+import { FleetContext } from '../../src/engine/fleet-context.js';
 import type { AzureTarget } from '../../src/endpoints/target.js';
 import type { SimContext, ThingState } from '../../src/sim/context.js';
 import type { Emulator } from '../../src/emulator/index.js';
@@ -9,6 +8,7 @@ import { afterAll, beforeAll, expect } from 'vitest';
 import { deriveDeviceKey } from '../../src/protocol/index.js';
 import { SimEdgeDevice, type EdgeDeviceConfig } from '../../src/sim/edge/edge-device.js';
 import { rest, startTestEmulator } from './emulator.js';
+import { until } from './wait.js';
 
 export function targetOf(emulator: Emulator): AzureTarget {
   const info = emulator.info;
@@ -24,40 +24,34 @@ export function targetOf(emulator: Emulator): AzureTarget {
 }
 
 export interface TestSimContext extends SimContext {
-  states: Map<string, number>;
-  acked: Map<string, number>;
+  /** Identities by state over every group (the worker's gauges). */
+  states: { get(state: ThingState): number | undefined };
+  /** Messages acknowledged per identity. */
+  acked: { get(identity: string): number | undefined };
   desiredAcks: { deviceId: string; moduleId?: string; version: number }[];
   logs: string[];
 }
 
+/** The context a worker gives its things (engine/fleet-context.ts), with what the test reads kept beside it. */
 export function testContext(emulator: Emulator): TestSimContext {
-  const metrics = new MetricsRecorder();
-  const scheduler = new Scheduler((late) => metrics.recordLateness(late));
-  const states = new Map<string, number>();
-  const acked = new Map<string, number>();
   const desiredAcks: TestSimContext['desiredAcks'] = [];
   const logs: string[] = [];
-  return {
-    scheduler, metrics, target: targetOf(emulator), states, acked, desiredAcks, logs,
-    localAddress: () => undefined,
-    stateChanged: (_group: string, from: ThingState, to: ThingState) => {
-      states.set(from, (states.get(from) ?? 0) - 1);
-      states.set(to, (states.get(to) ?? 0) + 1);
+  const fleet = new FleetContext(targetOf(emulator), {
+    logLevel: 'debug', log: (level, message) => void logs.push(`${level}: ${message}`),
+    desiredAcknowledged: (deviceId, moduleId, version) => {
+      desiredAcks.push({ deviceId, ...(moduleId === undefined ? {} : { moduleId }), version });
     },
-    desiredAcknowledged: (deviceId, moduleId, version) => void desiredAcks.push({ deviceId, ...(moduleId === undefined ? {} : { moduleId }), version }),
-    acknowledgedBy: (identity) => void acked.set(identity, (acked.get(identity) ?? 0) + 1),
-    log: (level, message) => void logs.push(`${level}: ${message}`),
     mqtt: { keepaliveSeconds: 60, connectTimeoutMs: 5000, operationTimeoutMs: 5000 },
+  });
+  return {
+    ...fleet.sim, desiredAcks, logs,
+    states: { get: (state) => fleet.stateTotals[state] },
+    acked: { get: (identity) => fleet.acknowledgedBy[identity] },
   };
 }
 
-export async function until(predicate: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+// Kept for test files that take `until` from here.
+export { until } from './wait.js';
 
 /**
  * One emulator for a test file: started before its tests; afterwards the things the tests made stop, their

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { describeStage } from '../../src/config/stage.js';
 import { MetricsAggregate, type IntervalView } from '../../src/metrics/aggregate.js';
 import { MetricsRecorder } from '../../src/metrics/recorder.js';
 import { ledgerTotals } from '../../src/metrics/types.js';
 import {
   HISTORY_SECONDS,
-  describeStage,
   fromAggregate,
   initialState,
   nextState,

@@ -1,6 +1,6 @@
 // edgefleet's own code path: SimDevice (HubClient over MqttConnection) on one heap Scheduler with a
 // MetricsRecorder, its context built as the engine's worker builds it, snapshots taken every second.
-import { Scheduler } from '../../engine/scheduler.js';
+import { Scheduler } from '../../core/scheduler.js';
 import type { AzureTarget } from '../../endpoints/target.js';
 import { decodeHistogram, newCumulativeHistogram } from '../../metrics/histogram.js';
 import { MetricsRecorder } from '../../metrics/recorder.js';

@@ -2,7 +2,7 @@
 // lists (identity, upstream connection through edgeHub, behaviour) in startupOrder, reconciles on each new
 // desired version, and reports runtime state in the real schema (docs/protocol.md §4.3) as a diff of its twin.
 import { createHash } from 'node:crypto';
-import type { ScheduledHandle } from '../../engine/scheduler.js';
+import type { ScheduledHandle } from '../../core/scheduler.js';
 import { backoffDelay } from '../../transport/backoff.js';
 import { classify } from '../../transport/errors.js';
 import type { SimContext } from '../context.js';

@@ -2,7 +2,7 @@
 // reused, so that a device (or the official SDK) that trusts it once keeps trusting every run's gateways.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadOrCreatePair } from '../../emulator/state-dir.js';
+import { loadOrCreatePair } from '../../core/pem-files.js';
 import { createCertificateAuthority, type PemPair } from '../../protocol/x509.js';
 
 const EDGE_CA = 'edge-ca';

@@ -8,7 +8,7 @@ import { createSasToken, parseMethodPayload, sasResource } from '../../protocol/
 import { backoffDelay } from '../../transport/backoff.js';
 import { ClassifiedError, classify, classifyStatus } from '../../transport/errors.js';
 import { secureContextFor } from '../../transport/tls-context.js';
-import type { ScheduledHandle } from '../../engine/scheduler.js';
+import type { ScheduledHandle } from '../../core/scheduler.js';
 import type { SimContext } from '../context.js';
 import { HubClient, type Twin } from '../hub-client.js';
 

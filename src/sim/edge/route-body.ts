@@ -12,7 +12,7 @@
  */
 
 import { equalsIgnoreCase } from './route-message.js';
-import type { RouteMessage } from './routes.js';
+import type { RouteMessage } from './route-message.js';
 
 /**
  * What edgeHub's JsonMessageQueryValueProvider returns for a path that selects nothing: the QueryValue.Null

@@ -9,7 +9,24 @@
  * Microsoft.Azure.Devices.Edge.Hub.Core/routing/RoutingMessageConverter.cs.
  */
 
-import type { RouteMessage } from './routes.js';
+export type RouteSource =
+  | { kind: 'module'; moduleId: string; output: string } // a module output ('' when sent without an output name)
+  | { kind: 'device'; deviceId: string } // a downstream (leaf) device
+  | { kind: 'twinChangeNotification'; deviceId: string; moduleId?: string };
+
+export interface RouteMessage {
+  source: RouteSource;
+  /** Application properties (already decoded); null for a property sent without a value. */
+  properties: Readonly<Record<string, string | null>>;
+  /**
+   * System properties by their route-query names: contentType, contentEncoding, connectionDeviceId,
+   * connectionModuleId, messageId, correlationId, userId, outputName, ... Looked up case-insensitively, as edgeHub
+   * does; connectionModuleId/connectionDeviceId/outputName fall back to what `source` says.
+   */
+  systemProperties: Readonly<Record<string, string | undefined>>;
+  /** Treated as immutable: the parsed JSON is cached per message. */
+  body: Buffer;
+}
 
 const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
 

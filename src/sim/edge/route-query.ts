@@ -38,7 +38,7 @@ import { type Cursor, type Token, type TokenKind, unterminated } from './route-l
 import { compileBodyPath, MISSING, readBody } from './route-body.js';
 import { dotnetPow, invariantCase, parseDotnetDouble } from './route-dotnet.js';
 import { equalsIgnoreCase, lookupIgnoreCase, readSystemProperty } from './route-message.js';
-import type { RouteMessage } from './routes.js';
+import type { RouteMessage } from './route-message.js';
 
 export { bodyParseCount } from './route-body.js';
 

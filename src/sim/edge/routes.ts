@@ -8,29 +8,12 @@
 import { RouteError, RouteProblem } from './route-error.js';
 import { Cursor, type Token, tokenize, unterminated } from './route-lexer.js';
 import { compileExpr, type Expr, parseCondition, toCondition } from './route-query.js';
-import { equalsIgnoreCase } from './route-message.js';
+import { equalsIgnoreCase, type RouteMessage, type RouteSource } from './route-message.js';
 
 export { RouteError } from './route-error.js';
 export { bodyParseCount } from './route-query.js';
 
-export type RouteSource =
-  | { kind: 'module'; moduleId: string; output: string } // a module output ('' when sent without an output name)
-  | { kind: 'device'; deviceId: string } // a downstream (leaf) device
-  | { kind: 'twinChangeNotification'; deviceId: string; moduleId?: string };
-
-export interface RouteMessage {
-  source: RouteSource;
-  /** Application properties (already decoded); null for a property sent without a value. */
-  properties: Readonly<Record<string, string | null>>;
-  /**
-   * System properties by their route-query names: contentType, contentEncoding, connectionDeviceId,
-   * connectionModuleId, messageId, correlationId, userId, outputName, ... Looked up case-insensitively, as edgeHub
-   * does; connectionModuleId/connectionDeviceId/outputName fall back to what `source` says.
-   */
-  systemProperties: Readonly<Record<string, string | undefined>>;
-  /** Treated as immutable: the parsed JSON is cached per message. */
-  body: Buffer;
-}
+export type { RouteMessage, RouteSource } from './route-message.js';
 
 export type RouteSink = { kind: 'upstream' } | { kind: 'moduleInput'; moduleId: string; input: string };
 

@@ -1,5 +1,5 @@
 // Telemetry generated from a DTDL model (or any TelemetrySource), on one output at a fixed interval.
-import type { ScheduledHandle } from '../../../engine/scheduler.js';
+import type { ScheduledHandle } from '../../../core/scheduler.js';
 import type { TelemetrySource } from '../../thing.js';
 import type { ModuleApi, ModuleBehaviour } from './types.js';
 

@@ -1,7 +1,7 @@
 // A protocol-translation module: it hosts sensors that do not speak IP (Modbus registers polled on a period, BLE
 // advertisements arriving at random) and sends each reading as its own telemetry, saying which sensor it came from.
 // The sensors have no cloud identity; their failures are counted in the module's reported properties.
-import type { ScheduledHandle } from '../../../engine/scheduler.js';
+import type { ScheduledHandle } from '../../../core/scheduler.js';
 import { createGenerator, type Generator } from '../../model/generators.js';
 import type { GeneratorSpec } from '../../model/index.js';
 import { Prng } from '../../model/random.js';

@@ -1,7 +1,7 @@
 // Microsoft's SimulatedTemperatureSensor (Azure/iotedge edge-modules/SimulatedTemperatureSensor), rebuilt from
 // what it does: a machine that warms from 21 °C towards 100 °C and then hovers there, its pressure following the
 // temperature linearly, and a stable room around it; `reset` (method or `control` input) starts the machine over.
-import type { ScheduledHandle } from '../../../engine/scheduler.js';
+import type { ScheduledHandle } from '../../../core/scheduler.js';
 import { envValue, type MethodReply, type ModuleApi, type ModuleBehaviour } from './types.js';
 
 export interface SensorOptions {

@@ -1,6 +1,6 @@
 // What a module behaviour sees of the IoT Edge runtime: its outputs and inputs through edgeHub, its twin's
 // desired properties, direct methods, and the `env` of its deployment entry.
-import type { Scheduler } from '../../../engine/scheduler.js';
+import type { Scheduler } from '../../../core/scheduler.js';
 import type { MethodReply } from '../module-identity.js';
 
 export type { MethodReply } from '../module-identity.js';

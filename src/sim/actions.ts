@@ -4,8 +4,8 @@
 import type { ServiceClient } from '../endpoints/service-client.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import { classify } from '../transport/errors.js';
-import type { Scheduler } from './scheduler.js';
-import type { SimThing } from '../sim/context.js';
+import type { Scheduler } from '../core/scheduler.js';
+import type { SimThing } from './context.js';
 
 /** An action as a worker runs it; `groups` are the fleet groups it may pick identities from. */
 export type ActionSpec =

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { Scheduler, type SchedulerClock } from '../../src/engine/scheduler.js';
+import { Scheduler, type SchedulerClock } from '../../src/core/scheduler.js';
 
 describe('Scheduler', () => {
   it('runs tasks in intended-time order, ties in insertion order, each told its intended time', async () => {

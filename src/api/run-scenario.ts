@@ -1,0 +1,200 @@
+// One call for a whole run, as `edgefleet run` and `edgefleet smoke` make it: load and validate the scenario, plan
+// the fleet, reach the target (starting the embedded emulator when it is the target), assign the IoT Edge
+// deployment manifests, run the fleet with its outputs, and return the report.
+import { ConfigError } from '../config/errors.js';
+import { loadScenario, type LoadedScenario } from '../config/load.js';
+import { parseShard, planFleet, shardOf, type PlannedIdentity, type Shard } from '../config/plan.js';
+import { parseThreshold, ThresholdError, type Threshold } from '../config/thresholds.js';
+import type { EmulatorInfo } from '../emulator/index.js';
+import { readInfoFile, targetFromInfo } from '../endpoints/emulator-target.js';
+import { assignManifests, resolveTarget, type PreparedTarget } from '../endpoints/resolve.js';
+import { runFleet, type RunPlan } from '../engine/coordinator.js';
+import type { WorkerSpawner } from '../engine/hosts.js';
+import type { Output, RunFinal } from '../outputs/output.js';
+import { reportOutput, type RunReport } from '../outputs/report.js';
+import { loadEdgeCa, parseGatewayListen, type GatewayListenSpec } from '../sim/edge/gateway-ca.js';
+import { reconciliationOutput } from '../outputs/reconciliation.js';
+import { runOutputs, type OutputChoices } from './outputs.js';
+
+type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface ScenarioOptions extends OutputChoices {
+  /** The scenario file (YAML or JSON), or a scenario already loaded with loadScenario. */
+  scenario: string | LoadedScenario;
+  /** Overrides of the scenario file: a profile name (profiles/) or file, a duration such as "30s", the target. */
+  profile?: string;
+  duration?: string;
+  target?: 'emulator' | 'iot-central' | 'mqtt';
+  seed?: number;
+  /** An emulator already running (startEmulator().info, or its --info-file); otherwise one is started when needed. */
+  emulator?: EmulatorInfo | string;
+  /** The embedded emulator's state directory (its CA and keys), and the gateways' edge CA. Default ".edgefleet". */
+  stateDir?: string;
+  /** Where reports/<run-id>/ goes. Default "reports". */
+  reportsDir?: string;
+  /** Worker threads (default: one per core). */
+  workers?: number;
+  /** Only shard i of n of the fleet: "2/4" or { index: 1, count: 4 }. */
+  shard?: string | Shard;
+  /** Source addresses to spread connections over. */
+  localAddresses?: string[];
+  /** Pass/fail criteria added to the scenario's, e.g. "telemetry.p99 < 200ms". */
+  thresholds?: string[];
+  /** Gateways whose edgeHub opens a real TLS port: "GATEWAY_ID[=HOST:PORT]". */
+  gatewayListen?: string[];
+  log?: (level: LogLevel, message: string) => void;
+  /** What the workers log (default warn). */
+  logLevel?: LogLevel;
+  /** Aborting stops the run early (drain, then report); aborted before anything connects, nothing runs. */
+  signal?: AbortSignal;
+  /** Called once the target is ready, just before the fleet starts. */
+  onStart?(run: StartingRun): void;
+  /** Where workers run (default threads). */
+  spawn?: WorkerSpawner;
+}
+
+/** What is about to run. */
+export interface StartingRun {
+  scenario: string;
+  profile: string;
+  durationMs: number;
+  seed: number;
+  identities: number;
+  fleetSize: number;
+  shard?: Shard;
+  target: string;
+  /** The edge CA devices must trust to connect to a --gateway-listen port. */
+  edgeCaPath?: string;
+}
+
+export interface ScenarioResult extends RunReport {
+  runId: string;
+  final: RunFinal;
+}
+
+/** Thrown when the signal aborts the run before anything connected. */
+export class RunAborted extends Error {
+  constructor() {
+    super('the run was stopped before it started');
+    this.name = 'RunAborted';
+  }
+}
+
+export async function runScenario(options: ScenarioOptions): Promise<ScenarioResult> {
+  const log = options.log ?? (() => {});
+  const loaded = typeof options.scenario === 'string' ? await loadScenario(options.scenario, {
+    profile: options.profile, duration: options.duration, target: options.target, seed: options.seed,
+  }) : options.scenario;
+  for (const w of loaded.warnings) log('warn', `warning: ${w}`);
+  const thresholds = [...loaded.scenario.thresholds, ...thresholdsFrom(options.thresholds ?? [])];
+  const plan = planOf(loaded, options.shard);
+  const gatewayListen = gatewayListenFrom(options.gatewayListen ?? [], plan.identities);
+  const stateDir = options.stateDir ?? '.edgefleet';
+  const edgeCa = gatewayListen.length === 0 ? undefined : await loadEdgeCa(stateDir);
+  const report = reportOutput({ reportsDir: options.reportsDir ?? 'reports', thresholds });
+  const chosen = runOutputs(options, thresholds);
+  let prepared: PreparedTarget | undefined;
+  let ran = false;
+  try {
+    prepared = await prepareTarget(loaded, options.emulator, stateDir, log);
+    if (options.signal?.aborted === true) throw new RunAborted();
+    const service = prepared.target.kind === 'emulator' ? prepared.target.service : undefined;
+    const reconcile = options.reconcile ?? service !== undefined;
+    const outputs: Output[] = [
+      ...(reconcile && service !== undefined ? [reconciliationOutput(service)] : []), ...chosen, report,
+    ];
+    await assignManifests(prepared.target, loaded, edgeGroups(plan.identities), (line) => log('warn', line));
+    options.onStart?.({
+      scenario: plan.scenarioName, profile: plan.profileName, durationMs: plan.durationMs, seed: plan.seed,
+      identities: plan.identities.length, fleetSize: plan.fleetSize, target: prepared.label,
+      ...(plan.shard === undefined ? {} : { shard: plan.shard }), ...(edgeCa ? { edgeCaPath: edgeCa.certPath } : {}),
+    });
+    ran = true;
+    const final = await runFleet({
+      plan, target: prepared.target, targetLabel: prepared.label, log, outputs, stopSignal: aborted(options.signal),
+      ...(options.workers === undefined ? {} : { workers: options.workers }),
+      ...(options.localAddresses === undefined ? {} : { localAddresses: options.localAddresses }),
+      ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
+      ...(options.notice === undefined ? {} : { notice: options.notice }),
+      ...(edgeCa === undefined ? {} : { gatewayListen, edgeCa: { certPem: edgeCa.certPem, keyPem: edgeCa.keyPem } }),
+      ...(options.spawn === undefined ? {} : { spawn: options.spawn }),
+    });
+    if (report.report === undefined) throw new Error('the run ended without a report');
+    return { ...report.report, runId: report.report.summary.runId, final };
+  } finally {
+    // runFleet closes its outputs; these never reached it.
+    if (!ran) for (const o of chosen) await o.close?.();
+    await prepared?.release();
+  }
+}
+
+function planOf(loaded: LoadedScenario, shardOption: string | Shard | undefined): RunPlan {
+  const fleet = planFleet({ scenario: loaded.scenario, profile: loaded.profile, durationMs: loaded.durationMs });
+  const shard = typeof shardOption === 'string' ? parseShard(shardOption) : shardOption;
+  return {
+    scenario: loaded, scenarioName: loaded.scenario.name, profileName: loaded.profile.name, seed: loaded.seed,
+    durationMs: loaded.durationMs, drainMs: loaded.profile.drain,
+    identities: shard === undefined ? fleet.identities : shardOf(fleet.identities, shard),
+    fleetSize: fleet.identities.length, ...(shard === undefined ? {} : { shard }),
+  };
+}
+
+async function prepareTarget(
+  loaded: LoadedScenario, emulator: EmulatorInfo | string | undefined, stateDir: string,
+  log: (level: LogLevel, message: string) => void,
+): Promise<PreparedTarget> {
+  if (emulator === undefined || loaded.target.kind !== 'emulator') {
+    return resolveTarget(loaded, { stateDir, log: (line) => log('warn', line) });
+  }
+  const info = typeof emulator === 'string' ? await readInfoFile(emulator) : emulator;
+  const label = `emulator at ${info.hubHostName}:${info.mqttPort}`;
+  return { target: await targetFromInfo(info), label, release: async () => {} };
+}
+
+/** IoT Edge device ids by group: their manifests are assigned before they arrive. */
+function edgeGroups(identities: readonly PlannedIdentity[]): Map<string, string[]> {
+  const byGroup = new Map<string, string[]>();
+  for (const i of identities) {
+    if (i.kind === 'iotEdge') byGroup.set(i.group, [...(byGroup.get(i.group) ?? []), i.deviceId]);
+  }
+  return byGroup;
+}
+
+function aborted(signal: AbortSignal | undefined): Promise<void> | undefined {
+  if (signal === undefined) return undefined;
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
+/** Thresholds given beside the scenario (--threshold), checked before anything connects. */
+function thresholdsFrom(texts: readonly string[]): Threshold[] {
+  return texts.map((text) => {
+    try {
+      return parseThreshold(text);
+    } catch (err) {
+      if (!(err instanceof ThresholdError)) throw err;
+      throw new ConfigError([{ file: 'command line', path: '--threshold', message: err.message }]);
+    }
+  });
+}
+
+/** --gateway-listen texts against the plan: each names an IoT Edge device of this run. */
+function gatewayListenFrom(texts: readonly string[], identities: readonly PlannedIdentity[]): GatewayListenSpec[] {
+  const problems = texts.flatMap((text) => {
+    const spec = parseGatewayListen(text);
+    if (spec === undefined) return [`expected GATEWAY_ID or GATEWAY_ID=HOST:PORT, got "${text}"`];
+    const identity = identities.find((i) => i.deviceId === spec.gatewayId);
+    if (identity === undefined) {
+      const example = identities.find((i) => i.kind === 'iotEdge')?.deviceId ?? 'gateway-01';
+      return [`no device "${spec.gatewayId}" in this run (a gateway's device id, such as ${example})`];
+    }
+    if (identity.kind !== 'iotEdge') {
+      const kind = identity.kind === 'downstream' ? 'downstream' : 'plain';
+      return [`"${spec.gatewayId}" is a ${kind} device; only IoT Edge devices have an edgeHub to listen`];
+    }
+    return [];
+  });
+  if (problems.length > 0) {
+    throw new ConfigError(problems.map((message) => ({ file: 'command line', path: '--gateway-listen', message })));
+  }
+  return texts.map((text) => parseGatewayListen(text)!);
+}

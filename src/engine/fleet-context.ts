@@ -1,0 +1,75 @@
+// What a worker gives the things it runs (their SimContext) and what it keeps from them: one scheduler, one
+// recorder, identities by state, acknowledgements per identity. Tests build their things on the same one.
+import { Scheduler, type SchedulerClock } from '../core/scheduler.js';
+import type { Target } from '../endpoints/target.js';
+import { MessageWatch } from '../metrics/message-ring.js';
+import { MetricsRecorder } from '../metrics/recorder.js';
+import type { StateCounts, ThingState } from '../metrics/types.js';
+import type { SimContext } from '../sim/context.js';
+
+type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+const LEVELS = { debug: 0, info: 1, warn: 2, error: 3 } as const;
+const DRILL_MESSAGES_KEPT = 20;
+const DRILL_LEASE_MS = 15_000;
+
+export interface FleetContextOptions {
+  /** Lines at this level and above reach `log`. */
+  logLevel: LogLevel;
+  log(level: LogLevel, message: string): void;
+  notice?(message: string): void;
+  /** A device acknowledged a desired version (the actions measure desiredAck latency from it). */
+  desiredAcknowledged?(deviceId: string, moduleId: string | undefined, version: number, atMs: number): void;
+  /** Source addresses to spread connections over (--local-address). */
+  localAddresses?: readonly string[];
+  clock?: SchedulerClock;
+  mqtt?: SimContext['mqtt'];
+}
+
+export class FleetContext {
+  readonly metrics = new MetricsRecorder(Date.now());
+  readonly scheduler: Scheduler;
+  /** Messages of the devices somebody drills into; recording starts with the first question, lapses without one. */
+  readonly watch = new MessageWatch(DRILL_MESSAGES_KEPT, DRILL_LEASE_MS);
+  /** Identities by state, per group. */
+  readonly states: StateCounts = {};
+  /** Identities by state over all groups, also sent as gauges (the live view's "connected"). */
+  readonly stateTotals: Record<string, number> = {};
+  /** Messages the target acknowledged, per identity (reconciliation compares them with what it received). */
+  readonly acknowledgedBy: Record<string, number> = {};
+  readonly sim: SimContext;
+
+  constructor(target: Target, options: FleetContextOptions) {
+    this.scheduler = new Scheduler((late) => this.metrics.recordLateness(late), options.clock);
+    const addresses = options.localAddresses ?? [];
+    this.sim = {
+      scheduler: this.scheduler, metrics: this.metrics, target, watch: this.watch,
+      localAddress: (ordinal) => (addresses.length === 0 ? undefined : addresses[ordinal % addresses.length]),
+      stateChanged: (group, from, to) => this.stateChanged(group, from, to),
+      desiredAcknowledged: (...args) => options.desiredAcknowledged?.(...args),
+      acknowledgedBy: (identity) => void (this.acknowledgedBy[identity] = (this.acknowledgedBy[identity] ?? 0) + 1),
+      log: (level, message) => {
+        if (LEVELS[level] >= LEVELS[options.logLevel]) options.log(level, message);
+      },
+      notice: (message) => options.notice?.(message),
+      mqtt: options.mqtt ?? { keepaliveSeconds: 180, connectTimeoutMs: 30_000, operationTimeoutMs: 30_000 },
+    };
+  }
+
+  private stateChanged(group: string, from: ThingState, to: ThingState): void {
+    const g = (this.states[group] ??= {});
+    g[from] = (g[from] ?? 0) - 1;
+    g[to] = (g[to] ?? 0) + 1;
+    this.stateTotals[from] = (this.stateTotals[from] ?? 0) - 1;
+    this.stateTotals[to] = (this.stateTotals[to] ?? 0) + 1;
+    this.metrics.setGauge(from, this.stateTotals[from]);
+    this.metrics.setGauge(to, this.stateTotals[to]);
+  }
+
+  /** `count` identities of `group` wait to arrive. */
+  addWaiting(group: string, count: number): void {
+    const g = (this.states[group] ??= {});
+    g.waiting = (g.waiting ?? 0) + count;
+    this.stateTotals.waiting = (this.stateTotals.waiting ?? 0) + count;
+    this.metrics.setGauge('waiting', this.stateTotals.waiting);
+  }
+}

@@ -1,4 +1,0 @@
-export * from './summary.js';
-export * from './hgrm.js';
-export * from './console.js';
-export * from './write.js';
