@@ -8,11 +8,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmulator } from '../src/emulator/index.js';
+import { checkSystemPeers } from './support/system-peer.js';
 
 /** `.edgefleet-test/` at the repository root (the one test/support/emulator.ts uses). */
 const STATE_DIR = resolve(fileURLToPath(new URL('..', import.meta.url)), '.edgefleet-test');
 
 export default async function setup(): Promise<void> {
+  // Mosquitto, Chromium, tmux: one line for each that is missing (a failure with CI set).
+  checkSystemPeers();
   // Starting (then closing) one emulator creates whatever is missing in the state directory and reuses the rest,
   // so every emulator the test files start later on port 0 serves a certificate from this same CA.
   const emulator = await startEmulator({ stateDir: STATE_DIR, mqttPort: 0, httpPort: 0, hubHttpsPort: 0 });

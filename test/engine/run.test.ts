@@ -10,7 +10,7 @@ import { startMosquitto } from '../support/mosquitto.js';
 import { systemPeer } from '../support/system-peer.js';
 
 const CLI = join(process.cwd(), 'dist/cli/main.js');
-const mosquitto = systemPeer('mosquitto', { package: 'mosquitto' });
+const mosquitto = systemPeer('mosquitto');
 const dir = mkdtempSync(join(tmpdir(), 'edgefleet-run-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

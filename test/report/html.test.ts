@@ -29,9 +29,7 @@ const CHROMIUM_FLAGS = [
 ];
 
 /** Debian's `chromium`, or CHROMIUM=/path; missing, the browser tests skip (or fail with CI set) saying how to get it. */
-const chromium = systemPeer('chromium', {
-  package: 'chromium', env: 'CHROMIUM', commands: ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable'],
-});
+const chromium = systemPeer('chromium');
 
 /** The DOM after the page's script ran (--dump-dom prints it once the load event has fired). */
 async function dumpDom(file: string, profileDir: string): Promise<string> {

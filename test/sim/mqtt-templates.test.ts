@@ -18,7 +18,7 @@ import { startMosquitto, type Mosquitto } from '../support/mosquitto.js';
 import { until } from '../support/wait.js';
 import { systemPeer } from '../support/system-peer.js';
 
-const mosquitto = systemPeer('mosquitto', { package: 'mosquitto' });
+const mosquitto = systemPeer('mosquitto');
 
 let broker: Mosquitto;
 const dir = mkdtempSync(join(tmpdir(), 'edgefleet-templates-'));

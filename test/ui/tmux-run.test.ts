@@ -11,7 +11,7 @@ import { systemPeer } from '../support/system-peer.js';
 
 const CLI = join(process.cwd(), 'dist/cli/main.js');
 const SOCKET = `edgefleet-run-test-${process.pid}`;
-const hasTmux = !systemPeer('tmux', { package: 'tmux' }).missing;
+const hasTmux = !systemPeer('tmux').missing;
 const reports = mkdtempSync(join(tmpdir(), 'edgefleet-tmux-run-'));
 
 // A UTF-8 locale for the block characters; TMUX unset so a run from inside tmux works too.

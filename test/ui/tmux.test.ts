@@ -8,7 +8,7 @@ import { systemPeer } from '../support/system-peer.js';
 
 const DEMO = join(process.cwd(), 'dist/ui/demo.js');
 const SOCKET = `edgefleet-ui-test-${process.pid}`;
-const hasTmux = !systemPeer('tmux', { package: 'tmux' }).missing;
+const hasTmux = !systemPeer('tmux').missing;
 
 // tmux needs a UTF-8 locale for the block characters; TMUX is unset so a run from inside tmux works too.
 const env: NodeJS.ProcessEnv = { ...process.env, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', TERM: 'xterm-256color' };
