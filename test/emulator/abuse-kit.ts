@@ -340,7 +340,10 @@ export class SteadyDevice {
     client.on('close', () => {
       if (!this.stopping) this.problems.push(`disconnected after ${this.sent} messages`);
     });
-    client.on('error', (err) => this.problems.push(`error: ${err.message}`));
+    // Once stop() disconnects, a reset racing its DISCONNECT is not the emulator's doing.
+    client.on('error', (err) => {
+      if (!this.stopping) this.problems.push(`error after ${this.sent} messages: ${err.message}`);
+    });
     this.timer = setInterval(() => this.send(), 100);
   }
 

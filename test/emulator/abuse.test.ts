@@ -407,7 +407,8 @@ describe('throughout', () => {
     const end = measure('end (all clients gone)');
     expect(end.fds).toBeLessThanOrEqual(start.fds + 5);
     const growth = end.rssMb - start.rssMb;
-    expect(growth, 'resident memory growth over the whole suite, MB').toBeLessThan(RSS_GROWTH_BOUND_MB + 30);
+    // All the attacks together; before these fixes the twin GET flood alone added 600 MB.
+    expect(growth, 'resident memory growth over the whole suite, MB').toBeLessThan(200);
     expect(emu.alive()).toBe(true);
   });
 });
