@@ -1,19 +1,35 @@
 // The hub's HTTPS registry endpoint, the part an IoT Edge device uses to manage its own module identities
 // with its device credentials, as the IoT Edge identity service does (PUT/GET/DELETE /devices/{d}/modules/{m}).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
-import { parseSasToken, sasResource, verifySasToken } from '../protocol/index.js';
-import type { DeviceIdentity, ModuleIdentity, Registry } from './registry.js';
-import { EDGE_SYSTEM_MODULES } from './registry.js';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { parseSasToken, parseWireJson, sasResource, verifySasToken, WireJsonError } from '../protocol/index.js';
+import {
+  MODULE_ID_PATTERN, RegistryLimitError, type DeviceIdentity, type ModuleIdentity, type Registry,
+} from './registry.js';
+import type { RejectionReason } from './stats.js';
 
 export interface HubHttpsOptions {
   registry: Registry;
   /** Host names (with and without ports) a token's resource may name. */
   hubHosts: () => string[];
   log: (line: string) => void;
+  /** Counts a refusal in /stats. */
+  count?: (reason: RejectionReason) => void;
 }
 
 const MAX_BODY = 64 * 1024;
+
+/** A refusal with its HTTP status and IoT Hub error code. */
+class HubError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string, readonly reason?: RejectionReason) {
+    super(message);
+  }
+}
+
+const unauthorized = (message: string) => new HubError(401, 'IotHubUnauthorizedAccess', message, 'auth');
+
+/** Verified against when the device does not exist, so that an unknown device costs what a wrong key costs. */
+const ABSENT_DEVICE_KEY = randomBytes(32).toString('base64');
 
 function moduleJson(m: ModuleIdentity) {
   return {
@@ -24,95 +40,159 @@ function moduleJson(m: ModuleIdentity) {
     etag: m.etag,
     connectionState: 'Disconnected',
     authentication: m.authentication.type === 'sas'
-      ? { type: 'sas', symmetricKey: { ...m.authentication.keys }, x509Thumbprint: { primaryThumbprint: null, secondaryThumbprint: null } }
+      ? {
+        type: 'sas', symmetricKey: { ...m.authentication.keys },
+        x509Thumbprint: { primaryThumbprint: null, secondaryThumbprint: null },
+      }
       : { type: 'certificateAuthority', symmetricKey: null },
   };
 }
 
 function reply(res: ServerResponse, status: number, body?: unknown): void {
   const text = body === undefined ? '' : JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 
 const error = (res: ServerResponse, status: number, code: string, message: string) =>
   reply(res, status, { Message: `ErrorCode:${code};${message}`, ExceptionMessage: `Tracking ID:${randomUUID()}` });
 
-/** The device a request's SAS token speaks for, or an error already sent. */
-function authorize(req: IncomingMessage, res: ServerResponse, opts: HubHttpsOptions, deviceId: string): DeviceIdentity | undefined {
+/**
+ * The IoT Edge device a request's SAS token speaks for. Every failure is the same 401, whether the device is
+ * unknown or the token wrong, so that the answer says nothing about which device ids exist.
+ */
+function authorize(req: IncomingMessage, opts: HubHttpsOptions, deviceId: string): DeviceIdentity {
   const header = req.headers.authorization;
-  const device = opts.registry.get(deviceId);
-  if (header === undefined) return void error(res, 401, 'IotHubUnauthorizedAccess', 'missing Authorization header');
-  if (device === undefined) return void error(res, 404, 'DeviceNotFound', `device "${deviceId}" does not exist`);
-  if (device.authentication.type !== 'sas') {
-    return void error(res, 401, 'IotHubUnauthorizedAccess', 'only SAS-authenticated devices can manage modules here');
-  }
+  if (header === undefined) throw unauthorized('missing Authorization header');
   let token;
   try {
     token = parseSasToken(header);
   } catch (err) {
-    return void error(res, 401, 'IotHubUnauthorizedAccess', (err as Error).message);
+    throw unauthorized((err as Error).message);
   }
-  const keys = device.authentication.keys;
+  // Device tokens carry no skn (docs/protocol.md §2.1); one with a key name is a policy token, not this device's.
+  if (token.skn !== undefined) throw unauthorized('a device SAS token carries no skn');
+  const device = opts.registry.get(deviceId);
+  const keys = device?.authentication.type === 'sas' ? device.authentication.keys : undefined;
   const resources = opts.hubHosts().map((h) => sasResource.device(h, deviceId));
-  const verdict = verifySasToken(token, [keys.primaryKey, keys.secondaryKey], resources, Math.floor(Date.now() / 1000));
-  if (!verdict.ok) return void error(res, 401, 'IotHubUnauthorizedAccess', `SAS token refused: ${verdict.reason}`);
+  const candidates = keys === undefined ? [ABSENT_DEVICE_KEY] : [keys.primaryKey, keys.secondaryKey];
+  const verdict = verifySasToken(token, candidates, resources, Math.floor(Date.now() / 1000));
+  if (device === undefined || keys === undefined || !verdict.ok) {
+    throw unauthorized(`the token does not grant access to device "${deviceId}"`);
+  }
+  if (!device.iotEdge) {
+    throw unauthorized(`device "${deviceId}" is not an IoT Edge device; only those manage module identities`);
+  }
   return device;
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
+async function readJson(req: IncomingMessage, count: (reason: RejectionReason) => void): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new Error('body over 64 KB');
+    if (size > MAX_BODY) throw new HubError(413, 'RequestEntityTooLarge', `body over ${MAX_BODY / 1024} KB`);
     chunks.push(chunk as Buffer);
   }
   const text = Buffer.concat(chunks).toString('utf8');
-  return text.length === 0 ? {} : JSON.parse(text);
+  if (text.length === 0) return {};
+  try {
+    return parseWireJson(text);
+  } catch (err) {
+    const problem = err instanceof WireJsonError ? err.problem : 'syntax';
+    if (problem !== 'syntax') count(problem);
+    throw new HubError(400, 'BadRequest', `the body: ${(err as Error).message}`);
+  }
 }
 
 export function createHubHttpsHandler(opts: HubHttpsOptions) {
+  const count = opts.count ?? (() => {});
   return (req: IncomingMessage, res: ServerResponse): void => {
-    handle(req, res, opts).catch((err: Error) => {
-      opts.log(`hub HTTPS ${req.method} ${req.url}: ${err.message}`);
-      if (!res.headersSent) error(res, 400, 'BadRequest', err.message);
+    const fail = (err: unknown) => {
+      if (err instanceof HubError) {
+        if (err.reason !== undefined) count(err.reason);
+        if (!res.headersSent) error(res, err.status, err.code, err.message);
+        else res.destroy();
+        return;
+      }
+      count('internalError');
+      const stack = err instanceof Error ? (err.stack ?? err.message) : String(err);
+      opts.log(`hub HTTPS ${req.method} ${req.url?.slice(0, 200)}: internal error: ${stack}`);
+      if (!res.headersSent) error(res, 500, 'ServerError', 'internal error');
       else res.destroy();
-    });
+    };
+    try {
+      handle(req, res, opts, count).catch(fail);
+    } catch (err) {
+      fail(err);
+    }
   };
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, opts: HubHttpsOptions): Promise<void> {
+function decodeSegment(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new HubError(400, 'BadRequest', 'the path is not valid percent-encoding');
+  }
+}
+
+/** A module id the request may name: IoT Hub's alphabet; `$` ids (the runtime's) only to read. */
+function checkModuleId(moduleId: string, method: string | undefined): void {
+  if (!MODULE_ID_PATTERN.test(moduleId)) {
+    throw new HubError(400, 'ArgumentInvalid', "a module id is 1-128 of A-Z a-z 0-9 - . + % _ # * ? ! ( ) , = @ $ '");
+  }
+  if (moduleId.startsWith('$') && method !== 'GET') {
+    throw new HubError(400, 'ArgumentInvalid', `"${moduleId}": ids starting with $ are the IoT Edge runtime's`);
+  }
+}
+
+async function handle(
+  req: IncomingMessage, res: ServerResponse, opts: HubHttpsOptions, count: (r: RejectionReason) => void,
+): Promise<void> {
   const url = new URL(req.url ?? '/', 'https://hub');
   const m = /^\/devices\/([^/]+)\/modules(?:\/([^/]+))?\/?$/.exec(url.pathname);
-  if (m === null) return error(res, 404, 'NotFound', `no route ${url.pathname}`);
+  if (m === null) return error(res, 404, 'NotFound', `no route ${url.pathname.slice(0, 200)}`);
   if (!url.searchParams.get('api-version')) return error(res, 400, 'InvalidProtocolVersion', 'api-version is required');
-  const deviceId = decodeURIComponent(m[1] as string);
-  const moduleId = m[2] === undefined ? undefined : decodeURIComponent(m[2]);
-  const device = authorize(req, res, opts, deviceId);
-  if (device === undefined) return;
+  const deviceId = decodeSegment(m[1] as string);
+  const moduleId = m[2] === undefined ? undefined : decodeSegment(m[2]);
+  const device = authorize(req, opts, deviceId);
   if (moduleId === undefined) {
     if (req.method !== 'GET') return error(res, 405, 'MethodNotAllowed', `${req.method} on a module list`);
     return reply(res, 200, [...device.modules.values()].map(moduleJson));
   }
+  checkModuleId(moduleId, req.method);
   switch (req.method) {
     case 'GET': {
       const module = device.modules.get(moduleId);
-      return module === undefined ? error(res, 404, 'ModuleNotFound', `module "${moduleId}" does not exist`) : reply(res, 200, moduleJson(module));
+      if (module === undefined) return error(res, 404, 'ModuleNotFound', `module "${moduleId}" does not exist`);
+      return reply(res, 200, moduleJson(module));
     }
     case 'PUT': {
-      const body = await readJson(req);
-      const managedBy = typeof (body as { managedBy?: unknown }).managedBy === 'string' ? (body as { managedBy: string }).managedBy : undefined;
-      return reply(res, 200, moduleJson(opts.registry.createModule(device, moduleId, managedBy)));
+      const body = await readJson(req, count);
+      const given = (body as { managedBy?: unknown }).managedBy;
+      const managedBy = typeof given === 'string' ? given.slice(0, 128) : undefined;
+      return reply(res, 200, moduleJson(createModule(opts.registry, device, moduleId, managedBy)));
     }
-    case 'DELETE': {
-      if ((EDGE_SYSTEM_MODULES as readonly string[]).includes(moduleId)) {
-        return error(res, 400, 'BadRequest', `${moduleId} belongs to the IoT Edge runtime`);
+    case 'DELETE':
+      if (!opts.registry.deleteModule(device, moduleId)) {
+        return error(res, 404, 'ModuleNotFound', `module "${moduleId}" does not exist`);
       }
-      if (!device.modules.delete(moduleId)) return error(res, 404, 'ModuleNotFound', `module "${moduleId}" does not exist`);
       return reply(res, 204);
-    }
     default:
       return error(res, 405, 'MethodNotAllowed', `${req.method} on a module`);
+  }
+}
+
+function createModule(
+  registry: Registry, device: DeviceIdentity, moduleId: string, managedBy: string | undefined,
+): ModuleIdentity {
+  try {
+    return registry.createModule(device, moduleId, managedBy);
+  } catch (err) {
+    if (err instanceof RegistryLimitError) throw new HubError(403, 'TooManyModules', err.message, 'moduleCap');
+    throw err;
   }
 }

@@ -1,12 +1,11 @@
 // The embedded cloud: DPS and IoT Hub over MQTT/TLS, the hub's HTTPS registry, and IoT Central-style REST.
-import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { createServer as createTlsServer, Server as TlsServer, type TLSSocket } from 'node:tls';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { Server as NetServer, AddressInfo } from 'node:net';
 import { readFile, writeFile, rename } from 'node:fs/promises';
 import { deriveDeviceKey } from '../protocol/index.js';
 import { MqttFront } from './mqtt-front.js';
-import { guardPacketSize } from './frame-guard.js';
 import { createHubHttpsHandler } from './hub-https.js';
 import { createRestHandler } from './rest.js';
 import { Registry } from './registry.js';
@@ -31,6 +30,11 @@ export interface EmulatorOptions {
   trustCaFiles?: string[];
   /** `retry-after` seconds DPS answers a registration with. Default 1. */
   dpsRetryAfterSeconds?: number;
+  /**
+   * How long a new connection has to identify itself: to finish its TLS handshake (MQTT and hub HTTPS), then to
+   * send its MQTT CONNECT or its HTTP request headers (all three listeners). Slower ones are destroyed. Default 10 s.
+   */
+  handshakeTimeoutMs?: number;
   /** Where diagnostics go; default nowhere. */
   log?: (line: string) => void;
 }
@@ -63,6 +67,10 @@ export interface Emulator {
 
 /** The largest MQTT packet accepted: a 256 KB message plus room for its topic and property bag. */
 const MAX_PACKET_BYTES = 256 * 1024 + 16 * 1024;
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** How long an HTTP request may take to arrive whole (1 MB bodies on a slow link), and a kept-alive socket may idle. */
+const REQUEST_TIMEOUT_MS = 30_000;
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 
 function listen(server: NetServer | HttpServer, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -78,6 +86,50 @@ function closeServer(server: NetServer | HttpServer): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
+/**
+ * A TLS handshake that failed or timed out destroys its socket (Node only reports it once a listener is there) and
+ * is counted: a client that never finishes TLS holds no descriptor past the handshake timeout.
+ */
+function dropFailedHandshakes(server: TlsServer, stats: EmulatorStats, log: (line: string) => void, what: string) {
+  server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+    const timedOut = err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT';
+    stats.rejections[timedOut ? 'tlsHandshakeTimeout' : 'tlsHandshakeFailed'] += 1;
+    log(`${what}: TLS handshake ${timedOut ? 'timed out' : `failed: ${err.message}`}`);
+    socket.destroy();
+  });
+}
+
+/**
+ * HTTP limits: a request head within the handshake timeout (Node counts it from the connection, so a socket that
+ * never sends a byte is closed too), the whole request within REQUEST_TIMEOUT_MS, idle keep-alive sockets closed
+ * after KEEP_ALIVE_TIMEOUT_MS.
+ */
+function httpTimeouts(handshakeTimeoutMs: number) {
+  return {
+    headersTimeout: handshakeTimeoutMs,
+    requestTimeout: Math.max(REQUEST_TIMEOUT_MS, handshakeTimeoutMs),
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    // How often Node checks those; the default (30 s) would let short timeouts run long.
+    connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(handshakeTimeoutMs / 4))),
+  };
+}
+
+/**
+ * Listens; then a listener error (an accept failing with EMFILE) is logged, never the end of the process. A TLS
+ * listener also destroys its failed and stalled handshakes.
+ */
+async function serve(
+  server: NetServer, port: number, host: string, stats: EmulatorStats, log: (line: string) => void, what: string,
+): Promise<number> {
+  if (server instanceof TlsServer) dropFailedHandshakes(server, stats, log, what);
+  const bound = await listen(server, port, host);
+  server.on('error', (err) => {
+    stats.rejections.internalError += 1;
+    log(`${what} listener error: ${err.message}`);
+  });
+  return bound;
+}
+
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const log = options.log ?? (() => {});
   const host = options.host ?? '127.0.0.1';
@@ -86,33 +138,27 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const trusted = [state.deviceCa.certPem, ...(await Promise.all((options.trustCaFiles ?? []).map((f) => readFile(f, 'utf8'))))];
   const registry = new Registry();
   const stats = new EmulatorStats();
+  const handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  const count = (reason: keyof EmulatorStats['rejections']) => void (stats.rejections[reason] += 1);
   const front = await MqttFront.create({
     registry, stats, hubHostName, idScope: state.secrets.idScope, enrollmentGroups: state.secrets.enrollmentGroups,
-    dpsRetryAfterSeconds: options.dpsRetryAfterSeconds ?? 1, log,
+    dpsRetryAfterSeconds: options.dpsRetryAfterSeconds ?? 1, connectTimeoutMs: handshakeTimeoutMs, log,
   });
   const service = new CloudService(registry, stats, front);
-  const tlsOptions = { key: state.server.keyPem, cert: state.server.certPem, minVersion: 'TLSv1.2' as const };
+  const tlsOptions = {
+    key: state.server.keyPem, cert: state.server.certPem, minVersion: 'TLSv1.2' as const,
+    handshakeTimeout: handshakeTimeoutMs,
+  };
 
-  const mqttServer = createTlsServer({
-    ...tlsOptions, ca: trusted, requestCert: true, rejectUnauthorized: false, handshakeTimeout: 10_000,
-  }, (socket: TLSSocket) => {
-    guardPacketSize(socket, MAX_PACKET_BYTES, (declared) => {
-      stats.rejections.oversized += 1;
-      log(`dropped a connection announcing a ${declared}-byte packet`);
-      socket.destroy();
-    });
-    front.broker.handle(socket);
-  });
-  mqttServer.on('tlsClientError', (err) => {
-    stats.rejections.protocol += 1;
-    log(`TLS handshake failed: ${err.message}`);
-  });
-  const mqttPort = await listen(mqttServer, options.mqttPort ?? 8883, host);
+  const mqttOptions = { ...tlsOptions, ca: trusted, requestCert: true, rejectUnauthorized: false };
+  const mqttServer = createTlsServer(mqttOptions, (socket: TLSSocket) => front.handle(socket, MAX_PACKET_BYTES));
+  const mqttPort = await serve(mqttServer, options.mqttPort ?? 8883, host, stats, log, 'MQTT');
   front.port = mqttPort;
 
   const hubHosts = () => [hubHostName, `${hubHostName}:${mqttPort}`, `${hubHostName}:${hubHttpsPort}`].map((h) => h.toLowerCase());
-  const httpsServer = createHttpsServer(tlsOptions, createHubHttpsHandler({ registry, hubHosts, log }));
-  const hubHttpsPort = await listen(httpsServer, options.hubHttpsPort ?? 0, host);
+  const httpsServer = createHttpsServer({ ...tlsOptions, ...httpTimeouts(handshakeTimeoutMs) },
+    createHubHttpsHandler({ registry, hubHosts, log, count }));
+  const hubHttpsPort = await serve(httpsServer, options.hubHttpsPort ?? 0, host, stats, log, 'hub HTTPS');
 
   // Devices created over REST get the keys their enrollment group derives, as in IoT Central, so that the
   // credentials the API hands out also provision through DPS.
@@ -121,11 +167,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     const group = iotEdge ? groups.edgeDevices : groups.devices;
     return { primaryKey: deriveDeviceKey(group.primaryKey, deviceId), secondaryKey: deriveDeviceKey(group.secondaryKey, deviceId) };
   };
-  const restServer = createHttpServer(createRestHandler({
+  const restServer = createHttpServer(httpTimeouts(handshakeTimeoutMs), createRestHandler({
     service, apiToken: state.secrets.apiToken, idScope: state.secrets.idScope, stats: () => stats.toJson(), log, deviceKeys,
-    outage: (spec) => front.startOutage(spec),
+    outage: (spec) => front.startOutage(spec), count,
   }));
-  const httpPort = await listen(restServer, options.httpPort ?? 8080, host);
+  const httpPort = await serve(restServer, options.httpPort ?? 8080, host, stats, log, 'REST');
 
   const info: EmulatorInfo = {
     hubHostName,

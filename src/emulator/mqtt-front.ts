@@ -1,24 +1,40 @@
-// The MQTT/TLS front end of the emulator: DPS and IoT Hub on one listener, told apart by the CONNECT
-// username (docs/protocol.md §1, §3). Every reply goes to the one client it is for, never through broker fan-out.
+// The MQTT/TLS front end of the emulator: DPS and IoT Hub on one listener, told apart by the CONNECT username
+// (docs/protocol.md §1, §3) before any broker sees the connection. Each has a broker of its own, so a DPS connection
+// never shares a client table with a hub session. Every reply goes to the one client it is for, never through
+// broker fan-out, and what is queued for one client is bounded.
 import { randomUUID } from 'node:crypto';
-import { Aedes, type Client, type PublishPacket, type Subscription } from 'aedes';
+import type { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { Aedes, type AedesOptions, type Client, type PublishPacket, type Subscription } from 'aedes';
 import {
-  allowedFilters, clientIdOf, CREATION_TIME_PROPERTY, deriveDeviceKey, DpsBodyError, filter, modelIdOf,
-  parseDpsUsername, parseHubUsername, parseRegisterRequest, parseSasToken, parseTopic, sasResource,
-  SasTokenError, systemProperty, topic, verifySasToken, type DpsErrorBody, type ParsedTopic,
-  type RegisterPayload, type RegistrationOperationStatus,
+  allowedFilters, clientIdOf, CREATION_TIME_PROPERTY, deriveDeviceKey, filter, modelIdOf, parseDpsUsername,
+  parseHubUsername, parseRegisterRequest, parseSasToken, parseTopic, parseWireJson, sasResource, systemProperty, topic,
+  verifySasToken, WireJsonError, type ConnectFields, type DpsBodyError, type DpsErrorBody, type IotcGateway,
+  type ParsedTopic, type RegisterPayload, type RegistrationOperationStatus,
 } from '../protocol/index.js';
 import { commonNameOf } from '../protocol/x509.js';
+import { routeFirstConnect } from './connect-router.js';
+import { DpsOperations, type DpsGroup, type DpsOperation } from './dps-operations.js';
+import { guardPacketSize } from './frame-guard.js';
 import type { DeviceIdentity, Registry, SymmetricKeys } from './registry.js';
 import { ServiceError, type DeviceChannel, type MethodResult } from './service.js';
 import type { EmulatorStats, RejectionReason } from './stats.js';
-import { isJsonObject, type Json, type JsonObject } from './twin.js';
+import { isJsonObject, TWIN_REFUSAL_MESSAGES, type Json, type JsonObject } from './twin.js';
 
 export const MAX_D2C_BYTES = 256 * 1024;
 export const MAX_DPS_BYTES = 96 * 1024;
-const C2D_QUEUE_LIMIT = 50;
-const DPS_OPERATION_TTL_MS = 5 * 60_000;
+/** Cloud-to-device messages pending per device, waiting or sent and not yet completed (IoT Hub's queue depth). */
+export const C2D_QUEUE_LIMIT = 50;
+/**
+ * Reply bytes one client may have waiting (handed to the broker or in its socket buffer) before it is dropped as a
+ * client that stopped reading: room for 16 whole twins at IoT Hub's limits (32 KB desired + 32 KB reported).
+ */
+export const MAX_CLIENT_QUEUE_BYTES = 1024 * 1024;
+/** Longest model id kept from a DPS payload (DTMIs are far shorter). */
+const MAX_MODEL_ID_LENGTH = 2048;
+/** Longest telemetry body whose top-level values are kept as last values. */
+const LAST_VALUE_BODY_BYTES = 16 * 1024;
 
 /** CONNACK return codes (MQTT 3.1.1). */
 const CONNACK = { identifierRejected: 2, serverUnavailable: 3, notAuthorized: 5 } as const;
@@ -31,43 +47,43 @@ interface PendingMethod {
   timer: NodeJS.Timeout;
 }
 
-interface HubSession {
+interface C2dMessage {
+  body: Buffer;
+  properties: Record<string, string>;
+}
+
+interface SessionBase {
+  client: Client;
+  /** Bytes of replies handed to the broker and not yet written to the socket. */
+  pendingBytes: number;
+  /** Dropped for not reading its replies; nothing more is sent to it. */
+  dropped: boolean;
+}
+
+interface HubSession extends SessionBase {
   kind: 'hub';
   key: string;
   deviceId: string;
   moduleId?: string;
-  client: Client;
   subscribed: Set<Subscribed>;
   /** Epoch seconds at which the SAS token used to connect expires; the connection is closed then. */
   tokenExpiry?: number;
   pendingMethods: Map<string, PendingMethod>;
+  /** C2D messages sent and not yet completed (PUBACK), oldest first; back to the queue if the connection ends. */
+  c2dInFlight: C2dMessage[];
 }
 
-type DpsGroup = 'devices' | 'edgeDevices' | 'x509' | 'individual';
-
-interface DpsSession {
+interface DpsSession extends SessionBase {
   kind: 'dps';
   registrationId: string;
-  client: Client;
-  /** How it authenticated; undefined means it did not, and every request gets 401. */
-  group?: DpsGroup;
-  /** Why it did not authenticate, for the 401 body. */
-  authError?: string;
+  /** How it authenticated (at CONNECT: a DPS session exists only once it has). */
+  group: DpsGroup;
   keys?: SymmetricKeys;
 }
 
 type Session = HubSession | DpsSession;
 
-interface DpsOperation {
-  operationId: string;
-  registrationId: string;
-  group: DpsGroup;
-  keys?: SymmetricKeys;
-  payload?: RegisterPayload;
-  createdAt: string;
-  expiresAt: number;
-  result?: RegistrationOperationStatus;
-}
+type BrokerKind = 'dps' | 'hub';
 
 export interface MqttFrontOptions {
   registry: Registry;
@@ -77,6 +93,8 @@ export interface MqttFrontOptions {
   enrollmentGroups: { devices: SymmetricKeys; edgeDevices: SymmetricKeys };
   /** `retry-after` in the DPS 202 answer; the device polls after that many seconds. */
   dpsRetryAfterSeconds: number;
+  /** How long a connection has, once TLS is up, to send its whole CONNECT. */
+  connectTimeoutMs: number;
   log: (line: string) => void;
 }
 
@@ -101,56 +119,50 @@ class AuthError extends Error {
   }
 }
 
+const notAuthorized = (message: string) => new AuthError(CONNACK.notAuthorized, message);
+
+/** An error handed back to aedes for a refusal already counted, so its error events do not count it again. */
+const counted = (message: string) => Object.assign(new Error(message), { counted: true });
+
+/**
+ * aedes builds a SUBACK from the QoS asked for, before authorizeSubscribe runs; IoT Hub and DPS grant at most 1,
+ * so the request is lowered as it is parsed (a listener put ahead of aedes' own on the client's packet parser).
+ */
+function capSubscribeQos(client: Client): void {
+  const parser = (client as unknown as { _parser?: EventEmitter })._parser;
+  if (parser === undefined) throw new Error('aedes no longer exposes its packet parser: cannot cap SUBSCRIBE QoS');
+  parser.prependListener('packet', (packet: { cmd?: string; subscriptions?: { qos: number }[] }) => {
+    if (packet.cmd !== 'subscribe') return;
+    for (const sub of packet.subscriptions ?? []) if (sub.qos > 1) sub.qos = 1;
+  });
+}
+
 export class MqttFront implements DeviceChannel {
-  readonly broker: Aedes;
   /** The port clients dial; set once the listener is up (used for `host:port` forms). */
   port = 8883;
   private readonly sessions = new WeakMap<Client, Session>();
   private readonly hubSessions = new Map<string, HubSession>();
-  private readonly operations = new Map<string, DpsOperation>();
-  private readonly c2dQueues = new Map<string, { body: Buffer; properties: Record<string, string> }[]>();
+  private readonly dpsSessions = new Map<string, DpsSession>();
+  private readonly operations = new DpsOperations();
+  private readonly c2dQueues = new Map<string, C2dMessage[]>();
   private readonly sweep: NodeJS.Timeout;
   private ridCounter = 0;
   private outages: Outage[] = [];
 
-  private constructor(private readonly opts: MqttFrontOptions, broker: Aedes) {
-    this.broker = broker;
-    broker.authenticate = (client, username, password, done) => {
-      try {
-        this.authenticate(client, username, password);
-        done(null, true);
-      } catch (err) {
-        const e = err instanceof AuthError ? err : new AuthError(CONNACK.notAuthorized, String(err));
-        this.reject(e.returnCode === CONNACK.serverUnavailable ? 'outage' : 'auth', client, e.message);
-        done(Object.assign(new Error(e.message), { returnCode: e.returnCode, counted: true }), false);
-      }
-    };
-    broker.authorizeSubscribe = (client, sub, done) => done(null, this.authorizeSubscribe(client, sub));
-    broker.authorizePublish = (client, packet, done) => {
-      if (client === null) return done(new Error('no publishing without a client'));
-      const refusal = this.onPublish(client, packet);
-      done(refusal === undefined ? null : Object.assign(new Error(refusal), { counted: true }));
-    };
-    // Only what the emulator addresses to one client is delivered; clients never reach each other.
-    broker.authorizeForward = (_client, packet) => (Object.hasOwn(packet, 'clientId') ? null : packet);
-    broker.on('subscribe', (subs, client) => this.onSubscribed(client, subs));
-    broker.on('clientReady', (client) => this.onReady(client));
-    broker.on('clientDisconnect', (client) => this.onGone(client));
-    broker.on('clientError', (client, err) => this.onClientError(client, err));
-    broker.on('connectionError', (_client, err) => this.onClientError(undefined, err));
-    broker.on('ack', (packet, client) => {
-      const s = client === null ? undefined : this.sessions.get(client);
-      if (s?.kind === 'hub' && packet && 'topic' in packet && packet.topic.startsWith(`devices/${s.deviceId}/messages/devicebound`)) {
-        this.opts.stats.of(s.key).c2dCompleted += 1;
-      }
-    });
-    this.sweep = setInterval(() => this.expire(), 1000);
+  private constructor(private readonly opts: MqttFrontOptions, private readonly brokers: Record<BrokerKind, Aedes>) {
+    this.wire(brokers.dps);
+    this.wire(brokers.hub);
+    this.sweep = setInterval(() => this.guard(undefined, 'expiry sweep', () => this.expire()), 1000);
     this.sweep.unref();
   }
 
   static async create(opts: MqttFrontOptions): Promise<MqttFront> {
-    const broker = await Aedes.createBroker({ heartbeatInterval: 3_600_000, drainTimeout: 30_000, connectTimeout: 10_000, maxClientsIdLength: 256 });
-    return new MqttFront(opts, broker);
+    const options: AedesOptions = {
+      heartbeatInterval: 3_600_000, drainTimeout: 30_000, connectTimeout: opts.connectTimeoutMs,
+      maxClientsIdLength: 256,
+    };
+    const [dps, hub] = await Promise.all([Aedes.createBroker(options), Aedes.createBroker(options)]);
+    return new MqttFront(opts, { dps, hub });
   }
 
   async close(): Promise<void> {
@@ -161,10 +173,101 @@ export class MqttFront implements DeviceChannel {
         p.reject(new ServiceError(503, 'ServiceUnavailable', 'the emulator is shutting down'));
       }
     }
-    await new Promise<void>((resolve) => this.broker.close(() => resolve()));
+    await Promise.all(Object.values(this.brokers).map((b) => new Promise<void>((resolve) => b.close(() => resolve()))));
+  }
+
+  /** Takes a TLS connection: reads its CONNECT, then hands it to the DPS or the IoT Hub broker. */
+  handle(socket: TLSSocket, maxPacketBytes: number): void {
+    socket.on('error', (err) => this.opts.log(`connection error: ${err.message}`));
+    routeFirstConnect(socket, {
+      maxPacketBytes,
+      timeoutMs: this.opts.connectTimeoutMs,
+      route: (fields) => {
+        this.guard(undefined, 'routing a CONNECT', () => this.startClient(socket, fields, maxPacketBytes), socket);
+      },
+      refuse: (reason, detail) => {
+        this.opts.stats.rejections[reason] += 1;
+        this.opts.log(`dropped a connection before CONNECT: ${detail}`);
+      },
+    });
+  }
+
+  private startClient(socket: TLSSocket, fields: ConnectFields, maxPacketBytes: number): void {
+    const dps = fields.username !== undefined && parseDpsUsername(fields.username) !== undefined;
+    const kind: BrokerKind = dps ? 'dps' : 'hub';
+    guardPacketSize(socket, maxPacketBytes, (declared) => {
+      this.opts.stats.rejections.oversized += 1;
+      this.opts.log(`dropped a connection announcing a ${declared}-byte packet`);
+      socket.destroy();
+    });
+    capSubscribeQos(this.brokers[kind].handle(socket));
+  }
+
+  // ---- last resort ------------------------------------------------------------------------------------
+
+  /** Runs one client's handler; a throw drops that client (counted `internalError`, logged), never the process. */
+  private guard<T>(client: Client | undefined, what: string, fn: () => T, socket?: Socket): T | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      this.internalError(client, what, err, socket);
+      return undefined;
+    }
+  }
+
+  private internalError(client: Client | undefined, what: string, err: unknown, socket?: Socket): void {
+    this.opts.stats.rejections.internalError += 1;
+    const stack = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    this.opts.log(`internal error in ${what} (client ${client?.id ?? '?'}), dropping the client: ${stack}`);
+    (socket ?? (client?.conn as Socket | undefined))?.destroy();
+  }
+
+  private wire(broker: Aedes): void {
+    // No broker-side sessions: aedes would queue QoS 1 packets for clean-session=false clients without a bound.
+    // What outlives a connection is the emulator's own (the C2D queue, capped); CONNACK says session-present 0.
+    broker.preConnect = (_client, packet, done) => {
+      packet.clean = true;
+      done(null, true);
+    };
+    broker.authenticate = (client, username, password, done) => this.onConnect(client, username, password, done);
+    broker.authorizeSubscribe = (client, sub, done) => {
+      done(null, this.guard(client, 'SUBSCRIBE', () => this.authorizeSubscribe(client, sub)) ?? null);
+    };
+    broker.authorizePublish = (client, packet, done) => this.onPublishPacket(client, packet, done);
+    // Only what the emulator addresses to one client is delivered; clients never reach each other.
+    broker.authorizeForward = (_client, packet) => (Object.hasOwn(packet, 'clientId') ? null : packet);
+    broker.on('subscribe', (subs, client) => this.guard(client, 'subscribe', () => this.onSubscribed(client, subs)));
+    broker.on('clientReady', (client) => this.guard(client, 'CONNACK', () => this.onReady(client)));
+    broker.on('clientDisconnect', (client) => this.guard(client, 'disconnect', () => this.onGone(client)));
+    broker.on('clientError', (client, err) => this.guard(client, 'an error', () => this.onClientError(client, err)));
+    broker.on('connectionError', (c, err) => this.guard(c, 'an error', () => this.onClientError(undefined, err)));
+    broker.on('ack', (_packet, client) => this.guard(client, 'PUBACK', () => this.onAck(client)));
+    (broker as EventEmitter).on('error', (err: Error) => this.internalError(undefined, 'the broker', err));
   }
 
   // ---- connection -------------------------------------------------------------------------------------
+
+  private onConnect(
+    client: Client, username: string | undefined, password: Buffer | undefined,
+    done: (error: (Error & { returnCode: number }) | null, success: boolean | null) => void,
+  ): void {
+    try {
+      this.authenticate(client, username, password);
+      done(null, true);
+    } catch (err) {
+      if (!(err instanceof AuthError)) {
+        this.internalError(client, 'CONNECT', err);
+        return done(Object.assign(counted('internal error'), { returnCode: CONNACK.serverUnavailable }), false);
+      }
+      this.reject(err.returnCode === CONNACK.serverUnavailable ? 'outage' : 'auth', client, err.message);
+      // A live session with this client id (hub or DPS) stays: only a connection that authenticated as that same
+      // identity, in the same broker, may displace it.
+      if (this.hubSessions.has(client.id) || this.dpsSessions.has(client.id)) {
+        this.reject('takeoverRefused', client, `"${client.id}" stays connected`);
+      }
+      done(Object.assign(counted(err.message), { returnCode: err.returnCode }), false);
+    }
+  }
 
   /** Hosts a hub client may name in its username and SAS resource: the host name with or without the port. */
   private hubHosts(): string[] {
@@ -177,54 +280,68 @@ export class MqttFront implements DeviceChannel {
   }
 
   private authenticate(client: Client, username: string | undefined, password: Buffer | undefined): void {
-    if (username === undefined) throw new AuthError(CONNACK.notAuthorized, 'CONNECT without a username');
+    if (username === undefined) throw notAuthorized('CONNECT without a username');
     const dps = parseDpsUsername(username);
     if (dps !== undefined) return this.authenticateDps(client, dps.idScope, dps.registrationId, password);
     const hub = parseHubUsername(username);
-    if (hub === undefined) throw new AuthError(CONNACK.notAuthorized, `username "${username.slice(0, 80)}" is neither IoT Hub nor DPS`);
+    if (hub === undefined) throw notAuthorized(`username "${username.slice(0, 80)}" is neither IoT Hub nor DPS`);
     if (!this.hubHosts().includes(hub.hubHost.toLowerCase())) {
-      throw new AuthError(CONNACK.notAuthorized, `username names hub "${hub.hubHost}", this hub is "${this.assignedHub()}"`);
+      throw notAuthorized(`username names hub "${hub.hubHost}", this hub is "${this.assignedHub()}"`);
     }
-    const identity = hub.moduleId === undefined ? { deviceId: hub.deviceId } : { deviceId: hub.deviceId, moduleId: hub.moduleId };
+    const identity = hub.moduleId === undefined
+      ? { deviceId: hub.deviceId } : { deviceId: hub.deviceId, moduleId: hub.moduleId };
     const key = clientIdOf(identity);
     if (this.inOutage(hub.deviceId)) throw new AuthError(CONNACK.serverUnavailable, `"${key}" is in an outage`);
-    if (client.id !== key) throw new AuthError(CONNACK.identifierRejected, `client id "${client.id}" does not match username identity "${key}"`);
+    if (client.id !== key) {
+      throw new AuthError(CONNACK.identifierRejected,
+        `client id "${client.id}" does not match username identity "${key}"`);
+    }
     const device = this.opts.registry.get(hub.deviceId);
-    if (device === undefined) throw new AuthError(CONNACK.notAuthorized, `device "${hub.deviceId}" is not registered`);
-    if (!device.enabled) throw new AuthError(CONNACK.notAuthorized, `device "${hub.deviceId}" is disabled`);
+    if (device === undefined) throw notAuthorized(`device "${hub.deviceId}" is not registered`);
+    if (!device.enabled) throw notAuthorized(`device "${hub.deviceId}" is disabled`);
     const module = hub.moduleId === undefined ? undefined : device.modules.get(hub.moduleId);
     if (hub.moduleId !== undefined && module === undefined) {
-      throw new AuthError(CONNACK.notAuthorized, `module "${hub.moduleId}" of device "${hub.deviceId}" does not exist`);
+      throw notAuthorized(`module "${hub.moduleId}" of device "${hub.deviceId}" does not exist`);
     }
     const auth = module?.authentication ?? device.authentication;
-    let tokenExpiry: number | undefined;
-    if (password !== undefined && password.length > 0) {
-      if (auth.type !== 'sas') throw new AuthError(CONNACK.notAuthorized, `"${key}" authenticates with X.509, not SAS`);
-      let token;
-      try {
-        token = parseSasToken(password.toString('utf8'));
-      } catch (err) {
-        throw new AuthError(CONNACK.notAuthorized, `bad SAS token: ${(err as SasTokenError).message}`);
-      }
-      const resources = this.hubHosts().map((h) =>
-        hub.moduleId === undefined ? sasResource.device(h, hub.deviceId) : sasResource.module(h, hub.deviceId, hub.moduleId),
-      );
-      const verdict = verifySasToken(token, [auth.keys.primaryKey, auth.keys.secondaryKey], resources, Math.floor(Date.now() / 1000));
-      if (!verdict.ok) throw new AuthError(CONNACK.notAuthorized, `SAS token refused for "${key}": ${verdict.reason}`);
-      tokenExpiry = token.se;
-    } else {
-      const cn = this.peerCommonName(client);
-      if (cn === undefined) throw new AuthError(CONNACK.notAuthorized, `"${key}" sent neither a SAS token nor a trusted certificate`);
-      if (auth.type !== 'x509CA') throw new AuthError(CONNACK.notAuthorized, `"${key}" is not registered for X.509`);
-      if (cn !== hub.deviceId) throw new AuthError(CONNACK.notAuthorized, `certificate CN "${cn}" is not device "${hub.deviceId}"`);
-    }
+    const tokenExpiry = this.verifyHubCredentials(client, hub, auth, password);
     if (this.hubSessions.has(key)) this.opts.stats.rejections.takenOver += 1;
     if (hub.modelId !== undefined && module === undefined) device.modelId = hub.modelId;
     const session: HubSession = {
-      kind: 'hub', key, client, subscribed: new Set(), pendingMethods: new Map(), ...identity,
-      ...(tokenExpiry === undefined ? {} : { tokenExpiry }),
+      kind: 'hub', key, client, subscribed: new Set(), pendingMethods: new Map(), c2dInFlight: [], pendingBytes: 0,
+      dropped: false, ...identity, ...(tokenExpiry === undefined ? {} : { tokenExpiry }),
     };
     this.sessions.set(client, session);
+  }
+
+  /** Checks a hub CONNECT's SAS token or certificate; returns the token's expiry (epoch seconds) for SAS. */
+  private verifyHubCredentials(
+    client: Client, hub: { deviceId: string; moduleId?: string }, auth: DeviceIdentity['authentication'],
+    password: Buffer | undefined,
+  ): number | undefined {
+    const key = clientIdOf(hub);
+    if (password === undefined || password.length === 0) {
+      const cn = this.peerCommonName(client);
+      if (cn === undefined) throw notAuthorized(`"${key}" sent neither a SAS token nor a trusted certificate`);
+      if (auth.type !== 'x509CA') throw notAuthorized(`"${key}" is not registered for X.509`);
+      if (cn !== hub.deviceId) throw notAuthorized(`certificate CN "${cn}" is not device "${hub.deviceId}"`);
+      return undefined;
+    }
+    if (auth.type !== 'sas') throw notAuthorized(`"${key}" authenticates with X.509, not SAS`);
+    let token;
+    try {
+      token = parseSasToken(password.toString('utf8'));
+    } catch (err) {
+      throw notAuthorized(`bad SAS token: ${(err as Error).message}`);
+    }
+    // Device and module tokens carry no skn (docs/protocol.md §2.1): one with a key name is a policy token.
+    if (token.skn !== undefined) throw notAuthorized(`SAS token for "${key}" carries skn: not a device token`);
+    const resources = this.hubHosts().map((h) => (hub.moduleId === undefined
+      ? sasResource.device(h, hub.deviceId) : sasResource.module(h, hub.deviceId, hub.moduleId)));
+    const keys = [auth.keys.primaryKey, auth.keys.secondaryKey];
+    const verdict = verifySasToken(token, keys, resources, Math.floor(Date.now() / 1000));
+    if (!verdict.ok) throw notAuthorized(`SAS token refused for "${key}": ${verdict.reason}`);
+    return token.se;
   }
 
   /** CN of a client certificate that chains to a trusted CA; undefined when there is none. */
@@ -243,36 +360,38 @@ export class MqttFront implements DeviceChannel {
     return cert && Object.keys(cert).length > 0 ? String(socket.authorizationError ?? 'untrusted') : undefined;
   }
 
+  /** DPS decides at CONNECT, like the hub: a connection that does not authenticate gets CONNACK 5. */
   private authenticateDps(client: Client, idScope: string, registrationId: string, password: Buffer | undefined): void {
     if (client.id !== registrationId) {
-      throw new AuthError(CONNACK.identifierRejected, `client id "${client.id}" is not registration "${registrationId}"`);
+      throw new AuthError(CONNACK.identifierRejected,
+        `client id "${client.id}" is not registration "${registrationId}"`);
     }
-    const session: DpsSession = { kind: 'dps', registrationId, client };
-    this.sessions.set(client, session);
-    // DPS answers authentication failures on the register request (401 with a body), so CONNECT succeeds.
-    if (idScope !== this.opts.idScope) {
-      session.authError = `unknown ID scope "${idScope}"`;
-    } else if (password !== undefined && password.length > 0) {
-      this.authenticateDpsSas(session, idScope, password.toString('utf8'));
+    if (idScope !== this.opts.idScope) throw notAuthorized(`unknown ID scope "${idScope}"`);
+    let credentials: { group: DpsGroup; keys?: SymmetricKeys };
+    if (password !== undefined && password.length > 0) {
+      credentials = this.authenticateDpsSas(registrationId, idScope, password.toString('utf8'));
     } else {
       const cn = this.peerCommonName(client);
       const untrusted = this.untrustedCertificate(client);
-      if (cn === registrationId) session.group = 'x509';
-      else session.authError = cn !== undefined ? `certificate CN "${cn}" is not registration "${registrationId}"`
-        : untrusted !== undefined ? `client certificate refused: ${untrusted}` : 'neither a SAS token nor a client certificate';
+      if (cn !== registrationId) {
+        throw notAuthorized(cn !== undefined ? `certificate CN "${cn}" is not registration "${registrationId}"`
+          : untrusted !== undefined ? `client certificate refused: ${untrusted}`
+            : 'neither a SAS token nor a client certificate');
+      }
+      credentials = { group: 'x509' };
     }
-    if (session.group === undefined) this.opts.stats.rejections.auth += 1;
+    this.sessions.set(client, { kind: 'dps', registrationId, client, pendingBytes: 0, dropped: false, ...credentials });
   }
 
-  private authenticateDpsSas(session: DpsSession, idScope: string, password: string): void {
+  private authenticateDpsSas(
+    registrationId: string, idScope: string, password: string,
+  ): { group: DpsGroup; keys: SymmetricKeys } {
     let token;
     try {
       token = parseSasToken(password);
     } catch (err) {
-      session.authError = `bad SAS token: ${(err as Error).message}`;
-      return;
+      throw notAuthorized(`bad SAS token: ${(err as Error).message}`);
     }
-    const { registrationId } = session;
     const resource = [sasResource.registration(idScope, registrationId)];
     const now = Math.floor(Date.now() / 1000);
     const groups = this.opts.enrollmentGroups;
@@ -280,24 +399,26 @@ export class MqttFront implements DeviceChannel {
       primaryKey: deriveDeviceKey(g.primaryKey, registrationId),
       secondaryKey: deriveDeviceKey(g.secondaryKey, registrationId),
     });
-    const candidates: [DpsGroup, SymmetricKeys][] = [['devices', derive(groups.devices)], ['edgeDevices', derive(groups.edgeDevices)]];
+    const candidates: [DpsGroup, SymmetricKeys][] = [
+      ['devices', derive(groups.devices)], ['edgeDevices', derive(groups.edgeDevices)],
+    ];
     const existing = this.opts.registry.get(registrationId);
     if (existing?.authentication.type === 'sas') candidates.push(['individual', existing.authentication.keys]);
     let reason = 'signature';
     for (const [group, keys] of candidates) {
       const verdict = verifySasToken(token, [keys.primaryKey, keys.secondaryKey], resource, now);
-      if (verdict.ok) {
-        session.group = group;
-        session.keys = keys;
-        return;
-      }
+      if (verdict.ok) return { group, keys };
       reason = verdict.reason;
     }
-    session.authError = `SAS token refused: ${reason}`;
+    throw notAuthorized(`SAS token refused: ${reason}`);
   }
 
   private onReady(client: Client): void {
     const s = this.sessions.get(client);
+    if (s?.kind === 'dps') {
+      this.dpsSessions.set(s.registrationId, s);
+      return;
+    }
     if (s?.kind !== 'hub') return;
     const previous = this.hubSessions.get(s.key);
     if (previous !== undefined && previous.client !== client) this.failPendingMethods(previous);
@@ -307,8 +428,13 @@ export class MqttFront implements DeviceChannel {
 
   private onGone(client: Client): void {
     const s = this.sessions.get(client);
+    if (s?.kind === 'dps') {
+      if (this.dpsSessions.get(s.registrationId) === s) this.dpsSessions.delete(s.registrationId);
+      return;
+    }
     if (s?.kind !== 'hub') return;
     this.opts.stats.of(s.key).disconnects += 1;
+    this.requeueC2D(s);
     // A takeover registers the new client first; only forget the session if it is still this one.
     if (this.hubSessions.get(s.key) === s) {
       this.hubSessions.delete(s.key);
@@ -326,7 +452,7 @@ export class MqttFront implements DeviceChannel {
 
   private onClientError(client: Client | undefined, err: Error): void {
     const reason: RejectionReason = /too large|oversized/i.test(err.message) ? 'oversized' : 'protocol';
-    // Errors we raised ourselves in authorizePublish are already counted.
+    // Errors we raised ourselves are already counted.
     if ((err as { counted?: boolean }).counted) return;
     this.opts.stats.rejections[reason] += 1;
     this.opts.log(`client ${client?.id ?? '(not connected)'} dropped: ${err.message}`);
@@ -346,8 +472,7 @@ export class MqttFront implements DeviceChannel {
         s.client.close();
       }
     }
-    const now = Date.now();
-    for (const [id, op] of this.operations) if (op.expiresAt <= now) this.operations.delete(id);
+    this.operations.expire();
   }
 
   // ---- subscriptions ----------------------------------------------------------------------------------
@@ -356,7 +481,7 @@ export class MqttFront implements DeviceChannel {
     const s = this.sessions.get(client);
     const allowed = s === undefined ? [] : s.kind === 'dps' ? [filter.dpsResponses] : allowedFilters(s);
     if (!allowed.includes(sub.topic)) {
-      this.reject('badSubscription', client, `filter "${sub.topic}" is not one IoT Hub accepts`);
+      this.reject('badSubscription', client, `filter "${sub.topic.slice(0, 120)}" is not one IoT Hub accepts`);
       return null; // SUBACK 0x80
     }
     return sub.qos > 1 ? { ...sub, qos: 1 } : sub;
@@ -377,6 +502,20 @@ export class MqttFront implements DeviceChannel {
 
   // ---- publishes from clients -------------------------------------------------------------------------
 
+  private onPublishPacket(client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void {
+    if (client === null) return done(new Error('no publishing without a client'));
+    // IoT Hub keeps no retained messages (docs/protocol.md §1.2); cleared here, aedes stores none.
+    packet.retain = false;
+    let refusal: string | undefined;
+    try {
+      refusal = this.onPublish(client, packet);
+    } catch (err) {
+      this.internalError(client, 'PUBLISH', err);
+      return done(counted('internal error'));
+    }
+    done(refusal === undefined ? null : counted(refusal));
+  }
+
   /** Handles one PUBLISH; returns why the client must be dropped, or undefined. */
   private onPublish(client: Client, packet: PublishPacket): string | undefined {
     const s = this.sessions.get(client);
@@ -390,7 +529,9 @@ export class MqttFront implements DeviceChannel {
     const payload = packet.payload as Buffer;
     if (payload.length > limit) return refuse('oversized', `payload of ${payload.length} bytes is over ${limit}`);
     const parsed = parseTopic(packet.topic);
-    if (parsed === undefined) return refuse('unknownTopic', `topic "${packet.topic.slice(0, 120)}" is not part of IoT Hub's dialect`);
+    if (parsed === undefined) {
+      return refuse('unknownTopic', `topic "${packet.topic.slice(0, 120)}" is not part of IoT Hub's dialect`);
+    }
     if (s.kind === 'dps') {
       if (parsed.kind === 'dpsRegister') return this.dpsRegister(s, parsed.rid, payload);
       if (parsed.kind === 'dpsPoll') return this.dpsPoll(s, parsed.rid, parsed.operationId);
@@ -413,12 +554,29 @@ export class MqttFront implements DeviceChannel {
     }
   }
 
-  private send(client: Client, topicName: string, payload: Buffer | string, qos: 0 | 1 = 0): void {
-    client.publish({
-      cmd: 'publish', topic: topicName, payload: typeof payload === 'string' ? Buffer.from(payload) : payload,
-      qos, retain: false, dup: false,
-    } as PublishPacket, noop); // aedes calls the callback unconditionally
-
+  /**
+   * Sends to one client, unless the replies it has not read yet would pass MAX_CLIENT_QUEUE_BYTES: then the
+   * client is dropped (counted `overBuffer`) and false returned.
+   */
+  private send(s: Session, topicName: string, payload: Buffer | string, qos: 0 | 1 = 0): boolean {
+    if (s.dropped) return false;
+    const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
+    const bytes = body.length + Buffer.byteLength(topicName) + 8;
+    const socket = s.client.conn as Socket;
+    const waiting = s.pendingBytes + (socket.writableLength ?? 0);
+    if (waiting + bytes > MAX_CLIENT_QUEUE_BYTES) {
+      s.dropped = true;
+      this.reject('overBuffer', s.client, `${waiting} bytes of replies unread: dropping the client`);
+      socket.destroy();
+      return false;
+    }
+    s.pendingBytes += bytes;
+    const packet = { cmd: 'publish', topic: topicName, payload: body, qos, retain: false, dup: false } as PublishPacket;
+    // aedes calls the callback once the packet is written or the connection is gone.
+    s.client.publish(packet, () => {
+      s.pendingBytes -= bytes;
+    });
+    return true;
   }
 
   private telemetry(s: HubSession, parsed: Extract<ParsedTopic, { kind: 'telemetry' }>, payload: Buffer): undefined {
@@ -427,21 +585,21 @@ export class MqttFront implements DeviceChannel {
     const created = props[CREATION_TIME_PROPERTY] ?? undefined;
     this.opts.stats.recordTelemetry(s.key, payload.length, created, now);
     const device = this.opts.registry.get(s.deviceId);
-    if (device !== undefined && payload.length <= 16 * 1024 && payload[0] === 0x7b /* { */) {
-      let body: unknown;
-      try {
-        body = JSON.parse(payload.toString('utf8'));
-      } catch {
-        return undefined; // not JSON: counted, but no last value to keep
-      }
-      if (isJsonObject(body)) {
-        const component = props[systemProperty.component] ?? '';
-        const timestamp = created ?? new Date(now).toISOString();
-        for (const [name, value] of Object.entries(body)) {
-          device.lastTelemetry.set(`${s.moduleId ?? ''}|${component}|${name}`, { timestamp, value });
-        }
-      }
+    if (device === undefined || payload.length > LAST_VALUE_BODY_BYTES || payload[0] !== 0x7b /* { */) return undefined;
+    let body: unknown;
+    try {
+      body = parseWireJson(payload.toString('utf8'));
+    } catch {
+      return undefined; // not JSON we keep: counted, but no last value to keep
     }
+    if (!isJsonObject(body)) return undefined;
+    const component = props[systemProperty.component] ?? '';
+    const timestamp = created ?? new Date(now).toISOString();
+    let kept = true;
+    for (const [name, value] of Object.entries(body)) {
+      kept = this.opts.registry.recordLastValue(device, s.moduleId, component, name, value, timestamp) && kept;
+    }
+    if (!kept) this.reject('telemetryNameCap', s.client, `"${s.key}" sent more telemetry names than are kept`);
     return undefined;
   }
 
@@ -452,31 +610,32 @@ export class MqttFront implements DeviceChannel {
   private twinGet(s: HubSession, rid: string): undefined {
     this.opts.stats.of(s.key).twinGets += 1;
     const twin = this.twinOf(s);
-    if (twin === undefined) this.send(s.client, topic.twinResponse(404, rid), '');
-    else this.send(s.client, topic.twinResponse(200, rid), JSON.stringify(twin.toJson()));
+    if (twin === undefined) this.send(s, topic.twinResponse(404, rid), '');
+    else this.send(s, topic.twinResponse(200, rid), JSON.stringify(twin.toJson()));
     return undefined;
   }
 
   private twinReported(s: HubSession, rid: string, payload: Buffer): undefined {
     this.opts.stats.of(s.key).twinPatches += 1;
     const twin = this.twinOf(s);
+    if (twin === undefined) return void this.send(s, topic.twinResponse(404, rid), '');
+    const refuse = (reason: RejectionReason, message: string) => {
+      this.reject(reason, s.client, message);
+      this.send(s, topic.twinResponse(400, rid), JSON.stringify({ message }));
+    };
     let patch: unknown;
     try {
-      patch = JSON.parse(payload.toString('utf8'));
-    } catch {
-      patch = undefined;
+      patch = parseWireJson(payload.toString('utf8'));
+    } catch (err) {
+      const problem = err instanceof WireJsonError ? err.problem : 'syntax';
+      return void refuse(problem === 'syntax' ? 'badBody' : problem, `the reported patch: ${(err as Error).message}`);
     }
-    if (twin === undefined) {
-      this.send(s.client, topic.twinResponse(404, rid), '');
-    } else if (!isJsonObject(patch)) {
-      this.reject('badBody', s.client, 'reported patch is not a JSON object');
-      this.send(s.client, topic.twinResponse(400, rid), JSON.stringify({ message: 'the reported patch must be a JSON object' }));
-    } else if (!twin.reported.apply(patch, new Date().toISOString())) {
-      this.reject('badBody', s.client, 'reported properties over 32 KB');
-      this.send(s.client, topic.twinResponse(400, rid), JSON.stringify({ message: 'reported properties would exceed 32 KB' }));
-    } else {
-      this.send(s.client, topic.twinResponse(204, rid, twin.reported.version), '');
+    if (!isJsonObject(patch)) return void refuse('badBody', 'the reported patch must be a JSON object');
+    const refusal = twin.reported.apply(patch, new Date().toISOString());
+    if (refusal !== undefined) {
+      return void refuse(refusal === 'tooLarge' ? 'badBody' : refusal, `reported ${TWIN_REFUSAL_MESSAGES[refusal]}`);
     }
+    this.send(s, topic.twinResponse(204, rid, twin.reported.version), '');
     return undefined;
   }
 
@@ -490,8 +649,12 @@ export class MqttFront implements DeviceChannel {
     if (payload.length > 0) {
       const text = payload.toString('utf8');
       try {
-        body = JSON.parse(text) as Json;
-      } catch {
+        body = parseWireJson(text) as Json;
+      } catch (err) {
+        // Kept as the text it is: a string can reach no prototype.
+        if (err instanceof WireJsonError && err.problem !== 'syntax') {
+          this.reject(err.problem, s.client, `method response: ${err.message}`);
+        }
         body = text;
       }
     }
@@ -501,54 +664,53 @@ export class MqttFront implements DeviceChannel {
 
   // ---- DPS ----------------------------------------------------------------------------------------------
 
-  private dpsError(s: DpsSession, rid: string, status: number, message: string): undefined {
+  private dpsError(s: DpsSession, rid: string, status: number, message: string, retryAfterSeconds?: number): undefined {
     const body: DpsErrorBody = {
       errorCode: status * 1000 + 2, trackingId: randomUUID(), message, timestampUtc: new Date().toISOString(),
     };
-    this.send(s.client, topic.dpsResponse(status, rid), JSON.stringify(body));
+    this.send(s, topic.dpsResponse(status, rid, retryAfterSeconds), JSON.stringify(body));
     return undefined;
   }
 
   private dpsRegister(s: DpsSession, rid: string, payload: Buffer): undefined {
     this.opts.stats.dps.registrations += 1;
-    if (s.group === undefined) {
-      this.opts.stats.dps.failed += 1;
-      return this.dpsError(s, rid, 401, `Unauthorized: ${s.authError ?? 'not authenticated'}`);
-    }
     let request;
     try {
       request = parseRegisterRequest(payload);
     } catch (err) {
-      this.opts.stats.rejections.badBody += 1;
-      return this.dpsError(s, rid, 400, (err as DpsBodyError).message);
+      const problem = (err as DpsBodyError).problem;
+      const reason = problem === 'tooDeep' || problem === 'prototypeKey' ? problem : 'badBody';
+      this.reject(reason, s.client, (err as Error).message);
+      return this.dpsError(s, rid, 400, (err as Error).message);
     }
     if (request.registrationId !== s.registrationId) {
-      return this.dpsError(s, rid, 400, `registrationId "${request.registrationId}" is not the connected "${s.registrationId}"`);
+      const given = request.registrationId.slice(0, 128);
+      return this.dpsError(s, rid, 400, `registrationId "${given}" is not the connected "${s.registrationId}"`);
     }
-    const op: DpsOperation = {
-      operationId: `4.${randomUUID().slice(0, 16).replace(/-/g, '')}.${randomUUID()}`,
-      registrationId: s.registrationId,
-      group: s.group,
-      ...(s.keys === undefined ? {} : { keys: s.keys }),
-      ...(request.payload === undefined ? {} : { payload: request.payload }),
-      createdAt: new Date().toISOString(),
-      expiresAt: Date.now() + DPS_OPERATION_TTL_MS,
-    };
-    this.operations.set(op.operationId, op);
+    const kept = assignmentInput(request.payload);
+    if (typeof kept === 'string') {
+      this.reject('badBody', s.client, kept);
+      return this.dpsError(s, rid, 400, kept);
+    }
+    const op = this.operations.start({
+      registrationId: s.registrationId, group: s.group, ...(s.keys === undefined ? {} : { keys: s.keys }), ...kept,
+    });
+    if (op === undefined) {
+      this.reject('dpsOperationCap', s.client, `${this.operations.size} registrations in progress`);
+      const retryAfter = Math.max(1, this.opts.dpsRetryAfterSeconds);
+      return this.dpsError(s, rid, 429, 'too many registrations in progress, retry later', retryAfter);
+    }
     const body: RegistrationOperationStatus = { operationId: op.operationId, status: 'assigning' };
-    this.send(s.client, topic.dpsResponse(202, rid, this.opts.dpsRetryAfterSeconds), JSON.stringify(body));
+    this.send(s, topic.dpsResponse(202, rid, this.opts.dpsRetryAfterSeconds), JSON.stringify(body));
     return undefined;
   }
 
   private dpsPoll(s: DpsSession, rid: string, operationId: string): undefined {
     this.opts.stats.dps.polls += 1;
-    if (s.group === undefined) return this.dpsError(s, rid, 401, `Unauthorized: ${s.authError ?? 'not authenticated'}`);
-    const op = this.operations.get(operationId);
-    if (op === undefined || op.registrationId !== s.registrationId) {
-      return this.dpsError(s, rid, 404, `operation "${operationId}" not found`);
-    }
+    const op = this.operations.get(operationId, s.registrationId);
+    if (op === undefined) return this.dpsError(s, rid, 404, `operation "${operationId.slice(0, 200)}" not found`);
     op.result ??= this.assign(op);
-    this.send(s.client, topic.dpsResponse(200, rid), JSON.stringify(op.result));
+    this.send(s, topic.dpsResponse(200, rid), JSON.stringify(op.result));
     return undefined;
   }
 
@@ -556,31 +718,31 @@ export class MqttFront implements DeviceChannel {
   private assign(op: DpsOperation): RegistrationOperationStatus {
     const now = new Date().toISOString();
     const registry = this.opts.registry;
-    const modelId = modelIdOf(op.payload);
     let device: DeviceIdentity | undefined = registry.get(op.registrationId);
     const substatus = device === undefined ? 'initialAssignment' : 'reprovisionedToInitialAssignment';
     if (device === undefined) {
       device = registry.create({
         id: op.registrationId,
         iotEdge: op.group === 'edgeDevices',
-        ...(modelId === undefined ? {} : { modelId }),
+        ...(op.modelId === undefined ? {} : { modelId: op.modelId }),
         authentication: op.group === 'x509' ? { type: 'x509CA' } : { type: 'sas', keys: op.keys as SymmetricKeys },
       });
     } else {
       if (op.group === 'edgeDevices') registry.makeIotEdge(device);
       if (op.group === 'x509') device.authentication = { type: 'x509CA' };
       else if (op.keys !== undefined) device.authentication = { type: 'sas', keys: op.keys };
-      if (modelId !== undefined) device.modelId = modelId;
+      if (op.modelId !== undefined) device.modelId = op.modelId;
     }
     if (!device.enabled) {
       this.opts.stats.dps.failed += 1;
       return {
         operationId: op.operationId, status: 'disabled',
-        registrationState: { registrationId: op.registrationId, status: 'disabled', errorCode: 401003, errorMessage: 'device is disabled' },
+        registrationState: {
+          registrationId: op.registrationId, status: 'disabled', errorCode: 401003, errorMessage: 'device is disabled',
+        },
       };
     }
-    const gateway = op.payload?.iotcGateway;
-    if (gateway !== undefined) device.gateway = gateway;
+    if (op.gateway !== undefined) device.gateway = op.gateway;
     device.provisioned = true;
     this.opts.stats.dps.assigned += 1;
     return {
@@ -613,36 +775,43 @@ export class MqttFront implements DeviceChannel {
     const s = this.session(deviceId, moduleId);
     if (s === undefined || !s.subscribed.has('desired')) return; // it GETs the twin when it reconnects
     this.opts.stats.of(s.key).desiredPatchesSent += 1;
-    this.send(s.client, topic.desiredPatch(patch.$version as number), JSON.stringify(patch));
+    this.send(s, topic.desiredPatch(patch.$version as number), JSON.stringify(patch));
   }
 
-  invokeMethod(deviceId: string, moduleId: string | undefined, name: string, payload: Json, timeoutMs: number): Promise<MethodResult> {
+  invokeMethod(
+    deviceId: string, moduleId: string | undefined, name: string, payload: Json, timeoutMs: number,
+  ): Promise<MethodResult> {
     const s = this.session(deviceId, moduleId);
     const who = moduleId === undefined ? deviceId : `${deviceId}/${moduleId}`;
     if (s === undefined || !s.subscribed.has('methods')) {
-      return Promise.reject(new ServiceError(404, 'DeviceNotOnline', `"${who}" is not connected or not subscribed to methods`));
+      const message = `"${who}" is not connected or not subscribed to methods`;
+      return Promise.reject(new ServiceError(404, 'DeviceNotOnline', message));
     }
     this.opts.stats.of(s.key).methodCalls += 1;
     const rid = (++this.ridCounter).toString(16);
     return new Promise<MethodResult>((resolve, reject) => {
+      if (!this.send(s, topic.methodRequest(name, rid), payload === undefined ? '' : JSON.stringify(payload))) {
+        return reject(new ServiceError(404, 'DeviceNotOnline', `"${who}" was dropped: it left its replies unread`));
+      }
       const timer = setTimeout(() => {
         s.pendingMethods.delete(rid);
-        reject(new ServiceError(504, 'GatewayTimeout', `"${who}" did not answer "${name}" within ${timeoutMs / 1000} s`));
+        const message = `"${who}" did not answer "${name}" within ${timeoutMs / 1000} s`;
+        reject(new ServiceError(504, 'GatewayTimeout', message));
       }, timeoutMs);
       s.pendingMethods.set(rid, { resolve, reject, timer });
-      this.send(s.client, topic.methodRequest(name, rid), payload === undefined ? '' : JSON.stringify(payload));
     });
   }
 
+  /** Delivers now when the device listens, otherwise queues; at most C2D_QUEUE_LIMIT pending either way. */
   sendC2D(deviceId: string, body: Buffer, properties: Record<string, string>): 'delivered' | 'queued' {
     const s = this.session(deviceId);
-    if (s !== undefined && s.subscribed.has('c2d')) {
-      this.deliverC2D(s, body, properties);
-      return 'delivered';
-    }
     const queue = this.c2dQueues.get(deviceId) ?? [];
-    if (queue.length >= C2D_QUEUE_LIMIT) {
-      throw new ServiceError(403, 'DeviceMaximumQueueDepthExceeded', `"${deviceId}" already has ${C2D_QUEUE_LIMIT} messages waiting`);
+    if (queue.length + (s?.c2dInFlight.length ?? 0) >= C2D_QUEUE_LIMIT) {
+      const message = `"${deviceId}" already has ${C2D_QUEUE_LIMIT} messages pending`;
+      throw new ServiceError(403, 'DeviceMaximumQueueDepthExceeded', message);
+    }
+    if (s !== undefined && s.subscribed.has('c2d') && queue.length === 0 && this.deliverC2D(s, { body, properties })) {
+      return 'delivered';
     }
     queue.push({ body, properties });
     this.c2dQueues.set(deviceId, queue);
@@ -654,7 +823,9 @@ export class MqttFront implements DeviceChannel {
    * CONNECTs from them get CONNACK 3 (server unavailable) until it ends. Returns how many connections closed.
    */
   startOutage(spec: OutageSpec): number {
-    const outage: Outage = { deviceIds: new Set(spec.deviceIds ?? []), idPrefix: spec.idPrefix, until: Date.now() + spec.durationMs };
+    const outage: Outage = {
+      deviceIds: new Set(spec.deviceIds ?? []), idPrefix: spec.idPrefix, until: Date.now() + spec.durationMs,
+    };
     this.outages.push(outage);
     let closed = 0;
     for (const s of [...this.hubSessions.values()]) {
@@ -677,22 +848,59 @@ export class MqttFront implements DeviceChannel {
     for (const s of [...this.hubSessions.values()]) if (s.deviceId === deviceId) s.client.close();
   }
 
-  private deliverC2D(s: HubSession, body: Buffer, properties: Record<string, string>): void {
-    this.opts.stats.of(s.key).c2dSent += 1;
+  private deliverC2D(s: HubSession, m: C2dMessage): boolean {
     const bag = {
       [systemProperty.messageId]: randomUUID(),
       [systemProperty.to]: `/devices/${s.deviceId}/messages/devicebound`,
-      ...properties,
+      ...m.properties,
     };
-    this.send(s.client, topic.c2d(s.deviceId, bag), body, 1);
+    if (!this.send(s, topic.c2d(s.deviceId, bag), m.body, 1)) return false;
+    this.opts.stats.of(s.key).c2dSent += 1;
+    s.c2dInFlight.push(m);
+    return true;
+  }
+
+  /** A PUBACK: only C2D goes out at QoS 1, and acknowledgements come in order, so it completes the oldest. */
+  private onAck(client: Client): void {
+    const s = this.sessions.get(client);
+    if (s?.kind !== 'hub' || s.c2dInFlight.shift() === undefined) return;
+    this.opts.stats.of(s.key).c2dCompleted += 1;
+    this.flushC2D(s);
   }
 
   private flushC2D(s: HubSession): void {
     const queue = this.c2dQueues.get(s.deviceId);
-    if (queue === undefined) return;
-    this.c2dQueues.delete(s.deviceId);
-    for (const m of queue) this.deliverC2D(s, m.body, m.properties);
+    while (queue !== undefined && queue.length > 0 && !s.dropped) {
+      if (!this.deliverC2D(s, queue[0] as C2dMessage)) break;
+      queue.shift();
+    }
+    if (queue?.length === 0) this.c2dQueues.delete(s.deviceId);
   }
+
+  /**
+   * Messages a closed connection never completed go back to the front of the queue, as IoT Hub redelivers them
+   * (in flight and waiting together stay within C2D_QUEUE_LIMIT).
+   */
+  private requeueC2D(s: HubSession): void {
+    if (s.c2dInFlight.length === 0 || s.moduleId !== undefined) return;
+    this.c2dQueues.set(s.deviceId, [...s.c2dInFlight, ...(this.c2dQueues.get(s.deviceId) ?? [])]);
+    s.c2dInFlight = [];
+  }
+}
+
+/** What assignment needs from a register payload, copied out (the payload itself is not kept), or why it is refused. */
+function assignmentInput(payload: RegisterPayload | undefined): { modelId?: string; gateway?: IotcGateway } | string {
+  const modelId = modelIdOf(payload);
+  if (modelId !== undefined && modelId.length > MAX_MODEL_ID_LENGTH) {
+    return `payload.modelId is over ${MAX_MODEL_ID_LENGTH} characters`;
+  }
+  const gw = payload?.iotcGateway;
+  if (gw !== undefined && (gw.iotcGatewayId.length > 128 || (gw.iotcModuleId?.length ?? 0) > 128)) {
+    return 'payload.iotcGateway ids are at most 128 characters';
+  }
+  const gateway = gw === undefined ? undefined
+    : { iotcGatewayId: gw.iotcGatewayId, ...(gw.iotcModuleId === undefined ? {} : { iotcModuleId: gw.iotcModuleId }) };
+  return { ...(modelId === undefined ? {} : { modelId }), ...(gateway === undefined ? {} : { gateway }) };
 }
 
 function matchesOutage(outage: Outage, deviceId: string): boolean {

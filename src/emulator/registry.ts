@@ -42,8 +42,10 @@ export interface DeviceIdentity {
   modules: Map<string, ModuleIdentity>;
   createdAt: string;
   etag: string;
-  /** Last telemetry value per `module|component|name`. */
+  /** Last telemetry value per `module|component|name`; at most TELEMETRY_NAMES_PER_IDENTITY names per identity. */
   lastTelemetry: Map<string, { timestamp: string; value: Json }>;
+  /** How many names `lastTelemetry` holds per identity (`''` the device, else the module id). */
+  lastTelemetryNames: Map<string, number>;
   /** Name of the deployment manifest assigned to it, if any. */
   deploymentManifestId?: string;
 }
@@ -56,6 +58,28 @@ export const newSymmetricKeys = (): SymmetricKeys => ({
 const newEtag = () => randomBytes(6).toString('base64url');
 
 export const EDGE_SYSTEM_MODULES = ['$edgeAgent', '$edgeHub'] as const;
+
+/**
+ * IoT Hub's limit: up to 50 module identities per device (learn.microsoft.com, azure/iot-hub/
+ * iot-hub-devguide-module-twins). `$edgeAgent` and `$edgeHub` count among them.
+ */
+export const MODULES_PER_DEVICE = 50;
+
+/**
+ * A module id as IoT Hub's identity registry accepts it: up to 128 ASCII 7-bit alphanumerics and
+ * `- . + % _ # * ? ! ( ) , = @ $ '` (learn.microsoft.com, azure/iot-hub/iot-hub-devguide-identity-registry,
+ * "Module identity properties").
+ */
+export const MODULE_ID_PATTERN = /^[A-Za-z0-9\-.+%_#*?!(),=@$']{1,128}$/;
+
+/**
+ * Last values kept per identity (device or module): IoT Central allows 300 capabilities per device template
+ * (docs/protocol.md §7.3), telemetry among them, so a device that follows its model never comes near it.
+ */
+export const TELEMETRY_NAMES_PER_IDENTITY = 300;
+
+/** A registry limit was reached; nothing changed. */
+export class RegistryLimitError extends Error {}
 
 export interface CreateDeviceInput {
   id: string;
@@ -102,6 +126,7 @@ export class Registry {
       createdAt: now,
       etag: newEtag(),
       lastTelemetry: new Map(),
+      lastTelemetryNames: new Map(),
     };
     this.devices.set(device.id, device);
     if (device.iotEdge) for (const m of EDGE_SYSTEM_MODULES) this.createModule(device, m);
@@ -115,9 +140,13 @@ export class Registry {
     for (const m of EDGE_SYSTEM_MODULES) if (!device.modules.has(m)) this.createModule(device, m);
   }
 
+  /** The module, created if absent; throws RegistryLimitError when the device already has MODULES_PER_DEVICE. */
   createModule(device: DeviceIdentity, moduleId: string, managedBy?: string): ModuleIdentity {
     const existing = device.modules.get(moduleId);
     if (existing !== undefined) return existing;
+    if (device.modules.size >= MODULES_PER_DEVICE) {
+      throw new RegistryLimitError(`device "${device.id}" has ${MODULES_PER_DEVICE} modules, IoT Hub's limit`);
+    }
     const module: ModuleIdentity = {
       deviceId: device.id,
       moduleId,
@@ -130,6 +159,31 @@ export class Registry {
     };
     device.modules.set(moduleId, module);
     return module;
+  }
+
+  /** Removes a module identity with its last values; false when there was none. */
+  deleteModule(device: DeviceIdentity, moduleId: string): boolean {
+    if (!device.modules.delete(moduleId)) return false;
+    for (const key of device.lastTelemetry.keys()) if (key.startsWith(`${moduleId}|`)) device.lastTelemetry.delete(key);
+    device.lastTelemetryNames.delete(moduleId);
+    return true;
+  }
+
+  /**
+   * Keeps the last value of a telemetry name. A name the identity has not sent before is not kept once it has
+   * TELEMETRY_NAMES_PER_IDENTITY of them; returns false then.
+   */
+  recordLastValue(
+    device: DeviceIdentity, moduleId: string | undefined, component: string, name: string, value: Json, timestamp: string,
+  ): boolean {
+    const key = `${moduleId ?? ''}|${component}|${name}`;
+    if (!device.lastTelemetry.has(key)) {
+      const names = device.lastTelemetryNames.get(moduleId ?? '') ?? 0;
+      if (names >= TELEMETRY_NAMES_PER_IDENTITY) return false;
+      device.lastTelemetryNames.set(moduleId ?? '', names + 1);
+    }
+    device.lastTelemetry.set(key, { timestamp, value });
+    return true;
   }
 
   delete(deviceId: string): boolean {

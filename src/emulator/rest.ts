@@ -2,8 +2,10 @@
 // authorized by an API token. It only maps HTTP onto CloudService and the registry; the MQTT front end does the rest.
 import type http from 'node:http';
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { parseWireJson, WireJsonError } from '../protocol/index.js';
 import { ServiceError, type CloudService, type MethodResult } from './service.js';
 import type { DeviceIdentity, SymmetricKeys } from './registry.js';
+import type { RejectionReason } from './stats.js';
 import { isJsonObject, type Json, type JsonObject, type Twin, type TwinSection } from './twin.js';
 import type { OutageSpec } from './mqtt-front.js';
 
@@ -20,6 +22,8 @@ export interface RestOptions {
   deviceKeys?: (deviceId: string, iotEdge: boolean) => SymmetricKeys;
   /** POST /admin/outages: closes the identities' connections and refuses them until it ends; how many closed. */
   outage?: (spec: OutageSpec) => number;
+  /** Counts a refusal in /stats. */
+  count?: (reason: RejectionReason) => void;
 }
 
 export const API_VERSIONS = ['1.0', '2022-07-31', '2022-10-31-preview', '2023-07-31'] as const;
@@ -129,12 +133,17 @@ function readBody(req: http.IncomingMessage): Promise<Buffer> {
   });
 }
 
-function parseJson(buf: Buffer): unknown {
+/** The body as wire JSON: bounded nesting and no `__proto__` key, so it can never reach a prototype. */
+function parseJson(buf: Buffer, count: (reason: RejectionReason) => void): unknown {
   if (buf.length === 0) return undefined;
   try {
-    return JSON.parse(buf.toString('utf8')) as unknown;
-  } catch {
-    throw new ServiceError(400, 'InvalidJson', 'the request body is not valid JSON');
+    return parseWireJson(buf.toString('utf8'));
+  } catch (err) {
+    const problem = err instanceof WireJsonError ? err.problem : 'syntax';
+    if (problem === 'syntax') throw new ServiceError(400, 'InvalidJson', 'the request body is not valid JSON');
+    count(problem);
+    const code = problem === 'tooDeep' ? 'TooDeep' : 'InvalidKey';
+    throw new ServiceError(400, code, `the request body: ${(err as Error).message}`);
   }
 }
 
@@ -218,8 +227,9 @@ const isAck = (v: Json | undefined): v is JsonObject => isJsonObject(v) && 'valu
 function propertiesView(twin: Twin, component: string | undefined): JsonObject {
   const reported = sectionView(twin.reported, component);
   const desired = sectionView(twin.desired, component);
-  const out: JsonObject = {};
-  const metadata: Record<string, JsonObject> = {};
+  // Keyed by property names: no prototype, so a name like `constructor` reads back as absent, not as a function.
+  const out: JsonObject = Object.create(null) as JsonObject;
+  const metadata: Record<string, JsonObject> = Object.create(null) as Record<string, JsonObject>;
   const meta = (name: string) => (metadata[name] ??= {});
   for (const [name, value] of Object.entries(desired.values)) {
     out[name] = value;
@@ -391,7 +401,7 @@ class RestApi {
     ];
   }
 
-  /** Never rejects: every failure becomes a JSON error reply. */
+  /** Never rejects: every failure becomes a JSON error reply (a 500 counted as `internalError` if unexpected). */
   async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const requestId = randomUUID();
     let reply: Reply;
@@ -428,7 +438,9 @@ class RestApi {
       throw new HttpError(405, 'MethodNotAllowed', `${req.method} is not allowed here; allowed: ${allow}`, { allow });
     }
     let body: Promise<unknown> | undefined;
-    const ctx: Ctx = { req, url, params: found.params, body: () => (body ??= readBody(req).then(parseJson)) };
+    const count = this.opts.count ?? (() => {});
+    const readJson = () => readBody(req).then((b) => parseJson(b, count));
+    const ctx: Ctx = { req, url, params: found.params, body: () => (body ??= readJson()) };
     return handler(ctx);
   }
 
@@ -441,6 +453,7 @@ class RestApi {
         ...(err instanceof HttpError ? { headers: err.headers } : {}),
       };
     }
+    this.opts.count?.('internalError');
     this.opts.log?.(`rest: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     return { status: 500, body: { error: { code: 'InternalServerError', message: 'internal error', requestId } } };
   }
@@ -803,7 +816,17 @@ function send(res: http.ServerResponse, reply: Reply, text: string | undefined, 
 
 export function createRestHandler(opts: RestOptions): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   const api = new RestApi(opts);
+  // Last resort: handle() answers every failure itself; anything still escaping drops that one request.
   return (req, res) => {
-    void api.handle(req, res);
+    const lost = (err: unknown) => {
+      opts.count?.('internalError');
+      opts.log?.(`rest: ${req.method} lost: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      res.destroy();
+    };
+    try {
+      api.handle(req, res).catch(lost);
+    } catch (err) {
+      lost(err);
+    }
   };
 }

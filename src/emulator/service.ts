@@ -1,8 +1,8 @@
 // Service-side operations of the emulated cloud (what IoT Central and the IoT Hub service API do to devices).
 // The REST front end maps HTTP onto these; the MQTT front end carries them to connected clients.
-import type { Registry, DeviceIdentity } from './registry.js';
+import { MODULE_ID_PATTERN, RegistryLimitError, type Registry, type DeviceIdentity } from './registry.js';
 import type { EmulatorStats } from './stats.js';
-import { isJsonObject, mergePatchBetween, type Json, type JsonObject } from './twin.js';
+import { isJsonObject, mergePatchBetween, TWIN_REFUSAL_MESSAGES, type Json, type JsonObject } from './twin.js';
 
 /** An error with the HTTP status a service API answers with. */
 export class ServiceError extends Error {
@@ -76,7 +76,12 @@ export class CloudService {
     const now = new Date().toISOString();
     // What the device receives: what changed (null for what was removed) and the new version.
     const change = replace ? mergePatchBetween(twin.desired.value, patch) : patch;
-    if (!twin.desired.apply(change, now)) throw new ServiceError(400, 'TwinTooLarge', 'desired properties would exceed 32 KB');
+    const refusal = twin.desired.apply(change, now);
+    if (refusal !== undefined) {
+      if (refusal !== 'tooLarge') this.stats.rejections[refusal] += 1;
+      const code = refusal === 'tooLarge' ? 'TwinTooLarge' : refusal === 'tooDeep' ? 'TwinTooDeep' : 'InvalidKey';
+      throw new ServiceError(400, code, `desired ${TWIN_REFUSAL_MESSAGES[refusal]}`);
+    }
     const pushed: JsonObject = { ...change, $version: twin.desired.version };
     this.channel.pushDesired(deviceId, moduleId, pushed);
     return twin.desired.version;
@@ -110,6 +115,9 @@ export class CloudService {
       throw new ServiceError(400, 'BadRequest', 'a deployment manifest needs a "modulesContent" object');
     }
     for (const [moduleId, section] of Object.entries(data.modulesContent)) {
+      if (!MODULE_ID_PATTERN.test(moduleId)) {
+        throw new ServiceError(400, 'BadRequest', `modulesContent.${moduleId.slice(0, 140)}: not a valid module id`);
+      }
       if (!isJsonObject(section) || !isJsonObject(section['properties.desired'])) {
         throw new ServiceError(400, 'BadRequest', `modulesContent.${moduleId} needs a "properties.desired" object`);
       }
@@ -136,8 +144,18 @@ export class CloudService {
     if (manifest === undefined) throw new ServiceError(404, 'NotFound', `deployment manifest "${manifestId}" does not exist`);
     device.deploymentManifestId = manifestId;
     for (const [moduleId, section] of Object.entries(manifest.data.modulesContent)) {
-      if (!SYSTEM_TWIN_MODULES.has(moduleId)) this.registry.createModule(device, moduleId, 'iotEdge');
+      if (!SYSTEM_TWIN_MODULES.has(moduleId)) this.createModule(device, moduleId);
       this.writeDesired(deviceId, moduleId, section['properties.desired'], true);
+    }
+  }
+
+  private createModule(device: DeviceIdentity, moduleId: string): void {
+    try {
+      this.registry.createModule(device, moduleId, 'iotEdge');
+    } catch (err) {
+      if (!(err instanceof RegistryLimitError)) throw err;
+      this.stats.rejections.moduleCap += 1;
+      throw new ServiceError(403, 'TooManyModules', err.message);
     }
   }
 }

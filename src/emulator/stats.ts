@@ -26,7 +26,27 @@ export type RejectionReason =
   | 'protocol'
   | 'takenOver'
   /** Refused with CONNACK 3 during an outage (POST /admin/outages). */
-  | 'outage';
+  | 'outage'
+  /** JSON with a `__proto__` key (twin patch, DPS payload, REST or hub HTTPS body): 400. */
+  | 'prototypeKey'
+  /** JSON nested past the twin's 10 levels or the wire's 32: 400. */
+  | 'tooDeep'
+  /** More unsent replies queued for one client than MAX_CLIENT_QUEUE_BYTES: the client was dropped. */
+  | 'overBuffer'
+  /** A CONNECT for a client id that is connected, which did not authenticate as it: refused, the session stays. */
+  | 'takeoverRefused'
+  /** A TLS handshake not finished within the handshake timeout: the socket was destroyed. */
+  | 'tlsHandshakeTimeout'
+  /** A TLS handshake that failed (not TLS, no common cipher, bad certificate): the socket was destroyed. */
+  | 'tlsHandshakeFailed'
+  /** A handler threw on one client's input: that client was dropped (or answered 500), the emulator went on. */
+  | 'internalError'
+  /** Telemetry names past the per-identity cap of last values: the message counted, those values not kept. */
+  | 'telemetryNameCap'
+  /** A DPS register while the emulator already holds its cap of operations: 429, retry later. */
+  | 'dpsOperationCap'
+  /** A module identity past the per-device cap: refused. */
+  | 'moduleCap';
 
 const newIdentityStats = (): IdentityStats => ({
   messagesReceived: 0,
@@ -47,6 +67,8 @@ export class EmulatorStats {
   readonly identities = new Map<string, IdentityStats>();
   readonly rejections: Record<RejectionReason, number> = {
     auth: 0, unknownTopic: 0, badSubscription: 0, qos2: 0, oversized: 0, badBody: 0, protocol: 0, takenOver: 0, outage: 0,
+    prototypeKey: 0, tooDeep: 0, overBuffer: 0, takeoverRefused: 0, tlsHandshakeTimeout: 0, tlsHandshakeFailed: 0,
+    internalError: 0, telemetryNameCap: 0, dpsOperationCap: 0, moduleCap: 0,
   };
   readonly dps = { registrations: 0, assigned: 0, failed: 0, polls: 0 };
   /** End-to-end latency of telemetry, from `iothub-creation-time-utc` to arrival, in ms. */

@@ -1,4 +1,5 @@
 // Twin documents: desired and reported sections with versions and JSON merge patches (docs/protocol.md §1.7).
+import { findPrototypeKey, nestingBelowRoot, PROTOTYPE_KEY } from '../protocol/index.js';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -7,6 +8,30 @@ export const isJsonObject = (v: unknown): v is JsonObject => typeof v === 'objec
 
 /** IoT Hub's limit for each of desired and reported. */
 export const TWIN_SECTION_LIMIT_BYTES = 32 * 1024;
+
+/**
+ * IoT Hub's limit on nesting in tags, desired and reported properties: "the maximum depth of JSON objects ... is 10"
+ * (learn.microsoft.com, azure/iot-hub/iot-hub-devguide-device-twins, "Depth"; its example nests `one` … `ten` below
+ * `tags`). Counted below the section root; arrays count as a level too.
+ */
+export const TWIN_MAX_DEPTH = 10;
+
+/** Why a twin write was refused; each is a 400 for the writer. */
+export type TwinRefusal = 'tooLarge' | 'tooDeep' | 'prototypeKey';
+
+/** A message for each refusal, naming the limit. */
+export const TWIN_REFUSAL_MESSAGES: Record<TwinRefusal, string> = {
+  tooLarge: `properties would exceed ${TWIN_SECTION_LIMIT_BYTES / 1024} KB`,
+  tooDeep: `properties nest deeper than ${TWIN_MAX_DEPTH} levels`,
+  prototypeKey: `the key "${PROTOTYPE_KEY}" is not accepted`,
+};
+
+/** Why `patch` cannot be written into a section, or undefined. Iterative, so any patch is safe to check. */
+export function twinPatchRefusal(patch: JsonObject): TwinRefusal | undefined {
+  if (findPrototypeKey(patch) !== undefined) return 'prototypeKey';
+  if (nestingBelowRoot(patch) > TWIN_MAX_DEPTH) return 'tooDeep';
+  return undefined;
+}
 
 export class TwinSection {
   /** Properties without `$version`. */
@@ -21,53 +46,72 @@ export class TwinSection {
   }
 
   /**
-   * Applies a merge patch (`null` deletes; `$`-prefixed keys ignored). Returns false and changes nothing
-   * when the result would exceed the size limit.
+   * Applies a merge patch (`null` deletes; `$`-prefixed keys ignored). Returns why it was refused, changing
+   * nothing, when the patch nests too deep, carries a `__proto__` key or the result would exceed the size limit.
    */
-  apply(patch: JsonObject, now: string): boolean {
+  apply(patch: JsonObject, now: string): TwinRefusal | undefined {
+    const refusal = twinPatchRefusal(patch);
+    if (refusal !== undefined) return refusal;
+    // Both the section and the patch are at most TWIN_MAX_DEPTH deep, so structuredClone's recursion is bounded.
     const next = structuredClone(this.value);
     mergePatch(next, patch);
-    if (Buffer.byteLength(JSON.stringify(next)) > TWIN_SECTION_LIMIT_BYTES) return false;
+    if (Buffer.byteLength(JSON.stringify(next)) > TWIN_SECTION_LIMIT_BYTES) return 'tooLarge';
     this.value = next;
     this.version += 1;
     for (const key of Object.keys(patch)) if (!key.startsWith('$')) this.updatedAt.set(key, now);
-    return true;
+    return undefined;
   }
 
   /** Replaces everything (a PUT): what is absent is removed, at any depth. */
-  replace(value: JsonObject, now: string): boolean {
-    return this.apply(mergePatchBetween(this.value, value), now);
+  replace(value: JsonObject, now: string): TwinRefusal | undefined {
+    const refusal = twinPatchRefusal(value);
+    return refusal ?? this.apply(mergePatchBetween(this.value, value), now);
   }
 }
 
-/** The JSON merge patch that turns `from` into `to` (null removes; nested objects are diffed). */
+const ownValue = (o: JsonObject, key: string): Json | undefined => (Object.hasOwn(o, key) ? o[key] : undefined);
+
+/** Sets an own property whatever the key, never invoking a setter (not even `__proto__`'s). */
+function setOwn(o: JsonObject, key: string, value: Json): void {
+  Object.defineProperty(o, key, { value, writable: true, enumerable: true, configurable: true });
+}
+
+/**
+ * The JSON merge patch that turns `from` into `to` (null removes; nested objects are diffed). Recurses only where
+ * both sides are objects, so no deeper than `from`, a twin section (TWIN_MAX_DEPTH).
+ */
 export function mergePatchBetween(from: JsonObject, to: JsonObject): JsonObject {
   const patch: JsonObject = {};
-  for (const key of Object.keys(from)) if (!(key in to)) patch[key] = null;
+  for (const key of Object.keys(from)) if (!Object.hasOwn(to, key)) setOwn(patch, key, null);
   for (const [key, value] of Object.entries(to)) {
-    const before = from[key];
+    const before = ownValue(from, key);
     if (isJsonObject(value) && isJsonObject(before)) {
       const inner = mergePatchBetween(before, value);
-      if (Object.keys(inner).length > 0) patch[key] = inner;
+      if (Object.keys(inner).length > 0) setOwn(patch, key, inner);
     } else if (JSON.stringify(before) !== JSON.stringify(value)) {
-      patch[key] = value;
+      setOwn(patch, key, value);
     }
   }
   return patch;
 }
 
+/** Merges `patch` into `target` in place, reading own keys only. Iterative: an explicit stack, not recursion. */
 export function mergePatch(target: JsonObject, patch: JsonObject): void {
-  for (const [key, value] of Object.entries(patch)) {
-    if (key.startsWith('$')) continue;
-    if (value === null) {
-      delete target[key];
-    } else if (isJsonObject(value)) {
-      const existing = target[key];
-      const into: JsonObject = isJsonObject(existing) ? existing : {};
-      mergePatch(into, value);
-      target[key] = into;
-    } else {
-      target[key] = value;
+  const stack: [JsonObject, JsonObject][] = [[target, patch]];
+  while (stack.length > 0) {
+    const [into, from] = stack.pop() as [JsonObject, JsonObject];
+    for (const [key, value] of Object.entries(from)) {
+      if (key.startsWith('$')) continue;
+      if (value === null) {
+        delete into[key];
+      } else if (isJsonObject(value)) {
+        const existing = ownValue(into, key);
+        const inner: JsonObject = isJsonObject(existing) ? existing : {};
+        setOwn(into, key, inner);
+        stack.push([inner, value]);
+      } else {
+        setOwn(into, key, value);
+      }
     }
   }
 }

@@ -1,4 +1,5 @@
 // DPS register request and operation status bodies (docs/protocol.md §3.3, §3.5).
+import { parseWireJson, WireJsonError, type WireJsonProblem } from './wire-json.js';
 
 export interface IotcGateway {
   iotcGatewayId: string;
@@ -53,17 +54,30 @@ export function buildRegisterRequest(registrationId: string, payload?: RegisterP
   return payload === undefined ? { registrationId } : { registrationId, payload };
 }
 
-export class DpsBodyError extends Error {}
+export class DpsBodyError extends Error {
+  /** Set when the body was refused as wire JSON (too deep, a `__proto__` key) rather than for its shape. */
+  readonly problem?: WireJsonProblem;
+
+  constructor(message: string, problem?: WireJsonProblem) {
+    super(message);
+    if (problem !== undefined) this.problem = problem;
+  }
+}
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Validates a register body as DPS would: JSON object, string registrationId, optional object payload. */
+/**
+ * Validates a register body as DPS would: JSON object, string registrationId, optional object payload. The body
+ * comes from a client, so it is parsed as wire JSON (bounded nesting, no `__proto__` key).
+ */
 export function parseRegisterRequest(body: Buffer | string): RegisterRequest {
   let value: unknown;
   try {
-    value = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
-  } catch {
-    throw new DpsBodyError('the register body is not JSON');
+    value = parseWireJson(typeof body === 'string' ? body : body.toString('utf8'));
+  } catch (err) {
+    const problem = err instanceof WireJsonError ? err.problem : 'syntax';
+    if (problem === 'syntax') throw new DpsBodyError('the register body is not JSON', problem);
+    throw new DpsBodyError(`the register body: ${(err as Error).message}`, problem);
   }
   if (!isObject(value)) throw new DpsBodyError('the register body must be a JSON object');
   const { registrationId, payload } = value;

@@ -5,3 +5,5 @@ export * from './topics.js';
 export * from './connect.js';
 export * from './dps.js';
 export * from './connection-string.js';
+export * from './wire-json.js';
+export * from './mqtt-connect.js';

@@ -1,11 +1,11 @@
-// Conformance: wrong credentials are refused the way Azure refuses them, as the official Node SDK sees it —
-// DPS answers the register request with 401 (UnauthorizedError carrying the error body), the hub refuses CONNECT
-// with CONNACK 5 (UnauthorizedError "Connection refused: Not authorized"). Each refusal has a positive control
-// against the same emulator, so a broken emulator cannot pass by refusing everything.
+// Conformance: wrong credentials are refused at CONNECT with CONNACK 5, as the official Node SDK sees it — the
+// provisioning client fails at once with mqtt.js's "Connection refused: Not authorized" (code 5, no retry), the hub
+// client with UnauthorizedError "Connection refused: Not authorized". Each refusal has a positive control against
+// the same emulator, so a broken emulator cannot pass by refusing everything.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Emulator, EmulatorInfo } from '../../src/emulator/index.js';
-import { caOf, countersOf, rest, startTestEmulator } from '../support/emulator.js';
+import { caOf, countersOf, rest, startTestEmulator, stats } from '../support/emulator.js';
 import {
   closeAll, createDeviceSas, deriveDeviceKey, deviceClient, deviceClientFromSas, jsonMessage, registerWithSymmetricKey,
   rejectionOf, uniqueId, within, type DeviceClient,
@@ -38,13 +38,16 @@ describe('wrong credentials are refused (official Node SDK)', () => {
     await emulator?.close();
   });
 
-  /** Expects a DPS 401: the SDK's UnauthorizedError with the service's error body in `result`, and no device created. */
-  async function expectDps401(registrationId: string, key: string, what: string): Promise<void> {
+  /**
+   * Expects DPS to refuse the CONNECT with CONNACK 5: the provisioning client reports mqtt.js's refusal (code 5)
+   * after one attempt, and /stats counts exactly that one refused CONNECT.
+   */
+  async function expectDpsRefused(registrationId: string, key: string, what: string): Promise<void> {
+    const refusedBefore = (await stats(info)).rejections.auth as number;
     const err = await rejectionOf(registerWithSymmetricKey(info, registrationId, key), 20_000, what);
-    expect(err.name, `${what}: ${err.message}`).toBe('UnauthorizedError');
-    expect(err.result, 'the 401 carries an error body').toBeTypeOf('object');
-    expect(err.result).toHaveProperty('errorCode');
-    expect(typeof err.result.message).toBe('string');
+    expect(err.message, what).toMatch(CONNACK_NOT_AUTHORIZED);
+    expect(err.code, 'the CONNACK return code').toBe(5);
+    expect((await stats(info)).rejections.auth, 'one refused CONNECT, no retries').toBe(refusedBefore + 1);
   }
 
   it('DPS: the correctly derived key is accepted (control)', async () => {
@@ -53,21 +56,21 @@ describe('wrong credentials are refused (official Node SDK)', () => {
     expect(result.assignedHub).toBe(hub);
   });
 
-  it('DPS: a key derived from a wrong group key is refused with 401', async () => {
+  it('DPS: a key derived from a wrong group key is refused at CONNECT', async () => {
     const id = uniqueId('conf-auth-wrong');
-    await expectDps401(id, deriveDeviceKey(randomKey(), id), 'DPS registration with a wrong key');
+    await expectDpsRefused(id, deriveDeviceKey(randomKey(), id), 'DPS registration with a wrong key');
     expect((await rest(info, 'GET', `/api/devices/${id}`)).status).toBe(404);
   });
 
-  it("DPS: another registration id's key is refused with 401", async () => {
+  it("DPS: another registration id's key is refused at CONNECT", async () => {
     const id = uniqueId('conf-auth-borrowed');
-    await expectDps401(id, deviceKey, "DPS registration with another device's key");
+    await expectDpsRefused(id, deviceKey, "DPS registration with another device's key");
     expect((await rest(info, 'GET', `/api/devices/${id}`)).status).toBe(404);
   });
 
-  it('DPS: the group key itself (not derived) is refused with 401', async () => {
+  it('DPS: the group key itself (not derived) is refused at CONNECT', async () => {
     const id = uniqueId('conf-auth-groupkey');
-    await expectDps401(id, info.enrollmentGroups.devices.primaryKey, 'DPS registration with the raw group key');
+    await expectDpsRefused(id, info.enrollmentGroups.devices.primaryKey, 'DPS registration with the raw group key');
   });
 
   it('DPS: a key derived from the group secondary key is accepted', async () => {

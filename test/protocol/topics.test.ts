@@ -25,7 +25,7 @@ describe('property bags', () => {
 });
 
 describe('topics', () => {
-  it('builds every topic of protocol.md §1.3 and §3.2', () => {
+  it('builds every topic of docs/protocol.md §1.3 and §3.2', () => {
     expect(topic.telemetry({ deviceId: 'd1' })).toBe('devices/d1/messages/events/');
     expect(topic.telemetry({ deviceId: 'd1', moduleId: 'm1' }, { '$.on': 'out1' })).toBe('devices/d1/modules/m1/messages/events/%24.on=out1');
     expect(topic.c2d('d1')).toBe('devices/d1/messages/devicebound/');
