@@ -5,8 +5,10 @@ import { request } from 'node:https';
 import { isIP } from 'node:net';
 import { splitHostPort, type AzureTarget } from '../../endpoints/target.js';
 import { createSasToken, parseMethodPayload, sasResource } from '../../protocol/index.js';
-import { backoffDelay } from '../../transport/backoff.js';
 import { ClassifiedError, classify, classifyStatus } from '../../transport/errors.js';
+import {
+  failureOf, isRefusal, PHASE_OPERATION, RetryState, type AssignedBy, type RetryDecision, type RetryPhase,
+} from '../../transport/retry-policy.js';
 import { secureContextFor } from '../../transport/tls-context.js';
 import type { ScheduledHandle } from '../../core/scheduler.js';
 import type { SimContext } from '../context.js';
@@ -204,6 +206,40 @@ export interface LinkOwner {
   onState?(state: LinkState): void;
 }
 
+/** What an IoT Edge device's runtime identities ask of their device when the retry policy says so. */
+export interface DeviceRecovery {
+  /** How the device got its hub: a refused key fetch (the device's own token) is the device's refusal. */
+  readonly assignedBy: AssignedBy;
+  /** Register the device again through DPS (the hub no longer knows it); one registration at a time. */
+  reprovision(): void;
+  /** The device is registering again: refusals of its identities meanwhile are that registration's business. */
+  registering(): boolean;
+  /** The retry policy gave up on a runtime identity: the device is failed, with the reason. */
+  gaveUp(err: ClassifiedError, reason: string): void;
+}
+
+/**
+ * A failure of a runtime identity (`who`) through the retry policy: counted in the errors, the device asked to
+ * register again when it says so. Undefined: the policy gave up (the device was told, and fails).
+ */
+export function runtimeDecision(
+  ctx: SimContext, state: RetryState, device: DeviceRecovery, e: ClassifiedError, phase: RetryPhase, who: string, random: () => number,
+): (RetryDecision & { delayMs: number }) | undefined {
+  // Fetching a key is the device's own call (its token); connecting is the module identity's.
+  const assignedBy = phase === 'moduleKey' ? device.assignedBy : 'module';
+  const failure = failureOf(e);
+  const decision = phase === 'moduleKey' && device.registering() && isRefusal(failure)
+    ? state.meanwhile(random)
+    : state.next({ ...failure, phase, assignedBy, hadAssignment: true }, random);
+  if (decision.action === 'giveUp') {
+    device.gaveUp(e, `${who}: ${decision.reason}`);
+    return undefined;
+  }
+  ctx.metrics.recordError(e.errorClass, `${who}: ${e.message}`, PHASE_OPERATION[phase]);
+  if (decision.action === 'reprovision') device.reprovision();
+  return decision;
+}
+
 export interface LinkOptions {
   deviceId: string;
   moduleId: string;
@@ -213,6 +249,7 @@ export interface LinkOptions {
   random(): number;
   /** Whether reconnecting is still wanted (false once the device quiesces). */
   mayReconnect(): boolean;
+  device: DeviceRecovery;
 }
 
 /**
@@ -225,7 +262,9 @@ export class IdentityLink {
   state: LinkState = 'idle';
   private client: HubClient | undefined;
   private generation = 0;
-  private attempt = 0;
+  private readonly recovery = new RetryState();
+  /** Connected at least once: a failure to connect is then a reconnect's. */
+  private wasUp = false;
   private retryTimer: ScheduledHandle | undefined;
   private renewTimer: ScheduledHandle | undefined;
   private refreshKey = false;
@@ -285,12 +324,23 @@ export class IdentityLink {
     const generation = ++this.generation;
     const started = this.ctx.scheduler.now();
     const { endpoint, deviceId, moduleId } = this.opts;
-    let client: HubClient;
+    const phase: RetryPhase = this.wasUp ? 'reconnect' : 'connect';
+    let key: string;
     try {
       checkOutage(this.ctx, endpoint);
-      const key = await this.opts.key(this.refreshKey);
+    } catch (err) {
+      return this.failed(classify(err), phase);
+    }
+    try {
+      key = await this.opts.key(this.refreshKey);
       this.refreshKey = false;
+    } catch (err) {
       if (generation !== this.generation) return;
+      return this.failed(classify(err), 'moduleKey');
+    }
+    if (generation !== this.generation) return;
+    let client: HubClient;
+    try {
       client = await HubClient.connect(this.ctx, {
         identity: { deviceId, moduleId }, hubHost: endpoint.hubHost, dial: endpoint.mqtt, credential: { kind: 'sas', key },
         ...(endpoint.caPem === undefined ? {} : { caPem: endpoint.caPem }),
@@ -302,11 +352,8 @@ export class IdentityLink {
         onLost: (err) => this.lost(generation, err),
       });
     } catch (err) {
-      const e = classify(err);
       if (generation !== this.generation) return;
-      if (e.errorClass === 'auth') this.refreshKey = true;
-      this.ctx.metrics.recordError(e.errorClass, `${this.identity}: ${e.message}`, 'connect');
-      return this.retry(e);
+      return this.failed(classify(err), phase);
     }
     if (generation !== this.generation) return void client.close(true);
     this.client = client;
@@ -322,15 +369,15 @@ export class IdentityLink {
       if (generation !== this.generation) return;
       // Without its twin the identity cannot work: start over on a new connection.
       const e = classify(err);
-      this.ctx.metrics.recordError(e.errorClass, `${this.identity}: ${e.message}`, 'twinGet');
       this.generation++;
       this.client = undefined;
       this.renewTimer?.cancel();
       this.owner.onDown?.(e.message);
       await client.close(true);
-      return this.retry(e);
+      return this.failed(e, 'twin');
     }
-    this.attempt = 0;
+    this.recovery.connected();
+    this.wasUp = true;
     this.setState('up');
     this.settleFirstAttempt();
     this.owner.onUp?.(this.desired, this.desiredVersion, this);
@@ -343,19 +390,20 @@ export class IdentityLink {
     this.reported = stripDollar(twin.reported);
   }
 
-  private retry(e: ClassifiedError): void {
+  /** A failure, as the retry policy says: retried later (with a fresh key when it says so), or given up. */
+  private failed(e: ClassifiedError, phase: RetryPhase): void {
     this.settleFirstAttempt();
     if (this.state === 'closed' || !this.opts.mayReconnect()) {
       if (this.state !== 'closed') this.setState('idle');
       return;
     }
-    this.attempt += 1;
+    const decision = runtimeDecision(this.ctx, this.recovery, this.opts.device, e, phase, this.identity, this.opts.random);
+    if (decision === undefined || (this.state as LinkState) === 'closed') return;
+    // A refused key fetch means the device registers again: its next key is fetched anew too.
+    if (decision.action === 'refreshKey' || decision.action === 'reprovision') this.refreshKey = true;
     this.setState('backoff');
     this.retryTimer?.cancel();
-    this.retryTimer = this.ctx.scheduler.after(
-      backoffDelay(this.attempt, e.errorClass === 'throttled', this.opts.random),
-      (at) => void this.connect(at),
-    );
+    this.retryTimer = this.ctx.scheduler.after(decision.delayMs, (at) => void this.connect(at));
   }
 
   private scheduleRenewal(client: HubClient, generation: number): void {
@@ -378,8 +426,7 @@ export class IdentityLink {
     this.client = undefined;
     this.renewTimer?.cancel();
     this.owner.onDown?.(err.message);
-    this.ctx.metrics.recordError(err.errorClass, `${this.identity}: ${err.message}`, 'connect');
-    this.retry(err);
+    this.failed(err, 'reconnect');
   }
 
   /** Abrupt loss (power or network): the socket goes without DISCONNECT; reconnects with backoff. */
