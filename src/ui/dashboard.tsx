@@ -271,6 +271,11 @@ function Ledger({ state, width }: { state: DashboardState; width: number }): Rea
   if (total(widths) + chars(extra) <= width) head.push(seg(extra, { dim: true }));
   const tight = total(widths) + 12 > width;
   vals.push(l.balanced ? seg(tight ? ' ✓' : '  ✓ balanced') : seg(tight ? ' ✗' : '  ✗ more settled than generated', { red: true, bold: true }));
+  const p = state.provisioning;
+  if (p !== undefined && p.provisioned + p.reusedFromCache + p.reprovisioned > 0) {
+    const hubs = `   hubs: DPS ${fmtCount(p.provisioned)} · cache ${fmtCount(p.reusedFromCache)} · again ${fmtCount(p.reprovisioned)}`;
+    if (vals.reduce((n, v) => n + chars(v.t), 0) + chars(hubs) <= width) vals.push(seg(hubs, { dim: true }));
+  }
   return (
     <Box flexDirection="column">
       <Line segs={head} />
