@@ -1,7 +1,7 @@
 // A network partition between devices and the emulator, as a test needs one: a TCP relay on a free loopback port
-// that can stop carrying the emulator's answers (PUBACKs never come back, so messages stay on the wire), then cut
-// every connection at once without a DISCONNECT, as a failing network does. The bytes are TLS end to end: the
-// relay only carries them.
+// that can stop carrying the emulator's answers (PUBACKs never come back, so messages stay on the wire), slow them
+// down, and cut every connection at once without a DISCONNECT, as a failing network does. The bytes are TLS end to
+// end: the relay only carries them.
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
 export interface Partition {
@@ -9,6 +9,8 @@ export interface Partition {
   readonly address: string;
   /** From now on nothing the emulator sends reaches the devices (what devices send still reaches it). */
   mute(): void;
+  /** What the emulator sends reaches the devices `ms` later (in order); 0: at once. */
+  delay(ms: number): void;
   /** Every relayed connection goes at once; new ones are carried again, both ways. */
   cut(): void;
   /** Connections relayed so far. */
@@ -19,6 +21,7 @@ export interface Partition {
 export async function startPartition(target: { host: string; port: number }): Promise<Partition> {
   const pairs = new Set<[Socket, Socket]>();
   let muted = false;
+  let delayMs = 0;
   let connections = 0;
   const server: Server = createServer((device) => {
     connections += 1;
@@ -27,7 +30,9 @@ export async function startPartition(target: { host: string; port: number }): Pr
     pairs.add(pair);
     device.on('data', (chunk) => emulator.write(chunk));
     emulator.on('data', (chunk) => {
-      if (!muted) device.write(chunk);
+      if (muted) return;
+      if (delayMs === 0) device.write(chunk);
+      else setTimeout(() => device.destroyed || device.write(chunk), delayMs);
     });
     const end = () => {
       pairs.delete(pair);
@@ -56,6 +61,9 @@ export async function startPartition(target: { host: string; port: number }): Pr
     },
     mute() {
       muted = true;
+    },
+    delay(ms) {
+      delayMs = ms;
     },
     cut,
     close() {
