@@ -111,8 +111,9 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     ];
     await assignManifests(prepared.target, loaded, edgeGroups(plan.identities), (line) => log('warn', line));
     const scope = cacheScopeOf(prepared.target);
-    const assignments = scope === undefined ? undefined
-      : await AssignmentCache.open(stateDir, scope, { ignore: options.reprovision === true, warn: (line) => log('warn', line) });
+    const assignments = scope === undefined ? undefined : await AssignmentCache.open(stateDir, scope, {
+      ignore: options.reprovision === true, warn: (line) => log('warn', line),
+    });
     options.onStart?.({
       scenario: plan.scenarioName, profile: plan.profileName, durationMs: plan.durationMs, seed: plan.seed,
       identities: plan.identities.length, fleetSize: plan.fleetSize, target: prepared.label,

@@ -44,8 +44,14 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('shard', { type: 'string', describe: 'Run only shard i of n (e.g. 2/4), for one fleet split over machines' })
       .option('local-address', { type: 'string', describe: 'Comma-separated source addresses to spread connections over (e.g. 127.0.0.2,127.0.0.3)' })
       .option('reports-dir', { type: 'string', default: 'reports', describe: 'Where reports/<run-id>/ goes' })
-      .option('state-dir', { type: 'string', default: '.edgefleet', describe: 'State directory: the embedded emulator\'s, and the assignment cache (what DPS assigned each identity, reused by the next run)' })
-      .option('reprovision', { type: 'boolean', default: false, describe: 'Register every identity through DPS, ignoring the assignment cache' })
+      .option('state-dir', {
+        type: 'string', default: '.edgefleet',
+        describe: 'State directory: the embedded emulator\'s, and the assignment cache (what DPS assigned each '
+          + 'identity, reused by the next run)',
+      })
+      .option('reprovision', {
+        type: 'boolean', default: false, describe: 'Register every identity through DPS, ignoring the assignment cache',
+      })
       .option('log-level', { choices: LOG_LEVELS, default: 'warn' as LogLevel, describe: 'What is logged to stderr' })
       .option('log-file', { type: 'string', describe: 'Also log JSON lines to this file (secrets are redacted everywhere)' })
       .option('threshold', { type: 'string', array: true, nargs: 1, default: [] as string[], describe: "Pass/fail criterion, e.g. 'telemetry.p99 < 200ms' (repeatable); a failed one exits 99" })

@@ -61,7 +61,9 @@ function canonical(value: unknown): string {
   if (value === undefined || value === null) return '';
   if (typeof value !== 'object') return JSON.stringify(value);
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([x], [y]) => x.localeCompare(y));
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([x], [y]) => x.localeCompare(y));
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
 }
 
@@ -81,10 +83,13 @@ export class AssignmentCache {
    * Reads `stateDir/assignments.json` for `scope`. `ignore` (--reprovision): starts empty, every identity registers
    * through DPS; what it is assigned is still written for the next run. A file that cannot be read is a warning.
    */
-  static async open(stateDir: string, scope: CacheScope, options: { ignore?: boolean; warn?: (line: string) => void } = {}): Promise<AssignmentCache> {
+  static async open(
+    stateDir: string, scope: CacheScope, options: { ignore?: boolean; warn?: (line: string) => void } = {},
+  ): Promise<AssignmentCache> {
     const warn = options.warn ?? (() => {});
     const file = join(stateDir, ASSIGNMENTS_FILE);
-    const record = options.ignore === true ? undefined : (await readCacheFile(file, warn))?.scopes.find((s) => sameScope(s, scope));
+    const kept = options.ignore === true ? undefined : await readCacheFile(file, warn);
+    const record = kept?.scopes.find((s) => sameScope(s, scope));
     return new AssignmentCache(file, scope, { ...(record?.identities ?? {}) }, warn);
   }
 
@@ -118,7 +123,8 @@ export class AssignmentCache {
     const changes = this.pending;
     this.pending = {};
     this.writing = this.writing.then(() => this.write(changes)).catch((err: Error) => {
-      this.warn(`could not write the assignment cache ${this.file}: ${err.message} (the next run registers through DPS)`);
+      this.warn(`could not write the assignment cache ${this.file}: ${err.message} `
+        + '(the next run registers through DPS)');
     });
     return this.writing;
   }
@@ -127,7 +133,8 @@ export class AssignmentCache {
     // What the file holds now, with this run's changes: other runs' scopes and identities stay as they wrote them.
     const current = await readCacheFile(this.file, () => {});
     const others = (current?.scopes ?? []).filter((s) => !sameScope(s, this.scope));
-    const identities: AssignmentEntries = { ...(current?.scopes.find((s) => sameScope(s, this.scope))?.identities ?? {}) };
+    const before = current?.scopes.find((s) => sameScope(s, this.scope));
+    const identities: AssignmentEntries = { ...(before?.identities ?? {}) };
     for (const [id, entry] of Object.entries(changes)) {
       if (entry === null) delete identities[id];
       else identities[id] = entry;
@@ -149,7 +156,8 @@ async function readCacheFile(file: string, warn: (line: string) => void): Promis
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') warn(`could not read the assignment cache ${file}: ${(err as Error).message}`);
+    const why = (err as Error).message;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') warn(`could not read the assignment cache ${file}: ${why}`);
     return undefined;
   }
   try {
@@ -157,14 +165,16 @@ async function readCacheFile(file: string, warn: (line: string) => void): Promis
     if (parsed.schema !== SCHEMA || !Array.isArray(parsed.scopes)) throw new Error(`expected "schema": "${SCHEMA}"`);
     return { schema: SCHEMA, scopes: parsed.scopes.filter(isScopeRecord) };
   } catch (err) {
-    warn(`the assignment cache ${file} is not one this version reads (${(err as Error).message}): every identity registers through DPS, and the file is rewritten`);
+    warn(`the assignment cache ${file} is not one this version reads (${(err as Error).message}): `
+      + 'every identity registers through DPS, and the file is rewritten');
     return undefined;
   }
 }
 
 function isAssignment(a: unknown): a is CachedAssignment {
   const r = a as Partial<CachedAssignment> | undefined;
-  return typeof r?.assignedHub === 'string' && r.assignedHub.length > 0 && typeof r.deviceId === 'string' && r.deviceId.length > 0;
+  const text = (v: unknown) => typeof v === 'string' && v.length > 0;
+  return text(r?.assignedHub) && text(r?.deviceId);
 }
 
 function isScopeRecord(s: unknown): s is ScopeRecord {

@@ -52,7 +52,7 @@ export interface RunOptions {
   edgeCa?: { certPem: string; keyPem: string };
   /** Where workers run: threads by default; tests run them in this thread (engine/hosts.ts). */
   spawn?: WorkerSpawner;
-  /** What DPS assigned in earlier runs; the run's new assignments go back into it (written every 10 s and at the end). */
+  /** What DPS assigned in earlier runs; the run's new assignments go into it (written every 10 s and at the end). */
   assignments?: AssignmentCache;
 }
 
@@ -73,8 +73,9 @@ export async function runFleet(options: RunOptions): Promise<RunFinal> {
   const cache = options.assignments;
   const saving = cache === undefined ? undefined : setInterval(() => void cache.save(), ASSIGNMENTS_SAVE_MS);
   try {
-    const assignments = cache === undefined ? {} : { assignments: (changes: AssignmentChanges) => cache.apply(changes) };
-    pool = new WorkerPool(workerInits(options), options.spawn ?? threadWorkers(), aggregate, { log, notice, ...assignments });
+    const apply = (changes: AssignmentChanges) => cache?.apply(changes);
+    const events = { log, notice, ...(cache === undefined ? {} : { assignments: apply }) };
+    pool = new WorkerPool(workerInits(options), options.spawn ?? threadWorkers(), aggregate, events);
     // The clock starts when every worker has built its things, so no arrival is late because of set-up.
     await pool.whenReady();
     const startAt = Date.now() + 100;

@@ -90,7 +90,8 @@ export class FleetContext {
   constructor(target: Target, options: FleetContextOptions) {
     this.scheduler = new Scheduler((late) => this.metrics.recordLateness(late), options.clock);
     const addresses = options.localAddresses ?? [];
-    this.assignments = options.assignments === undefined ? undefined : new WorkerAssignments({ ...options.assignments });
+    const entries = options.assignments;
+    this.assignments = entries === undefined ? undefined : new WorkerAssignments({ ...entries });
     this.sim = {
       scheduler: this.scheduler, metrics: this.metrics, target, watch: this.watch,
       localAddress: (ordinal) => (addresses.length === 0 ? undefined : addresses[ordinal % addresses.length]),

@@ -4,7 +4,8 @@ import { encodeHistogram, MAX_TRACKABLE_US, newIntervalHistogram, US_PER_MS } fr
 import { ERROR_CLASS_INDEX, ERROR_CLASSES, OPERATION_INDEX, OPERATIONS, type ErrorClass, type Operation } from './operations.js';
 import { redactText } from './redact.js';
 import {
-  emptyLedger, emptyProvisioning, LEDGER_KEYS, type ErrorDelta, type LedgerCounts, type MetricsSnapshot, type ProvisioningCounts,
+  emptyLedger, emptyProvisioning, LEDGER_KEYS, type ErrorDelta, type LedgerCounts, type MetricsSnapshot,
+  type ProvisioningCounts,
 } from './types.js';
 
 /** Longest error message kept; a stack trace or an HTML error page is no use in a report. */

@@ -70,7 +70,8 @@ export function formatConsoleReport(summary: RunSummary, options: ConsoleReportO
   if (failed > 0) lines.push(red(`identities  ${failed} failed (they gave up: see errors)`));
   const p = summary.provisioning;
   if (p !== undefined && p.provisioned + p.reusedFromCache + p.reprovisioned > 0) {
-    lines.push(`provisioning  through DPS ${p.provisioned}, reused from cache ${p.reusedFromCache}, re-provisioned ${p.reprovisioned}`);
+    lines.push(`provisioning  through DPS ${p.provisioned}, reused from cache ${p.reusedFromCache}, `
+      + `re-provisioned ${p.reprovisioned}`);
   }
 
   const errs = ERROR_CLASSES.filter((c) => summary.errors[c].count > 0);

@@ -34,7 +34,11 @@ export class DpsThrottledError extends ClassifiedError {
 export class RequestPacer {
   private readonly sent: number[] = [];
 
-  constructor(private readonly clock: SchedulerClock, private readonly limit = DPS_REQUESTS_PER_WINDOW, private readonly windowMs = DPS_WINDOW_MS) {}
+  constructor(
+    private readonly clock: SchedulerClock,
+    private readonly limit = DPS_REQUESTS_PER_WINDOW,
+    private readonly windowMs = DPS_WINDOW_MS,
+  ) {}
 
   /** ms from now until one more request fits. */
   delay(): number {
@@ -61,13 +65,64 @@ export interface DpsPacing {
  * How long to wait before asking again after an answer: `assigning` waits its retry-after (2 s when absent); a 429
  * waits as the retry policy says. `throttled` is the count of 429s so far in this registration, this one included.
  */
-export function waitBeforeAsking(status: number, retryAfterSeconds: number | undefined, throttled: number, pacing: DpsPacing): number {
+export function waitBeforeAsking(
+  status: number, retryAfterSeconds: number | undefined, throttled: number, pacing: DpsPacing,
+): number {
   if (status !== 429) return (retryAfterSeconds ?? DEFAULT_POLL_SECONDS) * 1000;
   const decision = decideRetry({
-    errorClass: 'throttled', status, phase: 'provision', assignedBy: 'dps', hadAssignment: pacing.hadAssignment, refusals: 0,
+    errorClass: 'throttled', status, phase: 'provision', assignedBy: 'dps', hadAssignment: pacing.hadAssignment,
+    refusals: 0,
     ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
   });
   return retryDelay(decision, throttled, pacing.random);
+}
+
+type Answer = { status: number; retryAfter: number | undefined; body: Buffer };
+
+/** Requests and their answers over one DPS connection; polls are counted by the identity's pacer. */
+class DpsExchange {
+  private readonly pending = new Map<string, (status: number, retryAfter: number | undefined, body: Buffer) => void>();
+  private rid = 0;
+  connection: MqttConnection | undefined;
+
+  constructor(private readonly ctx: SimContext, private readonly pacing: DpsPacing) {}
+
+  answered(t: string, body: Buffer): void {
+    const parsed = parseTopic(t);
+    if (parsed?.kind !== 'dpsResponse') return;
+    const answer = this.pending.get(parsed.rid);
+    this.pending.delete(parsed.rid);
+    answer?.(parsed.status, parsed.retryAfterSeconds, body);
+  }
+
+  lost(): void {
+    for (const answer of this.pending.values()) answer(0, undefined, Buffer.alloc(0));
+    this.pending.clear();
+  }
+
+  request(topicFor: (rid: string) => string, body: string, poll: boolean): Promise<Answer> {
+    const timeoutMs = this.ctx.mqtt.operationTimeoutMs;
+    return new Promise((resolve, reject) => {
+      const id = String(++this.rid);
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new ClassifiedError('timeout', `DPS did not answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, (status, retryAfter, answer) => {
+        clearTimeout(timer);
+        if (status === 0) reject(new ClassifiedError('network', 'DPS connection lost'));
+        else resolve({ status, retryAfter, body: answer });
+      });
+      if (poll) this.pacing.pacer.record();
+      this.connection?.publish(topicFor(id), body, 1);
+    });
+  }
+
+  /** Waits `ms`; a poll also waits until it fits DPS's limit, whatever the answer said. */
+  wait(ms: number, poll: boolean): Promise<void> {
+    const delay = Math.max(ms, poll ? this.pacing.pacer.delay() : 0);
+    return delay <= 0 ? Promise.resolve() : new Promise((resolve) => this.ctx.scheduler.after(delay, () => resolve()));
+  }
 }
 
 /** Registers `registrationId`; resolves with the hub and device id it was assigned to. */
@@ -82,85 +137,72 @@ export async function provision(
 ): Promise<Assignment> {
   const { idScope, host, port } = target.dps;
   const expiry = Math.floor(Date.now() / 1000) + TOKEN_TTL_SECONDS;
-  const pending = new Map<string, (status: number, retryAfter: number | undefined, body: Buffer) => void>();
+  const resourceUri = sasResource.registration(idScope, registrationId);
+  const exchange = new DpsExchange(ctx, pacing);
   const connection = await MqttConnection.connect(
     {
       host, port, tls: true, clientId: registrationId, clean: true,
       username: buildDpsUsername(idScope, registrationId),
       ...(credential.kind === 'sas'
-        ? { password: createSasToken({ resourceUri: sasResource.registration(idScope, registrationId), key: credential.deviceKey, expiry, keyName: 'registration' }) }
+        ? { password: createSasToken({ resourceUri, key: credential.deviceKey, expiry, keyName: 'registration' }) }
         : { cert: credential.certPem, key: credential.keyPem }),
       ...(target.caPem === undefined ? {} : { ca: target.caPem }),
       keepaliveSeconds: ctx.mqtt.keepaliveSeconds,
       connectTimeoutMs: ctx.mqtt.connectTimeoutMs,
       ...(localAddress === undefined ? {} : { localAddress }),
     },
-    (t, body) => {
-      const parsed = parseTopic(t);
-      if (parsed?.kind !== 'dpsResponse') return;
-      const answer = pending.get(parsed.rid);
-      pending.delete(parsed.rid);
-      answer?.(parsed.status, parsed.retryAfterSeconds, body);
-    },
-    () => {
-      for (const answer of pending.values()) answer(0, undefined, Buffer.alloc(0));
-      pending.clear();
-    },
+    (t, body) => exchange.answered(t, body),
+    () => exchange.lost(),
   );
-  let rid = 0;
-  const request = (topicFor: (rid: string) => string, body: string, poll: boolean) =>
-    new Promise<{ status: number; retryAfter: number | undefined; body: Buffer }>((resolve, reject) => {
-      const id = String(++rid);
-      const timer = setTimeout(() => {
-        pending.delete(id);
-        reject(new ClassifiedError('timeout', `DPS did not answer within ${ctx.mqtt.operationTimeoutMs} ms`));
-      }, ctx.mqtt.operationTimeoutMs);
-      pending.set(id, (status, retryAfter, answer) => {
-        clearTimeout(timer);
-        if (status === 0) reject(new ClassifiedError('network', 'DPS connection lost'));
-        else resolve({ status, retryAfter, body: answer });
-      });
-      if (poll) pacing.pacer.record();
-      connection.publish(topicFor(id), body, 1);
-    });
-  // Whatever the answer said, the next poll also waits until it fits DPS's limit.
-  const wait = (ms: number, poll: boolean): Promise<void> => {
-    const delay = Math.max(ms, poll ? pacing.pacer.delay() : 0);
-    return delay <= 0 ? Promise.resolve() : new Promise((resolve) => ctx.scheduler.after(delay, () => resolve()));
-  };
-
+  exchange.connection = connection;
   try {
     await connection.subscribe(['$dps/registrations/res/#'], 1);
     const registerBody = JSON.stringify({ registrationId, ...(payload === undefined ? {} : { payload }) });
-    let answer = await request(topic.dpsRegister, registerBody, false);
-    let operationId: string | undefined;
-    let throttled = 0;
-    for (let polls = 0; ; polls++) {
-      if (answer.status === 429) {
-        const what = `DPS ${operationId === undefined ? 'register' : 'poll'} throttled (429)`;
-        if (++throttled > MAX_THROTTLED_ANSWERS) throw new DpsThrottledError(`${what} ${throttled - 1} times`, answer.retryAfter);
-        // Throttled: keep the state, wait as the policy says (docs/protocol.md §3.2, §3.4), ask again.
-        const id = operationId;
-        await wait(waitBeforeAsking(429, answer.retryAfter, throttled, pacing), id !== undefined);
-        answer = id === undefined ? await request(topic.dpsRegister, registerBody, false) : await request((r) => topic.dpsPoll(r, id), ' ', true);
-        continue;
-      }
-      if (answer.status >= 300) throw classifyStatus(answer.status, `DPS ${polls === 0 ? 'register' : 'poll'} (${answer.body.toString('utf8').slice(0, 200)})`);
-      const status = parseOperationStatus(answer.body);
-      operationId = status.operationId;
-      if (status.status === 'assigned') {
-        const state = status.registrationState;
-        if (!state?.assignedHub || !state.deviceId) throw new ClassifiedError('protocol', 'DPS assigned without assignedHub/deviceId');
-        return { assignedHub: state.assignedHub, deviceId: state.deviceId };
-      }
-      if (status.status !== 'assigning' && status.status !== 'unassigned') {
-        throw new ClassifiedError('auth', `DPS registration ${status.status}: ${status.registrationState?.errorMessage ?? ''}`.trim());
-      }
-      if (polls > 60) throw new ClassifiedError('timeout', 'DPS kept the registration assigning');
-      await wait(waitBeforeAsking(answer.status, answer.retryAfter, throttled, pacing), true);
-      answer = await request((id) => topic.dpsPoll(id, status.operationId), ' ', true);
-    }
+    return await registerAndPoll(exchange, registerBody, pacing);
   } finally {
     await connection.close();
   }
+}
+
+/** The client's loop of docs/protocol.md §3.2: register, poll until assigned (a 429 waited out as the policy says). */
+async function registerAndPoll(exchange: DpsExchange, registerBody: string, pacing: DpsPacing): Promise<Assignment> {
+  let answer = await exchange.request(topic.dpsRegister, registerBody, false);
+  let operationId: string | undefined;
+  let throttled = 0;
+  for (let polls = 0; ; polls++) {
+    if (answer.status === 429) {
+      const what = `DPS ${operationId === undefined ? 'register' : 'poll'} throttled (429)`;
+      if (++throttled > MAX_THROTTLED_ANSWERS) {
+        throw new DpsThrottledError(`${what} ${throttled - 1} times`, answer.retryAfter);
+      }
+      // Throttled: keep the state, wait as the policy says (docs/protocol.md §3.2, §3.4), ask again.
+      const id = operationId;
+      await exchange.wait(waitBeforeAsking(429, answer.retryAfter, throttled, pacing), id !== undefined);
+      answer = id === undefined
+        ? await exchange.request(topic.dpsRegister, registerBody, false)
+        : await exchange.request((r) => topic.dpsPoll(r, id), ' ', true);
+      continue;
+    }
+    if (answer.status >= 300) {
+      const body = answer.body.toString('utf8').slice(0, 200);
+      throw classifyStatus(answer.status, `DPS ${polls === 0 ? 'register' : 'poll'} (${body})`);
+    }
+    const status = parseOperationStatus(answer.body);
+    operationId = status.operationId;
+    if (status.status === 'assigned') return assignmentOf(status.registrationState);
+    if (status.status !== 'assigning' && status.status !== 'unassigned') {
+      const why = status.registrationState?.errorMessage ?? '';
+      throw new ClassifiedError('auth', `DPS registration ${status.status}: ${why}`.trim());
+    }
+    if (polls > 60) throw new ClassifiedError('timeout', 'DPS kept the registration assigning');
+    await exchange.wait(waitBeforeAsking(answer.status, answer.retryAfter, throttled, pacing), true);
+    answer = await exchange.request((id) => topic.dpsPoll(id, status.operationId), ' ', true);
+  }
+}
+
+function assignmentOf(state: { assignedHub?: string; deviceId?: string } | undefined): Assignment {
+  if (!state?.assignedHub || !state.deviceId) {
+    throw new ClassifiedError('protocol', 'DPS assigned without assignedHub/deviceId');
+  }
+  return { assignedHub: state.assignedHub, deviceId: state.deviceId };
 }

@@ -68,7 +68,8 @@ export class MqttDevice extends PacedThing {
       }
     } catch (err) {
       // A broker's fixed credentials are a connection string's: nothing to register again with.
-      this.recover(classify(err), this.connectedOnce ? 'reconnect' : 'connect', (at) => void this.connect(at), 'connectionString');
+      const phase = this.connectedOnce ? 'reconnect' : 'connect';
+      this.recover(classify(err), phase, (at) => void this.connect(at), 'connectionString');
     }
   }
 
@@ -76,7 +77,8 @@ export class MqttDevice extends PacedThing {
     if (generation !== this.generation || this.state === 'stopped' || this.state === 'failed') return;
     this.connection = undefined;
     // A clean session: QoS 1 messages still unacknowledged are published again on the next connection.
-    this.telemetry.connectionLost('connection lost before PUBACK', this.behaviour.telemetryQos === 1 && !this.quiescing);
+    const resend = this.behaviour.telemetryQos === 1 && !this.quiescing;
+    this.telemetry.connectionLost('connection lost before PUBACK', resend);
     if (this.quiescing) return;
     this.recover(err, 'reconnect', (at) => void this.connect(at), 'connectionString');
   }

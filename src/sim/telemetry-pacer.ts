@@ -110,7 +110,7 @@ export class TelemetryPacer {
     return this.intervalMs / this.multiplier;
   }
 
-  /** Starts over a new connection: first what the last one left unacknowledged, then ticking (old phase, or a random one). */
+  /** On a new connection: first what the last one left unacknowledged, then ticking (old phase, or a random one). */
   start(publish: Publish): void {
     this.publish = publish;
     const kept = this.kept;
@@ -195,7 +195,10 @@ export class TelemetryPacer {
    * a message a downstream device generated and counted, that a gateway forwards. `late`: it waited in a
    * store-and-forward store, so its acknowledgement also counts as delivered late. `tag`: what withdraw() gives back.
    */
-  send(publish: Publish, body: string, component: string | undefined, intended: number, generatedElsewhere = false, late = false, tag?: unknown): void {
+  send(
+    publish: Publish, body: string, component: string | undefined, intended: number, generatedElsewhere = false,
+    late = false, tag?: unknown,
+  ): void {
     if (!generatedElsewhere) this.ctx.metrics.ledger.generated += 1;
     this.transmit(publish, { body, component, intended, late, tag, started: 0 });
   }

@@ -138,7 +138,9 @@ export abstract class PacedThing implements SimThing {
    * A failure, as the retry policy decides: retried (`retry`, after the backoff), registered again through DPS
    * (then connected), or given up. The error is counted once, in its phase's operation.
    */
-  protected recover(e: ClassifiedError, phase: RetryPhase, retry: (intendedAt: number) => void, assignedBy = this.assignedBy): void {
+  protected recover(
+    e: ClassifiedError, phase: RetryPhase, retry: (intendedAt: number) => void, assignedBy = this.assignedBy,
+  ): void {
     const decision = this.decide(e, phase, assignedBy);
     if (decision === undefined) return;
     this.setState('backingOff');
@@ -147,10 +149,13 @@ export abstract class PacedThing implements SimThing {
   }
 
   /** The retry policy's decision for a failure, the error counted; undefined when it gave up (the thing is failed). */
-  protected decide(e: ClassifiedError, phase: RetryPhase, assignedBy = this.assignedBy): (RetryDecision & { delayMs: number }) | undefined {
+  protected decide(
+    e: ClassifiedError, phase: RetryPhase, assignedBy = this.assignedBy,
+  ): (RetryDecision & { delayMs: number }) | undefined {
     if (this.isStopped()) return undefined;
+    const x509 = this.arrival?.auth.kind === 'dps-x509';
     const decision = this.recovery.next({
-      ...failureOf(e), phase, assignedBy, hadAssignment: this.hadAssignment, x509: this.arrival?.auth.kind === 'dps-x509',
+      ...failureOf(e), phase, assignedBy, hadAssignment: this.hadAssignment, x509,
     }, this.plan.random);
     const operation = PHASE_OPERATION[phase];
     if (decision.action === 'giveUp') {
@@ -202,24 +207,34 @@ export abstract class PacedThing implements SimThing {
     if (auth.kind === 'direct-sas') return undefined;
     this.setState('provisioning');
     const started = this.ctx.scheduler.now();
-    const pacing = (this.dpsPacing ??= { pacer: new RequestPacer(this.ctx.scheduler), random: this.plan.random, hadAssignment: false });
+    const pacing = (this.dpsPacing ??= {
+      pacer: new RequestPacer(this.ctx.scheduler), random: this.plan.random, hadAssignment: false,
+    });
     pacing.hadAssignment = this.hadAssignment;
     try {
       const assignment = await provision(
         this.ctx, target, this.deviceId,
-        auth.kind === 'dps-sas' ? { kind: 'sas', deviceKey: auth.deviceKey } : { kind: 'x509', certPem: auth.certPem, keyPem: auth.keyPem },
+        auth.kind === 'dps-sas'
+          ? { kind: 'sas', deviceKey: auth.deviceKey }
+          : { kind: 'x509', certPem: auth.certPem, keyPem: auth.keyPem },
         payload, this.ctx.localAddress(this.plan.ordinal), pacing,
       );
       const ended = this.ctx.scheduler.now();
       this.ctx.metrics.recordLatency('provision', intended, started, ended);
-      this.ctx.watch?.of(this.deviceId)?.add({ atMs: started, direction: 'up', kind: 'provision', status: 'acked', latencyMs: ended - started, summary: assignment.assignedHub });
+      this.ctx.watch?.of(this.deviceId)?.add({
+        atMs: started, direction: 'up', kind: 'provision', status: 'acked', latencyMs: ended - started,
+        summary: assignment.assignedHub,
+      });
       this.count(this.hadAssignment ? 'reprovisioned' : 'provisioned');
       this.ctx.assignments?.assigned(this.deviceId, assignment, payload);
       this.recovery.progressed();
       return assignment;
     } catch (err) {
       const e = classify(err);
-      this.ctx.watch?.of(this.deviceId)?.add({ atMs: started, direction: 'up', kind: 'provision', status: 'failed', latencyMs: this.ctx.scheduler.now() - started, summary: traceExcerpt(`${e.errorClass}: ${e.message}`) });
+      this.ctx.watch?.of(this.deviceId)?.add({
+        atMs: started, direction: 'up', kind: 'provision', status: 'failed',
+        latencyMs: this.ctx.scheduler.now() - started, summary: traceExcerpt(`${e.errorClass}: ${e.message}`),
+      });
       this.recover(e, 'provision', (at) => void this.assign(at, false));
       return undefined;
     }

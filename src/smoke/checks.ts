@@ -254,15 +254,17 @@ export function ledgerBalanced(opts: { allowExpired?: boolean } = {}): CheckDefi
     when: 'after', needsService: false,
     run: async (ctx) => {
       const s = ctx.summary;
-      const expected = `balanced, generated > 0, failed 0${opts.allowExpired ? '' : ', expired 0'}${ctx.targetKind === 'emulator' ? ', acknowledgedNotReceived 0' : ''}`;
+      const emulator = ctx.targetKind === 'emulator';
+      const expected = `balanced, generated > 0, failed 0${opts.allowExpired ? '' : ', expired 0'}`
+        + (emulator ? ', acknowledgedNotReceived 0' : '');
       if (s === undefined) return fail(expected, 'no summary');
       const l = s.ledger;
       const sum = l.acknowledged + l.failed + l.expired + l.dropped + l.inFlight;
       const rec = s.reconciliation;
       const seen = `generated ${l.generated} = acknowledged ${l.acknowledged} + failed ${l.failed} + expired ${l.expired} + dropped ${l.dropped} + inFlight ${l.inFlight}` +
         (rec ? `; acknowledgedNotReceived ${rec.acknowledgedNotReceived}` : '');
-      const ok = l.balanced && sum === l.generated && l.generated > 0 && l.failed === 0 && (opts.allowExpired || l.expired === 0) &&
-        (ctx.targetKind !== 'emulator' || (rec !== null && rec.acknowledgedNotReceived === 0));
+      const ok = l.balanced && sum === l.generated && l.generated > 0 && l.failed === 0
+        && (opts.allowExpired || l.expired === 0) && (!emulator || (rec !== null && rec.acknowledgedNotReceived === 0));
       return { passed: ok, expected, seen };
     },
   };

@@ -15,7 +15,8 @@ export type RetryPhase = 'provision' | 'connect' | 'reconnect' | 'twin' | 'modul
 /**
  * How the identity reaches its hub: assigned through DPS (now, or earlier and kept in the assignment cache); a
  * connection string (nothing to register again with); a module identity whose key its IoT Edge device fetches;
- * a downstream device's upstream leg, opened by its gateway's edgeHub (which can neither register it nor fetch its key).
+ * a downstream device's upstream leg, opened by its gateway's edgeHub (which can neither register it nor fetch its
+ * key).
  * A `moduleKey` failure is the device's (its token was refused): it gives the device's `dps` or `connectionString`.
  */
 export type AssignedBy = 'dps' | 'connectionString' | 'module' | 'gateway';
@@ -52,7 +53,9 @@ export const PHASE_OPERATION: Readonly<Record<RetryPhase, Operation>> = {
 };
 
 /** A classified failure's part of the situation: its class, status, and a throttled answer's retry-after. */
-export function failureOf(e: { errorClass: string; status?: number | undefined }): Pick<RetrySituation, 'errorClass' | 'status' | 'retryAfterSeconds'> {
+export function failureOf(
+  e: { errorClass: string; status?: number | undefined },
+): Pick<RetrySituation, 'errorClass' | 'status' | 'retryAfterSeconds'> {
   const retryAfter = (e as { retryAfterSeconds?: unknown }).retryAfterSeconds;
   return {
     errorClass: e.errorClass, ...(e.status === undefined ? {} : { status: e.status }),
@@ -63,7 +66,7 @@ export function failureOf(e: { errorClass: string; status?: number | undefined }
 /** Refusals in a row after which an identity is failed: five registrations or key fetches answered "not you". */
 export const MAX_REFUSALS = 5;
 
-/** A refusal: the target says this identity or credential is not (or no longer) accepted (CONNACK 2/4/5, 401/403/404). */
+/** A refusal: the target does not (or no longer) accept this identity or credential (CONNACK 2/4/5, 401/403/404). */
 export function isRefusal(s: Pick<RetrySituation, 'errorClass' | 'status'>): boolean {
   return s.errorClass === 'auth' || s.status === 401 || s.status === 403 || s.status === 404;
 }
@@ -79,8 +82,11 @@ export function decideRetry(s: RetrySituation): RetryDecision {
       : { action: 'retry', backoff: 'throttled', retryAfterMs: Math.max(0, s.retryAfterSeconds * 1000) };
   }
   if (isRefusal(s)) return refused(s);
-  // An unacceptable protocol version, a malformed request or answer, a refused subscription: trying again sends the same.
-  if (s.errorClass === 'protocol' && s.phase !== 'twin') return { action: 'giveUp', reason: 'the target refused the protocol or request' };
+  // An unacceptable protocol version, a malformed request or answer, a refused subscription: trying again sends the
+  // same. A twin read is tried again on a new connection whatever went wrong.
+  if (s.errorClass === 'protocol' && s.phase !== 'twin') {
+    return { action: 'giveUp', reason: 'the target refused the protocol or request' };
+  }
   return { action: 'retry', backoff: 'normal' };
 }
 
@@ -89,13 +95,17 @@ function refused(s: RetrySituation): RetryDecision {
   switch (s.assignedBy) {
     case 'dps':
       // Never assigned: the enrollment does not take this identity, and registering again sends the same.
-      if (s.phase === 'provision' && !s.hadAssignment) return { action: 'giveUp', reason: 'DPS refused the registration' };
+      if (s.phase === 'provision' && !s.hadAssignment) {
+        return { action: 'giveUp', reason: 'DPS refused the registration' };
+      }
       if (s.phase === 'twin') return { action: 'retry', backoff: 'normal' };
       // DPS troubleshooting: a device that was assigned and is refused (401, 403, 404) registers again.
       return { action: 'reprovision' };
     case 'connectionString':
       // Credentials that never worked will not; an identity that was connected may be enabled again.
-      if (s.phase === 'connect' || s.phase === 'moduleKey') return { action: 'giveUp', reason: 'the hub refused the connection string\'s credentials' };
+      if (s.phase === 'connect' || s.phase === 'moduleKey') {
+        return { action: 'giveUp', reason: 'the hub refused the connection string\'s credentials' };
+      }
       return { action: 'retry', backoff: 'normal' };
     case 'module':
       // The registry may have re-created the module with a new key.

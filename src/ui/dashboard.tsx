@@ -273,7 +273,8 @@ function Ledger({ state, width }: { state: DashboardState; width: number }): Rea
   vals.push(l.balanced ? seg(tight ? ' ✓' : '  ✓ balanced') : seg(tight ? ' ✗' : '  ✗ more settled than generated', { red: true, bold: true }));
   const p = state.provisioning;
   if (p !== undefined && p.provisioned + p.reusedFromCache + p.reprovisioned > 0) {
-    const hubs = `   hubs: DPS ${fmtCount(p.provisioned)} · cache ${fmtCount(p.reusedFromCache)} · again ${fmtCount(p.reprovisioned)}`;
+    const hubs = `   hubs: DPS ${fmtCount(p.provisioned)} · cache ${fmtCount(p.reusedFromCache)}`
+      + ` · again ${fmtCount(p.reprovisioned)}`;
     if (vals.reduce((n, v) => n + chars(v.t), 0) + chars(hubs) <= width) vals.push(seg(hubs, { dim: true }));
   }
   return (

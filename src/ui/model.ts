@@ -2,7 +2,9 @@
 // (the MetricsAggregate and the workers' state counts). The UI renders only this; it never asks a worker
 // anything except through onDrill.
 import type { ErrorStats, IntervalView, MetricsAggregate } from '../metrics/aggregate.js';
-import type { LedgerTotals, ProcessLoad, ProvisioningCounts, StateCounts, ThingState, WorkerLoad } from '../metrics/types.js';
+import type {
+  LedgerTotals, ProcessLoad, ProvisioningCounts, StateCounts, ThingState, WorkerLoad,
+} from '../metrics/types.js';
 import { latencyStats } from '../metrics/histogram.js';
 import { OPERATIONS } from '../metrics/operations.js';
 import { oneLine } from './format.js';

@@ -2,7 +2,9 @@
 // 0 — one identity polls at most 5 times in any 10 s; a 429 waits its retry-after, or the throttled backoff.
 import { describe, expect, it } from 'vitest';
 import type { SchedulerClock } from '../../src/core/scheduler.js';
-import { DPS_REQUESTS_PER_WINDOW, DPS_WINDOW_MS, RequestPacer, waitBeforeAsking, type DpsPacing } from '../../src/sim/dps-client.js';
+import {
+  DPS_REQUESTS_PER_WINDOW, DPS_WINDOW_MS, RequestPacer, waitBeforeAsking, type DpsPacing,
+} from '../../src/sim/dps-client.js';
 
 /** A clock that only moves when told to. */
 function manualClock(start = 1_000_000): SchedulerClock & { advance(ms: number): void } {
@@ -11,7 +13,9 @@ function manualClock(start = 1_000_000): SchedulerClock & { advance(ms: number):
 }
 
 /** Polls as the DPS client does: wait what the answer says, but no less than the pacer says; returns the poll times. */
-function poll(clock: ReturnType<typeof manualClock>, pacing: DpsPacing, answers: { status: number; retryAfter?: number }[]): number[] {
+type Answer = { status: number; retryAfter?: number };
+
+function poll(clock: ReturnType<typeof manualClock>, pacing: DpsPacing, answers: Answer[]): number[] {
   const times: number[] = [];
   let throttled = 0;
   for (const answer of answers) {

@@ -58,11 +58,14 @@ function seeded(seed: number): () => number {
 }
 
 const target = (ctx: TestSimContext) => ctx.target as AzureTarget;
-const sasOf = (id: string): DeviceAuth => ({ kind: 'dps-sas', deviceKey: deriveDeviceKey(emulator.info.enrollmentGroups.devices.primaryKey, id) });
+const sasOf = (id: string): DeviceAuth => ({
+  kind: 'dps-sas', deviceKey: deriveDeviceKey(emulator.info.enrollmentGroups.devices.primaryKey, id),
+});
 const hubHost = () => `${emulator.info.hubHostName}:${emulator.info.mqttPort}`;
 
 function device(ctx: TestSimContext, id: string, auth: DeviceAuth = sasOf(id), intervalMs = 100): SimDevice {
-  const d = new SimDevice(ctx, target(ctx), { deviceId: id, group: 'g', ordinal: 0, arrivalAt: ctx.scheduler.now(), random: seeded(7) }, auth, behaviour(intervalMs));
+  const plan = { deviceId: id, group: 'g', ordinal: 0, arrivalAt: ctx.scheduler.now(), random: seeded(7) };
+  const d = new SimDevice(ctx, target(ctx), plan, auth, behaviour(intervalMs));
   things.push(d);
   d.start();
   return d;
@@ -81,18 +84,20 @@ function errorsOf(ctx: TestSimContext): MetricsSnapshot['errors'] {
 }
 
 describe('re-provisioning', () => {
-  it('a device deleted over REST registers again through DPS by itself, connects, and its telemetry resumes', async () => {
+  it('a device deleted over REST registers again through DPS by itself, and its telemetry resumes', async () => {
     const ctx = context();
     const d = device(ctx, 'rec-deleted');
-    await until(() => d.state === 'connected' && (ctx.acked.get('rec-deleted') ?? 0) >= 3, 10_000, 'connected and sending');
+    await until(() => d.state === 'connected' && (ctx.acked.get('rec-deleted') ?? 0) >= 3, 10_000, 'sending');
     const registrations = emulator.stats.dps.registrations;
 
     expect((await rest(emulator, 'DELETE', '/api/devices/rec-deleted')).status).toBe(204);
     expect((await rest(emulator, 'GET', '/api/devices/rec-deleted')).status).toBe(404);
-    await until(() => emulator.registry.get('rec-deleted') !== undefined && d.state === 'connected', 15_000, 'registered again and connected');
+    const back = () => emulator.registry.get('rec-deleted') !== undefined && d.state === 'connected';
+    await until(back, 15_000, 'registered again and connected');
     expect(emulator.stats.dps.registrations).toBe(registrations + 1);
     // Registered again with the same payload: IoT Central still knows its model.
-    expect((await rest(emulator, 'GET', '/api/devices/rec-deleted')).json).toMatchObject({ provisioned: true, template: MODEL });
+    const registered = (await rest(emulator, 'GET', '/api/devices/rec-deleted')).json;
+    expect(registered).toMatchObject({ provisioned: true, template: MODEL });
     const after = received('rec-deleted');
     await until(() => received('rec-deleted') >= after + 5, 10_000, 'telemetry after the re-registration');
     expect(ctx.metrics.provisioning).toEqual({ provisioned: 1, reusedFromCache: 0, reprovisioned: 1 });
@@ -106,7 +111,7 @@ describe('re-provisioning', () => {
     expect(errorsOf(ctx).auth?.lastMessage).toMatch(/rec-deleted: CONNACK 5/);
   });
 
-  it(`is failed, with the reason, after ${MAX_REFUSALS} refusals in a row, and stays failed when the run stops`, async () => {
+  it(`is failed, with the reason, after ${MAX_REFUSALS} refusals in a row, and stays failed at the end`, async () => {
     const ctx = context();
     const d = device(ctx, 'rec-disabled');
     await until(() => d.state === 'connected', 10_000, 'connected');
@@ -137,12 +142,15 @@ describe('the assignment cache on the device side', () => {
     const at = new Date().toISOString();
     // Known to the hub (created over REST): the cached assignment works as it is.
     expect((await rest(emulator, 'PUT', '/api/devices/rec-cached-known', { displayName: 'cached' })).status).toBe(200);
+    const entry = (deviceId: string, modelId = MODEL) => ({
+      assignedHub: hubHost(), deviceId, payload: { modelId }, assignedAt: at,
+    });
     const book = new WorkerAssignments({
-      'rec-cached-known': { assignedHub: hubHost(), deviceId: 'rec-cached-known', payload: { modelId: MODEL }, assignedAt: at },
+      'rec-cached-known': entry('rec-cached-known'),
       // Never registered: the hub refuses it with CONNACK 5.
-      'rec-cached-unknown': { assignedHub: hubHost(), deviceId: 'rec-cached-unknown', payload: { modelId: MODEL }, assignedAt: at },
+      'rec-cached-unknown': entry('rec-cached-unknown'),
       // Registered with another payload: IoT Central would not know the model, so it registers again.
-      'rec-cached-other': { assignedHub: hubHost(), deviceId: 'rec-cached-other', payload: { modelId: 'dtmi:com:example:Other;1' }, assignedAt: at },
+      'rec-cached-other': entry('rec-cached-other', 'dtmi:com:example:Other;1'),
     });
     const cached: TestSimContext = { ...ctx, assignments: book };
     const registrations = emulator.stats.dps.registrations;
@@ -165,13 +173,15 @@ describe('the assignment cache on the device side', () => {
     // The new assignments go to the cache; the one that worked stays as it was.
     const changes = book.takeChanges() ?? {};
     expect(Object.keys(changes).sort()).toEqual(['rec-cached-other', 'rec-cached-unknown']);
-    expect(changes['rec-cached-other']).toMatchObject({ assignedHub: hubHost(), deviceId: 'rec-cached-other', payload: { modelId: MODEL } });
+    expect(changes['rec-cached-other']).toMatchObject({
+      assignedHub: hubHost(), deviceId: 'rec-cached-other', payload: { modelId: MODEL },
+    });
     for (const d of [known, unknown, other]) await d.stop();
   });
 });
 
 describe('messages on the wire when the network fails', () => {
-  it('a device sends its unacknowledged QoS 1 messages again after reconnecting: none failed, none counted twice', async () => {
+  it('a device sends unacknowledged QoS 1 messages again after reconnecting: none failed, none twice', async () => {
     const ctx = context();
     const id = 'rec-wire';
     expect((await rest(emulator, 'PUT', `/api/devices/${id}`, { displayName: id })).status).toBe(200);
@@ -179,7 +189,8 @@ describe('messages on the wire when the network fails', () => {
     const partition = await startPartition({ host: '127.0.0.1', port: emulator.info.mqttPort });
     partitions.push(partition);
     // A connection string whose GatewayHostName is the partition: the device dials it, the token names the hub.
-    const d = device(ctx, id, { kind: 'direct-sas', hubHost: hubHost(), deviceKey: key, gatewayHost: partition.address }, 50);
+    const auth: DeviceAuth = { kind: 'direct-sas', hubHost: hubHost(), deviceKey: key, gatewayHost: partition.address };
+    const d = device(ctx, id, auth, 50);
     await until(() => d.state === 'connected' && (ctx.acked.get(id) ?? 0) >= 3, 10_000, 'connected and sending');
 
     partition.mute();
@@ -190,7 +201,7 @@ describe('messages on the wire when the network fails', () => {
     partition.cut();
 
     await until(() => partition.connections >= 2 && d.state === 'connected', 10_000, 'reconnected');
-    await until(() => (ctx.acked.get(id) ?? 0) >= ackedAtMute + 10, 10_000, 'the backlog and new messages acknowledged');
+    await until(() => (ctx.acked.get(id) ?? 0) >= ackedAtMute + 10, 10_000, 'the backlog and more acknowledged');
     d.quiesce();
     await until(() => d.pendingAcks === 0, 10_000, 'drained');
     await d.stop();
@@ -204,30 +215,38 @@ describe('messages on the wire when the network fails', () => {
   });
 
   /** An IoT Edge device whose sensor sends upstream every 50 ms, its MQTT connections through a partition. */
-  async function edgeThroughPartition(ctx: TestSimContext, id: string): Promise<{ edge: SimEdgeDevice; partition: Partition; sensor: string }> {
+  async function edgeThroughPartition(
+    ctx: TestSimContext, id: string,
+  ): Promise<{ edge: SimEdgeDevice; partition: Partition; sensor: string }> {
     const manifest = JSON.parse(readFileSync('test/fixtures/environmental-sensor.manifest.json', 'utf8'));
     manifest.modulesContent[SENSOR]['properties.desired'].SendInterval = 0.05;
     manifest.modulesContent.$edgeHub['properties.desired'] = {
       schemaVersion: '1.1', routes: { toCloud: { route: 'FROM /messages/* INTO $upstream', priority: 1 } },
       storeAndForwardConfiguration: { timeToLiveSecs: 7200 },
     };
-    expect((await rest(emulator, 'PUT', `/api/deploymentManifests/${id}-m1`, { displayName: id, data: manifest })).status).toBeLessThan(300);
-    expect((await rest(emulator, 'PUT', `/api/devices/${id}`, { displayName: id, iotEdge: true, deploymentManifest: `${id}-m1` })).status).toBeLessThan(300);
+    const put = await rest(emulator, 'PUT', `/api/deploymentManifests/${id}-m1`, { displayName: id, data: manifest });
+    expect(put.status).toBeLessThan(300);
+    const created = await rest(emulator, 'PUT', `/api/devices/${id}`, {
+      displayName: id, iotEdge: true, deploymentManifest: `${id}-m1`,
+    });
+    expect(created.status).toBeLessThan(300);
     const key = (await rest(emulator, 'GET', `/api/devices/${id}/credentials`)).json.symmetricKey.primaryKey as string;
     const partition = await startPartition({ host: '127.0.0.1', port: emulator.info.mqttPort });
     partitions.push(partition);
-    const edge = new SimEdgeDevice(ctx, target(ctx), { deviceId: id, group: 'edge', ordinal: 0, arrivalAt: ctx.scheduler.now(), random: seeded(11) },
-      { kind: 'direct-sas', hubHost: hubHost(), deviceKey: key, gatewayHost: partition.address }, { modules: {} });
+    const plan = { deviceId: id, group: 'edge', ordinal: 0, arrivalAt: ctx.scheduler.now(), random: seeded(11) };
+    const auth: DeviceAuth = { kind: 'direct-sas', hubHost: hubHost(), deviceKey: key, gatewayHost: partition.address };
+    const edge = new SimEdgeDevice(ctx, target(ctx), plan, auth, { modules: {} });
     things.push(edge);
     edge.start();
     const sensor = `${id}/${SENSOR}`;
-    await until(() => edge.state === 'connected' && (ctx.acked.get(sensor) ?? 0) >= 5, 15_000, 'the sensor sending upstream');
+    await until(() => edge.state === 'connected' && (ctx.acked.get(sensor) ?? 0) >= 5, 15_000, 'the sensor sending');
     return { edge, partition, sensor };
   }
 
   /** The sensor stops; once nothing is pending, every message is accounted and none failed or was counted twice. */
-  async function settled(ctx: TestSimContext, edge: SimEdgeDevice, sensor: string, resentAtLeast: number): Promise<void> {
-    expect((await rest(emulator, 'PATCH', `/api/devices/${edge.deviceId}/modules/${SENSOR}/properties`, { SendData: false })).status).toBeLessThan(300);
+  async function settled(ctx: TestSimContext, edge: SimEdgeDevice, sensor: string, resent: number): Promise<void> {
+    const path = `/api/devices/${edge.deviceId}/modules/${SENSOR}/properties`;
+    expect((await rest(emulator, 'PATCH', path, { SendData: false })).status).toBeLessThan(300);
     await until(() => edge.pendingAcks === 0, 10_000, 'settled');
     await new Promise((r) => setTimeout(r, 300));
     await until(() => edge.pendingAcks === 0, 10_000, 'settled');
@@ -237,7 +256,7 @@ describe('messages on the wire when the network fails', () => {
     expect(l.stored).toBe(0);
     balanced(ctx, edge.pendingAcks);
     expect(l.acknowledged).toBe(ctx.acked.get(sensor));
-    expect(received(sensor) - l.acknowledged).toBeGreaterThanOrEqual(resentAtLeast);
+    expect(received(sensor) - l.acknowledged).toBeGreaterThanOrEqual(resent);
   }
 
   it('edgeHub puts what was on the wire back into its store and sends it again when its upstream is back', async () => {
@@ -245,11 +264,12 @@ describe('messages on the wire when the network fails', () => {
     const { edge, partition, sensor } = await edgeThroughPartition(ctx, 'rec-edge-wire');
     partition.mute();
     const receivedAtMute = received(sensor);
-    await until(() => received(sensor) >= receivedAtMute + 5, 10_000, 'sensor messages received whose PUBACK never comes back');
+    await until(() => received(sensor) >= receivedAtMute + 5, 10_000, 'messages received whose PUBACK never comes');
     partition.cut();
     // Back in the store at once (the connection went), then sent again once the module's upstream is back.
     await until(() => ctx.metrics.ledger.stored >= 5, 5000, 'messages on the wire put back in the store');
-    await until(() => ctx.metrics.ledger.deliveredLate >= 5 && ctx.metrics.ledger.stored === 0, 15_000, 'the store drained');
+    const drained = () => ctx.metrics.ledger.deliveredLate >= 5 && ctx.metrics.ledger.stored === 0;
+    await until(drained, 15_000, 'the store drained');
     await settled(ctx, edge, sensor, 5);
     await edge.stop();
   });
@@ -275,7 +295,8 @@ describe('messages on the wire when the network fails', () => {
     expect(ctx.metrics.ledger.deliveredLate).toBe(0);
     partition.cut();
     partition.delay(0);
-    await until(() => ctx.metrics.ledger.stored === 0 && ctx.metrics.ledger.deliveredLate >= backlog, 15_000, 'the whole backlog delivered');
+    const delivered = () => ctx.metrics.ledger.stored === 0 && ctx.metrics.ledger.deliveredLate >= backlog;
+    await until(delivered, 15_000, 'the whole backlog delivered');
     await settled(ctx, edge, sensor, 40);
     await edge.stop();
   });
@@ -287,14 +308,15 @@ describe('giving up', () => {
     const id = 'rec-edge-x509';
     const ca = target(ctx).x509Ca!;
     const leaf = await issueLeafCertificate(ca, id);
-    const edge = new SimEdgeDevice(ctx, target(ctx), { deviceId: id, group: 'edge', ordinal: 0, arrivalAt: ctx.scheduler.now(), random: seeded(3) },
-      { kind: 'dps-x509', certPem: leaf.certPem + ca.certPem, keyPem: leaf.keyPem }, { modules: {} });
+    const plan = { deviceId: id, group: 'edge', ordinal: 0, arrivalAt: ctx.scheduler.now(), random: seeded(3) };
+    const x509: DeviceAuth = { kind: 'dps-x509', certPem: leaf.certPem + ca.certPem, keyPem: leaf.keyPem };
+    const edge = new SimEdgeDevice(ctx, target(ctx), plan, x509, { modules: {} });
     things.push(edge);
     edge.start();
     await until(() => edge.state === 'failed', 10_000, 'failed');
     const auth = errorsOf(ctx).auth;
     expect(auth?.count).toBe(1);
-    expect(auth?.lastMessage).toMatch(/rec-edge-x509 gave up: IoT Edge devices with X.509 identities cannot get module keys/);
+    expect(auth?.lastMessage).toMatch(/rec-edge-x509 gave up: IoT Edge devices with X.509 identities cannot get/);
     await edge.stop();
     expect(edge.state).toBe('failed');
     expect(ctx.states.get('failed')).toBe(1);

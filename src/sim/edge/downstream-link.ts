@@ -134,7 +134,9 @@ export class DownstreamLink implements UpstreamLeg {
   private retry(err: ClassifiedError): void {
     if (this.closed) return;
     const who = `${this.opts.deviceId} (through ${this.opts.gatewayId})`;
-    const decision = this.recovery.next({ ...failureOf(err), phase: 'reconnect', assignedBy: 'gateway', hadAssignment: true }, this.random);
+    const decision = this.recovery.next({
+      ...failureOf(err), phase: 'reconnect', assignedBy: 'gateway', hadAssignment: true,
+    }, this.random);
     if (decision.action === 'giveUp') {
       this.ctx.metrics.recordError(err.errorClass, `${who}: ${decision.reason}: ${err.message}`, 'connect');
       return this.opts.onUpstreamLost(this);

@@ -366,7 +366,8 @@ export class EdgeAgent {
     } catch (err) {
       if (generation !== hosted.generation || this.closed || !this.opts.mayReconnect()) return;
       const e = classify(err);
-      const decision = runtimeDecision(this.ctx, hosted.recovery, this.opts.device, e, 'moduleKey', `${this.opts.deviceId}/${name}`, hosted.random);
+      const who = `${this.opts.deviceId}/${name}`;
+      const decision = runtimeDecision(this.ctx, hosted.recovery, this.opts.device, e, 'moduleKey', who, hosted.random);
       if (decision === undefined) return;
       hosted.runtimeStatus = 'backoff';
       hosted.statusDescription = `module identity: ${e.message}`;

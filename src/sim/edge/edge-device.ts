@@ -11,7 +11,9 @@ import { PacedThing, type DeviceIdentityPlan } from '../thing.js';
 import { EdgeAgent } from './edge-agent.js';
 import { EdgeHub } from './edge-hub.js';
 import type { GatewayServer } from './gateway-server.js';
-import { hubEndpoint, IdentityService, type DeviceRecovery, type HubEndpoint, type LinkState } from './module-identity.js';
+import {
+  hubEndpoint, IdentityService, type DeviceRecovery, type HubEndpoint, type LinkState,
+} from './module-identity.js';
 import type { ModuleConfig, TelemetrySourceSpec } from './modules/index.js';
 
 export type { ModuleConfig, ModuleBehaviour, ModuleApi, MethodReply, TelemetrySourceSpec } from './modules/index.js';

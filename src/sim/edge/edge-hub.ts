@@ -398,7 +398,8 @@ export class EdgeHub {
       [CREATION_TIME_PROPERTY]: new Date(intendedAt).toISOString(),
     };
     const identity = from.link.identity;
-    const message: StoredMessage = { body, bag, intendedAt, priority, expiresAt: this.ctx.scheduler.now() + ttlSecs * 1000 };
+    const expiresAt = this.ctx.scheduler.now() + ttlSecs * 1000;
+    const message: StoredMessage = { body, bag, intendedAt, priority, expiresAt };
     if (from.link.hub !== undefined && this.store.size(identity) === 0) {
       this.publish(from, message, generatedElsewhere, false);
       return;
@@ -412,7 +413,9 @@ export class EdgeHub {
   }
 
   /** Publishes on the leg's connection; `after` runs once the outcome is known (or the connection failed it). */
-  private publish(leg: UpstreamLeg, message: StoredMessage, generatedElsewhere: boolean, late: boolean, after?: () => void): void {
+  private publish(
+    leg: UpstreamLeg, message: StoredMessage, generatedElsewhere: boolean, late: boolean, after?: () => void,
+  ): void {
     leg.pacer.send((_body, _component, _intended, done) => {
       const hub = leg.link.hub;
       if (hub === undefined) {

@@ -274,9 +274,9 @@ export class GatewayServer {
         },
       }, this.random);
     } catch (err) {
-      // The hub refused the device itself: so does edgeHub (the device then registers again); otherwise it is unavailable.
-      const refused = classify(err).errorClass === 'auth';
-      throw new RefusedConnection(refused ? CONNACK.notAuthorized : CONNACK.serverUnavailable, `upstream as ${deviceId}: ${(err as Error).message}`);
+      // The hub refused the device itself: so does edgeHub (the device then registers again); else it is unavailable.
+      const code = classify(err).errorClass === 'auth' ? CONNACK.notAuthorized : CONNACK.serverUnavailable;
+      throw new RefusedConnection(code, `upstream as ${deviceId}: ${(err as Error).message}`);
     }
     if (this.closed || client.closed) {
       await link.close(false);

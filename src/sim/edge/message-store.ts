@@ -99,7 +99,8 @@ export class MessageStore<T> {
       return false;
     }
     this.makeRoom();
-    this.queueOf(identity).levels[priorityLevel(priority)]!.push({ item, expiresAt: this.opts.now() + ttlSecs * 1000, seq: this.seq++ });
+    const expiresAt = this.opts.now() + ttlSecs * 1000;
+    this.queueOf(identity).levels[priorityLevel(priority)]!.push({ item, expiresAt, seq: this.seq++ });
     this.total += 1;
     return true;
   }

@@ -223,7 +223,8 @@ export interface DeviceRecovery {
  * register again when it says so. Undefined: the policy gave up (the device was told, and fails).
  */
 export function runtimeDecision(
-  ctx: SimContext, state: RetryState, device: DeviceRecovery, e: ClassifiedError, phase: RetryPhase, who: string, random: () => number,
+  ctx: SimContext, state: RetryState, device: DeviceRecovery, e: ClassifiedError, phase: RetryPhase, who: string,
+  random: () => number,
 ): (RetryDecision & { delayMs: number }) | undefined {
   // Fetching a key is the device's own call (its token); connecting is the module identity's.
   const assignedBy = phase === 'moduleKey' ? device.assignedBy : 'module';
@@ -323,34 +324,12 @@ export class IdentityLink {
     this.setState('connecting');
     const generation = ++this.generation;
     const started = this.ctx.scheduler.now();
-    const { endpoint, deviceId, moduleId } = this.opts;
     const phase: RetryPhase = this.wasUp ? 'reconnect' : 'connect';
-    let key: string;
-    try {
-      checkOutage(this.ctx, endpoint);
-    } catch (err) {
-      return this.failed(classify(err), phase);
-    }
-    try {
-      key = await this.opts.key(this.refreshKey);
-      this.refreshKey = false;
-    } catch (err) {
-      if (generation !== this.generation) return;
-      return this.failed(classify(err), 'moduleKey');
-    }
-    if (generation !== this.generation) return;
+    const key = await this.keyFor(generation, phase);
+    if (key === undefined || generation !== this.generation) return;
     let client: HubClient;
     try {
-      client = await HubClient.connect(this.ctx, {
-        identity: { deviceId, moduleId }, hubHost: endpoint.hubHost, dial: endpoint.mqtt, credential: { kind: 'sas', key },
-        ...(endpoint.caPem === undefined ? {} : { caPem: endpoint.caPem }),
-        ...(endpoint.localAddress === undefined ? {} : { localAddress: endpoint.localAddress }),
-        tokenTtlSeconds: TOKEN_TTL_SECONDS,
-      }, {
-        onDesired: (patch, version) => this.desiredPatch(generation, patch, version),
-        onMethod: (name, rid, payload) => this.method(generation, name, rid, payload),
-        onLost: (err) => this.lost(generation, err),
-      });
+      client = await this.open(generation, key);
     } catch (err) {
       if (generation !== this.generation) return;
       return this.failed(classify(err), phase);
@@ -359,14 +338,59 @@ export class IdentityLink {
     this.client = client;
     this.ctx.metrics.recordLatency('connect', intended, started, this.ctx.scheduler.now());
     this.scheduleRenewal(client, generation);
+    if (!(await this.readTwin(client, generation))) return;
+    this.recovery.connected();
+    this.wasUp = true;
+    this.setState('up');
+    this.settleFirstAttempt();
+    this.owner.onUp?.(this.desired, this.desiredVersion, this);
+    this.flush();
+  }
+
+  /** The key to connect with; undefined when there is none now (the failure went through the retry policy). */
+  private async keyFor(generation: number, phase: RetryPhase): Promise<string | undefined> {
+    try {
+      checkOutage(this.ctx, this.opts.endpoint);
+    } catch (err) {
+      this.failed(classify(err), phase);
+      return undefined;
+    }
+    try {
+      const key = await this.opts.key(this.refreshKey);
+      this.refreshKey = false;
+      return key;
+    } catch (err) {
+      if (generation === this.generation) this.failed(classify(err), 'moduleKey');
+      return undefined;
+    }
+  }
+
+  private open(generation: number, key: string): Promise<HubClient> {
+    const { endpoint, deviceId, moduleId } = this.opts;
+    return HubClient.connect(this.ctx, {
+      identity: { deviceId, moduleId }, hubHost: endpoint.hubHost, dial: endpoint.mqtt,
+      credential: { kind: 'sas', key },
+      ...(endpoint.caPem === undefined ? {} : { caPem: endpoint.caPem }),
+      ...(endpoint.localAddress === undefined ? {} : { localAddress: endpoint.localAddress }),
+      tokenTtlSeconds: TOKEN_TTL_SECONDS,
+    }, {
+      onDesired: (patch, version) => this.desiredPatch(generation, patch, version),
+      onMethod: (name, rid, payload) => this.method(generation, name, rid, payload),
+      onLost: (err) => this.lost(generation, err),
+    });
+  }
+
+  /** Reads the twin after a connect; false when that failed (the connection is closed and tried again). */
+  private async readTwin(client: HubClient, generation: number): Promise<boolean> {
     try {
       const twinStarted = this.ctx.scheduler.now();
       const twin = await client.getTwin();
       this.ctx.metrics.recordLatency('twinGet', twinStarted, twinStarted, this.ctx.scheduler.now());
-      if (generation !== this.generation) return;
+      if (generation !== this.generation) return false;
       this.twinRead(twin);
+      return true;
     } catch (err) {
-      if (generation !== this.generation) return;
+      if (generation !== this.generation) return false;
       // Without its twin the identity cannot work: start over on a new connection.
       const e = classify(err);
       this.generation++;
@@ -374,14 +398,9 @@ export class IdentityLink {
       this.renewTimer?.cancel();
       this.owner.onDown?.(e.message);
       await client.close(true);
-      return this.failed(e, 'twin');
+      this.failed(e, 'twin');
+      return false;
     }
-    this.recovery.connected();
-    this.wasUp = true;
-    this.setState('up');
-    this.settleFirstAttempt();
-    this.owner.onUp?.(this.desired, this.desiredVersion, this);
-    this.flush();
   }
 
   private twinRead(twin: Twin): void {
@@ -397,7 +416,8 @@ export class IdentityLink {
       if (this.state !== 'closed') this.setState('idle');
       return;
     }
-    const decision = runtimeDecision(this.ctx, this.recovery, this.opts.device, e, phase, this.identity, this.opts.random);
+    const { device, random } = this.opts;
+    const decision = runtimeDecision(this.ctx, this.recovery, device, e, phase, this.identity, random);
     if (decision === undefined || (this.state as LinkState) === 'closed') return;
     // A refused key fetch means the device registers again: its next key is fetched anew too.
     if (decision.action === 'refreshKey' || decision.action === 'reprovision') this.refreshKey = true;
