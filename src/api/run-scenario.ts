@@ -8,6 +8,7 @@ import { parseThreshold, ThresholdError, type Threshold } from '../config/thresh
 import type { EmulatorInfo } from '../emulator/index.js';
 import { readInfoFile, targetFromInfo } from '../endpoints/emulator-target.js';
 import { assignManifests, resolveTarget, type PreparedTarget } from '../endpoints/resolve.js';
+import { AssignmentCache, cacheScopeOf } from '../endpoints/assignment-cache.js';
 import { runFleet, type RunPlan } from '../engine/coordinator.js';
 import type { WorkerSpawner } from '../engine/hosts.js';
 import type { Output, RunFinal } from '../outputs/output.js';
@@ -28,8 +29,13 @@ export interface ScenarioOptions extends OutputChoices {
   seed?: number;
   /** An emulator already running (startEmulator().info, or its --info-file); otherwise one is started when needed. */
   emulator?: EmulatorInfo | string;
-  /** The embedded emulator's state directory (its CA and keys), and the gateways' edge CA. Default ".edgefleet". */
+  /**
+   * The embedded emulator's state directory (its CA and keys), the gateways' edge CA, and the assignment cache
+   * (what DPS assigned each identity, reused by the next run). Default ".edgefleet".
+   */
   stateDir?: string;
+  /** Register every identity through DPS, whatever the assignment cache holds (what DPS assigns is still kept). */
+  reprovision?: boolean;
   /** Where reports/<run-id>/ goes. Default "reports". */
   reportsDir?: string;
   /** Worker threads (default: one per core). */
@@ -104,6 +110,10 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       ...(reconcile && service !== undefined ? [reconciliationOutput(service)] : []), ...chosen, report,
     ];
     await assignManifests(prepared.target, loaded, edgeGroups(plan.identities), (line) => log('warn', line));
+    const scope = cacheScopeOf(prepared.target);
+    const assignments = scope === undefined ? undefined : await AssignmentCache.open(stateDir, scope, {
+      ignore: options.reprovision === true, warn: (line) => log('warn', line),
+    });
     options.onStart?.({
       scenario: plan.scenarioName, profile: plan.profileName, durationMs: plan.durationMs, seed: plan.seed,
       identities: plan.identities.length, fleetSize: plan.fleetSize, target: prepared.label,
@@ -118,6 +128,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       ...(options.notice === undefined ? {} : { notice: options.notice }),
       ...(edgeCa === undefined ? {} : { gatewayListen, edgeCa: { certPem: edgeCa.certPem, keyPem: edgeCa.keyPem } }),
       ...(options.spawn === undefined ? {} : { spawn: options.spawn }),
+      ...(assignments === undefined ? {} : { assignments }),
     });
     if (report.report === undefined) throw new Error('the run ended without a report');
     return { ...report.report, runId: report.report.summary.runId, final };

@@ -26,6 +26,7 @@ interface RunArgs {
   tui: boolean;
   'gateway-listen': string[];
   out: string[];
+  reprovision: boolean;
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
@@ -43,7 +44,14 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('shard', { type: 'string', describe: 'Run only shard i of n (e.g. 2/4), for one fleet split over machines' })
       .option('local-address', { type: 'string', describe: 'Comma-separated source addresses to spread connections over (e.g. 127.0.0.2,127.0.0.3)' })
       .option('reports-dir', { type: 'string', default: 'reports', describe: 'Where reports/<run-id>/ goes' })
-      .option('state-dir', { type: 'string', default: '.edgefleet', describe: 'State directory of the embedded emulator' })
+      .option('state-dir', {
+        type: 'string', default: '.edgefleet',
+        describe: 'State directory: the embedded emulator\'s, and the assignment cache (what DPS assigned each '
+          + 'identity, reused by the next run)',
+      })
+      .option('reprovision', {
+        type: 'boolean', default: false, describe: 'Register every identity through DPS, ignoring the assignment cache',
+      })
       .option('log-level', { choices: LOG_LEVELS, default: 'warn' as LogLevel, describe: 'What is logged to stderr' })
       .option('log-file', { type: 'string', describe: 'Also log JSON lines to this file (secrets are redacted everywhere)' })
       .option('threshold', { type: 'string', array: true, nargs: 1, default: [] as string[], describe: "Pass/fail criterion, e.g. 'telemetry.p99 < 200ms' (repeatable); a failed one exits 99" })
@@ -94,6 +102,7 @@ async function run(args: RunArgs, signal: AbortSignal, onInterrupt: () => void):
     scenario: args.scenario, profile: args.profile, duration: args.duration,
     target: args.target as ScenarioOptions['target'],
     seed: args.seed, stateDir: args['state-dir'], reportsDir: args['reports-dir'], workers: args.workers,
+    reprovision: args.reprovision,
     thresholds: args.threshold, gatewayListen: args['gateway-listen'], out: args.out, logLevel: logger.level, signal,
     log: (level, message) => logger.log(isLogLevel(level) ? level : 'info', message), notice: print,
     onStart: (started) => printStart(started, args.workers),

@@ -11,6 +11,7 @@ interface SmokeArgs {
   timeout: string;
   'state-dir': string;
   scenarios?: string;
+  reprovision: boolean;
 }
 
 export const smokeCommandModule: CommandModule<object, SmokeArgs> = {
@@ -24,7 +25,13 @@ export const smokeCommandModule: CommandModule<object, SmokeArgs> = {
       .option('junit', { type: 'string', describe: 'Write JUnit XML here: a testsuite per pattern, a testcase per check' })
       .option('reports-dir', { type: 'string', default: 'reports/smoke', describe: 'Where each pattern\'s run report goes (<dir>/<pattern>/<run-id>/)' })
       .option('timeout', { type: 'string', default: '60s', describe: 'Budget of the whole smoke run; checks still waiting then fail' })
-      .option('state-dir', { type: 'string', default: '.edgefleet', describe: 'State directory of the embedded emulator' })
+      .option('state-dir', {
+        type: 'string', default: '.edgefleet',
+        describe: 'State directory: the embedded emulator\'s, and the assignment cache',
+      })
+      .option('reprovision', {
+        type: 'boolean', default: false, describe: 'Register every identity through DPS, ignoring the assignment cache',
+      })
       .option('scenarios', { type: 'string', describe: 'Directory with your own <pattern>.yaml files instead of the bundled scenarios/smoke/' })
       .example('$0 smoke', 'Every pattern against the embedded emulator, in under a minute')
       .example('$0 smoke --pattern edge-device --junit reports/smoke.xml', 'One pattern, with JUnit XML for CI')
@@ -32,6 +39,7 @@ export const smokeCommandModule: CommandModule<object, SmokeArgs> = {
   handler: async (args) => {
     process.exitCode = await smokeCommand({
       patterns: args.pattern, reportsDir: args['reports-dir'], timeout: args.timeout, stateDir: args['state-dir'],
+      reprovision: args.reprovision,
       ...(args.target === undefined ? {} : { target: args.target }),
       ...(args['target-info'] === undefined ? {} : { targetInfo: args['target-info'] }),
       ...(args.junit === undefined ? {} : { junit: args.junit }),

@@ -5,6 +5,8 @@ import { availableParallelism } from 'node:os';
 import { splitAmong } from '../config/plan.js';
 import type { LoadedScenario } from '../config/load.js';
 import type { Target } from '../endpoints/target.js';
+import type { AssignmentCache, AssignmentChanges } from '../endpoints/assignment-cache.js';
+import { registrationIdsOf } from '../sim/build.js';
 import { MetricsAggregate } from '../metrics/aggregate.js';
 import { OutputFanOut } from '../outputs/fan-out.js';
 import type { Output, RunFinal, RunStart } from '../outputs/output.js';
@@ -50,7 +52,11 @@ export interface RunOptions {
   edgeCa?: { certPem: string; keyPem: string };
   /** Where workers run: threads by default; tests run them in this thread (engine/hosts.ts). */
   spawn?: WorkerSpawner;
+  /** What DPS assigned in earlier runs; the run's new assignments go into it (written every 10 s and at the end). */
+  assignments?: AssignmentCache;
 }
+
+const ASSIGNMENTS_SAVE_MS = 10_000;
 
 /** Runs the plan to its end and returns the final; the outputs have seen the whole run. */
 export async function runFleet(options: RunOptions): Promise<RunFinal> {
@@ -64,8 +70,12 @@ export async function runFleet(options: RunOptions): Promise<RunFinal> {
   let requestStop: (reason: string) => void = () => {};
   const stopRequested = new Promise<string>((resolve) => (requestStop = resolve));
   let ticker: SnapshotTicker | undefined;
+  const cache = options.assignments;
+  const saving = cache === undefined ? undefined : setInterval(() => void cache.save(), ASSIGNMENTS_SAVE_MS);
   try {
-    pool = new WorkerPool(workerInits(options), options.spawn ?? threadWorkers(), aggregate, { log, notice });
+    const apply = (changes: AssignmentChanges) => cache?.apply(changes);
+    const events = { log, notice, ...(cache === undefined ? {} : { assignments: apply }) };
+    pool = new WorkerPool(workerInits(options), options.spawn ?? threadWorkers(), aggregate, events);
     // The clock starts when every worker has built its things, so no arrival is late because of set-up.
     await pool.whenReady();
     const startAt = Date.now() + 100;
@@ -87,7 +97,9 @@ export async function runFleet(options: RunOptions): Promise<RunFinal> {
     return await outputs.finish(final);
   } finally {
     ticker?.stop();
+    clearInterval(saving);
     await pool?.terminate();
+    await cache?.save();
     await outputs.close();
   }
 }
@@ -98,11 +110,15 @@ function workerInits(options: RunOptions): WorkerInit[] {
   const count = Math.max(1, Math.min(options.workers ?? availableParallelism(), plan.identities.length || 1));
   const listen = options.gatewayListen === undefined || options.edgeCa === undefined
     ? {} : { gatewayListen: options.gatewayListen, edgeCa: options.edgeCa };
+  const cache = options.assignments;
   return splitAmong(plan.identities, count).map((identities, workerIndex) => ({
     workerIndex, scenario: plan.scenario, identities, target: options.target, durationMs: plan.durationMs,
     seed: plan.seed, actionShare: plan.fleetSize === 0 ? 0 : identities.length / plan.fleetSize,
     localAddresses: options.localAddresses ?? [], snapshotIntervalMs: 1000, logLevel: options.logLevel ?? 'warn',
     ...listen,
+    ...(cache === undefined ? {} : {
+      assignments: cache.entriesFor(identities.flatMap((i) => registrationIdsOf(plan.scenario, i))),
+    }),
   }));
 }
 

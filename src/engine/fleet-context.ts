@@ -2,10 +2,12 @@
 // recorder, identities by state, acknowledgements per identity. Tests build their things on the same one.
 import { Scheduler, type SchedulerClock } from '../core/scheduler.js';
 import type { Target } from '../endpoints/target.js';
+import { samePayload, type AssignmentChanges, type AssignmentEntries } from '../endpoints/assignment-cache.js';
 import { MessageWatch } from '../metrics/message-ring.js';
 import { MetricsRecorder } from '../metrics/recorder.js';
 import type { StateCounts, ThingState } from '../metrics/types.js';
-import type { SimContext } from '../sim/context.js';
+import type { AssignedHub, AssignmentBook, SimContext } from '../sim/context.js';
+import type { RegisterPayload } from '../protocol/index.js';
 
 type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const LEVELS = { debug: 0, info: 1, warn: 2, error: 3 } as const;
@@ -23,6 +25,51 @@ export interface FleetContextOptions {
   localAddresses?: readonly string[];
   clock?: SchedulerClock;
   mqtt?: SimContext['mqtt'];
+  /** The assignment cache's entries for these identities; absent: nothing is cached (a target without DPS). */
+  assignments?: AssignmentEntries;
+}
+
+/** A worker's part of the assignment cache: its identities' entries, and what changed since it last reported. */
+export class WorkerAssignments implements AssignmentBook {
+  private changes: AssignmentChanges = {};
+  private changed = false;
+
+  constructor(private readonly entries: AssignmentEntries) {}
+
+  get(registrationId: string, payload: RegisterPayload | undefined): AssignedHub | undefined {
+    const entry = this.entries[registrationId];
+    if (entry === undefined || !samePayload(entry.payload, payload)) return undefined;
+    return { assignedHub: entry.assignedHub, deviceId: entry.deviceId };
+  }
+
+  assigned(registrationId: string, assignment: AssignedHub, payload: RegisterPayload | undefined): void {
+    const entry = {
+      assignedHub: assignment.assignedHub, deviceId: assignment.deviceId, ...(payload === undefined ? {} : { payload }),
+      assignedAt: new Date().toISOString(),
+    };
+    this.entries[registrationId] = entry;
+    this.note(registrationId, entry);
+  }
+
+  forget(registrationId: string): void {
+    if (this.entries[registrationId] === undefined) return;
+    delete this.entries[registrationId];
+    this.note(registrationId, null);
+  }
+
+  /** What changed since the last call, or undefined when nothing did. */
+  takeChanges(): AssignmentChanges | undefined {
+    if (!this.changed) return undefined;
+    const changes = this.changes;
+    this.changes = {};
+    this.changed = false;
+    return changes;
+  }
+
+  private note(registrationId: string, entry: AssignmentChanges[string]): void {
+    this.changes[registrationId] = entry;
+    this.changed = true;
+  }
 }
 
 export class FleetContext {
@@ -36,11 +83,15 @@ export class FleetContext {
   readonly stateTotals: Record<string, number> = {};
   /** Messages the target acknowledged, per identity (reconciliation compares them with what it received). */
   readonly acknowledgedBy: Record<string, number> = {};
+  /** The assignment cache as this worker's things use it; absent when nothing is cached. */
+  readonly assignments: WorkerAssignments | undefined;
   readonly sim: SimContext;
 
   constructor(target: Target, options: FleetContextOptions) {
     this.scheduler = new Scheduler((late) => this.metrics.recordLateness(late), options.clock);
     const addresses = options.localAddresses ?? [];
+    const entries = options.assignments;
+    this.assignments = entries === undefined ? undefined : new WorkerAssignments({ ...entries });
     this.sim = {
       scheduler: this.scheduler, metrics: this.metrics, target, watch: this.watch,
       localAddress: (ordinal) => (addresses.length === 0 ? undefined : addresses[ordinal % addresses.length]),
@@ -51,6 +102,7 @@ export class FleetContext {
         if (LEVELS[level] >= LEVELS[options.logLevel]) options.log(level, message);
       },
       notice: (message) => options.notice?.(message),
+      ...(this.assignments === undefined ? {} : { assignments: this.assignments }),
       mqtt: options.mqtt ?? { keepaliveSeconds: 180, connectTimeoutMs: 30_000, operationTimeoutMs: 30_000 },
     };
   }

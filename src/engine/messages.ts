@@ -2,6 +2,7 @@
 import type { DeviceDetail, MetricsSnapshot, StateCounts } from '../metrics/types.js';
 import type { PlannedIdentity } from '../config/plan.js';
 import type { FleetShare } from '../sim/build.js';
+import type { AssignmentChanges, AssignmentEntries } from '../endpoints/assignment-cache.js';
 
 /** One identity a worker runs, as the plan made it. */
 export type WorkerIdentity = PlannedIdentity;
@@ -15,6 +16,8 @@ export interface WorkerInit extends FleetShare {
   localAddresses: string[];
   snapshotIntervalMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** The assignment cache's entries for this worker's identities; absent: nothing is cached. */
+  assignments?: AssignmentEntries;
 }
 
 /** `start` comes once every worker is ready, so that building a fleet never makes its arrivals late. */
@@ -32,11 +35,14 @@ export type FromWorker =
   | {
       type: 'snapshot'; workerIndex: number; snapshot: MetricsSnapshot; states: StateCounts; patterns: StateCounts;
       pendingAcks: number; heapUsed: number;
+      /** Assignments made (or to forget) since the last message, for the assignment cache. */
+      assignments?: AssignmentChanges;
     }
   | { type: 'inspection'; requestId: number; detail: DeviceDetail | null }
   | {
       type: 'final'; workerIndex: number; snapshot: MetricsSnapshot; states: StateCounts; patterns: StateCounts;
       acknowledgedBy: Record<string, number>;
+      assignments?: AssignmentChanges;
     }
   | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; message: string }
   /** For the person running the fleet (a gateway's TLS address): logged and shown in the progress. */

@@ -4,10 +4,13 @@ import type { MetricsAggregate } from '../metrics/aggregate.js';
 import type { DeviceDetail, StateCounts, WorkerLoad } from '../metrics/types.js';
 import type { WorkerHandle, WorkerSpawner } from './hosts.js';
 import type { FromWorker, WorkerInit } from './messages.js';
+import type { AssignmentChanges } from '../endpoints/assignment-cache.js';
 
 export interface PoolEvents {
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
   notice(message: string): void;
+  /** Assignments a worker's identities were given (or lost), for the assignment cache. */
+  assignments?(changes: AssignmentChanges): void;
 }
 
 interface Member {
@@ -135,6 +138,7 @@ export class WorkerPool {
     this.aggregate.add(String(member.index), m.snapshot);
     member.states = m.states;
     member.patterns = m.patterns;
+    if (m.assignments !== undefined) this.events.assignments?.(m.assignments);
     if (m.type !== 'final') return;
     const acked = this.acknowledgedBy;
     for (const [id, n] of Object.entries(m.acknowledgedBy)) acked[id] = (acked[id] ?? 0) + n;

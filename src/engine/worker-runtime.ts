@@ -63,6 +63,7 @@ export class WorkerRuntime {
       notice: (message) => this.post({ type: 'notice', message }),
       desiredAcknowledged: (deviceId, moduleId, _version, atMs) => this.actions?.acknowledged(deviceId, moduleId, atMs),
       ...(options.clock === undefined ? {} : { clock: options.clock }),
+      ...(init.assignments === undefined ? {} : { assignments: init.assignments }),
     });
     const prng = new Prng(seedFor(init.seed, 'worker', init.workerIndex));
     this.random = () => prng.next();
@@ -118,10 +119,11 @@ export class WorkerRuntime {
   private sendSnapshot(): void {
     const { watch, metrics, states } = this.fleet;
     if (watch.size > 0) watch.expire(this.scheduler.now());
+    const assignments = this.fleet.assignments?.takeChanges();
     this.post({
       type: 'snapshot', workerIndex: this.init.workerIndex, snapshot: metrics.snapshot(Date.now()),
       states: structuredClone(states), patterns: this.patternSnapshot(), pendingAcks: this.pendingAcks(),
-      heapUsed: process.memoryUsage().heapUsed,
+      heapUsed: process.memoryUsage().heapUsed, ...(assignments === undefined ? {} : { assignments }),
     });
   }
 
@@ -203,9 +205,11 @@ export class WorkerRuntime {
     while (this.pendingAcks() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await this.halt();
     const { metrics, states, acknowledgedBy } = this.fleet;
+    const assignments = this.fleet.assignments?.takeChanges();
     this.post({
       type: 'final', workerIndex: this.init.workerIndex, snapshot: metrics.snapshot(Date.now()),
       states: structuredClone(states), patterns: this.patternSnapshot(), acknowledgedBy,
+      ...(assignments === undefined ? {} : { assignments }),
     });
     this.port.close();
   }

@@ -11,8 +11,10 @@ import {
 import { ERROR_CLASSES, isErrorClass, isOperation, OPERATIONS, type ErrorClass, type Operation } from './operations.js';
 import {
   emptyLedger,
+  emptyProvisioning,
   LEDGER_KEYS,
   ledgerTotals,
+  type ProvisioningCounts,
   type ErrorDelta,
   type LedgerCounts,
   type LedgerTotals,
@@ -95,6 +97,8 @@ export interface AggregateState {
   timeseries: TimeseriesRow[];
   rejected: number;
   clamped: number;
+  /** Provisioning counts by worker (as gauges are). */
+  provisioning?: Record<string, ProvisioningCounts>;
 }
 
 interface OpHistograms {
@@ -129,6 +133,8 @@ export class MetricsAggregate {
   private latenessHist: Histogram | undefined;
   private readonly ledgerSum: LedgerCounts = emptyLedger();
   private readonly gaugesByWorker = new Map<string, Record<string, number>>();
+  /** Cumulative per worker; a worker that dies keeps its counts (unlike its gauges). */
+  private readonly provisioningByWorker = new Map<string, ProvisioningCounts>();
   private readonly errorStats = new Map<ErrorClass, ErrorStats>();
   private rejectedSum = 0;
   private clampedSum = 0;
@@ -190,6 +196,7 @@ export class MetricsAggregate {
       iv.ledger[k] += d;
     }
     this.gaugesByWorker.set(worker, { ...snap.gauges });
+    if (snap.provisioning !== undefined) this.provisioningByWorker.set(worker, { ...snap.provisioning });
 
     for (const [cls, delta] of Object.entries(snap.errors ?? {})) {
       if (!isErrorClass(cls) || !delta) continue;
@@ -265,6 +272,17 @@ export class MetricsAggregate {
     return out;
   }
 
+  /** Identities provisioned, reused from the assignment cache and re-provisioned, over workers and shards. */
+  provisioning(): ProvisioningCounts {
+    const out = emptyProvisioning();
+    for (const p of this.provisioningByWorker.values()) {
+      out.provisioned += p.provisioned;
+      out.reusedFromCache += p.reusedFromCache;
+      out.reprovisioned += p.reprovisioned;
+    }
+    return out;
+  }
+
   errors(): Record<ErrorClass, ErrorStats> {
     const out = {} as Record<ErrorClass, ErrorStats>;
     for (const cls of ERROR_CLASSES) {
@@ -301,6 +319,9 @@ export class MetricsAggregate {
     };
     if (this.shard !== undefined) state.shard = this.shard;
     if (this.latenessHist) state.lateness = encodeHistogram(this.latenessHist);
+    if (this.provisioningByWorker.size > 0) {
+      state.provisioning = Object.fromEntries([...this.provisioningByWorker].map(([k, v]) => [k, { ...v }]));
+    }
     return state;
   }
 
@@ -328,6 +349,7 @@ export class MetricsAggregate {
     // Worker ids repeat across shards (every machine has a worker 0), so foreign gauges get a prefix.
     const prefix = own ? '' : `${state.shard ?? `merged-${++this.mergeCount}`}/`;
     for (const [w, g] of Object.entries(state.gauges)) this.gaugesByWorker.set(prefix + w, { ...g });
+    for (const [w, p] of Object.entries(state.provisioning ?? {})) this.provisioningByWorker.set(prefix + w, { ...p });
     for (const [cls, s] of Object.entries(state.errors)) if (isErrorClass(cls) && s) this.addErrors(cls, s);
     this.rejectedSum += state.rejected;
     this.clampedSum += state.clamped;

@@ -3,7 +3,10 @@ import type { Histogram } from 'hdr-histogram-js';
 import { encodeHistogram, MAX_TRACKABLE_US, newIntervalHistogram, US_PER_MS } from './histogram.js';
 import { ERROR_CLASS_INDEX, ERROR_CLASSES, OPERATION_INDEX, OPERATIONS, type ErrorClass, type Operation } from './operations.js';
 import { redactText } from './redact.js';
-import { emptyLedger, LEDGER_KEYS, type ErrorDelta, type LedgerCounts, type MetricsSnapshot } from './types.js';
+import {
+  emptyLedger, emptyProvisioning, LEDGER_KEYS, type ErrorDelta, type LedgerCounts, type MetricsSnapshot,
+  type ProvisioningCounts,
+} from './types.js';
 
 /** Longest error message kept; a stack trace or an HTML error page is no use in a report. */
 export const MAX_ERROR_MESSAGE_LENGTH = 300;
@@ -15,6 +18,8 @@ const ERR_STRIDE = N_OPS + 1;
 export class MetricsRecorder {
   /** Counters the simulation increments directly (e.g. `recorder.ledger.generated++`). inFlight is derived. */
   readonly ledger: LedgerCounts = emptyLedger();
+  /** Identities provisioned, reused from the assignment cache, re-provisioned (each counted once by its thing). */
+  readonly provisioning: ProvisioningCounts = emptyProvisioning();
 
   private readonly corrected: Histogram[] = OPERATIONS.map(() => newIntervalHistogram());
   private readonly raw: Histogram[] = OPERATIONS.map(() => newIntervalHistogram());
@@ -155,6 +160,8 @@ export class MetricsRecorder {
       clamped: this.clamped,
     };
     if (lateness !== undefined) snap.lateness = lateness;
+    const p = this.provisioning;
+    if (p.provisioned + p.reusedFromCache + p.reprovisioned > 0) snap.provisioning = { ...p };
     this.rejected = 0;
     this.clamped = 0;
     this.intervalStartMs = nowMs;

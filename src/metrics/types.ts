@@ -55,6 +55,18 @@ export function ledgerTotals(l: LedgerCounts): LedgerTotals {
   return { ...l, inFlight, balanced: inFlight >= 0 };
 }
 
+/**
+ * How identities got their hub during a run: registered through DPS, reused from the assignment cache (no DPS),
+ * registered again (refused by their hub, or a cached assignment that was refused). Each identity counts once in each.
+ */
+export interface ProvisioningCounts {
+  provisioned: number;
+  reusedFromCache: number;
+  reprovisioned: number;
+}
+
+export const emptyProvisioning = (): ProvisioningCounts => ({ provisioned: 0, reusedFromCache: 0, reprovisioned: 0 });
+
 /** Errors of one class within one snapshot interval. */
 export interface ErrorDelta {
   count: number;
@@ -84,6 +96,8 @@ export interface MetricsSnapshot {
   /** Samples refused (NaN, negative, unknown operation) and samples clamped to the histogram ceiling. */
   rejected: number;
   clamped: number;
+  /** This worker's provisioning counts since the start (absolute, like gauges); absent while all are 0. */
+  provisioning?: ProvisioningCounts;
 }
 
 // --- the state of the fleet, as the coordinator merges it and the dashboard shows it ---------------------------

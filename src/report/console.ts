@@ -66,6 +66,14 @@ export function formatConsoleReport(summary: RunSummary, options: ConsoleReportO
       `  (in flight: ${l.stored} still stored, unsent; delivered late ${l.deliveredLate})`,
   );
 
+  const failed = summary.gauges.failed ?? 0;
+  if (failed > 0) lines.push(red(`identities  ${failed} failed (they gave up: see errors)`));
+  const p = summary.provisioning;
+  if (p !== undefined && p.provisioned + p.reusedFromCache + p.reprovisioned > 0) {
+    lines.push(`provisioning  through DPS ${p.provisioned}, reused from cache ${p.reusedFromCache}, `
+      + `re-provisioned ${p.reprovisioned}`);
+  }
+
   const errs = ERROR_CLASSES.filter((c) => summary.errors[c].count > 0);
   if (errs.length === 0) {
     lines.push('errors    none');

@@ -3,7 +3,7 @@ import type { MetricsAggregate } from '../metrics/aggregate.js';
 import { latencyStats, MAX_TRACKABLE_US, SIGNIFICANT_DIGITS, usToMs, type LatencyStats } from '../metrics/histogram.js';
 import { ERROR_CLASSES, OPERATIONS, type ErrorClass, type Operation } from '../metrics/operations.js';
 import { redactDeep, redactText } from '../metrics/redact.js';
-import type { LedgerTotals } from '../metrics/types.js';
+import type { LedgerTotals, ProvisioningCounts } from '../metrics/types.js';
 
 export const SUMMARY_SCHEMA = 'edgefleet.summary/v1';
 
@@ -56,6 +56,11 @@ export interface RunSummary {
   scheduler: { lateness: { count: number; p50: number | null; p99: number | null; max: number | null } };
   /** Gauges summed over workers at the end of the run (e.g. connected, backingOff). */
   gauges: Record<string, number>;
+  /**
+   * How identities got their hub: registered through DPS, reused from the assignment cache (no DPS), registered
+   * again (refused, or a cached assignment refused). Each identity counts at most once in each.
+   */
+  provisioning: ProvisioningCounts;
   /** Samples workers refused (NaN, negative) or clamped at the histogram ceiling; non-zero means a bug or a stuck clock. */
   recording: { rejectedSamples: number; clampedSamples: number; maxTrackableMs: number; significantDigits: number };
   reconciliation: Reconciliation | null;
@@ -121,6 +126,7 @@ export function buildSummary(aggregate: MetricsAggregate, meta: RunMeta & { runI
     errors,
     scheduler: { lateness: { count: late.count, p50: late.p50, p99: late.p99, max: late.max } },
     gauges: aggregate.gauges(),
+    provisioning: aggregate.provisioning(),
     recording: {
       rejectedSamples: rec.rejected,
       clampedSamples: rec.clamped,

@@ -188,6 +188,23 @@ async function deviceAuth(group: LoadedGroup, identity: PlannedIdentity, target:
   }
 }
 
+/**
+ * The DPS registration ids an identity brings to a run: its own, and those of the sensors its modules register
+ * (identity translation), for the assignment cache.
+ */
+export function registrationIdsOf(loaded: LoadedScenario, identity: PlannedIdentity): string[] {
+  const group = identity.kind === 'iotEdge' ? loaded.groups.find((g) => g.name === identity.group) : undefined;
+  if (group === undefined || group.kind !== 'iotEdge') return [identity.deviceId];
+  const ids = [identity.deviceId];
+  for (const m of group.modules) {
+    const b = m.behaviour;
+    if (b.behaviour !== 'identity-translation') continue;
+    const parts = parseIdPattern(b.sensors.idPattern, { gateway: true });
+    for (let i = 0; i < b.sensors.count; i++) ids.push(formatId(parts, i + 1, group.name, identity.deviceId));
+  }
+  return ids;
+}
+
 /** Everything this worker runs. */
 export async function buildFleet(ctx: SimContext, init: FleetShare): Promise<BuiltThing[]> {
   const loaded = init.scenario;

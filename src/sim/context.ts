@@ -4,6 +4,7 @@ import type { MetricsRecorder } from '../metrics/recorder.js';
 import type { Target } from '../endpoints/target.js';
 import type { MessageWatch } from '../metrics/message-ring.js';
 import type { ThingState } from '../metrics/types.js';
+import type { RegisterPayload } from '../protocol/index.js';
 
 export type { ThingState };
 
@@ -30,8 +31,26 @@ export interface SimContext {
   notice?(message: string): void;
   /** The last messages of devices being looked at (drill-down); absent or empty, nothing is recorded. */
   watch?: MessageWatch;
+  /** What DPS assigned identities in earlier runs against this target (the assignment cache); absent: none kept. */
+  assignments?: AssignmentBook;
   /** Keep-alive and time-outs of MQTT connections. */
   mqtt: { keepaliveSeconds: number; connectTimeoutMs: number; operationTimeoutMs: number };
+}
+
+/** An assignment as DPS made it: the hub and the device id. */
+export interface AssignedHub {
+  assignedHub: string;
+  deviceId: string;
+}
+
+/** The assignment cache as a simulated thing sees it (its worker keeps the entries of its identities). */
+export interface AssignmentBook {
+  /** The kept assignment of `registrationId`, when it was made for this register payload (IoT Central reads it). */
+  get(registrationId: string, payload: RegisterPayload | undefined): AssignedHub | undefined;
+  /** DPS assigned it now (the first time, or again). */
+  assigned(registrationId: string, assignment: AssignedHub, payload: RegisterPayload | undefined): void;
+  /** The kept assignment was refused for good: forget it. */
+  forget(registrationId: string): void;
 }
 
 /** What the engine drives: a device or an IoT Edge device with everything on it. */

@@ -1,5 +1,6 @@
-// A simulated device: provisions (once), connects, keeps its twin, answers commands, streams telemetry on the
-// worker's scheduler, and reconnects with the SDKs' backoff when the connection goes away.
+// A simulated device: gets its hub (DPS, or the assignment cache), connects, keeps its twin, answers commands,
+// streams telemetry on the worker's scheduler, and recovers as the retry policy says when the connection goes
+// away or is refused (a refused assignment registers again through DPS).
 import { parseMethodPayload, type PropertyBag } from '../protocol/index.js';
 import type { AzureTarget } from '../endpoints/target.js';
 import { splitHostPort } from '../endpoints/target.js';
@@ -122,15 +123,13 @@ export class SimDevice extends PacedThing {
       }
       this.hub = hub;
       this.ctx.metrics.recordLatency('connect', intended, started, this.ctx.scheduler.now());
-      this.attempt = 0;
+      this.connectedNow();
       this.setState('connected');
       this.scheduleRenewal(hub);
       this.startTelemetry(hub);
       await this.syncTwin(hub);
     } catch (err) {
-      const e = classify(err);
-      this.ctx.metrics.recordError(e.errorClass, `${this.deviceId}: ${e.message}`, 'connect');
-      this.retry(e, (at) => void this.connect(at));
+      this.recover(classify(err), this.connectedOnce ? 'reconnect' : 'connect', (at) => void this.connect(at));
     }
   }
 
@@ -207,26 +206,39 @@ export class SimDevice extends PacedThing {
       // The SDKs renew by reconnecting with a new token.
       this.generation++;
       this.hub = undefined;
-      this.telemetry.connectionLost('token renewal');
+      this.telemetry.connectionLost('token renewal', this.qos === 1);
       await hub.close();
       await this.connect(intended);
     });
   }
 
+  /** Through a gateway always QoS 1: edgeHub's PUBACK is the hand-over of the message to its upstream leg. */
+  private get qos(): 0 | 1 {
+    return this.transport === undefined ? this.behaviour.telemetryQos : 1;
+  }
+
   private lost(generation: number, err: ClassifiedError): void {
-    if (generation !== this.generation || this.state === 'stopped') return;
+    if (generation !== this.generation || this.state === 'stopped' || this.state === 'failed') return;
     this.hub = undefined;
-    this.telemetry.connectionLost('connection lost before PUBACK');
+    // QoS 1 messages still unacknowledged go again on the next connection; nothing reconnects once quiescing.
+    this.telemetry.connectionLost('connection lost before PUBACK', this.qos === 1 && !this.quiescing);
     if (this.quiescing) return;
-    this.ctx.metrics.recordError(err.errorClass, `${this.deviceId}: ${err.message}`, 'connect');
     this.renewTimer?.cancel();
-    this.retry(err, (at) => void this.connect(at));
+    this.recover(err, 'reconnect', (at) => void this.connect(at));
+  }
+
+  /** Given up: nothing reconnects, and the connection (if any) goes. */
+  protected override gaveUp(): void {
+    this.renewTimer?.cancel();
+    const hub = this.hub;
+    this.hub = undefined;
+    this.generation++;
+    if (hub !== undefined) void hub.close(true);
   }
 
   private startTelemetry(hub: HubClient): void {
     if (this.quiescing) return;
-    // Through a gateway always QoS 1: edgeHub's PUBACK is the hand-over of the message to its upstream leg.
-    const qos = this.transport === undefined ? this.behaviour.telemetryQos : 1;
+    const qos = this.qos;
     const topics = new TelemetryTopics(hub.telemetryTopic);
     this.telemetry.start((body, component, intended, done) => hub.publishTelemetry(topics.at(intended, component), body, qos, done));
   }
@@ -249,8 +261,7 @@ export class SimDevice extends PacedThing {
 
   /** Disconnects; what is still in flight stays counted as in flight. */
   async stop(): Promise<void> {
-    const previous = this.state;
-    this.setState('stopped');
+    const previous = this.setStopped();
     this.telemetry.abandon(); // late acknowledgements after the drain no longer count
     this.renewTimer?.cancel();
     const hub = this.hub;

@@ -57,7 +57,7 @@ export class MqttDevice extends PacedThing {
       }
       this.connection = connection;
       this.ctx.metrics.recordLatency('connect', intended, started, this.ctx.scheduler.now());
-      this.attempt = 0;
+      this.connectedNow();
       this.setState('connected');
       if (!this.quiescing) {
         const qos = this.behaviour.telemetryQos;
@@ -67,19 +67,27 @@ export class MqttDevice extends PacedThing {
         });
       }
     } catch (err) {
-      const e = classify(err);
-      this.ctx.metrics.recordError(e.errorClass, `${this.deviceId}: ${e.message}`, 'connect');
-      this.retry(e, (at) => void this.connect(at));
+      // A broker's fixed credentials are a connection string's: nothing to register again with.
+      const phase = this.connectedOnce ? 'reconnect' : 'connect';
+      this.recover(classify(err), phase, (at) => void this.connect(at), 'connectionString');
     }
   }
 
   private lost(generation: number, err: ClassifiedError): void {
-    if (generation !== this.generation || this.state === 'stopped') return;
+    if (generation !== this.generation || this.state === 'stopped' || this.state === 'failed') return;
     this.connection = undefined;
-    this.telemetry.connectionLost('connection lost before PUBACK');
+    // A clean session: QoS 1 messages still unacknowledged are published again on the next connection.
+    const resend = this.behaviour.telemetryQos === 1 && !this.quiescing;
+    this.telemetry.connectionLost('connection lost before PUBACK', resend);
     if (this.quiescing) return;
-    this.ctx.metrics.recordError(err.errorClass, `${this.deviceId}: ${err.message}`, 'connect');
-    this.retry(err, (at) => void this.connect(at));
+    this.recover(err, 'reconnect', (at) => void this.connect(at), 'connectionString');
+  }
+
+  protected override gaveUp(): void {
+    const connection = this.connection;
+    this.connection = undefined;
+    this.generation++;
+    if (connection !== undefined) void connection.close(true);
   }
 
   drop(): void {
@@ -95,8 +103,7 @@ export class MqttDevice extends PacedThing {
   }
 
   async stop(): Promise<void> {
-    const previous = this.state;
-    this.setState('stopped');
+    const previous = this.setStopped();
     this.telemetry.abandon();
     this.generation++;
     const connection = this.connection;

@@ -1,6 +1,7 @@
 // Paced telemetry for one identity: ticks at intended times on the worker's scheduler, publishes what the
 // source produces, and keeps the ledger (generated = acknowledged + failed + … + in flight) honest across
-// connection losses.
+// connection losses: what was on the wire is resent on the next connection (QoS 1), handed back to its sender
+// (edgeHub's store), or counted failed — never lost, never counted twice.
 import type { ScheduledHandle, Task } from '../core/scheduler.js';
 import { CREATION_TIME_PROPERTY, encodePropertyBag, systemProperty } from '../protocol/index.js';
 import { classify } from '../transport/errors.js';
@@ -61,10 +62,24 @@ export class TelemetryTopics {
   }
 }
 
+/** A message sent and not settled yet. */
+export interface InFlightMessage<T = unknown> {
+  readonly body: string;
+  readonly component: string | undefined;
+  /** When it should have been sent the first time: its latency is measured from here, resent or not. */
+  readonly intended: number;
+  /** It waited in a store-and-forward store: its acknowledgement counts as delivered late. */
+  readonly late: boolean;
+  /** What the sender needs to take it back (edgeHub: the stored message). */
+  readonly tag: T | undefined;
+  started: number;
+}
+
 export class TelemetryPacer {
-  private inFlight = 0;
-  /** Sent messages a gateway has taken over (their outcome is its to count), whose PUBACK has not come back yet. */
-  private handedOver = 0;
+  /** On the current connection, oldest first (a Set keeps insertion order). */
+  private readonly sent = new Set<InFlightMessage>();
+  /** On the wire when the last connection went (QoS 1): sent again, first, on the next one. */
+  private kept: InFlightMessage[] = [];
   /** Bumped when a connection goes: its late callbacks no longer count. */
   private generation = 0;
   private timer: ScheduledHandle | undefined;
@@ -82,8 +97,9 @@ export class TelemetryPacer {
     private readonly source: TelemetrySource,
   ) {}
 
+  /** Messages sent and not settled, those waiting to be resent included. */
   get pending(): number {
-    return this.inFlight;
+    return this.sent.size + this.kept.length;
   }
 
   setRate(multiplier: number): void {
@@ -94,9 +110,12 @@ export class TelemetryPacer {
     return this.intervalMs / this.multiplier;
   }
 
-  /** Starts ticking over a new connection; the first tick keeps the old phase or picks a random one. */
+  /** On a new connection: first what the last one left unacknowledged, then ticking (old phase, or a random one). */
   start(publish: Publish): void {
     this.publish = publish;
+    const kept = this.kept;
+    this.kept = [];
+    for (const message of kept) this.transmit(publish, message);
     const interval = this.interval();
     if (!(interval > 0 && Number.isFinite(interval))) return;
     const now = this.ctx.scheduler.now();
@@ -113,33 +132,54 @@ export class TelemetryPacer {
     this.publish = undefined;
   }
 
-  /** The connection is gone: what waited for a PUBACK on it will never get one. */
-  connectionLost(why: string): void {
+  /**
+   * The connection is gone: what waited for a PUBACK on it will never get one there. `resend` (QoS 1, the same
+   * identity connects again): it goes again on the next connection; otherwise it counts as failed.
+   */
+  connectionLost(why: string, resend = false): void {
     this.pause();
     this.generation++;
-    this.handedOver = 0;
-    if (this.inFlight === 0) return;
-    this.ctx.metrics.ledger.failed += this.inFlight;
-    this.ctx.metrics.recordError('network', `${this.identity}: ${this.inFlight} message(s) lost: ${why}`, 'telemetry');
-    this.inFlight = 0;
+    const lost = [...this.kept, ...this.sent];
+    this.sent.clear();
+    if (resend) {
+      this.kept = lost;
+      return;
+    }
+    this.kept = [];
+    if (lost.length === 0) return;
+    this.ctx.metrics.ledger.failed += lost.length;
+    this.ctx.metrics.recordError('network', `${this.identity}: ${lost.length} message(s) lost: ${why}`, 'telemetry');
+  }
+
+  /**
+   * The connection is gone and the sender takes back what was on it, oldest first, to send it again itself
+   * (edgeHub puts it back in its store). Nothing is settled: the messages stay generated and unsettled.
+   */
+  withdraw<T>(): InFlightMessage<T>[] {
+    this.pause();
+    this.generation++;
+    const back = [...this.kept, ...this.sent] as InFlightMessage<T>[];
+    this.kept = [];
+    this.sent.clear();
+    return back;
   }
 
   /** The run is over: late acknowledgements no longer count; what is pending stays in flight. */
   abandon(): void {
     this.pause();
     this.generation++;
-    this.handedOver = 0;
   }
 
   /**
    * A gateway took the oldest message in flight (a downstream device's edgeHub): from now on the gateway's
    * upstream leg counts its outcome, so this device's PUBACK for it counts nothing. MQTT keeps order, so the
-   * PUBACKs that come back first are for the messages taken first.
+   * oldest in flight is the one taken.
    */
   takenOver(): void {
-    if (this.inFlight === 0) return;
-    this.inFlight -= 1;
-    this.handedOver += 1;
+    for (const message of this.sent) {
+      this.sent.delete(message);
+      return;
+    }
   }
 
   private tick(intended: number): void {
@@ -153,32 +193,39 @@ export class TelemetryPacer {
   /**
    * Sends one message outside the tick (a module output, say), with the same accounting. `generatedElsewhere`:
    * a message a downstream device generated and counted, that a gateway forwards. `late`: it waited in a
-   * store-and-forward store, so its acknowledgement also counts as delivered late.
+   * store-and-forward store, so its acknowledgement also counts as delivered late. `tag`: what withdraw() gives back.
    */
-  send(publish: Publish, body: string, component: string | undefined, intended: number, generatedElsewhere = false, late = false): void {
-    const m = this.ctx.metrics;
+  send(
+    publish: Publish, body: string, component: string | undefined, intended: number, generatedElsewhere = false,
+    late = false, tag?: unknown,
+  ): void {
+    if (!generatedElsewhere) this.ctx.metrics.ledger.generated += 1;
+    this.transmit(publish, { body, component, intended, late, tag, started: 0 });
+  }
+
+  private transmit(publish: Publish, message: InFlightMessage): void {
     const generation = this.generation;
-    const started = this.ctx.scheduler.now();
-    if (!generatedElsewhere) m.ledger.generated += 1;
-    this.inFlight += 1;
-    publish(body, component, intended, (err) => {
-      if (generation !== this.generation) return;
-      if (this.handedOver > 0) {
-        this.handedOver -= 1;
-        return;
-      }
-      this.inFlight -= 1;
-      if (err) {
-        m.ledger.failed += 1;
-        const e = classify(err);
-        m.recordError(e.errorClass, `${this.identity}: ${e.message}`, 'telemetry');
-        return;
-      }
-      m.ledger.acknowledged += 1;
-      // A stored message's wait is the outage's length, not the target's latency: it is counted apart.
-      if (late) m.ledger.deliveredLate += 1;
-      else m.recordLatency('telemetry', intended, started, this.ctx.scheduler.now());
-      this.ctx.acknowledgedBy(this.identity);
+    message.started = this.ctx.scheduler.now();
+    this.sent.add(message);
+    publish(message.body, message.component, message.intended, (err) => {
+      // A connection that is gone, or a message a gateway took over: settled elsewhere.
+      if (generation !== this.generation || !this.sent.delete(message)) return;
+      this.settle(message, err);
     });
+  }
+
+  private settle(message: InFlightMessage, err: Error | undefined): void {
+    const m = this.ctx.metrics;
+    if (err) {
+      m.ledger.failed += 1;
+      const e = classify(err);
+      m.recordError(e.errorClass, `${this.identity}: ${e.message}`, 'telemetry');
+      return;
+    }
+    m.ledger.acknowledged += 1;
+    // A stored message's wait is the outage's length, not the target's latency: it is counted apart.
+    if (message.late) m.ledger.deliveredLate += 1;
+    else m.recordLatency('telemetry', message.intended, message.started, this.ctx.scheduler.now());
+    this.ctx.acknowledgedBy(this.identity);
   }
 }

@@ -245,29 +245,26 @@ function firstIdentity(ctx: CheckContext, group: string) {
   return i;
 }
 
-/**
- * Every message is accounted, and none was lost (failed, or acknowledged but never received by the emulator).
- * `failedAllowed`: messages on the wire when an outage cuts their connection fail (edgeHub does not resend them).
- */
-export function ledgerBalanced(opts: { allowExpired?: boolean; failedAllowed?: number } = {}): CheckDefinition {
-  const failedAllowed = opts.failedAllowed ?? 0;
-  const failedText = failedAllowed === 0 ? 'failed 0' : `failed <= ${failedAllowed} (on the wire when the outage cut them)`;
+/** Every message is accounted, and none was lost (failed, or acknowledged but never received by the emulator). */
+export function ledgerBalanced(opts: { allowExpired?: boolean } = {}): CheckDefinition {
   return {
     name: 'ledger-balanced',
-    describe: `generated = acknowledged + failed + expired + dropped + in flight; ${failedText}` +
+    describe: 'generated = acknowledged + failed + expired + dropped + in flight; failed 0' +
       (opts.allowExpired ? '' : ', nothing expired') + '; against the emulator, everything acknowledged was received',
     when: 'after', needsService: false,
     run: async (ctx) => {
       const s = ctx.summary;
-      const expected = `balanced, generated > 0, ${failedText}${opts.allowExpired ? '' : ', expired 0'}${ctx.targetKind === 'emulator' ? ', acknowledgedNotReceived 0' : ''}`;
+      const emulator = ctx.targetKind === 'emulator';
+      const expected = `balanced, generated > 0, failed 0${opts.allowExpired ? '' : ', expired 0'}`
+        + (emulator ? ', acknowledgedNotReceived 0' : '');
       if (s === undefined) return fail(expected, 'no summary');
       const l = s.ledger;
       const sum = l.acknowledged + l.failed + l.expired + l.dropped + l.inFlight;
       const rec = s.reconciliation;
       const seen = `generated ${l.generated} = acknowledged ${l.acknowledged} + failed ${l.failed} + expired ${l.expired} + dropped ${l.dropped} + inFlight ${l.inFlight}` +
         (rec ? `; acknowledgedNotReceived ${rec.acknowledgedNotReceived}` : '');
-      const ok = l.balanced && sum === l.generated && l.generated > 0 && l.failed <= failedAllowed && (opts.allowExpired || l.expired === 0) &&
-        (ctx.targetKind !== 'emulator' || (rec !== null && rec.acknowledgedNotReceived === 0));
+      const ok = l.balanced && sum === l.generated && l.generated > 0 && l.failed === 0
+        && (opts.allowExpired || l.expired === 0) && (!emulator || (rec !== null && rec.acknowledgedNotReceived === 0));
       return { passed: ok, expected, seen };
     },
   };

@@ -22,6 +22,8 @@ export interface SmokeCommandOptions {
   timeout: string;
   stateDir: string;
   scenariosDir?: string;
+  /** Register every identity through DPS, ignoring the assignment cache. */
+  reprovision?: boolean;
   out: (line: string) => void;
   err: (line: string) => void;
 }
@@ -44,6 +46,7 @@ export async function smokeCommand(o: SmokeCommandOptions): Promise<number> {
   o.out(`edgefleet smoke: ${patterns.map((p) => p.name).join(', ')} against ${o.targetInfo ?? o.target ?? 'the embedded emulator'}`);
   const results = await runSmoke({
     patterns, scenariosDir: o.scenariosDir ?? BUNDLED_SCENARIOS, stateDir: o.stateDir, reportsDir: o.reportsDir, timeoutMs,
+    ...(o.reprovision === true ? { reprovision: true } : {}),
     ...(o.target === undefined ? {} : { target: o.target }),
     ...(o.targetInfo === undefined ? {} : { targetInfo: o.targetInfo }),
     onResult: (r) => o.out(formatResultLine(r)),

@@ -23,6 +23,8 @@ export interface SmokeOptions {
   targetInfo?: string;
   stateDir: string;
   reportsDir: string;
+  /** Register every identity through DPS, ignoring the assignment cache. */
+  reprovision?: boolean;
   /** The whole smoke run's budget; checks still waiting then fail. */
   timeoutMs: number;
   /** Each result as soon as it is decided. */
@@ -129,6 +131,7 @@ async function runPattern(
   try {
     const result = await runScenario({
       scenario: loaded, stateDir: o.stateDir, workers: 1, reportsDir: join(o.reportsDir, pattern.name), logLevel: 'error',
+      ...(o.reprovision === true ? { reprovision: true } : {}),
       log: (level, message) => {
         if (level === 'error') o.log(`${pattern.name}: ${message}`);
       },

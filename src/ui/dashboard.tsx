@@ -268,7 +268,13 @@ function Ledger({ state, width }: { state: DashboardState; width: number }): Rea
     vals.push(seg(right(fmtCount(n), w), i === 2 && n > 0 ? { red: true } : {}));
   });
   const extra = `  stored ${fmtCount(l.stored)} · late ${fmtCount(l.deliveredLate)}`;
-  if (total(widths) + chars(extra) <= width) head.push(seg(extra, { dim: true }));
+  // How identities got their hub (DPS, the assignment cache, registered again), when there is room for it.
+  const p = state.provisioning;
+  const hubs = p === undefined || p.provisioned + p.reusedFromCache + p.reprovisioned === 0 ? ''
+    : ` · hubs: DPS ${fmtCount(p.provisioned)} · cache ${fmtCount(p.reusedFromCache)}`
+      + ` · again ${fmtCount(p.reprovisioned)}`;
+  if (total(widths) + chars(extra + hubs) <= width) head.push(seg(extra + hubs, { dim: true }));
+  else if (total(widths) + chars(extra) <= width) head.push(seg(extra, { dim: true }));
   const tight = total(widths) + 12 > width;
   vals.push(l.balanced ? seg(tight ? ' ✓' : '  ✓ balanced') : seg(tight ? ' ✗' : '  ✗ more settled than generated', { red: true, bold: true }));
   return (

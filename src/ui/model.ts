@@ -2,7 +2,9 @@
 // (the MetricsAggregate and the workers' state counts). The UI renders only this; it never asks a worker
 // anything except through onDrill.
 import type { ErrorStats, IntervalView, MetricsAggregate } from '../metrics/aggregate.js';
-import type { LedgerTotals, ProcessLoad, StateCounts, ThingState, WorkerLoad } from '../metrics/types.js';
+import type {
+  LedgerTotals, ProcessLoad, ProvisioningCounts, StateCounts, ThingState, WorkerLoad,
+} from '../metrics/types.js';
 import { latencyStats } from '../metrics/histogram.js';
 import { OPERATIONS } from '../metrics/operations.js';
 import { oneLine } from './format.js';
@@ -108,6 +110,8 @@ export interface DashboardState {
   lateness: { p99: number | null; history: (number | null)[]; runP99: number | null; max: number | null };
   workers: WorkerLoad[];
   process: ProcessLoad;
+  /** Identities registered through DPS, reused from the assignment cache, registered again (absent before any). */
+  provisioning?: ProvisioningCounts;
   /** End (epoch ms) of the last interval folded in, so a second is folded once however often nextState runs. */
   intervalEndMs: number | null;
 }
@@ -168,6 +172,8 @@ export interface TickInput {
   interval?: IntervalView | undefined;
   /** aggregate.ledger(). */
   ledger?: LedgerTotals;
+  /** aggregate.provisioning(). */
+  provisioning?: ProvisioningCounts;
   /** aggregate.errors(): cumulative, per class. */
   errors?: Partial<Record<string, Pick<ErrorStats, 'count' | 'lastMessage'>>>;
   /** Samples since the start per operation (cumulative histogram counts). */
@@ -201,6 +207,7 @@ export function nextState(prev: DashboardState, input: TickInput): DashboardStat
   if (input.states !== undefined) next.groups = foldGroups(prev.groups, input.states);
   if (input.patterns !== undefined) next.patterns = foldPatterns(prev.patterns, input.patterns);
   if (input.ledger !== undefined) next.ledger = ledgerView(input.ledger);
+  if (input.provisioning !== undefined) next.provisioning = { ...input.provisioning };
   if (input.errors !== undefined) next.errors = errorRows(input.errors);
   if (input.lateness !== undefined) next.lateness = { ...prev.lateness, runP99: input.lateness.p99, max: input.lateness.max };
   if (input.workers !== undefined) next.workers = [...input.workers].sort((a, b) => a.index - b.index);
@@ -316,8 +323,9 @@ function errorRows(errors: Partial<Record<string, Pick<ErrorStats, 'count' | 'la
  * (lateness; the interval's are already computed by the aggregate).
  */
 export function fromAggregate(
-  aggregate: Pick<MetricsAggregate, 'lastInterval' | 'ledger' | 'errors' | 'histogram' | 'latenessHistogram'>,
-): Pick<TickInput, 'interval' | 'ledger' | 'errors' | 'operationTotals' | 'lateness'> {
+  aggregate: Pick<MetricsAggregate, 'lastInterval' | 'ledger' | 'errors' | 'histogram' | 'latenessHistogram'>
+    & Partial<Pick<MetricsAggregate, 'provisioning'>>,
+): Pick<TickInput, 'interval' | 'ledger' | 'errors' | 'operationTotals' | 'lateness' | 'provisioning'> {
   const operationTotals: Record<string, number> = {};
   for (const op of OPERATIONS) {
     const n = aggregate.histogram(op)?.totalCount ?? 0;
@@ -330,5 +338,6 @@ export function fromAggregate(
     errors: aggregate.errors(),
     operationTotals,
     lateness: { p99: late.p99, max: late.max },
+    ...(aggregate.provisioning === undefined ? {} : { provisioning: aggregate.provisioning() }),
   };
 }

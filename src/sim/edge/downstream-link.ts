@@ -6,8 +6,8 @@ import type { Client, PublishPacket } from 'aedes';
 import {
   CREATION_TIME_PROPERTY, parseMethodPayload, parseTopic, topic, type PropertyBag,
 } from '../../protocol/index.js';
-import { backoffDelay } from '../../transport/backoff.js';
 import { classify, ClassifiedError } from '../../transport/errors.js';
+import { failureOf, RetryState } from '../../transport/retry-policy.js';
 import type { SimContext } from '../context.js';
 import { HubClient, type HubCredential } from '../hub-client.js';
 import { TelemetryPacer } from '../telemetry-pacer.js';
@@ -66,7 +66,7 @@ export class DownstreamLink implements UpstreamLeg {
   readonly pacer: TelemetryPacer;
   private upstream: HubClient | undefined;
   private closed = false;
-  private attempt = 0;
+  private readonly recovery = new RetryState();
   private retryTimer: { cancel(): void } | undefined;
   private readonly random: () => number;
   private c2dWaiters: (() => void)[] = [];
@@ -107,12 +107,14 @@ export class DownstreamLink implements UpstreamLeg {
     });
   }
 
-  /** The device stays connected to edgeHub, which stores its messages until the upstream is back. */
+  /**
+   * The device stays connected to edgeHub, which stores its messages until the upstream is back: what was on the
+   * wire goes back into the store first (edgeHub resends it, as the real one does).
+   */
   private upstreamLost(err: ClassifiedError): void {
     if (this.closed || this.upstream === undefined) return;
     this.upstream = undefined;
-    this.pacer.connectionLost(`upstream of ${this.opts.deviceId}: ${err.message}`);
-    this.ctx.metrics.recordError(err.errorClass, `${this.opts.deviceId} (through ${this.opts.gatewayId}): ${err.message}`, 'connect');
+    this.edgeHub.upstreamDown(this);
     this.retry(err);
   }
 
@@ -125,24 +127,32 @@ export class DownstreamLink implements UpstreamLeg {
     });
   }
 
-  /** Reconnects the upstream leg with the SDKs' backoff; an identity refused for good closes the device's connection. */
+  /**
+   * Reconnects the upstream leg as the retry policy says; an identity the hub refuses closes the device's
+   * connection (edgeHub cannot register it again: the device does, when it is refused in turn).
+   */
   private retry(err: ClassifiedError): void {
     if (this.closed) return;
-    if (err.errorClass === 'auth') return this.opts.onUpstreamLost(this);
-    this.attempt += 1;
-    this.retryTimer = this.ctx.scheduler.after(backoffDelay(this.attempt, err.errorClass === 'throttled', this.random), async () => {
+    const who = `${this.opts.deviceId} (through ${this.opts.gatewayId})`;
+    const decision = this.recovery.next({
+      ...failureOf(err), phase: 'reconnect', assignedBy: 'gateway', hadAssignment: true,
+    }, this.random);
+    if (decision.action === 'giveUp') {
+      this.ctx.metrics.recordError(err.errorClass, `${who}: ${decision.reason}: ${err.message}`, 'connect');
+      return this.opts.onUpstreamLost(this);
+    }
+    this.ctx.metrics.recordError(err.errorClass, `${who}: ${err.message}`, 'connect');
+    this.retryTimer = this.ctx.scheduler.after(decision.delayMs, async () => {
       this.retryTimer = undefined;
       if (this.closed) return;
       try {
         const hub = await this.connectUpstream();
         if (this.closed) return void hub.close(true).catch(noop);
         this.upstream = hub;
-        this.attempt = 0;
+        this.recovery.connected();
         this.edgeHub.upstreamBack(this);
       } catch (e) {
-        const c = classify(e);
-        this.ctx.metrics.recordError(c.errorClass, `${this.opts.deviceId} (through ${this.opts.gatewayId}): ${c.message}`, 'connect');
-        this.retry(c);
+        this.retry(classify(e));
       }
     });
   }

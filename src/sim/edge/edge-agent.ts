@@ -3,14 +3,15 @@
 // desired version, and reports runtime state in the real schema (docs/protocol.md §4.3) as a diff of its twin.
 import { createHash } from 'node:crypto';
 import type { ScheduledHandle } from '../../core/scheduler.js';
-import { backoffDelay } from '../../transport/backoff.js';
 import { classify } from '../../transport/errors.js';
+import { RetryState } from '../../transport/retry-policy.js';
 import type { SimContext } from '../context.js';
 import { Prng, seedFor } from '../model/random.js';
 import { acknowledgement } from '../writable.js';
 import { EDGE_RUNTIME_VERSION, type EdgeHub } from './edge-hub.js';
 import {
-  IdentityLink, isObject, type HubEndpoint, type IdentityService, type JsonObject, type LinkState, type MethodReply,
+  IdentityLink, isObject, runtimeDecision, type DeviceRecovery, type HubEndpoint, type IdentityService, type JsonObject,
+  type LinkState, type MethodReply,
 } from './module-identity.js';
 import {
   chooseModuleConfig, createBehaviour, type ModuleApi, type ModuleBehaviour, type ModuleConfig, type TelemetrySourceSpec,
@@ -168,7 +169,8 @@ interface HostedModule {
   random: () => number;
   /** Bumped when the module stops: callbacks of an earlier run are ignored. */
   generation: number;
-  attempt: number;
+  /** Fetching its identity's key, for the retry policy. */
+  recovery: RetryState;
   timer: ScheduledHandle | undefined;
 }
 
@@ -188,6 +190,8 @@ export interface EdgeAgentOptions {
   /** False once the device quiesces: modules stop producing. */
   mayProduce(): boolean;
   onState(state: LinkState): void;
+  /** What its identities' failures ask of the device (register again, give up). */
+  device: DeviceRecovery;
 }
 
 export class EdgeAgent {
@@ -204,7 +208,8 @@ export class EdgeAgent {
 
   constructor(private readonly ctx: SimContext, private readonly opts: EdgeAgentOptions) {
     this.link = new IdentityLink(ctx, {
-      deviceId: opts.deviceId, moduleId: '$edgeAgent', endpoint: opts.endpoint, key: opts.key, random: opts.random, mayReconnect: opts.mayReconnect,
+      deviceId: opts.deviceId, moduleId: '$edgeAgent', endpoint: opts.endpoint, key: opts.key, random: opts.random,
+      mayReconnect: opts.mayReconnect, device: opts.device,
     }, {
       onUp: (desired, version) => this.requestReconcile(desired, version),
       onDesired: (_patch, version, desired) => this.requestReconcile(desired, version),
@@ -332,7 +337,7 @@ export class EdgeAgent {
       runtimeStatus: 'stopped', statusDescription: 'stopped', exitCode: 0, restartCount: 0,
       lastStartTimeUtc: NEVER, lastExitTimeUtc: NEVER, lastRestartTimeUtc: undefined,
       behaviour: undefined, started: false, link: undefined, key: undefined,
-      random: () => prng.next(), generation: 0, attempt: 0, timer: undefined,
+      random: () => prng.next(), generation: 0, recovery: new RetryState(), timer: undefined,
     };
   }
 
@@ -359,19 +364,20 @@ export class EdgeAgent {
     try {
       await this.moduleKey(hosted, false);
     } catch (err) {
-      if (generation !== hosted.generation || this.closed) return;
+      if (generation !== hosted.generation || this.closed || !this.opts.mayReconnect()) return;
       const e = classify(err);
-      this.ctx.metrics.recordError(e.errorClass, `${this.opts.deviceId}/${name}: ${e.message}`, 'provision');
+      const who = `${this.opts.deviceId}/${name}`;
+      const decision = runtimeDecision(this.ctx, hosted.recovery, this.opts.device, e, 'moduleKey', who, hosted.random);
+      if (decision === undefined) return;
       hosted.runtimeStatus = 'backoff';
       hosted.statusDescription = `module identity: ${e.message}`;
       this.report();
-      hosted.attempt += 1;
-      hosted.timer = this.ctx.scheduler.after(backoffDelay(hosted.attempt, e.errorClass === 'throttled', hosted.random), () => {
+      hosted.timer = this.ctx.scheduler.after(decision.delayMs, () => {
         if (generation === hosted.generation && !this.closed && this.opts.mayReconnect()) void this.startModule(hosted);
       });
       return;
     }
-    hosted.attempt = 0;
+    hosted.recovery.connected();
     let behaviour: ModuleBehaviour;
     try {
       behaviour = await createBehaviour(name, hosted.config, seedFor(this.opts.seed, name, 'behaviour'), this.opts.telemetrySources?.[name]);

@@ -11,7 +11,9 @@ import { PacedThing, type DeviceIdentityPlan } from '../thing.js';
 import { EdgeAgent } from './edge-agent.js';
 import { EdgeHub } from './edge-hub.js';
 import type { GatewayServer } from './gateway-server.js';
-import { hubEndpoint, IdentityService, type HubEndpoint, type LinkState } from './module-identity.js';
+import {
+  hubEndpoint, IdentityService, type DeviceRecovery, type HubEndpoint, type LinkState,
+} from './module-identity.js';
 import type { ModuleConfig, TelemetrySourceSpec } from './modules/index.js';
 
 export type { ModuleConfig, ModuleBehaviour, ModuleApi, MethodReply, TelemetrySourceSpec } from './modules/index.js';
@@ -35,9 +37,13 @@ export class SimEdgeDevice extends PacedThing {
   private agent: EdgeAgent | undefined;
   private edgeHub: EdgeHub | undefined;
   private readonly seed: number;
-  /** The endpoint every runtime connection uses (a client-side outage marks it). */
+  /** The endpoint every runtime connection uses (a client-side outage marks it; registering again may move it). */
   private runtimeEndpoint: HubEndpoint | undefined;
   private outageUntil: number | undefined;
+  /** Registering again through DPS while the runtime waits (its identities were refused): one at a time. */
+  private reprovisioning = false;
+  /** What the runtime's identities ask of this device when the retry policy says so. */
+  private readonly recoveryHooks: DeviceRecovery;
 
   constructor(
     ctx: SimContext,
@@ -49,6 +55,12 @@ export class SimEdgeDevice extends PacedThing {
     // The device itself sends nothing: its modules do, each as its own identity, through edgeHub.
     super(ctx, plan, 0, { tick: () => [] });
     this.seed = config.seed ?? Math.floor(plan.random() * 2 ** 32);
+    this.recoveryHooks = {
+      assignedBy: auth.kind === 'direct-sas' ? 'connectionString' : 'dps',
+      reprovision: () => this.reprovisionRuntime(),
+      registering: () => this.reprovisioning,
+      gaveUp: (err, reason) => this.fail(err, reason),
+    };
   }
 
   override get pendingAcks(): number {
@@ -108,9 +120,11 @@ export class SimEdgeDevice extends PacedThing {
   /** The identity service's part: runtime keys, then edgeHub and edgeAgent come up. */
   private async startRuntime(intended: number): Promise<void> {
     if (this.isStopped() || this.assignment === undefined) return;
+    if (this.runtimeEndpoint !== undefined && this.agent !== undefined) return this.reassigned();
     if (this.auth.kind === 'dps-x509') {
       // The identity service would call the registry with the device's certificate; the emulator's registry takes SAS only.
-      return this.fail(new ClassifiedError('auth', 'IoT Edge devices with X.509 identities cannot get module keys from this target'));
+      const refused = new ClassifiedError('auth', 'the registry takes the device\'s SAS token only');
+      return this.recover(refused, 'moduleKey', () => {});
     }
     this.setState('connecting');
     const endpoint = this.endpoint();
@@ -123,20 +137,18 @@ export class SimEdgeDevice extends PacedThing {
       keys.$edgeAgent = agent.primaryKey;
       keys.$edgeHub = hub.primaryKey;
     } catch (err) {
-      const e = classify(err);
-      this.ctx.metrics.recordError(e.errorClass, `${this.deviceId}: runtime identities: ${e.message}`, 'provision');
-      // 401/404: not an IoT Edge device, or not ours; waiting does not help.
-      if (e.errorClass === 'auth' || e.errorClass === 'protocol') return this.fail(e);
-      return this.retry(e, (at) => void this.startRuntime(at));
+      // 401/404: the hub does not know this IoT Edge device (any more): it registers again through DPS.
+      this.runtimeEndpoint = undefined;
+      return this.recover(classify(err), 'moduleKey', (at) => void this.startRuntime(at));
     }
     if (this.isStopped()) return;
-    this.attempt = 0;
+    this.recovery.progressed();
     const key = (moduleId: '$edgeAgent' | '$edgeHub') => async (refresh: boolean) => {
       if (refresh || keys[moduleId] === undefined) keys[moduleId] = (await identities.get(moduleId)).primaryKey;
       return keys[moduleId]!;
     };
     const common = {
-      deviceId: this.deviceId, endpoint, random: this.plan.random,
+      deviceId: this.deviceId, endpoint, random: this.plan.random, device: this.recoveryHooks,
       mayReconnect: () => !this.isStopped(),
       onState: (_: LinkState) => this.runtimeStateChanged(),
     };
@@ -164,14 +176,46 @@ export class SimEdgeDevice extends PacedThing {
     }
   }
 
+  /**
+   * The runtime's identities were refused (the hub no longer knows the device): it registers again through DPS,
+   * while they go on backing off; the new assignment reaches them through the endpoint they share.
+   */
+  private reprovisionRuntime(): void {
+    if (this.reprovisioning || this.isStopped() || this.recoveryHooks.assignedBy !== 'dps') return;
+    this.reprovisioning = true;
+    void this.reprovision(this.ctx.scheduler.now()).finally(() => {
+      this.reprovisioning = false;
+    });
+  }
+
+  /** Registered again while the runtime runs: its connections follow the (possibly new) hub. */
+  private reassigned(): void {
+    const endpoint = this.runtimeEndpoint;
+    if (endpoint === undefined) return;
+    const next = this.endpoint();
+    endpoint.hubHost = next.hubHost;
+    endpoint.mqtt = next.mqtt;
+    endpoint.https = next.https;
+    this.runtimeStateChanged();
+  }
+
   /** Connected when edgeAgent and edgeHub both are; backing off when either waits to retry. */
   private runtimeStateChanged(): void {
     if (this.state === 'stopped' || this.state === 'failed') return;
     const agent = this.agent?.link.state;
     const hub = this.edgeHub?.link.state;
-    if (agent === 'up' && hub === 'up') this.setState('connected');
-    else if (agent === 'backoff' || hub === 'backoff') this.setState('backingOff');
+    if (agent === 'up' && hub === 'up') {
+      this.connectedNow();
+      this.setState('connected');
+    } else if (agent === 'backoff' || hub === 'backoff') this.setState('backingOff');
     else this.setState('connecting');
+  }
+
+  /** Given up: the runtime and the gateway stop (what they had in flight counts as failed or stays in flight). */
+  protected override gaveUp(): void {
+    void this.agent?.close();
+    void this.config.gateway?.close();
+    void this.edgeHub?.close();
   }
 
   /** Every upstream connection of the device drops at once (edgeAgent, edgeHub, each module): a reconnect storm. */
@@ -190,7 +234,7 @@ export class SimEdgeDevice extends PacedThing {
 
   /** Disconnects everything; what is still in flight stays counted as in flight. */
   async stop(): Promise<void> {
-    this.setState('stopped');
+    this.setStopped();
     const agent = this.agent;
     const edgeHub = this.edgeHub;
     await agent?.close();

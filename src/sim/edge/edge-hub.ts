@@ -8,7 +8,7 @@ import type { SimContext } from '../context.js';
 import { TelemetryPacer } from '../telemetry-pacer.js';
 import type { HubClient } from '../hub-client.js';
 import {
-  IdentityLink, isObject, type HubEndpoint, type JsonObject, type LinkState, type MethodReply,
+  IdentityLink, isObject, type DeviceRecovery, type HubEndpoint, type JsonObject, type LinkState, type MethodReply,
 } from './module-identity.js';
 import { MessageStore } from './message-store.js';
 import { compileRoutes, routeMessage, type CompiledRoute, type RouteMessage, type RouteSpec } from './routes.js';
@@ -28,10 +28,14 @@ export const DEFAULT_STORE_CAPACITY = 100_000;
 const DRAIN_IN_FLIGHT = 32;
 const SCAN_INTERVAL_MS = 1000;
 
+/** A message bound upstream, stored or on the wire: what putting it back in the store needs. */
 interface StoredMessage {
   body: Buffer;
   bag: PropertyBag;
   intendedAt: number;
+  priority: number | undefined;
+  /** Scheduler ms at which its time to live runs out, counted from when edgeHub took it. */
+  expiresAt: number;
 }
 
 /** Draining of one upstream leg: stored messages sent and not yet settled. */
@@ -78,6 +82,8 @@ export interface EdgeHubOptions {
   random(): number;
   mayReconnect(): boolean;
   onState(state: LinkState): void;
+  /** What its identities' failures ask of the device (register again, give up). */
+  device: DeviceRecovery;
   /** Most messages the store-and-forward store holds (default DEFAULT_STORE_CAPACITY). */
   storeCapacity?: number;
 }
@@ -137,7 +143,8 @@ export class EdgeHub {
       onFull: (capacity) => ctx.log('warn', `${opts.deviceId}: edgeHub's store is full (${capacity} messages): the oldest lowest-priority messages expire`),
     });
     this.link = new IdentityLink(ctx, {
-      deviceId: opts.deviceId, moduleId: '$edgeHub', endpoint: opts.endpoint, key: opts.key, random: opts.random, mayReconnect: opts.mayReconnect,
+      deviceId: opts.deviceId, moduleId: '$edgeHub', endpoint: opts.endpoint, key: opts.key, random: opts.random,
+      mayReconnect: opts.mayReconnect, device: opts.device,
     }, {
       onUp: (desired, version) => this.configure(desired, version),
       onDesired: (_patch, version, desired) => this.configure(desired, version),
@@ -261,12 +268,31 @@ export class EdgeHub {
     this.pump(leg);
   }
 
+  /**
+   * A leg's upstream connection went: what was on the wire goes back in front of the store, in order, keeping its
+   * time to live, and is sent again first when the leg is back (as the real edgeHub resends what was not acknowledged).
+   */
+  upstreamDown(leg: UpstreamLeg): void {
+    this.drainStopped(leg);
+    const back = leg.pacer.withdraw<StoredMessage>();
+    if (back.length === 0) return;
+    const ledger = this.ctx.metrics.ledger;
+    const identity = leg.link.identity;
+    for (let i = back.length - 1; i >= 0; i--) {
+      const message = back[i]!.tag!;
+      ledger.stored += 1;
+      this.store.putBack(identity, message, message.priority, message.expiresAt);
+    }
+    this.scanSoon();
+  }
+
   /** Opens the upstream connection of a module identity; its twin, methods and inputs go to `owner`. */
   attach(moduleId: string, key: (refresh: boolean) => Promise<string>, owner: ModuleClientOwner): IdentityLink {
     const identity = `${this.opts.deviceId}/${moduleId}`;
     const pacer = new TelemetryPacer(this.ctx, identity, this.opts.random, 0, NO_EVENTS);
     const link: IdentityLink = new IdentityLink(this.ctx, {
-      deviceId: this.opts.deviceId, moduleId, endpoint: this.opts.endpoint, key, random: this.opts.random, mayReconnect: this.opts.mayReconnect,
+      deviceId: this.opts.deviceId, moduleId, endpoint: this.opts.endpoint, key, random: this.opts.random,
+      mayReconnect: this.opts.mayReconnect, device: this.opts.device,
     }, {
       onUp: (desired, version) => {
         this.setClientStatus(moduleId, true);
@@ -276,10 +302,9 @@ export class EdgeHub {
       },
       onDesired: (patch, version) => owner.onDesired(patch, version),
       onMethod: (name, request) => owner.onMethod(name, request),
-      onDown: (reason) => {
-        pacer.connectionLost(reason);
+      onDown: () => {
         const client = this.clients.get(moduleId);
-        if (client !== undefined) this.drainStopped(client);
+        if (client !== undefined) this.upstreamDown(client);
         this.setClientStatus(moduleId, false);
       },
     });
@@ -373,20 +398,24 @@ export class EdgeHub {
       [CREATION_TIME_PROPERTY]: new Date(intendedAt).toISOString(),
     };
     const identity = from.link.identity;
+    const expiresAt = this.ctx.scheduler.now() + ttlSecs * 1000;
+    const message: StoredMessage = { body, bag, intendedAt, priority, expiresAt };
     if (from.link.hub !== undefined && this.store.size(identity) === 0) {
-      this.publish(from, body, bag, intendedAt, generatedElsewhere, false);
+      this.publish(from, message, generatedElsewhere, false);
       return;
     }
     const ledger = this.ctx.metrics.ledger;
     if (!generatedElsewhere) ledger.generated += 1;
     ledger.stored += 1;
-    if (!this.store.add(identity, { body, bag, intendedAt }, priority, ttlSecs)) return;
+    if (!this.store.add(identity, message, priority, ttlSecs)) return;
     this.scanSoon();
     if (from.link.hub !== undefined) this.pump(from);
   }
 
   /** Publishes on the leg's connection; `after` runs once the outcome is known (or the connection failed it). */
-  private publish(leg: UpstreamLeg, body: Buffer, bag: PropertyBag, intendedAt: number, generatedElsewhere: boolean, late: boolean, after?: () => void): void {
+  private publish(
+    leg: UpstreamLeg, message: StoredMessage, generatedElsewhere: boolean, late: boolean, after?: () => void,
+  ): void {
     leg.pacer.send((_body, _component, _intended, done) => {
       const hub = leg.link.hub;
       if (hub === undefined) {
@@ -394,11 +423,11 @@ export class EdgeHub {
         after?.();
         return;
       }
-      hub.sendTelemetry(body, bag, 1, (err) => {
+      hub.sendTelemetry(message.body, message.bag, 1, (err) => {
         done(err);
         after?.();
       });
-    }, '', undefined, intendedAt, generatedElsewhere, late);
+    }, '', undefined, message.intendedAt, generatedElsewhere, late, message);
   }
 
   /** Sends what is stored for the leg's identity, in order, a bounded number ahead of their acknowledgements. */
@@ -413,7 +442,7 @@ export class EdgeHub {
       this.ctx.metrics.ledger.stored -= 1;
       state.inFlight += 1;
       const generation = state.generation;
-      this.publish(leg, message.body, message.bag, message.intendedAt, true, true, () => {
+      this.publish(leg, message, true, true, () => {
         if (generation !== state.generation) return;
         state.inFlight -= 1;
         this.ctx.scheduler.after(0, () => this.pump(leg));

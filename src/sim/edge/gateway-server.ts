@@ -12,7 +12,7 @@ import {
   allowedFilters, parseHubUsername, parseSasToken, SasTokenError, sasResource, verifySasToken,
 } from '../../protocol/index.js';
 import { commonNameOf, issueServerCertificate } from '../../protocol/x509.js';
-import { ClassifiedError } from '../../transport/errors.js';
+import { classify, ClassifiedError } from '../../transport/errors.js';
 import type { SimContext } from '../context.js';
 import type { HubCredential } from '../hub-client.js';
 import { DownstreamLink, duplexPair } from './downstream-link.js';
@@ -274,7 +274,9 @@ export class GatewayServer {
         },
       }, this.random);
     } catch (err) {
-      throw new RefusedConnection(CONNACK.serverUnavailable, `upstream as ${deviceId}: ${(err as Error).message}`);
+      // The hub refused the device itself: so does edgeHub (the device then registers again); else it is unavailable.
+      const code = classify(err).errorClass === 'auth' ? CONNACK.notAuthorized : CONNACK.serverUnavailable;
+      throw new RefusedConnection(code, `upstream as ${deviceId}: ${(err as Error).message}`);
     }
     if (this.closed || client.closed) {
       await link.close(false);

@@ -26,6 +26,12 @@ class Fifo<T> {
     this.items.push(entry);
   }
 
+  /** In front of the others: the next shift() returns it. */
+  unshift(entry: Entry<T>): void {
+    if (this.head > 0) this.items[--this.head] = entry;
+    else this.items.unshift(entry);
+  }
+
   peek(): Entry<T> | undefined {
     return this.items[this.head];
   }
@@ -67,6 +73,8 @@ export class MessageStore<T> {
   private readonly queues = new Map<string, IdentityQueue<T>>();
   private total = 0;
   private seq = 0;
+  /** Messages put back go before everything held (older than any): their order numbers count down from -1. */
+  private frontSeq = -1;
   private fullSeen = false;
   /** Messages that expired or were evicted, since the store was made. */
   expiredCount = 0;
@@ -90,19 +98,43 @@ export class MessageStore<T> {
       this.expire(identity, item, 'ttl');
       return false;
     }
-    if (this.total >= this.opts.capacity) {
-      if (!this.fullSeen) {
-        this.fullSeen = true;
-        this.opts.onFull?.(this.opts.capacity);
-      }
-      this.evictOne();
-    }
-    let queue = this.queues.get(identity);
-    if (queue === undefined) this.queues.set(identity, (queue = new IdentityQueue<T>()));
-    queue.levels[priorityLevel(priority)]!.push({ item, expiresAt: this.opts.now() + ttlSecs * 1000, seq: this.seq++ });
-    queue.size += 1;
+    this.makeRoom();
+    const expiresAt = this.opts.now() + ttlSecs * 1000;
+    this.queueOf(identity).levels[priorityLevel(priority)]!.push({ item, expiresAt, seq: this.seq++ });
     this.total += 1;
     return true;
+  }
+
+  /**
+   * Puts a message back in front of its priority, keeping when it expires: it was on its way upstream when the
+   * connection went, and goes again first (put several back newest first). False when it has expired meanwhile.
+   */
+  putBack(identity: string, item: T, priority: number | undefined, expiresAt: number): boolean {
+    if (expiresAt <= this.opts.now()) {
+      this.expire(identity, item, 'ttl');
+      return false;
+    }
+    this.makeRoom();
+    this.queueOf(identity).levels[priorityLevel(priority)]!.unshift({ item, expiresAt, seq: this.frontSeq-- });
+    this.total += 1;
+    return true;
+  }
+
+  private makeRoom(): void {
+    if (this.total < this.opts.capacity) return;
+    if (!this.fullSeen) {
+      this.fullSeen = true;
+      this.opts.onFull?.(this.opts.capacity);
+    }
+    this.evictOne();
+  }
+
+  /** The identity's queue, made when it has none; counts one more message in it. */
+  private queueOf(identity: string): IdentityQueue<T> {
+    let queue = this.queues.get(identity);
+    if (queue === undefined) this.queues.set(identity, (queue = new IdentityQueue<T>()));
+    queue.size += 1;
+    return queue;
   }
 
   /** The next message to send for `identity`: highest priority first, in arrival order; expired ones go first. */

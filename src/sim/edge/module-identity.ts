@@ -5,8 +5,10 @@ import { request } from 'node:https';
 import { isIP } from 'node:net';
 import { splitHostPort, type AzureTarget } from '../../endpoints/target.js';
 import { createSasToken, parseMethodPayload, sasResource } from '../../protocol/index.js';
-import { backoffDelay } from '../../transport/backoff.js';
 import { ClassifiedError, classify, classifyStatus } from '../../transport/errors.js';
+import {
+  failureOf, isRefusal, PHASE_OPERATION, RetryState, type AssignedBy, type RetryDecision, type RetryPhase,
+} from '../../transport/retry-policy.js';
 import { secureContextFor } from '../../transport/tls-context.js';
 import type { ScheduledHandle } from '../../core/scheduler.js';
 import type { SimContext } from '../context.js';
@@ -204,6 +206,41 @@ export interface LinkOwner {
   onState?(state: LinkState): void;
 }
 
+/** What an IoT Edge device's runtime identities ask of their device when the retry policy says so. */
+export interface DeviceRecovery {
+  /** How the device got its hub: a refused key fetch (the device's own token) is the device's refusal. */
+  readonly assignedBy: AssignedBy;
+  /** Register the device again through DPS (the hub no longer knows it); one registration at a time. */
+  reprovision(): void;
+  /** The device is registering again: refusals of its identities meanwhile are that registration's business. */
+  registering(): boolean;
+  /** The retry policy gave up on a runtime identity: the device is failed, with the reason. */
+  gaveUp(err: ClassifiedError, reason: string): void;
+}
+
+/**
+ * A failure of a runtime identity (`who`) through the retry policy: counted in the errors, the device asked to
+ * register again when it says so. Undefined: the policy gave up (the device was told, and fails).
+ */
+export function runtimeDecision(
+  ctx: SimContext, state: RetryState, device: DeviceRecovery, e: ClassifiedError, phase: RetryPhase, who: string,
+  random: () => number,
+): (RetryDecision & { delayMs: number }) | undefined {
+  // Fetching a key is the device's own call (its token); connecting is the module identity's.
+  const assignedBy = phase === 'moduleKey' ? device.assignedBy : 'module';
+  const failure = failureOf(e);
+  const decision = phase === 'moduleKey' && device.registering() && isRefusal(failure)
+    ? state.meanwhile(random)
+    : state.next({ ...failure, phase, assignedBy, hadAssignment: true }, random);
+  if (decision.action === 'giveUp') {
+    device.gaveUp(e, `${who}: ${decision.reason}`);
+    return undefined;
+  }
+  ctx.metrics.recordError(e.errorClass, `${who}: ${e.message}`, PHASE_OPERATION[phase]);
+  if (decision.action === 'reprovision') device.reprovision();
+  return decision;
+}
+
 export interface LinkOptions {
   deviceId: string;
   moduleId: string;
@@ -213,6 +250,7 @@ export interface LinkOptions {
   random(): number;
   /** Whether reconnecting is still wanted (false once the device quiesces). */
   mayReconnect(): boolean;
+  device: DeviceRecovery;
 }
 
 /**
@@ -225,7 +263,9 @@ export class IdentityLink {
   state: LinkState = 'idle';
   private client: HubClient | undefined;
   private generation = 0;
-  private attempt = 0;
+  private readonly recovery = new RetryState();
+  /** Connected at least once: a failure to connect is then a reconnect's. */
+  private wasUp = false;
   private retryTimer: ScheduledHandle | undefined;
   private renewTimer: ScheduledHandle | undefined;
   private refreshKey = false;
@@ -284,57 +324,83 @@ export class IdentityLink {
     this.setState('connecting');
     const generation = ++this.generation;
     const started = this.ctx.scheduler.now();
-    const { endpoint, deviceId, moduleId } = this.opts;
+    const phase: RetryPhase = this.wasUp ? 'reconnect' : 'connect';
+    const key = await this.keyFor(generation, phase);
+    if (key === undefined || generation !== this.generation) return;
     let client: HubClient;
     try {
-      checkOutage(this.ctx, endpoint);
-      const key = await this.opts.key(this.refreshKey);
-      this.refreshKey = false;
-      if (generation !== this.generation) return;
-      client = await HubClient.connect(this.ctx, {
-        identity: { deviceId, moduleId }, hubHost: endpoint.hubHost, dial: endpoint.mqtt, credential: { kind: 'sas', key },
-        ...(endpoint.caPem === undefined ? {} : { caPem: endpoint.caPem }),
-        ...(endpoint.localAddress === undefined ? {} : { localAddress: endpoint.localAddress }),
-        tokenTtlSeconds: TOKEN_TTL_SECONDS,
-      }, {
-        onDesired: (patch, version) => this.desiredPatch(generation, patch, version),
-        onMethod: (name, rid, payload) => this.method(generation, name, rid, payload),
-        onLost: (err) => this.lost(generation, err),
-      });
+      client = await this.open(generation, key);
     } catch (err) {
-      const e = classify(err);
       if (generation !== this.generation) return;
-      if (e.errorClass === 'auth') this.refreshKey = true;
-      this.ctx.metrics.recordError(e.errorClass, `${this.identity}: ${e.message}`, 'connect');
-      return this.retry(e);
+      return this.failed(classify(err), phase);
     }
     if (generation !== this.generation) return void client.close(true);
     this.client = client;
     this.ctx.metrics.recordLatency('connect', intended, started, this.ctx.scheduler.now());
     this.scheduleRenewal(client, generation);
+    if (!(await this.readTwin(client, generation))) return;
+    this.recovery.connected();
+    this.wasUp = true;
+    this.setState('up');
+    this.settleFirstAttempt();
+    this.owner.onUp?.(this.desired, this.desiredVersion, this);
+    this.flush();
+  }
+
+  /** The key to connect with; undefined when there is none now (the failure went through the retry policy). */
+  private async keyFor(generation: number, phase: RetryPhase): Promise<string | undefined> {
+    try {
+      checkOutage(this.ctx, this.opts.endpoint);
+    } catch (err) {
+      this.failed(classify(err), phase);
+      return undefined;
+    }
+    try {
+      const key = await this.opts.key(this.refreshKey);
+      this.refreshKey = false;
+      return key;
+    } catch (err) {
+      if (generation === this.generation) this.failed(classify(err), 'moduleKey');
+      return undefined;
+    }
+  }
+
+  private open(generation: number, key: string): Promise<HubClient> {
+    const { endpoint, deviceId, moduleId } = this.opts;
+    return HubClient.connect(this.ctx, {
+      identity: { deviceId, moduleId }, hubHost: endpoint.hubHost, dial: endpoint.mqtt,
+      credential: { kind: 'sas', key },
+      ...(endpoint.caPem === undefined ? {} : { caPem: endpoint.caPem }),
+      ...(endpoint.localAddress === undefined ? {} : { localAddress: endpoint.localAddress }),
+      tokenTtlSeconds: TOKEN_TTL_SECONDS,
+    }, {
+      onDesired: (patch, version) => this.desiredPatch(generation, patch, version),
+      onMethod: (name, rid, payload) => this.method(generation, name, rid, payload),
+      onLost: (err) => this.lost(generation, err),
+    });
+  }
+
+  /** Reads the twin after a connect; false when that failed (the connection is closed and tried again). */
+  private async readTwin(client: HubClient, generation: number): Promise<boolean> {
     try {
       const twinStarted = this.ctx.scheduler.now();
       const twin = await client.getTwin();
       this.ctx.metrics.recordLatency('twinGet', twinStarted, twinStarted, this.ctx.scheduler.now());
-      if (generation !== this.generation) return;
+      if (generation !== this.generation) return false;
       this.twinRead(twin);
+      return true;
     } catch (err) {
-      if (generation !== this.generation) return;
+      if (generation !== this.generation) return false;
       // Without its twin the identity cannot work: start over on a new connection.
       const e = classify(err);
-      this.ctx.metrics.recordError(e.errorClass, `${this.identity}: ${e.message}`, 'twinGet');
       this.generation++;
       this.client = undefined;
       this.renewTimer?.cancel();
       this.owner.onDown?.(e.message);
       await client.close(true);
-      return this.retry(e);
+      this.failed(e, 'twin');
+      return false;
     }
-    this.attempt = 0;
-    this.setState('up');
-    this.settleFirstAttempt();
-    this.owner.onUp?.(this.desired, this.desiredVersion, this);
-    this.flush();
   }
 
   private twinRead(twin: Twin): void {
@@ -343,19 +409,21 @@ export class IdentityLink {
     this.reported = stripDollar(twin.reported);
   }
 
-  private retry(e: ClassifiedError): void {
+  /** A failure, as the retry policy says: retried later (with a fresh key when it says so), or given up. */
+  private failed(e: ClassifiedError, phase: RetryPhase): void {
     this.settleFirstAttempt();
     if (this.state === 'closed' || !this.opts.mayReconnect()) {
       if (this.state !== 'closed') this.setState('idle');
       return;
     }
-    this.attempt += 1;
+    const { device, random } = this.opts;
+    const decision = runtimeDecision(this.ctx, this.recovery, device, e, phase, this.identity, random);
+    if (decision === undefined || (this.state as LinkState) === 'closed') return;
+    // A refused key fetch means the device registers again: its next key is fetched anew too.
+    if (decision.action === 'refreshKey' || decision.action === 'reprovision') this.refreshKey = true;
     this.setState('backoff');
     this.retryTimer?.cancel();
-    this.retryTimer = this.ctx.scheduler.after(
-      backoffDelay(this.attempt, e.errorClass === 'throttled', this.opts.random),
-      (at) => void this.connect(at),
-    );
+    this.retryTimer = this.ctx.scheduler.after(decision.delayMs, (at) => void this.connect(at));
   }
 
   private scheduleRenewal(client: HubClient, generation: number): void {
@@ -378,8 +446,7 @@ export class IdentityLink {
     this.client = undefined;
     this.renewTimer?.cancel();
     this.owner.onDown?.(err.message);
-    this.ctx.metrics.recordError(err.errorClass, `${this.identity}: ${err.message}`, 'connect');
-    this.retry(err);
+    this.failed(err, 'reconnect');
   }
 
   /** Abrupt loss (power or network): the socket goes without DISCONNECT; reconnects with backoff. */
