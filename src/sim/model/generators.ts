@@ -2,10 +2,10 @@
 // sequence of next(t) calls → same values in any process: every generator draws from its own mulberry32 state,
 // and time comes only from the caller's `t` (seconds; the pacer passes epoch seconds of the intended send time).
 import { Faker, base, en } from '@faker-js/faker';
-import type { CommandDef, DeviceModel, PropertyDef, TelemetryDef } from './dtdl.js';
+import type { CommandDef, DeviceModel, PropertyDef, TelemetryDef } from '../../model/dtdl.js';
 import { Prng, seedFor } from './random.js';
-import type { GeospatialSchema, ObjectSchema, Schema } from './schema.js';
-import { INTEGER_RANGES, conformsTo, describeSchema, isIntegerSchema, isNumericSchema } from './schema.js';
+import type { GeospatialSchema, ObjectSchema, Schema } from '../../model/schema.js';
+import { INTEGER_RANGES, conformsTo, describeSchema, isIntegerSchema, isNumericSchema } from '../../model/schema.js';
 
 export { seedFor } from './random.js';
 
