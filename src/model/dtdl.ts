@@ -1,9 +1,15 @@
 // Loads a DTDL v2/v3/v4 device model into the flat shape the simulator needs: telemetry, properties and commands,
 // each tagged with its component. Validation covers what would make a simulated device send what IoT Central or
-// IoT Hub would not accept; it is not a full DTDL parser (no RDF, no extensions beyond IoT Central's schemas).
+// IoT Hub would not accept, and the language's limits as the official parser counts them (limits.ts); it is not a
+// full DTDL parser (no RDF, no extensions beyond IoT Central's schemas).
 import { readFile } from 'node:fs/promises';
+import {
+  checkDtmi, checkElement, checkName, didYouMean, displayName, isObject, join, show, type Json,
+} from './dtdl-common.js';
+import { COMPLEX_TYPES, SchemaReader, schemaElements, typesOf, type Scope } from './dtdl-schemas.js';
+import { JsonSyntaxError, parseJsonText, textSpanOf, type Span } from './json-text.js';
+import { limitOf, limitSource, type DtdlVersion } from './limits.js';
 import type { Schema } from './schema.js';
-import { GEOSPATIAL_SCHEMAS } from './schema.js';
 
 export type {
   ArraySchema,
@@ -17,6 +23,7 @@ export type {
   PrimitiveSchema,
   Schema,
 } from './schema.js';
+export type { DtdlVersion } from './limits.js';
 
 export interface TelemetryDef {
   name: string;
@@ -75,184 +82,145 @@ export class ModelError extends Error {
   }
 }
 
+/** Where an element of a top-level array came from, when the array was put together from several files. */
+export interface ModelSource {
+  /** The file (or URL) as shown to people. */
+  file: string;
+  /** The element's JSON path in that file ('' for the whole file). */
+  path: string;
+}
+
 export interface ParseOptions {
   /** Shown in error messages. */
   file?: string;
   /** Which Interface of an array is the device model; by default the one no other Interface uses. */
   rootId?: string;
+  /** For an array put together from several files: where each element came from, for error messages. */
+  sources?: readonly ModelSource[];
+  /**
+   * Where objects of the document are in its text, to measure an Interface's text against DTDL's 1 MiB limit (default:
+   * where parseJsonText read them). An Interface whose text is not known is not measured: the limit is on text.
+   */
+  spanOf?(node: object): Span | undefined;
 }
 
-type Version = 2 | 3 | 4;
-type Json = Record<string, unknown>;
-
-const V3_PRIMITIVES = ['boolean', 'date', 'dateTime', 'double', 'duration', 'float', 'integer', 'long', 'string', 'time'];
-const PRIMITIVES: Record<Version, ReadonlySet<string>> = {
-  2: new Set([...V3_PRIMITIVES, 'bytes']),
-  3: new Set(V3_PRIMITIVES),
-  4: new Set([
-    ...V3_PRIMITIVES,
-    'byte', 'bytes', 'decimal', 'short', 'uuid', 'unsignedByte', 'unsignedShort', 'unsignedInteger', 'unsignedLong',
-  ]),
-};
-const CENTRAL_SCHEMAS = new Set(['geopoint', 'vector']);
-const GEOSPATIAL = new Set<string>(GEOSPATIAL_SCHEMAS);
-const COMPLEX_TYPES = ['Array', 'Enum', 'Map', 'Object'];
 const CONTENT_CLASSES = ['Telemetry', 'Property', 'Command', 'Component', 'Relationship'];
-const NAME = /^[A-Za-z](?:[A-Za-z0-9_]*[A-Za-z0-9])?$/;
-const NAME_MAX: Record<Version, number> = { 2: 64, 3: 512, 4: 512 };
-const MAX_DEPTH: Record<Version, number> = { 2: 5, 3: 5, 4: 8 };
-const SEGMENT = '[A-Za-z](?:[A-Za-z0-9_]*[A-Za-z0-9])?';
-// v2 requires a one-part version; v3 made it optional and allowed major.minor.
-const DTMI_V2 = new RegExp(`^dtmi:${SEGMENT}(?::${SEGMENT})*;[1-9][0-9]{0,8}$`);
-const DTMI_V3 = new RegExp(`^dtmi:${SEGMENT}(?::${SEGMENT})*(?:;[1-9][0-9]{0,8}(?:\\.[1-9][0-9]{0,5})?)?$`);
-const INTERFACE_ID_MAX = 128;
-const SCHEMA_HINT = '("double", "string", "integer", "boolean", "dateTime", an Object, Enum, Array or Map…)';
+const CONTEXTS_HINT = '"dtmi:dtdl:context;2" or "dtmi:dtdl:context;3"';
 
-interface Scope {
-  version: Version;
-  ifaceId: string;
-  /** The Interface's reusable `schemas`, by @id. */
-  schemas: Map<string, { json: unknown; path: string }>;
-  /** Schema ids being resolved, to refuse self-reference (a generator could not produce a finite value). */
-  resolving: Set<string>;
+interface ComponentRef {
+  name: string;
+  iface: ParsedInterface;
+  /** Where the Component is declared. */
+  path: string;
+}
+
+/** What an Interface declares itself, without what it inherits. */
+interface Declared {
+  telemetry: TelemetryDef[];
+  properties: PropertyDef[];
+  commands: CommandDef[];
+  components: ComponentRef[];
+  /** Name → where it is declared. */
+  names: Map<string, string>;
+  /** Elements under its contents, as DTDLParser counts them (schemaElements). */
+  elements: number;
 }
 
 interface ParsedInterface {
   id: string;
   displayName?: string;
-  telemetry: TelemetryDef[];
-  properties: PropertyDef[];
-  commands: CommandDef[];
-  components: { name: string; schema: unknown; path: string; version: Version }[];
-  /** name → where it was declared, for duplicate messages across `extends`. */
-  names: Map<string, string>;
+  declared: Declared;
+  /** Every Interface it extends, directly or not, each once, bases before what extends them. */
+  ancestors: ParsedInterface[];
+  /** The longest chain of `extends` from it. */
+  extendsDepth: number;
+  /** Interfaces in its `extends` hierarchy, counted as DTDLParser counts them (a base reached twice counts twice). */
+  extendsCount: number;
+  /** Elements under its contents, inherited ones included. */
+  elements: number;
 }
 
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function show(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  const s = JSON.stringify(v);
-  return s.length > 60 ? `${s.slice(0, 57)}…` : s;
-}
-
-function join(path: string, key: string | number): string {
-  if (typeof key === 'number') return `${path}[${key}]`;
-  return path === '' ? key : `${path}.${key}`;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return row[b.length]!;
-}
-
-function isSubsequence(short: string, long: string): boolean {
-  let i = 0;
-  for (const ch of long) if (ch === short[i]) i++;
-  return i === short.length;
-}
-
-/** " (did you mean "double"?)" for typos, abbreviations and wrong case; '' when nothing is close. */
-function didYouMean(got: string, candidates: Iterable<string>): string {
-  const lower = got.toLowerCase();
-  let best: string | undefined;
-  let bestScore = Infinity;
-  for (const c of candidates) {
-    const cl = c.toLowerCase();
-    let score: number;
-    if (cl === lower) score = 0;
-    else {
-      const d = editDistance(lower, cl);
-      if (d <= Math.max(1, Math.floor(c.length / 3))) score = d;
-      else if (lower.length >= 3 && isSubsequence(lower, cl)) score = 10 + cl.length - lower.length;
-      else continue;
-    }
-    if (score < bestScore) {
-      bestScore = score;
-      best = c;
-    }
-  }
-  return best === undefined ? '' : ` (did you mean "${best}"?)`;
+/** An Interface's contents with what it inherits, inherited first (that is how devices send them). */
+function allOf<K extends 'telemetry' | 'properties' | 'commands' | 'components'>(iface: ParsedInterface, key: K): Declared[K] {
+  const all: unknown[] = [];
+  for (const i of [...iface.ancestors, iface]) all.push(...i.declared[key]);
+  return all as Declared[K];
 }
 
 class Parser {
   /** Top-level Interfaces by @id (the array form), plus inline ones once parsed. */
-  private readonly raw = new Map<string, { json: Json; path: string; version: Version | undefined }>();
+  private readonly raw = new Map<string, { json: Json; path: string; version: DtdlVersion | undefined }>();
   private readonly parsed = new Map<string, ParsedInterface>();
-  private readonly extending: string[] = [];
+  /** Interfaces being parsed, and how each was reached, to refuse cycles. */
+  private readonly inProgress: { id: string; via: 'extends' | 'Component' | 'top' }[] = [];
+  private readonly schemas: SchemaReader;
 
-  constructor(private readonly file: string | undefined) {}
-
-  fail(path: string, detail: string): never {
-    throw new ModelError(this.file, path, detail);
+  constructor(private readonly opts: ParseOptions) {
+    this.schemas = new SchemaReader((path, detail) => this.fail(path, detail));
   }
 
-  parse(json: unknown, rootId: string | undefined): DeviceModel {
-    const tops: { json: Json; path: string }[] = [];
-    if (Array.isArray(json)) {
-      if (json.length === 0) this.fail('', 'expected a DTDL Interface or an array of Interfaces, got an empty array');
-      json.forEach((el, i) => {
-        if (!isObject(el)) this.fail(`[${i}]`, `expected a DTDL Interface (an object with "@type": "Interface"), got ${show(el)}`);
-        tops.push({ json: el, path: `[${i}]` });
-      });
-    } else if (isObject(json)) {
-      tops.push({ json, path: '' });
-    } else {
-      this.fail('', `expected a DTDL Interface (an object with "@type": "Interface") or an array of Interfaces, got ${show(json)}`);
-    }
+  fail(path: string, detail: string): never {
+    const m = /^\[(\d+)\](.*)$/.exec(path);
+    const source = m === null ? undefined : this.opts.sources?.[Number(m[1])];
+    if (m === null || source === undefined) throw new ModelError(this.opts.file, path, detail);
+    const rest = m[2]!;
+    throw new ModelError(source.file, source.path === '' ? rest.replace(/^\./, '') : `${source.path}${rest}`, detail);
+  }
 
+  parse(json: unknown): DeviceModel {
+    const tops = this.topLevel(json);
     for (const t of tops) {
       const version = this.contextVersion(t.json, t.path);
-      if (version === undefined) this.fail(join(t.path, '@context'), 'missing: expected "dtmi:dtdl:context;2" or "dtmi:dtdl:context;3"');
+      if (version === undefined) this.fail(join(t.path, '@context'), `missing: expected ${CONTEXTS_HINT}`);
       this.checkInterfaceType(t.json, t.path);
       const id = this.interfaceId(t.json, t.path, version);
       const seen = this.raw.get(id);
       if (seen !== undefined) this.fail(join(t.path, '@id'), `duplicate Interface "${id}" (also at ${seen.path === '' ? 'the top' : seen.path})`);
       this.raw.set(id, { json: t.json, path: t.path, version });
     }
-
-    const root = this.chooseRoot(tops, rootId);
+    const root = this.chooseRoot(tops);
     const entry = this.raw.get(root)!;
-    const iface = this.parseInterface(entry.json, entry.path, entry.version);
+    const iface = this.parseInterface(entry.json, entry.path, entry.version, 'top');
+    // Every Interface of the document must be valid, as for the official parser, even one the device does not use.
+    for (const t of tops) {
+      const other = this.raw.get(t.json['@id'] as string)!;
+      this.parseInterface(other.json, other.path, other.version, 'top');
+    }
+    return this.flatten(iface);
+  }
 
+  private topLevel(json: unknown): { json: Json; path: string }[] {
+    const interfaceExpected = 'expected a DTDL Interface (an object with "@type": "Interface")';
+    if (isObject(json)) return [{ json, path: '' }];
+    if (!Array.isArray(json)) return this.fail('', `${interfaceExpected} or an array of Interfaces, got ${show(json)}`);
+    if (json.length === 0) this.fail('', 'expected a DTDL Interface or an array of Interfaces, got an empty array');
+    return json.map((el, i) => {
+      if (!isObject(el)) this.fail(`[${i}]`, `${interfaceExpected}, got ${show(el)}`);
+      return { json: el, path: `[${i}]` };
+    });
+  }
+
+  private flatten(iface: ParsedInterface): DeviceModel {
     const model: DeviceModel = {
       id: iface.id,
-      telemetry: [...iface.telemetry],
-      properties: [...iface.properties],
-      commands: [...iface.commands],
+      telemetry: allOf(iface, 'telemetry'),
+      properties: allOf(iface, 'properties'),
+      commands: allOf(iface, 'commands'),
       components: [],
     };
     if (iface.displayName !== undefined) model.displayName = iface.displayName;
-    for (const c of iface.components) {
-      const sub = this.resolveInterface(c.schema, join(c.path, 'schema'), c.version, 'Component');
-      if (sub.components.length > 0) {
-        const inner = sub.components[0]!;
-        this.fail(
-          inner.path,
-          `component "${c.name}" uses Interface "${sub.id}", which itself has a Component ("${inner.name}"); DTDL does not allow a Component inside a Component`,
-        );
-      }
-      model.components.push({ name: c.name, modelId: sub.id });
-      for (const t of sub.telemetry) model.telemetry.push({ ...t, component: c.name });
-      for (const p of sub.properties) model.properties.push({ ...p, component: c.name });
-      for (const cmd of sub.commands) model.commands.push({ ...cmd, component: c.name });
+    for (const c of allOf(iface, 'components')) {
+      model.components.push({ name: c.name, modelId: c.iface.id });
+      for (const t of allOf(c.iface, 'telemetry')) model.telemetry.push({ ...t, component: c.name });
+      for (const p of allOf(c.iface, 'properties')) model.properties.push({ ...p, component: c.name });
+      for (const cmd of allOf(c.iface, 'commands')) model.commands.push({ ...cmd, component: c.name });
     }
     return model;
   }
 
-  private chooseRoot(tops: { json: Json; path: string }[], rootId: string | undefined): string {
+  private chooseRoot(tops: { json: Json; path: string }[]): string {
     const ids = [...this.raw.keys()];
+    const rootId = this.opts.rootId;
     if (rootId !== undefined) {
       if (!this.raw.has(rootId)) this.fail('', `rootId "${rootId}" is not an Interface of this document (it has ${ids.map((i) => `"${i}"`).join(', ')})`);
       return rootId;
@@ -266,12 +234,11 @@ class Parser {
     };
     for (const t of tops) {
       note(t.json.extends);
-      if (Array.isArray(t.json.contents)) {
-        for (const el of t.json.contents) {
-          if (!isObject(el)) continue;
-          const types = Array.isArray(el['@type']) ? el['@type'] : [el['@type']];
-          if (types.includes('Component')) note(el.schema);
-        }
+      if (!Array.isArray(t.json.contents)) continue;
+      for (const el of t.json.contents) {
+        if (!isObject(el)) continue;
+        const types = Array.isArray(el['@type']) ? el['@type'] : [el['@type']];
+        if (types.includes('Component')) note(el.schema);
       }
     }
     const roots = ids.filter((id) => !used.has(id));
@@ -280,7 +247,7 @@ class Parser {
     return this.fail('', `${roots.length} Interfaces are not used by any other (${roots.map((r) => `"${r}"`).join(', ')}): say which one is the device model (rootId)`);
   }
 
-  private contextVersion(json: Json, path: string): Version | undefined {
+  private contextVersion(json: Json, path: string): DtdlVersion | undefined {
     const ctx = json['@context'];
     if (ctx === undefined) return undefined;
     const p = join(path, '@context');
@@ -290,13 +257,16 @@ class Parser {
       const m = /^dtmi:dtdl:context;(\d+)(#limitless)?$/.exec(c);
       if (m === null) continue;
       const v = Number(m[1]);
+      if (m[2] !== undefined) {
+        this.fail(p, `"${c}": limit extensions (which raise DTDL's limits) are not supported; use "dtmi:dtdl:context;${v}"`);
+      }
       if (v === 2 || v === 3 || v === 4) return v;
-      this.fail(p, `DTDL version ${v} is not supported: expected "dtmi:dtdl:context;2" or "dtmi:dtdl:context;3"`);
+      this.fail(p, `DTDL version ${v} is not supported: expected ${CONTEXTS_HINT}`);
     }
     if (list.some((c) => typeof c === 'string' && c.includes('azureiot.com/v1'))) {
       this.fail(p, 'this is a DTDL v1 (preview) model, which is not supported: convert it to DTDL v2 ("dtmi:dtdl:context;2")');
     }
-    return this.fail(p, `expected "dtmi:dtdl:context;2" or "dtmi:dtdl:context;3", got ${show(ctx)}`);
+    return this.fail(p, `expected ${CONTEXTS_HINT}, got ${show(ctx)}`);
   }
 
   private checkInterfaceType(json: Json, path: string): void {
@@ -305,405 +275,330 @@ class Parser {
     if (!ok) this.fail(join(path, '@type'), `expected "Interface", got ${show(t)}`);
   }
 
-  private interfaceId(json: Json, path: string, version: Version): string {
+  private interfaceId(json: Json, path: string, version: DtdlVersion): string {
     const id = json['@id'];
     const p = join(path, '@id');
     if (id === undefined) this.fail(p, 'missing: an Interface needs an "@id" such as "dtmi:com:example:Thermostat;1"');
     if (typeof id !== 'string') this.fail(p, `expected a DTMI such as "dtmi:com:example:Thermostat;1", got ${show(id)}`);
-    this.checkDtmi(id, p, version);
-    if (id.length > INTERFACE_ID_MAX) this.fail(p, `an Interface @id may have at most ${INTERFACE_ID_MAX} characters, this one has ${id.length}`);
+    checkDtmi(id, p, version, (at, detail) => this.fail(at, detail), 'interfaceId');
     return id;
   }
 
-  private checkDtmi(id: string, path: string, version: Version): void {
-    const re = version === 2 ? DTMI_V2 : DTMI_V3;
-    if (re.test(id)) return;
-    const why =
-      version === 2 && /;\d+\.\d+$|^[^;]*$/.test(id)
-        ? ' (DTDL v2 needs a one-part version such as ";1")'
-        : ' (segments of letters, digits and underscores starting with a letter, then ";" and a version)';
-    this.fail(path, `expected a DTMI such as "dtmi:com:example:Thermostat;1", got ${show(id)}${why}`);
-  }
-
   /** A Component's or `extends`' schema: an Interface id defined in this document, or an inline Interface. */
-  private resolveInterface(ref: unknown, path: string, version: Version, what: 'Component' | 'extends'): ParsedInterface {
+  private resolveInterface(ref: unknown, path: string, version: DtdlVersion, via: 'Component' | 'extends'): ParsedInterface {
     if (typeof ref === 'string') {
       const done = this.parsed.get(ref);
       if (done !== undefined) return done;
+      this.refuseCycle(ref, path, via);
       const entry = this.raw.get(ref);
       if (entry === undefined) {
-        this.checkDtmi(ref, path, version);
+        checkDtmi(ref, path, version, (at, detail) => this.fail(at, detail));
         const known = [...this.raw.keys()];
         this.fail(
           path,
-          `${what === 'Component' ? 'Component schema' : 'extends'} "${ref}" is not defined in this document: put that Interface in the same JSON array (the "expanded" model)` +
+          `${via === 'Component' ? 'Component schema' : 'extends'} "${ref}" is not defined in this document: put that Interface in the same JSON array (the "expanded" model)` +
             (known.length > 0 ? `; defined here: ${known.map((k) => `"${k}"`).join(', ')}` : ''),
         );
       }
-      return this.parseInterface(entry.json, entry.path, entry.version ?? version);
+      return this.parseInterface(entry.json, entry.path, entry.version ?? version, via);
     }
     if (isObject(ref)) {
       this.checkInterfaceType(ref, path);
-      return this.parseInterface(ref, path, this.contextVersion(ref, path) ?? version);
+      return this.parseInterface(ref, path, this.contextVersion(ref, path) ?? version, via);
     }
     return this.fail(path, `expected an Interface id such as "dtmi:com:example:Thermostat;1" or an inline Interface, got ${show(ref)}`);
   }
 
-  private parseInterface(json: Json, path: string, inherited: Version | undefined): ParsedInterface {
+  private refuseCycle(id: string, path: string, via: 'Component' | 'extends'): void {
+    const at = this.inProgress.findIndex((e) => e.id === id);
+    if (at < 0) return;
+    const links = [...this.inProgress.slice(at + 1).map((e) => e.via), via];
+    const what = links.every((l) => l === 'extends') ? '"extends"' : links.includes('extends') ? 'Components and "extends"' : 'Components';
+    this.fail(path, `${what} make${what === '"extends"' ? 's' : ''} a cycle: ${[...this.inProgress.slice(at).map((e) => e.id), id].join(' → ')}`);
+  }
+
+  private parseInterface(json: Json, path: string, inherited: DtdlVersion | undefined, via: 'extends' | 'Component' | 'top'): ParsedInterface {
     const version = this.contextVersion(json, path) ?? inherited;
-    if (version === undefined) return this.fail(join(path, '@context'), 'missing: expected "dtmi:dtdl:context;2" or "dtmi:dtdl:context;3"');
+    if (version === undefined) return this.fail(join(path, '@context'), `missing: expected ${CONTEXTS_HINT}`);
     this.checkInterfaceType(json, path);
     const id = this.interfaceId(json, path, version);
     const cached = this.parsed.get(id);
     if (cached !== undefined) return cached;
-    if (this.extending.includes(id)) this.fail(join(path, 'extends'), `"extends" makes a cycle: ${[...this.extending, id].join(' → ')}`);
     if (!this.raw.has(id)) this.raw.set(id, { json, path, version });
+    checkElement({ ...json, '@id': undefined }, path, version, (at, detail) => this.fail(at, detail));
 
-    const iface: ParsedInterface = { id, telemetry: [], properties: [], commands: [], components: [], names: new Map() };
+    this.inProgress.push({ id, via });
+    const scope = this.scopeOf(json, path, version, id);
+    const { ancestors, extendsDepth, extendsCount } = this.readExtends(json, path, version, id);
+    const names = new Map<string, string>();
+    for (const a of ancestors) {
+      for (const name of a.declared.names.keys()) {
+        const prior = names.get(name);
+        if (prior !== undefined) this.fail(join(path, 'extends'), `"${name}" is inherited twice (from ${prior} and from "${a.id}")`);
+        names.set(name, `"${a.id}"`);
+      }
+    }
+    const declared = this.readContents(json, path, scope, names);
+    this.inProgress.pop();
+
+    const iface: ParsedInterface = {
+      id, declared, ancestors, extendsDepth, extendsCount,
+      elements: ancestors.reduce((n, a) => n + a.declared.elements, declared.elements),
+    };
     const dn = displayName(json.displayName);
     if (dn !== undefined) iface.displayName = dn;
-
-    const scope: Scope = { version, ifaceId: id, schemas: new Map(), resolving: new Set() };
-    const schemas = json.schemas;
-    if (schemas !== undefined) {
-      if (!Array.isArray(schemas)) this.fail(join(path, 'schemas'), `expected an array of Array, Enum, Map or Object schemas, got ${show(schemas)}`);
-      schemas.forEach((s, i) => {
-        const p = join(join(path, 'schemas'), i);
-        if (!isObject(s)) this.fail(p, `expected an Array, Enum, Map or Object schema, got ${show(s)}`);
-        const sid = s['@id'];
-        if (typeof sid !== 'string') this.fail(join(p, '@id'), 'a reusable schema needs an "@id" (a DTMI) so that contents can refer to it');
-        this.checkDtmi(sid, join(p, '@id'), version);
-        if (scope.schemas.has(sid)) this.fail(join(p, '@id'), `duplicate schema "${sid}"`);
-        scope.schemas.set(sid, { json: s, path: p });
-      });
-    }
-
-    // Inherited contents come first, as if declared in this Interface (that is how devices send them).
-    const ext = json.extends;
-    if (ext !== undefined) {
-      const list = Array.isArray(ext) ? ext : [ext];
-      this.extending.push(id);
-      list.forEach((e, i) => {
-        const p = Array.isArray(ext) ? join(join(path, 'extends'), i) : join(path, 'extends');
-        const base = this.resolveInterface(e, p, version, 'extends');
-        for (const [name] of base.names) {
-          if (iface.names.has(name)) this.fail(p, `"${name}" is inherited twice (from ${iface.names.get(name)} and from "${base.id}")`);
-          iface.names.set(name, `"${base.id}"`);
-        }
-        iface.telemetry.push(...base.telemetry);
-        iface.properties.push(...base.properties);
-        iface.commands.push(...base.commands);
-        iface.components.push(...base.components);
-      });
-      this.extending.pop();
-    }
-
-    const contents = json.contents;
-    if (contents !== undefined && !Array.isArray(contents)) this.fail(join(path, 'contents'), `expected an array of Telemetry, Property, Command and Component, got ${show(contents)}`);
-    (contents ?? []).forEach((el: unknown, i: number) => this.parseContent(el, join(join(path, 'contents'), i), scope, iface));
-
+    this.checkSize(iface, json, path, version, names.size);
     this.parsed.set(id, iface);
     return iface;
   }
 
-  private parseContent(el: unknown, p: string, scope: Scope, iface: ParsedInterface): void {
+  /** The Interface's reusable schemas, each checked even when nothing uses it. */
+  private scopeOf(json: Json, path: string, version: DtdlVersion, id: string): Scope {
+    const scope: Scope = { version, ifaceId: id, schemas: new Map(), resolving: new Set() };
+    const schemas = json.schemas;
+    if (schemas === undefined) return scope;
+    if (!Array.isArray(schemas)) this.fail(join(path, 'schemas'), `expected an array of Array, Enum, Map or Object schemas, got ${show(schemas)}`);
+    schemas.forEach((s, i) => {
+      const p = join(join(path, 'schemas'), i);
+      if (!isObject(s)) this.fail(p, `expected an Array, Enum, Map or Object schema, got ${show(s)}`);
+      const sid = s['@id'];
+      if (typeof sid !== 'string') this.fail(join(p, '@id'), 'a reusable schema needs an "@id" (a DTMI) so that contents can refer to it');
+      checkDtmi(sid, join(p, '@id'), version, (at, detail) => this.fail(at, detail));
+      if (scope.schemas.has(sid)) this.fail(join(p, '@id'), `duplicate schema "${sid}"`);
+      scope.schemas.set(sid, { json: s, path: p });
+    });
+    for (const { json: s, path: p } of scope.schemas.values()) {
+      if (!isObject(s) || !COMPLEX_TYPES.some((t) => s['@type'] === t || (Array.isArray(s['@type']) && s['@type'].includes(t)))) {
+        this.fail(join(p, '@type'), `a reusable schema is an "Array", "Enum", "Map" or "Object", got ${show(isObject(s) ? s['@type'] : s)}`);
+      }
+      this.schemas.read(s['@id'], p, scope, 0, false);
+    }
+    return scope;
+  }
+
+  private readExtends(json: Json, path: string, version: DtdlVersion, id: string): Pick<ParsedInterface, 'ancestors' | 'extendsDepth' | 'extendsCount'> {
+    const ext = json.extends;
+    const result = { ancestors: [] as ParsedInterface[], extendsDepth: 0, extendsCount: 0 };
+    if (ext === undefined) return result;
+    const list = Array.isArray(ext) ? ext : [ext];
+    const ep = join(path, 'extends');
+    const perInterface = limitOf(version, 'extendsPerInterface');
+    const distinct = new Set(list.map((e) => (isObject(e) ? e['@id'] : e))).size;
+    if (perInterface !== undefined && distinct > perInterface) {
+      this.fail(ep, `extends ${distinct} Interfaces; DTDL v${version} allows ${perInterface}${limitSource(version, 'extendsPerInterface')}`);
+    }
+    const seen = new Set<string>();
+    list.forEach((e, i) => {
+      const base = this.resolveInterface(e, Array.isArray(ext) ? join(ep, i) : ep, version, 'extends');
+      for (const a of [...base.ancestors, base]) {
+        if (!seen.has(a.id)) result.ancestors.push(a);
+        seen.add(a.id);
+      }
+      result.extendsDepth = Math.max(result.extendsDepth, base.extendsDepth + 1);
+      result.extendsCount += base.extendsCount + 1;
+    });
+    const maxDepth = limitOf(version, 'extendsDepth')!;
+    if (result.extendsDepth > maxDepth) {
+      this.fail(ep, `"${id}" extends a chain of ${result.extendsDepth} Interfaces; DTDL v${version} allows ${maxDepth}${limitSource(version, 'extendsDepth')}`);
+    }
+    const maxCount = limitOf(version, 'extendsInHierarchy');
+    if (maxCount !== undefined && result.extendsCount > maxCount) {
+      this.fail(ep, `${result.extendsCount} Interfaces in the "extends" hierarchy of "${id}"; DTDL v${version} allows ${maxCount}${limitSource(version, 'extendsInHierarchy')}`);
+    }
+    return result;
+  }
+
+  private readContents(json: Json, path: string, scope: Scope, names: Map<string, string>): Declared {
+    const declared: Declared = { telemetry: [], properties: [], commands: [], components: [], names: new Map(), elements: 0 };
+    const contents = json.contents;
+    const cp = join(path, 'contents');
+    if (contents !== undefined && !Array.isArray(contents)) this.fail(cp, `expected an array of Telemetry, Property, Command and Component, got ${show(contents)}`);
+    (contents ?? []).forEach((el: unknown, i: number) => {
+      const p = join(cp, i);
+      const name = this.parseContent(el, p, scope, declared);
+      const prior = names.get(name);
+      if (prior !== undefined) {
+        const also = prior.startsWith('"') ? `inherited from ${prior}` : `at ${prior}`;
+        this.fail(join(p, 'name'), `duplicate name "${name}" (also ${also}); names must be unique in an Interface`);
+      }
+      names.set(name, p);
+      declared.names.set(name, p);
+    });
+    return declared;
+  }
+
+  /** The limits on an Interface as a whole: its contents, their elements, and its text. */
+  private checkSize(iface: ParsedInterface, json: Json, path: string, version: DtdlVersion, contents: number): void {
+    const cp = join(path, 'contents');
+    const maxContents = limitOf(version, 'contents');
+    if (maxContents !== undefined && contents > maxContents) {
+      this.fail(cp, `"${iface.id}" has ${contents} contents, inherited ones included; DTDL v${version} allows ${maxContents}${limitSource(version, 'contents')}`);
+    }
+    const maxElements = limitOf(version, 'elementsInHierarchy');
+    if (maxElements !== undefined && iface.elements > maxElements) {
+      this.fail(cp, `"${iface.id}" has ${iface.elements} elements under its contents; DTDL v${version} allows ${maxElements}${limitSource(version, 'elementsInHierarchy')}`);
+    }
+    const maxText = limitOf(version, 'interfaceText');
+    const length = maxText === undefined ? undefined : this.textLength(json);
+    if (length !== undefined && length > maxText!) {
+      this.fail(path, `the text of Interface "${iface.id}" is ${length} characters long; DTDL v${version} allows ${maxText}${limitSource(version, 'interfaceText')}`);
+    }
+  }
+
+  /** An Interface's text without the Interfaces written inline in it (each counts as its quoted @id), as DTDLParser measures it. */
+  private textLength(json: Json): number | undefined {
+    const spanOf = this.opts.spanOf ?? textSpanOf;
+    const measure = (node: object): number | undefined => {
+      const span = spanOf(node);
+      return span === undefined ? undefined : span[1] - span[0];
+    };
+    let length = measure(json);
+    if (length === undefined) return undefined;
+    const inline: unknown[] = [...(Array.isArray(json.extends) ? json.extends : [json.extends])];
+    if (Array.isArray(json.contents)) for (const el of json.contents) if (isObject(el)) inline.push(el.schema);
+    for (const n of inline) {
+      if (isObject(n) && (n['@type'] === 'Interface' || (Array.isArray(n['@type']) && n['@type'].includes('Interface')))) {
+        length += JSON.stringify(String(n['@id'])).length - (measure(n) ?? 0);
+      }
+    }
+    return length;
+  }
+
+  /** One element of `contents`; returns its name. */
+  private parseContent(el: unknown, p: string, scope: Scope, declared: Declared): string {
     if (!isObject(el)) this.fail(p, `expected a Telemetry, Property, Command or Component object, got ${show(el)}`);
-    const types = this.types(el, p, CONTENT_CLASSES);
+    const fail = (at: string, detail: string) => this.fail(at, detail);
+    const types = typesOf(el, p, CONTENT_CLASSES, fail);
     const cls = types.find((t) => CONTENT_CLASSES.includes(t));
     if (cls === undefined) {
       const guess = types.length > 0 ? didYouMean(types[0]!, CONTENT_CLASSES) : '';
       this.fail(join(p, '@type'), `expected "Telemetry", "Property", "Command", "Component" or "Relationship", got ${show(el['@type'])}${guess}`);
     }
-    const name = this.name(el.name, join(p, 'name'), scope.version);
-    const prior = iface.names.get(name);
-    if (prior !== undefined) this.fail(join(p, 'name'), `duplicate name "${name}" (also ${prior.startsWith('"') ? `inherited from ${prior}` : `at ${prior}`}); names must be unique in an Interface`);
-    iface.names.set(name, p);
+    const name = checkName(el.name, join(p, 'name'), scope.version, fail);
+    checkElement(el, p, scope.version, fail);
     const cotypes = types.filter((t) => t !== cls);
-
+    declared.elements += 1;
     switch (cls) {
-      case 'Telemetry': {
-        const def: TelemetryDef = { name, schema: this.schema(el.schema, join(p, 'schema'), scope, 0, false) };
-        if (cotypes[0] !== undefined) def.semanticType = cotypes[0];
-        if (typeof el.unit === 'string') def.unit = el.unit;
-        iface.telemetry.push(def);
-        return;
-      }
-      case 'Property': {
-        // IoT Central cloud properties live in Central only: a device neither reports nor receives them.
-        if (cotypes.includes('Cloud')) return;
-        const w = el.writable;
-        if (w !== undefined && typeof w !== 'boolean') this.fail(join(p, 'writable'), `expected true or false, got ${show(w)}`);
-        const def: PropertyDef = { name, schema: this.schema(el.schema, join(p, 'schema'), scope, 0, true), writable: w === true };
-        if (cotypes[0] !== undefined) def.semanticType = cotypes[0];
-        if (typeof el.unit === 'string') def.unit = el.unit;
-        iface.properties.push(def);
-        return;
-      }
-      case 'Command': {
-        const def: CommandDef = { name };
-        for (const key of ['request', 'response'] as const) {
-          const payload = el[key];
-          if (payload === undefined) continue;
-          const pp = join(p, key);
-          if (!isObject(payload)) this.fail(pp, `expected an object with "name" and "schema", got ${show(payload)}`);
-          def[key] = {
-            name: this.name(payload.name, join(pp, 'name'), scope.version),
-            schema: this.schema(payload.schema, join(pp, 'schema'), scope, 0, false),
-          };
-        }
-        iface.commands.push(def);
-        return;
-      }
+      case 'Telemetry':
+      case 'Property':
+        this.parseField(el, p, scope, declared, { name, cotypes, property: cls === 'Property' });
+        break;
+      case 'Command':
+        declared.commands.push(this.parseCommand(el, p, scope, declared, name));
+        break;
       case 'Component':
-        if (el.schema === undefined) this.fail(join(p, 'schema'), 'missing: a Component needs the @id of an Interface, e.g. "dtmi:com:example:Thermostat;1"');
-        iface.components.push({ name, schema: el.schema, path: p, version: scope.version });
-        return;
+        this.parseComponent(el, p, scope, declared, name);
+        break;
       default:
-        return; // Relationship: no device traffic.
+        this.parseRelationship(el, p, scope, declared);
     }
+    return name;
   }
 
-  private types(el: Json, p: string, expected: string[]): string[] {
-    const t = el['@type'];
-    if (typeof t === 'string') return [t];
-    if (Array.isArray(t) && t.length > 0 && t.every((x) => typeof x === 'string')) return t as string[];
-    return this.fail(join(p, '@type'), `${t === undefined ? 'missing' : `got ${show(t)}`}: expected ${expected.map((e) => `"${e}"`).join(', ')}`);
+  /** A Telemetry or a Property. */
+  private parseField(el: Json, p: string, scope: Scope, declared: Declared, what: { name: string; cotypes: string[]; property: boolean }): void {
+    const schema = this.schemas.read(el.schema, join(p, 'schema'), scope, 0, what.property);
+    declared.elements += 1 + schemaElements(schema);
+    const semantic = what.cotypes[0] === undefined ? {} : { semanticType: what.cotypes[0] };
+    const unit = typeof el.unit === 'string' ? { unit: el.unit } : {};
+    if (!what.property) {
+      declared.telemetry.push({ name: what.name, schema, ...semantic, ...unit });
+      return;
+    }
+    const w = el.writable;
+    if (w !== undefined && typeof w !== 'boolean') this.fail(join(p, 'writable'), `expected true or false, got ${show(w)}`);
+    // IoT Central cloud properties live in Central only: a device neither reports nor receives them.
+    if (what.cotypes.includes('Cloud')) return;
+    declared.properties.push({ name: what.name, schema, writable: w === true, ...semantic, ...unit });
   }
 
-  private name(v: unknown, p: string, version: Version): string {
-    if (typeof v !== 'string') return this.fail(p, `${v === undefined ? 'missing' : `got ${show(v)}`}: expected a name such as "temperature"`);
-    if (!NAME.test(v)) this.fail(p, `"${v}" is not a valid DTDL name: letters, digits and underscores only, starting with a letter and not ending with "_"`);
-    if (v.length > NAME_MAX[version]) this.fail(p, `"${v.slice(0, 20)}…" is ${v.length} characters long; DTDL v${version} allows ${NAME_MAX[version]}`);
-    return v;
+  private parseCommand(el: Json, p: string, scope: Scope, declared: Declared, name: string): CommandDef {
+    const def: CommandDef = { name };
+    for (const key of ['request', 'response'] as const) {
+      const payload = el[key];
+      if (payload === undefined) continue;
+      const pp = join(p, key);
+      if (!isObject(payload)) this.fail(pp, `expected an object with "name" and "schema", got ${show(payload)}`);
+      checkElement(payload, pp, scope.version, (at, detail) => this.fail(at, detail));
+      const schema = this.schemas.read(payload.schema, join(pp, 'schema'), scope, 0, false);
+      def[key] = { name: checkName(payload.name, join(pp, 'name'), scope.version, (at, detail) => this.fail(at, detail)), schema };
+      declared.elements += 2 + schemaElements(schema);
+    }
+    return def;
   }
 
-  private schema(raw: unknown, p: string, scope: Scope, depth: number, inProperty: boolean): Schema {
-    if (typeof raw === 'string') return this.namedSchema(raw, p, scope, depth, inProperty);
-    if (!isObject(raw)) return this.fail(p, `${raw === undefined ? 'missing' : `got ${show(raw)}`}: expected a DTDL schema ${SCHEMA_HINT}`);
-    const types = this.types(raw, p, COMPLEX_TYPES);
-    const kind = types.find((t) => COMPLEX_TYPES.includes(t));
-    if (kind === undefined) this.fail(join(p, '@type'), `expected "Object", "Enum", "Array" or "Map", got ${show(raw['@type'])}${didYouMean(types[0]!, COMPLEX_TYPES)}`);
-    const level = depth + 1;
-    if (level > MAX_DEPTH[scope.version]) this.fail(p, `complex schemas are nested more than ${MAX_DEPTH[scope.version]} levels deep (the DTDL v${scope.version} limit)`);
-
-    switch (kind) {
-      case 'Array':
-        if (inProperty && scope.version === 2) {
-          this.fail(p, 'DTDL v2 does not allow an Array in a Property schema: use "dtmi:dtdl:context;3", or a Map or Object');
-        }
-        return { kind: 'array', elementSchema: this.schema(raw.elementSchema, join(p, 'elementSchema'), scope, level, inProperty) };
-      case 'Map': {
-        const key = raw.mapKey;
-        const value = raw.mapValue;
-        const kp = join(p, 'mapKey');
-        const vp = join(p, 'mapValue');
-        if (!isObject(key)) this.fail(kp, `${key === undefined ? 'missing' : `got ${show(key)}`}: expected { "name": …, "schema": "string" }`);
-        if (!isObject(value)) this.fail(vp, `${value === undefined ? 'missing' : `got ${show(value)}`}: expected { "name": …, "schema": … }`);
-        if (key.schema !== 'string') this.fail(join(kp, 'schema'), `a Map key must be "string", got ${show(key.schema)}`);
-        return {
-          kind: 'map',
-          key: { name: this.name(key.name, join(kp, 'name'), scope.version), schema: 'string' },
-          value: { name: this.name(value.name, join(vp, 'name'), scope.version), schema: this.schema(value.schema, join(vp, 'schema'), scope, level, inProperty) },
-        };
-      }
-      case 'Object': {
-        const fields = raw.fields ?? [];
-        const fp = join(p, 'fields');
-        if (!Array.isArray(fields)) this.fail(fp, `expected an array of { "name": …, "schema": … }, got ${show(fields)}`);
-        const seen = new Map<string, string>();
-        return {
-          kind: 'object',
-          fields: fields.map((f: unknown, i: number) => {
-            const ip = join(fp, i);
-            if (!isObject(f)) this.fail(ip, `expected { "name": …, "schema": … }, got ${show(f)}`);
-            const name = this.name(f.name, join(ip, 'name'), scope.version);
-            const prior = seen.get(name);
-            if (prior !== undefined) this.fail(join(ip, 'name'), `duplicate field "${name}" (also at ${prior})`);
-            seen.set(name, ip);
-            return { name, schema: this.schema(f.schema, join(ip, 'schema'), scope, level, inProperty) };
-          }),
-        };
-      }
-      default: {
-        const vs = raw.valueSchema;
-        if (vs !== 'integer' && vs !== 'string') this.fail(join(p, 'valueSchema'), `${vs === undefined ? 'missing' : `got ${show(vs)}`}: an Enum's valueSchema is "integer" or "string"`);
-        const ev = raw.enumValues;
-        const ep = join(p, 'enumValues');
-        if (ev === undefined && scope.version === 2) this.fail(ep, 'missing: a DTDL v2 Enum needs at least one { "name": …, "enumValue": … }');
-        if (ev !== undefined && !Array.isArray(ev)) this.fail(ep, `expected an array of { "name": …, "enumValue": … }, got ${show(ev)}`);
-        const names = new Map<string, string>();
-        const values = new Map<string | number, string>();
-        return {
-          kind: 'enum',
-          valueSchema: vs,
-          values: ((ev ?? []) as unknown[]).map((e, i) => {
-            const ip = join(ep, i);
-            if (!isObject(e)) this.fail(ip, `expected { "name": …, "enumValue": … }, got ${show(e)}`);
-            const name = this.name(e.name, join(ip, 'name'), scope.version);
-            const value = e.enumValue;
-            const fits = vs === 'integer' ? typeof value === 'number' && Number.isInteger(value) : typeof value === 'string';
-            if (!fits) this.fail(join(ip, 'enumValue'), `expected ${vs === 'integer' ? 'an integer' : 'a string'} (the Enum's valueSchema is "${vs}"), got ${show(value)}`);
-            const v = value as string | number;
-            if (names.has(name)) this.fail(join(ip, 'name'), `duplicate enum name "${name}" (also at ${names.get(name)})`);
-            if (values.has(v)) this.fail(join(ip, 'enumValue'), `duplicate enumValue ${show(v)} (also at ${values.get(v)})`);
-            names.set(name, ip);
-            values.set(v, ip);
-            return { name, value: v };
-          }),
-        };
-      }
-    }
-  }
-
-  private namedSchema(s: string, p: string, scope: Scope, depth: number, inProperty: boolean): Schema {
-    const v = scope.version;
-    if (PRIMITIVES[v].has(s)) return s as Schema;
-    const inVersions = ([2, 3, 4] as const).filter((x) => PRIMITIVES[x].has(s));
-    if (inVersions.length > 0) {
-      this.fail(p, `"${s}" is a DTDL ${inVersions.map((x) => `v${x}`).join('/')} schema, but this Interface uses DTDL v${v} ("dtmi:dtdl:context;${v}")`);
-    }
-    if (CENTRAL_SCHEMAS.has(s)) return s as Schema;
-    const central = /^dtmi:iotcentral:schema:(geopoint|vector);\d+$/.exec(s);
-    if (central !== null) return central[1] as Schema;
-    const geoIri = /^dtmi:standard:schema:geospatial:([A-Za-z]+);\d+$/.exec(s);
-    const geo = geoIri !== null ? geoIri[1]! : s;
-    if (GEOSPATIAL.has(geo)) {
-      if (inProperty && v === 2) {
-        this.fail(p, `DTDL v2 does not allow geospatial schemas ("${geo}") in a Property: use "dtmi:dtdl:context;3", or IoT Central's "geopoint"`);
-      }
-      return geo as Schema;
-    }
-    const local = scope.schemas.get(s);
-    if (local !== undefined) {
-      if (scope.resolving.has(s)) this.fail(p, `schema "${s}" refers to itself; the simulator cannot generate values for recursive schemas`);
-      scope.resolving.add(s);
-      try {
-        return this.schema(local.json, local.path, scope, depth, inProperty);
-      } finally {
-        scope.resolving.delete(s);
-      }
-    }
-    if (s.startsWith('dtmi:')) {
-      const known = [...scope.schemas.keys()];
+  private parseComponent(el: Json, p: string, scope: Scope, declared: Declared, name: string): void {
+    if (el.schema === undefined) this.fail(join(p, 'schema'), 'missing: a Component needs the @id of an Interface, e.g. "dtmi:com:example:Thermostat;1"');
+    const sub = this.resolveInterface(el.schema, join(p, 'schema'), scope.version, 'Component');
+    const inner = allOf(sub, 'components')[0];
+    if (inner !== undefined) {
       this.fail(
-        p,
-        `"${s}" is not defined in the "schemas" of Interface "${scope.ifaceId}"` +
-          (known.length > 0 ? `; defined there: ${known.map((k) => `"${k}"`).join(', ')}` : ''),
+        inner.path,
+        `component "${name}" uses Interface "${sub.id}", which itself has a Component ("${inner.name}"); DTDL does not allow a Component inside a Component`,
       );
     }
-    const candidates = [...PRIMITIVES[v], ...CENTRAL_SCHEMAS, ...GEOSPATIAL, ...COMPLEX_TYPES];
-    return this.fail(p, `expected a DTDL schema ${SCHEMA_HINT}, got "${s}"${didYouMean(s, candidates)}`);
+    declared.components.push({ name, iface: sub, path: p });
+    declared.elements += 1 + sub.elements;
   }
-}
 
-function displayName(v: unknown): string | undefined {
-  if (typeof v === 'string') return v;
-  if (!isObject(v)) return undefined;
-  const en = v.en ?? Object.values(v)[0];
-  return typeof en === 'string' ? en : undefined;
+  /** No device traffic, but its limits and its properties are checked as the official parser checks them. */
+  private parseRelationship(el: Json, p: string, scope: Scope, declared: Declared): void {
+    const v = scope.version;
+    const fail = (at: string, detail: string) => this.fail(at, detail);
+    if (el.target !== undefined) {
+      if (typeof el.target !== 'string') this.fail(join(p, 'target'), `expected the DTMI of an Interface, got ${show(el.target)}`);
+      checkDtmi(el.target, join(p, 'target'), v, fail);
+    }
+    const max = el.maxMultiplicity;
+    const maxAllowed = limitOf(v, 'maxMultiplicity');
+    if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max) || max < 1)) {
+      this.fail(join(p, 'maxMultiplicity'), `expected a whole number >= 1, got ${show(max)}`);
+    }
+    if (typeof max === 'number' && maxAllowed !== undefined && max > maxAllowed) {
+      this.fail(join(p, 'maxMultiplicity'), `${max}; DTDL v${v} allows ${maxAllowed}${limitSource(v, 'maxMultiplicity')}`);
+    }
+    if (el.minMultiplicity !== undefined && el.minMultiplicity !== 0) {
+      this.fail(join(p, 'minMultiplicity'), `must be 0, got ${show(el.minMultiplicity)}`);
+    }
+    const props = el.properties ?? [];
+    const pp = join(p, 'properties');
+    if (!Array.isArray(props)) this.fail(pp, `expected a list of Properties, got ${show(props)}`);
+    const maxProps = limitOf(v, 'relationshipProperties');
+    if (maxProps !== undefined && props.length > maxProps) this.fail(pp, `${props.length} properties; DTDL v${v} allows ${maxProps}${limitSource(v, 'relationshipProperties')}`);
+    const names = new Set<string>();
+    props.forEach((prop: unknown, i: number) => {
+      const ip = join(pp, i);
+      if (!isObject(prop)) this.fail(ip, `expected a Property, got ${show(prop)}`);
+      checkElement(prop, ip, v, fail);
+      const name = checkName(prop.name, join(ip, 'name'), v, fail);
+      if (names.has(name)) this.fail(join(ip, 'name'), `duplicate property "${name}" of the Relationship`);
+      names.add(name);
+      declared.elements += 2 + schemaElements(this.schemas.read(prop.schema, join(ip, 'schema'), scope, 0, true));
+    });
+  }
 }
 
 /** Parses a DTDL document (one Interface, or an array of Interfaces where Components refer to one another). */
 export function parseModel(json: unknown, opts: ParseOptions = {}): DeviceModel {
-  return new Parser(opts.file).parse(json, opts.rootId);
+  return new Parser(opts).parse(json);
 }
 
-/**
- * Offset of the first JSON syntax error in `text` (JSON.parse's message has no position on some Node 20
- * releases); -1 when the scanner finds none.
- */
-function jsonErrorOffset(text: string): number {
-  let i = 0;
-  const ws = (): void => {
-    while (i < text.length && ' \t\r\n'.includes(text[i]!)) i++;
-  };
-  const fail = (): never => {
-    throw i;
-  };
-  const lit = (word: string): void => {
-    if (text.startsWith(word, i)) i += word.length;
-    else fail();
-  };
-  const str = (): void => {
-    i++; // opening quote
-    while (i < text.length && text[i] !== '"') {
-      const c = text.charCodeAt(i);
-      if (c < 0x20) fail();
-      if (text[i] === '\\') {
-        i++;
-        if (text[i] === 'u') {
-          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail();
-          i += 4;
-        } else if (!'"\\/bfnrt'.includes(text[i] ?? 'x')) fail();
-      }
-      i++;
-    }
-    if (i >= text.length) fail();
-    i++;
-  };
-  const value = (): void => {
-    ws();
-    const c = text[i];
-    if (c === '{' || c === '[') {
-      const close = c === '{' ? '}' : ']';
-      i++;
-      ws();
-      if (text[i] === close) {
-        i++;
-        return;
-      }
-      for (;;) {
-        if (c === '{') {
-          ws();
-          if (text[i] !== '"') fail();
-          str();
-          ws();
-          if (text[i] !== ':') fail();
-          i++;
-        }
-        value();
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === close) {
-          i++;
-          return;
-        }
-        fail();
-      }
-    }
-    if (c === '"') return str();
-    if (c === 't') return lit('true');
-    if (c === 'f') return lit('false');
-    if (c === 'n') return lit('null');
-    const m = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/.exec(text.slice(i, i + 400));
-    if (m === null) fail();
-    i += m![0].length;
-  };
+/** Parses DTDL text; syntax errors name the line and column. */
+export function parseModelText(text: string, opts: ParseOptions & { file: string }): DeviceModel {
+  return parseModel(readModelText(text, opts.file), opts);
+}
+
+/** JSON text of a model (its positions kept for the 1 MiB limit), or a ModelError naming the line and column of a syntax error. */
+export function readModelText(text: string, file: string): unknown {
   try {
-    value();
-    ws();
-    return i < text.length ? i : -1;
-  } catch (at) {
-    return at as number;
+    return parseJsonText(text);
+  } catch (err) {
+    if (err instanceof JsonSyntaxError) throw new ModelError(file, '', err.message);
+    throw err;
   }
 }
 
 /** Reads and parses a DTDL file; JSON syntax errors are reported with line and column. */
 export async function loadModelFile(path: string, opts: Omit<ParseOptions, 'file'> = {}): Promise<DeviceModel> {
-  const raw = await readFile(path, 'utf8');
-  const text = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    const at = jsonErrorOffset(text);
-    if (at < 0) throw new ModelError(path, '', `not valid JSON: ${(err as Error).message.replace(/\s+/g, ' ')}`);
-    const before = text.slice(0, at);
-    const what = at >= text.length ? 'unexpected end of file' : `unexpected ${JSON.stringify(text.slice(at, at + 12))}`;
-    throw new ModelError(path, '', `not valid JSON (line ${before.split('\n').length}, column ${at - before.lastIndexOf('\n')}): ${what}`);
-  }
-  return parseModel(json, { ...opts, file: path });
+  return parseModelText(await readFile(path, 'utf8'), { ...opts, file: path });
 }

@@ -72,6 +72,14 @@ export function isIntegerSchema(s: Schema): s is IntegerSchema {
   return typeof s === 'string' && Object.prototype.hasOwnProperty.call(INTEGER_RANGES, s);
 }
 
+/** A number rounded into an integer schema's range (what a generator's value becomes); anything else as it is. */
+export function fitInteger(schema: Schema, v: unknown): unknown {
+  if (!isIntegerSchema(schema) || typeof v !== 'number' || Number.isNaN(v)) return v;
+  const [lo, hi] = INTEGER_RANGES[schema];
+  const r = Math.round(v);
+  return r < lo ? lo : r > hi ? hi : r;
+}
+
 export function isNumericSchema(s: Schema): boolean {
   return isIntegerSchema(s) || s === 'double' || s === 'float' || s === 'decimal';
 }
