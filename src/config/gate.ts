@@ -2,10 +2,12 @@
 // value generators, found before anything connects — by `edgefleet validate`, `edgefleet run` and runScenario alike.
 // Each check is the one the workers make (the same functions: the DTDL parser, edgeAgent's and edgeHub's reading of
 // their desired properties, the route compiler, the generators' checks), so what passes here does not stop a worker.
+import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { DeploymentError, parseDeployment } from '../deployment/edge-agent-desired.js';
 import { edgeHubConfig } from '../deployment/edge-hub-desired.js';
 import { ModelError, parseModel, type DeviceModel } from '../model/dtdl.js';
+import { issueLeafCertificate } from '../protocol/x509.js';
 import { compileRoute, RouteError } from '../routes/routes.js';
 import { ConfigError, displayPath, formatPath, type ConfigProblem } from './errors.js';
 import { fakerMethodProblem, generatorProblem } from './generators.js';
@@ -156,6 +158,22 @@ class Gate {
   }
 }
 
+/**
+ * The CA an iot-central target issues X.509 devices' certificates from: each worker issues one per identity with it,
+ * so one is issued here first.
+ */
+async function caProblem(loaded: LoadedScenario): Promise<{ segments: Segments; message: string } | undefined> {
+  if (loaded.target.kind !== 'iot-central' || loaded.target.settings.x509 === undefined) return undefined;
+  const { caCert, caKey } = loaded.target.settings.x509;
+  try {
+    await issueLeafCertificate({ certPem: await readFile(caCert, 'utf8'), keyPem: await readFile(caKey, 'utf8') }, 'edgefleet-check');
+    return undefined;
+  } catch (err) {
+    const message = `cannot issue a device certificate with the CA ${displayPath(caCert)} and its key ${displayPath(caKey)}: ${(err as Error).message}`;
+    return { segments: ['targets', 'iot-central', 'x509'], message };
+  }
+}
+
 /** The models the scenario names and the generator specs it gives, with where each is written. */
 function inventory(loaded: LoadedScenario): { uses: ModelUse[]; sets: SpecSet[] } {
   const uses: ModelUse[] = [];
@@ -224,6 +242,8 @@ export async function gateProblems(loaded: LoadedScenario, locate?: DocumentLoca
     manifests.add(group.manifest.path);
     for (const m of group.modules) await gate.module(i, m);
   }
+  const ca = await caProblem(loaded);
+  if (ca !== undefined) gate.atScenario(ca.segments, ca.message);
   return gate.problems;
 }
 

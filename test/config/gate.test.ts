@@ -9,6 +9,7 @@ import { edgeHubConfig } from '../../src/deployment/edge-hub-desired.js';
 import { checkScenario } from '../../src/config/gate.js';
 import { loadProfile, loadScenario } from '../../src/config/load.js';
 import { loadModelFile } from '../../src/model/dtdl.js';
+import { createCertificateAuthority } from '../../src/protocol/x509.js';
 import { configError, REPO, scenarioDir, write } from './helpers.js';
 
 const lines = (...l: string[]) => `${l.join('\n')}\n`;
@@ -214,6 +215,32 @@ describe('connection strings', () => {
     const error = await configError(() => loadScenario(file));
     expect(error.problems[0]).toMatchObject({ path: 'fleet[0].connectionStrings[0]' });
     expect(error.problems[0]!.message).toContain('x509=true, no SharedAccessKey');
+  });
+});
+
+describe('the X.509 CA of an iot-central target', () => {
+  it('issues a device certificate before the run, as each worker will: a key that is no key is refused', async () => {
+    const { dir, file } = await scenario('  - { group: a, kind: device, count: 1, auth: x509 }');
+    const ca = await createCertificateAuthority('edgefleet test CA');
+    await write(dir, 'ca.pem', ca.certPem);
+    await write(dir, 'ca-key.pem', ca.keyPem);
+    await write(dir, 'not-a-key.pem', '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n');
+    const target = (key: string) => lines(
+      'target: iot-central',
+      'targets:',
+      '  iot-central:',
+      '    idScope: 0ne00000000',
+      '    subdomain: example',
+      '    apiToken: token',
+      `    x509: { caCert: ./ca.pem, caKey: ./${key} }`,
+    );
+    const text = await readFile(file, 'utf8');
+    await write(dir, 'good.yaml', `${text}${target('ca-key.pem')}`);
+    await expect(loadScenario(path.join(dir, 'good.yaml'))).resolves.toMatchObject({ target: { kind: 'iot-central' } });
+    await write(dir, 'bad.yaml', `${text}${target('not-a-key.pem')}`);
+    const error = await configError(() => loadScenario(path.join(dir, 'bad.yaml')));
+    expect(error.problems).toEqual([expect.objectContaining({ path: 'targets.iot-central.x509' })]);
+    expect(error.problems[0]!.message).toContain('cannot issue a device certificate with the CA');
   });
 });
 
