@@ -36,7 +36,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .positional('scenario', { type: 'string', demandOption: true, describe: 'Scenario file (YAML or JSON)' })
       .option('profile', {
         type: 'string',
-        describe: "Profile name (profiles/) or file, instead of the scenario's; it keeps its own duration and events (the scenario's duration: is for its own profile)",
+        describe: "Profile name (profiles/) or file, instead of the scenario's; it keeps its own duration and " +
+          "events (the scenario's duration: is for its own profile)",
       })
       .option('duration', { type: 'string', describe: 'Run time, e.g. 30s or 5m; overrides every other duration' })
       .option('target', { type: 'string', choices: ['emulator', 'iot-central', 'mqtt'], describe: 'Where the fleet connects; overrides the scenario\'s' })
@@ -46,7 +47,10 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('shard', { type: 'string', describe: 'Run only shard i of n (e.g. 2/4), for one fleet split over machines' })
       .option('local-address', { type: 'string', describe: 'Comma-separated source addresses to spread connections over (e.g. 127.0.0.2,127.0.0.3)' })
       .option('reports-dir', { type: 'string', default: 'reports', describe: 'Where reports/<run-id>/ goes' })
-      .option('state-dir', { type: 'string', default: '.edgefleet', describe: 'State directory of the embedded emulator, and of models fetched from a model repository URL' })
+      .option('state-dir', {
+        type: 'string', default: '.edgefleet',
+        describe: 'State directory of the embedded emulator, and of models fetched from a model repository URL',
+      })
       .option('log-level', { choices: LOG_LEVELS, default: 'warn' as LogLevel, describe: 'What is logged to stderr' })
       .option('log-file', { type: 'string', describe: 'Also log JSON lines to this file (secrets are redacted everywhere)' })
       .option('threshold', { type: 'string', array: true, nargs: 1, default: [] as string[], describe: "Pass/fail criterion, e.g. 'telemetry.p99 < 200ms' (repeatable); a failed one exits 99" })
@@ -67,9 +71,10 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .example('$0 run scenarios/transparent-gateway.yaml --gateway-listen gateway-01=127.0.0.1:8883', 'Let a real device connect through a simulated gateway (GatewayHostName=)')
       .example("$0 run my.yaml --threshold 'telemetry.p99 < 200ms' --threshold 'ledger.lost == 0'", 'Fail the build (exit 99) when the target misses')
       .epilogue(
-        "Duration: --duration, else the profile's when --profile names one (its events happen as written), else the " +
-          "scenario's duration:, else its profile's. Before anything connects, the scenario goes through the same checks " +
-          'as edgefleet validate (models, manifests, routes, generators): a problem exits 2 naming the file and the path.',
+        "Duration: --duration, else the profile's when --profile names one (its events happen as written), else " +
+          "the scenario's duration:, else its profile's. Before anything connects, the scenario goes through the " +
+          'same checks as edgefleet validate (models, manifests, routes, generators): a problem exits 2 naming the ' +
+          'file and the path.',
       ),
   handler: async (args) => {
     // Ctrl-C: the first drains and reports (or, before the run starts, stops setting up); the second quits.

@@ -36,6 +36,12 @@ interface ModelUse {
 
 type FakerCheck = (method: string) => string | undefined;
 
+/** What a device (or a downstream device, or a translated sensor) is given to send. */
+interface DeviceValues {
+  telemetry: { values: Readonly<Record<string, unknown>> };
+  properties: { reported: Readonly<Record<string, unknown>> };
+}
+
 class Gate {
   readonly problems: ConfigProblem[] = [];
   private readonly seen = new Set<string>();
@@ -67,7 +73,9 @@ class Gate {
       const { model } = use;
       try {
         const file = displayPath(model.path);
-        const options = model.dtmi === undefined ? { file } : { file, rootId: model.dtmi, sources: model.sources ?? [] };
+        const options = model.dtmi === undefined
+          ? { file }
+          : { file, rootId: model.dtmi, sources: model.sources ?? [] };
         parsed.set(model, parseModel(model.json, options));
       } catch (err) {
         if (!(err instanceof ModelError)) throw err;
@@ -166,10 +174,12 @@ async function caProblem(loaded: LoadedScenario): Promise<{ segments: Segments; 
   if (loaded.target.kind !== 'iot-central' || loaded.target.settings.x509 === undefined) return undefined;
   const { caCert, caKey } = loaded.target.settings.x509;
   try {
-    await issueLeafCertificate({ certPem: await readFile(caCert, 'utf8'), keyPem: await readFile(caKey, 'utf8') }, 'edgefleet-check');
+    const issuer = { certPem: await readFile(caCert, 'utf8'), keyPem: await readFile(caKey, 'utf8') };
+    await issueLeafCertificate(issuer, 'edgefleet-check');
     return undefined;
   } catch (err) {
-    const message = `cannot issue a device certificate with the CA ${displayPath(caCert)} and its key ${displayPath(caKey)}: ${(err as Error).message}`;
+    const ca = `the CA ${displayPath(caCert)} and its key ${displayPath(caKey)}`;
+    const message = `cannot issue a device certificate with ${ca}: ${(err as Error).message}`;
     return { segments: ['targets', 'iot-central', 'x509'], message };
   }
 }
@@ -178,9 +188,9 @@ async function caProblem(loaded: LoadedScenario): Promise<{ segments: Segments; 
 function inventory(loaded: LoadedScenario): { uses: ModelUse[]; sets: SpecSet[] } {
   const uses: ModelUse[] = [];
   const sets: SpecSet[] = [];
-  const device = (at: Segments, config: { telemetry: { values: object }; properties: { reported: object } }, model?: LoadedModel) => {
-    const telemetry = { segments: [...at, 'telemetry', 'values'], specs: config.telemetry.values as Record<string, unknown> };
-    sets.push(telemetry, { segments: [...at, 'properties', 'reported'], specs: config.properties.reported as Record<string, unknown> });
+  const device = (at: Segments, config: DeviceValues, model?: LoadedModel) => {
+    const telemetry = { segments: [...at, 'telemetry', 'values'], specs: config.telemetry.values };
+    sets.push(telemetry, { segments: [...at, 'properties', 'reported'], specs: config.properties.reported });
     if (model !== undefined) uses.push({ model, segments: [...at, 'model'], telemetry });
   };
   loaded.scenario.fleet.forEach((group, i) => {
@@ -191,7 +201,9 @@ function inventory(loaded: LoadedScenario): { uses: ModelUse[]; sets: SpecSet[] 
       const model = loaded.downstream.find((d) => d.name === leaf.group)?.model;
       device(['fleet', i, 'downstream', j], leaf, model);
     });
-    for (const m of resolved.kind === 'iotEdge' ? resolved.modules : []) modulesInventory(['fleet', i, 'modules', m.name], m, uses, sets);
+    for (const m of resolved.kind === 'iotEdge' ? resolved.modules : []) {
+      modulesInventory(['fleet', i, 'modules', m.name], m, uses, sets);
+    }
   });
   return { uses, sets };
 }
@@ -204,8 +216,8 @@ function modulesInventory(at: Segments, m: ResolvedModule, uses: ModelUse[], set
     if (m.model !== undefined) uses.push({ model: m.model, segments: [...at, 'model'], telemetry });
   } else if (b.behaviour === 'identity-translation') {
     const sensors = [...at, 'sensors'];
-    const telemetry = { segments: [...sensors, 'telemetry', 'values'], specs: b.sensors.telemetry.values as Record<string, unknown> };
-    sets.push(telemetry, { segments: [...sensors, 'properties', 'reported'], specs: b.sensors.properties.reported as Record<string, unknown> });
+    const telemetry = { segments: [...sensors, 'telemetry', 'values'], specs: b.sensors.telemetry.values };
+    sets.push(telemetry, { segments: [...sensors, 'properties', 'reported'], specs: b.sensors.properties.reported });
     if (m.model !== undefined) uses.push({ model: m.model, segments: [...sensors, 'model'], telemetry });
   } else if (b.behaviour === 'protocol-translation') {
     b.sensors.forEach((sensor, j) => {
@@ -254,8 +266,12 @@ export async function checkScenario(loaded: LoadedScenario): Promise<void> {
 }
 
 /** A profile's property writes: their value generators, as createGenerator checks them. */
-export async function profileProblems(profile: Profile, source: Pick<SourceFile, 'shown' | 'locate'>): Promise<ConfigProblem[]> {
-  const found = profile.actions.flatMap((action, index) => (action.kind === 'writeProperty' ? [{ index, spec: action.value }] : []));
+export async function profileProblems(
+  profile: Profile, source: Pick<SourceFile, 'shown' | 'locate'>,
+): Promise<ConfigProblem[]> {
+  const found = profile.actions.flatMap((action, index) => (
+    action.kind === 'writeProperty' ? [{ index, spec: action.value }] : []
+  ));
   const faker = await fakerCheck(found.map((f) => f.spec));
   return found.flatMap(({ index, spec }) => {
     const problem = generatorProblem(spec, faker);

@@ -112,8 +112,14 @@ export interface SpecProblem {
 
 type Loose = Record<string, unknown>;
 
+const KINDS_LISTED = GENERATOR_KINDS.join(', ').replace(/, (\w+)$/, ' or $1');
+
+/** Whether a faker method exists; the problem when it does not. */
+export type FakerProblem = (method: string) => string | undefined;
+
 function finiteProblem(v: unknown, what: string): string | undefined {
-  return typeof v === 'number' && Number.isFinite(v) ? undefined : `${what} must be a finite number, got ${JSON.stringify(v)}`;
+  if (typeof v === 'number' && Number.isFinite(v)) return undefined;
+  return `${what} must be a finite number, got ${JSON.stringify(v)}`;
 }
 
 function rangeProblem(spec: Loose, kind: string): SpecProblem | undefined {
@@ -129,7 +135,8 @@ function positive(spec: Loose, key: string, kind: string, orZero = false): SpecP
   const problem = finiteProblem(spec[key], `${kind}.${key}`);
   if (problem) return { at: [key], message: problem };
   const v = spec[key] as number;
-  if (orZero ? v < 0 : v <= 0) return { at: [key], message: `${kind}.${key} must be ${orZero ? '≥ 0' : '> 0'}, got ${v}` };
+  if (orZero ? v >= 0 : v > 0) return undefined;
+  return { at: [key], message: `${kind}.${key} must be ${orZero ? '≥ 0' : '> 0'}, got ${v}` };
   return undefined;
 }
 
@@ -154,15 +161,18 @@ function uniformProblem(spec: Loose): SpecProblem | undefined {
   const range = rangeProblem(spec, 'uniform');
   if (range || spec.integer !== true) return range;
   const [min, max] = [spec.min as number, spec.max as number];
-  return Math.ceil(min) > Math.floor(max) ? { at: ['integer'], message: `uniform: no integer between ${min} and ${max}` } : undefined;
+  if (Math.ceil(min) <= Math.floor(max)) return undefined;
+  return { at: ['integer'], message: `uniform: no integer between ${min} and ${max}` };
 }
 
 /**
  * What a run would refuse about a generator spec (the schema checks its shape; this, the rest: a random walk that
  * starts outside its bounds, integers from a range that holds none, a faker method that does not exist…).
  */
-export function generatorProblem(spec: unknown, fakerProblem?: (method: string) => string | undefined): SpecProblem | undefined {
-  if (typeof spec !== 'object' || spec === null) return { at: [], message: `expected a generator spec object, got ${JSON.stringify(spec)}` };
+export function generatorProblem(spec: unknown, fakerProblem?: FakerProblem): SpecProblem | undefined {
+  if (typeof spec !== 'object' || spec === null) {
+    return { at: [], message: `expected a generator spec object, got ${JSON.stringify(spec)}` };
+  }
   const s = spec as Loose;
   switch (s.kind) {
     case 'constant':
@@ -174,13 +184,19 @@ export function generatorProblem(spec: unknown, fakerProblem?: (method: string) 
     case 'randomWalk':
       return randomWalkProblem(s);
     case 'step':
-      if (!Array.isArray(s.values) || s.values.length === 0) return { at: ['values'], message: 'step.values must be a non-empty array' };
+      if (!Array.isArray(s.values) || s.values.length === 0) {
+        return { at: ['values'], message: 'step.values must be a non-empty array' };
+      }
       return positive(s, 'everySeconds', 'step');
     case 'uniform':
       return uniformProblem(s);
     case 'faker': {
-      if (typeof s.method !== 'string') return { at: ['method'], message: 'faker.method must be a string such as "location.latitude"' };
-      if (s.args !== undefined && !Array.isArray(s.args)) return { at: ['args'], message: 'faker.args must be an array' };
+      if (typeof s.method !== 'string') {
+        return { at: ['method'], message: 'faker.method must be a string such as "location.latitude"' };
+      }
+      if (s.args !== undefined && !Array.isArray(s.args)) {
+        return { at: ['args'], message: 'faker.args must be an array' };
+      }
       const message = fakerProblem?.(s.method);
       return message === undefined ? undefined : { at: ['method'], message };
     }
@@ -193,15 +209,19 @@ export function generatorProblem(spec: unknown, fakerProblem?: (method: string) 
     default:
       return {
         at: ['kind'],
-        message: `unknown generator kind ${JSON.stringify(s.kind)}: expected constant, sine, randomWalk, step, uniform, faker or poisson`,
+        message: `unknown generator kind ${JSON.stringify(s.kind)}: expected ${KINDS_LISTED}`,
       };
   }
 }
 
 function memberNames(value: object): string[] {
   const names = new Set<string>();
-  for (let node: object | null = value; node && node !== Object.prototype; node = Object.getPrototypeOf(node) as object | null) {
-    for (const name of Object.getOwnPropertyNames(node)) if (name !== 'constructor' && !name.startsWith('_')) names.add(name);
+  let node: object | null = value;
+  while (node && node !== Object.prototype) {
+    for (const name of Object.getOwnPropertyNames(node)) {
+      if (name !== 'constructor' && !name.startsWith('_')) names.add(name);
+    }
+    node = Object.getPrototypeOf(node) as object | null;
   }
   return [...names];
 }
@@ -215,7 +235,9 @@ export function fakerMethodProblem(faker: object, method: string): string | unde
     const modules = memberNames(faker).filter((m) => root[m] !== null && typeof root[m] === 'object');
     return `faker has no module "${moduleName}"${didYouMean(moduleName, modules)}`;
   }
-  if (name === undefined || more.length > 0) return `faker method "${method}": expected "module.method", e.g. "location.latitude"`;
+  if (name === undefined || more.length > 0) {
+    return `faker method "${method}": expected "module.method", e.g. "location.latitude"`;
+  }
   const member = name.startsWith('_') ? undefined : (module as Record<string, unknown>)[name];
   if (member === undefined) return `faker has no method "${method}"${didYouMean(name, memberNames(module))}`;
   return typeof member === 'function' ? undefined : `faker's "${method}" is not a method`;

@@ -4,7 +4,9 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ModelError, readModelText, type ModelSource } from '../model/dtdl.js';
-import { cacheDirFor, describeRepository, resolveModel, type ModelRepository, type RepositoryModel } from '../model/repository.js';
+import {
+  cacheDirFor, describeRepository, resolveModel, type ModelRepository, type RepositoryModel,
+} from '../model/repository.js';
 import { ConnectionStringError, parseConnectionString } from '../protocol/connection-string.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { hasEnvReference, resolveEnv } from './env.js';
@@ -148,6 +150,16 @@ async function locateProfile(ref: string, relativeTo: string): Promise<{ path: s
 // --- the scenario resolver -------------------------------------------------------------------------------------
 
 type Segments = PropertyKey[];
+
+type Model = LoadedModel | undefined;
+
+/** What a group's files gave: its model, connection strings, manifest and modules. */
+interface ResolvedFiles {
+  model?: LoadedModel;
+  connectionStrings?: string[];
+  modules?: ResolvedModule[];
+  manifest?: LoadedFile<DeploymentManifest>;
+}
 
 /** A modelRepository value and the field that gave it; undefined when nothing names one. */
 type RepositoryChoice = { value: string; field: Segments } | undefined;
@@ -352,7 +364,8 @@ class ScenarioResolver {
       const document = await this.referencedDocument(segments, ref, 'model file');
       if (!document) return undefined;
       if (document.data === null || typeof document.data !== 'object') {
-        this.problems.push({ file: document.shown, path: '', message: 'expected a DTDL model: a JSON object (an Interface) or a list of them' });
+        const message = 'expected a DTDL model: a JSON object (an Interface) or a list of them';
+        this.problems.push({ file: document.shown, path: '', message });
         return undefined;
       }
       return { path: document.file, json: document.data };
@@ -378,9 +391,13 @@ class ScenarioResolver {
     this.problems.push(problem);
   }
 
-  private async modelByDtmi(segments: Segments, dtmi: string, choice: RepositoryChoice): Promise<LoadedModel | undefined> {
+  private async modelByDtmi(segments: Segments, dtmi: string, choice: RepositoryChoice): Promise<Model> {
     if (choice === undefined) {
-      this.at(segments, `${dtmi} names a model by DTMI, so it needs a model repository: set modelRepository (scenario-wide or in this group) to a folder or an http(s) URL laid out as a device models repository`);
+      this.at(
+        segments,
+        `${dtmi} names a model by DTMI, so it needs a model repository: set modelRepository (scenario-wide or in ` +
+          'this group) to a folder or an http(s) URL laid out as a device models repository',
+      );
       return undefined;
     }
     const repository = await this.repository(choice);
@@ -403,7 +420,7 @@ class ScenarioResolver {
     return { path: result.shown, json: result.interfaces, dtmi, sources: result.sources };
   }
 
-  /** A modelRepository value: a folder that must exist, or an http(s) URL whose files are cached in the state directory. */
+  /** A modelRepository value: a folder that must exist, or an http(s) URL (its files are kept in the state dir). */
   private repository(choice: NonNullable<RepositoryChoice>): Promise<ModelRepository | undefined> {
     const key = JSON.stringify(choice.field);
     let pending = this.repositories.get(key);
@@ -487,7 +504,8 @@ class ScenarioResolver {
   }
 
   private groupRepository(index: number): RepositoryChoice {
-    return this.repositoryChoice({ value: this.scenario.fleet[index]?.modelRepository, field: ['fleet', index, 'modelRepository'] });
+    const value = this.scenario.fleet[index]?.modelRepository;
+    return this.repositoryChoice({ value, field: ['fleet', index, 'modelRepository'] });
   }
 
   /** A model reference with its path made absolute (a DTMI stays as it is). */
@@ -535,7 +553,11 @@ class ScenarioResolver {
         } else if (parsed.sharedAccessKey === undefined) {
           // A device of an auth: connectionString group signs SAS tokens with its key; certificates are auth: x509.
           const { segments, suffix } = where(position);
-          this.at(segments, `an X.509 connection string (x509=true, no SharedAccessKey): devices given by connection string authenticate with their key; for certificates use auth: x509${suffix}`);
+          this.at(
+            segments,
+            'an X.509 connection string (x509=true, no SharedAccessKey): devices given by connection string ' +
+              `authenticate with their key; for certificates use auth: x509${suffix}`,
+          );
           valid = false;
         }
       } catch (error) {
@@ -549,7 +571,7 @@ class ScenarioResolver {
     return valid ? strings : undefined;
   }
 
-  private async edge(index: number, group: EdgeGroup): Promise<{ manifest: LoadedEdgeGroup['manifest']; modules: ResolvedModule[] }> {
+  private async edge(index: number, group: EdgeGroup): Promise<Pick<LoadedEdgeGroup, 'manifest' | 'modules'>> {
     const field: Segments = ['fleet', index, 'manifest'];
     const empty = { manifest: { path: path.resolve(this.dir, group.manifest), json: { modulesContent: {} } as DeploymentManifest }, modules: [] };
     const document = await this.referencedDocument(field, group.manifest, 'manifest file');
@@ -605,8 +627,9 @@ class ScenarioResolver {
         resolved.behaviour = { ...behaviour, model: this.absoluteModel(behaviour.model) };
         if (model) resolved.model = model;
       } else if (behaviour.behaviour === 'identity-translation' && behaviour.sensors.model !== undefined) {
-        const model = await this.model([...modulePath, 'sensors', 'model'], behaviour.sensors.model, this.groupRepository(index));
-        resolved.behaviour = { ...behaviour, sensors: { ...behaviour.sensors, model: this.absoluteModel(behaviour.sensors.model) } };
+        const ref = behaviour.sensors.model;
+        const model = await this.model([...modulePath, 'sensors', 'model'], ref, this.groupRepository(index));
+        resolved.behaviour = { ...behaviour, sensors: { ...behaviour.sensors, model: this.absoluteModel(ref) } };
         if (model) resolved.model = model;
       } else if (behaviour.behaviour === 'custom') {
         const file = await this.referencedFile([...modulePath, 'behaviour', 'file'], behaviour.file, 'behaviour file');
@@ -614,10 +637,11 @@ class ScenarioResolver {
       }
       modules.push(resolved);
     }
-    return { manifest: { path: document.file, json: manifest, ...(prefix.length > 0 ? { jsonPath: 'content' } : {}) }, modules };
+    const jsonPath = prefix.length > 0 ? { jsonPath: 'content' } : {};
+    return { manifest: { path: document.file, json: manifest, ...jsonPath }, modules };
   }
 
-  private resolvedGroupConfig(group: FleetGroup, loaded: { model?: LoadedModel; connectionStrings?: string[]; modules?: ResolvedModule[]; manifest?: LoadedFile<DeploymentManifest> }): FleetGroup {
+  private resolvedGroupConfig(group: FleetGroup, loaded: ResolvedFiles): FleetGroup {
     const common = {
       ...(group.model !== undefined ? { model: this.absoluteModel(group.model) } : {}),
       ...(loaded.connectionStrings ? { connectionStrings: loaded.connectionStrings } : {}),

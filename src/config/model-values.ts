@@ -27,13 +27,16 @@ export function overrideProblem(
     if (typeof loose.kind === 'string' && NUMERIC_KINDS.has(loose.kind) && !isNumericSchema(def.schema)) {
       return `override "${key}": a ${loose.kind} generator makes numbers, but ${key} is ${describeSchema(def.schema)}`;
     }
-    const values = loose.kind === 'constant' ? [loose.value] : loose.kind === 'step' && Array.isArray(loose.values) ? loose.values : [];
+    const values = loose.kind === 'constant' ? [loose.value]
+      : loose.kind === 'step' && Array.isArray(loose.values) ? loose.values : [];
     for (const v of values) {
       if (!conformsTo(fitInteger(def.schema, v), def.schema)) {
-        return `override "${key}"${where}: ${JSON.stringify(v)} does not fit ${key}'s schema, ${describeSchema(def.schema)}`;
+        const schema = describeSchema(def.schema);
+        return `override "${key}"${where}: ${JSON.stringify(v)} does not fit ${key}'s schema, ${schema}`;
       }
     }
-    return loose.kind === 'poisson' && loose.value !== undefined ? check(loose.value, `${where} (poisson value)`) : undefined;
+    if (loose.kind !== 'poisson' || loose.value === undefined) return undefined;
+    return check(loose.value, `${where} (poisson value)`);
   };
   const problem = check(spec, '');
   if (problem !== undefined) return problem;
@@ -42,7 +45,9 @@ export function overrideProblem(
 }
 
 /** Generators named for telemetry the model does not have. */
-export function unknownOverridesProblem(model: DeviceModel, overrides: Readonly<Record<string, unknown>>): string | undefined {
+export function unknownOverridesProblem(
+  model: DeviceModel, overrides: Readonly<Record<string, unknown>>,
+): string | undefined {
   const used = new Set(model.telemetry.map((def) => overrideKeyOf(def, overrides)));
   const unknown = Object.keys(overrides).filter((k) => !used.has(k));
   if (unknown.length === 0) return undefined;

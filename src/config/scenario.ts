@@ -25,8 +25,8 @@ const modelReference = (description: string) =>
     .string()
     .min(1)
     .describe(
-      `${description}: a JSON file (a path relative to the scenario file), or a DTMI such as "dtmi:com:example:Thermostat;1" ` +
-        'looked up in the model repository (modelRepository).',
+      `${description}: a JSON file (a path relative to the scenario file), or a DTMI such as ` +
+        '"dtmi:com:example:Thermostat;1" looked up in the model repository (modelRepository).',
     );
 
 /** Where models named by DTMI are looked up. */
@@ -35,8 +35,8 @@ export const modelRepositorySchema = z
   .min(1)
   .describe(
     'A device models repository: a folder (relative to the scenario file) or an http(s) URL laid out as ' +
-      'dtmi/com/example/thermostat-1.json (an .expanded.json beside a model is used when present). Files fetched from a ' +
-      'URL are kept in the state directory and read from there afterwards.',
+      'dtmi/com/example/thermostat-1.json (an .expanded.json beside a model is used when present). Files ' +
+      'fetched from a URL are kept in the state directory and read from there afterwards.',
   );
 
 const wholeNumber = (min: number, description: string) =>
@@ -531,8 +531,9 @@ export const scenarioSchema = z
     duration: positiveDuration
       .optional()
       .describe(
-        "Run time: overrides the profile's duration when the profile is the scenario's own (profile:, or the default). " +
-          'A profile named on the command line (--profile) keeps its own duration; --duration overrides both.',
+        "Run time: overrides the profile's duration when the profile is the scenario's own (profile:, or the " +
+          'default). A profile named on the command line (--profile) keeps its own duration; --duration ' +
+          'overrides both.',
       ),
     modelRepository: modelRepositorySchema.optional(),
     targets: z

@@ -18,6 +18,11 @@ export function show(v: unknown): string {
   return s.length > 60 ? `${s.slice(0, 57)}…` : s;
 }
 
+/** "missing", or "got …": what was there instead of what was expected. */
+export function found(v: unknown): string {
+  return v === undefined ? 'missing' : `got ${show(v)}`;
+}
+
 export function join(path: string, key: string | number): string {
   if (typeof key === 'number') return `${path}[${key}]`;
   return path === '' ? key : `${path}.${key}`;
@@ -70,20 +75,34 @@ const NAME = /^[A-Za-z](?:[A-Za-z0-9_]*[A-Za-z0-9])?$/;
 
 /** A DTDL "name": letters, digits and underscores, starting with a letter, not ending with "_", not too long. */
 export function checkName(v: unknown, p: string, version: DtdlVersion, fail: Fail): string {
-  if (typeof v !== 'string') return fail(p, `${v === undefined ? 'missing' : `got ${show(v)}`}: expected a name such as "temperature"`);
+  if (typeof v !== 'string') return fail(p, `${found(v)}: expected a name such as "temperature"`);
   if (!NAME.test(v)) {
-    fail(p, `"${v}" is not a valid DTDL name: letters, digits and underscores only, starting with a letter and not ending with "_"`);
+    fail(
+      p,
+      `"${v}" is not a valid DTDL name: letters, digits and underscores only, ` +
+        'starting with a letter and not ending with "_"',
+    );
   }
   const max = limitOf(version, 'name')!;
   if (v.length > max) {
-    fail(p, `"${v.slice(0, 20)}…" is ${v.length} characters long; DTDL v${version} allows ${max}${limitSource(version, 'name')}`);
+    fail(
+      p,
+      pastLimit(version, 'name', `"${v.slice(0, 20)}…" is ${v.length} characters long`),
+    );
   }
   return v;
 }
 
+/** "`what`; DTDL v3 allows 512 (the DTDL v3 limit, DTDL.v3.md: …)": a limit passed, and where it is written. */
+export function pastLimit(version: DtdlVersion, limit: LimitName, what: string): string {
+  return `${what}; DTDL v${version} allows ${limitOf(version, limit)}${limitSource(version, limit)}`;
+}
+
 /** A DTMI that names something ("@id", a reference): valid in this version and within `limit`. */
 export function checkDtmi(id: string, p: string, version: DtdlVersion, fail: Fail, limit: LimitName = 'dtmi'): void {
-  if (!isDtmi(id, version)) fail(p, `expected a DTMI such as "dtmi:com:example:Thermostat;1", got ${show(id)}${dtmiProblem(id, version)}`);
+  if (!isDtmi(id, version)) {
+    fail(p, `expected a DTMI such as "dtmi:com:example:Thermostat;1", got ${show(id)}${dtmiProblem(id, version)}`);
+  }
   const max = limitOf(version, limit)!;
   if (id.length > max) {
     const what = limit === 'interfaceId' ? 'an Interface @id' : 'a DTMI';
@@ -94,7 +113,10 @@ export function checkDtmi(id: string, p: string, version: DtdlVersion, fail: Fai
 /** Text of a localizable property: a string, a language map {"en": …}, or a list of {"@language", "@value"}. */
 function localized(v: unknown): string[] | undefined {
   if (typeof v === 'string') return [v];
-  if (isObject(v)) return Object.values(v).every((t) => typeof t === 'string') ? (Object.values(v) as string[]) : undefined;
+  if (isObject(v)) {
+    const texts = Object.values(v);
+    return texts.every((t) => typeof t === 'string') ? (texts as string[]) : undefined;
+  }
   if (!Array.isArray(v)) return undefined;
   const texts: string[] = [];
   for (const item of v) {
@@ -115,11 +137,16 @@ export function checkElement(el: Json, p: string, version: DtdlVersion, fail: Fa
   for (const key of ['displayName', 'description'] as const) {
     if (el[key] === undefined) continue;
     const texts = localized(el[key]);
-    if (texts === undefined) fail(join(p, key), `expected text or a language map such as {"en": "…"}, got ${show(el[key])}`);
+    if (texts === undefined) {
+      fail(join(p, key), `expected text or a language map such as {"en": "…"}, got ${show(el[key])}`);
+    }
     const max = limitOf(version, key)!;
     const long = texts.find((t) => t.length > max);
     if (long !== undefined) {
-      fail(join(p, key), `a text of ${long.length} characters; DTDL v${version} allows ${max}${limitSource(version, key)}`);
+      fail(
+        join(p, key),
+        pastLimit(version, key, `a text of ${long.length} characters`),
+      );
     }
   }
   const comment = el.comment;
@@ -127,7 +154,10 @@ export function checkElement(el: Json, p: string, version: DtdlVersion, fail: Fa
   if (typeof comment !== 'string') fail(join(p, 'comment'), `expected text, got ${show(comment)}`);
   const max = limitOf(version, 'comment')!;
   if (comment.length > max) {
-    fail(join(p, 'comment'), `a text of ${comment.length} characters; DTDL v${version} allows ${max}${limitSource(version, 'comment')}`);
+    fail(
+      join(p, 'comment'),
+      pastLimit(version, 'comment', `a text of ${comment.length} characters`),
+    );
   }
 }
 

@@ -1,11 +1,15 @@
 // DTDL schemas of Telemetry, Properties, Commands and fields: primitives, complex schemas (Array, Enum, Map, Object),
 // an Interface's reusable schemas, geospatial and IoT Central schemas; nesting and sizes as the specifications limit
 // them and the official parser counts them.
-import { checkElement, checkName, didYouMean, isObject, join, show, type Fail, type Json } from './dtdl-common.js';
+import {
+  checkElement, checkName, didYouMean, found, isObject, join, pastLimit, show, type Fail, type Json,
+} from './dtdl-common.js';
 import { limitOf, limitSource, type DtdlVersion } from './limits.js';
 import { GEOSPATIAL_SCHEMAS, type Schema } from './schema.js';
 
-const V3_PRIMITIVES = ['boolean', 'date', 'dateTime', 'double', 'duration', 'float', 'integer', 'long', 'string', 'time'];
+const V3_PRIMITIVES = [
+  'boolean', 'date', 'dateTime', 'double', 'duration', 'float', 'integer', 'long', 'string', 'time',
+];
 const PRIMITIVES: Record<DtdlVersion, ReadonlySet<string>> = {
   2: new Set([...V3_PRIMITIVES, 'bytes']),
   3: new Set(V3_PRIMITIVES),
@@ -65,11 +69,14 @@ export class SchemaReader {
    */
   read(raw: unknown, p: string, scope: Scope, chain: number, inProperty: boolean): Schema {
     if (typeof raw === 'string') return this.named(raw, p, scope, chain, inProperty);
-    if (!isObject(raw)) return this.fail(p, `${raw === undefined ? 'missing' : `got ${show(raw)}`}: expected a DTDL schema ${SCHEMA_HINT}`);
+    if (!isObject(raw)) return this.fail(p, `${found(raw)}: expected a DTDL schema ${SCHEMA_HINT}`);
     const types = typesOf(raw, p, COMPLEX_TYPES, this.fail);
     const kind = types.find((t) => COMPLEX_TYPES.includes(t));
     if (kind === undefined) {
-      this.fail(join(p, '@type'), `expected "Object", "Enum", "Array" or "Map", got ${show(raw['@type'])}${didYouMean(types[0]!, COMPLEX_TYPES)}`);
+      this.fail(
+        join(p, '@type'),
+        `expected "Object", "Enum", "Array" or "Map", got ${show(raw['@type'])}${didYouMean(types[0]!, COMPLEX_TYPES)}`,
+      );
     }
     checkElement(raw, p, scope.version, this.fail);
     switch (kind) {
@@ -87,16 +94,23 @@ export class SchemaReader {
   private tooDeep(p: string, scope: Scope, chain: number): void {
     const max = limitOf(scope.version, 'schemaDepth')!;
     if (chain >= max) {
-      this.fail(p, `complex schemas are nested more than ${max} levels deep${limitSource(scope.version, 'schemaDepth')}`);
+      this.fail(
+        p,
+        `complex schemas are nested more than ${max} levels deep${limitSource(scope.version, 'schemaDepth')}`,
+      );
     }
   }
 
   private array(raw: Json, p: string, scope: Scope, chain: number, inProperty: boolean): Schema {
     if (inProperty && scope.version === 2) {
-      this.fail(p, 'DTDL v2 does not allow an Array in a Property schema: use "dtmi:dtdl:context;3", or a Map or Object');
+      this.fail(
+        p,
+        'DTDL v2 does not allow an Array in a Property schema: use "dtmi:dtdl:context;3", or a Map or Object',
+      );
     }
     this.tooDeep(p, scope, chain);
-    return { kind: 'array', elementSchema: this.read(raw.elementSchema, join(p, 'elementSchema'), scope, chain + 1, inProperty) };
+    const elementSchema = this.read(raw.elementSchema, join(p, 'elementSchema'), scope, chain + 1, inProperty);
+    return { kind: 'array', elementSchema };
   }
 
   private map(raw: Json, p: string, scope: Scope, chain: number, inProperty: boolean): Schema {
@@ -104,8 +118,8 @@ export class SchemaReader {
     const value = raw.mapValue;
     const kp = join(p, 'mapKey');
     const vp = join(p, 'mapValue');
-    if (!isObject(key)) this.fail(kp, `${key === undefined ? 'missing' : `got ${show(key)}`}: expected { "name": …, "schema": "string" }`);
-    if (!isObject(value)) this.fail(vp, `${value === undefined ? 'missing' : `got ${show(value)}`}: expected { "name": …, "schema": … }`);
+    if (!isObject(key)) this.fail(kp, `${found(key)}: expected { "name": …, "schema": "string" }`);
+    if (!isObject(value)) this.fail(vp, `${found(value)}: expected { "name": …, "schema": … }`);
     if (key.schema !== 'string') this.fail(join(kp, 'schema'), `a Map key must be "string", got ${show(key.schema)}`);
     checkElement(key, kp, scope.version, this.fail);
     checkElement(value, vp, scope.version, this.fail);
@@ -124,10 +138,12 @@ export class SchemaReader {
     const v = scope.version;
     const fields = raw.fields ?? (v === 2 ? undefined : []);
     const fp = join(p, 'fields');
-    if (!Array.isArray(fields)) this.fail(fp, `${fields === undefined ? 'missing' : `got ${show(fields)}`}: expected a list of { "name": …, "schema": … }`);
+    if (!Array.isArray(fields)) this.fail(fp, `${found(fields)}: expected a list of { "name": …, "schema": … }`);
     if (fields.length === 0 && v === 2) this.fail(fp, 'a DTDL v2 Object needs at least one field');
     const max = limitOf(v, 'objectFields');
-    if (max !== undefined && fields.length > max) this.fail(fp, `${fields.length} fields; DTDL v${v} allows ${max}${limitSource(v, 'objectFields')}`);
+    if (max !== undefined && fields.length > max) {
+      this.fail(fp, pastLimit(v, 'objectFields', `${fields.length} fields`));
+    }
     if (fields.length > 0) this.tooDeep(p, scope, chain);
     const seen = new Map<string, string>();
     return {
@@ -149,16 +165,20 @@ export class SchemaReader {
     const v = scope.version;
     const vs = raw.valueSchema;
     if (vs !== 'integer' && vs !== 'string') {
-      this.fail(join(p, 'valueSchema'), `${vs === undefined ? 'missing' : `got ${show(vs)}`}: an Enum's valueSchema is "integer" or "string"`);
+      this.fail(
+        join(p, 'valueSchema'),
+        `${vs === undefined ? 'missing' : `got ${show(vs)}`}: an Enum's valueSchema is "integer" or "string"`,
+      );
     }
     const ev = raw.enumValues;
     const ep = join(p, 'enumValues');
-    if (ev === undefined && v === 2) this.fail(ep, 'missing: a DTDL v2 Enum needs at least one { "name": …, "enumValue": … }');
-    if (ev !== undefined && !Array.isArray(ev)) this.fail(ep, `expected a list of { "name": …, "enumValue": … }, got ${show(ev)}`);
+    const shape = '{ "name": …, "enumValue": … }';
+    if (ev === undefined && v === 2) this.fail(ep, `missing: a DTDL v2 Enum needs at least one ${shape}`);
+    if (ev !== undefined && !Array.isArray(ev)) this.fail(ep, `expected a list of ${shape}, got ${show(ev)}`);
     const list = (ev ?? []) as unknown[];
-    if (list.length === 0 && v === 2) this.fail(ep, 'a DTDL v2 Enum needs at least one { "name": …, "enumValue": … }');
+    if (list.length === 0 && v === 2) this.fail(ep, `a DTDL v2 Enum needs at least one ${shape}`);
     const max = limitOf(v, 'enumValues');
-    if (max !== undefined && list.length > max) this.fail(ep, `${list.length} values; DTDL v${v} allows ${max}${limitSource(v, 'enumValues')}`);
+    if (max !== undefined && list.length > max) this.fail(ep, pastLimit(v, 'enumValues', `${list.length} values`));
     const names = new Map<string, string>();
     const values = new Map<string | number, string>();
     return {
@@ -170,14 +190,19 @@ export class SchemaReader {
         checkElement(e, ip, v, this.fail);
         const name = checkName(e.name, join(ip, 'name'), v, this.fail);
         const value = e.enumValue;
-        const fits = vs === 'integer' ? typeof value === 'number' && Number.isInteger(value) : typeof value === 'string';
+        const fits = vs === 'integer' ? Number.isInteger(value) : typeof value === 'string';
         if (!fits) {
           const expected = vs === 'integer' ? 'an integer' : 'a string';
-          this.fail(join(ip, 'enumValue'), `expected ${expected} (the Enum's valueSchema is "${vs}"), got ${show(value)}`);
+          this.fail(
+            join(ip, 'enumValue'),
+            `expected ${expected} (the Enum's valueSchema is "${vs}"), got ${show(value)}`,
+          );
         }
         const val = value as string | number;
         if (names.has(name)) this.fail(join(ip, 'name'), `duplicate enum name "${name}" (also at ${names.get(name)})`);
-        if (values.has(val)) this.fail(join(ip, 'enumValue'), `duplicate enumValue ${show(val)} (also at ${values.get(val)})`);
+        if (values.has(val)) {
+          this.fail(join(ip, 'enumValue'), `duplicate enumValue ${show(val)} (also at ${values.get(val)})`);
+        }
         names.set(name, ip);
         values.set(val, ip);
         return { name, value: val };
@@ -191,7 +216,10 @@ export class SchemaReader {
     const inVersions = ([2, 3, 4] as const).filter((x) => PRIMITIVES[x].has(s));
     if (inVersions.length > 0) {
       const versions = inVersions.map((x) => `v${x}`).join('/');
-      this.fail(p, `"${s}" is a DTDL ${versions} schema, but this Interface uses DTDL v${v} ("dtmi:dtdl:context;${v}")`);
+      this.fail(
+        p,
+        `"${s}" is a DTDL ${versions} schema, but this Interface uses DTDL v${v} ("dtmi:dtdl:context;${v}")`,
+      );
     }
     if (CENTRAL_SCHEMAS.has(s)) return s as Schema;
     const central = /^dtmi:iotcentral:schema:(geopoint|vector);\d+$/.exec(s);
@@ -200,13 +228,19 @@ export class SchemaReader {
     const geo = geoIri !== null ? geoIri[1]! : s;
     if (GEOSPATIAL.has(geo)) {
       if (inProperty && v === 2) {
-        this.fail(p, `DTDL v2 does not allow geospatial schemas ("${geo}") in a Property: use "dtmi:dtdl:context;3", or IoT Central's "geopoint"`);
+        this.fail(
+          p,
+          `DTDL v2 does not allow geospatial schemas ("${geo}") in a Property: ` +
+            'use "dtmi:dtdl:context;3", or IoT Central\'s "geopoint"',
+        );
       }
       return geo as Schema;
     }
     const local = scope.schemas.get(s);
     if (local !== undefined) {
-      if (scope.resolving.has(s)) this.fail(p, `schema "${s}" refers to itself; the simulator cannot generate values for recursive schemas`);
+      if (scope.resolving.has(s)) {
+        this.fail(p, `schema "${s}" refers to itself; the simulator cannot generate values for recursive schemas`);
+      }
       scope.resolving.add(s);
       try {
         return this.read(local.json, local.path, scope, chain, inProperty);
@@ -218,7 +252,8 @@ export class SchemaReader {
       const known = [...scope.schemas.keys()];
       this.fail(
         p,
-        `"${s}" is not defined in the "schemas" of Interface "${scope.ifaceId}" (an Interface may use only its own schemas)` +
+        `"${s}" is not defined in the "schemas" of Interface "${scope.ifaceId}" ` +
+          '(an Interface may use only its own schemas)' +
           (known.length > 0 ? `; defined there: ${known.map((k) => `"${k}"`).join(', ')}` : ''),
       );
     }

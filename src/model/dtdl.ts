@@ -4,7 +4,7 @@
 // full DTDL parser (no RDF, no extensions beyond IoT Central's schemas).
 import { readFile } from 'node:fs/promises';
 import {
-  checkDtmi, checkElement, checkName, didYouMean, displayName, isObject, join, show, type Json,
+  checkDtmi, checkElement, checkName, didYouMean, displayName, isObject, join, pastLimit, show, type Json,
 } from './dtdl-common.js';
 import { COMPLEX_TYPES, SchemaReader, schemaElements, typesOf, type Scope } from './dtdl-schemas.js';
 import { JsonSyntaxError, parseJsonText, textSpanOf, type Span } from './json-text.js';
@@ -105,6 +105,21 @@ export interface ParseOptions {
 }
 
 const CONTENT_CLASSES = ['Telemetry', 'Property', 'Command', 'Component', 'Relationship'];
+
+/** How an Interface was reached: as a Component's schema, or through `extends`. */
+type Via = 'Component' | 'extends';
+
+/** A Telemetry or a Property being read. */
+interface FieldKind {
+  name: string;
+  cotypes: string[];
+  property: boolean;
+}
+
+function hasType(el: Json, type: string): boolean {
+  const t = el['@type'];
+  return t === type || (Array.isArray(t) && t.includes(type));
+}
 const CONTEXTS_HINT = '"dtmi:dtdl:context;2" or "dtmi:dtdl:context;3"';
 
 interface ComponentRef {
@@ -140,8 +155,12 @@ interface ParsedInterface {
   elements: number;
 }
 
+type Inheritance = Pick<ParsedInterface, 'ancestors' | 'extendsDepth' | 'extendsCount'>;
+
 /** An Interface's contents with what it inherits, inherited first (that is how devices send them). */
-function allOf<K extends 'telemetry' | 'properties' | 'commands' | 'components'>(iface: ParsedInterface, key: K): Declared[K] {
+type ContentKind = 'telemetry' | 'properties' | 'commands' | 'components';
+
+function allOf<K extends ContentKind>(iface: ParsedInterface, key: K): Declared[K] {
   const all: unknown[] = [];
   for (const i of [...iface.ancestors, iface]) all.push(...i.declared[key]);
   return all as Declared[K];
@@ -175,7 +194,12 @@ class Parser {
       this.checkInterfaceType(t.json, t.path);
       const id = this.interfaceId(t.json, t.path, version);
       const seen = this.raw.get(id);
-      if (seen !== undefined) this.fail(join(t.path, '@id'), `duplicate Interface "${id}" (also at ${seen.path === '' ? 'the top' : seen.path})`);
+      if (seen !== undefined) {
+        this.fail(
+          join(t.path, '@id'),
+          `duplicate Interface "${id}" (also at ${seen.path === '' ? 'the top' : seen.path})`,
+        );
+      }
       this.raw.set(id, { json: t.json, path: t.path, version });
     }
     const root = this.chooseRoot(tops);
@@ -222,7 +246,8 @@ class Parser {
     const ids = [...this.raw.keys()];
     const rootId = this.opts.rootId;
     if (rootId !== undefined) {
-      if (!this.raw.has(rootId)) this.fail('', `rootId "${rootId}" is not an Interface of this document (it has ${ids.map((i) => `"${i}"`).join(', ')})`);
+      const has = ids.map((i) => `"${i}"`).join(', ');
+      if (!this.raw.has(rootId)) this.fail('', `rootId "${rootId}" is not in this document (it has ${has})`);
       return rootId;
     }
     if (ids.length === 1) return ids[0]!;
@@ -243,8 +268,18 @@ class Parser {
     }
     const roots = ids.filter((id) => !used.has(id));
     if (roots.length === 1) return roots[0]!;
-    if (roots.length === 0) this.fail('', 'every Interface is used by another one as a Component or in "extends": there is no device model at the top (a cycle?)');
-    return this.fail('', `${roots.length} Interfaces are not used by any other (${roots.map((r) => `"${r}"`).join(', ')}): say which one is the device model (rootId)`);
+    if (roots.length === 0) {
+      this.fail(
+        '',
+        'every Interface is used by another one as a Component or in "extends": ' +
+          'there is no device model at the top (a cycle?)',
+      );
+    }
+    const unused = roots.map((r) => `"${r}"`).join(', ');
+    return this.fail(
+      '',
+      `${roots.length} Interfaces are not used by any other (${unused}): say which one is the device model (rootId)`,
+    );
   }
 
   private contextVersion(json: Json, path: string): DtdlVersion | undefined {
@@ -258,13 +293,19 @@ class Parser {
       if (m === null) continue;
       const v = Number(m[1]);
       if (m[2] !== undefined) {
-        this.fail(p, `"${c}": limit extensions (which raise DTDL's limits) are not supported; use "dtmi:dtdl:context;${v}"`);
+        this.fail(
+          p,
+          `"${c}": limit extensions (they raise DTDL's limits) are not supported; use "dtmi:dtdl:context;${v}"`,
+        );
       }
       if (v === 2 || v === 3 || v === 4) return v;
       this.fail(p, `DTDL version ${v} is not supported: expected ${CONTEXTS_HINT}`);
     }
     if (list.some((c) => typeof c === 'string' && c.includes('azureiot.com/v1'))) {
-      this.fail(p, 'this is a DTDL v1 (preview) model, which is not supported: convert it to DTDL v2 ("dtmi:dtdl:context;2")');
+      this.fail(
+        p,
+        'this is a DTDL v1 (preview) model, which is not supported: convert it to DTDL v2 ("dtmi:dtdl:context;2")',
+      );
     }
     return this.fail(p, `expected ${CONTEXTS_HINT}, got ${show(ctx)}`);
   }
@@ -279,13 +320,14 @@ class Parser {
     const id = json['@id'];
     const p = join(path, '@id');
     if (id === undefined) this.fail(p, 'missing: an Interface needs an "@id" such as "dtmi:com:example:Thermostat;1"');
-    if (typeof id !== 'string') this.fail(p, `expected a DTMI such as "dtmi:com:example:Thermostat;1", got ${show(id)}`);
+    const example = '"dtmi:com:example:Thermostat;1"';
+    if (typeof id !== 'string') this.fail(p, `expected a DTMI such as ${example}, got ${show(id)}`);
     checkDtmi(id, p, version, (at, detail) => this.fail(at, detail), 'interfaceId');
     return id;
   }
 
   /** A Component's or `extends`' schema: an Interface id defined in this document, or an inline Interface. */
-  private resolveInterface(ref: unknown, path: string, version: DtdlVersion, via: 'Component' | 'extends'): ParsedInterface {
+  private resolveInterface(ref: unknown, path: string, version: DtdlVersion, via: Via): ParsedInterface {
     if (typeof ref === 'string') {
       const done = this.parsed.get(ref);
       if (done !== undefined) return done;
@@ -296,7 +338,8 @@ class Parser {
         const known = [...this.raw.keys()];
         this.fail(
           path,
-          `${via === 'Component' ? 'Component schema' : 'extends'} "${ref}" is not defined in this document: put that Interface in the same JSON array (the "expanded" model)` +
+          `${via === 'Component' ? 'Component schema' : 'extends'} "${ref}" is not defined in this document: ` +
+            'put that Interface in the same JSON array (the "expanded" model)' +
             (known.length > 0 ? `; defined here: ${known.map((k) => `"${k}"`).join(', ')}` : ''),
         );
       }
@@ -306,18 +349,24 @@ class Parser {
       this.checkInterfaceType(ref, path);
       return this.parseInterface(ref, path, this.contextVersion(ref, path) ?? version, via);
     }
-    return this.fail(path, `expected an Interface id such as "dtmi:com:example:Thermostat;1" or an inline Interface, got ${show(ref)}`);
+    return this.fail(
+      path,
+      `expected an Interface id such as "dtmi:com:example:Thermostat;1" or an inline Interface, got ${show(ref)}`,
+    );
   }
 
   private refuseCycle(id: string, path: string, via: 'Component' | 'extends'): void {
     const at = this.inProgress.findIndex((e) => e.id === id);
     if (at < 0) return;
     const links = [...this.inProgress.slice(at + 1).map((e) => e.via), via];
-    const what = links.every((l) => l === 'extends') ? '"extends"' : links.includes('extends') ? 'Components and "extends"' : 'Components';
-    this.fail(path, `${what} make${what === '"extends"' ? 's' : ''} a cycle: ${[...this.inProgress.slice(at).map((e) => e.id), id].join(' → ')}`);
+    const what = links.every((l) => l === 'extends') ? '"extends" makes'
+      : links.includes('extends') ? 'Components and "extends" make' : 'Components make';
+    this.fail(path, `${what} a cycle: ${[...this.inProgress.slice(at).map((e) => e.id), id].join(' → ')}`);
   }
 
-  private parseInterface(json: Json, path: string, inherited: DtdlVersion | undefined, via: 'extends' | 'Component' | 'top'): ParsedInterface {
+  private parseInterface(
+    json: Json, path: string, inherited: DtdlVersion | undefined, via: Via | 'top',
+  ): ParsedInterface {
     const version = this.contextVersion(json, path) ?? inherited;
     if (version === undefined) return this.fail(join(path, '@context'), `missing: expected ${CONTEXTS_HINT}`);
     this.checkInterfaceType(json, path);
@@ -334,7 +383,9 @@ class Parser {
     for (const a of ancestors) {
       for (const name of a.declared.names.keys()) {
         const prior = names.get(name);
-        if (prior !== undefined) this.fail(join(path, 'extends'), `"${name}" is inherited twice (from ${prior} and from "${a.id}")`);
+        if (prior !== undefined) {
+          this.fail(join(path, 'extends'), `"${name}" is inherited twice (from ${prior} and from "${a.id}")`);
+        }
         names.set(name, `"${a.id}"`);
       }
     }
@@ -357,26 +408,31 @@ class Parser {
     const scope: Scope = { version, ifaceId: id, schemas: new Map(), resolving: new Set() };
     const schemas = json.schemas;
     if (schemas === undefined) return scope;
-    if (!Array.isArray(schemas)) this.fail(join(path, 'schemas'), `expected an array of Array, Enum, Map or Object schemas, got ${show(schemas)}`);
+    if (!Array.isArray(schemas)) {
+      this.fail(join(path, 'schemas'), `expected an array of Array, Enum, Map or Object schemas, got ${show(schemas)}`);
+    }
     schemas.forEach((s, i) => {
       const p = join(join(path, 'schemas'), i);
       if (!isObject(s)) this.fail(p, `expected an Array, Enum, Map or Object schema, got ${show(s)}`);
       const sid = s['@id'];
-      if (typeof sid !== 'string') this.fail(join(p, '@id'), 'a reusable schema needs an "@id" (a DTMI) so that contents can refer to it');
+      if (typeof sid !== 'string') {
+        this.fail(join(p, '@id'), 'a reusable schema needs an "@id" (a DTMI) so that contents can refer to it');
+      }
       checkDtmi(sid, join(p, '@id'), version, (at, detail) => this.fail(at, detail));
       if (scope.schemas.has(sid)) this.fail(join(p, '@id'), `duplicate schema "${sid}"`);
       scope.schemas.set(sid, { json: s, path: p });
     });
     for (const { json: s, path: p } of scope.schemas.values()) {
-      if (!isObject(s) || !COMPLEX_TYPES.some((t) => s['@type'] === t || (Array.isArray(s['@type']) && s['@type'].includes(t)))) {
-        this.fail(join(p, '@type'), `a reusable schema is an "Array", "Enum", "Map" or "Object", got ${show(isObject(s) ? s['@type'] : s)}`);
+      if (!isObject(s) || !COMPLEX_TYPES.some((t) => hasType(s, t))) {
+        const got = show(isObject(s) ? s['@type'] : s);
+        this.fail(join(p, '@type'), `a reusable schema is an "Array", "Enum", "Map" or "Object", got ${got}`);
       }
       this.schemas.read(s['@id'], p, scope, 0, false);
     }
     return scope;
   }
 
-  private readExtends(json: Json, path: string, version: DtdlVersion, id: string): Pick<ParsedInterface, 'ancestors' | 'extendsDepth' | 'extendsCount'> {
+  private readExtends(json: Json, path: string, version: DtdlVersion, id: string): Inheritance {
     const ext = json.extends;
     const result = { ancestors: [] as ParsedInterface[], extendsDepth: 0, extendsCount: 0 };
     if (ext === undefined) return result;
@@ -385,7 +441,7 @@ class Parser {
     const perInterface = limitOf(version, 'extendsPerInterface');
     const distinct = new Set(list.map((e) => (isObject(e) ? e['@id'] : e))).size;
     if (perInterface !== undefined && distinct > perInterface) {
-      this.fail(ep, `extends ${distinct} Interfaces; DTDL v${version} allows ${perInterface}${limitSource(version, 'extendsPerInterface')}`);
+      this.fail(ep, pastLimit(version, 'extendsPerInterface', `extends ${distinct} Interfaces`));
     }
     const seen = new Set<string>();
     list.forEach((e, i) => {
@@ -399,20 +455,27 @@ class Parser {
     });
     const maxDepth = limitOf(version, 'extendsDepth')!;
     if (result.extendsDepth > maxDepth) {
-      this.fail(ep, `"${id}" extends a chain of ${result.extendsDepth} Interfaces; DTDL v${version} allows ${maxDepth}${limitSource(version, 'extendsDepth')}`);
+      this.fail(ep, pastLimit(version, 'extendsDepth', `"${id}" extends a chain of ${result.extendsDepth} Interfaces`));
     }
     const maxCount = limitOf(version, 'extendsInHierarchy');
     if (maxCount !== undefined && result.extendsCount > maxCount) {
-      this.fail(ep, `${result.extendsCount} Interfaces in the "extends" hierarchy of "${id}"; DTDL v${version} allows ${maxCount}${limitSource(version, 'extendsInHierarchy')}`);
+      this.fail(
+        ep,
+        pastLimit(version, 'extendsInHierarchy', `${result.extendsCount} Interfaces in the "extends" hierarchy`),
+      );
     }
     return result;
   }
 
   private readContents(json: Json, path: string, scope: Scope, names: Map<string, string>): Declared {
-    const declared: Declared = { telemetry: [], properties: [], commands: [], components: [], names: new Map(), elements: 0 };
+    const declared: Declared = {
+      telemetry: [], properties: [], commands: [], components: [], names: new Map(), elements: 0,
+    };
     const contents = json.contents;
     const cp = join(path, 'contents');
-    if (contents !== undefined && !Array.isArray(contents)) this.fail(cp, `expected an array of Telemetry, Property, Command and Component, got ${show(contents)}`);
+    if (contents !== undefined && !Array.isArray(contents)) {
+      this.fail(cp, `expected an array of Telemetry, Property, Command and Component, got ${show(contents)}`);
+    }
     (contents ?? []).forEach((el: unknown, i: number) => {
       const p = join(cp, i);
       const name = this.parseContent(el, p, scope, declared);
@@ -432,20 +495,27 @@ class Parser {
     const cp = join(path, 'contents');
     const maxContents = limitOf(version, 'contents');
     if (maxContents !== undefined && contents > maxContents) {
-      this.fail(cp, `"${iface.id}" has ${contents} contents, inherited ones included; DTDL v${version} allows ${maxContents}${limitSource(version, 'contents')}`);
+      this.fail(cp, pastLimit(version, 'contents', `"${iface.id}" has ${contents} contents, inherited ones included`));
     }
     const maxElements = limitOf(version, 'elementsInHierarchy');
     if (maxElements !== undefined && iface.elements > maxElements) {
-      this.fail(cp, `"${iface.id}" has ${iface.elements} elements under its contents; DTDL v${version} allows ${maxElements}${limitSource(version, 'elementsInHierarchy')}`);
+      this.fail(
+        cp,
+        pastLimit(version, 'elementsInHierarchy', `"${iface.id}" has ${iface.elements} elements under its contents`),
+      );
     }
     const maxText = limitOf(version, 'interfaceText');
     const length = maxText === undefined ? undefined : this.textLength(json);
     if (length !== undefined && length > maxText!) {
-      this.fail(path, `the text of Interface "${iface.id}" is ${length} characters long; DTDL v${version} allows ${maxText}${limitSource(version, 'interfaceText')}`);
+      this.fail(
+        path,
+        pastLimit(version, 'interfaceText', `the text of Interface "${iface.id}" is ${length} characters long`),
+      );
     }
   }
 
-  /** An Interface's text without the Interfaces written inline in it (each counts as its quoted @id), as DTDLParser measures it. */
+  /** An Interface's text without the Interfaces written inline in it (each counts as its quoted @id), as DTDLParser
+   *  measures it; undefined when the text is not known. */
   private textLength(json: Json): number | undefined {
     const spanOf = this.opts.spanOf ?? textSpanOf;
     const measure = (node: object): number | undefined => {
@@ -457,7 +527,7 @@ class Parser {
     const inline: unknown[] = [...(Array.isArray(json.extends) ? json.extends : [json.extends])];
     if (Array.isArray(json.contents)) for (const el of json.contents) if (isObject(el)) inline.push(el.schema);
     for (const n of inline) {
-      if (isObject(n) && (n['@type'] === 'Interface' || (Array.isArray(n['@type']) && n['@type'].includes('Interface')))) {
+      if (isObject(n) && hasType(n, 'Interface')) {
         length += JSON.stringify(String(n['@id'])).length - (measure(n) ?? 0);
       }
     }
@@ -472,7 +542,11 @@ class Parser {
     const cls = types.find((t) => CONTENT_CLASSES.includes(t));
     if (cls === undefined) {
       const guess = types.length > 0 ? didYouMean(types[0]!, CONTENT_CLASSES) : '';
-      this.fail(join(p, '@type'), `expected "Telemetry", "Property", "Command", "Component" or "Relationship", got ${show(el['@type'])}${guess}`);
+      const got = `${show(el['@type'])}${guess}`;
+      this.fail(
+        join(p, '@type'),
+        `expected "Telemetry", "Property", "Command", "Component" or "Relationship", got ${got}`,
+      );
     }
     const name = checkName(el.name, join(p, 'name'), scope.version, fail);
     checkElement(el, p, scope.version, fail);
@@ -496,7 +570,7 @@ class Parser {
   }
 
   /** A Telemetry or a Property. */
-  private parseField(el: Json, p: string, scope: Scope, declared: Declared, what: { name: string; cotypes: string[]; property: boolean }): void {
+  private parseField(el: Json, p: string, scope: Scope, declared: Declared, what: FieldKind): void {
     const schema = this.schemas.read(el.schema, join(p, 'schema'), scope, 0, what.property);
     declared.elements += 1 + schemaElements(schema);
     const semantic = what.cotypes[0] === undefined ? {} : { semanticType: what.cotypes[0] };
@@ -506,7 +580,9 @@ class Parser {
       return;
     }
     const w = el.writable;
-    if (w !== undefined && typeof w !== 'boolean') this.fail(join(p, 'writable'), `expected true or false, got ${show(w)}`);
+    if (w !== undefined && typeof w !== 'boolean') {
+      this.fail(join(p, 'writable'), `expected true or false, got ${show(w)}`);
+    }
     // IoT Central cloud properties live in Central only: a device neither reports nor receives them.
     if (what.cotypes.includes('Cloud')) return;
     declared.properties.push({ name: what.name, schema, writable: w === true, ...semantic, ...unit });
@@ -521,20 +597,27 @@ class Parser {
       if (!isObject(payload)) this.fail(pp, `expected an object with "name" and "schema", got ${show(payload)}`);
       checkElement(payload, pp, scope.version, (at, detail) => this.fail(at, detail));
       const schema = this.schemas.read(payload.schema, join(pp, 'schema'), scope, 0, false);
-      def[key] = { name: checkName(payload.name, join(pp, 'name'), scope.version, (at, detail) => this.fail(at, detail)), schema };
+      const name = checkName(payload.name, join(pp, 'name'), scope.version, (at, detail) => this.fail(at, detail));
+      def[key] = { name, schema };
       declared.elements += 2 + schemaElements(schema);
     }
     return def;
   }
 
   private parseComponent(el: Json, p: string, scope: Scope, declared: Declared, name: string): void {
-    if (el.schema === undefined) this.fail(join(p, 'schema'), 'missing: a Component needs the @id of an Interface, e.g. "dtmi:com:example:Thermostat;1"');
+    if (el.schema === undefined) {
+      this.fail(
+        join(p, 'schema'),
+        'missing: a Component needs the @id of an Interface, e.g. "dtmi:com:example:Thermostat;1"',
+      );
+    }
     const sub = this.resolveInterface(el.schema, join(p, 'schema'), scope.version, 'Component');
     const inner = allOf(sub, 'components')[0];
     if (inner !== undefined) {
       this.fail(
         inner.path,
-        `component "${name}" uses Interface "${sub.id}", which itself has a Component ("${inner.name}"); DTDL does not allow a Component inside a Component`,
+        `component "${name}" uses Interface "${sub.id}", which itself has a Component ("${inner.name}"); ` +
+          'DTDL does not allow a Component inside a Component',
       );
     }
     declared.components.push({ name, iface: sub, path: p });
@@ -546,7 +629,9 @@ class Parser {
     const v = scope.version;
     const fail = (at: string, detail: string) => this.fail(at, detail);
     if (el.target !== undefined) {
-      if (typeof el.target !== 'string') this.fail(join(p, 'target'), `expected the DTMI of an Interface, got ${show(el.target)}`);
+      if (typeof el.target !== 'string') {
+        this.fail(join(p, 'target'), `expected the DTMI of an Interface, got ${show(el.target)}`);
+      }
       checkDtmi(el.target, join(p, 'target'), v, fail);
     }
     const max = el.maxMultiplicity;
@@ -555,7 +640,7 @@ class Parser {
       this.fail(join(p, 'maxMultiplicity'), `expected a whole number >= 1, got ${show(max)}`);
     }
     if (typeof max === 'number' && maxAllowed !== undefined && max > maxAllowed) {
-      this.fail(join(p, 'maxMultiplicity'), `${max}; DTDL v${v} allows ${maxAllowed}${limitSource(v, 'maxMultiplicity')}`);
+      this.fail(join(p, 'maxMultiplicity'), pastLimit(v, 'maxMultiplicity', String(max)));
     }
     if (el.minMultiplicity !== undefined && el.minMultiplicity !== 0) {
       this.fail(join(p, 'minMultiplicity'), `must be 0, got ${show(el.minMultiplicity)}`);
@@ -564,7 +649,9 @@ class Parser {
     const pp = join(p, 'properties');
     if (!Array.isArray(props)) this.fail(pp, `expected a list of Properties, got ${show(props)}`);
     const maxProps = limitOf(v, 'relationshipProperties');
-    if (maxProps !== undefined && props.length > maxProps) this.fail(pp, `${props.length} properties; DTDL v${v} allows ${maxProps}${limitSource(v, 'relationshipProperties')}`);
+    if (maxProps !== undefined && props.length > maxProps) {
+      this.fail(pp, pastLimit(v, 'relationshipProperties', `${props.length} properties`));
+    }
     const names = new Set<string>();
     props.forEach((prop: unknown, i: number) => {
       const ip = join(pp, i);
@@ -588,7 +675,10 @@ export function parseModelText(text: string, opts: ParseOptions & { file: string
   return parseModel(readModelText(text, opts.file), opts);
 }
 
-/** JSON text of a model (its positions kept for the 1 MiB limit), or a ModelError naming the line and column of a syntax error. */
+/**
+ * JSON text of a model (its positions kept for the 1 MiB limit), or a ModelError naming the line and column of a
+ * syntax error.
+ */
 export function readModelText(text: string, file: string): unknown {
   try {
     return parseJsonText(text);

@@ -10,6 +10,12 @@ export class JsonSyntaxError extends Error {
   }
 }
 
+/** Where reading stopped, and why when it is not a syntax error. */
+interface Failure {
+  at: number;
+  detail?: string;
+}
+
 /** Deeper than any model needs; deeper JSON would overflow the reader's stack. */
 const MAX_NESTING = 512;
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
@@ -83,7 +89,9 @@ class Reader {
     while (this.i < t.length && t[this.i] !== '"' && t.charCodeAt(this.i) >= 0x20) {
       if (t[this.i] === '\\') {
         const next = t[this.i + 1] ?? '';
-        if (next === 'u' ? !/^[0-9a-fA-F]{4}$/.test(t.slice(this.i + 2, this.i + 6)) : !'"\\/bfnrt'.includes(next)) this.fail();
+        const hex = t.slice(this.i + 2, this.i + 6);
+        const valid = next === 'u' ? /^[0-9a-fA-F]{4}$/.test(hex) : '"\\/bfnrt'.includes(next);
+        if (!valid) this.fail();
         this.i += next === 'u' ? 6 : 2;
       } else this.i++;
     }
@@ -91,7 +99,9 @@ class Reader {
   }
 
   private enter(): number {
-    if (++this.depth > MAX_NESTING) throw { at: this.i, detail: `objects and arrays nested more than ${MAX_NESTING} levels deep` };
+    if (++this.depth > MAX_NESTING) {
+      throw { at: this.i, detail: `objects and arrays nested more than ${MAX_NESTING} levels deep` };
+    }
     return this.i++;
   }
 
@@ -154,12 +164,14 @@ export function parseJsonText(raw: string): unknown {
   try {
     return reader.document();
   } catch (thrown) {
-    const { at, detail } = typeof thrown === 'number' ? { at: thrown, detail: undefined } : (thrown as { at: number; detail?: string });
+    const { at, detail } = typeof thrown === 'number' ? { at: thrown, detail: undefined } : (thrown as Failure);
     if (typeof at !== 'number') throw thrown;
     const before = text.slice(0, at);
     const line = before.split('\n').length;
     const column = at - before.lastIndexOf('\n');
-    const what = detail ?? (at >= text.length ? 'unexpected end of file' : `unexpected ${JSON.stringify(text.slice(at, at + 12))}`);
+    const next = JSON.stringify(text.slice(at, at + 12));
+    const unexpected = at >= text.length ? 'unexpected end of file' : `unexpected ${next}`;
+    const what = detail ?? unexpected;
     throw new JsonSyntaxError(line, column, what);
   }
 }

@@ -50,7 +50,10 @@ const LIMITS: Record<DtdlVersion, Partial<Record<LimitName, Limit>>> = {
   2: {
     ...common(2, 64),
     extendsPerInterface: { max: 2, where: 'Interface "extends": max 2 Interfaces in set' },
-    contents: { max: 300, where: 'Interface "contents": max 300 Contents in set, including those imported via extends' },
+    contents: {
+      max: 300,
+      where: 'Interface "contents": max 300 Contents in set, including those imported via extends',
+    },
     objectFields: { max: 30, where: 'Object "fields": max 30 Fields in set' },
     enumValues: { max: 100, where: 'Enum "enumValues": max 100 EnumValues in set' },
     relationshipProperties: { max: 300, where: 'Relationship "properties": max 300 Properties in set' },

@@ -5,7 +5,7 @@
 // in a repository do not change once published, and a run then needs no network.
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { isObject, join, type Json } from './dtdl-common.js';
+import { isObject, join, show, type Json } from './dtdl-common.js';
 import { ModelError, readModelText, type ModelSource } from './dtdl.js';
 import { isDtmi, repositoryPath } from './dtmi.js';
 
@@ -163,7 +163,10 @@ class Resolver {
     };
     const named = by === undefined ? `"${dtmi}"` : `${by.what} "${dtmi}" (named by "${by.from}")`;
     if (!isDtmi(dtmi, 2)) {
-      fail(`${named} cannot be looked up in the model repository ${where}: it keeps models by DTMIs with a version, such as "dtmi:com:example:Thermostat;1"`);
+      fail(
+        `${named} cannot be looked up in the model repository ${where}: it keeps models by DTMIs with a version, ` +
+          'such as "dtmi:com:example:Thermostat;1"',
+      );
     }
     let lookup: Lookup;
     try {
@@ -171,7 +174,9 @@ class Resolver {
     } catch (err) {
       return fail(`${named}: ${(err as Error).message}`);
     }
-    if (lookup.found === undefined) return fail(`${named} is not in the model repository ${where}: looked up ${lookup.looked.join(' and ')}`);
+    if (lookup.found === undefined) {
+      return fail(`${named} is not in the model repository ${where}: looked up ${lookup.looked.join(' and ')}`);
+    }
     this.register(dtmi, lookup.found);
   }
 
@@ -180,7 +185,7 @@ class Resolver {
     const elements = Array.isArray(value) ? value.map((v, i) => ({ v, p: `[${i}]` })) : [{ v: value, p: '' }];
     let holdsIt = false;
     for (const { v, p } of elements) {
-      if (!isObject(v)) throw new ModelError(found.shown, p, `expected a DTDL Interface, got ${JSON.stringify(v)?.slice(0, 60)}`);
+      if (!isObject(v)) throw new ModelError(found.shown, p, `expected a DTDL Interface, got ${show(v)}`);
       const id = v['@id'];
       if (id === dtmi) holdsIt = true;
       if (typeof id !== 'string' || this.loaded.has(id)) continue;
@@ -188,8 +193,10 @@ class Resolver {
       this.order.push(id);
     }
     if (!holdsIt) {
-      const got = Array.isArray(value) ? 'none of its Interfaces has it' : `its "@id" is ${JSON.stringify((value as Json)['@id'])}`;
-      throw new ModelError(found.shown, Array.isArray(value) ? '' : '@id', `expected the Interface "${dtmi}" (the DTMI this file is kept under); ${got}`);
+      const id = Array.isArray(value) ? undefined : (value as Json)['@id'];
+      const got = Array.isArray(value) ? 'none of its Interfaces has it' : `its "@id" is ${show(id)}`;
+      const detail = `expected the Interface "${dtmi}" (the DTMI this file is kept under); ${got}`;
+      throw new ModelError(found.shown, Array.isArray(value) ? '' : '@id', detail);
     }
   }
 

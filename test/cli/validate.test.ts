@@ -39,20 +39,30 @@ beforeAll(async () => {
   await writeFile(path.join(dir, 'models/thermostat.json'), thermostat);
   // The typo a new user makes: "doubel" for "double", in the model of the second group only.
   await writeFile(path.join(dir, 'models/typo.json'), thermostat.replace('"schema": "double"', '"schema": "doubel"'));
-  const group = (name: string, model: string) => `  - { group: ${name}, kind: device, count: 2, model: ./models/${model} }`;
-  await writeFile(path.join(dir, 'typo.yaml'), ['name: typo', 'duration: 5s', 'fleet:', group('good', 'thermostat.json'), group('bad', 'typo.json'), ''].join('\n'));
-  await writeFile(path.join(dir, 'good.yaml'), ['name: good', 'duration: 5s', 'fleet:', group('good', 'thermostat.json'), ''].join('\n'));
+  const group = (name: string, model: string) =>
+    `  - { group: ${name}, kind: device, count: 2, model: ./models/${model} }`;
+  await writeFile(
+    path.join(dir, 'typo.yaml'),
+    ['name: typo', 'duration: 5s', 'fleet:', group('good', 'thermostat.json'), group('bad', 'typo.json'), ''].join(
+      '\n',
+    ),
+  );
+  await writeFile(
+    path.join(dir, 'good.yaml'),
+    ['name: good', 'duration: 5s', 'fleet:', group('good', 'thermostat.json'), ''].join('\n'),
+  );
 });
 
 describe('edgefleet validate', () => {
-  it('refuses a model with a typo in its telemetry schema: exit 2, a bad line, the model file and the JSON path', async () => {
+  it('refuses a model with a schema typo: exit 2, a bad line, the model file and the JSON path', async () => {
     const r = await cli(['validate', 'good.yaml', 'typo.yaml']);
     expect(r.code, r.out).toBe(2);
     const lines = r.stdout.split('\n');
     expect(lines[0]).toMatch(/^ok  good\.yaml: 2 identities/);
     expect(lines[1]).toBe('bad typo.yaml:');
     expect(lines[2]).toBe(
-      `    models/typo.json: ${TYPO_PATH}: expected a DTDL schema ("double", "string", "integer", "boolean", "dateTime", an Object, ` +
+      `    models/typo.json: ${TYPO_PATH}: expected a DTDL schema ` +
+        '("double", "string", "integer", "boolean", "dateTime", an Object, ' +
         'Enum, Array or Map…), got "doubel" (did you mean "double"?) (named by fleet[1].model in typo.yaml)',
     );
   });
@@ -65,9 +75,15 @@ describe('edgefleet validate', () => {
     child.stderr.on('data', (d) => (out += d));
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     expect(code, out).toBe(0);
-    const lines = out.trim().split('\n').filter((l) => !l.startsWith('    '));
+    const lines = out
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith('    '));
     expect(lines.length).toBeGreaterThanOrEqual(20);
-    expect(lines.every((l) => l.startsWith('ok  ')), out).toBe(true);
+    expect(
+      lines.every((l) => l.startsWith('ok  ')),
+      out,
+    ).toBe(true);
   });
 
   it('says in --help that it checks what a run checks, and its exit codes', async () => {
@@ -89,7 +105,15 @@ describe('edgefleet run', () => {
   afterAll(() => emulator.close());
 
   it('refuses the same model with exit 2, naming the file and the path, before anything connects', async () => {
-    const r = await cli(['run', 'typo.yaml', '--target-info', infoFile, '--no-tui', '--reports-dir', path.join(dir, 'reports')]);
+    const r = await cli([
+      'run',
+      'typo.yaml',
+      '--target-info',
+      infoFile,
+      '--no-tui',
+      '--reports-dir',
+      path.join(dir, 'reports'),
+    ]);
     expect(r.code, r.out).toBe(2);
     expect(r.out).toContain(`models/typo.json: ${TYPO_PATH}: expected a DTDL schema`);
     expect(r.out).not.toMatch(/identities, profile/); // the start line: the run never started
@@ -101,38 +125,72 @@ describe('edgefleet run', () => {
 
   it('refuses a bad route of a manifest with exit 2, naming the manifest file and the route', async () => {
     await mkdir(path.join(dir, 'manifests'), { recursive: true });
-    const manifest = JSON.parse(await readFile(path.join(REPO, 'scenarios/manifests/environmental-sensor.json'), 'utf8'));
+    const manifest = JSON.parse(
+      await readFile(path.join(REPO, 'scenarios/manifests/environmental-sensor.json'), 'utf8'),
+    );
     manifest.modulesContent.$edgeHub['properties.desired'].routes = { toCloud: 'FROM /messages/* INTO $upstreem' };
     await writeFile(path.join(dir, 'manifests/bad-route.json'), JSON.stringify(manifest, null, 2));
-    await writeFile(path.join(dir, 'route.yaml'), 'name: route\nduration: 5s\nfleet:\n  - { group: edge, kind: iotEdge, count: 1, manifest: ./manifests/bad-route.json }\n');
-    const r = await cli(['run', 'route.yaml', '--target-info', infoFile, '--no-tui', '--reports-dir', path.join(dir, 'reports')]);
+    await writeFile(
+      path.join(dir, 'route.yaml'),
+      'name: route\nduration: 5s\nfleet:\n' +
+        '  - { group: edge, kind: iotEdge, count: 1, manifest: ./manifests/bad-route.json }\n',
+    );
+    const r = await cli([
+      'run',
+      'route.yaml',
+      '--target-info',
+      infoFile,
+      '--no-tui',
+      '--reports-dir',
+      path.join(dir, 'reports'),
+    ]);
     expect(r.code, r.out).toBe(2);
-    expect(r.out).toContain('manifests/bad-route.json: modulesContent.$edgeHub["properties.desired"].routes.toCloud: unknown sink "$upstreem"');
+    expect(r.out).toContain(
+      'manifests/bad-route.json: modulesContent.$edgeHub["properties.desired"].routes.toCloud: ' +
+        'unknown sink "$upstreem"',
+    );
     expect((await rest(emulator, 'GET', '/api/devices')).json.value).toEqual([]);
   });
 
-  it('runs a scenario whose model is named by DTMI from a local model folder: components and extends reach the cloud', async () => {
+  it('runs a model named by DTMI from a local model folder: its components and extends reach the cloud', async () => {
     const repo = await controllerRepository();
     const models = path.join(dir, 'dmr');
     await cp(repo, models, { recursive: true });
     await rm(repo, { recursive: true, force: true });
-    await writeFile(path.join(dir, 'dtmi.yaml'), [
-      'name: by-dtmi',
-      'modelRepository: ./dmr',
-      'fleet:',
-      `  - { group: climate, kind: device, count: 2, idPattern: "climate-{index}", model: "${CONTROLLER}", telemetry: { interval: 1s } }`,
-      '',
-    ].join('\n'));
+    await writeFile(
+      path.join(dir, 'dtmi.yaml'),
+      [
+        'name: by-dtmi',
+        'modelRepository: ./dmr',
+        'fleet:',
+        `  - { group: climate, kind: device, count: 2, idPattern: "climate-{index}", model: "${CONTROLLER}",` +
+          ' telemetry: { interval: 1s } }',
+        '',
+      ].join('\n'),
+    );
     const r = await cli([
-      'run', 'dtmi.yaml', '--duration', '6s', '--no-tui', '--workers', '1', '--target-info', infoFile,
-      '--reports-dir', path.join(dir, 'reports-dtmi'),
+      'run',
+      'dtmi.yaml',
+      '--duration',
+      '6s',
+      '--no-tui',
+      '--workers',
+      '1',
+      '--target-info',
+      infoFile,
+      '--reports-dir',
+      path.join(dir, 'reports-dtmi'),
     ]);
     expect(r.code, r.out).toBe(0);
     const device = await rest(emulator, 'GET', '/api/devices/climate-1');
     expect(device.json).toMatchObject({ id: 'climate-1', template: CONTROLLER });
     // Inherited through extends, and sent by a component (Zone, named twice) with $.sub.
     expect((await rest(emulator, 'GET', '/api/devices/climate-1/telemetry/powerDraw')).status).toBe(200);
-    const zoneTemperature = await rest(emulator, 'GET', '/api/devices/climate-2/components/zone2/telemetry/temperature');
+    const zoneTemperature = await rest(
+      emulator,
+      'GET',
+      '/api/devices/climate-2/components/zone2/telemetry/temperature',
+    );
     expect(zoneTemperature.status, JSON.stringify(zoneTemperature.json)).toBe(200);
     expect(zoneTemperature.json.value).toEqual(expect.any(Number));
   }, 60_000);

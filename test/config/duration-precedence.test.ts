@@ -27,7 +27,7 @@ describe('runDuration', () => {
 });
 
 describe('a profile chosen on the command line keeps its shape', () => {
-  it('quickstart with --profile reconnect-storm runs 3 minutes, so the storm at 90s happens, with no warning', async () => {
+  it('quickstart with --profile reconnect-storm runs 3 minutes: the storm at 90s happens, no warning', async () => {
     const loaded = await loadScenario(path.join(REPO, 'scenarios/quickstart.yaml'), { profile: 'reconnect-storm' });
     expect(loaded.durationMs).toBe(180_000);
     expect(loaded.profile.duration).toBe(180_000);
@@ -42,16 +42,23 @@ describe('a profile chosen on the command line keeps its shape', () => {
   });
 
   it('--duration still cuts a command-line profile, and says its events will not happen', async () => {
-    const loaded = await loadScenario(path.join(REPO, 'scenarios/quickstart.yaml'), { profile: 'reconnect-storm', duration: '60s' });
+    const loaded = await loadScenario(path.join(REPO, 'scenarios/quickstart.yaml'), {
+      profile: 'reconnect-storm',
+      duration: '60s',
+    });
     expect(loaded.durationMs).toBe(60_000);
-    expect(loaded.warnings.some((w) => w.includes('dropConnections at 1m30s') && w.includes('will not happen'))).toBe(true);
+    expect(loaded.warnings.some((w) => w.includes('dropConnections at 1m30s') && w.includes('will not happen'))).toBe(
+      true,
+    );
   });
 
   it("the scenario's profile: named in the file is the scenario's own, so its duration: applies", async () => {
     const dir = await scenarioDir();
     await write(dir, 'long.profile.yaml', 'name: long\ndescription: x\nduration: 10m\narrivals: { startRate: 5 }\n');
     const file = await write(
-      dir, 's.yaml', 'name: x\nprofile: ./long.profile.yaml\nduration: 30s\nfleet:\n  - { group: a, kind: device, count: 1 }\n',
+      dir,
+      's.yaml',
+      'name: x\nprofile: ./long.profile.yaml\nduration: 30s\nfleet:\n  - { group: a, kind: device, count: 1 }\n',
     );
     expect((await loadScenario(file)).durationMs).toBe(30_000);
     expect((await loadScenario(file, { profile: path.join(dir, 'long.profile.yaml') })).durationMs).toBe(600_000);

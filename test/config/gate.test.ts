@@ -29,7 +29,7 @@ async function manifest(dir: string, name: string, edit: (m: any) => void): Prom
 }
 
 describe('generators', () => {
-  it('a random walk that starts outside its bounds, integers from a range without one, a faker path too deep', async () => {
+  it('a random walk starting out of bounds, integers from a range without one, a faker path too deep', async () => {
     const { file } = await scenario(
       '  - group: a',
       '    kind: device',
@@ -44,7 +44,8 @@ describe('generators', () => {
     expect(error.problems.map((p) => `${p.path}: ${p.message} (line ${p.line})`)).toEqual([
       'fleet[0].telemetry.values.level.start: randomWalk.start (120) is outside [0, 100] (line 8)',
       'fleet[0].telemetry.values.count.integer: uniform: no integer between 0.2 and 0.8 (line 9)',
-      'fleet[0].telemetry.values.city.method: faker method "location.city.name": expected "module.method", e.g. "location.latitude" (line 10)',
+      'fleet[0].telemetry.values.city.method: faker method "location.city.name": expected "module.method", ' +
+        'e.g. "location.latitude" (line 10)',
     ]);
   });
 
@@ -67,12 +68,14 @@ describe('generators', () => {
     );
     const error = await configError(() => loadScenario(file));
     expect(error.problems.map((p) => `${p.path}: ${p.message}`)).toEqual([
-      'fleet[0].telemetry.values: override "temprature": no such telemetry in dtmi:com:example:Thermostat;1; it has "temperature"',
-      'fleet[1].telemetry.values.temperature: override "temperature": "warm" does not fit temperature\'s schema, "double"',
+      'fleet[0].telemetry.values: override "temprature": no such telemetry in dtmi:com:example:Thermostat;1; ' +
+        'it has "temperature"',
+      'fleet[1].telemetry.values.temperature: override "temperature": "warm" does not fit temperature\'s schema, ' +
+        '"double"',
     ]);
   });
 
-  it('protocol-translation registers and a profile\'s property writes are checked too', async () => {
+  it("protocol-translation registers and a profile's property writes are checked too", async () => {
     const { dir, file } = await scenario(
       '  - group: g',
       '    kind: iotEdge',
@@ -82,16 +85,29 @@ describe('generators', () => {
       '      ModbusTranslator:',
       '        behaviour: protocol-translation',
       '        sensors:',
-      '          - { kind: modbus, count: 1, registers: { rpm: { kind: uniform, min: 1.1, max: 1.9, integer: true } } }',
+      '          - kind: modbus',
+      '            count: 1',
+      '            registers: { rpm: { kind: uniform, min: 1.1, max: 1.9, integer: true } }',
     );
     let error = await configError(() => loadScenario(file));
     expect(error.problems.map((p) => `${p.path}: ${p.message}`)).toEqual([
       'fleet[0].modules.ModbusTranslator.sensors[0].registers.rpm.integer: uniform: no integer between 1.1 and 1.9',
     ]);
-    const profile = await write(dir, 'p.yaml', lines(
-      'name: p', 'description: x', 'duration: 10s', 'arrivals: { startRate: 1 }',
-      'actions:', '  - { kind: writeProperty, property: p, ratePerSecond: 1, value: { kind: randomWalk, step: 1, min: 5, max: 1 } }',
-    ));
+    const profile = await write(
+      dir,
+      'p.yaml',
+      lines(
+        'name: p',
+        'description: x',
+        'duration: 10s',
+        'arrivals: { startRate: 1 }',
+        'actions:',
+        '  - kind: writeProperty',
+        '    property: p',
+        '    ratePerSecond: 1',
+        '    value: { kind: randomWalk, step: 1, min: 5, max: 1 }',
+      ),
+    );
     error = await configError(() => loadProfile(profile));
     expect(error.problems[0]).toMatchObject({ path: 'actions[0].value.max', message: 'expected min <= max' });
   });
@@ -104,12 +120,15 @@ describe('manifests, read as edgeAgent and edgeHub read them', () => {
       m.modulesContent.$edgeAgent['properties.desired'].schemaVersion = '2.0';
     });
     const error = await configError(() => loadScenario(file));
-    expect(error.problems).toEqual([expect.objectContaining({
-      file: path.join(dir, 'manifests/agent.json'),
-      path: 'modulesContent.$edgeAgent["properties.desired"]',
-      message: 'edgeAgent would refuse this deployment (412): InvalidSchemaVersion: 2.0 is not supported (1.0, 1.1 are)',
-      line: 4,
-    })]);
+    expect(error.problems).toEqual([
+      expect.objectContaining({
+        file: path.join(dir, 'manifests/agent.json'),
+        path: 'modulesContent.$edgeAgent["properties.desired"]',
+        message:
+          'edgeAgent would refuse this deployment (412): InvalidSchemaVersion: 2.0 is not supported (1.0, 1.1 are)',
+        line: 4,
+      }),
+    ]);
   });
 
   it('a route that does not compile, and a route object under schemaVersion 1.0: the route by name', async () => {
@@ -118,7 +137,8 @@ describe('manifests, read as edgeAgent and edgeHub read them', () => {
       '  - { group: h, kind: iotEdge, count: 1, manifest: ./manifests/old.json }',
     );
     await manifest(dir, 'route.json', (m) => {
-      m.modulesContent.$edgeHub['properties.desired'].routes.leafToCloud.route = 'FROM /messages/* WHERE temperature > 30 INTO $upstream';
+      m.modulesContent.$edgeHub['properties.desired'].routes.leafToCloud.route =
+        'FROM /messages/* WHERE temperature > 30 INTO $upstream';
     });
     await manifest(dir, 'old.json', (m) => {
       m.modulesContent.$edgeHub['properties.desired'].schemaVersion = '1.0';
@@ -130,12 +150,15 @@ describe('manifests, read as edgeAgent and edgeHub read them', () => {
     ]);
     expect(error.problems[0]!.message).toContain('use AS_NUMBER(prop) to compare as numbers');
     expect(error.problems[1]!.message).toBe(
-      'edgeHub would refuse these desired properties: route filterToCloud: a route with priority or timeToLiveSecs needs schemaVersion 1.1 or later',
+      'edgeHub would refuse these desired properties: route filterToCloud: a route with priority or ' +
+        'timeToLiveSecs needs schemaVersion 1.1 or later',
     );
   });
 
   it('a manifest exported with az iot edge (under content) is named with its content. path', async () => {
-    const { dir, file } = await scenario('  - { group: g, kind: iotEdge, count: 1, manifest: ./manifests/wrapped.json }');
+    const { dir, file } = await scenario(
+      '  - { group: g, kind: iotEdge, count: 1, manifest: ./manifests/wrapped.json }',
+    );
     const m = JSON.parse(await readFile(path.join(REPO, 'scenarios/manifests/gateway-filter.json'), 'utf8'));
     m.modulesContent.$edgeAgent['properties.desired'].runtime.type = 'kubernetes';
     await write(dir, 'manifests/wrapped.json', JSON.stringify({ id: 'x', content: m }));
@@ -193,12 +216,23 @@ describe('module behaviours', () => {
       '    modules:',
       '      ModbusTranslator: { behaviour: dtdl, model: ./models/bad.json }',
     );
-    await write(dir, 'models/bad.json', JSON.stringify({ '@context': 'dtmi:dtdl:context;2', '@id': 'dtmi:x:Bad;1', '@type': 'Interface', contents: [{ '@type': 'Telemetry', name: 'x', schema: 'flot' }] }));
+    await write(
+      dir,
+      'models/bad.json',
+      JSON.stringify({
+        '@context': 'dtmi:dtdl:context;2',
+        '@id': 'dtmi:x:Bad;1',
+        '@type': 'Interface',
+        contents: [{ '@type': 'Telemetry', name: 'x', schema: 'flot' }],
+      }),
+    );
     const error = await configError(() => loadScenario(file));
-    expect(error.problems).toEqual([expect.objectContaining({
-      file: path.join(dir, 'models/bad.json'),
-      path: 'contents[0].schema',
-    })]);
+    expect(error.problems).toEqual([
+      expect.objectContaining({
+        file: path.join(dir, 'models/bad.json'),
+        path: 'contents[0].schema',
+      }),
+    ]);
     expect(error.problems[0]!.message).toContain('(did you mean "float"?)');
   });
 });
@@ -225,15 +259,16 @@ describe('the X.509 CA of an iot-central target', () => {
     await write(dir, 'ca.pem', ca.certPem);
     await write(dir, 'ca-key.pem', ca.keyPem);
     await write(dir, 'not-a-key.pem', '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n');
-    const target = (key: string) => lines(
-      'target: iot-central',
-      'targets:',
-      '  iot-central:',
-      '    idScope: 0ne00000000',
-      '    subdomain: example',
-      '    apiToken: token',
-      `    x509: { caCert: ./ca.pem, caKey: ./${key} }`,
-    );
+    const target = (key: string) =>
+      lines(
+        'target: iot-central',
+        'targets:',
+        '  iot-central:',
+        '    idScope: 0ne00000000',
+        '    subdomain: example',
+        '    apiToken: token',
+        `    x509: { caCert: ./ca.pem, caKey: ./${key} }`,
+      );
     const text = await readFile(file, 'utf8');
     await write(dir, 'good.yaml', `${text}${target('ca-key.pem')}`);
     await expect(loadScenario(path.join(dir, 'good.yaml'))).resolves.toMatchObject({ target: { kind: 'iot-central' } });
@@ -251,9 +286,15 @@ describe('a scenario loaded elsewhere (runScenario given a LoadedScenario)', () 
     const thermostats = loaded.groups[1]!;
     const json = structuredClone(thermostats.model!.json) as { contents: { schema: unknown }[] };
     json.contents[0]!.schema = 'doubel';
-    const broken = { ...loaded, groups: [loaded.groups[0]!, { ...thermostats, model: { ...thermostats.model!, json } }] };
+    const broken = {
+      ...loaded,
+      groups: [loaded.groups[0]!, { ...thermostats, model: { ...thermostats.model!, json } }],
+    };
     const error = await configError(() => checkScenario(broken));
-    expect(error.problems[0]).toMatchObject({ file: 'scenarios/models/thermostat.dtdl.json', path: 'contents[0].schema' });
+    expect(error.problems[0]).toMatchObject({
+      file: 'scenarios/models/thermostat.dtdl.json',
+      path: 'contents[0].schema',
+    });
   });
 });
 
@@ -264,7 +305,8 @@ describe('what ships', () => {
   it('every shipped model parses', async () => {
     const models = await shipped('scenarios/models');
     expect(models.length).toBeGreaterThanOrEqual(2);
-    for (const file of models) await expect(loadModelFile(file), file).resolves.toMatchObject({ id: expect.stringMatching(/^dtmi:/) });
+    for (const file of models)
+      await expect(loadModelFile(file), file).resolves.toMatchObject({ id: expect.stringMatching(/^dtmi:/) });
   });
 
   it('every shipped manifest is one edgeAgent and edgeHub accept', async () => {
@@ -274,7 +316,9 @@ describe('what ships', () => {
       const m = JSON.parse(await readFile(file, 'utf8'));
       const content = m.content ?? m;
       expect(() => parseDeployment(content.modulesContent.$edgeAgent['properties.desired']), file).not.toThrow();
-      expect(edgeHubConfig(content.modulesContent.$edgeHub['properties.desired']).routes.length, file).toBeGreaterThan(0);
+      expect(edgeHubConfig(content.modulesContent.$edgeHub['properties.desired']).routes.length, file).toBeGreaterThan(
+        0,
+      );
     }
   });
 });

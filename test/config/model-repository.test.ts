@@ -10,8 +10,18 @@ import { describe, expect, it } from 'vitest';
 import { loadScenario } from '../../src/config/load.js';
 import { parseModel } from '../../src/model/dtdl.js';
 import {
-  CONTROLLER, IDENTITY, POWERED, ZONE, controller, controllerRepository, dmrPath, identity, powered, serveFolder,
-  writeModels, zone,
+  CONTROLLER,
+  IDENTITY,
+  POWERED,
+  ZONE,
+  controller,
+  controllerRepository,
+  dmrPath,
+  identity,
+  powered,
+  serveFolder,
+  writeModels,
+  zone,
 } from '../support/model-repository.js';
 import { configError, write } from './helpers.js';
 
@@ -19,13 +29,17 @@ import { configError, write } from './helpers.js';
 async function scenarioWith(repo: string, model: string, extra = ''): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'edgefleet-dmr-scenario-'));
   const repoLine = /^https?:/.test(repo) ? repo : path.relative(dir, repo);
-  return write(dir, 's.yaml', [
-    'name: by-dtmi',
-    `modelRepository: ${repoLine}`,
-    'fleet:',
-    `  - { group: climate, kind: device, count: 2, model: "${model}"${extra} }`,
-    '',
-  ].join('\n'));
+  return write(
+    dir,
+    's.yaml',
+    [
+      'name: by-dtmi',
+      `modelRepository: ${repoLine}`,
+      'fleet:',
+      `  - { group: climate, kind: device, count: 2, model: "${model}"${extra} }`,
+      '',
+    ].join('\n'),
+  );
 }
 
 const loadedModel = async (file: string, overrides = {}) => {
@@ -46,17 +60,26 @@ describe('a model by DTMI from a repository folder', () => {
     expect(device.id).toBe(CONTROLLER);
     expect(device.displayName).toBe('Climate controller');
     expect(device.components).toEqual([
-      { name: 'zone1', modelId: ZONE }, { name: 'zone2', modelId: ZONE }, { name: 'info', modelId: IDENTITY },
+      { name: 'zone1', modelId: ZONE },
+      { name: 'zone2', modelId: ZONE },
+      { name: 'info', modelId: IDENTITY },
     ]);
     expect(device.telemetry.map((t) => `${t.component ?? ''}.${t.name}`)).toEqual([
-      '.powerDraw', '.workingSet', 'zone1.temperature', 'zone2.temperature',
+      '.powerDraw',
+      '.workingSet',
+      'zone1.temperature',
+      'zone2.temperature',
     ]);
     expect(device.properties.map((p) => `${p.component ?? ''}.${p.name}`)).toEqual([
-      '.powerState', 'zone1.targetTemperature', 'zone2.targetTemperature', 'info.manufacturer', 'info.serialNumber',
+      '.powerState',
+      'zone1.targetTemperature',
+      'zone2.targetTemperature',
+      'info.manufacturer',
+      'info.serialNumber',
     ]);
   });
 
-  it("uses the group's modelRepository over the scenario's, and keeps path models working beside DTMI ones", async () => {
+  it("uses the group's modelRepository over the scenario's; path models still work beside DTMI ones", async () => {
     const repo = await controllerRepository();
     const elsewhere = await mkdtemp(path.join(tmpdir(), 'edgefleet-dmr-empty-'));
     const file = await scenarioWith(elsewhere, CONTROLLER, `, modelRepository: ${repo}`);
@@ -64,14 +87,18 @@ describe('a model by DTMI from a repository folder', () => {
     expect(model.dtmi).toBe(CONTROLLER);
     const dir = path.dirname(file);
     await writeFile(path.join(dir, 'zone.json'), JSON.stringify(zone));
-    const mixed = await write(dir, 'mixed.yaml', [
-      'name: mixed',
-      `modelRepository: ${repo}`,
-      'fleet:',
-      `  - { group: a, kind: device, count: 1, model: "${CONTROLLER}" }`,
-      '  - { group: b, kind: device, count: 1, model: ./zone.json }',
-      '',
-    ].join('\n'));
+    const mixed = await write(
+      dir,
+      'mixed.yaml',
+      [
+        'name: mixed',
+        `modelRepository: ${repo}`,
+        'fleet:',
+        `  - { group: a, kind: device, count: 1, model: "${CONTROLLER}" }`,
+        '  - { group: b, kind: device, count: 1, model: ./zone.json }',
+        '',
+      ].join('\n'),
+    );
     const loaded = await loadScenario(mixed);
     expect(loaded.groups[1]!.model).toMatchObject({ path: path.join(dir, 'zone.json') });
     expect(loaded.scenario.fleet[0]!.model).toBe(CONTROLLER);
@@ -103,9 +130,17 @@ describe('a model by DTMI from a repository URL', () => {
       await server.close();
     }
     // Each Interface once: no .expanded.json here (404), then the model itself.
-    const asked = [CONTROLLER, POWERED, ZONE, IDENTITY].flatMap((id) => [`/repo/${dmrPath(id, true)}`, `/repo/${dmrPath(id)}`]);
+    const asked = [CONTROLLER, POWERED, ZONE, IDENTITY].flatMap((id) => [
+      `/repo/${dmrPath(id, true)}`,
+      `/repo/${dmrPath(id)}`,
+    ]);
     expect([...server.requests].sort()).toEqual(asked.sort());
-    const cached = path.join(stateDir, 'models', server.url.replace(/^http:\/\//, '').replace(/[:/]/g, '_'), dmrPath(ZONE));
+    const cached = path.join(
+      stateDir,
+      'models',
+      server.url.replace(/^http:\/\//, '').replace(/[:/]/g, '_'),
+      dmrPath(ZONE),
+    );
     expect(existsSync(cached)).toBe(true);
 
     const offline = await loadedModel(file, { stateDir });
@@ -136,9 +171,13 @@ describe('a model by DTMI from a repository URL', () => {
       const file = await scenarioWith(server.url, CONTROLLER);
       const error = await configError(() => loadScenario(file, { stateDir }));
       expect(error.problems).toHaveLength(1);
-      expect(error.problems[0]).toMatchObject({ file: `${server.url}/${dmrPath(CONTROLLER)}`, path: 'contents[1].schema' });
+      expect(error.problems[0]).toMatchObject({
+        file: `${server.url}/${dmrPath(CONTROLLER)}`,
+        path: 'contents[1].schema',
+      });
       expect(error.problems[0]!.message).toBe(
-        `Component schema "${ZONE}" (named by "${CONTROLLER}"): cannot fetch ${server.url}/${dmrPath(ZONE, true)}: HTTP 500`,
+        `Component schema "${ZONE}" (named by "${CONTROLLER}"): ` +
+          `cannot fetch ${server.url}/${dmrPath(ZONE, true)}: HTTP 500`,
       );
     } finally {
       await server.close();
@@ -154,16 +193,19 @@ describe('a model by DTMI that cannot be resolved', () => {
     const file = await scenarioWith(repo, missing);
     const error = await configError(() => loadScenario(file));
     const shown = path.relative(process.cwd(), repo).startsWith('..') ? repo : path.relative(process.cwd(), repo);
-    expect(error.problems).toEqual([expect.objectContaining({
-      file,
-      path: 'fleet[0].model',
-      message: `"${missing}" is not in the model repository ${shown}: looked up ` +
-        `${path.join(shown, dmrPath(missing, true))} and ${path.join(shown, dmrPath(missing))}`,
-      line: 4,
-    })]);
+    expect(error.problems).toEqual([
+      expect.objectContaining({
+        file,
+        path: 'fleet[0].model',
+        message:
+          `"${missing}" is not in the model repository ${shown}: looked up ` +
+          `${path.join(shown, dmrPath(missing, true))} and ${path.join(shown, dmrPath(missing))}`,
+        line: 4,
+      }),
+    ]);
   });
 
-  it('a component schema missing from the repository: the model that names it, its JSON path, and the paths looked up', async () => {
+  it('a missing component schema: the model naming it, the JSON path, the paths looked up', async () => {
     const repo = await controllerRepository();
     await rm(path.join(repo, dmrPath(IDENTITY)));
     const error = await configError(async () => loadScenario(await scenarioWith(repo, CONTROLLER)));
@@ -177,7 +219,13 @@ describe('a model by DTMI that cannot be resolved', () => {
 
   it('an extends without a version cannot be looked up: the model and path that name it', async () => {
     const repo = await controllerRepository();
-    await writeModels(repo, { [CONTROLLER]: { ...controller, '@context': 'dtmi:dtdl:context;3', extends: 'dtmi:com:edgefleet:test:PoweredDevice' } });
+    await writeModels(repo, {
+      [CONTROLLER]: {
+        ...controller,
+        '@context': 'dtmi:dtdl:context;3',
+        extends: 'dtmi:com:edgefleet:test:PoweredDevice',
+      },
+    });
     const error = await configError(async () => loadScenario(await scenarioWith(repo, CONTROLLER)));
     expect(error.problems[0]).toMatchObject({ file: path.join(repo, dmrPath(CONTROLLER)), path: 'extends' });
     expect(error.problems[0]!.message).toContain('extends "dtmi:com:edgefleet:test:PoweredDevice" (named by');
@@ -190,13 +238,24 @@ describe('a model by DTMI that cannot be resolved', () => {
     expect(error.problems[0]).toMatchObject({ path: 'fleet[0].model' });
     expect(error.problems[0]!.message).toContain('cannot be looked up');
     const dir = await mkdtemp(path.join(tmpdir(), 'edgefleet-dmr-none-'));
-    const file = await write(dir, 's.yaml', `name: x\nfleet:\n  - { group: a, kind: device, count: 1, model: "${CONTROLLER}" }\n`);
+    const file = await write(
+      dir,
+      's.yaml',
+      `name: x\nfleet:\n  - { group: a, kind: device, count: 1, model: "${CONTROLLER}" }\n`,
+    );
     error = await configError(() => loadScenario(file));
     expect(error.problems[0]).toMatchObject({ path: 'fleet[0].model' });
     expect(error.problems[0]!.message).toContain('set modelRepository (scenario-wide or in this group)');
-    const gone = await write(dir, 't.yaml', `name: x\nmodelRepository: ./nowhere\nfleet:\n  - { group: a, kind: device, count: 1, model: "${CONTROLLER}" }\n`);
+    const gone = await write(
+      dir,
+      't.yaml',
+      `name: x\nmodelRepository: ./nowhere\nfleet:\n  - { group: a, kind: device, count: 1, model: "${CONTROLLER}" }\n`,
+    );
     error = await configError(() => loadScenario(gone));
-    expect(error.problems[0]).toMatchObject({ path: 'modelRepository', message: `model repository folder not found: ${path.join(dir, 'nowhere')}` });
+    expect(error.problems[0]).toMatchObject({
+      path: 'modelRepository',
+      message: `model repository folder not found: ${path.join(dir, 'nowhere')}`,
+    });
   });
 
   it('a file whose @id is not the DTMI it is kept under, and a file that is not JSON', async () => {
@@ -206,7 +265,9 @@ describe('a model by DTMI that cannot be resolved', () => {
     expect(error.problems[0]).toMatchObject({
       file: path.join(repo, dmrPath(ZONE)),
       path: '@id',
-      message: `expected the Interface "${ZONE}" (the DTMI this file is kept under); its "@id" is "dtmi:com:edgefleet:test:Zone;2"`,
+      message:
+        `expected the Interface "${ZONE}" (the DTMI this file is kept under); ` +
+        'its "@id" is "dtmi:com:edgefleet:test:Zone;2"',
     });
     await writeModels(repo, { [ZONE]: '{\n  "@id": "x",\n  oops\n}' });
     error = await configError(async () => loadScenario(await scenarioWith(repo, CONTROLLER)));

@@ -38,8 +38,16 @@ export const powered: Interface = {
   contents: [
     { '@type': ['Telemetry', 'Power'], name: 'powerDraw', schema: 'double', unit: 'watt' },
     {
-      '@type': 'Property', name: 'powerState',
-      schema: { '@type': 'Enum', valueSchema: 'string', enumValues: [{ name: 'on', enumValue: 'on' }, { name: 'off', enumValue: 'off' }] },
+      '@type': 'Property',
+      name: 'powerState',
+      schema: {
+        '@type': 'Enum',
+        valueSchema: 'string',
+        enumValues: [
+          { name: 'on', enumValue: 'on' },
+          { name: 'off', enumValue: 'off' },
+        ],
+      },
     },
   ],
 };
@@ -50,7 +58,13 @@ export const zone: Interface = {
   '@type': 'Interface',
   contents: [
     { '@type': ['Telemetry', 'Temperature'], name: 'temperature', schema: 'double', unit: 'degreeCelsius' },
-    { '@type': ['Property', 'Temperature'], name: 'targetTemperature', schema: 'double', unit: 'degreeCelsius', writable: true },
+    {
+      '@type': ['Property', 'Temperature'],
+      name: 'targetTemperature',
+      schema: 'double',
+      unit: 'degreeCelsius',
+      writable: true,
+    },
   ],
 };
 
@@ -92,8 +106,11 @@ export interface FolderServer {
   close(): Promise<void>;
 }
 
-/** Serves `dir` at /repo/ over HTTP on 127.0.0.1 (a free port); `status` can answer some paths with an error instead. */
-export async function serveFolder(dir: string, status: (urlPath: string) => number | undefined = () => undefined): Promise<FolderServer> {
+/** Serves `dir` at /repo/ over HTTP on 127.0.0.1 (a free port); `status` may answer some paths with an error. */
+export async function serveFolder(
+  dir: string,
+  status: (urlPath: string) => number | undefined = () => undefined,
+): Promise<FolderServer> {
   const requests: string[] = [];
   const server: Server = createServer((req, res) => {
     const urlPath = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
@@ -117,9 +134,10 @@ export async function serveFolder(dir: string, status: (urlPath: string) => numb
   return {
     url: `http://127.0.0.1:${port}/repo`,
     requests,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -25,6 +25,8 @@ export type GeneratorSpec =
   /** At most one event per call, with probability 1 − e^(−rate·Δt); the first call has no Δt and never fires. */
   | { kind: 'poisson'; ratePerMinute: number; value?: GeneratorSpec };
 
+type PoissonSpec = Extract<GeneratorSpec, { kind: 'poisson' }>;
+
 export interface Generator {
   /** The value at `timeSeconds`, or undefined when there is nothing this tick (Poisson). */
   next(timeSeconds: number): unknown;
@@ -173,7 +175,7 @@ function randomWalkGenerator(spec: Extract<GeneratorSpec, { kind: 'randomWalk' }
   };
 }
 
-function poissonGenerator(spec: Extract<GeneratorSpec, { kind: 'poisson' }>, seed: number, fallback?: Generator): Generator {
+function poissonGenerator(spec: PoissonSpec, seed: number, fallback?: Generator): Generator {
   const inner = spec.value !== undefined ? createGenerator(spec.value, seedFor(seed, 'value'), fallback) : fallback;
   const rng = new Prng(seed);
   const perSecond = spec.ratePerMinute / 60;
@@ -532,7 +534,8 @@ export function defaultGeneratorFor(def: TelemetryDef | PropertyDef, seed: numbe
 function overrideGenerator(key: string, spec: GeneratorSpec, def: TelemetryDef, seed: number): Generator {
   const problem = overrideProblem(key, spec, def, (method) => fakerMethodProblem(fakerInstance(), method));
   if (problem !== undefined) throw new GeneratorSpecError(problem);
-  const g = createGenerator(spec, seed, defaultGeneratorFor({ ...def, semanticType: undefined }, seedFor(seed, 'default')));
+  const fallback = defaultGeneratorFor({ ...def, semanticType: undefined }, seedFor(seed, 'default'));
+  const g = createGenerator(spec, seed, fallback);
   const fit = integerFitter(def.schema);
   return fit === undefined ? g : mapGen(g, fit);
 }
