@@ -8,6 +8,9 @@ const LAYERS = [
   'core', // the scheduler and its clock; certificate pairs kept on disk
   'metrics', // recorders, the aggregate, and the types of a fleet's state that the UI shows
   'transport', // MQTT sessions, TLS, backoff, error classes
+  'model', // DTDL models: the parser, its limits, schemas, and models by DTMI from a model repository
+  'routes', // the edgeHub route language: compiled routes and conditions
+  'deployment', // $edgeAgent and $edgeHub desired properties as edgeAgent and edgeHub read them
   'config', // scenario and profile loading, the plan, the threshold grammar
   'emulator', // the embedded cloud (a program of its own: protocol and core only, see below)
   'endpoints', // how an identity reaches a target

@@ -2,6 +2,7 @@
 // the fleet, reach the target (starting the embedded emulator when it is the target), assign the IoT Edge
 // deployment manifests, run the fleet with its outputs, and return the report.
 import { ConfigError } from '../config/errors.js';
+import { checkScenario } from '../config/gate.js';
 import { loadScenario, type LoadedScenario } from '../config/load.js';
 import { parseShard, planFleet, shardOf, type PlannedIdentity, type Shard } from '../config/plan.js';
 import { parseThreshold, ThresholdError, type Threshold } from '../config/thresholds.js';
@@ -22,7 +23,10 @@ type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export interface ScenarioOptions extends OutputChoices {
   /** The scenario file (YAML or JSON), or a scenario already loaded with loadScenario. */
   scenario: string | LoadedScenario;
-  /** Overrides of the scenario file: a profile name (profiles/) or file, a duration such as "30s", the target. */
+  /**
+   * Overrides of the scenario file: a profile name (profiles/) or file, a duration such as "30s", the target. A profile
+   * given here keeps its own duration (and so its events); `duration` overrides every other.
+   */
   profile?: string;
   duration?: string;
   target?: 'emulator' | 'iot-central' | 'mqtt';
@@ -30,8 +34,8 @@ export interface ScenarioOptions extends OutputChoices {
   /** An emulator already running (startEmulator().info, or its --info-file); otherwise one is started when needed. */
   emulator?: EmulatorInfo | string;
   /**
-   * The embedded emulator's state directory (its CA and keys), the gateways' edge CA, and the assignment cache
-   * (what DPS assigned each identity, reused by the next run). Default ".edgefleet".
+   * The embedded emulator's state directory (its CA and keys), the gateways' edge CA, the assignment cache (what DPS
+   * assigned each identity, reused by the next run), and models fetched from a model repository URL. Default ".edgefleet".
    */
   stateDir?: string;
   /** Register every identity through DPS, whatever the assignment cache holds (what DPS assigns is still kept). */
@@ -88,9 +92,13 @@ export class RunAborted extends Error {
 
 export async function runScenario(options: ScenarioOptions): Promise<ScenarioResult> {
   const log = options.log ?? (() => {});
+  // The gate (src/config/gate.ts): loading runs it; a scenario loaded elsewhere goes through it here. Either way a
+  // model, manifest, route or generator a worker would refuse stops the run before anything connects.
   const loaded = typeof options.scenario === 'string' ? await loadScenario(options.scenario, {
     profile: options.profile, duration: options.duration, target: options.target, seed: options.seed,
+    stateDir: options.stateDir,
   }) : options.scenario;
+  if (typeof options.scenario !== 'string') await checkScenario(loaded);
   for (const w of loaded.warnings) log('warn', `warning: ${w}`);
   const thresholds = [...loaded.scenario.thresholds, ...thresholdsFrom(options.thresholds ?? [])];
   const plan = planOf(loaded, options.shard);

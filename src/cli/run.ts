@@ -35,8 +35,12 @@ export const runCommand: CommandModule<object, RunArgs> = {
   builder: (y) =>
     y
       .positional('scenario', { type: 'string', demandOption: true, describe: 'Scenario file (YAML or JSON)' })
-      .option('profile', { type: 'string', describe: 'Profile name (profiles/) or file; overrides the scenario\'s' })
-      .option('duration', { type: 'string', describe: 'Run time, e.g. 30s or 5m; overrides the profile\'s' })
+      .option('profile', {
+        type: 'string',
+        describe: "Profile name (profiles/) or file, instead of the scenario's; it keeps its own duration and " +
+          "events (the scenario's duration: is for its own profile)",
+      })
+      .option('duration', { type: 'string', describe: 'Run time, e.g. 30s or 5m; overrides every other duration' })
       .option('target', { type: 'string', choices: ['emulator', 'iot-central', 'mqtt'], describe: 'Where the fleet connects; overrides the scenario\'s' })
       .option('target-info', { type: 'string', describe: 'Use an emulator already running, described by its --info-file' })
       .option('seed', { type: 'number', describe: 'Seed for ids, keys, values and schedule (same seed, same run)' })
@@ -46,8 +50,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('reports-dir', { type: 'string', default: 'reports', describe: 'Where reports/<run-id>/ goes' })
       .option('state-dir', {
         type: 'string', default: '.edgefleet',
-        describe: 'State directory: the embedded emulator\'s, and the assignment cache (what DPS assigned each '
-          + 'identity, reused by the next run)',
+        describe: 'State directory: the embedded emulator\'s, the assignment cache (what DPS assigned each identity, '
+          + 'reused by the next run), and models fetched from a model repository URL',
       })
       .option('reprovision', {
         type: 'boolean', default: false, describe: 'Register every identity through DPS, ignoring the assignment cache',
@@ -70,7 +74,13 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .example('$0 run scenarios/quickstart.yaml --profile ramp --duration 5m', 'Another load shape, longer')
       .example('$0 run my.yaml --shard 1/2 --seed 7', 'The first half of a fleet (run 2/2 on another machine, then merge)')
       .example('$0 run scenarios/transparent-gateway.yaml --gateway-listen gateway-01=127.0.0.1:8883', 'Let a real device connect through a simulated gateway (GatewayHostName=)')
-      .example("$0 run my.yaml --threshold 'telemetry.p99 < 200ms' --threshold 'ledger.lost == 0'", 'Fail the build (exit 99) when the target misses'),
+      .example("$0 run my.yaml --threshold 'telemetry.p99 < 200ms' --threshold 'ledger.lost == 0'", 'Fail the build (exit 99) when the target misses')
+      .epilogue(
+        "Duration: --duration, else the profile's when --profile names one (its events happen as written), else " +
+          "the scenario's duration:, else its profile's. Before anything connects, the scenario goes through the " +
+          'same checks as edgefleet validate (models, manifests, routes, generators): a problem exits 2 naming the ' +
+          'file and the path.',
+      ),
   handler: async (args) => {
     // Ctrl-C: the first drains and reports (or, before the run starts, stops setting up); the second quits.
     const stop = new AbortController();

@@ -3,11 +3,15 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ModelError, readModelText, type ModelSource } from '../model/dtdl.js';
+import {
+  cacheDirFor, describeRepository, resolveModel, type ModelRepository, type RepositoryModel,
+} from '../model/repository.js';
 import { ConnectionStringError, parseConnectionString } from '../protocol/connection-string.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { hasEnvReference, resolveEnv } from './env.js';
 import { ConfigError, describeValue, displayPath, formatPath, type ConfigProblem } from './errors.js';
-import type { GeneratorSpec } from './generators.js';
+import { gateProblems, profileProblems, type DocumentLocator } from './gate.js';
 import { formatId, parseIdPattern, registrationIdProblem } from './id-pattern.js';
 import { validate } from './issues.js';
 import { deploymentManifestSchema, manifestModules, unwrapManifest, type DeploymentManifest } from './manifest.js';
@@ -28,8 +32,17 @@ import {
   type Scenario,
   type TargetKind,
 } from './scenario.js';
-import { fileExists, readSource, type SourceFile } from './source.js';
+import type {
+  LoadedDeviceGroup, LoadedDownstreamGroup, LoadedEdgeGroup, LoadedFile, LoadedGroup, LoadedGroupBase, LoadedModel,
+  LoadedProfile, LoadedScenario, ResolvedAction, ResolvedModule, ResolvedTarget,
+} from './loaded.js';
+import { directoryExists, fileExists, readSource, type SourceFile } from './source.js';
 import { didYouMean } from './suggest.js';
+
+export type {
+  LoadedDeviceGroup, LoadedDownstreamGroup, LoadedEdgeGroup, LoadedFile, LoadedGroup, LoadedModel, LoadedProfile,
+  LoadedScenario, ResolvedAction, ResolvedModule, ResolvedTarget,
+} from './loaded.js';
 
 /** The profiles shipped with edgefleet (two levels up from src/config and from dist/config alike). */
 export const PROFILES_DIR = fileURLToPath(new URL('../../profiles/', import.meta.url));
@@ -42,94 +55,27 @@ export interface LoadOverrides {
   duration?: string | number | undefined;
   target?: string | undefined;
   seed?: number | undefined;
+  /** Where models fetched from a model repository URL are kept (default .edgefleet, the run's state directory). */
+  stateDir?: string | undefined;
 }
 
-export interface LoadedFile<T> {
-  /** Absolute path. */
-  path: string;
-  json: T;
-}
+/** The state directory when none is given, relative to the working directory. */
+export const DEFAULT_STATE_DIR = '.edgefleet';
 
-export interface LoadedProfile {
-  /** Absolute path of the profile file. */
-  file: string;
-  profile: Profile;
-}
-
-export interface ResolvedModule {
-  name: string;
-  image: string;
-  /** With absolute paths. */
-  behaviour: ModuleBehaviour;
-  /** scenario: listed under modules; image: chosen by its image name; default: passthrough. */
-  chosenBy: 'scenario' | 'image' | 'default';
-  /** The DTDL model of a dtdl behaviour, parsed, not interpreted. */
-  model?: LoadedFile<unknown>;
-}
-
-interface LoadedGroupBase {
-  name: string;
-  /** The DTDL model of the device, parsed, not interpreted. */
-  model?: LoadedFile<unknown>;
-  /** With auth: connectionString, one per identity (read from the file when the scenario names one). Secrets. */
-  connectionStrings?: string[];
-}
-
-export interface LoadedDeviceGroup extends LoadedGroupBase {
-  kind: 'device';
-  config: DeviceGroup;
-}
-
-export interface LoadedEdgeGroup extends LoadedGroupBase {
-  kind: 'iotEdge';
-  config: EdgeGroup;
-  manifest: LoadedFile<DeploymentManifest>;
-  /** Every module the manifest lists, in manifest order, with the behaviour it gets. */
-  modules: ResolvedModule[];
-}
-
-export type LoadedGroup = LoadedDeviceGroup | LoadedEdgeGroup;
-
-/** Leaf devices behind each device of an IoT Edge group (a transparent gateway). */
-export interface LoadedDownstreamGroup {
-  kind: 'downstream';
-  name: string;
-  /** The IoT Edge group whose devices are their gateways. */
-  gatewayGroup: string;
-  /** With absolute paths. */
-  config: DownstreamGroup;
-  model?: LoadedFile<unknown>;
-}
-
-/** A profile action with the groups it applies to (empty: it applies to nothing in this scenario and is skipped). */
-export type ResolvedAction = ProfileAction & { groups: string[] };
-
-export type ResolvedTarget =
-  | { kind: 'emulator' }
-  | { kind: 'iot-central'; settings: IotCentralTargetSettings }
-  | { kind: 'mqtt'; settings: MqttTargetSettings };
-
-export interface LoadedScenario {
-  /** Absolute path of the scenario file. */
-  file: string;
-  dir: string;
-  /**
-   * Validated, defaults applied, durations in ms, file paths absolute, command-line overrides applied,
-   * connection strings read, ${ENV} references of the target in use resolved (so: secrets inside).
-   */
-  scenario: Scenario;
-  /** The profile in effect; its duration is the run's. */
-  profile: Profile;
-  profileFile: string;
-  target: ResolvedTarget;
-  seed: number;
-  durationMs: number;
-  groups: LoadedGroup[];
-  /** Downstream groups of the IoT Edge groups, in scenario order. */
-  downstream: LoadedDownstreamGroup[];
-  actions: ResolvedAction[];
-  /** Things that are legal but probably not meant, for `validate` and the start of a run to show. */
-  warnings: string[];
+/**
+ * How long a run lasts, ms: --duration first; then the duration of a profile named on the command line (it keeps the
+ * shape it was written with: its events happen); then the scenario's `duration:`, which belongs to the scenario's own
+ * profile; then that profile's.
+ */
+export function runDuration(d: {
+  commandLine?: number | undefined;
+  profileFromCommandLine: boolean;
+  scenario?: number | undefined;
+  profile: number;
+}): number {
+  if (d.commandLine !== undefined) return d.commandLine;
+  if (d.profileFromCommandLine) return d.profile;
+  return d.scenario ?? d.profile;
 }
 
 /** A scenario file (YAML or JSON) with its profile, manifests and models; throws a ConfigError listing every problem. */
@@ -177,7 +123,7 @@ async function loadProfileFile(file: string): Promise<LoadedProfile> {
   const source = await readSource(file);
   const parsed = validate(profileSchema, source, source.data);
   if (!parsed.ok) throw new ConfigError(parsed.problems);
-  const problems = await fakerProblems(collectProfileGenerators(parsed.value), source);
+  const problems = await profileProblems(parsed.value, source);
   if (problems.length > 0) throw new ConfigError(problems);
   return { file, profile: parsed.value };
 }
@@ -205,6 +151,19 @@ async function locateProfile(ref: string, relativeTo: string): Promise<{ path: s
 
 type Segments = PropertyKey[];
 
+type Model = LoadedModel | undefined;
+
+/** What a group's files gave: its model, connection strings, manifest and modules. */
+interface ResolvedFiles {
+  model?: LoadedModel;
+  connectionStrings?: string[];
+  modules?: ResolvedModule[];
+  manifest?: LoadedFile<DeploymentManifest>;
+}
+
+/** A modelRepository value and the field that gave it; undefined when nothing names one. */
+type RepositoryChoice = { value: string; field: Segments } | undefined;
+
 /** What a group's referenced files gave, before its config gets its absolute paths. */
 type GroupFiles = Omit<LoadedDeviceGroup, 'config'> | Omit<LoadedEdgeGroup, 'config'>;
 
@@ -214,6 +173,8 @@ class ScenarioResolver {
   private readonly warnings: string[] = [];
   private readonly files = new Map<string, Promise<SourceFile | ConfigProblem[]>>();
   private readonly reportedFiles = new Set<string>();
+  private readonly models = new Map<string, Promise<RepositoryModel | ModelError>>();
+  private readonly repositories = new Map<string, Promise<ModelRepository | undefined>>();
 
   constructor(
     private readonly file: string,
@@ -231,13 +192,17 @@ class ScenarioResolver {
     const downstream = await this.resolveDownstream();
     const target = await this.resolveTarget(targetKind, loadedProfile?.profile);
     this.checkIds(groups);
-    this.problems.push(...(await fakerProblems(collectScenarioGenerators(this.scenario), this.source)));
 
     let actions: ResolvedAction[] = [];
     let profile: Profile | undefined;
     let durationMs = 0;
     if (loadedProfile) {
-      durationMs = durationOverride ?? this.scenario.duration ?? loadedProfile.profile.duration;
+      durationMs = runDuration({
+        commandLine: durationOverride,
+        profileFromCommandLine: this.overrides.profile !== undefined,
+        scenario: this.scenario.duration,
+        profile: loadedProfile.profile.duration,
+      });
       profile = { ...loadedProfile.profile, duration: durationMs };
       actions = this.resolveActions(loadedProfile, [...groups, ...downstream]);
       this.checkEvents(loadedProfile, [...groups, ...downstream]);
@@ -257,7 +222,7 @@ class ScenarioResolver {
       fleet,
       ...(targets ? { targets } : {}),
     };
-    return {
+    const loaded: LoadedScenario = {
       file: this.file,
       dir: this.dir,
       scenario,
@@ -271,6 +236,19 @@ class ScenarioResolver {
       actions,
       warnings: this.warnings,
     };
+    const gated = await gateProblems(loaded, await this.locator());
+    if (gated.length > 0) throw new ConfigError(gated);
+    return loaded;
+  }
+
+  /** Line and column in the scenario and the files it names, for the gate's problems. */
+  private async locator(): Promise<DocumentLocator> {
+    const documents = new Map<string, SourceFile>([[this.file, this.source]]);
+    for (const [file, pending] of this.files) {
+      const read = await pending;
+      if (!Array.isArray(read)) documents.set(file, read);
+    }
+    return (file, segments) => documents.get(file)?.locate(segments);
   }
 
   // --- problems ---
@@ -378,14 +356,110 @@ class ScenarioResolver {
     return absolute;
   }
 
-  private async model(segments: Segments, relative: string): Promise<LoadedFile<unknown> | undefined> {
-    const document = await this.referencedDocument(segments, relative, 'model file');
-    if (!document) return undefined;
-    if (document.data === null || typeof document.data !== 'object') {
-      this.problems.push({ file: document.shown, path: '', message: 'expected a DTDL model: a JSON object (an Interface) or a list of them' });
+  /** A model named by a file path, or by a DTMI looked up in `repository`. */
+  private async model(segments: Segments, ref: string, repository: RepositoryChoice): Promise<LoadedModel | undefined> {
+    if (ref.startsWith('dtmi:')) return this.modelByDtmi(segments, ref, repository);
+    const absolute = path.resolve(this.dir, ref);
+    if (/\.ya?ml$/i.test(ref)) {
+      const document = await this.referencedDocument(segments, ref, 'model file');
+      if (!document) return undefined;
+      if (document.data === null || typeof document.data !== 'object') {
+        const message = 'expected a DTDL model: a JSON object (an Interface) or a list of them';
+        this.problems.push({ file: document.shown, path: '', message });
+        return undefined;
+      }
+      return { path: document.file, json: document.data };
+    }
+    if (!(await fileExists(absolute))) {
+      this.at(segments, `model file not found: ${absolute}`);
       return undefined;
     }
-    return { path: document.file, json: document.data };
+    try {
+      return { path: absolute, json: readModelText(await readFile(absolute, 'utf8'), displayPath(absolute)) };
+    } catch (error) {
+      if (!(error instanceof ModelError)) throw error;
+      this.modelProblem(error);
+      return undefined;
+    }
+  }
+
+  private modelProblem(error: ModelError): void {
+    const problem = { file: error.file ?? this.source.shown, path: error.path, message: error.detail };
+    const key = `${problem.file}\n${problem.path}\n${problem.message}`;
+    if (this.reportedFiles.has(key)) return;
+    this.reportedFiles.add(key);
+    this.problems.push(problem);
+  }
+
+  private async modelByDtmi(segments: Segments, dtmi: string, choice: RepositoryChoice): Promise<Model> {
+    if (choice === undefined) {
+      this.at(
+        segments,
+        `${dtmi} names a model by DTMI, so it needs a model repository: set modelRepository (scenario-wide or in ` +
+          'this group) to a folder or an http(s) URL laid out as a device models repository',
+      );
+      return undefined;
+    }
+    const repository = await this.repository(choice);
+    if (repository === undefined) return undefined;
+    const key = `${describeRepository(repository)}\n${dtmi}`;
+    let pending = this.models.get(key);
+    if (pending === undefined) {
+      pending = resolveModel(dtmi, repository).catch((error: unknown) => {
+        if (error instanceof ModelError) return error;
+        throw error;
+      });
+      this.models.set(key, pending);
+    }
+    const result = await pending;
+    if (result instanceof ModelError) {
+      if (result.file === undefined) this.at(segments, result.detail);
+      else this.modelProblem(result);
+      return undefined;
+    }
+    return { path: result.shown, json: result.interfaces, dtmi, sources: result.sources };
+  }
+
+  /** A modelRepository value: a folder that must exist, or an http(s) URL (its files are kept in the state dir). */
+  private repository(choice: NonNullable<RepositoryChoice>): Promise<ModelRepository | undefined> {
+    const key = JSON.stringify(choice.field);
+    let pending = this.repositories.get(key);
+    if (pending === undefined) {
+      pending = this.openRepository(choice.value, choice.field);
+      this.repositories.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async openRepository(value: string, field: Segments): Promise<ModelRepository | undefined> {
+    if (/^https?:\/\//i.test(value)) {
+      let base: string;
+      try {
+        base = new URL(value.endsWith('/') ? value : `${value}/`).href;
+      } catch {
+        this.at(field, `not a URL: ${describeValue(value)}`);
+        return undefined;
+      }
+      const cacheRoot = path.resolve(this.overrides.stateDir ?? DEFAULT_STATE_DIR, 'models');
+      return { kind: 'url', base, cacheDir: cacheDirFor(cacheRoot, base) };
+    }
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
+      this.at(field, `expected a folder or an http(s) URL, got ${describeValue(value)}`);
+      return undefined;
+    }
+    const dir = path.resolve(this.dir, value);
+    if (!(await directoryExists(dir))) {
+      this.at(field, `model repository folder not found: ${dir}`);
+      return undefined;
+    }
+    return { kind: 'folder', dir, shown: displayPath(dir) };
+  }
+
+  /** The repository a group uses: its own, else its parent's (a downstream group's gateways), else the scenario's. */
+  private repositoryChoice(...candidates: Array<{ value: string | undefined; field: Segments }>): RepositoryChoice {
+    const all = [...candidates, { value: this.scenario.modelRepository, field: ['modelRepository'] as Segments }];
+    const chosen = all.find((c) => c.value !== undefined);
+    return chosen === undefined ? undefined : { value: chosen.value!, field: chosen.field };
   }
 
   // --- groups ---
@@ -395,7 +469,7 @@ class ScenarioResolver {
       this.scenario.fleet.map(async (group, index) => {
         const base: LoadedGroupBase = { name: group.group };
         if (group.model !== undefined) {
-          const model = await this.model(['fleet', index, 'model'], group.model);
+          const model = await this.model(['fleet', index, 'model'], group.model, this.groupRepository(index));
           if (model) base.model = model;
         }
         if (group.auth === 'connectionString' && group.connectionStrings !== undefined) {
@@ -416,7 +490,11 @@ class ScenarioResolver {
       for (const [j, leaf] of group.downstream.entries()) {
         const loaded: LoadedDownstreamGroup = { kind: 'downstream', name: leaf.group, gatewayGroup: group.group, config: this.absoluteDownstream(leaf) };
         if (leaf.model !== undefined) {
-          const model = await this.model(['fleet', index, 'downstream', j, 'model'], leaf.model);
+          const repository = this.repositoryChoice(
+            { value: leaf.modelRepository, field: ['fleet', index, 'downstream', j, 'modelRepository'] },
+            { value: group.modelRepository, field: ['fleet', index, 'modelRepository'] },
+          );
+          const model = await this.model(['fleet', index, 'downstream', j, 'model'], leaf.model, repository);
           if (model) loaded.model = model;
         }
         out.push(loaded);
@@ -425,8 +503,18 @@ class ScenarioResolver {
     return out;
   }
 
+  private groupRepository(index: number): RepositoryChoice {
+    const value = this.scenario.fleet[index]?.modelRepository;
+    return this.repositoryChoice({ value, field: ['fleet', index, 'modelRepository'] });
+  }
+
+  /** A model reference with its path made absolute (a DTMI stays as it is). */
+  private absoluteModel(ref: string): string {
+    return ref.startsWith('dtmi:') ? ref : path.resolve(this.dir, ref);
+  }
+
   private absoluteDownstream(leaf: DownstreamGroup): DownstreamGroup {
-    return leaf.model === undefined ? leaf : { ...leaf, model: path.resolve(this.dir, leaf.model) };
+    return leaf.model === undefined ? leaf : { ...leaf, model: this.absoluteModel(leaf.model) };
   }
 
   private async connectionStrings(index: number, group: FleetGroup): Promise<string[] | undefined> {
@@ -462,6 +550,15 @@ class ScenarioResolver {
           const { segments, suffix } = where(position);
           this.at(segments, `a module connection string (it has ModuleId); expected a device's${suffix}`);
           valid = false;
+        } else if (parsed.sharedAccessKey === undefined) {
+          // A device of an auth: connectionString group signs SAS tokens with its key; certificates are auth: x509.
+          const { segments, suffix } = where(position);
+          this.at(
+            segments,
+            'an X.509 connection string (x509=true, no SharedAccessKey): devices given by connection string ' +
+              `authenticate with their key; for certificates use auth: x509${suffix}`,
+          );
+          valid = false;
         }
       } catch (error) {
         if (!(error instanceof ConnectionStringError)) throw error;
@@ -474,7 +571,7 @@ class ScenarioResolver {
     return valid ? strings : undefined;
   }
 
-  private async edge(index: number, group: EdgeGroup): Promise<{ manifest: LoadedFile<DeploymentManifest>; modules: ResolvedModule[] }> {
+  private async edge(index: number, group: EdgeGroup): Promise<Pick<LoadedEdgeGroup, 'manifest' | 'modules'>> {
     const field: Segments = ['fleet', index, 'manifest'];
     const empty = { manifest: { path: path.resolve(this.dir, group.manifest), json: { modulesContent: {} } as DeploymentManifest }, modules: [] };
     const document = await this.referencedDocument(field, group.manifest, 'manifest file');
@@ -526,12 +623,13 @@ class ScenarioResolver {
       }
       const resolved: ResolvedModule = { name, image, behaviour, chosenBy };
       if (behaviour.behaviour === 'dtdl') {
-        const model = await this.model([...modulePath, 'model'], behaviour.model);
-        resolved.behaviour = { ...behaviour, model: path.resolve(this.dir, behaviour.model) };
+        const model = await this.model([...modulePath, 'model'], behaviour.model, this.groupRepository(index));
+        resolved.behaviour = { ...behaviour, model: this.absoluteModel(behaviour.model) };
         if (model) resolved.model = model;
       } else if (behaviour.behaviour === 'identity-translation' && behaviour.sensors.model !== undefined) {
-        const model = await this.model([...modulePath, 'sensors', 'model'], behaviour.sensors.model);
-        resolved.behaviour = { ...behaviour, sensors: { ...behaviour.sensors, model: path.resolve(this.dir, behaviour.sensors.model) } };
+        const ref = behaviour.sensors.model;
+        const model = await this.model([...modulePath, 'sensors', 'model'], ref, this.groupRepository(index));
+        resolved.behaviour = { ...behaviour, sensors: { ...behaviour.sensors, model: this.absoluteModel(ref) } };
         if (model) resolved.model = model;
       } else if (behaviour.behaviour === 'custom') {
         const file = await this.referencedFile([...modulePath, 'behaviour', 'file'], behaviour.file, 'behaviour file');
@@ -539,12 +637,13 @@ class ScenarioResolver {
       }
       modules.push(resolved);
     }
-    return { manifest: { path: document.file, json: manifest }, modules };
+    const jsonPath = prefix.length > 0 ? { jsonPath: 'content' } : {};
+    return { manifest: { path: document.file, json: manifest, ...jsonPath }, modules };
   }
 
-  private resolvedGroupConfig(group: FleetGroup, loaded: { model?: LoadedFile<unknown>; connectionStrings?: string[]; modules?: ResolvedModule[]; manifest?: LoadedFile<DeploymentManifest> }): FleetGroup {
+  private resolvedGroupConfig(group: FleetGroup, loaded: ResolvedFiles): FleetGroup {
     const common = {
-      ...(group.model !== undefined ? { model: path.resolve(this.dir, group.model) } : {}),
+      ...(group.model !== undefined ? { model: this.absoluteModel(group.model) } : {}),
       ...(loaded.connectionStrings ? { connectionStrings: loaded.connectionStrings } : {}),
     };
     if (group.kind === 'device') return { ...group, ...common };
@@ -781,83 +880,4 @@ class ScenarioResolver {
       this.warnings.push(`${late} of ${total} identities would arrive after the run ends (${formatDuration(end)}) at this profile's arrival rate; they never connect`);
     }
   }
-}
-
-// --- faker methods --------------------------------------------------------------------------------------------
-
-interface FoundGenerator {
-  segments: Segments;
-  spec: GeneratorSpec;
-}
-
-function collectSpecs(found: FoundGenerator[], specs: Record<string, GeneratorSpec> | undefined, segments: Segments): void {
-  for (const [name, spec] of Object.entries(specs ?? {})) found.push({ segments: [...segments, name], spec });
-}
-
-function collectScenarioGenerators(scenario: Scenario): FoundGenerator[] {
-  const found: FoundGenerator[] = [];
-  scenario.fleet.forEach((group, index) => {
-    if (group.kind === 'device') {
-      collectSpecs(found, group.telemetry.values, ['fleet', index, 'telemetry', 'values']);
-      collectSpecs(found, group.properties.reported, ['fleet', index, 'properties', 'reported']);
-    } else {
-      for (const [name, module] of Object.entries(group.modules)) {
-        if (module.behaviour === 'dtdl') collectSpecs(found, module.values, ['fleet', index, 'modules', name, 'values']);
-      }
-      group.downstream.forEach((leaf, j) => {
-        collectSpecs(found, leaf.telemetry.values, ['fleet', index, 'downstream', j, 'telemetry', 'values']);
-        collectSpecs(found, leaf.properties.reported, ['fleet', index, 'downstream', j, 'properties', 'reported']);
-      });
-    }
-  });
-  return found;
-}
-
-function collectProfileGenerators(profile: Profile): FoundGenerator[] {
-  return profile.actions.flatMap((action, index) =>
-    action.kind === 'writeProperty' ? [{ segments: ['actions', index, 'value'], spec: action.value }] : [],
-  );
-}
-
-async function fakerProblems(found: FoundGenerator[], source: Pick<SourceFile, 'shown' | 'locate'>): Promise<ConfigProblem[]> {
-  const methods: Array<{ segments: Segments; method: string }> = [];
-  for (const { segments, spec } of found) {
-    if (spec.kind === 'faker') methods.push({ segments: [...segments, 'method'], method: spec.method });
-    if (spec.kind === 'poisson' && spec.value?.kind === 'faker') methods.push({ segments: [...segments, 'value', 'method'], method: spec.value.method });
-  }
-  if (methods.length === 0) return [];
-  const { faker } = await import('@faker-js/faker/locale/en');
-  const problems: ConfigProblem[] = [];
-  for (const { segments, method } of methods) {
-    const message = fakerMethodProblem(faker as unknown as Record<string, unknown>, method);
-    if (message) problems.push({ file: source.shown, path: formatPath(segments), message, ...source.locate(segments) });
-  }
-  return problems;
-}
-
-function memberNames(value: object): string[] {
-  const names = new Set<string>();
-  for (let node: object | null = value; node && node !== Object.prototype; node = Object.getPrototypeOf(node) as object | null) {
-    for (const name of Object.getOwnPropertyNames(node)) if (name !== 'constructor' && !name.startsWith('_')) names.add(name);
-  }
-  return [...names];
-}
-
-function fakerMethodProblem(faker: Record<string, unknown>, method: string): string | undefined {
-  const [moduleName = '', ...rest] = method.split('.');
-  const module = faker[moduleName];
-  if (module === null || typeof module !== 'object') {
-    const modules = memberNames(faker).filter((name) => {
-      const member = faker[name];
-      return member !== null && typeof member === 'object';
-    });
-    return `faker has no module "${moduleName}"${didYouMean(moduleName, modules)}`;
-  }
-  let node: unknown = module;
-  for (const name of rest) {
-    const parent = node as Record<string, unknown>;
-    node = parent[name];
-    if (node === undefined) return `faker has no method "${method}"${didYouMean(name, memberNames(parent))}`;
-  }
-  return typeof node === 'function' ? undefined : `faker's "${method}" is not a method`;
 }

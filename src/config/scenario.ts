@@ -19,6 +19,26 @@ const positiveDuration = durationSchema.refine((ms) => ms > 0, { error: 'expecte
 /** A file path, relative to the scenario file; the loader makes it absolute and checks that it exists. */
 const filePath = (description: string) => z.string().min(1).describe(`${description} (a path relative to the scenario file)`);
 
+/** A DTDL model: a file, or a DTMI looked up in the model repository (modelRepository). */
+const modelReference = (description: string) =>
+  z
+    .string()
+    .min(1)
+    .describe(
+      `${description}: a JSON file (a path relative to the scenario file), or a DTMI such as ` +
+        '"dtmi:com:example:Thermostat;1" looked up in the model repository (modelRepository).',
+    );
+
+/** Where models named by DTMI are looked up. */
+export const modelRepositorySchema = z
+  .string()
+  .min(1)
+  .describe(
+    'A device models repository: a folder (relative to the scenario file) or an http(s) URL laid out as ' +
+      'dtmi/com/example/thermostat-1.json (an .expanded.json beside a model is used when present). Files ' +
+      'fetched from a URL are kept in the state directory and read from there afterwards.',
+  );
+
 const wholeNumber = (min: number, description: string) =>
   z.int({ error: `expected a whole number >= ${min}` }).min(min, { error: `expected a whole number >= ${min}` }).describe(description);
 
@@ -285,7 +305,7 @@ const identityTranslationSchema = z
             }
           })
           .describe(`Device id pattern of the sensors: {gateway} (the IoT Edge device id), {index} (from 1), {index:NN}, {group}. Default "${DEFAULT_TRANSLATED_IDENTITY_PATTERN}".`),
-        model: filePath('DTDL model (JSON) of the sensors; its @id goes into DPS and CONNECT').optional(),
+        model: modelReference('DTDL model of the sensors; its @id goes into DPS and CONNECT').optional(),
         telemetry: telemetrySchema.prefault({}),
         properties: propertiesSchema.prefault({}),
         commands: commandsSchema,
@@ -308,7 +328,7 @@ const builtInBehaviourSchema = z.discriminatedUnion(
     z
       .strictObject({
         behaviour: z.literal('dtdl'),
-        model: filePath('DTDL model of the telemetry this module sends'),
+        model: modelReference('DTDL model of the telemetry this module sends'),
         output: endpointName('telemetry', 'Output the telemetry goes to'),
         interval: positiveDuration.prefault('10s').describe('Time between two messages (default 10s).'),
         values: generatorsByName(TELEMETRY_NAME, 'a telemetry name', 'Generators by telemetry name; the others follow the model.'),
@@ -377,7 +397,11 @@ const commonGroupFields = {
     .union([z.array(z.string().min(1)).min(1), z.string().min(1)])
     .optional()
     .describe('With auth: connectionString: one per device (count must match), or a file with one per line. "${ENV_VAR}" works.'),
-  model: filePath('DTDL model (JSON) of the device; its @id goes into CONNECT and DPS').optional(),
+  model: modelReference('DTDL model of the device; its @id goes into CONNECT and DPS').optional(),
+  modelRepository: modelRepositorySchema.optional().describe(
+    'Where this group (its modules and, unless they name their own, its downstream groups) looks up models named by ' +
+      'DTMI; default: the scenario\'s modelRepository.',
+  ),
 };
 
 export const deviceGroupSchema = z
@@ -422,6 +446,9 @@ export const downstreamGroupSchema = z
       .default('sas')
       .describe('sas: a key derived from the DPS devices group key (default); x509: a leaf certificate issued from a CA (not with iot-central).'),
     model: commonGroupFields.model,
+    modelRepository: modelRepositorySchema.optional().describe(
+      "Where this group looks up models named by DTMI; default: its gateways' group's, else the scenario's.",
+    ),
     telemetry: telemetrySchema.prefault({}),
     properties: propertiesSchema.prefault({}),
     commands: commandsSchema,
@@ -501,7 +528,14 @@ export const scenarioSchema = z
       .min(1)
       .optional()
       .describe('A profile name from profiles/ (smoke, ramp, soak, spike, reconnect-storm) or a path relative to this file (default smoke); --profile overrides it.'),
-    duration: positiveDuration.optional().describe("Run time; overrides the profile's duration. --duration overrides both."),
+    duration: positiveDuration
+      .optional()
+      .describe(
+        "Run time: overrides the profile's duration when the profile is the scenario's own (profile:, or the " +
+          'default). A profile named on the command line (--profile) keeps its own duration; --duration ' +
+          'overrides both.',
+      ),
+    modelRepository: modelRepositorySchema.optional(),
     targets: z
       .strictObject({
         'iot-central': iotCentralTargetSchema.optional(),

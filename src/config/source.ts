@@ -30,6 +30,14 @@ export async function fileExists(file: string): Promise<boolean> {
   }
 }
 
+export async function directoryExists(dir: string): Promise<boolean> {
+  try {
+    return (await stat(dir)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** Reads and parses; a missing file or a syntax error is a ConfigError naming the file (and line, column). */
 export async function readSource(file: string): Promise<SourceFile> {
   const shown = displayPath(file);

@@ -101,7 +101,7 @@ describe('referenced files', () => {
     const file = await write(dir, 's.yaml', 'name: x\nfleet:\n  - { group: a, kind: device, count: 1, model: ./models/broken.json }\n');
     const error = await configError(() => loadScenario(file));
     expect(error.problems[0]?.file).toBe(path.join(dir, 'models/broken.json'));
-    expect(error.message).toContain('JSON syntax error');
+    expect(error.message).toContain('not valid JSON (line 1, column 22)');
   });
 });
 

@@ -131,7 +131,7 @@ describe('createGenerator', () => {
     expect(Date.parse(recent)).toBeLessThanOrEqual(T0 * 1000);
     expect(Date.parse(recent)).toBeGreaterThan((T0 - 2 * 86400) * 1000);
 
-    expect(() => createGenerator({ kind: 'faker', method: 'location.latitud' }, 1)).toThrow('faker method "location.latitud" does not exist');
+    expect(() => createGenerator({ kind: 'faker', method: 'location.latitud' }, 1)).toThrow('faker has no method "location.latitud" (did you mean "latitude"?)');
     expect(() => createGenerator({ kind: 'faker', method: 'seed' }, 1)).toThrow(GeneratorSpecError);
   });
 

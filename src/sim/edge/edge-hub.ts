@@ -11,16 +11,13 @@ import {
   IdentityLink, isObject, type DeviceRecovery, type HubEndpoint, type JsonObject, type LinkState, type MethodReply,
 } from './module-identity.js';
 import { MessageStore } from './message-store.js';
-import { compileRoutes, routeMessage, type CompiledRoute, type RouteMessage, type RouteSpec } from './routes.js';
+import { routeMessage, type CompiledRoute, type RouteMessage } from './routes.js';
+import { DEFAULT_TTL_SECONDS, edgeHubConfig } from '../../deployment/edge-hub-desired.js';
+
+export { edgeHubConfig } from '../../deployment/edge-hub-desired.js';
 
 /** edgeHub's own reported schema (EdgeHubConnection.ReportedProperties.CurrentSchemaVersion). */
 const REPORTED_SCHEMA_VERSION = '1.0';
-/** Desired schema versions edgeHub accepts; route objects (priority, TTL) need 1.1 or later. */
-const DESIRED_SCHEMA_VERSIONS = new Set(['1.0', '1.1', '1.2', '1.3']);
-/** Store-and-forward TTL when the twin sets none (docs: 7200 s). */
-const DEFAULT_TTL_SECONDS = 7200;
-/** The route edgeHub uses when it has no configuration. */
-const DEFAULT_ROUTES = { route: 'FROM /* INTO $upstream' };
 const NO_EVENTS = { tick: () => [] };
 /** Stored messages a gateway holds at most, over all its identities (edgeHub bounds its store by disk). */
 export const DEFAULT_STORE_CAPACITY = 100_000;
@@ -90,31 +87,6 @@ export interface EdgeHubOptions {
 
 /** edgeHub encodes '.', '$' and ' ' in the client ids it reports (TwinManager.EncodeTwinKey). */
 const twinKey = (id: string) => id.replace(/[.$ ]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-
-/** Reads `$edgeHub` desired properties; throws with what edgeHub would report as 400. */
-export function edgeHubConfig(desired: JsonObject): { routes: CompiledRoute[]; timeToLiveSecs: number } {
-  if (Object.keys(desired).length === 0) return { routes: compileRoutes(DEFAULT_ROUTES), timeToLiveSecs: DEFAULT_TTL_SECONDS };
-  const schema = desired.schemaVersion;
-  if (typeof schema !== 'string') throw new Error('schemaVersion is missing');
-  if (!DESIRED_SCHEMA_VERSIONS.has(schema)) throw new Error(`schemaVersion ${schema} is not supported (1.0 to 1.3 are)`);
-  const routes = desired.routes ?? {};
-  if (!isObject(routes)) throw new Error('routes must be an object of named routes');
-  for (const [name, spec] of Object.entries(routes)) {
-    if (isObject(spec) && schema === '1.0') throw new Error(`route ${name}: a route with priority or timeToLiveSecs needs schemaVersion 1.1 or later`);
-  }
-  let ttl = DEFAULT_TTL_SECONDS;
-  const sf = desired.storeAndForwardConfiguration;
-  if (sf !== undefined && sf !== null) {
-    if (!isObject(sf)) throw new Error('storeAndForwardConfiguration must be an object');
-    if (sf.timeToLiveSecs !== undefined) {
-      if (typeof sf.timeToLiveSecs !== 'number' || !Number.isInteger(sf.timeToLiveSecs) || sf.timeToLiveSecs < 0) {
-        throw new Error(`storeAndForwardConfiguration.timeToLiveSecs must be a whole number of seconds, not ${JSON.stringify(sf.timeToLiveSecs)}`);
-      }
-      ttl = sf.timeToLiveSecs;
-    }
-  }
-  return { routes: compileRoutes(routes as Record<string, string | RouteSpec>), timeToLiveSecs: ttl };
-}
 
 export class EdgeHub {
   readonly link: IdentityLink;

@@ -2,10 +2,12 @@
 // sequence of next(t) calls → same values in any process: every generator draws from its own mulberry32 state,
 // and time comes only from the caller's `t` (seconds; the pacer passes epoch seconds of the intended send time).
 import { Faker, base, en } from '@faker-js/faker';
-import type { CommandDef, DeviceModel, PropertyDef, TelemetryDef } from './dtdl.js';
+import type { CommandDef, DeviceModel, PropertyDef, TelemetryDef } from '../../model/dtdl.js';
 import { Prng, seedFor } from './random.js';
-import type { GeospatialSchema, ObjectSchema, Schema } from './schema.js';
-import { INTEGER_RANGES, conformsTo, describeSchema, isIntegerSchema, isNumericSchema } from './schema.js';
+import type { GeospatialSchema, ObjectSchema, Schema } from '../../model/schema.js';
+import { fitInteger, isIntegerSchema, isNumericSchema } from '../../model/schema.js';
+import { fakerMethodProblem, generatorProblem } from '../../config/generators.js';
+import { overrideKeyOf, overrideProblem, unknownOverridesProblem } from '../../config/model-values.js';
 
 export { seedFor } from './random.js';
 
@@ -22,6 +24,8 @@ export type GeneratorSpec =
   | { kind: 'faker'; method: string; args?: unknown[] }
   /** At most one event per call, with probability 1 − e^(−rate·Δt); the first call has no Δt and never fires. */
   | { kind: 'poisson'; ratePerMinute: number; value?: GeneratorSpec };
+
+type PoissonSpec = Extract<GeneratorSpec, { kind: 'poisson' }>;
 
 export interface Generator {
   /** The value at `timeSeconds`, or undefined when there is nothing this tick (Poisson). */
@@ -60,17 +64,17 @@ function fakerInstance(): Faker {
 const fallbackRng = new Prng(0);
 
 function resolveFaker(method: string): (...args: unknown[]) => unknown {
-  const parts = method.split('.');
-  let target: unknown = fakerInstance();
-  let owner: unknown;
-  for (const p of parts) {
-    owner = target;
-    target = typeof target === 'object' && target !== null && !p.startsWith('_') ? (target as Record<string, unknown>)[p] : undefined;
-  }
-  if (parts.length !== 2 || typeof target !== 'function') {
-    throw new GeneratorSpecError(`faker method "${method}" does not exist: expected "module.method", e.g. "location.latitude", "string.uuid", "commerce.productName"`);
-  }
-  return (target as (...a: unknown[]) => unknown).bind(owner);
+  const faker = fakerInstance();
+  const problem = fakerMethodProblem(faker, method);
+  if (problem !== undefined) throw new GeneratorSpecError(problem);
+  const [moduleName, name] = method.split('.') as [string, string];
+  const owner = (faker as unknown as Record<string, Record<string, unknown>>)[moduleName]!;
+  return (owner[name] as (...a: unknown[]) => unknown).bind(owner);
+}
+
+/** What a run refuses about a spec: the same check the scenario gate makes (src/config/generators.ts). */
+function specProblem(spec: unknown): string | undefined {
+  return generatorProblem(spec, (method) => fakerMethodProblem(fakerInstance(), method))?.message;
 }
 
 function fakerGenerator(method: string, args: unknown[], seed: number): Generator {
@@ -92,75 +96,21 @@ function fakerGenerator(method: string, args: unknown[], seed: number): Generato
 
 // ---------------------------------------------------------------------------------------------------------------
 
-function finite(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new GeneratorSpecError(`${what} must be a finite number, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-function range(spec: { min: number; max: number }, kind: string): [number, number] {
-  const min = finite(spec.min, `${kind}.min`);
-  const max = finite(spec.max, `${kind}.max`);
-  if (min > max) throw new GeneratorSpecError(`${kind}: min (${min}) is greater than max (${max})`);
-  return [min, max];
-}
-
 /** Builds a generator; `fallback` is what a Poisson without `value` emits (default: true). */
 export function createGenerator(spec: GeneratorSpec, seed: number, fallback?: Generator): Generator {
-  if (typeof spec !== 'object' || spec === null) throw new GeneratorSpecError(`expected a generator spec object, got ${JSON.stringify(spec)}`);
+  const problem = specProblem(spec);
+  if (problem !== undefined) throw new GeneratorSpecError(problem);
   switch (spec.kind) {
     case 'constant': {
       const value = spec.value;
       return { next: () => value };
     }
-    case 'sine': {
-      const [min, max] = range(spec, 'sine');
-      const period = finite(spec.periodSeconds, 'sine.periodSeconds');
-      if (period <= 0) throw new GeneratorSpecError(`sine.periodSeconds must be > 0, got ${period}`);
-      const noise = spec.noise === undefined ? 0 : finite(spec.noise, 'sine.noise');
-      if (noise < 0) throw new GeneratorSpecError(`sine.noise must be ≥ 0, got ${noise}`);
-      const rng = new Prng(seed);
-      const phase = rng.next() * 2 * Math.PI; // devices of a fleet do not peak together
-      const mid = (min + max) / 2;
-      const amp = Math.max(0, (max - min) / 2 - noise);
-      const w = (2 * Math.PI) / period;
-      return {
-        next(t) {
-          // t % period is exact; w * t for epoch seconds (~1.7e9) would lose ~1e-8 rad of phase.
-          let v = mid + amp * Math.sin(w * (t % period) + phase);
-          if (noise > 0) v += noise * (2 * rng.next() - 1);
-          return v < min ? min : v > max ? max : v;
-        },
-      };
-    }
-    case 'randomWalk': {
-      const step = finite(spec.step, 'randomWalk.step');
-      if (step < 0) throw new GeneratorSpecError(`randomWalk.step must be ≥ 0, got ${step}`);
-      const min = spec.min === undefined ? -Infinity : finite(spec.min, 'randomWalk.min');
-      const max = spec.max === undefined ? Infinity : finite(spec.max, 'randomWalk.max');
-      if (min > max) throw new GeneratorSpecError(`randomWalk: min (${min}) is greater than max (${max})`);
-      const start =
-        spec.start !== undefined ? finite(spec.start, 'randomWalk.start')
-        : Number.isFinite(min) && Number.isFinite(max) ? (min + max) / 2
-        : Number.isFinite(min) ? min : Number.isFinite(max) ? max : 0;
-      if (start < min || start > max) throw new GeneratorSpecError(`randomWalk.start (${start}) is outside [${min}, ${max}]`);
-      const rng = new Prng(seed);
-      let x = start;
-      return {
-        next() {
-          const v = x;
-          x += step * (2 * rng.next() - 1);
-          if (x > max) x = 2 * max - x;
-          if (x < min) x = 2 * min - x;
-          if (x > max) x = max; // a step wider than the range
-          return v;
-        },
-      };
-    }
+    case 'sine':
+      return sineGenerator(spec, seed);
+    case 'randomWalk':
+      return randomWalkGenerator(spec, seed);
     case 'step': {
-      const values = spec.values;
-      if (!Array.isArray(values) || values.length === 0) throw new GeneratorSpecError('step.values must be a non-empty array');
-      const every = finite(spec.everySeconds, 'step.everySeconds');
-      if (every <= 0) throw new GeneratorSpecError(`step.everySeconds must be > 0, got ${every}`);
+      const { values, everySeconds: every } = spec;
       const n = values.length;
       return {
         next(t) {
@@ -170,42 +120,75 @@ export function createGenerator(spec: GeneratorSpec, seed: number, fallback?: Ge
       };
     }
     case 'uniform': {
-      const [min, max] = range(spec, 'uniform');
       const rng = new Prng(seed);
       if (spec.integer === true) {
-        const lo = Math.ceil(min);
-        const hi = Math.floor(max);
-        if (lo > hi) throw new GeneratorSpecError(`uniform: no integer between ${min} and ${max}`);
+        const lo = Math.ceil(spec.min);
+        const hi = Math.floor(spec.max);
         return { next: () => rng.int(lo, hi) };
       }
-      return { next: () => rng.range(min, max) };
+      return { next: () => rng.range(spec.min, spec.max) };
     }
     case 'faker':
-      if (typeof spec.method !== 'string') throw new GeneratorSpecError('faker.method must be a string such as "location.latitude"');
-      if (spec.args !== undefined && !Array.isArray(spec.args)) throw new GeneratorSpecError('faker.args must be an array');
       return fakerGenerator(spec.method, spec.args ?? [], seed);
-    case 'poisson': {
-      const rate = finite(spec.ratePerMinute, 'poisson.ratePerMinute');
-      if (rate < 0) throw new GeneratorSpecError(`poisson.ratePerMinute must be ≥ 0, got ${rate}`);
-      const inner = spec.value !== undefined ? createGenerator(spec.value, seedFor(seed, 'value'), fallback) : fallback;
-      const rng = new Prng(seed);
-      const perSecond = rate / 60;
-      let last = NaN;
-      return {
-        next(t) {
-          const dt = t - last;
-          last = t;
-          if (!(dt > 0)) return undefined; // first call, or time going backwards
-          if (rng.next() >= 1 - Math.exp(-perSecond * dt)) return undefined;
-          return inner === undefined ? true : inner.next(t);
-        },
-      };
-    }
-    default:
-      throw new GeneratorSpecError(
-        `unknown generator kind ${JSON.stringify((spec as { kind?: unknown }).kind)}: expected constant, sine, randomWalk, step, uniform, faker or poisson`,
-      );
+    case 'poisson':
+      return poissonGenerator(spec, seed, fallback);
   }
+}
+
+function sineGenerator(spec: Extract<GeneratorSpec, { kind: 'sine' }>, seed: number): Generator {
+  const { min, max, periodSeconds: period } = spec;
+  const noise = spec.noise ?? 0;
+  const rng = new Prng(seed);
+  const phase = rng.next() * 2 * Math.PI; // devices of a fleet do not peak together
+  const mid = (min + max) / 2;
+  const amp = Math.max(0, (max - min) / 2 - noise);
+  const w = (2 * Math.PI) / period;
+  return {
+    next(t) {
+      // t % period is exact; w * t for epoch seconds (~1.7e9) would lose ~1e-8 rad of phase.
+      let v = mid + amp * Math.sin(w * (t % period) + phase);
+      if (noise > 0) v += noise * (2 * rng.next() - 1);
+      return v < min ? min : v > max ? max : v;
+    },
+  };
+}
+
+function randomWalkGenerator(spec: Extract<GeneratorSpec, { kind: 'randomWalk' }>, seed: number): Generator {
+  const { step } = spec;
+  const min = spec.min ?? -Infinity;
+  const max = spec.max ?? Infinity;
+  const start =
+    spec.start !== undefined ? spec.start
+    : Number.isFinite(min) && Number.isFinite(max) ? (min + max) / 2
+    : Number.isFinite(min) ? min : Number.isFinite(max) ? max : 0;
+  const rng = new Prng(seed);
+  let x = start;
+  return {
+    next() {
+      const v = x;
+      x += step * (2 * rng.next() - 1);
+      if (x > max) x = 2 * max - x;
+      if (x < min) x = 2 * min - x;
+      if (x > max) x = max; // a step wider than the range
+      return v;
+    },
+  };
+}
+
+function poissonGenerator(spec: PoissonSpec, seed: number, fallback?: Generator): Generator {
+  const inner = spec.value !== undefined ? createGenerator(spec.value, seedFor(seed, 'value'), fallback) : fallback;
+  const rng = new Prng(seed);
+  const perSecond = spec.ratePerMinute / 60;
+  let last = NaN;
+  return {
+    next(t) {
+      const dt = t - last;
+      last = t;
+      if (!(dt > 0)) return undefined; // first call, or time going backwards
+      if (rng.next() >= 1 - Math.exp(-perSecond * dt)) return undefined;
+      return inner === undefined ? true : inner.next(t);
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -254,13 +237,7 @@ function numericProfile(h: Hints, seed: number): { spec: GeneratorSpec; decimals
 
 /** Rounds to an integer within the schema's range (numbers only; other values pass through). */
 function integerFitter(schema: Schema): ((v: unknown) => unknown) | undefined {
-  if (!isIntegerSchema(schema)) return undefined;
-  const [lo, hi] = INTEGER_RANGES[schema];
-  return (v) => {
-    if (typeof v !== 'number' || Number.isNaN(v)) return v;
-    const r = Math.round(v);
-    return r < lo ? lo : r > hi ? hi : r;
-  };
+  return isIntegerSchema(schema) ? (v) => fitInteger(schema, v) : undefined;
 }
 
 function mapGen(g: Generator, f: (v: unknown) => unknown): Generator {
@@ -553,32 +530,13 @@ export function defaultGeneratorFor(def: TelemetryDef | PropertyDef, seed: numbe
 
 // ---------------------------------------------------------------------------------------------------------------
 
-const NUMERIC_KINDS = new Set(['sine', 'randomWalk', 'uniform']);
-
-/** Checks an override against the schema where that can be known up front; returns the generator fitted to it. */
+/** A generator given for a telemetry, checked against its schema as the scenario gate checks it, fitted to it. */
 function overrideGenerator(key: string, spec: GeneratorSpec, def: TelemetryDef, seed: number): Generator {
+  const problem = overrideProblem(key, spec, def, (method) => fakerMethodProblem(fakerInstance(), method));
+  if (problem !== undefined) throw new GeneratorSpecError(problem);
+  const fallback = defaultGeneratorFor({ ...def, semanticType: undefined }, seedFor(seed, 'default'));
+  const g = createGenerator(spec, seed, fallback);
   const fit = integerFitter(def.schema);
-  const check = (s: GeneratorSpec, where: string): void => {
-    if (NUMERIC_KINDS.has(s.kind) && !isNumericSchema(def.schema)) {
-      throw new GeneratorSpecError(`override "${key}": a ${s.kind} generator makes numbers, but ${key} is ${describeSchema(def.schema)}`);
-    }
-    const values = s.kind === 'constant' ? [s.value] : s.kind === 'step' && Array.isArray(s.values) ? s.values : [];
-    for (const v of values) {
-      const fitted = fit !== undefined ? fit(v) : v;
-      if (!conformsTo(fitted, def.schema)) {
-        throw new GeneratorSpecError(`override "${key}"${where}: ${JSON.stringify(v)} does not fit ${key}'s schema, ${describeSchema(def.schema)}`);
-      }
-    }
-    if (s.kind === 'poisson' && s.value !== undefined) check(s.value, `${where} (poisson value)`);
-  };
-  check(spec, '');
-  let g: Generator;
-  try {
-    g = createGenerator(spec, seed, defaultGeneratorFor({ ...def, semanticType: undefined }, seedFor(seed, 'default')));
-  } catch (err) {
-    if (err instanceof GeneratorSpecError) throw new GeneratorSpecError(`override "${key}": ${err.message}`);
-    throw err;
-  }
   return fit === undefined ? g : mapGen(g, fit);
 }
 
@@ -597,29 +555,16 @@ export function createTelemetrySource(
   overrides: Record<string, GeneratorSpec>,
   seed: number,
 ): { tick(timeSeconds: number): TelemetryMessage[] } {
-  const used = new Set<string>();
+  const unknown = unknownOverridesProblem(model, overrides);
+  if (unknown !== undefined) throw new GeneratorSpecError(unknown);
   const groups = new Map<string | undefined, { name: string; gen: Generator }[]>();
   groups.set(undefined, []);
   for (const c of model.components) groups.set(c.name, []);
   for (const def of model.telemetry) {
-    const full = def.component === undefined ? def.name : `${def.component}.${def.name}`;
-    const key = full in overrides ? full : def.name in overrides ? def.name : undefined;
+    const key = overrideKeyOf(def, overrides);
     const s = seedFor(seed, def.component ?? '', def.name);
-    let gen: Generator;
-    if (key !== undefined) {
-      used.add(key);
-      gen = overrideGenerator(key, overrides[key]!, def, s);
-    } else {
-      gen = defaultGeneratorFor(def, s);
-    }
+    const gen = key !== undefined ? overrideGenerator(key, overrides[key]!, def, s) : defaultGeneratorFor(def, s);
     groups.get(def.component)!.push({ name: def.name, gen });
-  }
-  const unknown = Object.keys(overrides).filter((k) => !used.has(k));
-  if (unknown.length > 0) {
-    const known = model.telemetry.map((d) => (d.component === undefined ? d.name : `${d.component}.${d.name}`));
-    throw new GeneratorSpecError(
-      `override ${unknown.map((k) => `"${k}"`).join(', ')}: no such telemetry in ${model.id}; it has ${known.length > 0 ? known.map((k) => `"${k}"`).join(', ') : 'none'}`,
-    );
   }
   const list = [...groups.entries()].filter(([, entries]) => entries.length > 0);
   return {
