@@ -53,6 +53,7 @@ export async function provision(
       pending.clear();
     },
   );
+  ctx.connections?.opened(registrationId, connection.client.stream, 'dps');
   let rid = 0;
   const request = (topicFor: (rid: string) => string, body: string) =>
     new Promise<{ status: number; retryAfter: number | undefined; body: Buffer }>((resolve, reject) => {
