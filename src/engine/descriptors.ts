@@ -58,26 +58,26 @@ export function estimateDescriptors(input: DescriptorInput): DescriptorEstimate 
   let registering = 0;
   let edges = 0;
   if (input.target === 'mqtt') {
-    add(`${input.identities.length} devices: a connection to the broker each`, input.identities.length);
+    add(`${fmt(input.identities.length)} devices: a connection to the broker each`, input.identities.length);
   } else {
     const plain = input.identities.filter((i) => i.kind === 'device');
-    add(`${plain.length} plain devices: a connection to the hub each`, plain.length);
+    add(`${fmt(plain.length)} plain devices: a connection to the hub each`, plain.length);
     registering += plain.filter((i) => byGroup.get(i.group)?.config.auth !== 'connectionString').length;
     const edge = edgeConnections(input.identities, byGroup);
     edges = edge.devices;
     for (const part of edge.parts) add(part.what, part.count);
     registering += edge.registering;
     const leaves = count('downstream');
-    add(`${leaves} downstream devices: an upstream connection each, opened by their gateway`, leaves);
+    add(`${fmt(leaves)} downstream devices: an upstream connection each, opened by their gateway`, leaves);
     registering += leaves;
   }
   const inFlight = Math.min(registering, Math.ceil(peakRate(input.arrivals) * ARRIVAL_WINDOW_S));
   const https = registering === 0 ? 0 : Math.ceil((inFlight * edges) / registering);
-  add(`${inFlight} registrations with DPS in flight (the peak arrival rate over ${ARRIVAL_WINDOW_S} s)`, inFlight);
-  add(`${https} calls to the hub's HTTPS registry in flight (IoT Edge devices getting module keys)`, https);
+  add(`${fmt(inFlight)} registrations with DPS in flight (the peak arrival rate over ${ARRIVAL_WINDOW_S} s)`, inFlight);
+  add(`${fmt(https)} calls to the hub's HTTPS registry in flight (IoT Edge devices getting module keys)`, https);
   const connections = parts.reduce((n, p) => n + p.count, 0);
-  add(`${input.gatewayListen} gateways listening for devices`, input.gatewayListen);
-  add(`${input.workers} worker threads`, input.workers * PER_WORKER);
+  add(`${fmt(input.gatewayListen)} gateways listening for devices`, input.gatewayListen);
+  add(`${fmt(input.workers)} worker threads`, input.workers * PER_WORKER);
   const own = `this process: ${input.baseline} open now, ${RESERVE} for logs, reports and service calls`;
   add(own, input.baseline + RESERVE);
   const needed = parts.reduce((n, p) => n + p.count, 0);
@@ -100,9 +100,9 @@ function edgeConnections(
     const modules = group.modules.length;
     const sensors = group.modules.reduce((s, m) => s + (m.behaviour.behaviour === 'identity-translation'
       ? m.behaviour.sensors.count : 0), 0);
-    parts.push({ what: `${n} IoT Edge devices of ${group.name}: ${2 + modules} connections each (edgeAgent, edgeHub, `
-      + `${modules} modules)`, count: n * (2 + modules) });
-    const what = `${n * sensors} sensors of identity-translation modules: a connection each`;
+    const each = `${2 + modules} connections each (edgeAgent, edgeHub, ${modules} modules)`;
+    parts.push({ what: `${fmt(n)} IoT Edge devices of ${group.name}: ${each}`, count: n * (2 + modules) });
+    const what = `${fmt(n * sensors)} sensors of identity-translation modules: a connection each`;
     if (sensors > 0) parts.push({ what, count: n * sensors });
     registering += (group.config.auth === 'connectionString' ? 0 : n) + n * sensors;
   }
@@ -131,6 +131,9 @@ export function readDescriptorLimit(): { soft: number; hard: number } | undefine
     return undefined;
   }
 }
+
+/** 21000 → "21,000"; Infinity → "unlimited". */
+const fmt = (n: number): string => (Number.isFinite(n) ? n.toLocaleString('en-US') : 'unlimited');
 
 const limitValue = (text: string): number => (text === 'unlimited' ? Number.POSITIVE_INFINITY : Number(text));
 
@@ -176,7 +179,6 @@ export function fits(budget: DescriptorBudget): boolean {
 
 /** What a person reads when the plan does not fit: how much, made of what, what to do (or, forced, what happens). */
 export function budgetAdvice(budget: DescriptorBudget): string {
-  const fmt = (n: number) => (Number.isFinite(n) ? n.toLocaleString('en-US') : 'unlimited');
   const lines = [
     `this run needs about ${fmt(budget.needed)} file descriptors at its peak, and this process may open ` +
       `${fmt(budget.limit)} (ulimit -n; hard limit ${fmt(budget.hardLimit)}):`,
