@@ -25,7 +25,7 @@ export interface FaultEventReport {
   startedAtMs: number | null;
   /** The fleet just before it. */
   before: FleetLevel;
-  /** Identities it hit and connections it closed. */
+  /** Identities it hit and sockets it closed (a networkDrop also cuts registrations with DPS in progress). */
   tookAway: FleetLevel;
   /** Events that take the target away for a while: when it was back (epoch ms); null while it is not. */
   targetBackAtMs?: number | null;
