@@ -11,6 +11,13 @@ import { readInfoFile, targetFromInfo } from '../endpoints/emulator-target.js';
 import { assignManifests, resolveTarget, type PreparedTarget } from '../endpoints/resolve.js';
 import { AssignmentCache, cacheScopeOf } from '../endpoints/assignment-cache.js';
 import { runFleet, type RunPlan } from '../engine/coordinator.js';
+import {
+  budgetAdvice, descriptorBudget, estimateDescriptors, fits, localPortRange, openDescriptors, PlanExceedsLimits,
+  readDescriptorLimit,
+} from '../engine/descriptors.js';
+import type { DescriptorBudget } from '../metrics/fault-events.js';
+import { availableParallelism } from 'node:os';
+import { displayPath } from '../config/errors.js';
 import type { WorkerSpawner } from '../engine/hosts.js';
 import type { Output, RunFinal } from '../outputs/output.js';
 import { reportOutput, type RunReport } from '../outputs/report.js';
@@ -61,6 +68,11 @@ export interface ScenarioOptions extends OutputChoices {
   onStart?(run: StartingRun): void;
   /** Where workers run (default threads). */
   spawn?: WorkerSpawner;
+  /**
+   * Run even when the plan needs more file descriptors or local ports than this process has (otherwise a
+   * PlanExceedsLimits error says what to do before anything connects).
+   */
+  force?: boolean;
 }
 
 /** What is about to run. */
@@ -103,6 +115,9 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   const thresholds = [...loaded.scenario.thresholds, ...thresholdsFrom(options.thresholds ?? [])];
   const plan = planOf(loaded, options.shard);
   const gatewayListen = gatewayListenFrom(options.gatewayListen ?? [], plan.identities);
+  const embedded = loaded.target.kind === 'emulator' && options.emulator === undefined;
+  if (!embedded) refuseTargetRestart(loaded);
+  const descriptors = preflight(loaded, plan, { ...options, embedded, gatewayListen: gatewayListen.length, log });
   const stateDir = options.stateDir ?? '.edgefleet';
   const edgeCa = gatewayListen.length === 0 ? undefined : await loadEdgeCa(stateDir);
   const report = reportOutput({ reportsDir: options.reportsDir ?? 'reports', thresholds });
@@ -137,6 +152,8 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       ...(edgeCa === undefined ? {} : { gatewayListen, edgeCa: { certPem: edgeCa.certPem, keyPem: edgeCa.keyPem } }),
       ...(options.spawn === undefined ? {} : { spawn: options.spawn }),
       ...(assignments === undefined ? {} : { assignments }),
+      ...(prepared.emulator === undefined ? {} : { emulator: prepared.emulator }),
+      ...(descriptors === undefined ? {} : { descriptors }),
     });
     if (report.report === undefined) throw new Error('the run ended without a report');
     return { ...report.report, runId: report.report.summary.runId, final };
@@ -168,6 +185,41 @@ async function prepareTarget(
   const info = typeof emulator === 'string' ? await readInfoFile(emulator) : emulator;
   const label = `emulator at ${info.hubHostName}:${info.mqttPort}`;
   return { target: await targetFromInfo(info), label, release: async () => {} };
+}
+
+/** targetRestart kills and restarts the emulator's process: only one edgefleet started and owns. */
+function refuseTargetRestart(loaded: LoadedScenario): void {
+  const problems = loaded.profile.events.flatMap((event, index) => (event.kind !== 'targetRestart' ? [] : [{
+    file: displayPath(loaded.profileFile), path: `events[${index}].kind`,
+    message: 'targetRestart restarts the embedded emulator that edgefleet starts, and this run uses an emulator it ' +
+      'did not start (--target-info): leave --target-info out, or the event out of the profile',
+  }]));
+  if (problems.length > 0) throw new ConfigError(problems);
+}
+
+/**
+ * The descriptors and ports the plan needs at its peak against this process's limits, before anything connects:
+ * refused (PlanExceedsLimits) when they do not fit, unless forced. Undefined where there is no limit to read.
+ */
+function preflight(
+  loaded: LoadedScenario, plan: RunPlan,
+  o: Pick<ScenarioOptions, 'workers' | 'localAddresses' | 'force'> & {
+    embedded: boolean; gatewayListen: number; log: (level: LogLevel, message: string) => void;
+  },
+): DescriptorBudget | undefined {
+  const limit = readDescriptorLimit();
+  if (limit === undefined) return undefined;
+  const workers = Math.max(1, Math.min(o.workers ?? availableParallelism(), plan.identities.length || 1));
+  const estimate = estimateDescriptors({
+    identities: plan.identities, groups: loaded.groups, target: loaded.target.kind, arrivals: loaded.profile.arrivals,
+    workers, embeddedEmulator: o.embedded, gatewayListen: o.gatewayListen, baseline: openDescriptors(),
+  });
+  const budget = descriptorBudget(estimate, limit, localPortRange(), o.localAddresses?.length ?? 0);
+  if (fits(budget)) return budget;
+  if (o.force !== true) throw new PlanExceedsLimits(budget);
+  const forced = { ...budget, forced: true };
+  o.log('warn', `warning: ${budgetAdvice(forced)}`);
+  return forced;
 }
 
 /** IoT Edge device ids by group: their manifests are assigned before they arrive. */

@@ -3,6 +3,7 @@ import type { CommandModule } from 'yargs';
 import { availableParallelism } from 'node:os';
 import { formatDuration } from '../config/duration.js';
 import { runScenario, RunAborted, type ScenarioOptions, type StartingRun } from '../api/run-scenario.js';
+import { PlanExceedsLimits } from '../engine/descriptors.js';
 import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../metrics/log.js';
 import { shouldUseDashboard } from '../ui/index.js';
 
@@ -27,6 +28,7 @@ interface RunArgs {
   'gateway-listen': string[];
   out: string[];
   reprovision: boolean;
+  force: boolean;
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
@@ -68,6 +70,11 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('out', {
         type: 'string', array: true, nargs: 1, default: [] as string[],
         describe: 'Another output: json=FILE writes a JSON object per second and a final one, one per line (repeatable)',
+      })
+      .option('force', {
+        type: 'boolean', default: false,
+        describe: 'Run even when the fleet needs more file descriptors or local ports than this process has ' +
+          '(see the pre-flight message)',
       })
       .option('prometheus-host', { type: 'string', default: '127.0.0.1', describe: 'Address of the /metrics endpoint (0.0.0.0 for another machine)' })
       .example('$0 run scenarios/quickstart.yaml', '20 IoT Edge devices and 100 thermostats against the embedded emulator')
@@ -116,6 +123,7 @@ async function run(args: RunArgs, signal: AbortSignal, onInterrupt: () => void):
     thresholds: args.threshold, gatewayListen: args['gateway-listen'], out: args.out, logLevel: logger.level, signal,
     log: (level, message) => logger.log(isLogLevel(level) ? level : 'info', message), notice: print,
     onStart: (started) => printStart(started, args.workers),
+    force: args.force,
     ...(args['target-info'] === undefined ? {} : { emulator: args['target-info'] }),
     ...(args.shard === undefined ? {} : { shard: args.shard }),
     ...(args['local-address'] === undefined ? {} : { localAddresses: splitList(args['local-address']) }),
@@ -129,6 +137,12 @@ async function run(args: RunArgs, signal: AbortSignal, onInterrupt: () => void):
     if (result.incomplete !== undefined) process.exitCode = 1;
     else if (!result.thresholdsHeld) process.exitCode = 99;
   } catch (err) {
+    // Too big for this process's limits: bad input, like a bad scenario (exit 2), with what to do.
+    if (err instanceof PlanExceedsLimits) {
+      process.stderr.write(`edgefleet: ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
     if (!(err instanceof RunAborted)) throw err;
     process.exitCode = 130;
   } finally {

@@ -205,7 +205,7 @@ class ScenarioResolver {
       });
       profile = { ...loadedProfile.profile, duration: durationMs };
       actions = this.resolveActions(loadedProfile, [...groups, ...downstream]);
-      this.checkEvents(loadedProfile, [...groups, ...downstream]);
+      this.checkEvents(loadedProfile, [...groups, ...downstream], target.kind);
       this.warnAboutTiming(profile);
     }
 
@@ -847,11 +847,18 @@ class ScenarioResolver {
     });
   }
 
-  private checkEvents(loaded: LoadedProfile, groups: Array<{ name: string }>): void {
+  private checkEvents(loaded: LoadedProfile, groups: Array<{ name: string }>, target: ResolvedTarget['kind']): void {
     const shown = displayPath(loaded.file);
     const groupNames = groups.map((group) => group.name);
     loaded.profile.events.forEach((event, index) => {
-      if (event.group !== undefined && !groupNames.includes(event.group)) {
+      if (event.kind === 'targetRestart' && target !== 'emulator') {
+        this.problems.push({
+          file: shown,
+          path: `events[${index}].kind`,
+          message: `targetRestart restarts the embedded emulator edgefleet starts; the target here is ${target}`,
+        });
+      }
+      if ('group' in event && event.group !== undefined && !groupNames.includes(event.group)) {
         this.problems.push({
           file: shown,
           path: `events[${index}].group`,

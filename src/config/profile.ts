@@ -84,9 +84,42 @@ export const targetOutageEventSchema = z
       'edgeHub stores what its routes send upstream meanwhile, and forwards it on reconnect.',
   );
 
-export const eventSchema = z.discriminatedUnion('kind', [dropConnectionsEventSchema, targetOutageEventSchema], {
-  error: 'expected kind to be one of dropConnections | targetOutage',
-});
+export const networkDropEventSchema = z
+  .strictObject({
+    at: durationSchema.describe('When, from the start of the run.'),
+    kind: z.literal('networkDrop'),
+    fraction: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(1)
+      .describe('Fraction of the identities with open connections whose sockets are cut, 0..1 (default 1).'),
+    group: groupName.optional(),
+  })
+  .describe(
+    'The network fails under the chosen identities: every socket they have open is destroyed at once, with no ' +
+      'MQTT DISCONNECT and no word to their clients, which find out as they would from a dead network (an IoT Edge ' +
+      "device's modules and downstream devices' upstream connections included); they reconnect with backoff.",
+  );
+
+export const targetRestartEventSchema = z
+  .strictObject({
+    at: durationSchema.describe('When, from the start of the run.'),
+    kind: z.literal('targetRestart'),
+    duration: durationSchema
+      .refine((ms) => ms >= 0, { error: 'expected a duration >= 0' })
+      .describe('How long the emulator stays down before it starts again on the same ports and state dir.'),
+  })
+  .describe(
+    'The embedded emulator that edgefleet started is killed (SIGKILL) and started again after duration, on the same ' +
+      'ports and state directory. Only with the embedded emulator as the target.',
+  );
+
+export const eventSchema = z.discriminatedUnion(
+  'kind',
+  [dropConnectionsEventSchema, targetOutageEventSchema, networkDropEventSchema, targetRestartEventSchema],
+  { error: 'expected kind to be one of dropConnections | targetOutage | networkDrop | targetRestart' },
+);
 
 export const profileSchema = z
   .strictObject({

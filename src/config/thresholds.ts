@@ -50,7 +50,9 @@ export type MetricRef =
   | { kind: 'errorCount'; cls?: ErrorClass }
   | { kind: 'ledger'; field: LedgerField }
   | { kind: 'reconciliation'; field: ReconciliationField }
-  | { kind: 'lateness'; stat: LatenessStat };
+  | { kind: 'lateness'; stat: LatenessStat }
+  /** The longest time a profile event left the fleet short (summary.json events[].wholeAfterMs). */
+  | { kind: 'eventsWholeAfter' };
 
 const includes = <T extends string>(list: readonly T[], x: string): x is T => (list as readonly string[]).includes(x);
 
@@ -60,6 +62,7 @@ function metricNames(): string[] {
   names.push('errors.rate', 'errors.count', ...ERROR_CLASSES.map((c) => `errors.${c}.count`));
   names.push(...LEDGER_FIELDS.map((f) => `ledger.${f}`), ...RECONCILIATION_FIELDS.map((f) => `reconciliation.${f}`));
   names.push(...LATENESS_STATS.map((s) => `scheduler.lateness.${s}`));
+  names.push('events.wholeAfter.max');
   return names;
 }
 
@@ -73,7 +76,7 @@ export const METRICS_HELP =
   `Metrics: <operation>.<stat> and <operation>.raw.<stat> (operations: ${OPERATIONS.join(', ')}; stats: ${LATENCY_STATS.join(', ')}), ` +
   `errors.rate, errors.count, errors.<class>.count (classes: ${ERROR_CLASSES.join(', ')}), ` +
   `ledger.<field> (${LEDGER_FIELDS.join(', ')}), reconciliation.<field> (${RECONCILIATION_FIELDS.join(', ')}), ` +
-  `scheduler.lateness.<stat> (${LATENESS_STATS.join(', ')})`;
+  `scheduler.lateness.<stat> (${LATENESS_STATS.join(', ')}), events.wholeAfter.max`;
 
 // Names people bring from k6 or everyday speech; only used for "did you mean".
 const WHOLE_ALIASES: Record<string, string> = {
@@ -135,6 +138,7 @@ export function resolveMetric(name: string): MetricRef | undefined {
   if (a === 'ledger' && p.length === 2 && includes(LEDGER_FIELDS, b)) return { kind: 'ledger', field: b };
   if (a === 'reconciliation' && p.length === 2 && includes(RECONCILIATION_FIELDS, b)) return { kind: 'reconciliation', field: b };
   if (a === 'scheduler' && b === 'lateness' && p.length === 3 && c !== undefined && includes(LATENESS_STATS, c)) return { kind: 'lateness', stat: c };
+  if (a === 'events' && b === 'wholeAfter' && c === 'max' && p.length === 3) return { kind: 'eventsWholeAfter' };
   return undefined;
 }
 
@@ -144,6 +148,8 @@ export function unitOf(ref: MetricRef): ThresholdUnit {
       return ref.stat === 'count' ? '' : 'ms';
     case 'lateness':
       return ref.stat === 'count' ? '' : 'ms';
+    case 'eventsWholeAfter':
+      return 'ms';
     case 'errorRate':
       return '%';
     default:

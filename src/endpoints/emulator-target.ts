@@ -39,50 +39,127 @@ export async function readInfoFile(path: string): Promise<EmulatorInfo> {
 }
 
 export interface RunningEmulator {
-  info: EmulatorInfo;
+  /** What it listens on; the same after a restart. */
+  readonly info: EmulatorInfo;
+  /** Its process id; null while it is down. */
+  readonly pid: number | null;
+  /** SIGKILL, as a crash or the OOM killer would; resolves once it has exited, with the pid it had. */
+  kill(): Promise<number | null>;
+  /** Starts it again on the same ports and state directory; resolves with the new pid once it listens. */
+  start(): Promise<number>;
   stop(): Promise<void>;
 }
 
 /** Starts `edgefleet emulator` on free ports in a child process and waits for its info file. */
 export async function spawnEmulator(stateDir: string, log: (line: string) => void, timeoutMs = 20_000): Promise<RunningEmulator> {
-  const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-  if (!existsSync(cli)) throw new Error(`the emulator program ${cli} is missing: run "npm run build" first`);
+  const cli = emulatorProgram();
   const dir = await mkdtemp(join(tmpdir(), 'edgefleet-emulator-'));
   const infoFile = join(dir, 'info.json');
-  const child: ChildProcess = spawn(process.execPath, [
-    cli, 'emulator', '--mqtt-port', '0', '--http-port', '0', '--state-dir', stateDir, '--info-file', infoFile,
-  ], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-  // Its own process group: a Ctrl-C at the terminal reaches only the run, which drains before it stops the
-  // emulator. If the run exits anyway, the emulator goes with it.
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-    for (const line of d.toString().split('\n')) if (line.trim()) log(line);
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const deadline = Date.now() + timeoutMs;
-  while (!existsSync(infoFile)) {
-    if (child.exitCode !== null) throw new Error(`the emulator exited (${child.exitCode}) before listening: ${stderr.trim()}`);
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`the emulator did not start within ${timeoutMs / 1000} s`);
+  let child: ChildProcess | undefined;
+  let exited: Promise<unknown> = Promise.resolve();
+  // If the run exits anyway, the emulator goes with it.
+  const killOnExit = () => void child?.kill('SIGKILL');
+  process.on('exit', killOnExit);
+  const launch = async (ports: readonly string[]): Promise<EmulatorInfo> => {
+    await rm(infoFile, { force: true });
+    const started = startChild(cli, [...ports, '--state-dir', stateDir, '--info-file', infoFile], log);
+    child = started.child;
+    exited = started.exited;
+    try {
+      return await waitForInfo(started, infoFile, timeoutMs);
+    } catch (err) {
+      child = undefined;
+      throw err;
     }
-    await new Promise((r) => setTimeout(r, 50));
+  };
+  let info: EmulatorInfo;
+  try {
+    info = await launch(['--mqtt-port', '0', '--http-port', '0']);
+  } catch (err) {
+    process.off('exit', killOnExit);
+    await rm(dir, { recursive: true, force: true });
+    throw err;
   }
-  const info = await readInfoFile(infoFile);
+  const samePorts = [
+    '--mqtt-port', String(info.mqttPort), '--http-port', new URL(info.restUrl).port,
+    '--hub-https-port', String(info.hubHttpsPort),
+  ];
   return {
-    info,
+    get info() {
+      return info;
+    },
+    get pid() {
+      return child?.exitCode === null && child.signalCode === null ? child.pid ?? null : null;
+    },
+    async kill() {
+      const running = child;
+      if (running === undefined || running.exitCode !== null || running.signalCode !== null) return null;
+      running.kill('SIGKILL');
+      await exited;
+      child = undefined;
+      return running.pid ?? null;
+    },
+    async start() {
+      if (child !== undefined && child.exitCode === null && child.signalCode === null) return child.pid ?? 0;
+      info = await launch(samePorts);
+      return child!.pid ?? 0;
+    },
     async stop() {
       process.off('exit', killOnExit);
-      if (child.exitCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      const running = child;
+      if (running !== undefined && running.exitCode === null && running.signalCode === null) {
+        running.kill('SIGTERM');
+        const timer = setTimeout(() => running.kill('SIGKILL'), 5000);
         await exited;
         clearTimeout(timer);
       }
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The CLI next to this file in dist/, or in dist/ when running from the sources (tests). */
+function emulatorProgram(): string {
+  const here = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+  if (existsSync(here)) return here;
+  const dist = here.replace(/([/\\])src([/\\])cli([/\\])main\.js$/, '$1dist$2cli$3main.js');
+  if (existsSync(dist)) return dist;
+  throw new Error(`the emulator program ${here} is missing: run "npm run build" first`);
+}
+
+interface StartedChild {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  stderr: () => string;
+}
+
+function startChild(cli: string, args: readonly string[], log: (line: string) => void): StartedChild {
+  const child: ChildProcess = spawn(process.execPath, [cli, 'emulator', ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'], detached: true,
+  });
+  // Its own process group: a Ctrl-C at the terminal reaches only the run, which drains before it stops the emulator.
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    for (const line of d.toString().split('\n')) if (line.trim()) log(line);
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, exited, stderr: () => stderr };
+}
+
+async function waitForInfo(started: StartedChild, infoFile: string, timeoutMs: number): Promise<EmulatorInfo> {
+  const { child } = started;
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(infoFile)) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      const how = child.exitCode ?? child.signalCode;
+      throw new Error(`the emulator exited (${how}) before listening: ${started.stderr().trim()}`);
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`the emulator did not start within ${timeoutMs / 1000} s`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return readInfoFile(infoFile);
 }

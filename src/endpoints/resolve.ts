@@ -3,13 +3,15 @@
 import { readFile } from 'node:fs/promises';
 import type { LoadedScenario } from '../config/load.js';
 import { ServiceClient } from './service-client.js';
-import { readInfoFile, spawnEmulator, targetFromInfo } from './emulator-target.js';
+import { readInfoFile, spawnEmulator, targetFromInfo, type RunningEmulator } from './emulator-target.js';
 import type { Target } from './target.js';
 
 export interface PreparedTarget {
   target: Target;
   /** Shown to people (never with secrets). */
   label: string;
+  /** The embedded emulator when this started it (a targetRestart event restarts it). */
+  emulator?: RunningEmulator;
   release(): Promise<void>;
 }
 
@@ -29,7 +31,8 @@ export async function resolveTarget(loaded: LoadedScenario, options: TargetOptio
         return { target: await targetFromInfo(info), label: `emulator at ${info.hubHostName}:${info.mqttPort}`, release: async () => {} };
       }
       const emulator = await spawnEmulator(options.stateDir, options.log);
-      return { target: await targetFromInfo(emulator.info), label: 'embedded emulator', release: () => emulator.stop() };
+      const target = await targetFromInfo(emulator.info);
+      return { target, label: 'embedded emulator', emulator, release: () => emulator.stop() };
     }
     case 'iot-central': {
       const s = resolved.settings;

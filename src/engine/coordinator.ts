@@ -4,17 +4,22 @@
 import { availableParallelism } from 'node:os';
 import { splitAmong } from '../config/plan.js';
 import type { LoadedScenario } from '../config/load.js';
+import type { RunningEmulator } from '../endpoints/emulator-target.js';
 import type { Target } from '../endpoints/target.js';
 import type { AssignmentCache, AssignmentChanges } from '../endpoints/assignment-cache.js';
 import { registrationIdsOf } from '../sim/build.js';
 import { MetricsAggregate } from '../metrics/aggregate.js';
+import type { DescriptorBudget } from '../metrics/fault-events.js';
 import { OutputFanOut } from '../outputs/fan-out.js';
 import type { Output, RunFinal, RunStart } from '../outputs/output.js';
 import { newRunId } from '../report/write.js';
 import { threadWorkers, type WorkerSpawner } from './hosts.js';
 import type { WorkerIdentity, WorkerInit } from './messages.js';
+import { EventTracker } from './event-tracker.js';
+import { LimitsWatch } from './limits-watch.js';
 import { WorkerPool } from './pool.js';
-import { SnapshotTicker } from './ticker.js';
+import { TargetRestarts } from './target-restart.js';
+import { SnapshotTicker, type TickLevel } from './ticker.js';
 
 export interface RunPlan {
   /** The loaded scenario and its profile, as plain data for the workers. */
@@ -54,6 +59,10 @@ export interface RunOptions {
   spawn?: WorkerSpawner;
   /** What DPS assigned in earlier runs; the run's new assignments go into it (written every 10 s and at the end). */
   assignments?: AssignmentCache;
+  /** The embedded emulator this run started: a targetRestart event kills and restarts it. */
+  emulator?: RunningEmulator;
+  /** The pre-flight budget of descriptors, for the report. */
+  descriptors?: DescriptorBudget;
 }
 
 const ASSIGNMENTS_SAVE_MS = 10_000;
@@ -72,36 +81,80 @@ export async function runFleet(options: RunOptions): Promise<RunFinal> {
   let ticker: SnapshotTicker | undefined;
   const cache = options.assignments;
   const saving = cache === undefined ? undefined : setInterval(() => void cache.save(), ASSIGNMENTS_SAVE_MS);
+  let watch: Watchers | undefined;
   try {
     const apply = (changes: AssignmentChanges) => cache?.apply(changes);
-    const events = { log, notice, ...(cache === undefined ? {} : { assignments: apply }) };
-    pool = new WorkerPool(workerInits(options), options.spawn ?? threadWorkers(), aggregate, events);
+    pool = new WorkerPool(workerInits(options), options.spawn ?? threadWorkers(), aggregate, {
+      log, notice, event: (m) => watch?.tracker.fromWorker(m), gone: (index) => watch?.tracker.workerGone(index),
+      ...(cache === undefined ? {} : { assignments: apply }),
+    });
     // The clock starts when every worker has built its things, so no arrival is late because of set-up.
     await pool.whenReady();
     const startAt = Date.now() + 100;
+    watch = watchers(options, pool, startAt, log);
     pool.start(startAt);
+    watch.restarts.schedule();
     const run = runStart(options, pool, aggregate, startAt, { log, notice, stop: requestStop, ticker: () => ticker });
     await outputs.start(run);
-    ticker = new SnapshotTicker({ startAt, durationMs: plan.durationMs, profile: plan.scenario.profile }, pool,
+    const observe = observer(watch, aggregate);
+    ticker = new SnapshotTicker({ startAt, durationMs: plan.durationMs, profile: plan.scenario.profile, observe }, pool,
       aggregate, (s) => outputs.snapshot(s));
     const stoppedEarly = await untilEnd(startAt + plan.durationMs, options.stopSignal, stopRequested, pool.failed);
     if (stoppedEarly !== undefined) log('info', `stopped before the end of the profile: ${stoppedEarly}`);
     ticker.stopping = true;
-    await pool.stop(plan.drainMs);
+    const final = await endOfRun(plan, pool, watch, aggregate);
     ticker.stop();
-    const final: RunFinal = {
-      endedAtMs: Date.now(), aggregate, ...pool.counts(), acknowledgedBy: pool.acknowledgedBy,
-      ...(stoppedEarly === undefined ? {} : { stoppedEarly }),
-      ...(pool.failures.length === 0 ? {} : { incomplete: pool.failures.join('; ') }),
-    };
-    return await outputs.finish(final);
+    return await outputs.finish({ ...final, ...(stoppedEarly === undefined ? {} : { stoppedEarly }) });
   } finally {
     ticker?.stop();
     clearInterval(saving);
+    await watch?.restarts.settle();
     await pool?.terminate();
     await cache?.save();
     await outputs.close();
   }
+}
+
+/** What the coordinator follows beside the metrics: the profile's events (running targetRestart), limits met. */
+interface Watchers {
+  tracker: EventTracker;
+  limits: LimitsWatch;
+  restarts: TargetRestarts;
+}
+
+function watchers(options: RunOptions, pool: WorkerPool, startAt: number, log: Log): Watchers {
+  const events = options.plan.scenario.profile.events;
+  const tracker = new EventTracker(events, startAt, pool.workerIndexes, (line) => log('info', line));
+  const limits = new LimitsWatch(startAt, options.descriptors, (line) => log('warn', line));
+  const restarts = new TargetRestarts(events, startAt, options.emulator, pool, tracker, log);
+  return { tracker, limits, restarts };
+}
+
+/** Each second: the events' windows and the limits met, from what has been merged. */
+function observer({ tracker, limits }: Watchers, aggregate: MetricsAggregate) {
+  return (now: number, fleet: TickLevel) => {
+    tracker.tick(now, aggregate, fleet.connected);
+    limits.tick(aggregate, fleet);
+    return tracker.reports();
+  };
+}
+
+/** The profile is over: the events say where they stand, the target comes back if down, the workers drain. */
+async function endOfRun(
+  plan: RunPlan, pool: WorkerPool, watch: Watchers, aggregate: MetricsAggregate,
+): Promise<RunFinal> {
+  watch.tracker.profileEnded({ identities: aggregate.gauges()['connected'] ?? 0, connections: pool.connections() });
+  // A target still down comes back now: the drain and the reconciliation need it.
+  await watch.restarts.settle();
+  await pool.stop(plan.drainMs);
+  const endedAtMs = Date.now();
+  const events = plan.scenario.profile.events.length === 0
+    ? {} : { events: watch.tracker.finish(endedAtMs, aggregate) };
+  return {
+    endedAtMs, aggregate, ...pool.counts(), acknowledgedBy: pool.acknowledgedBy,
+    ...(pool.failures.length === 0 ? {} : { incomplete: pool.failures.join('; ') }),
+    ...events, limits: watch.limits.result(),
+  };
 }
 
 /** Each worker's share of the plan, and how to run it. */

@@ -5,9 +5,11 @@ import type { Target } from '../endpoints/target.js';
 import { samePayload, type AssignmentChanges, type AssignmentEntries } from '../endpoints/assignment-cache.js';
 import { MessageWatch } from '../metrics/message-ring.js';
 import { MetricsRecorder } from '../metrics/recorder.js';
+import type { FleetLevel } from '../metrics/fault-events.js';
 import type { StateCounts, ThingState } from '../metrics/types.js';
 import type { AssignedHub, AssignmentBook, SimContext } from '../sim/context.js';
 import type { RegisterPayload } from '../protocol/index.js';
+import { FleetConnections } from './connections.js';
 
 type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const LEVELS = { debug: 0, info: 1, warn: 2, error: 3 } as const;
@@ -85,7 +87,11 @@ export class FleetContext {
   readonly acknowledgedBy: Record<string, number> = {};
   /** The assignment cache as this worker's things use it; absent when nothing is cached. */
   readonly assignments: WorkerAssignments | undefined;
+  /** The sockets of this worker's identities (a network event cuts them). */
+  readonly connections = new FleetConnections(() => this.checkWhole());
   readonly sim: SimContext;
+  /** Profile events waiting for this worker's identities and connections to be back to their level. */
+  private wholeWatches: WholeWatch[] = [];
 
   constructor(target: Target, options: FleetContextOptions) {
     this.scheduler = new Scheduler((late) => this.metrics.recordLateness(late), options.clock);
@@ -103,6 +109,7 @@ export class FleetContext {
       },
       notice: (message) => options.notice?.(message),
       ...(this.assignments === undefined ? {} : { assignments: this.assignments }),
+      connections: this.connections,
       mqtt: options.mqtt ?? { keepaliveSeconds: 180, connectTimeoutMs: 30_000, operationTimeoutMs: 30_000 },
     };
   }
@@ -115,6 +122,38 @@ export class FleetContext {
     this.stateTotals[to] = (this.stateTotals[to] ?? 0) + 1;
     this.metrics.setGauge(from, this.stateTotals[from]);
     this.metrics.setGauge(to, this.stateTotals[to]);
+    if (from === 'connected' || to === 'connected') this.checkWhole();
+  }
+
+  /** Identities connected and connections open now. */
+  level(): FleetLevel {
+    return { identities: this.stateTotals.connected ?? 0, connections: this.connections.open };
+  }
+
+  /**
+   * Calls `whole` once this worker has as many identities connected and connections open as `before` again, after
+   * having had fewer (an event that took nothing away is whole at once). Stops watching with `forgetWatches`.
+   */
+  whenWhole(before: FleetLevel, tookAway: FleetLevel, whole: (atMs: number) => void): void {
+    if (tookAway.identities === 0 && tookAway.connections === 0) return whole(Date.now());
+    this.wholeWatches.push({ before, dipped: false, whole });
+    this.checkWhole();
+  }
+
+  forgetWatches(): void {
+    this.wholeWatches = [];
+  }
+
+  private checkWhole(): void {
+    if (this.wholeWatches.length === 0) return;
+    const now = this.level();
+    this.wholeWatches = this.wholeWatches.filter((w) => {
+      const back = now.identities >= w.before.identities && now.connections >= w.before.connections;
+      if (!back) w.dipped = true;
+      if (!back || !w.dipped) return true;
+      w.whole(Date.now());
+      return false;
+    });
   }
 
   /** `count` identities of `group` wait to arrive. */
@@ -124,4 +163,11 @@ export class FleetContext {
     this.stateTotals.waiting = (this.stateTotals.waiting ?? 0) + count;
     this.metrics.setGauge('waiting', this.stateTotals.waiting);
   }
+}
+
+interface WholeWatch {
+  before: FleetLevel;
+  /** Seen below its level since: what the event took away has gone (sockets close a moment after they are cut). */
+  dipped: boolean;
+  whole(atMs: number): void;
 }

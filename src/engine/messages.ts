@@ -1,4 +1,5 @@
 // What the coordinator and its workers say to each other (structured-clone plain objects).
+import type { FleetLevel } from '../metrics/fault-events.js';
 import type { DeviceDetail, MetricsSnapshot, StateCounts } from '../metrics/types.js';
 import type { PlannedIdentity } from '../config/plan.js';
 import type { FleetShare } from '../sim/build.js';
@@ -26,7 +27,9 @@ export type ToWorker =
   | { type: 'stop'; drainMs: number }
   /** Holds arrivals back (those not yet started), or releases them shifted by the time paused. */
   | { type: 'pause'; paused: boolean }
-  | { type: 'inspect'; requestId: number; deviceId: string };
+  | { type: 'inspect'; requestId: number; deviceId: string }
+  /** The coordinator acts on the target now (events[index]: targetRestart): take the levels and watch for whole. */
+  | { type: 'event'; index: number };
 
 export type FromWorker =
   /** groupPatterns: the patterns of the things in each group (what the dashboard prints beside a group). */
@@ -34,7 +37,7 @@ export type FromWorker =
   /** states by group, patterns by pattern. */
   | {
       type: 'snapshot'; workerIndex: number; snapshot: MetricsSnapshot; states: StateCounts; patterns: StateCounts;
-      pendingAcks: number; heapUsed: number;
+      pendingAcks: number; heapUsed: number | null; connections: number; sockets: number;
       /** Assignments made (or to forget) since the last message, for the assignment cache. */
       assignments?: AssignmentChanges;
     }
@@ -47,4 +50,8 @@ export type FromWorker =
   | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; message: string }
   /** For the person running the fleet (a gateway's TLS address): logged and shown in the progress. */
   | { type: 'notice'; message: string }
+  /** This worker's part of events[index]: its level just before, and what the event took away from it. */
+  | { type: 'event'; workerIndex: number; index: number; atMs: number; before: FleetLevel; tookAway: FleetLevel }
+  /** This worker's identities and connections are back to their level before events[index]. */
+  | { type: 'eventWhole'; workerIndex: number; index: number; atMs: number }
   | { type: 'fatal'; message: string };

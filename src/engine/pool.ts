@@ -11,6 +11,10 @@ export interface PoolEvents {
   notice(message: string): void;
   /** Assignments a worker's identities were given (or lost), for the assignment cache. */
   assignments?(changes: AssignmentChanges): void;
+  /** A worker's part of a profile event, and its being whole again after it. */
+  event?(message: Extract<FromWorker, { type: 'event' | 'eventWhole' }>): void;
+  /** A worker died: it reports nothing more. */
+  gone?(workerIndex: number): void;
 }
 
 interface Member {
@@ -19,6 +23,9 @@ interface Member {
   states: StateCounts;
   patterns: StateCounts;
   heapMB: number | null;
+  /** Connections its identities hold open to the target, and sockets of theirs in all, as it last reported them. */
+  connections: number;
+  sockets: number;
   /** Set when it sent its final report, or died. */
   done: boolean;
   elu?: ReturnType<Exclude<WorkerHandle['performance'], undefined>['eventLoopUtilization']>;
@@ -51,7 +58,8 @@ export class WorkerPool {
     const finals: Promise<void>[] = [];
     this.members = inits.map((init) => {
       const member: Member = {
-        index: init.workerIndex, handle: spawn(init), states: {}, patterns: {}, heapMB: null, done: false,
+        index: init.workerIndex, handle: spawn(init), states: {}, patterns: {}, heapMB: null, connections: 0,
+        sockets: 0, done: false,
       };
       const { ready, final } = this.listen(member);
       readies.push(ready);
@@ -83,6 +91,7 @@ export class WorkerPool {
       member.done = true;
       this.aggregate.removeWorker(member.index);
       this.failures.push(why);
+      this.events.gone?.(member.index);
       readyReject(new Error(why));
       if (this.started) this.onFailure(why);
       finalResolve();
@@ -117,8 +126,14 @@ export class WorkerPool {
   private receive(member: Member, m: FromWorker): void {
     switch (m.type) {
       case 'snapshot':
-        member.heapMB = m.heapUsed / 1_048_576;
+        member.heapMB = m.heapUsed === null ? member.heapMB : m.heapUsed / 1_048_576;
+        member.connections = m.connections;
+        member.sockets = m.sockets;
         this.merge(member, m);
+        return;
+      case 'event':
+      case 'eventWhole':
+        this.events.event?.(m);
         return;
       case 'inspection':
         this.inspections.get(m.requestId)?.(m.detail ?? undefined);
@@ -161,6 +176,27 @@ export class WorkerPool {
 
   pause(paused: boolean): void {
     for (const m of this.live()) m.handle.postMessage({ type: 'pause', paused });
+  }
+
+  /** Asks every live worker to take its part in events[index] now; the indexes of those asked. */
+  event(index: number): number[] {
+    const live = this.live();
+    for (const m of live) m.handle.postMessage({ type: 'event', index });
+    return live.map((m) => m.index);
+  }
+
+  get workerIndexes(): number[] {
+    return this.members.map((m) => m.index);
+  }
+
+  /** Connections the live workers' identities hold open to the target. */
+  connections(): number {
+    return this.live().reduce((n, m) => n + m.connections, 0);
+  }
+
+  /** Sockets the live workers' identities hold: connections and registrations in progress. */
+  sockets(): number {
+    return this.live().reduce((n, m) => n + m.sockets, 0);
   }
 
   /** Asks the worker that owns `deviceId`; undefined when no worker has it. */

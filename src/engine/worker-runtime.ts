@@ -1,6 +1,7 @@
 // A worker's runtime: one scheduler drives this worker's share of the fleet; a snapshot of its metrics goes to the
 // coordinator every second; on "stop" it drains acknowledgements (bounded), disconnects, and reports. It runs in a
 // worker thread (worker.ts), or in the coordinator's own thread on a MessageChannel port (tests).
+import { getHeapStatistics } from 'node:v8';
 import type { SchedulerClock } from '../core/scheduler.js';
 import { ServiceClient } from '../endpoints/service-client.js';
 import type { DeviceDetail, StateCounts } from '../metrics/types.js';
@@ -9,7 +10,7 @@ import { buildActions, buildFleet, type BuiltThing } from '../sim/build.js';
 import { FleetContext } from './fleet-context.js';
 import { Prng, seedFor } from '../sim/model/random.js';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
-import { scheduleProfileEvents, scheduleRampDown } from './profile-events.js';
+import { act, scheduleProfileEvents, scheduleRampDown, type EventScope } from './profile-events.js';
 
 /** The coordinator's end of the conversation: a worker thread's parentPort, or a MessagePort. */
 export interface CoordinatorPort {
@@ -53,6 +54,7 @@ export class WorkerRuntime {
   /** Pausing holds back arrivals that have not happened yet; resuming shifts them by the time paused. */
   private pausedAt: number | undefined;
   private readonly heldBack: BuiltThing[] = [];
+  private events: EventScope | undefined;
 
   constructor(
     private readonly port: CoordinatorPort, private readonly init: WorkerInit, options: WorkerRuntimeOptions,
@@ -92,6 +94,8 @@ export class WorkerRuntime {
     if (m.type === 'start') this.start(m.startAt);
     else if (m.type === 'stop') void this.stop(m.drainMs);
     else if (m.type === 'pause') this.setPaused(m.paused);
+    // The coordinator is about to take the target away (targetRestart): every connection to it goes.
+    else if (m.type === 'event' && this.events !== undefined) act(this.events, m.index, () => this.fleet.level());
     else if (m.type === 'inspect') {
       this.post({ type: 'inspection', requestId: m.requestId, detail: this.inspect(m.deviceId) });
     }
@@ -110,7 +114,11 @@ export class WorkerRuntime {
       this.actions = new ActionRunner(scheduler, this.fleet.metrics, service, this.things, this.random);
       for (const spec of buildActions(init)) this.actions.schedule(spec, init.actionShare, startAt, endAt);
     }
-    const events = { scheduler, things: this.things, init, ctx: this.fleet.sim, random: this.random };
+    const events: EventScope = {
+      scheduler, things: this.things, init, ctx: this.fleet.sim, fleet: this.fleet, random: this.random,
+      post: (message) => this.post(message),
+    };
+    this.events = events;
     scheduleProfileEvents(events, init.scenario.profile.events, startAt);
     scheduleRampDown(events, init.scenario.profile.rampDown, endAt);
     this.ticker = setInterval(() => this.sendSnapshot(), init.snapshotIntervalMs);
@@ -123,7 +131,8 @@ export class WorkerRuntime {
     this.post({
       type: 'snapshot', workerIndex: this.init.workerIndex, snapshot: metrics.snapshot(Date.now()),
       states: structuredClone(states), patterns: this.patternSnapshot(), pendingAcks: this.pendingAcks(),
-      heapUsed: process.memoryUsage().heapUsed, ...(assignments === undefined ? {} : { assignments }),
+      heapUsed: heapUsed(), connections: this.fleet.connections.open, sockets: this.fleet.connections.sockets,
+      ...(assignments === undefined ? {} : { assignments }),
     });
   }
 
@@ -218,7 +227,20 @@ export class WorkerRuntime {
   async halt(): Promise<void> {
     if (this.ticker !== undefined) clearInterval(this.ticker);
     this.ticker = undefined;
+    this.fleet.forgetWatches();
     await Promise.all(this.things.map(({ thing }) => thing.stop().catch(() => {})));
     this.scheduler.stop();
+  }
+}
+
+/**
+ * This isolate's heap from V8 directly: process.memoryUsage() also reads the resident set from /proc, which needs a
+ * descriptor and throws EMFILE exactly when the fleet has used them all.
+ */
+function heapUsed(): number | null {
+  try {
+    return getHeapStatistics().used_heap_size;
+  } catch {
+    return null;
   }
 }

@@ -18,8 +18,14 @@ export const OPERATIONS = [
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
-/** `other` is the catch-all for failures that fit none of the named classes. */
-export const ERROR_CLASSES = ['auth', 'throttled', 'timeout', 'protocol', 'network', 'server', 'other'] as const;
+/**
+ * `exhaustion`: this machine ran out of descriptors, memory or local ports (EMFILE, ENFILE, ENOMEM, EADDRNOTAVAIL),
+ * a limit of the load generator rather than of the target. `other` is the catch-all for failures that fit none
+ * of the named classes.
+ */
+export const ERROR_CLASSES = [
+  'auth', 'throttled', 'timeout', 'protocol', 'network', 'server', 'exhaustion', 'other',
+] as const;
 export type ErrorClass = (typeof ERROR_CLASSES)[number];
 
 // Index tables let the hot path use arrays instead of maps keyed by strings.

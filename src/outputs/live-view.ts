@@ -12,7 +12,7 @@ export function firstView(run: RunStart): DashboardState {
 export function viewAfter(view: DashboardState, s: RunSnapshot): DashboardState {
   return nextState(view, {
     now: s.atMs, ...fromAggregate(s.aggregate), states: [s.states], patterns: [s.patterns], workers: s.workers,
-    process: s.process, stage: s.stage, paused: s.paused, stopping: s.stopping,
+    process: s.process, stage: s.stage, paused: s.paused, stopping: s.stopping, events: s.events,
   });
 }
 
@@ -20,6 +20,6 @@ export function viewAfter(view: DashboardState, s: RunSnapshot): DashboardState 
 export function finalView(view: DashboardState, final: RunFinal): DashboardState {
   return nextState(view, {
     now: final.endedAtMs, ...fromAggregate(final.aggregate), states: [final.states], patterns: [final.patterns],
-    stopping: true,
+    stopping: true, ...(final.events === undefined ? {} : { events: final.events }),
   });
 }

@@ -2,6 +2,7 @@
 // final aggregate; each output (the dashboard, the progress line, Prometheus, live thresholds, reconciliation, the
 // report files, a JSON-lines stream) reads that stream and nothing else. A new output is one new file.
 import type { MetricsAggregate } from '../metrics/aggregate.js';
+import type { FaultEventReport, RunLimits } from '../metrics/fault-events.js';
 import type { DeviceDetail, ProcessLoad, StateCounts, WorkerLoad } from '../metrics/types.js';
 import type { Reconciliation } from '../report/summary.js';
 
@@ -54,6 +55,10 @@ export interface RunSnapshot {
   patterns: StateCounts;
   workers: WorkerLoad[];
   process: ProcessLoad;
+  /** Connections the identities hold open to the target. */
+  connections: number;
+  /** The profile's events as they stand: planned, under way (not whole yet), or whole again. */
+  events: FaultEventReport[];
 }
 
 /** What an output finds at the end and hands on to the outputs after it (a reconciliation for the report). */
@@ -73,6 +78,10 @@ export interface RunFinal extends RunFindings {
   stoppedEarly?: string;
   /** Why part of the fleet's figures are missing (a worker crashed); the run is then reported as incomplete. */
   incomplete?: string;
+  /** The profile's events: what each took away, how long until the fleet was whole again. */
+  events?: FaultEventReport[];
+  /** The descriptors the plan needed against this process's limit, and where the run met a limit. */
+  limits?: RunLimits;
 }
 
 export interface Output {

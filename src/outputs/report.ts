@@ -56,11 +56,15 @@ async function writeReport(
   let judged: Rejudged | undefined;
   const stored = thresholds.map((t) => ({ text: t.text, abortOnFail: t.abortOnFail }));
   const reportDir = join(reportsDir, run.runId);
-  const { summary } = await renderRunFolder(reportDir, final.aggregate, meta, {
+  const extra = {
+    ...(final.incomplete === undefined ? {} : { incomplete: { reason: final.incomplete } }),
+    ...(final.events === undefined ? {} : { events: final.events }),
+    ...(final.limits === undefined ? {} : { limits: final.limits }),
+  };
+  const { summary } = await untilDescriptorsFree(() => renderRunFolder(reportDir, final.aggregate, meta, {
     ...(thresholds.length === 0 ? {} : { judge: thresholdJudge(stored, undefined, (j) => (judged = j)) }),
-    ...(final.incomplete === undefined ? {} : { extra: { incomplete: { reason: final.incomplete } } }),
-    generator: 'edgefleet run',
-  });
+    extra, generator: 'edgefleet run',
+  }));
   await updateLatest(reportDir);
   const results = judged?.results ?? [];
   const verdict = results.length === 0 ? '' : `\nthresholds\n${formatThresholdResults(results)}`;
@@ -69,4 +73,22 @@ async function writeReport(
     thresholdsHeld: results.every((r) => r.passed) && (judged?.unreadable.length ?? 0) === 0,
     ...(final.incomplete === undefined ? {} : { incomplete: final.incomplete }),
   };
+}
+
+const OUT_OF_DESCRIPTORS = new Set(['EMFILE', 'ENFILE']);
+
+/**
+ * The report is written after the fleet has closed its connections, yet a process at its limit of open files may
+ * take a moment to get them back: the measured run is not thrown away for that, it is written a moment later.
+ */
+async function untilDescriptorsFree<T>(write: () => Promise<T>, attempts = 20, waitMs = 250): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (attempt >= attempts || code === undefined || !OUT_OF_DESCRIPTORS.has(code)) throw err;
+      await new Promise((r) => setTimeout(r, waitMs));
+    }
+  }
 }

@@ -1,5 +1,6 @@
 // Plain-text end-of-run report for the terminal and CI logs: aligned columns, colour only when asked.
 import { ERROR_CLASSES, OPERATIONS } from '../metrics/operations.js';
+import { eventTitle, limitsLines, targetText, tookAwayText, wholeText, windowText } from './events.js';
 import type { RunSummary } from './summary.js';
 
 export interface ConsoleReportOptions {
@@ -101,5 +102,29 @@ export function formatConsoleReport(summary: RunSummary, options: ConsoleReportO
   if (rec.rejectedSamples > 0 || rec.clampedSamples > 0) {
     lines.push(red(`recording: ${rec.rejectedSamples} samples rejected (NaN/negative), ${rec.clampedSamples} clamped at ${rec.maxTrackableMs} ms`));
   }
+  limitsLines(summary.limits).forEach((line, i) => {
+    const text = `${i === 0 ? 'limits' : ''}`.padEnd(10) + line;
+    lines.push(/^limit reached|--force/.test(line) ? yellow(text) : text);
+  });
+  lines.push(...eventSections(summary, { bold, red, green }));
   return lines.join('\n') + '\n';
+}
+
+type Paint = (s: string) => string;
+
+/** One section per profile event. */
+function eventSections(summary: RunSummary, paint: { bold: Paint; red: Paint; green: Paint }): string[] {
+  const events = summary.events ?? [];
+  if (events.length === 0) return [];
+  const lines = ['', paint.bold('events')];
+  for (const e of events) {
+    lines.push(`  ${eventTitle(e)}${e.at === null ? '' : `  ${e.at}`}`);
+    lines.push(`    took away     ${tookAwayText(e)}`);
+    const target = targetText(e);
+    if (target !== undefined) lines.push(`    target        ${target}`);
+    const whole = `    whole again   ${wholeText(e)}`;
+    lines.push(e.wholeAfterMs === null ? paint.red(whole) : paint.green(whole));
+    lines.push(`    over window   ${windowText(e)}`);
+  }
+  return lines;
 }

@@ -10,6 +10,7 @@ import { formatMs } from './console.js';
 import { formatHgrm } from './hgrm.js';
 import type { JUnitSuite } from './junit.js';
 import { writeAtomic } from './read.js';
+import { eventTitle, limitsLines, targetText, tookAwayText, wholeText, windowText } from './events.js';
 import type { OperationSummary, RunSummary } from './summary.js';
 
 export const HTML_FILE = 'report.html';
@@ -115,6 +116,11 @@ export function renderHtmlReport(summary: RunSummary, data: ChartData, options: 
       errors: ts.map((r) => r.errors),
       connected: ts.map((r) => r.connected),
     },
+    // Marks on the time charts: from the event to the fleet being whole again (or the end), ms after t0.
+    events: (summary.events ?? []).filter((e) => e.startedAtMs !== null).map((e) => ({
+      label: `${e.kind} #${e.index}`, t: (e.startedAtMs ?? t0) - t0,
+      until: e.wholeAfterMs === null ? null : (e.startedAtMs ?? t0) + e.wholeAfterMs - t0,
+    })),
   };
   const opsWithCurves = data.ops.filter((o) => o.corrected.length > 0 || o.raw.length > 0);
   const title = `edgefleet run ${summary.runId}`;
@@ -152,6 +158,7 @@ ${chartFigure('throughput', undefined, 'Messages per second')}
 ${chartFigure('connected', undefined, 'Connected identities')}
 </div>
 </section>
+${renderEvents(summary)}
 <section id="errors">
 <h2>Errors</h2>
 <div class="charts">${chartFigure('errors', undefined, 'Errors and failed messages per second')}</div>
@@ -290,11 +297,44 @@ ${terms.map(([k, v]) => `<tr><th scope="row">${h(k)}</th><td class="num">${v}</t
 ${rec ? `<h3>Reconciliation with the target</h3><table class="reconciliation"><tbody>${recRows}</tbody></table>` : ''}`;
 }
 
+/** One section per profile event: when, what it took away, how long until the fleet was whole, its window. */
+function renderEvents(s: RunSummary): string {
+  const events = s.events ?? [];
+  if (events.length === 0) return '';
+  const row = (k: string, v: string, cls = '') =>
+    `<tr><th scope="row">${h(k)}</th><td${cls ? ` class="${cls}"` : ''}>${h(v)}</td></tr>`;
+  const rows = (e: (typeof events)[number]) => {
+    const target = targetText(e);
+    return [
+      row('happened', e.at ?? 'no'),
+      row('took away', tookAwayText(e)),
+      target === undefined ? '' : row('target', target, e.target?.error === undefined ? '' : 'bad'),
+      row('whole again', wholeText(e), e.wholeAfterMs === null ? 'bad' : 'good'),
+      row('over its window', windowText(e)),
+    ].join('');
+  };
+  const sections = events.map((e) => {
+    const whole = e.wholeAfterMs === null ? '' : ` data-whole-after-ms="${e.wholeAfterMs}"`;
+    return `<div class="event" data-event="${e.index}" data-kind="${h(e.kind)}"${whole}><h3>${h(eventTitle(e))}</h3>` +
+      `<table><tbody>${rows(e)}</tbody></table></div>`;
+  });
+  return `<section id="events">
+<h2>Events</h2>
+${sections.join('\n')}
+<p class="note">Whole again: every worker had as many identities connected and connections open as just before the
+event. The window runs from the event to the second after the fleet was whole (or to the end of the run); lost =
+failed + expired in it. Shaded on the time charts.</p>
+</section>`;
+}
+
 function renderRuntime(s: RunSummary): string {
   const lt = s.scheduler?.lateness;
   const rec = s.recording;
   const gauges = Object.entries(s.gauges ?? {});
+  const limits = limitsLines(s.limits);
   return `<table><tbody>
+${limits.map((line) => `<tr><th scope="row">limits</th><td${/^limit reached/.test(line) ? ' class="bad"' : ''}>` +
+  `${h(line)}</td></tr>`).join('\n')}
 <tr><th scope="row">scheduler lateness</th><td>${lt && lt.count > 0 ? `p50 ${h(formatMs(lt.p50))} ms, p99 ${h(formatMs(lt.p99))} ms, max ${h(formatMs(lt.max))} ms over ${lt.count} timers` : '—'}</td></tr>
 <tr><th scope="row">samples refused / clamped</th><td${rec && rec.rejectedSamples + rec.clampedSamples > 0 ? ' class="bad"' : ''}>${rec ? `${rec.rejectedSamples} / ${rec.clampedSamples}` : '—'}</td></tr>
 <tr><th scope="row">identities at the end</th><td>${gauges.length === 0 ? '—' : h(gauges.map(([k, v]) => `${k} ${v}`).join(', '))}</td></tr>
@@ -329,6 +369,8 @@ svg.plot-svg{width:100%;height:auto;display:block}svg text{fill:var(--dim);font-
 .axis line,.grid line{stroke:var(--line)}.tip rect{fill:var(--bg);stroke:var(--line)}.tip text{fill:var(--fg)}
 pre.echo{background:var(--panel);border:1px solid var(--line);border-radius:6px;padding:10px;overflow:auto;max-height:480px;font-size:12px}
 footer{color:var(--dim);font-size:12px;margin:30px auto 20px}
+.event-span{fill:#f2a900;opacity:.12}.event-line{stroke:#f2a900;stroke-width:1.5;stroke-dasharray:4 3}
+svg text.event-label{fill:#b07800;font-size:11px}
 `;
 
 // The drawing script, shipped as text. Plain ES2017, no template literals (this is one), no libraries.
@@ -455,10 +497,24 @@ const CLIENT_JS = String.raw`
       });
       legend.appendChild(btn);
     });
+    if (spec.kind === 'time') markEvents(svg, sx, x1);
     addTip(svg, spec, sx, sy, x1);
     fig.setAttribute('data-drawn', 'true');
     fig.setAttribute('data-paths', String(paths));
     fig.setAttribute('data-points', String(points));
+  }
+
+  // The profile's events: a line where each happened, shaded until the fleet was whole again (or to the end).
+  function markEvents(svg, sx, x1) {
+    var ph = H - M.t - M.b;
+    var g = el('g', { class: 'events' }, svg);
+    (data.events || []).forEach(function (e, i) {
+      var a = e.t / 1000, b = e.until === null ? x1 : e.until / 1000;
+      el('rect', { x: sx(a), y: M.t, width: Math.max(1, sx(b) - sx(a)), height: ph, class: 'event-span' }, g);
+      el('line', { x1: sx(a), x2: sx(a), y1: M.t, y2: M.t + ph, class: 'event-line' }, g);
+      el('text', { x: sx(a) + 3, y: M.t + 12 + 14 * (i % 3), class: 'event-label' }, g).textContent = e.label;
+    });
+    svg.setAttribute('data-events', String((data.events || []).length));
   }
 
   // Crosshair with the value of each series nearest the pointer.

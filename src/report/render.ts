@@ -56,7 +56,7 @@ export async function renderRunFolder(
   files.push(summaryPath);
   files.push(...(await writeHgrmFiles(runDir, aggregate)));
   const csvPath = join(runDir, 'timeseries.csv');
-  await writeAtomic(csvPath, formatTimeseriesCsv(aggregate.timeseries));
+  await writeAtomic(csvPath, formatTimeseriesCsv(aggregate.timeseries, summary.events ?? []));
   files.push(csvPath);
   files.push(await writeAggregateState(runDir, aggregate));
 

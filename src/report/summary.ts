@@ -3,6 +3,7 @@ import type { MetricsAggregate } from '../metrics/aggregate.js';
 import { latencyStats, MAX_TRACKABLE_US, SIGNIFICANT_DIGITS, usToMs, type LatencyStats } from '../metrics/histogram.js';
 import { ERROR_CLASSES, OPERATIONS, type ErrorClass, type Operation } from '../metrics/operations.js';
 import { redactDeep, redactText } from '../metrics/redact.js';
+import type { FaultEventReport, RunLimits } from '../metrics/fault-events.js';
 import type { LedgerTotals, ProvisioningCounts } from '../metrics/types.js';
 
 export const SUMMARY_SCHEMA = 'edgefleet.summary/v1';
@@ -66,6 +67,10 @@ export interface RunSummary {
   reconciliation: Reconciliation | null;
   /** Present when part of the fleet's figures are missing (a worker crashed): they cover what was merged before. */
   incomplete?: { reason: string };
+  /** The profile's events, one section each: what it took away, how long until the fleet was whole again. */
+  events?: FaultEventReport[];
+  /** The pre-flight budget of descriptors and where the run met a limit of this machine. */
+  limits?: RunLimits;
 }
 
 export interface RunMeta {

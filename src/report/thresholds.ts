@@ -6,6 +6,7 @@ import type { LedgerTotals } from '../metrics/types.js';
 import {
   METRICS_HELP, ThresholdError, resolveMetric, type MetricRef, type Threshold, type ThresholdOp, type ThresholdUnit,
 } from '../config/thresholds.js';
+import type { FaultEventReport } from '../metrics/fault-events.js';
 import type { Reconciliation, RunSummary } from './summary.js';
 
 export type { Threshold } from '../config/thresholds.js';
@@ -33,6 +34,7 @@ export interface ThresholdInput {
   errors?: Partial<Record<ErrorClass, { count: number } | undefined>>;
   scheduler?: { lateness?: Partial<RunSummary['scheduler']['lateness']> };
   reconciliation?: Reconciliation | null;
+  events?: readonly Pick<FaultEventReport, 'index' | 'kind' | 'wholeAfterMs' | 'notWhole'>[];
 }
 
 interface Reading {
@@ -95,6 +97,8 @@ function read(ref: MetricRef, s: ThresholdInput): Reading {
       }
       return typeof v === 'number' ? { value: v } : { value: null, note: `the reconciliation has no ${ref.field}` };
     }
+    case 'eventsWholeAfter':
+      return eventsWholeAfter(s.events ?? []);
     case 'lateness': {
       const l = s.scheduler?.lateness;
       if (ref.stat === 'count') return { value: l?.count ?? 0 };
@@ -103,6 +107,18 @@ function read(ref: MetricRef, s: ThresholdInput): Reading {
       return { value: v, samples: l.count };
     }
   }
+}
+
+/** The longest wait for the fleet to be whole again; no value when an event never left it whole (or none happened). */
+function eventsWholeAfter(events: NonNullable<ThresholdInput['events']>): Reading {
+  if (events.length === 0) return { value: null, note: 'the profile has no events' };
+  const never = events.find((e) => e.wholeAfterMs === null);
+  if (never !== undefined) {
+    const why = never.notWhole ?? 'not yet';
+    return { value: null, note: `events[${never.index}] ${never.kind} was not whole again: ${why}` };
+  }
+  const worst = events.reduce((a, b) => ((b.wholeAfterMs ?? 0) > (a.wholeAfterMs ?? 0) ? b : a));
+  return { value: worst.wholeAfterMs, note: `events[${worst.index}] ${worst.kind}`, samples: events.length };
 }
 
 // --- evaluating -----------------------------------------------------------------------------------------------

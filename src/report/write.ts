@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { TimeseriesRow } from '../metrics/aggregate.js';
+import type { FaultEventReport } from '../metrics/fault-events.js';
 import { writeAtomic } from './read.js';
 
 /** How reports/latest was updated; "unchanged" when it already points at a newer run. */
@@ -26,11 +27,26 @@ export function newRunId(date: Date = new Date(), seed?: string | number): strin
   return `${stamp}-${suffix}`;
 }
 
-export function formatTimeseriesCsv(rows: readonly TimeseriesRow[]): string {
-  const out = ['time,epoch_ms,seconds,generated_per_s,acknowledged_per_s,failed_per_s,errors_per_s,connected,lateness_p99_ms'];
+/** The profile's events on the timeline: "networkDrop#1" where one happened, "networkDrop#1 whole" where it ended. */
+function eventMarks(events: readonly FaultEventReport[]): { t: number; mark: string }[] {
+  return events.flatMap((e) => {
+    if (e.startedAtMs === null) return [];
+    const name = `${e.kind}#${e.index}`;
+    const start = { t: e.startedAtMs, mark: name };
+    return e.wholeAfterMs === null ? [start] : [start, { t: e.startedAtMs + e.wholeAfterMs, mark: `${name} whole` }];
+  });
+}
+
+export function formatTimeseriesCsv(rows: readonly TimeseriesRow[], events: readonly FaultEventReport[] = []): string {
+  const out = [
+    'time,epoch_ms,seconds,generated_per_s,acknowledged_per_s,failed_per_s,errors_per_s,connected,' +
+      'lateness_p99_ms,events',
+  ];
   const rate = (n: number, s: number) => String(Math.round((n / s) * 1000) / 1000);
+  const marks = eventMarks(events);
   for (const r of rows) {
     const s = r.seconds > 0 ? r.seconds : 1;
+    const here = marks.filter((m) => m.t >= r.t && m.t < r.t + s * 1000).map((m) => m.mark).join(';');
     out.push(
       [
         new Date(r.t).toISOString(),
@@ -43,6 +59,7 @@ export function formatTimeseriesCsv(rows: readonly TimeseriesRow[]): string {
         r.connected,
         // Empty when no timer fired in that second.
         r.latenessP99Ms === undefined ? '' : Math.round(r.latenessP99Ms * 1000) / 1000,
+        here,
       ].join(','),
     );
   }

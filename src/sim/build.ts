@@ -42,7 +42,7 @@ export interface BuiltThing {
   /** How it reaches the cloud; the dashboard counts identities by state per pattern. */
   pattern: ThingPattern;
   /** Identities its modules hold and start themselves (identity translation), counted by state under their own group. */
-  held?: { group: string; count: number }[];
+  held?: { group: string; count: number; deviceIds: string[] }[];
 }
 
 function seededRandom(seed: number): () => number {
@@ -246,7 +246,8 @@ export async function buildFleet(ctx: SimContext, init: FleetShare): Promise<Bui
       const gateway = gateways.get(identity.deviceId);
       const config = edgeConfig(ctx, target, group, identity);
       thing = new SimEdgeDevice(ctx, target, plan, await deviceAuth(group, identity, target, target.groupKeys.edgeDevices), gateway === undefined ? config : { ...config, gateway });
-      const held = Object.entries(config.modules).flatMap(([name, m]) => (m.behaviour === 'identity-translation' ? [{ group: `${group.name}/${name}`, count: m.sensorIds.length }] : []));
+      const held = Object.entries(config.modules).flatMap(([name, m]) => (m.behaviour === 'identity-translation'
+        ? [{ group: `${group.name}/${name}`, count: m.sensorIds.length, deviceIds: m.sensorIds }] : []));
       if (held.length > 0) {
         built.push({ thing, group: identity.group, plan, arrivalOffsetMs: identity.arrivalMs, kind: identity.kind, pattern: identity.kind, held });
         continue;

@@ -14,6 +14,21 @@ export type { ThingState };
  */
 export type ThingPattern = 'device' | 'iotEdge' | 'downstream' | 'identityTranslation';
 
+/**
+ * The connections this worker's identities hold open, by device id (a module's under its device's): a profile
+ * event cuts their sockets as a failing network would, and counts what it took away.
+ */
+export interface ConnectionRegistry {
+  /** `deviceId` holds a connection over `socket` (`hub`: to its hub; `dps`: a registration); forgotten on close. */
+  opened(deviceId: string, socket: OpenSocket, kind: 'hub' | 'dps'): void;
+}
+
+/** What the registry needs of a socket: to destroy it, and to hear that it closed. */
+export interface OpenSocket {
+  destroy(): unknown;
+  once(event: 'close', listener: () => void): unknown;
+}
+
 export interface SimContext {
   scheduler: Scheduler;
   metrics: MetricsRecorder;
@@ -33,6 +48,8 @@ export interface SimContext {
   watch?: MessageWatch;
   /** What DPS assigned identities in earlier runs against this target (the assignment cache); absent: none kept. */
   assignments?: AssignmentBook;
+  /** Where connections are registered as they open (absent: nowhere). */
+  connections?: ConnectionRegistry;
   /** Keep-alive and time-outs of MQTT connections. */
   mqtt: { keepaliveSeconds: number; connectTimeoutMs: number; operationTimeoutMs: number };
 }

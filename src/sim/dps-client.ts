@@ -155,6 +155,7 @@ export async function provision(
     () => exchange.lost(),
   );
   exchange.connection = connection;
+  ctx.connections?.opened(registrationId, connection.client.stream, 'dps');
   try {
     await connection.subscribe(['$dps/registrations/res/#'], 1);
     const registerBody = JSON.stringify({ registrationId, ...(payload === undefined ? {} : { payload }) });

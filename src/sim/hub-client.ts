@@ -115,6 +115,8 @@ export class HubClient {
       throw err;
     });
     client = new HubClient(ctx, connection, identity, tokenExpiry);
+    // A socket of ours (not an in-process stream to a gateway): a network event can cut it.
+    if (opts.stream === undefined) ctx.connections?.opened(identity.deviceId, connection.client.stream, 'hub');
     const filters: string[] = [filter.twinResponses, filter.desiredPatches, filter.methods];
     if (identity.moduleId === undefined) filters.push(filter.c2d(identity.deviceId));
     else if (handlers.onModuleInput) filters.push(filter.moduleInputs(identity.deviceId, identity.moduleId));

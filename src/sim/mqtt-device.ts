@@ -56,6 +56,7 @@ export class MqttDevice extends PacedThing {
         return;
       }
       this.connection = connection;
+      this.ctx.connections?.opened(this.deviceId, connection.client.stream, 'hub');
       this.ctx.metrics.recordLatency('connect', intended, started, this.ctx.scheduler.now());
       this.connectedNow();
       this.setState('connected');

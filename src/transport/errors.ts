@@ -1,5 +1,5 @@
-// Every failure is classified where it happens: auth, throttled, timeout, protocol, network, server (the classes
-// that reports and thresholds count: README "Thresholds", `errors.<class>.count`).
+// Every failure is classified where it happens: auth, throttled, timeout, protocol, network, server, exhaustion (the
+// classes that reports and thresholds count: README "Thresholds", `errors.<class>.count`).
 import type { ErrorClass } from '../metrics/operations.js';
 
 export class ClassifiedError extends Error {
@@ -8,7 +8,12 @@ export class ClassifiedError extends Error {
   }
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EADDRINUSE', 'ENOTFOUND', 'EAI_AGAIN']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRINUSE', 'ENOTFOUND', 'EAI_AGAIN',
+]);
+/** This machine's limits (descriptors, memory, local ports), not the target's: README "Limits of one machine". */
+const EXHAUSTION_CODES = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'EADDRNOTAVAIL']);
+const EXHAUSTION_TEXT = /\b(EMFILE|ENFILE|ENOMEM|EADDRNOTAVAIL)\b/;
 
 /** CONNACK return codes of MQTT 3.1.1 as IoT Hub uses them (docs/protocol.md §1.5). */
 export function classifyConnack(code: number): ClassifiedError {
@@ -35,6 +40,7 @@ export function classify(err: unknown): ClassifiedError {
   const e = err as NodeJS.ErrnoException & { code?: unknown };
   if (typeof e?.code === 'number') return classifyConnack(e.code);
   if (typeof e?.code === 'string') {
+    if (EXHAUSTION_CODES.has(e.code)) return new ClassifiedError('exhaustion', `${e.code}: ${e.message}`);
     if (NETWORK_CODES.has(e.code)) return new ClassifiedError('network', `${e.code}: ${e.message}`);
     if (e.code === 'ETIMEDOUT') return new ClassifiedError('timeout', e.message);
     if (e.code.startsWith('ERR_SSL') || e.code.startsWith('ERR_TLS') || e.code.includes('CERT')) {
@@ -42,6 +48,7 @@ export function classify(err: unknown): ClassifiedError {
     }
   }
   const message = e instanceof Error ? e.message : String(err);
+  if (EXHAUSTION_TEXT.test(message)) return new ClassifiedError('exhaustion', message);
   if (/timed? ?out|timeout/i.test(message)) return new ClassifiedError('timeout', message);
   if (/not authori[sz]ed|unauthori[sz]ed|bad user/i.test(message)) return new ClassifiedError('auth', message);
   return new ClassifiedError('network', message);

@@ -81,6 +81,9 @@ export function decideRetry(s: RetrySituation): RetryDecision {
       ? { action: 'retry', backoff: 'throttled' }
       : { action: 'retry', backoff: 'throttled', retryAfterMs: Math.max(0, s.retryAfterSeconds * 1000) };
   }
+  // This machine is out of descriptors, ports or memory: trying again at once only adds to it, so wait as long as
+  // a throttled identity does while other identities finish or give theirs back.
+  if (s.errorClass === 'exhaustion') return { action: 'retry', backoff: 'throttled' };
   if (isRefusal(s)) return refused(s);
   // An unacceptable protocol version, a malformed request or answer, a refused subscription: trying again sends the
   // same. A twin read is tried again on a new connection whatever went wrong.

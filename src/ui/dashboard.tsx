@@ -2,10 +2,12 @@
 // it holds only view state (help, the device prompt, the device being looked at).
 import { useEffect, useRef, useState, type ReactNode } from 'react';
 import { Box, Static, Text, useInput, useStdin, useStdout } from 'ink';
-import type { DashboardState, DeviceDetail, DeviceMessage, GroupRow } from './model.js';
+import type { DashboardState, DeviceDetail, DeviceMessage, EventRow, GroupRow } from './model.js';
 import { emptyStates, HISTORY_SECONDS, patternLabel, THING_STATES } from './model.js';
 import { initialView, reduceKey, splitKeys, type Effect, type Mode, type View } from './keys.js';
-import { columnValue, groupTotal, identityTable, planLayout, seg, SYSTEM_JOIN, systemParts, type Layout, type Seg } from './layout.js';
+import {
+  columnValue, groupTotal, identityTable, planLayout, seg, shownEvents, SYSTEM_JOIN, systemParts, type Layout, type Seg,
+} from './layout.js';
 import {
   fmtClock,
   fmtCount,
@@ -235,6 +237,31 @@ function Errors({ state, layout }: { state: DashboardState; layout: Layout }): R
       {hidden.length > 0 ? (
         <Line segs={[seg(`+${hidden.length} more: ${hidden.map((e) => `${e.cls} ${fmtCount(e.count)}`).join(', ')}`, { dim: true })]} />
       ) : null}
+    </Box>
+  );
+}
+
+const PHASE_COLOUR: Record<EventRow['phase'], Omit<Seg, 't'>> = {
+  planned: {}, underway: {}, whole: { green: true }, notWhole: { red: true },
+};
+
+/** The profile's events, a line each: green once the fleet is whole again, red when it never was. */
+function Events({ state, layout }: { state: DashboardState; layout: Layout }): ReactNode {
+  const rows = shownEvents(state, layout.events);
+  if (rows.length === 0) return null;
+  const nameW = Math.max(...rows.map((r) => r.name.length));
+  return (
+    <Box flexDirection="column">
+      {rows.map((r, i) => (
+        <Line
+          key={r.name}
+          segs={[
+            seg(left(i === 0 ? 'events' : '', 8), { bold: true }),
+            seg(left(r.name, nameW), { bold: true, ...PHASE_COLOUR[r.phase] }),
+            seg(`  ${left(r.text, Math.max(0, layout.width - nameW - 10))}`.trimEnd()),
+          ]}
+        />
+      ))}
     </Box>
   );
 }
@@ -529,6 +556,7 @@ export function Dashboard(props: DashboardProps): ReactNode {
         <Latency state={state} layout={layout} />
         {gap}
         <Errors state={state} layout={layout} />
+        <Events state={state} layout={layout} />
         {layout.ledger || layout.system ? gap : null}
         {layout.ledger ? <Ledger state={state} width={width} /> : null}
         {layout.system ? <System state={state} layout={layout} /> : null}

@@ -1,7 +1,7 @@
 // Pure layout of the dashboard: which columns fit the width, how many rows of each list fit the height.
 // Kept apart from the Ink components so the arithmetic is tested without rendering.
 import type { ThingState } from '../metrics/types.js';
-import type { DashboardState, GroupRow } from './model.js';
+import type { DashboardState, EventRow, GroupRow } from './model.js';
 import { fmtCount, fmtMB, fmtMs, fmtPercent, levelBlocks, sparkline } from './format.js';
 
 /** A run of text and its style. Colours: only bold, inverse, red and green, readable on dark and light
@@ -154,6 +154,8 @@ export interface Layout {
   patterns: number;
   operations: number;
   errors: number;
+  /** Event lines shown (shownEvents). */
+  events: number;
   ledger: boolean;
   system: boolean;
   /** Lateness and workers on one line (wide) or two. */
@@ -177,7 +179,15 @@ export function mainHeight(state: DashboardState, l: Omit<Layout, 'height'>): nu
   const system = l.system ? l.systemLines : 0;
   const footer = 1;
   const blocks = 5 + (l.ledger || l.system ? 1 : 0);
-  return header + identities + rates + latency + errors + ledger + system + footer + (l.gaps ? blocks - 1 : 0);
+  const events = l.events;
+  return header + identities + rates + latency + errors + events + ledger + system + footer + (l.gaps ? blocks - 1 : 0);
+}
+
+/** The events worth a line: those that happened, the latest last; before any, the next one planned. */
+export function shownEvents(state: DashboardState, max: number): EventRow[] {
+  const happened = state.events.filter((e) => e.phase !== 'planned');
+  const rows = happened.length > 0 ? happened : state.events.filter((e) => e.phase === 'planned').slice(0, 1);
+  return max <= 0 ? [] : rows.slice(-max);
 }
 
 /**
@@ -196,6 +206,7 @@ export function planLayout(state: DashboardState, columns: number, rows: number)
     patterns: 0,
     operations: Math.min(O, 1),
     errors: Math.min(E, 1),
+    events: 0,
     ledger: false,
     system: false,
     systemLines: (() => {
@@ -223,6 +234,15 @@ export function planLayout(state: DashboardState, columns: number, rows: number)
   if (!fits()) l.ledger = false;
   l.system = true;
   if (!fits()) l.system = false;
+  // Events: as many lines as there are to show, while they fit.
+  const events = shownEvents(state, Infinity).length;
+  while (l.events < events) {
+    l.events += 1;
+    if (!fits()) {
+      l.events -= 1;
+      break;
+    }
+  }
   if (state.patterns.length > 1) {
     l.patterns = state.patterns.length;
     if (!fits()) l.patterns = 0;

@@ -2,12 +2,13 @@
 // (the MetricsAggregate and the workers' state counts). The UI renders only this; it never asks a worker
 // anything except through onDrill.
 import type { ErrorStats, IntervalView, MetricsAggregate } from '../metrics/aggregate.js';
+import type { FaultEventReport } from '../metrics/fault-events.js';
 import type {
   LedgerTotals, ProcessLoad, ProvisioningCounts, StateCounts, ThingState, WorkerLoad,
 } from '../metrics/types.js';
 import { latencyStats } from '../metrics/histogram.js';
 import { OPERATIONS } from '../metrics/operations.js';
-import { oneLine } from './format.js';
+import { fmtClock, fmtCount, oneLine } from './format.js';
 
 export const THING_STATES = [
   'waiting',
@@ -85,6 +86,15 @@ export interface LedgerView {
   balanced: boolean;
 }
 
+/** A profile event as the dashboard shows it. */
+export interface EventRow {
+  /** "networkDrop #1": its kind and place in the profile. */
+  name: string;
+  phase: 'planned' | 'underway' | 'whole' | 'notWhole';
+  /** When, what it took away, how it stands: "at 0:30 · took 40 connections of 20 identities · whole after 4.2 s". */
+  text: string;
+}
+
 export interface DashboardState {
   scenario: string;
   profile: string;
@@ -112,6 +122,8 @@ export interface DashboardState {
   process: ProcessLoad;
   /** Identities registered through DPS, reused from the assignment cache, registered again (absent before any). */
   provisioning?: ProvisioningCounts;
+  /** The profile's events: planned, under way, whole again. */
+  events: EventRow[];
   /** End (epoch ms) of the last interval folded in, so a second is folded once however often nextState runs. */
   intervalEndMs: number | null;
 }
@@ -160,6 +172,7 @@ export function initialState(input: InitialInput): DashboardState {
     lateness: { p99: null, history: [], runP99: null, max: null },
     workers: [],
     process: { cpuPercent: null, rssMB: null },
+    events: [],
     intervalEndMs: null,
   };
 }
@@ -189,6 +202,8 @@ export interface TickInput {
   stage?: string;
   paused?: boolean;
   stopping?: boolean;
+  /** The profile's events as the coordinator follows them. */
+  events?: readonly FaultEventReport[];
 }
 
 const isThingState = (s: string): s is ThingState => (THING_STATES as readonly string[]).includes(s);
@@ -212,6 +227,7 @@ export function nextState(prev: DashboardState, input: TickInput): DashboardStat
   if (input.lateness !== undefined) next.lateness = { ...prev.lateness, runP99: input.lateness.p99, max: input.lateness.max };
   if (input.workers !== undefined) next.workers = [...input.workers].sort((a, b) => a.index - b.index);
   if (input.process !== undefined) next.process = { ...input.process };
+  if (input.events !== undefined) next.events = eventRows(input.events, input.now);
 
   const iv = input.interval;
   const fresh = iv !== undefined && (prev.intervalEndMs === null || iv.endMs > prev.intervalEndMs);
@@ -295,6 +311,25 @@ function foldOperations(
     });
   }
   return out.sort((a, b) => (ORDER.get(a.name) ?? 99) - (ORDER.get(b.name) ?? 99) || a.name.localeCompare(b.name));
+}
+
+/** Each event in a line: when, what it took away, and whether the fleet is whole again. */
+export function eventRows(events: readonly FaultEventReport[], now: number): EventRow[] {
+  return events.map((e): EventRow => {
+    const name = `${e.kind} #${e.index}`;
+    const at = `at ${fmtClock(e.atMs)}`;
+    if (e.startedAtMs === null) return { name, phase: e.notWhole === undefined ? 'planned' : 'notWhole', text: at };
+    const { connections, identities } = e.tookAway;
+    const took = `took ${fmtCount(connections)} connections of ${fmtCount(identities)} identities`;
+    const target = e.target?.error ?? (e.targetBackAtMs === null ? 'target down' : undefined);
+    const parts = [at, took, ...(target === undefined ? [] : [target])];
+    if (e.wholeAfterMs !== null) {
+      const whole = `whole after ${(e.wholeAfterMs / 1000).toFixed(1)} s`;
+      return { name, phase: 'whole', text: [...parts, whole].join(' · ') };
+    }
+    if (e.notWhole !== undefined) return { name, phase: 'notWhole', text: [...parts, e.notWhole].join(' · ') };
+    return { name, phase: 'underway', text: [...parts, `not whole for ${fmtClock(now - e.startedAtMs)}`].join(' · ') };
+  });
 }
 
 function ledgerView(l: LedgerTotals): LedgerView {

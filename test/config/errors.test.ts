@@ -351,7 +351,7 @@ describe('profiles', () => {
     const error = await configError(() => loadProfile('smok'));
     expect(error.message).toContain('no profile named "smok"');
     expect(error.message).toContain('(did you mean "smoke"?)');
-    expect(error.message).toContain('available: ramp, reconnect-storm, smoke, soak, spike');
+    expect(error.message).toContain('available: chaos, ramp, reconnect-storm, smoke, soak, spike');
   });
 
   it('check actions and events against the scenario', async () => {

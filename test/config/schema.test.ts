@@ -55,7 +55,8 @@ describe('JSON Schema', () => {
     const actions = schema.properties.actions.items.oneOf as Json[];
     expect(actions.map((a) => a.properties.kind.const)).toEqual(['command', 'writeProperty']);
     const events = schema.properties.events.items.oneOf as Json[];
-    expect(events.map((e) => e.properties.kind.const)).toEqual(['dropConnections', 'targetOutage']);
+    expect(events.map((e) => e.properties.kind.const))
+      .toEqual(['dropConnections', 'targetOutage', 'networkDrop', 'targetRestart']);
   });
 
   it('is plain JSON', () => {

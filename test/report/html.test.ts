@@ -20,6 +20,7 @@ import {
 import { writeAggregateState } from '../../src/report/read.js';
 import { renderHtmlFromFiles, renderRunFolder } from '../../src/report/render.js';
 import { buildSummary } from '../../src/report/summary.js';
+import type { FaultEventReport } from '../../src/metrics/fault-events.js';
 import { systemPeer } from '../support/system-peer.js';
 import { SYN_T0, syntheticAggregate } from './synthetic.js';
 
@@ -151,6 +152,38 @@ describe.skipIf(chromium.missing)('report.html in headless Chromium', () => {
       expect(figs.get(id)!.paths).toEqual([]);
     }
     expect(dom).toContain('No operation recorded a latency.');
+  });
+
+  it('marks each profile event on the time charts: where it happened, shaded until the fleet was whole', async () => {
+    const agg = syntheticAggregate({ seconds: 30 });
+    type Kind = FaultEventReport['kind'];
+    const event = (index: number, kind: Kind, atMs: number, wholeAfterMs: number | null): FaultEventReport => ({
+      index, kind, spec: {}, atMs, at: new Date(SYN_T0 + atMs).toISOString(), startedAtMs: SYN_T0 + atMs,
+      before: { identities: 10, connections: 10 }, tookAway: { identities: 5, connections: 5 }, lowestConnected: 5,
+      wholeAfterMs, window: null, ledger: null, errors: {},
+    });
+    const summary = {
+      ...buildSummary(agg, { runId: 'run-events' }),
+      events: [event(0, 'networkDrop', 8000, 3000), event(1, 'targetRestart', 20_000, null)],
+    };
+    const file = await writeHtmlReport(join(dir, 'events'), summary, agg);
+    const dom = await dumpDom(file, join(dir, 'profile-events'));
+    expect(bodyAttrs(dom)['data-error'], 'the page script threw').toBeUndefined();
+    for (const id of ['chart-throughput', 'chart-connected', 'chart-errors']) {
+      const fig = new RegExp(`<figure\\b[^>]*id="${id}"[^>]*>([\\s\\S]*?)</figure>`).exec(dom)![1]!;
+      expect(fig, id).toMatch(/<svg[^>]*data-events="2"/);
+      expect(fig.match(/class="event-line"/g), id).toHaveLength(2);
+      const spans = [...fig.matchAll(/<rect x="[\d.]+" y="[\d.]+" width="([\d.]+)"[^>]*class="event-span"/g)]
+        .map((m) => Number(m[1]));
+      expect(spans).toHaveLength(2);
+      // The restart was never whole: shaded to the end of the chart, wider than the drop's 3 s.
+      expect(spans[1]!).toBeGreaterThan(spans[0]!);
+      expect(fig).toContain('networkDrop #0');
+      expect(fig).toContain('targetRestart #1');
+    }
+    // Latency charts have no time axis: no marks there.
+    const latency = /<figure\b[^>]*id="chart-latency-telemetry"[^>]*>([\s\S]*?)<\/figure>/.exec(dom)![1];
+    expect(latency).not.toContain('event-line');
   });
 });
 

@@ -60,7 +60,10 @@ describe('a run folder and reports/latest', () => {
     expect(hgrm).toMatch(/#\[Max\s+=\s+110\.015, Total count\s+=\s+100\]/);
 
     const csv = (await readFile(join(reports, id, 'timeseries.csv'), 'utf8')).trim().split('\n');
-    expect(csv[0]).toBe('time,epoch_ms,seconds,generated_per_s,acknowledged_per_s,failed_per_s,errors_per_s,connected,lateness_p99_ms');
+    expect(csv[0]).toBe(
+      'time,epoch_ms,seconds,generated_per_s,acknowledged_per_s,failed_per_s,errors_per_s,connected,' +
+        'lateness_p99_ms,events',
+    );
     // The fixture's snapshots end in two different seconds; flush() closed the last one.
     expect(csv.slice(1).map((l) => l.split(',').slice(0, 4))).toEqual([
       [new Date(T0 + 1000).toISOString(), String(T0 + 1000), '1', '100'],

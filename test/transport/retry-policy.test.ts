@@ -49,6 +49,9 @@ const rows: Row[] = [
   ['CONNACK 5 again for a module identity', on('auth', 'reconnect', 'module', assigned(5)), 'refreshKey'],
   ['CONNACK 5 again upstream of a downstream device', on('auth', 'reconnect', 'gateway', { status: 5 }), 'giveUp'],
   ['throttled on reconnect', on('throttled', 'reconnect', 'module'), 'retry', throttled],
+  // This machine out of descriptors or ports (EMFILE, EADDRNOTAVAIL): wait longer, do not register again
+  ['out of descriptors on connect', on('exhaustion', 'connect', 'dps', assigned()), 'retry', throttled],
+  ['out of ports while registering', on('exhaustion', 'provision', 'dps'), 'retry', throttled],
   // The twin GET after a connect
   ['twin 429', on('throttled', 'twin', 'module', { status: 429 }), 'retry', throttled],
   ['twin 500', on('server', 'twin', 'module', { status: 500 }), 'retry', normal],
@@ -94,7 +97,7 @@ describe('decideRetry', () => {
   });
 
   it('retries on the normal backoff for a class it does not know (a class added later)', () => {
-    const situation = { ...on('exhaustion', 'connect', 'dps', assigned()), refusals: 0 };
+    const situation = { ...on('someNewClass', 'connect', 'dps', assigned()), refusals: 0 };
     expect(decideRetry(situation)).toEqual({ action: 'retry', backoff: 'normal' });
   });
 });

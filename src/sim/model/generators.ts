@@ -1,7 +1,10 @@
 // Deterministic value generators for telemetry, read-only properties and command responses. Same seed and same
 // sequence of next(t) calls → same values in any process: every generator draws from its own mulberry32 state,
 // and time comes only from the caller's `t` (seconds; the pacer passes epoch seconds of the intended send time).
-import { Faker, base, en } from '@faker-js/faker';
+import type { Faker } from '@faker-js/faker';
+// The English instance only: the package's index loads every locale (some 80 files at once in each worker thread,
+// enough to exhaust a small limit of open files, and megabytes to parse); its class and data make ours.
+import { faker as english } from '@faker-js/faker/locale/en';
 import type { CommandDef, DeviceModel, PropertyDef, TelemetryDef } from '../../model/dtdl.js';
 import { Prng, seedFor } from './random.js';
 import type { GeospatialSchema, ObjectSchema, Schema } from '../../model/schema.js';
@@ -49,8 +52,9 @@ let sharedFaker: Faker | undefined;
 
 function fakerInstance(): Faker {
   if (sharedFaker === undefined) {
-    sharedFaker = new Faker({
-      locale: [en, base],
+    const FakerClass = Object.getPrototypeOf(english).constructor as typeof Faker;
+    sharedFaker = new FakerClass({
+      locale: english.rawDefinitions,
       randomizer: {
         next: () => (activeRng ?? fallbackRng).next(),
         seed: () => {},
