@@ -36,7 +36,7 @@ export class ThresholdError extends Error {
 
 export const LATENCY_STATS = ['p50', 'p90', 'p95', 'p99', 'p999', 'max', 'mean', 'count'] as const;
 export type LatencyStat = (typeof LATENCY_STATS)[number];
-const LEDGER_FIELDS = ['lost', 'generated', 'acknowledged', 'failed', 'expired', 'dropped', 'inFlight', 'stored', 'deliveredLate'] as const;
+const LEDGER_FIELDS = ['lost', 'generated', 'acknowledged', 'failed', 'expired', 'dropped', 'inFlight', 'stored', 'deliveredLate', 'resent'] as const;
 export type LedgerField = (typeof LEDGER_FIELDS)[number];
 const RECONCILIATION_FIELDS = ['acknowledgedNotReceived', 'receivedNotAcknowledged', 'duplicates', 'outOfOrder'] as const;
 export type ReconciliationField = (typeof RECONCILIATION_FIELDS)[number];

@@ -21,6 +21,11 @@ export interface LedgerCounts {
   stored: number;
   /** Acknowledged after having waited in a store-and-forward store; informational, a subset of acknowledged. */
   deliveredLate: number;
+  /**
+   * Sent again after a connection loss took it without an acknowledgement (QoS 1, the same identity; edgeHub's
+   * upstream from its store): informational, not a new message. The target may have received it twice.
+   */
+  resent: number;
 }
 
 export const LEDGER_KEYS = [
@@ -31,6 +36,7 @@ export const LEDGER_KEYS = [
   'dropped',
   'stored',
   'deliveredLate',
+  'resent',
 ] as const satisfies ReadonlyArray<keyof LedgerCounts>;
 
 export const emptyLedger = (): LedgerCounts => ({
@@ -41,6 +47,7 @@ export const emptyLedger = (): LedgerCounts => ({
   dropped: 0,
   stored: 0,
   deliveredLate: 0,
+  resent: 0,
 });
 
 export interface LedgerTotals extends LedgerCounts {

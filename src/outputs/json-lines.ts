@@ -62,7 +62,7 @@ function ledger(aggregate: MetricsAggregate) {
   const l = aggregate.ledger();
   return {
     generated: l.generated, acknowledged: l.acknowledged, failed: l.failed, expired: l.expired, dropped: l.dropped,
-    inFlight: l.inFlight, stored: l.stored, deliveredLate: l.deliveredLate, balanced: l.balanced,
+    inFlight: l.inFlight, stored: l.stored, deliveredLate: l.deliveredLate, resent: l.resent, balanced: l.balanced,
   };
 }
 

@@ -64,7 +64,7 @@ export function formatConsoleReport(summary: RunSummary, options: ConsoleReportO
   lines.push(
     `messages  generated ${l.generated} = acknowledged ${l.acknowledged} + failed ${l.failed} + expired ${l.expired}` +
       ` + dropped ${l.dropped} + in flight ${l.inFlight}  ${verdict}` +
-      `  (in flight: ${l.stored} still stored, unsent; delivered late ${l.deliveredLate})`,
+      `  (in flight: ${l.stored} still stored, unsent; delivered late ${l.deliveredLate}; resent ${l.resent})`,
   );
 
   const failed = summary.gauges.failed ?? 0;

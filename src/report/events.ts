@@ -54,7 +54,7 @@ export function windowText(e: FaultEventReport): string {
   const errors = Object.entries(e.errors).map(([cls, n]) => `${cls} ${count(n ?? 0)}`).join(', ');
   return `${seconds(e.window.toMs - e.window.fromMs)}: generated ${count(l.generated)}, acknowledged ` +
     `${count(l.acknowledged)}, failed ${count(l.failed)}, expired ${count(l.expired)}, lost ${count(l.lost)}, ` +
-    `delivered late ${count(l.deliveredLate)}; errors ${errors === '' ? 'none' : errors}`;
+    `delivered late ${count(l.deliveredLate)}; resent ${count(l.resent)}; errors ${errors === '' ? 'none' : errors}`;
 }
 
 /** Lines of the limits section: the pre-flight budget and where the run met a limit; none when nothing to say. */

@@ -293,6 +293,7 @@ function renderLedger(s: RunSummary): string {
 ${terms.map(([k, v]) => `<tr><th scope="row">${h(k)}</th><td class="num">${v}</td></tr>`).join('\n')}
 <tr class="dim"><th scope="row">still stored, unsent (store and forward; part of in flight)</th><td class="num">${l.stored}</td></tr>
 <tr class="dim"><th scope="row">delivered late, after being stored (part of acknowledged)</th><td class="num">${l.deliveredLate}</td></tr>
+<tr class="dim"><th scope="row">resent after a connection loss (not new messages; the target may have them twice)</th><td class="num">${l.resent}</td></tr>
 </tbody></table>
 ${rec ? `<h3>Reconciliation with the target</h3><table class="reconciliation"><tbody>${recRows}</tbody></table>` : ''}`;
 }

@@ -142,6 +142,7 @@ export function formatPrometheus(aggregate: MetricsAggregate, labels: Labels = {
     ['expired', l.expired, 'Messages whose store-and-forward TTL ran out before they were sent.'],
     ['dropped', l.dropped, 'Messages discarded by routing.'],
     ['delivered_late', l.deliveredLate, 'Messages acknowledged after waiting in a store-and-forward store (part of acknowledged).'],
+    ['resent', l.resent, 'Messages sent again after a connection loss took them unacknowledged (not new messages).'],
   ] as const;
   for (const [name, value, help] of ledger) {
     w.family(`edgefleet_messages_${name}_total`, 'counter', help);

@@ -115,6 +115,7 @@ export class TelemetryPacer {
     this.publish = publish;
     const kept = this.kept;
     this.kept = [];
+    this.ctx.metrics.ledger.resent += kept.length;
     for (const message of kept) this.transmit(publish, message);
     const interval = this.interval();
     if (!(interval > 0 && Number.isFinite(interval))) return;

@@ -294,7 +294,7 @@ function Ledger({ state, width }: { state: DashboardState; width: number }): Rea
     head.push(seg(right(h, w), { bold: true }));
     vals.push(seg(right(fmtCount(n), w), i === 2 && n > 0 ? { red: true } : {}));
   });
-  const extra = `  stored ${fmtCount(l.stored)} · late ${fmtCount(l.deliveredLate)}`;
+  const extra = `  stored ${fmtCount(l.stored)} · late ${fmtCount(l.deliveredLate)} · resent ${fmtCount(l.resent)}`;
   // How identities got their hub (DPS, the assignment cache, registered again), when there is room for it.
   const p = state.provisioning;
   const hubs = p === undefined || p.provisioned + p.reusedFromCache + p.reprovisioned === 0 ? ''

@@ -23,7 +23,7 @@ const groups = [
 const deviceIds = groups.flatMap((g) => Array.from({ length: Math.min(g.size, 50) }, (_, i) => `${g.name}-${String(i).padStart(4, '0')}`));
 const startedAtMs = Date.now();
 const durationMs = 5 * 60_000;
-const ledger = { generated: 0, acknowledged: 0, failed: 0, expired: 0, dropped: 0, stored: 0, deliveredLate: 0 };
+const ledger = { generated: 0, acknowledged: 0, failed: 0, expired: 0, dropped: 0, stored: 0, deliveredLate: 0, resent: 0 };
 const errors: Record<string, { count: number; lastMessage: string | null }> = {};
 const totals: Record<string, number> = {};
 let paused = false;
@@ -79,7 +79,7 @@ function interval(t: number): IntervalView {
   second += 1;
   return {
     startMs: second * 1000 - 1000, endMs: second * 1000, seconds: 1, operations,
-    ledger: { ...ledger, generated: sent, acknowledged: acked, failed, expired: 0, dropped: 0, stored: 0, deliveredLate: 0 },
+    ledger: { ...ledger, generated: sent, acknowledged: acked, failed, expired: 0, dropped: 0, stored: 0, deliveredLate: 0, resent: 0 },
     rates: { generatedPerSecond: sent, acknowledgedPerSecond: acked, failedPerSecond: failed, errorsPerSecond: errs },
     errors: {}, gauges: {}, connected, snapshots: 2, lateness: { count: 1000, p99: 0.5 + rnd() * (t % 10 === 0 ? 8 : 1), max: 14.5 },
   };

@@ -83,6 +83,8 @@ export interface LedgerView {
   /** Informational subsets: went through store-and-forward; acknowledged after their window. */
   stored: number;
   deliveredLate: number;
+  /** Sent again after a connection loss (not new messages). */
+  resent: number;
   balanced: boolean;
 }
 
@@ -168,7 +170,7 @@ export function initialState(input: InitialInput): DashboardState {
     rates: { sentPerSecond: 0, ackedPerSecond: 0, failedPerSecond: 0, errorsPerSecond: 0 },
     operations: [],
     errors: [],
-    ledger: { generated: 0, acknowledged: 0, failed: 0, expired: 0, dropped: 0, inFlight: 0, stored: 0, deliveredLate: 0, balanced: true },
+    ledger: { generated: 0, acknowledged: 0, failed: 0, expired: 0, dropped: 0, inFlight: 0, stored: 0, deliveredLate: 0, resent: 0, balanced: true },
     lateness: { p99: null, history: [], runP99: null, max: null },
     workers: [],
     process: { cpuPercent: null, rssMB: null },
@@ -342,6 +344,7 @@ function ledgerView(l: LedgerTotals): LedgerView {
     inFlight: l.inFlight,
     stored: l.stored,
     deliveredLate: l.deliveredLate,
+    resent: l.resent,
     balanced: l.balanced,
   };
 }

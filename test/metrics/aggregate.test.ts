@@ -122,7 +122,7 @@ describe('snapshot → aggregate round trip', () => {
       startMs: T0,
       endMs: T0 + 1000,
       ops: {},
-      ledger: { generated: 0, acknowledged: 0, failed: 0, expired: 0, dropped: 0, stored: 0, deliveredLate: 0 },
+      ledger: { generated: 0, acknowledged: 0, failed: 0, expired: 0, dropped: 0, stored: 0, deliveredLate: 0, resent: 0 },
       gauges: {},
       errors: { throttled: { count: 2, byOperation: { connect: 2 }, lastMessage: msg, lastAtMs: at, lastOperation: 'connect' } },
       rejected: 0,

@@ -109,11 +109,11 @@ describe('ledger and gauges', () => {
   });
 
   it('derives inFlight and detects a ledger that does not balance', () => {
-    const ok = ledgerTotals({ generated: 100, acknowledged: 80, failed: 5, expired: 4, dropped: 3, stored: 7, deliveredLate: 2 });
+    const ok = ledgerTotals({ generated: 100, acknowledged: 80, failed: 5, expired: 4, dropped: 3, stored: 7, deliveredLate: 2, resent: 0 });
     expect(ok.inFlight).toBe(8);
     expect(ok.balanced).toBe(true);
     expect(ok.generated).toBe(ok.acknowledged + ok.failed + ok.expired + ok.dropped + ok.inFlight);
-    const bad = ledgerTotals({ generated: 10, acknowledged: 11, failed: 0, expired: 0, dropped: 0, stored: 0, deliveredLate: 0 });
+    const bad = ledgerTotals({ generated: 10, acknowledged: 11, failed: 0, expired: 0, dropped: 0, stored: 0, deliveredLate: 0, resent: 0 });
     expect(bad.inFlight).toBe(-1);
     expect(bad.balanced).toBe(false);
   });

@@ -15,7 +15,7 @@ const dir = await mkdtemp(join(tmpdir(), 'edgefleet-events-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
 const windowLedger = {
-  generated: 120, acknowledged: 110, failed: 4, expired: 1, dropped: 0, stored: 0, deliveredLate: 6, lost: 5,
+  generated: 120, acknowledged: 110, failed: 4, expired: 1, dropped: 0, stored: 0, deliveredLate: 6, resent: 3, lost: 5,
 };
 const at = (ms: number) => ({ atMs: ms, at: new Date(SYN_T0 + ms).toISOString(), startedAtMs: SYN_T0 + ms });
 const all = { identities: 10, connections: 30 };
@@ -61,7 +61,7 @@ describe('event sections', () => {
       '  events[0] networkDrop at 0:12 (fraction 0.5)  2026-11-26T21:00:12.000Z',
       '    took away     5 identities, 15 connections (before: 10 identities connected, 30 connections open)',
       '    whole again   after 3.2 s, lowest 5 connected',
-      '    over window   4.7 s: generated 120, acknowledged 110, failed 4, expired 1, lost 5, delivered late 6; ' +
+      '    over window   4.7 s: generated 120, acknowledged 110, failed 4, expired 1, lost 5, delivered late 6; resent 3; ' +
         'errors network 15',
     ].join('\n'));
     expect(text).toContain('    target        killed pid 4100, back after 3.1 s as pid 4177 on port 8883');

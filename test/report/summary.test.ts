@@ -61,7 +61,7 @@ describe('summary.json', () => {
 
   it('carries the ledger with inFlight, errors with their latest message, gauges and lateness', () => {
     expect(json.ledger).toEqual({
-      generated: 110, acknowledged: 100, failed: 3, expired: 2, dropped: 1, stored: 5, deliveredLate: 4,
+      generated: 110, acknowledged: 100, failed: 3, expired: 2, dropped: 1, stored: 5, deliveredLate: 4, resent: 0,
       inFlight: 4, balanced: true,
     });
     expect(json.errors.throttled).toMatchObject({ count: 2, lastMessage: 'HTTP 429 Too Many Requests', lastOperation: 'telemetry' });

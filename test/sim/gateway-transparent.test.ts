@@ -267,6 +267,7 @@ describe('a leaf device through an outage of its gateway’s upstream', () => {
     expect(l.stored).toBe(0);
     const upstream = received(leafId) + received(`${gatewayId}/SimulatedTemperatureSensor`);
     expect(upstream).toBeGreaterThanOrEqual(l.acknowledged);
-    expect(upstream).toBeLessThanOrEqual(l.acknowledged + l.failed);
+    // At least once: a message on the wire when the outage cut the leg may have arrived, then been sent again.
+    expect(upstream).toBeLessThanOrEqual(l.acknowledged + l.failed + l.resent);
   }, 60_000);
 });

@@ -26,7 +26,7 @@ export function fullState(): DashboardState {
     { cls: 'timeout', count: 27, lastMessage: LONG_MESSAGE },
     { cls: 'auth', count: 2, lastMessage: 'CONNACK 5 not authorized' },
   ];
-  s.ledger = { generated: 23_044, acknowledged: 22_967, failed: 25, expired: 0, dropped: 0, inFlight: 52, stored: 0, deliveredLate: 0, balanced: true };
+  s.ledger = { generated: 23_044, acknowledged: 22_967, failed: 25, expired: 0, dropped: 0, inFlight: 52, stored: 0, deliveredLate: 0, resent: 0, balanced: true };
   s.lateness = { p99: 1.2, history: [0.5, 0.6, null, 1.2], runP99: 0.9, max: 14.5 };
   s.workers = [0, 1, 2, 3].map((index) => ({ index, busyPercent: 40 + 15 * index, heapMB: 70 }));
   s.process = { cpuPercent: 214, rssMB: 420 };

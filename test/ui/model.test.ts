@@ -22,7 +22,7 @@ function interval(s: number, p99: number | null, extra: Partial<IntervalView> = 
   if (p99 !== null) ops.telemetry = { count: 10, perSecond: 10, p50: p99 / 4, p95: p99 / 2, p99, max: p99 * 2, raw: { p50: 1, p95: 1, p99: 1, max: 1 } };
   return {
     startMs: T0 + (s - 1) * 1000, endMs: T0 + s * 1000, seconds: 1, operations: ops,
-    ledger: { generated: 10, acknowledged: 9, failed: 1, expired: 0, dropped: 0, stored: 0, deliveredLate: 0 },
+    ledger: { generated: 10, acknowledged: 9, failed: 1, expired: 0, dropped: 0, stored: 0, deliveredLate: 0, resent: 0 },
     rates: { generatedPerSecond: 10, acknowledgedPerSecond: 9, failedPerSecond: 1, errorsPerSecond: 2 },
     errors: {}, gauges: {}, connected: 3, snapshots: 2, ...extra,
   };
@@ -74,7 +74,7 @@ describe('nextState', () => {
       now: T0,
       interval: interval(1, 3),
       operationTotals: { telemetry: 1234 },
-      ledger: ledgerTotals({ generated: 100, acknowledged: 90, failed: 3, expired: 1, dropped: 2, stored: 5, deliveredLate: 4 }),
+      ledger: ledgerTotals({ generated: 100, acknowledged: 90, failed: 3, expired: 1, dropped: 2, stored: 5, deliveredLate: 4, resent: 0 }),
       errors: {
         auth: { count: 2, lastMessage: 'not authorized' },
         timeout: { count: 7, lastMessage: 'no PUBACK\n\u001B[31mwithin\u001B[0m\t30 s' },

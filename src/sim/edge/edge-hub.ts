@@ -33,6 +33,8 @@ interface StoredMessage {
   priority: number | undefined;
   /** Scheduler ms at which its time to live runs out, counted from when edgeHub took it. */
   expiresAt: number;
+  /** It was on the wire when its leg went: sending it from the store again counts as a resend. */
+  resend?: boolean;
 }
 
 /** Draining of one upstream leg: stored messages sent and not yet settled. */
@@ -253,6 +255,7 @@ export class EdgeHub {
     for (let i = back.length - 1; i >= 0; i--) {
       const message = back[i]!.tag!;
       ledger.stored += 1;
+      message.resend = true;
       this.store.putBack(identity, message, message.priority, message.expiresAt);
     }
     this.scanSoon();
@@ -412,6 +415,7 @@ export class EdgeHub {
       const message = this.store.take(identity);
       if (message === undefined) return;
       this.ctx.metrics.ledger.stored -= 1;
+      if (message.resend === true) this.ctx.metrics.ledger.resent += 1;
       state.inFlight += 1;
       const generation = state.generation;
       this.publish(leg, message, true, true, () => {
