@@ -14,6 +14,7 @@ import { SimDevice, type DeviceAuth, type DeviceBehaviour } from './device.js';
 import { SimEdgeDevice, type EdgeDeviceConfig } from './edge/edge-device.js';
 import type { DeviceIdentityPlan, TelemetrySource } from './thing.js';
 import { MqttDevice } from './mqtt-device.js';
+import { UnbuiltThing } from './unbuilt.js';
 import { parseModel, type DeviceModel } from './model/dtdl.js';
 import { commandResponseFor, createGenerator, createTelemetrySource, defaultGeneratorFor, type Generator } from './model/generators.js';
 
@@ -205,57 +206,78 @@ export function registrationIdsOf(loaded: LoadedScenario, identity: PlannedIdent
   return ids;
 }
 
-/** Everything this worker runs. */
+/** Everything this worker runs. An identity that cannot be built fails at its arrival; the others run. */
 export async function buildFleet(ctx: SimContext, init: FleetShare): Promise<BuiltThing[]> {
   const loaded = init.scenario;
-  const groups = new Map(loaded.groups.map((g) => [g.name, g]));
   const target = init.target;
+  const parts: FleetParts = {
+    groups: new Map(loaded.groups.map((g) => [g.name, g])),
+    downstreamGroups: new Map((loaded.downstream ?? []).map((d) => [d.name, d])),
+    gateways: new Map<string, GatewayServer>(),
+  };
+  if (target.kind !== 'mqtt') parts.gateways = planGateways(ctx, init, parts.downstreamGroups, target);
   const built: BuiltThing[] = [];
-  const downstreamGroups = new Map((loaded.downstream ?? []).map((d) => [d.name, d]));
-  const gateways = target.kind === 'mqtt' ? new Map<string, GatewayServer>() : planGateways(ctx, init, downstreamGroups, target);
   for (const identity of init.identities) {
-    if (identity.kind === 'downstream') {
-      const group = downstreamGroups.get(identity.group);
-      if (group === undefined) throw new Error(`identity ${identity.deviceId} names downstream group "${identity.group}", which the scenario lacks`);
-      const gateway = identity.gateway === undefined ? undefined : gateways.get(identity.gateway.deviceId);
-      if (target.kind === 'mqtt' || gateway === undefined) {
-        throw new Error(`downstream device ${identity.deviceId}: its gateway ${identity.gateway?.deviceId ?? '?'} must run in the same worker, against an Azure target (emulator or iot-central)`);
-      }
-      const plan: DeviceIdentityPlan = {
-        deviceId: identity.deviceId, group: identity.group, ordinal: identity.ordinal,
-        arrivalAt: Number.POSITIVE_INFINITY, random: seededRandom(identity.seed),
-      };
-      const thing = new SimDevice(ctx, target, plan, await downstreamAuth(group, identity, target), deviceBehaviour(group, identity.seed), { gateway });
-      built.push({ thing, group: identity.group, plan, arrivalOffsetMs: identity.arrivalMs, kind: identity.kind, pattern: identity.kind });
-      continue;
-    }
-    const group = groups.get(identity.group);
-    if (group === undefined) throw new Error(`identity ${identity.deviceId} names group "${identity.group}", which the scenario lacks`);
     const plan: DeviceIdentityPlan = {
       deviceId: identity.deviceId, group: identity.group, ordinal: identity.ordinal,
       arrivalAt: Number.POSITIVE_INFINITY, random: seededRandom(identity.seed),
     };
-    let thing: SimThing;
-    if (target.kind === 'mqtt') {
-      if (group.kind !== 'device') throw new Error(`group "${group.name}": IoT Edge devices need an Azure target (emulator or iot-central), not mqtt`);
-      const b = deviceBehaviour(group, identity.seed);
-      thing = new MqttDevice(ctx, target, plan, { telemetryIntervalMs: b.telemetryIntervalMs, telemetryQos: b.telemetryQos, telemetry: b.telemetry });
-    } else if (group.kind === 'device') {
-      thing = new SimDevice(ctx, target, plan, await deviceAuth(group, identity, target, target.groupKeys.devices), deviceBehaviour(group, identity.seed));
-    } else {
-      const gateway = gateways.get(identity.deviceId);
-      const config = edgeConfig(ctx, target, group, identity);
-      thing = new SimEdgeDevice(ctx, target, plan, await deviceAuth(group, identity, target, target.groupKeys.edgeDevices), gateway === undefined ? config : { ...config, gateway });
-      const held = Object.entries(config.modules).flatMap(([name, m]) => (m.behaviour === 'identity-translation'
-        ? [{ group: `${group.name}/${name}`, count: m.sensorIds.length, deviceIds: m.sensorIds }] : []));
-      if (held.length > 0) {
-        built.push({ thing, group: identity.group, plan, arrivalOffsetMs: identity.arrivalMs, kind: identity.kind, pattern: identity.kind, held });
-        continue;
-      }
+    const base = { group: identity.group, plan, arrivalOffsetMs: identity.arrivalMs, kind: identity.kind };
+    try {
+      built.push({ ...base, pattern: identity.kind, ...(await buildThing(ctx, target, parts, identity, plan)) });
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      ctx.log('error', `${identity.deviceId} cannot be set up and will fail at its arrival: ${reason}`);
+      built.push({ ...base, pattern: identity.kind, thing: new UnbuiltThing(ctx, plan, reason) });
     }
-    built.push({ thing, group: identity.group, plan, arrivalOffsetMs: identity.arrivalMs, kind: identity.kind, pattern: identity.kind });
   }
   return built;
+}
+
+interface FleetParts {
+  groups: Map<string, LoadedGroup>;
+  downstreamGroups: Map<string, LoadedDownstreamGroup>;
+  gateways: Map<string, GatewayServer>;
+}
+
+/** One identity's thing (and the identities its modules hold); throws when it cannot be built. */
+async function buildThing(
+  ctx: SimContext, target: Target, parts: FleetParts, identity: PlannedIdentity, plan: DeviceIdentityPlan,
+): Promise<Pick<BuiltThing, 'thing' | 'held'>> {
+  if (identity.kind === 'downstream') {
+    const group = parts.downstreamGroups.get(identity.group);
+    if (group === undefined) {
+      throw new Error(`identity ${identity.deviceId} names downstream group "${identity.group}", which the scenario lacks`);
+    }
+    const gateway = identity.gateway === undefined ? undefined : parts.gateways.get(identity.gateway.deviceId);
+    if (target.kind === 'mqtt' || gateway === undefined) {
+      throw new Error(`downstream device ${identity.deviceId}: its gateway ${identity.gateway?.deviceId ?? '?'} must ` +
+        'run in the same worker, against an Azure target (emulator or iot-central)');
+    }
+    const auth = await downstreamAuth(group, identity, target);
+    return { thing: new SimDevice(ctx, target, plan, auth, deviceBehaviour(group, identity.seed), { gateway }) };
+  }
+  const group = parts.groups.get(identity.group);
+  if (group === undefined) throw new Error(`identity ${identity.deviceId} names group "${identity.group}", which the scenario lacks`);
+  if (target.kind === 'mqtt') {
+    if (group.kind !== 'device') {
+      throw new Error(`group "${group.name}": IoT Edge devices need an Azure target (emulator or iot-central), not mqtt`);
+    }
+    const b = deviceBehaviour(group, identity.seed);
+    const behaviour = { telemetryIntervalMs: b.telemetryIntervalMs, telemetryQos: b.telemetryQos, telemetry: b.telemetry };
+    return { thing: new MqttDevice(ctx, target, plan, behaviour) };
+  }
+  if (group.kind === 'device') {
+    const auth = await deviceAuth(group, identity, target, target.groupKeys.devices);
+    return { thing: new SimDevice(ctx, target, plan, auth, deviceBehaviour(group, identity.seed)) };
+  }
+  const gateway = parts.gateways.get(identity.deviceId);
+  const config = edgeConfig(ctx, target, group, identity);
+  const auth = await deviceAuth(group, identity, target, target.groupKeys.edgeDevices);
+  const thing = new SimEdgeDevice(ctx, target, plan, auth, gateway === undefined ? config : { ...config, gateway });
+  const held = Object.entries(config.modules).flatMap(([name, m]) => (m.behaviour === 'identity-translation'
+    ? [{ group: `${group.name}/${name}`, count: m.sensorIds.length, deviceIds: m.sensorIds }] : []));
+  return held.length > 0 ? { thing, held } : { thing };
 }
 
 /**
