@@ -11,7 +11,7 @@ import type { Target } from './target.js';
 
 export const ASSIGNMENTS_FILE = 'assignments.json';
 const SCHEMA = 'edgefleet.assignments/v1';
-/** Targets kept in the file; the least recently used go first (an emulator on free ports is a new target each run). */
+/** Targets kept in the file; the least recently used go first (an emulator is one target per ID scope, whatever its ports). */
 const TARGETS_KEPT = 16;
 
 /** One identity's assignment as DPS made it. Never a key: the file holds no secret. */
@@ -30,10 +30,15 @@ export type AssignmentEntries = Record<string, CachedAssignment>;
 /** A worker's news for the cache: new assignments, and `null` for one to forget. */
 export type AssignmentChanges = Record<string, CachedAssignment | null>;
 
-/** Whose assignments: a DPS endpoint (`host:port`) and an ID scope. */
+/** Whose assignments: a DPS endpoint (`host:port`, or `emulator`) and an ID scope. */
 export interface CacheScope {
   target: string;
   idScope: string;
+  /**
+   * Where every cached identity's hub is now, for a target whose hub moves between runs: the emulator has one hub,
+   * on the listener of its DPS, and its ports may be new each run (its ID scope, kept in its state directory, is not).
+   */
+  hubNow?: string;
 }
 
 interface ScopeRecord extends CacheScope {
@@ -49,7 +54,11 @@ interface CacheFile {
 /** The scope of a target's assignments; undefined for a target without DPS (mqtt). */
 export function cacheScopeOf(target: Target): CacheScope | undefined {
   if (target.kind === 'mqtt') return undefined;
-  return { target: `${target.dps.host.toLowerCase()}:${target.dps.port}`, idScope: target.dps.idScope };
+  const { host, port, idScope } = target.dps;
+  if (target.kind === 'emulator') {
+    return { target: 'emulator', idScope, hubNow: port === 8883 ? host : `${host}:${port}` };
+  }
+  return { target: `${host.toLowerCase()}:${port}`, idScope };
 }
 
 /** The payloads' equality as IoT Central would read them: the same fields with the same values. */
@@ -102,7 +111,8 @@ export class AssignmentCache {
     const out: AssignmentEntries = {};
     for (const id of ids) {
       const entry = this.entries[id];
-      if (isAssignment(entry)) out[id] = entry;
+      if (!isAssignment(entry)) continue;
+      out[id] = this.scope.hubNow === undefined ? entry : { ...entry, assignedHub: this.scope.hubNow };
     }
     return out;
   }
@@ -139,7 +149,9 @@ export class AssignmentCache {
       if (entry === null) delete identities[id];
       else identities[id] = entry;
     }
-    const mine: ScopeRecord = { ...this.scope, usedAt: new Date().toISOString(), identities };
+    const mine: ScopeRecord = {
+      target: this.scope.target, idScope: this.scope.idScope, usedAt: new Date().toISOString(), identities,
+    };
     const scopes = [mine, ...others.sort((a, b) => b.usedAt.localeCompare(a.usedAt))].slice(0, TARGETS_KEPT);
     const body: CacheFile = { schema: SCHEMA, scopes };
     await mkdir(join(this.file, '..'), { recursive: true });

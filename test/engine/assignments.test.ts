@@ -47,7 +47,9 @@ describe('the assignment cache across runs', () => {
     // The cache holds where each identity went and with which payload — never a key.
     const file = await readFile(join(stateDir, ASSIGNMENTS_FILE), 'utf8');
     const cache = JSON.parse(file);
-    const scope = cache.scopes.find((s: { target: string }) => s.target.endsWith(`:${emulator.info.mqttPort}`));
+    // An emulator is one target per ID scope: its ports may be new each run, its state directory's ID scope is not.
+    const scope = cache.scopes.find((s: { target: string; idScope: string }) =>
+      s.target === 'emulator' && s.idScope === emulator.info.idScope);
     expect(Object.keys(scope.identities)).toHaveLength(IDENTITIES);
     expect(scope.identities['run-t-001']).toMatchObject({
       assignedHub: `${emulator.info.hubHostName}:${emulator.info.mqttPort}`, deviceId: 'run-t-001',
