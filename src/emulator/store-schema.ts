@@ -115,7 +115,9 @@ export function openDatabase(path: string, sync: SyncMode): Database.Database {
   try {
     // Owner-only, like the keys beside it (it holds device keys); SQLite gives its -wal and -shm the same mode.
     if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
-    db = new Database(path);
+    // Only the emulator writes; a sqlite3 shell that holds the write lock delays a commit 200 ms at most, then the
+    // commit is tried again later (its acknowledgements wait), rather than the whole emulator waiting for it.
+    db = new Database(path, { timeout: 200 });
   } catch (err) {
     throw unreadable(path, err);
   }

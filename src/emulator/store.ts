@@ -56,6 +56,8 @@ export class Store implements Journal {
   private releasing: (() => void)[] | undefined;
   private timer: NodeJS.Timeout | undefined;
   private early = false;
+  /** A commit failed: the next try is on the retry timer, not early. */
+  private failing = false;
   private latencyChanged = false;
   private latencyWrittenAt = 0;
   private readonly latencyTimer: NodeJS.Timeout;
@@ -180,7 +182,7 @@ export class Store implements Journal {
 
   private told(): void {
     this.changes.told += 1;
-    if (this.changes.told >= EARLY_COMMIT_CHANGES && !this.early && !this.closed) {
+    if (this.changes.told >= EARLY_COMMIT_CHANGES && !this.early && !this.failing && !this.closed) {
       this.early = true;
       setImmediate(() => this.commit());
     } else {
@@ -207,12 +209,14 @@ export class Store implements Journal {
     try {
       this.db.transaction(() => write(writer, changes, latency))();
     } catch (err) {
+      if (final) throw err;
       const why = (err as Error).message;
       this.opts.log(`could not record changes in ${this.path}, retrying in ${RETRY_MS / 1000} s: ${why}`);
-      if (!final) this.schedule(RETRY_MS);
-      if (!final) return;
-      throw err;
+      this.failing = true;
+      this.schedule(RETRY_MS);
+      return;
     }
+    this.failing = false;
     this.changes = new Changes();
     if (latency) {
       this.latencyChanged = false;
