@@ -358,7 +358,13 @@ async function main(): Promise<void> {
     }
     if (durabilityAt !== undefined) {
       const size = sizes.find((z) => z.wanted === durabilityAt);
-      report.durability = durabilityEntry(runs, durabilityAt, size?.identities ?? durabilityAt, pick);
+      const d = durabilityEntry(runs, durabilityAt, size?.identities ?? durabilityAt, pick);
+      report.durability = d;
+      if (d.ephemeral !== null && d.durable !== null
+        && Math.abs(d.durable.offeredPerSec - d.ephemeral.offeredPerSec) > 0.01 * d.ephemeral.offeredPerSec) {
+        report.notes.push(`durability: the two runs did not offer the same rate (${d.ephemeral.connected} and `
+          + `${d.durable.connected} identities connected when the window began): compare acked/s with offered/s`);
+      }
     }
     for (const variant of telemetryClients) {
       const byIdentities: Record<string, TelemetryEntry> = {};

@@ -31,6 +31,9 @@ export interface TelemetryByClient {
 
 /** One telemetry run's figures for the durability comparison. */
 export interface DurabilityFigures {
+  /** Identities connected when the window began, and what they offered together. */
+  connected: number;
+  offeredPerSec: number;
   achievedPerSec: number;
   msgsPerCoreSec: number;
   p50Ms: number | null;
@@ -54,7 +57,7 @@ export interface DurabilityEntry {
 
 export function durabilityFigures(t: TelemetryEntry): DurabilityFigures {
   return {
-    achievedPerSec: t.achievedPerSec, msgsPerCoreSec: t.msgsPerCoreSec, p50Ms: t.puback.p50Ms, p99Ms: t.puback.p99Ms,
+    connected: t.connected, offeredPerSec: t.offeredPerSec, achievedPerSec: t.achievedPerSec, msgsPerCoreSec: t.msgsPerCoreSec, p50Ms: t.puback.p50Ms, p99Ms: t.puback.p99Ms,
     emulatorMicrosPerMessage: t.achievedPerSec > 0 ? Math.round((t.emulatorCores / t.achievedPerSec) * 1e7) / 10 : null,
     emulatorCores: t.emulatorCores, otherCores: t.otherCores, failed: t.failed,
   };
@@ -159,8 +162,8 @@ function table(header: string[], rows: string[][], align: ('l' | 'r')[]): string
 
 function renderDurability(d: DurabilityEntry | undefined): string[] {
   if (d === undefined) return [];
-  const row = (label: string, f: DurabilityFigures | null) => (f === null ? [label, '–', '–', '–', '–', '–', '–', '–'] : [
-    label, fmt(f.achievedPerSec), fmt(f.msgsPerCoreSec), fmt(f.p50Ms, 2), fmt(f.p99Ms, 2), fmt(f.emulatorCores, 2),
+  const row = (label: string, f: DurabilityFigures | null) => (f === null ? [label, ...Array<string>(9).fill('–')] : [
+    label, fmt(f.connected), fmt(f.offeredPerSec), fmt(f.achievedPerSec), fmt(f.msgsPerCoreSec), fmt(f.p50Ms, 2), fmt(f.p99Ms, 2), fmt(f.emulatorCores, 2),
     fmt(f.emulatorMicrosPerMessage, 1), fmt(f.otherCores, 2),
   ]);
   return [
@@ -168,9 +171,10 @@ function renderDurability(d: DurabilityEntry | undefined): string[] {
     `Durability: ${NAMES[d.client]} @${fmt(d.identities)}, ${fmt(d.offeredPerSec)} msgs/s offered, against the emulator `
       + 'with --ephemeral and with its state recorded (SQLite, group commits; a PUBACK waits for its commit):',
     ...table(
-      ['emulator', 'acked/s', 'msgs/core-s', 'p50 ms', 'p99 ms', 'emulator cores', 'emulator µs/msg', 'other cores'],
+      ['emulator', 'connected', 'offered/s', 'acked/s', 'msgs/core-s', 'p50 ms', 'p99 ms', 'emulator cores',
+        'emulator µs/msg', 'other cores'],
       [row('--ephemeral', d.ephemeral), row('state recorded', d.durable)],
-      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     ),
   ];
 }

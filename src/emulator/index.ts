@@ -182,7 +182,12 @@ async function createCloud(options: EmulatorOptions, state: StateDir, store: Sto
     journal,
   });
   const service = new CloudService(registry, stats, front, journal);
-  store?.load({ registry, stats, service, front });
+  try {
+    store?.load({ registry, stats, service, front });
+  } catch (err) {
+    await front.close();
+    throw err;
+  }
   return { registry, stats, front, service };
 }
 

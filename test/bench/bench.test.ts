@@ -137,7 +137,7 @@ describe('bench report and limits', () => {
     expect(byName['telemetry acked/s, state recorded vs --ephemeral']).toBe(true);
     const text = renderTable(report);
     expect(text).toMatch(/Durability: edgefleet @100, 1,000 msgs\/s offered/);
-    expect(text).toMatch(/state recorded\s+850\s/);
+    expect(text).toMatch(/state recorded\s+100\s+1,000\s+850\s/);
     expect(text).toContain('plain mqtt.js');
     expect(text).toContain('Targets');
   });
