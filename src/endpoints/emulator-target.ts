@@ -43,14 +43,21 @@ export interface RunningEmulator {
   stop(): Promise<void>;
 }
 
-/** Starts `edgefleet emulator` on free ports in a child process and waits for its info file. */
-export async function spawnEmulator(stateDir: string, log: (line: string) => void, timeoutMs = 20_000): Promise<RunningEmulator> {
+/**
+ * Starts `edgefleet emulator` on free ports in a child process and waits for its info file. It records its state in
+ * `stateDir` (one emulator at a time there) unless `ephemeral`.
+ */
+export async function spawnEmulator(
+  stateDir: string, log: (line: string) => void, opts: { ephemeral?: boolean; timeoutMs?: number } = {},
+): Promise<RunningEmulator> {
+  const timeoutMs = opts.timeoutMs ?? 20_000;
   const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
   if (!existsSync(cli)) throw new Error(`the emulator program ${cli} is missing: run "npm run build" first`);
   const dir = await mkdtemp(join(tmpdir(), 'edgefleet-emulator-'));
   const infoFile = join(dir, 'info.json');
   const child: ChildProcess = spawn(process.execPath, [
     cli, 'emulator', '--mqtt-port', '0', '--http-port', '0', '--state-dir', stateDir, '--info-file', infoFile,
+    ...(opts.ephemeral === true ? ['--ephemeral'] : []),
   ], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   // Its own process group: a Ctrl-C at the terminal reaches only the run, which drains before it stops the
   // emulator. If the run exits anyway, the emulator goes with it.

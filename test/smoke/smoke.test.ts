@@ -5,22 +5,16 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isolatedStateDir } from '../support/emulator.js';
+import { TEST_STATE_DIR } from '../support/emulator.js';
 import { SMOKE_PATTERNS } from '../../src/smoke/patterns.js';
 
 const CLI = join(process.cwd(), 'dist/cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'edgefleet-smoke-'));
-const states = [isolatedStateDir(), isolatedStateDir()];
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
-  for (const s of states) s.remove();
-});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** `edgefleet smoke` with the `n`th state directory (two at once never share one: its emulator locks it). */
-function smoke(n: number, args: string[]): Promise<{ code: number | null; out: string }> {
+function smoke(args: string[]): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const stateDir = (states[n] as { dir: string }).dir;
-    const child = spawn(process.execPath, [CLI, 'smoke', '--state-dir', stateDir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'smoke', '--state-dir', TEST_STATE_DIR, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -51,8 +45,8 @@ beforeAll(async () => {
   // Both at once: each starts its own emulator, and the whole file stays well under a minute.
   [good, broken] = await Promise.all([
     // A generous budget: under a loaded test machine the checks still get their answers (the run stops once they have).
-    smoke(0, ['--junit', goodJunit, '--reports-dir', join(dir, 'good'), '--timeout', '100s']),
-    smoke(1, ['--scenarios', 'test/smoke/fixtures', '--pattern', 'edge-device', '--junit', brokenJunit, '--reports-dir', join(dir, 'broken')]),
+    smoke(['--junit', goodJunit, '--reports-dir', join(dir, 'good'), '--timeout', '100s']),
+    smoke(['--scenarios', 'test/smoke/fixtures', '--pattern', 'edge-device', '--junit', brokenJunit, '--reports-dir', join(dir, 'broken')]),
   ]);
 }, 150_000);
 
@@ -93,16 +87,16 @@ describe('edgefleet smoke', () => {
   });
 
   it('refuses a too-short timeout, two patterns whose gateway groups share a name, and the mqtt target, with exit code 2', async () => {
-    const r = await smoke(0, ['--timeout', '1s']);
+    const r = await smoke(['--timeout', '1s']);
     expect(r.code).toBe(2);
     expect(r.out).toContain('--timeout: expected at least 10s');
     // On one shared target the second group's manifest would replace the first's: refused before anything runs.
-    const clash = await smoke(0, ['--scenarios', 'test/smoke/fixtures/clash', '--pattern', 'edge-device', '--pattern', 'transparent']);
+    const clash = await smoke(['--scenarios', 'test/smoke/fixtures/clash', '--pattern', 'edge-device', '--pattern', 'transparent']);
     expect(clash.code, clash.out).toBe(2);
     expect(clash.out).toMatch(/clash\/transparent\.yaml: fleet: IoT Edge group "gateway" is also in .*clash\/edge-device\.yaml/);
     expect(clash.out).not.toMatch(/PASS|FAIL/);
     // Every pattern has IoT Edge devices: a plain MQTT broker is not a target for smoke.
-    const broker = await smoke(0, ['--target', 'mqtt']);
+    const broker = await smoke(['--target', 'mqtt']);
     expect(broker.code).toBe(2);
     expect(broker.out).toMatch(/target.*mqtt.*Choices: "emulator", "iot-central"/s);
   });
