@@ -120,6 +120,23 @@ describe('a database the emulator cannot use', () => {
   });
 });
 
+describe('--sync full', () => {
+  it('records what it acknowledges as the default does: the device is there after kill -9', async () => {
+    const dir = stateDir();
+    const first = await startChildEmulator(['--state-dir', dir, '--sync', 'full']);
+    expect((await restCall(first.info, 'PUT', '/api/devices/synced', { displayName: 'fsynced' })).status).toBe(200);
+    expect(await first.kill('SIGKILL')).toBe('SIGKILL');
+    const second = await child(['--state-dir', dir, '--sync', 'full']);
+    expect((await restCall(second.info, 'GET', '/api/devices/synced')).json).toMatchObject({ displayName: 'fsynced' });
+  });
+
+  it('refuses a --sync it does not know', async () => {
+    const r = await emulatorUntilExit(['--state-dir', stateDir(), '--sync', 'always']);
+    expect(r.code).not.toBe(0);
+    expect(r.output).toMatch(/sync.*Choices: "normal", "full"/s);
+  });
+});
+
 describe('state directories without a database', () => {
   it('starts on one made before the database existed: same ID scope and keys, a new database', async () => {
     const dir = stateDir();
