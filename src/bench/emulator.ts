@@ -32,14 +32,20 @@ export interface EmulatorTotals {
   rejections: Record<string, number>;
 }
 
-/** `cpuList`: the cores it may run on (`taskset -c`); the pid stays the emulator's, as taskset execs it. */
-export async function startBenchEmulator(stateDir: string, log: (line: string) => void, cpuList?: string, timeoutMs = 30_000): Promise<BenchEmulator> {
+/**
+ * `cpuList`: the cores it may run on (`taskset -c`); the pid stays the emulator's, as taskset execs it. With
+ * `durable`, it records its state in `stateDir` (which must be the phase's own); otherwise it is --ephemeral.
+ */
+export async function startBenchEmulator(
+  stateDir: string, log: (line: string) => void, cpuList?: string, durable = false, timeoutMs = 30_000,
+): Promise<BenchEmulator> {
   const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
   if (!existsSync(cli)) throw new Error(`the emulator program ${cli} is missing: run "npm run build" first`);
   const dir = await mkdtemp(join(tmpdir(), 'edgefleet-bench-emulator-'));
   const infoFile = join(dir, 'info.json');
   const [command, args] = pinned(cpuList, process.execPath, [
     cli, 'emulator', '--mqtt-port', '0', '--http-port', '0', '--state-dir', stateDir, '--info-file', infoFile,
+    ...(durable ? [] : ['--ephemeral']),
   ]);
   const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const killOnExit = () => child.kill('SIGKILL');

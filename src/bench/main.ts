@@ -7,14 +7,17 @@
 //                           [--telemetry-identities 1000,10000] [--rate 5000] [--window 15] [--repeat 3] [--help]
 //
 // A benchmark, not a test: it never fails on a figure. Targets are printed as pass/miss beside the measurements.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { startBenchEmulator, registerDevices, type BenchEmulator } from './emulator.js';
 import type { ClientJob, ClientResult, Variant } from './job.js';
 import { deviceIdOf } from './job.js';
 import { fitIdentities, readLimits, unusableAddresses } from './limits.js';
-import { computeRatios, renderTable, type BenchReport, type ConnectEntry, type TelemetryEntry } from './report.js';
+import {
+  computeRatios, durabilityFigures, renderTable, type BenchReport, type ConnectEntry, type DurabilityEntry,
+  type TelemetryEntry,
+} from './report.js';
 import { runClient } from './run-client.js';
 import { cpuSeconds, machineBusySeconds, sleep } from './measure.js';
 import { schedulerOnly } from './scheduler-only.js';
@@ -70,7 +73,8 @@ const USAGE = `usage: node dist/bench/main.js [options]
   --clients edgefleet,mqttjs,azureSdk   run only these clients (mqttjsSharedTls: an extra, plain mqtt.js sharing one
                                TLS context; connect phase only)
   --out DIR                    where reports go (default reports/bench)
-  --state-dir DIR              the emulator's CA and keys (default .edgefleet-bench)
+  --state-dir DIR              the emulator's CA and keys (default .edgefleet-bench); the emulator runs with
+                               --ephemeral, but for the durability run, which records its state in DIR/durable-run
   --quiet-wait S               before each phase, wait up to S seconds for other processes to go quiet (default 10;
                                quick 3)
   --repeat N                   run every phase N times, clients interleaved; keep each client's median run among those
@@ -165,7 +169,8 @@ async function main(): Promise<void> {
       telemetry: `QoS 1, offered ${opts.rate} msgs/s in total, each identity paced on its own timer (edgefleet: its scheduler) with a random phase; ${opts.warmupSeconds} s warm-up then a ${opts.windowSeconds} s window; msgs/core-s = PUBACKs in the window / client CPU seconds (process.cpuUsage) in it; p99 = publish → PUBACK (raw), "corr" = intended send time → PUBACK`,
       lateness: 'edgefleet Scheduler lateness (task run time − intended time) over the telemetry window of the largest edgefleet run',
       rss: 'clients run with --expose-gc; RSS and heap sampled after full collections',
-      target: 'emulator (`edgefleet emulator`, aedes over TLS) in its own process on the same machine; clients dial 127.0.0.1 (no name lookup), certificates verified against the emulator CA by IP SAN',
+      target: 'emulator (`edgefleet emulator --ephemeral`, aedes over TLS) in its own process on the same machine; clients dial 127.0.0.1 (no name lookup), certificates verified against the emulator CA by IP SAN',
+      durability: 'edgefleet at the largest telemetry identity count and the same offered rate, once more against the emulator recording its state (SQLite in WAL mode, synchronous=NORMAL, group commits of 4 ms; a PUBACK waits for the commit of its message), in a fresh state directory; compared with the --ephemeral run of the same phase; emulator µs/msg = emulator CPU over the window / PUBACKs in it',
     },
     connect: {},
     telemetry: {},
@@ -214,13 +219,17 @@ async function main(): Promise<void> {
   process.on('SIGTERM', onSignal);
 
   /** Fresh emulator with `n` devices registered; runs `job` in a client process; always cleans up. */
-  const phase = async (label: string, variant: Variant, kind: ClientJob['kind'], n: number, telemetry?: ClientJob['telemetry']): Promise<{ result: ClientResult; received?: number; totals?: Awaited<ReturnType<BenchEmulator['totals']>> }> => {
+  /** The durability run's emulator records its state here, made anew for each run and removed after it. */
+  const durableStateDir = join(opts.stateDir, 'durable-run');
+  const phase = async (label: string, variant: Variant, kind: ClientJob['kind'], n: number, telemetry?: ClientJob['telemetry'], durable = false): Promise<{ result: ClientResult; received?: number; totals?: Awaited<ReturnType<BenchEmulator['totals']>> }> => {
     const quiet = await waitForQuiet(opts.quietWaitSeconds * 1000);
     if (quiet.waitedMs >= 2000) say(`  (waited ${Math.round(quiet.waitedMs / 1000)} s for other processes to go quiet; they use ${quiet.otherCores.toFixed(2)} cores)`);
     const t0 = Date.now();
+    const stateDir = durable ? durableStateDir : opts.stateDir;
     try {
       const cpuList = kind === 'telemetry' ? pinning : undefined;
-      emulator = await startBenchEmulator(opts.stateDir, opts.verbose ? (l) => say(`    ${l}`) : () => {}, cpuList?.emulator);
+      if (durable) await rm(durableStateDir, { recursive: true, force: true });
+      emulator = await startBenchEmulator(stateDir, opts.verbose ? (l) => say(`    ${l}`) : () => {}, cpuList?.emulator, durable);
       const idPrefix = `bench-${kind[0]}-${variant}-`;
       const ids = [...Array.from({ length: n }, (_, i) => deviceIdOf(idPrefix, i)), `${idPrefix}warmup`];
       const r0 = Date.now();
@@ -248,6 +257,7 @@ async function main(): Promise<void> {
       return { result: { ok: false, variant, kind, gcExposed: false, error: message } };
     } finally {
       await stopEmulator();
+      if (durable) await rm(durableStateDir, { recursive: true, force: true });
     }
   };
 
@@ -316,16 +326,21 @@ async function main(): Promise<void> {
     const sizes = opts.telemetryIdentities.map((wanted) => ({ wanted, ...fitIdentities(wanted, limits, opts.localAddresses.length) }));
     const largestFit = Math.max(...sizes.map((z) => z.identities));
     const runs = new Map<string, TelemetryEntry[]>();
+    // The durability figure: edgefleet at the largest size, once more against an emulator that records its state.
+    const durabilityAt = telemetryClients.includes('edgefleet') ? sizes[sizes.length - 1]?.wanted : undefined;
     for (const { wanted, identities: n, reason } of sizes) {
       if (reason !== undefined) report.notes.push(`telemetry @${wanted}: scaled down to ${n} identities: ${reason}`);
       const intervalMs = Math.round((n / opts.rate) * 1000);
       for (let r = 0; r < opts.repeat; r++) {
-        for (const variant of telemetryClients) {
-          const label = `telemetry ${variant} @${n}${repeatLabel(r)}`;
+        const variants = [...telemetryClients, ...(wanted === durabilityAt ? ['edgefleet-durable' as const] : [])];
+        for (const run of variants) {
+          const durable = run === 'edgefleet-durable';
+          const variant = durable ? 'edgefleet' : run;
+          const label = `telemetry ${run} @${n}${repeatLabel(r)}`;
           say(`${label}: each identity every ${intervalMs} ms (${opts.rate} msgs/s offered)`);
           const { result, received } = await phase(label, variant, 'telemetry', n, {
             intervalMs, warmupMs: opts.warmupSeconds * 1000, durationMs: opts.windowSeconds * 1000,
-          });
+          }, durable);
           const t = result.telemetry;
           if (t === undefined) {
             report.errors.push(`${label}: ${result.error ?? 'no telemetry figures'}`);
@@ -336,9 +351,19 @@ async function main(): Promise<void> {
             ...(received === undefined ? {} : { emulatorReceived: received }),
             ...(result.ok ? {} : { error: result.error ?? 'failed' }),
           };
-          const key = `${variant}@${wanted}`;
+          const key = `${run}@${wanted}`;
           runs.set(key, [...(runs.get(key) ?? []), entry]);
         }
+      }
+    }
+    if (durabilityAt !== undefined) {
+      const size = sizes.find((z) => z.wanted === durabilityAt);
+      const d = durabilityEntry(runs, durabilityAt, size?.identities ?? durabilityAt, pick);
+      report.durability = d;
+      if (d.ephemeral !== null && d.durable !== null
+        && Math.abs(d.durable.offeredPerSec - d.ephemeral.offeredPerSec) > 0.01 * d.ephemeral.offeredPerSec) {
+        report.notes.push(`durability: the two runs did not offer the same rate (${d.ephemeral.connected} and `
+          + `${d.durable.connected} identities connected when the window began): compare acked/s with offered/s`);
       }
     }
     for (const variant of telemetryClients) {
@@ -392,6 +417,29 @@ async function main(): Promise<void> {
   say(renderTable(report));
   say('');
   say(`wrote ${dated} and ${join(opts.out, 'latest.json')}`);
+}
+
+/** The ephemeral and the durable edgefleet runs at `wanted` identities, each its median run by acked/s. */
+function durabilityEntry(
+  runs: Map<string, TelemetryEntry[]>, wanted: number, identities: number,
+  pick: (list: TelemetryEntry[], metric: (e: TelemetryEntry) => number) => TelemetryEntry | undefined,
+): DurabilityEntry {
+  const ok = (key: string) => (runs.get(key) ?? []).filter((e) => e.error === undefined);
+  const ephemeral = pick(ok(`edgefleet@${wanted}`), (e) => e.achievedPerSec);
+  const durable = pick(ok(`edgefleet-durable@${wanted}`), (e) => e.achievedPerSec);
+  const all = [...ok(`edgefleet@${wanted}`).map((e) => ({ e, durable: false })),
+    ...ok(`edgefleet-durable@${wanted}`).map((e) => ({ e, durable: true }))];
+  return {
+    client: 'edgefleet', identities, offeredPerSec: (durable ?? ephemeral)?.offeredPerSec ?? 0,
+    ephemeral: ephemeral === undefined ? null : durabilityFigures(ephemeral),
+    durable: durable === undefined ? null : durabilityFigures(durable),
+    ...(all.length > 2 ? {
+      runs: all.map(({ e, durable: d }) => ({
+        durable: d, achievedPerSec: e.achievedPerSec, otherCores: e.otherCores,
+        emulatorMicrosPerMessage: durabilityFigures(e).emulatorMicrosPerMessage,
+      })),
+    } : {}),
+  };
 }
 
 function nonZero(r: Record<string, number>): Record<string, number> {

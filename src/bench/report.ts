@@ -29,6 +29,40 @@ export interface TelemetryByClient {
   byIdentities: Record<string, TelemetryEntry>;
 }
 
+/** One telemetry run's figures for the durability comparison. */
+export interface DurabilityFigures {
+  /** Identities connected when the window began, and what they offered together. */
+  connected: number;
+  offeredPerSec: number;
+  achievedPerSec: number;
+  msgsPerCoreSec: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  /** Emulator CPU per acknowledged message, µs: what recording costs the emulator. */
+  emulatorMicrosPerMessage: number | null;
+  emulatorCores: number;
+  otherCores: number;
+  failed: number;
+}
+
+/** The same client at the same offered rate against the emulator with its state recorded and with --ephemeral. */
+export interface DurabilityEntry {
+  client: 'edgefleet';
+  identities: number;
+  offeredPerSec: number;
+  ephemeral: DurabilityFigures | null;
+  durable: DurabilityFigures | null;
+  runs?: { durable: boolean; achievedPerSec: number; emulatorMicrosPerMessage: number | null; otherCores: number }[];
+}
+
+export function durabilityFigures(t: TelemetryEntry): DurabilityFigures {
+  return {
+    connected: t.connected, offeredPerSec: t.offeredPerSec, achievedPerSec: t.achievedPerSec, msgsPerCoreSec: t.msgsPerCoreSec, p50Ms: t.puback.p50Ms, p99Ms: t.puback.p99Ms,
+    emulatorMicrosPerMessage: t.achievedPerSec > 0 ? Math.round((t.emulatorCores / t.achievedPerSec) * 1e7) / 10 : null,
+    emulatorCores: t.emulatorCores, otherCores: t.otherCores, failed: t.failed,
+  };
+}
+
 export interface Target {
   name: string;
   want: string;
@@ -52,6 +86,8 @@ export interface BenchReport {
     /** The Scheduler with tasks that do nothing (no I/O): what the mechanism itself adds. */
     schedulerOnly?: SchedulerOnlyFigures;
   } | null;
+  /** Telemetry with the emulator recording its state, next to --ephemeral (absent when not measured). */
+  durability?: DurabilityEntry;
   ratios: Record<string, number | null>;
   targets: Target[];
   notes: string[];
@@ -87,6 +123,12 @@ export function computeRatios(r: BenchReport): void {
   for (const n of Object.keys(te?.byIdentities ?? {})) {
     ratios[`msgsPerCoreVsMqttjs@${n}`] = ratio(te?.byIdentities[n]?.msgsPerCoreSec, tm?.byIdentities[n]?.msgsPerCoreSec);
   }
+  const d = r.durability;
+  if (d !== undefined) {
+    ratios.durableVsEphemeralAcked = ratio(d.durable?.achievedPerSec, d.ephemeral?.achievedPerSec);
+    ratios.durableVsEphemeralEmulatorCpuPerMessage =
+      ratio(d.durable?.emulatorMicrosPerMessage, d.ephemeral?.emulatorMicrosPerMessage);
+  }
   r.ratios = ratios;
   const at = (name: string, want: string, value: number | null, ok: (v: number) => boolean): Target =>
     ({ name, want, value, pass: value === null ? null : ok(value) });
@@ -98,6 +140,10 @@ export function computeRatios(r: BenchReport): void {
     at('devices per GB vs Azure IoT SDK', '≥ 1.2×', ratios.devicesPerGBVsAzureSdk ?? null, (v) => v >= 1.2),
     at('scheduler lateness p99', '< 5 ms', r.lateness?.p99Ms ?? null, (v) => v < 5),
   ];
+  if (d !== undefined) {
+    r.targets.push(at('telemetry acked/s, state recorded vs --ephemeral', '≥ 0.8×', ratios.durableVsEphemeralAcked ?? null,
+      (v) => v >= 0.8));
+  }
   const fleet = at('identities connected and subscribed (edgefleet)', '10,000', e?.connected ?? null, (v) => v >= 10_000);
   if (r.quick || (e?.requested ?? 0) < 10_000) fleet.pass = null; // a smaller run does not test it
   r.targets.unshift(fleet);
@@ -112,6 +158,25 @@ function table(header: string[], rows: string[][], align: ('l' | 'r')[]): string
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => '  ' + cells.map((c, i) => (align[i] === 'l' ? pad(c, widths[i]!) : lpad(c, widths[i]!))).join('  ');
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+}
+
+function renderDurability(d: DurabilityEntry | undefined): string[] {
+  if (d === undefined) return [];
+  const row = (label: string, f: DurabilityFigures | null) => (f === null ? [label, ...Array<string>(9).fill('–')] : [
+    label, fmt(f.connected), fmt(f.offeredPerSec), fmt(f.achievedPerSec), fmt(f.msgsPerCoreSec), fmt(f.p50Ms, 2), fmt(f.p99Ms, 2), fmt(f.emulatorCores, 2),
+    fmt(f.emulatorMicrosPerMessage, 1), fmt(f.otherCores, 2),
+  ]);
+  return [
+    '',
+    `Durability: ${NAMES[d.client]} @${fmt(d.identities)}, ${fmt(d.offeredPerSec)} msgs/s offered, against the emulator `
+      + 'with --ephemeral and with its state recorded (SQLite, group commits; a PUBACK waits for its commit):',
+    ...table(
+      ['emulator', 'connected', 'offered/s', 'acked/s', 'msgs/core-s', 'p50 ms', 'p99 ms', 'emulator cores',
+        'emulator µs/msg', 'other cores'],
+      [row('--ephemeral', d.ephemeral), row('state recorded', d.durable)],
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ),
+  ];
 }
 
 export function renderTable(r: BenchReport): string {
@@ -156,6 +221,7 @@ export function renderTable(r: BenchReport): string {
     `${NAMES[v]} @${fmt(e.identities)}: ${fmt(e.gc.count)} pauses, ${fmt(e.gc.totalMs)} ms in all, longest ${fmt(e.gc.maxMs, 1)} ms (${fmt(e.gc.major)} major, longest ${fmt(e.gc.majorMaxMs, 1)} ms)`,
   ])));
   if (gcs.length > 0) out.push(`  Garbage collection over the window: ${gcs.join('; ')}.`);
+  out.push(...renderDurability(r.durability));
   out.push('');
   const l = r.lateness;
   if (l === null) out.push('Scheduler lateness: not measured');

@@ -1,6 +1,9 @@
 // `edgefleet emulator`: run the embedded cloud until SIGINT or SIGTERM.
 import type { CommandModule } from 'yargs';
-import { DEFAULT_HANDSHAKE_TIMEOUT_MS, startEmulator, writeInfoFile, type Emulator } from '../emulator/index.js';
+import {
+  DEFAULT_HANDSHAKE_TIMEOUT_MS, EmulatorStateError, startEmulator, writeInfoFile, type Emulator, type EmulatorInfo,
+  type SyncMode,
+} from '../emulator/index.js';
 
 interface EmulatorArgs {
   'state-dir': string;
@@ -13,6 +16,8 @@ interface EmulatorArgs {
   'info-file'?: string;
   'dps-retry-after': number;
   'handshake-timeout': number;
+  ephemeral: boolean;
+  sync: SyncMode;
   verbose: boolean;
 }
 
@@ -22,7 +27,7 @@ interface EmulatorArgs {
  */
 function keepServingOnUncaughtErrors(emulator: Emulator): void {
   const report = (what: string) => (err: unknown) => {
-    emulator.stats.rejections.internalError += 1;
+    emulator.stats.count('internalError');
     const stack = err instanceof Error ? (err.stack ?? err.message) : String(err);
     process.stderr.write(`[emulator] ${what}, still serving: ${stack}\n`);
   };
@@ -35,7 +40,19 @@ export const emulatorCommand: CommandModule<object, EmulatorArgs> = {
   describe: 'Run the embedded cloud: DPS and IoT Hub over MQTT/TLS, IoT Central-style REST',
   builder: (y) =>
     y
-      .option('state-dir', { type: 'string', default: '.edgefleet', describe: 'CAs, server certificate and keys (created on first start, reused after)' })
+      .option('state-dir', {
+        type: 'string', default: '.edgefleet',
+        describe: 'CAs, server certificate, keys and the database of everything it knows (created on first start, '
+          + 'reused after; one emulator at a time)',
+      })
+      .option('ephemeral', {
+        type: 'boolean', default: false,
+        describe: 'Keep devices, twins, messages and counts in memory only: a restart starts empty',
+      })
+      .option('sync', {
+        choices: ['normal', 'full'] as const, default: 'normal' as SyncMode,
+        describe: 'normal: what was acknowledged survives the process being killed; full: also a power loss (slower)',
+      })
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on' })
       .option('mqtt-port', { type: 'number', default: 8883, describe: 'MQTT over TLS port for DPS and IoT Hub (0: a free port)' })
       .option('http-port', { type: 'number', default: 8080, describe: 'REST API port (0: a free port)' })
@@ -52,12 +69,15 @@ export const emulatorCommand: CommandModule<object, EmulatorArgs> = {
       .option('verbose', { type: 'boolean', default: false, describe: 'Log refused clients and other diagnostics to stderr' })
       .check((a) => validHandshakeTimeout(a['handshake-timeout'])
         || `--handshake-timeout must be seconds, more than 0 and at most 300 (got ${a['handshake-timeout']})`)
-      .example('$0 emulator', 'Listen on 8883 (MQTT/TLS) and 8080 (REST)')
+      .example('$0 emulator', 'Listen on 8883 (MQTT/TLS) and 8080 (REST); state in .edgefleet/emulator.db')
+      .example('$0 emulator --ephemeral', 'The same, remembering nothing after it stops')
       .example('$0 emulator --mqtt-port 0 --http-port 0 --info-file emu.json', 'Pick free ports and say which in emu.json')
       .example('NODE_EXTRA_CA_CERTS=.edgefleet/ca.pem node my-device.js', 'Let an Azure IoT SDK device trust the emulator'),
   handler: async (args) => {
-    const emulator = await startEmulator({
+    const emulator = await start({
       stateDir: args['state-dir'],
+      ephemeral: args.ephemeral,
+      sync: args.sync,
       host: args.host,
       mqttPort: args['mqtt-port'],
       httpPort: args['http-port'],
@@ -71,19 +91,7 @@ export const emulatorCommand: CommandModule<object, EmulatorArgs> = {
     keepServingOnUncaughtErrors(emulator);
     const { info } = emulator;
     if (args['info-file'] !== undefined) await writeInfoFile(args['info-file'], info);
-    const where = args['info-file'] ?? `${args['state-dir']}/secrets.json`;
-    process.stdout.write(
-      [
-        'edgefleet emulator listening',
-        `  DPS + IoT Hub (MQTT/TLS)  ${info.hubHostName}:${info.mqttPort}   ID scope ${info.idScope}`,
-        `  hub HTTPS                 ${info.hubHostName}:${info.hubHttpsPort}`,
-        `  REST                      ${info.restUrl}/api (Authorization: the apiToken)`,
-        `  trust anchor              ${info.caCertPath}`,
-        `  group keys and API token  ${where}`,
-        'Ctrl-C to stop.',
-        '',
-      ].join('\n'),
-    );
+    process.stdout.write(banner(info, args['info-file'] ?? `${args['state-dir']}/secrets.json`));
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) process.exit(130);
@@ -98,3 +106,28 @@ export const emulatorCommand: CommandModule<object, EmulatorArgs> = {
 };
 
 const validHandshakeTimeout = (seconds: number) => Number.isFinite(seconds) && seconds > 0 && seconds <= 300;
+
+/** Starts the emulator; a state directory it cannot use ends the command with its reason and exit code 2. */
+async function start(options: Parameters<typeof startEmulator>[0]): Promise<Emulator> {
+  try {
+    return await startEmulator(options);
+  } catch (err) {
+    if (!(err instanceof EmulatorStateError)) throw err;
+    process.stderr.write(`edgefleet emulator: ${err.message}\n`);
+    process.exit(2);
+  }
+}
+
+function banner(info: EmulatorInfo, secretsWhere: string): string {
+  return [
+    'edgefleet emulator listening',
+    `  DPS + IoT Hub (MQTT/TLS)  ${info.hubHostName}:${info.mqttPort}   ID scope ${info.idScope}`,
+    `  hub HTTPS                 ${info.hubHostName}:${info.hubHttpsPort}`,
+    `  REST                      ${info.restUrl}/api (Authorization: the apiToken)`,
+    `  trust anchor              ${info.caCertPath}`,
+    `  group keys and API token  ${secretsWhere}`,
+    `  state                     ${info.databasePath ?? 'in memory only (--ephemeral): forgotten when it stops'}`,
+    'Ctrl-C to stop.',
+    '',
+  ].join('\n');
+}

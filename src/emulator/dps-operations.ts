@@ -69,3 +69,18 @@ export class DpsOperations {
     }
   }
 }
+
+/** What DPS keeps of a registration once it was assigned: the payload it came with and where it went. */
+export interface DpsRegistration {
+  registrationId: string;
+  /** The enrollment it registered through. */
+  group: DpsGroup;
+  modelId?: string;
+  gateway?: IotcGateway;
+  deviceId: string;
+  assignedHub: string;
+  /** `initialAssignment` the first time, `reprovisionedToInitialAssignment` after. */
+  substatus: string;
+  createdAt: string;
+  updatedAt: string;
+}

@@ -15,6 +15,8 @@ export interface HubHttpsOptions {
   log: (line: string) => void;
   /** Counts a refusal in /stats. */
   count?: (reason: RejectionReason) => void;
+  /** Resolves once every change made so far is recorded: each answer waits for it. */
+  committed?: () => Promise<void>;
 }
 
 const MAX_BODY = 64 * 1024;
@@ -58,6 +60,12 @@ function reply(res: ServerResponse, status: number, body?: unknown): void {
 
 const error = (res: ServerResponse, status: number, code: string, message: string) =>
   reply(res, status, { Message: `ErrorCode:${code};${message}`, ExceptionMessage: `Tracking ID:${randomUUID()}` });
+
+/** An answer to send once what it says is recorded. */
+interface HubReply {
+  status: number;
+  body?: unknown;
+}
 
 /**
  * The IoT Edge device a request's SAS token speaks for. Every failure is the same 401, whether the device is
@@ -123,8 +131,12 @@ export function createHubHttpsHandler(opts: HubHttpsOptions) {
       if (!res.headersSent) error(res, 500, 'ServerError', 'internal error');
       else res.destroy();
     };
+    const committed = opts.committed ?? (() => Promise.resolve());
     try {
-      handle(req, res, opts, count).catch(fail);
+      handle(req, opts, count).then(async (r) => {
+        await committed();
+        reply(res, r.status, r.body);
+      }).catch(fail);
     } catch (err) {
       fail(err);
     }
@@ -150,39 +162,40 @@ function checkModuleId(moduleId: string, method: string | undefined): void {
 }
 
 async function handle(
-  req: IncomingMessage, res: ServerResponse, opts: HubHttpsOptions, count: (r: RejectionReason) => void,
-): Promise<void> {
+  req: IncomingMessage, opts: HubHttpsOptions, count: (r: RejectionReason) => void,
+): Promise<HubReply> {
   const url = new URL(req.url ?? '/', 'https://hub');
   const m = /^\/devices\/([^/]+)\/modules(?:\/([^/]+))?\/?$/.exec(url.pathname);
-  if (m === null) return error(res, 404, 'NotFound', `no route ${url.pathname.slice(0, 200)}`);
-  if (!url.searchParams.get('api-version')) return error(res, 400, 'InvalidProtocolVersion', 'api-version is required');
+  if (m === null) throw new HubError(404, 'NotFound', `no route ${url.pathname.slice(0, 200)}`);
+  if (!url.searchParams.get('api-version')) {
+    throw new HubError(400, 'InvalidProtocolVersion', 'api-version is required');
+  }
   const deviceId = decodeSegment(m[1] as string);
   const moduleId = m[2] === undefined ? undefined : decodeSegment(m[2]);
   const device = authorize(req, opts, deviceId);
   if (moduleId === undefined) {
-    if (req.method !== 'GET') return error(res, 405, 'MethodNotAllowed', `${req.method} on a module list`);
-    return reply(res, 200, [...device.modules.values()].map(moduleJson));
+    if (req.method !== 'GET') throw new HubError(405, 'MethodNotAllowed', `${req.method} on a module list`);
+    return { status: 200, body: [...device.modules.values()].map(moduleJson) };
   }
   checkModuleId(moduleId, req.method);
+  const missing = () => new HubError(404, 'ModuleNotFound', `module "${moduleId}" does not exist`);
   switch (req.method) {
     case 'GET': {
       const module = device.modules.get(moduleId);
-      if (module === undefined) return error(res, 404, 'ModuleNotFound', `module "${moduleId}" does not exist`);
-      return reply(res, 200, moduleJson(module));
+      if (module === undefined) throw missing();
+      return { status: 200, body: moduleJson(module) };
     }
     case 'PUT': {
       const body = await readJson(req, count);
       const given = (body as { managedBy?: unknown }).managedBy;
       const managedBy = typeof given === 'string' ? given.slice(0, 128) : undefined;
-      return reply(res, 200, moduleJson(createModule(opts.registry, device, moduleId, managedBy)));
+      return { status: 200, body: moduleJson(createModule(opts.registry, device, moduleId, managedBy)) };
     }
     case 'DELETE':
-      if (!opts.registry.deleteModule(device, moduleId)) {
-        return error(res, 404, 'ModuleNotFound', `module "${moduleId}" does not exist`);
-      }
-      return reply(res, 204);
+      if (!opts.registry.deleteModule(device, moduleId)) throw missing();
+      return { status: 204 };
     default:
-      return error(res, 405, 'MethodNotAllowed', `${req.method} on a module`);
+      throw new HubError(405, 'MethodNotAllowed', `${req.method} on a module`);
   }
 }
 

@@ -7,15 +7,30 @@ import { readFile, writeFile, rename } from 'node:fs/promises';
 import { deriveDeviceKey } from '../protocol/index.js';
 import { MqttFront } from './mqtt-front.js';
 import { createHubHttpsHandler } from './hub-https.js';
+import { EPHEMERAL, type Journal } from './journal.js';
 import { createRestHandler } from './rest.js';
 import { Registry } from './registry.js';
 import { CloudService } from './service.js';
 import { EmulatorStats } from './stats.js';
-import { ensureStateDir } from './state-dir.js';
+import { ensureStateDir, type StateDir } from './state-dir.js';
+import { Store } from './store.js';
+import type { SyncMode } from './store-schema.js';
+
+export { EmulatorStateError, type SyncMode } from './store-schema.js';
 
 export interface EmulatorOptions {
-  /** Where CAs, the server certificate and secrets live (created on first start). Default `.edgefleet`. */
+  /**
+   * Where CAs, the server certificate, secrets and the database of everything the emulator knows live (created on
+   * first start, reused after). One emulator at a time per state directory. Default `.edgefleet`.
+   */
   stateDir?: string;
+  /** Keep what it learns in memory only: nothing is recorded, a restart starts empty. Default false. */
+  ephemeral?: boolean;
+  /**
+   * How hard a commit is: `normal` (default) survives the process being killed (kill -9), not a power loss;
+   * `full` also survives a power loss, with an fsync per group commit.
+   */
+  sync?: SyncMode;
   /** Address every listener binds to. Default 127.0.0.1. */
   host?: string;
   /** MQTT over TLS for DPS and IoT Hub; 0 picks a free port. Default 8883. */
@@ -55,6 +70,8 @@ export interface EmulatorInfo {
   deviceCaKeyPath: string;
   restUrl: string;
   apiToken: string;
+  /** The database holding its state; absent when ephemeral. */
+  databasePath?: string;
 }
 
 export interface Emulator {
@@ -93,7 +110,7 @@ function closeServer(server: NetServer | HttpServer): Promise<void> {
 function dropFailedHandshakes(server: TlsServer, stats: EmulatorStats, log: (line: string) => void, what: string) {
   server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
     const timedOut = err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT';
-    stats.rejections[timedOut ? 'tlsHandshakeTimeout' : 'tlsHandshakeFailed'] += 1;
+    stats.count(timedOut ? 'tlsHandshakeTimeout' : 'tlsHandshakeFailed');
     log(`${what}: TLS handshake ${timedOut ? 'timed out' : `failed: ${err.message}`}`);
     socket.destroy();
   });
@@ -124,81 +141,144 @@ async function serve(
   if (server instanceof TlsServer) dropFailedHandshakes(server, stats, log, what);
   const bound = await listen(server, port, host);
   server.on('error', (err) => {
-    stats.rejections.internalError += 1;
+    stats.count('internalError');
     log(`${what} listener error: ${err.message}`);
   });
   return bound;
 }
 
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  const state = await ensureStateDir(options.stateDir ?? '.edgefleet', [options.hubHostName ?? 'localhost']);
+  const extraCas = await Promise.all((options.trustCaFiles ?? []).map((f) => readFile(f, 'utf8')));
+  const trusted = [state.deviceCa.certPem, ...extraCas];
+  // A commit that fails is never silent: without a log, it becomes a process warning (stderr).
+  const warn = options.log ?? ((line: string) => process.emitWarning(line, 'EdgefleetEmulatorWarning'));
+  const store = options.ephemeral === true
+    ? undefined : Store.open(state.dir, { sync: options.sync ?? 'normal', log: warn });
+  try {
+    return await serveCloud(options, state, trusted, store);
+  } catch (err) {
+    store?.close();
+    throw err;
+  }
+}
+
+interface Cloud {
+  registry: Registry;
+  stats: EmulatorStats;
+  front: MqttFront;
+  service: CloudService;
+}
+
+/** The emulator's parts, told of each other and of the journal; with a store, loaded with what it recorded. */
+async function createCloud(options: EmulatorOptions, state: StateDir, store: Store | undefined): Promise<Cloud> {
+  const journal: Journal = store ?? EPHEMERAL;
+  const registry = new Registry(journal);
+  const stats = new EmulatorStats(journal);
+  const front = await MqttFront.create({
+    registry, stats, hubHostName: options.hubHostName ?? 'localhost', idScope: state.secrets.idScope,
+    enrollmentGroups: state.secrets.enrollmentGroups, dpsRetryAfterSeconds: options.dpsRetryAfterSeconds ?? 1,
+    connectTimeoutMs: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, log: options.log ?? (() => {}),
+    journal,
+  });
+  const service = new CloudService(registry, stats, front, journal);
+  try {
+    store?.load({ registry, stats, service, front });
+  } catch (err) {
+    await front.close();
+    throw err;
+  }
+  return { registry, stats, front, service };
+}
+
+async function serveCloud(
+  options: EmulatorOptions, state: StateDir, trusted: string[], store: Store | undefined,
+): Promise<Emulator> {
   const log = options.log ?? (() => {});
   const host = options.host ?? '127.0.0.1';
   const hubHostName = options.hubHostName ?? 'localhost';
-  const state = await ensureStateDir(options.stateDir ?? '.edgefleet', [hubHostName]);
-  const trusted = [state.deviceCa.certPem, ...(await Promise.all((options.trustCaFiles ?? []).map((f) => readFile(f, 'utf8'))))];
-  const registry = new Registry();
-  const stats = new EmulatorStats();
+  const { registry, stats, front, service } = await createCloud(options, state, store);
+  const journal: Journal = store ?? EPHEMERAL;
+  const committed = () => journal.committed();
   const handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
-  const count = (reason: keyof EmulatorStats['rejections']) => void (stats.rejections[reason] += 1);
-  const front = await MqttFront.create({
-    registry, stats, hubHostName, idScope: state.secrets.idScope, enrollmentGroups: state.secrets.enrollmentGroups,
-    dpsRetryAfterSeconds: options.dpsRetryAfterSeconds ?? 1, connectTimeoutMs: handshakeTimeoutMs, log,
-  });
-  const service = new CloudService(registry, stats, front);
+  const count = (reason: keyof EmulatorStats['rejections']) => stats.count(reason);
   const tlsOptions = {
     key: state.server.keyPem, cert: state.server.certPem, minVersion: 'TLSv1.2' as const,
     handshakeTimeout: handshakeTimeoutMs,
   };
+  const servers: (NetServer | HttpServer)[] = [];
+  const serveOne = async (server: NetServer | HttpServer, port: number, what: string) => {
+    servers.push(server);
+    return serve(server, port, host, stats, log, what);
+  };
+  try {
+    const mqttOptions = { ...tlsOptions, ca: trusted, requestCert: true, rejectUnauthorized: false };
+    const mqttServer = createTlsServer(mqttOptions, (socket: TLSSocket) => front.handle(socket, MAX_PACKET_BYTES));
+    const mqttPort = await serveOne(mqttServer, options.mqttPort ?? 8883, 'MQTT');
+    front.port = mqttPort;
 
-  const mqttOptions = { ...tlsOptions, ca: trusted, requestCert: true, rejectUnauthorized: false };
-  const mqttServer = createTlsServer(mqttOptions, (socket: TLSSocket) => front.handle(socket, MAX_PACKET_BYTES));
-  const mqttPort = await serve(mqttServer, options.mqttPort ?? 8883, host, stats, log, 'MQTT');
-  front.port = mqttPort;
+    const hubHosts = () => [hubHostName, `${hubHostName}:${mqttPort}`, `${hubHostName}:${hubHttpsPort}`]
+      .map((h) => h.toLowerCase());
+    const httpsServer = createHttpsServer({ ...tlsOptions, ...httpTimeouts(handshakeTimeoutMs) },
+      createHubHttpsHandler({ registry, hubHosts, log, count, committed }));
+    const hubHttpsPort = await serveOne(httpsServer, options.hubHttpsPort ?? 0, 'hub HTTPS');
 
-  const hubHosts = () => [hubHostName, `${hubHostName}:${mqttPort}`, `${hubHostName}:${hubHttpsPort}`].map((h) => h.toLowerCase());
-  const httpsServer = createHttpsServer({ ...tlsOptions, ...httpTimeouts(handshakeTimeoutMs) },
-    createHubHttpsHandler({ registry, hubHosts, log, count }));
-  const hubHttpsPort = await serve(httpsServer, options.hubHttpsPort ?? 0, host, stats, log, 'hub HTTPS');
+    const restServer = createHttpServer(httpTimeouts(handshakeTimeoutMs), createRestHandler({
+      service, apiToken: state.secrets.apiToken, idScope: state.secrets.idScope, stats: () => stats.toJson(), log,
+      deviceKeys: groupKeys(state), outage: (spec) => front.startOutage(spec), count, committed,
+    }));
+    const httpPort = await serveOne(restServer, options.httpPort ?? 8080, 'REST');
+    const info = infoOf(state, hubHostName, host, { mqttPort, hubHttpsPort, httpPort }, store);
+    return { info, registry, service, stats, close: closer(servers, front, store) };
+  } catch (err) {
+    await closer(servers, front, undefined)();
+    throw err;
+  }
+}
 
-  // Devices created over REST get the keys their enrollment group derives, as in IoT Central, so that the
-  // credentials the API hands out also provision through DPS.
+/**
+ * Keys for devices created over REST: what their enrollment group derives, as in IoT Central, so that the
+ * credentials the API hands out also provision through DPS.
+ */
+function groupKeys(state: StateDir) {
   const groups = state.secrets.enrollmentGroups;
-  const deviceKeys = (deviceId: string, iotEdge: boolean) => {
+  return (deviceId: string, iotEdge: boolean) => {
     const group = iotEdge ? groups.edgeDevices : groups.devices;
     return { primaryKey: deriveDeviceKey(group.primaryKey, deviceId), secondaryKey: deriveDeviceKey(group.secondaryKey, deviceId) };
   };
-  const restServer = createHttpServer(httpTimeouts(handshakeTimeoutMs), createRestHandler({
-    service, apiToken: state.secrets.apiToken, idScope: state.secrets.idScope, stats: () => stats.toJson(), log, deviceKeys,
-    outage: (spec) => front.startOutage(spec), count,
-  }));
-  const httpPort = await serve(restServer, options.httpPort ?? 8080, host, stats, log, 'REST');
+}
 
-  const info: EmulatorInfo = {
+function infoOf(
+  state: StateDir, hubHostName: string, host: string,
+  ports: { mqttPort: number; hubHttpsPort: number; httpPort: number }, store: Store | undefined,
+): EmulatorInfo {
+  return {
     hubHostName,
-    mqttPort,
+    mqttPort: ports.mqttPort,
     dpsHost: hubHostName,
-    dpsPort: mqttPort,
-    hubHttpsPort,
+    dpsPort: ports.mqttPort,
+    hubHttpsPort: ports.hubHttpsPort,
     idScope: state.secrets.idScope,
     enrollmentGroups: state.secrets.enrollmentGroups,
     caCertPath: state.caCertPath,
     deviceCaCertPath: state.deviceCaCertPath,
     deviceCaKeyPath: state.deviceCaKeyPath,
-    restUrl: `http://${host.includes(':') ? `[${host}]` : host}:${httpPort}`,
+    restUrl: `http://${host.includes(':') ? `[${host}]` : host}:${ports.httpPort}`,
     apiToken: state.secrets.apiToken,
+    ...(store === undefined ? {} : { databasePath: store.path }),
   };
+}
 
+/** Stops listening, closes every connection, then records what is left and lets go of the state directory. */
+function closer(servers: (NetServer | HttpServer)[], front: MqttFront, store: Store | undefined): () => Promise<void> {
   let closed = false;
-  return {
-    info, registry, service, stats,
-    async close() {
-      if (closed) return;
-      closed = true;
-      const servers = [mqttServer, httpsServer, restServer];
-      for (const s of servers) if ('closeAllConnections' in s) (s as HttpServer).closeAllConnections();
-      await front.close();
-      await Promise.all(servers.map(closeServer));
-    },
+  return async () => {
+    if (closed) return;
+    closed = true;
+    for (const s of servers) if ('closeAllConnections' in s) (s as HttpServer).closeAllConnections();
+    await front.close();
+    await Promise.all(servers.map(closeServer));
+    store?.close();
   };
 }
 

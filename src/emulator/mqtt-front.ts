@@ -15,8 +15,9 @@ import {
 } from '../protocol/index.js';
 import { commonNameOf } from '../protocol/x509.js';
 import { routeFirstConnect } from './connect-router.js';
-import { DpsOperations, type DpsGroup, type DpsOperation } from './dps-operations.js';
+import { DpsOperations, type DpsGroup, type DpsOperation, type DpsRegistration } from './dps-operations.js';
 import { guardPacketSize } from './frame-guard.js';
+import type { Journal } from './journal.js';
 import type { DeviceIdentity, Registry, SymmetricKeys } from './registry.js';
 import { ServiceError, type DeviceChannel, type MethodResult } from './service.js';
 import type { EmulatorStats, RejectionReason } from './stats.js';
@@ -47,7 +48,7 @@ interface PendingMethod {
   timer: NodeJS.Timeout;
 }
 
-interface C2dMessage {
+export interface C2dMessage {
   body: Buffer;
   properties: Record<string, string>;
 }
@@ -96,6 +97,8 @@ export interface MqttFrontOptions {
   /** How long a connection has, once TLS is up, to send its whole CONNECT. */
   connectTimeoutMs: number;
   log: (line: string) => void;
+  /** Told of every change; replies and PUBACKs wait until what they acknowledge is recorded. */
+  journal: Journal;
 }
 
 const noop = () => {};
@@ -144,6 +147,8 @@ export class MqttFront implements DeviceChannel {
   private readonly hubSessions = new Map<string, HubSession>();
   private readonly dpsSessions = new Map<string, DpsSession>();
   private readonly operations = new DpsOperations();
+  /** DPS registrations that were assigned, per registration id. */
+  readonly registrations = new Map<string, DpsRegistration>();
   private readonly c2dQueues = new Map<string, C2dMessage[]>();
   private readonly sweep: NodeJS.Timeout;
   private ridCounter = 0;
@@ -186,7 +191,7 @@ export class MqttFront implements DeviceChannel {
         this.guard(undefined, 'routing a CONNECT', () => this.startClient(socket, fields, maxPacketBytes), socket);
       },
       refuse: (reason, detail) => {
-        this.opts.stats.rejections[reason] += 1;
+        this.opts.stats.count(reason);
         this.opts.log(`dropped a connection before CONNECT: ${detail}`);
       },
     });
@@ -196,7 +201,7 @@ export class MqttFront implements DeviceChannel {
     const dps = fields.username !== undefined && parseDpsUsername(fields.username) !== undefined;
     const kind: BrokerKind = dps ? 'dps' : 'hub';
     guardPacketSize(socket, maxPacketBytes, (declared) => {
-      this.opts.stats.rejections.oversized += 1;
+      this.opts.stats.count('oversized');
       this.opts.log(`dropped a connection announcing a ${declared}-byte packet`);
       socket.destroy();
     });
@@ -216,7 +221,7 @@ export class MqttFront implements DeviceChannel {
   }
 
   private internalError(client: Client | undefined, what: string, err: unknown, socket?: Socket): void {
-    this.opts.stats.rejections.internalError += 1;
+    this.opts.stats.count('internalError');
     const stack = err instanceof Error ? (err.stack ?? err.message) : String(err);
     this.opts.log(`internal error in ${what} (client ${client?.id ?? '?'}), dropping the client: ${stack}`);
     (socket ?? (client?.conn as Socket | undefined))?.destroy();
@@ -305,8 +310,11 @@ export class MqttFront implements DeviceChannel {
     }
     const auth = module?.authentication ?? device.authentication;
     const tokenExpiry = this.verifyHubCredentials(client, hub, auth, password);
-    if (this.hubSessions.has(key)) this.opts.stats.rejections.takenOver += 1;
-    if (hub.modelId !== undefined && module === undefined) device.modelId = hub.modelId;
+    if (this.hubSessions.has(key)) this.opts.stats.count('takenOver');
+    if (hub.modelId !== undefined && module === undefined && device.modelId !== hub.modelId) {
+      device.modelId = hub.modelId;
+      this.opts.registry.changed(device);
+    }
     const session: HubSession = {
       kind: 'hub', key, client, subscribed: new Set(), pendingMethods: new Map(), c2dInFlight: [], pendingBytes: 0,
       dropped: false, ...identity, ...(tokenExpiry === undefined ? {} : { tokenExpiry }),
@@ -454,12 +462,12 @@ export class MqttFront implements DeviceChannel {
     const reason: RejectionReason = /too large|oversized/i.test(err.message) ? 'oversized' : 'protocol';
     // Errors we raised ourselves are already counted.
     if ((err as { counted?: boolean }).counted) return;
-    this.opts.stats.rejections[reason] += 1;
+    this.opts.stats.count(reason);
     this.opts.log(`client ${client?.id ?? '(not connected)'} dropped: ${err.message}`);
   }
 
   private reject(reason: RejectionReason, client: Client, detail: string): void {
-    this.opts.stats.rejections[reason] += 1;
+    this.opts.stats.count(reason);
     this.opts.log(`${reason}: client ${client.id ?? '?'}: ${detail}`);
   }
 
@@ -513,7 +521,13 @@ export class MqttFront implements DeviceChannel {
       this.internalError(client, 'PUBLISH', err);
       return done(counted('internal error'));
     }
-    done(refusal === undefined ? null : counted(refusal));
+    if (refusal !== undefined) return done(counted(refusal));
+    if (packet.qos === 0) return done(null);
+    // aedes sends the PUBACK when this calls back: only once what the message changed is recorded. A client gone
+    // meanwhile gets none (calling back would count its closed connection as an error).
+    this.opts.journal.afterCommit(() => {
+      if (!client.closed) done(null);
+    });
   }
 
   /** Handles one PUBLISH; returns why the client must be dropped, or undefined. */
@@ -572,9 +586,16 @@ export class MqttFront implements DeviceChannel {
     }
     s.pendingBytes += bytes;
     const packet = { cmd: 'publish', topic: topicName, payload: body, qos, retain: false, dup: false } as PublishPacket;
-    // aedes calls the callback once the packet is written or the connection is gone.
-    s.client.publish(packet, () => {
-      s.pendingBytes -= bytes;
+    // Sent once what it tells of is recorded (a twin version, an assignment, a queued message), in order.
+    this.opts.journal.afterCommit(() => {
+      if (s.dropped || s.client.closed) {
+        s.pendingBytes -= bytes;
+        return;
+      }
+      // aedes calls the callback once the packet is written or the connection is gone.
+      s.client.publish(packet, () => {
+        s.pendingBytes -= bytes;
+      });
     });
     return true;
   }
@@ -673,7 +694,7 @@ export class MqttFront implements DeviceChannel {
   }
 
   private dpsRegister(s: DpsSession, rid: string, payload: Buffer): undefined {
-    this.opts.stats.dps.registrations += 1;
+    this.opts.stats.countDps('registrations');
     let request;
     try {
       request = parseRegisterRequest(payload);
@@ -706,7 +727,7 @@ export class MqttFront implements DeviceChannel {
   }
 
   private dpsPoll(s: DpsSession, rid: string, operationId: string): undefined {
-    this.opts.stats.dps.polls += 1;
+    this.opts.stats.countDps('polls');
     const op = this.operations.get(operationId, s.registrationId);
     if (op === undefined) return this.dpsError(s, rid, 404, `operation "${operationId.slice(0, 200)}" not found`);
     op.result ??= this.assign(op);
@@ -714,27 +735,34 @@ export class MqttFront implements DeviceChannel {
     return undefined;
   }
 
-  /** Creates or updates the device for a registration, as an enrollment group with static allocation does. */
-  private assign(op: DpsOperation): RegistrationOperationStatus {
-    const now = new Date().toISOString();
+  /** The device a registration makes or updates, as an enrollment group with static allocation does. */
+  private registeredDevice(op: DpsOperation): DeviceIdentity {
     const registry = this.opts.registry;
-    let device: DeviceIdentity | undefined = registry.get(op.registrationId);
-    const substatus = device === undefined ? 'initialAssignment' : 'reprovisionedToInitialAssignment';
+    const device = registry.get(op.registrationId);
     if (device === undefined) {
-      device = registry.create({
+      return registry.create({
         id: op.registrationId,
         iotEdge: op.group === 'edgeDevices',
         ...(op.modelId === undefined ? {} : { modelId: op.modelId }),
         authentication: op.group === 'x509' ? { type: 'x509CA' } : { type: 'sas', keys: op.keys as SymmetricKeys },
       });
-    } else {
-      if (op.group === 'edgeDevices') registry.makeIotEdge(device);
-      if (op.group === 'x509') device.authentication = { type: 'x509CA' };
-      else if (op.keys !== undefined) device.authentication = { type: 'sas', keys: op.keys };
-      if (op.modelId !== undefined) device.modelId = op.modelId;
     }
+    if (op.group === 'edgeDevices') registry.makeIotEdge(device);
+    if (op.group === 'x509') device.authentication = { type: 'x509CA' };
+    else if (op.keys !== undefined) device.authentication = { type: 'sas', keys: op.keys };
+    if (op.modelId !== undefined) device.modelId = op.modelId;
+    registry.changed(device);
+    return device;
+  }
+
+  /** Assigns a registration to the hub; what was assigned is recorded before the answer says so. */
+  private assign(op: DpsOperation): RegistrationOperationStatus {
+    const now = new Date().toISOString();
+    const substatus = this.opts.registry.get(op.registrationId) === undefined
+      ? 'initialAssignment' : 'reprovisionedToInitialAssignment';
+    const device = this.registeredDevice(op);
     if (!device.enabled) {
-      this.opts.stats.dps.failed += 1;
+      this.opts.stats.countDps('failed');
       return {
         operationId: op.operationId, status: 'disabled',
         registrationState: {
@@ -744,7 +772,9 @@ export class MqttFront implements DeviceChannel {
     }
     if (op.gateway !== undefined) device.gateway = op.gateway;
     device.provisioned = true;
-    this.opts.stats.dps.assigned += 1;
+    this.opts.registry.changed(device);
+    this.opts.stats.countDps('assigned');
+    this.recordRegistration(op, device, substatus, now);
     return {
       operationId: op.operationId,
       status: 'assigned',
@@ -759,6 +789,18 @@ export class MqttFront implements DeviceChannel {
         etag: device.etag,
       },
     };
+  }
+
+  private recordRegistration(op: DpsOperation, device: DeviceIdentity, substatus: string, now: string): void {
+    const registration: DpsRegistration = {
+      registrationId: op.registrationId, group: op.group,
+      ...(op.modelId === undefined ? {} : { modelId: op.modelId }),
+      ...(op.gateway === undefined ? {} : { gateway: op.gateway }),
+      deviceId: device.id, assignedHub: this.assignedHub(), substatus,
+      createdAt: this.registrations.get(op.registrationId)?.createdAt ?? now, updatedAt: now,
+    };
+    this.registrations.set(op.registrationId, registration);
+    this.opts.journal.dpsRegistration(op.registrationId);
   }
 
   // ---- DeviceChannel: service-side operations --------------------------------------------------------
@@ -810,12 +852,33 @@ export class MqttFront implements DeviceChannel {
       const message = `"${deviceId}" already has ${C2D_QUEUE_LIMIT} messages pending`;
       throw new ServiceError(403, 'DeviceMaximumQueueDepthExceeded', message);
     }
+    this.opts.journal.c2d(deviceId);
     if (s !== undefined && s.subscribed.has('c2d') && queue.length === 0 && this.deliverC2D(s, { body, properties })) {
       return 'delivered';
     }
     queue.push({ body, properties });
     this.c2dQueues.set(deviceId, queue);
     return 'queued';
+  }
+
+  /** The device's C2D messages not yet completed, in flight first: what a restart must still deliver. */
+  pendingC2D(deviceId: string): C2dMessage[] {
+    return [...(this.session(deviceId)?.c2dInFlight ?? []), ...(this.c2dQueues.get(deviceId) ?? [])];
+  }
+
+  /** Puts back recorded C2D messages, to be delivered when the device subscribes. */
+  restoreC2D(deviceId: string, messages: C2dMessage[]): void {
+    if (messages.length > 0) this.c2dQueues.set(deviceId, messages);
+  }
+
+  /** Puts back a recorded DPS registration. */
+  restoreRegistration(registration: DpsRegistration): void {
+    this.registrations.set(registration.registrationId, registration);
+  }
+
+  forgetDevice(deviceId: string): void {
+    if (this.c2dQueues.delete(deviceId)) this.opts.journal.c2d(deviceId);
+    if (this.registrations.delete(deviceId)) this.opts.journal.dpsRegistration(deviceId);
   }
 
   /**
@@ -864,6 +927,7 @@ export class MqttFront implements DeviceChannel {
   private onAck(client: Client): void {
     const s = this.sessions.get(client);
     if (s?.kind !== 'hub' || s.c2dInFlight.shift() === undefined) return;
+    this.opts.journal.c2d(s.deviceId);
     this.opts.stats.of(s.key).c2dCompleted += 1;
     this.flushC2D(s);
   }
@@ -883,8 +947,10 @@ export class MqttFront implements DeviceChannel {
    */
   private requeueC2D(s: HubSession): void {
     if (s.c2dInFlight.length === 0 || s.moduleId !== undefined) return;
+    if (this.opts.registry.get(s.deviceId) === undefined) return; // deleted: its messages went with it
     this.c2dQueues.set(s.deviceId, [...s.c2dInFlight, ...(this.c2dQueues.get(s.deviceId) ?? [])]);
     s.c2dInFlight = [];
+    this.opts.journal.c2d(s.deviceId);
   }
 }
 

@@ -1,6 +1,8 @@
-// The identity registry: devices, IoT Edge devices, their modules and twins. In memory, one per emulator.
+// The identity registry: devices, IoT Edge devices, their modules and twins. In memory, one per emulator; every
+// change is told to the journal, which records it (src/emulator/store.ts).
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { IotcGateway } from '../protocol/index.js';
+import { EPHEMERAL, type Journal } from './journal.js';
 import { Twin, type Json } from './twin.js';
 
 export interface SymmetricKeys {
@@ -92,8 +94,54 @@ export interface CreateDeviceInput {
   authentication?: Authentication;
 }
 
+/** A device as recorded: everything but its modules, twin and last values. */
+export type DeviceRecord = Omit<DeviceIdentity, 'twin' | 'modules' | 'lastTelemetry' | 'lastTelemetryNames'>;
+/** A module identity as recorded: everything but its twin. */
+export type ModuleRecord = Omit<ModuleIdentity, 'twin'>;
+
+/** The key of a last telemetry value: `module|component|name` (`''` for the device itself or no component). */
+export const lastValueKey = (moduleId: string | undefined, component: string, name: string) =>
+  `${moduleId ?? ''}|${component}|${name}`;
+
 export class Registry {
   readonly devices = new Map<string, DeviceIdentity>();
+
+  constructor(private readonly journal: Journal = EPHEMERAL) {}
+
+  /** Tells the journal that the device's fields changed (call after changing any of them). */
+  changed(device: DeviceIdentity): void {
+    this.journal.device(device.id);
+  }
+
+  private newTwin(deviceId: string, moduleId?: string): Twin {
+    return new Twin(() => this.journal.twin(deviceId, moduleId));
+  }
+
+  /** Puts back a recorded device (its twin empty until restored); nothing is told to the journal. */
+  restore(record: DeviceRecord): DeviceIdentity {
+    const device: DeviceIdentity = {
+      ...record, twin: this.newTwin(record.id), modules: new Map(), lastTelemetry: new Map(),
+      lastTelemetryNames: new Map(),
+    };
+    this.devices.set(device.id, device);
+    return device;
+  }
+
+  /** Puts back a recorded module identity of a restored device. */
+  restoreModule(device: DeviceIdentity, record: ModuleRecord): ModuleIdentity {
+    const module: ModuleIdentity = { ...record, twin: this.newTwin(device.id, record.moduleId) };
+    device.modules.set(module.moduleId, module);
+    return module;
+  }
+
+  /** Puts back a recorded last value, counted against its identity's names. */
+  restoreLastValue(device: DeviceIdentity, key: string, value: { timestamp: string; value: Json }): void {
+    if (!device.lastTelemetry.has(key)) {
+      const identity = key.slice(0, key.indexOf('|'));
+      device.lastTelemetryNames.set(identity, (device.lastTelemetryNames.get(identity) ?? 0) + 1);
+    }
+    device.lastTelemetry.set(key, value);
+  }
 
   get(deviceId: string): DeviceIdentity | undefined {
     return this.devices.get(deviceId);
@@ -121,7 +169,7 @@ export class Registry {
       ...(input.gateway === undefined ? {} : { gateway: input.gateway }),
       authentication: input.authentication ?? { type: 'sas', keys: newSymmetricKeys() },
       generationId: randomUUID(),
-      twin: new Twin(),
+      twin: this.newTwin(input.id),
       modules: new Map(),
       createdAt: now,
       etag: newEtag(),
@@ -129,6 +177,8 @@ export class Registry {
       lastTelemetryNames: new Map(),
     };
     this.devices.set(device.id, device);
+    this.journal.device(device.id);
+    this.journal.twin(device.id, undefined);
     if (device.iotEdge) for (const m of EDGE_SYSTEM_MODULES) this.createModule(device, m);
     return device;
   }
@@ -137,6 +187,7 @@ export class Registry {
   makeIotEdge(device: DeviceIdentity): void {
     if (device.iotEdge) return;
     device.iotEdge = true;
+    this.journal.device(device.id);
     for (const m of EDGE_SYSTEM_MODULES) if (!device.modules.has(m)) this.createModule(device, m);
   }
 
@@ -153,11 +204,13 @@ export class Registry {
       generationId: randomUUID(),
       ...(managedBy === undefined ? {} : { managedBy }),
       authentication: { type: 'sas', keys: newSymmetricKeys() },
-      twin: new Twin(),
+      twin: this.newTwin(device.id, moduleId),
       createdAt: new Date().toISOString(),
       etag: newEtag(),
     };
     device.modules.set(moduleId, module);
+    this.journal.device(device.id);
+    this.journal.twin(device.id, moduleId);
     return module;
   }
 
@@ -166,6 +219,7 @@ export class Registry {
     if (!device.modules.delete(moduleId)) return false;
     for (const key of device.lastTelemetry.keys()) if (key.startsWith(`${moduleId}|`)) device.lastTelemetry.delete(key);
     device.lastTelemetryNames.delete(moduleId);
+    this.journal.moduleDeleted(device.id, moduleId);
     return true;
   }
 
@@ -176,18 +230,21 @@ export class Registry {
   recordLastValue(
     device: DeviceIdentity, moduleId: string | undefined, component: string, name: string, value: Json, timestamp: string,
   ): boolean {
-    const key = `${moduleId ?? ''}|${component}|${name}`;
+    const key = lastValueKey(moduleId, component, name);
     if (!device.lastTelemetry.has(key)) {
       const names = device.lastTelemetryNames.get(moduleId ?? '') ?? 0;
       if (names >= TELEMETRY_NAMES_PER_IDENTITY) return false;
       device.lastTelemetryNames.set(moduleId ?? '', names + 1);
     }
     device.lastTelemetry.set(key, { timestamp, value });
+    this.journal.lastValue(device.id, key);
     return true;
   }
 
   delete(deviceId: string): boolean {
-    return this.devices.delete(deviceId);
+    if (!this.devices.delete(deviceId)) return false;
+    this.journal.deviceDeleted(deviceId);
+    return true;
   }
 
   /** Devices attached to a gateway. */

@@ -3,7 +3,7 @@
 import type http from 'node:http';
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { parseWireJson, WireJsonError } from '../protocol/index.js';
-import { ServiceError, type CloudService, type MethodResult } from './service.js';
+import { ServiceError, type CloudService, type CommandRecord, type MethodResult } from './service.js';
 import type { DeviceIdentity, SymmetricKeys } from './registry.js';
 import type { RejectionReason } from './stats.js';
 import { isJsonObject, type Json, type JsonObject, type Twin, type TwinSection } from './twin.js';
@@ -24,6 +24,8 @@ export interface RestOptions {
   outage?: (spec: OutageSpec) => number;
   /** Counts a refusal in /stats. */
   count?: (reason: RejectionReason) => void;
+  /** Resolves once every change made so far is recorded: each answer waits for it (acknowledged means recorded). */
+  committed?: () => Promise<void>;
 }
 
 export const API_VERSIONS = ['1.0', '2022-07-31', '2022-10-31-preview', '2023-07-31'] as const;
@@ -32,7 +34,6 @@ const MAX_BODY_BYTES = 1024 * 1024;
 const MAX_DRAIN_BYTES = 16 * MAX_BODY_BYTES;
 const PAGE_DEFAULT = 25;
 const PAGE_MAX = 100;
-const HISTORY_CAP = 100;
 /** Extra time on top of responseTimeout before we give up on the channel ourselves. */
 const COMMAND_GRACE_MS = 5_000;
 const CONNECT_POLL_MS = 100;
@@ -323,15 +324,6 @@ interface Scope {
   component?: string;
 }
 
-interface CommandRecord {
-  id: string;
-  connectionTimeout: number;
-  responseTimeout: number;
-  request: Json;
-  response: Json;
-  responseCode: number;
-}
-
 interface DeviceInput {
   displayName?: string;
   template?: string;
@@ -343,10 +335,6 @@ interface DeviceInput {
 
 class RestApi {
   private readonly routes: Route[];
-  /** Command history per `device|module|component|command`, newest last. */
-  private readonly history = new Map<string, CommandRecord[]>();
-  /** Relationship ids given over REST, per `source|target`; otherwise a relationship's id is its target's id. */
-  private readonly relationshipIds = new Map<string, string>();
 
   constructor(private readonly opts: RestOptions) {
     this.routes = this.routeTable();
@@ -414,6 +402,8 @@ class RestApi {
       text = JSON.stringify(reply.body);
     }
     try {
+      // What the answer says has been recorded before it leaves, reads included (what was seen stays seen).
+      await this.opts.committed?.();
       send(res, reply, text, requestId);
     } catch (err) {
       this.opts.log?.(`rest: could not answer ${req.method} ${req.url}: ${String(err)}`);
@@ -513,17 +503,12 @@ class RestApi {
       if (keys !== undefined && device.authentication.type === 'sas') device.authentication = { type: 'sas', keys };
     }
     device.etag = randomBytes(6).toString('base64url');
+    this.service.registry.changed(device);
     return device;
   }
 
   private deleteDevice(ctx: Ctx): Reply {
-    const id = this.service.device(param(ctx, 'deviceId')).id;
-    // IoT Central removes a deleted gateway's relationships with it.
-    for (const child of this.service.registry.downstreamOf(id)) this.detach(id, child);
-    const gateway = this.service.registry.get(id)?.gateway?.iotcGatewayId;
-    if (gateway !== undefined) this.relationshipIds.delete(`${gateway}|${id}`);
-    for (const key of this.history.keys()) if (key.startsWith(`${id}|`)) this.history.delete(key);
-    this.service.deleteDevice(id);
+    this.service.deleteDevice(this.service.device(param(ctx, 'deviceId')).id);
     return noContent();
   }
 
@@ -595,7 +580,7 @@ class RestApi {
     const record: CommandRecord = {
       id: randomUUID(), connectionTimeout, responseTimeout, request, response: result.payload, responseCode: result.status,
     };
-    this.remember(commandKey(scope, command), record);
+    this.service.rememberCommand(scope.deviceId, commandKey(scope, command), record);
     return ok(record, 201);
   }
 
@@ -607,17 +592,10 @@ class RestApi {
     }
   }
 
-  private remember(key: string, record: CommandRecord): void {
-    const list = this.history.get(key) ?? [];
-    list.push(record);
-    if (list.length > HISTORY_CAP) list.splice(0, list.length - HISTORY_CAP);
-    this.history.set(key, list);
-  }
-
   private commandHistory(ctx: Ctx): Reply {
     const scope = scopeOf(ctx);
     this.twinOf(scope);
-    return ok({ value: this.history.get(commandKey(scope, param(ctx, 'command'))) ?? [] });
+    return ok({ value: this.service.commandHistory.get(commandKey(scope, param(ctx, 'command'))) ?? [] });
   }
 
   // ---- messages and telemetry ----
@@ -689,7 +667,7 @@ class RestApi {
     if (users.length > 0) {
       throw conflict(`deployment manifest "${id}" is assigned to ${users.slice(0, 5).join(', ')}${users.length > 5 ? ', …' : ''}`);
     }
-    this.service.manifests.delete(id);
+    this.service.deleteManifest(id);
     return noContent();
   }
 
@@ -704,17 +682,14 @@ class RestApi {
 
   // ---- relationships (gateway → downstream) ----
 
-  private relationshipId(source: string, target: string): string {
-    return this.relationshipIds.get(`${source}|${target}`) ?? target;
-  }
-
   private relationshipsOf(source: string): JsonObject[] {
     this.service.device(source);
     const children = new Map(this.service.registry.downstreamOf(source).map((d) => [d.id, d.gateway?.iotcModuleId]));
     // The module a child was provisioned through (identity translation) is shown too: the emulator's addition.
     return sorted(children.keys()).map((target) => {
       const moduleId = children.get(target);
-      return { id: this.relationshipId(source, target), name: 'gateway', source, target, ...(moduleId === undefined ? {} : { iotcModuleId: moduleId }) };
+      const id = this.service.relationshipId(source, target);
+      return { id, name: 'gateway', source, target, ...(moduleId === undefined ? {} : { iotcModuleId: moduleId }) };
     });
   }
 
@@ -738,21 +713,14 @@ class RestApi {
     if (parent !== undefined && parent !== source) throw conflict(`device "${targetId}" is already attached to gateway "${parent}"`);
     const clash = this.relationshipsOf(source).find((r) => r.id === relId && r.target !== targetId);
     if (clash !== undefined) throw conflict(`relationship "${relId}" already links "${source}" to "${String(clash.target)}"`);
-    if (parent === undefined) target.gateway = { iotcGatewayId: source };
-    this.relationshipIds.set(`${source}|${targetId}`, relId);
+    this.service.attach(source, target, relId);
     return ok({ id: relId, name: 'gateway', source, target: targetId });
   }
 
   private deleteRelationship(ctx: Ctx): Reply {
     const found = this.findRelationship(ctx);
-    const child = this.service.device(String(found.target));
-    this.detach(String(found.source), child);
+    this.service.detach(String(found.source), this.service.device(String(found.target)));
     return noContent();
-  }
-
-  private detach(source: string, child: DeviceIdentity): void {
-    delete child.gateway;
-    this.relationshipIds.delete(`${source}|${child.id}`);
   }
 }
 

@@ -1,5 +1,6 @@
 // Service-side operations of the emulated cloud (what IoT Central and the IoT Hub service API do to devices).
 // The REST front end maps HTTP onto these; the MQTT front end carries them to connected clients.
+import { EPHEMERAL, type Journal } from './journal.js';
 import { MODULE_ID_PATTERN, RegistryLimitError, type Registry, type DeviceIdentity } from './registry.js';
 import type { EmulatorStats } from './stats.js';
 import { isJsonObject, mergePatchBetween, TWIN_REFUSAL_MESSAGES, type Json, type JsonObject } from './twin.js';
@@ -26,6 +27,8 @@ export interface DeviceChannel {
   sendC2D(deviceId: string, body: Buffer, properties: Record<string, string>): 'delivered' | 'queued';
   /** Closes every connection of the device and its modules (it was disabled or deleted). */
   disconnect(deviceId: string): void;
+  /** Forgets what the channel keeps for a deleted device: its C2D queue and its DPS registration. */
+  forgetDevice(deviceId: string): void;
 }
 
 export interface DeploymentManifest {
@@ -36,15 +39,36 @@ export interface DeploymentManifest {
   createdAt: string;
 }
 
+/** One command run over REST, as its history lists it. */
+export interface CommandRecord {
+  id: string;
+  connectionTimeout: number;
+  responseTimeout: number;
+  request: Json;
+  response: Json;
+  responseCode: number;
+}
+
+/** Commands kept per command (`device|module|component|command`), newest last. */
+export const COMMAND_HISTORY_CAP = 100;
+
 const SYSTEM_TWIN_MODULES = new Set(['$edgeAgent', '$edgeHub']);
+
+/** The key of a relationship: `source|target` (device ids never hold `|`). */
+export const relationshipKey = (source: string, target: string) => `${source}|${target}`;
 
 export class CloudService {
   readonly manifests = new Map<string, DeploymentManifest>();
+  /** Command history per `device|module|component|command`, newest last. */
+  readonly commandHistory = new Map<string, CommandRecord[]>();
+  /** Relationship ids given over REST, per `source|target`; otherwise a relationship's id is its target's id. */
+  readonly relationshipIds = new Map<string, string>();
 
   constructor(
     readonly registry: Registry,
     readonly stats: EmulatorStats,
     private readonly channel: DeviceChannel,
+    private readonly journal: Journal = EPHEMERAL,
   ) {}
 
   device(deviceId: string): DeviceIdentity {
@@ -60,12 +84,59 @@ export class CloudService {
   /** Disables or re-enables a device; a disabled device loses its connections, as in IoT Hub. */
   setEnabled(device: DeviceIdentity, enabled: boolean): void {
     device.enabled = enabled;
+    this.registry.changed(device);
     if (!enabled) this.channel.disconnect(device.id);
   }
 
+  /** Deletes a device with its relationships (IoT Central removes a gateway's with it) and its command history. */
   deleteDevice(deviceId: string): void {
+    for (const child of this.registry.downstreamOf(deviceId)) this.detach(deviceId, child);
+    const gateway = this.registry.get(deviceId)?.gateway?.iotcGatewayId;
+    if (gateway !== undefined) this.forgetRelationshipId(gateway, deviceId);
+    for (const key of this.commandHistory.keys()) {
+      if (key.startsWith(`${deviceId}|`)) {
+        this.commandHistory.delete(key);
+        this.journal.commandHistory(deviceId, key);
+      }
+    }
     this.registry.delete(deviceId);
+    this.channel.forgetDevice(deviceId);
     this.channel.disconnect(deviceId);
+  }
+
+  /** The id of the relationship `source` → `target`: the one given over REST, or the target's id. */
+  relationshipId(source: string, target: string): string {
+    return this.relationshipIds.get(relationshipKey(source, target)) ?? target;
+  }
+
+  /** Attaches `target` below the gateway `source` (if it is not already) under the relationship id `id`. */
+  attach(source: string, target: DeviceIdentity, id: string): void {
+    if (target.gateway?.iotcGatewayId !== source) {
+      target.gateway = { iotcGatewayId: source };
+      this.registry.changed(target);
+    }
+    this.relationshipIds.set(relationshipKey(source, target.id), id);
+    this.journal.relationshipId(source, target.id);
+  }
+
+  /** Detaches a downstream device from its gateway `source`. */
+  detach(source: string, child: DeviceIdentity): void {
+    delete child.gateway;
+    this.registry.changed(child);
+    this.forgetRelationshipId(source, child.id);
+  }
+
+  private forgetRelationshipId(source: string, target: string): void {
+    if (this.relationshipIds.delete(relationshipKey(source, target))) this.journal.relationshipId(source, target);
+  }
+
+  /** Adds a command of the device to its history (`key`: see commandKey), keeping the last COMMAND_HISTORY_CAP. */
+  rememberCommand(deviceId: string, key: string, record: CommandRecord): void {
+    const list = this.commandHistory.get(key) ?? [];
+    list.push(record);
+    if (list.length > COMMAND_HISTORY_CAP) list.splice(0, list.length - COMMAND_HISTORY_CAP);
+    this.commandHistory.set(key, list);
+    this.journal.commandHistory(deviceId, key);
   }
 
   /** Writes desired properties (merge, or replace with `replace`) and pushes the change to the device. */
@@ -78,7 +149,7 @@ export class CloudService {
     const change = replace ? mergePatchBetween(twin.desired.value, patch) : patch;
     const refusal = twin.desired.apply(change, now);
     if (refusal !== undefined) {
-      if (refusal !== 'tooLarge') this.stats.rejections[refusal] += 1;
+      if (refusal !== 'tooLarge') this.stats.count(refusal);
       const code = refusal === 'tooLarge' ? 'TwinTooLarge' : refusal === 'tooDeep' ? 'TwinTooDeep' : 'InvalidKey';
       throw new ServiceError(400, code, `desired ${TWIN_REFUSAL_MESSAGES[refusal]}`);
     }
@@ -130,7 +201,12 @@ export class CloudService {
       createdAt: this.manifests.get(id)?.createdAt ?? new Date().toISOString(),
     };
     this.manifests.set(id, manifest);
+    this.journal.manifest(id);
     return manifest;
+  }
+
+  deleteManifest(id: string): void {
+    if (this.manifests.delete(id)) this.journal.manifest(id);
   }
 
   /**
@@ -143,6 +219,7 @@ export class CloudService {
     const manifest = this.manifests.get(manifestId);
     if (manifest === undefined) throw new ServiceError(404, 'NotFound', `deployment manifest "${manifestId}" does not exist`);
     device.deploymentManifestId = manifestId;
+    this.registry.changed(device);
     for (const [moduleId, section] of Object.entries(manifest.data.modulesContent)) {
       if (!SYSTEM_TWIN_MODULES.has(moduleId)) this.createModule(device, moduleId);
       this.writeDesired(deviceId, moduleId, section['properties.desired'], true);
@@ -154,7 +231,7 @@ export class CloudService {
       this.registry.createModule(device, moduleId, 'iotEdge');
     } catch (err) {
       if (!(err instanceof RegistryLimitError)) throw err;
-      this.stats.rejections.moduleCap += 1;
+      this.stats.count('moduleCap');
       throw new ServiceError(403, 'TooManyModules', err.message);
     }
   }

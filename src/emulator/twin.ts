@@ -33,12 +33,25 @@ export function twinPatchRefusal(patch: JsonObject): TwinRefusal | undefined {
   return undefined;
 }
 
+const noop = () => {};
+
 export class TwinSection {
   /** Properties without `$version`. */
   value: JsonObject = {};
   version = 1;
   /** Last update time of each top-level key, for IoT Central's `$metadata`. */
   readonly updatedAt = new Map<string, string>();
+
+  /** `onChange` is told after every change (the store records the twin). */
+  constructor(private readonly onChange: () => void = noop) {}
+
+  /** Puts back what was recorded: properties, version and update times, as they were. */
+  restore(value: JsonObject, version: number, updatedAt: Record<string, string>): void {
+    this.value = value;
+    this.version = version;
+    this.updatedAt.clear();
+    for (const [key, at] of Object.entries(updatedAt)) this.updatedAt.set(key, at);
+  }
 
   /** The section as a client sees it, `$version` included. */
   toJson(): JsonObject {
@@ -59,6 +72,7 @@ export class TwinSection {
     this.value = next;
     this.version += 1;
     for (const key of Object.keys(patch)) if (!key.startsWith('$')) this.updatedAt.set(key, now);
+    this.onChange();
     return undefined;
   }
 
@@ -117,8 +131,14 @@ export function mergePatch(target: JsonObject, patch: JsonObject): void {
 }
 
 export class Twin {
-  readonly desired = new TwinSection();
-  readonly reported = new TwinSection();
+  readonly desired: TwinSection;
+  readonly reported: TwinSection;
+
+  /** `onChange` is told after every change of either section. */
+  constructor(onChange: () => void = noop) {
+    this.desired = new TwinSection(onChange);
+    this.reported = new TwinSection(onChange);
+  }
 
   /** The body of a twin GET response. */
   toJson(): { desired: JsonObject; reported: JsonObject } {

@@ -50,8 +50,14 @@ export interface RunningEmulator {
   stop(): Promise<void>;
 }
 
-/** Starts `edgefleet emulator` on free ports in a child process and waits for its info file. */
-export async function spawnEmulator(stateDir: string, log: (line: string) => void, timeoutMs = 20_000): Promise<RunningEmulator> {
+/**
+ * Starts `edgefleet emulator` on free ports in a child process and waits for its info file. It records its state in
+ * `stateDir` (one emulator at a time there) unless `ephemeral`; a restart (targetRestart) keeps its ports.
+ */
+export async function spawnEmulator(
+  stateDir: string, log: (line: string) => void, opts: { ephemeral?: boolean; timeoutMs?: number } = {},
+): Promise<RunningEmulator> {
+  const timeoutMs = opts.timeoutMs ?? 20_000;
   const cli = emulatorProgram();
   const dir = await mkdtemp(join(tmpdir(), 'edgefleet-emulator-'));
   const infoFile = join(dir, 'info.json');
@@ -62,7 +68,9 @@ export async function spawnEmulator(stateDir: string, log: (line: string) => voi
   process.on('exit', killOnExit);
   const launch = async (ports: readonly string[]): Promise<EmulatorInfo> => {
     await rm(infoFile, { force: true });
-    const started = startChild(cli, [...ports, '--state-dir', stateDir, '--info-file', infoFile], log);
+    const started = startChild(cli, [
+      ...ports, '--state-dir', stateDir, '--info-file', infoFile, ...(opts.ephemeral === true ? ['--ephemeral'] : []),
+    ], log);
     child = started.child;
     exited = started.exited;
     try {

@@ -60,7 +60,9 @@ export async function runSmoke(options: SmokeOptions): Promise<CheckResult[]> {
     if (options.targetInfo !== undefined) {
       shared = { info: await readInfoFile(options.targetInfo), release: async () => {} };
     } else {
-      const emulator = await spawnEmulator(options.stateDir, log);
+      // A fresh cloud for every smoke: checks answered by what an earlier smoke left (last values, relationships)
+      // would pass before this one's fleet did anything.
+      const emulator = await spawnEmulator(options.stateDir, log, { ephemeral: true });
       shared = { info: emulator.info, release: () => emulator.stop() };
     }
   }

@@ -6,16 +6,20 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as entry from '../../src/index.js';
 import { runScenario, startEmulator } from '../../src/index.js';
-import { TEST_STATE_DIR } from '../support/emulator.js';
+import { isolatedStateDir } from '../support/emulator.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'edgefleet-api-'));
-afterAll(() => rm(dir, { recursive: true, force: true }));
+const state = isolatedStateDir();
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+  state.remove();
+});
 
 describe('a run driven from code', () => {
   it('runs the README example: the quickstart against an emulator in this process, with a JSON stream', async () => {
     const lines = join(dir, 'quickstart.jsonl');
     // --- as in README.md, "From code" ---
-    const emulator = await startEmulator({ mqttPort: 0, httpPort: 0, stateDir: TEST_STATE_DIR });
+    const emulator = await startEmulator({ mqttPort: 0, httpPort: 0, stateDir: state.dir });
     let result: Awaited<ReturnType<typeof runScenario>>;
     try {
       result = await runScenario({

@@ -12,7 +12,7 @@ import { fitIdentities } from '../../src/bench/limits.js';
 import { corePinning, pinned } from '../../src/bench/pinning.js';
 import { spawnSync } from 'node:child_process';
 import { schedulerOnly } from '../../src/bench/scheduler-only.js';
-import { computeRatios, renderTable, type BenchReport } from '../../src/bench/report.js';
+import { computeRatios, durabilityFigures, renderTable, type BenchReport } from '../../src/bench/report.js';
 import type { AdapterFactory } from '../../src/bench/clients/adapter.js';
 import { edgefleetAdapter } from '../../src/bench/clients/edgefleet.js';
 import { mqttjsAdapter } from '../../src/bench/clients/mqttjs.js';
@@ -116,7 +116,15 @@ describe('bench report and limits', () => {
       lateness: { p99Ms: 1.5, p50Ms: 0.5, p999Ms: 2, maxMs: 3, identities: 100, intervalMs: 2000, count: 10 },
       ratios: {}, targets: [], notes: [], errors: [],
     };
+    const run = tel(9500).byIdentities[100];
+    report.durability = {
+      client: 'edgefleet', identities: 100, offeredPerSec: 1000, ephemeral: durabilityFigures(run),
+      durable: durabilityFigures({ ...run, achievedPerSec: 850, emulatorCores: 0.17 }),
+    };
     computeRatios(report);
+    expect(report.ratios.durableVsEphemeralAcked).toBeCloseTo(0.85, 3);
+    expect(report.durability.durable?.emulatorMicrosPerMessage).toBe(200);
+    expect(report.ratios.durableVsEphemeralEmulatorCpuPerMessage).toBeCloseTo(2, 3);
     expect(report.ratios.connectRateVsMqttjs).toBeCloseTo(300 / 310, 3);
     expect(report.ratios.devicesPerGBVsAzureSdk).toBeCloseTo(100 / 80, 3);
     expect(report.ratios['msgsPerCoreVsMqttjs@100']).toBeCloseTo(0.95, 3);
@@ -126,7 +134,10 @@ describe('bench report and limits', () => {
     expect(byName['devices/s vs Azure IoT SDK']).toBe(true);
     expect(byName['devices per GB vs Azure IoT SDK']).toBe(true);
     expect(byName['scheduler lateness p99']).toBe(true);
+    expect(byName['telemetry acked/s, state recorded vs --ephemeral']).toBe(true);
     const text = renderTable(report);
+    expect(text).toMatch(/Durability: edgefleet @100, 1,000 msgs\/s offered/);
+    expect(text).toMatch(/state recorded\s+100\s+1,000\s+850\s/);
     expect(text).toContain('plain mqtt.js');
     expect(text).toContain('Targets');
   });

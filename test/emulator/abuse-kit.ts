@@ -30,6 +30,8 @@ export interface ChildEmulator {
   stderr(): string;
   /** Whether the process is still running. */
   alive(): boolean;
+  /** Sends `signal` and waits for the process to end: its exit code, or the signal that ended it. */
+  kill(signal: NodeJS.Signals): Promise<number | NodeJS.Signals>;
   stop(): Promise<void>;
 }
 
@@ -52,19 +54,25 @@ function builtCli(): string {
   return CLI;
 }
 
-/** `edgefleet emulator` on free ports, as a user runs it, with `args` added. */
+/**
+ * `edgefleet emulator` on free ports, as a user runs it, with `args` added: ephemeral on the shared test state
+ * directory unless `args` name a --state-dir (then it keeps its state there, and it must be that test's own).
+ */
 export async function startChildEmulator(args: string[] = []): Promise<ChildEmulator> {
   const dir = mkdtempSync(join(tmpdir(), 'edgefleet-abuse-'));
   const infoFile = join(dir, 'info.json');
+  const state = args.includes('--state-dir') ? [] : ['--state-dir', STATE_DIR, '--ephemeral'];
+  const ports = ['--mqtt-port', '--http-port'].flatMap((flag) => (args.includes(flag) ? [] : [flag, '0']));
   const child: ChildProcess = spawn(process.execPath, [
-    builtCli(), 'emulator', '--state-dir', STATE_DIR, '--mqtt-port', '0', '--http-port', '0', '--info-file', infoFile,
-    '--verbose', ...args,
+    builtCli(), 'emulator', ...state, ...ports, '--info-file', infoFile, '--verbose', ...args,
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-200_000);
   });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const exited = new Promise<number | NodeJS.Signals>((r) => {
+    child.once('exit', (code, signal) => r(code ?? (signal as NodeJS.Signals)));
+  });
   for (let i = 0; i < 200 && !existsSync(infoFile); i++) {
     if (child.exitCode !== null) break;
     await sleep(50);
@@ -79,6 +87,12 @@ export async function startChildEmulator(args: string[] = []): Promise<ChildEmul
     pid: child.pid as number,
     stderr: () => stderr,
     alive: () => child.exitCode === null && child.signalCode === null,
+    async kill(signal) {
+      child.kill(signal);
+      const outcome = await exited;
+      rmSync(dir, { recursive: true, force: true });
+      return outcome;
+    },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');

@@ -48,6 +48,10 @@ class FakeChannel implements DeviceChannel {
     this.disconnected.push(deviceId);
     for (const key of [...this.online]) if (key === deviceId || key.startsWith(`${deviceId}/`)) this.online.delete(key);
   }
+  readonly forgotten: string[] = [];
+  forgetDevice(deviceId: string): void {
+    this.forgotten.push(deviceId);
+  }
 }
 
 let registry: Registry;

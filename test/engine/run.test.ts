@@ -5,14 +5,25 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { TEST_STATE_DIR } from '../support/emulator.js';
+import { isolatedStateDir } from '../support/emulator.js';
 import { startMosquitto } from '../support/mosquitto.js';
 import { systemPeer } from '../support/system-peer.js';
 
 const CLI = join(process.cwd(), 'dist/cli/main.js');
 const mosquitto = systemPeer('mosquitto');
 const dir = mkdtempSync(join(tmpdir(), 'edgefleet-run-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const stateDirs: { remove(): void }[] = [];
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+  for (const s of stateDirs) s.remove();
+});
+
+/** A state directory for one run's emulator: runs never share its database, nor wait on its lock. */
+function freshStateDir(): string {
+  const state = isolatedStateDir();
+  stateDirs.push(state);
+  return state.dir;
+}
 
 /** With `interruptAfterMs`, a Ctrl-C that long after the run has started (its first progress line). */
 function run(args: string[], opts: { interruptAfterMs?: number } = {}): Promise<{ code: number | null; out: string }> {
@@ -41,7 +52,7 @@ const summaryIn = (reports: string) => {
 describe('edgefleet run', () => {
   it('runs a fleet against the emulator it starts, and the report balances and reconciles', async () => {
     const reports = join(dir, 'reports-1');
-    const r = await run(['run', 'test/fixtures/run-devices.yaml', '--reports-dir', reports, '--state-dir', TEST_STATE_DIR, '--workers', '2']);
+    const r = await run(['run', 'test/fixtures/run-devices.yaml', '--reports-dir', reports, '--state-dir', freshStateDir(), '--workers', '2']);
     expect(r.code, r.out).toBe(0);
     const s = summaryIn(reports);
     expect(s.operations.provision.count).toBe(30);
@@ -66,7 +77,7 @@ describe('edgefleet run', () => {
 
   it('rides out a targetOutage (scenarios/store-and-forward.yaml): stored, delivered late or expired, balanced and reconciled', async () => {
     const reports = join(dir, 'reports-outage');
-    const r = await run(['run', 'scenarios/store-and-forward.yaml', '--duration', '20s', '--reports-dir', reports, '--state-dir', TEST_STATE_DIR]);
+    const r = await run(['run', 'scenarios/store-and-forward.yaml', '--duration', '20s', '--reports-dir', reports, '--state-dir', freshStateDir()]);
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/\(\d+ stored\)/); // the progress line shows the store filling during the outage
     const s = summaryIn(reports);
@@ -84,7 +95,7 @@ describe('edgefleet run', () => {
 
   it('stops gracefully on the first Ctrl-C, drains and still writes the report', async () => {
     const reports = join(dir, 'reports-2');
-    const r = await run(['run', 'test/fixtures/run-devices.yaml', '--duration', '60s', '--reports-dir', reports, '--state-dir', TEST_STATE_DIR], { interruptAfterMs: 1000 });
+    const r = await run(['run', 'test/fixtures/run-devices.yaml', '--duration', '60s', '--reports-dir', reports, '--state-dir', freshStateDir()], { interruptAfterMs: 1000 });
     expect(r.code, r.out).toBe(0);
     expect(r.out).toContain('stopping');
     const s = summaryIn(reports);
@@ -95,7 +106,7 @@ describe('edgefleet run', () => {
 
   it('exits 99 when a threshold fails and says by how much; a threshold that cannot be read exits 2 before anything runs', async () => {
     const reports = join(dir, 'reports-thresholds');
-    const r = await run(['run', 'test/fixtures/run-devices.yaml', '--duration', '4s', '--reports-dir', reports, '--state-dir', TEST_STATE_DIR,
+    const r = await run(['run', 'test/fixtures/run-devices.yaml', '--duration', '4s', '--reports-dir', reports, '--state-dir', freshStateDir(),
       '--threshold', 'telemetry.p99 < 0.001ms', '--threshold', 'ledger.lost == 0']);
     expect(r.code, r.out).toBe(99);
     expect(r.out).toMatch(/telemetry\.p99 was [\d.]+ ms/);

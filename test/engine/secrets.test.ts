@@ -8,7 +8,7 @@ import { join, relative } from 'node:path';
 import { loadScenario } from '../../src/config/load.js';
 import { planFleet } from '../../src/config/plan.js';
 import { deriveDeviceKey } from '../../src/protocol/sas.js';
-import { TEST_STATE_DIR } from '../support/emulator.js';
+import { isolatedStateDir, TEST_STATE_DIR } from '../support/emulator.js';
 
 interface Secret {
   kind: string;
@@ -145,10 +145,12 @@ describe('a run as a user starts it', () => {
     const secrets = await secretsOfTheRun(scenario);
     const reports = join(dir, 'reports');
     const logFile = join(dir, 'logs', 'run.log');
+    // A copy of the test state directory: the same keys (those looked for), a database of its own.
+    const state = isolatedStateDir();
     const r = await runCli([
-      'run', scenario, '--duration', '6s', '--reports-dir', reports, '--state-dir', TEST_STATE_DIR, '--log-level', 'debug',
+      'run', scenario, '--duration', '6s', '--reports-dir', reports, '--state-dir', state.dir, '--log-level', 'debug',
       '--log-file', logFile,
-    ]);
+    ]).finally(() => state.remove());
     expect(r.code, r.stdout + r.stderr).toBe(0);
 
     // The run did run (an empty report would prove nothing), with the identities whose keys we look for.

@@ -1,9 +1,14 @@
 // The emulator from a test's side: one per test file on free ports, sharing the test state directory (its CA is
 // what NODE_EXTRA_CA_CERTS points at; see test/global-setup.ts), its REST API, /stats, and the hub's HTTPS
 // registry endpoint. Plain Node APIs only, so a failure here is the emulator's, not a helper library's.
-import { readFileSync, realpathSync } from 'node:fs';
+//
+// The shared directory never holds a database: emulators started on it are ephemeral, and a test that needs a
+// durable one (or `edgefleet run`, whose emulator records its state) takes a copy of it of its own
+// (isolatedStateDir), so that test files running in parallel never share a database or wait on its lock.
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmulator, type Emulator, type EmulatorInfo, type EmulatorOptions } from '../../src/emulator/index.js';
 
@@ -16,13 +21,18 @@ export const API_VERSION = '2022-07-31';
 const infoOf = (e: Emulator | EmulatorInfo): EmulatorInfo => ('info' in e ? e.info : e);
 
 /**
- * Starts an emulator on free ports with the shared test state directory (DPS answers at once unless `options`
- * say otherwise). Fails fast, with the reason, when this process does not trust the emulator's CA: the official
- * provisioning client can trust a CA only through NODE_EXTRA_CA_CERTS.
+ * Starts an emulator on free ports with the shared test state directory, ephemeral (DPS answers at once unless
+ * `options` say otherwise; a durable one needs a state directory of its own: isolatedStateDir). Fails fast, with
+ * the reason, when this process does not trust the emulator's CA: the official provisioning client can trust a CA
+ * only through NODE_EXTRA_CA_CERTS.
  */
 export async function startTestEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  if (options.ephemeral === false && (options.stateDir === undefined || resolve(options.stateDir) === TEST_STATE_DIR)) {
+    throw new Error('a durable test emulator needs a state directory of its own: isolatedStateDir()');
+  }
   const emulator = await startEmulator({
-    stateDir: TEST_STATE_DIR, mqttPort: 0, httpPort: 0, hubHttpsPort: 0, dpsRetryAfterSeconds: 0, ...options,
+    stateDir: TEST_STATE_DIR, mqttPort: 0, httpPort: 0, hubHttpsPort: 0, dpsRetryAfterSeconds: 0, ephemeral: true,
+    ...options,
   });
   const extra = process.env.NODE_EXTRA_CA_CERTS;
   if (extra === undefined || !sameCa(extra, emulator.info.caCertPath)) {
@@ -33,6 +43,20 @@ export async function startTestEmulator(options: EmulatorOptions = {}): Promise<
     );
   }
   return emulator;
+}
+
+/**
+ * A fresh state directory with the test state directory's certificates, keys and secrets (so NODE_EXTRA_CA_CERTS
+ * trusts its emulator) and no database; `remove` deletes it.
+ */
+export function isolatedStateDir(): { dir: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'edgefleet-state-'));
+  for (const name of readdirSync(TEST_STATE_DIR)) {
+    const from = join(TEST_STATE_DIR, name);
+    if (name.startsWith('emulator.') || !statSync(from).isFile()) continue;
+    copyFileSync(from, join(dir, name));
+  }
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 function sameCa(a: string, b: string): boolean {

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TEST_STATE_DIR } from '../support/emulator.js';
+import { isolatedStateDir } from '../support/emulator.js';
 import { systemPeer } from '../support/system-peer.js';
 
 const CLI = join(process.cwd(), 'dist/cli/main.js');
@@ -64,9 +64,12 @@ function column(lines: string[], rowStart: RegExp, label: string): number | unde
   return i < 0 || row.length !== labels.length ? undefined : row[i];
 }
 
+const state = isolatedStateDir();
+
 afterAll(() => {
   if (hasTmux) spawnSync('tmux', ['-L', SOCKET, 'kill-server'], { env });
   rmSync(reports, { recursive: true, force: true });
+  state.remove();
 });
 
 describe.skipIf(!hasTmux)('edgefleet run in a real terminal (tmux)', () => {
@@ -76,7 +79,7 @@ describe.skipIf(!hasTmux)('edgefleet run in a real terminal (tmux)', () => {
     // bound: the test stops it with q long before. The shell prints the exit code when it ends (tmux may notice a
     // pane's process exit late, under load, so the test does not wait for the pane to die).
     const cmd = `env -u CI -u CONTINUOUS_INTEGRATION ${quote(process.execPath)} ${quote(CLI)} run test/fixtures/dashboard.yaml ` +
-      `--duration 60s --workers 2 --state-dir ${quote(TEST_STATE_DIR)} --reports-dir ${quote(reports)}; echo "edgefleet exited with $?"`;
+      `--duration 60s --workers 2 --state-dir ${quote(state.dir)} --reports-dir ${quote(reports)}; echo "edgefleet exited with $?"`;
     tmux('new-session', '-d', '-s', SESSION, '-x', String(COLS), '-y', String(ROWS), '-c', process.cwd(), cmd, ';', 'set-option', '-t', SESSION, 'remain-on-exit', 'on');
 
     // Every identity connected, telemetry flowing and acknowledged.
