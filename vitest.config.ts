@@ -8,6 +8,6 @@ export default defineConfig({
     hookTimeout: 30_000,
     pool: 'forks',
     // Most files wait on sockets and child processes: two at once on 2 cores (vitest's default is cores − 1).
-    maxWorkers: 2,
+    maxWorkers: 3,
   },
 });
