@@ -20,7 +20,11 @@ export default async function setup(): Promise<void> {
   // so every emulator the test files start later on port 0 serves a certificate from this same CA.
   // Ephemeral: the shared directory holds certificates and keys only, never a database (test/support/emulator.ts).
   const emulator = await startEmulator({
-    stateDir: STATE_DIR, mqttPort: 0, httpPort: 0, hubHttpsPort: 0, ephemeral: true,
+    stateDir: STATE_DIR,
+    mqttPort: 0,
+    httpPort: 0,
+    hubHttpsPort: 0,
+    ephemeral: true,
   });
   const caCertPath = emulator.info.caCertPath;
   await emulator.close();

@@ -12,7 +12,13 @@ import { assignManifests, resolveTarget, type PreparedTarget } from '../endpoint
 import { AssignmentCache, cacheScopeOf } from '../endpoints/assignment-cache.js';
 import { runFleet, type RunPlan } from '../engine/coordinator.js';
 import {
-  budgetAdvice, descriptorBudget, estimateDescriptors, fits, localPortRange, openDescriptors, PlanExceedsLimits,
+  budgetAdvice,
+  descriptorBudget,
+  estimateDescriptors,
+  fits,
+  localPortRange,
+  openDescriptors,
+  PlanExceedsLimits,
   readDescriptorLimit,
 } from '../engine/descriptors.js';
 import type { DescriptorBudget } from '../metrics/fault-events.js';
@@ -106,10 +112,16 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   const log = options.log ?? (() => {});
   // The gate (src/config/gate.ts): loading runs it; a scenario loaded elsewhere goes through it here. Either way a
   // model, manifest, route or generator a worker would refuse stops the run before anything connects.
-  const loaded = typeof options.scenario === 'string' ? await loadScenario(options.scenario, {
-    profile: options.profile, duration: options.duration, target: options.target, seed: options.seed,
-    stateDir: options.stateDir,
-  }) : options.scenario;
+  const loaded =
+    typeof options.scenario === 'string'
+      ? await loadScenario(options.scenario, {
+          profile: options.profile,
+          duration: options.duration,
+          target: options.target,
+          seed: options.seed,
+          stateDir: options.stateDir,
+        })
+      : options.scenario;
   if (typeof options.scenario !== 'string') await checkScenario(loaded);
   for (const w of loaded.warnings) log('warn', `warning: ${w}`);
   const thresholds = [...loaded.scenario.thresholds, ...thresholdsFrom(options.thresholds ?? [])];
@@ -130,21 +142,38 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     const service = prepared.target.kind === 'emulator' ? prepared.target.service : undefined;
     const reconcile = options.reconcile ?? service !== undefined;
     const outputs: Output[] = [
-      ...(reconcile && service !== undefined ? [reconciliationOutput(service)] : []), ...chosen, report,
+      ...(reconcile && service !== undefined ? [reconciliationOutput(service)] : []),
+      ...chosen,
+      report,
     ];
     await assignManifests(prepared.target, loaded, edgeGroups(plan.identities), (line) => log('warn', line));
     const scope = cacheScopeOf(prepared.target);
-    const assignments = scope === undefined ? undefined : await AssignmentCache.open(stateDir, scope, {
-      ignore: options.reprovision === true, warn: (line) => log('warn', line),
-    });
+    const assignments =
+      scope === undefined
+        ? undefined
+        : await AssignmentCache.open(stateDir, scope, {
+            ignore: options.reprovision === true,
+            warn: (line) => log('warn', line),
+          });
     options.onStart?.({
-      scenario: plan.scenarioName, profile: plan.profileName, durationMs: plan.durationMs, seed: plan.seed,
-      identities: plan.identities.length, fleetSize: plan.fleetSize, target: prepared.label,
-      ...(plan.shard === undefined ? {} : { shard: plan.shard }), ...(edgeCa ? { edgeCaPath: edgeCa.certPath } : {}),
+      scenario: plan.scenarioName,
+      profile: plan.profileName,
+      durationMs: plan.durationMs,
+      seed: plan.seed,
+      identities: plan.identities.length,
+      fleetSize: plan.fleetSize,
+      target: prepared.label,
+      ...(plan.shard === undefined ? {} : { shard: plan.shard }),
+      ...(edgeCa ? { edgeCaPath: edgeCa.certPath } : {}),
     });
     ran = true;
     const final = await runFleet({
-      plan, target: prepared.target, targetLabel: prepared.label, log, outputs, stopSignal: aborted(options.signal),
+      plan,
+      target: prepared.target,
+      targetLabel: prepared.label,
+      log,
+      outputs,
+      stopSignal: aborted(options.signal),
       ...(options.workers === undefined ? {} : { workers: options.workers }),
       ...(options.localAddresses === undefined ? {} : { localAddresses: options.localAddresses }),
       ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
@@ -168,15 +197,22 @@ function planOf(loaded: LoadedScenario, shardOption: string | Shard | undefined)
   const fleet = planFleet({ scenario: loaded.scenario, profile: loaded.profile, durationMs: loaded.durationMs });
   const shard = typeof shardOption === 'string' ? parseShard(shardOption) : shardOption;
   return {
-    scenario: loaded, scenarioName: loaded.scenario.name, profileName: loaded.profile.name, seed: loaded.seed,
-    durationMs: loaded.durationMs, drainMs: loaded.profile.drain,
+    scenario: loaded,
+    scenarioName: loaded.scenario.name,
+    profileName: loaded.profile.name,
+    seed: loaded.seed,
+    durationMs: loaded.durationMs,
+    drainMs: loaded.profile.drain,
     identities: shard === undefined ? fleet.identities : shardOf(fleet.identities, shard),
-    fleetSize: fleet.identities.length, ...(shard === undefined ? {} : { shard }),
+    fleetSize: fleet.identities.length,
+    ...(shard === undefined ? {} : { shard }),
   };
 }
 
 async function prepareTarget(
-  loaded: LoadedScenario, emulator: EmulatorInfo | string | undefined, stateDir: string,
+  loaded: LoadedScenario,
+  emulator: EmulatorInfo | string | undefined,
+  stateDir: string,
   log: (level: LogLevel, message: string) => void,
 ): Promise<PreparedTarget> {
   if (emulator === undefined || loaded.target.kind !== 'emulator') {
@@ -189,11 +225,19 @@ async function prepareTarget(
 
 /** targetRestart kills and restarts the emulator's process: only one edgefleet started and owns. */
 function refuseTargetRestart(loaded: LoadedScenario): void {
-  const problems = loaded.profile.events.flatMap((event, index) => (event.kind !== 'targetRestart' ? [] : [{
-    file: displayPath(loaded.profileFile), path: `events[${index}].kind`,
-    message: 'targetRestart restarts the embedded emulator that edgefleet starts, and this run uses an emulator it ' +
-      'did not start (--target-info): leave --target-info out, or the event out of the profile',
-  }]));
+  const problems = loaded.profile.events.flatMap((event, index) =>
+    event.kind !== 'targetRestart'
+      ? []
+      : [
+          {
+            file: displayPath(loaded.profileFile),
+            path: `events[${index}].kind`,
+            message:
+              'targetRestart restarts the embedded emulator that edgefleet starts, and this run uses an emulator it ' +
+              'did not start (--target-info): leave --target-info out, or the event out of the profile',
+          },
+        ],
+  );
   if (problems.length > 0) throw new ConfigError(problems);
 }
 
@@ -202,17 +246,26 @@ function refuseTargetRestart(loaded: LoadedScenario): void {
  * refused (PlanExceedsLimits) when they do not fit, unless forced. Undefined where there is no limit to read.
  */
 function preflight(
-  loaded: LoadedScenario, plan: RunPlan,
+  loaded: LoadedScenario,
+  plan: RunPlan,
   o: Pick<ScenarioOptions, 'workers' | 'localAddresses' | 'force'> & {
-    embedded: boolean; gatewayListen: number; log: (level: LogLevel, message: string) => void;
+    embedded: boolean;
+    gatewayListen: number;
+    log: (level: LogLevel, message: string) => void;
   },
 ): DescriptorBudget | undefined {
   const limit = readDescriptorLimit();
   if (limit === undefined) return undefined;
   const workers = Math.max(1, Math.min(o.workers ?? availableParallelism(), plan.identities.length || 1));
   const estimate = estimateDescriptors({
-    identities: plan.identities, groups: loaded.groups, target: loaded.target.kind, arrivals: loaded.profile.arrivals,
-    workers, embeddedEmulator: o.embedded, gatewayListen: o.gatewayListen, baseline: openDescriptors(),
+    identities: plan.identities,
+    groups: loaded.groups,
+    target: loaded.target.kind,
+    arrivals: loaded.profile.arrivals,
+    workers,
+    embeddedEmulator: o.embedded,
+    gatewayListen: o.gatewayListen,
+    baseline: openDescriptors(),
   });
   const budget = descriptorBudget(estimate, limit, localPortRange(), o.localAddresses?.length ?? 0);
   if (fits(budget)) return budget;

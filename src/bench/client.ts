@@ -1,11 +1,33 @@
 // One client variant in a process of its own (fresh RSS): reads a ClientJob on stdin, connects its identities in
 // a closed loop, optionally measures paced telemetry over a window, and prints one result line on stdout.
 import { cpus } from 'node:os';
-import { constants as perfConstants, monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
+import {
+  constants as perfConstants,
+  monitorEventLoopDelay,
+  PerformanceObserver,
+  type IntervalHistogram,
+} from 'node:perf_hooks';
 import { deriveDeviceKey } from '../protocol/index.js';
 import type { AdapterFactory, ClientAdapter } from './clients/adapter.js';
-import { deviceIdOf, RESULT_MARKER, type ClientJob, type ClientResult, type ConnectFigures, type GcFigures, type TelemetryFigures } from './job.js';
-import { ClosedLoop, cpuSeconds, gcAvailable, machineBusySeconds, memory, readProcStat, sleep, type Percentiles } from './measure.js';
+import {
+  deviceIdOf,
+  RESULT_MARKER,
+  type ClientJob,
+  type ClientResult,
+  type ConnectFigures,
+  type GcFigures,
+  type TelemetryFigures,
+} from './job.js';
+import {
+  ClosedLoop,
+  cpuSeconds,
+  gcAvailable,
+  machineBusySeconds,
+  memory,
+  readProcStat,
+  sleep,
+  type Percentiles,
+} from './measure.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const KB = 1024;
@@ -19,17 +41,27 @@ async function readStdin(): Promise<string> {
 
 async function loadAdapter(variant: ClientJob['variant']): Promise<AdapterFactory> {
   switch (variant) {
-    case 'edgefleet': return (await import('./clients/edgefleet.js')).edgefleetAdapter;
+    case 'edgefleet':
+      return (await import('./clients/edgefleet.js')).edgefleetAdapter;
     case 'mqttjs':
-    case 'mqttjsSharedTls': return (await import('./clients/mqttjs.js')).mqttjsAdapter;
-    case 'azureSdk': return (await import('./clients/azure-sdk.js')).azureSdkAdapter;
+    case 'mqttjsSharedTls':
+      return (await import('./clients/mqttjs.js')).mqttjsAdapter;
+    case 'azureSdk':
+      return (await import('./clients/azure-sdk.js')).azureSdkAdapter;
   }
 }
 
 function eldPercentiles(h: IntervalHistogram): Percentiles {
   const ms = (ns: number) => Math.round(ns / 1000) / 1000;
-  return h.count === 0 ? { count: 0, p50Ms: null, p99Ms: null, p999Ms: null, maxMs: null }
-    : { count: h.count, p50Ms: ms(h.percentile(50)), p99Ms: ms(h.percentile(99)), p999Ms: ms(h.percentile(99.9)), maxMs: ms(h.max) };
+  return h.count === 0
+    ? { count: 0, p50Ms: null, p99Ms: null, p999Ms: null, maxMs: null }
+    : {
+        count: h.count,
+        p50Ms: ms(h.percentile(50)),
+        p99Ms: ms(h.percentile(99)),
+        p999Ms: ms(h.percentile(99.9)),
+        maxMs: ms(h.max),
+      };
 }
 
 /** GC pauses while it observes: what part of the event loop's stalls the collector explains. */
@@ -51,7 +83,13 @@ function observeGc(): { stop(): GcFigures } {
   return {
     stop() {
       observer.disconnect();
-      return { count: figures.count, totalMs: round(figures.totalMs), maxMs: round(figures.maxMs, 2), major: figures.major, majorMaxMs: round(figures.majorMaxMs, 2) };
+      return {
+        count: figures.count,
+        totalMs: round(figures.totalMs),
+        maxMs: round(figures.maxMs, 2),
+        major: figures.major,
+        majorMaxMs: round(figures.majorMaxMs, 2),
+      };
     },
   };
 }
@@ -100,7 +138,8 @@ async function main(): Promise<void> {
     const n = Math.max(outcome.ok, 1);
     const latency = a.connectLatency();
     if (latency !== undefined) notes.push(`latency is ${latency.what}`);
-    if (outcome.unfinished > 0) notes.push(`${outcome.unfinished} identities unfinished at the ${job.connectDeadlineMs / 1000} s deadline`);
+    if (outcome.unfinished > 0)
+      notes.push(`${outcome.unfinished} identities unfinished at the ${job.connectDeadlineMs / 1000} s deadline`);
     const connect: ConnectFigures = {
       identities: job.identities,
       connected: outcome.ok,
@@ -117,7 +156,10 @@ async function main(): Promise<void> {
       heapPerIdentityKB: round((after.heapUsed - before.heapUsed) / n / KB),
       externalPerIdentityKB: round((after.external - before.external) / n / KB),
       emulatorCores: round((emulatorAfter.cpuSeconds - emulatorBefore.cpuSeconds) / (elapsedMs / 1000), 2),
-      otherCores: round(Math.max(0, busy - cpu - (emulatorAfter.cpuSeconds - emulatorBefore.cpuSeconds)) / (elapsedMs / 1000), 2),
+      otherCores: round(
+        Math.max(0, busy - cpu - (emulatorAfter.cpuSeconds - emulatorBefore.cpuSeconds)) / (elapsedMs / 1000),
+        2,
+      ),
       emulatorRssPerIdentityKB: round((emulatorAfter.rssBytes - emulatorBefore.rssBytes) / n / KB),
       ...(latency === undefined ? {} : { latency: latency.stats }),
       notes,

@@ -37,14 +37,27 @@ export interface EmulatorTotals {
  * `durable`, it records its state in `stateDir` (which must be the phase's own); otherwise it is --ephemeral.
  */
 export async function startBenchEmulator(
-  stateDir: string, log: (line: string) => void, cpuList?: string, durable = false, timeoutMs = 30_000,
+  stateDir: string,
+  log: (line: string) => void,
+  cpuList?: string,
+  durable = false,
+  timeoutMs = 30_000,
 ): Promise<BenchEmulator> {
   const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
   if (!existsSync(cli)) throw new Error(`the emulator program ${cli} is missing: run "npm run build" first`);
   const dir = await mkdtemp(join(tmpdir(), 'edgefleet-bench-emulator-'));
   const infoFile = join(dir, 'info.json');
   const [command, args] = pinned(cpuList, process.execPath, [
-    cli, 'emulator', '--mqtt-port', '0', '--http-port', '0', '--state-dir', stateDir, '--info-file', infoFile,
+    cli,
+    'emulator',
+    '--mqtt-port',
+    '0',
+    '--http-port',
+    '0',
+    '--state-dir',
+    stateDir,
+    '--info-file',
+    infoFile,
     ...(durable ? [] : ['--ephemeral']),
   ]);
   const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -70,7 +83,8 @@ export async function startBenchEmulator(
   try {
     const deadline = Date.now() + timeoutMs;
     while (!existsSync(infoFile)) {
-      if (child.exitCode !== null) throw new Error(`the emulator exited (${child.exitCode}) before listening: ${stderr.trim()}`);
+      if (child.exitCode !== null)
+        throw new Error(`the emulator exited (${child.exitCode}) before listening: ${stderr.trim()}`);
       if (Date.now() > deadline) throw new Error(`the emulator did not start within ${timeoutMs / 1000} s`);
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -92,18 +106,34 @@ export async function startBenchEmulator(
   }
 }
 
-function call(info: EmulatorInfo, agent: Agent, method: string, path: string, body?: string): Promise<{ status: number; text: string }> {
+function call(
+  info: EmulatorInfo,
+  agent: Agent,
+  method: string,
+  path: string,
+  body?: string,
+): Promise<{ status: number; text: string }> {
   const url = new URL(path, info.restUrl);
   return new Promise((resolve, reject) => {
-    const req = request(url, {
-      method, agent,
-      headers: { authorization: info.apiToken, ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }) },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = request(
+      url,
+      {
+        method,
+        agent,
+        headers: {
+          authorization: info.apiToken,
+          ...(body === undefined
+            ? {}
+            : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
     req.setTimeout(30_000, () => req.destroy(new Error(`${method} ${url.pathname}: no answer in 30 s`)));
     req.on('error', reject);
     req.end(body);
@@ -120,8 +150,15 @@ export async function registerDevices(info: EmulatorInfo, ids: readonly string[]
   const worker = async () => {
     while (next < ids.length) {
       const id = ids[next++] as string;
-      const r = await call(info, agent, 'PUT', `/api/devices/${encodeURIComponent(id)}?api-version=2022-07-31`, '{"simulated":true}');
-      if (r.status !== 200 && r.status !== 201) throw new Error(`registering ${id}: HTTP ${r.status} ${r.text.slice(0, 200)}`);
+      const r = await call(
+        info,
+        agent,
+        'PUT',
+        `/api/devices/${encodeURIComponent(id)}?api-version=2022-07-31`,
+        '{"simulated":true}',
+      );
+      if (r.status !== 200 && r.status !== 201)
+        throw new Error(`registering ${id}: HTTP ${r.status} ${r.text.slice(0, 200)}`);
     }
   };
   try {

@@ -41,14 +41,19 @@ export function readLimits(): Limits {
  * The identities one client process can connect in a phase: limited by its fds and by the emulator's (which holds
  * one socket per connection too), and by ephemeral ports per source address. Returns the count and why it is lower.
  */
-export function fitIdentities(wanted: number, limits: Limits, sourceAddresses: number): { identities: number; reason?: string } {
+export function fitIdentities(
+  wanted: number,
+  limits: Limits,
+  sourceAddresses: number,
+): { identities: number; reason?: string } {
   const byFds = Math.max(0, limits.softFds - FD_RESERVE);
   const byPorts = limits.ephemeralPorts * Math.max(1, sourceAddresses) - 1000;
   const identities = Math.min(wanted, byFds, byPorts);
   if (identities >= wanted) return { identities };
-  const reason = identities === byFds
-    ? `a process may hold ${limits.softFds} open files here (ulimit -n; hard limit ${limits.hardFds}), and ${wanted} connections need about ${wanted + FD_RESERVE} in the client process and as many in the emulator, which is one process: raise the hard limit, or shard clients and emulator over processes`
-    : `${limits.ephemeralPorts} ephemeral ports per source address allow about ${byPorts} connections to one listener: add --local-address addresses`;
+  const reason =
+    identities === byFds
+      ? `a process may hold ${limits.softFds} open files here (ulimit -n; hard limit ${limits.hardFds}), and ${wanted} connections need about ${wanted + FD_RESERVE} in the client process and as many in the emulator, which is one process: raise the hard limit, or shard clients and emulator over processes`
+      : `${limits.ephemeralPorts} ephemeral ports per source address allow about ${byPorts} connections to one listener: add --local-address addresses`;
   return { identities, reason };
 }
 

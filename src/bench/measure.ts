@@ -77,7 +77,13 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 /** Latency histogram in microseconds, the shape the metrics module uses (1 µs .. 1 h, 3 digits). */
 export function latencyHistogram(): Histogram {
-  return build({ bitBucketSize: 32, autoResize: false, lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+  return build({
+    bitBucketSize: 32,
+    autoResize: false,
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
 }
 
 export interface Percentiles {
@@ -115,14 +121,20 @@ export class ClosedLoop {
   private resolve: (() => void) | undefined;
   readonly errors: Record<string, number> = {};
 
-  constructor(private readonly n: number, private readonly concurrency: number, private readonly launch: (i: number) => void) {}
+  constructor(
+    private readonly n: number,
+    private readonly concurrency: number,
+    private readonly launch: (i: number) => void,
+  ) {}
 
   get finished(): number {
     return this.ok + this.failed;
   }
 
   /** Runs until every identity finished or `deadlineMs` passed. */
-  async run(deadlineMs: number): Promise<{ ok: number; failed: number; unfinished: number; errors: Record<string, number> }> {
+  async run(
+    deadlineMs: number,
+  ): Promise<{ ok: number; failed: number; unfinished: number; errors: Record<string, number> }> {
     const finished = new Promise<void>((r) => (this.resolve = r));
     let timer: NodeJS.Timeout | undefined;
     this.fill();
@@ -156,7 +168,8 @@ export class ClosedLoop {
     if (this.filling) return;
     this.filling = true;
     try {
-      while (this.started < this.n && this.started - this.ok - this.failed < this.concurrency) this.launch(this.started++);
+      while (this.started < this.n && this.started - this.ok - this.failed < this.concurrency)
+        this.launch(this.started++);
     } finally {
       this.filling = false;
     }
@@ -166,6 +179,9 @@ export class ClosedLoop {
 /** A short, id-free summary of an error, for counting them by kind. */
 export function errorKey(err: unknown): string {
   const e = err as { errorClass?: string; code?: unknown; message?: string };
-  const message = String(e?.message ?? err).replace(/bench-[\w-]+/g, '<id>').replace(/\d{3,}/g, 'N').slice(0, 120);
+  const message = String(e?.message ?? err)
+    .replace(/bench-[\w-]+/g, '<id>')
+    .replace(/\d{3,}/g, 'N')
+    .slice(0, 120);
   return e?.errorClass !== undefined ? `${e.errorClass}: ${message}` : message;
 }

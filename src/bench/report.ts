@@ -57,9 +57,16 @@ export interface DurabilityEntry {
 
 export function durabilityFigures(t: TelemetryEntry): DurabilityFigures {
   return {
-    connected: t.connected, offeredPerSec: t.offeredPerSec, achievedPerSec: t.achievedPerSec, msgsPerCoreSec: t.msgsPerCoreSec, p50Ms: t.puback.p50Ms, p99Ms: t.puback.p99Ms,
+    connected: t.connected,
+    offeredPerSec: t.offeredPerSec,
+    achievedPerSec: t.achievedPerSec,
+    msgsPerCoreSec: t.msgsPerCoreSec,
+    p50Ms: t.puback.p50Ms,
+    p99Ms: t.puback.p99Ms,
     emulatorMicrosPerMessage: t.achievedPerSec > 0 ? Math.round((t.emulatorCores / t.achievedPerSec) * 1e7) / 10 : null,
-    emulatorCores: t.emulatorCores, otherCores: t.otherCores, failed: t.failed,
+    emulatorCores: t.emulatorCores,
+    otherCores: t.otherCores,
+    failed: t.failed,
   };
 }
 
@@ -75,12 +82,26 @@ export interface BenchReport {
   date: string;
   quick: boolean;
   durationSeconds: number;
-  machine: { cores: number; node: string; cpuModel: string; platform: string; totalMemoryGB: number; openFilesLimit: number; ephemeralPorts: number };
+  machine: {
+    cores: number;
+    node: string;
+    cpuModel: string;
+    platform: string;
+    totalMemoryGB: number;
+    openFilesLimit: number;
+    ephemeralPorts: number;
+  };
   method: Record<string, string>;
   connect: Partial<Record<Variant, ConnectEntry & { perSec: number; rssPerIdentityKB: number; identities: number }>>;
   telemetry: Partial<Record<'edgefleet' | 'mqttjs', TelemetryByClient>>;
   lateness: {
-    p99Ms: number | null; p50Ms: number | null; p999Ms: number | null; maxMs: number | null; identities: number; intervalMs: number; count: number;
+    p99Ms: number | null;
+    p50Ms: number | null;
+    p999Ms: number | null;
+    maxMs: number | null;
+    identities: number;
+    intervalMs: number;
+    count: number;
     /** The plain mqtt.js client's event-loop delay in the same configuration, for comparison. */
     mqttjsEventLoopDelayP99Ms?: number | null;
     /** The Scheduler with tasks that do nothing (no I/O): what the mechanism itself adds. */
@@ -95,7 +116,9 @@ export interface BenchReport {
 }
 
 const ratio = (a: number | null | undefined, b: number | null | undefined): number | null =>
-  a === null || a === undefined || b === null || b === undefined || !(b > 0) || !Number.isFinite(a) ? null : Math.round((a / b) * 1000) / 1000;
+  a === null || a === undefined || b === null || b === undefined || !(b > 0) || !Number.isFinite(a)
+    ? null
+    : Math.round((a / b) * 1000) / 1000;
 
 export function computeRatios(r: BenchReport): void {
   const e = r.connect.edgefleet;
@@ -121,17 +144,26 @@ export function computeRatios(r: BenchReport): void {
   const tm = r.telemetry.mqttjs;
   ratios.msgsPerCoreVsMqttjs = ratio(te?.msgsPerCoreSec, tm?.msgsPerCoreSec);
   for (const n of Object.keys(te?.byIdentities ?? {})) {
-    ratios[`msgsPerCoreVsMqttjs@${n}`] = ratio(te?.byIdentities[n]?.msgsPerCoreSec, tm?.byIdentities[n]?.msgsPerCoreSec);
+    ratios[`msgsPerCoreVsMqttjs@${n}`] = ratio(
+      te?.byIdentities[n]?.msgsPerCoreSec,
+      tm?.byIdentities[n]?.msgsPerCoreSec,
+    );
   }
   const d = r.durability;
   if (d !== undefined) {
     ratios.durableVsEphemeralAcked = ratio(d.durable?.achievedPerSec, d.ephemeral?.achievedPerSec);
-    ratios.durableVsEphemeralEmulatorCpuPerMessage =
-      ratio(d.durable?.emulatorMicrosPerMessage, d.ephemeral?.emulatorMicrosPerMessage);
+    ratios.durableVsEphemeralEmulatorCpuPerMessage = ratio(
+      d.durable?.emulatorMicrosPerMessage,
+      d.ephemeral?.emulatorMicrosPerMessage,
+    );
   }
   r.ratios = ratios;
-  const at = (name: string, want: string, value: number | null, ok: (v: number) => boolean): Target =>
-    ({ name, want, value, pass: value === null ? null : ok(value) });
+  const at = (name: string, want: string, value: number | null, ok: (v: number) => boolean): Target => ({
+    name,
+    want,
+    value,
+    pass: value === null ? null : ok(value),
+  });
   r.targets = [
     at('connect rate vs plain mqtt.js', '≥ 0.9×', ratios.connectRateVsMqttjs ?? null, (v) => v >= 0.9),
     at('msgs/s per core vs plain mqtt.js', '≥ 0.9×', ratios.msgsPerCoreVsMqttjs ?? null, (v) => v >= 0.9),
@@ -141,38 +173,79 @@ export function computeRatios(r: BenchReport): void {
     at('scheduler lateness p99', '< 5 ms', r.lateness?.p99Ms ?? null, (v) => v < 5),
   ];
   if (d !== undefined) {
-    r.targets.push(at('telemetry acked/s, state recorded vs --ephemeral', '≥ 0.8×', ratios.durableVsEphemeralAcked ?? null,
-      (v) => v >= 0.8));
+    r.targets.push(
+      at(
+        'telemetry acked/s, state recorded vs --ephemeral',
+        '≥ 0.8×',
+        ratios.durableVsEphemeralAcked ?? null,
+        (v) => v >= 0.8,
+      ),
+    );
   }
-  const fleet = at('identities connected and subscribed (edgefleet)', '10,000', e?.connected ?? null, (v) => v >= 10_000);
+  const fleet = at(
+    'identities connected and subscribed (edgefleet)',
+    '10,000',
+    e?.connected ?? null,
+    (v) => v >= 10_000,
+  );
   if (r.quick || (e?.requested ?? 0) < 10_000) fleet.pass = null; // a smaller run does not test it
   r.targets.unshift(fleet);
 }
 
 const pad = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length));
 const lpad = (s: string, n: number) => (s.length >= n ? s : ' '.repeat(n - s.length) + s);
-const fmt = (v: number | null | undefined, digits = 0) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
-const NAMES: Record<string, string> = { edgefleet: 'edgefleet', mqttjs: 'plain mqtt.js', azureSdk: 'Azure IoT SDK', mqttjsSharedTls: 'mqtt.js, 1 TLS ctx' };
+const fmt = (v: number | null | undefined, digits = 0) =>
+  v === null || v === undefined || !Number.isFinite(v)
+    ? '–'
+    : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const NAMES: Record<string, string> = {
+  edgefleet: 'edgefleet',
+  mqttjs: 'plain mqtt.js',
+  azureSdk: 'Azure IoT SDK',
+  mqttjsSharedTls: 'mqtt.js, 1 TLS ctx',
+};
 
 function table(header: string[], rows: string[][], align: ('l' | 'r')[]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => '  ' + cells.map((c, i) => (align[i] === 'l' ? pad(c, widths[i]!) : lpad(c, widths[i]!))).join('  ');
+  const line = (cells: string[]) =>
+    '  ' + cells.map((c, i) => (align[i] === 'l' ? pad(c, widths[i]!) : lpad(c, widths[i]!))).join('  ');
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
 }
 
 function renderDurability(d: DurabilityEntry | undefined): string[] {
   if (d === undefined) return [];
-  const row = (label: string, f: DurabilityFigures | null) => (f === null ? [label, ...Array<string>(9).fill('–')] : [
-    label, fmt(f.connected), fmt(f.offeredPerSec), fmt(f.achievedPerSec), fmt(f.msgsPerCoreSec), fmt(f.p50Ms, 2), fmt(f.p99Ms, 2), fmt(f.emulatorCores, 2),
-    fmt(f.emulatorMicrosPerMessage, 1), fmt(f.otherCores, 2),
-  ]);
+  const row = (label: string, f: DurabilityFigures | null) =>
+    f === null
+      ? [label, ...Array<string>(9).fill('–')]
+      : [
+          label,
+          fmt(f.connected),
+          fmt(f.offeredPerSec),
+          fmt(f.achievedPerSec),
+          fmt(f.msgsPerCoreSec),
+          fmt(f.p50Ms, 2),
+          fmt(f.p99Ms, 2),
+          fmt(f.emulatorCores, 2),
+          fmt(f.emulatorMicrosPerMessage, 1),
+          fmt(f.otherCores, 2),
+        ];
   return [
     '',
-    `Durability: ${NAMES[d.client]} @${fmt(d.identities)}, ${fmt(d.offeredPerSec)} msgs/s offered, against the emulator `
-      + 'with --ephemeral and with its state recorded (SQLite, group commits; a PUBACK waits for its commit):',
+    `Durability: ${NAMES[d.client]} @${fmt(d.identities)}, ${fmt(d.offeredPerSec)} msgs/s offered, against the emulator ` +
+      'with --ephemeral and with its state recorded (SQLite, group commits; a PUBACK waits for its commit):',
     ...table(
-      ['emulator', 'connected', 'offered/s', 'acked/s', 'msgs/core-s', 'p50 ms', 'p99 ms', 'emulator cores',
-        'emulator µs/msg', 'other cores'],
+      [
+        'emulator',
+        'connected',
+        'offered/s',
+        'acked/s',
+        'msgs/core-s',
+        'p50 ms',
+        'p99 ms',
+        'emulator cores',
+        'emulator µs/msg',
+        'other cores',
+      ],
       [row('--ephemeral', d.ephemeral), row('state recorded', d.durable)],
       ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     ),
@@ -181,45 +254,124 @@ function renderDurability(d: DurabilityEntry | undefined): string[] {
 
 export function renderTable(r: BenchReport): string {
   const out: string[] = [];
-  out.push(`edgefleet bench ${r.date}${r.quick ? ' (quick)' : ''}: ${r.machine.cores} cores ${r.machine.cpuModel}, Node ${r.machine.node}, ${r.durationSeconds} s`);
+  out.push(
+    `edgefleet bench ${r.date}${r.quick ? ' (quick)' : ''}: ${r.machine.cores} cores ${r.machine.cpuModel}, Node ${r.machine.node}, ${r.durationSeconds} s`,
+  );
   out.push('');
   out.push(`Connect: ${r.method.connect}`);
-  out.push(...table(
-    ['client', 'identities', 'connected/s', 'per CPU s', 'RSS KB/identity', 'heap KB/id', 'p50 ms', 'p99 ms', 'emulator cores', 'other cores', 'errors'],
-    (['edgefleet', 'mqttjs', 'azureSdk', 'mqttjsSharedTls'] as const).flatMap((v) => {
-      const c = r.connect[v];
-      if (c === undefined) return [];
-      const errs = c.failed + c.unfinished;
-      return [[NAMES[v]!, `${fmt(c.connected)}/${fmt(c.identities)}`, fmt(c.perSec), fmt(c.perCpuSec), fmt(c.rssPerIdentityKB, 1), fmt(c.heapPerIdentityKB, 1),
-        fmt(c.latency?.p50Ms, 1), fmt(c.latency?.p99Ms, 1), fmt(c.emulatorCores, 2), fmt(c.otherCores, 2), c.error !== undefined ? 'FAILED' : String(errs)]];
-    }),
-    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
-  ));
+  out.push(
+    ...table(
+      [
+        'client',
+        'identities',
+        'connected/s',
+        'per CPU s',
+        'RSS KB/identity',
+        'heap KB/id',
+        'p50 ms',
+        'p99 ms',
+        'emulator cores',
+        'other cores',
+        'errors',
+      ],
+      (['edgefleet', 'mqttjs', 'azureSdk', 'mqttjsSharedTls'] as const).flatMap((v) => {
+        const c = r.connect[v];
+        if (c === undefined) return [];
+        const errs = c.failed + c.unfinished;
+        return [
+          [
+            NAMES[v]!,
+            `${fmt(c.connected)}/${fmt(c.identities)}`,
+            fmt(c.perSec),
+            fmt(c.perCpuSec),
+            fmt(c.rssPerIdentityKB, 1),
+            fmt(c.heapPerIdentityKB, 1),
+            fmt(c.latency?.p50Ms, 1),
+            fmt(c.latency?.p99Ms, 1),
+            fmt(c.emulatorCores, 2),
+            fmt(c.otherCores, 2),
+            c.error !== undefined ? 'FAILED' : String(errs),
+          ],
+        ];
+      }),
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ),
+  );
   out.push('');
   out.push(`Telemetry: ${r.method.telemetry}`);
   if (r.method.pinning !== undefined) out.push(`  (${r.method.pinning})`);
-  out.push('  (loop delay: the client\'s event-loop delay over the window; lateness: edgefleet\'s scheduler, task start − intended time)');
+  out.push(
+    "  (loop delay: the client's event-loop delay over the window; lateness: edgefleet's scheduler, task start − intended time)",
+  );
   const rows: string[][] = [];
   for (const v of ['edgefleet', 'mqttjs'] as const) {
     const t = r.telemetry[v];
     if (t === undefined) continue;
     for (const [n, e] of Object.entries(t.byIdentities).sort((a, b) => Number(a[0]) - Number(b[0]))) {
-      rows.push([NAMES[v]!, fmt(Number(n)), fmt(e.intervalMs), fmt(e.offeredPerSec), fmt(e.achievedPerSec), fmt(e.msgsPerCoreSec), fmt(e.puback.p50Ms, 2), fmt(e.puback.p99Ms, 2),
-        fmt(e.pubackCorrected.p99Ms, 2), fmt(e.eventLoopDelay?.p99Ms, 1), fmt(e.lateness?.p99Ms, 1), fmt(e.clientCpuCores, 2), fmt(e.emulatorCores, 2), fmt(e.otherCores, 2),
-        e.error !== undefined ? 'FAILED' : String(e.failed)]);
+      rows.push([
+        NAMES[v]!,
+        fmt(Number(n)),
+        fmt(e.intervalMs),
+        fmt(e.offeredPerSec),
+        fmt(e.achievedPerSec),
+        fmt(e.msgsPerCoreSec),
+        fmt(e.puback.p50Ms, 2),
+        fmt(e.puback.p99Ms, 2),
+        fmt(e.pubackCorrected.p99Ms, 2),
+        fmt(e.eventLoopDelay?.p99Ms, 1),
+        fmt(e.lateness?.p99Ms, 1),
+        fmt(e.clientCpuCores, 2),
+        fmt(e.emulatorCores, 2),
+        fmt(e.otherCores, 2),
+        e.error !== undefined ? 'FAILED' : String(e.failed),
+      ]);
     }
   }
-  out.push(...table(
-    ['client', 'identities', 'every ms', 'offered/s', 'acked/s', 'msgs/core-s', 'p50 ms', 'p99 ms', 'p99 corr ms', 'loop delay p99', 'lateness p99', 'client cores', 'emulator cores', 'other cores', 'failed'],
-    rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
-  ));
-  const ceilings = rows.length === 0 ? [] : (['edgefleet', 'mqttjs'] as const).flatMap((v) => Object.values(r.telemetry[v]?.byIdentities ?? {}).map((e) => `${NAMES[v]} @${fmt(e.identities)}: ~${fmt(e.pairCeilingPerSec)}/s`));
+  out.push(
+    ...table(
+      [
+        'client',
+        'identities',
+        'every ms',
+        'offered/s',
+        'acked/s',
+        'msgs/core-s',
+        'p50 ms',
+        'p99 ms',
+        'p99 corr ms',
+        'loop delay p99',
+        'lateness p99',
+        'client cores',
+        'emulator cores',
+        'other cores',
+        'failed',
+      ],
+      rows,
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ),
+  );
+  const ceilings =
+    rows.length === 0
+      ? []
+      : (['edgefleet', 'mqttjs'] as const).flatMap((v) =>
+          Object.values(r.telemetry[v]?.byIdentities ?? {}).map(
+            (e) => `${NAMES[v]} @${fmt(e.identities)}: ~${fmt(e.pairCeilingPerSec)}/s`,
+          ),
+        );
   if (ceilings.length > 0) {
-    out.push(`  Client and emulator share ${r.machine.cores} cores; from their CPU per message, the pair would fill them at about: ${ceilings.join(', ')} (linear estimate, an upper bound).`);
+    out.push(
+      `  Client and emulator share ${r.machine.cores} cores; from their CPU per message, the pair would fill them at about: ${ceilings.join(', ')} (linear estimate, an upper bound).`,
+    );
   }
-  const gcs = (['edgefleet', 'mqttjs'] as const).flatMap((v) => Object.values(r.telemetry[v]?.byIdentities ?? {}).flatMap((e) => (e.gc === undefined ? [] : [
-    `${NAMES[v]} @${fmt(e.identities)}: ${fmt(e.gc.count)} pauses, ${fmt(e.gc.totalMs)} ms in all, longest ${fmt(e.gc.maxMs, 1)} ms (${fmt(e.gc.major)} major, longest ${fmt(e.gc.majorMaxMs, 1)} ms)`,
-  ])));
+  const gcs = (['edgefleet', 'mqttjs'] as const).flatMap((v) =>
+    Object.values(r.telemetry[v]?.byIdentities ?? {}).flatMap((e) =>
+      e.gc === undefined
+        ? []
+        : [
+            `${NAMES[v]} @${fmt(e.identities)}: ${fmt(e.gc.count)} pauses, ${fmt(e.gc.totalMs)} ms in all, longest ${fmt(e.gc.maxMs, 1)} ms (${fmt(e.gc.major)} major, longest ${fmt(e.gc.majorMaxMs, 1)} ms)`,
+          ],
+    ),
+  );
   if (gcs.length > 0) out.push(`  Garbage collection over the window: ${gcs.join('; ')}.`);
   out.push(...renderDurability(r.durability));
   out.push('');
@@ -227,24 +379,44 @@ export function renderTable(r: BenchReport): string {
   if (l === null) out.push('Scheduler lateness: not measured');
   else {
     if (l.count > 0) {
-      out.push(`Scheduler lateness (edgefleet sending telemetry, ${fmt(l.identities)} identities every ${fmt(l.intervalMs)} ms, ${fmt(l.count)} tasks): p50 ${fmt(l.p50Ms, 2)} ms, p99 ${fmt(l.p99Ms, 2)} ms, p99.9 ${fmt(l.p999Ms, 2)} ms, max ${fmt(l.maxMs, 2)} ms`
-        + (l.mqttjsEventLoopDelayP99Ms === undefined ? '' : `; plain mqtt.js event-loop delay p99 in the same configuration ${fmt(l.mqttjsEventLoopDelayP99Ms, 1)} ms`));
+      out.push(
+        `Scheduler lateness (edgefleet sending telemetry, ${fmt(l.identities)} identities every ${fmt(l.intervalMs)} ms, ${fmt(l.count)} tasks): p50 ${fmt(l.p50Ms, 2)} ms, p99 ${fmt(l.p99Ms, 2)} ms, p99.9 ${fmt(l.p999Ms, 2)} ms, max ${fmt(l.maxMs, 2)} ms` +
+          (l.mqttjsEventLoopDelayP99Ms === undefined
+            ? ''
+            : `; plain mqtt.js event-loop delay p99 in the same configuration ${fmt(l.mqttjsEventLoopDelayP99Ms, 1)} ms`),
+      );
     }
     const so = l.schedulerOnly;
     if (so !== undefined) {
-      out.push(`Scheduler alone (${fmt(so.identities)} tasks every ${fmt(so.intervalMs)} ms, no I/O): p50 ${fmt(so.p50Ms, 2)} ms, p99 ${fmt(so.p99Ms, 2)} ms, max ${fmt(so.maxMs, 2)} ms (${fmt(so.tasksPerSec)} tasks/s; ${fmt(so.cpuMicrosPerTask, 1)} µs of process CPU per task, timer wake-ups included)`);
+      out.push(
+        `Scheduler alone (${fmt(so.identities)} tasks every ${fmt(so.intervalMs)} ms, no I/O): p50 ${fmt(so.p50Ms, 2)} ms, p99 ${fmt(so.p99Ms, 2)} ms, max ${fmt(so.maxMs, 2)} ms (${fmt(so.tasksPerSec)} tasks/s; ${fmt(so.cpuMicrosPerTask, 1)} µs of process CPU per task, timer wake-ups included)`,
+      );
     }
   }
   out.push('');
   out.push('Targets (reported, not enforced):');
-  out.push(...table(
-    ['', 'target', 'measured', ''],
-    r.targets.map((t) => [t.name, t.want, t.value === null ? '–' : t.name.includes('lateness') ? `${fmt(t.value, 2)} ms` : t.name.startsWith('identities') ? fmt(t.value) : `${fmt(t.value, 3)}×`,
-      t.pass === null ? 'n/a' : t.pass ? 'pass' : 'MISS']),
-    ['l', 'l', 'r', 'l'],
-  ));
+  out.push(
+    ...table(
+      ['', 'target', 'measured', ''],
+      r.targets.map((t) => [
+        t.name,
+        t.want,
+        t.value === null
+          ? '–'
+          : t.name.includes('lateness')
+            ? `${fmt(t.value, 2)} ms`
+            : t.name.startsWith('identities')
+              ? fmt(t.value)
+              : `${fmt(t.value, 3)}×`,
+        t.pass === null ? 'n/a' : t.pass ? 'pass' : 'MISS',
+      ]),
+      ['l', 'l', 'r', 'l'],
+    ),
+  );
   const ra = r.ratios;
-  const shown = Object.entries(ra).filter(([, v]) => v !== null).map(([k, v]) => `${k} ${fmt(v, 2)}`);
+  const shown = Object.entries(ra)
+    .filter(([, v]) => v !== null)
+    .map(([k, v]) => `${k} ${fmt(v, 2)}`);
   if (shown.length > 0) {
     out.push('');
     out.push(`Ratios: ${shown.join(', ')}`);

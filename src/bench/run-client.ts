@@ -5,7 +5,12 @@ import { fileURLToPath } from 'node:url';
 import { RESULT_MARKER, type ClientJob, type ClientResult } from './job.js';
 import { pinned } from './pinning.js';
 
-export async function runClient(job: ClientJob, timeoutMs: number, log: (line: string) => void, cpuList?: string): Promise<ClientResult> {
+export async function runClient(
+  job: ClientJob,
+  timeoutMs: number,
+  log: (line: string) => void,
+  cpuList?: string,
+): Promise<ClientResult> {
   const script = fileURLToPath(new URL('./client.js', import.meta.url));
   // EDGEFLEET_BENCH_CLIENT_NODE_ARGS: extra node flags for client processes, to look into one
   // (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" or "--trace-gc").
@@ -41,12 +46,25 @@ export async function runClient(job: ClientJob, timeoutMs: number, log: (line: s
     if (outcome === 'timeout') {
       child.kill('SIGKILL');
       await exited;
-      return result ?? { ok: false, variant: job.variant, kind: job.kind, gcExposed: false, error: `the client process did not finish within ${timeoutMs / 1000} s` };
+      return (
+        result ?? {
+          ok: false,
+          variant: job.variant,
+          kind: job.kind,
+          gcExposed: false,
+          error: `the client process did not finish within ${timeoutMs / 1000} s`,
+        }
+      );
     }
-    return result ?? {
-      ok: false, variant: job.variant, kind: job.kind, gcExposed: false,
-      error: `the client process exited (${outcome}) without a result: ${stderrTail.trim().slice(-600)}`,
-    };
+    return (
+      result ?? {
+        ok: false,
+        variant: job.variant,
+        kind: job.kind,
+        gcExposed: false,
+        error: `the client process exited (${outcome}) without a result: ${stderrTail.trim().slice(-600)}`,
+      }
+    );
   } finally {
     clearTimeout(timer);
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

@@ -11,7 +11,12 @@ export interface SchedulerOnlyFigures extends Percentiles {
   cpuMicrosPerTask: number;
 }
 
-export async function schedulerOnly(identities: number, intervalMs: number, warmupMs: number, windowMs: number): Promise<SchedulerOnlyFigures> {
+export async function schedulerOnly(
+  identities: number,
+  intervalMs: number,
+  warmupMs: number,
+  windowMs: number,
+): Promise<SchedulerOnlyFigures> {
   const h = latencyHistogram();
   let recording = false;
   let tasks = 0;

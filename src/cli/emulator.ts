@@ -1,7 +1,12 @@
 // `edgefleet emulator`: run the embedded cloud until SIGINT or SIGTERM.
 import type { CommandModule } from 'yargs';
 import {
-  DEFAULT_HANDSHAKE_TIMEOUT_MS, EmulatorStateError, startEmulator, writeInfoFile, type Emulator, type EmulatorInfo,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  EmulatorStateError,
+  startEmulator,
+  writeInfoFile,
+  type Emulator,
+  type EmulatorInfo,
   type SyncMode,
 } from '../emulator/index.js';
 
@@ -41,38 +46,81 @@ export const emulatorCommand: CommandModule<object, EmulatorArgs> = {
   builder: (y) =>
     y
       .option('state-dir', {
-        type: 'string', default: '.edgefleet',
-        describe: 'CAs, server certificate, keys and the database of everything it knows (created on first start, '
-          + 'reused after; one emulator at a time)',
+        type: 'string',
+        default: '.edgefleet',
+        describe:
+          'CAs, server certificate, keys and the database of everything it knows (created on first start, ' +
+          'reused after; one emulator at a time)',
       })
       .option('ephemeral', {
-        type: 'boolean', default: false,
+        type: 'boolean',
+        default: false,
         describe: 'Keep devices, twins, messages and counts in memory only: a restart starts empty',
       })
       .option('sync', {
-        choices: ['normal', 'full'] as const, default: 'normal' as SyncMode,
+        choices: ['normal', 'full'] as const,
+        default: 'normal' as SyncMode,
         describe: 'normal: what was acknowledged survives the process being killed; full: also a power loss (slower)',
       })
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on' })
-      .option('mqtt-port', { type: 'number', default: 8883, describe: 'MQTT over TLS port for DPS and IoT Hub (0: a free port)' })
-      .option('http-port', { type: 'number', default: 8080, describe: 'REST API port (0: a free port)' })
-      .option('hub-https-port', { type: 'number', default: 0, describe: "Port of the hub's HTTPS registry endpoint (0: a free port)" })
-      .option('hub-hostname', { type: 'string', default: 'localhost', describe: 'IoT Hub host name devices are assigned to' })
-      .option('trust-ca', { type: 'string', array: true, default: [], describe: 'Also accept device certificates issued by this CA (PEM file; repeatable)' })
-      .option('info-file', { type: 'string', describe: 'Write ports, ID scope, group keys, CA paths and the API token here as JSON once listening' })
-      .option('dps-retry-after', { type: 'number', default: 1, describe: 'Seconds DPS tells a registering device to wait before polling' })
-      .option('handshake-timeout', {
-        type: 'number', default: DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000,
-        describe: 'Seconds a new connection has to finish TLS, then to send its MQTT CONNECT or HTTP request head; '
-          + 'slower ones are closed',
+      .option('mqtt-port', {
+        type: 'number',
+        default: 8883,
+        describe: 'MQTT over TLS port for DPS and IoT Hub (0: a free port)',
       })
-      .option('verbose', { type: 'boolean', default: false, describe: 'Log refused clients and other diagnostics to stderr' })
-      .check((a) => validHandshakeTimeout(a['handshake-timeout'])
-        || `--handshake-timeout must be seconds, more than 0 and at most 300 (got ${a['handshake-timeout']})`)
+      .option('http-port', { type: 'number', default: 8080, describe: 'REST API port (0: a free port)' })
+      .option('hub-https-port', {
+        type: 'number',
+        default: 0,
+        describe: "Port of the hub's HTTPS registry endpoint (0: a free port)",
+      })
+      .option('hub-hostname', {
+        type: 'string',
+        default: 'localhost',
+        describe: 'IoT Hub host name devices are assigned to',
+      })
+      .option('trust-ca', {
+        type: 'string',
+        array: true,
+        default: [],
+        describe: 'Also accept device certificates issued by this CA (PEM file; repeatable)',
+      })
+      .option('info-file', {
+        type: 'string',
+        describe: 'Write ports, ID scope, group keys, CA paths and the API token here as JSON once listening',
+      })
+      .option('dps-retry-after', {
+        type: 'number',
+        default: 1,
+        describe: 'Seconds DPS tells a registering device to wait before polling',
+      })
+      .option('handshake-timeout', {
+        type: 'number',
+        default: DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000,
+        describe:
+          'Seconds a new connection has to finish TLS, then to send its MQTT CONNECT or HTTP request head; ' +
+          'slower ones are closed',
+      })
+      .option('verbose', {
+        type: 'boolean',
+        default: false,
+        describe: 'Log refused clients and other diagnostics to stderr',
+      })
+      .check(
+        (a) =>
+          validHandshakeTimeout(a['handshake-timeout']) ||
+          `--handshake-timeout must be seconds, more than 0 and at most 300 (got ${a['handshake-timeout']})`,
+      )
       .example('$0 emulator', 'Listen on 8883 (MQTT/TLS) and 8080 (REST); state in .edgefleet/emulator.db')
       .example('$0 emulator --ephemeral', 'The same, remembering nothing after it stops')
-      .example('$0 emulator --mqtt-port 0 --http-port 0 --info-file emu.json', 'Pick free ports and say which in emu.json')
-      .example('NODE_EXTRA_CA_CERTS=.edgefleet/ca.pem node my-device.js', 'Let an Azure IoT SDK device trust the emulator'),
+      .example(
+        '$0 emulator --mqtt-port 0 --http-port 0 --info-file emu.json',
+        'Pick free ports and say which in emu.json',
+      )
+      .example(
+        'NODE_EXTRA_CA_CERTS=.edgefleet/ca.pem node my-device.js',
+        'Let an Azure IoT SDK device trust the emulator',
+      ),
   handler: async (args) => {
     const emulator = await start({
       stateDir: args['state-dir'],

@@ -13,7 +13,9 @@ import { ConfigError } from '../config/errors.js';
 try {
   await yargs(hideBin(process.argv))
     .scriptName('edgefleet')
-    .usage('$0 <command> [options]\n\nSimulate fleets of Azure IoT Edge devices and load-test the cloud endpoint they talk to.')
+    .usage(
+      '$0 <command> [options]\n\nSimulate fleets of Azure IoT Edge devices and load-test the cloud endpoint they talk to.',
+    )
     .command(runCommand)
     .command(reportCommand)
     .command(validateCommand)

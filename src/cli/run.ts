@@ -39,49 +39,106 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .positional('scenario', { type: 'string', demandOption: true, describe: 'Scenario file (YAML or JSON)' })
       .option('profile', {
         type: 'string',
-        describe: "Profile name (profiles/) or file, instead of the scenario's; it keeps its own duration and " +
+        describe:
+          "Profile name (profiles/) or file, instead of the scenario's; it keeps its own duration and " +
           "events (the scenario's duration: is for its own profile)",
       })
       .option('duration', { type: 'string', describe: 'Run time, e.g. 30s or 5m; overrides every other duration' })
-      .option('target', { type: 'string', choices: ['emulator', 'iot-central', 'mqtt'], describe: 'Where the fleet connects; overrides the scenario\'s' })
-      .option('target-info', { type: 'string', describe: 'Use an emulator already running, described by its --info-file' })
+      .option('target', {
+        type: 'string',
+        choices: ['emulator', 'iot-central', 'mqtt'],
+        describe: "Where the fleet connects; overrides the scenario's",
+      })
+      .option('target-info', {
+        type: 'string',
+        describe: 'Use an emulator already running, described by its --info-file',
+      })
       .option('seed', { type: 'number', describe: 'Seed for ids, keys, values and schedule (same seed, same run)' })
       .option('workers', { type: 'number', default: availableParallelism(), describe: 'Worker threads' })
-      .option('shard', { type: 'string', describe: 'Run only shard i of n (e.g. 2/4), for one fleet split over machines' })
-      .option('local-address', { type: 'string', describe: 'Comma-separated source addresses to spread connections over (e.g. 127.0.0.2,127.0.0.3)' })
+      .option('shard', {
+        type: 'string',
+        describe: 'Run only shard i of n (e.g. 2/4), for one fleet split over machines',
+      })
+      .option('local-address', {
+        type: 'string',
+        describe: 'Comma-separated source addresses to spread connections over (e.g. 127.0.0.2,127.0.0.3)',
+      })
       .option('reports-dir', { type: 'string', default: 'reports', describe: 'Where reports/<run-id>/ goes' })
       .option('state-dir', {
-        type: 'string', default: '.edgefleet',
-        describe: 'State directory: the embedded emulator\'s, the assignment cache (what DPS assigned each identity, '
-          + 'reused by the next run), and models fetched from a model repository URL',
+        type: 'string',
+        default: '.edgefleet',
+        describe:
+          "State directory: the embedded emulator's, the assignment cache (what DPS assigned each identity, " +
+          'reused by the next run), and models fetched from a model repository URL',
       })
       .option('reprovision', {
-        type: 'boolean', default: false, describe: 'Register every identity through DPS, ignoring the assignment cache',
+        type: 'boolean',
+        default: false,
+        describe: 'Register every identity through DPS, ignoring the assignment cache',
       })
       .option('log-level', { choices: LOG_LEVELS, default: 'warn' as LogLevel, describe: 'What is logged to stderr' })
-      .option('log-file', { type: 'string', describe: 'Also log JSON lines to this file (secrets are redacted everywhere)' })
-      .option('threshold', { type: 'string', array: true, nargs: 1, default: [] as string[], describe: "Pass/fail criterion, e.g. 'telemetry.p99 < 200ms' (repeatable); a failed one exits 99" })
+      .option('log-file', {
+        type: 'string',
+        describe: 'Also log JSON lines to this file (secrets are redacted everywhere)',
+      })
+      .option('threshold', {
+        type: 'string',
+        array: true,
+        nargs: 1,
+        default: [] as string[],
+        describe: "Pass/fail criterion, e.g. 'telemetry.p99 < 200ms' (repeatable); a failed one exits 99",
+      })
       .option('prometheus', { type: 'number', describe: 'Serve live metrics for Prometheus on this port (/metrics)' })
-      .option('tui', { type: 'boolean', default: true, describe: 'Live dashboard on a terminal; --no-tui: a progress line every 5 s' })
+      .option('tui', {
+        type: 'boolean',
+        default: true,
+        describe: 'Live dashboard on a terminal; --no-tui: a progress line every 5 s',
+      })
       .option('gateway-listen', {
-        type: 'string', array: true, nargs: 1, default: [] as string[],
-        describe: "Open a real TLS port on this gateway's edgeHub: GATEWAY_ID[=HOST:PORT] (default 127.0.0.1, a free port; repeatable). Its edge CA is written to the state dir",
+        type: 'string',
+        array: true,
+        nargs: 1,
+        default: [] as string[],
+        describe:
+          "Open a real TLS port on this gateway's edgeHub: GATEWAY_ID[=HOST:PORT] (default 127.0.0.1, a free port; repeatable). Its edge CA is written to the state dir",
       })
       .option('out', {
-        type: 'string', array: true, nargs: 1, default: [] as string[],
-        describe: 'Another output: json=FILE writes a JSON object per second and a final one, one per line (repeatable)',
+        type: 'string',
+        array: true,
+        nargs: 1,
+        default: [] as string[],
+        describe:
+          'Another output: json=FILE writes a JSON object per second and a final one, one per line (repeatable)',
       })
       .option('force', {
-        type: 'boolean', default: false,
-        describe: 'Run even when the fleet needs more file descriptors or local ports than this process has ' +
+        type: 'boolean',
+        default: false,
+        describe:
+          'Run even when the fleet needs more file descriptors or local ports than this process has ' +
           '(see the pre-flight message)',
       })
-      .option('prometheus-host', { type: 'string', default: '127.0.0.1', describe: 'Address of the /metrics endpoint (0.0.0.0 for another machine)' })
-      .example('$0 run scenarios/quickstart.yaml', '20 IoT Edge devices and 100 thermostats against the embedded emulator')
+      .option('prometheus-host', {
+        type: 'string',
+        default: '127.0.0.1',
+        describe: 'Address of the /metrics endpoint (0.0.0.0 for another machine)',
+      })
+      .example(
+        '$0 run scenarios/quickstart.yaml',
+        '20 IoT Edge devices and 100 thermostats against the embedded emulator',
+      )
       .example('$0 run scenarios/quickstart.yaml --profile ramp --duration 5m', 'Another load shape, longer')
-      .example('$0 run my.yaml --shard 1/2 --seed 7', 'The first half of a fleet (run 2/2 on another machine, then merge)')
-      .example('$0 run scenarios/transparent-gateway.yaml --gateway-listen gateway-01=127.0.0.1:8883', 'Let a real device connect through a simulated gateway (GatewayHostName=)')
-      .example("$0 run my.yaml --threshold 'telemetry.p99 < 200ms' --threshold 'ledger.lost == 0'", 'Fail the build (exit 99) when the target misses')
+      .example(
+        '$0 run my.yaml --shard 1/2 --seed 7',
+        'The first half of a fleet (run 2/2 on another machine, then merge)',
+      )
+      .example(
+        '$0 run scenarios/transparent-gateway.yaml --gateway-listen gateway-01=127.0.0.1:8883',
+        'Let a real device connect through a simulated gateway (GatewayHostName=)',
+      )
+      .example(
+        "$0 run my.yaml --threshold 'telemetry.p99 < 200ms' --threshold 'ledger.lost == 0'",
+        'Fail the build (exit 99) when the target misses',
+      )
       .epilogue(
         "Duration: --duration, else the profile's when --profile names one (its events happen as written), else " +
           "the scenario's duration:, else its profile's. Before anything connects, the scenario goes through the " +
@@ -110,18 +167,29 @@ async function run(args: RunArgs, signal: AbortSignal, onInterrupt: () => void):
   // While the dashboard is up, log lines go above it instead of tearing its frame.
   let sink: ((line: string) => void) | undefined;
   const logger = createLogger({
-    level: args['log-level'], ...(args['log-file'] === undefined ? {} : { file: args['log-file'] }),
+    level: args['log-level'],
+    ...(args['log-file'] === undefined ? {} : { file: args['log-file'] }),
     stderr: { write: (chunk: string) => (sink ? sink(chunk.replace(/\n$/, '')) : process.stderr.write(chunk)) },
   });
   const print = (line: string) => (sink ? sink(line) : process.stdout.write(`${line}\n`));
   const dashboard = shouldUseDashboard(process.stdout, { noTui: !args.tui });
   const options: ScenarioOptions = {
-    scenario: args.scenario, profile: args.profile, duration: args.duration,
+    scenario: args.scenario,
+    profile: args.profile,
+    duration: args.duration,
     target: args.target as ScenarioOptions['target'],
-    seed: args.seed, stateDir: args['state-dir'], reportsDir: args['reports-dir'], workers: args.workers,
+    seed: args.seed,
+    stateDir: args['state-dir'],
+    reportsDir: args['reports-dir'],
+    workers: args.workers,
     reprovision: args.reprovision,
-    thresholds: args.threshold, gatewayListen: args['gateway-listen'], out: args.out, logLevel: logger.level, signal,
-    log: (level, message) => logger.log(isLogLevel(level) ? level : 'info', message), notice: print,
+    thresholds: args.threshold,
+    gatewayListen: args['gateway-listen'],
+    out: args.out,
+    logLevel: logger.level,
+    signal,
+    log: (level, message) => logger.log(isLogLevel(level) ? level : 'info', message),
+    notice: print,
     onStart: (started) => printStart(started, args.workers),
     force: args.force,
     ...(args['target-info'] === undefined ? {} : { emulator: args['target-info'] }),
@@ -158,8 +226,12 @@ function printStart(run: StartingRun, workers: number): void {
   const shard = run.shard ? ` (shard ${run.shard.index + 1}/${run.shard.count} of ${run.fleetSize})` : '';
   process.stdout.write(
     `edgefleet run ${run.scenario}: ${run.identities} identities${shard}, profile ${run.profile}, ` +
-    `${formatDuration(run.durationMs)}, target ${run.target}, seed ${run.seed}, ${workers} workers\n`,
+      `${formatDuration(run.durationMs)}, target ${run.target}, seed ${run.seed}, ${workers} workers\n`,
   );
 }
 
-const splitList = (text: string) => text.split(',').map((s) => s.trim()).filter(Boolean);
+const splitList = (text: string) =>
+  text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);

@@ -8,8 +8,13 @@ export const schemaCommand: CommandModule<object, { kind: 'scenario' | 'profile'
   builder: (y) =>
     y
       .positional('kind', { choices: ['scenario', 'profile'] as const, default: 'scenario' as const })
-      .example('$0 schema > scenario.schema.json', 'Then add "# yaml-language-server: $schema=scenario.schema.json" to a scenario'),
+      .example(
+        '$0 schema > scenario.schema.json',
+        'Then add "# yaml-language-server: $schema=scenario.schema.json" to a scenario',
+      ),
   handler: (args) => {
-    process.stdout.write(JSON.stringify(args.kind === 'profile' ? profileJsonSchema() : scenarioJsonSchema(), null, 2) + '\n');
+    process.stdout.write(
+      JSON.stringify(args.kind === 'profile' ? profileJsonSchema() : scenarioJsonSchema(), null, 2) + '\n',
+    );
   },
 };

@@ -18,17 +18,24 @@ export const validateCommand: CommandModule<object, ValidateArgs> = {
   builder: (y) =>
     y
       .positional('files', {
-        type: 'string', array: true, demandOption: true, describe: 'Scenario or profile files (YAML or JSON)',
+        type: 'string',
+        array: true,
+        demandOption: true,
+        describe: 'Scenario or profile files (YAML or JSON)',
       })
       .option('target', {
-        type: 'string', choices: ['emulator', 'iot-central', 'mqtt'],
+        type: 'string',
+        choices: ['emulator', 'iot-central', 'mqtt'],
         describe: 'Check a scenario for this target (its ${ENV} secrets must be set)',
       })
       .option('profile', {
-        type: 'string', describe: 'Check a scenario with this profile (name or file), as run --profile does',
+        type: 'string',
+        describe: 'Check a scenario with this profile (name or file), as run --profile does',
       })
       .option('state-dir', {
-        type: 'string', default: DEFAULT_STATE_DIR, describe: 'Where models fetched from a model repository URL go',
+        type: 'string',
+        default: DEFAULT_STATE_DIR,
+        describe: 'Where models fetched from a model repository URL go',
       })
       .example('$0 validate scenarios/quickstart.yaml', 'Check a scenario, its profile, manifests and models')
       .example('$0 validate scenarios/*.yaml profiles/*.yaml', 'Check everything; exit 2 when a file is bad')
@@ -50,7 +57,12 @@ export const validateCommand: CommandModule<object, ValidateArgs> = {
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err;
         failed += 1;
-        process.stdout.write(`bad ${file}:\n${err.message.split('\n').map((l) => `    ${l}`).join('\n')}\n`);
+        process.stdout.write(
+          `bad ${file}:\n${err.message
+            .split('\n')
+            .map((l) => `    ${l}`)
+            .join('\n')}\n`,
+        );
       }
     }
     // Bad input is exit 2, as for every command (README: 0 ok, 99 thresholds, 2 bad input, 1 the tool failed).

@@ -41,7 +41,11 @@ export function formatDuration(ms: number): string {
   if (ms === 0) return '0s';
   let rest = ms;
   let out = '';
-  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+  for (const [unit, size] of [
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
     const whole = Math.floor(rest / size);
     if (whole > 0) {
       out += `${whole}${unit}`;
@@ -65,7 +69,11 @@ export const durationSchema = z
     try {
       return parseDuration(value);
     } catch {
-      ctx.addIssue({ code: 'custom', message: `expected ${DURATION_FORMS}, got ${describeValue(value)}`, input: value });
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected ${DURATION_FORMS}, got ${describeValue(value)}`,
+        input: value,
+      });
       return z.NEVER;
     }
   })

@@ -25,7 +25,10 @@ export class ConfigError extends Error {
 /** `scenarios/bad.yaml: fleet[0].count: expected a whole number >= 1, got "ten" (line 7, column 12)` */
 export function formatProblem(problem: ConfigProblem): string {
   const where = problem.path === '' ? '' : `${problem.path}: `;
-  const at = problem.line === undefined ? '' : ` (line ${problem.line}${problem.column === undefined ? '' : `, column ${problem.column}`})`;
+  const at =
+    problem.line === undefined
+      ? ''
+      : ` (line ${problem.line}${problem.column === undefined ? '' : `, column ${problem.column}`})`;
   return `${problem.file}: ${where}${problem.message}${at}`;
 }
 

@@ -47,7 +47,10 @@ class Gate {
   private readonly seen = new Set<string>();
   private readonly scenarioFile: string;
 
-  constructor(private readonly loaded: LoadedScenario, private readonly locate: DocumentLocator | undefined) {
+  constructor(
+    private readonly loaded: LoadedScenario,
+    private readonly locate: DocumentLocator | undefined,
+  ) {
     this.scenarioFile = loaded.file;
   }
 
@@ -73,9 +76,8 @@ class Gate {
       const { model } = use;
       try {
         const file = displayPath(model.path);
-        const options = model.dtmi === undefined
-          ? { file }
-          : { file, rootId: model.dtmi, sources: model.sources ?? [] };
+        const options =
+          model.dtmi === undefined ? { file } : { file, rootId: model.dtmi, sources: model.sources ?? [] };
         parsed.set(model, parseModel(model.json, options));
       } catch (err) {
         if (!(err instanceof ModelError)) throw err;
@@ -267,11 +269,12 @@ export async function checkScenario(loaded: LoadedScenario): Promise<void> {
 
 /** A profile's property writes: their value generators, as createGenerator checks them. */
 export async function profileProblems(
-  profile: Profile, source: Pick<SourceFile, 'shown' | 'locate'>,
+  profile: Profile,
+  source: Pick<SourceFile, 'shown' | 'locate'>,
 ): Promise<ConfigProblem[]> {
-  const found = profile.actions.flatMap((action, index) => (
-    action.kind === 'writeProperty' ? [{ index, spec: action.value }] : []
-  ));
+  const found = profile.actions.flatMap((action, index) =>
+    action.kind === 'writeProperty' ? [{ index, spec: action.value }] : [],
+  );
   const faker = await fakerCheck(found.map((f) => f.spec));
   return found.flatMap(({ index, spec }) => {
     const problem = generatorProblem(spec, faker);

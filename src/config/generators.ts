@@ -60,7 +60,9 @@ export const fakerSpec = z
     kind: z.literal('faker'),
     method: z
       .string()
-      .regex(/^[A-Za-z]+(\.[A-Za-z]+)+$/, { error: 'expected a faker method such as "string.alphanumeric" or "location.city"' })
+      .regex(/^[A-Za-z]+(\.[A-Za-z]+)+$/, {
+        error: 'expected a faker method such as "string.alphanumeric" or "location.city"',
+      })
       .describe('A @faker-js/faker method, module.method, e.g. "commerce.productName".'),
   })
   .describe('A value from @faker-js/faker.');

@@ -25,7 +25,9 @@ export function parseIdPattern(pattern: string, allow: { gateway?: boolean } = {
       parts.push({ gateway: true });
     } else {
       const gateway = allow.gateway === true ? ', {gateway}' : '';
-      throw new IdPatternError(`unknown placeholder {${name}}; expected {index}, {index:NN} (zero-padded to NN digits)${gateway} or {group}`);
+      throw new IdPatternError(
+        `unknown placeholder {${name}}; expected {index}, {index:NN} (zero-padded to NN digits)${gateway} or {group}`,
+      );
     }
     last = at + match[0].length;
   }
@@ -53,7 +55,8 @@ export function formatId(parts: readonly IdPart[], index: number, group: string,
 const REGISTRATION_ID = /^[A-Za-z0-9._:-]{0,127}[A-Za-z0-9-]$/;
 
 export function registrationIdProblem(id: string): string | undefined {
-  if (id.length > 128) return `device id "${id.slice(0, 40)}..." is ${id.length} characters long; DPS accepts at most 128`;
+  if (id.length > 128)
+    return `device id "${id.slice(0, 40)}..." is ${id.length} characters long; DPS accepts at most 128`;
   if (!REGISTRATION_ID.test(id)) {
     return `device id "${id}" is not a valid DPS registration id: expected letters, digits, - . _ : and the last character a letter, digit or -`;
   }

@@ -38,8 +38,10 @@ function defaultMessage(issue: RawIssue): string | undefined {
       return `expected ${TYPE_NAMES[issue.expected] ?? issue.expected}`;
     case 'too_small': {
       const op = issue.inclusive === false ? '>' : '>=';
-      if (issue.origin === 'string') return `expected at least ${issue.minimum} character${issue.minimum === 1 ? '' : 's'}`;
-      if (issue.origin === 'array' || issue.origin === 'set') return `expected at least ${issue.minimum} item${issue.minimum === 1 ? '' : 's'}`;
+      if (issue.origin === 'string')
+        return `expected at least ${issue.minimum} character${issue.minimum === 1 ? '' : 's'}`;
+      if (issue.origin === 'array' || issue.origin === 'set')
+        return `expected at least ${issue.minimum} item${issue.minimum === 1 ? '' : 's'}`;
       return `expected a number ${op} ${issue.minimum}`;
     }
     case 'too_big': {
@@ -53,7 +55,9 @@ function defaultMessage(issue: RawIssue): string | undefined {
         ? `expected ${JSON.stringify(issue.values[0])}`
         : `expected one of ${issue.values.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(' | ')}`;
     case 'invalid_format':
-      return issue.format === 'regex' ? `expected text matching ${(issue as { pattern?: string }).pattern}` : `expected ${issue.format}`;
+      return issue.format === 'regex'
+        ? `expected text matching ${(issue as { pattern?: string }).pattern}`
+        : `expected ${issue.format}`;
     case 'not_multiple_of':
       return `expected a multiple of ${issue.divisor}`;
     case 'unrecognized_keys':
@@ -80,7 +84,11 @@ const KIND_ONLY: Record<string, string> = {
   commands: 'only for kind: device (IoT Edge modules answer their own)',
 };
 
-function toProblems(original: Issue, prefix: ReadonlyArray<PropertyKey>, source: Pick<SourceFile, 'shown' | 'locate'>): ConfigProblem[] {
+function toProblems(
+  original: Issue,
+  prefix: ReadonlyArray<PropertyKey>,
+  source: Pick<SourceFile, 'shown' | 'locate'>,
+): ConfigProblem[] {
   let issue = original;
   const fullPath = [...prefix, ...issue.path];
 
@@ -102,11 +110,15 @@ function toProblems(original: Issue, prefix: ReadonlyArray<PropertyKey>, source:
   }
 
   let message = issue.message;
-  if (issue.code === 'invalid_key' && issue.issues.length > 0) message = issue.issues.map((inner) => inner.message).join('; ');
+  if (issue.code === 'invalid_key' && issue.issues.length > 0)
+    message = issue.issues.map((inner) => inner.message).join('; ');
   const input = 'input' in issue ? issue.input : undefined;
   const hasInput = 'input' in issue && input !== undefined;
   if (isDiscriminatorIssue(issue)) {
-    const value = input !== null && typeof input === 'object' ? (input as Record<string, unknown>)[(issue as { discriminator: string }).discriminator] : undefined;
+    const value =
+      input !== null && typeof input === 'object'
+        ? (input as Record<string, unknown>)[(issue as { discriminator: string }).discriminator]
+        : undefined;
     message = value === undefined ? `required: ${message}` : `${message}, got ${describeValue(value)}`;
   } else if (issue.code !== 'custom') {
     const secret = fullPath.some((segment) => typeof segment === 'string' && SECRET_KEY.test(segment));
@@ -142,8 +154,12 @@ function rejectsAtRoot(issue: Issue): boolean {
 
 /** "expected a list or text" from the branches' own type expectations. */
 function unionExpectation(branches: Issue[][]): string | undefined {
-  const expected = branches.map((branch) => branch.find((issue) => issue.path.length === 0 && issue.code === 'invalid_type'));
+  const expected = branches.map((branch) =>
+    branch.find((issue) => issue.path.length === 0 && issue.code === 'invalid_type'),
+  );
   if (expected.some((issue) => issue === undefined)) return undefined;
-  const names = expected.map((issue) => TYPE_NAMES[(issue as { expected: string }).expected] ?? (issue as { expected: string }).expected);
+  const names = expected.map(
+    (issue) => TYPE_NAMES[(issue as { expected: string }).expected] ?? (issue as { expected: string }).expected,
+  );
   return `expected ${[...new Set(names)].join(' or ')}`;
 }

@@ -5,7 +5,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ModelError, readModelText, type ModelSource } from '../model/dtdl.js';
 import {
-  cacheDirFor, describeRepository, resolveModel, type ModelRepository, type RepositoryModel,
+  cacheDirFor,
+  describeRepository,
+  resolveModel,
+  type ModelRepository,
+  type RepositoryModel,
 } from '../model/repository.js';
 import { ConnectionStringError, parseConnectionString } from '../protocol/connection-string.js';
 import { formatDuration, parseDuration } from './duration.js';
@@ -33,15 +37,34 @@ import {
   type TargetKind,
 } from './scenario.js';
 import type {
-  LoadedDeviceGroup, LoadedDownstreamGroup, LoadedEdgeGroup, LoadedFile, LoadedGroup, LoadedGroupBase, LoadedModel,
-  LoadedProfile, LoadedScenario, ResolvedAction, ResolvedModule, ResolvedTarget,
+  LoadedDeviceGroup,
+  LoadedDownstreamGroup,
+  LoadedEdgeGroup,
+  LoadedFile,
+  LoadedGroup,
+  LoadedGroupBase,
+  LoadedModel,
+  LoadedProfile,
+  LoadedScenario,
+  ResolvedAction,
+  ResolvedModule,
+  ResolvedTarget,
 } from './loaded.js';
 import { directoryExists, fileExists, readSource, type SourceFile } from './source.js';
 import { didYouMean } from './suggest.js';
 
 export type {
-  LoadedDeviceGroup, LoadedDownstreamGroup, LoadedEdgeGroup, LoadedFile, LoadedGroup, LoadedModel, LoadedProfile,
-  LoadedScenario, ResolvedAction, ResolvedModule, ResolvedTarget,
+  LoadedDeviceGroup,
+  LoadedDownstreamGroup,
+  LoadedEdgeGroup,
+  LoadedFile,
+  LoadedGroup,
+  LoadedModel,
+  LoadedProfile,
+  LoadedScenario,
+  ResolvedAction,
+  ResolvedModule,
+  ResolvedTarget,
 } from './loaded.js';
 
 /** The profiles shipped with edgefleet (two levels up from src/config and from dist/config alike). */
@@ -102,10 +125,16 @@ export async function validateFile(
   const absolute = path.resolve(file);
   const source = await readSource(absolute);
   const data = source.data;
-  if (data !== null && typeof data === 'object' && 'fleet' in data) return { kind: 'scenario', loaded: await loadScenario(absolute, overrides) };
-  if (data !== null && typeof data === 'object' && 'arrivals' in data) return { kind: 'profile', loaded: await loadProfileFile(absolute) };
+  if (data !== null && typeof data === 'object' && 'fleet' in data)
+    return { kind: 'scenario', loaded: await loadScenario(absolute, overrides) };
+  if (data !== null && typeof data === 'object' && 'arrivals' in data)
+    return { kind: 'profile', loaded: await loadProfileFile(absolute) };
   throw new ConfigError([
-    { file: source.shown, path: '', message: 'neither a scenario (it has no fleet) nor a profile (it has no arrivals)' },
+    {
+      file: source.shown,
+      path: '',
+      message: 'neither a scenario (it has no fleet) nor a profile (it has no arrivals)',
+    },
   ]);
 }
 
@@ -113,7 +142,10 @@ export async function validateFile(
 export async function listProfiles(dir: string = PROFILES_DIR): Promise<string[]> {
   try {
     const entries = await readdir(dir);
-    return entries.filter((name) => /\.(ya?ml|json)$/i.test(name)).map((name) => name.replace(/\.(ya?ml|json)$/i, '')).sort();
+    return entries
+      .filter((name) => /\.(ya?ml|json)$/i.test(name))
+      .map((name) => name.replace(/\.(ya?ml|json)$/i, ''))
+      .sort();
   } catch {
     return [];
   }
@@ -130,7 +162,10 @@ async function loadProfileFile(file: string): Promise<LoadedProfile> {
 
 const looksLikePath = (ref: string) => /[\\/]/.test(ref) || /\.(ya?ml|json)$/i.test(ref);
 
-async function locateProfile(ref: string, relativeTo: string): Promise<{ path: string } | { missing: string; shown: string }> {
+async function locateProfile(
+  ref: string,
+  relativeTo: string,
+): Promise<{ path: string } | { missing: string; shown: string }> {
   if (looksLikePath(ref)) {
     const absolute = path.resolve(relativeTo, ref);
     if (await fileExists(absolute)) return { path: absolute };
@@ -212,7 +247,10 @@ class ScenarioResolver {
     if (this.problems.length > 0 || !loadedProfile || !profile) throw new ConfigError(this.problems);
 
     const fleet = this.scenario.fleet.map((group, index) => this.resolvedGroupConfig(group, groups[index]!));
-    const targets = this.scenario.targets && target.kind !== 'emulator' ? { ...this.scenario.targets, [target.kind]: target.settings } : this.scenario.targets;
+    const targets =
+      this.scenario.targets && target.kind !== 'emulator'
+        ? { ...this.scenario.targets, [target.kind]: target.settings }
+        : this.scenario.targets;
     const scenario: Scenario = {
       ...this.scenario,
       seed,
@@ -254,14 +292,24 @@ class ScenarioResolver {
   // --- problems ---
 
   private at(segments: Segments, message: string, key?: string): void {
-    this.problems.push({ file: this.source.shown, path: formatPath(segments), message, ...this.source.locate(segments, key) });
+    this.problems.push({
+      file: this.source.shown,
+      path: formatPath(segments),
+      message,
+      ...this.source.locate(segments, key),
+    });
   }
 
   /** A problem with a key itself (a name that is not there): points at the key, not its value. */
   private atKey(segments: Segments, message: string): void {
     const parent = segments.slice(0, -1);
     const key = String(segments[segments.length - 1]);
-    this.problems.push({ file: this.source.shown, path: formatPath(segments), message, ...this.source.locate(parent, key) });
+    this.problems.push({
+      file: this.source.shown,
+      path: formatPath(segments),
+      message,
+      ...this.source.locate(parent, key),
+    });
   }
 
   private commandLine(flag: string, message: string): void {
@@ -275,7 +323,11 @@ class ScenarioResolver {
     let target = this.scenario.target;
     if (overrides.target !== undefined) {
       if ((TARGET_KINDS as readonly string[]).includes(overrides.target)) target = overrides.target as TargetKind;
-      else this.commandLine('--target', `expected one of ${TARGET_KINDS.join(' | ')}, got ${describeValue(overrides.target)}`);
+      else
+        this.commandLine(
+          '--target',
+          `expected one of ${TARGET_KINDS.join(' | ')}, got ${describeValue(overrides.target)}`,
+        );
     }
     let seed = this.scenario.seed;
     if (overrides.seed !== undefined) {
@@ -306,7 +358,12 @@ class ScenarioResolver {
     if ('missing' in located) {
       if (fromCommandLine) this.commandLine('--profile', located.missing);
       else if (this.scenario.profile !== undefined) this.at(['profile'], located.missing);
-      else this.problems.push({ file: this.source.shown, path: '', message: `the default profile is missing: ${located.missing}` });
+      else
+        this.problems.push({
+          file: this.source.shown,
+          path: '',
+          message: `the default profile is missing: ${located.missing}`,
+        });
       return undefined;
     }
     try {
@@ -333,7 +390,11 @@ class ScenarioResolver {
   }
 
   /** A referenced JSON/YAML file: a missing file is a problem of the field that names it; a broken one, of the file. */
-  private async referencedDocument(segments: Segments, relative: string, what: string): Promise<SourceFile | undefined> {
+  private async referencedDocument(
+    segments: Segments,
+    relative: string,
+    what: string,
+  ): Promise<SourceFile | undefined> {
     const absolute = path.resolve(this.dir, relative);
     if (!(await fileExists(absolute))) {
       this.at(segments, `${what} not found: ${absolute}`);
@@ -488,7 +549,12 @@ class ScenarioResolver {
     for (const [index, group] of this.scenario.fleet.entries()) {
       if (group.kind !== 'iotEdge') continue;
       for (const [j, leaf] of group.downstream.entries()) {
-        const loaded: LoadedDownstreamGroup = { kind: 'downstream', name: leaf.group, gatewayGroup: group.group, config: this.absoluteDownstream(leaf) };
+        const loaded: LoadedDownstreamGroup = {
+          kind: 'downstream',
+          name: leaf.group,
+          gatewayGroup: group.group,
+          config: this.absoluteDownstream(leaf),
+        };
         if (leaf.model !== undefined) {
           const repository = this.repositoryChoice(
             { value: leaf.modelRepository, field: ['fleet', index, 'downstream', j, 'modelRepository'] },
@@ -531,11 +597,19 @@ class ScenarioResolver {
         return undefined;
       }
       const lines = (await readFile(absolute, 'utf8')).split(/\r?\n/);
-      const numbered = lines.map((text, line) => ({ text: text.trim(), line: line + 1 })).filter((entry) => entry.text !== '' && !entry.text.startsWith('#'));
+      const numbered = lines
+        .map((text, line) => ({ text: text.trim(), line: line + 1 }))
+        .filter((entry) => entry.text !== '' && !entry.text.startsWith('#'));
       strings = numbered.map((entry) => entry.text);
-      where = (position) => ({ segments: field, suffix: ` (line ${numbered[position]?.line} of ${displayPath(absolute)})` });
+      where = (position) => ({
+        segments: field,
+        suffix: ` (line ${numbered[position]?.line} of ${displayPath(absolute)})`,
+      });
       if (strings.length !== group.count) {
-        this.at(field, `${displayPath(absolute)} has ${strings.length} connection strings; expected ${group.count}, one per device (count)`);
+        this.at(
+          field,
+          `${displayPath(absolute)} has ${strings.length} connection strings; expected ${group.count}, one per device (count)`,
+        );
         return undefined;
       }
     } else {
@@ -573,16 +647,27 @@ class ScenarioResolver {
 
   private async edge(index: number, group: EdgeGroup): Promise<Pick<LoadedEdgeGroup, 'manifest' | 'modules'>> {
     const field: Segments = ['fleet', index, 'manifest'];
-    const empty = { manifest: { path: path.resolve(this.dir, group.manifest), json: { modulesContent: {} } as DeploymentManifest }, modules: [] };
+    const empty = {
+      manifest: { path: path.resolve(this.dir, group.manifest), json: { modulesContent: {} } as DeploymentManifest },
+      modules: [],
+    };
     const document = await this.referencedDocument(field, group.manifest, 'manifest file');
     if (!document) return empty;
     const unwrapped = unwrapManifest(document.data);
     const prefix: Segments = unwrapped === document.data ? [] : ['content'];
-    const validated = validate(deploymentManifestSchema, { shown: document.shown, locate: (segments, key) => document.locate([...prefix, ...segments], key) }, unwrapped);
+    const validated = validate(
+      deploymentManifestSchema,
+      { shown: document.shown, locate: (segments, key) => document.locate([...prefix, ...segments], key) },
+      unwrapped,
+    );
     if (!validated.ok) {
       if (!this.reportedFiles.has(document.file)) {
         this.reportedFiles.add(document.file);
-        this.problems.push(...validated.problems.map((problem) => (prefix.length === 0 ? problem : { ...problem, path: `content.${problem.path}` })));
+        this.problems.push(
+          ...validated.problems.map((problem) =>
+            prefix.length === 0 ? problem : { ...problem, path: `content.${problem.path}` },
+          ),
+        );
       }
       return empty;
     }
@@ -600,7 +685,9 @@ class ScenarioResolver {
     }
     for (const section of Object.keys(manifest.modulesContent)) {
       if (section !== '$edgeAgent' && section !== '$edgeHub' && !(section in listed)) {
-        this.warnings.push(`${document.shown}: modulesContent.${section} sets desired properties of a module that $edgeAgent does not list`);
+        this.warnings.push(
+          `${document.shown}: modulesContent.${section} sets desired properties of a module that $edgeAgent does not list`,
+        );
       }
     }
 
@@ -648,7 +735,8 @@ class ScenarioResolver {
     };
     if (group.kind === 'device') return { ...group, ...common };
     const modules: EdgeGroup['modules'] = {};
-    for (const module of loaded.modules ?? []) if (module.chosenBy === 'scenario') modules[module.name] = module.behaviour;
+    for (const module of loaded.modules ?? [])
+      if (module.chosenBy === 'scenario') modules[module.name] = module.behaviour;
     const downstream = group.downstream.map((leaf) => this.absoluteDownstream(leaf));
     return { ...group, ...common, manifest: path.resolve(this.dir, group.manifest), modules, downstream };
   }
@@ -683,14 +771,24 @@ class ScenarioResolver {
       const settings = resolved.value as IotCentralTargetSettings;
       const fleet = this.scenario.fleet;
       if (translating.length > 0 && !settings.groupKeys?.devices) {
-        this.at([...field, 'groupKeys', 'devices'], 'required: identity-translation modules derive their sensors\' keys from the devices group key');
+        this.at(
+          [...field, 'groupKeys', 'devices'],
+          "required: identity-translation modules derive their sensors' keys from the devices group key",
+        );
       }
-      const needs = (auth: string, groupKind: 'device' | 'iotEdge') => fleet.some((group) => group.auth === auth && group.kind === groupKind);
+      const needs = (auth: string, groupKind: 'device' | 'iotEdge') =>
+        fleet.some((group) => group.auth === auth && group.kind === groupKind);
       if (needs('sas', 'device') && !settings.groupKeys?.devices) {
-        this.at([...field, 'groupKeys', 'devices'], 'required: plain devices with auth: sas derive their keys from the devices group key');
+        this.at(
+          [...field, 'groupKeys', 'devices'],
+          'required: plain devices with auth: sas derive their keys from the devices group key',
+        );
       }
       if (needs('sas', 'iotEdge') && !settings.groupKeys?.edgeDevices) {
-        this.at([...field, 'groupKeys', 'edgeDevices'], 'required: IoT Edge devices with auth: sas derive their keys from the edgeDevices group key');
+        this.at(
+          [...field, 'groupKeys', 'edgeDevices'],
+          'required: IoT Edge devices with auth: sas derive their keys from the edgeDevices group key',
+        );
       }
       let sasLeaves = false;
       fleet.forEach((group, index) => {
@@ -706,13 +804,19 @@ class ScenarioResolver {
         });
       });
       if (sasLeaves && !needs('sas', 'device') && !settings.groupKeys?.devices) {
-        this.at([...field, 'groupKeys', 'devices'], 'required: downstream devices with auth: sas derive their keys from the devices group key');
+        this.at(
+          [...field, 'groupKeys', 'devices'],
+          'required: downstream devices with auth: sas derive their keys from the devices group key',
+        );
       }
       if (fleet.some((group) => group.auth === 'x509') && !settings.x509) {
         this.at([...field, 'x509'], 'required: groups with auth: x509 need the CA that issues their certificates');
       }
       if (profile && profile.actions.length > 0 && !settings.apiToken) {
-        this.at([...field, 'apiToken'], 'required: the profile has service-side actions (commands, property writes), which use the REST API');
+        this.at(
+          [...field, 'apiToken'],
+          'required: the profile has service-side actions (commands, property writes), which use the REST API',
+        );
       }
       const x509 = settings.x509
         ? {
@@ -724,7 +828,10 @@ class ScenarioResolver {
     }
 
     const settings = resolved.value as MqttTargetSettings;
-    const ca = settings.tls.ca !== undefined ? await this.referencedFile([...field, 'tls', 'ca'], settings.tls.ca, 'CA file') : undefined;
+    const ca =
+      settings.tls.ca !== undefined
+        ? await this.referencedFile([...field, 'tls', 'ca'], settings.tls.ca, 'CA file')
+        : undefined;
     return { kind, settings: { ...settings, tls: { ...settings.tls, ...(ca ? { ca } : {}) } } };
   }
 
@@ -733,7 +840,8 @@ class ScenarioResolver {
     const found: { index: number; name: string }[] = [];
     this.scenario.fleet.forEach((group, index) => {
       if (group.kind !== 'iotEdge') return;
-      for (const [name, m] of Object.entries(group.modules)) if (m.behaviour === 'identity-translation') found.push({ index, name });
+      for (const [name, m] of Object.entries(group.modules))
+        if (m.behaviour === 'identity-translation') found.push({ index, name });
     });
     return found;
   }
@@ -742,8 +850,14 @@ class ScenarioResolver {
     const walk = (node: unknown, segments: Segments) => {
       if (node === null || typeof node !== 'object') return;
       for (const [key, value] of Object.entries(node)) {
-        if (typeof value === 'string' && /^(primaryKey|secondaryKey|apiToken|password)$/.test(key) && !hasEnvReference(value)) {
-          this.warnings.push(`${this.source.shown}: ${formatPath([...segments, key])} is written in the file; a "\${ENV_VAR}" reference keeps it out of it`);
+        if (
+          typeof value === 'string' &&
+          /^(primaryKey|secondaryKey|apiToken|password)$/.test(key) &&
+          !hasEnvReference(value)
+        ) {
+          this.warnings.push(
+            `${this.source.shown}: ${formatPath([...segments, key])} is written in the file; a "\${ENV_VAR}" reference keeps it out of it`,
+          );
         } else walk(value, [...segments, key]);
       }
     };
@@ -800,12 +914,19 @@ class ScenarioResolver {
       }
     });
     if (!complete) return;
-    const fleet = this.scenario.fleet.map((group, index) => ({ ...group, connectionStrings: groups[index]?.connectionStrings ?? group.connectionStrings }));
+    const fleet = this.scenario.fleet.map((group, index) => ({
+      ...group,
+      connectionStrings: groups[index]?.connectionStrings ?? group.connectionStrings,
+    }));
     const { problems } = expandIdentities({ seed: this.scenario.seed, fleet });
     for (const problem of problems) {
       const m = problem.path.match(/^fleet\[(\d+)\](?:\.downstream\[(\d+)\])?\.(\w+)$/);
-      const segments: Segments | undefined = m === null ? undefined
-        : m[2] === undefined ? ['fleet', Number(m[1]), m[3]!] : ['fleet', Number(m[1]), 'downstream', Number(m[2]), m[3]!];
+      const segments: Segments | undefined =
+        m === null
+          ? undefined
+          : m[2] === undefined
+            ? ['fleet', Number(m[1]), m[3]!]
+            : ['fleet', Number(m[1]), 'downstream', Number(m[2]), m[3]!];
       const located = segments ? this.source.locate(segments) : undefined;
       this.problems.push({ file: this.source.shown, ...problem, ...located });
     }
@@ -813,34 +934,55 @@ class ScenarioResolver {
 
   // --- profile against scenario ---
 
-  private resolveActions(loaded: LoadedProfile, groups: Array<{ name: string; kind: 'device' | 'iotEdge' | 'downstream'; modules?: ResolvedModule[] }>): ResolvedAction[] {
+  private resolveActions(
+    loaded: LoadedProfile,
+    groups: Array<{ name: string; kind: 'device' | 'iotEdge' | 'downstream'; modules?: ResolvedModule[] }>,
+  ): ResolvedAction[] {
     const shown = displayPath(loaded.file);
     const groupNames = groups.map((group) => group.name);
-    const hasModule = (group: { modules?: ResolvedModule[] }, module: string) => (group.modules ?? []).some((m) => m.name === module);
+    const hasModule = (group: { modules?: ResolvedModule[] }, module: string) =>
+      (group.modules ?? []).some((m) => m.name === module);
     return loaded.profile.actions.map((action, index) => {
-      const problem = (field: string, message: string) => this.problems.push({ file: shown, path: `actions[${index}].${field}`, message });
+      const problem = (field: string, message: string) =>
+        this.problems.push({ file: shown, path: `actions[${index}].${field}`, message });
       let applies: string[] = [];
       if (action.group !== undefined) {
         const group = groups.find((candidate) => candidate.name === action.group);
         if (!group) {
-          problem('group', `no group "${action.group}" in ${this.source.shown}${didYouMean(action.group, groupNames)}; its groups: ${groupNames.join(', ')}`);
+          problem(
+            'group',
+            `no group "${action.group}" in ${this.source.shown}${didYouMean(action.group, groupNames)}; its groups: ${groupNames.join(', ')}`,
+          );
         } else if (action.module !== undefined && group.kind !== 'iotEdge') {
           problem('module', `group "${group.name}" is made of plain devices, which have no modules`);
         } else if (action.module !== undefined && !hasModule(group, action.module)) {
           const names = (group.modules ?? []).map((m) => m.name);
-          problem('module', `group "${group.name}" runs no module "${action.module}"${didYouMean(action.module, names)}; its modules: ${names.join(', ')}`);
+          problem(
+            'module',
+            `group "${group.name}" runs no module "${action.module}"${didYouMean(action.module, names)}; its modules: ${names.join(', ')}`,
+          );
         } else if (action.module === undefined && group.kind === 'iotEdge') {
-          problem('module', `required: group "${group.name}" is made of IoT Edge devices, whose modules answer; name one`);
+          problem(
+            'module',
+            `required: group "${group.name}" is made of IoT Edge devices, whose modules answer; name one`,
+          );
         } else {
           applies = [group.name];
         }
       } else if (action.module !== undefined) {
-        applies = groups.filter((group) => group.kind === 'iotEdge' && hasModule(group, action.module!)).map((group) => group.name);
-        if (applies.length === 0) problem('module', `no IoT Edge group of ${this.source.shown} runs a module "${action.module}"`);
+        applies = groups
+          .filter((group) => group.kind === 'iotEdge' && hasModule(group, action.module!))
+          .map((group) => group.name);
+        if (applies.length === 0)
+          problem('module', `no IoT Edge group of ${this.source.shown} runs a module "${action.module}"`);
       } else {
-        applies = groups.filter((group) => group.kind === 'device' || group.kind === 'downstream').map((group) => group.name);
+        applies = groups
+          .filter((group) => group.kind === 'device' || group.kind === 'downstream')
+          .map((group) => group.name);
         if (applies.length === 0) {
-          this.warnings.push(`${shown}: actions[${index}] (${action.kind}) applies to plain devices and ${this.source.shown} has none; it is skipped`);
+          this.warnings.push(
+            `${shown}: actions[${index}] (${action.kind}) applies to plain devices and ${this.source.shown} has none; it is skipped`,
+          );
         }
       }
       return { ...action, groups: applies };
@@ -871,20 +1013,30 @@ class ScenarioResolver {
   private warnAboutTiming(profile: Profile): void {
     const end = profile.duration;
     profile.events.forEach((event, index) => {
-      if (event.at >= end) this.warnings.push(`events[${index}] (${event.kind} at ${formatDuration(event.at)}) is after the end of the run (${formatDuration(end)}) and will not happen`);
+      if (event.at >= end)
+        this.warnings.push(
+          `events[${index}] (${event.kind} at ${formatDuration(event.at)}) is after the end of the run (${formatDuration(end)}) and will not happen`,
+        );
     });
     if (profile.rampDown !== undefined && profile.rampDown > end) {
-      this.warnings.push(`rampDown (${formatDuration(profile.rampDown)}) is longer than the run (${formatDuration(end)}): identities disconnect from the start`);
+      this.warnings.push(
+        `rampDown (${formatDuration(profile.rampDown)}) is longer than the run (${formatDuration(end)}): identities disconnect from the start`,
+      );
     }
     const total = this.scenario.fleet.reduce(
-      (sum, group) => sum + group.count * (1 + (group.kind === 'iotEdge' ? group.downstream.reduce((n, leaf) => n + leaf.countPerGateway, 0) : 0)),
+      (sum, group) =>
+        sum +
+        group.count *
+          (1 + (group.kind === 'iotEdge' ? group.downstream.reduce((n, leaf) => n + leaf.countPerGateway, 0) : 0)),
       0,
     );
     const offsets = arrivalOffsets(profile, total);
     let late = 0;
     for (const offset of offsets) if (offset >= end) late++;
     if (late > 0) {
-      this.warnings.push(`${late} of ${total} identities would arrive after the run ends (${formatDuration(end)}) at this profile's arrival rate; they never connect`);
+      this.warnings.push(
+        `${late} of ${total} identities would arrive after the run ends (${formatDuration(end)}) at this profile's arrival rate; they never connect`,
+      );
     }
   }
 }

@@ -4,7 +4,13 @@ import type { ModelSource } from '../model/dtdl.js';
 import type { DeploymentManifest } from './manifest.js';
 import type { Profile, ProfileAction } from './profile.js';
 import type {
-  DeviceGroup, DownstreamGroup, EdgeGroup, IotCentralTargetSettings, ModuleBehaviour, MqttTargetSettings, Scenario,
+  DeviceGroup,
+  DownstreamGroup,
+  EdgeGroup,
+  IotCentralTargetSettings,
+  ModuleBehaviour,
+  MqttTargetSettings,
+  Scenario,
 } from './scenario.js';
 
 export interface LoadedFile<T> {

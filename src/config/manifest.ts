@@ -28,7 +28,9 @@ export const edgeAgentDesiredSchema = z.looseObject({
     edgeAgent: z.looseObject({ settings: z.looseObject({ image: z.string().min(1) }) }),
     edgeHub: z.looseObject({ settings: z.looseObject({ image: z.string().min(1) }) }),
   }),
-  modules: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: 'expected a module name' }), manifestModuleSchema).default({}),
+  modules: z
+    .record(z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: 'expected a module name' }), manifestModuleSchema)
+    .default({}),
 });
 
 export const edgeHubDesiredSchema = z.looseObject({
@@ -50,8 +52,14 @@ export const edgeHubDesiredSchema = z.looseObject({
 export const deploymentManifestSchema = z.looseObject({
   modulesContent: z
     .looseObject({
-      $edgeAgent: desired(edgeAgentDesiredSchema, 'expected the $edgeAgent section: { "properties.desired": { schemaVersion, runtime, systemModules, modules } }'),
-      $edgeHub: desired(edgeHubDesiredSchema, 'expected the $edgeHub section: { "properties.desired": { schemaVersion, routes } }'),
+      $edgeAgent: desired(
+        edgeAgentDesiredSchema,
+        'expected the $edgeAgent section: { "properties.desired": { schemaVersion, runtime, systemModules, modules } }',
+      ),
+      $edgeHub: desired(
+        edgeHubDesiredSchema,
+        'expected the $edgeHub section: { "properties.desired": { schemaVersion, routes } }',
+      ),
     })
     .catchall(desired(z.record(z.string(), z.unknown()))),
 });

@@ -20,15 +20,22 @@ export function overrideKeyOf(def: TelemetryDef, overrides: Readonly<Record<stri
 
 /** What is wrong with the generator `key` for a telemetry, as far as can be known before it runs. */
 export function overrideProblem(
-  key: string, spec: unknown, def: TelemetryDef, fakerProblem?: (method: string) => string | undefined,
+  key: string,
+  spec: unknown,
+  def: TelemetryDef,
+  fakerProblem?: (method: string) => string | undefined,
 ): string | undefined {
   const check = (s: unknown, where: string): string | undefined => {
     const loose = s as { kind?: unknown; value?: unknown; values?: unknown };
     if (typeof loose.kind === 'string' && NUMERIC_KINDS.has(loose.kind) && !isNumericSchema(def.schema)) {
       return `override "${key}": a ${loose.kind} generator makes numbers, but ${key} is ${describeSchema(def.schema)}`;
     }
-    const values = loose.kind === 'constant' ? [loose.value]
-      : loose.kind === 'step' && Array.isArray(loose.values) ? loose.values : [];
+    const values =
+      loose.kind === 'constant'
+        ? [loose.value]
+        : loose.kind === 'step' && Array.isArray(loose.values)
+          ? loose.values
+          : [];
     for (const v of values) {
       if (!conformsTo(fitInteger(def.schema, v), def.schema)) {
         const schema = describeSchema(def.schema);
@@ -46,7 +53,8 @@ export function overrideProblem(
 
 /** Generators named for telemetry the model does not have. */
 export function unknownOverridesProblem(
-  model: DeviceModel, overrides: Readonly<Record<string, unknown>>,
+  model: DeviceModel,
+  overrides: Readonly<Record<string, unknown>>,
 ): string | undefined {
   const used = new Set(model.telemetry.map((def) => overrideKeyOf(def, overrides)));
   const unknown = Object.keys(overrides).filter((k) => !used.has(k));

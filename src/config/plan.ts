@@ -4,7 +4,12 @@ import { parseConnectionString } from '../protocol/connection-string.js';
 import { ConfigError, describeValue } from './errors.js';
 import { formatId, parseIdPattern } from './id-pattern.js';
 import type { Arrivals } from './profile.js';
-import { DEFAULT_DOWNSTREAM_ID_PATTERN, DEFAULT_ID_PATTERN, DEFAULT_TRANSLATED_IDENTITY_PATTERN, type AuthKind } from './scenario.js';
+import {
+  DEFAULT_DOWNSTREAM_ID_PATTERN,
+  DEFAULT_ID_PATTERN,
+  DEFAULT_TRANSLATED_IDENTITY_PATTERN,
+  type AuthKind,
+} from './scenario.js';
 
 export interface PlannedIdentity {
   /** Global position, 0.. over all groups in scenario order; identities arrive in this order. */
@@ -76,7 +81,10 @@ export function expandFleet(scenario: FleetSource, profile?: { arrivals: Arrival
 }
 
 /** The expansion without throwing: id collisions come back as problems (path and message). */
-export function expandIdentities(scenario: FleetSource): { identities: PlannedIdentity[]; problems: { path: string; message: string }[] } {
+export function expandIdentities(scenario: FleetSource): {
+  identities: PlannedIdentity[];
+  problems: { path: string; message: string }[];
+} {
   const seed = scenario.seed ?? 1;
   const identities: PlannedIdentity[] = [];
   const problems: { path: string; message: string }[] = [];
@@ -123,12 +131,26 @@ export function expandIdentities(scenario: FleetSource): { identities: PlannedId
     // Sensors of identity-translation modules are made by their module at run time, but their ids are taken too.
     for (const [name, module] of Object.entries(group.modules ?? {})) {
       const sensors = (module as { behaviour?: unknown; sensors?: { count?: unknown; idPattern?: unknown } }).sensors;
-      if ((module as { behaviour?: unknown }).behaviour !== 'identity-translation' || sensors === undefined || typeof sensors.count !== 'number') continue;
-      const parts = parseIdPattern(typeof sensors.idPattern === 'string' ? sensors.idPattern : DEFAULT_TRANSLATED_IDENTITY_PATTERN, { gateway: true });
+      if (
+        (module as { behaviour?: unknown }).behaviour !== 'identity-translation' ||
+        sensors === undefined ||
+        typeof sensors.count !== 'number'
+      )
+        continue;
+      const parts = parseIdPattern(
+        typeof sensors.idPattern === 'string' ? sensors.idPattern : DEFAULT_TRANSLATED_IDENTITY_PATTERN,
+        { gateway: true },
+      );
       const sensorPath = `fleet[${position}].modules.${name}.sensors.idPattern`;
       const sensorReported = new Set<string>();
       for (const gateway of gateways) {
-        for (let i = 1; i <= sensors.count; i++) claim(formatId(parts, i, group.group, gateway.deviceId), sensorPath, `${group.group}/${name}`, sensorReported);
+        for (let i = 1; i <= sensors.count; i++)
+          claim(
+            formatId(parts, i, group.group, gateway.deviceId),
+            sensorPath,
+            `${group.group}/${name}`,
+            sensorReported,
+          );
       }
     }
     // Leaf devices come after their gateways, so they arrive after them.
@@ -163,7 +185,9 @@ function deviceIdsOf(group: FleetGroupSource): (groupIndex: number) => string {
   if (group.auth === 'connectionString') {
     const strings = group.connectionStrings;
     if (!Array.isArray(strings)) {
-      throw new Error(`group "${group.group}": connection strings are in a file; load the scenario with loadScenario() first`);
+      throw new Error(
+        `group "${group.group}": connection strings are in a file; load the scenario with loadScenario() first`,
+      );
     }
     return (groupIndex) => {
       const text = strings[groupIndex];
@@ -225,7 +249,13 @@ export function parseShard(text: string): Shard {
  * times. A downstream device goes with its gateway (their link is in memory), so it follows its gateway's ordinal.
  */
 export function shardOf(identities: readonly PlannedIdentity[], shard: Shard): PlannedIdentity[] {
-  if (!Number.isSafeInteger(shard.count) || shard.count < 1 || !Number.isSafeInteger(shard.index) || shard.index < 0 || shard.index >= shard.count) {
+  if (
+    !Number.isSafeInteger(shard.count) ||
+    shard.count < 1 ||
+    !Number.isSafeInteger(shard.index) ||
+    shard.index < 0 ||
+    shard.index >= shard.count
+  ) {
     throw new RangeError(`shard ${shard.index} of ${shard.count}: expected 0 <= index < count`);
   }
   return identities.filter((identity) => (identity.gateway?.ordinal ?? identity.ordinal) % shard.count === shard.index);
@@ -257,9 +287,12 @@ export function splitAmong<T>(items: readonly T[], parts: number): T[][] {
 }
 
 const deviceIdOf = (item: unknown): string | undefined =>
-  typeof item === 'object' && item !== null && typeof (item as { deviceId?: unknown }).deviceId === 'string' ? (item as { deviceId: string }).deviceId : undefined;
+  typeof item === 'object' && item !== null && typeof (item as { deviceId?: unknown }).deviceId === 'string'
+    ? (item as { deviceId: string }).deviceId
+    : undefined;
 const gatewayIdOf = (item: unknown): string | undefined => {
-  const gateway = typeof item === 'object' && item !== null ? (item as { gateway?: { deviceId?: unknown } }).gateway : undefined;
+  const gateway =
+    typeof item === 'object' && item !== null ? (item as { gateway?: { deviceId?: unknown } }).gateway : undefined;
   return typeof gateway?.deviceId === 'string' ? gateway.deviceId : undefined;
 };
 
@@ -320,5 +353,11 @@ export function planFleet(loaded: {
 }): FleetPlan {
   const identities = expandFleet(loaded.scenario, loaded.profile);
   const last = identities.length === 0 ? 0 : identities[identities.length - 1]!.arrivalMs;
-  return { scenario: loaded.scenario.name, seed: loaded.scenario.seed, durationMs: loaded.durationMs, identities, lastArrivalMs: last };
+  return {
+    scenario: loaded.scenario.name,
+    seed: loaded.scenario.seed,
+    durationMs: loaded.durationMs,
+    identities,
+    lastArrivalMs: last,
+  };
 }

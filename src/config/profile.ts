@@ -4,19 +4,31 @@ import { z } from 'zod';
 import { durationSchema, durationWithDefault, formatDuration } from './duration.js';
 import { generatorSpecSchema } from './generators.js';
 
-const groupName = z.string().min(1).describe('Only identities of this group (default: every group the action applies to).');
-const moduleName = z.string().min(1).describe('IoT Edge module to address; without it, the action goes to plain devices.');
+const groupName = z
+  .string()
+  .min(1)
+  .describe('Only identities of this group (default: every group the action applies to).');
+const moduleName = z
+  .string()
+  .min(1)
+  .describe('IoT Edge module to address; without it, the action goes to plain devices.');
 
 export const stageSchema = z
   .strictObject({
-    duration: durationSchema.describe('How long the rate takes to go from the previous target to this one (0s: a jump).'),
+    duration: durationSchema.describe(
+      'How long the rate takes to go from the previous target to this one (0s: a jump).',
+    ),
     target: z.number().nonnegative().describe('Arrival rate (identities per second) at the end of the stage.'),
   })
   .describe('A stage: the arrival rate moves linearly to target over duration.');
 
 export const arrivalsSchema = z
   .strictObject({
-    startRate: z.number().nonnegative().default(0).describe('Arrival rate (identities per second) at the start (default 0).'),
+    startRate: z
+      .number()
+      .nonnegative()
+      .default(0)
+      .describe('Arrival rate (identities per second) at the start (default 0).'),
     stages: z
       .array(stageSchema)
       .default([])
@@ -24,7 +36,8 @@ export const arrivalsSchema = z
   })
   .superRefine((arrivals, ctx) => {
     const anyRate = arrivals.startRate > 0 || arrivals.stages.some((stage) => stage.target > 0);
-    if (!anyRate) ctx.addIssue({ code: 'custom', path: ['stages'], message: 'every rate is 0, so nobody would ever arrive' });
+    if (!anyRate)
+      ctx.addIssue({ code: 'custom', path: ['stages'], message: 'every rate is 0, so nobody would ever arrive' });
   })
   .describe('How identities arrive (connect for the first time): a piecewise-linear rate in identities per second.');
 
@@ -36,7 +49,9 @@ export const commandActionSchema = z
     module: moduleName.optional(),
     command: z
       .string()
-      .regex(/^[A-Za-z][A-Za-z0-9_]*(\*[A-Za-z][A-Za-z0-9_]*)?$/, { error: 'expected a command name, or component*name' })
+      .regex(/^[A-Za-z][A-Za-z0-9_]*(\*[A-Za-z][A-Za-z0-9_]*)?$/, {
+        error: 'expected a command name, or component*name',
+      })
       .describe("Command name ('component*name' for a component's command)."),
     request: z.json().optional().describe('The request payload (any JSON).'),
   })
@@ -50,7 +65,9 @@ export const writePropertyActionSchema = z
     module: moduleName.optional(),
     property: z
       .string()
-      .regex(/^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?$/, { error: 'expected a property name, or component.name' })
+      .regex(/^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?$/, {
+        error: 'expected a property name, or component.name',
+      })
       .describe("Writable property name ('component.name' for a component's property)."),
     value: generatorSpecSchema.describe('How each written value is generated.'),
   })
@@ -64,7 +81,12 @@ export const dropConnectionsEventSchema = z
   .strictObject({
     at: durationSchema.describe('When, from the start of the run.'),
     kind: z.literal('dropConnections'),
-    fraction: z.number().min(0).max(1).default(1).describe('Fraction of the connected identities to drop, 0..1 (default 1).'),
+    fraction: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(1)
+      .describe('Fraction of the connected identities to drop, 0..1 (default 1).'),
     group: groupName.optional(),
   })
   .describe('Abruptly close connections on the client side; they reconnect with backoff.');
@@ -136,7 +158,11 @@ export const profileSchema = z
       .describe('During the last rampDown of the run, identities disconnect, evenly spread.'),
     telemetry: z
       .strictObject({
-        rateMultiplier: z.number().positive().default(1).describe("Scales every group's telemetry rate (2: twice as often)."),
+        rateMultiplier: z
+          .number()
+          .positive()
+          .default(1)
+          .describe("Scales every group's telemetry rate (2: twice as often)."),
       })
       .prefault({})
       .describe('Telemetry across the fleet.'),

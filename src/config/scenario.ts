@@ -17,7 +17,8 @@ export const DEFAULT_ID_PATTERN = '{group}-{index}';
 const positiveDuration = durationSchema.refine((ms) => ms > 0, { error: 'expected a duration > 0' });
 
 /** A file path, relative to the scenario file; the loader makes it absolute and checks that it exists. */
-const filePath = (description: string) => z.string().min(1).describe(`${description} (a path relative to the scenario file)`);
+const filePath = (description: string) =>
+  z.string().min(1).describe(`${description} (a path relative to the scenario file)`);
 
 /** A DTDL model: a file, or a DTMI looked up in the model repository (modelRepository). */
 const modelReference = (description: string) =>
@@ -40,7 +41,10 @@ export const modelRepositorySchema = z
   );
 
 const wholeNumber = (min: number, description: string) =>
-  z.int({ error: `expected a whole number >= ${min}` }).min(min, { error: `expected a whole number >= ${min}` }).describe(description);
+  z
+    .int({ error: `expected a whole number >= ${min}` })
+    .min(min, { error: `expected a whole number >= ${min}` })
+    .describe(description);
 
 // --- targets ---------------------------------------------------------------------------------------------
 
@@ -49,7 +53,10 @@ const DEVICE_PLACEHOLDERS = ['deviceId', 'group'] as const;
 const MODULE_PLACEHOLDERS = ['deviceId', 'moduleId', 'group'] as const;
 
 const listed = (names: readonly string[], last = 'or'): string =>
-  names.map((n) => `{${n}}`).join(', ').replace(/, ([^,]*)$/, ` ${last} $1`);
+  names
+    .map((n) => `{${n}}`)
+    .join(', ')
+    .replace(/, ([^,]*)$/, ` ${last} $1`);
 
 function templateProblem(template: string, allowed: readonly string[]): string | undefined {
   let rest = '';
@@ -99,12 +106,18 @@ export const iotCentralTargetSchema = z
       .min(1)
       .transform((value) => value.replace(/\.azureiotcentral\.com\/?$/i, '').replace(/^https?:\/\//i, ''))
       .describe('The application subdomain: "myapp" for https://myapp.azureiotcentral.com.'),
-    apiToken: z.string().min(1).optional().describe('An API token, for service-side actions (commands, property writes). Use "${ENV_VAR}".'),
+    apiToken: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('An API token, for service-side actions (commands, property writes). Use "${ENV_VAR}".'),
     dpsHost: z.string().min(1).default('global.azure-devices-provisioning.net').describe('The DPS endpoint.'),
     groupKeys: z
       .strictObject({
         devices: groupKeySchema.optional().describe('The SAS-IoT-Devices group: plain devices with auth: sas.'),
-        edgeDevices: groupKeySchema.optional().describe('The SAS-IoT-Edge-Devices group: IoT Edge devices with auth: sas.'),
+        edgeDevices: groupKeySchema
+          .optional()
+          .describe('The SAS-IoT-Edge-Devices group: IoT Edge devices with auth: sas.'),
       })
       .optional()
       .describe('Enrollment group keys; each device key is derived from its group key and its id.'),
@@ -148,7 +161,11 @@ export const mqttTargetSchema = z
     return {
       ...rest,
       port: port ?? (enabled ? 8883 : 1883),
-      tls: { enabled, rejectUnauthorized: tls?.rejectUnauthorized ?? true, ...(tls?.ca !== undefined ? { ca: tls.ca } : {}) },
+      tls: {
+        enabled,
+        rejectUnauthorized: tls?.rejectUnauthorized ?? true,
+        ...(tls?.ca !== undefined ? { ca: tls.ca } : {}),
+      },
     };
   })
   .describe('Any MQTT broker.');
@@ -163,11 +180,16 @@ const COMMAND_NAME = /^[A-Za-z][A-Za-z0-9_]*(\*[A-Za-z][A-Za-z0-9_]*)?$/;
 const PROPERTY_NAME = TELEMETRY_NAME;
 
 const generatorsByName = (key: RegExp, keyHint: string, description: string) =>
-  z.record(z.string().regex(key, { error: `expected ${keyHint}` }), generatorSpecSchema).default({}).describe(description);
+  z
+    .record(z.string().regex(key, { error: `expected ${keyHint}` }), generatorSpecSchema)
+    .default({})
+    .describe(description);
 
 export const telemetrySchema = z
   .strictObject({
-    interval: positiveDuration.prefault('10s').describe('Time between two telemetry messages of one device (default 10s).'),
+    interval: positiveDuration
+      .prefault('10s')
+      .describe('Time between two telemetry messages of one device (default 10s).'),
     values: generatorsByName(
       TELEMETRY_NAME,
       'a telemetry name, or component.name',
@@ -179,7 +201,11 @@ export const telemetrySchema = z
 
 export const propertiesSchema = z
   .strictObject({
-    reported: generatorsByName(PROPERTY_NAME, 'a property name, or component.name', 'Reported properties sent after connecting, by name.'),
+    reported: generatorsByName(
+      PROPERTY_NAME,
+      'a property name, or component.name',
+      'Reported properties sent after connecting, by name.',
+    ),
     writable: z
       .strictObject({
         ackCode: z.int().min(100).max(599).default(200).describe('The "ac" code of the acknowledgement (default 200).'),
@@ -200,13 +226,23 @@ export const commandResponseSchema = z
   .describe('How one command is answered.');
 
 export const commandsSchema = z
-  .record(z.string().regex(COMMAND_NAME, { error: 'expected a command name, component*name, or default' }), commandResponseSchema)
+  .record(
+    z.string().regex(COMMAND_NAME, { error: 'expected a command name, component*name, or default' }),
+    commandResponseSchema,
+  )
   .default({})
   .describe("How commands are answered, by name ('component*name' for components); 'default' answers the others.");
 
 // --- IoT Edge modules -----------------------------------------------------------------------------------------
 
-export const MODULE_BEHAVIOURS = ['simulated-temperature-sensor', 'dtdl', 'filter', 'passthrough', 'protocol-translation', 'identity-translation'] as const;
+export const MODULE_BEHAVIOURS = [
+  'simulated-temperature-sensor',
+  'dtdl',
+  'filter',
+  'passthrough',
+  'protocol-translation',
+  'identity-translation',
+] as const;
 const BEHAVIOUR_EXPECTED = `expected one of ${MODULE_BEHAVIOURS.join(' | ')}, or { file: ./my-behaviour.ts }`;
 
 const endpointName = (fallback: string, description: string) =>
@@ -217,14 +253,23 @@ const endpointName = (fallback: string, description: string) =>
     .describe(`${description} (default ${fallback}).`);
 
 const rate = (description: string) =>
-  z.number({ error: 'expected a number from 0 to 1' }).min(0, { error: 'expected a number from 0 to 1' }).max(1, { error: 'expected a number from 0 to 1' }).default(0).describe(`${description} (0 to 1, default 0).`);
+  z
+    .number({ error: 'expected a number from 0 to 1' })
+    .min(0, { error: 'expected a number from 0 to 1' })
+    .max(1, { error: 'expected a number from 0 to 1' })
+    .default(0)
+    .describe(`${description} (0 to 1, default 0).`);
 
 export const DEFAULT_SENSOR_ID_PATTERN = '{kind}-{index}';
 
 const sensorIdPattern = z
   .string()
-  .regex(/^([A-Za-z0-9._:-]|\{kind\}|\{index\})+$/, { error: 'expected letters, digits, - . _ : and the placeholders {kind} and {index}' })
-  .refine((p) => p.includes('{index}'), { error: 'expected {index} in the pattern, so that every sensor gets its own id' })
+  .regex(/^([A-Za-z0-9._:-]|\{kind\}|\{index\})+$/, {
+    error: 'expected letters, digits, - . _ : and the placeholders {kind} and {index}',
+  })
+  .refine((p) => p.includes('{index}'), {
+    error: 'expected {index} in the pattern, so that every sensor gets its own id',
+  })
   .default(DEFAULT_SENSOR_ID_PATTERN)
   .describe(`Sensor id pattern: {kind} (modbus or ble), {index} (from 1). Default "${DEFAULT_SENSOR_ID_PATTERN}".`);
 
@@ -236,8 +281,15 @@ const translatedSensorSchema = z.discriminatedUnion(
         kind: z.literal('modbus'),
         count: wholeNumber(1, 'How many such sensors the module hosts.'),
         idPattern: sensorIdPattern,
-        pollInterval: positiveDuration.prefault('5s').describe('Time between two polls of one sensor (default 5s); each sensor has its own phase.'),
-        registers: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, { error: 'expected a register name' }), generatorSpecSchema).describe('Generators by register name.'),
+        pollInterval: positiveDuration
+          .prefault('5s')
+          .describe('Time between two polls of one sensor (default 5s); each sensor has its own phase.'),
+        registers: z
+          .record(
+            z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, { error: 'expected a register name' }),
+            generatorSpecSchema,
+          )
+          .describe('Generators by register name.'),
         timeoutRate: rate('Share of polls that time out: no reading, counted as timeouts'),
         staleRate: rate('Share of polls whose registers did not change: the last values again, with stale: true'),
       })
@@ -247,8 +299,12 @@ const translatedSensorSchema = z.discriminatedUnion(
         kind: z.literal('ble'),
         count: wholeNumber(1, 'How many such sensors the module hosts.'),
         idPattern: sensorIdPattern,
-        meanInterval: positiveDuration.prefault('10s').describe('Mean time between two advertisements of one sensor (Poisson arrivals, default 10s).'),
-        values: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, { error: 'expected a value name' }), generatorSpecSchema).describe('Generators by value name.'),
+        meanInterval: positiveDuration
+          .prefault('10s')
+          .describe('Mean time between two advertisements of one sensor (Poisson arrivals, default 10s).'),
+        values: z
+          .record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, { error: 'expected a value name' }), generatorSpecSchema)
+          .describe('Generators by value name.'),
         lossRate: rate('Share of advertisements missed, counted as lost'),
       })
       .describe('Bluetooth Low Energy sensors whose advertisements arrive at random.'),
@@ -260,8 +316,13 @@ const protocolTranslationSchema = z
   .strictObject({
     behaviour: z.literal('protocol-translation'),
     output: endpointName('telemetry', 'Output the readings go to'),
-    sensors: z.array(translatedSensorSchema).min(1, { error: 'expected at least one sensor entry' }).describe('The non-IP sensors the module hosts.'),
-    reportInterval: positiveDuration.prefault('30s').describe("Time between two reports of the sensors' counters in the module twin (default 30s)."),
+    sensors: z
+      .array(translatedSensorSchema)
+      .min(1, { error: 'expected at least one sensor entry' })
+      .describe('The non-IP sensors the module hosts.'),
+    reportInterval: positiveDuration
+      .prefault('30s')
+      .describe("Time between two reports of the sensors' counters in the module twin (default 30s)."),
   })
   .superRefine((module, ctx) => {
     const seen = new Map<string, number>();
@@ -270,7 +331,11 @@ const protocolTranslationSchema = z
         const id = spec.idPattern.replace(/\{kind\}/g, spec.kind).replace(/\{index\}/g, String(index));
         const first = seen.get(id);
         if (first !== undefined) {
-          ctx.addIssue({ code: 'custom', path: ['sensors', i, 'idPattern'], message: `sensor id "${id}" is also made by sensors[${first}]; give the entries different idPatterns` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['sensors', i, 'idPattern'],
+            message: `sensor id "${id}" is also made by sensors[${first}]; give the entries different idPatterns`,
+          });
           return;
         }
         seen.set(id, i);
@@ -297,14 +362,20 @@ const identityTranslationSchema = z
             try {
               const parts = parseIdPattern(pattern, { gateway: true });
               if (!parts.some((part) => 'gateway' in part)) {
-                ctx.addIssue({ code: 'custom', message: 'expected {gateway} in the pattern, so that the sensors of different IoT Edge devices get different ids' });
+                ctx.addIssue({
+                  code: 'custom',
+                  message:
+                    'expected {gateway} in the pattern, so that the sensors of different IoT Edge devices get different ids',
+                });
               }
             } catch (error) {
               if (!(error instanceof IdPatternError)) throw error;
               ctx.addIssue({ code: 'custom', message: error.message });
             }
           })
-          .describe(`Device id pattern of the sensors: {gateway} (the IoT Edge device id), {index} (from 1), {index:NN}, {group}. Default "${DEFAULT_TRANSLATED_IDENTITY_PATTERN}".`),
+          .describe(
+            `Device id pattern of the sensors: {gateway} (the IoT Edge device id), {index} (from 1), {index:NN}, {group}. Default "${DEFAULT_TRANSLATED_IDENTITY_PATTERN}".`,
+          ),
         model: modelReference('DTDL model of the sensors; its @id goes into DPS and CONNECT').optional(),
         telemetry: telemetrySchema.prefault({}),
         properties: propertiesSchema.prefault({}),
@@ -324,14 +395,20 @@ const builtInBehaviourSchema = z.discriminatedUnion(
         behaviour: z.literal('simulated-temperature-sensor'),
         output: endpointName('temperatureOutput', 'Output the readings go to'),
       })
-      .describe("Microsoft's SimulatedTemperatureSensor: machine and ambient temperature and humidity; honours SendData and SendInterval."),
+      .describe(
+        "Microsoft's SimulatedTemperatureSensor: machine and ambient temperature and humidity; honours SendData and SendInterval.",
+      ),
     z
       .strictObject({
         behaviour: z.literal('dtdl'),
         model: modelReference('DTDL model of the telemetry this module sends'),
         output: endpointName('telemetry', 'Output the telemetry goes to'),
         interval: positiveDuration.prefault('10s').describe('Time between two messages (default 10s).'),
-        values: generatorsByName(TELEMETRY_NAME, 'a telemetry name', 'Generators by telemetry name; the others follow the model.'),
+        values: generatorsByName(
+          TELEMETRY_NAME,
+          'a telemetry name',
+          'Generators by telemetry name; the others follow the model.',
+        ),
       })
       .describe('Sends telemetry generated from a DTDL model.'),
     z
@@ -358,11 +435,18 @@ const builtInBehaviourSchema = z.discriminatedUnion(
 const customBehaviourSchema = z
   .strictObject({
     behaviour: z
-      .strictObject({ file: filePath('A TypeScript or JavaScript module exporting the behaviour') }, { error: BEHAVIOUR_EXPECTED })
+      .strictObject(
+        { file: filePath('A TypeScript or JavaScript module exporting the behaviour') },
+        { error: BEHAVIOUR_EXPECTED },
+      )
       .describe('A custom behaviour.'),
     options: z.record(z.string(), z.unknown()).optional().describe('Passed to the custom behaviour as is.'),
   })
-  .transform(({ behaviour, options }) => ({ behaviour: 'custom' as const, file: behaviour.file, options: options ?? {} }));
+  .transform(({ behaviour, options }) => ({
+    behaviour: 'custom' as const,
+    file: behaviour.file,
+    options: options ?? {},
+  }));
 
 export const moduleBehaviourSchema = z
   .union([builtInBehaviourSchema, customBehaviourSchema])
@@ -392,16 +476,22 @@ const commonGroupFields = {
   auth: z
     .enum(AUTH_KINDS)
     .default('sas')
-    .describe('sas: a key derived from the DPS group key; x509: a leaf certificate issued from a CA; connectionString: given ones.'),
+    .describe(
+      'sas: a key derived from the DPS group key; x509: a leaf certificate issued from a CA; connectionString: given ones.',
+    ),
   connectionStrings: z
     .union([z.array(z.string().min(1)).min(1), z.string().min(1)])
     .optional()
-    .describe('With auth: connectionString: one per device (count must match), or a file with one per line. "${ENV_VAR}" works.'),
+    .describe(
+      'With auth: connectionString: one per device (count must match), or a file with one per line. "${ENV_VAR}" works.',
+    ),
   model: modelReference('DTDL model of the device; its @id goes into CONNECT and DPS').optional(),
-  modelRepository: modelRepositorySchema.optional().describe(
-    'Where this group (its modules and, unless they name their own, its downstream groups) looks up models named by ' +
-      'DTMI; default: the scenario\'s modelRepository.',
-  ),
+  modelRepository: modelRepositorySchema
+    .optional()
+    .describe(
+      'Where this group (its modules and, unless they name their own, its downstream groups) looks up models named by ' +
+        "DTMI; default: the scenario's modelRepository.",
+    ),
 };
 
 export const deviceGroupSchema = z
@@ -430,7 +520,11 @@ export const downstreamGroupSchema = z
         try {
           const parts = parseIdPattern(pattern, { gateway: true });
           if (!parts.some((part) => 'gateway' in part)) {
-            ctx.addIssue({ code: 'custom', message: 'expected {gateway} in the pattern, so that leaf devices of different gateways get different ids' });
+            ctx.addIssue({
+              code: 'custom',
+              message:
+                'expected {gateway} in the pattern, so that leaf devices of different gateways get different ids',
+            });
           }
         } catch (error) {
           if (!(error instanceof IdPatternError)) throw error;
@@ -444,11 +538,13 @@ export const downstreamGroupSchema = z
     auth: z
       .enum(DOWNSTREAM_AUTH_KINDS)
       .default('sas')
-      .describe('sas: a key derived from the DPS devices group key (default); x509: a leaf certificate issued from a CA (not with iot-central).'),
+      .describe(
+        'sas: a key derived from the DPS devices group key (default); x509: a leaf certificate issued from a CA (not with iot-central).',
+      ),
     model: commonGroupFields.model,
-    modelRepository: modelRepositorySchema.optional().describe(
-      "Where this group looks up models named by DTMI; default: its gateways' group's, else the scenario's.",
-    ),
+    modelRepository: modelRepositorySchema
+      .optional()
+      .describe("Where this group looks up models named by DTMI; default: its gateways' group's, else the scenario's."),
     telemetry: telemetrySchema.prefault({}),
     properties: propertiesSchema.prefault({}),
     commands: commandsSchema,
@@ -467,16 +563,24 @@ export const edgeGroupSchema = z
     downstream: z
       .array(downstreamGroupSchema)
       .default([])
-      .describe("Leaf devices that connect through each of this group's devices acting as a transparent gateway (its edgeHub)."),
+      .describe(
+        "Leaf devices that connect through each of this group's devices acting as a transparent gateway (its edgeHub).",
+      ),
   })
   .describe('A group of IoT Edge devices running a deployment manifest.');
 
 export const fleetGroupSchema = z
-  .discriminatedUnion('kind', [deviceGroupSchema, edgeGroupSchema], { error: 'expected kind to be one of device | iotEdge' })
+  .discriminatedUnion('kind', [deviceGroupSchema, edgeGroupSchema], {
+    error: 'expected kind to be one of device | iotEdge',
+  })
   .superRefine((group, ctx) => {
     if (group.auth === 'connectionString') {
       if (group.connectionStrings === undefined) {
-        ctx.addIssue({ code: 'custom', path: ['connectionStrings'], message: 'required with auth: connectionString (a list, or a file with one per line)' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['connectionStrings'],
+          message: 'required with auth: connectionString (a list, or a file with one per line)',
+        });
       } else if (Array.isArray(group.connectionStrings) && group.connectionStrings.length !== group.count) {
         ctx.addIssue({
           code: 'custom',
@@ -485,11 +589,19 @@ export const fleetGroupSchema = z
         });
       }
       if (group.idPattern !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['idPattern'], message: 'not used with auth: connectionString: each device id comes from its connection string' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['idPattern'],
+          message: 'not used with auth: connectionString: each device id comes from its connection string',
+        });
       }
     } else {
       if (group.connectionStrings !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['connectionStrings'], message: `only with auth: connectionString (this group has auth: ${group.auth})` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['connectionStrings'],
+          message: `only with auth: connectionString (this group has auth: ${group.auth})`,
+        });
       }
       try {
         parseIdPattern(group.idPattern ?? DEFAULT_ID_PATTERN);
@@ -521,13 +633,23 @@ export const scenarioSchema = z
       .regex(/^[a-z0-9][a-z0-9-]*$/, { error: 'expected a name of lowercase letters, digits and -' })
       .describe('Name of the scenario: lowercase letters, digits and -.'),
     description: z.string().optional().describe('What the scenario is for.'),
-    seed: z.int().default(1).describe('Seed of every random choice: the same seed gives the same ids, keys, values and schedule (default 1).'),
-    target: z.enum(TARGET_KINDS).default('emulator').describe('Where the fleet connects (default emulator); --target overrides it.'),
+    seed: z
+      .int()
+      .default(1)
+      .describe(
+        'Seed of every random choice: the same seed gives the same ids, keys, values and schedule (default 1).',
+      ),
+    target: z
+      .enum(TARGET_KINDS)
+      .default('emulator')
+      .describe('Where the fleet connects (default emulator); --target overrides it.'),
     profile: z
       .string()
       .min(1)
       .optional()
-      .describe('A profile name from profiles/ (smoke, ramp, soak, spike, reconnect-storm) or a path relative to this file (default smoke); --profile overrides it.'),
+      .describe(
+        'A profile name from profiles/ (smoke, ramp, soak, spike, reconnect-storm) or a path relative to this file (default smoke); --profile overrides it.',
+      ),
     duration: positiveDuration
       .optional()
       .describe(
@@ -543,20 +665,27 @@ export const scenarioSchema = z
       })
       .optional()
       .describe('Settings per target. Values may be "${ENV_VAR}" references, resolved at load time.'),
-    fleet: z.array(fleetGroupSchema).min(1, { error: 'expected at least one group' }).describe('The groups of the fleet, in arrival order.'),
+    fleet: z
+      .array(fleetGroupSchema)
+      .min(1, { error: 'expected at least one group' })
+      .describe('The groups of the fleet, in arrival order.'),
     thresholds: thresholdsSchema,
   })
   .superRefine((scenario, ctx) => {
     const firstAt = new Map<string, string>();
     const claim = (name: string, path: (string | number)[]) => {
-      const where = path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('').replace(/\.group$/, '');
+      const where = path
+        .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`))
+        .join('')
+        .replace(/\.group$/, '');
       const first = firstAt.get(name);
       if (first === undefined) firstAt.set(name, where);
       else ctx.addIssue({ code: 'custom', path, message: `duplicate group name "${name}" (also ${first})` });
     };
     scenario.fleet.forEach((group, index) => {
       claim(group.group, ['fleet', index, 'group']);
-      if (group.kind === 'iotEdge') group.downstream.forEach((leaf, j) => claim(leaf.group, ['fleet', index, 'downstream', j, 'group']));
+      if (group.kind === 'iotEdge')
+        group.downstream.forEach((leaf, j) => claim(leaf.group, ['fleet', index, 'downstream', j, 'group']));
     });
   })
   .describe('An edgefleet scenario: what the fleet is.');

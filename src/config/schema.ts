@@ -8,7 +8,10 @@ export const SCENARIO_SCHEMA_ID = 'https://edgefleet.dev/schemas/scenario.json';
 export const PROFILE_SCHEMA_ID = 'https://edgefleet.dev/schemas/profile.json';
 
 function toJsonSchema(schema: z.ZodType, id: string, title: string): Record<string, unknown> {
-  const json = z.toJSONSchema(schema, { io: 'input', target: 'draft-2020-12', unrepresentable: 'any' }) as Record<string, unknown>;
+  const json = z.toJSONSchema(schema, { io: 'input', target: 'draft-2020-12', unrepresentable: 'any' }) as Record<
+    string,
+    unknown
+  >;
   return { ...json, $id: id, title };
 }
 

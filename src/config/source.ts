@@ -45,7 +45,10 @@ export async function readSource(file: string): Promise<SourceFile> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : `cannot read: ${(error as Error).message}`;
+    const reason =
+      (error as NodeJS.ErrnoException).code === 'ENOENT'
+        ? 'file not found'
+        : `cannot read: ${(error as Error).message}`;
     throw new ConfigError([{ file: shown, path: '', message: reason }]);
   }
   return parseSource(file, text);

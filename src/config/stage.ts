@@ -15,11 +15,13 @@ export function describeStage(
   run: { durationMs: number; rampDownMs?: number; stopping?: boolean },
 ): string {
   if (run.stopping || elapsedMs >= run.durationMs) return 'draining';
-  if (run.rampDownMs !== undefined && run.rampDownMs > 0 && elapsedMs >= run.durationMs - run.rampDownMs) return 'ramp-down';
+  if (run.rampDownMs !== undefined && run.rampDownMs > 0 && elapsedMs >= run.durationMs - run.rampDownMs)
+    return 'ramp-down';
   let t = 0;
   let rate = arrivals.startRate;
   for (const [i, stage] of arrivals.stages.entries()) {
-    if (elapsedMs < t + stage.duration) return `stage ${i + 1}/${arrivals.stages.length} → ${fmtRateShort(stage.target)}/s`;
+    if (elapsedMs < t + stage.duration)
+      return `stage ${i + 1}/${arrivals.stages.length} → ${fmtRateShort(stage.target)}/s`;
     t += stage.duration;
     rate = stage.target;
   }

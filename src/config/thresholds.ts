@@ -3,7 +3,14 @@
 // Judging them on a summary is the report's (src/report/thresholds.ts); live, during a run, an output's.
 import { z } from 'zod';
 import { closest } from './suggest.js';
-import { ERROR_CLASSES, OPERATIONS, isErrorClass, isOperation, type ErrorClass, type Operation } from '../metrics/operations.js';
+import {
+  ERROR_CLASSES,
+  OPERATIONS,
+  isErrorClass,
+  isOperation,
+  type ErrorClass,
+  type Operation,
+} from '../metrics/operations.js';
 export type ThresholdOp = '<' | '<=' | '>' | '>=' | '==' | '!=';
 export type ThresholdUnit = 'ms' | '%' | '';
 
@@ -36,9 +43,25 @@ export class ThresholdError extends Error {
 
 export const LATENCY_STATS = ['p50', 'p90', 'p95', 'p99', 'p999', 'max', 'mean', 'count'] as const;
 export type LatencyStat = (typeof LATENCY_STATS)[number];
-const LEDGER_FIELDS = ['lost', 'generated', 'acknowledged', 'failed', 'expired', 'dropped', 'inFlight', 'stored', 'deliveredLate', 'resent'] as const;
+const LEDGER_FIELDS = [
+  'lost',
+  'generated',
+  'acknowledged',
+  'failed',
+  'expired',
+  'dropped',
+  'inFlight',
+  'stored',
+  'deliveredLate',
+  'resent',
+] as const;
 export type LedgerField = (typeof LEDGER_FIELDS)[number];
-const RECONCILIATION_FIELDS = ['acknowledgedNotReceived', 'receivedNotAcknowledged', 'duplicates', 'outOfOrder'] as const;
+const RECONCILIATION_FIELDS = [
+  'acknowledgedNotReceived',
+  'receivedNotAcknowledged',
+  'duplicates',
+  'outOfOrder',
+] as const;
 export type ReconciliationField = (typeof RECONCILIATION_FIELDS)[number];
 const LATENESS_STATS = ['p50', 'p99', 'max', 'count'] as const;
 export type LatenessStat = (typeof LATENESS_STATS)[number];
@@ -92,11 +115,33 @@ const WHOLE_ALIASES: Record<string, string> = {
   'scheduler.lateness': 'scheduler.lateness.p99',
 };
 const OPERATION_ALIASES: Record<string, Operation> = {
-  latency: 'telemetry', messages: 'telemetry', message: 'telemetry', publish: 'telemetry', d2c: 'telemetry', send: 'telemetry',
-  provisioning: 'provision', dps: 'provision', register: 'provision', connection: 'connect', connack: 'connect',
-  commands: 'command', method: 'command', methods: 'command', twin: 'twinGet', reported: 'reportedPatch', desired: 'desiredAck',
+  latency: 'telemetry',
+  messages: 'telemetry',
+  message: 'telemetry',
+  publish: 'telemetry',
+  d2c: 'telemetry',
+  send: 'telemetry',
+  provisioning: 'provision',
+  dps: 'provision',
+  register: 'provision',
+  connection: 'connect',
+  connack: 'connect',
+  commands: 'command',
+  method: 'command',
+  methods: 'command',
+  twin: 'twinGet',
+  reported: 'reportedPatch',
+  desired: 'desiredAck',
 };
-const STAT_ALIASES: Record<string, LatencyStat> = { avg: 'mean', average: 'mean', median: 'p50', med: 'p50', 'p99.9': 'p999', p100: 'max', n: 'count' };
+const STAT_ALIASES: Record<string, LatencyStat> = {
+  avg: 'mean',
+  average: 'mean',
+  median: 'p50',
+  med: 'p50',
+  'p99.9': 'p999',
+  p100: 'max',
+  n: 'count',
+};
 
 function suggestMetric(name: string): string | undefined {
   const alias = WHOLE_ALIASES[name.toLowerCase()];
@@ -115,7 +160,10 @@ function suggestMetric(name: string): string | undefined {
   const statAlias = statWord === undefined ? undefined : STAT_ALIASES[statWord.toLowerCase()];
   const op = opAlias ?? closest(opWord, OPERATIONS);
   const stat = statAlias ?? (statWord === undefined ? 'p99' : closest(statWord, LATENCY_STATS));
-  const bySegment = op !== undefined && stat !== undefined && parts.length <= (raw ? 3 : 2) ? `${op}.${raw ? 'raw.' : ''}${stat}` : undefined;
+  const bySegment =
+    op !== undefined && stat !== undefined && parts.length <= (raw ? 3 : 2)
+      ? `${op}.${raw ? 'raw.' : ''}${stat}`
+      : undefined;
   if (bySegment && (opAlias || statAlias)) return bySegment;
   return closest(name, THRESHOLD_METRICS) ?? bySegment;
 }
@@ -126,7 +174,8 @@ export function resolveMetric(name: string): MetricRef | undefined {
   if (a === undefined || b === undefined) return undefined;
   if (isOperation(a)) {
     if (p.length === 2 && includes(LATENCY_STATS, b)) return { kind: 'latency', op: a, raw: false, stat: b };
-    if (p.length === 3 && b === 'raw' && c !== undefined && includes(LATENCY_STATS, c)) return { kind: 'latency', op: a, raw: true, stat: c };
+    if (p.length === 3 && b === 'raw' && c !== undefined && includes(LATENCY_STATS, c))
+      return { kind: 'latency', op: a, raw: true, stat: c };
     return undefined;
   }
   if (a === 'errors') {
@@ -136,8 +185,10 @@ export function resolveMetric(name: string): MetricRef | undefined {
     return undefined;
   }
   if (a === 'ledger' && p.length === 2 && includes(LEDGER_FIELDS, b)) return { kind: 'ledger', field: b };
-  if (a === 'reconciliation' && p.length === 2 && includes(RECONCILIATION_FIELDS, b)) return { kind: 'reconciliation', field: b };
-  if (a === 'scheduler' && b === 'lateness' && p.length === 3 && c !== undefined && includes(LATENESS_STATS, c)) return { kind: 'lateness', stat: c };
+  if (a === 'reconciliation' && p.length === 2 && includes(RECONCILIATION_FIELDS, b))
+    return { kind: 'reconciliation', field: b };
+  if (a === 'scheduler' && b === 'lateness' && p.length === 3 && c !== undefined && includes(LATENESS_STATS, c))
+    return { kind: 'lateness', stat: c };
   if (a === 'events' && b === 'wholeAfter' && c === 'max' && p.length === 3) return { kind: 'eventsWholeAfter' };
   return undefined;
 }
@@ -176,7 +227,16 @@ export function parseThreshold(text: string, opts: { abortOnFail?: boolean } = {
   const op = OPS.find((o) => rest.startsWith(o));
   const opWritten = /^[<>=!≤≥]+/.exec(rest)?.[0] ?? '';
   if (op === undefined || opWritten !== op) {
-    const fix: Record<string, string> = { '=': '==', '=<': '<=', '=>': '>=', '≤': '<=', '≥': '>=', '===': '==', '!==': '!=', '<>': '!=' };
+    const fix: Record<string, string> = {
+      '=': '==',
+      '=<': '<=',
+      '=>': '>=',
+      '≤': '<=',
+      '≥': '>=',
+      '===': '==',
+      '!==': '!=',
+      '<>': '!=',
+    };
     const hint = fix[opWritten] ? ` (did you mean "${fix[opWritten]}"?)` : '';
     throw new ThresholdError(text, `unknown operator "${opWritten}"${hint}`, GRAMMAR);
   }
@@ -188,7 +248,9 @@ export function parseThreshold(text: string, opts: { abortOnFail?: boolean } = {
     if (call) {
       const stat = STAT_ALIASES[`p${call[1]}`] ?? `p${call[1]!.replace('.', '')}`;
       const fixed = metric.replace(PERCENTILE_CALL, stat);
-      const hint = resolveMetric(fixed) ? ` (did you mean "${fixed}"?)` : ` (percentiles: ${LATENCY_STATS.filter((s) => s.startsWith('p')).join(', ')})`;
+      const hint = resolveMetric(fixed)
+        ? ` (did you mean "${fixed}"?)`
+        : ` (percentiles: ${LATENCY_STATS.filter((s) => s.startsWith('p')).join(', ')})`;
       throw new ThresholdError(text, `percentiles are written p99, not p(99)${hint}`, METRICS_HELP);
     }
     const suggestion = suggestMetric(metric);
@@ -228,7 +290,12 @@ function parseValue(text: string, metric: string, unit: ThresholdUnit, written: 
     }
     if (suffix !== '') throw new ThresholdError(text, `"${written}" is a duration`, accepted);
     // A bare 1 (or more) could mean 1% or 100%: refuse rather than guess.
-    if (n >= 1) throw new ThresholdError(text, `"${written}" is ambiguous for a rate (write ${n}% or the fraction ${n / 100})`, accepted);
+    if (n >= 1)
+      throw new ThresholdError(
+        text,
+        `"${written}" is ambiguous for a rate (write ${n}% or the fraction ${n / 100})`,
+        accepted,
+      );
     return n * 100;
   }
   if (suffix !== '') throw new ThresholdError(text, `"${written}" has a unit`, accepted);
@@ -254,7 +321,12 @@ export const thresholdEntrySchema = z
       return parseThreshold(text, { abortOnFail: typeof entry === 'string' ? false : entry.abortOnFail });
     } catch (error) {
       if (!(error instanceof ThresholdError)) throw error;
-      ctx.addIssue({ code: 'custom', message: error.message, input: entry, ...(typeof entry === 'string' ? {} : { path: ['threshold'] }) });
+      ctx.addIssue({
+        code: 'custom',
+        message: error.message,
+        input: entry,
+        ...(typeof entry === 'string' ? {} : { path: ['threshold'] }),
+      });
       return z.NEVER;
     }
   });
@@ -267,4 +339,6 @@ export const thresholdsSchema = z
     'Pass/fail criteria, like k6\'s: "<metric> <op> <value>", e.g. "telemetry.p99 < 200ms", "errors.rate < 1%", "ledger.lost == 0". ' +
       'Any failed threshold makes the run exit with code 99. --threshold adds more.',
   )
-  .meta({ examples: [['telemetry.p99 < 200ms', { threshold: 'connect.p95 < 1s', abortOnFail: true }, 'ledger.lost == 0']] });
+  .meta({
+    examples: [['telemetry.p99 < 200ms', { threshold: 'connect.p95 < 1s', abortOnFail: true }, 'ledger.lost == 0']],
+  });

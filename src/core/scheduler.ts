@@ -8,7 +8,11 @@ export type Task = (intendedAtMs: number) => void;
 class Entry implements ScheduledHandle {
   cancelled = false;
 
-  constructor(readonly at: number, readonly seq: number, readonly task: Task) {}
+  constructor(
+    readonly at: number,
+    readonly seq: number,
+    readonly task: Task,
+  ) {}
 
   cancel(): void {
     this.cancelled = true;

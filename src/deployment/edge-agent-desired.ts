@@ -38,7 +38,10 @@ export interface Deployment {
 
 /** What edgeAgent reports as lastDesiredStatus for a deployment it refuses. */
 export class DeploymentError extends Error {
-  constructor(readonly code: number, message: string) {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -72,11 +75,15 @@ export function parseDeployment(desired: JsonObject): Deployment {
   const schemaVersion = desired.schemaVersion;
   if (typeof schemaVersion !== 'string') throw new DeploymentError(400, 'ConfigFormatError: schemaVersion is missing');
   if (!SUPPORTED_SCHEMA_VERSIONS.has(schemaVersion)) {
-    throw new DeploymentError(412, `InvalidSchemaVersion: ${schemaVersion} is not supported (${[...SUPPORTED_SCHEMA_VERSIONS].join(', ')} are)`);
+    throw new DeploymentError(
+      412,
+      `InvalidSchemaVersion: ${schemaVersion} is not supported (${[...SUPPORTED_SCHEMA_VERSIONS].join(', ')} are)`,
+    );
   }
   try {
     const runtime = desired.runtime;
-    if (!isObject(runtime) || runtime.type !== 'docker') throw new DeploymentError(400, 'runtime.type must be "docker"');
+    if (!isObject(runtime) || runtime.type !== 'docker')
+      throw new DeploymentError(400, 'runtime.type must be "docker"');
     const system = desired.systemModules;
     if (!isObject(system)) throw new DeploymentError(400, 'systemModules is missing');
     const systemModules = {
@@ -87,30 +94,53 @@ export function parseDeployment(desired: JsonObject): Deployment {
     if (!isObject(rawModules)) throw new DeploymentError(400, 'modules must be an object');
     const modules = Object.entries(rawModules).map(([name, raw]): DesiredModule => {
       const what = `modules.${name}`;
-      if (name.startsWith('$') || name === 'edgeAgent' || name === 'edgeHub') throw new DeploymentError(400, `${what}: the name is reserved`);
+      if (name.startsWith('$') || name === 'edgeAgent' || name === 'edgeHub')
+        throw new DeploymentError(400, `${what}: the name is reserved`);
       const { image, createOptions } = imageOf(raw, what);
       const m = raw as JsonObject;
       if (m.type !== undefined && m.type !== 'docker') throw new DeploymentError(400, `${what}.type must be "docker"`);
       const startupOrder = m.startupOrder ?? DEFAULT_STARTUP_ORDER;
-      if (typeof startupOrder !== 'number' || !Number.isInteger(startupOrder) || startupOrder < 0 || startupOrder > DEFAULT_STARTUP_ORDER) {
-        throw new DeploymentError(400, `${what}.startupOrder must be a whole number from 0 to ${DEFAULT_STARTUP_ORDER}`);
+      if (
+        typeof startupOrder !== 'number' ||
+        !Number.isInteger(startupOrder) ||
+        startupOrder < 0 ||
+        startupOrder > DEFAULT_STARTUP_ORDER
+      ) {
+        throw new DeploymentError(
+          400,
+          `${what}.startupOrder must be a whole number from 0 to ${DEFAULT_STARTUP_ORDER}`,
+        );
       }
       const env: Record<string, string> = {};
       if (m.env !== undefined) {
-        if (!isObject(m.env)) throw new DeploymentError(400, `${what}.env must be an object of {"NAME": {"value": ...}}`);
+        if (!isObject(m.env))
+          throw new DeploymentError(400, `${what}.env must be an object of {"NAME": {"value": ...}}`);
         for (const [k, v] of Object.entries(m.env)) {
-          if (!isObject(v) || v.value === undefined || isObject(v.value)) throw new DeploymentError(400, `${what}.env.${k} must be {"value": ...}`);
+          if (!isObject(v) || v.value === undefined || isObject(v.value))
+            throw new DeploymentError(400, `${what}.env.${k} must be {"value": ...}`);
           env[k] = String(v.value);
         }
       }
-      if (m.version !== undefined && typeof m.version !== 'string') throw new DeploymentError(400, `${what}.version must be a string`);
+      if (m.version !== undefined && typeof m.version !== 'string')
+        throw new DeploymentError(400, `${what}.version must be a string`);
       const status = oneOf(['running', 'stopped'] as const, m.status, 'running', `${what}.status`);
       const restartPolicy = oneOf(RESTART_POLICIES, m.restartPolicy, 'always', `${what}.restartPolicy`);
       const imagePullPolicy = oneOf(IMAGE_PULL_POLICIES, m.imagePullPolicy, 'on-create', `${what}.imagePullPolicy`);
       const version = (m.version as string | undefined) ?? '';
-      const sortedEnv = Object.keys(env).sort().map((k) => [k, env[k]]);
+      const sortedEnv = Object.keys(env)
+        .sort()
+        .map((k) => [k, env[k]]);
       return {
-        name, type: 'docker', status, restartPolicy, imagePullPolicy, startupOrder, version, image, createOptions, env,
+        name,
+        type: 'docker',
+        status,
+        restartPolicy,
+        imagePullPolicy,
+        startupOrder,
+        version,
+        image,
+        createOptions,
+        env,
         explicit: { imagePullPolicy: m.imagePullPolicy !== undefined, startupOrder: m.startupOrder !== undefined },
         fingerprint: JSON.stringify([image, createOptions, version, sortedEnv, imagePullPolicy]),
       };
@@ -118,11 +148,13 @@ export function parseDeployment(desired: JsonObject): Deployment {
     const settings: JsonObject = {};
     // Reported back without registry credentials: secrets never leave the device in a report.
     if (isObject(runtime.settings)) {
-      for (const k of ['minDockerVersion', 'loggingOptions']) if (runtime.settings[k] !== undefined) settings[k] = runtime.settings[k];
+      for (const k of ['minDockerVersion', 'loggingOptions'])
+        if (runtime.settings[k] !== undefined) settings[k] = runtime.settings[k];
     }
     return { schemaVersion, runtime: { type: 'docker', settings }, systemModules, modules };
   } catch (err) {
-    if (err instanceof DeploymentError && err.code === 400) throw new DeploymentError(400, `ConfigFormatError: ${err.message}`);
+    if (err instanceof DeploymentError && err.code === 400)
+      throw new DeploymentError(400, `ConfigFormatError: ${err.message}`);
     throw err;
   }
 }

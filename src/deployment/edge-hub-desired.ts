@@ -14,14 +14,17 @@ const DEFAULT_ROUTES = { route: 'FROM /* INTO $upstream' };
 
 /** Reads `$edgeHub` desired properties; throws with what edgeHub would report as 400. */
 export function edgeHubConfig(desired: JsonObject): { routes: CompiledRoute[]; timeToLiveSecs: number } {
-  if (Object.keys(desired).length === 0) return { routes: compileRoutes(DEFAULT_ROUTES), timeToLiveSecs: DEFAULT_TTL_SECONDS };
+  if (Object.keys(desired).length === 0)
+    return { routes: compileRoutes(DEFAULT_ROUTES), timeToLiveSecs: DEFAULT_TTL_SECONDS };
   const schema = desired.schemaVersion;
   if (typeof schema !== 'string') throw new Error('schemaVersion is missing');
-  if (!DESIRED_SCHEMA_VERSIONS.has(schema)) throw new Error(`schemaVersion ${schema} is not supported (1.0 to 1.3 are)`);
+  if (!DESIRED_SCHEMA_VERSIONS.has(schema))
+    throw new Error(`schemaVersion ${schema} is not supported (1.0 to 1.3 are)`);
   const routes = desired.routes ?? {};
   if (!isObject(routes)) throw new Error('routes must be an object of named routes');
   for (const [name, spec] of Object.entries(routes)) {
-    if (isObject(spec) && schema === '1.0') throw new Error(`route ${name}: a route with priority or timeToLiveSecs needs schemaVersion 1.1 or later`);
+    if (isObject(spec) && schema === '1.0')
+      throw new Error(`route ${name}: a route with priority or timeToLiveSecs needs schemaVersion 1.1 or later`);
   }
   let ttl = DEFAULT_TTL_SECONDS;
   const sf = desired.storeAndForwardConfiguration;
@@ -29,7 +32,9 @@ export function edgeHubConfig(desired: JsonObject): { routes: CompiledRoute[]; t
     if (!isObject(sf)) throw new Error('storeAndForwardConfiguration must be an object');
     if (sf.timeToLiveSecs !== undefined) {
       if (typeof sf.timeToLiveSecs !== 'number' || !Number.isInteger(sf.timeToLiveSecs) || sf.timeToLiveSecs < 0) {
-        throw new Error(`storeAndForwardConfiguration.timeToLiveSecs must be a whole number of seconds, not ${JSON.stringify(sf.timeToLiveSecs)}`);
+        throw new Error(
+          `storeAndForwardConfiguration.timeToLiveSecs must be a whole number of seconds, not ${JSON.stringify(sf.timeToLiveSecs)}`,
+        );
       }
       ttl = sf.timeToLiveSecs;
     }

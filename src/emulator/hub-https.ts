@@ -4,7 +4,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { parseSasToken, parseWireJson, sasResource, verifySasToken, WireJsonError } from '../protocol/index.js';
 import {
-  MODULE_ID_PATTERN, RegistryLimitError, type DeviceIdentity, type ModuleIdentity, type Registry,
+  MODULE_ID_PATTERN,
+  RegistryLimitError,
+  type DeviceIdentity,
+  type ModuleIdentity,
+  type Registry,
 } from './registry.js';
 import type { RejectionReason } from './stats.js';
 
@@ -23,7 +27,12 @@ const MAX_BODY = 64 * 1024;
 
 /** A refusal with its HTTP status and IoT Hub error code. */
 class HubError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly reason?: RejectionReason) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly reason?: RejectionReason,
+  ) {
     super(message);
   }
 }
@@ -41,19 +50,22 @@ function moduleJson(m: ModuleIdentity) {
     managedBy: m.managedBy ?? null,
     etag: m.etag,
     connectionState: 'Disconnected',
-    authentication: m.authentication.type === 'sas'
-      ? {
-        type: 'sas', symmetricKey: { ...m.authentication.keys },
-        x509Thumbprint: { primaryThumbprint: null, secondaryThumbprint: null },
-      }
-      : { type: 'certificateAuthority', symmetricKey: null },
+    authentication:
+      m.authentication.type === 'sas'
+        ? {
+            type: 'sas',
+            symmetricKey: { ...m.authentication.keys },
+            x509Thumbprint: { primaryThumbprint: null, secondaryThumbprint: null },
+          }
+        : { type: 'certificateAuthority', symmetricKey: null },
   };
 }
 
 function reply(res: ServerResponse, status: number, body?: unknown): void {
   const text = body === undefined ? '' : JSON.stringify(body);
   res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text),
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
   });
   res.end(text);
 }
@@ -133,10 +145,12 @@ export function createHubHttpsHandler(opts: HubHttpsOptions) {
     };
     const committed = opts.committed ?? (() => Promise.resolve());
     try {
-      handle(req, opts, count).then(async (r) => {
-        await committed();
-        reply(res, r.status, r.body);
-      }).catch(fail);
+      handle(req, opts, count)
+        .then(async (r) => {
+          await committed();
+          reply(res, r.status, r.body);
+        })
+        .catch(fail);
     } catch (err) {
       fail(err);
     }
@@ -162,7 +176,9 @@ function checkModuleId(moduleId: string, method: string | undefined): void {
 }
 
 async function handle(
-  req: IncomingMessage, opts: HubHttpsOptions, count: (r: RejectionReason) => void,
+  req: IncomingMessage,
+  opts: HubHttpsOptions,
+  count: (r: RejectionReason) => void,
 ): Promise<HubReply> {
   const url = new URL(req.url ?? '/', 'https://hub');
   const m = /^\/devices\/([^/]+)\/modules(?:\/([^/]+))?\/?$/.exec(url.pathname);
@@ -200,7 +216,10 @@ async function handle(
 }
 
 function createModule(
-  registry: Registry, device: DeviceIdentity, moduleId: string, managedBy: string | undefined,
+  registry: Registry,
+  device: DeviceIdentity,
+  moduleId: string,
+  managedBy: string | undefined,
 ): ModuleIdentity {
   try {
     return registry.createModule(device, moduleId, managedBy);

@@ -136,7 +136,12 @@ function httpTimeouts(handshakeTimeoutMs: number) {
  * listener also destroys its failed and stalled handshakes.
  */
 async function serve(
-  server: NetServer, port: number, host: string, stats: EmulatorStats, log: (line: string) => void, what: string,
+  server: NetServer,
+  port: number,
+  host: string,
+  stats: EmulatorStats,
+  log: (line: string) => void,
+  what: string,
 ): Promise<number> {
   if (server instanceof TlsServer) dropFailedHandshakes(server, stats, log, what);
   const bound = await listen(server, port, host);
@@ -153,8 +158,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const trusted = [state.deviceCa.certPem, ...extraCas];
   // A commit that fails is never silent: without a log, it becomes a process warning (stderr).
   const warn = options.log ?? ((line: string) => process.emitWarning(line, 'EdgefleetEmulatorWarning'));
-  const store = options.ephemeral === true
-    ? undefined : Store.open(state.dir, { sync: options.sync ?? 'normal', log: warn });
+  const store =
+    options.ephemeral === true ? undefined : Store.open(state.dir, { sync: options.sync ?? 'normal', log: warn });
   try {
     return await serveCloud(options, state, trusted, store);
   } catch (err) {
@@ -176,9 +181,14 @@ async function createCloud(options: EmulatorOptions, state: StateDir, store: Sto
   const registry = new Registry(journal);
   const stats = new EmulatorStats(journal);
   const front = await MqttFront.create({
-    registry, stats, hubHostName: options.hubHostName ?? 'localhost', idScope: state.secrets.idScope,
-    enrollmentGroups: state.secrets.enrollmentGroups, dpsRetryAfterSeconds: options.dpsRetryAfterSeconds ?? 1,
-    connectTimeoutMs: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, log: options.log ?? (() => {}),
+    registry,
+    stats,
+    hubHostName: options.hubHostName ?? 'localhost',
+    idScope: state.secrets.idScope,
+    enrollmentGroups: state.secrets.enrollmentGroups,
+    dpsRetryAfterSeconds: options.dpsRetryAfterSeconds ?? 1,
+    connectTimeoutMs: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    log: options.log ?? (() => {}),
     journal,
   });
   const service = new CloudService(registry, stats, front, journal);
@@ -192,7 +202,10 @@ async function createCloud(options: EmulatorOptions, state: StateDir, store: Sto
 }
 
 async function serveCloud(
-  options: EmulatorOptions, state: StateDir, trusted: string[], store: Store | undefined,
+  options: EmulatorOptions,
+  state: StateDir,
+  trusted: string[],
+  store: Store | undefined,
 ): Promise<Emulator> {
   const log = options.log ?? (() => {});
   const host = options.host ?? '127.0.0.1';
@@ -203,7 +216,9 @@ async function serveCloud(
   const handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
   const count = (reason: keyof EmulatorStats['rejections']) => stats.count(reason);
   const tlsOptions = {
-    key: state.server.keyPem, cert: state.server.certPem, minVersion: 'TLSv1.2' as const,
+    key: state.server.keyPem,
+    cert: state.server.certPem,
+    minVersion: 'TLSv1.2' as const,
     handshakeTimeout: handshakeTimeoutMs,
   };
   const servers: (NetServer | HttpServer)[] = [];
@@ -217,16 +232,28 @@ async function serveCloud(
     const mqttPort = await serveOne(mqttServer, options.mqttPort ?? 8883, 'MQTT');
     front.port = mqttPort;
 
-    const hubHosts = () => [hubHostName, `${hubHostName}:${mqttPort}`, `${hubHostName}:${hubHttpsPort}`]
-      .map((h) => h.toLowerCase());
-    const httpsServer = createHttpsServer({ ...tlsOptions, ...httpTimeouts(handshakeTimeoutMs) },
-      createHubHttpsHandler({ registry, hubHosts, log, count, committed }));
+    const hubHosts = () =>
+      [hubHostName, `${hubHostName}:${mqttPort}`, `${hubHostName}:${hubHttpsPort}`].map((h) => h.toLowerCase());
+    const httpsServer = createHttpsServer(
+      { ...tlsOptions, ...httpTimeouts(handshakeTimeoutMs) },
+      createHubHttpsHandler({ registry, hubHosts, log, count, committed }),
+    );
     const hubHttpsPort = await serveOne(httpsServer, options.hubHttpsPort ?? 0, 'hub HTTPS');
 
-    const restServer = createHttpServer(httpTimeouts(handshakeTimeoutMs), createRestHandler({
-      service, apiToken: state.secrets.apiToken, idScope: state.secrets.idScope, stats: () => stats.toJson(), log,
-      deviceKeys: groupKeys(state), outage: (spec) => front.startOutage(spec), count, committed,
-    }));
+    const restServer = createHttpServer(
+      httpTimeouts(handshakeTimeoutMs),
+      createRestHandler({
+        service,
+        apiToken: state.secrets.apiToken,
+        idScope: state.secrets.idScope,
+        stats: () => stats.toJson(),
+        log,
+        deviceKeys: groupKeys(state),
+        outage: (spec) => front.startOutage(spec),
+        count,
+        committed,
+      }),
+    );
     const httpPort = await serveOne(restServer, options.httpPort ?? 8080, 'REST');
     const info = infoOf(state, hubHostName, host, { mqttPort, hubHttpsPort, httpPort }, store);
     return { info, registry, service, stats, close: closer(servers, front, store) };
@@ -244,13 +271,19 @@ function groupKeys(state: StateDir) {
   const groups = state.secrets.enrollmentGroups;
   return (deviceId: string, iotEdge: boolean) => {
     const group = iotEdge ? groups.edgeDevices : groups.devices;
-    return { primaryKey: deriveDeviceKey(group.primaryKey, deviceId), secondaryKey: deriveDeviceKey(group.secondaryKey, deviceId) };
+    return {
+      primaryKey: deriveDeviceKey(group.primaryKey, deviceId),
+      secondaryKey: deriveDeviceKey(group.secondaryKey, deviceId),
+    };
   };
 }
 
 function infoOf(
-  state: StateDir, hubHostName: string, host: string,
-  ports: { mqttPort: number; hubHttpsPort: number; httpPort: number }, store: Store | undefined,
+  state: StateDir,
+  hubHostName: string,
+  host: string,
+  ports: { mqttPort: number; hubHttpsPort: number; httpPort: number },
+  store: Store | undefined,
 ): EmulatorInfo {
   return {
     hubHostName,

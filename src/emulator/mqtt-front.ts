@@ -8,10 +8,30 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { Aedes, type AedesOptions, type Client, type PublishPacket, type Subscription } from 'aedes';
 import {
-  allowedFilters, clientIdOf, CREATION_TIME_PROPERTY, deriveDeviceKey, filter, modelIdOf, parseDpsUsername,
-  parseHubUsername, parseRegisterRequest, parseSasToken, parseTopic, parseWireJson, sasResource, systemProperty, topic,
-  verifySasToken, WireJsonError, type ConnectFields, type DpsBodyError, type DpsErrorBody, type IotcGateway,
-  type ParsedTopic, type RegisterPayload, type RegistrationOperationStatus,
+  allowedFilters,
+  clientIdOf,
+  CREATION_TIME_PROPERTY,
+  deriveDeviceKey,
+  filter,
+  modelIdOf,
+  parseDpsUsername,
+  parseHubUsername,
+  parseRegisterRequest,
+  parseSasToken,
+  parseTopic,
+  parseWireJson,
+  sasResource,
+  systemProperty,
+  topic,
+  verifySasToken,
+  WireJsonError,
+  type ConnectFields,
+  type DpsBodyError,
+  type DpsErrorBody,
+  type IotcGateway,
+  type ParsedTopic,
+  type RegisterPayload,
+  type RegistrationOperationStatus,
 } from '../protocol/index.js';
 import { commonNameOf } from '../protocol/x509.js';
 import { routeFirstConnect } from './connect-router.js';
@@ -117,7 +137,10 @@ interface Outage {
 }
 
 class AuthError extends Error {
-  constructor(readonly returnCode: number, message: string) {
+  constructor(
+    readonly returnCode: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -154,7 +177,10 @@ export class MqttFront implements DeviceChannel {
   private ridCounter = 0;
   private outages: Outage[] = [];
 
-  private constructor(private readonly opts: MqttFrontOptions, private readonly brokers: Record<BrokerKind, Aedes>) {
+  private constructor(
+    private readonly opts: MqttFrontOptions,
+    private readonly brokers: Record<BrokerKind, Aedes>,
+  ) {
     this.wire(brokers.dps);
     this.wire(brokers.hub);
     this.sweep = setInterval(() => this.guard(undefined, 'expiry sweep', () => this.expire()), 1000);
@@ -163,7 +189,9 @@ export class MqttFront implements DeviceChannel {
 
   static async create(opts: MqttFrontOptions): Promise<MqttFront> {
     const options: AedesOptions = {
-      heartbeatInterval: 3_600_000, drainTimeout: 30_000, connectTimeout: opts.connectTimeoutMs,
+      heartbeatInterval: 3_600_000,
+      drainTimeout: 30_000,
+      connectTimeout: opts.connectTimeoutMs,
       maxClientsIdLength: 256,
     };
     const [dps, hub] = await Promise.all([Aedes.createBroker(options), Aedes.createBroker(options)]);
@@ -253,7 +281,9 @@ export class MqttFront implements DeviceChannel {
   // ---- connection -------------------------------------------------------------------------------------
 
   private onConnect(
-    client: Client, username: string | undefined, password: Buffer | undefined,
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
     done: (error: (Error & { returnCode: number }) | null, success: boolean | null) => void,
   ): void {
     try {
@@ -293,13 +323,15 @@ export class MqttFront implements DeviceChannel {
     if (!this.hubHosts().includes(hub.hubHost.toLowerCase())) {
       throw notAuthorized(`username names hub "${hub.hubHost}", this hub is "${this.assignedHub()}"`);
     }
-    const identity = hub.moduleId === undefined
-      ? { deviceId: hub.deviceId } : { deviceId: hub.deviceId, moduleId: hub.moduleId };
+    const identity =
+      hub.moduleId === undefined ? { deviceId: hub.deviceId } : { deviceId: hub.deviceId, moduleId: hub.moduleId };
     const key = clientIdOf(identity);
     if (this.inOutage(hub.deviceId)) throw new AuthError(CONNACK.serverUnavailable, `"${key}" is in an outage`);
     if (client.id !== key) {
-      throw new AuthError(CONNACK.identifierRejected,
-        `client id "${client.id}" does not match username identity "${key}"`);
+      throw new AuthError(
+        CONNACK.identifierRejected,
+        `client id "${client.id}" does not match username identity "${key}"`,
+      );
     }
     const device = this.opts.registry.get(hub.deviceId);
     if (device === undefined) throw notAuthorized(`device "${hub.deviceId}" is not registered`);
@@ -316,15 +348,25 @@ export class MqttFront implements DeviceChannel {
       this.opts.registry.changed(device);
     }
     const session: HubSession = {
-      kind: 'hub', key, client, subscribed: new Set(), pendingMethods: new Map(), c2dInFlight: [], pendingBytes: 0,
-      dropped: false, ...identity, ...(tokenExpiry === undefined ? {} : { tokenExpiry }),
+      kind: 'hub',
+      key,
+      client,
+      subscribed: new Set(),
+      pendingMethods: new Map(),
+      c2dInFlight: [],
+      pendingBytes: 0,
+      dropped: false,
+      ...identity,
+      ...(tokenExpiry === undefined ? {} : { tokenExpiry }),
     };
     this.sessions.set(client, session);
   }
 
   /** Checks a hub CONNECT's SAS token or certificate; returns the token's expiry (epoch seconds) for SAS. */
   private verifyHubCredentials(
-    client: Client, hub: { deviceId: string; moduleId?: string }, auth: DeviceIdentity['authentication'],
+    client: Client,
+    hub: { deviceId: string; moduleId?: string },
+    auth: DeviceIdentity['authentication'],
     password: Buffer | undefined,
   ): number | undefined {
     const key = clientIdOf(hub);
@@ -344,8 +386,11 @@ export class MqttFront implements DeviceChannel {
     }
     // Device and module tokens carry no skn (docs/protocol.md §2.1): one with a key name is a policy token.
     if (token.skn !== undefined) throw notAuthorized(`SAS token for "${key}" carries skn: not a device token`);
-    const resources = this.hubHosts().map((h) => (hub.moduleId === undefined
-      ? sasResource.device(h, hub.deviceId) : sasResource.module(h, hub.deviceId, hub.moduleId)));
+    const resources = this.hubHosts().map((h) =>
+      hub.moduleId === undefined
+        ? sasResource.device(h, hub.deviceId)
+        : sasResource.module(h, hub.deviceId, hub.moduleId),
+    );
     const keys = [auth.keys.primaryKey, auth.keys.secondaryKey];
     const verdict = verifySasToken(token, keys, resources, Math.floor(Date.now() / 1000));
     if (!verdict.ok) throw notAuthorized(`SAS token refused for "${key}": ${verdict.reason}`);
@@ -371,8 +416,10 @@ export class MqttFront implements DeviceChannel {
   /** DPS decides at CONNECT, like the hub: a connection that does not authenticate gets CONNACK 5. */
   private authenticateDps(client: Client, idScope: string, registrationId: string, password: Buffer | undefined): void {
     if (client.id !== registrationId) {
-      throw new AuthError(CONNACK.identifierRejected,
-        `client id "${client.id}" is not registration "${registrationId}"`);
+      throw new AuthError(
+        CONNACK.identifierRejected,
+        `client id "${client.id}" is not registration "${registrationId}"`,
+      );
     }
     if (idScope !== this.opts.idScope) throw notAuthorized(`unknown ID scope "${idScope}"`);
     let credentials: { group: DpsGroup; keys?: SymmetricKeys };
@@ -382,9 +429,13 @@ export class MqttFront implements DeviceChannel {
       const cn = this.peerCommonName(client);
       const untrusted = this.untrustedCertificate(client);
       if (cn !== registrationId) {
-        throw notAuthorized(cn !== undefined ? `certificate CN "${cn}" is not registration "${registrationId}"`
-          : untrusted !== undefined ? `client certificate refused: ${untrusted}`
-            : 'neither a SAS token nor a client certificate');
+        throw notAuthorized(
+          cn !== undefined
+            ? `certificate CN "${cn}" is not registration "${registrationId}"`
+            : untrusted !== undefined
+              ? `client certificate refused: ${untrusted}`
+              : 'neither a SAS token nor a client certificate',
+        );
       }
       credentials = { group: 'x509' };
     }
@@ -392,7 +443,9 @@ export class MqttFront implements DeviceChannel {
   }
 
   private authenticateDpsSas(
-    registrationId: string, idScope: string, password: string,
+    registrationId: string,
+    idScope: string,
+    password: string,
   ): { group: DpsGroup; keys: SymmetricKeys } {
     let token;
     try {
@@ -408,7 +461,8 @@ export class MqttFront implements DeviceChannel {
       secondaryKey: deriveDeviceKey(g.secondaryKey, registrationId),
     });
     const candidates: [DpsGroup, SymmetricKeys][] = [
-      ['devices', derive(groups.devices)], ['edgeDevices', derive(groups.edgeDevices)],
+      ['devices', derive(groups.devices)],
+      ['edgeDevices', derive(groups.edgeDevices)],
     ];
     const existing = this.opts.registry.get(registrationId);
     if (existing?.authentication.type === 'sas') candidates.push(['individual', existing.authentication.keys]);
@@ -687,7 +741,10 @@ export class MqttFront implements DeviceChannel {
 
   private dpsError(s: DpsSession, rid: string, status: number, message: string, retryAfterSeconds?: number): undefined {
     const body: DpsErrorBody = {
-      errorCode: status * 1000 + 2, trackingId: randomUUID(), message, timestampUtc: new Date().toISOString(),
+      errorCode: status * 1000 + 2,
+      trackingId: randomUUID(),
+      message,
+      timestampUtc: new Date().toISOString(),
     };
     this.send(s, topic.dpsResponse(status, rid, retryAfterSeconds), JSON.stringify(body));
     return undefined;
@@ -714,7 +771,10 @@ export class MqttFront implements DeviceChannel {
       return this.dpsError(s, rid, 400, kept);
     }
     const op = this.operations.start({
-      registrationId: s.registrationId, group: s.group, ...(s.keys === undefined ? {} : { keys: s.keys }), ...kept,
+      registrationId: s.registrationId,
+      group: s.group,
+      ...(s.keys === undefined ? {} : { keys: s.keys }),
+      ...kept,
     });
     if (op === undefined) {
       this.reject('dpsOperationCap', s.client, `${this.operations.size} registrations in progress`);
@@ -758,15 +818,21 @@ export class MqttFront implements DeviceChannel {
   /** Assigns a registration to the hub; what was assigned is recorded before the answer says so. */
   private assign(op: DpsOperation): RegistrationOperationStatus {
     const now = new Date().toISOString();
-    const substatus = this.opts.registry.get(op.registrationId) === undefined
-      ? 'initialAssignment' : 'reprovisionedToInitialAssignment';
+    const substatus =
+      this.opts.registry.get(op.registrationId) === undefined
+        ? 'initialAssignment'
+        : 'reprovisionedToInitialAssignment';
     const device = this.registeredDevice(op);
     if (!device.enabled) {
       this.opts.stats.countDps('failed');
       return {
-        operationId: op.operationId, status: 'disabled',
+        operationId: op.operationId,
+        status: 'disabled',
         registrationState: {
-          registrationId: op.registrationId, status: 'disabled', errorCode: 401003, errorMessage: 'device is disabled',
+          registrationId: op.registrationId,
+          status: 'disabled',
+          errorCode: 401003,
+          errorMessage: 'device is disabled',
         },
       };
     }
@@ -793,11 +859,15 @@ export class MqttFront implements DeviceChannel {
 
   private recordRegistration(op: DpsOperation, device: DeviceIdentity, substatus: string, now: string): void {
     const registration: DpsRegistration = {
-      registrationId: op.registrationId, group: op.group,
+      registrationId: op.registrationId,
+      group: op.group,
       ...(op.modelId === undefined ? {} : { modelId: op.modelId }),
       ...(op.gateway === undefined ? {} : { gateway: op.gateway }),
-      deviceId: device.id, assignedHub: this.assignedHub(), substatus,
-      createdAt: this.registrations.get(op.registrationId)?.createdAt ?? now, updatedAt: now,
+      deviceId: device.id,
+      assignedHub: this.assignedHub(),
+      substatus,
+      createdAt: this.registrations.get(op.registrationId)?.createdAt ?? now,
+      updatedAt: now,
     };
     this.registrations.set(op.registrationId, registration);
     this.opts.journal.dpsRegistration(op.registrationId);
@@ -821,7 +891,11 @@ export class MqttFront implements DeviceChannel {
   }
 
   invokeMethod(
-    deviceId: string, moduleId: string | undefined, name: string, payload: Json, timeoutMs: number,
+    deviceId: string,
+    moduleId: string | undefined,
+    name: string,
+    payload: Json,
+    timeoutMs: number,
   ): Promise<MethodResult> {
     const s = this.session(deviceId, moduleId);
     const who = moduleId === undefined ? deviceId : `${deviceId}/${moduleId}`;
@@ -887,7 +961,9 @@ export class MqttFront implements DeviceChannel {
    */
   startOutage(spec: OutageSpec): number {
     const outage: Outage = {
-      deviceIds: new Set(spec.deviceIds ?? []), idPrefix: spec.idPrefix, until: Date.now() + spec.durationMs,
+      deviceIds: new Set(spec.deviceIds ?? []),
+      idPrefix: spec.idPrefix,
+      until: Date.now() + spec.durationMs,
     };
     this.outages.push(outage);
     let closed = 0;
@@ -964,8 +1040,13 @@ function assignmentInput(payload: RegisterPayload | undefined): { modelId?: stri
   if (gw !== undefined && (gw.iotcGatewayId.length > 128 || (gw.iotcModuleId?.length ?? 0) > 128)) {
     return 'payload.iotcGateway ids are at most 128 characters';
   }
-  const gateway = gw === undefined ? undefined
-    : { iotcGatewayId: gw.iotcGatewayId, ...(gw.iotcModuleId === undefined ? {} : { iotcModuleId: gw.iotcModuleId }) };
+  const gateway =
+    gw === undefined
+      ? undefined
+      : {
+          iotcGatewayId: gw.iotcGatewayId,
+          ...(gw.iotcModuleId === undefined ? {} : { iotcModuleId: gw.iotcModuleId }),
+        };
   return { ...(modelId === undefined ? {} : { modelId }), ...(gateway === undefined ? {} : { gateway }) };
 }
 

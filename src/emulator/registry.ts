@@ -120,7 +120,10 @@ export class Registry {
   /** Puts back a recorded device (its twin empty until restored); nothing is told to the journal. */
   restore(record: DeviceRecord): DeviceIdentity {
     const device: DeviceIdentity = {
-      ...record, twin: this.newTwin(record.id), modules: new Map(), lastTelemetry: new Map(),
+      ...record,
+      twin: this.newTwin(record.id),
+      modules: new Map(),
+      lastTelemetry: new Map(),
       lastTelemetryNames: new Map(),
     };
     this.devices.set(device.id, device);
@@ -228,7 +231,12 @@ export class Registry {
    * TELEMETRY_NAMES_PER_IDENTITY of them; returns false then.
    */
   recordLastValue(
-    device: DeviceIdentity, moduleId: string | undefined, component: string, name: string, value: Json, timestamp: string,
+    device: DeviceIdentity,
+    moduleId: string | undefined,
+    component: string,
+    name: string,
+    value: Json,
+    timestamp: string,
   ): boolean {
     const key = lastValueKey(moduleId, component, name);
     if (!device.lastTelemetry.has(key)) {

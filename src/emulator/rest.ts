@@ -46,7 +46,12 @@ const COMPONENT_PATTERN = /^[A-Za-z](?:[A-Za-z0-9_]{0,62}[A-Za-z0-9])?$/;
 
 /** A ServiceError that also sets response headers (405 needs `Allow`). */
 class HttpError extends ServiceError {
-  constructor(status: number, code: string, message: string, readonly headers: Record<string, string> = {}) {
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
     super(status, code, message);
   }
 }
@@ -109,7 +114,10 @@ function matchRoute(routes: Route[], segments: string[]): { route: Route; params
 
 function pathSegments(pathname: string): string[] {
   try {
-    return pathname.split('/').filter((s) => s !== '').map(decodeURIComponent);
+    return pathname
+      .split('/')
+      .filter((s) => s !== '')
+      .map(decodeURIComponent);
   } catch {
     throw badRequest('the path is not valid percent-encoding');
   }
@@ -126,7 +134,8 @@ function readBody(req: http.IncomingMessage): Promise<Buffer> {
       else if (size <= MAX_BODY_BYTES) chunks.push(chunk);
     });
     req.on('end', () => {
-      if (size > MAX_BODY_BYTES) reject(new ServiceError(413, 'PayloadTooLarge', `the request body is over ${MAX_BODY_BYTES} bytes`));
+      if (size > MAX_BODY_BYTES)
+        reject(new ServiceError(413, 'PayloadTooLarge', `the request body is over ${MAX_BODY_BYTES} bytes`));
       else resolve(Buffer.concat(chunks));
     });
     req.on('error', reject);
@@ -178,7 +187,8 @@ function optional<T>(body: JsonObject, key: string, type: 'string' | 'boolean' |
 }
 
 function requireId(id: string, what: string): string {
-  if (!ID_PATTERN.test(id)) throw badRequest(`${what} "${id}" is not valid (1-128 of A-Z a-z 0-9 - . % _ * ? ! ( ) , : = @ $ ')`);
+  if (!ID_PATTERN.test(id))
+    throw badRequest(`${what} "${id}" is not valid (1-128 of A-Z a-z 0-9 - . % _ * ? ! ( ) , : = @ $ ')`);
   return id;
 }
 
@@ -251,7 +261,8 @@ function propertiesView(twin: Twin, component: string | undefined): JsonObject {
 
 /** IoT Central's device object, plus the emulator's `iotEdge` and the assigned manifest. */
 function deviceView(device: DeviceIdentity, service: CloudService): JsonObject {
-  const manifest = device.deploymentManifestId === undefined ? undefined : service.manifests.get(device.deploymentManifestId);
+  const manifest =
+    device.deploymentManifestId === undefined ? undefined : service.manifests.get(device.deploymentManifestId);
   return {
     id: device.id,
     etag: device.etag,
@@ -284,7 +295,8 @@ function page(keys: string[], ctx: Ctx): { keys: string[]; nextLink?: string } {
   const q = ctx.url.searchParams;
   const topText = q.get('$top');
   const top = topText === null ? PAGE_DEFAULT : Number(topText);
-  if (!Number.isInteger(top) || top < 1 || top > PAGE_MAX) throw badRequest(`$top must be an integer from 1 to ${PAGE_MAX}`);
+  if (!Number.isInteger(top) || top < 1 || top > PAGE_MAX)
+    throw badRequest(`$top must be an integer from 1 to ${PAGE_MAX}`);
   const token = q.get('$skiptoken');
   const after = token === null ? undefined : Buffer.from(token, 'base64url').toString('utf8');
   const start = after === undefined ? 0 : firstAfter(keys, after);
@@ -365,7 +377,9 @@ class RestApi {
       route('/api/devices/:deviceId/deploymentManifest', { POST: (c) => this.assignManifest(c) }),
       // Emulator extension, not in IoT Central: a cloud-to-device message.
       route('/api/devices/:deviceId/messages', { POST: (c) => this.sendMessage(c) }),
-      route('/api/devices/:deviceId/relationships', { GET: (c) => ok({ value: this.relationshipsOf(param(c, 'deviceId')) }) }),
+      route('/api/devices/:deviceId/relationships', {
+        GET: (c) => ok({ value: this.relationshipsOf(param(c, 'deviceId')) }),
+      }),
       route('/api/devices/:deviceId/relationships/:relationshipId', {
         GET: (c) => ok(this.findRelationship(c)),
         PUT: (c) => this.putRelationship(c),
@@ -473,7 +487,8 @@ class RestApi {
     }
     const device = existing === undefined ? this.createDevice(id, input) : this.updateDevice(existing, input);
     // Re-assigning the same manifest is skipped, so a client may PUT back the object it read; POST .../deploymentManifest re-applies.
-    if (manifestId !== undefined && device.deploymentManifestId !== manifestId) this.service.assignManifest(id, manifestId);
+    if (manifestId !== undefined && device.deploymentManifestId !== manifestId)
+      this.service.assignManifest(id, manifestId);
     return ok(deviceView(device, this.service));
   }
 
@@ -557,7 +572,9 @@ class RestApi {
     Object.assign(patch, values);
     const desired = scope.component === undefined ? patch : { [scope.component]: { __t: 'c', ...patch } };
     const version = this.service.writeDesired(scope.deviceId, scope.moduleId, desired);
-    const metadata = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, { desiredValue: v, desiredVersion: version }]));
+    const metadata = Object.fromEntries(
+      Object.entries(values).map(([k, v]) => [k, { desiredValue: v, desiredVersion: version }]),
+    );
     return ok({ ...values, $metadata: metadata }, 202);
   }
 
@@ -578,7 +595,12 @@ class RestApi {
       responseTimeout * 1000 + COMMAND_GRACE_MS,
     );
     const record: CommandRecord = {
-      id: randomUUID(), connectionTimeout, responseTimeout, request, response: result.payload, responseCode: result.status,
+      id: randomUUID(),
+      connectionTimeout,
+      responseTimeout,
+      request,
+      response: result.payload,
+      responseCode: result.status,
     };
     this.service.rememberCommand(scope.deviceId, commandKey(scope, command), record);
     return ok(record, 201);
@@ -607,7 +629,8 @@ class RestApi {
     const data = body.data;
     const payload = Buffer.from(typeof data === 'string' ? data : JSON.stringify(data), 'utf8');
     const properties = requireObject(body.properties ?? {}, '"properties"');
-    for (const [k, v] of Object.entries(properties)) if (typeof v !== 'string') throw badRequest(`property "${k}" must be a string`);
+    for (const [k, v] of Object.entries(properties))
+      if (typeof v !== 'string') throw badRequest(`property "${k}" must be a string`);
     const delivery = this.service.sendC2D(id, payload, properties as Record<string, string>);
     return ok({ delivery }, 202);
   }
@@ -618,14 +641,21 @@ class RestApi {
     if (typeof durationMs !== 'number' || !Number.isFinite(durationMs) || durationMs <= 0 || durationMs > 86_400_000) {
       throw badRequest('"durationMs" must be a number of milliseconds, more than 0 and at most a day');
     }
-    if (deviceIds !== undefined && (!Array.isArray(deviceIds) || !deviceIds.every((d) => typeof d === 'string' && d !== ''))) {
+    if (
+      deviceIds !== undefined &&
+      (!Array.isArray(deviceIds) || !deviceIds.every((d) => typeof d === 'string' && d !== ''))
+    ) {
       throw badRequest('"deviceIds" must be an array of device ids');
     }
-    if (idPrefix !== undefined && (typeof idPrefix !== 'string' || idPrefix === '')) throw badRequest('"idPrefix" must be a non-empty string');
-    if (deviceIds === undefined && idPrefix === undefined) throw badRequest('name the devices: "deviceIds" or "idPrefix"');
+    if (idPrefix !== undefined && (typeof idPrefix !== 'string' || idPrefix === ''))
+      throw badRequest('"idPrefix" must be a non-empty string');
+    if (deviceIds === undefined && idPrefix === undefined)
+      throw badRequest('name the devices: "deviceIds" or "idPrefix"');
     if (this.opts.outage === undefined) throw notFound('outages are not available here');
     const spec: OutageSpec = {
-      durationMs, ...(deviceIds === undefined ? {} : { deviceIds: deviceIds as string[] }), ...(idPrefix === undefined ? {} : { idPrefix }),
+      durationMs,
+      ...(deviceIds === undefined ? {} : { deviceIds: deviceIds as string[] }),
+      ...(idPrefix === undefined ? {} : { idPrefix }),
     };
     return ok({ closed: this.opts.outage(spec), durationMs }, 202);
   }
@@ -634,7 +664,9 @@ class RestApi {
     const scope = scopeOf(ctx);
     this.twinOf(scope);
     const name = param(ctx, 'telemetry');
-    const last = this.service.device(scope.deviceId).lastTelemetry.get(`${scope.moduleId ?? ''}|${scope.component ?? ''}|${name}`);
+    const last = this.service
+      .device(scope.deviceId)
+      .lastTelemetry.get(`${scope.moduleId ?? ''}|${scope.component ?? ''}|${name}`);
     if (last === undefined) throw notFound(`no "${name}" telemetry received`);
     return ok({ timestamp: last.timestamp, value: last.value });
   }
@@ -663,9 +695,13 @@ class RestApi {
 
   private deleteManifest(ctx: Ctx): Reply {
     const id = this.manifest(param(ctx, 'manifestId')).id;
-    const users = [...this.service.registry.devices.values()].filter((d) => d.deploymentManifestId === id).map((d) => d.id);
+    const users = [...this.service.registry.devices.values()]
+      .filter((d) => d.deploymentManifestId === id)
+      .map((d) => d.id);
     if (users.length > 0) {
-      throw conflict(`deployment manifest "${id}" is assigned to ${users.slice(0, 5).join(', ')}${users.length > 5 ? ', …' : ''}`);
+      throw conflict(
+        `deployment manifest "${id}" is assigned to ${users.slice(0, 5).join(', ')}${users.length > 5 ? ', …' : ''}`,
+      );
     }
     this.service.deleteManifest(id);
     return noContent();
@@ -710,9 +746,11 @@ class RestApi {
     if (targetId === source) throw badRequest('a device cannot be its own gateway');
     const target = this.service.device(targetId);
     const parent = target.gateway?.iotcGatewayId;
-    if (parent !== undefined && parent !== source) throw conflict(`device "${targetId}" is already attached to gateway "${parent}"`);
+    if (parent !== undefined && parent !== source)
+      throw conflict(`device "${targetId}" is already attached to gateway "${parent}"`);
     const clash = this.relationshipsOf(source).find((r) => r.id === relId && r.target !== targetId);
-    if (clash !== undefined) throw conflict(`relationship "${relId}" already links "${source}" to "${String(clash.target)}"`);
+    if (clash !== undefined)
+      throw conflict(`relationship "${relId}" already links "${source}" to "${String(clash.target)}"`);
     this.service.attach(source, target, relId);
     return ok({ id: relId, name: 'gateway', source, target: targetId });
   }

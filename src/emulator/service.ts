@@ -7,7 +7,11 @@ import { isJsonObject, mergePatchBetween, TWIN_REFUSAL_MESSAGES, type Json, type
 
 /** An error with the HTTP status a service API answers with. */
 export class ServiceError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -22,7 +26,13 @@ export interface DeviceChannel {
   isConnected(deviceId: string, moduleId?: string): boolean;
   /** Pushes a desired-properties patch to the identity if it is connected and subscribed. */
   pushDesired(deviceId: string, moduleId: string | undefined, patch: JsonObject): void;
-  invokeMethod(deviceId: string, moduleId: string | undefined, name: string, payload: Json, timeoutMs: number): Promise<MethodResult>;
+  invokeMethod(
+    deviceId: string,
+    moduleId: string | undefined,
+    name: string,
+    payload: Json,
+    timeoutMs: number,
+  ): Promise<MethodResult>;
   /** Delivers now, or queues (at most 50 per device) until the device subscribes. */
   sendC2D(deviceId: string, body: Buffer, properties: Record<string, string>): 'delivered' | 'queued';
   /** Closes every connection of the device and its modules (it was disabled or deleted). */
@@ -143,7 +153,8 @@ export class CloudService {
   writeDesired(deviceId: string, moduleId: string | undefined, patch: JsonObject, replace = false): number {
     const device = this.device(deviceId);
     const twin = moduleId === undefined ? device.twin : device.modules.get(moduleId)?.twin;
-    if (twin === undefined) throw new ServiceError(404, 'NotFound', `module "${moduleId}" of device "${deviceId}" does not exist`);
+    if (twin === undefined)
+      throw new ServiceError(404, 'NotFound', `module "${moduleId}" of device "${deviceId}" does not exist`);
     const now = new Date().toISOString();
     // What the device receives: what changed (null for what was removed) and the new version.
     const change = replace ? mergePatchBetween(twin.desired.value, patch) : patch;
@@ -177,7 +188,8 @@ export class CloudService {
 
   sendC2D(deviceId: string, body: Buffer, properties: Record<string, string> = {}): 'delivered' | 'queued' {
     this.device(deviceId);
-    if (body.length > 64 * 1024) throw new ServiceError(400, 'MessageTooLarge', 'a cloud-to-device message is at most 64 KB');
+    if (body.length > 64 * 1024)
+      throw new ServiceError(400, 'MessageTooLarge', 'a cloud-to-device message is at most 64 KB');
     return this.channel.sendC2D(deviceId, body, properties);
   }
 
@@ -217,7 +229,8 @@ export class CloudService {
     const device = this.device(deviceId);
     if (!device.iotEdge) throw new ServiceError(400, 'NotIotEdge', `device "${deviceId}" is not an IoT Edge device`);
     const manifest = this.manifests.get(manifestId);
-    if (manifest === undefined) throw new ServiceError(404, 'NotFound', `deployment manifest "${manifestId}" does not exist`);
+    if (manifest === undefined)
+      throw new ServiceError(404, 'NotFound', `deployment manifest "${manifestId}" does not exist`);
     device.deploymentManifestId = manifestId;
     this.registry.changed(device);
     for (const [moduleId, section] of Object.entries(manifest.data.modulesContent)) {

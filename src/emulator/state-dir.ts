@@ -3,9 +3,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import {
-  createCertificateAuthority, issueServerCertificate, type PemPair,
-} from '../protocol/x509.js';
+import { createCertificateAuthority, issueServerCertificate, type PemPair } from '../protocol/x509.js';
 import { newSymmetricKeys, type SymmetricKeys } from './registry.js';
 import { loadOrCreatePair, readIfExists, writeSecret } from '../core/pem-files.js';
 
@@ -50,8 +48,8 @@ export async function ensureStateDir(dirInput: string, serverNames: string[] = [
     await writeFile(namesPath, wanted);
   }
   const server = {
-    certPem: (await readFile(join(dir, 'server.pem'), 'utf8')),
-    keyPem: (await readFile(join(dir, 'server-key.pem'), 'utf8')),
+    certPem: await readFile(join(dir, 'server.pem'), 'utf8'),
+    keyPem: await readFile(join(dir, 'server-key.pem'), 'utf8'),
   };
   const secretsPath = join(dir, 'secrets.json');
   const stored = await readIfExists(secretsPath);
@@ -60,7 +58,10 @@ export async function ensureStateDir(dirInput: string, serverNames: string[] = [
     secrets = {
       idScope: newIdScope(),
       enrollmentGroups: { devices: newSymmetricKeys(), edgeDevices: newSymmetricKeys() },
-      apiToken: 'SharedAccessSignature sr=edgefleet-emulator&sig=' + randomBytes(24).toString('base64url') + '&skn=operator&se=4102444800',
+      apiToken:
+        'SharedAccessSignature sr=edgefleet-emulator&sig=' +
+        randomBytes(24).toString('base64url') +
+        '&skn=operator&se=4102444800',
     };
     await writeSecret(secretsPath, JSON.stringify(secrets, null, 2) + '\n');
   } else {

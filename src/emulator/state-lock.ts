@@ -23,10 +23,12 @@ const isBusy = (err: unknown) => /^SQLITE_BUSY/.test((err as { code?: string }).
 
 function inUse(dir: string, holder: Holder | undefined): EmulatorStateError {
   const where = holder === undefined || holder.host === hostname() ? '' : ` on ${holder.host}`;
-  const who = holder === undefined
-    ? 'another emulator' : `the emulator with pid ${holder.pid}${where} (since ${holder.since})`;
-  return new EmulatorStateError(`the state directory ${dir} is in use by ${who}: stop it first, or give this one `
-    + 'another --state-dir (or --ephemeral to keep nothing)');
+  const who =
+    holder === undefined ? 'another emulator' : `the emulator with pid ${holder.pid}${where} (since ${holder.since})`;
+  return new EmulatorStateError(
+    `the state directory ${dir} is in use by ${who}: stop it first, or give this one ` +
+      'another --state-dir (or --ephemeral to keep nothing)',
+  );
 }
 
 function readHolder(db: Database.Database): Holder | undefined {
@@ -48,8 +50,10 @@ export function lockStateDir(dir: string): StateLock {
     db.exec('CREATE TABLE IF NOT EXISTS holder (pid INTEGER NOT NULL, host TEXT NOT NULL, since TEXT NOT NULL)');
   } catch (err) {
     if (isBusy(err)) throw inUse(dir, undefined);
-    throw new EmulatorStateError(`cannot use ${path}: ${(err as Error).message}; it holds nothing but the lock: `
-      + `check the directory's permissions, or remove the file if no emulator runs on ${dir}`);
+    throw new EmulatorStateError(
+      `cannot use ${path}: ${(err as Error).message}; it holds nothing but the lock: ` +
+        `check the directory's permissions, or remove the file if no emulator runs on ${dir}`,
+    );
   }
   const take = () => {
     db.pragma('busy_timeout = 0');
@@ -58,8 +62,11 @@ export function lockStateDir(dir: string): StateLock {
   try {
     take();
     db.prepare('DELETE FROM holder').run();
-    db.prepare('INSERT INTO holder (pid, host, since) VALUES (?, ?, ?)')
-      .run(process.pid, hostname(), new Date().toISOString());
+    db.prepare('INSERT INTO holder (pid, host, since) VALUES (?, ?, ?)').run(
+      process.pid,
+      hostname(),
+      new Date().toISOString(),
+    );
     db.exec('COMMIT');
     // Held from here until release: a transaction that writes nothing keeps the write lock and lets others read.
     take();

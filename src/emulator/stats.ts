@@ -51,8 +51,17 @@ export type RejectionReason =
   | 'moduleCap';
 
 export const IDENTITY_COUNTERS = [
-  'messagesReceived', 'bytesReceived', 'connects', 'disconnects', 'twinGets', 'twinPatches', 'desiredPatchesSent',
-  'methodCalls', 'methodResponses', 'c2dSent', 'c2dCompleted',
+  'messagesReceived',
+  'bytesReceived',
+  'connects',
+  'disconnects',
+  'twinGets',
+  'twinPatches',
+  'desiredPatchesSent',
+  'methodCalls',
+  'methodResponses',
+  'c2dSent',
+  'c2dCompleted',
 ] as const satisfies readonly (keyof IdentityStats)[];
 
 export type DpsCounter = 'registrations' | 'assigned' | 'failed' | 'polls';
@@ -89,9 +98,25 @@ export class EmulatorStats {
   countingSince = this.startedAt;
   readonly identities = new Map<string, IdentityStats>();
   readonly rejections: Record<RejectionReason, number> = {
-    auth: 0, unknownTopic: 0, badSubscription: 0, qos2: 0, oversized: 0, badBody: 0, protocol: 0, takenOver: 0, outage: 0,
-    prototypeKey: 0, tooDeep: 0, overBuffer: 0, takeoverRefused: 0, tlsHandshakeTimeout: 0, tlsHandshakeFailed: 0,
-    internalError: 0, telemetryNameCap: 0, dpsOperationCap: 0, moduleCap: 0,
+    auth: 0,
+    unknownTopic: 0,
+    badSubscription: 0,
+    qos2: 0,
+    oversized: 0,
+    badBody: 0,
+    protocol: 0,
+    takenOver: 0,
+    outage: 0,
+    prototypeKey: 0,
+    tooDeep: 0,
+    overBuffer: 0,
+    takeoverRefused: 0,
+    tlsHandshakeTimeout: 0,
+    tlsHandshakeFailed: 0,
+    internalError: 0,
+    telemetryNameCap: 0,
+    dpsOperationCap: 0,
+    moduleCap: 0,
   };
   readonly dps: Record<DpsCounter, number> = { registrations: 0, assigned: 0, failed: 0, polls: 0 };
   /** End-to-end latency of telemetry, from `iothub-creation-time-utc` to arrival, in ms. */
@@ -136,7 +161,8 @@ export class EmulatorStats {
   /** What the store records of the totals (the histogram only with `withLatency`: encoding it costs). */
   recordedTotals(withLatency: boolean): RecordedTotals {
     const latency = withLatency
-      ? { latency: { histogram: hdr.encodeIntoCompressedBase64(this.latency), unstamped: this.latencyUnstamped } } : {};
+      ? { latency: { histogram: hdr.encodeIntoCompressedBase64(this.latency), unstamped: this.latencyUnstamped } }
+      : {};
     return { rejections: { ...this.rejections }, dps: { ...this.dps }, ...latency };
   }
 

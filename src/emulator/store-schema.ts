@@ -66,11 +66,15 @@ function unreadable(path: string, err: unknown): EmulatorStateError {
   const code = (err as { code?: string }).code ?? '';
   const message = (err as Error).message;
   if (/^SQLITE_(NOTADB|CORRUPT)/.test(code)) {
-    return new EmulatorStateError(`${path} is damaged or not a database (${message}): ${AWAY}, `
-      + 'or put back a copy made while the emulator was stopped');
+    return new EmulatorStateError(
+      `${path} is damaged or not a database (${message}): ${AWAY}, ` +
+        'or put back a copy made while the emulator was stopped',
+    );
   }
-  return new EmulatorStateError(`cannot use ${path}: ${message} (${code || 'error'}); check the file and its directory `
-    + `(permissions, free space), or ${AWAY}`);
+  return new EmulatorStateError(
+    `cannot use ${path}: ${message} (${code || 'error'}); check the file and its directory ` +
+      `(permissions, free space), or ${AWAY}`,
+  );
 }
 
 /** Refuses a file that is not an edgefleet emulator database of this schema version. */
@@ -82,16 +86,23 @@ function checkVersion(db: Database.Database, path: string): void {
   }
   const schemas = `database schema ${version}; this one reads ${SCHEMA_VERSION}`;
   if (version > SCHEMA_VERSION) {
-    throw new EmulatorStateError(`${path} was written by a newer edgefleet (${schemas}): run the version that wrote `
-      + `it, or ${AWAY}`);
+    throw new EmulatorStateError(
+      `${path} was written by a newer edgefleet (${schemas}): run the version that wrote ` + `it, or ${AWAY}`,
+    );
   }
   if (version < SCHEMA_VERSION) {
-    throw new EmulatorStateError(`${path} was written by an older edgefleet (${schemas}) and cannot be converted: `
-      + `run the version that wrote it, or ${AWAY}`);
+    throw new EmulatorStateError(
+      `${path} was written by an older edgefleet (${schemas}) and cannot be converted: ` +
+        `run the version that wrote it, or ${AWAY}`,
+    );
   }
   const problems = (db.pragma('quick_check') as { quick_check: string }[]).map((r) => r.quick_check);
   if (problems.length !== 1 || problems[0] !== 'ok') {
-    const found = problems.flatMap((p) => p.split('\n')).filter((l) => !l.startsWith('***')).slice(0, 3).join('; ');
+    const found = problems
+      .flatMap((p) => p.split('\n'))
+      .filter((l) => !l.startsWith('***'))
+      .slice(0, 3)
+      .join('; ');
     throw new EmulatorStateError(`${path} is damaged (${found}): ${AWAY}`);
   }
 }

@@ -20,12 +20,32 @@ export interface StoreParts {
 /** identity_stats columns, in IDENTITY_COUNTERS' order: `twinGets` is `twin_gets`. */
 const COLUMNS = IDENTITY_COUNTERS.map((c) => c.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`));
 const DEVICE_COLUMNS = [
-  'id', 'display_name', 'iot_edge', 'enabled', 'simulated', 'provisioned', 'model_id', 'gateway_id',
-  'gateway_module_id', 'auth_type', 'primary_key', 'secondary_key', 'generation_id', 'created_at', 'etag',
+  'id',
+  'display_name',
+  'iot_edge',
+  'enabled',
+  'simulated',
+  'provisioned',
+  'model_id',
+  'gateway_id',
+  'gateway_module_id',
+  'auth_type',
+  'primary_key',
+  'secondary_key',
+  'generation_id',
+  'created_at',
+  'etag',
   'deployment_manifest_id',
 ];
 const MODULE_COLUMNS = [
-  'device_id', 'module_id', 'generation_id', 'managed_by', 'auth_type', 'primary_key', 'secondary_key', 'created_at',
+  'device_id',
+  'module_id',
+  'generation_id',
+  'managed_by',
+  'auth_type',
+  'primary_key',
+  'secondary_key',
+  'created_at',
   'etag',
 ];
 const bool = (b: boolean) => (b ? 1 : 0);
@@ -37,18 +57,32 @@ function authColumns(a: Authentication) {
 
 function deviceRow(d: DeviceIdentity) {
   return {
-    id: d.id, display_name: d.displayName, iot_edge: bool(d.iotEdge), enabled: bool(d.enabled),
-    simulated: bool(d.simulated), provisioned: bool(d.provisioned), model_id: d.modelId ?? null,
-    gateway_id: d.gateway?.iotcGatewayId ?? null, gateway_module_id: d.gateway?.iotcModuleId ?? null,
-    ...authColumns(d.authentication), generation_id: d.generationId, created_at: d.createdAt, etag: d.etag,
+    id: d.id,
+    display_name: d.displayName,
+    iot_edge: bool(d.iotEdge),
+    enabled: bool(d.enabled),
+    simulated: bool(d.simulated),
+    provisioned: bool(d.provisioned),
+    model_id: d.modelId ?? null,
+    gateway_id: d.gateway?.iotcGatewayId ?? null,
+    gateway_module_id: d.gateway?.iotcModuleId ?? null,
+    ...authColumns(d.authentication),
+    generation_id: d.generationId,
+    created_at: d.createdAt,
+    etag: d.etag,
     deployment_manifest_id: d.deploymentManifestId ?? null,
   };
 }
 
 function moduleRow(m: ModuleIdentity) {
   return {
-    device_id: m.deviceId, module_id: m.moduleId, generation_id: m.generationId, managed_by: m.managedBy ?? null,
-    ...authColumns(m.authentication), created_at: m.createdAt, etag: m.etag,
+    device_id: m.deviceId,
+    module_id: m.moduleId,
+    generation_id: m.generationId,
+    managed_by: m.managedBy ?? null,
+    ...authColumns(m.authentication),
+    created_at: m.createdAt,
+    etag: m.etag,
   };
 }
 
@@ -69,7 +103,10 @@ const insert = (table: string, columns: string[]) =>
 export class TableWriter {
   private readonly s;
 
-  constructor(private readonly db: Database.Database, private readonly parts: StoreParts) {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly parts: StoreParts,
+  ) {
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       device: p(insert('devices', DEVICE_COLUMNS)),
@@ -77,10 +114,13 @@ export class TableWriter {
       twin: p('INSERT OR REPLACE INTO twins VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       deleteTwin: p('DELETE FROM twins WHERE device_id = ? AND module_id = ?'),
       lastValue: p('INSERT OR REPLACE INTO last_values VALUES (?, ?, ?, ?, ?, ?)'),
-      deleteLastValue: p('DELETE FROM last_values WHERE device_id = ? AND module_id = ? AND component = ? '
-        + 'AND name = ?'),
-      stats: p(`INSERT OR REPLACE INTO identity_stats (identity, ${COLUMNS.join(', ')}) `
-        + `VALUES (?, ${COLUMNS.map(() => '?').join(', ')})`),
+      deleteLastValue: p(
+        'DELETE FROM last_values WHERE device_id = ? AND module_id = ? AND component = ? ' + 'AND name = ?',
+      ),
+      stats: p(
+        `INSERT OR REPLACE INTO identity_stats (identity, ${COLUMNS.join(', ')}) ` +
+          `VALUES (?, ${COLUMNS.map(() => '?').join(', ')})`,
+      ),
       totals: p('INSERT OR REPLACE INTO totals (name, value) VALUES (?, ?)'),
       deleteC2d: p('DELETE FROM c2d_messages WHERE device_id = ?'),
       c2d: p('INSERT INTO c2d_messages (device_id, seq, body, properties) VALUES (?, ?, ?, ?)'),
@@ -170,8 +210,18 @@ export class TableWriter {
   dpsRegistration(registrationId: string): void {
     const r = this.parts.front.registrations.get(registrationId);
     if (r === undefined) return void this.s.deleteRegistration.run(registrationId);
-    this.s.registration.run(r.registrationId, r.group, r.modelId ?? null, r.gateway?.iotcGatewayId ?? null,
-      r.gateway?.iotcModuleId ?? null, r.deviceId, r.assignedHub, r.substatus, r.createdAt, r.updatedAt);
+    this.s.registration.run(
+      r.registrationId,
+      r.group,
+      r.modelId ?? null,
+      r.gateway?.iotcGatewayId ?? null,
+      r.gateway?.iotcModuleId ?? null,
+      r.deviceId,
+      r.assignedHub,
+      r.substatus,
+      r.createdAt,
+      r.updatedAt,
+    );
   }
 }
 
@@ -199,22 +249,39 @@ const defined = <T extends object>(o: T): T =>
 
 function loadDevices(db: Database.Database, registry: Registry): void {
   for (const r of db.prepare('SELECT * FROM devices').all() as Row[]) {
-    registry.restore(defined({
-      id: str(r.id), displayName: str(r.display_name), iotEdge: r.iot_edge === 1, enabled: r.enabled === 1,
-      simulated: r.simulated === 1, provisioned: r.provisioned === 1, modelId: optional(r.model_id),
-      gateway: gateway(r.gateway_id, r.gateway_module_id), authentication: authentication(r),
-      generationId: str(r.generation_id), createdAt: str(r.created_at), etag: str(r.etag),
-      deploymentManifestId: optional(r.deployment_manifest_id),
-    }));
+    registry.restore(
+      defined({
+        id: str(r.id),
+        displayName: str(r.display_name),
+        iotEdge: r.iot_edge === 1,
+        enabled: r.enabled === 1,
+        simulated: r.simulated === 1,
+        provisioned: r.provisioned === 1,
+        modelId: optional(r.model_id),
+        gateway: gateway(r.gateway_id, r.gateway_module_id),
+        authentication: authentication(r),
+        generationId: str(r.generation_id),
+        createdAt: str(r.created_at),
+        etag: str(r.etag),
+        deploymentManifestId: optional(r.deployment_manifest_id),
+      }),
+    );
   }
   for (const r of db.prepare('SELECT * FROM modules').all() as Row[]) {
     const device = registry.get(str(r.device_id));
     if (device === undefined) continue;
-    registry.restoreModule(device, defined({
-      deviceId: device.id, moduleId: str(r.module_id), generationId: str(r.generation_id),
-      managedBy: optional(r.managed_by), authentication: authentication(r), createdAt: str(r.created_at),
-      etag: str(r.etag),
-    }));
+    registry.restoreModule(
+      device,
+      defined({
+        deviceId: device.id,
+        moduleId: str(r.module_id),
+        generationId: str(r.generation_id),
+        managedBy: optional(r.managed_by),
+        authentication: authentication(r),
+        createdAt: str(r.created_at),
+        etag: str(r.etag),
+      }),
+    );
   }
 }
 
@@ -223,10 +290,16 @@ function loadTwinsAndValues(db: Database.Database, registry: Registry): void {
     const moduleId = str(r.module_id);
     const twin = registry.twinOf(str(r.device_id), moduleId === '' ? undefined : moduleId);
     if (twin === undefined) continue;
-    twin.desired.restore(JSON.parse(str(r.desired)) as JsonObject, r.desired_version as number,
-      JSON.parse(str(r.desired_updated)) as Record<string, string>);
-    twin.reported.restore(JSON.parse(str(r.reported)) as JsonObject, r.reported_version as number,
-      JSON.parse(str(r.reported_updated)) as Record<string, string>);
+    twin.desired.restore(
+      JSON.parse(str(r.desired)) as JsonObject,
+      r.desired_version as number,
+      JSON.parse(str(r.desired_updated)) as Record<string, string>,
+    );
+    twin.reported.restore(
+      JSON.parse(str(r.reported)) as JsonObject,
+      r.reported_version as number,
+      JSON.parse(str(r.reported_updated)) as Record<string, string>,
+    );
   }
   for (const r of db.prepare('SELECT * FROM last_values').all() as Row[]) {
     const device = registry.get(str(r.device_id));
@@ -242,8 +315,12 @@ function loadStats(db: Database.Database, stats: EmulatorStats): void {
     IDENTITY_COUNTERS.forEach((c, i) => (counters[c] = r[COLUMNS[i] as string] as number));
     stats.identities.set(str(r.identity), counters);
   }
-  const totals = new Map((db.prepare('SELECT name, value FROM totals').all() as Row[])
-    .map((r) => [str(r.name), JSON.parse(str(r.value)) as unknown]));
+  const totals = new Map(
+    (db.prepare('SELECT name, value FROM totals').all() as Row[]).map((r) => [
+      str(r.name),
+      JSON.parse(str(r.value)) as unknown,
+    ]),
+  );
   const latency = totals.get('latency') as RecordedTotals['latency'];
   stats.restoreTotals({
     rejections: (totals.get('rejections') ?? {}) as RecordedTotals['rejections'],
@@ -257,8 +334,11 @@ function loadStats(db: Database.Database, stats: EmulatorStats): void {
 function loadService(db: Database.Database, service: CloudService): void {
   for (const r of db.prepare('SELECT * FROM manifests').all() as Row[]) {
     const manifest: DeploymentManifest = {
-      id: str(r.id), displayName: str(r.display_name), data: JSON.parse(str(r.data)) as DeploymentManifest['data'],
-      etag: str(r.etag), createdAt: str(r.created_at),
+      id: str(r.id),
+      displayName: str(r.display_name),
+      data: JSON.parse(str(r.data)) as DeploymentManifest['data'],
+      etag: str(r.etag),
+      createdAt: str(r.created_at),
     };
     service.manifests.set(manifest.id, manifest);
   }
@@ -279,9 +359,15 @@ function loadFront(db: Database.Database, front: MqttFront): void {
   for (const [id, messages] of queues) front.restoreC2D(id, messages);
   for (const r of db.prepare('SELECT * FROM dps_registrations').all() as Row[]) {
     const registration: DpsRegistration = defined({
-      registrationId: str(r.registration_id), group: str(r.enrollment) as DpsGroup, modelId: optional(r.model_id),
-      gateway: gateway(r.gateway_id, r.gateway_module_id), deviceId: str(r.device_id), assignedHub: str(r.assigned_hub),
-      substatus: str(r.substatus), createdAt: str(r.created_at), updatedAt: str(r.updated_at),
+      registrationId: str(r.registration_id),
+      group: str(r.enrollment) as DpsGroup,
+      modelId: optional(r.model_id),
+      gateway: gateway(r.gateway_id, r.gateway_module_id),
+      deviceId: str(r.device_id),
+      assignedHub: str(r.assigned_hub),
+      substatus: str(r.substatus),
+      createdAt: str(r.created_at),
+      updatedAt: str(r.updated_at),
     });
     front.restoreRegistration(registration);
   }

@@ -65,7 +65,9 @@ export class Store implements Journal {
   private closed = false;
 
   private constructor(
-    private readonly db: Database.Database, private readonly lock: StateLock, private readonly opts: StoreOptions,
+    private readonly db: Database.Database,
+    private readonly lock: StateLock,
+    private readonly opts: StoreOptions,
     dir: string,
   ) {
     this.path = join(dir, DATABASE_FILE);
@@ -91,8 +93,10 @@ export class Store implements Journal {
     try {
       this.db.transaction(() => loadAll(this.db, parts))();
     } catch (err) {
-      throw new EmulatorStateError(`${this.path} could not be read back (${(err as Error).message}): move it (with its `
-        + '-wal and -shm files) away to start with an empty cloud, or run the version that wrote it');
+      throw new EmulatorStateError(
+        `${this.path} could not be read back (${(err as Error).message}): move it (with its ` +
+          '-wal and -shm files) away to start with an empty cloud, or run the version that wrote it',
+      );
     }
     this.writer = new TableWriter(this.db, parts);
   }

@@ -84,7 +84,9 @@ export class AssignmentCache {
   private writing: Promise<void> = Promise.resolve();
 
   private constructor(
-    private readonly file: string, private readonly scope: CacheScope, private readonly entries: AssignmentEntries,
+    private readonly file: string,
+    private readonly scope: CacheScope,
+    private readonly entries: AssignmentEntries,
     private readonly warn: (line: string) => void,
   ) {}
 
@@ -93,7 +95,9 @@ export class AssignmentCache {
    * through DPS; what it is assigned is still written for the next run. A file that cannot be read is a warning.
    */
   static async open(
-    stateDir: string, scope: CacheScope, options: { ignore?: boolean; warn?: (line: string) => void } = {},
+    stateDir: string,
+    scope: CacheScope,
+    options: { ignore?: boolean; warn?: (line: string) => void } = {},
   ): Promise<AssignmentCache> {
     const warn = options.warn ?? (() => {});
     const file = join(stateDir, ASSIGNMENTS_FILE);
@@ -132,10 +136,13 @@ export class AssignmentCache {
     this.dirty = false;
     const changes = this.pending;
     this.pending = {};
-    this.writing = this.writing.then(() => this.write(changes)).catch((err: Error) => {
-      this.warn(`could not write the assignment cache ${this.file}: ${err.message} `
-        + '(the next run registers through DPS)');
-    });
+    this.writing = this.writing
+      .then(() => this.write(changes))
+      .catch((err: Error) => {
+        this.warn(
+          `could not write the assignment cache ${this.file}: ${err.message} ` + '(the next run registers through DPS)',
+        );
+      });
     return this.writing;
   }
 
@@ -150,7 +157,10 @@ export class AssignmentCache {
       else identities[id] = entry;
     }
     const mine: ScopeRecord = {
-      target: this.scope.target, idScope: this.scope.idScope, usedAt: new Date().toISOString(), identities,
+      target: this.scope.target,
+      idScope: this.scope.idScope,
+      usedAt: new Date().toISOString(),
+      identities,
     };
     const scopes = [mine, ...others.sort((a, b) => b.usedAt.localeCompare(a.usedAt))].slice(0, TARGETS_KEPT);
     const body: CacheFile = { schema: SCHEMA, scopes };
@@ -177,8 +187,10 @@ async function readCacheFile(file: string, warn: (line: string) => void): Promis
     if (parsed.schema !== SCHEMA || !Array.isArray(parsed.scopes)) throw new Error(`expected "schema": "${SCHEMA}"`);
     return { schema: SCHEMA, scopes: parsed.scopes.filter(isScopeRecord) };
   } catch (err) {
-    warn(`the assignment cache ${file} is not one this version reads (${(err as Error).message}): `
-      + 'every identity registers through DPS, and the file is rewritten');
+    warn(
+      `the assignment cache ${file} is not one this version reads (${(err as Error).message}): ` +
+        'every identity registers through DPS, and the file is rewritten',
+    );
     return undefined;
   }
 }
@@ -191,6 +203,11 @@ function isAssignment(a: unknown): a is CachedAssignment {
 
 function isScopeRecord(s: unknown): s is ScopeRecord {
   const r = s as Partial<ScopeRecord>;
-  return typeof r?.target === 'string' && typeof r.idScope === 'string' && typeof r.usedAt === 'string'
-    && typeof r.identities === 'object' && r.identities !== null;
+  return (
+    typeof r?.target === 'string' &&
+    typeof r.idScope === 'string' &&
+    typeof r.usedAt === 'string' &&
+    typeof r.identities === 'object' &&
+    r.identities !== null
+  );
 }

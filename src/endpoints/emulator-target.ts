@@ -11,12 +11,17 @@ import type { AzureTarget } from './target.js';
 
 export async function targetFromInfo(info: EmulatorInfo): Promise<AzureTarget> {
   const [caPem, certPem, keyPem] = await Promise.all([
-    readFile(info.caCertPath, 'utf8'), readFile(info.deviceCaCertPath, 'utf8'), readFile(info.deviceCaKeyPath, 'utf8'),
+    readFile(info.caCertPath, 'utf8'),
+    readFile(info.deviceCaCertPath, 'utf8'),
+    readFile(info.deviceCaKeyPath, 'utf8'),
   ]);
   return {
     kind: 'emulator',
     dps: { host: info.dpsHost, port: info.dpsPort, idScope: info.idScope },
-    groupKeys: { devices: info.enrollmentGroups.devices.primaryKey, edgeDevices: info.enrollmentGroups.edgeDevices.primaryKey },
+    groupKeys: {
+      devices: info.enrollmentGroups.devices.primaryKey,
+      edgeDevices: info.enrollmentGroups.edgeDevices.primaryKey,
+    },
     x509Ca: { certPem, keyPem },
     caPem,
     hubHttpsPort: info.hubHttpsPort,
@@ -55,7 +60,9 @@ export interface RunningEmulator {
  * `stateDir` (one emulator at a time there) unless `ephemeral`; a restart (targetRestart) keeps its ports.
  */
 export async function spawnEmulator(
-  stateDir: string, log: (line: string) => void, opts: { ephemeral?: boolean; timeoutMs?: number } = {},
+  stateDir: string,
+  log: (line: string) => void,
+  opts: { ephemeral?: boolean; timeoutMs?: number } = {},
 ): Promise<RunningEmulator> {
   const timeoutMs = opts.timeoutMs ?? 20_000;
   const cli = emulatorProgram();
@@ -68,9 +75,11 @@ export async function spawnEmulator(
   process.on('exit', killOnExit);
   const launch = async (ports: readonly string[]): Promise<EmulatorInfo> => {
     await rm(infoFile, { force: true });
-    const started = startChild(cli, [
-      ...ports, '--state-dir', stateDir, '--info-file', infoFile, ...(opts.ephemeral === true ? ['--ephemeral'] : []),
-    ], log);
+    const started = startChild(
+      cli,
+      [...ports, '--state-dir', stateDir, '--info-file', infoFile, ...(opts.ephemeral === true ? ['--ephemeral'] : [])],
+      log,
+    );
     child = started.child;
     exited = started.exited;
     try {
@@ -89,15 +98,19 @@ export async function spawnEmulator(
     throw err;
   }
   const samePorts = [
-    '--mqtt-port', String(info.mqttPort), '--http-port', new URL(info.restUrl).port,
-    '--hub-https-port', String(info.hubHttpsPort),
+    '--mqtt-port',
+    String(info.mqttPort),
+    '--http-port',
+    new URL(info.restUrl).port,
+    '--hub-https-port',
+    String(info.hubHttpsPort),
   ];
   return {
     get info() {
       return info;
     },
     get pid() {
-      return child?.exitCode === null && child.signalCode === null ? child.pid ?? null : null;
+      return child?.exitCode === null && child.signalCode === null ? (child.pid ?? null) : null;
     },
     async kill() {
       const running = child;
@@ -143,7 +156,8 @@ interface StartedChild {
 
 function startChild(cli: string, args: readonly string[], log: (line: string) => void): StartedChild {
   const child: ChildProcess = spawn(process.execPath, [cli, 'emulator', ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'], detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true,
   });
   // Its own process group: a Ctrl-C at the terminal reaches only the run, which drains before it stops the emulator.
   let stderr = '';

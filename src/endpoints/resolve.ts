@@ -28,7 +28,11 @@ export async function resolveTarget(loaded: LoadedScenario, options: TargetOptio
     case 'emulator': {
       if (options.targetInfo !== undefined) {
         const info = await readInfoFile(options.targetInfo);
-        return { target: await targetFromInfo(info), label: `emulator at ${info.hubHostName}:${info.mqttPort}`, release: async () => {} };
+        return {
+          target: await targetFromInfo(info),
+          label: `emulator at ${info.hubHostName}:${info.mqttPort}`,
+          release: async () => {},
+        };
       }
       const emulator = await spawnEmulator(options.stateDir, options.log);
       const target = await targetFromInfo(emulator.info);
@@ -37,10 +41,13 @@ export async function resolveTarget(loaded: LoadedScenario, options: TargetOptio
     case 'iot-central': {
       const s = resolved.settings;
       const keyOf = (g: { primaryKey: string } | undefined) => g?.primaryKey ?? '';
-      const x509 = s.x509 === undefined ? undefined : {
-        certPem: await readFile(s.x509.caCert, 'utf8'),
-        keyPem: await readFile(s.x509.caKey, 'utf8'),
-      };
+      const x509 =
+        s.x509 === undefined
+          ? undefined
+          : {
+              certPem: await readFile(s.x509.caCert, 'utf8'),
+              keyPem: await readFile(s.x509.caKey, 'utf8'),
+            };
       return {
         target: {
           kind: 'iot-central',
@@ -48,9 +55,15 @@ export async function resolveTarget(loaded: LoadedScenario, options: TargetOptio
           groupKeys: { devices: keyOf(s.groupKeys?.devices), edgeDevices: keyOf(s.groupKeys?.edgeDevices) },
           ...(x509 === undefined ? {} : { x509Ca: x509 }),
           hubHttpsPort: 443,
-          ...(s.apiToken === undefined ? {} : {
-            service: { baseUrl: `https://${s.subdomain}.azureiotcentral.com`, apiToken: s.apiToken, apiVersion: '2022-07-31' },
-          }),
+          ...(s.apiToken === undefined
+            ? {}
+            : {
+                service: {
+                  baseUrl: `https://${s.subdomain}.azureiotcentral.com`,
+                  apiToken: s.apiToken,
+                  apiVersion: '2022-07-31',
+                },
+              }),
         },
         label: `IoT Central app ${s.subdomain}`,
         release: async () => {},
@@ -61,10 +74,14 @@ export async function resolveTarget(loaded: LoadedScenario, options: TargetOptio
       const tls = s.tls?.enabled ?? s.tls !== undefined;
       return {
         target: {
-          kind: 'mqtt', host: s.host, port: s.port ?? (tls ? 8883 : 1883), tls,
+          kind: 'mqtt',
+          host: s.host,
+          port: s.port ?? (tls ? 8883 : 1883),
+          tls,
           ...(s.tls?.ca === undefined ? {} : { caPem: await readFile(s.tls.ca, 'utf8') }),
           rejectUnauthorized: s.tls?.rejectUnauthorized ?? true,
-          clientId: s.clientId, ...(s.username === undefined ? {} : { username: s.username }),
+          clientId: s.clientId,
+          ...(s.username === undefined ? {} : { username: s.username }),
           ...(s.password === undefined ? {} : { password: s.password }),
           topics: { telemetry: s.topics.telemetry, moduleTelemetry: s.topics.moduleTelemetry ?? s.topics.telemetry },
         },
@@ -79,12 +96,19 @@ export async function resolveTarget(loaded: LoadedScenario, options: TargetOptio
  * Saves each IoT Edge group's manifest and creates its devices with it assigned, as an operator does in
  * IoT Central, so that each device finds its deployment in its twins when it connects.
  */
-export async function assignManifests(target: Target, loaded: LoadedScenario, deviceIds: Map<string, string[]>, log: (line: string) => void): Promise<void> {
+export async function assignManifests(
+  target: Target,
+  loaded: LoadedScenario,
+  deviceIds: Map<string, string[]>,
+  log: (line: string) => void,
+): Promise<void> {
   if (target.kind === 'mqtt') return;
   const edgeGroups = loaded.groups.filter((g) => g.kind === 'iotEdge');
   if (edgeGroups.length === 0) return;
   if (target.service === undefined) {
-    log('IoT Edge groups need the service API (an API token) to assign their deployment manifests; they will run with what their twins hold');
+    log(
+      'IoT Edge groups need the service API (an API token) to assign their deployment manifests; they will run with what their twins hold',
+    );
     return;
   }
   const service = new ServiceClient(target.service);
@@ -97,7 +121,12 @@ export async function assignManifests(target: Target, loaded: LoadedScenario, de
     const lane = async () => {
       while (next < ids.length) {
         const id = ids[next++] as string;
-        await service.putDevice(id, { displayName: id, iotEdge: true, deploymentManifest: manifestId, simulated: true });
+        await service.putDevice(id, {
+          displayName: id,
+          iotEdge: true,
+          deploymentManifest: manifestId,
+          simulated: true,
+        });
       }
     };
     await Promise.all(Array.from({ length: Math.min(16, ids.length) }, lane));

@@ -14,7 +14,10 @@ export interface CommandResult {
 }
 
 export class ServiceClient {
-  constructor(private readonly endpoint: ServiceEndpoint, private readonly timeoutMs = 60_000) {}
+  constructor(
+    private readonly endpoint: ServiceEndpoint,
+    private readonly timeoutMs = 60_000,
+  ) {}
 
   private async call(method: string, path: string, body?: unknown, query = true): Promise<unknown> {
     const sep = path.includes('?') ? '&' : '?';
@@ -28,7 +31,9 @@ export class ServiceClient {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
-      throw (err as Error).name === 'TimeoutError' ? new ClassifiedError('timeout', `${method} ${path}: no answer in ${this.timeoutMs} ms`) : classify(err);
+      throw (err as Error).name === 'TimeoutError'
+        ? new ClassifiedError('timeout', `${method} ${path}: no answer in ${this.timeoutMs} ms`)
+        : classify(err);
     }
     const text = await res.text();
     if (!res.ok) {
@@ -50,19 +55,37 @@ export class ServiceClient {
     return p;
   }
 
-  async invokeCommand(deviceId: string, command: string, request: unknown, opts: { moduleId?: string; component?: string; responseTimeoutSeconds?: number } = {}): Promise<CommandResult> {
-    const r = await this.call('POST', `${ServiceClient.devicePath(deviceId, opts.moduleId, opts.component)}/commands/${encodeURIComponent(command)}`, {
-      ...(request === undefined ? {} : { request }),
-      responseTimeout: opts.responseTimeoutSeconds ?? 30,
-    }) as CommandResult;
+  async invokeCommand(
+    deviceId: string,
+    command: string,
+    request: unknown,
+    opts: { moduleId?: string; component?: string; responseTimeoutSeconds?: number } = {},
+  ): Promise<CommandResult> {
+    const r = (await this.call(
+      'POST',
+      `${ServiceClient.devicePath(deviceId, opts.moduleId, opts.component)}/commands/${encodeURIComponent(command)}`,
+      {
+        ...(request === undefined ? {} : { request }),
+        responseTimeout: opts.responseTimeoutSeconds ?? 30,
+      },
+    )) as CommandResult;
     return r;
   }
 
   /** Writes desired properties; resolves with the desired version when the target says it. */
-  async writeProperties(deviceId: string, patch: Record<string, unknown>, opts: { moduleId?: string; component?: string } = {}): Promise<number | undefined> {
-    const r = await this.call('PATCH', `${ServiceClient.devicePath(deviceId, opts.moduleId, opts.component)}/properties`, patch) as
-      { $metadata?: Record<string, { desiredVersion?: number }> } | undefined;
-    const versions = Object.values(r?.$metadata ?? {}).map((m) => m.desiredVersion).filter((v): v is number => typeof v === 'number');
+  async writeProperties(
+    deviceId: string,
+    patch: Record<string, unknown>,
+    opts: { moduleId?: string; component?: string } = {},
+  ): Promise<number | undefined> {
+    const r = (await this.call(
+      'PATCH',
+      `${ServiceClient.devicePath(deviceId, opts.moduleId, opts.component)}/properties`,
+      patch,
+    )) as { $metadata?: Record<string, { desiredVersion?: number }> } | undefined;
+    const versions = Object.values(r?.$metadata ?? {})
+      .map((m) => m.desiredVersion)
+      .filter((v): v is number => typeof v === 'number');
     return versions.length === 0 ? undefined : Math.max(...versions);
   }
 
@@ -86,7 +109,7 @@ export class ServiceClient {
 
   /** The emulator's /stats document. */
   async stats(): Promise<EmulatorStatsDocument> {
-    return await this.call('GET', '/stats', undefined, false) as EmulatorStatsDocument;
+    return (await this.call('GET', '/stats', undefined, false)) as EmulatorStatsDocument;
   }
 }
 

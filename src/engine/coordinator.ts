@@ -85,7 +85,10 @@ export async function runFleet(options: RunOptions): Promise<RunFinal> {
   try {
     const apply = (changes: AssignmentChanges) => cache?.apply(changes);
     pool = new WorkerPool(workerInits(options), options.spawn ?? threadWorkers(), aggregate, {
-      log, notice, event: (m) => watch?.tracker.fromWorker(m), gone: (index) => watch?.tracker.workerGone(index),
+      log,
+      notice,
+      event: (m) => watch?.tracker.fromWorker(m),
+      gone: (index) => watch?.tracker.workerGone(index),
       ...(cache === undefined ? {} : { assignments: apply }),
     });
     // The clock starts when every worker has built its things, so no arrival is late because of set-up.
@@ -97,8 +100,12 @@ export async function runFleet(options: RunOptions): Promise<RunFinal> {
     const run = runStart(options, pool, aggregate, startAt, { log, notice, stop: requestStop, ticker: () => ticker });
     await outputs.start(run);
     const observe = observer(watch, aggregate);
-    ticker = new SnapshotTicker({ startAt, durationMs: plan.durationMs, profile: plan.scenario.profile, observe }, pool,
-      aggregate, (s) => outputs.snapshot(s));
+    ticker = new SnapshotTicker(
+      { startAt, durationMs: plan.durationMs, profile: plan.scenario.profile, observe },
+      pool,
+      aggregate,
+      (s) => outputs.snapshot(s),
+    );
     const stoppedEarly = await untilEnd(startAt + plan.durationMs, options.stopSignal, stopRequested, pool.failed);
     if (stoppedEarly !== undefined) log('info', `stopped before the end of the profile: ${stoppedEarly}`);
     ticker.stopping = true;
@@ -141,19 +148,26 @@ function observer({ tracker, limits }: Watchers, aggregate: MetricsAggregate) {
 
 /** The profile is over: the events say where they stand, the target comes back if down, the workers drain. */
 async function endOfRun(
-  plan: RunPlan, pool: WorkerPool, watch: Watchers, aggregate: MetricsAggregate,
+  plan: RunPlan,
+  pool: WorkerPool,
+  watch: Watchers,
+  aggregate: MetricsAggregate,
 ): Promise<RunFinal> {
   watch.tracker.profileEnded({ identities: aggregate.gauges()['connected'] ?? 0, connections: pool.connections() });
   // A target still down comes back now: the drain and the reconciliation need it.
   await watch.restarts.settle();
   await pool.stop(plan.drainMs);
   const endedAtMs = Date.now();
-  const events = plan.scenario.profile.events.length === 0
-    ? {} : { events: watch.tracker.finish(endedAtMs, aggregate) };
+  const events =
+    plan.scenario.profile.events.length === 0 ? {} : { events: watch.tracker.finish(endedAtMs, aggregate) };
   return {
-    endedAtMs, aggregate, ...pool.counts(), acknowledgedBy: pool.acknowledgedBy,
+    endedAtMs,
+    aggregate,
+    ...pool.counts(),
+    acknowledgedBy: pool.acknowledgedBy,
     ...(pool.failures.length === 0 ? {} : { incomplete: pool.failures.join('; ') }),
-    ...events, limits: watch.limits.result(),
+    ...events,
+    limits: watch.limits.result(),
   };
 }
 
@@ -161,17 +175,28 @@ async function endOfRun(
 function workerInits(options: RunOptions): WorkerInit[] {
   const { plan } = options;
   const count = Math.max(1, Math.min(options.workers ?? availableParallelism(), plan.identities.length || 1));
-  const listen = options.gatewayListen === undefined || options.edgeCa === undefined
-    ? {} : { gatewayListen: options.gatewayListen, edgeCa: options.edgeCa };
+  const listen =
+    options.gatewayListen === undefined || options.edgeCa === undefined
+      ? {}
+      : { gatewayListen: options.gatewayListen, edgeCa: options.edgeCa };
   const cache = options.assignments;
   return splitAmong(plan.identities, count).map((identities, workerIndex) => ({
-    workerIndex, scenario: plan.scenario, identities, target: options.target, durationMs: plan.durationMs,
-    seed: plan.seed, actionShare: plan.fleetSize === 0 ? 0 : identities.length / plan.fleetSize,
-    localAddresses: options.localAddresses ?? [], snapshotIntervalMs: 1000, logLevel: options.logLevel ?? 'warn',
+    workerIndex,
+    scenario: plan.scenario,
+    identities,
+    target: options.target,
+    durationMs: plan.durationMs,
+    seed: plan.seed,
+    actionShare: plan.fleetSize === 0 ? 0 : identities.length / plan.fleetSize,
+    localAddresses: options.localAddresses ?? [],
+    snapshotIntervalMs: 1000,
+    logLevel: options.logLevel ?? 'warn',
     ...listen,
-    ...(cache === undefined ? {} : {
-      assignments: cache.entriesFor(identities.flatMap((i) => registrationIdsOf(plan.scenario, i))),
-    }),
+    ...(cache === undefined
+      ? {}
+      : {
+          assignments: cache.entriesFor(identities.flatMap((i) => registrationIdsOf(plan.scenario, i))),
+        }),
   }));
 }
 
@@ -183,16 +208,31 @@ interface RunHooks {
 }
 
 function runStart(
-  options: RunOptions, pool: WorkerPool, aggregate: MetricsAggregate, startAt: number, hooks: RunHooks,
+  options: RunOptions,
+  pool: WorkerPool,
+  aggregate: MetricsAggregate,
+  startAt: number,
+  hooks: RunHooks,
 ): RunStart {
   const { plan } = options;
-  const groups = [...new Set(plan.identities.map((i) => i.group))]
-    .map((name) => ({ name, patterns: [...(pool.groupPatterns.get(name) ?? [])] }));
+  const groups = [...new Set(plan.identities.map((i) => i.group))].map((name) => ({
+    name,
+    patterns: [...(pool.groupPatterns.get(name) ?? [])],
+  }));
   return {
-    runId: newRunId(new Date(startAt)), scenario: plan.scenarioName, profile: plan.profileName,
-    target: options.targetLabel, seed: plan.seed, ...(plan.shard === undefined ? {} : { shard: plan.shard }),
-    startedAtMs: startAt, durationMs: plan.durationMs, groups, deviceIds: plan.identities.map((i) => i.deviceId),
-    aggregate, log: hooks.log, notice: hooks.notice,
+    runId: newRunId(new Date(startAt)),
+    scenario: plan.scenarioName,
+    profile: plan.profileName,
+    target: options.targetLabel,
+    seed: plan.seed,
+    ...(plan.shard === undefined ? {} : { shard: plan.shard }),
+    startedAtMs: startAt,
+    durationMs: plan.durationMs,
+    groups,
+    deviceIds: plan.identities.map((i) => i.deviceId),
+    aggregate,
+    log: hooks.log,
+    notice: hooks.notice,
     control: {
       stop: hooks.stop,
       pause(paused) {
@@ -206,15 +246,22 @@ function runStart(
 }
 
 /** Waits for the end of the profile; says why when the run ends before it. */
-async function untilEnd(endAt: number, operator: Promise<void> | undefined, requested: Promise<string>,
-  failed: Promise<string>): Promise<string | undefined> {
+async function untilEnd(
+  endAt: number,
+  operator: Promise<void> | undefined,
+  requested: Promise<string>,
+  failed: Promise<string>,
+): Promise<string | undefined> {
   let timer: NodeJS.Timeout | undefined;
   const end = new Promise<undefined>((resolve) => {
     timer = setTimeout(() => resolve(undefined), Math.max(0, endAt - Date.now()));
   });
   try {
     return await Promise.race([
-      end, requested, failed, ...(operator === undefined ? [] : [operator.then(() => 'stopped by the operator')]),
+      end,
+      requested,
+      failed,
+      ...(operator === undefined ? [] : [operator.then(() => 'stopped by the operator')]),
     ]);
   } finally {
     clearTimeout(timer);

@@ -87,7 +87,8 @@ export function estimateDescriptors(input: DescriptorInput): DescriptorEstimate 
 
 /** IoT Edge devices: edgeAgent, edgeHub and a connection per module; the sensors of identity-translation modules. */
 function edgeConnections(
-  identities: DescriptorInput['identities'], byGroup: Map<string, LoadedGroup>,
+  identities: DescriptorInput['identities'],
+  byGroup: Map<string, LoadedGroup>,
 ): { parts: { what: string; count: number }[]; devices: number; registering: number } {
   const parts: { what: string; count: number }[] = [];
   let devices = 0;
@@ -98,8 +99,10 @@ function edgeConnections(
     if (n === 0) continue;
     devices += n;
     const modules = group.modules.length;
-    const sensors = group.modules.reduce((s, m) => s + (m.behaviour.behaviour === 'identity-translation'
-      ? m.behaviour.sensors.count : 0), 0);
+    const sensors = group.modules.reduce(
+      (s, m) => s + (m.behaviour.behaviour === 'identity-translation' ? m.behaviour.sensors.count : 0),
+      0,
+    );
     const each = `${2 + modules} connections each (edgeAgent, edgeHub, ${modules} modules)`;
     parts.push({ what: `${fmt(n)} IoT Edge devices of ${group.name}: ${each}`, count: n * (2 + modules) });
     const what = `${fmt(n * sensors)} sensors of identity-translation modules: a connection each`;
@@ -117,7 +120,9 @@ export function peakRate(arrivals: Arrivals): number {
 /** The limit of open files of this process (soft) and the hard one; undefined where there is none to read. */
 export function readDescriptorLimit(): { soft: number; hard: number } | undefined {
   try {
-    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
     const m = line === undefined ? null : /Max open files\s+(\S+)\s+(\S+)/.exec(line);
     if (m !== null) return { soft: limitValue(m[1]!), hard: limitValue(m[2]!) };
   } catch {
@@ -162,19 +167,28 @@ export function localPortRange(): number {
 
 /** The budget: the estimate against the limit and the ports. */
 export function descriptorBudget(
-  estimate: DescriptorEstimate, limit: { soft: number; hard: number }, ports: number, localAddresses: number,
+  estimate: DescriptorEstimate,
+  limit: { soft: number; hard: number },
+  ports: number,
+  localAddresses: number,
 ): DescriptorBudget {
   const available = ports * Math.max(1, localAddresses);
   return {
-    limit: limit.soft, hardLimit: limit.hard, needed: estimate.needed, parts: estimate.parts,
+    limit: limit.soft,
+    hardLimit: limit.hard,
+    needed: estimate.needed,
+    parts: estimate.parts,
     ...(estimate.emulator === undefined ? {} : { emulator: estimate.emulator }),
     ports: { needed: estimate.connections, available, localAddresses: Math.max(1, localAddresses) },
   };
 }
 
 export function fits(budget: DescriptorBudget): boolean {
-  return budget.needed <= budget.limit && (budget.emulator ?? 0) <= budget.limit
-    && (budget.ports === undefined || budget.ports.needed <= budget.ports.available);
+  return (
+    budget.needed <= budget.limit &&
+    (budget.emulator ?? 0) <= budget.limit &&
+    (budget.ports === undefined || budget.ports.needed <= budget.ports.available)
+  );
 }
 
 /** What a person reads when the plan does not fit: how much, made of what, what to do (or, forced, what happens). */
@@ -191,23 +205,29 @@ export function budgetAdvice(budget: DescriptorBudget): string {
   const todo: string[] = [];
   if (worst > budget.limit) {
     const wanted = Math.ceil((worst * 1.1) / 1000) * 1000;
-    todo.push(wanted <= budget.hardLimit
-      ? `raise the limit: ulimit -n ${wanted}`
-      : `raise the limit: ulimit -n ${wanted} (above the hard limit: as root, in /etc/security/limits.conf or ` +
-        `with LimitNOFILE= for a systemd service)`);
+    todo.push(
+      wanted <= budget.hardLimit
+        ? `raise the limit: ulimit -n ${wanted}`
+        : `raise the limit: ulimit -n ${wanted} (above the hard limit: as root, in /etc/security/limits.conf or ` +
+            `with LimitNOFILE= for a systemd service)`,
+    );
     const shards = Math.max(2, Math.ceil(worst / Math.max(1, budget.limit * 0.9)));
-    todo.push(`or split the fleet over ${shards} processes or machines: ` +
-      `--shard 1/${shards} … --shard ${shards}/${shards} (then edgefleet report merge)`);
+    todo.push(
+      `or split the fleet over ${shards} processes or machines: ` +
+        `--shard 1/${shards} … --shard ${shards}/${shards} (then edgefleet report merge)`,
+    );
   }
   const ports = budget.ports;
   if (ports !== undefined && ports.needed > ports.available) {
     const more = Math.ceil(ports.needed / (ports.available / ports.localAddresses));
-    lines.push(`  ${fmt(ports.needed)} connections to one address and port, and ${fmt(ports.available)} local ports ` +
-      `for them from ${ports.localAddresses} source address(es)`);
+    lines.push(
+      `  ${fmt(ports.needed)} connections to one address and port, and ${fmt(ports.available)} local ports ` +
+        `for them from ${ports.localAddresses} source address(es)`,
+    );
     todo.push(`spread the connections over ${more} source addresses: --local-address 127.0.0.2,127.0.0.3,…`);
   }
-  const anyway = 'identities past the limit fail with "exhaustion" errors, and the report says where the limit ' +
-    'was reached';
+  const anyway =
+    'identities past the limit fail with "exhaustion" errors, and the report says where the limit ' + 'was reached';
   if (budget.forced === true) return [...lines, `going on (--force): ${anyway}`].join('\n');
   todo.push(`or run anyway with --force: ${anyway}`);
   return [...lines, 'what to do:', ...todo.map((t) => `  - ${t}`)].join('\n');

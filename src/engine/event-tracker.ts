@@ -42,12 +42,17 @@ export class EventTracker {
   private ended = false;
 
   constructor(
-    events: readonly ProfileEvent[], private readonly startAt: number, workers: readonly number[],
+    events: readonly ProfileEvent[],
+    private readonly startAt: number,
+    workers: readonly number[],
     private readonly say: (line: string) => void = () => {},
   ) {
     this.live = new Set(workers);
     this.tracked = events.map((event, index) => ({
-      report: newReport(event, index), parts: new Map(), waiting: new Set(workers), closed: false,
+      report: newReport(event, index),
+      parts: new Map(),
+      waiting: new Set(workers),
+      closed: false,
     }));
   }
 
@@ -134,7 +139,8 @@ export class EventTracker {
         t.report.notWhole = 'it did not happen: the run ended before its time';
       } else if (t.report.wholeAfterMs === null) {
         const b = t.report.before;
-        t.report.notWhole = `never whole again before the end: ${level.identities} of ${b.identities} identities ` +
+        t.report.notWhole =
+          `never whole again before the end: ${level.identities} of ${b.identities} identities ` +
           `connected and ${level.connections} of ${b.connections} connections open at the end`;
       }
     }
@@ -199,11 +205,22 @@ export class EventTracker {
 function newReport(event: ProfileEvent, index: number): FaultEventReport {
   const { at, kind, ...spec } = event;
   return {
-    index, kind, spec, atMs: at, at: null, startedAtMs: null,
-    before: { identities: 0, connections: 0 }, tookAway: { identities: 0, connections: 0 },
+    index,
+    kind,
+    spec,
+    atMs: at,
+    at: null,
+    startedAtMs: null,
+    before: { identities: 0, connections: 0 },
+    tookAway: { identities: 0, connections: 0 },
     ...(kind === 'targetOutage' || kind === 'targetRestart'
-      ? { targetBackAtMs: null, wholeAfterTargetBackMs: null } : {}),
-    lowestConnected: null, wholeAfterMs: null, window: null, ledger: null, errors: {},
+      ? { targetBackAtMs: null, wholeAfterTargetBackMs: null }
+      : {}),
+    lowestConnected: null,
+    wholeAfterMs: null,
+    window: null,
+    ledger: null,
+    errors: {},
   };
 }
 

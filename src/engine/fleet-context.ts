@@ -46,7 +46,9 @@ export class WorkerAssignments implements AssignmentBook {
 
   assigned(registrationId: string, assignment: AssignedHub, payload: RegisterPayload | undefined): void {
     const entry = {
-      assignedHub: assignment.assignedHub, deviceId: assignment.deviceId, ...(payload === undefined ? {} : { payload }),
+      assignedHub: assignment.assignedHub,
+      deviceId: assignment.deviceId,
+      ...(payload === undefined ? {} : { payload }),
       assignedAt: new Date().toISOString(),
     };
     this.entries[registrationId] = entry;
@@ -99,7 +101,10 @@ export class FleetContext {
     const entries = options.assignments;
     this.assignments = entries === undefined ? undefined : new WorkerAssignments({ ...entries });
     this.sim = {
-      scheduler: this.scheduler, metrics: this.metrics, target, watch: this.watch,
+      scheduler: this.scheduler,
+      metrics: this.metrics,
+      target,
+      watch: this.watch,
       localAddress: (ordinal) => (addresses.length === 0 ? undefined : addresses[ordinal % addresses.length]),
       stateChanged: (group, from, to) => this.stateChanged(group, from, to),
       desiredAcknowledged: (...args) => options.desiredAcknowledged?.(...args),

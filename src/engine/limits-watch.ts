@@ -9,7 +9,8 @@ export class LimitsWatch {
   private peak = 0;
 
   constructor(
-    private readonly startAt: number, private readonly descriptors: DescriptorBudget | undefined,
+    private readonly startAt: number,
+    private readonly descriptors: DescriptorBudget | undefined,
     private readonly say: (line: string) => void = () => {},
   ) {}
 
@@ -21,7 +22,11 @@ export class LimitsWatch {
     if (e.count === 0) return;
     const atMs = e.lastAtMs ?? Date.now();
     this.found = {
-      at: new Date(atMs).toISOString(), atMs: Math.max(0, atMs - this.startAt), connected, connections, sockets,
+      at: new Date(atMs).toISOString(),
+      atMs: Math.max(0, atMs - this.startAt),
+      connected,
+      connections,
+      sockets,
       message: e.lastMessage,
     };
     this.say(
@@ -34,7 +39,8 @@ export class LimitsWatch {
   result(): RunLimits {
     return {
       ...(this.descriptors === undefined ? {} : { descriptors: this.descriptors }),
-      exhaustion: this.found, peakConnected: this.peak,
+      exhaustion: this.found,
+      peakConnected: this.peak,
     };
   }
 }

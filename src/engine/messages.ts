@@ -36,14 +36,25 @@ export type FromWorker =
   | { type: 'ready'; groupPatterns: Record<string, string[]>; states: StateCounts; patterns: StateCounts }
   /** states by group, patterns by pattern. */
   | {
-      type: 'snapshot'; workerIndex: number; snapshot: MetricsSnapshot; states: StateCounts; patterns: StateCounts;
-      pendingAcks: number; heapUsed: number | null; connections: number; sockets: number;
+      type: 'snapshot';
+      workerIndex: number;
+      snapshot: MetricsSnapshot;
+      states: StateCounts;
+      patterns: StateCounts;
+      pendingAcks: number;
+      heapUsed: number | null;
+      connections: number;
+      sockets: number;
       /** Assignments made (or to forget) since the last message, for the assignment cache. */
       assignments?: AssignmentChanges;
     }
   | { type: 'inspection'; requestId: number; detail: DeviceDetail | null }
   | {
-      type: 'final'; workerIndex: number; snapshot: MetricsSnapshot; states: StateCounts; patterns: StateCounts;
+      type: 'final';
+      workerIndex: number;
+      snapshot: MetricsSnapshot;
+      states: StateCounts;
+      patterns: StateCounts;
       acknowledgedBy: Record<string, number>;
       assignments?: AssignmentChanges;
     }

@@ -50,16 +50,26 @@ export class WorkerPool {
   /** Resolves with the first failure once the run has started. */
   readonly failed: Promise<string>;
 
-  constructor(inits: readonly WorkerInit[], spawn: WorkerSpawner, private readonly aggregate: MetricsAggregate,
-    private readonly events: PoolEvents) {
+  constructor(
+    inits: readonly WorkerInit[],
+    spawn: WorkerSpawner,
+    private readonly aggregate: MetricsAggregate,
+    private readonly events: PoolEvents,
+  ) {
     this.failed = new Promise((resolve) => (this.onFailure = resolve));
     for (const init of inits) for (const i of init.identities) this.owner.set(i.deviceId, init.workerIndex);
     const readies: Promise<void>[] = [];
     const finals: Promise<void>[] = [];
     this.members = inits.map((init) => {
       const member: Member = {
-        index: init.workerIndex, handle: spawn(init), states: {}, patterns: {}, heapMB: null, connections: 0,
-        sockets: 0, done: false,
+        index: init.workerIndex,
+        handle: spawn(init),
+        states: {},
+        patterns: {},
+        heapMB: null,
+        connections: 0,
+        sockets: 0,
+        done: false,
       };
       const { ready, final } = this.listen(member);
       readies.push(ready);

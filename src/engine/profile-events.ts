@@ -107,10 +107,14 @@ const add = (into: FleetLevel, more: FleetLevel) => {
  */
 function outage(scope: EventScope, event: EventOf<'targetOutage'>): FleetLevel {
   const { init, ctx } = scope;
-  const edges = scope.things
-    .filter((b) => b.thing instanceof SimEdgeDevice && (event.group === undefined || b.group === event.group));
+  const edges = scope.things.filter(
+    (b) => b.thing instanceof SimEdgeDevice && (event.group === undefined || b.group === event.group),
+  );
   if (edges.length === 0) return { identities: 0, connections: 0 };
-  const took = holding(scope, edges.flatMap((b) => (b.thing as SimEdgeDevice).upstreamDeviceIds));
+  const took = holding(
+    scope,
+    edges.flatMap((b) => (b.thing as SimEdgeDevice).upstreamDeviceIds),
+  );
   const what = `${edges.length} IoT Edge device(s)`;
   const service = init.target.kind === 'emulator' ? init.target.service : undefined;
   if (service === undefined) {

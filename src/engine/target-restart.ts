@@ -21,9 +21,12 @@ export class TargetRestarts {
   private ending = false;
 
   constructor(
-    private readonly events: readonly ProfileEvent[], private readonly startAt: number,
-    private readonly emulator: RunningEmulator | undefined, private readonly pool: WorkerPool,
-    private readonly tracker: EventTracker, private readonly log: Log,
+    private readonly events: readonly ProfileEvent[],
+    private readonly startAt: number,
+    private readonly emulator: RunningEmulator | undefined,
+    private readonly pool: WorkerPool,
+    private readonly tracker: EventTracker,
+    private readonly log: Log,
   ) {}
 
   /** Each restart at its time, one after the other. */
@@ -31,9 +34,11 @@ export class TargetRestarts {
     this.events.forEach((event, index) => {
       if (event.kind !== 'targetRestart') return;
       const delay = Math.max(0, this.startAt + event.at - Date.now());
-      this.timers.push(setTimeout(() => {
-        this.running = this.running.then(() => this.restart(index, event.duration));
-      }, delay));
+      this.timers.push(
+        setTimeout(() => {
+          this.running = this.running.then(() => this.restart(index, event.duration));
+        }, delay),
+      );
     });
   }
 

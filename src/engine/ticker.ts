@@ -42,10 +42,17 @@ export class SnapshotTicker {
     const connected = this.aggregate.gauges()['connected'] ?? 0;
     const events = this.run.observe?.(now, { connected, connections, sockets: this.pool.sockets() }) ?? [];
     return {
-      atMs: now, elapsedMs: Math.max(0, now - startAt),
+      atMs: now,
+      elapsedMs: Math.max(0, now - startAt),
       stage: describeStage(profile.arrivals, now - startAt, { durationMs, ...rampDown, stopping: this.stopping }),
-      paused: this.paused, stopping: this.stopping, aggregate: this.aggregate, ...this.pool.counts(),
-      workers: this.pool.loads(), process: this.processLoad(), connections, events,
+      paused: this.paused,
+      stopping: this.stopping,
+      aggregate: this.aggregate,
+      ...this.pool.counts(),
+      workers: this.pool.loads(),
+      process: this.processLoad(),
+      connections,
+      events,
     };
   }
 

@@ -29,7 +29,9 @@ export interface WorkerRuntimeOptions {
  * undefined when the fleet could not be built (the coordinator was told why: a `fatal` message).
  */
 export async function runWorker(
-  port: CoordinatorPort, init: WorkerInit, options: WorkerRuntimeOptions = {},
+  port: CoordinatorPort,
+  init: WorkerInit,
+  options: WorkerRuntimeOptions = {},
 ): Promise<WorkerRuntime | undefined> {
   const runtime = new WorkerRuntime(port, init, options);
   try {
@@ -57,10 +59,13 @@ export class WorkerRuntime {
   private events: EventScope | undefined;
 
   constructor(
-    private readonly port: CoordinatorPort, private readonly init: WorkerInit, options: WorkerRuntimeOptions,
+    private readonly port: CoordinatorPort,
+    private readonly init: WorkerInit,
+    options: WorkerRuntimeOptions,
   ) {
     this.fleet = new FleetContext(init.target, {
-      logLevel: init.logLevel, localAddresses: init.localAddresses,
+      logLevel: init.logLevel,
+      localAddresses: init.localAddresses,
       log: (level, message) => this.post({ type: 'log', level, message }),
       notice: (message) => this.post({ type: 'notice', message }),
       desiredAcknowledged: (deviceId, moduleId, _version, atMs) => this.actions?.acknowledged(deviceId, moduleId, atMs),
@@ -115,7 +120,12 @@ export class WorkerRuntime {
       for (const spec of buildActions(init)) this.actions.schedule(spec, init.actionShare, startAt, endAt);
     }
     const events: EventScope = {
-      scheduler, things: this.things, init, ctx: this.fleet.sim, fleet: this.fleet, random: this.random,
+      scheduler,
+      things: this.things,
+      init,
+      ctx: this.fleet.sim,
+      fleet: this.fleet,
+      random: this.random,
       post: (message) => this.post(message),
     };
     this.events = events;
@@ -129,9 +139,15 @@ export class WorkerRuntime {
     if (watch.size > 0) watch.expire(this.scheduler.now());
     const assignments = this.fleet.assignments?.takeChanges();
     this.post({
-      type: 'snapshot', workerIndex: this.init.workerIndex, snapshot: metrics.snapshot(Date.now()),
-      states: structuredClone(states), patterns: this.patternSnapshot(), pendingAcks: this.pendingAcks(),
-      heapUsed: heapUsed(), connections: this.fleet.connections.open, sockets: this.fleet.connections.sockets,
+      type: 'snapshot',
+      workerIndex: this.init.workerIndex,
+      snapshot: metrics.snapshot(Date.now()),
+      states: structuredClone(states),
+      patterns: this.patternSnapshot(),
+      pendingAcks: this.pendingAcks(),
+      heapUsed: heapUsed(),
+      connections: this.fleet.connections.open,
+      sockets: this.fleet.connections.sockets,
       ...(assignments === undefined ? {} : { assignments }),
     });
   }
@@ -201,9 +217,16 @@ export class WorkerRuntime {
     const { thing } = built;
     const { ring, sinceMs } = this.fleet.watch.look(deviceId, this.scheduler.now());
     return {
-      deviceId, group: built.group, pattern: built.pattern, state: thing.state, workerIndex: this.init.workerIndex,
-      pendingAcks: thing.pendingAcks, transitions: [...(thing.transitions ?? [])],
-      messages: ring.newestFirst(), messagesSinceMs: sinceMs, messagesRecorded: ring.recorded,
+      deviceId,
+      group: built.group,
+      pattern: built.pattern,
+      state: thing.state,
+      workerIndex: this.init.workerIndex,
+      pendingAcks: thing.pendingAcks,
+      transitions: [...(thing.transitions ?? [])],
+      messages: ring.newestFirst(),
+      messagesSinceMs: sinceMs,
+      messagesRecorded: ring.recorded,
     };
   }
 
@@ -216,8 +239,12 @@ export class WorkerRuntime {
     const { metrics, states, acknowledgedBy } = this.fleet;
     const assignments = this.fleet.assignments?.takeChanges();
     this.post({
-      type: 'final', workerIndex: this.init.workerIndex, snapshot: metrics.snapshot(Date.now()),
-      states: structuredClone(states), patterns: this.patternSnapshot(), acknowledgedBy,
+      type: 'final',
+      workerIndex: this.init.workerIndex,
+      snapshot: metrics.snapshot(Date.now()),
+      states: structuredClone(states),
+      patterns: this.patternSnapshot(),
+      acknowledgedBy,
       ...(assignments === undefined ? {} : { assignments }),
     });
     this.port.close();

@@ -40,7 +40,12 @@ export interface IntervalView {
   /** Only operations with samples in this interval. */
   operations: Partial<Record<Operation, IntervalOperationStats>>;
   ledger: LedgerCounts;
-  rates: { generatedPerSecond: number; acknowledgedPerSecond: number; failedPerSecond: number; errorsPerSecond: number };
+  rates: {
+    generatedPerSecond: number;
+    acknowledgedPerSecond: number;
+    failedPerSecond: number;
+    errorsPerSecond: number;
+  };
   errors: Partial<Record<ErrorClass, number>>;
   /** Scheduler lateness of this second (timers firing after their time), ms; absent when no timer fired. */
   lateness?: { count: number; p99: number | null; max: number | null };
@@ -303,7 +308,8 @@ export class MetricsAggregate {
 
   toState(): AggregateState {
     const ops: AggregateState['ops'] = {};
-    for (const [op, h] of this.cumulative) ops[op] = { corrected: encodeHistogram(h.corrected), raw: encodeHistogram(h.raw) };
+    for (const [op, h] of this.cumulative)
+      ops[op] = { corrected: encodeHistogram(h.corrected), raw: encodeHistogram(h.raw) };
     const state: AggregateState = {
       v: 1,
       startMs: this.first,
@@ -311,7 +317,9 @@ export class MetricsAggregate {
       ops,
       ledger: { ...this.ledgerSum },
       gauges: Object.fromEntries([...this.gaugesByWorker].map(([k, v]) => [k, { ...v }])),
-      errors: Object.fromEntries([...this.errorStats].map(([k, v]) => [k, { ...v, byOperation: { ...v.byOperation } }])),
+      errors: Object.fromEntries(
+        [...this.errorStats].map(([k, v]) => [k, { ...v, byOperation: { ...v.byOperation } }]),
+      ),
       // The open second goes along as a row, so a shard that was not flushed loses nothing.
       timeseries: [...this.rows.map((r) => ({ ...r })), ...(this.open ? [this.rowOf(this.open, this.gauges())] : [])],
       rejected: this.rejectedSum,
@@ -335,7 +343,8 @@ export class MetricsAggregate {
   // ---- internals ----
 
   private mergeState(state: AggregateState, own = false): void {
-    if (state?.v !== 1) throw new Error(`unsupported aggregate state version: ${String((state as { v?: unknown })?.v)}`);
+    if (state?.v !== 1)
+      throw new Error(`unsupported aggregate state version: ${String((state as { v?: unknown })?.v)}`);
     if (state.startMs !== null) this.first = this.first === null ? state.startMs : Math.min(this.first, state.startMs);
     if (state.endMs !== null) this.last = this.last === null ? state.endMs : Math.max(this.last, state.endMs);
     for (const [op, enc] of Object.entries(state.ops)) {
@@ -389,7 +398,15 @@ export class MetricsAggregate {
   }
 
   private newInterval(second: number): OpenInterval {
-    return { second, ops: new Map(), lateness: undefined, ledger: emptyLedger(), errors: {}, errorCount: 0, snapshots: 0 };
+    return {
+      second,
+      ops: new Map(),
+      lateness: undefined,
+      ledger: emptyLedger(),
+      errors: {},
+      errorCount: 0,
+      snapshots: 0,
+    };
   }
 
   private closeOpen(): void {
@@ -447,7 +464,8 @@ export class MetricsAggregate {
 
   private rowOf(iv: OpenInterval, gauges: Record<string, number>, latenessP99Ms?: number): TimeseriesRow {
     // The open second (toState) has not been closed: its lateness is read without resetting it.
-    const late = latenessP99Ms ?? (iv.lateness === undefined ? undefined : latencyStats(iv.lateness, false).p99 ?? undefined);
+    const late =
+      latenessP99Ms ?? (iv.lateness === undefined ? undefined : (latencyStats(iv.lateness, false).p99 ?? undefined));
     return {
       t: iv.second * 1000,
       seconds: 1,

@@ -57,7 +57,8 @@ export const usToMs = (us: number): number => Math.round(us) / US_PER_MS;
  */
 export function latencyStats(h: Histogram | undefined, withMean = true): LatencyStats {
   const count = h?.totalCount ?? 0;
-  if (!h || count === 0) return { count: 0, p50: null, p90: null, p95: null, p99: null, p999: null, max: null, mean: null };
+  if (!h || count === 0)
+    return { count: 0, p50: null, p90: null, p95: null, p99: null, p999: null, max: null, mean: null };
   return {
     count,
     p50: usToMs(h.getValueAtPercentile(50)),

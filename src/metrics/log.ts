@@ -67,7 +67,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     fd = openSync(path, 'a', 0o600);
   }
   const state = { fd };
-  const wants = (rank: number) => (stderr !== null && rank >= consoleRank) || (state.fd !== undefined && rank >= fileRank);
+  const wants = (rank: number) =>
+    (stderr !== null && rank >= consoleRank) || (state.fd !== undefined && rank >= fileRank);
   const minRank = Math.min(stderr === null ? 3 : consoleRank, state.fd === undefined ? 3 : fileRank);
 
   const write = (level: LogLevel, msg: string, base: LogFields, fields: LogFields | undefined) => {

@@ -28,13 +28,20 @@ export const TRACE_SUMMARY_LENGTH = 60;
 
 /** A bounded excerpt a person can read: credentials scrubbed, control characters and runs of space gone. */
 export function traceExcerpt(text: string | Buffer): string {
-  const head = typeof text === 'string' ? text.slice(0, TRACE_SUMMARY_LENGTH * 4) : text.subarray(0, TRACE_SUMMARY_LENGTH * 4).toString('utf8');
+  const head =
+    typeof text === 'string'
+      ? text.slice(0, TRACE_SUMMARY_LENGTH * 4)
+      : text.subarray(0, TRACE_SUMMARY_LENGTH * 4).toString('utf8');
   // eslint-disable-next-line no-control-regex
-  const s = redactText(head).replace(/[\u0000-\u001F\u007F-\u009F]+/g, ' ').replace(/\s+/g, ' ').trim();
+  const s = redactText(head)
+    .replace(/[\u0000-\u001F\u007F-\u009F]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   return s.length > TRACE_SUMMARY_LENGTH ? `${s.slice(0, TRACE_SUMMARY_LENGTH - 1)}…` : s;
 }
 
-export const byteLength = (body: string | Buffer): number => (typeof body === 'string' ? Buffer.byteLength(body) : body.length);
+export const byteLength = (body: string | Buffer): number =>
+  typeof body === 'string' ? Buffer.byteLength(body) : body.length;
 
 /** A fixed number of messages, the oldest overwritten. Entries are updated in place when they settle. */
 export class MessageRing {
@@ -80,7 +87,10 @@ interface Watched {
 export class MessageWatch {
   private readonly watched = new Map<string, Watched>();
 
-  constructor(readonly capacity = 32, readonly leaseMs = 15_000) {}
+  constructor(
+    readonly capacity = 32,
+    readonly leaseMs = 15_000,
+  ) {}
 
   /** The ring of a device being looked at, or undefined (nearly always). Keyed by device id: a module's
    * messages belong to its IoT Edge device. */
@@ -91,7 +101,8 @@ export class MessageWatch {
   /** Starts recording (or extends the look); returns the ring and when it began. */
   look(deviceId: string, nowMs: number): { ring: MessageRing; sinceMs: number } {
     let w = this.watched.get(deviceId);
-    if (w === undefined) this.watched.set(deviceId, (w = { ring: new MessageRing(this.capacity), sinceMs: nowMs, untilMs: 0 }));
+    if (w === undefined)
+      this.watched.set(deviceId, (w = { ring: new MessageRing(this.capacity), sinceMs: nowMs, untilMs: 0 }));
     w.untilMs = nowMs + this.leaseMs;
     return w;
   }

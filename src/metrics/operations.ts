@@ -24,7 +24,14 @@ export type Operation = (typeof OPERATIONS)[number];
  * of the named classes.
  */
 export const ERROR_CLASSES = [
-  'auth', 'throttled', 'timeout', 'protocol', 'network', 'server', 'exhaustion', 'other',
+  'auth',
+  'throttled',
+  'timeout',
+  'protocol',
+  'network',
+  'server',
+  'exhaustion',
+  'other',
 ] as const;
 export type ErrorClass = (typeof ERROR_CLASSES)[number];
 

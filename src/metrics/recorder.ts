@@ -1,10 +1,22 @@
 // Per-worker recording: O(1), allocation-free on the hot path; encoding happens once a second in snapshot().
 import type { Histogram } from 'hdr-histogram-js';
 import { encodeHistogram, MAX_TRACKABLE_US, newIntervalHistogram, US_PER_MS } from './histogram.js';
-import { ERROR_CLASS_INDEX, ERROR_CLASSES, OPERATION_INDEX, OPERATIONS, type ErrorClass, type Operation } from './operations.js';
+import {
+  ERROR_CLASS_INDEX,
+  ERROR_CLASSES,
+  OPERATION_INDEX,
+  OPERATIONS,
+  type ErrorClass,
+  type Operation,
+} from './operations.js';
 import { redactText } from './redact.js';
 import {
-  emptyLedger, emptyProvisioning, LEDGER_KEYS, type ErrorDelta, type LedgerCounts, type MetricsSnapshot,
+  emptyLedger,
+  emptyProvisioning,
+  LEDGER_KEYS,
+  type ErrorDelta,
+  type LedgerCounts,
+  type MetricsSnapshot,
   type ProvisioningCounts,
 } from './types.js';
 
@@ -167,7 +179,6 @@ export class MetricsRecorder {
     this.intervalStartMs = nowMs;
     return snap;
   }
-
 }
 
 // HDR truncates fractions; rounding keeps the sub-µs part of a float timestamp honest.

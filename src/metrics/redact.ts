@@ -5,7 +5,6 @@ const KEY_FIELD =
   'password|passwd|pwd|passphrase|secret|client[_-]?secret|api[_-]?token|access[_-]?token|auth[_-]?token|sas[_-]?token|token|' +
   'connection[_-]?string|SharedAccessKey|sig|signature';
 
-
 const PATTERNS: ReadonlyArray<[RegExp, string]> = [
   [/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|$)/g, '[redacted private key]'],
   [/SharedAccessSignature\s+[^\s"',;]+/gi, 'SharedAccessSignature [redacted]'],
@@ -15,7 +14,10 @@ const PATTERNS: ReadonlyArray<[RegExp, string]> = [
   [/SharedAccessSignature(?:%20|\+)[^\s"',;]+/gi, 'SharedAccessSignature [redacted]'],
   [/\b(sig|SharedAccessKey)(%3D)[^\s&"',;]*?(?=%26|[\s&"',;]|$)/gi, '$1$2[redacted]'],
   // Authorization / Proxy-Authorization headers, any scheme (Basic, Bearer, SharedAccessSignature, a raw token).
-  [/\b((?:proxy-)?authorization)(["']?\s*[:=]\s*["']?)(?:(?:Basic|Bearer|Digest|SharedAccessSignature)\s+)?[^\s"',;]+/gi, '$1$2[redacted]'],
+  [
+    /\b((?:proxy-)?authorization)(["']?\s*[:=]\s*["']?)(?:(?:Basic|Bearer|Digest|SharedAccessSignature)\s+)?[^\s"',;]+/gi,
+    '$1$2[redacted]',
+  ],
   // key-like field, then ":" or "=" (JSON, YAML, util.inspect, query strings), then the value.
   [new RegExp(`\\b(${KEY_FIELD})(["']?\\s*[:=]\\s*["']?)(?!\\[redacted)[^\\s"',;&}\\]]+`, 'gi'), '$1$2[redacted]'],
   // A bare base64 key of 32 or 64 bytes (what IoT Hub, DPS and IoT Central issue), wherever it is.
@@ -38,7 +40,11 @@ const SECRET_KEY =
 export function redactDeep(value: unknown, depth = 0): unknown {
   if (depth > 32) return '[too deep]';
   if (value instanceof Error) {
-    return { name: value.name, message: redactText(value.message), ...(value.stack ? { stack: redactText(value.stack) } : {}) };
+    return {
+      name: value.name,
+      message: redactText(value.message),
+      ...(value.stack ? { stack: redactText(value.stack) } : {}),
+    };
   }
   if (typeof value === 'string') return redactText(value);
   if (typeof value === 'bigint') return value.toString();

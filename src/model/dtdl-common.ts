@@ -85,10 +85,7 @@ export function checkName(v: unknown, p: string, version: DtdlVersion, fail: Fai
   }
   const max = limitOf(version, 'name')!;
   if (v.length > max) {
-    fail(
-      p,
-      pastLimit(version, 'name', `"${v.slice(0, 20)}…" is ${v.length} characters long`),
-    );
+    fail(p, pastLimit(version, 'name', `"${v.slice(0, 20)}…" is ${v.length} characters long`));
   }
   return v;
 }
@@ -143,10 +140,7 @@ export function checkElement(el: Json, p: string, version: DtdlVersion, fail: Fa
     const max = limitOf(version, key)!;
     const long = texts.find((t) => t.length > max);
     if (long !== undefined) {
-      fail(
-        join(p, key),
-        pastLimit(version, key, `a text of ${long.length} characters`),
-      );
+      fail(join(p, key), pastLimit(version, key, `a text of ${long.length} characters`));
     }
   }
   const comment = el.comment;
@@ -154,10 +148,7 @@ export function checkElement(el: Json, p: string, version: DtdlVersion, fail: Fa
   if (typeof comment !== 'string') fail(join(p, 'comment'), `expected text, got ${show(comment)}`);
   const max = limitOf(version, 'comment')!;
   if (comment.length > max) {
-    fail(
-      join(p, 'comment'),
-      pastLimit(version, 'comment', `a text of ${comment.length} characters`),
-    );
+    fail(join(p, 'comment'), pastLimit(version, 'comment', `a text of ${comment.length} characters`));
   }
 }
 

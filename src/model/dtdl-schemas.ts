@@ -2,20 +2,46 @@
 // an Interface's reusable schemas, geospatial and IoT Central schemas; nesting and sizes as the specifications limit
 // them and the official parser counts them.
 import {
-  checkElement, checkName, didYouMean, found, isObject, join, pastLimit, show, type Fail, type Json,
+  checkElement,
+  checkName,
+  didYouMean,
+  found,
+  isObject,
+  join,
+  pastLimit,
+  show,
+  type Fail,
+  type Json,
 } from './dtdl-common.js';
 import { limitOf, limitSource, type DtdlVersion } from './limits.js';
 import { GEOSPATIAL_SCHEMAS, type Schema } from './schema.js';
 
 const V3_PRIMITIVES = [
-  'boolean', 'date', 'dateTime', 'double', 'duration', 'float', 'integer', 'long', 'string', 'time',
+  'boolean',
+  'date',
+  'dateTime',
+  'double',
+  'duration',
+  'float',
+  'integer',
+  'long',
+  'string',
+  'time',
 ];
 const PRIMITIVES: Record<DtdlVersion, ReadonlySet<string>> = {
   2: new Set([...V3_PRIMITIVES, 'bytes']),
   3: new Set(V3_PRIMITIVES),
   4: new Set([
     ...V3_PRIMITIVES,
-    'byte', 'bytes', 'decimal', 'short', 'uuid', 'unsignedByte', 'unsignedShort', 'unsignedInteger', 'unsignedLong',
+    'byte',
+    'bytes',
+    'decimal',
+    'short',
+    'uuid',
+    'unsignedByte',
+    'unsignedShort',
+    'unsignedInteger',
+    'unsignedLong',
   ]),
 };
 const CENTRAL_SCHEMAS = new Set(['geopoint', 'vector']);

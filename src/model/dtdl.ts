@@ -4,7 +4,16 @@
 // full DTDL parser (no RDF, no extensions beyond IoT Central's schemas).
 import { readFile } from 'node:fs/promises';
 import {
-  checkDtmi, checkElement, checkName, didYouMean, displayName, isObject, join, pastLimit, show, type Json,
+  checkDtmi,
+  checkElement,
+  checkName,
+  didYouMean,
+  displayName,
+  isObject,
+  join,
+  pastLimit,
+  show,
+  type Json,
 } from './dtdl-common.js';
 import { COMPLEX_TYPES, SchemaReader, schemaElements, typesOf, type Scope } from './dtdl-schemas.js';
 import { JsonSyntaxError, parseJsonText, textSpanOf, type Span } from './json-text.js';
@@ -359,13 +368,19 @@ class Parser {
     const at = this.inProgress.findIndex((e) => e.id === id);
     if (at < 0) return;
     const links = [...this.inProgress.slice(at + 1).map((e) => e.via), via];
-    const what = links.every((l) => l === 'extends') ? '"extends" makes'
-      : links.includes('extends') ? 'Components and "extends" make' : 'Components make';
+    const what = links.every((l) => l === 'extends')
+      ? '"extends" makes'
+      : links.includes('extends')
+        ? 'Components and "extends" make'
+        : 'Components make';
     this.fail(path, `${what} a cycle: ${[...this.inProgress.slice(at).map((e) => e.id), id].join(' → ')}`);
   }
 
   private parseInterface(
-    json: Json, path: string, inherited: DtdlVersion | undefined, via: Via | 'top',
+    json: Json,
+    path: string,
+    inherited: DtdlVersion | undefined,
+    via: Via | 'top',
   ): ParsedInterface {
     const version = this.contextVersion(json, path) ?? inherited;
     if (version === undefined) return this.fail(join(path, '@context'), `missing: expected ${CONTEXTS_HINT}`);
@@ -393,7 +408,11 @@ class Parser {
     this.inProgress.pop();
 
     const iface: ParsedInterface = {
-      id, declared, ancestors, extendsDepth, extendsCount,
+      id,
+      declared,
+      ancestors,
+      extendsDepth,
+      extendsCount,
       elements: ancestors.reduce((n, a) => n + a.declared.elements, declared.elements),
     };
     const dn = displayName(json.displayName);
@@ -469,7 +488,12 @@ class Parser {
 
   private readContents(json: Json, path: string, scope: Scope, names: Map<string, string>): Declared {
     const declared: Declared = {
-      telemetry: [], properties: [], commands: [], components: [], names: new Map(), elements: 0,
+      telemetry: [],
+      properties: [],
+      commands: [],
+      components: [],
+      names: new Map(),
+      elements: 0,
     };
     const contents = json.contents;
     const cp = join(path, 'contents');

@@ -3,9 +3,12 @@
 
 export type Span = readonly [start: number, end: number];
 
-
 export class JsonSyntaxError extends Error {
-  constructor(readonly line: number, readonly column: number, readonly detail: string) {
+  constructor(
+    readonly line: number,
+    readonly column: number,
+    readonly detail: string,
+  ) {
     super(`not valid JSON (line ${line}, column ${column}): ${detail}`);
   }
 }
@@ -61,7 +64,11 @@ class Reader {
     if (c === '{') return this.object();
     if (c === '[') return this.array();
     if (c === '"') return this.string();
-    for (const [word, v] of [['true', true], ['false', false], ['null', null]] as const) {
+    for (const [word, v] of [
+      ['true', true],
+      ['false', false],
+      ['null', null],
+    ] as const) {
       if (this.text.startsWith(word, this.i)) {
         this.i += word.length;
         return v;

@@ -11,8 +11,7 @@ import { isDtmi, repositoryPath } from './dtmi.js';
 
 /** A device models repository. */
 export type ModelRepository =
-  | { kind: 'folder'; dir: string; shown: string }
-  | { kind: 'url'; base: string; cacheDir: string };
+  { kind: 'folder'; dir: string; shown: string } | { kind: 'url'; base: string; cacheDir: string };
 
 /** A model put together from the repository: its Interfaces, the root first, and where each came from. */
 export interface RepositoryModel {

@@ -2,14 +2,7 @@
 // values from users, e.g. generator overrides).
 
 export type IntegerSchema =
-  | 'integer'
-  | 'long'
-  | 'byte'
-  | 'short'
-  | 'unsignedByte'
-  | 'unsignedShort'
-  | 'unsignedInteger'
-  | 'unsignedLong';
+  'integer' | 'long' | 'byte' | 'short' | 'unsignedByte' | 'unsignedShort' | 'unsignedInteger' | 'unsignedLong';
 
 export type PrimitiveSchema =
   | IntegerSchema
@@ -84,12 +77,20 @@ export function isNumericSchema(s: Schema): boolean {
   return isIntegerSchema(s) || s === 'double' || s === 'float' || s === 'decimal';
 }
 
-export const GEOSPATIAL_SCHEMAS: readonly GeospatialSchema[] = ['point', 'multiPoint', 'lineString', 'multiLineString', 'polygon', 'multiPolygon'];
+export const GEOSPATIAL_SCHEMAS: readonly GeospatialSchema[] = [
+  'point',
+  'multiPoint',
+  'lineString',
+  'multiLineString',
+  'polygon',
+  'multiPolygon',
+];
 
 const FLOAT_MAX = 3.4028234663852886e38;
 const DATE = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
 const TIME = /^([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?(Z|[+-]\d{2}:\d{2})?$/;
-const DATE_TIME = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+const DATE_TIME =
+  /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 const DURATION = /^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -102,8 +103,12 @@ function isPosition(v: unknown): boolean {
   if (!Array.isArray(v) || v.length < 2 || v.length > 3) return false;
   const [lon, lat, alt] = v as unknown[];
   return (
-    typeof lon === 'number' && lon >= -180 && lon <= 180 &&
-    typeof lat === 'number' && lat >= -90 && lat <= 90 &&
+    typeof lon === 'number' &&
+    lon >= -180 &&
+    lon <= 180 &&
+    typeof lat === 'number' &&
+    lat >= -90 &&
+    lat <= 90 &&
     (alt === undefined || (typeof alt === 'number' && Number.isFinite(alt)))
   );
 }
@@ -164,12 +169,19 @@ export function conformsTo(value: unknown, schema: Schema): boolean {
       case 'geopoint':
         return (
           isPlainObject(value) &&
-          typeof value.lat === 'number' && value.lat >= -90 && value.lat <= 90 &&
-          typeof value.lon === 'number' && value.lon >= -180 && value.lon <= 180 &&
+          typeof value.lat === 'number' &&
+          value.lat >= -90 &&
+          value.lat <= 90 &&
+          typeof value.lon === 'number' &&
+          value.lon >= -180 &&
+          value.lon <= 180 &&
           (value.alt === undefined || typeof value.alt === 'number')
         );
       case 'vector':
-        return isPlainObject(value) && ['x', 'y', 'z'].every((k) => typeof value[k] === 'number' && Number.isFinite(value[k]));
+        return (
+          isPlainObject(value) &&
+          ['x', 'y', 'z'].every((k) => typeof value[k] === 'number' && Number.isFinite(value[k]))
+        );
       default: {
         const [type, check] = GEO_TYPES[schema];
         return isPlainObject(value) && value.type === type && check(value.coordinates);

@@ -19,8 +19,11 @@ export function dashboardOutput(options: DashboardOutputOptions): Output {
     async start(run) {
       view = firstView(run);
       dash = await startDashboard({
-        initial: view, deviceIds: run.deviceIds, onStop: () => run.control.stop('stopped from the dashboard'),
-        onPause: (paused) => run.control.pause(paused), onDrill: (deviceId) => run.control.inspect(deviceId),
+        initial: view,
+        deviceIds: run.deviceIds,
+        onStop: () => run.control.stop('stopped from the dashboard'),
+        onPause: (paused) => run.control.pause(paused),
+        onDrill: (deviceId) => run.control.inspect(deviceId),
         onInterrupt: options.onInterrupt,
       });
       const shown = dash;

@@ -7,7 +7,10 @@ type Log = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void
 export class OutputFanOut {
   private readonly failed = new Set<Output>();
 
-  constructor(private readonly outputs: readonly Output[], private readonly log: Log) {}
+  constructor(
+    private readonly outputs: readonly Output[],
+    private readonly log: Log,
+  ) {}
 
   /** Starts every output; one that cannot start (a port in use) stops the run before it measures anything. */
   async start(run: RunStart): Promise<void> {

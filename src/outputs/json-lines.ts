@@ -45,7 +45,13 @@ export function jsonLinesOutput(file: string): Output {
 /** Identities by state over every group. */
 function identities(states: StateCounts): Record<string, number> {
   const out: Record<string, number> = {
-    waiting: 0, provisioning: 0, connecting: 0, connected: 0, backingOff: 0, stopped: 0, failed: 0,
+    waiting: 0,
+    provisioning: 0,
+    connecting: 0,
+    connected: 0,
+    backingOff: 0,
+    stopped: 0,
+    failed: 0,
   };
   for (const byState of Object.values(states)) {
     for (const [state, n] of Object.entries(byState)) out[state] = (out[state] ?? 0) + n;
@@ -61,8 +67,16 @@ function errorCounts(aggregate: MetricsAggregate): Record<string, number> {
 function ledger(aggregate: MetricsAggregate) {
   const l = aggregate.ledger();
   return {
-    generated: l.generated, acknowledged: l.acknowledged, failed: l.failed, expired: l.expired, dropped: l.dropped,
-    inFlight: l.inFlight, stored: l.stored, deliveredLate: l.deliveredLate, resent: l.resent, balanced: l.balanced,
+    generated: l.generated,
+    acknowledged: l.acknowledged,
+    failed: l.failed,
+    expired: l.expired,
+    dropped: l.dropped,
+    inFlight: l.inFlight,
+    stored: l.stored,
+    deliveredLate: l.deliveredLate,
+    resent: l.resent,
+    balanced: l.balanced,
   };
 }
 
@@ -70,7 +84,11 @@ type Percentiles = { count: number; p50: number | null; p95: number | null; p99:
 
 /** Corrected latency, ms. */
 const latencyOf = (l: Percentiles) => ({
-  count: l.count, p50: round(l.p50), p95: round(l.p95), p99: round(l.p99), max: round(l.max),
+  count: l.count,
+  p50: round(l.p50),
+  p95: round(l.p95),
+  p99: round(l.p99),
+  max: round(l.max),
 });
 
 function snapshotLine(runId: string, s: RunSnapshot): object {
@@ -79,15 +97,23 @@ function snapshotLine(runId: string, s: RunSnapshot): object {
   for (const [op, o] of Object.entries(second?.operations ?? {})) latency[op] = latencyOf(o);
   const rates = second?.rates;
   return {
-    type: 'snapshot', runId, time: new Date(s.atMs).toISOString(), elapsedSeconds: round(s.elapsedMs / 1000, 1),
-    stage: s.stage, paused: s.paused, stopping: s.stopping, identities: identities(s.states),
+    type: 'snapshot',
+    runId,
+    time: new Date(s.atMs).toISOString(),
+    elapsedSeconds: round(s.elapsedMs / 1000, 1),
+    stage: s.stage,
+    paused: s.paused,
+    stopping: s.stopping,
+    identities: identities(s.states),
     rates: {
       generatedPerSecond: round(rates?.generatedPerSecond ?? 0),
       acknowledgedPerSecond: round(rates?.acknowledgedPerSecond ?? 0),
       failedPerSecond: round(rates?.failedPerSecond ?? 0),
       errorsPerSecond: round(rates?.errorsPerSecond ?? 0),
     },
-    latency, ledger: ledger(s.aggregate), errors: errorCounts(s.aggregate),
+    latency,
+    ledger: ledger(s.aggregate),
+    errors: errorCounts(s.aggregate),
     lateness: { p99: round(second?.lateness?.p99) },
   };
 }
@@ -99,8 +125,13 @@ function finalLine(runId: string, final: RunFinal): object {
     if (l.count > 0) latency[op] = latencyOf(l);
   }
   return {
-    type: 'final', runId, time: new Date(final.endedAtMs).toISOString(), identities: identities(final.states),
-    latency, ledger: ledger(final.aggregate), errors: errorCounts(final.aggregate),
+    type: 'final',
+    runId,
+    time: new Date(final.endedAtMs).toISOString(),
+    identities: identities(final.states),
+    latency,
+    ledger: ledger(final.aggregate),
+    errors: errorCounts(final.aggregate),
     ...(final.reconciliation === undefined ? {} : { reconciliation: final.reconciliation }),
     ...(final.stoppedEarly === undefined ? {} : { stoppedEarly: final.stoppedEarly }),
     ...(final.incomplete === undefined ? {} : { incomplete: final.incomplete }),

@@ -35,7 +35,9 @@ const receivedBy = (stats: EmulatorStatsDocument) =>
 
 /** What the devices say the target acknowledged, against what the emulator says it received since `before`. */
 export async function reconcile(
-  service: ServiceClient, acknowledgedBy: Record<string, number>, before: Record<string, number> = {},
+  service: ServiceClient,
+  acknowledgedBy: Record<string, number>,
+  before: Record<string, number> = {},
 ): Promise<Reconciliation> {
   const stats = await service.stats();
   let acknowledged = 0;

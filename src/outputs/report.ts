@@ -46,10 +46,17 @@ export function reportOutput(options: { reportsDir: string; thresholds: readonly
 }
 
 async function writeReport(
-  run: RunStart, final: RunFinal, reportsDir: string, thresholds: readonly Threshold[],
+  run: RunStart,
+  final: RunFinal,
+  reportsDir: string,
+  thresholds: readonly Threshold[],
 ): Promise<RunReport> {
   const meta: RunMeta & { runId: string } = {
-    runId: run.runId, scenario: run.scenario, profile: run.profile, target: run.target, seed: run.seed,
+    runId: run.runId,
+    scenario: run.scenario,
+    profile: run.profile,
+    target: run.target,
+    seed: run.seed,
     ...(run.shard === undefined ? {} : { shard: { index: run.shard.index, count: run.shard.count } }),
     ...(final.reconciliation === undefined ? {} : { reconciliation: final.reconciliation }),
   };
@@ -61,15 +68,20 @@ async function writeReport(
     ...(final.events === undefined ? {} : { events: final.events }),
     ...(final.limits === undefined ? {} : { limits: final.limits }),
   };
-  const { summary } = await untilDescriptorsFree(() => renderRunFolder(reportDir, final.aggregate, meta, {
-    ...(thresholds.length === 0 ? {} : { judge: thresholdJudge(stored, undefined, (j) => (judged = j)) }),
-    extra, generator: 'edgefleet run',
-  }));
+  const { summary } = await untilDescriptorsFree(() =>
+    renderRunFolder(reportDir, final.aggregate, meta, {
+      ...(thresholds.length === 0 ? {} : { judge: thresholdJudge(stored, undefined, (j) => (judged = j)) }),
+      extra,
+      generator: 'edgefleet run',
+    }),
+  );
   await updateLatest(reportDir);
   const results = judged?.results ?? [];
   const verdict = results.length === 0 ? '' : `\nthresholds\n${formatThresholdResults(results)}`;
   return {
-    summary, reportDir, console: formatConsoleReport(summary, { color: false }) + verdict,
+    summary,
+    reportDir,
+    console: formatConsoleReport(summary, { color: false }) + verdict,
     thresholdsHeld: results.every((r) => r.passed) && (judged?.unreadable.length ?? 0) === 0,
     ...(final.incomplete === undefined ? {} : { incomplete: final.incomplete }),
   };

@@ -14,7 +14,9 @@ export function outputsFromSpecs(specs: readonly string[]): Output[] {
     const kind = KINDS[at < 0 ? spec : spec.slice(0, at)];
     const argument = at < 0 ? '' : spec.slice(at + 1);
     if (kind === undefined || argument === '') {
-      const known = Object.values(KINDS).map((k) => k.example).join('; ');
+      const known = Object.values(KINDS)
+        .map((k) => k.example)
+        .join('; ');
       const message = `expected KIND=ARGUMENT such as ${known}, got "${spec}"`;
       throw new ConfigError([{ file: 'command line', path: '--out', message }]);
     }

@@ -46,7 +46,9 @@ export interface LiveOptions {
  * Anything else (no data yet, a count still below a lower bound) is pending, with passed = true.
  */
 export function evaluateLive(
-  thresholds: readonly Threshold[], live: ThresholdInput, options: LiveOptions = {},
+  thresholds: readonly Threshold[],
+  live: ThresholdInput,
+  options: LiveOptions = {},
 ): ThresholdResult[] {
   const minSamples = options.minSamples ?? 50;
   return thresholds.map((t) => {

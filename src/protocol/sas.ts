@@ -68,7 +68,10 @@ export function parseSasToken(token: string): ParsedSasToken {
     throw new SasTokenError('a SAS token starts with "SharedAccessSignature "');
   }
   const fields = new Map<string, string>();
-  for (const part of trimmed.slice(space + 1).trim().split('&')) {
+  for (const part of trimmed
+    .slice(space + 1)
+    .trim()
+    .split('&')) {
     const eq = part.indexOf('=');
     if (eq <= 0) throw new SasTokenError(`SAS field without a value: "${part.slice(0, 40)}"`);
     fields.set(part.slice(0, eq), part.slice(eq + 1));

@@ -130,7 +130,8 @@ function parseIotHubTopic(t: string): ParsedTopic | undefined {
   const { path, query } = splitQuery(t.slice('$iothub/'.length));
   const rid = requiredParam(query, '$rid');
   if (path === 'twin/GET') return rid === undefined ? undefined : { kind: 'twinGet', rid };
-  if (path === 'twin/PATCH/properties/reported') return rid === undefined ? undefined : { kind: 'twinReportedPatch', rid };
+  if (path === 'twin/PATCH/properties/reported')
+    return rid === undefined ? undefined : { kind: 'twinReportedPatch', rid };
   if (path === 'twin/PATCH/properties/desired') {
     const version = optionalInt(query, '$version');
     return typeof version === 'number' ? { kind: 'desiredPatch', version } : undefined;
@@ -140,7 +141,9 @@ function parseIotHubTopic(t: string): ParsedTopic | undefined {
     const version = optionalInt(query, '$version');
     if (rid === undefined || version === null) return undefined;
     const status = Number(segments[2]);
-    return version === undefined ? { kind: 'twinResponse', status, rid } : { kind: 'twinResponse', status, rid, version };
+    return version === undefined
+      ? { kind: 'twinResponse', status, rid }
+      : { kind: 'twinResponse', status, rid, version };
   }
   if (segments[0] === 'methods' && segments.length === 3 && rid !== undefined) {
     const third = segments[2] ?? '';
@@ -164,7 +167,9 @@ function parseDpsTopic(t: string): ParsedTopic | undefined {
     const retry = optionalInt(query, 'retry-after');
     if (retry === null) return undefined;
     const status = Number(segments[1]);
-    return retry === undefined ? { kind: 'dpsResponse', status, rid } : { kind: 'dpsResponse', status, rid, retryAfterSeconds: retry };
+    return retry === undefined
+      ? { kind: 'dpsResponse', status, rid }
+      : { kind: 'dpsResponse', status, rid, retryAfterSeconds: retry };
   }
   return undefined;
 }

@@ -5,7 +5,10 @@
 export type WireJsonProblem = 'syntax' | 'tooDeep' | 'prototypeKey';
 
 export class WireJsonError extends Error {
-  constructor(readonly problem: WireJsonProblem, message: string) {
+  constructor(
+    readonly problem: WireJsonProblem,
+    message: string,
+  ) {
     super(message);
   }
 }

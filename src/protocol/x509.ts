@@ -29,7 +29,9 @@ async function exportKeyPem(key: CryptoKey): Promise<string> {
 }
 
 async function importKeyPem(pem: string): Promise<CryptoKey> {
-  return webcrypto.subtle.importKey('pkcs8', x509.PemConverter.decode(pem)[0] as ArrayBuffer, ALGORITHM, true, ['sign']);
+  return webcrypto.subtle.importKey('pkcs8', x509.PemConverter.decode(pem)[0] as ArrayBuffer, ALGORITHM, true, [
+    'sign',
+  ]);
 }
 
 /** PEM files end with a newline, so that chains can be concatenated. */
@@ -54,44 +56,61 @@ async function issue(opts: {
   const notBefore = new Date(Date.now() - DAY_MS);
   const notAfter = new Date(Date.now() + opts.validityDays * DAY_MS);
   const extensions = await opts.extensions(keys);
-  const cert = opts.issuer === undefined
-    ? await x509.X509CertificateGenerator.createSelfSigned({
-        serialNumber: serial(), name: opts.subject, notBefore, notAfter, keys, signingAlgorithm: ALGORITHM, extensions,
-      })
-    : await (async () => {
-        const issuerCert = new x509.X509Certificate(opts.issuer!.certPem);
-        extensions.push(await x509.AuthorityKeyIdentifierExtension.create(issuerCert));
-        return x509.X509CertificateGenerator.create({
+  const cert =
+    opts.issuer === undefined
+      ? await x509.X509CertificateGenerator.createSelfSigned({
           serialNumber: serial(),
-          subject: opts.subject,
-          issuer: issuerCert.subject,
+          name: opts.subject,
           notBefore,
           notAfter,
-          publicKey: keys.publicKey,
-          signingKey: await importKeyPem(opts.issuer!.keyPem),
+          keys,
           signingAlgorithm: ALGORITHM,
           extensions,
-        });
-      })();
+        })
+      : await (async () => {
+          const issuerCert = new x509.X509Certificate(opts.issuer!.certPem);
+          extensions.push(await x509.AuthorityKeyIdentifierExtension.create(issuerCert));
+          return x509.X509CertificateGenerator.create({
+            serialNumber: serial(),
+            subject: opts.subject,
+            issuer: issuerCert.subject,
+            notBefore,
+            notAfter,
+            publicKey: keys.publicKey,
+            signingKey: await importKeyPem(opts.issuer!.keyPem),
+            signingAlgorithm: ALGORITHM,
+            extensions,
+          });
+        })();
   return { certPem: withNewline(cert.toString('pem')), keyPem: withNewline(await exportKeyPem(keys.privateKey)) };
 }
 
 /** A certificate authority, self-signed or below `issuer` (an intermediate, e.g. an IoT Edge device CA). */
-export async function createCertificateAuthority(commonName: string, opts: { issuer?: IssuerPem; validityDays?: number } = {}): Promise<PemPair> {
+export async function createCertificateAuthority(
+  commonName: string,
+  opts: { issuer?: IssuerPem; validityDays?: number } = {},
+): Promise<PemPair> {
   return issue({
     subject: `CN=${dnValue(commonName)}`,
     issuer: opts.issuer,
     validityDays: opts.validityDays ?? 3650,
     extensions: async (keys) => [
       new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature,
+        true,
+      ),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
 }
 
 /** A TLS server certificate for the given DNS names and IP addresses. */
-export async function issueServerCertificate(issuer: IssuerPem, names: { dns: string[]; ips: string[] }, validityDays = 825): Promise<PemPair> {
+export async function issueServerCertificate(
+  issuer: IssuerPem,
+  names: { dns: string[]; ips: string[] },
+  validityDays = 825,
+): Promise<PemPair> {
   return issue({
     subject: `CN=${dnValue(names.dns[0] ?? names.ips[0] ?? 'localhost')}`,
     issuer,
@@ -110,7 +129,11 @@ export async function issueServerCertificate(issuer: IssuerPem, names: { dns: st
 }
 
 /** A device (client) leaf certificate whose subject CN is the device id, as IoT Hub and DPS expect. */
-export async function issueLeafCertificate(issuer: IssuerPem, commonName: string, validityDays = 365): Promise<PemPair> {
+export async function issueLeafCertificate(
+  issuer: IssuerPem,
+  commonName: string,
+  validityDays = 365,
+): Promise<PemPair> {
   return issue({
     subject: `CN=${dnValue(commonName)}`,
     issuer,

@@ -28,7 +28,10 @@ export function formatConsoleReport(summary: RunSummary, options: ConsoleReportO
   const bold = (s: string) => paint(color, '1', s);
 
   const lines: string[] = [];
-  lines.push(bold(`run ${summary.runId}`) + `  ${summary.durationSeconds.toFixed(1)} s  (${summary.startedAt} → ${summary.endedAt})`);
+  lines.push(
+    bold(`run ${summary.runId}`) +
+      `  ${summary.durationSeconds.toFixed(1)} s  (${summary.startedAt} → ${summary.endedAt})`,
+  );
   if (summary.incomplete !== undefined) {
     lines.push(red(`INCOMPLETE: ${summary.incomplete.reason}; the figures cover what was merged before that`));
   }
@@ -40,7 +43,10 @@ export function formatConsoleReport(summary: RunSummary, options: ConsoleReportO
   for (const op of OPERATIONS) {
     const s = summary.operations[op];
     if (!s || s.count === 0) continue;
-    rows.push({ cells: [op, String(s.count), formatMs(s.p50), formatMs(s.p95), formatMs(s.p99), formatMs(s.max)], raw: false });
+    rows.push({
+      cells: [op, String(s.count), formatMs(s.p50), formatMs(s.p95), formatMs(s.p99), formatMs(s.max)],
+      raw: false,
+    });
     const r = s.raw;
     rows.push({ cells: ['  raw', '', formatMs(r.p50), formatMs(r.p95), formatMs(r.p99), formatMs(r.max)], raw: true });
   }
@@ -58,9 +64,7 @@ export function formatConsoleReport(summary: RunSummary, options: ConsoleReportO
 
   // The ledger in one line, so a reader sees at once whether every message is accounted for.
   const l = summary.ledger;
-  const verdict = l.balanced
-    ? green('balanced')
-    : red(`UNBALANCED: ${-l.inFlight} more settled than generated`);
+  const verdict = l.balanced ? green('balanced') : red(`UNBALANCED: ${-l.inFlight} more settled than generated`);
   lines.push(
     `messages  generated ${l.generated} = acknowledged ${l.acknowledged} + failed ${l.failed} + expired ${l.expired}` +
       ` + dropped ${l.dropped} + in flight ${l.inFlight}  ${verdict}` +
@@ -71,8 +75,10 @@ export function formatConsoleReport(summary: RunSummary, options: ConsoleReportO
   if (failed > 0) lines.push(red(`identities  ${failed} failed (they gave up: see errors)`));
   const p = summary.provisioning;
   if (p !== undefined && p.provisioned + p.reusedFromCache + p.reprovisioned > 0) {
-    lines.push(`provisioning  through DPS ${p.provisioned}, reused from cache ${p.reusedFromCache}, `
-      + `re-provisioned ${p.reprovisioned}`);
+    lines.push(
+      `provisioning  through DPS ${p.provisioned}, reused from cache ${p.reusedFromCache}, ` +
+        `re-provisioned ${p.reprovisioned}`,
+    );
   }
 
   const errs = ERROR_CLASSES.filter((c) => summary.errors[c].count > 0);
@@ -85,13 +91,18 @@ export function formatConsoleReport(summary: RunSummary, options: ConsoleReportO
       const e = summary.errors[c];
       const last = e.lastMessage === null ? '' : `  last: ${JSON.stringify(e.lastMessage)}`;
       const op = e.lastOperation ? ` (${e.lastOperation})` : '';
-      lines.push(`${i === 0 ? 'errors' : ''}`.padEnd(10) + `${c.padEnd(nameW)}  ${yellow(String(e.count).padStart(countW))}${last}${op}`);
+      lines.push(
+        `${i === 0 ? 'errors' : ''}`.padEnd(10) +
+          `${c.padEnd(nameW)}  ${yellow(String(e.count).padStart(countW))}${last}${op}`,
+      );
     });
   }
 
   const lt = summary.scheduler.lateness;
   if (lt.count > 0) {
-    lines.push(`scheduler lateness  p50 ${formatMs(lt.p50)} ms  p99 ${formatMs(lt.p99)} ms  max ${formatMs(lt.max)} ms`);
+    lines.push(
+      `scheduler lateness  p50 ${formatMs(lt.p50)} ms  p99 ${formatMs(lt.p99)} ms  max ${formatMs(lt.max)} ms`,
+    );
   }
   const r = summary.reconciliation;
   if (r !== null && typeof r.acknowledgedNotReceived === 'number') {
@@ -100,7 +111,11 @@ export function formatConsoleReport(summary: RunSummary, options: ConsoleReportO
   }
   const rec = summary.recording;
   if (rec.rejectedSamples > 0 || rec.clampedSamples > 0) {
-    lines.push(red(`recording: ${rec.rejectedSamples} samples rejected (NaN/negative), ${rec.clampedSamples} clamped at ${rec.maxTrackableMs} ms`));
+    lines.push(
+      red(
+        `recording: ${rec.rejectedSamples} samples rejected (NaN/negative), ${rec.clampedSamples} clamped at ${rec.maxTrackableMs} ms`,
+      ),
+    );
   }
   limitsLines(summary.limits).forEach((line, i) => {
     const text = `${i === 0 ? 'limits' : ''}`.padEnd(10) + line;

@@ -13,8 +13,9 @@ const count = (n: number) => n.toLocaleString('en-US');
 
 /** "events[1] networkDrop at 0:30 (fraction 0.5, group thermostats)". */
 export function eventTitle(e: FaultEventReport): string {
-  const spec = Object.entries(e.spec)
-    .map(([k, v]) => (k === 'duration' && typeof v === 'number' ? `${k} ${seconds(v)}` : `${k} ${String(v)}`));
+  const spec = Object.entries(e.spec).map(([k, v]) =>
+    k === 'duration' && typeof v === 'number' ? `${k} ${seconds(v)}` : `${k} ${String(v)}`,
+  );
   return `events[${e.index}] ${e.kind} at ${clock(e.atMs)}${spec.length === 0 ? '' : ` (${spec.join(', ')})`}`;
 }
 
@@ -23,8 +24,10 @@ export function tookAwayText(e: FaultEventReport): string {
   if (e.startedAtMs === null) return 'nothing: it did not happen';
   const t = e.tookAway;
   const b = e.before;
-  return `${count(t.identities)} identities, ${count(t.connections)} connections ` +
-    `(before: ${count(b.identities)} identities connected, ${count(b.connections)} connections open)`;
+  return (
+    `${count(t.identities)} identities, ${count(t.connections)} connections ` +
+    `(before: ${count(b.identities)} identities connected, ${count(b.connections)} connections open)`
+  );
 }
 
 /** How long until the fleet was whole again, or why it never was. */
@@ -42,8 +45,10 @@ export function targetText(e: FaultEventReport): string | undefined {
   if (t === undefined) return undefined;
   const killed = `killed pid ${t.killedPid ?? '?'}`;
   if (t.error !== undefined) return `${killed}; ${t.error}`;
-  const back = e.targetBackAtMs === undefined || e.targetBackAtMs === null || e.startedAtMs === null
-    ? 'not back' : `back after ${seconds(e.targetBackAtMs - e.startedAtMs)}`;
+  const back =
+    e.targetBackAtMs === undefined || e.targetBackAtMs === null || e.startedAtMs === null
+      ? 'not back'
+      : `back after ${seconds(e.targetBackAtMs - e.startedAtMs)}`;
   return `${killed}, ${back} as pid ${t.pid ?? '?'} on port ${t.mqttPort ?? '?'}`;
 }
 
@@ -51,10 +56,14 @@ export function targetText(e: FaultEventReport): string | undefined {
 export function windowText(e: FaultEventReport): string {
   const l = e.ledger;
   if (l === null || e.window === null) return '—';
-  const errors = Object.entries(e.errors).map(([cls, n]) => `${cls} ${count(n ?? 0)}`).join(', ');
-  return `${seconds(e.window.toMs - e.window.fromMs)}: generated ${count(l.generated)}, acknowledged ` +
+  const errors = Object.entries(e.errors)
+    .map(([cls, n]) => `${cls} ${count(n ?? 0)}`)
+    .join(', ');
+  return (
+    `${seconds(e.window.toMs - e.window.fromMs)}: generated ${count(l.generated)}, acknowledged ` +
     `${count(l.acknowledged)}, failed ${count(l.failed)}, expired ${count(l.expired)}, lost ${count(l.lost)}, ` +
-    `delivered late ${count(l.deliveredLate)}; resent ${count(l.resent)}; errors ${errors === '' ? 'none' : errors}`;
+    `delivered late ${count(l.deliveredLate)}; resent ${count(l.resent)}; errors ${errors === '' ? 'none' : errors}`
+  );
 }
 
 /** Lines of the limits section: the pre-flight budget and where the run met a limit; none when nothing to say. */
@@ -65,15 +74,18 @@ export function limitsLines(limits: RunLimits | undefined): string[] {
   if (d !== undefined) {
     const emulator = d.emulator === undefined ? '' : `; the embedded emulator about ${count(d.emulator)}`;
     const forced = d.forced === true ? ' — more than the limit, run with --force' : '';
-    lines.push(`descriptors: the plan needed about ${count(d.needed)} at its peak of ${count(d.limit)}` +
-      `${emulator}${forced}`);
+    lines.push(
+      `descriptors: the plan needed about ${count(d.needed)} at its peak of ${count(d.limit)}` + `${emulator}${forced}`,
+    );
   }
   const x = limits.exhaustion;
   if (x !== undefined && x !== null) {
     const most = limits.peakConnected;
     const peak = most === undefined ? '' : ` (at most ${count(most)} connected in the run)`;
-    lines.push(`limit reached at ${clock(x.atMs)} with ${count(x.connected)} identities connected, ` +
-      `${count(x.connections)} connections and ${count(x.sockets)} sockets open${peak}: ${x.message ?? ''}`);
+    lines.push(
+      `limit reached at ${clock(x.atMs)} with ${count(x.connected)} identities connected, ` +
+        `${count(x.connections)} connections and ${count(x.sockets)} sockets open${peak}: ${x.message ?? ''}`,
+    );
   }
   return lines;
 }

@@ -105,7 +105,12 @@ export function renderHtmlReport(summary: RunSummary, data: ChartData, options: 
   // Numbers only: the page's script reads this; every string a person sees is rendered below, escaped.
   const payload = {
     v: 1,
-    ops: data.ops.map((o) => ({ op: o.op, count: o.count, corrected: o.corrected.map(roundPoint), raw: o.raw.map(roundPoint) })),
+    ops: data.ops.map((o) => ({
+      op: o.op,
+      count: o.count,
+      corrected: o.corrected.map(roundPoint),
+      raw: o.raw.map(roundPoint),
+    })),
     timeseries: {
       t0,
       t: ts.map((r) => r.t - t0),
@@ -117,10 +122,13 @@ export function renderHtmlReport(summary: RunSummary, data: ChartData, options: 
       connected: ts.map((r) => r.connected),
     },
     // Marks on the time charts: from the event to the fleet being whole again (or the end), ms after t0.
-    events: (summary.events ?? []).filter((e) => e.startedAtMs !== null).map((e) => ({
-      label: `${e.kind} #${e.index}`, t: (e.startedAtMs ?? t0) - t0,
-      until: e.wholeAfterMs === null ? null : (e.startedAtMs ?? t0) + e.wholeAfterMs - t0,
-    })),
+    events: (summary.events ?? [])
+      .filter((e) => e.startedAtMs !== null)
+      .map((e) => ({
+        label: `${e.kind} #${e.index}`,
+        t: (e.startedAtMs ?? t0) - t0,
+        until: e.wholeAfterMs === null ? null : (e.startedAtMs ?? t0) + e.wholeAfterMs - t0,
+      })),
   };
   const opsWithCurves = data.ops.filter((o) => o.corrected.length > 0 || o.raw.length > 0);
   const title = `edgefleet run ${summary.runId}`;
@@ -191,12 +199,20 @@ const roundPoint = ([p, v]: CurvePoint): CurvePoint => [Number(p.toPrecision(12)
 
 /** JSON inside <script>: "<" escaped so no string can close the element; U+2028/9 for old parsers. */
 function jsonForScript(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 /** HTML text and attribute escaping. */
 export function h(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
 }
 
 function chartFigure(kind: string, op: string | undefined, caption: string): string {
@@ -212,9 +228,12 @@ const display = (v: unknown): string => {
 };
 
 function renderRunFacts(s: RunSummary): string {
-  const shard = s.shard === null || s.shard === undefined
-    ? null
-    : typeof s.shard === 'string' ? s.shard : `${s.shard.index + 1}/${s.shard.count}`;
+  const shard =
+    s.shard === null || s.shard === undefined
+      ? null
+      : typeof s.shard === 'string'
+        ? s.shard
+        : `${s.shard.index + 1}/${s.shard.count}`;
   const facts: [string, string][] = [
     ['Started', s.startedAt],
     ['Ended', s.endedAt],
@@ -229,8 +248,10 @@ function renderRunFacts(s: RunSummary): string {
 }
 
 function nameOf(v: unknown): string {
-  if (v && typeof v === 'object' && typeof (v as { name?: unknown }).name === 'string') return (v as { name: string }).name;
-  if (v && typeof v === 'object' && typeof (v as { kind?: unknown }).kind === 'string') return (v as { kind: string }).kind;
+  if (v && typeof v === 'object' && typeof (v as { name?: unknown }).name === 'string')
+    return (v as { name: string }).name;
+  if (v && typeof v === 'object' && typeof (v as { kind?: unknown }).kind === 'string')
+    return (v as { kind: string }).kind;
   return v === null || v === undefined ? '—' : 'see below';
 }
 
@@ -238,8 +259,16 @@ function renderChecks(suites: readonly JUnitSuite[]): string {
   const cases = suites.flatMap((s) => s.cases.map((c) => ({ suite: s.name, ...c })));
   const failed = cases.filter((c) => c.failure).length;
   const rows = cases.map((c) => {
-    const status = c.failure ? '<span class="bad">failed</span>' : c.skipped ? '<span class="dim">skipped</span>' : '<span class="good">passed</span>';
-    const why = c.failure ? `${h(c.failure.message)}${c.failure.detail ? `<pre>${h(c.failure.detail)}</pre>` : ''}` : c.skipped ? h(c.skipped.message) : '';
+    const status = c.failure
+      ? '<span class="bad">failed</span>'
+      : c.skipped
+        ? '<span class="dim">skipped</span>'
+        : '<span class="good">passed</span>';
+    const why = c.failure
+      ? `${h(c.failure.message)}${c.failure.detail ? `<pre>${h(c.failure.detail)}</pre>` : ''}`
+      : c.skipped
+        ? h(c.skipped.message)
+        : '';
     return `<tr><td>${status}</td><td>${h(c.name)}</td><td>${h(c.classname ?? c.suite)}</td><td>${why}</td></tr>`;
   });
   return `<section id="checks"><h2>Checks <span class="${failed ? 'bad' : 'good'}">${failed ? `${failed} of ${cases.length} failed` : `all ${cases.length} passed`}</span></h2>
@@ -251,8 +280,17 @@ function renderLatencyTable(s: RunSummary): string {
   for (const op of OPERATIONS) {
     const o: OperationSummary | undefined = s.operations?.[op];
     if (!o || o.count === 0) continue;
-    const cells = (x: { p50: number | null; p95: number | null; p99: number | null; p999?: number | null; max: number | null; mean?: number | null }) =>
-      [x.p50, x.p95, x.p99, x.p999 ?? null, x.max, x.mean ?? null].map((v) => `<td class="num">${h(formatMs(v))}</td>`).join('');
+    const cells = (x: {
+      p50: number | null;
+      p95: number | null;
+      p99: number | null;
+      p999?: number | null;
+      max: number | null;
+      mean?: number | null;
+    }) =>
+      [x.p50, x.p95, x.p99, x.p999 ?? null, x.max, x.mean ?? null]
+        .map((v) => `<td class="num">${h(formatMs(v))}</td>`)
+        .join('');
     rows.push(`<tr><th scope="row">${h(op)}</th><td class="num">${o.count}</td><td>corrected</td>${cells(o)}</tr>`);
     rows.push(`<tr class="raw"><th scope="row"></th><td></td><td>raw</td>${cells(o.raw)}</tr>`);
   }
@@ -265,7 +303,9 @@ function renderErrors(s: RunSummary): string {
   if (classes.length === 0) return '<p class="good">No errors.</p>';
   const rows = classes.map((c) => {
     const e = s.errors[c];
-    const byOp = Object.entries(e.byOperation ?? {}).map(([op, n]) => `${op} ${n}`).join(', ');
+    const byOp = Object.entries(e.byOperation ?? {})
+      .map(([op, n]) => `${op} ${n}`)
+      .join(', ');
     return `<tr><th scope="row">${h(c)}</th><td class="num">${e.count}</td><td>${h(byOp || '—')}</td><td class="msg">${h(e.lastMessage ?? '—')}</td><td>${h(e.lastOperation ?? '—')}</td><td>${h(e.lastAt ?? '—')}</td></tr>`;
   });
   return `<table class="errors"><thead><tr><th>class</th><th>count</th><th>by operation</th><th>latest message</th><th>operation</th><th>at</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
@@ -285,7 +325,12 @@ function renderLedger(s: RunSummary): string {
   ];
   const rec = s.reconciliation;
   const recRows = rec
-    ? Object.entries(rec).map(([k, v]) => `<tr><th scope="row">${h(k)}</th><td class="num${k === 'acknowledgedNotReceived' && typeof v === 'number' && v > 0 ? ' bad' : ''}">${h(display(v))}</td></tr>`).join('')
+    ? Object.entries(rec)
+        .map(
+          ([k, v]) =>
+            `<tr><th scope="row">${h(k)}</th><td class="num${k === 'acknowledgedNotReceived' && typeof v === 'number' && v > 0 ? ' bad' : ''}">${h(display(v))}</td></tr>`,
+        )
+        .join('')
     : '';
   return `<p class="equation">generated <b>${l.generated}</b> = ${terms.map(([k, v]) => `${h(k)} <b>${v}</b>`).join(' + ')} &nbsp; ${verdict}</p>
 <table class="ledger"><tbody>
@@ -316,8 +361,10 @@ function renderEvents(s: RunSummary): string {
   };
   const sections = events.map((e) => {
     const whole = e.wholeAfterMs === null ? '' : ` data-whole-after-ms="${e.wholeAfterMs}"`;
-    return `<div class="event" data-event="${e.index}" data-kind="${h(e.kind)}"${whole}><h3>${h(eventTitle(e))}</h3>` +
-      `<table><tbody>${rows(e)}</tbody></table></div>`;
+    return (
+      `<div class="event" data-event="${e.index}" data-kind="${h(e.kind)}"${whole}><h3>${h(eventTitle(e))}</h3>` +
+      `<table><tbody>${rows(e)}</tbody></table></div>`
+    );
   });
   return `<section id="events">
 <h2>Events</h2>
@@ -334,8 +381,13 @@ function renderRuntime(s: RunSummary): string {
   const gauges = Object.entries(s.gauges ?? {});
   const limits = limitsLines(s.limits);
   return `<table><tbody>
-${limits.map((line) => `<tr><th scope="row">limits</th><td${/^limit reached/.test(line) ? ' class="bad"' : ''}>` +
-  `${h(line)}</td></tr>`).join('\n')}
+${limits
+  .map(
+    (line) =>
+      `<tr><th scope="row">limits</th><td${/^limit reached/.test(line) ? ' class="bad"' : ''}>` +
+      `${h(line)}</td></tr>`,
+  )
+  .join('\n')}
 <tr><th scope="row">scheduler lateness</th><td>${lt && lt.count > 0 ? `p50 ${h(formatMs(lt.p50))} ms, p99 ${h(formatMs(lt.p99))} ms, max ${h(formatMs(lt.max))} ms over ${lt.count} timers` : '—'}</td></tr>
 <tr><th scope="row">samples refused / clamped</th><td${rec && rec.rejectedSamples + rec.clampedSamples > 0 ? ' class="bad"' : ''}>${rec ? `${rec.rejectedSamples} / ${rec.clampedSamples}` : '—'}</td></tr>
 <tr><th scope="row">identities at the end</th><td>${gauges.length === 0 ? '—' : h(gauges.map(([k, v]) => `${k} ${v}`).join(', '))}</td></tr>

@@ -20,7 +20,9 @@ export function formatJUnit(suites: readonly JUnitSuite[], options: { timestamp?
   const stamp = options.timestamp ? ` timestamp="${attr(options.timestamp.toISOString().slice(0, 19))}"` : '';
 
   const out = ['<?xml version="1.0" encoding="UTF-8"?>'];
-  out.push(`<testsuites name="edgefleet" tests="${all.length}" failures="${failures(all)}" errors="0" skipped="${skipped(all)}" time="${time(all)}">`);
+  out.push(
+    `<testsuites name="edgefleet" tests="${all.length}" failures="${failures(all)}" errors="0" skipped="${skipped(all)}" time="${time(all)}">`,
+  );
   suites.forEach((suite, id) => {
     out.push(
       `  <testsuite name="${attr(suite.name)}" id="${id}" tests="${suite.cases.length}" failures="${failures(suite.cases)}" errors="0" skipped="${skipped(suite.cases)}" time="${time(suite.cases)}"${stamp}>`,
@@ -30,7 +32,11 @@ export function formatJUnit(suites: readonly JUnitSuite[], options: { timestamp?
       const head = `    <testcase name="${attr(c.name)}" classname="${attr(c.classname ?? suite.name)}"${t === undefined ? '' : ` time="${seconds(t)}"`}`;
       if (c.failure) {
         const detail = c.failure.detail === undefined ? '' : text(c.failure.detail);
-        out.push(`${head}>`, `      <failure message="${attr(c.failure.message)}" type="CheckFailed">${detail}</failure>`, '    </testcase>');
+        out.push(
+          `${head}>`,
+          `      <failure message="${attr(c.failure.message)}" type="CheckFailed">${detail}</failure>`,
+          '    </testcase>',
+        );
       } else if (c.skipped) {
         out.push(`${head}>`, `      <skipped message="${attr(c.skipped.message)}"/>`, '    </testcase>');
       } else {
@@ -47,25 +53,36 @@ export function formatJUnit(suites: readonly JUnitSuite[], options: { timestamp?
  * Writes `<dir>/junit.xml`, and the same cases as data in `<dir>/checks.json` so `edgefleet report` can
  * re-render them; returns junit.xml's path.
  */
-export async function writeJUnit(dir: string, suites: readonly JUnitSuite[], options: { timestamp?: Date } = {}): Promise<string> {
+export async function writeJUnit(
+  dir: string,
+  suites: readonly JUnitSuite[],
+  options: { timestamp?: Date } = {},
+): Promise<string> {
   const path = join(resolve(dir), JUNIT_FILE);
   await writeAtomic(path, formatJUnit(suites, options));
   await writeChecks(dir, suites);
   return path;
 }
 
-const validTime = (t: number | undefined): number | undefined => (t !== undefined && Number.isFinite(t) && t >= 0 ? t : undefined);
+const validTime = (t: number | undefined): number | undefined =>
+  t !== undefined && Number.isFinite(t) && t >= 0 ? t : undefined;
 const seconds = (t: number): string => (Math.round(t * 1000) / 1000).toFixed(3);
 
 // XML 1.0 allows tab, LF, CR and U+0020 upward except surrogates (paired ones are fine) and U+FFFE/U+FFFF;
 // anything else makes the whole file unreadable to a CI parser, so it is replaced.
 // eslint-disable-next-line no-control-regex
-const INVALID_XML = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const INVALID_XML =
+  /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /** Element text. */
 export function text(s: string): string {
   // CR as a reference: parsers turn a literal CR (or CRLF) into LF.
-  return s.replace(INVALID_XML, '\uFFFD').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\r/g, '&#13;');
+  return s
+    .replace(INVALID_XML, '\uFFFD')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/\r/g, '&#13;');
 }
 
 /** Attribute value (double-quoted); line breaks and tabs as character references so parsers keep them. */

@@ -31,7 +31,10 @@ export interface MergeResult extends RenderResult {
 
 export async function mergeRuns(dirs: readonly string[], options: MergeOptions): Promise<MergeResult> {
   if (dirs.length < 2) {
-    throw runError(dirs[0] ?? '(none)', 'merge needs two run folders or more; to re-render one, run "edgefleet report DIR"');
+    throw runError(
+      dirs[0] ?? '(none)',
+      'merge needs two run folders or more; to re-render one, run "edgefleet report DIR"',
+    );
   }
   const outDir = resolve(options.outDir);
   const runs: RunFolder[] = [];
@@ -58,13 +61,19 @@ export async function mergeRuns(dirs: readonly string[], options: MergeOptions):
   const runId = options.runId ?? basename(outDir);
   const meta = mergedMeta(runs, runId, warnings);
   const extra = {
-    mergedFrom: runs.map((r) => ({ runId: r.runId, shard: r.summary?.shard ?? null, startedAt: r.summary?.startedAt ?? null })),
+    mergedFrom: runs.map((r) => ({
+      runId: r.runId,
+      shard: r.summary?.shard ?? null,
+      startedAt: r.summary?.startedAt ?? null,
+    })),
   };
   const thresholds = unionThresholds(storedThresholds(runs.map((r) => r.summary)), options.thresholds ?? []);
   let judged: Rejudged | undefined;
   // Smoke checks ran against each machine's own part; they do not carry over to the merged run.
   if (runs.some((r) => r.checks?.some((s) => s.cases.some((c) => c.classname !== 'edgefleet.thresholds')))) {
-    warnings.push('the runs\' smoke checks (checks.json) are not carried into the merged report; thresholds are judged again on the merged numbers');
+    warnings.push(
+      "the runs' smoke checks (checks.json) are not carried into the merged report; thresholds are judged again on the merged numbers",
+    );
   }
   const result = await renderRunFolder(outDir, merged, meta, {
     extra,
@@ -86,41 +95,63 @@ function checkRuns(runs: readonly RunFolder[]): string[] {
   for (const r of runs) {
     const other = byId.get(r.runId);
     if (other !== undefined) {
-      throw runError(displayPath(r.dir), `is the same run as ${displayPath(other)} (run id ${r.runId}); merging would count it twice`);
+      throw runError(
+        displayPath(r.dir),
+        `is the same run as ${displayPath(other)} (run id ${r.runId}); merging would count it twice`,
+      );
     }
     byId.set(r.runId, r.dir);
   }
 
   const shards = runs.map((r) => ({ dir: r.dir, shard: r.summary?.shard }));
-  const numbered = shards.filter((s): s is { dir: string; shard: ShardInfo } => typeof s.shard === 'object' && s.shard !== null && typeof s.shard.index === 'number');
+  const numbered = shards.filter(
+    (s): s is { dir: string; shard: ShardInfo } =>
+      typeof s.shard === 'object' && s.shard !== null && typeof s.shard.index === 'number',
+  );
   if (numbered.length > 0) {
     const counts = new Set(numbered.map((s) => s.shard.count));
     if (counts.size > 1) {
       const list = numbered.map((s) => `${s.shard.index + 1}/${s.shard.count} in ${displayPath(s.dir)}`).join(', ');
-      throw runError(displayPath(numbered[0]!.dir), `shards of different splits (${list}); merge shards of one --shard i/n split`);
+      throw runError(
+        displayPath(numbered[0]!.dir),
+        `shards of different splits (${list}); merge shards of one --shard i/n split`,
+      );
     }
     const byIndex = new Map<number, string>();
     for (const s of numbered) {
       const other = byIndex.get(s.shard.index);
       if (other !== undefined) {
-        throw runError(displayPath(s.dir), `shard ${s.shard.index + 1}/${s.shard.count} is also in ${displayPath(other)}; merging would count that part of the fleet twice`);
+        throw runError(
+          displayPath(s.dir),
+          `shard ${s.shard.index + 1}/${s.shard.count} is also in ${displayPath(other)}; merging would count that part of the fleet twice`,
+        );
       }
       byIndex.set(s.shard.index, s.dir);
     }
     const n = [...counts][0]!;
     const missing = [...Array(n).keys()].filter((i) => !byIndex.has(i)).map((i) => `${i + 1}/${n}`);
-    if (missing.length > 0) warnings.push(`shard${missing.length > 1 ? 's' : ''} ${missing.join(', ')} missing: the merged report covers ${byIndex.size} of ${n} shards`);
-    if (numbered.length < runs.length) warnings.push('some runs were not started with --shard; check they are parts of the same fleet run');
+    if (missing.length > 0)
+      warnings.push(
+        `shard${missing.length > 1 ? 's' : ''} ${missing.join(', ')} missing: the merged report covers ${byIndex.size} of ${n} shards`,
+      );
+    if (numbered.length < runs.length)
+      warnings.push('some runs were not started with --shard; check they are parts of the same fleet run');
   }
 
   const distinct = (f: (s: RunSummary) => unknown) => uniq(runs.flatMap((r) => (r.summary ? [f(r.summary)] : [])));
-  if (distinct((s) => s.scenario).length > 1) warnings.push('the runs used different scenarios; the merged report lists them all');
-  if (distinct((s) => s.profile).length > 1) warnings.push('the runs used different profiles; the merged report lists them all');
-  if (numbered.length > 0 && distinct((s) => s.seed).length > 1) warnings.push('the runs used different seeds; shards of one fleet need the same seed, or their identities overlap');
-  if (runs.some((r) => !r.summary)) warnings.push('some runs have no summary.json: their scenario, profile and target are not echoed');
+  if (distinct((s) => s.scenario).length > 1)
+    warnings.push('the runs used different scenarios; the merged report lists them all');
+  if (distinct((s) => s.profile).length > 1)
+    warnings.push('the runs used different profiles; the merged report lists them all');
+  if (numbered.length > 0 && distinct((s) => s.seed).length > 1)
+    warnings.push('the runs used different seeds; shards of one fleet need the same seed, or their identities overlap');
+  if (runs.some((r) => !r.summary))
+    warnings.push('some runs have no summary.json: their scenario, profile and target are not echoed');
 
   // Shards run side by side; runs far apart in time are probably not one fleet run.
-  const spans = runs.map((r) => [r.aggregate.startMs, r.aggregate.endMs] as const).filter((x): x is readonly [number, number] => x[0] !== null && x[1] !== null);
+  const spans = runs
+    .map((r) => [r.aggregate.startMs, r.aggregate.endMs] as const)
+    .filter((x): x is readonly [number, number] => x[0] !== null && x[1] !== null);
   for (let i = 1; i < spans.length; i++) {
     const [a0, a1] = spans[0]!;
     const [b0, b1] = spans[i]!;
@@ -138,8 +169,14 @@ function mergedMeta(runs: readonly RunFolder[], runId: string, warnings: string[
     const values = uniq(summaries.map(f));
     return values.length === 0 ? undefined : values.length === 1 ? values[0] : values;
   };
-  const starts = runs.map((r) => r.summary?.startedAt ?? r.aggregate.startMs).filter((x) => x !== null && x !== undefined).map((x) => new Date(x as string | number).getTime());
-  const ends = runs.map((r) => r.summary?.endedAt ?? r.aggregate.endMs).filter((x) => x !== null && x !== undefined).map((x) => new Date(x as string | number).getTime());
+  const starts = runs
+    .map((r) => r.summary?.startedAt ?? r.aggregate.startMs)
+    .filter((x) => x !== null && x !== undefined)
+    .map((x) => new Date(x as string | number).getTime());
+  const ends = runs
+    .map((r) => r.summary?.endedAt ?? r.aggregate.endMs)
+    .filter((x) => x !== null && x !== undefined)
+    .map((x) => new Date(x as string | number).getTime());
   const meta: RunMeta & { runId: string } = { runId };
   if (starts.length > 0) meta.startedAt = Math.min(...starts);
   if (ends.length > 0) meta.endedAt = Math.max(...ends);
@@ -156,8 +193,13 @@ function mergedMeta(runs: readonly RunFolder[], runId: string, warnings: string[
   const recs = summaries.map((s) => s.reconciliation).filter((r): r is Reconciliation => !!r);
   if (recs.length > 0) {
     const sum: Reconciliation = {};
-    for (const r of recs) for (const [k, v] of Object.entries(r)) if (typeof v === 'number') sum[k] = ((sum[k] as number | undefined) ?? 0) + v;
-    if (recs.length < runs.length) warnings.push(`only ${recs.length} of ${runs.length} runs were reconciled with the target; the merged reconciliation covers those`);
+    for (const r of recs)
+      for (const [k, v] of Object.entries(r))
+        if (typeof v === 'number') sum[k] = ((sum[k] as number | undefined) ?? 0) + v;
+    if (recs.length < runs.length)
+      warnings.push(
+        `only ${recs.length} of ${runs.length} runs were reconciled with the target; the merged reconciliation covers those`,
+      );
     meta.reconciliation = sum;
   }
   return meta;

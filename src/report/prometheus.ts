@@ -42,10 +42,13 @@ export async function startPrometheusExporter(
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       const why =
-        err.code === 'EADDRINUSE' ? `port ${port} on ${host} is in use; choose another port (0 picks a free one)`
-        : err.code === 'EACCES' ? `not allowed to listen on port ${port}; use a port above 1023`
-        : err.code === 'EADDRNOTAVAIL' ? `${host} is not an address of this machine`
-        : err.message;
+        err.code === 'EADDRINUSE'
+          ? `port ${port} on ${host} is in use; choose another port (0 picks a free one)`
+          : err.code === 'EACCES'
+            ? `not allowed to listen on port ${port}; use a port above 1023`
+            : err.code === 'EADDRNOTAVAIL'
+              ? `${host} is not an address of this machine`
+              : err.message;
       reject(new ConfigError([{ file: '--prometheus', path: '', message: why }]));
     };
     server.once('error', onError);
@@ -97,8 +100,11 @@ export function formatPrometheus(aggregate: MetricsAggregate, labels: Labels = {
   checkLabels(labels);
   const w = new Writer(labels);
 
-  w.family('edgefleet_operation_latency_seconds', 'summary',
-    'Latency of each operation over the whole run; kind="corrected" from the intended start (coordinated omission corrected), kind="raw" from the actual start.');
+  w.family(
+    'edgefleet_operation_latency_seconds',
+    'summary',
+    'Latency of each operation over the whole run; kind="corrected" from the intended start (coordinated omission corrected), kind="raw" from the actual start.',
+  );
   for (const op of OPERATIONS) {
     for (const kind of ['corrected', 'raw'] as const) {
       const h = aggregate.histogram(op, kind);
@@ -107,27 +113,44 @@ export function formatPrometheus(aggregate: MetricsAggregate, labels: Labels = {
     }
   }
 
-  w.family('edgefleet_operation_latency_max_seconds', 'gauge', 'Highest latency recorded for each operation over the whole run.');
+  w.family(
+    'edgefleet_operation_latency_max_seconds',
+    'gauge',
+    'Highest latency recorded for each operation over the whole run.',
+  );
   for (const op of OPERATIONS) {
     for (const kind of ['corrected', 'raw'] as const) {
       const h = aggregate.histogram(op, kind);
-      if (h && h.totalCount > 0) w.sample('edgefleet_operation_latency_max_seconds', { operation: op, kind }, h.maxValue / US_PER_S);
+      if (h && h.totalCount > 0)
+        w.sample('edgefleet_operation_latency_max_seconds', { operation: op, kind }, h.maxValue / US_PER_S);
     }
   }
 
   // The cumulative quantiles barely move late in a soak; the last second shows what is happening now.
   const view = aggregate.lastInterval();
-  w.family('edgefleet_interval_latency_seconds', 'gauge', 'Latency of the last closed second, per operation and kind; stat is p50, p95, p99 or max.');
+  w.family(
+    'edgefleet_interval_latency_seconds',
+    'gauge',
+    'Latency of the last closed second, per operation and kind; stat is p50, p95, p99 or max.',
+  );
   w.family('edgefleet_interval_operations_per_second', 'gauge', 'Operations completed in the last closed second.');
   if (view) {
     for (const op of OPERATIONS) {
       const s = view.operations[op];
       if (!s) continue;
       w.sample('edgefleet_interval_operations_per_second', { operation: op }, s.perSecond);
-      const kinds = [['corrected', s], ['raw', s.raw]] as const;
+      const kinds = [
+        ['corrected', s],
+        ['raw', s.raw],
+      ] as const;
       for (const [kind, k] of kinds) {
         // "stat", not "quantile": Prometheus keeps the quantile label for summaries, whose _count only grows.
-        for (const [stat, v] of [['p50', k.p50], ['p95', k.p95], ['p99', k.p99], ['max', k.max]] as const) {
+        for (const [stat, v] of [
+          ['p50', k.p50],
+          ['p95', k.p95],
+          ['p99', k.p99],
+          ['max', k.max],
+        ] as const) {
           if (v !== null) w.sample('edgefleet_interval_latency_seconds', { operation: op, kind, stat }, v / 1000);
         }
       }
@@ -141,7 +164,11 @@ export function formatPrometheus(aggregate: MetricsAggregate, labels: Labels = {
     ['failed', l.failed, 'Messages given up on after an error.'],
     ['expired', l.expired, 'Messages whose store-and-forward TTL ran out before they were sent.'],
     ['dropped', l.dropped, 'Messages discarded by routing.'],
-    ['delivered_late', l.deliveredLate, 'Messages acknowledged after waiting in a store-and-forward store (part of acknowledged).'],
+    [
+      'delivered_late',
+      l.deliveredLate,
+      'Messages acknowledged after waiting in a store-and-forward store (part of acknowledged).',
+    ],
     ['resent', l.resent, 'Messages sent again after a connection loss took them unacknowledged (not new messages).'],
   ] as const;
   for (const [name, value, help] of ledger) {
@@ -152,32 +179,58 @@ export function formatPrometheus(aggregate: MetricsAggregate, labels: Labels = {
   w.sample('edgefleet_messages_stored', {}, l.stored);
   w.family('edgefleet_messages_in_flight', 'gauge', 'generated - acknowledged - failed - expired - dropped.');
   w.sample('edgefleet_messages_in_flight', {}, l.inFlight);
-  w.family('edgefleet_ledger_balanced', 'gauge', '1 while no more messages were settled than generated, 0 when something was counted twice.');
+  w.family(
+    'edgefleet_ledger_balanced',
+    'gauge',
+    '1 while no more messages were settled than generated, 0 when something was counted twice.',
+  );
   w.sample('edgefleet_ledger_balanced', {}, l.balanced ? 1 : 0);
 
   const errors = aggregate.errors();
-  w.family('edgefleet_errors_total', 'counter', 'Errors by class (auth, throttled, timeout, protocol, network, server, other).');
+  w.family(
+    'edgefleet_errors_total',
+    'counter',
+    'Errors by class (auth, throttled, timeout, protocol, network, server, other).',
+  );
   // Every class from zero, so rate() works from the first scrape.
   for (const cls of ERROR_CLASSES) w.sample('edgefleet_errors_total', { class: cls }, errors[cls].count);
   w.family('edgefleet_operation_errors_total', 'counter', 'Errors by class and by the operation they happened in.');
   for (const cls of ERROR_CLASSES) {
-    for (const [op, n] of Object.entries(errors[cls].byOperation)) if (n) w.sample('edgefleet_operation_errors_total', { class: cls, operation: op }, n);
+    for (const [op, n] of Object.entries(errors[cls].byOperation))
+      if (n) w.sample('edgefleet_operation_errors_total', { class: cls, operation: op }, n);
   }
 
   const gauges = aggregate.gauges();
   w.family('edgefleet_connected_identities', 'gauge', 'Simulated identities connected to the target now.');
   w.sample('edgefleet_connected_identities', {}, gauges['connected'] ?? 0);
-  w.family('edgefleet_identities', 'gauge', 'Simulated identities by state (waiting, provisioning, connecting, connected, backingOff, stopped, failed).');
-  for (const [state, n] of Object.entries(gauges).sort(([a], [b]) => a.localeCompare(b))) w.sample('edgefleet_identities', { state }, n);
+  w.family(
+    'edgefleet_identities',
+    'gauge',
+    'Simulated identities by state (waiting, provisioning, connecting, connected, backingOff, stopped, failed).',
+  );
+  for (const [state, n] of Object.entries(gauges).sort(([a], [b]) => a.localeCompare(b)))
+    w.sample('edgefleet_identities', { state }, n);
 
-  w.family('edgefleet_scheduler_lateness_seconds', 'summary', 'How late the workers\' schedulers fired timers; high values mean the load generator itself fell behind.');
+  w.family(
+    'edgefleet_scheduler_lateness_seconds',
+    'summary',
+    "How late the workers' schedulers fired timers; high values mean the load generator itself fell behind.",
+  );
   const late = aggregate.latenessHistogram();
   if (late && late.totalCount > 0) w.summary('edgefleet_scheduler_lateness_seconds', {}, late);
 
   const rec = aggregate.recording;
-  w.family('edgefleet_samples_rejected_total', 'counter', 'Latency samples refused (NaN or negative); non-zero means a bug or a clock step.');
+  w.family(
+    'edgefleet_samples_rejected_total',
+    'counter',
+    'Latency samples refused (NaN or negative); non-zero means a bug or a clock step.',
+  );
   w.sample('edgefleet_samples_rejected_total', {}, rec.rejected);
-  w.family('edgefleet_samples_clamped_total', 'counter', 'Latency samples above the histogram ceiling (1 hour), recorded at the ceiling.');
+  w.family(
+    'edgefleet_samples_clamped_total',
+    'counter',
+    'Latency samples above the histogram ceiling (1 hour), recorded at the ceiling.',
+  );
   w.sample('edgefleet_samples_clamped_total', {}, rec.clamped);
   if (aggregate.startMs !== null) {
     w.family('edgefleet_run_start_time_seconds', 'gauge', 'Start of the run, Unix time.');
@@ -211,7 +264,8 @@ class Writer {
 
   /** Quantiles from the histogram (µs → s); _sum is mean × count, exact to HDR's resolution. */
   summary(name: string, labels: Labels, h: Histogram): void {
-    for (const q of QUANTILES) this.sample(name, { ...labels, quantile: String(q) }, h.getValueAtPercentile(q * 100) / US_PER_S, name);
+    for (const q of QUANTILES)
+      this.sample(name, { ...labels, quantile: String(q) }, h.getValueAtPercentile(q * 100) / US_PER_S, name);
     this.sample(`${name}_sum`, labels, (h.mean * h.totalCount) / US_PER_S, name);
     this.sample(`${name}_count`, labels, h.totalCount, name);
   }
@@ -224,14 +278,17 @@ class Writer {
 
 function familyOf(name: string, families: Map<string, string[]>): string {
   if (families.has(name)) return name;
-  for (const suffix of ['_sum', '_count']) if (name.endsWith(suffix) && families.has(name.slice(0, -suffix.length))) return name.slice(0, -suffix.length);
+  for (const suffix of ['_sum', '_count'])
+    if (name.endsWith(suffix) && families.has(name.slice(0, -suffix.length))) return name.slice(0, -suffix.length);
   return name;
 }
 
 function checkLabels(labels: Labels): void {
   for (const [k, v] of Object.entries(labels)) {
-    if (!LABEL_NAME.test(k) || k.startsWith('__')) throw new Error(`"${k}" is not a Prometheus label name (letters, digits and _, not starting with a digit or __)`);
-    if (['operation', 'kind', 'quantile', 'stat', 'class', 'state'].includes(k)) throw new Error(`label "${k}" is used by edgefleet's own metrics; choose another name`);
+    if (!LABEL_NAME.test(k) || k.startsWith('__'))
+      throw new Error(`"${k}" is not a Prometheus label name (letters, digits and _, not starting with a digit or __)`);
+    if (['operation', 'kind', 'quantile', 'stat', 'class', 'state'].includes(k))
+      throw new Error(`label "${k}" is used by edgefleet's own metrics; choose another name`);
     if (typeof v !== 'string') throw new Error(`label "${k}" must be a string`);
   }
 }

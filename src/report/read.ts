@@ -79,11 +79,17 @@ export async function readSummary(dir: string): Promise<RunSummary | undefined> 
   try {
     parsed = JSON.parse(await readFile(path, 'utf8'));
   } catch (err) {
-    throw runError(displayPath(path), `not valid JSON (${(err as Error).message}); rebuild it with "edgefleet report ${displayPath(dir)}"`);
+    throw runError(
+      displayPath(path),
+      `not valid JSON (${(err as Error).message}); rebuild it with "edgefleet report ${displayPath(dir)}"`,
+    );
   }
   const schema = (parsed as { schema?: unknown } | null)?.schema;
   if (schema !== SUMMARY_SCHEMA) {
-    throw runError(displayPath(path), `expected an edgefleet summary (schema "${SUMMARY_SCHEMA}"), got schema ${JSON.stringify(schema ?? null)}`);
+    throw runError(
+      displayPath(path),
+      `expected an edgefleet summary (schema "${SUMMARY_SCHEMA}"), got schema ${JSON.stringify(schema ?? null)}`,
+    );
   }
   return parsed as RunSummary;
 }
@@ -114,10 +120,17 @@ export function parseAggregateState(text: string, shownPath: string): AggregateS
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw runError(shownPath, `not valid JSON (${(err as Error).message}); the run was probably cut short while writing it`);
+    throw runError(
+      shownPath,
+      `not valid JSON (${(err as Error).message}); the run was probably cut short while writing it`,
+    );
   }
   const s = parsed as Partial<AggregateState> | null;
-  if (s?.v !== 1) throw runError(shownPath, `unsupported aggregate version ${JSON.stringify(s?.v ?? null)} (this edgefleet reads version 1)`);
+  if (s?.v !== 1)
+    throw runError(
+      shownPath,
+      `unsupported aggregate version ${JSON.stringify(s?.v ?? null)} (this edgefleet reads version 1)`,
+    );
   if (typeof s.ops !== 'object' || s.ops === null || typeof s.ledger !== 'object' || !Array.isArray(s.timeseries)) {
     throw runError(shownPath, 'not an edgefleet aggregate (expected ops, ledger and timeseries)');
   }
@@ -157,7 +170,8 @@ export async function resolveRunDir(dirArg: string): Promise<string> {
     if (id === '') throw runError(displayPath(dir), 'empty; it should hold the newest run id');
     return resolveRunDir(join(dirname(dir), id));
   }
-  if (!st.isDirectory()) throw runError(displayPath(dir), 'not a folder; give a run folder under reports/, e.g. reports/latest');
+  if (!st.isDirectory())
+    throw runError(displayPath(dir), 'not a folder; give a run folder under reports/, e.g. reports/latest');
   // Pointed at reports/ itself: say which folder was meant.
   if (!(await hasFile(dir, AGGREGATE_FILE)) && !(await hasFile(dir, SUMMARY_FILE)) && (await hasFile(dir, 'latest'))) {
     throw runError(displayPath(dir), `holds runs, not a run; did you mean ${displayPath(join(dir, 'latest'))}?`);
@@ -166,7 +180,9 @@ export async function resolveRunDir(dirArg: string): Promise<string> {
 }
 
 /** Percentile distributions written as .hgrm, for re-rendering a folder that predates aggregate.json. */
-export async function readHgrmTexts(dir: string): Promise<Partial<Record<Operation, { corrected?: string; raw?: string }>>> {
+export async function readHgrmTexts(
+  dir: string,
+): Promise<Partial<Record<Operation, { corrected?: string; raw?: string }>>> {
   const out: Partial<Record<Operation, { corrected?: string; raw?: string }>> = {};
   const names = new Set(await readdir(dir));
   for (const op of OPERATIONS) {

@@ -49,9 +49,18 @@ export function rejudge(stored: readonly StoredThreshold[], summary: RunSummary)
   const results = evaluateThresholds(parsed, summary);
   const cases: JUnitSuite['cases'] = [
     ...thresholdsJUnitCases(results),
-    ...unreadable.map((u) => ({ name: u.slice(0, u.indexOf(': ')), classname: THRESHOLD_CLASS, failure: { message: `cannot judge: ${u}` } })),
+    ...unreadable.map((u) => ({
+      name: u.slice(0, u.indexOf(': ')),
+      classname: THRESHOLD_CLASS,
+      failure: { message: `cannot judge: ${u}` },
+    })),
   ];
-  return { results, entries: thresholdsSummary(results), suites: cases.length > 0 ? [{ name: 'edgefleet', cases }] : [], unreadable };
+  return {
+    results,
+    entries: thresholdsSummary(results),
+    suites: cases.length > 0 ? [{ name: 'edgefleet', cases }] : [],
+    unreadable,
+  };
 }
 
 const THRESHOLD_CLASS = 'edgefleet.thresholds';

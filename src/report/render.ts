@@ -7,7 +7,16 @@ import { OPERATIONS } from '../metrics/operations.js';
 import { writeHgrmFiles } from './hgrm.js';
 import { curveFromHgrm, writeHtmlReport, type ChartData } from './html.js';
 import { writeJUnit, type JUnitSuite } from './junit.js';
-import { CHECKS_FILE, parseTimeseriesCsv, readHgrmTexts, readSummary, runError, writeAggregateState, writeAtomic, SUMMARY_FILE } from './read.js';
+import {
+  CHECKS_FILE,
+  parseTimeseriesCsv,
+  readHgrmTexts,
+  readSummary,
+  runError,
+  writeAggregateState,
+  writeAtomic,
+  SUMMARY_FILE,
+} from './read.js';
 import { buildSummary, type RunMeta, type RunSummary } from './summary.js';
 import { formatTimeseriesCsv } from './write.js';
 import { displayPath } from '../config/errors.js';
@@ -64,7 +73,12 @@ export async function renderRunFolder(
     files.push(await writeJUnit(runDir, checks, { timestamp: new Date(summary.startedAt) }));
     files.push(join(runDir, CHECKS_FILE));
   }
-  files.push(await writeHtmlReport(runDir, summary, aggregate, { ...(checks ? { checks } : {}), ...(options.generator ? { generator: options.generator } : {}) }));
+  files.push(
+    await writeHtmlReport(runDir, summary, aggregate, {
+      ...(checks ? { checks } : {}),
+      ...(options.generator ? { generator: options.generator } : {}),
+    }),
+  );
   return { dir: runDir, summary, files };
 }
 
@@ -78,7 +92,10 @@ export function extraSummaryFields(summary: RunSummary | undefined, built: RunSu
  * report.html for a folder written before aggregate.json existed: the summary for text, the .hgrm files for
  * the curves, timeseries.csv for the rates. Nothing else is rewritten (the .hgrm files are the only histograms).
  */
-export async function renderHtmlFromFiles(dirArg: string, options: { generator?: string; checks?: readonly JUnitSuite[] } = {}): Promise<string> {
+export async function renderHtmlFromFiles(
+  dirArg: string,
+  options: { generator?: string; checks?: readonly JUnitSuite[] } = {},
+): Promise<string> {
   const dir = resolve(dirArg);
   const summary = await readSummary(dir);
   if (!summary) throw runError(displayPath(dir), 'not an edgefleet run folder (no aggregate.json nor summary.json)');
@@ -87,7 +104,12 @@ export async function renderHtmlFromFiles(dirArg: string, options: { generator?:
   for (const op of OPERATIONS) {
     const t = texts[op];
     if (!t?.corrected) continue;
-    ops.push({ op, count: summary.operations?.[op]?.count ?? 0, corrected: curveFromHgrm(t.corrected), raw: t.raw ? curveFromHgrm(t.raw) : [] });
+    ops.push({
+      op,
+      count: summary.operations?.[op]?.count ?? 0,
+      corrected: curveFromHgrm(t.corrected),
+      raw: t.raw ? curveFromHgrm(t.raw) : [],
+    });
   }
   let csv = '';
   try {

@@ -93,10 +93,12 @@ const toDate = (x: Date | string | number): Date => (x instanceof Date ? x : new
 export function buildSummary(aggregate: MetricsAggregate, meta: RunMeta & { runId: string }): RunSummary {
   const started = toDate(meta.startedAt ?? aggregate.startMs ?? Date.now());
   const ended = toDate(meta.endedAt ?? aggregate.endMs ?? started.getTime());
-  if (Number.isNaN(started.getTime()) || Number.isNaN(ended.getTime())) throw new Error('startedAt/endedAt is not a valid date');
+  if (Number.isNaN(started.getTime()) || Number.isNaN(ended.getTime()))
+    throw new Error('startedAt/endedAt is not a valid date');
 
   const operations = {} as Record<Operation, OperationSummary>;
-  for (const op of OPERATIONS) operations[op] = { ...aggregate.latency(op, 'corrected'), raw: aggregate.latency(op, 'raw') };
+  for (const op of OPERATIONS)
+    operations[op] = { ...aggregate.latency(op, 'corrected'), raw: aggregate.latency(op, 'raw') };
 
   const errors = {} as Record<ErrorClass, ErrorClassSummary>;
   const agErrors = aggregate.errors();
@@ -124,7 +126,7 @@ export function buildSummary(aggregate: MetricsAggregate, meta: RunMeta & { runI
     profile: redactDeep(meta.profile ?? null),
     target: redactDeep(meta.target ?? null),
     seed: meta.seed ?? null,
-    shard: (redactDeep(meta.shard ?? null) as ShardInfo | string | null),
+    shard: redactDeep(meta.shard ?? null) as ShardInfo | string | null,
     units: { latency: 'ms' },
     operations,
     ledger: aggregate.ledger(),

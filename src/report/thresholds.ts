@@ -4,7 +4,13 @@ import type { LatencyStats } from '../metrics/histogram.js';
 import { ERROR_CLASSES, OPERATIONS, type ErrorClass, type Operation } from '../metrics/operations.js';
 import type { LedgerTotals } from '../metrics/types.js';
 import {
-  METRICS_HELP, ThresholdError, resolveMetric, type MetricRef, type Threshold, type ThresholdOp, type ThresholdUnit,
+  METRICS_HELP,
+  ThresholdError,
+  resolveMetric,
+  type MetricRef,
+  type Threshold,
+  type ThresholdOp,
+  type ThresholdUnit,
 } from '../config/thresholds.js';
 import type { FaultEventReport } from '../metrics/fault-events.js';
 import type { Reconciliation, RunSummary } from './summary.js';
@@ -29,7 +35,13 @@ export interface ThresholdResult {
  * Everything optional, so a view without, say, reconciliation still evaluates (that metric has no data).
  */
 export interface ThresholdInput {
-  operations?: Partial<Record<Operation, (Partial<LatencyStats> & { p90?: number | null; raw?: Partial<LatencyStats> & { p90?: number | null } }) | undefined>>;
+  operations?: Partial<
+    Record<
+      Operation,
+      | (Partial<LatencyStats> & { p90?: number | null; raw?: Partial<LatencyStats> & { p90?: number | null } })
+      | undefined
+    >
+  >;
   ledger?: Partial<LedgerTotals>;
   errors?: Partial<Record<ErrorClass, { count: number } | undefined>>;
   scheduler?: { lateness?: Partial<RunSummary['scheduler']['lateness']> };
@@ -70,10 +82,19 @@ function read(ref: MetricRef, s: ThresholdInput): Reading {
       const e = sum(ERROR_CLASSES.map((c) => s.errors?.[c]?.count ?? 0));
       const ok = sum(OPERATIONS.map((op) => s.operations?.[op]?.count ?? 0));
       if (e + ok === 0) return { value: null, note: 'no operation completed and no error was recorded' };
-      return { value: (100 * e) / (e + ok), note: `${e} error${e === 1 ? '' : 's'} / ${e + ok} attempts`, samples: e + ok };
+      return {
+        value: (100 * e) / (e + ok),
+        note: `${e} error${e === 1 ? '' : 's'} / ${e + ok} attempts`,
+        samples: e + ok,
+      };
     }
     case 'errorCount':
-      return { value: ref.cls === undefined ? sum(ERROR_CLASSES.map((c) => s.errors?.[c]?.count ?? 0)) : (s.errors?.[ref.cls]?.count ?? 0) };
+      return {
+        value:
+          ref.cls === undefined
+            ? sum(ERROR_CLASSES.map((c) => s.errors?.[c]?.count ?? 0))
+            : (s.errors?.[ref.cls]?.count ?? 0),
+      };
     case 'ledger': {
       const l = s.ledger;
       if (l === undefined) return { value: null, note: 'no ledger' };
@@ -87,13 +108,18 @@ function read(ref: MetricRef, s: ThresholdInput): Reading {
       const expired = l.expired ?? 0;
       const hidden = s.reconciliation?.acknowledgedNotReceived;
       const value = failed + expired + (hidden ?? 0);
-      const note = `failed ${failed} + expired ${expired}` + (hidden === undefined ? '' : ` + acknowledged but not received ${hidden}`);
+      const note =
+        `failed ${failed} + expired ${expired}` +
+        (hidden === undefined ? '' : ` + acknowledged but not received ${hidden}`);
       return { value, note };
     }
     case 'reconciliation': {
       const v = s.reconciliation?.[ref.field];
       if (s.reconciliation === undefined || s.reconciliation === null) {
-        return { value: null, note: 'no reconciliation (the target has no record of what it received; only the emulator does)' };
+        return {
+          value: null,
+          note: 'no reconciliation (the target has no record of what it received; only the emulator does)',
+        };
       }
       return typeof v === 'number' ? { value: v } : { value: null, note: `the reconciliation has no ${ref.field}` };
     }
@@ -103,7 +129,8 @@ function read(ref: MetricRef, s: ThresholdInput): Reading {
       const l = s.scheduler?.lateness;
       if (ref.stat === 'count') return { value: l?.count ?? 0 };
       const v = l?.[ref.stat];
-      if (!l?.count || v === undefined || v === null) return { value: null, note: 'no scheduler lateness was recorded' };
+      if (!l?.count || v === undefined || v === null)
+        return { value: null, note: 'no scheduler lateness was recorded' };
       return { value: v, samples: l.count };
     }
   }
@@ -125,12 +152,18 @@ function eventsWholeAfter(events: NonNullable<ThresholdInput['events']>): Readin
 
 const compare = (a: number, op: ThresholdOp, b: number): boolean => {
   switch (op) {
-    case '<': return a < b;
-    case '<=': return a <= b;
-    case '>': return a > b;
-    case '>=': return a >= b;
-    case '==': return a === b;
-    case '!=': return a !== b;
+    case '<':
+      return a < b;
+    case '<=':
+      return a <= b;
+    case '>':
+      return a > b;
+    case '>=':
+      return a >= b;
+    case '==':
+      return a === b;
+    case '!=':
+      return a !== b;
   }
 };
 
@@ -142,7 +175,8 @@ function num(v: number): string {
   return String(Number(v.toPrecision(4)));
 }
 
-const withUnit = (v: number, unit: ThresholdUnit): string => (unit === 'ms' ? `${num(v)} ms` : unit === '%' ? `${num(v)}%` : num(v));
+const withUnit = (v: number, unit: ThresholdUnit): string =>
+  unit === 'ms' ? `${num(v)} ms` : unit === '%' ? `${num(v)}%` : num(v);
 const gapUnit = (v: number, unit: ThresholdUnit): string => (unit === '%' ? `${num(v)} points` : withUnit(v, unit));
 
 function describe(t: Threshold, actual: number, passed: boolean, note: string | undefined): string {
@@ -155,15 +189,31 @@ function describe(t: Threshold, actual: number, passed: boolean, note: string | 
 }
 
 /** One threshold on a summary (or its live subset), with what evaluateLive needs to know if it is decided. */
-export function judgeThreshold(t: Threshold, s: ThresholdInput): { result: ThresholdResult; samples: number | undefined; monotone: boolean } {
+export function judgeThreshold(
+  t: Threshold,
+  s: ThresholdInput,
+): { result: ThresholdResult; samples: number | undefined; monotone: boolean } {
   const ref = resolveMetric(t.metric);
   if (ref === undefined) throw new ThresholdError(t.text, `unknown metric "${t.metric}"`, METRICS_HELP);
   const r = read(ref, s);
   if (r.value === null) {
-    return { result: { threshold: t, actual: null, passed: false, detail: `${t.metric}: no data (${r.note ?? 'nothing recorded'})` }, samples: undefined, monotone: false };
+    return {
+      result: {
+        threshold: t,
+        actual: null,
+        passed: false,
+        detail: `${t.metric}: no data (${r.note ?? 'nothing recorded'})`,
+      },
+      samples: undefined,
+      monotone: false,
+    };
   }
   const passed = compare(r.value, t.op, t.value);
-  return { result: { threshold: t, actual: r.value, passed, detail: describe(t, r.value, passed, r.note) }, samples: r.samples, monotone: isMonotone(ref) };
+  return {
+    result: { threshold: t, actual: r.value, passed, detail: describe(t, r.value, passed, r.note) },
+    samples: r.samples,
+    monotone: isMonotone(ref),
+  };
 }
 
 /** Cumulative values that only grow during a run: once over an upper bound, they stay over. */
@@ -183,7 +233,10 @@ function isMonotone(ref: MetricRef): boolean {
 }
 
 /** End of run: every threshold judged; a metric with no data fails (a target that answered nothing met nothing). */
-export function evaluateThresholds(thresholds: readonly Threshold[], summary: RunSummary | ThresholdInput): ThresholdResult[] {
+export function evaluateThresholds(
+  thresholds: readonly Threshold[],
+  summary: RunSummary | ThresholdInput,
+): ThresholdResult[] {
   return thresholds.map((t) => judgeThreshold(t, summary).result);
 }
 
@@ -194,7 +247,10 @@ export function formatThresholdResults(results: readonly ThresholdResult[], opti
   if (results.length === 0) return '';
   const paint = (code: string, s: string) => (options.color ? `\u001b[${code}m${s}\u001b[0m` : s);
   const held = results.filter((r) => r.passed).length;
-  const head = held === results.length ? `thresholds: all ${results.length} held` : `thresholds: ${results.length - held} of ${results.length} failed`;
+  const head =
+    held === results.length
+      ? `thresholds: all ${results.length} held`
+      : `thresholds: ${results.length - held} of ${results.length} failed`;
   const width = Math.max(...results.map((r) => r.threshold.text.length));
   const lines = [held === results.length ? paint('32', head) : paint('31', head)];
   for (const r of results) {
@@ -212,7 +268,10 @@ export interface ThresholdJUnitCase {
 }
 
 /** One JUnit test case per threshold (src/report/junit.ts's JUnitCase shape). */
-export function thresholdsJUnitCases(results: readonly ThresholdResult[], classname = 'edgefleet.thresholds'): ThresholdJUnitCase[] {
+export function thresholdsJUnitCases(
+  results: readonly ThresholdResult[],
+  classname = 'edgefleet.thresholds',
+): ThresholdJUnitCase[] {
   return results.map((r) => ({
     name: r.threshold.text,
     classname,
@@ -246,6 +305,14 @@ export interface ThresholdSummaryEntry {
 
 export function thresholdsSummary(results: readonly ThresholdResult[]): ThresholdSummaryEntry[] {
   return results.map(({ threshold: t, actual, passed, detail }) => ({
-    threshold: t.text, metric: t.metric, op: t.op, value: t.value, unit: t.unit, abortOnFail: t.abortOnFail, actual, passed, detail,
+    threshold: t.text,
+    metric: t.metric,
+    op: t.op,
+    value: t.value,
+    unit: t.unit,
+    abortOnFail: t.abortOnFail,
+    actual,
+    passed,
+    detail,
   }));
 }

@@ -46,7 +46,10 @@ export function formatTimeseriesCsv(rows: readonly TimeseriesRow[], events: read
   const marks = eventMarks(events);
   for (const r of rows) {
     const s = r.seconds > 0 ? r.seconds : 1;
-    const here = marks.filter((m) => m.t >= r.t && m.t < r.t + s * 1000).map((m) => m.mark).join(';');
+    const here = marks
+      .filter((m) => m.t >= r.t && m.t < r.t + s * 1000)
+      .map((m) => m.mark)
+      .join(';');
     out.push(
       [
         new Date(r.t).toISOString(),
@@ -122,4 +125,3 @@ async function exists(path: string): Promise<boolean> {
     return false;
   }
 }
-

@@ -74,8 +74,14 @@ function selectTokens(root: object, steps: readonly PathStep[]): BodyValue {
     const { name, index } = steps[k]!;
     let next: unknown[] = [];
     if (k === 0 && name === '$') next = current;
-    else if (name === '*') for (const t of current) { if (isObject(t)) next.push(...Object.values(t)); }
-    else for (const t of current) { if (isObject(t) && hasOwn(t, name)) next.push(t[name]); }
+    else if (name === '*')
+      for (const t of current) {
+        if (isObject(t)) next.push(...Object.values(t));
+      }
+    else
+      for (const t of current) {
+        if (isObject(t) && hasOwn(t, name)) next.push(t[name]);
+      }
     if (index !== undefined) {
       next = next.filter((t) => Array.isArray(t) && index < t.length).map((t) => (t as unknown[])[index]);
     }
@@ -213,7 +219,10 @@ export function bodyParseCount(): number {
 
 /** The value `select` finds in the message's JSON body, or undefined when edgeHub would have no body to read. */
 export function readBody(
-  m: RouteMessage, type: string | undefined, encoding: string | undefined, select: BodySelector,
+  m: RouteMessage,
+  type: string | undefined,
+  encoding: string | undefined,
+  select: BodySelector,
 ): BodyValue {
   if (!(m === cachedMessage && m.body === cachedBuffer && type === cachedType && encoding === cachedEncoding)) {
     cachedRoot = parseBody(m.body, type, encoding);

@@ -152,7 +152,11 @@ export function dotnetPow(x: number, y: number): number {
 
 // Greek letters with ypogegrammeni: JavaScript's full case mapping expands them, their simple mapping adds 8
 // (U+1F80 → U+1F88) or goes to the capital with prosgegrammeni.
-const GREEK_IOTA_UPPER = new Map<number, number>([[0x1fb3, 0x1fbc], [0x1fc3, 0x1fcc], [0x1ff3, 0x1ffc]]);
+const GREEK_IOTA_UPPER = new Map<number, number>([
+  [0x1fb3, 0x1fbc],
+  [0x1fc3, 0x1fcc],
+  [0x1ff3, 0x1ffc],
+]);
 
 function simpleUpper(cp: number): number {
   if (cp >= 0x1f80 && cp <= 0x1faf) return (cp & 0xf) < 8 ? cp + 8 : cp;

@@ -35,7 +35,12 @@ export class RouteError extends Error {
       line = before.split('\n').length;
       column = init.offset - lastBreak; // lastBreak is -1 on the first line, so this is 1-based
     }
-    const where = column === undefined ? '' : line !== undefined && line > 1 ? ` at line ${line}, column ${column}` : ` at column ${column}`;
+    const where =
+      column === undefined
+        ? ''
+        : line !== undefined && line > 1
+          ? ` at line ${line}, column ${column}`
+          : ` at column ${column}`;
     super(`route "${init.routeName}": ${init.detail}${where}${init.hint ? ` (${init.hint})` : ''}`);
     this.routeName = init.routeName;
     this.detail = init.detail;

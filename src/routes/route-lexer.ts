@@ -9,15 +9,46 @@
 import { RouteProblem } from './route-error.js';
 
 export type TokenKind =
-  | 'LBRACE' | 'RBRACE'
-  | 'SELECT' | 'FROM' | 'WHERE' | 'INTO'
-  | 'STRING' | 'UNTERMINATED_STRING' | 'INTEGER' | 'HEX' | 'REAL'
-  | 'TRUE' | 'FALSE' | 'NULL' | 'UNDEFINED'
-  | 'LPAREN' | 'RPAREN' | 'COMMA' | 'PLUS' | 'MINUS' | 'STAR' | 'SLASH' | 'PERCENT'
-  | 'AND' | 'OR' | 'NOT'
-  | 'EQ' | 'NE' | 'LTGT' | 'LE' | 'GE' | 'GT' | 'LT' | 'CONCAT' | 'COALESCE'
-  | 'SYS_PROP' | 'ID' | 'QUERY_PATH'
-  | 'UNKNOWN' | 'EOF';
+  | 'LBRACE'
+  | 'RBRACE'
+  | 'SELECT'
+  | 'FROM'
+  | 'WHERE'
+  | 'INTO'
+  | 'STRING'
+  | 'UNTERMINATED_STRING'
+  | 'INTEGER'
+  | 'HEX'
+  | 'REAL'
+  | 'TRUE'
+  | 'FALSE'
+  | 'NULL'
+  | 'UNDEFINED'
+  | 'LPAREN'
+  | 'RPAREN'
+  | 'COMMA'
+  | 'PLUS'
+  | 'MINUS'
+  | 'STAR'
+  | 'SLASH'
+  | 'PERCENT'
+  | 'AND'
+  | 'OR'
+  | 'NOT'
+  | 'EQ'
+  | 'NE'
+  | 'LTGT'
+  | 'LE'
+  | 'GE'
+  | 'GT'
+  | 'LT'
+  | 'CONCAT'
+  | 'COALESCE'
+  | 'SYS_PROP'
+  | 'ID'
+  | 'QUERY_PATH'
+  | 'UNKNOWN'
+  | 'EOF';
 
 export interface Token {
   readonly kind: TokenKind;
@@ -112,20 +143,38 @@ export function tokenize(text: string): Token[] {
 /** How a token kind is named in "expected ..." messages. */
 export function describeKind(kind: TokenKind): string {
   switch (kind) {
-    case 'SELECT': case 'FROM': case 'WHERE': case 'INTO': case 'AND': case 'OR': case 'NOT':
+    case 'SELECT':
+    case 'FROM':
+    case 'WHERE':
+    case 'INTO':
+    case 'AND':
+    case 'OR':
+    case 'NOT':
       return kind;
-    case 'LPAREN': return "'('";
-    case 'RPAREN': return "')'";
-    case 'LBRACE': return "'{'";
-    case 'RBRACE': return "'}'";
-    case 'COMMA': return "','";
-    case 'STAR': return "'*'";
-    case 'SLASH': return "'/'";
-    case 'STRING': return 'a quoted string';
-    case 'SYS_PROP': return 'a $property';
-    case 'ID': return 'a name';
-    case 'EOF': return 'the end of the route';
-    default: return kind.toLowerCase();
+    case 'LPAREN':
+      return "'('";
+    case 'RPAREN':
+      return "')'";
+    case 'LBRACE':
+      return "'{'";
+    case 'RBRACE':
+      return "'}'";
+    case 'COMMA':
+      return "','";
+    case 'STAR':
+      return "'*'";
+    case 'SLASH':
+      return "'/'";
+    case 'STRING':
+      return 'a quoted string';
+    case 'SYS_PROP':
+      return 'a $property';
+    case 'ID':
+      return 'a name';
+    case 'EOF':
+      return 'the end of the route';
+    default:
+      return kind.toLowerCase();
   }
 }
 
@@ -166,16 +215,28 @@ export class Cursor {
     const token = this.peek();
     if (token.kind === 'UNTERMINATED_STRING') return unterminated(this.text, token);
     if (token.kind === 'UNKNOWN') {
-      return new RouteProblem(token.start, `unexpected character ${JSON.stringify(token.text)}`, { expected, found: token.text, hint });
-    }
-    if (token.kind === 'QUERY_PATH') {
-      return new RouteProblem(token.start, `${JSON.stringify(token.text)} is not a valid name ('[' and ']' belong in $body paths only)`, {
+      return new RouteProblem(token.start, `unexpected character ${JSON.stringify(token.text)}`, {
         expected,
         found: token.text,
+        hint,
       });
     }
+    if (token.kind === 'QUERY_PATH') {
+      return new RouteProblem(
+        token.start,
+        `${JSON.stringify(token.text)} is not a valid name ('[' and ']' belong in $body paths only)`,
+        {
+          expected,
+          found: token.text,
+        },
+      );
+    }
     const found = token.kind === 'EOF' ? 'but the route ended' : `but found ${JSON.stringify(token.text)}`;
-    return new RouteProblem(token.start, `expected ${joinOr(expected)} ${found}`, { expected, found: token.text, hint });
+    return new RouteProblem(token.start, `expected ${joinOr(expected)} ${found}`, {
+      expected,
+      found: token.text,
+      hint,
+    });
   }
 }
 

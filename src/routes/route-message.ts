@@ -49,7 +49,8 @@ export function equalsIgnoreCase(a: string, b: string): boolean {
 
 /** Case-insensitive property read without allocating: exact key first, then a scan. */
 export function lookupIgnoreCase(
-  bag: Readonly<Record<string, string | null | undefined>>, name: string,
+  bag: Readonly<Record<string, string | null | undefined>>,
+  name: string,
 ): string | null | undefined {
   if (hasOwn(bag, name)) {
     const v = bag[name];

@@ -58,10 +58,19 @@ const LEVEL: Partial<Record<TokenKind, number>> = {
   COALESCE: 1,
   OR: 2,
   AND: 3,
-  EQ: 4, NE: 4, LTGT: 4,
-  LT: 5, LE: 5, GT: 5, GE: 5,
-  PLUS: 6, MINUS: 6, CONCAT: 6,
-  STAR: 7, SLASH: 7, PERCENT: 7,
+  EQ: 4,
+  NE: 4,
+  LTGT: 4,
+  LT: 5,
+  LE: 5,
+  GT: 5,
+  GE: 5,
+  PLUS: 6,
+  MINUS: 6,
+  CONCAT: 6,
+  STAR: 7,
+  SLASH: 7,
+  PERCENT: 7,
 };
 
 export function parseCondition(c: Cursor): Expr {
@@ -99,8 +108,14 @@ function parsePrimary(c: Cursor): Expr {
       c.expect('RPAREN', ["')'"], `to close the '(' at column ${t.start + 1}`);
       return e;
     }
-    case 'TRUE': case 'FALSE': case 'NULL': case 'UNDEFINED':
-    case 'STRING': case 'INTEGER': case 'HEX': case 'REAL':
+    case 'TRUE':
+    case 'FALSE':
+    case 'NULL':
+    case 'UNDEFINED':
+    case 'STRING':
+    case 'INTEGER':
+    case 'HEX':
+    case 'REAL':
       c.next();
       return { k: 'lit', tok: t };
     case 'UNTERMINATED_STRING':
@@ -170,7 +185,11 @@ export function compileExpr(e: Expr, ctx: CompileContext): Compiled {
     case 'sys':
       return sysProperty(e.tok, e.escaped);
     case 'call':
-      return call(e.tok, e.args.map((a) => compileExpr(a, ctx)), ctx);
+      return call(
+        e.tok,
+        e.args.map((a) => compileExpr(a, ctx)),
+        ctx,
+      );
     case 'unary':
       return unary(e.op, compileExpr(e.e, ctx));
     case 'bin':
@@ -201,13 +220,20 @@ const UNDEFINED: Compiled = constant('undefined', undefined);
 
 function literal(tok: Token): Compiled {
   switch (tok.kind) {
-    case 'TRUE': return constant('bool', true);
-    case 'FALSE': return constant('bool', false);
-    case 'NULL': return constant('null', null);
-    case 'UNDEFINED': return UNDEFINED;
-    case 'STRING': return constant('string', unescape(tok.text.slice(1, -1)));
-    case 'HEX': return numberConstant(parseHex(tok.text.slice(2)));
-    default: return numberConstant(Number(tok.text));
+    case 'TRUE':
+      return constant('bool', true);
+    case 'FALSE':
+      return constant('bool', false);
+    case 'NULL':
+      return constant('null', null);
+    case 'UNDEFINED':
+      return UNDEFINED;
+    case 'STRING':
+      return constant('string', unescape(tok.text.slice(1, -1)));
+    case 'HEX':
+      return numberConstant(parseHex(tok.text.slice(2)));
+    default:
+      return numberConstant(Number(tok.text));
   }
 }
 
@@ -259,7 +285,7 @@ function sysProperty(tok: Token, escaped: boolean): Compiled {
       t: 'any',
       f: (m) => {
         const v = lookupIgnoreCase(m.properties, text);
-        return v === undefined ? bf(m) : v ?? NULL_STRING;
+        return v === undefined ? bf(m) : (v ?? NULL_STRING);
       },
     };
   }
@@ -327,14 +353,19 @@ function operandHint(l: Ty, r: Ty): string | undefined {
 
 function binary(op: Token, l: Compiled, r: Compiled, ctx: CompileContext): Compiled {
   switch (op.kind) {
-    case 'STAR': case 'SLASH': case 'PERCENT': case 'PLUS': case 'MINUS':
+    case 'STAR':
+    case 'SLASH':
+    case 'PERCENT':
+    case 'PLUS':
+    case 'MINUS':
       return arithmetic(op, l, r);
     case 'CONCAT':
       if (!isStringy(l.t) || !isStringy(r.t)) {
         throw new RouteProblem(op.start, `operator '||' needs strings, got ${typeName(l.t)} and ${typeName(r.t)}`);
       }
       return concat([l, r]);
-    case 'AND': case 'OR':
+    case 'AND':
+    case 'OR':
       return logical(op, l, r, ctx);
     case 'COALESCE':
       return coalesce(op, l, r);
@@ -357,7 +388,9 @@ function arithmetic(op: Token, l: Compiled, r: Compiled): Compiled {
   }
   // QueryValue has + - * / but no %, so edgeHub fails to compile `$body.x % 2`.
   if (op.kind === 'PERCENT') {
-    throw new RouteProblem(op.start, "operator '%' cannot be applied to a $body value", { hint: 'convert first: AS_NUMBER($body.x) % 2' });
+    throw new RouteProblem(op.start, "operator '%' cannot be applied to a $body value", {
+      hint: 'convert first: AS_NUMBER($body.x) % 2',
+    });
   }
   const a = toAny(l);
   const b = toAny(r);
@@ -455,9 +488,9 @@ function logical(op: Token, l: Compiled, r: Compiled, ctx: CompileContext): Comp
     const bodyRight = leftOk && r.t === 'any';
     throw new RouteProblem(op.start, `${name} needs boolean operands, got ${typeName(l.t)} and ${typeName(r.t)}`, {
       hint: bodyRight
-        ? `edgeHub takes a $body value on the right of ${name} only when the left operand is a $body value too: `
-          + 'swap the operands, or compare it (x = true)'
-        : 'compare the value, e.g. x = \'true\'',
+        ? `edgeHub takes a $body value on the right of ${name} only when the left operand is a $body value too: ` +
+          'swap the operands, or compare it (x = true)'
+        : "compare the value, e.g. x = 'true'",
     });
   }
   const isAnd = op.kind === 'AND';
@@ -506,8 +539,8 @@ function logicalAny(op: Token, l: Compiled, r: Compiled, ctx: CompileContext): C
   }
   if (r.t !== 'bool' && r.t !== 'any') {
     ctx.warnings.push(
-      `${name} at column ${op.start + 1} joins a $body value with ${typeName(r.t)}: `
-        + 'edgeHub accepts it, but it is never true',
+      `${name} at column ${op.start + 1} joins a $body value with ${typeName(r.t)}: ` +
+        'edgeHub accepts it, but it is never true',
     );
   }
   const a = toAny(l);
@@ -525,9 +558,13 @@ function logicalAny(op: Token, l: Compiled, r: Compiled, ctx: CompileContext): C
 
 function coalesce(op: Token, l: Compiled, r: Compiled): Compiled {
   if (!sameOrAny(l.t, r.t)) {
-    throw new RouteProblem(op.start, `operator '??' needs operands of one type, got ${typeName(l.t)} and ${typeName(r.t)}`, {
-      hint: '?? binds loosest of all operators: write (a ?? b) = c',
-    });
+    throw new RouteProblem(
+      op.start,
+      `operator '??' needs operands of one type, got ${typeName(l.t)} and ${typeName(r.t)}`,
+      {
+        hint: '?? binds loosest of all operators: write (a ?? b) = c',
+      },
+    );
   }
   if (l.t === 'undefined') return r;
   if (l.t === 'any' || r.t === 'any') {
@@ -568,9 +605,21 @@ function unary(op: Token, e: Compiled): Compiled {
     case 'null':
       return constant('bool', true); // NOT null is true in edgeHub
     case 'bool':
-      return { t: 'bool', f: (m) => { const v = f(m); return v === undefined ? undefined : !v; } };
+      return {
+        t: 'bool',
+        f: (m) => {
+          const v = f(m);
+          return v === undefined ? undefined : !v;
+        },
+      };
     case 'any':
-      return { t: 'bool', f: (m) => { const v = f(m); return typeof v === 'boolean' ? !v : undefined; } };
+      return {
+        t: 'bool',
+        f: (m) => {
+          const v = f(m);
+          return typeof v === 'boolean' ? !v : undefined;
+        },
+      };
     default:
       throw new RouteProblem(op.start, `NOT needs a boolean, got ${typeName(e.t)}`, {
         hint: 'NOT binds tighter than comparisons: write NOT (a = b)',
@@ -605,10 +654,14 @@ const NULL_RANK = 4;
 
 function rankOf(v: Exclude<AnyValue, undefined>): number {
   switch (typeof v) {
-    case 'boolean': return BOOL_RANK;
-    case 'number': return NUMBER_RANK;
-    case 'string': return STRING_RANK;
-    default: return v === NULL_STRING ? STRING_RANK : NULL_RANK; // null and a missing path
+    case 'boolean':
+      return BOOL_RANK;
+    case 'number':
+      return NUMBER_RANK;
+    case 'string':
+      return STRING_RANK;
+    default:
+      return v === NULL_STRING ? STRING_RANK : NULL_RANK; // null and a missing path
   }
 }
 
@@ -619,10 +672,14 @@ function compareAny(x: AnyValue, y: AnyValue): number | undefined {
   const ry = rankOf(y);
   if (rx !== ry) return rx - ry;
   switch (rx) {
-    case BOOL_RANK: return Number(x) - Number(y);
-    case NUMBER_RANK: return compareDoubles(x as number, y as number);
-    case STRING_RANK: return compareStrings(x as string | typeof NULL_STRING, y as string | typeof NULL_STRING);
-    default: return 0;
+    case BOOL_RANK:
+      return Number(x) - Number(y);
+    case NUMBER_RANK:
+      return compareDoubles(x as number, y as number);
+    case STRING_RANK:
+      return compareStrings(x as string | typeof NULL_STRING, y as string | typeof NULL_STRING);
+    default:
+      return 0;
   }
 }
 
@@ -642,10 +699,14 @@ function compareStrings(a: string | typeof NULL_STRING, b: string | typeof NULL_
 
 function isDefinedTest(t: Ty): (v: unknown) => boolean {
   switch (t) {
-    case 'number': return (v) => !Number.isNaN(v as number);
-    case 'null': return () => true;
-    case 'undefined': return () => false;
-    default: return (v) => v !== undefined;
+    case 'number':
+      return (v) => !Number.isNaN(v as number);
+    case 'null':
+      return () => true;
+    case 'undefined':
+      return () => false;
+    default:
+      return (v) => v !== undefined;
   }
 }
 
@@ -658,44 +719,58 @@ function isDefinedTest(t: Ty): (v: unknown) => boolean {
 type Builtin = (args: readonly Compiled[], tok: Token, ctx: CompileContext) => Compiled;
 
 /** ABS, EXP, … (Args(double), QueryValue supported): a number or a $body number, else undefined. */
-const math = (fn: (x: number) => number): Builtin => (args, tok) => {
-  expectArgs(tok, args, ['number'], (t) => args.length === 1 && isNumeric(t[0]!));
-  const x = numberArg(args[0]!);
-  return { t: 'number', f: (m) => fn(x(m)) };
-};
+const math =
+  (fn: (x: number) => number): Builtin =>
+  (args, tok) => {
+    expectArgs(tok, args, ['number'], (t) => args.length === 1 && isNumeric(t[0]!));
+    const x = numberArg(args[0]!);
+    return { t: 'number', f: (m) => fn(x(m)) };
+  };
 
 /** STARTS_WITH, ENDS_WITH, CONTAINS (Args(string, string), QueryValue supported): ordinal, needs two strings. */
-const stringTest = (fn: (s: string, frag: string) => boolean): Builtin => (args, tok) => {
-  expectArgs(tok, args, ['string', 'string'], (t) => args.length === 2 && isStringy(t[0]!) && isStringy(t[1]!));
-  const s = stringArg(args[0]!);
-  const frag = stringArg(args[1]!);
-  return {
-    t: 'bool',
-    f: (m) => {
-      const a = s(m);
-      const b = frag(m);
-      return a === undefined || b === undefined ? undefined : fn(a, b);
-    },
+const stringTest =
+  (fn: (s: string, frag: string) => boolean): Builtin =>
+  (args, tok) => {
+    expectArgs(tok, args, ['string', 'string'], (t) => args.length === 2 && isStringy(t[0]!) && isStringy(t[1]!));
+    const s = stringArg(args[0]!);
+    const frag = stringArg(args[1]!);
+    return {
+      t: 'bool',
+      f: (m) => {
+        const a = s(m);
+        const b = frag(m);
+        return a === undefined || b === undefined ? undefined : fn(a, b);
+      },
+    };
   };
-};
 
-const stringMap = (fn: (s: string) => string): Builtin => (args, tok) => {
-  expectArgs(tok, args, ['string'], (t) => args.length === 1 && isStringy(t[0]!));
-  const s = stringArg(args[0]!);
-  return { t: 'string', f: (m) => { const v = s(m); return v === undefined ? undefined : fn(v); } };
-};
+const stringMap =
+  (fn: (s: string) => string): Builtin =>
+  (args, tok) => {
+    expectArgs(tok, args, ['string'], (t) => args.length === 1 && isStringy(t[0]!));
+    const s = stringArg(args[0]!);
+    return {
+      t: 'string',
+      f: (m) => {
+        const v = s(m);
+        return v === undefined ? undefined : fn(v);
+      },
+    };
+  };
 
 /**
  * IS_BOOL / IS_NUMBER / IS_STRING: a typed executor (QueryValue supported) for the matching type, which tests the
  * value; any other argument matches AnyArgs(1) and is false.
  */
-const typeTest = (accepts: (t: Ty) => boolean, test: (v: AnyValue) => boolean | undefined): Builtin => (args, tok) => {
-  expectArgs(tok, args, ['any value'], () => args.length === 1);
-  const a = args[0]!;
-  if (!accepts(a.t)) return constant('bool', false);
-  const f = toAny(a);
-  return { t: 'bool', f: (m) => test(f(m)) };
-};
+const typeTest =
+  (accepts: (t: Ty) => boolean, test: (v: AnyValue) => boolean | undefined): Builtin =>
+  (args, tok) => {
+    expectArgs(tok, args, ['any value'], () => args.length === 1);
+    const a = args[0]!;
+    if (!accepts(a.t)) return constant('bool', false);
+    const f = toAny(a);
+    return { t: 'bool', f: (m) => test(f(m)) };
+  };
 
 const BUILTINS: Readonly<Record<string, Builtin>> = {
   abs: math(Math.abs),
@@ -733,7 +808,10 @@ const BUILTINS: Readonly<Record<string, Builtin>> = {
       },
     };
   },
-  is_bool: typeTest((t) => t === 'bool' || t === 'any', (v) => (v === undefined ? undefined : typeof v === 'boolean')),
+  is_bool: typeTest(
+    (t) => t === 'bool' || t === 'any',
+    (v) => (v === undefined ? undefined : typeof v === 'boolean'),
+  ),
   is_number: typeTest(isNumeric, (v) => typeof v === 'number' && Number.isFinite(v)),
   is_string: typeTest(isStringy, (v) => typeof v === 'string'),
   is_defined: (args, tok) => {
@@ -752,7 +830,13 @@ const BUILTINS: Readonly<Record<string, Builtin>> = {
   length: (args, tok) => {
     expectArgs(tok, args, ['string'], (t) => args.length === 1 && isStringy(t[0]!));
     const s = stringArg(args[0]!);
-    return { t: 'number', f: (m) => { const v = s(m); return v === undefined ? NaN : v.length; } };
+    return {
+      t: 'number',
+      f: (m) => {
+        const v = s(m);
+        return v === undefined ? NaN : v.length;
+      },
+    };
   },
   lower: stringMap((s) => invariantCase(s, false)),
   upper: stringMap((s) => invariantCase(s, true)),
@@ -791,11 +875,17 @@ function isNull(args: readonly Compiled[], tok: Token, ctx: CompileContext): Com
       return { t: 'bool', f: (m) => f(m) === null };
     case 'any':
       ctx.warnings.push(
-        `IS_NULL at column ${tok.start + 1} is given a $body value: in edgeHub that is true for every value that is `
-          + 'present (null or not) and false where the path selects nothing; to test for null or a missing path, '
-          + 'compare: $body.x = null',
+        `IS_NULL at column ${tok.start + 1} is given a $body value: in edgeHub that is true for every value that is ` +
+          'present (null or not) and false where the path selects nothing; to test for null or a missing path, ' +
+          'compare: $body.x = null',
       );
-      return { t: 'bool', f: (m) => { const v = f(m); return v === undefined ? undefined : v !== MISSING; } };
+      return {
+        t: 'bool',
+        f: (m) => {
+          const v = f(m);
+          return v === undefined ? undefined : v !== MISSING;
+        },
+      };
     default:
       return constant('bool', false);
   }
@@ -806,8 +896,12 @@ function isNull(args: readonly Compiled[], tok: Token, ctx: CompileContext): Com
  * start + count within the string; both truncate the numbers toward zero, as (int) does.
  */
 function substring(args: readonly Compiled[], tok: Token): Compiled {
-  expectArgs(tok, args, ['string', 'number', '[number]'], (t) =>
-    (args.length === 2 || args.length === 3) && isStringy(t[0]!) && t.slice(1).every(isNumeric));
+  expectArgs(
+    tok,
+    args,
+    ['string', 'number', '[number]'],
+    (t) => (args.length === 2 || args.length === 3) && isStringy(t[0]!) && t.slice(1).every(isNumeric),
+  );
   const s = stringArg(args[0]!);
   const start = numberArg(args[1]!);
   if (args.length === 2) {
@@ -842,26 +936,43 @@ function call(tok: Token, args: readonly Compiled[], ctx: CompileContext): Compi
   const builtin = Object.prototype.hasOwnProperty.call(BUILTINS, key) ? BUILTINS[key] : undefined;
   if (builtin === undefined) {
     if (HUB_ONLY.has(key)) {
-      throw new RouteProblem(tok.start, `${tok.text.toUpperCase()} is an IoT Hub routing function that edgeHub does not implement`);
+      throw new RouteProblem(
+        tok.start,
+        `${tok.text.toUpperCase()} is an IoT Hub routing function that edgeHub does not implement`,
+      );
     }
     if (key === 'twin_change_includes') {
       // Its IsValidMessageSource wants IoT Hub's twin-change source; an edgeHub route's source never is one.
       throw new RouteProblem(tok.start, 'TWIN_CHANGE_INCLUDES is refused in every edgeHub route (IoT Hub has it)');
     }
     throw new RouteProblem(tok.start, `unknown function ${tok.text}`, {
-      hint: `edgeHub has ${Object.keys(BUILTINS).map((n) => n.toUpperCase()).join(', ')}`,
+      hint: `edgeHub has ${Object.keys(BUILTINS)
+        .map((n) => n.toUpperCase())
+        .join(', ')}`,
     });
   }
   return builtin(args, tok, ctx);
 }
 
-function expectArgs(tok: Token, args: readonly Compiled[], shape: readonly string[], ok: (types: readonly Ty[]) => boolean): void {
+function expectArgs(
+  tok: Token,
+  args: readonly Compiled[],
+  shape: readonly string[],
+  ok: (types: readonly Ty[]) => boolean,
+): void {
   const types = args.map((a) => a.t);
   if (!ok(types)) {
     const name = tok.text.toUpperCase();
-    throw new RouteProblem(tok.start, `invalid arguments to ${name}(${types.map(typeName).join(', ')}): expected ${name}(${shape.join(', ')})`, {
-      hint: types.includes('string') && shape.includes('number') ? 'properties are strings: convert with AS_NUMBER(prop)' : undefined,
-    });
+    throw new RouteProblem(
+      tok.start,
+      `invalid arguments to ${name}(${types.map(typeName).join(', ')}): expected ${name}(${shape.join(', ')})`,
+      {
+        hint:
+          types.includes('string') && shape.includes('number')
+            ? 'properties are strings: convert with AS_NUMBER(prop)'
+            : undefined,
+      },
+    );
   }
 }
 

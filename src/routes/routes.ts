@@ -56,7 +56,10 @@ const MAX_TTL = 4294967295;
 
 export function compileRoute(name: string, spec: string | RouteSpec): CompiledRoute {
   if (typeof name !== 'string' || !ROUTE_NAME.test(name)) {
-    throw new RouteError({ routeName: String(name), detail: "a route name must be non-empty and contain no '.', '$', '#' or space" });
+    throw new RouteError({
+      routeName: String(name),
+      detail: "a route name must be non-empty and contain no '.', '$', '#' or space",
+    });
   }
   const { text, priority, timeToLiveSecs } = readSpec(name, spec);
   try {
@@ -84,9 +87,12 @@ export function routeMessage(routes: readonly CompiledRoute[], message: RouteMes
     const route = routes[i]!;
     if (!route.matches(message)) continue;
     const previous = chosen.get(route.sinkKey);
-    if (previous === undefined || route.priority < previous.route.priority) chosen.set(route.sinkKey, { route, order: i });
+    if (previous === undefined || route.priority < previous.route.priority)
+      chosen.set(route.sinkKey, { route, order: i });
   }
-  return [...chosen.values()].sort((a, b) => a.route.priority - b.route.priority || a.order - b.order).map((c) => c.route);
+  return [...chosen.values()]
+    .sort((a, b) => a.route.priority - b.route.priority || a.order - b.order)
+    .map((c) => c.route);
 }
 
 export function sinkKey(sink: RouteSink): string {
@@ -99,7 +105,9 @@ export function messageSourcePath(source: RouteSource): string {
     case 'device':
       return '/messages';
     case 'module':
-      return source.output === '' ? `/messages/modules/${source.moduleId}` : `/messages/modules/${source.moduleId}/outputs/${source.output}`;
+      return source.output === ''
+        ? `/messages/modules/${source.moduleId}`
+        : `/messages/modules/${source.moduleId}/outputs/${source.output}`;
     default:
       return '/twinChangeNotifications';
   }
@@ -107,17 +115,29 @@ export function messageSourcePath(source: RouteSource): string {
 
 // ---------------------------------------------------------------------------------------------------------------
 
-function readSpec(name: string, spec: string | RouteSpec): { text: string; priority: number; timeToLiveSecs: number | undefined } {
+function readSpec(
+  name: string,
+  spec: string | RouteSpec,
+): { text: string; priority: number; timeToLiveSecs: number | undefined } {
   if (typeof spec === 'string') return { text: spec, priority: DEFAULT_ROUTE_PRIORITY, timeToLiveSecs: undefined };
   if (spec === null || typeof spec !== 'object' || typeof spec.route !== 'string') {
     throw new RouteError({ routeName: name, detail: 'a route must be a string or an object with a string "route"' });
   }
   const { route, priority, timeToLiveSecs } = spec;
   if (priority !== undefined && !(Number.isInteger(priority) && priority >= 0 && priority <= 9)) {
-    throw new RouteError({ routeName: name, detail: `priority must be an integer from 0 (highest) to 9, not ${JSON.stringify(priority)}` });
+    throw new RouteError({
+      routeName: name,
+      detail: `priority must be an integer from 0 (highest) to 9, not ${JSON.stringify(priority)}`,
+    });
   }
-  if (timeToLiveSecs !== undefined && !(Number.isInteger(timeToLiveSecs) && timeToLiveSecs >= 0 && timeToLiveSecs <= MAX_TTL)) {
-    throw new RouteError({ routeName: name, detail: `timeToLiveSecs must be an integer from 0 to ${MAX_TTL}, not ${JSON.stringify(timeToLiveSecs)}` });
+  if (
+    timeToLiveSecs !== undefined &&
+    !(Number.isInteger(timeToLiveSecs) && timeToLiveSecs >= 0 && timeToLiveSecs <= MAX_TTL)
+  ) {
+    throw new RouteError({
+      routeName: name,
+      detail: `timeToLiveSecs must be an integer from 0 to ${MAX_TTL}, not ${JSON.stringify(timeToLiveSecs)}`,
+    });
   }
   return {
     text: route,
@@ -163,9 +183,10 @@ function build(name: string, text: string, priority: number, timeToLiveSecs: num
 
   const key = sinkKey(sink);
   // The condition's raw value is compared with true directly: only a boolean true (from a bool or a $body bool) routes.
-  const matches = raw === undefined
-    ? (m: RouteMessage) => sourceMatches(source, m.source)
-    : (m: RouteMessage) => sourceMatches(source, m.source) && raw(m) === true;
+  const matches =
+    raw === undefined
+      ? (m: RouteMessage) => sourceMatches(source, m.source)
+      : (m: RouteMessage) => sourceMatches(source, m.source) && raw(m) === true;
   return {
     name,
     text,
@@ -204,11 +225,15 @@ function sourceWarnings(raw: string, source: string): string[] {
   const warnings: string[] = [];
   const last = raw.slice(raw.lastIndexOf('/') + 1);
   if (last.length > 1 && last.endsWith('*')) {
-    warnings.push(`source ${raw}: there are no partial-name wildcards; "${last}" is read as "${last.replace(/\*+$/, '')}"`);
+    warnings.push(
+      `source ${raw}: there are no partial-name wildcards; "${last}" is read as "${last.replace(/\*+$/, '')}"`,
+    );
   }
   const segments = source.split('/').filter((s) => s !== '');
   if (segments.some((s) => s.includes('*'))) {
-    warnings.push(`source ${raw}: '*' is a wildcard only at the end of a source; elsewhere it is a literal character and matches nothing`);
+    warnings.push(
+      `source ${raw}: '*' is a wildcard only at the end of a source; elsewhere it is a literal character and matches nothing`,
+    );
   } else if (!plausibleSource(segments)) {
     warnings.push(
       `source ${raw} never matches: edgeHub sources are /*, /messages/*, /messages/modules/{module}/*, /messages/modules/{module}/outputs/{output} and /twinChangeNotifications`,
@@ -222,14 +247,18 @@ function plausibleSource(segments: readonly string[]): boolean {
   if (first === undefined) return true;
   if (equalsIgnoreCase(first, 'twinChangeNotifications')) return segments.length === 1;
   if (!equalsIgnoreCase(first, 'messages') || segments.length > 5) return false;
-  return (second === undefined || equalsIgnoreCase(second, 'modules')) && (fourth === undefined || equalsIgnoreCase(fourth, 'outputs'));
+  return (
+    (second === undefined || equalsIgnoreCase(second, 'modules')) &&
+    (fourth === undefined || equalsIgnoreCase(fourth, 'outputs'))
+  );
 }
 
 function parseSink(c: Cursor): RouteSink {
   const t = c.peek();
   if (t.kind === 'SYS_PROP') {
     c.next();
-    if (!equalsIgnoreCase(t.text, '$upstream')) throw new RouteProblem(t.start, `unknown sink ${JSON.stringify(t.text)}`, { found: t.text, hint: SINK_HINT });
+    if (!equalsIgnoreCase(t.text, '$upstream'))
+      throw new RouteProblem(t.start, `unknown sink ${JSON.stringify(t.text)}`, { found: t.text, hint: SINK_HINT });
     return { kind: 'upstream' };
   }
   if (t.kind === 'ID') {
@@ -256,10 +285,20 @@ function brokeredEndpoint(address: Token): RouteSink {
   if (path.endsWith('/')) path = path.slice(0, -1);
   const parts = path.split('/');
   // edgeHub only counts the parts; also requiring "modules" and "inputs" and non-empty names catches typos early.
-  if (parts.length !== 4 || !equalsIgnoreCase(parts[0]!, 'modules') || !equalsIgnoreCase(parts[2]!, 'inputs') || parts[1] === '' || parts[3] === '') {
-    throw new RouteProblem(address.start, `BrokeredEndpoint address ${JSON.stringify(raw)} is not /modules/{module}/inputs/{input}`, {
-      found: raw,
-    });
+  if (
+    parts.length !== 4 ||
+    !equalsIgnoreCase(parts[0]!, 'modules') ||
+    !equalsIgnoreCase(parts[2]!, 'inputs') ||
+    parts[1] === '' ||
+    parts[3] === ''
+  ) {
+    throw new RouteProblem(
+      address.start,
+      `BrokeredEndpoint address ${JSON.stringify(raw)} is not /modules/{module}/inputs/{input}`,
+      {
+        found: raw,
+      },
+    );
   }
   return { kind: 'moduleInput', moduleId: parts[1]!, input: parts[3]! };
 }

@@ -9,8 +9,24 @@ import type { SimThing } from './context.js';
 
 /** An action as a worker runs it; `groups` are the fleet groups it may pick identities from. */
 export type ActionSpec =
-  | { kind: 'command'; ratePerSecond: number; groups: string[]; module?: string; component?: string; command: string; request?: unknown }
-  | { kind: 'writeProperty'; ratePerSecond: number; groups: string[]; module?: string; component?: string; property: string; value: () => unknown }
+  | {
+      kind: 'command';
+      ratePerSecond: number;
+      groups: string[];
+      module?: string;
+      component?: string;
+      command: string;
+      request?: unknown;
+    }
+  | {
+      kind: 'writeProperty';
+      ratePerSecond: number;
+      groups: string[];
+      module?: string;
+      component?: string;
+      property: string;
+      value: () => unknown;
+    }
   | { kind: 'c2d'; ratePerSecond: number; groups: string[]; body?: unknown };
 
 interface PendingWrite {
@@ -63,7 +79,12 @@ export class ActionRunner {
         case 'command': {
           const result = await this.service.invokeCommand(deviceId, spec.command, spec.request, addressOf(spec));
           this.metrics.recordLatency('command', intended, started, this.scheduler.now());
-          if (result.responseCode >= 400) this.metrics.recordError('server', `${deviceId}: command ${spec.command} answered ${result.responseCode}`, 'command');
+          if (result.responseCode >= 400)
+            this.metrics.recordError(
+              'server',
+              `${deviceId}: command ${spec.command} answered ${result.responseCode}`,
+              'command',
+            );
           return;
         }
         case 'writeProperty': {
@@ -98,4 +119,5 @@ const addressOf = (spec: { module?: string; component?: string }) => ({
   ...(spec.component === undefined ? {} : { component: spec.component }),
 });
 
-const key = (deviceId: string, moduleId: string | undefined) => (moduleId === undefined ? deviceId : `${deviceId}/${moduleId}`);
+const key = (deviceId: string, moduleId: string | undefined) =>
+  moduleId === undefined ? deviceId : `${deviceId}/${moduleId}`;

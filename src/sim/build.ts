@@ -1,5 +1,11 @@
 // From the loaded scenario to the things a worker runs: behaviours apart from the scenario (how many, when).
-import type { LoadedDeviceGroup, LoadedDownstreamGroup, LoadedEdgeGroup, LoadedGroup, LoadedScenario } from '../config/load.js';
+import type {
+  LoadedDeviceGroup,
+  LoadedDownstreamGroup,
+  LoadedEdgeGroup,
+  LoadedGroup,
+  LoadedScenario,
+} from '../config/load.js';
 import type { CommandResponse, DeviceGroup } from '../config/scenario.js';
 import { GatewayServer, type GatewayChild } from './edge/gateway-server.js';
 import type { ActionSpec } from './actions.js';
@@ -16,7 +22,13 @@ import type { DeviceIdentityPlan, TelemetrySource } from './thing.js';
 import { MqttDevice } from './mqtt-device.js';
 import { UnbuiltThing } from './unbuilt.js';
 import { parseModel, type DeviceModel } from './model/dtdl.js';
-import { commandResponseFor, createGenerator, createTelemetrySource, defaultGeneratorFor, type Generator } from './model/generators.js';
+import {
+  commandResponseFor,
+  createGenerator,
+  createTelemetrySource,
+  defaultGeneratorFor,
+  type Generator,
+} from './model/generators.js';
 
 /** The share of a fleet one worker runs: what it builds its things from. Plain data (it crosses into a thread). */
 export interface FleetShare {
@@ -54,9 +66,10 @@ function seededRandom(seed: number): () => number {
 /** Telemetry for a device without a model: its configured values, or a temperature if none. */
 function valuesSource(values: Record<string, unknown>, seed: number): TelemetrySource {
   const entries = Object.entries(values);
-  const generators: [string, Generator][] = entries.length > 0
-    ? entries.map(([name, spec], i) => [name, createGenerator(spec as never, seed + i)])
-    : [['temperature', createGenerator({ kind: 'sine', min: 18, max: 26, periodSeconds: 600, noise: 0.2 }, seed)]];
+  const generators: [string, Generator][] =
+    entries.length > 0
+      ? entries.map(([name, spec], i) => [name, createGenerator(spec as never, seed + i)])
+      : [['temperature', createGenerator({ kind: 'sine', min: 18, max: 26, periodSeconds: 600, noise: 0.2 }, seed)]];
   return {
     tick(t) {
       const body: Record<string, unknown> = {};
@@ -79,26 +92,34 @@ function parsedModel(path: string, json: unknown): DeviceModel {
   }
   return model;
 }
-const modelOf = (group: { model?: LoadedDeviceGroup['model'] }) => (group.model === undefined ? undefined : parsedModel(group.model.path, group.model.json));
+const modelOf = (group: { model?: LoadedDeviceGroup['model'] }) =>
+  group.model === undefined ? undefined : parsedModel(group.model.path, group.model.json);
 
 /** What a device behaves by: a device group's, or a downstream group's (the same fields). */
-type BehaviourSource = Pick<LoadedDeviceGroup, 'model'> & { config: Pick<DeviceGroup, 'telemetry' | 'properties' | 'commands'> };
+type BehaviourSource = Pick<LoadedDeviceGroup, 'model'> & {
+  config: Pick<DeviceGroup, 'telemetry' | 'properties' | 'commands'>;
+};
 
 export function deviceBehaviour(group: BehaviourSource, seed: number): DeviceBehaviour {
   const config = group.config;
   const model = modelOf(group);
   const random = seededRandom(seed);
-  const telemetry = model !== undefined
-    ? createTelemetrySource(model, config.telemetry.values, seed)
-    : valuesSource(config.telemetry.values, seed);
-  const reportedGenerators: [string, Generator][] = Object.entries(config.properties.reported)
-    .map(([name, spec], i) => [name, createGenerator(spec, seed + 1000 + i)]);
+  const telemetry =
+    model !== undefined
+      ? createTelemetrySource(model, config.telemetry.values, seed)
+      : valuesSource(config.telemetry.values, seed);
+  const reportedGenerators: [string, Generator][] = Object.entries(config.properties.reported).map(
+    ([name, spec], i) => [name, createGenerator(spec, seed + 1000 + i)],
+  );
   // Read-only properties of the model that the scenario does not set get a plausible value.
   for (const p of model?.properties ?? []) {
     const name = p.component === undefined ? p.name : `${p.component}.${p.name}`;
-    if (!p.writable && !reportedGenerators.some(([n]) => n === name)) reportedGenerators.push([name, defaultGeneratorFor(p, seed + 2000 + reportedGenerators.length)]);
+    if (!p.writable && !reportedGenerators.some(([n]) => n === name))
+      reportedGenerators.push([name, defaultGeneratorFor(p, seed + 2000 + reportedGenerators.length)]);
   }
-  const writable = new Set((model?.properties ?? []).filter((p) => p.writable).map((p) => `${p.component ?? ''}|${p.name}`));
+  const writable = new Set(
+    (model?.properties ?? []).filter((p) => p.writable).map((p) => `${p.component ?? ''}|${p.name}`),
+  );
   const commands = config.commands as Record<string, CommandResponse>;
   return {
     ...(model === undefined ? {} : { modelId: model.id }),
@@ -122,20 +143,35 @@ export function deviceBehaviour(group: BehaviourSource, seed: number): DeviceBeh
       }
       return patch;
     },
-    writableAck: { code: config.properties.writable.ackCode, delayMs: config.properties.writable.ackDelay, description: config.properties.writable.ackDescription },
-    ...(model === undefined ? {} : { isWritable: (component: string | undefined, name: string) => writable.has(`${component ?? ''}|${name}`) }),
+    writableAck: {
+      code: config.properties.writable.ackCode,
+      delayMs: config.properties.writable.ackDelay,
+      description: config.properties.writable.ackDescription,
+    },
+    ...(model === undefined
+      ? {}
+      : { isWritable: (component: string | undefined, name: string) => writable.has(`${component ?? ''}|${name}`) }),
     command(name) {
       const configured = commands[name] ?? commands.default;
-      const def = model?.commands.find((c) => (c.component === undefined ? c.name : `${c.component}*${c.name}`) === name);
-      if (configured === undefined && def === undefined) return { status: 501, delayMs: 0, response: { error: `command "${name}" is not implemented` } };
-      const response = configured?.response ?? (def === undefined ? null : commandResponseFor(def, Math.floor(random() * 2 ** 32)));
+      const def = model?.commands.find(
+        (c) => (c.component === undefined ? c.name : `${c.component}*${c.name}`) === name,
+      );
+      if (configured === undefined && def === undefined)
+        return { status: 501, delayMs: 0, response: { error: `command "${name}" is not implemented` } };
+      const response =
+        configured?.response ?? (def === undefined ? null : commandResponseFor(def, Math.floor(random() * 2 ** 32)));
       return { status: configured?.status ?? 200, delayMs: configured?.delay ?? 0, response };
     },
   };
 }
 
 /** How the modules of an IoT Edge group behave; dtdl models are parsed once per worker. */
-function edgeConfig(ctx: SimContext, target: AzureTarget, group: LoadedEdgeGroup, identity: PlannedIdentity): EdgeDeviceConfig {
+function edgeConfig(
+  ctx: SimContext,
+  target: AzureTarget,
+  group: LoadedEdgeGroup,
+  identity: PlannedIdentity,
+): EdgeDeviceConfig {
   const seed = identity.seed;
   const modules: EdgeDeviceConfig['modules'] = {};
   for (const m of group.modules) {
@@ -143,7 +179,9 @@ function edgeConfig(ctx: SimContext, target: AzureTarget, group: LoadedEdgeGroup
     if (b.behaviour === 'identity-translation') {
       // Each sensor is a plain device of its own (SimDevice), provisioned as a child of this device and module.
       const parts = parseIdPattern(b.sensors.idPattern, { gateway: true });
-      const sensorIds = Array.from({ length: b.sensors.count }, (_, i) => formatId(parts, i + 1, group.name, identity.deviceId));
+      const sensorIds = Array.from({ length: b.sensors.count }, (_, i) =>
+        formatId(parts, i + 1, group.name, identity.deviceId),
+      );
       const source = { ...(m.model === undefined ? {} : { model: m.model }), config: b.sensors };
       const label = `${group.name}/${m.name}`;
       modules[m.name] = {
@@ -151,14 +189,26 @@ function edgeConfig(ctx: SimContext, target: AzureTarget, group: LoadedEdgeGroup
         sensorIds,
         createSensor: async (sensorId, gatewayId, moduleId, arrivalAt) => {
           const sensorSeed = identitySeed(seed, sensorId);
-          const plan: DeviceIdentityPlan = { deviceId: sensorId, group: label, ordinal: identity.ordinal, arrivalAt, random: seededRandom(sensorSeed) };
+          const plan: DeviceIdentityPlan = {
+            deviceId: sensorId,
+            group: label,
+            ordinal: identity.ordinal,
+            arrivalAt,
+            random: seededRandom(sensorSeed),
+          };
           const auth: DeviceAuth = { kind: 'dps-sas', deviceKey: deriveDeviceKey(target.groupKeys.devices, sensorId) };
-          return new SimDevice(ctx, target, plan, auth, deviceBehaviour(source, sensorSeed), undefined, { gatewayId, moduleId });
+          return new SimDevice(ctx, target, plan, auth, deviceBehaviour(source, sensorSeed), undefined, {
+            gatewayId,
+            moduleId,
+          });
         },
       };
     } else if (b.behaviour === 'dtdl') {
       modules[m.name] = {
-        behaviour: 'dtdl', output: b.output, intervalMs: b.interval, values: b.values,
+        behaviour: 'dtdl',
+        output: b.output,
+        intervalMs: b.interval,
+        values: b.values,
         ...(m.model === undefined ? {} : { model: parsedModel(m.model.path, m.model.json) }),
       };
     } else if (b.behaviour === 'custom') {
@@ -170,21 +220,34 @@ function edgeConfig(ctx: SimContext, target: AzureTarget, group: LoadedEdgeGroup
   return { modules, seed };
 }
 
-async function deviceAuth(group: LoadedGroup, identity: PlannedIdentity, target: AzureTarget, groupKey: string): Promise<DeviceAuth> {
+async function deviceAuth(
+  group: LoadedGroup,
+  identity: PlannedIdentity,
+  target: AzureTarget,
+  groupKey: string,
+): Promise<DeviceAuth> {
   switch (group.config.auth) {
     case 'sas':
       return { kind: 'dps-sas', deviceKey: deriveDeviceKey(groupKey, identity.deviceId) };
     case 'x509': {
-      if (target.x509Ca === undefined) throw new Error(`group "${group.name}" uses X.509 but the target has no CA to issue certificates from`);
+      if (target.x509Ca === undefined)
+        throw new Error(`group "${group.name}" uses X.509 but the target has no CA to issue certificates from`);
       const leaf = await issueLeafCertificate(target.x509Ca, identity.deviceId);
       return { kind: 'dps-x509', certPem: leaf.certPem + target.x509Ca.certPem, keyPem: leaf.keyPem };
     }
     case 'connectionString': {
       const text = group.connectionStrings?.[identity.groupIndex];
-      if (text === undefined) throw new Error(`group "${group.name}" has no connection string for ${identity.deviceId}`);
+      if (text === undefined)
+        throw new Error(`group "${group.name}" has no connection string for ${identity.deviceId}`);
       const cs = parseConnectionString(text);
-      if (cs.sharedAccessKey === undefined) throw new Error(`the connection string of ${identity.deviceId} has no SharedAccessKey`);
-      return { kind: 'direct-sas', hubHost: cs.hostName, deviceKey: cs.sharedAccessKey, ...(cs.gatewayHostName === undefined ? {} : { gatewayHost: cs.gatewayHostName }) };
+      if (cs.sharedAccessKey === undefined)
+        throw new Error(`the connection string of ${identity.deviceId} has no SharedAccessKey`);
+      return {
+        kind: 'direct-sas',
+        hubHost: cs.hostName,
+        deviceKey: cs.sharedAccessKey,
+        ...(cs.gatewayHostName === undefined ? {} : { gatewayHost: cs.gatewayHostName }),
+      };
     }
   }
 }
@@ -219,8 +282,11 @@ export async function buildFleet(ctx: SimContext, init: FleetShare): Promise<Bui
   const built: BuiltThing[] = [];
   for (const identity of init.identities) {
     const plan: DeviceIdentityPlan = {
-      deviceId: identity.deviceId, group: identity.group, ordinal: identity.ordinal,
-      arrivalAt: Number.POSITIVE_INFINITY, random: seededRandom(identity.seed),
+      deviceId: identity.deviceId,
+      group: identity.group,
+      ordinal: identity.ordinal,
+      arrivalAt: Number.POSITIVE_INFINITY,
+      random: seededRandom(identity.seed),
     };
     const base = { group: identity.group, plan, arrivalOffsetMs: identity.arrivalMs, kind: identity.kind };
     try {
@@ -242,29 +308,44 @@ interface FleetParts {
 
 /** One identity's thing (and the identities its modules hold); throws when it cannot be built. */
 async function buildThing(
-  ctx: SimContext, target: Target, parts: FleetParts, identity: PlannedIdentity, plan: DeviceIdentityPlan,
+  ctx: SimContext,
+  target: Target,
+  parts: FleetParts,
+  identity: PlannedIdentity,
+  plan: DeviceIdentityPlan,
 ): Promise<Pick<BuiltThing, 'thing' | 'held'>> {
   if (identity.kind === 'downstream') {
     const group = parts.downstreamGroups.get(identity.group);
     if (group === undefined) {
-      throw new Error(`identity ${identity.deviceId} names downstream group "${identity.group}", which the scenario lacks`);
+      throw new Error(
+        `identity ${identity.deviceId} names downstream group "${identity.group}", which the scenario lacks`,
+      );
     }
     const gateway = identity.gateway === undefined ? undefined : parts.gateways.get(identity.gateway.deviceId);
     if (target.kind === 'mqtt' || gateway === undefined) {
-      throw new Error(`downstream device ${identity.deviceId}: its gateway ${identity.gateway?.deviceId ?? '?'} must ` +
-        'run in the same worker, against an Azure target (emulator or iot-central)');
+      throw new Error(
+        `downstream device ${identity.deviceId}: its gateway ${identity.gateway?.deviceId ?? '?'} must ` +
+          'run in the same worker, against an Azure target (emulator or iot-central)',
+      );
     }
     const auth = await downstreamAuth(group, identity, target);
     return { thing: new SimDevice(ctx, target, plan, auth, deviceBehaviour(group, identity.seed), { gateway }) };
   }
   const group = parts.groups.get(identity.group);
-  if (group === undefined) throw new Error(`identity ${identity.deviceId} names group "${identity.group}", which the scenario lacks`);
+  if (group === undefined)
+    throw new Error(`identity ${identity.deviceId} names group "${identity.group}", which the scenario lacks`);
   if (target.kind === 'mqtt') {
     if (group.kind !== 'device') {
-      throw new Error(`group "${group.name}": IoT Edge devices need an Azure target (emulator or iot-central), not mqtt`);
+      throw new Error(
+        `group "${group.name}": IoT Edge devices need an Azure target (emulator or iot-central), not mqtt`,
+      );
     }
     const b = deviceBehaviour(group, identity.seed);
-    const behaviour = { telemetryIntervalMs: b.telemetryIntervalMs, telemetryQos: b.telemetryQos, telemetry: b.telemetry };
+    const behaviour = {
+      telemetryIntervalMs: b.telemetryIntervalMs,
+      telemetryQos: b.telemetryQos,
+      telemetry: b.telemetry,
+    };
     return { thing: new MqttDevice(ctx, target, plan, behaviour) };
   }
   if (group.kind === 'device') {
@@ -275,8 +356,11 @@ async function buildThing(
   const config = edgeConfig(ctx, target, group, identity);
   const auth = await deviceAuth(group, identity, target, target.groupKeys.edgeDevices);
   const thing = new SimEdgeDevice(ctx, target, plan, auth, gateway === undefined ? config : { ...config, gateway });
-  const held = Object.entries(config.modules).flatMap(([name, m]) => (m.behaviour === 'identity-translation'
-    ? [{ group: `${group.name}/${name}`, count: m.sensorIds.length, deviceIds: m.sensorIds }] : []));
+  const held = Object.entries(config.modules).flatMap(([name, m]) =>
+    m.behaviour === 'identity-translation'
+      ? [{ group: `${group.name}/${name}`, count: m.sensorIds.length, deviceIds: m.sensorIds }]
+      : [],
+  );
   return held.length > 0 ? { thing, held } : { thing };
 }
 
@@ -284,14 +368,24 @@ async function buildThing(
  * The transparent gateways of this worker, each with its children as the plan makes them: edgeHub's device-scope
  * cache (a child's key is derived from the devices group key, as the plan and DPS derive it).
  */
-function planGateways(ctx: SimContext, init: FleetShare, downstreamGroups: Map<string, LoadedDownstreamGroup>, target: AzureTarget): Map<string, GatewayServer> {
+function planGateways(
+  ctx: SimContext,
+  init: FleetShare,
+  downstreamGroups: Map<string, LoadedDownstreamGroup>,
+  target: AzureTarget,
+): Map<string, GatewayServer> {
   const children = new Map<string, GatewayChild[]>();
   for (const identity of init.identities) {
     if (identity.kind !== 'downstream' || identity.gateway === undefined) continue;
     const auth = downstreamGroups.get(identity.group)?.config.auth ?? 'sas';
-    const child: GatewayChild = auth === 'sas'
-      ? { deviceId: identity.deviceId, auth, key: deriveDeviceKey(target.groupKeys.devices, identity.deviceId) }
-      : { deviceId: identity.deviceId, auth, ...(target.x509Ca === undefined ? {} : { caPem: target.x509Ca.certPem }) };
+    const child: GatewayChild =
+      auth === 'sas'
+        ? { deviceId: identity.deviceId, auth, key: deriveDeviceKey(target.groupKeys.devices, identity.deviceId) }
+        : {
+            deviceId: identity.deviceId,
+            auth,
+            ...(target.x509Ca === undefined ? {} : { caPem: target.x509Ca.certPem }),
+          };
     const list = children.get(identity.gateway.deviceId) ?? [];
     list.push(child);
     children.set(identity.gateway.deviceId, list);
@@ -303,20 +397,33 @@ function planGateways(ctx: SimContext, init: FleetShare, downstreamGroups: Map<s
     const mine = children.get(identity.deviceId);
     const request = listen.get(identity.deviceId);
     if (mine === undefined && request === undefined) continue;
-    const listenRequest = request === undefined || init.edgeCa === undefined
-      ? undefined
-      : {
-        host: request.host, port: request.port, certPem: init.edgeCa.certPem, keyPem: init.edgeCa.keyPem,
-        keyOf: (deviceId: string) => deriveDeviceKey(target.groupKeys.devices, deviceId),
-      };
-    gateways.set(identity.deviceId, new GatewayServer(ctx, identity.deviceId, mine ?? [], seededRandom(identity.seed ^ 0x9e3779b9), listenRequest));
+    const listenRequest =
+      request === undefined || init.edgeCa === undefined
+        ? undefined
+        : {
+            host: request.host,
+            port: request.port,
+            certPem: init.edgeCa.certPem,
+            keyPem: init.edgeCa.keyPem,
+            keyOf: (deviceId: string) => deriveDeviceKey(target.groupKeys.devices, deviceId),
+          };
+    gateways.set(
+      identity.deviceId,
+      new GatewayServer(ctx, identity.deviceId, mine ?? [], seededRandom(identity.seed ^ 0x9e3779b9), listenRequest),
+    );
   }
   return gateways;
 }
 
-async function downstreamAuth(group: LoadedDownstreamGroup, identity: PlannedIdentity, target: AzureTarget): Promise<DeviceAuth> {
-  if (group.config.auth === 'sas') return { kind: 'dps-sas', deviceKey: deriveDeviceKey(target.groupKeys.devices, identity.deviceId) };
-  if (target.x509Ca === undefined) throw new Error(`group "${group.name}" uses X.509 but the target has no CA to issue certificates from`);
+async function downstreamAuth(
+  group: LoadedDownstreamGroup,
+  identity: PlannedIdentity,
+  target: AzureTarget,
+): Promise<DeviceAuth> {
+  if (group.config.auth === 'sas')
+    return { kind: 'dps-sas', deviceKey: deriveDeviceKey(target.groupKeys.devices, identity.deviceId) };
+  if (target.x509Ca === undefined)
+    throw new Error(`group "${group.name}" uses X.509 but the target has no CA to issue certificates from`);
   const leaf = await issueLeafCertificate(target.x509Ca, identity.deviceId);
   return { kind: 'dps-x509', certPem: leaf.certPem + target.x509Ca.certPem, keyPem: leaf.keyPem };
 }
@@ -324,22 +431,34 @@ async function downstreamAuth(group: LoadedDownstreamGroup, identity: PlannedIde
 /** The profile's actions as this worker performs them. */
 export function buildActions(init: FleetShare): ActionSpec[] {
   const loaded = init.scenario;
-  return loaded.actions.filter((a) => a.groups.length > 0).map((a, i): ActionSpec => {
-    const base = { ratePerSecond: a.ratePerSecond, groups: a.groups, ...(a.module === undefined ? {} : { module: a.module }) };
-    if (a.kind === 'command') {
-      const star = a.command.indexOf('*');
-      return {
-        kind: 'command', ...base,
-        ...(star < 0 ? { command: a.command } : { component: a.command.slice(0, star), command: a.command.slice(star + 1) }),
-        ...(a.request === undefined ? {} : { request: a.request }),
+  return loaded.actions
+    .filter((a) => a.groups.length > 0)
+    .map((a, i): ActionSpec => {
+      const base = {
+        ratePerSecond: a.ratePerSecond,
+        groups: a.groups,
+        ...(a.module === undefined ? {} : { module: a.module }),
       };
-    }
-    const dot = a.property.indexOf('.');
-    const generator = createGenerator(a.value, init.seed * 31 + i);
-    return {
-      kind: 'writeProperty', ...base,
-      ...(dot < 0 ? { property: a.property } : { component: a.property.slice(0, dot), property: a.property.slice(dot + 1) }),
-      value: () => generator.next(Date.now() / 1000),
-    };
-  });
+      if (a.kind === 'command') {
+        const star = a.command.indexOf('*');
+        return {
+          kind: 'command',
+          ...base,
+          ...(star < 0
+            ? { command: a.command }
+            : { component: a.command.slice(0, star), command: a.command.slice(star + 1) }),
+          ...(a.request === undefined ? {} : { request: a.request }),
+        };
+      }
+      const dot = a.property.indexOf('.');
+      const generator = createGenerator(a.value, init.seed * 31 + i);
+      return {
+        kind: 'writeProperty',
+        ...base,
+        ...(dot < 0
+          ? { property: a.property }
+          : { component: a.property.slice(0, dot), property: a.property.slice(dot + 1) }),
+        value: () => generator.next(Date.now() / 1000),
+      };
+    });
 }

@@ -40,7 +40,6 @@ export interface DeviceBehaviour {
   command(name: string, request: unknown): CommandReply;
 }
 
-
 const TOKEN_TTL_SECONDS = 3600;
 const TOKEN_RENEWAL_MARGIN_SECONDS = 900;
 
@@ -71,10 +70,20 @@ export class SimDevice extends PacedThing {
     // A downstream device provisions directly with DPS, attached to its gateway (IoT Central does not provision through it).
     const gatewayId = this.transport?.gateway.gatewayId ?? this.parent?.gatewayId;
     const moduleId = this.parent?.moduleId;
-    const payload = this.behaviour.modelId === undefined && gatewayId === undefined ? undefined : {
-      ...(this.behaviour.modelId === undefined ? {} : { modelId: this.behaviour.modelId }),
-      ...(gatewayId === undefined ? {} : { iotcGateway: { iotcGatewayId: gatewayId, ...(moduleId === undefined ? {} : { iotcModuleId: moduleId }) } }),
-    };
+    const payload =
+      this.behaviour.modelId === undefined && gatewayId === undefined
+        ? undefined
+        : {
+            ...(this.behaviour.modelId === undefined ? {} : { modelId: this.behaviour.modelId }),
+            ...(gatewayId === undefined
+              ? {}
+              : {
+                  iotcGateway: {
+                    iotcGatewayId: gatewayId,
+                    ...(moduleId === undefined ? {} : { iotcModuleId: moduleId }),
+                  },
+                }),
+          };
     return this.arriveThrough(this.target, this.auth, payload, intended, (assignment, at) => {
       this.assignment = assignment;
       return this.connect(at);
@@ -87,10 +96,13 @@ export class SimDevice extends PacedThing {
     const started = this.ctx.scheduler.now();
     const { assignedHub } = this.assignment;
     // A connection string's GatewayHostName is where to dial; the token still names the hub.
-    const dial = splitHostPort(this.auth.kind === 'direct-sas' && this.auth.gatewayHost !== undefined ? this.auth.gatewayHost : assignedHub);
-    const credential: HubCredential = this.auth.kind === 'dps-x509'
-      ? { kind: 'x509', certPem: this.auth.certPem, keyPem: this.auth.keyPem }
-      : { kind: 'sas', key: this.auth.deviceKey };
+    const dial = splitHostPort(
+      this.auth.kind === 'direct-sas' && this.auth.gatewayHost !== undefined ? this.auth.gatewayHost : assignedHub,
+    );
+    const credential: HubCredential =
+      this.auth.kind === 'dps-x509'
+        ? { kind: 'x509', certPem: this.auth.certPem, keyPem: this.auth.keyPem }
+        : { kind: 'sas', key: this.auth.deviceKey };
     const generation = ++this.generation;
     const localAddress = this.ctx.localAddress(this.plan.ordinal);
     const gateway = this.transport?.gateway;
@@ -100,23 +112,30 @@ export class SimDevice extends PacedThing {
         throw new ClassifiedError('network', `gateway ${gateway.gatewayId}: edgeHub is not listening`);
       }
       if (this.isStopped()) return;
-      const x509 = this.auth.kind === 'dps-x509' ? { x509: { certPem: this.auth.certPem, keyPem: this.auth.keyPem } } : {};
-      const hub = await HubClient.connect(this.ctx, {
-        identity: { deviceId: this.deviceId },
-        hubHost: this.auth.kind === 'direct-sas' ? this.auth.hubHost : assignedHub,
-        dial,
-        credential,
-        ...(this.behaviour.modelId === undefined ? {} : { modelId: this.behaviour.modelId }),
-        ...(this.target.caPem === undefined ? {} : { caPem: this.target.caPem }),
-        ...(localAddress === undefined ? {} : { localAddress }),
-        tokenTtlSeconds: TOKEN_TTL_SECONDS,
-        ...(gateway === undefined ? {} : { stream: () => gateway.open(this.deviceId, { takenOver: () => this.telemetry.takenOver(), ...x509 }) }),
-      }, {
-        onDesired: (patch, version) => this.acknowledge(patch, version),
-        onMethod: (name, rid, payload) => this.answer(name, rid, payload),
-        onC2D: (payload, properties) => this.receiveC2D(payload, properties),
-        onLost: (err) => this.lost(generation, err),
-      });
+      const x509 =
+        this.auth.kind === 'dps-x509' ? { x509: { certPem: this.auth.certPem, keyPem: this.auth.keyPem } } : {};
+      const hub = await HubClient.connect(
+        this.ctx,
+        {
+          identity: { deviceId: this.deviceId },
+          hubHost: this.auth.kind === 'direct-sas' ? this.auth.hubHost : assignedHub,
+          dial,
+          credential,
+          ...(this.behaviour.modelId === undefined ? {} : { modelId: this.behaviour.modelId }),
+          ...(this.target.caPem === undefined ? {} : { caPem: this.target.caPem }),
+          ...(localAddress === undefined ? {} : { localAddress }),
+          tokenTtlSeconds: TOKEN_TTL_SECONDS,
+          ...(gateway === undefined
+            ? {}
+            : { stream: () => gateway.open(this.deviceId, { takenOver: () => this.telemetry.takenOver(), ...x509 }) }),
+        },
+        {
+          onDesired: (patch, version) => this.acknowledge(patch, version),
+          onMethod: (name, rid, payload) => this.answer(name, rid, payload),
+          onC2D: (payload, properties) => this.receiveC2D(payload, properties),
+          onLost: (err) => this.lost(generation, err),
+        },
+      );
       if (this.isStopped()) {
         await hub.close();
         return;
@@ -155,7 +174,12 @@ export class SimDevice extends PacedThing {
 
   private acknowledge(desired: Record<string, unknown>, version: number): void {
     const ack = this.behaviour.writableAck;
-    const patch = acknowledgement(desired, version, { code: ack.code, description: ack.description ?? 'completed' }, this.behaviour.isWritable);
+    const patch = acknowledgement(
+      desired,
+      version,
+      { code: ack.code, description: ack.description ?? 'completed' },
+      this.behaviour.isWritable,
+    );
     if (patch === undefined) return;
     const send = () => {
       const hub = this.hub;
@@ -240,7 +264,9 @@ export class SimDevice extends PacedThing {
     if (this.quiescing) return;
     const qos = this.qos;
     const topics = new TelemetryTopics(hub.telemetryTopic);
-    this.telemetry.start((body, component, intended, done) => hub.publishTelemetry(topics.at(intended, component), body, qos, done));
+    this.telemetry.start((body, component, intended, done) =>
+      hub.publishTelemetry(topics.at(intended, component), body, qos, done),
+    );
   }
 
   /** Abrupt loss of the connection, as when a device loses power (a reconnect storm). */
@@ -249,7 +275,9 @@ export class SimDevice extends PacedThing {
     if (hub === undefined) return;
     // Closing it ourselves raises no onLost, so report the loss as the device would notice it.
     const generation = this.generation;
-    void hub.close(true).then(() => this.lost(generation, new ClassifiedError('network', 'connection dropped by the profile')));
+    void hub
+      .close(true)
+      .then(() => this.lost(generation, new ClassifiedError('network', 'connection dropped by the profile')));
   }
 
   /** Stops sending and reconnecting; in-flight messages may still be acknowledged until stop(). */
@@ -269,5 +297,4 @@ export class SimDevice extends PacedThing {
     this.generation++;
     if (hub !== undefined && previous === 'connected') await hub.close(true);
   }
-
 }

@@ -2,7 +2,13 @@
 // answers (429) wait as the retry policy says (the server's retry-after, else the throttled backoff), and one
 // identity's polls stay within DPS's 5 per 10 s (docs/protocol.md §7.2), whatever retry-after says.
 import {
-  buildDpsUsername, createSasToken, parseOperationStatus, parseTopic, sasResource, topic, type RegisterPayload,
+  buildDpsUsername,
+  createSasToken,
+  parseOperationStatus,
+  parseTopic,
+  sasResource,
+  topic,
+  type RegisterPayload,
 } from '../protocol/index.js';
 import type { SchedulerClock } from '../core/scheduler.js';
 import { ClassifiedError, classifyStatus } from '../transport/errors.js';
@@ -25,7 +31,10 @@ export const DPS_WINDOW_MS = 10_000;
 
 /** A DPS refusal of too many requests, with what it said to wait. */
 export class DpsThrottledError extends ClassifiedError {
-  constructor(message: string, readonly retryAfterSeconds: number | undefined) {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number | undefined,
+  ) {
     super('throttled', message, 429);
   }
 }
@@ -66,11 +75,18 @@ export interface DpsPacing {
  * waits as the retry policy says. `throttled` is the count of 429s so far in this registration, this one included.
  */
 export function waitBeforeAsking(
-  status: number, retryAfterSeconds: number | undefined, throttled: number, pacing: DpsPacing,
+  status: number,
+  retryAfterSeconds: number | undefined,
+  throttled: number,
+  pacing: DpsPacing,
 ): number {
   if (status !== 429) return (retryAfterSeconds ?? DEFAULT_POLL_SECONDS) * 1000;
   const decision = decideRetry({
-    errorClass: 'throttled', status, phase: 'provision', assignedBy: 'dps', hadAssignment: pacing.hadAssignment,
+    errorClass: 'throttled',
+    status,
+    phase: 'provision',
+    assignedBy: 'dps',
+    hadAssignment: pacing.hadAssignment,
     refusals: 0,
     ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
   });
@@ -85,7 +101,10 @@ class DpsExchange {
   private rid = 0;
   connection: MqttConnection | undefined;
 
-  constructor(private readonly ctx: SimContext, private readonly pacing: DpsPacing) {}
+  constructor(
+    private readonly ctx: SimContext,
+    private readonly pacing: DpsPacing,
+  ) {}
 
   answered(t: string, body: Buffer): void {
     const parsed = parseTopic(t);
@@ -141,7 +160,11 @@ export async function provision(
   const exchange = new DpsExchange(ctx, pacing);
   const connection = await MqttConnection.connect(
     {
-      host, port, tls: true, clientId: registrationId, clean: true,
+      host,
+      port,
+      tls: true,
+      clientId: registrationId,
+      clean: true,
       username: buildDpsUsername(idScope, registrationId),
       ...(credential.kind === 'sas'
         ? { password: createSasToken({ resourceUri, key: credential.deviceKey, expiry, keyName: 'registration' }) }
@@ -179,9 +202,10 @@ async function registerAndPoll(exchange: DpsExchange, registerBody: string, paci
       // Throttled: keep the state, wait as the policy says (docs/protocol.md §3.2, §3.4), ask again.
       const id = operationId;
       await exchange.wait(waitBeforeAsking(429, answer.retryAfter, throttled, pacing), id !== undefined);
-      answer = id === undefined
-        ? await exchange.request(topic.dpsRegister, registerBody, false)
-        : await exchange.request((r) => topic.dpsPoll(r, id), ' ', true);
+      answer =
+        id === undefined
+          ? await exchange.request(topic.dpsRegister, registerBody, false)
+          : await exchange.request((r) => topic.dpsPoll(r, id), ' ', true);
       continue;
     }
     if (answer.status >= 300) {

@@ -1,12 +1,25 @@
 // The IoT Hub dialect over one MQTT connection, for any identity: a device, an IoT Edge module, edgeAgent,
 // edgeHub. Topics and the token are built once per connection; per message only the property bag changes.
 import {
-  buildHubUsername, createSasToken, encodePropertyBag, filter, parseTopic, sasResource, topic,
-  type Identity, type PropertyBag,
+  buildHubUsername,
+  createSasToken,
+  encodePropertyBag,
+  filter,
+  parseTopic,
+  sasResource,
+  topic,
+  type Identity,
+  type PropertyBag,
 } from '../protocol/index.js';
 import { ClassifiedError, classifyStatus } from '../transport/errors.js';
 import { MqttConnection } from '../transport/mqtt-connection.js';
-import { byteLength, traceExcerpt, type MessageRing, type TracedMessage, type TracedStatus } from '../metrics/message-ring.js';
+import {
+  byteLength,
+  traceExcerpt,
+  type MessageRing,
+  type TracedMessage,
+  type TracedStatus,
+} from '../metrics/message-ring.js';
 import type { SimContext } from './context.js';
 import type { Duplex } from 'node:stream';
 
@@ -43,9 +56,15 @@ export interface Twin {
   reported: Record<string, unknown> & { $version: number };
 }
 
-type Waiter = { resolve: (r: { status: number; version?: number; body: Buffer }) => void; reject: (e: Error) => void; cancel: () => void };
+type Waiter = {
+  resolve: (r: { status: number; version?: number; body: Buffer }) => void;
+  reject: (e: Error) => void;
+  cancel: () => void;
+};
 
-function c2dHold(relay: (payload: Buffer, properties: PropertyBag) => Promise<void>): (t: string, payload: Buffer) => Promise<void> | undefined {
+function c2dHold(
+  relay: (payload: Buffer, properties: PropertyBag) => Promise<void>,
+): (t: string, payload: Buffer) => Promise<void> | undefined {
   return (t, payload) => {
     const parsed = parseTopic(t);
     return parsed?.kind === 'c2d' ? relay(payload, parsed.properties) : undefined;
@@ -79,21 +98,36 @@ export class HubClient {
     let tokenExpiry: number | undefined;
     if (opts.credential.kind === 'sas') {
       tokenExpiry = Math.floor(Date.now() / 1000) + opts.tokenTtlSeconds;
-      const resourceUri = identity.moduleId === undefined
-        ? sasResource.device(opts.hubHost, identity.deviceId)
-        : sasResource.module(opts.hubHost, identity.deviceId, identity.moduleId);
+      const resourceUri =
+        identity.moduleId === undefined
+          ? sasResource.device(opts.hubHost, identity.deviceId)
+          : sasResource.module(opts.hubHost, identity.deviceId, identity.moduleId);
       password = createSasToken({ resourceUri, key: opts.credential.key, expiry: tokenExpiry });
     }
     let client: HubClient | undefined;
     const started = ctx.scheduler.now();
-    const traceConnect = (status: TracedStatus, summary?: string) => ctx.watch?.of(identity.deviceId)?.add({
-      atMs: started, direction: 'up', kind: 'connect', status, latencyMs: ctx.scheduler.now() - started,
-      ...(identity.moduleId === undefined ? {} : { module: identity.moduleId }), ...(summary === undefined ? {} : { summary: traceExcerpt(summary) }),
-    });
+    const traceConnect = (status: TracedStatus, summary?: string) =>
+      ctx.watch?.of(identity.deviceId)?.add({
+        atMs: started,
+        direction: 'up',
+        kind: 'connect',
+        status,
+        latencyMs: ctx.scheduler.now() - started,
+        ...(identity.moduleId === undefined ? {} : { module: identity.moduleId }),
+        ...(summary === undefined ? {} : { summary: traceExcerpt(summary) }),
+      });
     const connection = await MqttConnection.connect(
       {
-        host: opts.dial.host, port: opts.dial.port, tls: true, clientId, clean: false,
-        username: buildHubUsername({ hubHost: opts.hubHost, ...identity, ...(opts.modelId === undefined ? {} : { modelId: opts.modelId }) }),
+        host: opts.dial.host,
+        port: opts.dial.port,
+        tls: true,
+        clientId,
+        clean: false,
+        username: buildHubUsername({
+          hubHost: opts.hubHost,
+          ...identity,
+          ...(opts.modelId === undefined ? {} : { modelId: opts.modelId }),
+        }),
         ...(password === undefined ? {} : { password }),
         ...(opts.credential.kind === 'x509' ? { cert: opts.credential.certPem, key: opts.credential.keyPem } : {}),
         ...(opts.caPem === undefined ? {} : { ca: opts.caPem }),
@@ -126,7 +160,10 @@ export class HubClient {
     });
     if (granted.some((q) => q === 128)) {
       await connection.close(true);
-      throw new ClassifiedError('protocol', `subscription refused: ${filters.filter((_, i) => granted[i] === 128).join(', ')}`);
+      throw new ClassifiedError(
+        'protocol',
+        `subscription refused: ${filters.filter((_, i) => granted[i] === 128).join(', ')}`,
+      );
     }
     traceConnect('acked');
     return client;
@@ -145,7 +182,11 @@ export class HubClient {
         if (waiter === undefined) return;
         this.waiters.delete(parsed.rid);
         waiter.cancel();
-        waiter.resolve({ status: parsed.status, ...(parsed.version === undefined ? {} : { version: parsed.version }), body: payload });
+        waiter.resolve({
+          status: parsed.status,
+          ...(parsed.version === undefined ? {} : { version: parsed.version }),
+          body: payload,
+        });
         return;
       }
       case 'desiredPatch': {
@@ -156,7 +197,16 @@ export class HubClient {
           this.ctx.log('warn', `${this.who()}: desired patch that is not JSON`);
           return;
         }
-        this.ring()?.add(this.down('desired', 'received', payload, `v${parsed.version} ${Object.keys(patch as object).filter((k) => k !== '$version').join(', ')}`));
+        this.ring()?.add(
+          this.down(
+            'desired',
+            'received',
+            payload,
+            `v${parsed.version} ${Object.keys(patch as object)
+              .filter((k) => k !== '$version')
+              .join(', ')}`,
+          ),
+        );
         handlers.onDesired?.(patch as Record<string, unknown>, parsed.version);
         return;
       }
@@ -182,7 +232,9 @@ export class HubClient {
         return;
       }
       case 'moduleInput':
-        this.ring()?.add(this.down('input', 'received', payload, `${parsed.input}: ${payload.subarray(0, 120).toString('utf8')}`));
+        this.ring()?.add(
+          this.down('input', 'received', payload, `${parsed.input}: ${payload.subarray(0, 120).toString('utf8')}`),
+        );
         handlers.onModuleInput?.(parsed.input, payload, parsed.properties);
         return;
       default:
@@ -197,18 +249,34 @@ export class HubClient {
 
   private down(kind: string, status: TracedStatus, payload: Buffer, summary: string | Buffer): TracedMessage {
     return {
-      atMs: this.ctx.scheduler.now(), direction: 'down', kind, status, bytes: payload.length, latencyMs: null, summary: traceExcerpt(summary),
+      atMs: this.ctx.scheduler.now(),
+      direction: 'down',
+      kind,
+      status,
+      bytes: payload.length,
+      latencyMs: null,
+      summary: traceExcerpt(summary),
       ...(this.identity.moduleId === undefined ? {} : { module: this.identity.moduleId }),
     };
   }
 
   /** Records an outgoing message; the returned function settles it (acknowledged, failed). */
-  private up(kind: string, body: string | Buffer, summary: string | Buffer): ((status: TracedStatus, error?: string) => void) | undefined {
+  private up(
+    kind: string,
+    body: string | Buffer,
+    summary: string | Buffer,
+  ): ((status: TracedStatus, error?: string) => void) | undefined {
     const ring = this.ring();
     if (ring === undefined) return undefined;
     const m = ring.add({
-      atMs: this.ctx.scheduler.now(), direction: 'up', kind, status: 'pending', bytes: byteLength(body), latencyMs: null,
-      summary: traceExcerpt(summary), ...(this.identity.moduleId === undefined ? {} : { module: this.identity.moduleId }),
+      atMs: this.ctx.scheduler.now(),
+      direction: 'up',
+      kind,
+      status: 'pending',
+      bytes: byteLength(body),
+      latencyMs: null,
+      summary: traceExcerpt(summary),
+      ...(this.identity.moduleId === undefined ? {} : { module: this.identity.moduleId }),
     });
     const pending = (this.traced ??= new Set());
     pending.add(m);
@@ -231,15 +299,25 @@ export class HubClient {
   }
 
   private who(): string {
-    return this.identity.moduleId === undefined ? this.identity.deviceId : `${this.identity.deviceId}/${this.identity.moduleId}`;
+    return this.identity.moduleId === undefined
+      ? this.identity.deviceId
+      : `${this.identity.deviceId}/${this.identity.moduleId}`;
   }
 
-  private request(topicFor: (rid: string) => string, body: string): Promise<{ status: number; version?: number; body: Buffer }> {
+  private request(
+    topicFor: (rid: string) => string,
+    body: string,
+  ): Promise<{ status: number; version?: number; body: Buffer }> {
     const rid = (++this.rid).toString(36);
     return new Promise((resolve, reject) => {
       const timeout = this.ctx.scheduler.after(this.ctx.mqtt.operationTimeoutMs, () => {
         if (!this.waiters.delete(rid)) return;
-        reject(new ClassifiedError('timeout', `${this.who()}: no twin response within ${this.ctx.mqtt.operationTimeoutMs} ms`));
+        reject(
+          new ClassifiedError(
+            'timeout',
+            `${this.who()}: no twin response within ${this.ctx.mqtt.operationTimeoutMs} ms`,
+          ),
+        );
       });
       this.waiters.set(rid, { resolve, reject, cancel: () => timeout.cancel() });
       this.connection.publish(topicFor(rid), body, 0);
@@ -271,7 +349,8 @@ export class HubClient {
   async patchReported(patch: Record<string, unknown>): Promise<number> {
     const body = JSON.stringify(patch);
     // A patch that carries `av` acknowledges a desired version (a writable property); looked at only when watched.
-    const settle = this.ring() === undefined ? undefined : this.up(body.includes('"av":') ? 'desiredAck' : 'reported', body, body);
+    const settle =
+      this.ring() === undefined ? undefined : this.up(body.includes('"av":') ? 'desiredAck' : 'reported', body, body);
     try {
       const r = await this.request(topic.twinReportedPatch, body);
       if (r.status !== 204 && r.status !== 200) throw classifyStatus(r.status, `${this.who()}: reported PATCH`);
@@ -291,10 +370,13 @@ export class HubClient {
   /** Sends telemetry on a topic the caller built (from telemetryTopic and its bag); `done` as sendTelemetry. */
   publishTelemetry(topicWithBag: string, body: string | Buffer, qos: 0 | 1, done: (err?: Error) => void): void {
     const settle = this.up('telemetry', body, body);
-    const callback = settle === undefined ? done : (err?: Error) => {
-      settle(err ? 'failed' : qos === 1 ? 'acked' : 'sent', err?.message);
-      done(err);
-    };
+    const callback =
+      settle === undefined
+        ? done
+        : (err?: Error) => {
+            settle(err ? 'failed' : qos === 1 ? 'acked' : 'sent', err?.message);
+            done(err);
+          };
     this.connection.publish(topicWithBag, body, qos, callback);
   }
 

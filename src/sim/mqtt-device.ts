@@ -40,17 +40,24 @@ export class MqttDevice extends PacedThing {
     const t = this.target;
     const localAddress = this.ctx.localAddress(this.plan.ordinal);
     try {
-      const connection = await MqttConnection.connect({
-        host: t.host, port: t.port, tls: t.tls, clean: true,
-        clientId: fillTemplate(t.clientId, ids),
-        ...(t.username === undefined ? {} : { username: fillTemplate(t.username, ids) }),
-        ...(t.password === undefined ? {} : { password: t.password }),
-        ...(t.caPem === undefined ? {} : { ca: t.caPem }),
-        rejectUnauthorized: t.rejectUnauthorized,
-        keepaliveSeconds: this.ctx.mqtt.keepaliveSeconds,
-        connectTimeoutMs: this.ctx.mqtt.connectTimeoutMs,
-        ...(localAddress === undefined ? {} : { localAddress }),
-      }, () => {}, (err) => this.lost(generation, err));
+      const connection = await MqttConnection.connect(
+        {
+          host: t.host,
+          port: t.port,
+          tls: t.tls,
+          clean: true,
+          clientId: fillTemplate(t.clientId, ids),
+          ...(t.username === undefined ? {} : { username: fillTemplate(t.username, ids) }),
+          ...(t.password === undefined ? {} : { password: t.password }),
+          ...(t.caPem === undefined ? {} : { ca: t.caPem }),
+          rejectUnauthorized: t.rejectUnauthorized,
+          keepaliveSeconds: this.ctx.mqtt.keepaliveSeconds,
+          connectTimeoutMs: this.ctx.mqtt.connectTimeoutMs,
+          ...(localAddress === undefined ? {} : { localAddress }),
+        },
+        () => {},
+        (err) => this.lost(generation, err),
+      );
       if (this.isStopped()) {
         await connection.close();
         return;
@@ -64,7 +71,12 @@ export class MqttDevice extends PacedThing {
         const qos = this.behaviour.telemetryQos;
         this.telemetry.start((body, _component, _intended, done) => {
           const ring = this.ctx.watch?.of(this.deviceId);
-          connection.publish(this.topic, body, qos, ring === undefined ? done : traced(ring, this.ctx.scheduler, body, qos, done));
+          connection.publish(
+            this.topic,
+            body,
+            qos,
+            ring === undefined ? done : traced(ring, this.ctx.scheduler, body, qos, done),
+          );
         });
       }
     } catch (err) {
@@ -95,7 +107,9 @@ export class MqttDevice extends PacedThing {
     const connection = this.connection;
     if (connection === undefined) return;
     const generation = this.generation;
-    void connection.close(true).then(() => this.lost(generation, classify(new Error('connection dropped by the profile'))));
+    void connection
+      .close(true)
+      .then(() => this.lost(generation, classify(new Error('connection dropped by the profile'))));
   }
 
   quiesce(): void {
@@ -114,8 +128,22 @@ export class MqttDevice extends PacedThing {
 }
 
 /** Records one publish for the drill-down and settles it when the broker acknowledges (or refuses) it. */
-function traced(ring: MessageRing, clock: { now(): number }, body: string, qos: 0 | 1, done: (err?: Error) => void): (err?: Error) => void {
-  const m = ring.add({ atMs: clock.now(), direction: 'up', kind: 'telemetry', status: 'pending', bytes: byteLength(body), latencyMs: null, summary: traceExcerpt(body) });
+function traced(
+  ring: MessageRing,
+  clock: { now(): number },
+  body: string,
+  qos: 0 | 1,
+  done: (err?: Error) => void,
+): (err?: Error) => void {
+  const m = ring.add({
+    atMs: clock.now(),
+    direction: 'up',
+    kind: 'telemetry',
+    status: 'pending',
+    bytes: byteLength(body),
+    latencyMs: null,
+    summary: traceExcerpt(body),
+  });
   return (err) => {
     m.status = err ? 'failed' : qos === 1 ? 'acked' : 'sent';
     m.latencyMs = clock.now() - m.atMs;

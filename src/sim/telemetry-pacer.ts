@@ -13,7 +13,12 @@ export interface TelemetrySource {
 }
 
 /** Sends one body; calls `done` on PUBACK (QoS 1), when written (QoS 0), or with the error. */
-export type Publish = (body: string, component: string | undefined, intendedAt: number, done: (err?: Error) => void) => void;
+export type Publish = (
+  body: string,
+  component: string | undefined,
+  intendedAt: number,
+  done: (err?: Error) => void,
+) => void;
 
 /** The bag every device message starts with, up to the value of its creation time (same order as ever). */
 const CONSTANT_BAG = `${encodePropertyBag({ [systemProperty.contentType]: 'application/json', [systemProperty.contentEncoding]: 'utf-8' })}&${encodeURIComponent(CREATION_TIME_PROPERTY)}=`;
@@ -188,7 +193,8 @@ export class TelemetryPacer {
     if (publish === undefined) return;
     this.nextAt = intended + this.interval();
     this.timer = this.ctx.scheduler.at(this.nextAt, this.tickTask);
-    for (const { component, body } of this.source.tick(intended / 1000)) this.send(publish, JSON.stringify(body), component, intended);
+    for (const { component, body } of this.source.tick(intended / 1000))
+      this.send(publish, JSON.stringify(body), component, intended);
   }
 
   /**
@@ -197,8 +203,13 @@ export class TelemetryPacer {
    * store-and-forward store, so its acknowledgement also counts as delivered late. `tag`: what withdraw() gives back.
    */
   send(
-    publish: Publish, body: string, component: string | undefined, intended: number, generatedElsewhere = false,
-    late = false, tag?: unknown,
+    publish: Publish,
+    body: string,
+    component: string | undefined,
+    intended: number,
+    generatedElsewhere = false,
+    late = false,
+    tag?: unknown,
   ): void {
     if (!generatedElsewhere) this.ctx.metrics.ledger.generated += 1;
     this.transmit(publish, { body, component, intended, late, tag, started: 0 });

@@ -7,7 +7,13 @@ import type { Operation } from '../metrics/operations.js';
 import type { ProvisioningCounts } from '../metrics/types.js';
 import { classify, type ClassifiedError } from '../transport/errors.js';
 import {
-  failureOf, isRefusal, PHASE_OPERATION, RetryState, type AssignedBy, type RetryDecision, type RetryPhase,
+  failureOf,
+  isRefusal,
+  PHASE_OPERATION,
+  RetryState,
+  type AssignedBy,
+  type RetryDecision,
+  type RetryPhase,
 } from '../transport/retry-policy.js';
 import type { SimContext, SimThing, ThingState } from './context.js';
 import { provision, RequestPacer, type Assignment, type DpsPacing } from './dps-client.js';
@@ -68,7 +74,12 @@ export abstract class PacedThing implements SimThing {
   private dpsPacing: DpsPacing | undefined;
   private readonly counted = new Set<keyof ProvisioningCounts>();
 
-  constructor(protected readonly ctx: SimContext, readonly plan: DeviceIdentityPlan, telemetryIntervalMs: number, source: TelemetrySource) {
+  constructor(
+    protected readonly ctx: SimContext,
+    readonly plan: DeviceIdentityPlan,
+    telemetryIntervalMs: number,
+    source: TelemetrySource,
+  ) {
     this.telemetry = new TelemetryPacer(ctx, plan.deviceId, plan.random, telemetryIntervalMs, source);
   }
 
@@ -139,7 +150,10 @@ export abstract class PacedThing implements SimThing {
    * (then connected), or given up. The error is counted once, in its phase's operation.
    */
   protected recover(
-    e: ClassifiedError, phase: RetryPhase, retry: (intendedAt: number) => void, assignedBy = this.assignedBy,
+    e: ClassifiedError,
+    phase: RetryPhase,
+    retry: (intendedAt: number) => void,
+    assignedBy = this.assignedBy,
   ): void {
     const decision = this.decide(e, phase, assignedBy);
     if (decision === undefined) return;
@@ -150,13 +164,22 @@ export abstract class PacedThing implements SimThing {
 
   /** The retry policy's decision for a failure, the error counted; undefined when it gave up (the thing is failed). */
   protected decide(
-    e: ClassifiedError, phase: RetryPhase, assignedBy = this.assignedBy,
+    e: ClassifiedError,
+    phase: RetryPhase,
+    assignedBy = this.assignedBy,
   ): (RetryDecision & { delayMs: number }) | undefined {
     if (this.isStopped()) return undefined;
     const x509 = this.arrival?.auth.kind === 'dps-x509';
-    const decision = this.recovery.next({
-      ...failureOf(e), phase, assignedBy, hadAssignment: this.hadAssignment, x509,
-    }, this.plan.random);
+    const decision = this.recovery.next(
+      {
+        ...failureOf(e),
+        phase,
+        assignedBy,
+        hadAssignment: this.hadAssignment,
+        x509,
+      },
+      this.plan.random,
+    );
     const operation = PHASE_OPERATION[phase];
     if (decision.action === 'giveUp') {
       this.fail(e, decision.reason, operation);
@@ -176,7 +199,10 @@ export abstract class PacedThing implements SimThing {
    * then `connect`. What goes wrong goes through the retry policy.
    */
   protected arriveThrough(
-    target: AzureTarget, auth: DeviceAuth, payload: RegisterPayload | undefined, intended: number,
+    target: AzureTarget,
+    auth: DeviceAuth,
+    payload: RegisterPayload | undefined,
+    intended: number,
     connect: (assignment: Assignment, intendedAt: number) => Promise<void>,
   ): Promise<void> {
     this.arrival = { target, auth, payload, connect };
@@ -208,21 +234,31 @@ export abstract class PacedThing implements SimThing {
     this.setState('provisioning');
     const started = this.ctx.scheduler.now();
     const pacing = (this.dpsPacing ??= {
-      pacer: new RequestPacer(this.ctx.scheduler), random: this.plan.random, hadAssignment: false,
+      pacer: new RequestPacer(this.ctx.scheduler),
+      random: this.plan.random,
+      hadAssignment: false,
     });
     pacing.hadAssignment = this.hadAssignment;
     try {
       const assignment = await provision(
-        this.ctx, target, this.deviceId,
+        this.ctx,
+        target,
+        this.deviceId,
         auth.kind === 'dps-sas'
           ? { kind: 'sas', deviceKey: auth.deviceKey }
           : { kind: 'x509', certPem: auth.certPem, keyPem: auth.keyPem },
-        payload, this.ctx.localAddress(this.plan.ordinal), pacing,
+        payload,
+        this.ctx.localAddress(this.plan.ordinal),
+        pacing,
       );
       const ended = this.ctx.scheduler.now();
       this.ctx.metrics.recordLatency('provision', intended, started, ended);
       this.ctx.watch?.of(this.deviceId)?.add({
-        atMs: started, direction: 'up', kind: 'provision', status: 'acked', latencyMs: ended - started,
+        atMs: started,
+        direction: 'up',
+        kind: 'provision',
+        status: 'acked',
+        latencyMs: ended - started,
         summary: assignment.assignedHub,
       });
       this.count(this.hadAssignment ? 'reprovisioned' : 'provisioned');
@@ -232,8 +268,12 @@ export abstract class PacedThing implements SimThing {
     } catch (err) {
       const e = classify(err);
       this.ctx.watch?.of(this.deviceId)?.add({
-        atMs: started, direction: 'up', kind: 'provision', status: 'failed',
-        latencyMs: this.ctx.scheduler.now() - started, summary: traceExcerpt(`${e.errorClass}: ${e.message}`),
+        atMs: started,
+        direction: 'up',
+        kind: 'provision',
+        status: 'failed',
+        latencyMs: this.ctx.scheduler.now() - started,
+        summary: traceExcerpt(`${e.errorClass}: ${e.message}`),
       });
       this.recover(e, 'provision', (at) => void this.assign(at, false));
       return undefined;

@@ -21,7 +21,10 @@ export function acknowledgement(
   isWritable?: (component: string | undefined, name: string) => boolean,
 ): Record<string, unknown> | undefined {
   const ack = (value: unknown) => ({
-    value, ac: policy.code, av: version, ...(policy.description === undefined ? {} : { ad: policy.description }),
+    value,
+    ac: policy.code,
+    av: version,
+    ...(policy.description === undefined ? {} : { ad: policy.description }),
   });
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(desired)) {

@@ -9,7 +9,10 @@ export interface ApiReply {
 }
 
 export class SmokeApi {
-  constructor(private readonly endpoint: ServiceEndpoint, private readonly timeoutMs = 10_000) {}
+  constructor(
+    private readonly endpoint: ServiceEndpoint,
+    private readonly timeoutMs = 10_000,
+  ) {}
 
   /** GET a path under /api (api-version added); non-2xx answers are returned, not thrown. */
   async get(path: string): Promise<ApiReply> {

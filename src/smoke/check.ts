@@ -56,7 +56,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Asks `probe` until it passes, gives a final answer, or the deadline comes; the last verdict is the answer.
  * A probe that throws counts as "not yet" (e.g. the device is not connected yet) with the error as what was seen.
  */
-export async function until(deadline: number, expected: string, probe: () => Promise<Verdict>, everyMs = 500): Promise<Verdict> {
+export async function until(
+  deadline: number,
+  expected: string,
+  probe: () => Promise<Verdict>,
+  everyMs = 500,
+): Promise<Verdict> {
   let last: Verdict = { passed: false, expected, seen: 'nothing yet' };
   for (;;) {
     try {

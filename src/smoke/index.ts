@@ -36,16 +36,32 @@ export async function smokeCommand(o: SmokeCommandOptions): Promise<number> {
   } catch (err) {
     throw new ConfigError([{ file: 'command line', path: '--timeout', message: (err as Error).message }]);
   }
-  if (timeoutMs < 10_000) throw new ConfigError([{ file: 'command line', path: '--timeout', message: `expected at least 10s, got ${o.timeout}` }]);
+  if (timeoutMs < 10_000)
+    throw new ConfigError([
+      { file: 'command line', path: '--timeout', message: `expected at least 10s, got ${o.timeout}` },
+    ]);
   const unknown = o.patterns.filter((p) => !PATTERN_NAMES.includes(p));
   if (unknown.length > 0) {
-    throw new ConfigError([{ file: 'command line', path: '--pattern', message: `expected one of ${PATTERN_NAMES.join(', ')}, got ${unknown.join(', ')}` }]);
+    throw new ConfigError([
+      {
+        file: 'command line',
+        path: '--pattern',
+        message: `expected one of ${PATTERN_NAMES.join(', ')}, got ${unknown.join(', ')}`,
+      },
+    ]);
   }
-  const patterns: SmokePattern[] = o.patterns.length === 0 ? [...SMOKE_PATTERNS] : SMOKE_PATTERNS.filter((p) => o.patterns.includes(p.name));
+  const patterns: SmokePattern[] =
+    o.patterns.length === 0 ? [...SMOKE_PATTERNS] : SMOKE_PATTERNS.filter((p) => o.patterns.includes(p.name));
   const started = Date.now();
-  o.out(`edgefleet smoke: ${patterns.map((p) => p.name).join(', ')} against ${o.targetInfo ?? o.target ?? 'the embedded emulator'}`);
+  o.out(
+    `edgefleet smoke: ${patterns.map((p) => p.name).join(', ')} against ${o.targetInfo ?? o.target ?? 'the embedded emulator'}`,
+  );
   const results = await runSmoke({
-    patterns, scenariosDir: o.scenariosDir ?? BUNDLED_SCENARIOS, stateDir: o.stateDir, reportsDir: o.reportsDir, timeoutMs,
+    patterns,
+    scenariosDir: o.scenariosDir ?? BUNDLED_SCENARIOS,
+    stateDir: o.stateDir,
+    reportsDir: o.reportsDir,
+    timeoutMs,
     ...(o.reprovision === true ? { reprovision: true } : {}),
     ...(o.target === undefined ? {} : { target: o.target }),
     ...(o.targetInfo === undefined ? {} : { targetInfo: o.targetInfo }),
@@ -67,8 +83,10 @@ export async function smokeCommand(o: SmokeCommandOptions): Promise<number> {
 
 /** For --help: each pattern and what it checks. */
 export function describePatterns(): string {
-  return SMOKE_PATTERNS.map((p) => [
-    `${p.name}${p.available ? '' : ' (not available in this build: its checks are skipped)'} — ${p.describe}`,
-    ...p.checks.map((c) => `    ${c.name}: ${c.describe}`),
-  ].join('\n')).join('\n');
+  return SMOKE_PATTERNS.map((p) =>
+    [
+      `${p.name}${p.available ? '' : ' (not available in this build: its checks are skipped)'} — ${p.describe}`,
+      ...p.checks.map((c) => `    ${c.name}: ${c.describe}`),
+    ].join('\n'),
+  ).join('\n');
 }

@@ -33,7 +33,11 @@ export function formatTotals(results: readonly CheckResult[], elapsedMs: number)
 }
 
 /** Suites in pattern order, cases in check order (as the pattern lists them), whatever order they finished in. */
-export function smokeJUnit(patterns: readonly SmokePattern[], results: readonly CheckResult[], timestamp: Date): string {
+export function smokeJUnit(
+  patterns: readonly SmokePattern[],
+  results: readonly CheckResult[],
+  timestamp: Date,
+): string {
   const suites: JUnitSuite[] = patterns.map((p) => ({
     name: `smoke.${p.name}`,
     cases: p.checks.map((c) => {
@@ -42,7 +46,8 @@ export function smokeJUnit(patterns: readonly SmokePattern[], results: readonly 
       if (r === undefined) return { name, failure: { message: 'not decided (the run stopped first)' } };
       const base = { name, classname: `smoke.${p.name}`, timeSeconds: r.ms / 1000 };
       if (r.status === 'skip') return { ...base, skipped: { message: r.seen } };
-      if (r.status === 'fail') return { ...base, failure: { message: `expected ${r.expected}; saw ${r.seen}`, detail: c.describe } };
+      if (r.status === 'fail')
+        return { ...base, failure: { message: `expected ${r.expected}; saw ${r.seen}`, detail: c.describe } };
       return base;
     }),
   }));

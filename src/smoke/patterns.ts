@@ -1,8 +1,17 @@
 // The bundled smoke patterns: one scenario each (scenarios/smoke/), and the checks a person would make.
 // Names used in the checks (groups, modules, telemetry, commands, properties) are those of the scenario files.
 import {
-  commandRoundTrip, downstreamCommand, downstreamTelemetry, downstreamWritable, gatewayRelationship, ledgerBalanced,
-  moduleTelemetry, modulesRunning, sensorsReported, storeAndForward, writableAcknowledged,
+  commandRoundTrip,
+  downstreamCommand,
+  downstreamTelemetry,
+  downstreamWritable,
+  gatewayRelationship,
+  ledgerBalanced,
+  moduleTelemetry,
+  modulesRunning,
+  sensorsReported,
+  storeAndForward,
+  writableAcknowledged,
 } from './checks.js';
 import type { CheckDefinition } from './check.js';
 
@@ -30,7 +39,12 @@ export const SMOKE_PATTERNS: readonly SmokePattern[] = [
       modulesRunning('edge-device', ['SimulatedTemperatureSensor']),
       moduleTelemetry('edge-device', 'SimulatedTemperatureSensor', ['machine', 'ambient']),
       commandRoundTrip({ group: 'edge-device', moduleId: 'SimulatedTemperatureSensor', command: 'reset' }),
-      writableAcknowledged({ group: 'edge-device', moduleId: 'SimulatedTemperatureSensor', property: 'SendInterval', value: 2 }),
+      writableAcknowledged({
+        group: 'edge-device',
+        moduleId: 'SimulatedTemperatureSensor',
+        property: 'SendInterval',
+        value: 2,
+      }),
       ledgerBalanced(),
     ],
   },
@@ -43,7 +57,12 @@ export const SMOKE_PATTERNS: readonly SmokePattern[] = [
       modulesRunning('transparent-gateway', []),
       gatewayRelationship('transparent-gateway', 3, leafOf),
       downstreamTelemetry('transparent-gateway', 3, leafOf, 'temperature'),
-      downstreamCommand({ group: 'transparent-gateway', idOf: leafOf, command: 'getMaxMinReport', request: '2024-01-01T00:00:00Z' }),
+      downstreamCommand({
+        group: 'transparent-gateway',
+        idOf: leafOf,
+        command: 'getMaxMinReport',
+        request: '2024-01-01T00:00:00Z',
+      }),
       downstreamWritable({ group: 'transparent-gateway', idOf: leafOf, property: 'targetTemperature', value: 21 }),
       ledgerBalanced(),
     ],
@@ -55,30 +74,45 @@ export const SMOKE_PATTERNS: readonly SmokePattern[] = [
     available: true,
     checks: [
       modulesRunning('protocol-gateway', ['ProtocolTranslator']),
-      moduleTelemetry('protocol-gateway', 'ProtocolTranslator', ['sensorId', 'sensorKind'], { field: 'sensorKind', values: ['modbus', 'ble'] }),
+      moduleTelemetry('protocol-gateway', 'ProtocolTranslator', ['sensorId', 'sensorKind'], {
+        field: 'sensorKind',
+        values: ['modbus', 'ble'],
+      }),
       sensorsReported('protocol-gateway', 'ProtocolTranslator', ['plc-1', 'plc-2', 'tag-1', 'tag-2']),
       commandRoundTrip({ group: 'protocol-gateway', moduleId: '$edgeAgent', command: 'ping' }),
-      writableAcknowledged({ group: 'protocol-gateway', moduleId: 'ProtocolTranslator', property: 'smokeProbe', value: 1 }),
+      writableAcknowledged({
+        group: 'protocol-gateway',
+        moduleId: 'ProtocolTranslator',
+        property: 'smokeProbe',
+        value: 1,
+      }),
       ledgerBalanced(),
     ],
   },
   {
     name: 'identity-translation',
-    describe: 'an identity-translation module giving each of 3 sensors its own identity (iotcGateway with iotcModuleId)',
+    describe:
+      'an identity-translation module giving each of 3 sensors its own identity (iotcGateway with iotcModuleId)',
     scenario: 'identity-translation.yaml',
     available: true,
     checks: [
       modulesRunning('identity-gateway', ['IdentityTranslator']),
       gatewayRelationship('identity-gateway', 3, sensorOf),
       downstreamTelemetry('identity-gateway', 3, sensorOf, 'temperature'),
-      downstreamCommand({ group: 'identity-gateway', idOf: sensorOf, command: 'getMaxMinReport', request: '2024-01-01T00:00:00Z' }),
+      downstreamCommand({
+        group: 'identity-gateway',
+        idOf: sensorOf,
+        command: 'getMaxMinReport',
+        request: '2024-01-01T00:00:00Z',
+      }),
       downstreamWritable({ group: 'identity-gateway', idOf: sensorOf, property: 'targetTemperature', value: 21 }),
       ledgerBalanced(),
     ],
   },
   {
     name: 'store-and-forward',
-    describe: "a gateway whose upstream goes away for 6 s: edgeHub stores, then delivers late; a short-TTL route's messages expire",
+    describe:
+      "a gateway whose upstream goes away for 6 s: edgeHub stores, then delivers late; a short-TTL route's messages expire",
     scenario: 'store-and-forward.yaml',
     available: true,
     checks: [

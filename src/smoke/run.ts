@@ -45,12 +45,17 @@ export async function runSmoke(options: SmokeOptions): Promise<CheckResult[]> {
   };
   const runnable = options.patterns.filter((p) => p.available);
   for (const p of options.patterns.filter((x) => !x.available)) {
-    for (const c of p.checks) report({ pattern: p.name, check: c.name, status: 'skip', expected: '', seen: NOT_AVAILABLE, ms: 0 });
+    for (const c of p.checks)
+      report({ pattern: p.name, check: c.name, status: 'skip', expected: '', seen: NOT_AVAILABLE, ms: 0 });
   }
   // Every scenario loads before anything starts: a bad one is a configuration error (exit 2).
-  const loaded = await Promise.all(runnable.map((p) => loadScenario(join(options.scenariosDir, p.scenario), {
-    ...(options.target === undefined ? {} : { target: options.target }),
-  })));
+  const loaded = await Promise.all(
+    runnable.map((p) =>
+      loadScenario(join(options.scenariosDir, p.scenario), {
+        ...(options.target === undefined ? {} : { target: options.target }),
+      }),
+    ),
+  );
   if (runnable.length === 0) return results;
   sharedTargetConflicts(loaded);
 
@@ -67,9 +72,11 @@ export async function runSmoke(options: SmokeOptions): Promise<CheckResult[]> {
     }
   }
   try {
-    await Promise.all(runnable.map(async (pattern, i) => {
-      await runPattern(pattern, loaded[i] as LoadedScenario, shared?.info, { ...options, deadline, report, log });
-    }));
+    await Promise.all(
+      runnable.map(async (pattern, i) => {
+        await runPattern(pattern, loaded[i] as LoadedScenario, shared?.info, { ...options, deadline, report, log });
+      }),
+    );
   } finally {
     await shared?.release();
   }
@@ -77,7 +84,11 @@ export async function runSmoke(options: SmokeOptions): Promise<CheckResult[]> {
 }
 
 /** The target's kind and service API, for the checks (runScenario reaches the target itself). */
-async function checkTarget(loaded: LoadedScenario, emulator: EmulatorInfo | undefined, stateDir: string): Promise<Target> {
+async function checkTarget(
+  loaded: LoadedScenario,
+  emulator: EmulatorInfo | undefined,
+  stateDir: string,
+): Promise<Target> {
   if (emulator !== undefined) return targetFromInfo(emulator);
   // IoT Central and MQTT need nothing started: their target is read from the scenario.
   const prepared = await resolveTarget(loaded, { stateDir, log: () => {} });
@@ -86,14 +97,18 @@ async function checkTarget(loaded: LoadedScenario, emulator: EmulatorInfo | unde
 }
 
 async function runPattern(
-  pattern: SmokePattern, loaded: LoadedScenario, emulator: EmulatorInfo | undefined,
+  pattern: SmokePattern,
+  loaded: LoadedScenario,
+  emulator: EmulatorInfo | undefined,
   o: SmokeOptions & { deadline: number; report: (r: CheckResult) => void; log: (line: string) => void },
 ): Promise<void> {
   const fleet = planFleet({ scenario: loaded.scenario, profile: loaded.profile, durationMs: loaded.durationMs });
   const target = await checkTarget(loaded, emulator, o.stateDir);
   const service = target.kind !== 'mqtt' && target.service !== undefined ? target.service : undefined;
   const ctx: CheckContext = {
-    loaded, identities: fleet.identities, targetKind: target.kind,
+    loaded,
+    identities: fleet.identities,
+    targetKind: target.kind,
     service: service === undefined ? undefined : new ServiceClient(service, 15_000),
     api: service === undefined ? undefined : new SmokeApi(service),
     // Leave time for the drain and the after-checks within the budget.
@@ -113,9 +128,23 @@ async function runPattern(
     const at = Date.now();
     try {
       const v = await c.run(context);
-      o.report({ pattern: pattern.name, check: c.name, status: v.passed ? 'pass' : 'fail', expected: v.expected, seen: v.seen, ms: Date.now() - at });
+      o.report({
+        pattern: pattern.name,
+        check: c.name,
+        status: v.passed ? 'pass' : 'fail',
+        expected: v.expected,
+        seen: v.seen,
+        ms: Date.now() - at,
+      });
     } catch (err) {
-      o.report({ pattern: pattern.name, check: c.name, status: 'fail', expected: c.describe, seen: (err as Error).message, ms: Date.now() - at });
+      o.report({
+        pattern: pattern.name,
+        check: c.name,
+        status: 'fail',
+        expected: c.describe,
+        seen: (err as Error).message,
+        ms: Date.now() - at,
+      });
     }
   };
 
@@ -132,12 +161,17 @@ async function runPattern(
   let runError: string | undefined;
   try {
     const result = await runScenario({
-      scenario: loaded, stateDir: o.stateDir, workers: 1, reportsDir: join(o.reportsDir, pattern.name), logLevel: 'error',
+      scenario: loaded,
+      stateDir: o.stateDir,
+      workers: 1,
+      reportsDir: join(o.reportsDir, pattern.name),
+      logLevel: 'error',
       ...(o.reprovision === true ? { reprovision: true } : {}),
       log: (level, message) => {
         if (level === 'error') o.log(`${pattern.name}: ${message}`);
       },
-      signal: stopper.signal, ...(emulator === undefined ? {} : { emulator }),
+      signal: stopper.signal,
+      ...(emulator === undefined ? {} : { emulator }),
     });
     summary = result.summary;
   } catch (err) {
@@ -150,7 +184,15 @@ async function runPattern(
   }
   await liveDone;
   for (const c of pattern.checks.filter((x) => x.when === 'after')) {
-    if (runError !== undefined) o.report({ pattern: pattern.name, check: c.name, status: 'fail', expected: c.describe, seen: `the run failed: ${runError}`, ms: 0 });
+    if (runError !== undefined)
+      o.report({
+        pattern: pattern.name,
+        check: c.name,
+        status: 'fail',
+        expected: c.describe,
+        seen: `the run failed: ${runError}`,
+        ms: 0,
+      });
     else await decide(c, { ...ctx, ...(summary === undefined ? {} : { summary }) });
   }
 }
@@ -167,13 +209,22 @@ function sharedTargetConflicts(loaded: readonly LoadedScenario[]): void {
     for (const g of l.groups) {
       if (g.kind !== 'iotEdge') continue;
       const other = groups.get(g.name);
-      if (other !== undefined) problems.push({ file: l.file, path: 'fleet', message: `IoT Edge group "${g.name}" is also in ${other}; smoke patterns share one target, so each group needs its own name` });
+      if (other !== undefined)
+        problems.push({
+          file: l.file,
+          path: 'fleet',
+          message: `IoT Edge group "${g.name}" is also in ${other}; smoke patterns share one target, so each group needs its own name`,
+        });
       groups.set(g.name, l.file);
     }
     for (const i of planFleet({ scenario: l.scenario, profile: l.profile, durationMs: l.durationMs }).identities) {
       const other = ids.get(i.deviceId);
       if (other !== undefined && other !== l.file) {
-        problems.push({ file: l.file, path: 'fleet', message: `device id "${i.deviceId}" is also in ${other}; smoke patterns share one target, so ids must differ` });
+        problems.push({
+          file: l.file,
+          path: 'fleet',
+          message: `device id "${i.deviceId}" is also in ${other}; smoke patterns share one target, so ids must differ`,
+        });
         break;
       }
       ids.set(i.deviceId, l.file);

@@ -3,13 +3,24 @@
 import type { ErrorClass } from '../metrics/operations.js';
 
 export class ClassifiedError extends Error {
-  constructor(readonly errorClass: ErrorClass, message: string, readonly status?: number) {
+  constructor(
+    readonly errorClass: ErrorClass,
+    message: string,
+    readonly status?: number,
+  ) {
     super(message);
   }
 }
 
 const NETWORK_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRINUSE', 'ENOTFOUND', 'EAI_AGAIN',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRINUSE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
 ]);
 /** This machine's limits (descriptors, memory, local ports), not the target's: README "Limits of one machine". */
 const EXHAUSTION_CODES = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'EADDRNOTAVAIL']);
@@ -18,20 +29,34 @@ const EXHAUSTION_TEXT = /\b(EMFILE|ENFILE|ENOMEM|EADDRNOTAVAIL)\b/;
 /** CONNACK return codes of MQTT 3.1.1 as IoT Hub uses them (docs/protocol.md §1.5). */
 export function classifyConnack(code: number): ClassifiedError {
   switch (code) {
-    case 1: return new ClassifiedError('protocol', 'CONNACK 1: unacceptable protocol version', code);
-    case 2: return new ClassifiedError('auth', 'CONNACK 2: identifier rejected', code);
+    case 1:
+      return new ClassifiedError('protocol', 'CONNACK 1: unacceptable protocol version', code);
+    case 2:
+      return new ClassifiedError('auth', 'CONNACK 2: identifier rejected', code);
     // The node SDK makes this a ServiceUnavailableError, retried on the normal (not the throttled) backoff.
-    case 3: return new ClassifiedError('server', 'CONNACK 3: server unavailable', code);
-    case 4: return new ClassifiedError('auth', 'CONNACK 4: bad user name or password', code);
-    case 5: return new ClassifiedError('auth', 'CONNACK 5: not authorized', code);
-    default: return new ClassifiedError('protocol', `CONNACK ${code}`, code);
+    case 3:
+      return new ClassifiedError('server', 'CONNACK 3: server unavailable', code);
+    case 4:
+      return new ClassifiedError('auth', 'CONNACK 4: bad user name or password', code);
+    case 5:
+      return new ClassifiedError('auth', 'CONNACK 5: not authorized', code);
+    default:
+      return new ClassifiedError('protocol', `CONNACK ${code}`, code);
   }
 }
 
 /** A status of a DPS, twin or HTTP answer. */
 export function classifyStatus(status: number, what: string): ClassifiedError {
-  const cls: ErrorClass = status === 401 || status === 403 ? 'auth' : status === 429 ? 'throttled'
-    : status === 408 || status === 504 ? 'timeout' : status >= 500 ? 'server' : 'protocol';
+  const cls: ErrorClass =
+    status === 401 || status === 403
+      ? 'auth'
+      : status === 429
+        ? 'throttled'
+        : status === 408 || status === 504
+          ? 'timeout'
+          : status >= 500
+            ? 'server'
+            : 'protocol';
   return new ClassifiedError(cls, `${what}: status ${status}`, status);
 }
 

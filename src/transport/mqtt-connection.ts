@@ -43,7 +43,6 @@ const closedBeforeConnack = () => new ClassifiedError('network', 'closed before 
 
 export type MessageHandler = (topic: string, payload: Buffer) => void;
 
-
 export class MqttConnection {
   readonly client: MqttClient;
   private closedByUs = false;
@@ -53,7 +52,11 @@ export class MqttConnection {
   }
 
   /** Connects; rejects with a ClassifiedError (CONNACK refusals are `auth`/`throttled`). */
-  static connect(options: ConnectionOptions, onMessage: MessageHandler, onLost: (err: ClassifiedError) => void): Promise<MqttConnection> {
+  static connect(
+    options: ConnectionOptions,
+    onMessage: MessageHandler,
+    onLost: (err: ClassifiedError) => void,
+  ): Promise<MqttConnection> {
     const opts: IClientOptions = {
       protocol: options.tls ? 'mqtts' : 'mqtt',
       host: options.host,
@@ -75,7 +78,7 @@ export class MqttConnection {
       ...(options.tls ? { secureContext: secureContextFor(options) } : {}),
       ...(options.servername === undefined ? {} : { servername: options.servername }),
       ...(options.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: options.rejectUnauthorized }),
-      ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress } as IClientOptions),
+      ...(options.localAddress === undefined ? {} : ({ localAddress: options.localAddress } as IClientOptions)),
     };
     const stream = options.stream;
     const client = stream === undefined ? mqtt.connect(opts) : new MqttClient(() => stream(), opts);
@@ -83,11 +86,15 @@ export class MqttConnection {
     // mqtt.js sends the PUBACK of an incoming message when handleMessage calls back (customHandleAcks is MQTT 5 only).
     if (hold !== undefined) {
       client.handleMessage = (packet, callback) => {
-        const wait = packet.cmd === 'publish' && packet.qos === 1
-          ? hold(packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload))
-          : undefined;
+        const wait =
+          packet.cmd === 'publish' && packet.qos === 1
+            ? hold(packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload))
+            : undefined;
         if (wait === undefined) return callback();
-        wait.then(() => callback(), () => callback());
+        wait.then(
+          () => callback(),
+          () => callback(),
+        );
       };
     }
     const connection = new MqttConnection(client);
@@ -105,7 +112,8 @@ export class MqttConnection {
         settled = true;
         client.on('message', onMessage);
         client.once('close', () => {
-          if (!connection.closedByUs) onLost(new ClassifiedError('network', 'connection closed by the server or the network'));
+          if (!connection.closedByUs)
+            onLost(new ClassifiedError('network', 'connection closed by the server or the network'));
         });
         resolve(connection);
       });
@@ -113,7 +121,9 @@ export class MqttConnection {
         if (!settled) fail(() => (typeof err.code === 'number' ? classifyConnack(err.code) : classify(err)));
       });
       client.once('close', () => fail(closedBeforeConnack));
-      client.on('offline', () => fail(() => new ClassifiedError('timeout', `no CONNACK within ${options.connectTimeoutMs} ms`)));
+      client.on('offline', () =>
+        fail(() => new ClassifiedError('timeout', `no CONNACK within ${options.connectTimeoutMs} ms`)),
+      );
     });
   }
 

@@ -49,16 +49,22 @@ export type RetryDecision =
 
 /** Where a failure of each phase counts in the error table (`errors.<class>.byOperation`). */
 export const PHASE_OPERATION: Readonly<Record<RetryPhase, Operation>> = {
-  provision: 'provision', connect: 'connect', reconnect: 'connect', twin: 'twinGet', moduleKey: 'provision',
+  provision: 'provision',
+  connect: 'connect',
+  reconnect: 'connect',
+  twin: 'twinGet',
+  moduleKey: 'provision',
 };
 
 /** A classified failure's part of the situation: its class, status, and a throttled answer's retry-after. */
-export function failureOf(
-  e: { errorClass: string; status?: number | undefined },
-): Pick<RetrySituation, 'errorClass' | 'status' | 'retryAfterSeconds'> {
+export function failureOf(e: {
+  errorClass: string;
+  status?: number | undefined;
+}): Pick<RetrySituation, 'errorClass' | 'status' | 'retryAfterSeconds'> {
   const retryAfter = (e as { retryAfterSeconds?: unknown }).retryAfterSeconds;
   return {
-    errorClass: e.errorClass, ...(e.status === undefined ? {} : { status: e.status }),
+    errorClass: e.errorClass,
+    ...(e.status === undefined ? {} : { status: e.status }),
     ...(typeof retryAfter === 'number' ? { retryAfterSeconds: retryAfter } : {}),
   };
 }
@@ -107,7 +113,7 @@ function refused(s: RetrySituation): RetryDecision {
     case 'connectionString':
       // Credentials that never worked will not; an identity that was connected may be enabled again.
       if (s.phase === 'connect' || s.phase === 'moduleKey') {
-        return { action: 'giveUp', reason: 'the hub refused the connection string\'s credentials' };
+        return { action: 'giveUp', reason: "the hub refused the connection string's credentials" };
       }
       return { action: 'retry', backoff: 'normal' };
     case 'module':

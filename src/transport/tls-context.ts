@@ -21,7 +21,8 @@ const MAX_WITH_CLIENT_CERT = 256;
 const shared = new Map<string, SecureContext>();
 const withClientCert = new Map<string, SecureContext>();
 
-const pem = (v: string | Buffer | undefined): string => (v === undefined ? '' : typeof v === 'string' ? v : v.toString('utf8'));
+const pem = (v: string | Buffer | undefined): string =>
+  v === undefined ? '' : typeof v === 'string' ? v : v.toString('utf8');
 
 /** The context for this material, built once and cached by content. */
 export function secureContextFor(material: TlsMaterial): SecureContext {

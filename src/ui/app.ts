@@ -43,7 +43,8 @@ export function mountDashboard(opts: DashboardOptions): DashboardHandle {
   const flush = () => {
     flushTimer = undefined;
     if (buffered.length === 0 && dropped === 0) return;
-    const lines = dropped > 0 ? [...buffered, `… and ${dropped} more log lines (--log-file keeps every line)`] : buffered;
+    const lines =
+      dropped > 0 ? [...buffered, `… and ${dropped} more log lines (--log-file keeps every line)`] : buffered;
     buffered = [];
     dropped = 0;
     logs = [...logs, ...lines.map((line) => ({ id: nextLogId++, line }))];

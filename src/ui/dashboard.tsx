@@ -6,18 +6,18 @@ import type { DashboardState, DeviceDetail, DeviceMessage, EventRow, GroupRow } 
 import { emptyStates, HISTORY_SECONDS, patternLabel, THING_STATES } from './model.js';
 import { initialView, reduceKey, splitKeys, type Effect, type Mode, type View } from './keys.js';
 import {
-  columnValue, groupTotal, identityTable, planLayout, seg, shownEvents, SYSTEM_JOIN, systemParts, type Layout, type Seg,
+  columnValue,
+  groupTotal,
+  identityTable,
+  planLayout,
+  seg,
+  shownEvents,
+  SYSTEM_JOIN,
+  systemParts,
+  type Layout,
+  type Seg,
 } from './layout.js';
-import {
-  fmtClock,
-  fmtCount,
-  fmtMs,
-  fmtRate,
-  fmtRunTime,
-  oneLine,
-  progressBar,
-  sparkline,
-} from './format.js';
+import { fmtClock, fmtCount, fmtMs, fmtRate, fmtRunTime, oneLine, progressBar, sparkline } from './format.js';
 
 export interface DashboardCallbacks {
   /** `q` (and the first Ctrl-C when onInterrupt is not given): stop gracefully. Called once. */
@@ -45,7 +45,6 @@ export interface DashboardProps extends DashboardCallbacks {
   deviceRefreshMs?: number;
 }
 
-
 interface Drill {
   id: string;
   status: 'loading' | 'ok' | 'missing' | 'error';
@@ -56,7 +55,6 @@ interface Drill {
 // ---------------------------------------------------------------------------------------------------------
 // Text pieces. Colours: only bold, inverse, red and green (readable on dark and light backgrounds);
 // dim is decoration, never the only carrier of a number.
-
 
 function Line({ segs }: { segs: Seg[] }): ReactNode {
   return (
@@ -98,22 +96,46 @@ function Blank(): ReactNode {
 // ---------------------------------------------------------------------------------------------------------
 // Sections
 
-function Header({ state, width, paused, stopping }: { state: DashboardState; width: number; paused: boolean; stopping: boolean }): ReactNode {
+function Header({
+  state,
+  width,
+  paused,
+  stopping,
+}: {
+  state: DashboardState;
+  width: number;
+  paused: boolean;
+  stopping: boolean;
+}): ReactNode {
   const badge = stopping ? ' STOPPING ' : paused ? ' PAUSED ' : ' RUNNING ';
   const title = `${state.scenario} · profile ${state.profile} · target ${state.target}`;
   const room = width - chars(badge) - 1;
   const elapsed = Math.min(state.elapsedMs, state.durationMs);
   const left_ = Math.max(0, state.durationMs - state.elapsedMs);
-  const time = stopping || state.elapsedMs >= state.durationMs
-    ? `${fmtClock(state.elapsedMs)} / ${fmtClock(state.durationMs)}`
-    : `${fmtClock(elapsed)} / ${fmtClock(state.durationMs)} · ${fmtClock(left_)} left`;
+  const time =
+    stopping || state.elapsedMs >= state.durationMs
+      ? `${fmtClock(state.elapsedMs)} / ${fmtClock(state.durationMs)}`
+      : `${fmtClock(elapsed)} / ${fmtClock(state.durationMs)} · ${fmtClock(left_)} left`;
   const stage = left(state.stage, Math.min(24, chars(state.stage)));
   const barWidth = width - chars(stage) - chars(time) - 2;
   const fraction = state.durationMs > 0 ? state.elapsedMs / state.durationMs : 0;
   return (
     <Box flexDirection="column">
-      <Line segs={[seg('edgefleet ', { bold: true }), seg(left(title, Math.max(0, room - 10))), seg(' '), seg(badge, { inverse: true, bold: true, red: stopping })]} />
-      <Line segs={barWidth >= 10 ? [seg(stage, { bold: true }), seg(' '), seg(progressBar(fraction, barWidth)), seg(' '), seg(time)] : [seg(`${state.stage.trim()}  `, { bold: true }), seg(time)]} />
+      <Line
+        segs={[
+          seg('edgefleet ', { bold: true }),
+          seg(left(title, Math.max(0, room - 10))),
+          seg(' '),
+          seg(badge, { inverse: true, bold: true, red: stopping }),
+        ]}
+      />
+      <Line
+        segs={
+          barWidth >= 10
+            ? [seg(stage, { bold: true }), seg(' '), seg(progressBar(fraction, barWidth)), seg(' '), seg(time)]
+            : [seg(`${state.stage.trim()}  `, { bold: true }), seg(time)]
+        }
+      />
     </Box>
   );
 }
@@ -129,12 +151,18 @@ function Identities({ state, layout }: { state: DashboardState; layout: Layout }
   const shown = groups.slice(0, layout.groups);
   const hidden = groups.slice(layout.groups);
   const all = sumRows('all', groups);
-  const rows: { row: GroupRow; kind: 'group' | 'more' | 'pattern' | 'all' }[] = shown.map((row) => ({ row, kind: 'group' }));
+  const rows: { row: GroupRow; kind: 'group' | 'more' | 'pattern' | 'all' }[] = shown.map((row) => ({
+    row,
+    kind: 'group',
+  }));
   if (hidden.length > 0) rows.push({ row: sumRows(`+${hidden.length} more`, hidden), kind: 'more' });
   // Pattern rows: "by pattern" once, then each pattern in the pattern column (in the name column when it is not shown).
-  const patterns = state.patterns.slice(0, layout.patterns).map((p, i): GroupRow => ({ name: i === 0 ? 'by pattern' : '', pattern: p.label, states: p.states }));
+  const patterns = state.patterns
+    .slice(0, layout.patterns)
+    .map((p, i): GroupRow => ({ name: i === 0 ? 'by pattern' : '', pattern: p.label, states: p.states }));
   const t = identityTable([...groups, ...patterns], all, layout.width);
-  for (const row of patterns) rows.push({ row: t.patternWidth > 0 ? row : { ...row, name: row.pattern ?? '' }, kind: 'pattern' });
+  for (const row of patterns)
+    rows.push({ row: t.patternWidth > 0 ? row : { ...row, name: row.pattern ?? '' }, kind: 'pattern' });
   if (groups.length !== 1) rows.push({ row: all, kind: 'all' });
   const g = ' '.repeat(t.gap);
   const header: Seg[] = [seg(left('identities', t.nameWidth), { bold: true })];
@@ -146,14 +174,25 @@ function Identities({ state, layout }: { state: DashboardState; layout: Layout }
       <Line segs={header} />
       {rows.map(({ row, kind }) => {
         const segs: Seg[] = [seg(left(row.name, t.nameWidth), kind === 'all' ? { bold: true } : {})];
-        if (t.patternWidth > 0) segs.push(seg(g + left(kind === 'group' || kind === 'pattern' ? row.pattern ?? '' : '', t.patternWidth)));
+        if (t.patternWidth > 0)
+          segs.push(seg(g + left(kind === 'group' || kind === 'pattern' ? (row.pattern ?? '') : '', t.patternWidth)));
         t.columns.forEach((c, i) => {
           const n = columnValue(c, row.states);
           const style: Omit<Seg, 't'> =
-            n === 0 ? { dim: true } : c.states.includes('failed') ? { red: true, bold: true } : c.states.includes('connected') ? { green: true } : c.states.includes('backingOff') ? { bold: true } : {};
+            n === 0
+              ? { dim: true }
+              : c.states.includes('failed')
+                ? { red: true, bold: true }
+                : c.states.includes('connected')
+                  ? { green: true }
+                  : c.states.includes('backingOff')
+                    ? { bold: true }
+                    : {};
           segs.push(seg(g), seg(right(fmtCount(n, t.widths[i]), t.widths[i] ?? 0), style));
         });
-        segs.push(seg(g + right(fmtCount(groupTotal(row.states), t.totalWidth), t.totalWidth), { bold: kind === 'all' }));
+        segs.push(
+          seg(g + right(fmtCount(groupTotal(row.states), t.totalWidth), t.totalWidth), { bold: kind === 'all' }),
+        );
         return <Line key={`${kind}:${row.name}:${row.pattern ?? ''}`} segs={segs} />;
       })}
     </Box>
@@ -166,10 +205,14 @@ function Rates({ state }: { state: DashboardState }): ReactNode {
     <Line
       segs={[
         seg('msgs/s ', { bold: true }),
-        seg(' sent '), seg(fmtRate(r.sentPerSecond), { bold: true }),
-        seg('  acked '), seg(fmtRate(r.ackedPerSecond), { bold: true }),
-        seg('  failed '), seg(fmtRate(r.failedPerSecond), r.failedPerSecond > 0 ? { red: true, bold: true } : {}),
-        seg('   errors/s '), seg(fmtRate(r.errorsPerSecond), r.errorsPerSecond > 0 ? { red: true, bold: true } : {}),
+        seg(' sent '),
+        seg(fmtRate(r.sentPerSecond), { bold: true }),
+        seg('  acked '),
+        seg(fmtRate(r.ackedPerSecond), { bold: true }),
+        seg('  failed '),
+        seg(fmtRate(r.failedPerSecond), r.failedPerSecond > 0 ? { red: true, bold: true } : {}),
+        seg('   errors/s '),
+        seg(fmtRate(r.errorsPerSecond), r.errorsPerSecond > 0 ? { red: true, bold: true } : {}),
       ]}
     />
   );
@@ -191,7 +234,11 @@ function Latency({ state, layout }: { state: DashboardState; layout: Layout }): 
   header.push(seg(right('/s', rateW + 2), { bold: true }));
   if (showP50) header.push(seg(right('p50', numW + 2), { bold: true }));
   header.push(seg(right('p95', numW + 2), { bold: true }), seg(right('p99', numW + 2), { bold: true }));
-  if (showSpark) header.push(seg('  '), seg(right(`p99 each second, last ${Math.min(sparkW, HISTORY_SECONDS)} s`, sparkW), { dim: true }));
+  if (showSpark)
+    header.push(
+      seg('  '),
+      seg(right(`p99 each second, last ${Math.min(sparkW, HISTORY_SECONDS)} s`, sparkW), { dim: true }),
+    );
   const shown = ops.slice(0, layout.operations);
   const hidden = ops.length - shown.length;
   return (
@@ -208,7 +255,19 @@ function Latency({ state, layout }: { state: DashboardState; layout: Layout }): 
         if (showSpark) segs.push(seg('  '), seg(right(sparkline(o.history, sparkW), sparkW)));
         return <Line key={o.name} segs={segs} />;
       })}
-      {hidden > 0 ? <Line segs={[seg(`+${hidden} more: ${ops.slice(layout.operations).map((o) => o.name).join(', ')}`, { dim: true })]} /> : null}
+      {hidden > 0 ? (
+        <Line
+          segs={[
+            seg(
+              `+${hidden} more: ${ops
+                .slice(layout.operations)
+                .map((o) => o.name)
+                .join(', ')}`,
+              { dim: true },
+            ),
+          ]}
+        />
+      ) : null}
     </Box>
   );
 }
@@ -223,7 +282,13 @@ function Errors({ state, layout }: { state: DashboardState; layout: Layout }): R
   const hidden = errors.slice(layout.errors);
   return (
     <Box flexDirection="column">
-      <Line segs={[seg(left('errors', clsW), { bold: true }), seg(right('count', countW + 2), { bold: true }), ...(msgW >= 8 ? [seg('  latest message', { bold: true })] : [])]} />
+      <Line
+        segs={[
+          seg(left('errors', clsW), { bold: true }),
+          seg(right('count', countW + 2), { bold: true }),
+          ...(msgW >= 8 ? [seg('  latest message', { bold: true })] : []),
+        ]}
+      />
       {shown.map((e) => (
         <Line
           key={e.cls}
@@ -235,14 +300,23 @@ function Errors({ state, layout }: { state: DashboardState; layout: Layout }): R
         />
       ))}
       {hidden.length > 0 ? (
-        <Line segs={[seg(`+${hidden.length} more: ${hidden.map((e) => `${e.cls} ${fmtCount(e.count)}`).join(', ')}`, { dim: true })]} />
+        <Line
+          segs={[
+            seg(`+${hidden.length} more: ${hidden.map((e) => `${e.cls} ${fmtCount(e.count)}`).join(', ')}`, {
+              dim: true,
+            }),
+          ]}
+        />
       ) : null}
     </Box>
   );
 }
 
 const PHASE_COLOUR: Record<EventRow['phase'], Omit<Seg, 't'>> = {
-  planned: {}, underway: {}, whole: { green: true }, notWhole: { red: true },
+  planned: {},
+  underway: {},
+  whole: { green: true },
+  notWhole: { red: true },
 };
 
 /** The profile's events, a line each: green once the fleet is whole again, red when it never was. */
@@ -268,9 +342,24 @@ function Events({ state, layout }: { state: DashboardState; layout: Layout }): R
 
 function Ledger({ state, width }: { state: DashboardState; width: number }): ReactNode {
   const l = state.ledger;
-  const long = [['generated', l.generated], ['acked', l.acknowledged], ['failed', l.failed], ['expired', l.expired], ['dropped', l.dropped], ['in flight', l.inFlight]] as const;
-  const short = [['gen', l.generated], ['ack', l.acknowledged], ['fail', l.failed], ['exp', l.expired], ['drop', l.dropped], ['flight', l.inFlight]] as const;
-  const measure = (cells: readonly (readonly [string, number])[]) => cells.map(([h, n]) => Math.max(h.length, fmtCount(n).length));
+  const long = [
+    ['generated', l.generated],
+    ['acked', l.acknowledged],
+    ['failed', l.failed],
+    ['expired', l.expired],
+    ['dropped', l.dropped],
+    ['in flight', l.inFlight],
+  ] as const;
+  const short = [
+    ['gen', l.generated],
+    ['ack', l.acknowledged],
+    ['fail', l.failed],
+    ['exp', l.expired],
+    ['drop', l.dropped],
+    ['flight', l.inFlight],
+  ] as const;
+  const measure = (cells: readonly (readonly [string, number])[]) =>
+    cells.map(([h, n]) => Math.max(h.length, fmtCount(n).length));
   let cells: readonly (readonly [string, number])[] = long;
   let widths = measure(long);
   const labelW = 8;
@@ -297,13 +386,19 @@ function Ledger({ state, width }: { state: DashboardState; width: number }): Rea
   const extra = `  stored ${fmtCount(l.stored)} · late ${fmtCount(l.deliveredLate)} · resent ${fmtCount(l.resent)}`;
   // How identities got their hub (DPS, the assignment cache, registered again), when there is room for it.
   const p = state.provisioning;
-  const hubs = p === undefined || p.provisioned + p.reusedFromCache + p.reprovisioned === 0 ? ''
-    : ` · hubs: DPS ${fmtCount(p.provisioned)} · cache ${fmtCount(p.reusedFromCache)}`
-      + ` · again ${fmtCount(p.reprovisioned)}`;
+  const hubs =
+    p === undefined || p.provisioned + p.reusedFromCache + p.reprovisioned === 0
+      ? ''
+      : ` · hubs: DPS ${fmtCount(p.provisioned)} · cache ${fmtCount(p.reusedFromCache)}` +
+        ` · again ${fmtCount(p.reprovisioned)}`;
   if (total(widths) + chars(extra + hubs) <= width) head.push(seg(extra + hubs, { dim: true }));
   else if (total(widths) + chars(extra) <= width) head.push(seg(extra, { dim: true }));
   const tight = total(widths) + 12 > width;
-  vals.push(l.balanced ? seg(tight ? ' ✓' : '  ✓ balanced') : seg(tight ? ' ✗' : '  ✗ more settled than generated', { red: true, bold: true }));
+  vals.push(
+    l.balanced
+      ? seg(tight ? ' ✓' : '  ✓ balanced')
+      : seg(tight ? ' ✗' : '  ✗ more settled than generated', { red: true, bold: true }),
+  );
   return (
     <Box flexDirection="column">
       <Line segs={head} />
@@ -323,9 +418,28 @@ function System({ state, layout }: { state: DashboardState; layout: Layout }): R
   );
 }
 
-function Footer({ mode, paused, stopping, prompt }: { mode: Mode; paused: boolean; stopping: boolean; prompt: string }): ReactNode {
+function Footer({
+  mode,
+  paused,
+  stopping,
+  prompt,
+}: {
+  mode: Mode;
+  paused: boolean;
+  stopping: boolean;
+  prompt: string;
+}): ReactNode {
   if (mode === 'prompt') {
-    return <Line segs={[seg('device id › ', { bold: true }), seg(prompt), seg(' ', { inverse: true }), seg('  Tab completes · Enter opens · Esc cancels', { dim: true })]} />;
+    return (
+      <Line
+        segs={[
+          seg('device id › ', { bold: true }),
+          seg(prompt),
+          seg(' ', { inverse: true }),
+          seg('  Tab completes · Enter opens · Esc cancels', { dim: true }),
+        ]}
+      />
+    );
   }
   const keys: Seg[] =
     mode === 'device'
@@ -341,7 +455,8 @@ function Footer({ mode, paused, stopping, prompt }: { mode: Mode; paused: boolea
   return (
     <Line
       segs={[
-        seg('q', { bold: true }), seg(stopping ? ' (stopping)  ' : ' stop  '),
+        seg('q', { bold: true }),
+        seg(stopping ? ' (stopping)  ' : ' stop  '),
         ...(stopping ? [] : [seg('p', { bold: true }), seg(paused ? ' resume  ' : ' pause  ')]),
         ...keys,
         ...(mode === 'help' ? [] : [seg('?', { bold: true }), seg(' help')]),
@@ -396,23 +511,47 @@ function MessageLine({ m, at, width }: { m: DeviceMessage; at: (ms: number) => s
       segs={[
         seg(at(m.atMs)),
         seg(`  ${arrow} `),
-        seg(left(m.kind, 11)), seg(' '),
-        seg(left(m.status, 9), SETTLED_BAD.has(m.status) ? { red: true, bold: true } : SETTLED_GOOD.has(m.status) ? { green: true } : {}),
+        seg(left(m.kind, 11)),
+        seg(' '),
+        seg(
+          left(m.status, 9),
+          SETTLED_BAD.has(m.status) ? { red: true, bold: true } : SETTLED_GOOD.has(m.status) ? { green: true } : {},
+        ),
         seg(right(latency, 10)),
         seg(right(bytes, 8)),
-        ...(summary === '' || width - fixed < 6 ? [] : [seg(`  ${left(summary, width - fixed)}`.trimEnd(), { dim: true })]),
+        ...(summary === '' || width - fixed < 6
+          ? []
+          : [seg(`  ${left(summary, width - fixed)}`.trimEnd(), { dim: true })]),
       ]}
     />
   );
 }
 
-function DeviceView({ drill, state, width, height }: { drill: Drill; state: DashboardState; width: number; height: number }): ReactNode {
-  if (drill.status === 'loading' && drill.detail === undefined) return <Line segs={[seg(`asking the worker that runs ${drill.id}…`)]} />;
-  if (drill.status === 'missing') return <Line segs={[seg(`no device "${drill.id}" in this run`, { red: true }), seg('  (d to try another)')]} />;
-  if (drill.status === 'error' && drill.detail === undefined) return <Line segs={[seg(`could not ask about ${drill.id}: ${drill.error ?? 'unknown error'}`, { red: true })]} />;
+function DeviceView({
+  drill,
+  state,
+  width,
+  height,
+}: {
+  drill: Drill;
+  state: DashboardState;
+  width: number;
+  height: number;
+}): ReactNode {
+  if (drill.status === 'loading' && drill.detail === undefined)
+    return <Line segs={[seg(`asking the worker that runs ${drill.id}…`)]} />;
+  if (drill.status === 'missing')
+    return <Line segs={[seg(`no device "${drill.id}" in this run`, { red: true }), seg('  (d to try another)')]} />;
+  if (drill.status === 'error' && drill.detail === undefined)
+    return <Line segs={[seg(`could not ask about ${drill.id}: ${drill.error ?? 'unknown error'}`, { red: true })]} />;
   const d = drill.detail!;
   const at = (ms: number) => right(fmtRunTime(ms - state.startedAtMs), 10);
-  const facts = [d.group, patternLabel(d.pattern), ...(d.workerIndex === undefined ? [] : [`worker ${d.workerIndex}`]), `${fmtCount(d.pendingAcks)} unacked`];
+  const facts = [
+    d.group,
+    patternLabel(d.pattern),
+    ...(d.workerIndex === undefined ? [] : [`worker ${d.workerIndex}`]),
+    `${fmtCount(d.pendingAcks)} unacked`,
+  ];
   const machine: Seg[] = [seg(left('state', 8), { bold: true })];
   const wide = width >= 95;
   THING_STATES.forEach((s, i) => {
@@ -420,31 +559,86 @@ function DeviceView({ drill, state, width, height }: { drill: Drill; state: Dash
     machine.push(s === d.state ? seg(` ${s} `, { inverse: true, bold: true, red: s === 'failed' }) : seg(s));
   });
   // Title, state line, two list titles, and whichever optional lines are there.
-  const fixed = 4 + (d.modules && d.modules.length > 0 ? 1 : 0) + (d.lastError ? 1 : 0) + (d.note ? 1 : 0) +
-    (d.transitions.length === 0 ? 1 : 0) + (d.messages.length === 0 ? 1 : 0);
+  const fixed =
+    4 +
+    (d.modules && d.modules.length > 0 ? 1 : 0) +
+    (d.lastError ? 1 : 0) +
+    (d.note ? 1 : 0) +
+    (d.transitions.length === 0 ? 1 : 0) +
+    (d.messages.length === 0 ? 1 : 0);
   const room = Math.max(2, height - fixed);
   // The messages get a fixed number of rows (fewer on a short terminal); state changes the rest, at least one.
-  const nMessages = Math.min(d.messages.length, DEVICE_MESSAGE_ROWS, Math.max(1, room - Math.min(3, d.transitions.length || 1)));
+  const nMessages = Math.min(
+    d.messages.length,
+    DEVICE_MESSAGE_ROWS,
+    Math.max(1, room - Math.min(3, d.transitions.length || 1)),
+  );
   const nTransitions = Math.min(d.transitions.length, Math.max(1, room - nMessages));
-  const since = d.messagesSinceMs === undefined ? '' : ` · recorded since ${fmtRunTime(d.messagesSinceMs - state.startedAtMs)}`;
+  const since =
+    d.messagesSinceMs === undefined ? '' : ` · recorded since ${fmtRunTime(d.messagesSinceMs - state.startedAtMs)}`;
   const recorded = d.messagesRecorded ?? d.messages.length;
   return (
     <Box flexDirection="column">
-      <Line segs={[seg('device ', { bold: true }), seg(d.deviceId, { bold: true, inverse: true }), seg(`  ${facts.join(' · ')}`), ...(drill.status === 'error' ? [seg('  (stale)', { red: true })] : [])]} />
+      <Line
+        segs={[
+          seg('device ', { bold: true }),
+          seg(d.deviceId, { bold: true, inverse: true }),
+          seg(`  ${facts.join(' · ')}`),
+          ...(drill.status === 'error' ? [seg('  (stale)', { red: true })] : []),
+        ]}
+      />
       <Line segs={machine} />
       {d.modules && d.modules.length > 0 ? (
-        <Line segs={[seg(left('modules', 8), { bold: true }), seg(d.modules.map((m) => `${m.moduleId} ${m.state}`).join(' · '))]} />
+        <Line
+          segs={[
+            seg(left('modules', 8), { bold: true }),
+            seg(d.modules.map((m) => `${m.moduleId} ${m.state}`).join(' · ')),
+          ]}
+        />
       ) : null}
-      <Line segs={[seg('state changes', { bold: true }), seg(d.transitions.length > nTransitions ? ` (last ${nTransitions} of ${d.transitions.length})` : '', { dim: true })]} />
+      <Line
+        segs={[
+          seg('state changes', { bold: true }),
+          seg(d.transitions.length > nTransitions ? ` (last ${nTransitions} of ${d.transitions.length})` : '', {
+            dim: true,
+          }),
+        ]}
+      />
       {d.transitions.length === 0 ? <Line segs={[seg('  none yet', { dim: true })]} /> : null}
       {d.transitions.slice(-nTransitions).map((t, i) => (
-        <Line key={`t${i}`} segs={[seg(at(t.atMs)), seg(`  ${t.from} → `), seg(t.to, { bold: true }), seg(t.reason ? `  ${oneLine(t.reason)}` : '', { dim: true })]} />
+        <Line
+          key={`t${i}`}
+          segs={[
+            seg(at(t.atMs)),
+            seg(`  ${t.from} → `),
+            seg(t.to, { bold: true }),
+            seg(t.reason ? `  ${oneLine(t.reason)}` : '', { dim: true }),
+          ]}
+        />
       ))}
-      <Line segs={[seg('last messages', { bold: true }), seg(` newest first${recorded > nMessages ? ` (${nMessages} of ${fmtCount(recorded)})` : ''}${since}`, { dim: true })]} />
-      {d.messages.length === 0 ? <Line segs={[seg('  none yet: recording began when this view opened', { dim: true })]} /> : null}
-      {d.messages.slice(0, nMessages).map((m, i) => <MessageLine key={`m${i}`} m={m} at={at} width={width} />)}
+      <Line
+        segs={[
+          seg('last messages', { bold: true }),
+          seg(` newest first${recorded > nMessages ? ` (${nMessages} of ${fmtCount(recorded)})` : ''}${since}`, {
+            dim: true,
+          }),
+        ]}
+      />
+      {d.messages.length === 0 ? (
+        <Line segs={[seg('  none yet: recording began when this view opened', { dim: true })]} />
+      ) : null}
+      {d.messages.slice(0, nMessages).map((m, i) => (
+        <MessageLine key={`m${i}`} m={m} at={at} width={width} />
+      ))}
       {d.lastError ? (
-        <Line segs={[seg('last error ', { bold: true }), seg(d.lastError.cls, { red: true }), seg(` at ${fmtRunTime(d.lastError.atMs - state.startedAtMs)}  `), seg(left(oneLine(d.lastError.message), Math.max(0, width - 40)).trimEnd())]} />
+        <Line
+          segs={[
+            seg('last error ', { bold: true }),
+            seg(d.lastError.cls, { red: true }),
+            seg(` at ${fmtRunTime(d.lastError.atMs - state.startedAtMs)}  `),
+            seg(left(oneLine(d.lastError.message), Math.max(0, width - 40)).trimEnd()),
+          ]}
+        />
       ) : null}
       {d.note ? <Line segs={[seg(d.note, { dim: true })]} /> : null}
     </Box>
@@ -491,7 +685,9 @@ export function Dashboard(props: DashboardProps): ReactNode {
       },
       (err: unknown) => {
         if (!mounted.current) return;
-        setDrill((cur) => (cur?.id !== id ? cur : { ...cur, status: 'error', error: err instanceof Error ? err.message : String(err) }));
+        setDrill((cur) =>
+          cur?.id !== id ? cur : { ...cur, status: 'error', error: err instanceof Error ? err.message : String(err) },
+        );
       },
     );
   };
@@ -501,7 +697,14 @@ export function Dashboard(props: DashboardProps): ReactNode {
   // a change of view restarts the timer: the run's own updates re-render every second and must not.
   const refreshMs = props.deviceRefreshMs ?? 2000;
   useEffect(() => {
-    if (v.mode !== 'device' || drill === null || drill.id !== v.deviceId || drill.status === 'loading' || drill.status === 'missing') return;
+    if (
+      v.mode !== 'device' ||
+      drill === null ||
+      drill.id !== v.deviceId ||
+      drill.status === 'loading' ||
+      drill.status === 'missing'
+    )
+      return;
     const timer = setTimeout(() => {
       // Effects are cleaned up after the frame is drawn: the view may have closed since.
       if (view.current.mode === 'device' && view.current.deviceId === drill.id) ask(drill.id, drill.detail);
@@ -566,7 +769,9 @@ export function Dashboard(props: DashboardProps): ReactNode {
 
   return (
     <>
-      <Static key={props.logsKey ?? 0} items={[...(props.logs ?? [])]}>{(item) => <Text key={item.id}>{item.line}</Text>}</Static>
+      <Static key={props.logsKey ?? 0} items={[...(props.logs ?? [])]}>
+        {(item) => <Text key={item.id}>{item.line}</Text>}
+      </Static>
       <Box flexDirection="column" width={width}>
         <Header state={state} width={width} paused={paused || state.paused} stopping={stopping} />
         {layout.gaps && mode === 'main' ? <Blank /> : null}

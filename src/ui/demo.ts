@@ -13,17 +13,28 @@ const seconds = arg('seconds', 0);
 const tickMs = arg('tick-ms', 1000);
 
 let seed = 42;
-const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+const rnd = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 
 const groups = [
   { name: 'thermostats', size: 1000 },
   { name: 'edge-gateways', size: 20, pattern: 'transparent' },
   { name: 'leaf-sensors', size: 200, pattern: 'identity translation' },
 ];
-const deviceIds = groups.flatMap((g) => Array.from({ length: Math.min(g.size, 50) }, (_, i) => `${g.name}-${String(i).padStart(4, '0')}`));
+const deviceIds = groups.flatMap((g) =>
+  Array.from({ length: Math.min(g.size, 50) }, (_, i) => `${g.name}-${String(i).padStart(4, '0')}`),
+);
 const startedAtMs = Date.now();
 const durationMs = 5 * 60_000;
-const ledger = { generated: 0, acknowledged: 0, failed: 0, expired: 0, dropped: 0, stored: 0, deliveredLate: 0, resent: 0 };
+const ledger = {
+  generated: 0,
+  acknowledged: 0,
+  failed: 0,
+  expired: 0,
+  dropped: 0,
+  stored: 0,
+  deliveredLate: 0,
+  resent: 0,
+};
 const errors: Record<string, { count: number; lastMessage: string | null }> = {};
 const totals: Record<string, number> = {};
 let paused = false;
@@ -33,19 +44,26 @@ let second = Math.floor(startedAtMs / 1000);
 function statesAt(t: number): Record<string, Record<string, number>>[] {
   // Two "workers", each with half of every group; identities arrive over the first 40 s.
   return [0, 1].map((w) =>
-    Object.fromEntries(groups.map((g) => {
-      const n = Math.floor(g.size / 2) + (w === 0 ? g.size % 2 : 0);
-      const arrived = Math.min(n, Math.floor((n * t) / 40));
-      const failed = g.name === 'leaf-sensors' ? Math.min(arrived, Math.floor(t / 10)) : 0;
-      const backingOff = t > 20 ? Math.floor(arrived * 0.02) : 0;
-      const joining = Math.min(arrived - failed - backingOff, Math.floor(n / 20));
-      const connected = arrived - failed - backingOff - joining;
-      const s: Record<ThingState, number> = {
-        waiting: n - arrived, provisioning: Math.ceil(joining / 2), connecting: Math.floor(joining / 2), connected,
-        backingOff, stopped: 0, failed,
-      };
-      return [g.name, s];
-    })),
+    Object.fromEntries(
+      groups.map((g) => {
+        const n = Math.floor(g.size / 2) + (w === 0 ? g.size % 2 : 0);
+        const arrived = Math.min(n, Math.floor((n * t) / 40));
+        const failed = g.name === 'leaf-sensors' ? Math.min(arrived, Math.floor(t / 10)) : 0;
+        const backingOff = t > 20 ? Math.floor(arrived * 0.02) : 0;
+        const joining = Math.min(arrived - failed - backingOff, Math.floor(n / 20));
+        const connected = arrived - failed - backingOff - joining;
+        const s: Record<ThingState, number> = {
+          waiting: n - arrived,
+          provisioning: Math.ceil(joining / 2),
+          connecting: Math.floor(joining / 2),
+          connected,
+          backingOff,
+          stopped: 0,
+          failed,
+        };
+        return [g.name, s];
+      }),
+    ),
   );
 }
 
@@ -59,7 +77,12 @@ function interval(t: number): IntervalView {
   ledger.failed += failed;
   const wave = 1 + 0.8 * Math.sin(t / 6);
   const op = (count: number, base: number) => ({
-    count, perSecond: count, p50: base * wave, p95: base * 2.5 * wave, p99: base * (4 + rnd() * 3) * wave, max: base * 9,
+    count,
+    perSecond: count,
+    p50: base * wave,
+    p95: base * 2.5 * wave,
+    p99: base * (4 + rnd() * 3) * wave,
+    max: base * 9,
     raw: { p50: base, p95: base * 2, p99: base * 3, max: base * 8 },
   });
   const operations: IntervalView['operations'] = { telemetry: op(sent, 3.2) };
@@ -72,16 +95,44 @@ function interval(t: number): IntervalView {
   for (const [k, v] of Object.entries(operations)) totals[k] = (totals[k] ?? 0) + (v?.count ?? 0);
   const errs = failed;
   if (failed > 0) {
-    errors.timeout = { count: (errors.timeout?.count ?? 0) + failed, lastMessage: `telemetry to devices/thermostats-00${String(t % 100).padStart(2, '0')}/messages/events/ not acknowledged within 30000 ms (PUBACK never came; the connection stays up, the message is counted as failed in the ledger)` };
+    errors.timeout = {
+      count: (errors.timeout?.count ?? 0) + failed,
+      lastMessage: `telemetry to devices/thermostats-00${String(t % 100).padStart(2, '0')}/messages/events/ not acknowledged within 30000 ms (PUBACK never came; the connection stays up, the message is counted as failed in the ledger)`,
+    };
   }
-  if (t > 12) errors.auth = { count: Math.floor(t / 10), lastMessage: 'CONNACK 5 not authorized: SAS token for leaf-sensors-0007 expired at 2024-01-01T00:00:00Z' };
-  if (t > 25 && t % 7 === 0) errors.throttled = { count: (errors.throttled?.count ?? 0) + 1, lastMessage: 'HTTP 429 IoTHubQuotaExceeded\nretry after 10 s' };
+  if (t > 12)
+    errors.auth = {
+      count: Math.floor(t / 10),
+      lastMessage: 'CONNACK 5 not authorized: SAS token for leaf-sensors-0007 expired at 2024-01-01T00:00:00Z',
+    };
+  if (t > 25 && t % 7 === 0)
+    errors.throttled = {
+      count: (errors.throttled?.count ?? 0) + 1,
+      lastMessage: 'HTTP 429 IoTHubQuotaExceeded\nretry after 10 s',
+    };
   second += 1;
   return {
-    startMs: second * 1000 - 1000, endMs: second * 1000, seconds: 1, operations,
-    ledger: { ...ledger, generated: sent, acknowledged: acked, failed, expired: 0, dropped: 0, stored: 0, deliveredLate: 0, resent: 0 },
+    startMs: second * 1000 - 1000,
+    endMs: second * 1000,
+    seconds: 1,
+    operations,
+    ledger: {
+      ...ledger,
+      generated: sent,
+      acknowledged: acked,
+      failed,
+      expired: 0,
+      dropped: 0,
+      stored: 0,
+      deliveredLate: 0,
+      resent: 0,
+    },
     rates: { generatedPerSecond: sent, acknowledgedPerSecond: acked, failedPerSecond: failed, errorsPerSecond: errs },
-    errors: {}, gauges: {}, connected, snapshots: 2, lateness: { count: 1000, p99: 0.5 + rnd() * (t % 10 === 0 ? 8 : 1), max: 14.5 },
+    errors: {},
+    gauges: {},
+    connected,
+    snapshots: 2,
+    lateness: { count: 1000, p99: 0.5 + rnd() * (t % 10 === 0 ? 8 : 1), max: 14.5 },
   };
 }
 
@@ -91,31 +142,64 @@ function detail(id: string): DeviceDetail | undefined {
   const at = (s: number) => startedAtMs + s * 1000;
   const now = (Date.now() - startedAtMs) / 1000;
   return {
-    deviceId: id, group: group.name, pattern: group.name === 'edge-gateways' ? 'iotEdge' : group.name === 'leaf-sensors' ? 'identityTranslation' : 'device',
-    state: group.name === 'leaf-sensors' ? 'backingOff' : 'connected', workerIndex: 1, pendingAcks: 2,
+    deviceId: id,
+    group: group.name,
+    pattern:
+      group.name === 'edge-gateways' ? 'iotEdge' : group.name === 'leaf-sensors' ? 'identityTranslation' : 'device',
+    state: group.name === 'leaf-sensors' ? 'backingOff' : 'connected',
+    workerIndex: 1,
+    pendingAcks: 2,
     transitions: [
       { atMs: at(0.5), from: 'waiting', to: 'provisioning' },
       { atMs: at(0.9), from: 'provisioning', to: 'connecting' },
       { atMs: at(1.0), from: 'connecting', to: 'connected' },
-      ...(group.name === 'leaf-sensors' ? [{ atMs: at(12), from: 'connected' as const, to: 'backingOff' as const, reason: 'connection lost: ECONNRESET' }] : []),
+      ...(group.name === 'leaf-sensors'
+        ? [
+            {
+              atMs: at(12),
+              from: 'connected' as const,
+              to: 'backingOff' as const,
+              reason: 'connection lost: ECONNRESET',
+            },
+          ]
+        : []),
     ],
     // Newest first, as a worker answers.
     messages: Array.from({ length: 8 }, (_, i) => ({
-      atMs: at(Math.max(1, now - 8 + i)), direction: i === 5 ? ('down' as const) : ('up' as const),
-      kind: i === 5 ? 'command' : 'telemetry', status: i === 7 ? ('pending' as const) : i === 5 ? ('answered' as const) : ('acked' as const),
-      latencyMs: i === 7 ? null : 3 + i, bytes: i === 5 ? 2 : 20, summary: i === 5 ? 'getMaxMinReport → 200' : `{"temperature":${(20 + i / 3).toFixed(1)}}`,
+      atMs: at(Math.max(1, now - 8 + i)),
+      direction: i === 5 ? ('down' as const) : ('up' as const),
+      kind: i === 5 ? 'command' : 'telemetry',
+      status: i === 7 ? ('pending' as const) : i === 5 ? ('answered' as const) : ('acked' as const),
+      latencyMs: i === 7 ? null : 3 + i,
+      bytes: i === 5 ? 2 : 20,
+      summary: i === 5 ? 'getMaxMinReport → 200' : `{"temperature":${(20 + i / 3).toFixed(1)}}`,
     })).reverse(),
     messagesSinceMs: at(Math.max(0, now - 10)),
     messagesRecorded: 8,
-    ...(group.name === 'edge-gateways' ? { modules: [{ moduleId: '$edgeAgent', state: 'connected' as const }, { moduleId: '$edgeHub', state: 'connected' as const }, { moduleId: 'SimulatedTemperatureSensor', state: 'connected' as const }] } : {}),
-    ...(group.name === 'leaf-sensors' ? { lastError: { cls: 'network', message: 'connection lost: ECONNRESET', atMs: at(12) } } : {}),
+    ...(group.name === 'edge-gateways'
+      ? {
+          modules: [
+            { moduleId: '$edgeAgent', state: 'connected' as const },
+            { moduleId: '$edgeHub', state: 'connected' as const },
+            { moduleId: 'SimulatedTemperatureSensor', state: 'connected' as const },
+          ],
+        }
+      : {}),
+    ...(group.name === 'leaf-sensors'
+      ? { lastError: { cls: 'network', message: 'connection lost: ECONNRESET', atMs: at(12) } }
+      : {}),
     note: 'synthetic device (demo)',
   };
 }
 
 let state: DashboardState = initialState({
-  scenario: 'quickstart', profile: 'ramp', target: 'emulator 127.0.0.1:8883', startedAtMs, durationMs,
-  groups: groups.map((g) => ({ name: g.name, ...(g.pattern ? { pattern: g.pattern } : {}) })), stage: 'stage 1/2 → 50/s',
+  scenario: 'quickstart',
+  profile: 'ramp',
+  target: 'emulator 127.0.0.1:8883',
+  startedAtMs,
+  durationMs,
+  groups: groups.map((g) => ({ name: g.name, ...(g.pattern ? { pattern: g.pattern } : {}) })),
+  stage: 'stage 1/2 → 50/s',
 });
 let t = 0;
 const dash = await startDashboard({

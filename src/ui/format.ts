@@ -13,7 +13,11 @@ export function fmtCount(n: number, width = Infinity): string {
   const full = fmtInt(n);
   if (full.length <= width || !Number.isFinite(n)) return full;
   const abs = Math.abs(n);
-  for (const [div, unit] of [[1e9, 'G'], [1e6, 'M'], [1e3, 'k']] as const) {
+  for (const [div, unit] of [
+    [1e9, 'G'],
+    [1e6, 'M'],
+    [1e3, 'k'],
+  ] as const) {
     if (abs >= div) {
       const v = n / div;
       const s = `${v.toFixed(Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2)}${unit}`;
@@ -89,7 +93,10 @@ export function sparkline(values: readonly (number | null)[], width: number): st
 /** One block per value in 0..1 (worker busy levels). */
 export function levelBlocks(fractions: readonly number[]): string {
   return fractions
-    .map((f) => SPARK[Math.min(SPARK.length - 1, Math.max(0, Math.round((Number.isFinite(f) ? f : 0) * (SPARK.length - 1))))])
+    .map(
+      (f) =>
+        SPARK[Math.min(SPARK.length - 1, Math.max(0, Math.round((Number.isFinite(f) ? f : 0) * (SPARK.length - 1))))],
+    )
     .join('');
 }
 
@@ -107,7 +114,11 @@ export function progressBar(fraction: number, width: number): string {
  */
 export function oneLine(s: string): string {
   // eslint-disable-next-line no-control-regex
-  return s.replace(/\u001B\[[0-?]*[ -/]*[@-~]/g, '').replace(/[\u0000-\u001F\u007F-\u009F]+/g, ' ').replace(/\s+/g, ' ').trim();
+  return s
+    .replace(/\u001B\[[0-?]*[ -/]*[@-~]/g, '')
+    .replace(/[\u0000-\u001F\u007F-\u009F]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 /** Cut to `width` characters with an ellipsis (for the plain line; Ink truncates by cell width itself). */

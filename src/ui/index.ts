@@ -30,7 +30,8 @@ export function shouldUseDashboard(
 
 /** One plain line of the same numbers (no colour, no cursor movement), for CI logs and pipes. */
 export function formatProgressLine(state: DashboardState): string {
-  const sum = (key: keyof DashboardState['groups'][number]['states']) => state.groups.reduce((n, g) => n + g.states[key], 0);
+  const sum = (key: keyof DashboardState['groups'][number]['states']) =>
+    state.groups.reduce((n, g) => n + g.states[key], 0);
   const total = state.groups.reduce((n, g) => n + Object.values(g.states).reduce((a, b) => a + b, 0), 0);
   const parts: string[] = [
     `t=${Math.round(state.elapsedMs / 1000)}s/${Math.round(state.durationMs / 1000)}s`,
@@ -38,7 +39,10 @@ export function formatProgressLine(state: DashboardState): string {
     `connected ${fmtCount(sum('connected'))}/${fmtCount(total)}`,
   ];
   if (state.patterns.length > 1) {
-    const each = state.patterns.map((p) => `${p.label} ${fmtCount(p.states.connected)}/${fmtCount(Object.values(p.states).reduce((a, b) => a + b, 0))}`);
+    const each = state.patterns.map(
+      (p) =>
+        `${p.label} ${fmtCount(p.states.connected)}/${fmtCount(Object.values(p.states).reduce((a, b) => a + b, 0))}`,
+    );
     parts[parts.length - 1] += ` (${each.join(', ')})`;
   }
   const arriving = sum('provisioning') + sum('connecting');
@@ -49,8 +53,14 @@ export function formatProgressLine(state: DashboardState): string {
   const main = state.operations.find((o) => o.name === 'telemetry') ?? state.operations.find((o) => o.p99 !== null);
   if (main) parts.push(`${main.name} p99 ${fmtMs(main.p99)} ms`);
   const l = state.ledger;
-  parts.push(`ledger ${fmtCount(l.generated)} = ${fmtCount(l.acknowledged)} acked + ${fmtCount(l.failed)} failed + ${fmtCount(l.expired)} expired + ${fmtCount(l.dropped)} dropped + ${fmtCount(l.inFlight)} in flight${l.stored > 0 ? ` (${fmtCount(l.stored)} stored)` : ''}`);
+  parts.push(
+    `ledger ${fmtCount(l.generated)} = ${fmtCount(l.acknowledged)} acked + ${fmtCount(l.failed)} failed + ${fmtCount(l.expired)} expired + ${fmtCount(l.dropped)} dropped + ${fmtCount(l.inFlight)} in flight${l.stored > 0 ? ` (${fmtCount(l.stored)} stored)` : ''}`,
+  );
   const errors = state.errors.reduce((n, e) => n + e.count, 0);
-  parts.push(errors === 0 ? 'errors 0' : `errors ${fmtCount(errors)} (${state.errors.map((e) => `${e.cls} ${fmtCount(e.count)}`).join(', ')})`);
+  parts.push(
+    errors === 0
+      ? 'errors 0'
+      : `errors ${fmtCount(errors)} (${state.errors.map((e) => `${e.cls} ${fmtCount(e.count)}`).join(', ')})`,
+  );
   return parts.join('  ');
 }

@@ -46,20 +46,28 @@ export const initialView = (paused = false): View => ({
 // eslint-disable-next-line no-control-regex
 const isPrintable = (s: string) => s.length > 0 && !/[\u0000-\u001F\u007F]/.test(s);
 
-export function reduceKey(v: View, input: string, key: KeyLike, deviceIds: readonly string[] = []): { view: View; effects: Effect[] } {
+export function reduceKey(
+  v: View,
+  input: string,
+  key: KeyLike,
+  deviceIds: readonly string[] = [],
+): { view: View; effects: Effect[] } {
   if (key.ctrl && input === 'c') {
     const interrupts = v.interrupts + 1;
     return { view: { ...v, interrupts }, effects: [{ type: 'interrupt', count: interrupts }] };
   }
   if (v.mode === 'prompt') return promptKey(v, input, key, deviceIds);
   if (input === 'q') {
-    return v.stopRequested ? { view: v, effects: [] } : { view: { ...v, stopRequested: true }, effects: [{ type: 'stop' }] };
+    return v.stopRequested
+      ? { view: v, effects: [] }
+      : { view: { ...v, stopRequested: true }, effects: [{ type: 'stop' }] };
   }
   if (input === 'p') {
     if (v.stopRequested) return { view: v, effects: [] };
     return { view: { ...v, paused: !v.paused }, effects: [{ type: 'pause', paused: !v.paused }] };
   }
-  if (input === '?') return { view: { ...v, mode: v.mode === 'help' ? (v.deviceId ? 'device' : 'main') : 'help' }, effects: [] };
+  if (input === '?')
+    return { view: { ...v, mode: v.mode === 'help' ? (v.deviceId ? 'device' : 'main') : 'help' }, effects: [] };
   if (input === 'd') return { view: { ...v, mode: 'prompt', prompt: '', completion: null }, effects: [] };
   if (key.escape || (v.mode === 'device' && key.backspace)) {
     if (v.mode === 'help' && v.deviceId) return { view: { ...v, mode: 'device' }, effects: [] };
@@ -68,14 +76,23 @@ export function reduceKey(v: View, input: string, key: KeyLike, deviceIds: reado
   return { view: v, effects: [] };
 }
 
-function promptKey(v: View, input: string, key: KeyLike, deviceIds: readonly string[]): { view: View; effects: Effect[] } {
+function promptKey(
+  v: View,
+  input: string,
+  key: KeyLike,
+  deviceIds: readonly string[],
+): { view: View; effects: Effect[] } {
   if (key.escape) return { view: { ...v, mode: v.deviceId ? 'device' : 'main' }, effects: [] };
   if (key.return) {
     const id = v.prompt.trim();
     if (id === '') return { view: v, effects: [] };
-    return { view: { ...v, mode: 'device', deviceId: id, completion: null }, effects: [{ type: 'drill', deviceId: id }] };
+    return {
+      view: { ...v, mode: 'device', deviceId: id, completion: null },
+      effects: [{ type: 'drill', deviceId: id }],
+    };
   }
-  if (key.backspace || key.delete) return { view: { ...v, prompt: [...v.prompt].slice(0, -1).join(''), completion: null }, effects: [] };
+  if (key.backspace || key.delete)
+    return { view: { ...v, prompt: [...v.prompt].slice(0, -1).join(''), completion: null }, effects: [] };
   if (key.tab) {
     const prefix = v.completion?.prefix ?? v.prompt;
     const matches = deviceIds.filter((id) => id.startsWith(prefix));

@@ -30,8 +30,12 @@ export const LATENESS_SPARK = 16;
 export function systemParts(state: DashboardState, width = Infinity): { late: Seg[]; work: Seg[]; proc: Seg[] } {
   const late: Seg[] = [
     seg('lateness', { bold: true }),
-    seg(' p99 '), seg(fmtMs(state.lateness.p99), { bold: true }), seg(' ms'),
-    seg('  max '), seg(fmtMs(state.lateness.max)), seg(' ms'),
+    seg(' p99 '),
+    seg(fmtMs(state.lateness.p99), { bold: true }),
+    seg(' ms'),
+    seg('  max '),
+    seg(fmtMs(state.lateness.max)),
+    seg(' ms'),
   ];
   const history = state.lateness.history;
   if (history.length > 0 && segsWidth(late) + 2 + LATENESS_SPARK <= width) {
@@ -44,13 +48,21 @@ export function systemParts(state: DashboardState, width = Infinity): { late: Se
     const avg = ws.reduce((n, w) => n + w.busyPercent, 0) / ws.length;
     // One block per worker while they fit; a saturated one shows at a glance.
     if (ws.length <= 32) work.push(seg('  busy '), seg(levelBlocks(ws.map((w) => w.busyPercent / 100))));
-    work.push(seg(`  avg ${fmtPercent(avg)}  max `), seg(fmtPercent(busiest.busyPercent), busiest.busyPercent >= 90 ? { red: true, bold: true } : { bold: true }), seg(` #${busiest.index}`));
+    work.push(
+      seg(`  avg ${fmtPercent(avg)}  max `),
+      seg(fmtPercent(busiest.busyPercent), busiest.busyPercent >= 90 ? { red: true, bold: true } : { bold: true }),
+      seg(` #${busiest.index}`),
+    );
     const heaps = ws.map((w) => w.heapMB).filter((h): h is number => h !== null);
     if (heaps.length > 0) work.push(seg(`  heap ${fmtMB(heaps.reduce((a, b) => a + b, 0))}`));
   }
-  const proc: Seg[] = state.process.cpuPercent === null && state.process.rssMB === null
-    ? []
-    : [seg('  process', { bold: true }), seg(` cpu ${fmtPercent(state.process.cpuPercent)}  rss ${fmtMB(state.process.rssMB)}`)];
+  const proc: Seg[] =
+    state.process.cpuPercent === null && state.process.rssMB === null
+      ? []
+      : [
+          seg('  process', { bold: true }),
+          seg(` cpu ${fmtPercent(state.process.cpuPercent)}  rss ${fmtMB(state.process.rssMB)}`),
+        ];
   return { late, work, proc };
 }
 
@@ -117,7 +129,9 @@ export function identityTable(rows: readonly GroupRow[], allRow: GroupRow, width
     for (const gap of [2, 1]) {
       let columns = [...set];
       const measure = () => {
-        const widths = columns.map((c) => Math.max(c.label.length, ...everyRow.map((g) => fmtCount(columnValue(c, g.states)).length)));
+        const widths = columns.map((c) =>
+          Math.max(c.label.length, ...everyRow.map((g) => fmtCount(columnValue(c, g.states)).length)),
+        );
         const totalWidth = Math.max(5, ...everyRow.map((g) => fmtCount(groupTotal(g.states)).length));
         const used = widths.reduce((a, b) => a + b + gap, 0) + totalWidth + gap;
         return { widths, totalWidth, used };
@@ -131,16 +145,20 @@ export function identityTable(rows: readonly GroupRow[], allRow: GroupRow, width
         columns = columns.filter((x) => x !== c);
         m = measure();
       }
-      const patternWidth = hasPattern && width - m.used >= NAME_MIN + 14
-        ? Math.min(22, Math.max(7, ...rows.map((g) => (g.pattern ?? '').length)))
-        : 0;
+      const patternWidth =
+        hasPattern && width - m.used >= NAME_MIN + 14
+          ? Math.min(22, Math.max(7, ...rows.map((g) => (g.pattern ?? '').length)))
+          : 0;
       const nameWidth = width - m.used - (patternWidth > 0 ? patternWidth + gap : 0);
-      if (nameWidth >= NAME_MIN) return { columns, widths: m.widths, totalWidth: m.totalWidth, nameWidth, patternWidth, gap };
+      if (nameWidth >= NAME_MIN)
+        return { columns, widths: m.widths, totalWidth: m.totalWidth, nameWidth, patternWidth, gap };
     }
   }
   // Very narrow: only what must be seen.
   const columns = TINY.filter((c) => c.essential);
-  const widths = columns.map((c) => Math.max(c.label.length, ...everyRow.map((g) => fmtCount(columnValue(c, g.states)).length)));
+  const widths = columns.map((c) =>
+    Math.max(c.label.length, ...everyRow.map((g) => fmtCount(columnValue(c, g.states)).length)),
+  );
   const totalWidth = Math.max(5, ...everyRow.map((g) => fmtCount(groupTotal(g.states)).length));
   const used = widths.reduce((a, b) => a + b + 1, 0) + totalWidth + 1;
   return { columns, widths, totalWidth, nameWidth: Math.max(4, width - used), patternWidth: 0, gap: 1 };
@@ -217,7 +235,7 @@ export function planLayout(state: DashboardState, columns: number, rows: number)
   };
   const fits = () => mainHeight(state, l) <= budget;
   const grow = (caps: { groups: number; operations: number; errors: number }) => {
-    for (let grew = true; grew; ) {
+    for (let grew = true; grew;) {
       grew = false;
       for (const key of ['groups', 'operations', 'errors'] as const) {
         const max = Math.min(caps[key], key === 'groups' ? G : key === 'operations' ? O : E);

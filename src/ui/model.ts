@@ -4,7 +4,12 @@
 import type { ErrorStats, IntervalView, MetricsAggregate } from '../metrics/aggregate.js';
 import type { FaultEventReport } from '../metrics/fault-events.js';
 import type {
-  LedgerTotals, ProcessLoad, ProvisioningCounts, StateCounts, ThingState, WorkerLoad,
+  LedgerTotals,
+  ProcessLoad,
+  ProvisioningCounts,
+  StateCounts,
+  ThingState,
+  WorkerLoad,
 } from '../metrics/types.js';
 import { latencyStats } from '../metrics/histogram.js';
 import { OPERATIONS } from '../metrics/operations.js';
@@ -163,14 +168,27 @@ export function initialState(input: InitialInput): DashboardState {
     paused: false,
     stopping: false,
     groups: (input.groups ?? []).map((g) => {
-      const pattern = g.pattern ?? (g.patterns === undefined || g.patterns.length === 0 ? undefined : g.patterns.map(patternLabel).join(' + '));
+      const pattern =
+        g.pattern ??
+        (g.patterns === undefined || g.patterns.length === 0 ? undefined : g.patterns.map(patternLabel).join(' + '));
       return { name: g.name, ...(pattern === undefined ? {} : { pattern }), states: emptyStates() };
     }),
     patterns: [],
     rates: { sentPerSecond: 0, ackedPerSecond: 0, failedPerSecond: 0, errorsPerSecond: 0 },
     operations: [],
     errors: [],
-    ledger: { generated: 0, acknowledged: 0, failed: 0, expired: 0, dropped: 0, inFlight: 0, stored: 0, deliveredLate: 0, resent: 0, balanced: true },
+    ledger: {
+      generated: 0,
+      acknowledged: 0,
+      failed: 0,
+      expired: 0,
+      dropped: 0,
+      inFlight: 0,
+      stored: 0,
+      deliveredLate: 0,
+      resent: 0,
+      balanced: true,
+    },
     lateness: { p99: null, history: [], runP99: null, max: null },
     workers: [],
     process: { cpuPercent: null, rssMB: null },
@@ -226,7 +244,8 @@ export function nextState(prev: DashboardState, input: TickInput): DashboardStat
   if (input.ledger !== undefined) next.ledger = ledgerView(input.ledger);
   if (input.provisioning !== undefined) next.provisioning = { ...input.provisioning };
   if (input.errors !== undefined) next.errors = errorRows(input.errors);
-  if (input.lateness !== undefined) next.lateness = { ...prev.lateness, runP99: input.lateness.p99, max: input.lateness.max };
+  if (input.lateness !== undefined)
+    next.lateness = { ...prev.lateness, runP99: input.lateness.p99, max: input.lateness.max };
   if (input.workers !== undefined) next.workers = [...input.workers].sort((a, b) => a.index - b.index);
   if (input.process !== undefined) next.process = { ...input.process };
   if (input.events !== undefined) next.events = eventRows(input.events, input.now);
@@ -242,7 +261,10 @@ export function nextState(prev: DashboardState, input: TickInput): DashboardStat
       errorsPerSecond: iv.rates.errorsPerSecond,
     };
     // Seconds the coordinator did not show us (a slow tick) are gaps in the sparkline, not squeezed out.
-    const missed = prev.intervalEndMs === null ? 0 : Math.min(HISTORY_SECONDS, Math.max(0, Math.round((iv.endMs - prev.intervalEndMs) / 1000) - 1));
+    const missed =
+      prev.intervalEndMs === null
+        ? 0
+        : Math.min(HISTORY_SECONDS, Math.max(0, Math.round((iv.endMs - prev.intervalEndMs) / 1000) - 1));
     next.operations = foldOperations(prev.operations, iv, missed, input.operationTotals);
     const late = iv.lateness?.p99 ?? null;
     next.lateness = {
@@ -297,7 +319,8 @@ function foldOperations(
   totals: Partial<Record<string, number>> | undefined,
 ): OperationRow[] {
   const rows = new Map<string, OperationRow>(prev.map((o) => [o.name, o]));
-  for (const name of Object.keys(iv.operations)) if (!rows.has(name)) rows.set(name, { name, count: 0, perSecond: 0, p50: null, p95: null, p99: null, history: [] });
+  for (const name of Object.keys(iv.operations))
+    if (!rows.has(name)) rows.set(name, { name, count: 0, perSecond: 0, p50: null, p95: null, p99: null, history: [] });
   const out: OperationRow[] = [];
   for (const [name, row] of rows) {
     const s = iv.operations[name as keyof IntervalView['operations']];
@@ -361,8 +384,8 @@ function errorRows(errors: Partial<Record<string, Pick<ErrorStats, 'count' | 'la
  * (lateness; the interval's are already computed by the aggregate).
  */
 export function fromAggregate(
-  aggregate: Pick<MetricsAggregate, 'lastInterval' | 'ledger' | 'errors' | 'histogram' | 'latenessHistogram'>
-    & Partial<Pick<MetricsAggregate, 'provisioning'>>,
+  aggregate: Pick<MetricsAggregate, 'lastInterval' | 'ledger' | 'errors' | 'histogram' | 'latenessHistogram'> &
+    Partial<Pick<MetricsAggregate, 'provisioning'>>,
 ): Pick<TickInput, 'interval' | 'ledger' | 'errors' | 'operationTotals' | 'lateness' | 'provisioning'> {
   const operationTotals: Record<string, number> = {};
   for (const op of OPERATIONS) {

@@ -43,12 +43,17 @@ describe('a run driven from code', () => {
     expect(summary.reconciliation.acknowledgedNotReceived).toBe(0);
     expect(result.console).toMatch(/thresholds: all 2 held/);
 
-    const stream = (await readFile(lines, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const stream = (await readFile(lines, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const final = stream.at(-1);
     expect(stream.slice(0, -1).length).toBeGreaterThanOrEqual(5);
     expect(stream.slice(0, -1).every((l) => l.type === 'snapshot' && l.runId === result.runId)).toBe(true);
     expect(final).toMatchObject({
-      type: 'final', runId: result.runId, ledger: { generated: summary.ledger.generated },
+      type: 'final',
+      runId: result.runId,
+      ledger: { generated: summary.ledger.generated },
     });
     expect(final.reconciliation.acknowledgedNotReceived).toBe(0);
   }, 90_000);

@@ -32,12 +32,21 @@ const N = 4;
 function jobFor(variant: Variant, kind: ClientJob['kind']): ClientJob {
   const info = emulator.info;
   return {
-    variant, kind, idPrefix: `smoke-${kind[0]}-${variant}-`, identities: N, concurrency: 2, localAddresses: [],
+    variant,
+    kind,
+    idPrefix: `smoke-${kind[0]}-${variant}-`,
+    identities: N,
+    concurrency: 2,
+    localAddresses: [],
     target: {
-      host: '127.0.0.1', port: info.mqttPort, hubHost: `${info.hubHostName}:${info.mqttPort}`,
-      caPem: readFileSync(info.caCertPath, 'utf8'), groupKey: info.enrollmentGroups.devices.primaryKey,
+      host: '127.0.0.1',
+      port: info.mqttPort,
+      hubHost: `${info.hubHostName}:${info.mqttPort}`,
+      caPem: readFileSync(info.caCertPath, 'utf8'),
+      groupKey: info.enrollmentGroups.devices.primaryKey,
     },
-    emulatorPid: process.pid, connectDeadlineMs: 20_000,
+    emulatorPid: process.pid,
+    connectDeadlineMs: 20_000,
     ...(kind === 'telemetry' ? { telemetry: { intervalMs: 100, warmupMs: 0, durationMs: 0 } } : {}),
   };
 }
@@ -57,7 +66,11 @@ async function connectAll(factory: AdapterFactory, job: ClientJob) {
 }
 
 describe('bench client adapters against the emulator', () => {
-  const adapters: [Variant, AdapterFactory][] = [['edgefleet', edgefleetAdapter], ['mqttjs', mqttjsAdapter], ['azureSdk', azureSdkAdapter]];
+  const adapters: [Variant, AdapterFactory][] = [
+    ['edgefleet', edgefleetAdapter],
+    ['mqttjs', mqttjsAdapter],
+    ['azureSdk', azureSdkAdapter],
+  ];
   for (const [variant, factory] of adapters) {
     it(`${variant} connects, subscribes and gets its twin`, async () => {
       const { adapter, outcome, notes } = await connectAll(factory, jobFor(variant, 'connect'));
@@ -65,7 +78,9 @@ describe('bench client adapters against the emulator', () => {
         expect(outcome).toMatchObject({ ok: N, failed: 0, unfinished: 0 });
         expect(notes).toEqual([]);
         expect(adapter.connectLatency()?.stats.count).toBeGreaterThan(0);
-        const twinGets = [...emulator.stats.identities.entries()].filter(([id]) => id.startsWith(`smoke-c-${variant}-`)).reduce((n, [, s]) => n + s.twinGets, 0);
+        const twinGets = [...emulator.stats.identities.entries()]
+          .filter(([id]) => id.startsWith(`smoke-c-${variant}-`))
+          .reduce((n, [, s]) => n + s.twinGets, 0);
         expect(twinGets).toBe(N + 1); // and the warm-up identity
       } finally {
         await adapter.close();
@@ -88,7 +103,9 @@ describe('bench client adapters against the emulator', () => {
       } finally {
         await adapter.close();
       }
-      const received = [...emulator.stats.identities.entries()].filter(([id]) => id.startsWith(`smoke-t-${variant}-`)).reduce((n, [, s]) => n + s.messagesReceived, 0);
+      const received = [...emulator.stats.identities.entries()]
+        .filter(([id]) => id.startsWith(`smoke-t-${variant}-`))
+        .reduce((n, [, s]) => n + s.messagesReceived, 0);
       expect(received).toBeGreaterThan(0);
     });
   }
@@ -97,28 +114,86 @@ describe('bench client adapters against the emulator', () => {
 describe('bench report and limits', () => {
   it('computes ratios, judges targets and renders a table', () => {
     const connect = (perSec: number, rss: number) => ({
-      identities: 100, requested: 100, connected: 100, failed: 0, unfinished: 0, errors: {}, elapsedMs: 1000, perSec, cpuSeconds: 1, perCpuSec: 100,
-      rssBeforeBytes: 0, rssAfterBytes: 0, rssPerIdentityKB: rss, heapPerIdentityKB: 1, externalPerIdentityKB: 1, emulatorCores: 1,
-      emulatorRssPerIdentityKB: 1, otherCores: 0, notes: [], emulator: {},
+      identities: 100,
+      requested: 100,
+      connected: 100,
+      failed: 0,
+      unfinished: 0,
+      errors: {},
+      elapsedMs: 1000,
+      perSec,
+      cpuSeconds: 1,
+      perCpuSec: 100,
+      rssBeforeBytes: 0,
+      rssAfterBytes: 0,
+      rssPerIdentityKB: rss,
+      heapPerIdentityKB: 1,
+      externalPerIdentityKB: 1,
+      emulatorCores: 1,
+      emulatorRssPerIdentityKB: 1,
+      otherCores: 0,
+      notes: [],
+      emulator: {},
     });
     const p = { count: 1, p50Ms: 1, p99Ms: 2, p999Ms: 3, maxMs: 4 };
     const tel = (msgsPerCoreSec: number) => ({
-      identities: 100, msgsPerCoreSec, p99Ms: 2,
-      byIdentities: { 100: { identities: 100, connected: 100, p99Ms: 2, intervalMs: 100, offeredPerSec: 1000, windowMs: 1000, sent: 1000, acknowledged: 1000, failed: 0,
-        achievedPerSec: 1000, clientCpuSeconds: 0.1, clientCpuCores: 0.1, msgsPerCoreSec, emulatorCores: 0.1, otherCores: 0, pairCeilingPerSec: 5000, puback: p, eventLoopDelay: p, pubackCorrected: p, inFlightAtEnd: 0 } },
+      identities: 100,
+      msgsPerCoreSec,
+      p99Ms: 2,
+      byIdentities: {
+        100: {
+          identities: 100,
+          connected: 100,
+          p99Ms: 2,
+          intervalMs: 100,
+          offeredPerSec: 1000,
+          windowMs: 1000,
+          sent: 1000,
+          acknowledged: 1000,
+          failed: 0,
+          achievedPerSec: 1000,
+          clientCpuSeconds: 0.1,
+          clientCpuCores: 0.1,
+          msgsPerCoreSec,
+          emulatorCores: 0.1,
+          otherCores: 0,
+          pairCeilingPerSec: 5000,
+          puback: p,
+          eventLoopDelay: p,
+          pubackCorrected: p,
+          inFlightAtEnd: 0,
+        },
+      },
     });
     const report: BenchReport = {
-      version: 1, date: '2026-01-01T00:00:00.000Z', quick: true, durationSeconds: 1,
-      machine: { cores: 2, node: 'v20', cpuModel: 'cpu', platform: 'linux-x64', totalMemoryGB: 1, openFilesLimit: 20_000, ephemeralPorts: 28_232 },
+      version: 1,
+      date: '2026-01-01T00:00:00.000Z',
+      quick: true,
+      durationSeconds: 1,
+      machine: {
+        cores: 2,
+        node: 'v20',
+        cpuModel: 'cpu',
+        platform: 'linux-x64',
+        totalMemoryGB: 1,
+        openFilesLimit: 20_000,
+        ephemeralPorts: 28_232,
+      },
       method: { connect: 'closed loop', telemetry: 'paced' },
       connect: { edgefleet: connect(300, 80), mqttjs: connect(310, 75), azureSdk: connect(200, 100) },
       telemetry: { edgefleet: tel(9500), mqttjs: tel(10_000) },
       lateness: { p99Ms: 1.5, p50Ms: 0.5, p999Ms: 2, maxMs: 3, identities: 100, intervalMs: 2000, count: 10 },
-      ratios: {}, targets: [], notes: [], errors: [],
+      ratios: {},
+      targets: [],
+      notes: [],
+      errors: [],
     };
     const run = tel(9500).byIdentities[100];
     report.durability = {
-      client: 'edgefleet', identities: 100, offeredPerSec: 1000, ephemeral: durabilityFigures(run),
+      client: 'edgefleet',
+      identities: 100,
+      offeredPerSec: 1000,
+      ephemeral: durabilityFigures(run),
       durable: durabilityFigures({ ...run, achievedPerSec: 850, emulatorCores: 0.17 }),
     };
     computeRatios(report);
@@ -167,7 +242,10 @@ describe('bench report and limits', () => {
     expect(two).toEqual({ client: '0', emulator: '1' });
     expect(corePinning(4)).toEqual({ client: '0-2', emulator: '3' });
     // What the child sees of its own affinity (taskset execs it, so it is the same process).
-    const [command, args] = pinned(two.client, process.execPath, ['-e', "process.stdout.write(require('node:fs').readFileSync('/proc/self/status', 'utf8'))"]);
+    const [command, args] = pinned(two.client, process.execPath, [
+      '-e',
+      "process.stdout.write(require('node:fs').readFileSync('/proc/self/status', 'utf8'))",
+    ]);
     const child = spawnSync(command, args, { encoding: 'utf8' });
     expect(child.stdout).toMatch(/Cpus_allowed_list:\s+0\n/);
   });

@@ -29,18 +29,42 @@ describe('edgefleet emulator', () => {
     expect(existsSync(CLI), 'build first: npm test runs tsc before vitest').toBe(true);
     dir = mkdtempSync(join(tmpdir(), 'edgefleet-cli-'));
     const infoFile = join(dir, 'info.json');
-    const r = run(['emulator', '--state-dir', join(dir, 'state'), '--mqtt-port', '0', '--http-port', '0', '--info-file', infoFile]);
+    const r = run([
+      'emulator',
+      '--state-dir',
+      join(dir, 'state'),
+      '--mqtt-port',
+      '0',
+      '--http-port',
+      '0',
+      '--info-file',
+      infoFile,
+    ]);
     child = r.child;
     for (let i = 0; i < 150 && !existsSync(infoFile); i++) await sleep(100);
     expect(existsSync(infoFile), r.output()).toBe(true);
     const info = JSON.parse(readFileSync(infoFile, 'utf8'));
-    for (const key of ['hubHostName', 'mqttPort', 'dpsHost', 'dpsPort', 'hubHttpsPort', 'idScope', 'caCertPath', 'deviceCaCertPath', 'deviceCaKeyPath', 'restUrl', 'apiToken']) {
+    for (const key of [
+      'hubHostName',
+      'mqttPort',
+      'dpsHost',
+      'dpsPort',
+      'hubHttpsPort',
+      'idScope',
+      'caCertPath',
+      'deviceCaCertPath',
+      'deviceCaKeyPath',
+      'restUrl',
+      'apiToken',
+    ]) {
       expect(info, key).toHaveProperty(key);
     }
     expect(info.mqttPort).toBeGreaterThan(0);
     expect(info.enrollmentGroups.devices.primaryKey).toMatch(/^[A-Za-z0-9+/]+=*$/);
     expect(info.enrollmentGroups.edgeDevices.secondaryKey).toMatch(/^[A-Za-z0-9+/]+=*$/);
-    const res = await fetch(`${info.restUrl}/api/devices?api-version=2022-07-31`, { headers: { authorization: info.apiToken } });
+    const res = await fetch(`${info.restUrl}/api/devices?api-version=2022-07-31`, {
+      headers: { authorization: info.apiToken },
+    });
     expect(res.status).toBe(200);
     // The console banner says where things are, never the keys themselves.
     expect(r.output()).toContain('listening');

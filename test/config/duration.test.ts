@@ -19,11 +19,14 @@ describe('parseDuration', () => {
     expect(parseDuration(written)).toBe(ms);
   });
 
-  it.each(['abc', '', '5x', '-1s', '1s1m', '1m1m', 's', '1 m', '10sec'])('refuses %j and says which forms are accepted', (written) => {
-    expect(() => parseDuration(written)).toThrow(DurationError);
-    expect(() => parseDuration(written)).toThrow(/"30s", "1m30s", "250ms", "2h", or a number of seconds/);
-    expect(() => parseDuration(written)).toThrow(`got ${JSON.stringify(written)}`);
-  });
+  it.each(['abc', '', '5x', '-1s', '1s1m', '1m1m', 's', '1 m', '10sec'])(
+    'refuses %j and says which forms are accepted',
+    (written) => {
+      expect(() => parseDuration(written)).toThrow(DurationError);
+      expect(() => parseDuration(written)).toThrow(/"30s", "1m30s", "250ms", "2h", or a number of seconds/);
+      expect(() => parseDuration(written)).toThrow(`got ${JSON.stringify(written)}`);
+    },
+  );
 
   it.each([-1, Number.NaN, Number.POSITIVE_INFINITY])('refuses the number %d', (seconds) => {
     expect(() => parseDuration(seconds)).toThrow(DurationError);

@@ -71,7 +71,9 @@ describe('${ENV} references', () => {
     expect(error.message).toContain(
       `${file}: targets.iot-central.groupKeys.devices.primaryKey: environment variable EF_TEST_DEVICES_KEY is not set (line 9`,
     );
-    expect(error.message).toContain(`${file}: targets.iot-central.groupKeys.edgeDevices.primaryKey: environment variable EF_TEST_EDGE_KEY is empty`);
+    expect(error.message).toContain(
+      `${file}: targets.iot-central.groupKeys.edgeDevices.primaryKey: environment variable EF_TEST_EDGE_KEY is empty`,
+    );
     expect(error.problems).toHaveLength(2);
     expect(error.message).not.toContain(SECRET_TOKEN);
     expect(error.message).not.toContain('do-not-print-me');
@@ -90,7 +92,10 @@ describe('${ENV} references', () => {
     setEnv('EF_TEST_UNUSED_PASSWORD', 'hunter2');
     const dir = await scenarioDir();
     // Plain devices only: IoT Edge groups are refused for the mqtt target.
-    const plainDevices = SCENARIO.replace('\n  - { group: e, kind: iotEdge, count: 1, manifest: ./manifests/env.json }', '');
+    const plainDevices = SCENARIO.replace(
+      '\n  - { group: e, kind: iotEdge, count: 1, manifest: ./manifests/env.json }',
+      '',
+    );
     expect(plainDevices).not.toContain('iotEdge');
     const loaded = await loadScenario(await write(dir, 's.yaml', plainDevices), { target: 'mqtt' });
     expect(loaded.target.kind).toBe('mqtt');
@@ -101,7 +106,10 @@ describe('${ENV} references', () => {
       password: 'hunter2',
       clientId: '{deviceId}',
       tls: { enabled: false, rejectUnauthorized: true },
-      topics: { telemetry: 'devices/{deviceId}/messages/events/', moduleTelemetry: 'devices/{deviceId}/modules/{moduleId}/messages/events/' },
+      topics: {
+        telemetry: 'devices/{deviceId}/messages/events/',
+        moduleTelemetry: 'devices/{deviceId}/modules/{moduleId}/messages/events/',
+      },
     });
   });
 
@@ -109,7 +117,9 @@ describe('${ENV} references', () => {
     const dir = await scenarioDir();
     const file = await write(dir, 's.yaml', SCENARIO.replace('primaryKey: "${EF_TEST_DEVICES_KEY}"', 'primaryKey: ""'));
     const error = await configError(() => loadScenario(file));
-    expect(error.message).toContain(`${file}: targets.iot-central.groupKeys.devices.primaryKey: expected at least 1 character (line`);
+    expect(error.message).toContain(
+      `${file}: targets.iot-central.groupKeys.devices.primaryKey: expected at least 1 character (line`,
+    );
     expect(error.message).not.toContain('got');
   });
 
@@ -117,8 +127,12 @@ describe('${ENV} references', () => {
     setEnv('EF_TEST_API_TOKEN', SECRET_TOKEN);
     setEnv('EF_TEST_EDGE_KEY', 'ZWRnZS1rZXk=');
     const dir = await scenarioDir();
-    const loaded = await loadScenario(await write(dir, 's.yaml', SCENARIO.replace('"${EF_TEST_DEVICES_KEY}"', SECRET_KEY)));
-    expect(loaded.warnings).toContainEqual(expect.stringContaining('targets.iot-central.groupKeys.devices.primaryKey is written in the file'));
+    const loaded = await loadScenario(
+      await write(dir, 's.yaml', SCENARIO.replace('"${EF_TEST_DEVICES_KEY}"', SECRET_KEY)),
+    );
+    expect(loaded.warnings).toContainEqual(
+      expect.stringContaining('targets.iot-central.groupKeys.devices.primaryKey is written in the file'),
+    );
     expect(loaded.warnings.join('\n')).not.toContain(SECRET_KEY);
   });
 
@@ -138,9 +152,13 @@ describe('${ENV} references', () => {
       ].join('\n'),
     );
     const error = await configError(() => loadScenario(file));
-    expect(error.message).toContain(`${file}: targets.iot-central.groupKeys.devices: required: plain devices with auth: sas derive their keys`);
+    expect(error.message).toContain(
+      `${file}: targets.iot-central.groupKeys.devices: required: plain devices with auth: sas derive their keys`,
+    );
     expect(error.message).toContain(`${file}: targets.iot-central.x509: required: groups with auth: x509`);
-    expect(error.message).toContain(`${file}: targets.iot-central.apiToken: required: the profile has service-side actions`);
+    expect(error.message).toContain(
+      `${file}: targets.iot-central.apiToken: required: the profile has service-side actions`,
+    );
     const missing = await configError(() => loadScenario(file, { target: 'mqtt' }));
     expect(missing.message).toContain(`${file}: targets.mqtt: required when the target is mqtt (from --target)`);
   });
@@ -153,6 +171,8 @@ describe('resolveEnv', () => {
       { ONE: '1', TWO: '2' },
     );
     expect(value).toEqual({ a: 'x-1-2', list: ['${MISSING}'], n: 3 });
-    expect(problems).toEqual([{ path: 'list[0]', segments: ['list', 0], message: 'environment variable MISSING is not set' }]);
+    expect(problems).toEqual([
+      { path: 'list[0]', segments: ['list', 0], message: 'environment variable MISSING is not set' },
+    ]);
   });
 });

@@ -26,7 +26,11 @@ describe('a scenario with several mistakes', () => {
 
   it('says what is required when a field is missing', async () => {
     const dir = await scenarioDir();
-    const file = await write(dir, 's.yaml', 'name: x\nfleet:\n  - group: a\n    count: 1\n  - kind: device\n    group: b\n');
+    const file = await write(
+      dir,
+      's.yaml',
+      'name: x\nfleet:\n  - group: a\n    count: 1\n  - kind: device\n    group: b\n',
+    );
     const error = await configError(() => loadScenario(file));
     expect(error.message).toContain(`${file}: fleet[0].kind: required: expected kind to be one of device | iotEdge`);
     expect(error.message).toContain(`${file}: fleet[1].count: required: expected a whole number >= 1`);
@@ -39,12 +43,18 @@ describe('syntax errors', () => {
     const error = await configError(() => loadScenario(file));
     expect(error.problems).toHaveLength(1);
     expect(error.problems[0]).toMatchObject({ file, line: 6, column: 3 });
-    expect(error.message).toMatch(/^test\/config\/fixtures\/syntax-error\.yaml: YAML syntax error: .+ \(line 6, column 3\)$/);
+    expect(error.message).toMatch(
+      /^test\/config\/fixtures\/syntax-error\.yaml: YAML syntax error: .+ \(line 6, column 3\)$/,
+    );
   });
 
   it('give the line and column of a JSON syntax error', async () => {
     const dir = await scenarioDir();
-    const file = await write(dir, 's.json', '{\n  "name": "x",\n  "fleet": [\n    { "group": "a" "kind": "device" }\n  ]\n}\n');
+    const file = await write(
+      dir,
+      's.json',
+      '{\n  "name": "x",\n  "fleet": [\n    { "group": "a" "kind": "device" }\n  ]\n}\n',
+    );
     const error = await configError(() => loadScenario(file));
     expect(error.message).toContain('JSON syntax error');
     expect(error.problems[0]?.line).toBe(4);
@@ -87,8 +97,12 @@ describe('referenced files', () => {
       ].join('\n'),
     );
     const error = await configError(() => loadScenario(file));
-    expect(error.message).toContain(`${file}: profile: profile file not found: ${path.join(dir, 'profiles/none.yaml')}`);
-    expect(error.message).toContain(`${file}: fleet[0].manifest: manifest file not found: ${path.join(dir, 'manifests/nope.json')}`);
+    expect(error.message).toContain(
+      `${file}: profile: profile file not found: ${path.join(dir, 'profiles/none.yaml')}`,
+    );
+    expect(error.message).toContain(
+      `${file}: fleet[0].manifest: manifest file not found: ${path.join(dir, 'manifests/nope.json')}`,
+    );
     expect(error.message).toContain(
       `${file}: fleet[1].modules.HighTempFilter.behaviour.file: behaviour file not found: ${path.join(dir, 'behaviours/missing.ts')}`,
     );
@@ -98,7 +112,11 @@ describe('referenced files', () => {
   it('report problems inside a broken model file under that file', async () => {
     const dir = await scenarioDir();
     await write(dir, 'models/broken.json', '{ "@id": "dtmi:x;1", }}');
-    const file = await write(dir, 's.yaml', 'name: x\nfleet:\n  - { group: a, kind: device, count: 1, model: ./models/broken.json }\n');
+    const file = await write(
+      dir,
+      's.yaml',
+      'name: x\nfleet:\n  - { group: a, kind: device, count: 1, model: ./models/broken.json }\n',
+    );
     const error = await configError(() => loadScenario(file));
     expect(error.problems[0]?.file).toBe(path.join(dir, 'models/broken.json'));
     expect(error.message).toContain('not valid JSON (line 1, column 22)');
@@ -110,17 +128,29 @@ describe('manifests and modules', () => {
     const file = fixture('module-typo.yaml');
     const error = await configError(() => loadScenario(file));
     expect(error.problems).toHaveLength(1);
-    expect(error.message).toContain(`${file}: fleet[0].modules.HighTempFiltr: module "HighTempFiltr" is not in the manifest`);
+    expect(error.message).toContain(
+      `${file}: fleet[0].modules.HighTempFiltr: module "HighTempFiltr" is not in the manifest`,
+    );
     expect(error.message).toContain('(did you mean "HighTempFilter"?)');
     expect(error.message).toContain('its modules: SimulatedTemperatureSensor, HighTempFilter, ModbusTranslator');
   });
 
   it('refuse a manifest without $edgeAgent or $edgeHub, naming the manifest file', async () => {
     const dir = await scenarioDir();
-    const manifest = await write(dir, 'manifests/bad.json', JSON.stringify({ modulesContent: { SomeModule: { 'properties.desired': {} } } }, null, 2));
-    const file = await write(dir, 's.yaml', 'name: x\nfleet:\n  - { group: a, kind: iotEdge, count: 1, manifest: ./manifests/bad.json }\n');
+    const manifest = await write(
+      dir,
+      'manifests/bad.json',
+      JSON.stringify({ modulesContent: { SomeModule: { 'properties.desired': {} } } }, null, 2),
+    );
+    const file = await write(
+      dir,
+      's.yaml',
+      'name: x\nfleet:\n  - { group: a, kind: iotEdge, count: 1, manifest: ./manifests/bad.json }\n',
+    );
     const error = await configError(() => loadScenario(file));
-    expect(error.message).toContain(`${manifest}: modulesContent.$edgeAgent: required: expected the $edgeAgent section`);
+    expect(error.message).toContain(
+      `${manifest}: modulesContent.$edgeAgent: required: expected the $edgeAgent section`,
+    );
     expect(error.message).toContain(`${manifest}: modulesContent.$edgeHub: required: expected the $edgeHub section`);
   });
 
@@ -180,15 +210,25 @@ describe('ids', () => {
     expect(error.message).toContain(`${file}: fleet[0].idPattern: expected {index} in the pattern`);
     expect(error.message).toContain(`${file}: fleet[1].idPattern: unknown placeholder {name}`);
     // Pattern problems stop before ids are formed; the DPS check is seen on a scenario without them.
-    const file2 = await write(dir, 's2.yaml', 'name: x\nfleet:\n  - { group: c, kind: device, count: 2, idPattern: "dev/{index}" }\n  - { group: d, kind: device, count: 2, idPattern: "{index}_" }\n');
+    const file2 = await write(
+      dir,
+      's2.yaml',
+      'name: x\nfleet:\n  - { group: c, kind: device, count: 2, idPattern: "dev/{index}" }\n  - { group: d, kind: device, count: 2, idPattern: "{index}_" }\n',
+    );
     const error2 = await configError(() => loadScenario(file2));
-    expect(error2.message).toContain(`${file2}: fleet[0].idPattern: device id "dev/1" is not a valid DPS registration id`);
+    expect(error2.message).toContain(
+      `${file2}: fleet[0].idPattern: device id "dev/1" is not a valid DPS registration id`,
+    );
     expect(error2.message).toContain(`${file2}: fleet[1].idPattern: device id "1_" is not a valid DPS registration id`);
   });
 
   it('refuse duplicate group names', async () => {
     const dir = await scenarioDir();
-    const file = await write(dir, 's.yaml', 'name: x\nfleet:\n  - { group: a, kind: device, count: 1 }\n  - { group: a, kind: device, count: 1, idPattern: "other-{index}" }\n');
+    const file = await write(
+      dir,
+      's.yaml',
+      'name: x\nfleet:\n  - { group: a, kind: device, count: 1 }\n  - { group: a, kind: device, count: 1, idPattern: "other-{index}" }\n',
+    );
     const error = await configError(() => loadScenario(file));
     expect(error.message).toContain(`${file}: fleet[1].group: duplicate group name "a" (also fleet[0])`);
   });
@@ -211,7 +251,9 @@ describe('connection strings', () => {
       ].join('\n'),
     );
     const error = await configError(() => loadScenario(file));
-    expect(error.message).toContain(`${file}: fleet[0].connectionStrings: expected 3 connection strings (one per device, as count says), got 1`);
+    expect(error.message).toContain(
+      `${file}: fleet[0].connectionStrings: expected 3 connection strings (one per device, as count says), got 1`,
+    );
     expect(error.message).not.toContain(key);
     // The first problem stops validation; fix it and the second is found.
     const file2 = await write(
@@ -220,14 +262,20 @@ describe('connection strings', () => {
       `name: x\nfleet:\n  - { group: b, kind: device, count: 2, auth: connectionString, connectionStrings: ["${cs('b1')}", "HostName=h;SharedAccessKey=${key}"] }\n`,
     );
     const error2 = await configError(() => loadScenario(file2));
-    expect(error2.message).toContain(`${file2}: fleet[0].connectionStrings[1]: not a device connection string: a connection string needs DeviceId`);
+    expect(error2.message).toContain(
+      `${file2}: fleet[0].connectionStrings[1]: not a device connection string: a connection string needs DeviceId`,
+    );
     expect(error2.message).not.toContain(key);
   });
 
   it('come from a file, one per line, and give the device ids', async () => {
     const dir = await scenarioDir();
     await write(dir, 'devices.txt', `# exported from the hub\n${cs('pump-1')}\n\n${cs('pump-2')}\n`);
-    const file = await write(dir, 's.yaml', 'name: x\nfleet:\n  - { group: pumps, kind: device, count: 2, auth: connectionString, connectionStrings: ./devices.txt }\n');
+    const file = await write(
+      dir,
+      's.yaml',
+      'name: x\nfleet:\n  - { group: pumps, kind: device, count: 2, auth: connectionString, connectionStrings: ./devices.txt }\n',
+    );
     const loaded = await loadScenario(file);
     expect(loaded.groups[0]?.connectionStrings).toEqual([cs('pump-1'), cs('pump-2')]);
     expect(loaded.scenario.fleet[0]?.connectionStrings).toEqual([cs('pump-1'), cs('pump-2')]);
@@ -241,7 +289,9 @@ describe('connection strings', () => {
       `name: x\nfleet:\n  - { group: a, kind: device, count: 1, connectionStrings: ["${cs('a')}"] }\n  - { group: b, kind: device, count: 1, auth: connectionString, idPattern: "b-{index}", connectionStrings: ["${cs('b')}"] }\n`,
     );
     const error = await configError(() => loadScenario(file));
-    expect(error.message).toContain(`${file}: fleet[0].connectionStrings: only with auth: connectionString (this group has auth: sas)`);
+    expect(error.message).toContain(
+      `${file}: fleet[0].connectionStrings: only with auth: connectionString (this group has auth: sas)`,
+    );
     expect(error.message).toContain(`${file}: fleet[1].idPattern: not used with auth: connectionString`);
   });
 });
@@ -270,7 +320,9 @@ describe('generators', () => {
     expect(error.message).toContain(
       `${file}: fleet[0].properties.reported.serialNumber.method: faker has no method "string.alphanumric" (did you mean "alphanumeric"?)`,
     );
-    expect(error.message).toContain(`${file}: fleet[0].properties.reported.city.method: faker has no module "locaton" (did you mean "location"?)`);
+    expect(error.message).toContain(
+      `${file}: fleet[0].properties.reported.city.method: faker has no module "locaton" (did you mean "location"?)`,
+    );
   });
 
   it('check the fields of each kind', async () => {
@@ -296,7 +348,9 @@ describe('generators', () => {
     expect(error.message).toContain(
       `${file}: fleet[0].telemetry.values.u.value.kind: expected kind to be one of constant | sine | randomWalk | step | uniform | faker, got "poisson"`,
     );
-    expect(error.message).toContain(`${file}: fleet[0].telemetry.values["bad name"]: expected a telemetry name, or component.name, got "bad name"`);
+    expect(error.message).toContain(
+      `${file}: fleet[0].telemetry.values["bad name"]: expected a telemetry name, or component.name, got "bad name"`,
+    );
     expect(error.message).toContain(`${file}: fleet[0].telemetry.values.t.max: expected min <= max`);
     expect(error.problems).toHaveLength(4);
   });
@@ -327,14 +381,20 @@ describe('profiles', () => {
     const message = error.message;
     expect(message).toContain(`${file}: arrivals.stages[0].target: expected a number >= 0, got -1 (line 5`);
     expect(message).toContain(`${file}: arrivals.stages[1].duration: expected a duration such as "30s"`);
-    expect(message).toContain(`${file}: actions[0].kind: expected kind to be one of command | writeProperty, got "reboot"`);
+    expect(message).toContain(
+      `${file}: actions[0].kind: expected kind to be one of command | writeProperty, got "reboot"`,
+    );
     expect(message).toContain(`${file}: actions[1].ratePerSecond: expected a number > 0, got 0`);
     expect(error.problems).toHaveLength(4);
   });
 
   it('check times against the duration once the fields are right', async () => {
     const dir = await scenarioDir();
-    const file = await write(dir, 'p.yaml', 'name: p\nduration: 1m\narrivals: { startRate: 1 }\nrampDown: 2m\nevents:\n  - { at: 70s, kind: dropConnections }\n');
+    const file = await write(
+      dir,
+      'p.yaml',
+      'name: p\nduration: 1m\narrivals: { startRate: 1 }\nrampDown: 2m\nevents:\n  - { at: 70s, kind: dropConnections }\n',
+    );
     const error = await configError(() => loadProfile(file));
     expect(error.message).toContain(`${file}: rampDown: expected at most the duration (1m), got 2m`);
     expect(error.message).toContain(`${file}: events[0].at: expected a time before the end of the run (1m), got 1m10s`);
@@ -342,7 +402,11 @@ describe('profiles', () => {
 
   it('refuse arrivals that never happen', async () => {
     const dir = await scenarioDir();
-    const file = await write(dir, 'p.yaml', 'name: p\nduration: 1m\narrivals: { stages: [ { duration: 10s, target: 0 } ] }\n');
+    const file = await write(
+      dir,
+      'p.yaml',
+      'name: p\nduration: 1m\narrivals: { stages: [ { duration: 10s, target: 0 } ] }\n',
+    );
     const error = await configError(() => loadProfile(file));
     expect(error.message).toContain(`${file}: arrivals.stages: every rate is 0, so nobody would ever arrive`);
   });
@@ -379,10 +443,18 @@ describe('profiles', () => {
       'name: x\nprofile: ./p.yaml\nfleet:\n  - { group: thermostats, kind: device, count: 2 }\n  - { group: edges, kind: iotEdge, count: 2, manifest: ./manifests/env.json }\n',
     );
     const error = await configError(() => loadScenario(file));
-    expect(error.message).toContain(`${profile}: actions[0].group: no group "thermostat" in ${file} (did you mean "thermostats"?); its groups: thermostats, edges`);
-    expect(error.message).toContain(`${profile}: actions[1].module: required: group "edges" is made of IoT Edge devices`);
-    expect(error.message).toContain(`${profile}: actions[2].module: group "edges" runs no module "SimulatedTemperatureSenser" (did you mean "SimulatedTemperatureSensor"?)`);
-    expect(error.message).toContain(`${profile}: actions[3].module: group "thermostats" is made of plain devices, which have no modules`);
+    expect(error.message).toContain(
+      `${profile}: actions[0].group: no group "thermostat" in ${file} (did you mean "thermostats"?); its groups: thermostats, edges`,
+    );
+    expect(error.message).toContain(
+      `${profile}: actions[1].module: required: group "edges" is made of IoT Edge devices`,
+    );
+    expect(error.message).toContain(
+      `${profile}: actions[2].module: group "edges" runs no module "SimulatedTemperatureSenser" (did you mean "SimulatedTemperatureSensor"?)`,
+    );
+    expect(error.message).toContain(
+      `${profile}: actions[3].module: group "thermostats" is made of plain devices, which have no modules`,
+    );
     expect(error.message).toContain(`${profile}: events[0].group: no group "nobody"`);
     expect(error.problems).toHaveLength(5);
   });
@@ -393,7 +465,9 @@ describe('the command line', () => {
     const error = await configError(() =>
       loadScenario('scenarios/quickstart.yaml', { target: 'iot-hub', duration: 'soon', seed: 1.5, profile: 'nope' }),
     );
-    expect(error.message).toContain('command line: --target: expected one of emulator | iot-central | mqtt, got "iot-hub"');
+    expect(error.message).toContain(
+      'command line: --target: expected one of emulator | iot-central | mqtt, got "iot-hub"',
+    );
     expect(error.message).toContain('command line: --duration: expected a duration such as "30s"');
     expect(error.message).toContain('command line: --seed: expected a whole number, got 1.5');
     expect(error.message).toContain('command line: --profile: no profile named "nope"');

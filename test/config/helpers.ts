@@ -13,7 +13,10 @@ export async function scenarioDir(): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'edgefleet-config-'));
   await mkdir(path.join(dir, 'manifests'));
   await mkdir(path.join(dir, 'models'));
-  await copyFile(path.join(REPO, 'scenarios/manifests/environmental-sensor.json'), path.join(dir, 'manifests/env.json'));
+  await copyFile(
+    path.join(REPO, 'scenarios/manifests/environmental-sensor.json'),
+    path.join(dir, 'manifests/env.json'),
+  );
   await copyFile(path.join(REPO, 'scenarios/manifests/gateway-filter.json'), path.join(dir, 'manifests/gateway.json'));
   await copyFile(path.join(REPO, 'scenarios/models/thermostat.dtdl.json'), path.join(dir, 'models/thermostat.json'));
   return dir;

@@ -31,13 +31,15 @@ describe('mqtt target templates', () => {
   it('accept {deviceId} and {group} everywhere, {moduleId} in the module topic, and ${ENV} references', async () => {
     process.env.EF_TEST_MQTT_USER = 'fleet-user';
     onTestFinished(() => void delete process.env.EF_TEST_MQTT_USER);
-    const { load: loading } = await load([
-      'clientId: "sim-{group}-{deviceId}"',
-      'username: "${EF_TEST_MQTT_USER}-{group}"',
-      'topics:',
-      '  telemetry: "fleet/{group}/{deviceId}"',
-      '  moduleTelemetry: "fleet/{group}/{deviceId}/{moduleId}"',
-    ].join('\n'));
+    const { load: loading } = await load(
+      [
+        'clientId: "sim-{group}-{deviceId}"',
+        'username: "${EF_TEST_MQTT_USER}-{group}"',
+        'topics:',
+        '  telemetry: "fleet/{group}/{deviceId}"',
+        '  moduleTelemetry: "fleet/{group}/{deviceId}/{moduleId}"',
+      ].join('\n'),
+    );
     const loaded = await loading();
     expect(loaded.target.kind === 'mqtt' && loaded.target.settings).toMatchObject({
       clientId: 'sim-{group}-{deviceId}',
@@ -47,21 +49,23 @@ describe('mqtt target templates', () => {
   });
 
   it('refuse unknown placeholders, {moduleId} without a module, stray braces: with file and path', async () => {
-    const { file, load: loading } = await load([
-      'clientId: "sim-{deviceID}"',
-      'username: "{moduleId}"',
-      'topics:',
-      '  telemetry: "fleet/{group/{deviceId}"',
-      '  moduleTelemetry: "fleet/{module}"',
-    ].join('\n'));
+    const { file, load: loading } = await load(
+      [
+        'clientId: "sim-{deviceID}"',
+        'username: "{moduleId}"',
+        'topics:',
+        '  telemetry: "fleet/{group/{deviceId}"',
+        '  moduleTelemetry: "fleet/{module}"',
+      ].join('\n'),
+    );
     const error = await configError(loading);
     const at = `${file}: targets.mqtt`;
     expect(error.message.split('\n').sort()).toEqual([
       `${at}.clientId: unknown placeholder {deviceID}; expected {deviceId} or {group} (line 6, column 15)`,
-      `${at}.topics.moduleTelemetry: unknown placeholder {module}; expected {deviceId}, {moduleId} or {group} `
-        + '(line 10, column 24)',
-      `${at}.topics.telemetry: a "{" or "}" that is no placeholder; placeholders are {deviceId} or {group} `
-        + '(line 9, column 18)',
+      `${at}.topics.moduleTelemetry: unknown placeholder {module}; expected {deviceId}, {moduleId} or {group} ` +
+        '(line 10, column 24)',
+      `${at}.topics.telemetry: a "{" or "}" that is no placeholder; placeholders are {deviceId} or {group} ` +
+        '(line 9, column 18)',
       `${at}.username: {moduleId} is only for topics.moduleTelemetry: a device has no module id (line 7, column 15)`,
     ]);
   });
@@ -69,8 +73,9 @@ describe('mqtt target templates', () => {
   it('document in the JSON schema which placeholders each template takes', () => {
     const schema = mqttTargetSchema.toJSONSchema({ io: 'input' }) as { properties: Record<string, any> };
     expect(schema.properties.clientId.description).toBe('MQTT client id. Placeholders: {deviceId} and {group}.');
-    expect(schema.properties.topics.properties.moduleTelemetry.description)
-      .toMatch(/Placeholders: \{deviceId\}, \{moduleId\} and \{group\}\.$/);
+    expect(schema.properties.topics.properties.moduleTelemetry.description).toMatch(
+      /Placeholders: \{deviceId\}, \{moduleId\} and \{group\}\.$/,
+    );
   });
 
   it('make `edgefleet run` exit 2 before anything connects', async () => {

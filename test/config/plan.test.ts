@@ -14,7 +14,10 @@ import {
 } from '../../src/config/plan.js';
 import type { Arrivals } from '../../src/config/profile.js';
 
-const arrivals = (startRate: number, stages: Array<[seconds: number, target: number]> = []): { arrivals: Arrivals } => ({
+const arrivals = (
+  startRate: number,
+  stages: Array<[seconds: number, target: number]> = [],
+): { arrivals: Arrivals } => ({
   arrivals: { startRate, stages: stages.map(([seconds, target]) => ({ duration: seconds * 1000, target })) },
 });
 
@@ -91,7 +94,9 @@ describe('expandFleet', () => {
       ],
     };
     expect(() => expandFleet(clash)).toThrow(ConfigError);
-    expect(() => expandFleet(clash)).toThrow('fleet[1].idPattern: device id "DEV-5" of group "south" is also an id of group "north" (fleet[0])');
+    expect(() => expandFleet(clash)).toThrow(
+      'fleet[1].idPattern: device id "DEV-5" of group "south" is also an id of group "north" (fleet[0])',
+    );
   });
 
   it('takes device ids from connection strings', () => {
@@ -102,7 +107,10 @@ describe('expandFleet', () => {
           kind: 'device',
           count: 2,
           auth: 'connectionString',
-          connectionStrings: ['HostName=h;DeviceId=alpha;SharedAccessKey=a2V5', 'HostName=h;DeviceId=beta;SharedAccessKey=a2V5'],
+          connectionStrings: [
+            'HostName=h;DeviceId=alpha;SharedAccessKey=a2V5',
+            'HostName=h;DeviceId=beta;SharedAccessKey=a2V5',
+          ],
         },
       ],
     });
@@ -115,11 +123,15 @@ describe('shards', () => {
 
   it.each([1, 2, 3, 4, 7, 200])('%i shards are disjoint, cover the fleet, and are balanced', (count) => {
     const shards = Array.from({ length: count }, (_, index) => shardOf(identities, { index, count }));
-    const seen = shards.flat().map((i) => i.ordinal).sort((a, b) => a - b);
+    const seen = shards
+      .flat()
+      .map((i) => i.ordinal)
+      .sort((a, b) => a - b);
     expect(seen).toEqual(identities.map((i) => i.ordinal));
     const sizes = shards.map((s) => s.length);
     expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
-    for (const [index, shard] of shards.entries()) for (const identity of shard) expect(identity.ordinal % count).toBe(index);
+    for (const [index, shard] of shards.entries())
+      for (const identity of shard) expect(identity.ordinal % count).toBe(index);
   });
 
   it('is stable: the same shard twice, and of a re-expanded fleet, is the same', () => {
@@ -139,7 +151,9 @@ describe('shards', () => {
     for (const bad of ['0/4', '5/4', '1/0', 'a/b', '2', '1.5/4', '-1/4']) {
       expect(() => parseShard(bad)).toThrow(ConfigError);
     }
-    expect(() => parseShard('0/4')).toThrow('command line: --shard: expected i/n with 1 <= i <= n, such as "1/4" (the first of four shards), got "0/4"');
+    expect(() => parseShard('0/4')).toThrow(
+      'command line: --shard: expected i/n with 1 <= i <= n, such as "1/4" (the first of four shards), got "0/4"',
+    );
   });
 
   it('a shard split again over workers by position leaves no worker empty', () => {
@@ -170,12 +184,24 @@ describe('arrivalOffsets', () => {
   });
 
   it('nobody arrives during a stage at rate 0', () => {
-    const offsets = arrivalOffsets(arrivals(0, [[5, 0], [0, 10]]), 3);
+    const offsets = arrivalOffsets(
+      arrivals(0, [
+        [5, 0],
+        [0, 10],
+      ]),
+      3,
+    );
     expect(Array.from(offsets)).toEqual([5000, 5100, 5200]);
   });
 
   it('a rate that ends at 0 leaves the rest at Infinity', () => {
-    const offsets = arrivalOffsets(arrivals(10, [[1, 10], [0, 0]]), 12);
+    const offsets = arrivalOffsets(
+      arrivals(10, [
+        [1, 10],
+        [0, 0],
+      ]),
+      12,
+    );
     expect(offsets[9]).toBe(900);
     expect(offsets[10]).toBe(Number.POSITIVE_INFINITY);
     expect(offsets[11]).toBe(Number.POSITIVE_INFINITY);
@@ -188,7 +214,16 @@ describe('arrivalOffsets', () => {
   });
 
   it('a spike: low, a burst, low again — never going back in time', () => {
-    const offsets = arrivalOffsets(arrivals(2, [[60, 2], [0, 200], [15, 200], [0, 2], [180, 2]]), 3_500);
+    const offsets = arrivalOffsets(
+      arrivals(2, [
+        [60, 2],
+        [0, 200],
+        [15, 200],
+        [0, 2],
+        [180, 2],
+      ]),
+      3_500,
+    );
     for (let k = 1; k < offsets.length; k++) expect(offsets[k]!).toBeGreaterThanOrEqual(offsets[k - 1]!);
     expect(offsets[119]).toBeCloseTo(59_500, 3); // 2/s for a minute: 120 arrivals
     expect(offsets[120]).toBeCloseTo(60_000, 3); // the burst starts
@@ -203,7 +238,13 @@ describe('planFleet', () => {
     const plan = planFleet(await loadScenario('scenarios/quickstart.yaml'));
     expect(plan.identities).toHaveLength(120);
     expect(plan.identities.filter((i: PlannedIdentity) => i.kind === 'iotEdge')).toHaveLength(20);
-    expect(plan.identities[20]).toMatchObject({ deviceId: 'thermostat-0001', group: 'thermostats', groupIndex: 0, ordinal: 20, arrivalMs: 200 });
+    expect(plan.identities[20]).toMatchObject({
+      deviceId: 'thermostat-0001',
+      group: 'thermostats',
+      groupIndex: 0,
+      ordinal: 20,
+      arrivalMs: 200,
+    });
     expect(plan.lastArrivalMs).toBe(1190);
     expect(plan.durationMs).toBe(60_000);
     expect(plan.seed).toBe(1);

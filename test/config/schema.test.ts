@@ -16,7 +16,17 @@ describe('JSON Schema', () => {
     expect(groups.map((g) => g.properties.kind.const)).toEqual(['device', 'iotEdge']);
     const [device, edge] = groups as [Json, Json];
     expect(Object.keys(device.properties)).toEqual(
-      expect.arrayContaining(['group', 'count', 'idPattern', 'auth', 'connectionStrings', 'model', 'telemetry', 'properties', 'commands']),
+      expect.arrayContaining([
+        'group',
+        'count',
+        'idPattern',
+        'auth',
+        'connectionStrings',
+        'model',
+        'telemetry',
+        'properties',
+        'commands',
+      ]),
     );
     expect(device.properties.count.minimum).toBe(1);
     expect(device.properties.idPattern.description).toMatch(/\{index:NN\}/);
@@ -25,7 +35,14 @@ describe('JSON Schema', () => {
     expect(edge.properties).not.toHaveProperty('telemetry');
     expect(edge.required).toEqual(expect.arrayContaining(['group', 'kind', 'count', 'manifest']));
     const text = JSON.stringify(schema);
-    for (const word of ['simulated-temperature-sensor', 'passthrough', 'randomWalk', 'poisson', 'groupKeys', 'moduleTelemetry']) {
+    for (const word of [
+      'simulated-temperature-sensor',
+      'passthrough',
+      'randomWalk',
+      'poisson',
+      'groupKeys',
+      'moduleTelemetry',
+    ]) {
       expect(text).toContain(word);
     }
   });
@@ -55,8 +72,12 @@ describe('JSON Schema', () => {
     const actions = schema.properties.actions.items.oneOf as Json[];
     expect(actions.map((a) => a.properties.kind.const)).toEqual(['command', 'writeProperty']);
     const events = schema.properties.events.items.oneOf as Json[];
-    expect(events.map((e) => e.properties.kind.const))
-      .toEqual(['dropConnections', 'targetOutage', 'networkDrop', 'targetRestart']);
+    expect(events.map((e) => e.properties.kind.const)).toEqual([
+      'dropConnections',
+      'targetOutage',
+      'networkDrop',
+      'targetRestart',
+    ]);
   });
 
   it('is plain JSON', () => {

@@ -5,7 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { listProfiles, loadProfile, loadScenario, PROFILES_DIR } from '../../src/config/load.js';
 import { REPO } from './helpers.js';
 
-const scenarioFiles = (await readdir(path.join(REPO, 'scenarios'))).filter((name) => /\.ya?ml$/.test(name) && !name.includes('.profile.'));
+const scenarioFiles = (await readdir(path.join(REPO, 'scenarios'))).filter(
+  (name) => /\.ya?ml$/.test(name) && !name.includes('.profile.'),
+);
 const profileFiles = (await readdir(PROFILES_DIR)).filter((name) => /\.ya?ml$/.test(name));
 
 describe('shipped profiles', () => {
@@ -13,13 +15,21 @@ describe('shipped profiles', () => {
     expect(await listProfiles()).toEqual(expect.arrayContaining(['smoke', 'ramp', 'soak', 'spike', 'reconnect-storm']));
   });
 
-  it.each(profileFiles)('%s loads, is named after its file, and starts with a comment saying what it shows', async (name) => {
-    const { profile } = await loadProfile(name.replace(/\.ya?ml$/, ''));
-    expect(profile.name).toBe(name.replace(/\.ya?ml$/, ''));
-    expect(profile.description).toBeTruthy();
-    const text = await readFile(path.join(PROFILES_DIR, name), 'utf8');
-    expect(text.split('\n').slice(0, 3).every((line) => line.startsWith('# '))).toBe(true);
-  });
+  it.each(profileFiles)(
+    '%s loads, is named after its file, and starts with a comment saying what it shows',
+    async (name) => {
+      const { profile } = await loadProfile(name.replace(/\.ya?ml$/, ''));
+      expect(profile.name).toBe(name.replace(/\.ya?ml$/, ''));
+      expect(profile.description).toBeTruthy();
+      const text = await readFile(path.join(PROFILES_DIR, name), 'utf8');
+      expect(
+        text
+          .split('\n')
+          .slice(0, 3)
+          .every((line) => line.startsWith('# ')),
+      ).toBe(true);
+    },
+  );
 
   it('reconnect-storm drops every connection at mid-run, after everyone arrived', async () => {
     const { profile } = await loadProfile('reconnect-storm');
@@ -53,7 +63,9 @@ describe('shipped scenarios', () => {
     expect(edges?.config.count).toBe(20);
     if (edges?.kind !== 'iotEdge') return;
     expect(edges.manifest.path).toBe(path.join(REPO, 'scenarios/manifests/environmental-sensor.json'));
-    expect(edges.manifest.json.modulesContent.$edgeHub['properties.desired'].routes).toEqual({ route: 'FROM /* INTO $upstream' });
+    expect(edges.manifest.json.modulesContent.$edgeHub['properties.desired'].routes).toEqual({
+      route: 'FROM /* INTO $upstream',
+    });
     expect(edges.modules).toEqual([
       {
         name: 'SimulatedTemperatureSensor',
@@ -91,7 +103,9 @@ describe('shipped scenarios', () => {
       model: path.join(REPO, 'scenarios/models/modbus-pump.dtdl.json'),
       interval: 5_000,
     });
-    expect((byName.ModbusTranslator?.model?.json as { '@id': string })['@id']).toBe('dtmi:com:example:edgefleet:ModbusPump;1');
+    expect((byName.ModbusTranslator?.model?.json as { '@id': string })['@id']).toBe(
+      'dtmi:com:example:edgefleet:ModbusPump;1',
+    );
     expect(gateways.modules.every((m) => m.chosenBy === 'scenario')).toBe(true);
     expect(loaded.actions.map((a) => a.groups)).toEqual([['gateways']]);
   });
@@ -99,7 +113,11 @@ describe('shipped scenarios', () => {
   it('a module without an entry gets its behaviour from its image, else passthrough', async () => {
     const { scenarioDir, write } = await import('./helpers.js');
     const dir = await scenarioDir();
-    const file = await write(dir, 's.yaml', 'name: x\nfleet:\n  - { group: g, kind: iotEdge, count: 1, manifest: ./manifests/gateway.json }\n');
+    const file = await write(
+      dir,
+      's.yaml',
+      'name: x\nfleet:\n  - { group: g, kind: iotEdge, count: 1, manifest: ./manifests/gateway.json }\n',
+    );
     const loaded = await loadScenario(file);
     const modules = loaded.groups[0]?.kind === 'iotEdge' ? loaded.groups[0].modules : [];
     expect(modules.map((m) => [m.name, m.behaviour.behaviour, m.chosenBy])).toEqual([
@@ -123,7 +141,10 @@ describe('shipped scenarios', () => {
   it('a scenario may be JSON, by extension or by content', async () => {
     const { scenarioDir, write } = await import('./helpers.js');
     const dir = await scenarioDir();
-    const scenario = { name: 'json-one', fleet: [{ group: 'a', kind: 'device', count: 2, model: './models/thermostat.json' }] };
+    const scenario = {
+      name: 'json-one',
+      fleet: [{ group: 'a', kind: 'device', count: 2, model: './models/thermostat.json' }],
+    };
     const byExtension = await loadScenario(await write(dir, 'a.json', JSON.stringify(scenario)));
     const byContent = await loadScenario(await write(dir, 'a.scenario', JSON.stringify(scenario, null, '\t')));
     expect(byExtension.scenario.fleet[0]?.count).toBe(2);

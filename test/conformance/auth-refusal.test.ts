@@ -7,8 +7,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Emulator, EmulatorInfo } from '../../src/emulator/index.js';
 import { caOf, countersOf, rest, startTestEmulator, stats } from '../support/emulator.js';
 import {
-  closeAll, createDeviceSas, deriveDeviceKey, deviceClient, deviceClientFromSas, jsonMessage, registerWithSymmetricKey,
-  rejectionOf, uniqueId, within, type DeviceClient,
+  closeAll,
+  createDeviceSas,
+  deriveDeviceKey,
+  deviceClient,
+  deviceClientFromSas,
+  jsonMessage,
+  registerWithSymmetricKey,
+  rejectionOf,
+  uniqueId,
+  within,
+  type DeviceClient,
 } from '../support/azure-sdk.js';
 
 const CONNACK_NOT_AUTHORIZED = /Connection refused: Not authorized/;
@@ -75,14 +84,20 @@ describe('wrong credentials are refused (official Node SDK)', () => {
 
   it('DPS: a key derived from the group secondary key is accepted', async () => {
     const id = uniqueId('conf-auth-secondary');
-    const result = await registerWithSymmetricKey(info, id, deriveDeviceKey(info.enrollmentGroups.devices.secondaryKey, id));
+    const result = await registerWithSymmetricKey(
+      info,
+      id,
+      deriveDeviceKey(info.enrollmentGroups.devices.secondaryKey, id),
+    );
     expect(result.status).toBe('assigned');
     expect(result.deviceId).toBe(id);
   });
 
   it('hub: the right key connects (control)', async () => {
     const before = await countersOf(info, deviceId);
-    const client = track(await deviceClient(`HostName=${hub};DeviceId=${deviceId};SharedAccessKey=${deviceKey}`, { ca: caOf(info) }));
+    const client = track(
+      await deviceClient(`HostName=${hub};DeviceId=${deviceId};SharedAccessKey=${deviceKey}`, { ca: caOf(info) }),
+    );
     await within(client.open(), 10_000, 'Client.open with the right key');
     await within(client.sendEvent(jsonMessage({ ok: true })), 10_000, 'sendEvent');
     await closeAll(client);
@@ -91,7 +106,9 @@ describe('wrong credentials are refused (official Node SDK)', () => {
 
   it('hub: a wrong key is refused with CONNACK 5 (UnauthorizedError), without retries', async () => {
     const before = await countersOf(info, deviceId);
-    const client = track(await deviceClient(`HostName=${hub};DeviceId=${deviceId};SharedAccessKey=${randomKey()}`, { ca: caOf(info) }));
+    const client = track(
+      await deviceClient(`HostName=${hub};DeviceId=${deviceId};SharedAccessKey=${randomKey()}`, { ca: caOf(info) }),
+    );
     const started = Date.now();
     const err = await rejectionOf(client.open(), 10_000, 'Client.open with a wrong key');
     expect(err.name).toBe('UnauthorizedError');
@@ -102,7 +119,12 @@ describe('wrong credentials are refused (official Node SDK)', () => {
 
   it('hub: an unknown device id is refused with CONNACK 5', async () => {
     const id = uniqueId('conf-auth-unknown');
-    const client = track(await deviceClient(`HostName=${hub};DeviceId=${id};SharedAccessKey=${deriveDeviceKey(info.enrollmentGroups.devices.primaryKey, id)}`, { ca: caOf(info) }));
+    const client = track(
+      await deviceClient(
+        `HostName=${hub};DeviceId=${id};SharedAccessKey=${deriveDeviceKey(info.enrollmentGroups.devices.primaryKey, id)}`,
+        { ca: caOf(info) },
+      ),
+    );
     const err = await rejectionOf(client.open(), 10_000, 'Client.open for a never-provisioned device');
     expect(err.name).toBe('UnauthorizedError');
     expect(err.message).toMatch(CONNACK_NOT_AUTHORIZED);
@@ -110,11 +132,15 @@ describe('wrong credentials are refused (official Node SDK)', () => {
 
   it('hub: a SAS token is accepted before its expiry and refused after it', async () => {
     const now = Math.floor(Date.now() / 1000);
-    const valid = track(await deviceClientFromSas(createDeviceSas(hub, deviceId, deviceKey, now + 600).toString(), { ca: caOf(info) }));
+    const valid = track(
+      await deviceClientFromSas(createDeviceSas(hub, deviceId, deviceKey, now + 600).toString(), { ca: caOf(info) }),
+    );
     await within(valid.open(), 10_000, 'Client.open with a fresh SAS token');
     await closeAll(valid);
 
-    const expired = track(await deviceClientFromSas(createDeviceSas(hub, deviceId, deviceKey, now - 60).toString(), { ca: caOf(info) }));
+    const expired = track(
+      await deviceClientFromSas(createDeviceSas(hub, deviceId, deviceKey, now - 60).toString(), { ca: caOf(info) }),
+    );
     const err = await rejectionOf(expired.open(), 10_000, 'Client.open with an expired SAS token');
     expect(err.name).toBe('UnauthorizedError');
     expect(err.message).toMatch(CONNACK_NOT_AUTHORIZED);

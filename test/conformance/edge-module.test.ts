@@ -6,9 +6,21 @@ import type { Emulator, EmulatorInfo } from '../../src/emulator/index.js';
 import { caOf, countersOf, hubHttps, rest, startTestEmulator } from '../support/emulator.js';
 import { eventually } from '../support/wait.js';
 import {
-  closeAll, createDeviceSas, deriveDeviceKey, desiredUpdatesEnabled, jsonMessage, moduleClient, nextEvent,
-  registerWithSymmetricKey, rejectionOf, reportProperties, subscribed, uniqueId, within,
-  type ModuleClient, type RegistrationResult,
+  closeAll,
+  createDeviceSas,
+  deriveDeviceKey,
+  desiredUpdatesEnabled,
+  jsonMessage,
+  moduleClient,
+  nextEvent,
+  registerWithSymmetricKey,
+  rejectionOf,
+  reportProperties,
+  subscribed,
+  uniqueId,
+  within,
+  type ModuleClient,
+  type RegistrationResult,
 } from '../support/azure-sdk.js';
 
 const HUB_API_VERSION = '2021-04-12';
@@ -64,9 +76,15 @@ describe('IoT Edge module identity (official Node SDK ModuleClient, MQTT)', () =
 
   it('refuses module management with a wrong device key (401) and without a token', async () => {
     const wrong = deriveDeviceKey(Buffer.from('not the group key').toString('base64'), edgeId);
-    const refused = await hubHttps(info, 'PUT', modulePath('intruder'), deviceSas(wrong), { moduleId: 'intruder', deviceId: edgeId });
+    const refused = await hubHttps(info, 'PUT', modulePath('intruder'), deviceSas(wrong), {
+      moduleId: 'intruder',
+      deviceId: edgeId,
+    });
     expect(refused.status).toBe(401);
-    const anonymous = await hubHttps(info, 'PUT', modulePath('intruder'), undefined, { moduleId: 'intruder', deviceId: edgeId });
+    const anonymous = await hubHttps(info, 'PUT', modulePath('intruder'), undefined, {
+      moduleId: 'intruder',
+      deviceId: edgeId,
+    });
     expect(anonymous.status).toBe(401);
     const absent = await hubHttps(info, 'GET', modulePath('intruder'), deviceSas(edgeKey));
     expect(absent.status).toBe(404);
@@ -82,12 +100,20 @@ describe('IoT Edge module identity (official Node SDK ModuleClient, MQTT)', () =
     // The SDK puts a '/' after an output event's property bag (…/events/%24.on=alerts&…&%24.sub=accelerometer/):
     // the component read back below proves the last property was parsed without it.
     await within(
-      client.sendOutputEvent('alerts', jsonMessage({ vibration: 7.5 }, { severity: 'high', 'dt-subject': 'accelerometer' })),
-      10_000, 'sendOutputEvent',
+      client.sendOutputEvent(
+        'alerts',
+        jsonMessage({ vibration: 7.5 }, { severity: 'high', 'dt-subject': 'accelerometer' }),
+      ),
+      10_000,
+      'sendOutputEvent',
     );
     await within(client.sendEvent(jsonMessage({ vibration: 8 })), 10_000, 'sendEvent as a module');
 
-    const after = await eventually(() => countersOf(info, identity()), (c) => c.messagesReceived >= before.messagesReceived + 2, 'module messages in /stats');
+    const after = await eventually(
+      () => countersOf(info, identity()),
+      (c) => c.messagesReceived >= before.messagesReceived + 2,
+      'module messages in /stats',
+    );
     expect(after.messagesReceived).toBe(before.messagesReceived + 2);
     expect(after.connects).toBe(before.connects + 1);
     // Counted for the module, not for the edge device.
@@ -96,7 +122,11 @@ describe('IoT Edge module identity (official Node SDK ModuleClient, MQTT)', () =
     const last = await rest(info, 'GET', `/api/devices/${edgeId}/modules/${moduleId}/telemetry/vibration`);
     expect(last.status).toBe(200);
     expect(last.json.value).toBe(8);
-    const output = await rest(info, 'GET', `/api/devices/${edgeId}/modules/${moduleId}/components/accelerometer/telemetry/vibration`);
+    const output = await rest(
+      info,
+      'GET',
+      `/api/devices/${edgeId}/modules/${moduleId}/components/accelerometer/telemetry/vibration`,
+    );
     expect(output.status, JSON.stringify(output.json)).toBe(200);
     expect(output.json.value).toBe(7.5);
   });
@@ -113,9 +143,17 @@ describe('IoT Edge module identity (official Node SDK ModuleClient, MQTT)', () =
     const deviceProps = await rest(info, 'GET', `/api/devices/${edgeId}/properties`);
     expect(deviceProps.json?.moduleState).toBeUndefined();
 
-    const patchSeen = nextEvent<Record<string, unknown>>(twin, 'properties.desired', (p) => p.samplingRate === 60, 10_000, 'module desired patch');
+    const patchSeen = nextEvent<Record<string, unknown>>(
+      twin,
+      'properties.desired',
+      (p) => p.samplingRate === 60,
+      10_000,
+      'module desired patch',
+    );
     await desiredUpdatesEnabled(twin);
-    const write = await rest(info, 'PATCH', `/api/devices/${edgeId}/modules/${moduleId}/properties`, { samplingRate: 60 });
+    const write = await rest(info, 'PATCH', `/api/devices/${edgeId}/modules/${moduleId}/properties`, {
+      samplingRate: 60,
+    });
     expect([200, 202]).toContain(write.status);
     const patch = await patchSeen;
     expect(typeof patch.$version).toBe('number');
@@ -130,7 +168,10 @@ describe('IoT Edge module identity (official Node SDK ModuleClient, MQTT)', () =
       void response?.send(200, { restarted: true, after: request?.payload });
     });
     await subscribed(c, 'method');
-    const reply = await rest(info, 'POST', `/api/devices/${edgeId}/modules/${moduleId}/commands/restartSensor`, { request: { delaySeconds: 2 }, responseTimeout: 10 });
+    const reply = await rest(info, 'POST', `/api/devices/${edgeId}/modules/${moduleId}/commands/restartSensor`, {
+      request: { delaySeconds: 2 },
+      responseTimeout: 10,
+    });
     expect([200, 201]).toContain(reply.status);
     expect(reply.json).toMatchObject({ responseCode: 200, response: { restarted: true, after: { delaySeconds: 2 } } });
     expect(received).toEqual({ delaySeconds: 2 });

@@ -6,9 +6,21 @@ import type { Emulator, EmulatorInfo } from '../../src/emulator/index.js';
 import { caOf, countersOf, rest, startTestEmulator } from '../support/emulator.js';
 import { eventually } from '../support/wait.js';
 import {
-  closeAll, deriveDeviceKey, desiredUpdatesEnabled, deviceClient, jsonMessage, nextEvent, registerWithSymmetricKey,
-  reportProperties, subscribed, uniqueId, within,
-  type DeviceClient, type RegistrationResult, type SdkMessage, type Twin,
+  closeAll,
+  deriveDeviceKey,
+  desiredUpdatesEnabled,
+  deviceClient,
+  jsonMessage,
+  nextEvent,
+  registerWithSymmetricKey,
+  reportProperties,
+  subscribed,
+  uniqueId,
+  within,
+  type DeviceClient,
+  type RegistrationResult,
+  type SdkMessage,
+  type Twin,
 } from '../support/azure-sdk.js';
 
 const MODEL_ID = 'dtmi:edgefleet:conformance:thermostat;1';
@@ -57,10 +69,16 @@ describe('SAS group enrollment device (official Node SDK, MQTT)', () => {
 
   it('connects with HostName=<assignedHub> and sends telemetry with properties, counted in /stats', async () => {
     const before = await countersOf(info, deviceId);
-    client = await deviceClient(`HostName=${registration.assignedHub};DeviceId=${deviceId};SharedAccessKey=${deviceKey}`, { ca: caOf(info) });
+    client = await deviceClient(
+      `HostName=${registration.assignedHub};DeviceId=${deviceId};SharedAccessKey=${deviceKey}`,
+      { ca: caOf(info) },
+    );
     await within(client.open(), 10_000, 'Client.open');
 
-    const plain = jsonMessage({ temperature: 21.5, humidity: 40 }, { alert: 'none', 'iothub-creation-time-utc': new Date().toISOString() });
+    const plain = jsonMessage(
+      { temperature: 21.5, humidity: 40 },
+      { alert: 'none', 'iothub-creation-time-utc': new Date().toISOString() },
+    );
     plain.messageId = 'conf-msg-1';
     plain.correlationId = 'conf-corr-1';
     const component = jsonMessage({ temperature: 30.25 }, { 'dt-subject': 'thermostat1' }); // the SDK sends dt-subject as $.sub
@@ -69,7 +87,11 @@ describe('SAS group enrollment device (official Node SDK, MQTT)', () => {
     await within(client.sendEvent(component), 10_000, 'sendEvent (component)');
     await within(client.sendEvent(jsonMessage({ temperature: 22 })), 10_000, 'sendEvent (root, 2nd)');
 
-    const after = await eventually(() => countersOf(info, deviceId), (c) => c.messagesReceived >= before.messagesReceived + 3, '3 messages in /stats');
+    const after = await eventually(
+      () => countersOf(info, deviceId),
+      (c) => c.messagesReceived >= before.messagesReceived + 3,
+      '3 messages in /stats',
+    );
     expect(after.messagesReceived).toBe(before.messagesReceived + 3);
     expect(after.connects).toBe(before.connects + 1);
 
@@ -101,7 +123,11 @@ describe('SAS group enrollment device (official Node SDK, MQTT)', () => {
     expect(read.json).toMatchObject({ firmwareVersion: '1.2.3', serialNumber: 'SN-42', nested: { a: 1, b: 'two' } });
 
     const again = await within(c.getTwin(), 10_000, 'second getTwin');
-    expect(again.properties.reported).toMatchObject({ firmwareVersion: '1.2.3', serialNumber: 'SN-42', nested: { a: 1, b: 'two' } });
+    expect(again.properties.reported).toMatchObject({
+      firmwareVersion: '1.2.3',
+      serialNumber: 'SN-42',
+      nested: { a: 1, b: 'two' },
+    });
     expect(again.properties.reported.$version).toBeGreaterThan(reportedVersion);
 
     // null deletes a reported property
@@ -120,7 +146,11 @@ describe('SAS group enrollment device (official Node SDK, MQTT)', () => {
     twin = await within(c.getTwin(), 10_000, 'getTwin');
     const versionBefore = twin.properties.desired.$version as number;
     const patchSeen = nextEvent<Record<string, unknown>>(
-      twin, 'properties.desired', (p) => p.targetTemperature === 23.5, 10_000, 'desired patch {targetTemperature: 23.5}',
+      twin,
+      'properties.desired',
+      (p) => p.targetTemperature === 23.5,
+      10_000,
+      'desired patch {targetTemperature: 23.5}',
     );
     await desiredUpdatesEnabled(twin);
 
@@ -151,11 +181,20 @@ describe('SAS group enrollment device (official Node SDK, MQTT)', () => {
     });
     await subscribed(c, 'method');
 
-    const reboot = await rest(info, 'POST', `/api/devices/${deviceId}/commands/reboot`, { request: { delay: 5, mode: 'soft' }, responseTimeout: 10 });
+    const reboot = await rest(info, 'POST', `/api/devices/${deviceId}/commands/reboot`, {
+      request: { delay: 5, mode: 'soft' },
+      responseTimeout: 10,
+    });
     expect([200, 201]).toContain(reboot.status);
-    expect(reboot.json).toMatchObject({ responseCode: 201, response: { accepted: true, echo: { delay: 5, mode: 'soft' } } });
+    expect(reboot.json).toMatchObject({
+      responseCode: 201,
+      response: { accepted: true, echo: { delay: 5, mode: 'soft' } },
+    });
 
-    const scalar = await rest(info, 'POST', `/api/devices/${deviceId}/commands/getMaxMin`, { request: '2024-01-01T00:00:00Z', responseTimeout: 10 });
+    const scalar = await rest(info, 'POST', `/api/devices/${deviceId}/commands/getMaxMin`, {
+      request: '2024-01-01T00:00:00Z',
+      responseTimeout: 10,
+    });
     expect([200, 201]).toContain(scalar.status);
     expect(scalar.json).toMatchObject({ responseCode: 200, response: 'string result' });
 
@@ -169,8 +208,14 @@ describe('SAS group enrollment device (official Node SDK, MQTT)', () => {
     const arrived = nextEvent<SdkMessage>(c, 'message', () => true, 10_000, 'a C2D message');
     await subscribed(c, 'message');
 
-    const send = await rest(info, 'POST', `/api/devices/${deviceId}/messages`, { data: { command: 'blink', times: 3 }, properties: { color: 'blue', 'x-y': 'a b&c' } });
-    expect(send.status, `POST /api/devices/{id}/messages → ${send.status} ${JSON.stringify(send.json)}`).toBeGreaterThanOrEqual(200);
+    const send = await rest(info, 'POST', `/api/devices/${deviceId}/messages`, {
+      data: { command: 'blink', times: 3 },
+      properties: { color: 'blue', 'x-y': 'a b&c' },
+    });
+    expect(
+      send.status,
+      `POST /api/devices/{id}/messages → ${send.status} ${JSON.stringify(send.json)}`,
+    ).toBeGreaterThanOrEqual(200);
     expect(send.status).toBeLessThan(300);
 
     const message = await arrived;
@@ -193,7 +238,11 @@ describe('SAS group enrollment device (official Node SDK, MQTT)', () => {
     const t = await within(gatewayClient.getTwin(), 10_000, 'getTwin via GatewayHostName');
     expect(t.properties.reported.firmwareVersion).toBe('1.2.3'); // same identity, same twin
 
-    const after = await eventually(() => countersOf(info, deviceId), (c) => c.messagesReceived >= before.messagesReceived + 1, 'the message in /stats');
+    const after = await eventually(
+      () => countersOf(info, deviceId),
+      (c) => c.messagesReceived >= before.messagesReceived + 1,
+      'the message in /stats',
+    );
     expect(after.messagesReceived).toBe(before.messagesReceived + 1);
     expect(after.connects).toBe(before.connects + 1);
   });

@@ -7,8 +7,15 @@ import { createCertificateAuthority, issueLeafCertificate, type PemPair } from '
 import { caOf, countersOf, rest, startTestEmulator } from '../support/emulator.js';
 import { eventually } from '../support/wait.js';
 import {
-  closeAll, deviceClient, jsonMessage, registerWithX509, rejectionOf, uniqueId, within,
-  type DeviceClient, type RegistrationResult,
+  closeAll,
+  deviceClient,
+  jsonMessage,
+  registerWithX509,
+  rejectionOf,
+  uniqueId,
+  within,
+  type DeviceClient,
+  type RegistrationResult,
 } from '../support/azure-sdk.js';
 
 /** How the SDK reports a CONNACK refusal (code 5) on a first connection: UnauthorizedError wrapping mqtt.js's text. */
@@ -26,7 +33,11 @@ describe('X.509 device (official Node SDK, MQTT)', () => {
 
   /** A device client with a certificate; tracked for afterAll. */
   async function x509Client(hub: string, id: string, cert: PemPair): Promise<DeviceClient> {
-    const client = await deviceClient(`HostName=${hub};DeviceId=${id};x509=true`, { ca: caOf(info), cert: cert.certPem, key: cert.keyPem });
+    const client = await deviceClient(`HostName=${hub};DeviceId=${id};x509=true`, {
+      ca: caOf(info),
+      cert: cert.certPem,
+      key: cert.keyPem,
+    });
     clients.push(client);
     return client;
   }
@@ -34,7 +45,10 @@ describe('X.509 device (official Node SDK, MQTT)', () => {
   beforeAll(async () => {
     emulator = await startTestEmulator({ dpsRetryAfterSeconds: 1 });
     info = emulator.info;
-    deviceCa = { certPem: readFileSync(info.deviceCaCertPath, 'utf8'), keyPem: readFileSync(info.deviceCaKeyPath, 'utf8') };
+    deviceCa = {
+      certPem: readFileSync(info.deviceCaCertPath, 'utf8'),
+      keyPem: readFileSync(info.deviceCaKeyPath, 'utf8'),
+    };
     rogueCa = await createCertificateAuthority('conformance rogue CA');
     leaf = await issueLeafCertificate(deviceCa, deviceId);
   });
@@ -60,7 +74,11 @@ describe('X.509 device (official Node SDK, MQTT)', () => {
     await within(client.open(), 10_000, 'Client.open with X.509');
     await within(client.sendEvent(jsonMessage({ pressure: 1013 }, { source: 'x509' })), 10_000, 'sendEvent');
     await within(client.sendEvent(jsonMessage({ pressure: 1014 })), 10_000, 'sendEvent (2nd)');
-    const after = await eventually(() => countersOf(info, deviceId), (c) => c.messagesReceived >= before.messagesReceived + 2, '2 messages in /stats');
+    const after = await eventually(
+      () => countersOf(info, deviceId),
+      (c) => c.messagesReceived >= before.messagesReceived + 2,
+      '2 messages in /stats',
+    );
     expect(after.messagesReceived).toBe(before.messagesReceived + 2);
     expect(after.connects).toBe(before.connects + 1);
     const last = await rest(info, 'GET', `/api/devices/${deviceId}/telemetry/pressure`);
@@ -80,7 +98,11 @@ describe('X.509 device (official Node SDK, MQTT)', () => {
   it('refuses at DPS a certificate signed by an unknown CA, and creates no device', async () => {
     const id = uniqueId('conf-x509-rogue');
     const forged = await issueLeafCertificate(rogueCa, id);
-    const err = await rejectionOf(registerWithX509(info, id, { cert: forged.certPem, key: forged.keyPem }), 20_000, 'DPS registration with a rogue-CA certificate');
+    const err = await rejectionOf(
+      registerWithX509(info, id, { cert: forged.certPem, key: forged.keyPem }),
+      20_000,
+      'DPS registration with a rogue-CA certificate',
+    );
     // Either a 401 register response (UnauthorizedError) or a CONNACK refusal; never a timeout or an assignment.
     expect(`${err.name}: ${err.message}`).toMatch(/UnauthorizedError|Not authorized/);
     const device = await rest(info, 'GET', `/api/devices/${id}`);
@@ -90,7 +112,7 @@ describe('X.509 device (official Node SDK, MQTT)', () => {
   it('refuses a certificate whose CN is not the device id it connects as', async () => {
     const other = await issueLeafCertificate(deviceCa, uniqueId('conf-x509-other'));
     const client = await x509Client(registration.assignedHub, deviceId, other);
-    const err = await rejectionOf(client.open(), 10_000, 'Client.open with another device\'s certificate');
+    const err = await rejectionOf(client.open(), 10_000, "Client.open with another device's certificate");
     expect(err.name).toBe('UnauthorizedError');
     expect(err.message).toMatch(CONNACK_NOT_AUTHORIZED);
   });

@@ -11,7 +11,12 @@ describe('Scheduler', () => {
     s.at(t0 + 10, (at) => seen.push(['b', at - t0]));
     s.at(t0 - 5, (at) => seen.push(['past', at - t0]));
     await new Promise((r) => setTimeout(r, 80));
-    expect(seen).toEqual([['past', -5], ['a', 10], ['b', 10], ['c', 30]]);
+    expect(seen).toEqual([
+      ['past', -5],
+      ['a', 10],
+      ['b', 10],
+      ['c', 30],
+    ]);
     s.stop();
   });
 
@@ -22,7 +27,9 @@ describe('Scheduler', () => {
     const onWarning = (w: Error) => warnings.push(w.message);
     process.on('warning', onWarning);
     const handle = s.after(5, () => seen.push('cancelled'));
-    s.after(5, () => { throw new Error('boom'); });
+    s.after(5, () => {
+      throw new Error('boom');
+    });
     s.after(10, () => seen.push('after'));
     handle.cancel();
     await new Promise((r) => setTimeout(r, 50));
@@ -102,7 +109,9 @@ describe('Scheduler', () => {
       await new Promise((r) => setImmediate(r));
       await new Promise((r) => setImmediate(r));
       expect(ran).toBe(500);
-      const armed = setTimeoutSpy.mock.calls.filter(([fn]) => typeof fn === 'function' && fn.name.includes('runNow')).length;
+      const armed = setTimeoutSpy.mock.calls.filter(
+        ([fn]) => typeof fn === 'function' && fn.name.includes('runNow'),
+      ).length;
       expect(armed).toBe(1);
     } finally {
       setTimeoutSpy.mockRestore();

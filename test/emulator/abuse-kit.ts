@@ -11,7 +11,13 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { EmulatorInfo } from '../../src/emulator/index.js';
 import {
-  buildDpsUsername, buildHubUsername, createSasToken, deriveDeviceKey, parseTopic, sasResource, topic,
+  buildDpsUsername,
+  buildHubUsername,
+  createSasToken,
+  deriveDeviceKey,
+  parseTopic,
+  sasResource,
+  topic,
 } from '../../src/protocol/index.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -63,9 +69,11 @@ export async function startChildEmulator(args: string[] = []): Promise<ChildEmul
   const infoFile = join(dir, 'info.json');
   const state = args.includes('--state-dir') ? [] : ['--state-dir', STATE_DIR, '--ephemeral'];
   const ports = ['--mqtt-port', '--http-port'].flatMap((flag) => (args.includes(flag) ? [] : [flag, '0']));
-  const child: ChildProcess = spawn(process.execPath, [
-    builtCli(), 'emulator', ...state, ...ports, '--info-file', infoFile, '--verbose', ...args,
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [builtCli(), 'emulator', ...state, ...ports, '--info-file', infoFile, '--verbose', ...args],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-200_000);
@@ -118,7 +126,10 @@ export function footprint(pid: number): Footprint {
 
 /** Polls until `ok`, or fails with what it saw last. */
 export async function until<T>(
-  probe: () => T | Promise<T>, ok: (v: T) => boolean, what: string, ms = 10_000,
+  probe: () => T | Promise<T>,
+  ok: (v: T) => boolean,
+  what: string,
+  ms = 10_000,
 ): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
@@ -133,7 +144,11 @@ export async function until<T>(
 
 /** The REST API; `token: null` sends none, `raw` is sent as the body instead of JSON.stringify(body). */
 export async function restCall(
-  info: EmulatorInfo, method: string, path: string, body?: unknown, opts: { token?: string | null; raw?: string } = {},
+  info: EmulatorInfo,
+  method: string,
+  path: string,
+  body?: unknown,
+  opts: { token?: string | null; raw?: string } = {},
 ): Promise<{ status: number; json: any }> {
   const url = new URL(path, info.restUrl);
   if (url.pathname.startsWith('/api/')) url.searchParams.set('api-version', '2022-07-31');
@@ -166,7 +181,11 @@ const tlsOptions = (info: EmulatorInfo) => ({ ca: readFileSync(info.caCertPath),
 
 export function mqttConnect(info: EmulatorInfo, opts: IClientOptions): Promise<MqttClient> {
   const client = mqtt.connect(`mqtts://localhost:${info.mqttPort}`, {
-    protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, ...tlsOptions(info), ...opts,
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+    ...tlsOptions(info),
+    ...opts,
   });
   return new Promise((resolvePromise, reject) => {
     client.once('connect', () => resolvePromise(client));
@@ -185,9 +204,11 @@ export function hubCredentials(info: EmulatorInfo, deviceId: string, key: string
     clientId: moduleId === undefined ? deviceId : `${deviceId}/${moduleId}`,
     username: buildHubUsername({ hubHost: host, ...identity }),
     password: createSasToken({
-      resourceUri: moduleId === undefined
-        ? sasResource.device(host, deviceId) : sasResource.module(host, deviceId, moduleId),
-      key, expiry: inAnHour(), ...(keyName === undefined ? {} : { keyName }),
+      resourceUri:
+        moduleId === undefined ? sasResource.device(host, deviceId) : sasResource.module(host, deviceId, moduleId),
+      key,
+      expiry: inAnHour(),
+      ...(keyName === undefined ? {} : { keyName }),
     }),
   };
 }
@@ -197,7 +218,9 @@ export function dpsCredentials(info: EmulatorInfo, registrationId: string, key: 
     clientId: registrationId,
     username: buildDpsUsername(info.idScope, registrationId),
     password: createSasToken({
-      resourceUri: sasResource.registration(info.idScope, registrationId), key, expiry: inAnHour(),
+      resourceUri: sasResource.registration(info.idScope, registrationId),
+      key,
+      expiry: inAnHour(),
       keyName: 'registration',
     }),
   };
@@ -268,8 +291,8 @@ const packet = (firstByte: number, body: Buffer) =>
 
 export const raw = {
   connect(o: { clientId: string; username?: string; password?: string; clean?: boolean }): Buffer {
-    const flags = (o.username !== undefined ? 0x80 : 0) | (o.password !== undefined ? 0x40 : 0)
-      | (o.clean === false ? 0 : 0x02);
+    const flags =
+      (o.username !== undefined ? 0x80 : 0) | (o.password !== undefined ? 0x40 : 0) | (o.clean === false ? 0 : 0x02);
     const header = Buffer.concat([field('MQTT'), Buffer.from([4, flags, 0, 60])]);
     const payload = [field(o.clientId)];
     if (o.username !== undefined) payload.push(field(o.username));
@@ -301,8 +324,10 @@ export function rawTls(info: EmulatorInfo, port = info.mqttPort): Promise<TLSSoc
  * on, so that it reads nothing more unless resumed.
  */
 export async function rawSession(
-  info: EmulatorInfo, credentials: { clientId: string; username: string; password: string; clean?: boolean },
-  filter: string, qos: number,
+  info: EmulatorInfo,
+  credentials: { clientId: string; username: string; password: string; clean?: boolean },
+  filter: string,
+  qos: number,
 ): Promise<TLSSocket> {
   const socket = await rawTls(info);
   socket.on('error', () => {});
@@ -350,7 +375,10 @@ export class SteadyDevice {
   private readonly timer: NodeJS.Timeout;
   private stopping = false;
 
-  private constructor(private readonly client: MqttClient, private readonly deviceId: string) {
+  private constructor(
+    private readonly client: MqttClient,
+    private readonly deviceId: string,
+  ) {
     client.on('close', () => {
       if (!this.stopping) this.problems.push(`disconnected after ${this.sent} messages`);
     });
@@ -377,8 +405,12 @@ export class SteadyDevice {
   /** Stops sending, waits for the PUBACKs still due, and disconnects. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    await until(() => this.acked + this.problems.length, (n) => n >= this.sent, 'the last PUBACKs', 10_000)
-      .catch((err: Error) => this.problems.push(err.message));
+    await until(
+      () => this.acked + this.problems.length,
+      (n) => n >= this.sent,
+      'the last PUBACKs',
+      10_000,
+    ).catch((err: Error) => this.problems.push(err.message));
     this.stopping = true;
     await this.client.endAsync();
   }

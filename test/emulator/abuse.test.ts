@@ -8,8 +8,25 @@ import type { EmulatorInfo } from '../../src/emulator/index.js';
 import { buildDpsUsername, createSasToken, sasResource, topic } from '../../src/protocol/index.js';
 import { hubHttps } from '../support/emulator.js';
 import {
-  closedWithin, dpsCredentials, footprint, hubCredentials, keyOf, mqttConnect, nextMessage, provision, raw, rawSession,
-  rawTls, rejections, restCall, sleep, startChildEmulator, SteadyDevice, until, type ChildEmulator, type Footprint,
+  closedWithin,
+  dpsCredentials,
+  footprint,
+  hubCredentials,
+  keyOf,
+  mqttConnect,
+  nextMessage,
+  provision,
+  raw,
+  rawSession,
+  rawTls,
+  rejections,
+  restCall,
+  sleep,
+  startChildEmulator,
+  SteadyDevice,
+  until,
+  type ChildEmulator,
+  type Footprint,
 } from './abuse-kit.js';
 
 const HANDSHAKE_TIMEOUT_S = 2;
@@ -38,10 +55,13 @@ function measure(label: string): Footprint {
 /** `{"l":{"l":…1…}}`: `levels` objects, the outermost included. */
 const nested = (levels: number) => '{"l":'.repeat(levels) + '1' + '}'.repeat(levels);
 
-const deviceSas = (id: string, key: string, keyName?: string) => createSasToken({
-  resourceUri: sasResource.device(info.hubHostName, id), key, expiry: Math.floor(Date.now() / 1000) + 3600,
-  ...(keyName ? { keyName } : {}),
-});
+const deviceSas = (id: string, key: string, keyName?: string) =>
+  createSasToken({
+    resourceUri: sasResource.device(info.hubHostName, id),
+    key,
+    expiry: Math.floor(Date.now() / 1000) + 3600,
+    ...(keyName ? { keyName } : {}),
+  });
 const PROTO = '{"__proto__": {"public": true}}';
 
 beforeAll(async () => {
@@ -86,8 +106,13 @@ describe('JSON from the wire cannot reach a prototype', () => {
     expect(patch.status).toBe(400);
     expect(patch.json.error.code).toBe('InvalidKey');
     expect((await restCall(info, 'PUT', '/api/devices/proto-dev', undefined, { raw: PROTO })).status).toBe(400);
-    const module = await hubHttps(info, 'PUT', `/devices/edge/modules/proto-mod?${HUB_API}`,
-      deviceSas('edge', keys.edge as string), JSON.parse(PROTO));
+    const module = await hubHttps(
+      info,
+      'PUT',
+      `/devices/edge/modules/proto-mod?${HUB_API}`,
+      deviceSas('edge', keys.edge as string),
+      JSON.parse(PROTO),
+    );
     expect(module.status).toBe(400);
     const dps = await mqttConnect(info, dpsCredentials(info, 'registrar', keys.registrar as string));
     await dps.subscribeAsync('$dps/registrations/res/#', { qos: 1 });
@@ -154,7 +179,11 @@ describe('nesting is bounded', () => {
 describe('no connection can displace another without proving the same identity', () => {
   it('refuses a garbage DPS CONNECT and a wrong-key hub CONNECT for a connected device; the device stays', async () => {
     const before = await rejections(info);
-    const codeOf = (p: Promise<unknown>) => p.then(() => 'connected', (e: { code?: number }) => e.code);
+    const codeOf = (p: Promise<unknown>) =>
+      p.then(
+        () => 'connected',
+        (e: { code?: number }) => e.code,
+      );
     const garbageDps = { clientId: 'steady', username: buildDpsUsername(info.idScope, 'steady'), password: 'garbage' };
     for (let i = 0; i < 5; i++) expect(await codeOf(mqttConnect(info, garbageDps))).toBe(5);
     const wrongKey = hubCredentials(info, 'steady', keyOf(info, 'someone-else', 'devices'));
@@ -204,7 +233,11 @@ describe('connections that never say who they are are closed', () => {
     clearInterval(sampler);
     figures.push(`sockets: ${all.length} opened, at most ${peak} descriptors held`);
     expect(closed.filter((c) => !c).length, 'sockets the emulator left open').toBe(0);
-    await until(() => footprint(emu.pid).fds, (n) => n <= before.fds + 5, 'descriptors back').catch(() => undefined);
+    await until(
+      () => footprint(emu.pid).fds,
+      (n) => n <= before.fds + 5,
+      'descriptors back',
+    ).catch(() => undefined);
     expect(measure('sockets: after the timeout').fds).toBeLessThanOrEqual(before.fds + 5);
     const now = await rejections(info);
     expect(now.tlsHandshakeTimeout).toBeGreaterThanOrEqual(counts.tlsHandshakeTimeout! + 650);
@@ -229,10 +262,15 @@ describe('what one client can pin is bounded', () => {
     const socket = await rawSession(info, credentials, '$iothub/twin/res/#', 0);
     for (let i = 0; i < 5000; i++) socket.write(raw.publish(topic.twinGet(String(i)), '')); // and reads nothing
     let peak = before.rssMb;
-    await until(async () => {
-      peak = Math.max(peak, footprint(emu.pid).rssMb);
-      return (await rejections(info)).overBuffer!;
-    }, (n) => n > counts.overBuffer!, 'the hoarder to be dropped', 15_000).catch(() => undefined);
+    await until(
+      async () => {
+        peak = Math.max(peak, footprint(emu.pid).rssMb);
+        return (await rejections(info)).overBuffer!;
+      },
+      (n) => n > counts.overBuffer!,
+      'the hoarder to be dropped',
+      15_000,
+    ).catch(() => undefined);
     figures.push(`twin GET flood: peak rss ${peak} MB`);
     const closed = closedWithin(socket, 5000);
     socket.resume();
@@ -278,7 +316,12 @@ describe('what one client can pin is bounded', () => {
     for (let i = 0; i < 500; i++) {
       dps.publish(topic.dpsRegister(String(i)), `{"registrationId":"registrar","payload":${payload}}`, { qos: 1 });
     }
-    await until(() => operations.length, (n) => n >= 500, '500 accepted registrations', 20_000);
+    await until(
+      () => operations.length,
+      (n) => n >= 500,
+      '500 accepted registrations',
+      20_000,
+    );
     const after = measure('DPS operations: after 500 x 90 KB registers');
     const first = nextMessage(dps, 'dpsResponse');
     dps.publish(topic.dpsPoll('a', operations[0] as string), ' ', { qos: 1 });
@@ -304,7 +347,11 @@ describe('what one client can pin is bounded', () => {
     let received = 0;
     client.on('message', () => (received += 1));
     await client.subscribeAsync('devices/c2d-sink/messages/devicebound/#', { qos: 1 });
-    await until(() => received, (n) => n >= 50, 'the 50 messages again');
+    await until(
+      () => received,
+      (n) => n >= 50,
+      'the 50 messages again',
+    );
     await sleep(300);
     expect(received).toBe(50);
     await client.endAsync();
@@ -355,7 +402,10 @@ describe('module identities over the hub HTTPS API', () => {
       expect(put.status, module).toBe(401);
     }
     const asModule = hubCredentials(info, 'plain', keys.plain as string, '$edgeAgent');
-    const code = await mqttConnect(info, asModule).then(() => 0, (e: { code?: number }) => e.code);
+    const code = await mqttConnect(info, asModule).then(
+      () => 0,
+      (e: { code?: number }) => e.code,
+    );
     expect(code).toBe(5);
   });
 

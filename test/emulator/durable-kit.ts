@@ -22,7 +22,10 @@ async function ok(info: EmulatorInfo, method: string, path: string, body?: unkno
 
 /** Registers through DPS with `payload`, as a device of `group`; returns the registration state. */
 export async function register(
-  info: EmulatorInfo, id: string, group: 'devices' | 'edgeDevices', payload: unknown,
+  info: EmulatorInfo,
+  id: string,
+  group: 'devices' | 'edgeDevices',
+  payload: unknown,
 ): Promise<{ status: string; registrationState: { substatus: string; assignedHub: string } }> {
   const client = await mqttConnect(info, dpsCredentials(info, id, keyOf(info, id, group)));
   try {
@@ -123,7 +126,8 @@ async function populateRegistry(info: EmulatorInfo): Promise<void> {
   await ok(info, 'PUT', '/api/devices/edge-gw', { displayName: 'Gateway', iotEdge: true, deploymentManifest: 'm1' });
   const host = `${info.hubHostName}:${info.mqttPort}`;
   const edgeToken = createSasToken({
-    resourceUri: sasResource.device(host, 'edge-gw'), key: keyOf(info, 'edge-gw', 'edgeDevices'),
+    resourceUri: sasResource.device(host, 'edge-gw'),
+    key: keyOf(info, 'edge-gw', 'edgeDevices'),
     expiry: Math.floor(Date.now() / 1000) + 3600,
   });
   const modulePath = '/devices/edge-gw/modules/filter?api-version=2021-04-12';
@@ -183,7 +187,10 @@ export class FastPublisher {
   private stopped = false;
   readonly closed: Promise<void>;
 
-  private constructor(private readonly client: MqttClient, window: number) {
+  private constructor(
+    private readonly client: MqttClient,
+    window: number,
+  ) {
     this.closed = new Promise((resolve) => client.once('close', () => resolve()));
     client.on('error', () => {});
     for (let i = 0; i < window; i++) this.next();

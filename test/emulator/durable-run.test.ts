@@ -17,8 +17,11 @@ afterAll(async () => {
 
 async function runOnce(emulator: Emulator, name: string): Promise<any> {
   const result = await runScenario({
-    scenario: 'test/fixtures/run-devices.yaml', duration: '4s', emulator: emulator.info,
-    reportsDir: join(reports, name), logLevel: 'error',
+    scenario: 'test/fixtures/run-devices.yaml',
+    duration: '4s',
+    emulator: emulator.info,
+    reportsDir: join(reports, name),
+    logLevel: 'error',
   });
   return JSON.parse(await readFile(join(result.reportDir, 'summary.json'), 'utf8'));
 }
@@ -32,8 +35,7 @@ describe('runs against an emulator that keeps its counts', () => {
       await emulator.close();
       emulator = await startEmulator({ stateDir: state.dir, mqttPort: 0, httpPort: 0 });
       summaries.push(await runOnce(emulator, 'after-restart'));
-      const counted = Object.values(emulator.stats.toJson().identities)
-        .reduce((n, s) => n + s.messagesReceived, 0);
+      const counted = Object.values(emulator.stats.toJson().identities).reduce((n, s) => n + s.messagesReceived, 0);
       const acknowledged = summaries.reduce((n, s) => n + s.ledger.acknowledged, 0);
       expect(counted, 'the emulator counted all three runs').toBeGreaterThanOrEqual(acknowledged);
     } finally {

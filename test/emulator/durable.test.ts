@@ -8,10 +8,24 @@ import type { EmulatorInfo } from '../../src/emulator/index.js';
 import { topic } from '../../src/protocol/index.js';
 import { isolatedStateDir } from '../support/emulator.js';
 import {
-  hubCredentials, keyOf, mqttConnect, nextMessage, restCall, startChildEmulator, until, type ChildEmulator,
+  hubCredentials,
+  keyOf,
+  mqttConnect,
+  nextMessage,
+  restCall,
+  startChildEmulator,
+  until,
+  type ChildEmulator,
 } from './abuse-kit.js';
 import {
-  FastPublisher, hubDevice, MODEL, populate, PUBLISHER, register, snapshot, twinRequest,
+  FastPublisher,
+  hubDevice,
+  MODEL,
+  populate,
+  PUBLISHER,
+  register,
+  snapshot,
+  twinRequest,
 } from './durable-kit.js';
 
 const state = isolatedStateDir();
@@ -22,8 +36,14 @@ const connectAs = (id: string) => mqttConnect(emu.info, hubCredentials(emu.info,
 /** The same emulator again: same state directory, same ports. */
 async function restart(info: EmulatorInfo): Promise<ChildEmulator> {
   return startChildEmulator([
-    '--state-dir', state.dir, '--mqtt-port', String(info.mqttPort), '--http-port', String(new URL(info.restUrl).port),
-    '--hub-https-port', String(info.hubHttpsPort),
+    '--state-dir',
+    state.dir,
+    '--mqtt-port',
+    String(info.mqttPort),
+    '--http-port',
+    String(new URL(info.restUrl).port),
+    '--hub-https-port',
+    String(info.hubHttpsPort),
   ]);
 }
 
@@ -52,7 +72,11 @@ describe('a restarted emulator is the same cloud', () => {
     sensorTwin = (await twinRequest(sensor)).body;
     await sensor.endAsync();
     const publisher = await FastPublisher.start(emu.info);
-    await until(() => publisher.acked, (n) => n >= 500, 'PUBACKs before the kill');
+    await until(
+      () => publisher.acked,
+      (n) => n >= 500,
+      'PUBACKs before the kill',
+    );
     const before = await snapshot(emu.info);
     expect(publisher.sent - publisher.acked, 'messages in flight when the emulator dies').toBeGreaterThan(0);
 
@@ -92,10 +116,17 @@ describe('a restarted emulator is the same cloud', () => {
 
   it('after SIGTERM reads exactly the same, /stats whole; countingSince kept, startedAt new', async () => {
     const publisher = await FastPublisher.start(emu.info);
-    await until(() => publisher.acked, (n) => n >= 200, 'PUBACKs');
+    await until(
+      () => publisher.acked,
+      (n) => n >= 200,
+      'PUBACKs',
+    );
     await publisher.stop();
-    await until(async () => (await restCall(emu.info, 'GET', '/stats')).json.identities[PUBLISHER].disconnects,
-      (n) => n >= 1, 'the publisher disconnect counted');
+    await until(
+      async () => (await restCall(emu.info, 'GET', '/stats')).json.identities[PUBLISHER].disconnects,
+      (n) => n >= 1,
+      'the publisher disconnect counted',
+    );
     const before = await snapshot(emu.info);
     expect(await emu.kill('SIGTERM')).toBe(0);
     emu = await restart(emu.info);
@@ -115,7 +146,10 @@ describe('a restarted emulator is the same cloud', () => {
     try {
       const leaf = db.prepare('SELECT * FROM dps_registrations WHERE registration_id = ?').get('dps-leaf');
       expect(leaf).toMatchObject({
-        model_id: MODEL, gateway_id: 'edge-gw', gateway_module_id: 'translator', device_id: 'dps-leaf',
+        model_id: MODEL,
+        gateway_id: 'edge-gw',
+        gateway_module_id: 'translator',
+        device_id: 'dps-leaf',
       });
       const count = db.prepare('SELECT messages_received AS n FROM identity_stats WHERE identity = ?').get(PUBLISHER);
       expect((count as { n: number }).n).toBeGreaterThan(0);
@@ -130,8 +164,11 @@ describe('telemetry acknowledgement', () => {
     const device = await connectAs('rest-device');
     const db = new Database(emu.info.databasePath as string, { readonly: true });
     try {
-      const countedNow = () => (db.prepare('SELECT messages_received AS n FROM identity_stats WHERE identity = ?')
-        .get('rest-device') as { n: number } | undefined)?.n ?? 0;
+      const countedNow = () =>
+        (
+          db.prepare('SELECT messages_received AS n FROM identity_stats WHERE identity = ?').get('rest-device') as
+            { n: number } | undefined
+        )?.n ?? 0;
       const start = countedNow();
       for (let i = 1; i <= 20; i++) {
         await device.publishAsync(topic.telemetry({ deviceId: 'rest-device' }), JSON.stringify({ i }), { qos: 1 });

@@ -26,7 +26,10 @@ afterAll(async () => {
 const device = (id: string) => connectRaw(emulator, hubCredentials(emulator, id, keys[id] as string));
 
 async function twinGetAnswered(client: MqttClient, rid: string): Promise<boolean> {
-  const answer = nextMessage(client, 'twinResponse', 2000).then(() => true, () => false);
+  const answer = nextMessage(client, 'twinResponse', 2000).then(
+    () => true,
+    () => false,
+  );
   client.publish(topic.twinGet(rid), '');
   return answer;
 }
@@ -36,7 +39,7 @@ describe('last resort', () => {
     expect(handlers()).toEqual(handlersBefore);
   });
 
-  it("drops only the client whose packet made a handler throw, counted as internalError", async () => {
+  it('drops only the client whose packet made a handler throw, counted as internalError', async () => {
     const calm = await device('calm');
     const cursed = await device('cursed');
     await calm.subscribeAsync('$iothub/twin/res/#');

@@ -11,7 +11,9 @@ import type { Json, JsonObject } from '../../src/emulator/twin.js';
 
 const TOKEN = 'SharedAccessSignature sr=test&sig=abc&skn=operator&se=9999999999';
 const ID_SCOPE = '0ne00000TEST';
-const MANIFEST = JSON.parse(readFileSync(new URL('../fixtures/environmental-sensor.manifest.json', import.meta.url), 'utf8')) as {
+const MANIFEST = JSON.parse(
+  readFileSync(new URL('../fixtures/environmental-sensor.manifest.json', import.meta.url), 'utf8'),
+) as {
   modulesContent: Record<string, { 'properties.desired': JsonObject }>;
 };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -23,7 +25,8 @@ class FakeChannel implements DeviceChannel {
   readonly online = new Set<string>();
   readonly desired: { deviceId: string; moduleId: string | undefined; patch: JsonObject }[] = [];
   readonly c2d: { deviceId: string; body: string; properties: Record<string, string> }[] = [];
-  readonly calls: { deviceId: string; moduleId: string | undefined; name: string; payload: Json; timeoutMs: number }[] = [];
+  readonly calls: { deviceId: string; moduleId: string | undefined; name: string; payload: Json; timeoutMs: number }[] =
+    [];
   readonly methods = new Map<string, Answer>();
 
   isConnected(deviceId: string, moduleId?: string): boolean {
@@ -32,9 +35,16 @@ class FakeChannel implements DeviceChannel {
   pushDesired(deviceId: string, moduleId: string | undefined, patch: JsonObject): void {
     this.desired.push({ deviceId, moduleId, patch });
   }
-  invokeMethod(deviceId: string, moduleId: string | undefined, name: string, payload: Json, timeoutMs: number): Promise<MethodResult> {
+  invokeMethod(
+    deviceId: string,
+    moduleId: string | undefined,
+    name: string,
+    payload: Json,
+    timeoutMs: number,
+  ): Promise<MethodResult> {
     this.calls.push({ deviceId, moduleId, name, payload, timeoutMs });
-    if (!this.isConnected(deviceId, moduleId)) return Promise.reject(new ServiceError(404, 'DeviceNotOnline', `${deviceId} is offline`));
+    if (!this.isConnected(deviceId, moduleId))
+      return Promise.reject(new ServiceError(404, 'DeviceNotOnline', `${deviceId} is offline`));
     const answer = this.methods.get(name)?.(payload) ?? 'timeout';
     if (answer === 'timeout') return Promise.reject(new ServiceError(504, 'GatewayTimeout', `${name} timed out`));
     return Promise.resolve(answer);
@@ -66,7 +76,15 @@ beforeEach(async () => {
   const stats = new EmulatorStats();
   channel = new FakeChannel();
   service = new CloudService(registry, stats, channel);
-  server = createServer(createRestHandler({ service, apiToken: TOKEN, idScope: ID_SCOPE, stats: () => stats.toJson(), log: (l) => logLines.push(l) }));
+  server = createServer(
+    createRestHandler({
+      service,
+      apiToken: TOKEN,
+      idScope: ID_SCOPE,
+      stats: () => stats.toJson(),
+      log: (l) => logLines.push(l),
+    }),
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -86,7 +104,8 @@ interface CallOptions {
 async function call(method: string, path: string, body?: unknown, opts: CallOptions = {}) {
   const url = new URL(path, baseUrl);
   const apiVersion = opts.apiVersion === undefined ? '2022-07-31' : opts.apiVersion;
-  if (url.pathname.startsWith('/api') && apiVersion !== null && !url.searchParams.has('api-version')) url.searchParams.set('api-version', apiVersion);
+  if (url.pathname.startsWith('/api') && apiVersion !== null && !url.searchParams.has('api-version'))
+    url.searchParams.set('api-version', apiVersion);
   const token = opts.token === undefined ? TOKEN : opts.token;
   const payload = opts.raw ?? (body === undefined ? undefined : JSON.stringify(body));
   const res = await fetch(url, {
@@ -153,7 +172,9 @@ describe('authorization, api-version and errors', () => {
     expect((await call('PUT', '/api/devices/d1', { enabled: 'yes' })).status).toBe(400);
     expect((await call('PUT', '/api/devices/bad%2Fid', {})).status).toBe(400);
     expect((await call('GET', '/api/devices/%E0%A4%A')).status).toBe(400);
-    const big = await call('PUT', '/api/deploymentManifests/big', undefined, { raw: JSON.stringify({ data: 'x'.repeat(1024 * 1024 + 10) }) });
+    const big = await call('PUT', '/api/deploymentManifests/big', undefined, {
+      raw: JSON.stringify({ data: 'x'.repeat(1024 * 1024 + 10) }),
+    });
     expect(big.status).toBe(413);
     expect(registry.get('d1')).toBeUndefined();
     // still answering, and still doing real work
@@ -165,19 +186,32 @@ describe('authorization, api-version and errors', () => {
 describe('devices', () => {
   it('creates, reads, updates and deletes a device in IoT Central shape', async () => {
     const created = await call('PUT', '/api/devices/thermo-1', {
-      displayName: 'Thermostat 1', template: 'dtmi:com:example:Thermostat;1', simulated: false, enabled: true,
+      displayName: 'Thermostat 1',
+      template: 'dtmi:com:example:Thermostat;1',
+      simulated: false,
+      enabled: true,
     });
     expect(created.status).toBe(200);
     expect(created.json).toEqual({
-      id: 'thermo-1', etag: expect.any(String), displayName: 'Thermostat 1', simulated: false, provisioned: false,
-      template: 'dtmi:com:example:Thermostat;1', enabled: true, iotEdge: false,
+      id: 'thermo-1',
+      etag: expect.any(String),
+      displayName: 'Thermostat 1',
+      simulated: false,
+      provisioned: false,
+      template: 'dtmi:com:example:Thermostat;1',
+      enabled: true,
+      iotEdge: false,
     });
     expect(registry.get('thermo-1')?.modelId).toBe('dtmi:com:example:Thermostat;1');
 
     expect((await call('GET', '/api/devices/thermo-1')).json).toEqual(created.json);
 
     const patched = await call('PATCH', '/api/devices/thermo-1', { displayName: 'Renamed', enabled: false });
-    expect(patched.json).toMatchObject({ displayName: 'Renamed', enabled: false, template: 'dtmi:com:example:Thermostat;1' });
+    expect(patched.json).toMatchObject({
+      displayName: 'Renamed',
+      enabled: false,
+      template: 'dtmi:com:example:Thermostat;1',
+    });
     expect(patched.json.etag).not.toBe(created.json.etag);
     expect(registry.get('thermo-1')?.enabled).toBe(false);
     expect(channel.disconnected).toEqual(['thermo-1']); // a disabled device loses its connection
@@ -227,21 +261,32 @@ describe('devices', () => {
     const sas = registry.create({ id: 'sas-1' });
     registry.create({ id: 'x509-1', authentication: { type: 'x509CA' } });
     const r = await call('GET', '/api/devices/sas-1/credentials');
-    expect(r.json).toEqual({ idScope: ID_SCOPE, symmetricKey: sas.authentication.type === 'sas' ? sas.authentication.keys : {} });
+    expect(r.json).toEqual({
+      idScope: ID_SCOPE,
+      symmetricKey: sas.authentication.type === 'sas' ? sas.authentication.keys : {},
+    });
     const x = await call('GET', '/api/devices/x509-1/credentials');
     expect(x.json).toMatchObject({ idScope: ID_SCOPE, x509: { commonName: 'x509-1' } });
   });
 
   it('uses deviceKeys for devices created over REST', async () => {
-    const keyServer = createServer(createRestHandler({
-      service, apiToken: TOKEN, idScope: ID_SCOPE, stats: () => ({}),
-      deviceKeys: (id, iotEdge) => ({ primaryKey: `p-${id}-${iotEdge}`, secondaryKey: `s-${id}` }),
-    }));
+    const keyServer = createServer(
+      createRestHandler({
+        service,
+        apiToken: TOKEN,
+        idScope: ID_SCOPE,
+        stats: () => ({}),
+        deviceKeys: (id, iotEdge) => ({ primaryKey: `p-${id}-${iotEdge}`, secondaryKey: `s-${id}` }),
+      }),
+    );
     await new Promise<void>((resolve) => keyServer.listen(0, '127.0.0.1', resolve));
     try {
       const url = `http://127.0.0.1:${(keyServer.address() as AddressInfo).port}/api/devices/k1?api-version=1.0`;
       await fetch(url, { method: 'PUT', headers: { authorization: TOKEN }, body: JSON.stringify({ iotEdge: true }) });
-      expect(registry.get('k1')?.authentication).toEqual({ type: 'sas', keys: { primaryKey: 'p-k1-true', secondaryKey: 's-k1' } });
+      expect(registry.get('k1')?.authentication).toEqual({
+        type: 'sas',
+        keys: { primaryKey: 'p-k1-true', secondaryKey: 's-k1' },
+      });
     } finally {
       keyServer.closeAllConnections();
       await new Promise((resolve) => keyServer.close(resolve));
@@ -254,8 +299,15 @@ describe('properties', () => {
     registry.create({ id: 't1' });
     const r = await call('PATCH', '/api/devices/t1/properties', { targetTemperature: 65.5 });
     expect(r.status).toBe(202);
-    expect(r.json).toEqual({ targetTemperature: 65.5, $metadata: { targetTemperature: { desiredValue: 65.5, desiredVersion: 2 } } });
-    expect(lastDesired()).toEqual({ deviceId: 't1', moduleId: undefined, patch: { targetTemperature: 65.5, $version: 2 } });
+    expect(r.json).toEqual({
+      targetTemperature: 65.5,
+      $metadata: { targetTemperature: { desiredValue: 65.5, desiredVersion: 2 } },
+    });
+    expect(lastDesired()).toEqual({
+      deviceId: 't1',
+      moduleId: undefined,
+      patch: { targetTemperature: 65.5, $version: 2 },
+    });
 
     await call('PATCH', '/api/devices/t1/properties', { fanSpeed: 3 });
     expect(lastDesired()?.patch).toEqual({ fanSpeed: 3, $version: 3 });
@@ -269,17 +321,31 @@ describe('properties', () => {
     expect(lastDesired()?.patch).toEqual({ thermostat1: { __t: 'c', targetTemperature: 30 }, $version: 2 });
 
     // the device acknowledges and reports a read-only property
-    registry.get('t2')?.twin.reported.apply({
-      serialNumber: 'SN-1',
-      thermostat1: { __t: 'c', maxTempSinceLastReboot: 25.3, targetTemperature: { value: 30, ac: 200, ad: 'completed', av: 2 } },
-    }, '2024-01-01T00:00:00.000Z');
+    registry.get('t2')?.twin.reported.apply(
+      {
+        serialNumber: 'SN-1',
+        thermostat1: {
+          __t: 'c',
+          maxTempSinceLastReboot: 25.3,
+          targetTemperature: { value: 30, ac: 200, ad: 'completed', av: 2 },
+        },
+      },
+      '2024-01-01T00:00:00.000Z',
+    );
 
     const comp = await call('GET', '/api/devices/t2/components/thermostat1/properties');
     expect(comp.json).toEqual({
       targetTemperature: 30,
       maxTempSinceLastReboot: 25.3,
       $metadata: {
-        targetTemperature: { desiredValue: 30, desiredVersion: 2, lastUpdateTime: '2024-01-01T00:00:00.000Z', ackCode: 200, ackVersion: 2, ackDescription: 'completed' },
+        targetTemperature: {
+          desiredValue: 30,
+          desiredVersion: 2,
+          lastUpdateTime: '2024-01-01T00:00:00.000Z',
+          ackCode: 200,
+          ackVersion: 2,
+          ackDescription: 'completed',
+        },
         maxTempSinceLastReboot: { lastUpdateTime: '2024-01-01T00:00:00.000Z' },
       },
     });
@@ -325,7 +391,13 @@ describe('commands', () => {
     expect(r.status).toBe(201);
     expect(r.json).toMatchObject({ request: 5, response: { rebooting: true, delay: 5 }, responseCode: 200 });
     expect(r.json.id).toMatch(UUID);
-    expect(channel.calls[0]).toMatchObject({ deviceId: 'c1', moduleId: undefined, name: 'reboot', payload: 5, timeoutMs: 10_000 });
+    expect(channel.calls[0]).toMatchObject({
+      deviceId: 'c1',
+      moduleId: undefined,
+      name: 'reboot',
+      payload: 5,
+      timeoutMs: 10_000,
+    });
 
     await call('POST', '/api/devices/c1/commands/reboot', {});
     expect(channel.calls[1]?.timeoutMs).toBe(30_000);
@@ -338,7 +410,9 @@ describe('commands', () => {
     const edge = registry.create({ id: 'e2', iotEdge: true });
     registry.createModule(edge, 'filter');
     online('c2', 'e2/filter');
-    const comp = await call('POST', '/api/devices/c2/components/thermostat1/commands/getMaxMinReport', { request: '2024-01-01' });
+    const comp = await call('POST', '/api/devices/c2/components/thermostat1/commands/getMaxMinReport', {
+      request: '2024-01-01',
+    });
     expect(comp.json.response).toEqual({ maxTemp: 30 });
     const mod = await call('POST', '/api/devices/e2/modules/filter/commands/reset', {});
     expect(mod.json.response).toBe('module reset');
@@ -371,7 +445,10 @@ describe('commands', () => {
 describe('messages and telemetry', () => {
   it('sends C2D messages: JSON data serialized, strings raw, properties kept', async () => {
     registry.create({ id: 'm1' });
-    const queued = await call('POST', '/api/devices/m1/messages', { data: { hello: 1 }, properties: { kind: 'greeting' } });
+    const queued = await call('POST', '/api/devices/m1/messages', {
+      data: { hello: 1 },
+      properties: { kind: 'greeting' },
+    });
     expect(queued).toMatchObject({ status: 202, json: { delivery: 'queued' } });
     online('m1');
     expect((await call('POST', '/api/devices/m1/messages', { data: 'plain text' })).json.delivery).toBe('delivered');
@@ -389,21 +466,29 @@ describe('messages and telemetry', () => {
     registry.createModule(edge, 'sensor');
     edge.lastTelemetry.set('||temperature', { timestamp: '2024-01-01T00:00:00.000Z', value: 21 });
     edge.lastTelemetry.set('sensor|thermostat1|temperature', { timestamp: '2024-01-01T00:00:01.000Z', value: 22 });
-    expect((await call('GET', '/api/devices/tele/telemetry/temperature')).json).toEqual({ timestamp: '2024-01-01T00:00:00.000Z', value: 21 });
-    expect((await call('GET', '/api/devices/tele/modules/sensor/components/thermostat1/telemetry/temperature')).json.value).toBe(22);
+    expect((await call('GET', '/api/devices/tele/telemetry/temperature')).json).toEqual({
+      timestamp: '2024-01-01T00:00:00.000Z',
+      value: 21,
+    });
+    expect(
+      (await call('GET', '/api/devices/tele/modules/sensor/components/thermostat1/telemetry/temperature')).json.value,
+    ).toBe(22);
     expect((await call('GET', '/api/devices/tele/telemetry/humidity')).status).toBe(404);
     expect((await call('GET', '/api/devices/tele/modules/sensor/telemetry/temperature')).status).toBe(404);
   });
 });
 
 describe('deployment manifests', () => {
-  const saveFixture = () => call('PUT', '/api/deploymentManifests/envsensor', { displayName: 'Environmental sensor', data: MANIFEST });
+  const saveFixture = () =>
+    call('PUT', '/api/deploymentManifests/envsensor', { displayName: 'Environmental sensor', data: MANIFEST });
 
   it('saves, lists and gets a manifest, and refuses one without modulesContent', async () => {
     const saved = await saveFixture();
     expect(saved.status).toBe(200);
     expect(saved.json).toMatchObject({ id: 'envsensor', displayName: 'Environmental sensor', data: MANIFEST });
-    expect((await call('GET', '/api/deploymentManifests')).json.value.map((m: { id: string }) => m.id)).toEqual(['envsensor']);
+    expect((await call('GET', '/api/deploymentManifests')).json.value.map((m: { id: string }) => m.id)).toEqual([
+      'envsensor',
+    ]);
     expect((await call('GET', '/api/deploymentManifests/envsensor')).json.data).toEqual(MANIFEST);
     expect((await call('GET', '/api/deploymentManifests/nope')).status).toBe(404);
     expect((await call('PUT', '/api/deploymentManifests/bad', { data: { modules: {} } })).status).toBe(400);
@@ -438,10 +523,14 @@ describe('deployment manifests', () => {
     registry.create({ id: 'plain' });
     const r = await call('POST', '/api/devices/gw-2/deploymentManifest', { id: 'envsensor' });
     expect(r.status).toBe(200);
-    expect(registry.get('gw-2')?.modules.get('$edgeHub')?.twin.desired.value).toEqual(MANIFEST.modulesContent.$edgeHub?.['properties.desired']);
+    expect(registry.get('gw-2')?.modules.get('$edgeHub')?.twin.desired.value).toEqual(
+      MANIFEST.modulesContent.$edgeHub?.['properties.desired'],
+    );
     expect((await call('POST', '/api/devices/plain/deploymentManifest', { id: 'envsensor' })).status).toBe(400);
     expect((await call('POST', '/api/devices/gw-2/deploymentManifest', { id: 'nope' })).status).toBe(404);
-    expect((await call('PATCH', '/api/devices/plain', { iotEdge: false, deploymentManifest: 'envsensor' })).status).toBe(400);
+    expect(
+      (await call('PATCH', '/api/devices/plain', { iotEdge: false, deploymentManifest: 'envsensor' })).status,
+    ).toBe(400);
     expect((await call('DELETE', '/api/deploymentManifests/envsensor')).status).toBe(409);
     await call('DELETE', '/api/devices/gw-2');
     expect((await call('DELETE', '/api/deploymentManifests/envsensor')).status).toBe(204);

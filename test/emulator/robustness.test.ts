@@ -14,7 +14,8 @@ let keys: Record<string, string> = {};
 
 beforeAll(async () => {
   emulator = await startTestEmulator();
-  for (const id of ['steady', 'victim', 'twin-garbage', 'thief', 'c2d-late', 'disabled']) keys[id] = await provisionRaw(emulator, id, 'devices');
+  for (const id of ['steady', 'victim', 'twin-garbage', 'thief', 'c2d-late', 'disabled'])
+    keys[id] = await provisionRaw(emulator, id, 'devices');
 });
 afterAll(async () => {
   await emulator?.close();
@@ -91,10 +92,12 @@ describe('misbehaving clients', () => {
   it('refuses subscriptions IoT Hub does not know with SUBACK 0x80', async () => {
     const client = await device('victim');
     // mqtt.js turns a SUBACK with 0x80 into an error that carries the packet.
-    const suback = await client.subscribeAsync(['#', 'devices/steady/messages/devicebound/#', '$iothub/methods/POST/#']).then(
-      () => undefined,
-      (err: { packet?: { granted: number[] } }) => err.packet,
-    );
+    const suback = await client
+      .subscribeAsync(['#', 'devices/steady/messages/devicebound/#', '$iothub/methods/POST/#'])
+      .then(
+        () => undefined,
+        (err: { packet?: { granted: number[] } }) => err.packet,
+      );
     expect(suback?.granted).toEqual([128, 128, 0]);
     expect(client.connected).toBe(true);
     await client.endAsync();
@@ -115,10 +118,18 @@ describe('misbehaving clients', () => {
   });
 
   it('refuses an expired token, an unknown device and a module that does not exist', async () => {
-    const codeOf = (p: Promise<unknown>) => p.then(() => 'connected', (e: { code?: number }) => e.code);
-    expect(await codeOf(connectRaw(emulator, hubCredentials(emulator, 'steady', keys.steady as string, undefined, 1000)))).toBe(5);
+    const codeOf = (p: Promise<unknown>) =>
+      p.then(
+        () => 'connected',
+        (e: { code?: number }) => e.code,
+      );
+    expect(
+      await codeOf(connectRaw(emulator, hubCredentials(emulator, 'steady', keys.steady as string, undefined, 1000))),
+    ).toBe(5);
     expect(await codeOf(connectRaw(emulator, hubCredentials(emulator, 'nobody', keys.steady as string)))).toBe(5);
-    expect(await codeOf(connectRaw(emulator, hubCredentials(emulator, 'steady', keys.steady as string, 'ghost')))).toBe(5);
+    expect(await codeOf(connectRaw(emulator, hubCredentials(emulator, 'steady', keys.steady as string, 'ghost')))).toBe(
+      5,
+    );
   });
 
   it('drops the first connection when a second one uses the same identity', async () => {
@@ -133,12 +144,18 @@ describe('misbehaving clients', () => {
   it('survives random bytes, a half-open TLS handshake and a packet header announcing 100 MB', async () => {
     const raw = (bytes: Buffer) =>
       new Promise<void>((resolve) => {
-        const socket = tlsConnect({ port: emulator.info.mqttPort, host: '127.0.0.1', ca: caOf(emulator), servername: 'localhost' }, () => {
-          socket.write(bytes);
-        });
+        const socket = tlsConnect(
+          { port: emulator.info.mqttPort, host: '127.0.0.1', ca: caOf(emulator), servername: 'localhost' },
+          () => {
+            socket.write(bytes);
+          },
+        );
         socket.on('error', () => resolve());
         socket.on('close', () => resolve());
-        setTimeout(() => { socket.destroy(); resolve(); }, 3000);
+        setTimeout(() => {
+          socket.destroy();
+          resolve();
+        }, 3000);
       });
     await raw(randomBytes(2048));
     // CONNECT fixed header with a remaining length of 100 MB, and nothing after it.

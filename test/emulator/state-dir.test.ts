@@ -53,8 +53,10 @@ describe('one emulator per state directory', () => {
   it('refuses in-process too, and lets the directory go when the first one closes', async () => {
     const dir = stateDir();
     const first = await startEmulator({ stateDir: dir, mqttPort: 0, httpPort: 0 });
-    const refused = await startEmulator({ stateDir: dir, mqttPort: 0, httpPort: 0 })
-      .then(() => undefined, (e: unknown) => e);
+    const refused = await startEmulator({ stateDir: dir, mqttPort: 0, httpPort: 0 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(refused).toBeInstanceOf(EmulatorStateError);
     expect((refused as Error).message).toContain(`in use by the emulator with pid ${process.pid}`);
     await first.close();
@@ -103,8 +105,10 @@ describe('a database the emulator cannot use', () => {
   it('refuses a database of a newer or an older schema, naming both versions, and leaves it as it was', async () => {
     const dir = stateDir();
     const path = await writtenDatabase(dir);
-    for (const [version, says] of [[2, 'written by a newer edgefleet (database schema 2; this one reads 1)'],
-      [0, 'written by an older edgefleet (database schema 0; this one reads 1)']] as const) {
+    for (const [version, says] of [
+      [2, 'written by a newer edgefleet (database schema 2; this one reads 1)'],
+      [0, 'written by an older edgefleet (database schema 0; this one reads 1)'],
+    ] as const) {
       const db = new Database(path);
       db.pragma(`user_version = ${version}`);
       db.close();

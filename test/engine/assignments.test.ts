@@ -30,8 +30,14 @@ async function emulatorOn(mqttPort = 0): Promise<Emulator> {
 
 function run(emulator: Emulator, options: { reprovision?: boolean; scenario?: string } = {}): Promise<ScenarioResult> {
   return runScenario({
-    scenario: options.scenario ?? FLEET, duration: '3s', emulator: emulator.info, workers: 2, spawn: inThreadWorkers(),
-    stateDir, reportsDir: join(dir, 'reports'), ...(options.reprovision === true ? { reprovision: true } : {}),
+    scenario: options.scenario ?? FLEET,
+    duration: '3s',
+    emulator: emulator.info,
+    workers: 2,
+    spawn: inThreadWorkers(),
+    stateDir,
+    reportsDir: join(dir, 'reports'),
+    ...(options.reprovision === true ? { reprovision: true } : {}),
   });
 }
 
@@ -48,11 +54,13 @@ describe('the assignment cache across runs', () => {
     const file = await readFile(join(stateDir, ASSIGNMENTS_FILE), 'utf8');
     const cache = JSON.parse(file);
     // An emulator is one target per ID scope: its ports may be new each run, its state directory's ID scope is not.
-    const scope = cache.scopes.find((s: { target: string; idScope: string }) =>
-      s.target === 'emulator' && s.idScope === emulator.info.idScope);
+    const scope = cache.scopes.find(
+      (s: { target: string; idScope: string }) => s.target === 'emulator' && s.idScope === emulator.info.idScope,
+    );
     expect(Object.keys(scope.identities)).toHaveLength(IDENTITIES);
     expect(scope.identities['run-t-001']).toMatchObject({
-      assignedHub: `${emulator.info.hubHostName}:${emulator.info.mqttPort}`, deviceId: 'run-t-001',
+      assignedHub: `${emulator.info.hubHostName}:${emulator.info.mqttPort}`,
+      deviceId: 'run-t-001',
       payload: { modelId: 'dtmi:com:example:Thermostat;1' },
     });
     expect(file).not.toContain(emulator.info.enrollmentGroups.devices.primaryKey);
@@ -88,7 +96,9 @@ describe('the assignment cache across runs', () => {
     const result = await run(restarted);
     expect(registrations(restarted)).toBe(IDENTITIES);
     expect(result.summary.provisioning).toEqual({
-      provisioned: 0, reusedFromCache: IDENTITIES, reprovisioned: IDENTITIES,
+      provisioned: 0,
+      reusedFromCache: IDENTITIES,
+      reprovisioned: IDENTITIES,
     });
     expect(result.summary.gauges.connected ?? 0).toBe(0); // stopped at the end
     expect(result.summary.gauges.failed ?? 0).toBe(0);
@@ -101,24 +111,27 @@ describe('identities that give up', () => {
   it('X.509 IoT Edge devices without module keys are failed in the summary, its errors, the console', async () => {
     const emulator = await emulatorOn();
     const scenario = join(dir, 'x509-edge.yaml');
-    await writeFile(scenario, [
-      'name: x509-edge',
-      'seed: 5',
-      'duration: 3s',
-      `profile: ${resolve('test/fixtures/run-fast.profile.yaml')}`,
-      'fleet:',
-      '  - group: x509-gateways',
-      '    kind: iotEdge',
-      '    count: 2',
-      '    idPattern: "x509-edge-{index}"',
-      '    auth: x509',
-      `    manifest: ${resolve('scenarios/manifests/environmental-sensor.json')}`,
-      '  - group: thermostats',
-      '    kind: device',
-      '    count: 3',
-      '    idPattern: "x509-run-t-{index}"',
-      '',
-    ].join('\n'));
+    await writeFile(
+      scenario,
+      [
+        'name: x509-edge',
+        'seed: 5',
+        'duration: 3s',
+        `profile: ${resolve('test/fixtures/run-fast.profile.yaml')}`,
+        'fleet:',
+        '  - group: x509-gateways',
+        '    kind: iotEdge',
+        '    count: 2',
+        '    idPattern: "x509-edge-{index}"',
+        '    auth: x509',
+        `    manifest: ${resolve('scenarios/manifests/environmental-sensor.json')}`,
+        '  - group: thermostats',
+        '    kind: device',
+        '    count: 3',
+        '    idPattern: "x509-run-t-{index}"',
+        '',
+      ].join('\n'),
+    );
     const result = await run(emulator, { scenario });
     const s = result.summary;
     expect(s.gauges.failed).toBe(2);

@@ -31,7 +31,8 @@ afterAll(async () => {
 /** An output that keeps what it is given, in order. */
 function recording() {
   const seen: { events: string[]; start?: RunStart; snapshots: RunSnapshot[]; final?: RunFinal } = {
-    events: [], snapshots: [],
+    events: [],
+    snapshots: [],
   };
   const output: Output = {
     name: 'recording',
@@ -63,8 +64,13 @@ describe('the coordinator, in-process', () => {
     const { seen, output, ledgers } = recording();
     const lines = join(dir, 'run.jsonl');
     const result = await runScenario({
-      scenario: FLEET, duration: '5s', emulator: emulator.info, workers: 2, spawn: inThreadWorkers(),
-      reportsDir: join(dir, 'reports'), outputs: [output, jsonLinesOutput(lines)],
+      scenario: FLEET,
+      duration: '5s',
+      emulator: emulator.info,
+      workers: 2,
+      spawn: inThreadWorkers(),
+      reportsDir: join(dir, 'reports'),
+      outputs: [output, jsonLinesOutput(lines)],
     });
 
     // Lifecycle: one start before any snapshot, one finish after the last, then close.
@@ -72,7 +78,9 @@ describe('the coordinator, in-process', () => {
     expect(seen.events.slice(-2)).toEqual(['finish', 'close']);
     expect(seen.events.filter((e) => e === 'start' || e === 'finish')).toHaveLength(2);
     expect(seen.start).toMatchObject({
-      runId: result.runId, scenario: 'run-devices', groups: [{ name: 'thermostats', patterns: ['device'] }],
+      runId: result.runId,
+      scenario: 'run-devices',
+      groups: [{ name: 'thermostats', patterns: ['device'] }],
     });
     expect(seen.start!.deviceIds).toHaveLength(IDENTITIES);
 
@@ -107,7 +115,11 @@ describe('the coordinator, in-process', () => {
     loaded.scenario.thresholds.push(parseThreshold('telemetry.count < 20', { abortOnFail: true }));
     const { seen, output } = recording();
     const result = await runScenario({
-      scenario: loaded, emulator: emulator.info, workers: 2, spawn: inThreadWorkers(), reportsDir: join(dir, 'reports'),
+      scenario: loaded,
+      emulator: emulator.info,
+      workers: 2,
+      spawn: inThreadWorkers(),
+      reportsDir: join(dir, 'reports'),
       outputs: [output],
     });
     expect(seen.final!.stoppedEarly).toMatch(/^a threshold failed: telemetry\.count < 20: telemetry\.count was \d+/);
@@ -121,7 +133,12 @@ describe('the coordinator, in-process', () => {
     const crashed = crashingSecondWorker();
     const spawn = crashed.spawn;
     const result = await runScenario({
-      scenario: FLEET, duration: '30s', emulator: emulator.info, workers: 2, spawn, reportsDir: join(dir, 'reports'),
+      scenario: FLEET,
+      duration: '30s',
+      emulator: emulator.info,
+      workers: 2,
+      spawn,
+      reportsDir: join(dir, 'reports'),
     });
     expect(result.incomplete).toBe('worker 1 crashed: the worker ran out of luck');
     expect(result.final.stoppedEarly).toBe(result.incomplete);
@@ -143,14 +160,19 @@ describe('the coordinator, in-process', () => {
 /** The JSON-lines output: a line per snapshot the outputs saw, then the final. */
 async function expectJsonLines(file: string, snapshots: readonly RunSnapshot[], runId: string, final: RunFinal) {
   const ledger = final.aggregate.ledger();
-  const stream = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+  const stream = (await readFile(file, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   expect(stream).toHaveLength(snapshots.length + 1);
   for (const [i, line] of stream.slice(0, -1).entries()) {
     expect(line).toMatchObject({ type: 'snapshot', runId, stage: snapshots[i]!.stage });
     expect(Object.values(line.identities).reduce((a: number, b) => a + (b as number), 0)).toBe(IDENTITIES);
   }
   expect(stream.at(-1)).toMatchObject({
-    type: 'final', runId, identities: { stopped: IDENTITIES },
+    type: 'final',
+    runId,
+    identities: { stopped: IDENTITIES },
     ledger: { generated: ledger.generated, acknowledged: ledger.acknowledged, balanced: true },
     reconciliation: { acknowledgedNotReceived: 0 },
   });

@@ -25,37 +25,53 @@ function run(args: string[]): Promise<{ code: number | null; out: string }> {
 
 describe('a worker that crashes', () => {
   it('leaves a report marked incomplete, and the run exits 1 with its path', async () => {
-    writeFileSync(join(dir, 'faulty.mjs'), [
-      '// A module with a bug: its own timer throws, outside anything the runtime calls.',
-      'export default function create(options) {',
-      '  return {',
-      '    start(api) {',
-      '      setTimeout(() => { throw new Error(`${api.moduleId} broke on its own timer`); }, options.afterMs);',
-      '    },',
-      '    stop() {},',
-      '  };',
-      '}',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      join(dir, 'faulty.mjs'),
+      [
+        '// A module with a bug: its own timer throws, outside anything the runtime calls.',
+        'export default function create(options) {',
+        '  return {',
+        '    start(api) {',
+        '      setTimeout(() => { throw new Error(`${api.moduleId} broke on its own timer`); }, options.afterMs);',
+        '    },',
+        '    stop() {},',
+        '  };',
+        '}',
+        '',
+      ].join('\n'),
+    );
     const profile = ['name: crash', 'duration: 12s', 'arrivals: { startRate: 1000 }', 'drain: 2s', ''];
     writeFileSync(join(dir, 'crash.profile.yaml'), profile.join('\n'));
-    writeFileSync(join(dir, 'crash.yaml'), [
-      'name: crash', 'seed: 4', 'profile: ./crash.profile.yaml', 'fleet:',
-      `  - group: edges`,
-      `    kind: iotEdge`,
-      `    count: 1`,
-      `    idPattern: "crash-edge-{index}"`,
-      `    manifest: ${JSON.stringify(MANIFEST)}`,
-      '    modules:',
-      '      SimulatedTemperatureSensor: { behaviour: { file: ./faulty.mjs }, options: { afterMs: 3000 } }',
-      '  - { group: thermostats, kind: device, count: 10, idPattern: "crash-t-{index:02}",',
-      '      telemetry: { interval: 500ms } }',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      join(dir, 'crash.yaml'),
+      [
+        'name: crash',
+        'seed: 4',
+        'profile: ./crash.profile.yaml',
+        'fleet:',
+        `  - group: edges`,
+        `    kind: iotEdge`,
+        `    count: 1`,
+        `    idPattern: "crash-edge-{index}"`,
+        `    manifest: ${JSON.stringify(MANIFEST)}`,
+        '    modules:',
+        '      SimulatedTemperatureSensor: { behaviour: { file: ./faulty.mjs }, options: { afterMs: 3000 } }',
+        '  - { group: thermostats, kind: device, count: 10, idPattern: "crash-t-{index:02}",',
+        '      telemetry: { interval: 500ms } }',
+        '',
+      ].join('\n'),
+    );
     const reports = join(dir, 'reports');
     const r = await run([
-      'run', join(dir, 'crash.yaml'), '--no-tui', '--workers', '2', '--state-dir', TEST_STATE_DIR,
-      '--reports-dir', reports,
+      'run',
+      join(dir, 'crash.yaml'),
+      '--no-tui',
+      '--workers',
+      '2',
+      '--state-dir',
+      TEST_STATE_DIR,
+      '--reports-dir',
+      reports,
     ]);
     expect(r.code, r.out).toBe(1);
     expect(r.out).toMatch(/^INCOMPLETE: worker \d crashed: SimulatedTemperatureSensor broke on its own timer/m);

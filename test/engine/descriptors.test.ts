@@ -5,16 +5,30 @@ import { describe, expect, it } from 'vitest';
 import { loadScenario } from '../../src/config/load.js';
 import { planFleet } from '../../src/config/plan.js';
 import {
-  budgetAdvice, descriptorBudget, estimateDescriptors, fits, PER_WORKER, RESERVE, EMULATOR_BASELINE,
-  readDescriptorLimit, type DescriptorInput,
+  budgetAdvice,
+  descriptorBudget,
+  estimateDescriptors,
+  fits,
+  PER_WORKER,
+  RESERVE,
+  EMULATOR_BASELINE,
+  readDescriptorLimit,
+  type DescriptorInput,
 } from '../../src/engine/descriptors.js';
 
 async function inputOf(file: string, overrides: Partial<DescriptorInput> = {}): Promise<DescriptorInput> {
   const loaded = await loadScenario(file);
   const plan = planFleet({ scenario: loaded.scenario, profile: loaded.profile, durationMs: loaded.durationMs });
   return {
-    identities: plan.identities, groups: loaded.groups, target: loaded.target.kind, arrivals: loaded.profile.arrivals,
-    workers: 2, embeddedEmulator: true, gatewayListen: 0, baseline: 20, ...overrides,
+    identities: plan.identities,
+    groups: loaded.groups,
+    target: loaded.target.kind,
+    arrivals: loaded.profile.arrivals,
+    workers: 2,
+    embeddedEmulator: true,
+    gatewayListen: 0,
+    baseline: 20,
+    ...overrides,
   };
 }
 
@@ -37,7 +51,7 @@ describe('the descriptors a plan needs at its peak', () => {
     expect(e.emulator).toBe(e.connections + EMULATOR_BASELINE);
   });
 
-  it('counts downstream devices\' upstream legs and the sensors of identity-translation modules', async () => {
+  it("counts downstream devices' upstream legs and the sensors of identity-translation modules", async () => {
     const leaves = estimateDescriptors(await inputOf('scenarios/transparent-gateway.yaml'));
     expect(part(leaves.parts, /6 downstream devices: an upstream connection each/)).toBe(6);
     expect(part(leaves.parts, /IoT Edge devices of gateway: 3 connections each/)).toBe(6);
@@ -47,7 +61,13 @@ describe('the descriptors a plan needs at its peak', () => {
 
   it('counts registrations in flight from the peak arrival rate, and no emulator it does not start', async () => {
     const input = await inputOf('scenarios/quickstart.yaml', {
-      arrivals: { startRate: 1, stages: [{ duration: 10_000, target: 20 }, { duration: 0, target: 5 }] },
+      arrivals: {
+        startRate: 1,
+        stages: [
+          { duration: 10_000, target: 20 },
+          { duration: 0, target: 5 },
+        ],
+      },
       embeddedEmulator: false,
     });
     const e = estimateDescriptors(input);
@@ -80,7 +100,7 @@ describe('the budget against the limit', () => {
     expect(fits(descriptorBudget(e, { soft: 20_000, hard: 20_000 }, 100, 3))).toBe(true);
   });
 
-  it('reads this process\'s limit, raised to the hard one by Node at start', () => {
+  it("reads this process's limit, raised to the hard one by Node at start", () => {
     const limit = readDescriptorLimit();
     expect(limit).toBeDefined();
     // An unlimited hard limit is searched up to 2^20 by Node; a finite one is taken whole.

@@ -26,10 +26,18 @@ afterAll(async () => {
 
 /** A scenario and its profile in the test's folder; `fleet` and `events` are YAML lines. */
 async function scenario(name: string, o: { seconds: number; fleet: string[]; events: string[] }): Promise<string> {
-  await writeFile(join(dir, `${name}.profile.yaml`), [
-    `name: ${name}`, `duration: ${o.seconds}s`, 'arrivals: { startRate: 1000 }', 'events:',
-    ...o.events.map((e) => `  - ${e}`), 'drain: 2s', '',
-  ].join('\n'));
+  await writeFile(
+    join(dir, `${name}.profile.yaml`),
+    [
+      `name: ${name}`,
+      `duration: ${o.seconds}s`,
+      'arrivals: { startRate: 1000 }',
+      'events:',
+      ...o.events.map((e) => `  - ${e}`),
+      'drain: 2s',
+      '',
+    ].join('\n'),
+  );
   const file = join(dir, `${name}.yaml`);
   const lines = [`name: ${name}`, 'seed: 9', `profile: ./${name}.profile.yaml`, 'fleet:', ...o.fleet, ''];
   await writeFile(file, lines.join('\n'));
@@ -59,7 +67,9 @@ describe('networkDrop', () => {
     const [edges, half] = result.summary.events as FaultEventReport[];
     // Every IoT Edge device: edgeAgent, edgeHub and its module, each a socket of its own.
     expect(edges).toMatchObject({
-      kind: 'networkDrop', tookAway: { identities: 2, connections: 6 }, before: { identities: 14, connections: 18 },
+      kind: 'networkDrop',
+      tookAway: { identities: 2, connections: 6 },
+      before: { identities: 14, connections: 18 },
     });
     expect(edges!.wholeAfterMs).toEqual(expect.any(Number));
     const s = await stats(emulator);
@@ -100,7 +110,9 @@ describe('networkDrop', () => {
 describe('targetRestart', () => {
   it('kills the emulator edgefleet started and starts another on the same port; the event has a section', async () => {
     const file = await scenario('restart', {
-      seconds: 12, fleet: [thermostats('restart-t', 10)], events: ['{ at: 3s, kind: targetRestart, duration: 2s }'],
+      seconds: 12,
+      fleet: [thermostats('restart-t', 10)],
+      events: ['{ at: 3s, kind: targetRestart, duration: 2s }'],
     });
     // No emulator given: runScenario starts one in a child process, as `edgefleet run` does.
     const reportsDir = join(dir, 'reports-restart');
@@ -132,21 +144,36 @@ describe('targetRestart', () => {
 
   it('is refused for a target edgefleet did not start: another kind, or an emulator given by its info', async () => {
     const file = await scenario('restart-refused', {
-      seconds: 10, fleet: [thermostats('refused-t', 1)], events: ['{ at: 3s, kind: targetRestart, duration: 1s }'],
+      seconds: 10,
+      fleet: [thermostats('refused-t', 1)],
+      events: ['{ at: 3s, kind: targetRestart, duration: 1s }'],
     });
     const mqtt = join(dir, 'restart-mqtt.yaml');
-    await writeFile(mqtt, (await readFile(file, 'utf8')).replace('fleet:', [
-      'target: mqtt', 'targets:', '  mqtt: { host: 127.0.0.1, topics: { telemetry: "t/{deviceId}" } }', 'fleet:',
-    ].join('\n')));
+    await writeFile(
+      mqtt,
+      (await readFile(file, 'utf8')).replace(
+        'fleet:',
+        [
+          'target: mqtt',
+          'targets:',
+          '  mqtt: { host: 127.0.0.1, topics: { telemetry: "t/{deviceId}" } }',
+          'fleet:',
+        ].join('\n'),
+      ),
+    );
     const asMqtt = await loadScenario(mqtt).catch((err: unknown) => err);
     expect(asMqtt).toBeInstanceOf(ConfigError);
-    expect((asMqtt as ConfigError).problems).toEqual([expect.objectContaining({
-      file: expect.stringMatching(/restart-refused\.profile\.yaml$/), path: 'events[0].kind',
-      message: expect.stringMatching(/target here is mqtt/),
-    })]);
+    expect((asMqtt as ConfigError).problems).toEqual([
+      expect.objectContaining({
+        file: expect.stringMatching(/restart-refused\.profile\.yaml$/),
+        path: 'events[0].kind',
+        message: expect.stringMatching(/target here is mqtt/),
+      }),
+    ]);
     const reportsDir = join(dir, 'reports-refused');
-    const given = await runScenario({ scenario: file, emulator: emulator.info, reportsDir })
-      .catch((err: unknown) => err);
+    const given = await runScenario({ scenario: file, emulator: emulator.info, reportsDir }).catch(
+      (err: unknown) => err,
+    );
     expect(given).toBeInstanceOf(ConfigError);
     const problem = (given as ConfigError).problems[0];
     expect(problem).toMatchObject({ path: 'events[0].kind', message: expect.stringMatching(/--target-info/) });

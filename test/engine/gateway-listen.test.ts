@@ -10,7 +10,15 @@ import type { Emulator } from '../../src/emulator/index.js';
 import { writeInfoFile } from '../../src/emulator/index.js';
 import { rest, startTestEmulator } from '../support/emulator.js';
 import { until } from '../support/wait.js';
-import { closeAll, deriveDeviceKey, deviceClient, Message, registerWithSymmetricKey, within, type DeviceClient } from '../support/azure-sdk.js';
+import {
+  closeAll,
+  deriveDeviceKey,
+  deviceClient,
+  Message,
+  registerWithSymmetricKey,
+  within,
+  type DeviceClient,
+} from '../support/azure-sdk.js';
 
 const CLI = join(process.cwd(), 'dist/cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'edgefleet-gateway-listen-'));
@@ -34,33 +42,77 @@ describe('edgefleet run --gateway-listen', () => {
   it('lets the official SDK connect through a simulated gateway with GatewayHostName=, while its leaves run', async () => {
     const reports = join(dir, 'reports');
     const stateDir = join(dir, 'state');
-    const child = spawn(process.execPath, [
-      CLI, 'run', 'scenarios/transparent-gateway.yaml', '--duration', '120s', '--no-tui', '--workers', '2',
-      '--target-info', join(dir, 'emulator.json'), '--state-dir', stateDir, '--reports-dir', reports, '--gateway-listen', 'gateway-01',
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        'run',
+        'scenarios/transparent-gateway.yaml',
+        '--duration',
+        '120s',
+        '--no-tui',
+        '--workers',
+        '2',
+        '--target-info',
+        join(dir, 'emulator.json'),
+        '--state-dir',
+        stateDir,
+        '--reports-dir',
+        reports,
+        '--gateway-listen',
+        'gateway-01',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     running = child;
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
 
-    await until(() => /edgeHub listens on mqtts:\/\/127\.0\.0\.1:\d+/.test(out), 30_000, `the listening address in the output:\n${out}`);
+    await until(
+      () => /edgeHub listens on mqtts:\/\/127\.0\.0\.1:\d+/.test(out),
+      30_000,
+      `the listening address in the output:\n${out}`,
+    );
     const address = /GatewayHostName=(127\.0\.0\.1:\d+)/.exec(out)![1]!;
     const edgeCa = readFileSync(join(stateDir, 'edge-ca.pem'), 'utf8');
 
     const leafId = `sdk-leaf-${process.pid}`;
     const leafKey = deriveDeviceKey(emulator.info.enrollmentGroups.devices.primaryKey, leafId);
-    const registration = await registerWithSymmetricKey(emulator.info, leafId, leafKey, { iotcGateway: { iotcGatewayId: 'gateway-01' } });
-    sdk = await deviceClient(`HostName=${registration.assignedHub};DeviceId=${leafId};SharedAccessKey=${leafKey};GatewayHostName=${address}`, { ca: edgeCa });
+    const registration = await registerWithSymmetricKey(emulator.info, leafId, leafKey, {
+      iotcGateway: { iotcGatewayId: 'gateway-01' },
+    });
+    sdk = await deviceClient(
+      `HostName=${registration.assignedHub};DeviceId=${leafId};SharedAccessKey=${leafKey};GatewayHostName=${address}`,
+      { ca: edgeCa },
+    );
     await within(sdk.open(), 10_000, 'SDK open through gateway-01');
-    for (let i = 0; i < 3; i++) await within(sdk.sendEvent(new Message(JSON.stringify({ temperature: 40 + i }))), 10_000, 'SDK sendEvent');
-    await until(() => (emulator.stats.identities.get(leafId)?.messagesReceived ?? 0) === 3, 10_000, 'SDK telemetry at the emulator');
+    for (let i = 0; i < 3; i++)
+      await within(sdk.sendEvent(new Message(JSON.stringify({ temperature: 40 + i }))), 10_000, 'SDK sendEvent');
+    await until(
+      () => (emulator.stats.identities.get(leafId)?.messagesReceived ?? 0) === 3,
+      10_000,
+      'SDK telemetry at the emulator',
+    );
     const relationships = await rest(emulator, 'GET', '/api/devices/gateway-01/relationships');
-    expect(relationships.json.value.map((r: any) => r.target).sort()).toEqual(['gateway-01-leaf-1', 'gateway-01-leaf-2', 'gateway-01-leaf-3', leafId]);
+    expect(relationships.json.value.map((r: any) => r.target).sort()).toEqual([
+      'gateway-01-leaf-1',
+      'gateway-01-leaf-2',
+      'gateway-01-leaf-3',
+      leafId,
+    ]);
     await closeAll(sdk);
     sdk = undefined;
     // The simulated leaves send through their gateways, as themselves.
-    await until(() => ['gateway-01-leaf-1', 'gateway-02-leaf-3'].every((id) => (emulator.stats.identities.get(id)?.messagesReceived ?? 0) > 0), 20_000, 'leaf telemetry');
+    await until(
+      () =>
+        ['gateway-01-leaf-1', 'gateway-02-leaf-3'].every(
+          (id) => (emulator.stats.identities.get(id)?.messagesReceived ?? 0) > 0,
+        ),
+      20_000,
+      'leaf telemetry',
+    );
 
     // Ctrl-C: the run drains and reports (the long duration only keeps the port open while the SDK works).
     child.kill('SIGINT');

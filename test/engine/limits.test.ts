@@ -15,15 +15,23 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A fleet of `count` plain devices arriving at 100/s for `seconds`. */
 function fleet(name: string, count: number, seconds: number): string {
-  writeFileSync(join(dir, `${name}.profile.yaml`), [
-    `name: ${name}`, `duration: ${seconds}s`, 'arrivals: { startRate: 100 }', 'drain: 2s', '',
-  ].join('\n'));
+  writeFileSync(
+    join(dir, `${name}.profile.yaml`),
+    [`name: ${name}`, `duration: ${seconds}s`, 'arrivals: { startRate: 100 }', 'drain: 2s', ''].join('\n'),
+  );
   const file = join(dir, `${name}.yaml`);
-  writeFileSync(file, [
-    `name: ${name}`, 'seed: 5', `profile: ./${name}.profile.yaml`, 'fleet:',
-    `  - { group: thermostats, kind: device, count: ${count}, idPattern: "${name}-{index:04}",`,
-    '      telemetry: { interval: 1s } }', '',
-  ].join('\n'));
+  writeFileSync(
+    file,
+    [
+      `name: ${name}`,
+      'seed: 5',
+      `profile: ./${name}.profile.yaml`,
+      'fleet:',
+      `  - { group: thermostats, kind: device, count: ${count}, idPattern: "${name}-{index:04}",`,
+      '      telemetry: { interval: 1s } }',
+      '',
+    ].join('\n'),
+  );
   return file;
 }
 
@@ -42,7 +50,13 @@ function runUnder(limit: string, args: string[]): Promise<{ code: number | null;
 }
 
 const common = (reports: string) => [
-  '--no-tui', '--workers', '2', '--state-dir', TEST_STATE_DIR, '--reports-dir', reports,
+  '--no-tui',
+  '--workers',
+  '2',
+  '--state-dir',
+  TEST_STATE_DIR,
+  '--reports-dir',
+  reports,
 ];
 const summaryIn = (reports: string) => {
   const runs = readdirSync(reports).filter((d) => d !== 'latest');

@@ -15,7 +15,8 @@ const DEVICE_KEY = deriveDeviceKey(GROUP_KEY, 'run-t-001');
 const LONG_KEY = Buffer.alloc(64, 9).toString('base64'); // 88 chars ending "=="
 const SIG = 'q7XyZ%2Bab%2Fcd12345%3D';
 const SAS = `SharedAccessSignature sr=myhub.azure-devices.net%2Fdevices%2Frun-t-001&sig=${SIG}&se=1700000000`;
-const PEM = '-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIDeadBeefDeadBeefDeadBeefDeadBeefDeadBeefoAoGCCqGSM49\n-----END EC PRIVATE KEY-----';
+const PEM =
+  '-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIDeadBeefDeadBeefDeadBeefDeadBeefDeadBeefoAoGCCqGSM49\n-----END EC PRIVATE KEY-----';
 const BASIC = Buffer.from('operator:hunter2-password').toString('base64');
 
 const SECRET_TEXTS: Array<[string, string, string[]]> = [
@@ -24,7 +25,11 @@ const SECRET_TEXTS: Array<[string, string, string[]]> = [
   ['encoded sig alone', `query sig%3Dq7XyZ%2Bab%26se%3D1`, ['q7XyZ']],
   ['connection string', `HostName=h.azure-devices.net;DeviceId=run-t-001;SharedAccessKey=${DEVICE_KEY}`, [DEVICE_KEY]],
   ['private key block', `loaded ${PEM} ok`, ['MHcCAQEEIDeadBeef']],
-  ['JSON key field', `{"idScope":"0ne00","primaryKey":"${GROUP_KEY}","secondaryKey":"${LONG_KEY}"}`, [GROUP_KEY, LONG_KEY]],
+  [
+    'JSON key field',
+    `{"idScope":"0ne00","primaryKey":"${GROUP_KEY}","secondaryKey":"${LONG_KEY}"}`,
+    [GROUP_KEY, LONG_KEY],
+  ],
   ['YAML key field', `groupKeys:\n  devices:\n    primaryKey: ${GROUP_KEY}`, [GROUP_KEY]],
   ['inspect key field', `{ deviceKey: '${DEVICE_KEY}', apiToken: 'abc.def-ghi' }`, [DEVICE_KEY, 'abc.def-ghi']],
   ['Authorization Basic', `Authorization: Basic ${BASIC}`, [BASIC]],
@@ -89,7 +94,11 @@ describe('createLogger', () => {
     log.warn('w', { device: 'run-t-001', count: 2, why: 'a b' });
     log.error('e\nsecond line');
     log.log('warn', 'via log');
-    expect(c.lines).toEqual(['[warn] w device=run-t-001 count=2 why="a b"\n', '[error] e\n    second line\n', '[warn] via log\n']);
+    expect(c.lines).toEqual([
+      '[warn] w device=run-t-001 count=2 why="a b"\n',
+      '[error] e\n    second line\n',
+      '[warn] via log\n',
+    ]);
     expect(log.enabled('info')).toBe(false);
     expect(log.enabled('error')).toBe(true);
     expect(log.level).toBe('warn');
@@ -106,7 +115,10 @@ describe('createLogger', () => {
     log.error('boom');
     log.close();
     log.error('after close'); // stderr only
-    const records = readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l));
+    const records = readFileSync(file, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(records).toEqual([
       { t: '2026-11-26T21:40:05.123Z', level: 'debug', msg: 'connecting', deviceId: 'run-t-001' },
       { t: '2026-11-26T21:40:05.123Z', level: 'info', msg: 'dropped', worker: 2, n: 3 },
@@ -128,7 +140,8 @@ describe('createLogger', () => {
     const file = join(dir, 'secrets.log');
     const c = capture();
     const log = createLogger({ level: 'debug', file, stderr: c.stderr });
-    for (const [kind, text] of SECRET_TEXTS) log.warn(`${kind}: ${text}`, { detail: text, groupKey: GROUP_KEY, err: new Error(text) });
+    for (const [kind, text] of SECRET_TEXTS)
+      log.warn(`${kind}: ${text}`, { detail: text, groupKey: GROUP_KEY, err: new Error(text) });
     log.close();
     const outputs = { console: c.lines.join(''), file: readFileSync(file, 'utf8') };
     for (const [where, out] of Object.entries(outputs)) {

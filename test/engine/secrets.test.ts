@@ -2,7 +2,16 @@
 // everything it wrote for the keys it used (group keys, device keys, the API token, SAS tokens, private keys).
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { loadScenario } from '../../src/config/load.js';
@@ -21,7 +30,11 @@ interface Finding {
 
 /** The forms a value takes when it leaks: as is, URL-encoded, base64url (no padding). */
 function variants(value: string): string[] {
-  const forms = new Set([value, encodeURIComponent(value), value.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')]);
+  const forms = new Set([
+    value,
+    encodeURIComponent(value),
+    value.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, ''),
+  ]);
   return [...forms].filter((f) => f.length >= 12);
 }
 
@@ -53,7 +66,9 @@ function filesUnder(dir: string): string[] {
 }
 
 function scanFiles(dir: string, secrets: readonly Secret[]): Finding[] {
-  return filesUnder(dir).flatMap((file) => scanText(readFileSync(file, 'utf8'), secrets).map((kind) => ({ where: file, kind })));
+  return filesUnder(dir).flatMap((file) =>
+    scanText(readFileSync(file, 'utf8'), secrets).map((kind) => ({ where: file, kind })),
+  );
 }
 
 const report = (findings: readonly Finding[]) => findings.map((f) => `${f.where}: ${f.kind}`).join('\n');
@@ -72,7 +87,10 @@ describe('the secret scanner', () => {
   it('finds a key in a file, naming the file and the kind of secret', () => {
     const reports = join(dir, 'fake-reports');
     mkdirSync(join(reports, 'run-1'), { recursive: true });
-    writeFileSync(join(reports, 'run-1', 'summary.json'), JSON.stringify({ errors: { auth: { lastMessage: `bad key ${deviceKey}` } } }));
+    writeFileSync(
+      join(reports, 'run-1', 'summary.json'),
+      JSON.stringify({ errors: { auth: { lastMessage: `bad key ${deviceKey}` } } }),
+    );
     writeFileSync(join(reports, 'run-1', 'timeseries.csv'), 'time,connected\n1,2\n');
     const findings = scanFiles(reports, secrets);
     expect(findings).toEqual([{ where: join(reports, 'run-1', 'summary.json'), kind: 'device key dev-1' }]);
@@ -80,8 +98,13 @@ describe('the secret scanner', () => {
 
   it('finds keys URL-encoded or base64url, and credentials it was not told about', () => {
     expect(scanText(`?key=${encodeURIComponent(groupKey)}`, secrets)).toEqual(['group key devices.primaryKey']);
-    expect(scanText(`k=${deviceKey.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')}`, secrets)).toEqual(['device key dev-1']);
-    expect(scanText('password: SharedAccessSignature sr=hub%2Fdevices%2Fd&sig=abcdEFGH1234%3D&se=1', [])).toEqual(['SAS token', 'SAS signature']);
+    expect(scanText(`k=${deviceKey.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')}`, secrets)).toEqual([
+      'device key dev-1',
+    ]);
+    expect(scanText('password: SharedAccessSignature sr=hub%2Fdevices%2Fd&sig=abcdEFGH1234%3D&se=1', [])).toEqual([
+      'SAS token',
+      'SAS signature',
+    ]);
     expect(scanText('GET /x?sig%3DabcdEFGH1234', [])).toEqual(['SAS signature']);
     expect(scanText('-----BEGIN RSA PRIVATE KEY-----\nMIIE', [])).toEqual(['private key block']);
     expect(scanText('HostName=h;DeviceId=d;SharedAccessKey=abcdefgh1234', [])).toEqual(['connection string key']);
@@ -123,15 +146,26 @@ async function secretsOfTheRun(scenarioFile: string): Promise<Secret[]> {
   if (apiSig) out.push({ kind: 'API token signature', value: apiSig });
   const groupKeys: Secret[] = [];
   for (const [group, keys] of Object.entries(stored.enrollmentGroups)) {
-    groupKeys.push({ kind: `group key ${group}.primaryKey`, value: keys.primaryKey }, { kind: `group key ${group}.secondaryKey`, value: keys.secondaryKey });
+    groupKeys.push(
+      { kind: `group key ${group}.primaryKey`, value: keys.primaryKey },
+      { kind: `group key ${group}.secondaryKey`, value: keys.secondaryKey },
+    );
   }
   out.push(...groupKeys);
   const loaded = await loadScenario(scenarioFile, { duration: '6s' });
-  const ids = planFleet({ scenario: loaded.scenario, profile: loaded.profile, durationMs: loaded.durationMs }).identities.map((i) => i.deviceId);
+  const ids = planFleet({
+    scenario: loaded.scenario,
+    profile: loaded.profile,
+    durationMs: loaded.durationMs,
+  }).identities.map((i) => i.deviceId);
   expect(ids.length).toBeGreaterThan(0);
-  for (const id of ids) for (const g of groupKeys) out.push({ kind: `device key of ${id} (from ${g.kind})`, value: deriveDeviceKey(g.value, id) });
+  for (const id of ids)
+    for (const g of groupKeys)
+      out.push({ kind: `device key of ${id} (from ${g.kind})`, value: deriveDeviceKey(g.value, id) });
   for (const file of readdirSync(TEST_STATE_DIR).filter((f) => f.endsWith('-key.pem'))) {
-    const body = readFileSync(join(TEST_STATE_DIR, file), 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('-----'));
+    const body = readFileSync(join(TEST_STATE_DIR, file), 'utf8')
+      .split('\n')
+      .filter((l) => l !== '' && !l.startsWith('-----'));
     out.push({ kind: `private key ${file}`, value: body.join('') });
     for (const line of body) if (line.length >= 24) out.push({ kind: `private key ${file}`, value: line });
   }
@@ -139,34 +173,50 @@ async function secretsOfTheRun(scenarioFile: string): Promise<Secret[]> {
 }
 
 describe('a run as a user starts it', () => {
-  it('writes no key, token or private key to the console, the report folder or the log file', { timeout: 120_000 }, async () => {
-    expect(existsSync(CLI), 'dist/cli/main.js is missing: run "npm run build" (npm test does)').toBe(true);
-    const scenario = 'test/fixtures/run-devices.yaml';
-    const secrets = await secretsOfTheRun(scenario);
-    const reports = join(dir, 'reports');
-    const logFile = join(dir, 'logs', 'run.log');
-    // A copy of the test state directory: the same keys (those looked for), a database of its own.
-    const state = isolatedStateDir();
-    const r = await runCli([
-      'run', scenario, '--duration', '6s', '--reports-dir', reports, '--state-dir', state.dir, '--log-level', 'debug',
-      '--log-file', logFile,
-    ]).finally(() => state.remove());
-    expect(r.code, r.stdout + r.stderr).toBe(0);
+  it(
+    'writes no key, token or private key to the console, the report folder or the log file',
+    { timeout: 120_000 },
+    async () => {
+      expect(existsSync(CLI), 'dist/cli/main.js is missing: run "npm run build" (npm test does)').toBe(true);
+      const scenario = 'test/fixtures/run-devices.yaml';
+      const secrets = await secretsOfTheRun(scenario);
+      const reports = join(dir, 'reports');
+      const logFile = join(dir, 'logs', 'run.log');
+      // A copy of the test state directory: the same keys (those looked for), a database of its own.
+      const state = isolatedStateDir();
+      const r = await runCli([
+        'run',
+        scenario,
+        '--duration',
+        '6s',
+        '--reports-dir',
+        reports,
+        '--state-dir',
+        state.dir,
+        '--log-level',
+        'debug',
+        '--log-file',
+        logFile,
+      ]).finally(() => state.remove());
+      expect(r.code, r.stdout + r.stderr).toBe(0);
 
-    // The run did run (an empty report would prove nothing), with the identities whose keys we look for.
-    const runs = readdirSync(reports).filter((d) => d !== 'latest');
-    expect(runs).toHaveLength(1);
-    const summary = JSON.parse(readFileSync(join(reports, runs[0]!, 'summary.json'), 'utf8'));
-    expect(summary.operations.provision.count, r.stdout + r.stderr).toBe(30);
-    expect(summary.operations.telemetry.count, r.stdout + r.stderr).toBeGreaterThan(0);
+      // The run did run (an empty report would prove nothing), with the identities whose keys we look for.
+      const runs = readdirSync(reports).filter((d) => d !== 'latest');
+      expect(runs).toHaveLength(1);
+      const summary = JSON.parse(readFileSync(join(reports, runs[0]!, 'summary.json'), 'utf8'));
+      expect(summary.operations.provision.count, r.stdout + r.stderr).toBe(30);
+      expect(summary.operations.telemetry.count, r.stdout + r.stderr).toBeGreaterThan(0);
 
-    const findings: Finding[] = [
-      ...scanText(r.stdout, secrets).map((kind) => ({ where: 'stdout', kind })),
-      ...scanText(r.stderr, secrets).map((kind) => ({ where: 'stderr', kind })),
-      ...scanFiles(reports, secrets).map((f) => ({ ...f, where: relative(dir, f.where) })),
-    ];
-    expect(existsSync(logFile), 'the run was given --log-file and wrote none').toBe(true);
-    findings.push(...scanText(readFileSync(logFile, 'utf8'), secrets).map((kind) => ({ where: 'logs/run.log', kind })));
-    expect(findings, `secrets leaked:\n${report(findings)}`).toEqual([]);
-  });
+      const findings: Finding[] = [
+        ...scanText(r.stdout, secrets).map((kind) => ({ where: 'stdout', kind })),
+        ...scanText(r.stderr, secrets).map((kind) => ({ where: 'stderr', kind })),
+        ...scanFiles(reports, secrets).map((f) => ({ ...f, where: relative(dir, f.where) })),
+      ];
+      expect(existsSync(logFile), 'the run was given --log-file and wrote none').toBe(true);
+      findings.push(
+        ...scanText(readFileSync(logFile, 'utf8'), secrets).map((kind) => ({ where: 'logs/run.log', kind })),
+      );
+      expect(findings, `secrets leaked:\n${report(findings)}`).toEqual([]);
+    },
+  );
 });

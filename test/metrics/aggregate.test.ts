@@ -122,9 +122,20 @@ describe('snapshot → aggregate round trip', () => {
       startMs: T0,
       endMs: T0 + 1000,
       ops: {},
-      ledger: { generated: 0, acknowledged: 0, failed: 0, expired: 0, dropped: 0, stored: 0, deliveredLate: 0, resent: 0 },
+      ledger: {
+        generated: 0,
+        acknowledged: 0,
+        failed: 0,
+        expired: 0,
+        dropped: 0,
+        stored: 0,
+        deliveredLate: 0,
+        resent: 0,
+      },
       gauges: {},
-      errors: { throttled: { count: 2, byOperation: { connect: 2 }, lastMessage: msg, lastAtMs: at, lastOperation: 'connect' } },
+      errors: {
+        throttled: { count: 2, byOperation: { connect: 2 }, lastMessage: msg, lastAtMs: at, lastOperation: 'connect' },
+      },
       rejected: 0,
       clamped: 0,
     });
@@ -132,7 +143,13 @@ describe('snapshot → aggregate round trip', () => {
     agg.add('b', snap('older', T0 + 100)); // arrives later but happened earlier
     const e = agg.errors().throttled;
     expect(e).toMatchObject({ count: 4, lastMessage: 'newest', lastAtMs: T0 + 900, byOperation: { connect: 4 } });
-    expect(agg.errors().auth).toEqual({ count: 0, byOperation: {}, lastMessage: null, lastAtMs: null, lastOperation: null });
+    expect(agg.errors().auth).toEqual({
+      count: 0,
+      byOperation: {},
+      lastMessage: null,
+      lastAtMs: null,
+      lastOperation: null,
+    });
   });
 
   it('refuses a snapshot of an unknown version', () => {
@@ -156,10 +173,16 @@ describe('merge', () => {
   it('merging two aggregates equals recording everything in one', () => {
     const data = [samples(2500, 11), samples(1500, 12), samples(700, 13)];
     const one = new MetricsAggregate();
-    feedAll(one, data.map((d, w) => [`w${w}`, d, w] as [string, Sample[], number]));
+    feedAll(
+      one,
+      data.map((d, w) => [`w${w}`, d, w] as [string, Sample[], number]),
+    );
     const a = new MetricsAggregate({ shard: 'A' });
     const b = new MetricsAggregate({ shard: 'B' });
-    feedAll(a, [['w0', data[0]!, 0], ['w1', data[1]!, 1]]);
+    feedAll(a, [
+      ['w0', data[0]!, 0],
+      ['w1', data[1]!, 1],
+    ]);
     feedAll(b, [['w2', data[2]!, 2]]);
     a.merge(b);
     expect(statsOf(a)).toEqual(statsOf(one));
@@ -180,7 +203,10 @@ describe('merge', () => {
     const d2 = samples(900, 22);
     feed(a, 'w0', d1, 0);
     feed(b, 'w0', d2, 1);
-    feedAll(one, [['x', d1, 0], ['y', d2, 1]]);
+    feedAll(one, [
+      ['x', d1, 0],
+      ['y', d2, 1],
+    ]);
     const shipped = MetricsAggregate.fromState(JSON.parse(JSON.stringify(b.toState())));
     expect(shipped.shard).toBe('B');
     a.merge(shipped);
@@ -226,7 +252,12 @@ describe('interval views and timeseries', () => {
     expect(v.operations.telemetry!.perSecond).toBe(150);
     expectWithinHdr(v.operations.telemetry!.p50, 5);
     expectWithinHdr(v.operations.telemetry!.p99, 20);
-    expect(v.rates).toEqual({ generatedPerSecond: 150, acknowledgedPerSecond: 148, failedPerSecond: 0, errorsPerSecond: 0 });
+    expect(v.rates).toEqual({
+      generatedPerSecond: 150,
+      acknowledgedPerSecond: 148,
+      failedPerSecond: 0,
+      errorsPerSecond: 0,
+    });
     expect(v.connected).toBe(150);
     expect(agg.timeseries).toHaveLength(1);
 
@@ -298,7 +329,12 @@ describe('scheduler lateness per second', () => {
   it('keeps the worst second when rows are joined (long runs) or shards merged', () => {
     const agg = new MetricsAggregate({ closeGraceMs: 0, timeseriesCapacity: 2 });
     const r = new MetricsRecorder(T0);
-    for (const [s, late] of [[1, 5], [2, 30], [3, 1], [4, 2]] as const) {
+    for (const [s, late] of [
+      [1, 5],
+      [2, 30],
+      [3, 1],
+      [4, 2],
+    ] as const) {
       r.recordLateness(late);
       agg.add(0, r.snapshot(T0 + s * 1000 - 100));
       agg.tick(T0 + s * 1000);

@@ -109,11 +109,29 @@ describe('ledger and gauges', () => {
   });
 
   it('derives inFlight and detects a ledger that does not balance', () => {
-    const ok = ledgerTotals({ generated: 100, acknowledged: 80, failed: 5, expired: 4, dropped: 3, stored: 7, deliveredLate: 2, resent: 0 });
+    const ok = ledgerTotals({
+      generated: 100,
+      acknowledged: 80,
+      failed: 5,
+      expired: 4,
+      dropped: 3,
+      stored: 7,
+      deliveredLate: 2,
+      resent: 0,
+    });
     expect(ok.inFlight).toBe(8);
     expect(ok.balanced).toBe(true);
     expect(ok.generated).toBe(ok.acknowledged + ok.failed + ok.expired + ok.dropped + ok.inFlight);
-    const bad = ledgerTotals({ generated: 10, acknowledged: 11, failed: 0, expired: 0, dropped: 0, stored: 0, deliveredLate: 0, resent: 0 });
+    const bad = ledgerTotals({
+      generated: 10,
+      acknowledged: 11,
+      failed: 0,
+      expired: 0,
+      dropped: 0,
+      stored: 0,
+      deliveredLate: 0,
+      resent: 0,
+    });
     expect(bad.inFlight).toBe(-1);
     expect(bad.balanced).toBe(false);
   });
@@ -136,7 +154,11 @@ describe('errors', () => {
     r.recordError('throttled', '429 third');
     r.recordError('auth', 'bad token', 'connect');
     const e = r.snapshot(T0 + 1).errors;
-    expect(e.throttled).toMatchObject({ count: 3, lastMessage: '429 third', byOperation: { telemetry: 1, connect: 1 } });
+    expect(e.throttled).toMatchObject({
+      count: 3,
+      lastMessage: '429 third',
+      byOperation: { telemetry: 1, connect: 1 },
+    });
     expect(e.throttled!.lastOperation).toBeUndefined();
     expect(e.auth).toMatchObject({ count: 1, lastMessage: 'bad token', lastOperation: 'connect' });
     expect(e.timeout).toBeUndefined();
@@ -151,7 +173,8 @@ describe('errors', () => {
 
   it('scrubs credentials and bounds the length of messages', () => {
     const r = new MetricsRecorder(T0);
-    const sas = 'SharedAccessSignature sr=hub.azure-devices.net%2Fdevices%2Fd1&sig=SDdmnjkYyFjrpbqAqR3vZ6%2BwYRPTKArKB3r5irq%2BZQE%3D&se=1700000000';
+    const sas =
+      'SharedAccessSignature sr=hub.azure-devices.net%2Fdevices%2Fd1&sig=SDdmnjkYyFjrpbqAqR3vZ6%2BwYRPTKArKB3r5irq%2BZQE%3D&se=1700000000';
     r.recordError('auth', `connect refused for password ${sas}`);
     r.recordError('protocol', 'HostName=h;DeviceId=d;SharedAccessKey=c2VjcmV0c2VjcmV0c2VjcmV0 rejected');
     r.recordError('server', 'x'.repeat(5000));

@@ -16,29 +16,70 @@ const T0 = 1_790_000_000_000;
 const aggregate = new MetricsAggregate();
 
 const start: RunStart = {
-  runId: 'run-live', scenario: 'quickstart', profile: 'chaos', target: 'embedded emulator', seed: 1, startedAtMs: T0,
-  durationMs: 120_000, groups: [{ name: 'thermostats', patterns: ['device'] }], deviceIds: [], aggregate,
-  control: { stop: () => {}, pause: () => {}, inspect: async () => undefined }, log: () => {}, notice: () => {},
+  runId: 'run-live',
+  scenario: 'quickstart',
+  profile: 'chaos',
+  target: 'embedded emulator',
+  seed: 1,
+  startedAtMs: T0,
+  durationMs: 120_000,
+  groups: [{ name: 'thermostats', patterns: ['device'] }],
+  deviceIds: [],
+  aggregate,
+  control: { stop: () => {}, pause: () => {}, inspect: async () => undefined },
+  log: () => {},
+  notice: () => {},
 };
 
 function drop(over: Partial<FaultEventReport>): FaultEventReport {
   return {
-    index: 0, kind: 'networkDrop', spec: { fraction: 0.5 }, atMs: 30_000, at: null, startedAtMs: null,
-    before: { identities: 40, connections: 40 }, tookAway: { identities: 0, connections: 0 }, lowestConnected: null,
-    wholeAfterMs: null, window: null, ledger: null, errors: {}, ...over,
+    index: 0,
+    kind: 'networkDrop',
+    spec: { fraction: 0.5 },
+    atMs: 30_000,
+    at: null,
+    startedAtMs: null,
+    before: { identities: 40, connections: 40 },
+    tookAway: { identities: 0, connections: 0 },
+    lowestConnected: null,
+    wholeAfterMs: null,
+    window: null,
+    ledger: null,
+    errors: {},
+    ...over,
   };
 }
 const restart: FaultEventReport = {
-  index: 1, kind: 'targetRestart', spec: { duration: 10_000 }, atMs: 60_000, at: null, startedAtMs: null,
-  before: { identities: 0, connections: 0 }, tookAway: { identities: 0, connections: 0 }, targetBackAtMs: null,
-  lowestConnected: null, wholeAfterMs: null, window: null, ledger: null, errors: {},
+  index: 1,
+  kind: 'targetRestart',
+  spec: { duration: 10_000 },
+  atMs: 60_000,
+  at: null,
+  startedAtMs: null,
+  before: { identities: 0, connections: 0 },
+  tookAway: { identities: 0, connections: 0 },
+  targetBackAtMs: null,
+  lowestConnected: null,
+  wholeAfterMs: null,
+  window: null,
+  ledger: null,
+  errors: {},
 };
 
 function snapshot(second: number, events: FaultEventReport[]): RunSnapshot {
   return {
-    atMs: T0 + second * 1000, elapsedMs: second * 1000, stage: 'hold 100/s', paused: false, stopping: false, aggregate,
-    states: { thermostats: { connected: 40 } }, patterns: { device: { connected: 40 } }, workers: [],
-    process: { cpuPercent: null, rssMB: null }, connections: 40, events,
+    atMs: T0 + second * 1000,
+    elapsedMs: second * 1000,
+    stage: 'hold 100/s',
+    paused: false,
+    stopping: false,
+    aggregate,
+    states: { thermostats: { connected: 40 } },
+    patterns: { device: { connected: 40 } },
+    workers: [],
+    process: { cpuPercent: null, rssMB: null },
+    connections: 40,
+    events,
   };
 }
 
@@ -65,9 +106,16 @@ describe('profile events, live', () => {
   it('have a line each on the dashboard: the next one before any happened, then those that did', () => {
     const before = viewAfter(firstView(start), snapshot(10, [drop({}), restart]));
     const frame = (view: typeof before) => {
-      const r = render(createElement(Dashboard, {
-        state: view, onStop: () => {}, onPause: () => {}, onDrill: async () => undefined, columns: 110, rows: 40,
-      }));
+      const r = render(
+        createElement(Dashboard, {
+          state: view,
+          onStop: () => {},
+          onPause: () => {},
+          onDrill: async () => undefined,
+          columns: 110,
+          rows: 40,
+        }),
+      );
       return r.lastFrame() ?? '';
     };
     expect(frame(before)).toMatch(/^events {2}networkDrop #0 {2}at 0:30$/m);

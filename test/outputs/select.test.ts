@@ -29,8 +29,12 @@ describe('--out', () => {
   });
 
   it('refuses an unknown kind, a missing argument and a file it cannot write, saying what is accepted', () => {
-    expect(problemOf(['csv=x.csv'])).toMatch(/^--out: expected KIND=ARGUMENT such as json=run\.jsonl .*, got "csv=x\.csv"$/);
+    expect(problemOf(['csv=x.csv'])).toMatch(
+      /^--out: expected KIND=ARGUMENT such as json=run\.jsonl .*, got "csv=x\.csv"$/,
+    );
     expect(problemOf(['json'])).toMatch(/got "json"$/);
-    expect(problemOf([`json=${join(dir, 'missing', 'x.jsonl')}`])).toMatch(/^--out: json=.*x\.jsonl: cannot write .*: ENOENT$/);
+    expect(problemOf([`json=${join(dir, 'missing', 'x.jsonl')}`])).toMatch(
+      /^--out: json=.*x\.jsonl: cannot write .*: ENOENT$/,
+    );
   });
 });

@@ -1,20 +1,39 @@
 import { describe, expect, it } from 'vitest';
 import {
-  buildDpsUsername, buildHubUsername, buildRegisterRequest, ConnectionStringError, DpsBodyError, formatConnectionString,
-  modelIdOf, parseClientId, parseConnectionString, parseDpsUsername, parseHubUsername, parseOperationStatus,
+  buildDpsUsername,
+  buildHubUsername,
+  buildRegisterRequest,
+  ConnectionStringError,
+  DpsBodyError,
+  formatConnectionString,
+  modelIdOf,
+  parseClientId,
+  parseConnectionString,
+  parseDpsUsername,
+  parseHubUsername,
+  parseOperationStatus,
   parseRegisterRequest,
 } from '../../src/protocol/index.js';
 
 describe('IoT Hub username', () => {
   it('builds the device and module forms with api-version and model-id', () => {
-    expect(buildHubUsername({ hubHost: 'h.azure-devices.net', deviceId: 'd1' })).toBe('h.azure-devices.net/d1/?api-version=2021-04-12');
-    expect(buildHubUsername({ hubHost: 'h', deviceId: 'd1', moduleId: 'm1', modelId: 'dtmi:com:example:Thermostat;1' })).toBe(
-      'h/d1/m1/?api-version=2021-04-12&model-id=dtmi%3Acom%3Aexample%3AThermostat%3B1',
+    expect(buildHubUsername({ hubHost: 'h.azure-devices.net', deviceId: 'd1' })).toBe(
+      'h.azure-devices.net/d1/?api-version=2021-04-12',
     );
+    expect(
+      buildHubUsername({ hubHost: 'h', deviceId: 'd1', moduleId: 'm1', modelId: 'dtmi:com:example:Thermostat;1' }),
+    ).toBe('h/d1/m1/?api-version=2021-04-12&model-id=dtmi%3Acom%3Aexample%3AThermostat%3B1');
   });
   it('parses what the Node SDK sends, with a port in the host', () => {
-    expect(parseHubUsername('localhost:8883/d1/?api-version=2021-04-12&model-id=dtmi%3Ax%3By%3B1&DeviceClientType=azure-iot-device%2F1.18.4')).toMatchObject({
-      hubHost: 'localhost:8883', deviceId: 'd1', apiVersion: '2021-04-12', modelId: 'dtmi:x;y;1',
+    expect(
+      parseHubUsername(
+        'localhost:8883/d1/?api-version=2021-04-12&model-id=dtmi%3Ax%3By%3B1&DeviceClientType=azure-iot-device%2F1.18.4',
+      ),
+    ).toMatchObject({
+      hubHost: 'localhost:8883',
+      deviceId: 'd1',
+      apiVersion: '2021-04-12',
+      modelId: 'dtmi:x;y;1',
     });
     const module = parseHubUsername('h/e1/$edgeAgent/?api-version=2018-06-30');
     expect(module).toMatchObject({ deviceId: 'e1', moduleId: '$edgeAgent', apiVersion: '2018-06-30' });
@@ -25,7 +44,10 @@ describe('IoT Hub username', () => {
     expect(parseHubUsername('h/a/b/c/?api-version=1')).toBeUndefined();
   });
   it('client ids', () => {
-    expect(parseClientId('e1/SimulatedTemperatureSensor')).toEqual({ deviceId: 'e1', moduleId: 'SimulatedTemperatureSensor' });
+    expect(parseClientId('e1/SimulatedTemperatureSensor')).toEqual({
+      deviceId: 'e1',
+      moduleId: 'SimulatedTemperatureSensor',
+    });
     expect(parseClientId('d1')).toEqual({ deviceId: 'd1' });
   });
 });
@@ -33,8 +55,14 @@ describe('IoT Hub username', () => {
 describe('DPS username', () => {
   it('builds and parses, with the ClientVersion the Node SDK appends', () => {
     expect(buildDpsUsername('0ne00000001', 'dev-1')).toBe('0ne00000001/registrations/dev-1/api-version=2019-03-31');
-    expect(parseDpsUsername('0ne00000001/registrations/dev-1/api-version=2019-03-31&ClientVersion=azure-iot-provisioning-device%2F1.9.1')).toEqual({
-      idScope: '0ne00000001', registrationId: 'dev-1', apiVersion: '2019-03-31',
+    expect(
+      parseDpsUsername(
+        '0ne00000001/registrations/dev-1/api-version=2019-03-31&ClientVersion=azure-iot-provisioning-device%2F1.9.1',
+      ),
+    ).toEqual({
+      idScope: '0ne00000001',
+      registrationId: 'dev-1',
+      apiVersion: '2019-03-31',
     });
     expect(parseDpsUsername('h/dev-1/?api-version=2021-04-12')).toBeUndefined();
     expect(parseDpsUsername('0ne/registrations/dev-1/api-version=')).toBeUndefined();
@@ -43,7 +71,10 @@ describe('DPS username', () => {
 
 describe('DPS bodies', () => {
   it('builds and validates a register request with an IoT Central payload', () => {
-    const body = buildRegisterRequest('leaf-1', { modelId: 'dtmi:x;1', iotcGateway: { iotcGatewayId: 'gw-1', iotcModuleId: 'idtrans' } });
+    const body = buildRegisterRequest('leaf-1', {
+      modelId: 'dtmi:x;1',
+      iotcGateway: { iotcGatewayId: 'gw-1', iotcModuleId: 'idtrans' },
+    });
     expect(parseRegisterRequest(JSON.stringify(body))).toEqual(body);
     expect(modelIdOf({ iotcModelId: 'dtmi:legacy;1' })).toBe('dtmi:legacy;1');
   });
@@ -66,11 +97,22 @@ describe('DPS bodies', () => {
 
 describe('connection strings', () => {
   it('parses SAS, module, gateway and X.509 forms', () => {
-    expect(parseConnectionString('HostName=h.azure-devices.net;DeviceId=d;SharedAccessKey=YWJj==;GatewayHostName=gw')).toEqual({
-      hostName: 'h.azure-devices.net', deviceId: 'd', sharedAccessKey: 'YWJj==', gatewayHostName: 'gw',
+    expect(
+      parseConnectionString('HostName=h.azure-devices.net;DeviceId=d;SharedAccessKey=YWJj==;GatewayHostName=gw'),
+    ).toEqual({
+      hostName: 'h.azure-devices.net',
+      deviceId: 'd',
+      sharedAccessKey: 'YWJj==',
+      gatewayHostName: 'gw',
     });
-    expect(parseConnectionString('hostname=h;deviceid=d;moduleid=m;sharedaccesskey=k')).toMatchObject({ moduleId: 'm' });
-    expect(parseConnectionString('HostName=h;DeviceId=d;x509=true')).toEqual({ hostName: 'h', deviceId: 'd', x509: true });
+    expect(parseConnectionString('hostname=h;deviceid=d;moduleid=m;sharedaccesskey=k')).toMatchObject({
+      moduleId: 'm',
+    });
+    expect(parseConnectionString('HostName=h;DeviceId=d;x509=true')).toEqual({
+      hostName: 'h',
+      deviceId: 'd',
+      x509: true,
+    });
   });
   it('round-trips', () => {
     const cs = 'HostName=localhost:8883;DeviceId=d;ModuleId=m;SharedAccessKey=abc=;GatewayHostName=gw';

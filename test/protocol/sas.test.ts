@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
-  createSasToken, deriveDeviceKey, encodeUriComponentStrict, hmacSign, parseSasToken, SasTokenError, stringToSign,
+  createSasToken,
+  deriveDeviceKey,
+  encodeUriComponentStrict,
+  hmacSign,
+  parseSasToken,
+  SasTokenError,
+  stringToSign,
   verifySasToken,
 } from '../../src/protocol/index.js';
 
@@ -21,14 +27,23 @@ describe('SAS test vectors', () => {
   });
   it('#5 device token', () => {
     const key = deriveDeviceKey('cGFzc3dvcmQ=', 'device-001');
-    const token = createSasToken({ resourceUri: 'myhub.azure-devices.net/devices/device-001', key, expiry: 1700000000 });
+    const token = createSasToken({
+      resourceUri: 'myhub.azure-devices.net/devices/device-001',
+      key,
+      expiry: 1700000000,
+    });
     expect(token).toBe(
       'SharedAccessSignature sr=myhub.azure-devices.net%2Fdevices%2Fdevice-001&sig=SDdmnjkYyFjrpbqAqR3vZ6%2BwYRPTKArKB3r5irq%2BZQE%3D&se=1700000000',
     );
   });
   it('#6 DPS registration token with skn=registration', () => {
     const key = deriveDeviceKey('cGFzc3dvcmQ=', 'device-001');
-    const token = createSasToken({ resourceUri: '0ne00000000/registrations/device-001', key, expiry: 1700000000, keyName: 'registration' });
+    const token = createSasToken({
+      resourceUri: '0ne00000000/registrations/device-001',
+      key,
+      expiry: 1700000000,
+      keyName: 'registration',
+    });
     expect(token).toContain('sr=0ne00000000%2Fregistrations%2Fdevice-001');
     expect(token).toContain('sig=jmPgb70Dhz7PV%2B1KSHvceR2XX%2BNHPi9mLCqsL%2FmlQTI%3D');
     expect(token).toContain('skn=registration');
@@ -57,7 +72,10 @@ describe('parse and verify', () => {
     const token = parseSasToken(createSasToken({ resourceUri: resource, key, expiry: 2000 }));
     expect(verifySasToken(token, [key], [resource], 1000)).toEqual({ ok: true });
     expect(verifySasToken(token, ['b3RoZXI='], [resource], 1000)).toEqual({ ok: false, reason: 'signature' });
-    expect(verifySasToken(token, [key], ['myhub.azure-devices.net/devices/other'], 1000)).toEqual({ ok: false, reason: 'resource' });
+    expect(verifySasToken(token, [key], ['myhub.azure-devices.net/devices/other'], 1000)).toEqual({
+      ok: false,
+      reason: 'resource',
+    });
     expect(verifySasToken(token, [key], [resource], 2000)).toEqual({ ok: false, reason: 'expired' });
   });
 
@@ -77,7 +95,9 @@ describe('parse and verify', () => {
   });
 
   it('matches resources case-insensitively (host names)', () => {
-    const token = parseSasToken(createSasToken({ resourceUri: 'MyHub.azure-devices.net/devices/device-001', key, expiry: 2000 }));
+    const token = parseSasToken(
+      createSasToken({ resourceUri: 'MyHub.azure-devices.net/devices/device-001', key, expiry: 2000 }),
+    );
     expect(verifySasToken(token, [key], [resource], 1000).ok).toBe(true);
   });
 

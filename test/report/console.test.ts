@@ -15,8 +15,21 @@ describe('console report', () => {
     expect(header.split(/\s{2,}/)).toEqual(['operation', 'count', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms']);
     const i = lines.findIndex((l) => l.startsWith('telemetry'));
     const t = summary.operations.telemetry;
-    expect(lines[i]!.trim().split(/\s+/)).toEqual(['telemetry', '100', formatMs(t.p50), formatMs(t.p95), formatMs(t.p99), formatMs(t.max)]);
-    expect(lines[i + 1]!.trim().split(/\s+/)).toEqual(['raw', formatMs(t.raw.p50), formatMs(t.raw.p95), formatMs(t.raw.p99), formatMs(t.raw.max)]);
+    expect(lines[i]!.trim().split(/\s+/)).toEqual([
+      'telemetry',
+      '100',
+      formatMs(t.p50),
+      formatMs(t.p95),
+      formatMs(t.p99),
+      formatMs(t.max),
+    ]);
+    expect(lines[i + 1]!.trim().split(/\s+/)).toEqual([
+      'raw',
+      formatMs(t.raw.p50),
+      formatMs(t.raw.p95),
+      formatMs(t.raw.p99),
+      formatMs(t.raw.max),
+    ]);
     expect(lines[i]).toContain('60.0'); // corrected p50 ≈ 60.03 ms
     const c = lines.findIndex((l) => l.startsWith('connect'));
     expect(lines[c]).toMatch(/^connect\s+1\s+50\.0\d\s/);
@@ -26,7 +39,10 @@ describe('console report', () => {
 
   it('aligns columns: every table row has the same width', () => {
     const start = lines.findIndex((l) => l.startsWith('operation'));
-    const table = lines.slice(start, lines.findIndex((l, i) => i > start && l.startsWith('latency from')));
+    const table = lines.slice(
+      start,
+      lines.findIndex((l, i) => i > start && l.startsWith('latency from')),
+    );
     expect(new Set(table.map((l) => l.length)).size).toBe(1);
   });
 
@@ -36,7 +52,10 @@ describe('console report', () => {
     expect(ledger[0]).toContain('generated 110 = acknowledged 100 + failed 3 + expired 2 + dropped 1 + in flight 4');
     expect(ledger[0]).toContain('balanced');
     expect(ledger[0]).not.toContain('UNBALANCED');
-    const bad = formatConsoleReport({ ...summary, ledger: { ...summary.ledger, acknowledged: 120, inFlight: -16, balanced: false } });
+    const bad = formatConsoleReport({
+      ...summary,
+      ledger: { ...summary.ledger, acknowledged: 120, inFlight: -16, balanced: false },
+    });
     expect(bad).toContain('UNBALANCED: 16 more settled than generated');
   });
 
@@ -55,8 +74,13 @@ describe('console report', () => {
   });
 
   it('formats milliseconds to about four significant digits', () => {
-    expect([formatMs(0.0421), formatMs(5.25), formatMs(60.031), formatMs(123.45), formatMs(4321.9), formatMs(null)]).toEqual([
-      '0.042', '5.250', '60.03', '123.5', '4322', '-',
-    ]);
+    expect([
+      formatMs(0.0421),
+      formatMs(5.25),
+      formatMs(60.031),
+      formatMs(123.45),
+      formatMs(4321.9),
+      formatMs(null),
+    ]).toEqual(['0.042', '5.250', '60.03', '123.5', '4322', '-']);
   });
 });

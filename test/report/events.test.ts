@@ -15,7 +15,15 @@ const dir = await mkdtemp(join(tmpdir(), 'edgefleet-events-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
 const windowLedger = {
-  generated: 120, acknowledged: 110, failed: 4, expired: 1, dropped: 0, stored: 0, deliveredLate: 6, resent: 3, lost: 5,
+  generated: 120,
+  acknowledged: 110,
+  failed: 4,
+  expired: 1,
+  dropped: 0,
+  stored: 0,
+  deliveredLate: 6,
+  resent: 3,
+  lost: 5,
 };
 const at = (ms: number) => ({ atMs: ms, at: new Date(SYN_T0 + ms).toISOString(), startedAtMs: SYN_T0 + ms });
 const all = { identities: 10, connections: 30 };
@@ -23,24 +31,50 @@ const all = { identities: 10, connections: 30 };
 /** A network drop the fleet recovered from, and a restart it never did. */
 const EVENTS: FaultEventReport[] = [
   {
-    index: 0, kind: 'networkDrop', spec: { fraction: 0.5 }, ...at(12_000), before: all,
-    tookAway: { identities: 5, connections: 15 }, lowestConnected: 5, wholeAfterMs: 3200,
-    window: { fromMs: SYN_T0 + 12_000, toMs: SYN_T0 + 16_700 }, ledger: windowLedger, errors: { network: 15 },
+    index: 0,
+    kind: 'networkDrop',
+    spec: { fraction: 0.5 },
+    ...at(12_000),
+    before: all,
+    tookAway: { identities: 5, connections: 15 },
+    lowestConnected: 5,
+    wholeAfterMs: 3200,
+    window: { fromMs: SYN_T0 + 12_000, toMs: SYN_T0 + 16_700 },
+    ledger: windowLedger,
+    errors: { network: 15 },
   },
   {
-    index: 1, kind: 'targetRestart', spec: { duration: 2000 }, ...at(20_000), before: all, tookAway: all,
-    targetBackAtMs: SYN_T0 + 23_100, lowestConnected: 0, wholeAfterMs: null, wholeAfterTargetBackMs: null,
+    index: 1,
+    kind: 'targetRestart',
+    spec: { duration: 2000 },
+    ...at(20_000),
+    before: all,
+    tookAway: all,
+    targetBackAtMs: SYN_T0 + 23_100,
+    lowestConnected: 0,
+    wholeAfterMs: null,
+    wholeAfterTargetBackMs: null,
     notWhole: 'never whole again before the end: 0 of 10 identities connected and 0 of 30 connections open at the end',
-    window: { fromMs: SYN_T0 + 20_000, toMs: SYN_T0 + 30_000 }, ledger: { ...windowLedger, failed: 9, lost: 10 },
-    errors: { auth: 40, network: 12 }, target: { killedPid: 4100, pid: 4177, mqttPort: 8883 },
+    window: { fromMs: SYN_T0 + 20_000, toMs: SYN_T0 + 30_000 },
+    ledger: { ...windowLedger, failed: 9, lost: 10 },
+    errors: { auth: 40, network: 12 },
+    target: { killedPid: 4100, pid: 4177, mqttPort: 8883 },
   },
 ];
 const LIMITS: RunLimits = {
   descriptors: {
-    limit: 200, hardLimit: 200, needed: 560, parts: [{ what: '300 plain devices', count: 300 }], forced: true,
+    limit: 200,
+    hardLimit: 200,
+    needed: 560,
+    parts: [{ what: '300 plain devices', count: 300 }],
+    forced: true,
   },
   exhaustion: {
-    at: new Date(SYN_T0 + 2000).toISOString(), atMs: 2000, connected: 30, connections: 30, sockets: 150,
+    at: new Date(SYN_T0 + 2000).toISOString(),
+    atMs: 2000,
+    connected: 30,
+    connections: 30,
+    sockets: 150,
     message: 'd-1: EMFILE: connect EMFILE',
   },
   peakConnected: 170,
@@ -57,13 +91,15 @@ describe('event sections', () => {
     expect(stored.events).toEqual(EVENTS);
     expect(stored.limits).toEqual(LIMITS);
     const text = formatConsoleReport(summary);
-    expect(text).toContain([
-      '  events[0] networkDrop at 0:12 (fraction 0.5)  2026-11-26T21:00:12.000Z',
-      '    took away     5 identities, 15 connections (before: 10 identities connected, 30 connections open)',
-      '    whole again   after 3.2 s, lowest 5 connected',
-      '    over window   4.7 s: generated 120, acknowledged 110, failed 4, expired 1, lost 5, delivered late 6; resent 3; ' +
-        'errors network 15',
-    ].join('\n'));
+    expect(text).toContain(
+      [
+        '  events[0] networkDrop at 0:12 (fraction 0.5)  2026-11-26T21:00:12.000Z',
+        '    took away     5 identities, 15 connections (before: 10 identities connected, 30 connections open)',
+        '    whole again   after 3.2 s, lowest 5 connected',
+        '    over window   4.7 s: generated 120, acknowledged 110, failed 4, expired 1, lost 5, delivered late 6; resent 3; ' +
+          'errors network 15',
+      ].join('\n'),
+    );
     expect(text).toContain('    target        killed pid 4100, back after 3.1 s as pid 4177 on port 8883');
     expect(text).toContain('    whole again   never whole again before the end: 0 of 10 identities connected');
     const lines = text.split('\n');
@@ -97,7 +133,8 @@ describe('event sections', () => {
     const cells = rows.slice(1).map((r) => r.split(','));
     const marks = cells.filter((c) => c.at(-1) !== '').map((c) => [Number(c[1]), c.at(-1)]);
     expect(marks).toEqual([
-      [SYN_T0 + 12_000, 'networkDrop#0'], [SYN_T0 + 15_000, 'networkDrop#0 whole'],
+      [SYN_T0 + 12_000, 'networkDrop#0'],
+      [SYN_T0 + 15_000, 'networkDrop#0 whole'],
       [SYN_T0 + 20_000, 'targetRestart#1'],
     ]);
   });

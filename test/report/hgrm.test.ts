@@ -37,7 +37,13 @@ function parseHgrm(text: string): Hgrm {
     expect(cols.every((n) => Number.isFinite(n))).toBe(true);
     rows.push({ value: cols[0]!, percentile: cols[1]!, totalCount: cols[2]!, inverse: cols[3] ?? null });
   }
-  return { rows, mean: footer['Mean']!, stdDeviation: footer['StdDeviation']!, max: footer['Max']!, totalCount: footer['Total count']! };
+  return {
+    rows,
+    mean: footer['Mean']!,
+    stdDeviation: footer['StdDeviation']!,
+    max: footer['Max']!,
+    totalCount: footer['Total count']!,
+  };
 }
 
 describe('.hgrm output', () => {

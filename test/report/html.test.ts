@@ -25,8 +25,15 @@ import { systemPeer } from '../support/system-peer.js';
 import { SYN_T0, syntheticAggregate } from './synthetic.js';
 
 const CHROMIUM_FLAGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-dev-shm-usage',
 ];
 
 /** Debian's `chromium`, or CHROMIUM=/path; missing, the browser tests skip (or fail with CI set) saying how to get it. */
@@ -66,7 +73,11 @@ function figures(dom: string): Map<string, Figure> {
     const attrs = attrsOf(m[1]!);
     const paths = [...m[2]!.matchAll(/<path\b([^>]*)>/g)].map((p) => {
       const a = attrsOf(p[1]!);
-      return { series: a['data-series'] ?? '', points: Number(a['data-points']), commands: (a.d ?? '').match(/[ML]/g)?.length ?? 0 };
+      return {
+        series: a['data-series'] ?? '',
+        points: Number(a['data-points']),
+        commands: (a.d ?? '').match(/[ML]/g)?.length ?? 0,
+      };
     });
     out.set(attrs.id ?? '', { attrs, paths });
   }
@@ -93,9 +104,16 @@ describe.skipIf(chromium.missing)('report.html in headless Chromium', () => {
     w.recordError('protocol', `bad packet ${XSS}`);
     agg.add('x', w.snapshot(SYN_T0 + 39_500));
     agg.flush();
-    const summary = buildSummary(agg, { runId: 'run-html', scenario: { name: `demo ${XSS}` }, profile: 'ramp', target: 'emulator' });
+    const summary = buildSummary(agg, {
+      runId: 'run-html',
+      scenario: { name: `demo ${XSS}` },
+      profile: 'ramp',
+      target: 'emulator',
+    });
     const file = await writeHtmlReport(dir, summary, agg, {
-      checks: [{ name: 'edgefleet', cases: [{ name: 'telemetry.p99 < 200ms', failure: { message: 'p99 was 279 ms' } }] }],
+      checks: [
+        { name: 'edgefleet', cases: [{ name: 'telemetry.p99 < 200ms', failure: { message: 'p99 was 279 ms' } }] },
+      ],
     });
 
     const dom = await dumpDom(file, join(dir, 'profile'));
@@ -115,7 +133,8 @@ describe.skipIf(chromium.missing)('report.html in headless Chromium', () => {
       expect(f!.paths[0]!.points, op).toBe(expected);
       for (const p of f!.paths) expect(p.commands, `${op} ${p.series}`).toBe(p.points);
     }
-    for (const op of OPERATIONS.filter((o) => !withData.includes(o))) expect(figs.has(`chart-latency-${op}`), op).toBe(false);
+    for (const op of OPERATIONS.filter((o) => !withData.includes(o)))
+      expect(figs.has(`chart-latency-${op}`), op).toBe(false);
 
     const rows = agg.timeseries.length;
     expect(rows).toBeGreaterThanOrEqual(40);
@@ -158,9 +177,19 @@ describe.skipIf(chromium.missing)('report.html in headless Chromium', () => {
     const agg = syntheticAggregate({ seconds: 30 });
     type Kind = FaultEventReport['kind'];
     const event = (index: number, kind: Kind, atMs: number, wholeAfterMs: number | null): FaultEventReport => ({
-      index, kind, spec: {}, atMs, at: new Date(SYN_T0 + atMs).toISOString(), startedAtMs: SYN_T0 + atMs,
-      before: { identities: 10, connections: 10 }, tookAway: { identities: 5, connections: 5 }, lowestConnected: 5,
-      wholeAfterMs, window: null, ledger: null, errors: {},
+      index,
+      kind,
+      spec: {},
+      atMs,
+      at: new Date(SYN_T0 + atMs).toISOString(),
+      startedAtMs: SYN_T0 + atMs,
+      before: { identities: 10, connections: 10 },
+      tookAway: { identities: 5, connections: 5 },
+      lowestConnected: 5,
+      wholeAfterMs,
+      window: null,
+      ledger: null,
+      errors: {},
     });
     const summary = {
       ...buildSummary(agg, { runId: 'run-events' }),
@@ -173,8 +202,9 @@ describe.skipIf(chromium.missing)('report.html in headless Chromium', () => {
       const fig = new RegExp(`<figure\\b[^>]*id="${id}"[^>]*>([\\s\\S]*?)</figure>`).exec(dom)![1]!;
       expect(fig, id).toMatch(/<svg[^>]*data-events="2"/);
       expect(fig.match(/class="event-line"/g), id).toHaveLength(2);
-      const spans = [...fig.matchAll(/<rect x="[\d.]+" y="[\d.]+" width="([\d.]+)"[^>]*class="event-span"/g)]
-        .map((m) => Number(m[1]));
+      const spans = [...fig.matchAll(/<rect x="[\d.]+" y="[\d.]+" width="([\d.]+)"[^>]*class="event-span"/g)].map((m) =>
+        Number(m[1]),
+      );
       expect(spans).toHaveLength(2);
       // The restart was never whole: shaded to the end of the chart, wider than the drop's 3 s.
       expect(spans[1]!).toBeGreaterThan(spans[0]!);
@@ -214,11 +244,18 @@ describe('report.html as a file', () => {
 
   it('shows the ledger with its balance and errors by class with the latest message', () => {
     const l = summary.ledger;
-    expect(html).toContain(`generated <b>${l.generated}</b> = acknowledged <b>${l.acknowledged}</b> + failed <b>${l.failed}</b>`);
+    expect(html).toContain(
+      `generated <b>${l.generated}</b> = acknowledged <b>${l.acknowledged}</b> + failed <b>${l.failed}</b>`,
+    );
     expect(html).toContain('<span class="good">balanced</span>');
-    expect(html).toMatch(/<th scope="row">network<\/th><td class="num">2<\/td><td>connect 2<\/td><td class="msg">ECONNRESET<\/td>/);
+    expect(html).toMatch(
+      /<th scope="row">network<\/th><td class="num">2<\/td><td>connect 2<\/td><td class="msg">ECONNRESET<\/td>/,
+    );
 
-    const unbalanced = { ...summary, ledger: { ...l, acknowledged: l.generated + 5, inFlight: -5 - l.failed, balanced: false } };
+    const unbalanced = {
+      ...summary,
+      ledger: { ...l, acknowledged: l.generated + 5, inFlight: -5 - l.failed, balanced: false },
+    };
     expect(renderHtmlReport(unbalanced, chartDataFromAggregate(agg))).toContain('UNBALANCED');
   });
 
@@ -246,7 +283,13 @@ describe('chart data', () => {
 
   it('joins timeseries rows past the limit without losing counts', () => {
     const rows: TimeseriesRow[] = Array.from({ length: 5001 }, (_, i) => ({
-      t: SYN_T0 + i * 1000, seconds: 1, generated: i % 7, acknowledged: i % 5, failed: i % 3, errors: i % 2, connected: i,
+      t: SYN_T0 + i * 1000,
+      seconds: 1,
+      generated: i % 7,
+      acknowledged: i % 5,
+      failed: i % 3,
+      errors: i % 2,
+      connected: i,
     }));
     const out = downsampleRows(rows, 2000);
     expect(out.length).toBeLessThanOrEqual(2000);

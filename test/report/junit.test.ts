@@ -19,15 +19,26 @@ function decode(s: string): string {
   if (/&(?!(amp|lt|gt|quot|apos|#\d+|#x[0-9a-fA-F]+);)/.test(s)) throw new Error(`stray & in ${JSON.stringify(s)}`);
   if (s.includes('<')) throw new Error(`raw < in ${JSON.stringify(s)}`);
   return s.replace(/&(amp|lt|gt|quot|apos|#\d+|#x[0-9a-fA-F]+);/g, (_, e: string) =>
-    e === 'amp' ? '&' : e === 'lt' ? '<' : e === 'gt' ? '>' : e === 'quot' ? '"' : e === 'apos' ? "'"
-    : String.fromCodePoint(e.startsWith('#x') ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10)));
+    e === 'amp'
+      ? '&'
+      : e === 'lt'
+        ? '<'
+        : e === 'gt'
+          ? '>'
+          : e === 'quot'
+            ? '"'
+            : e === 'apos'
+              ? "'"
+              : String.fromCodePoint(e.startsWith('#x') ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10)),
+  );
 }
 
 function parseXml(xml: string): Node {
   const body = xml.replace(/^<\?xml version="1\.0" encoding="UTF-8"\?>\n/, '');
   if (body === xml) throw new Error('no XML declaration');
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/.test(body)) throw new Error('character not allowed in XML 1.0');
+  if (/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/.test(body))
+    throw new Error('character not allowed in XML 1.0');
   const root: Node = { name: '#root', attrs: {}, children: [], text: '' };
   const stack = [root];
   const re = /<(\/?)([A-Za-z_][\w.-]*)((?:\s+[A-Za-z_][\w.-]*="[^"]*")*)\s*(\/?)>|([^<]+)|(<)/g;
@@ -67,7 +78,10 @@ const SUITES: JUnitSuite[] = [
       {
         name: 'errors.rate < 1%',
         classname: 'thresholds',
-        failure: { message: 'errors.rate was 2.5% (limit 1%): 25 of 1000 "requests" failed & <more>', detail: 'auth 20\r\nthrottled 5\n</failure>]]>' },
+        failure: {
+          message: 'errors.rate was 2.5% (limit 1%): 25 of 1000 "requests" failed & <more>',
+          detail: 'auth 20\r\nthrottled 5\n</failure>]]>',
+        },
       },
       { name: 'ledger.lost == 0', failure: { message: 'lost 3' } },
     ],
@@ -76,7 +90,10 @@ const SUITES: JUnitSuite[] = [
     name: 'smoke',
     cases: [
       { name: 'transparent gateway: downstream telemetry reaches the hub', timeSeconds: 12.3456 },
-      { name: "identity translation 'module' <x>", skipped: { message: 'no identity translation group in the scenario' } },
+      {
+        name: "identity translation 'module' <x>",
+        skipped: { message: 'no identity translation group in the scenario' },
+      },
     ],
   },
 ];
@@ -87,9 +104,22 @@ describe('formatJUnit', () => {
 
   it('writes testsuites named edgefleet with counts derived from the cases', () => {
     expect(doc.name).toBe('testsuites');
-    expect(doc.attrs).toMatchObject({ name: 'edgefleet', tests: '5', failures: '2', errors: '0', skipped: '1', time: '12.346' });
+    expect(doc.attrs).toMatchObject({
+      name: 'edgefleet',
+      tests: '5',
+      failures: '2',
+      errors: '0',
+      skipped: '1',
+      time: '12.346',
+    });
     const [a, b] = doc.children;
-    expect(a!.attrs).toMatchObject({ name: 'edgefleet', tests: '3', failures: '2', skipped: '0', timestamp: '2026-11-26T21:40:05' });
+    expect(a!.attrs).toMatchObject({
+      name: 'edgefleet',
+      tests: '3',
+      failures: '2',
+      skipped: '0',
+      timestamp: '2026-11-26T21:40:05',
+    });
     expect(b!.attrs).toMatchObject({ name: 'smoke', tests: '2', failures: '0', skipped: '1', time: '12.346' });
   });
 
@@ -108,11 +138,24 @@ describe('formatJUnit', () => {
     expect(failure.attrs.message).toBe(SUITES[0]!.cases[1]!.failure!.message);
     expect(failure.text).toBe(SUITES[0]!.cases[1]!.failure!.detail);
     expect(cases[2]!.children[0]!.text).toBe('');
-    expect(cases[4]!.children[0]).toMatchObject({ name: 'skipped', attrs: { message: 'no identity translation group in the scenario' } });
+    expect(cases[4]!.children[0]).toMatchObject({
+      name: 'skipped',
+      attrs: { message: 'no identity translation group in the scenario' },
+    });
   });
 
   it('keeps line breaks in attributes as character references and replaces characters XML forbids', () => {
-    const x = formatJUnit([{ name: 's', cases: [{ name: 'a\nb\t"c"', failure: { message: 'bell\u0007 esc\u001b nul\u0000 lone\uD800 ok😀', detail: 'x\u000by' } }] }]);
+    const x = formatJUnit([
+      {
+        name: 's',
+        cases: [
+          {
+            name: 'a\nb\t"c"',
+            failure: { message: 'bell\u0007 esc\u001b nul\u0000 lone\uD800 ok😀', detail: 'x\u000by' },
+          },
+        ],
+      },
+    ]);
     const d = parseXml(x);
     const c = d.children[0]!.children[0]!;
     expect(c.attrs.name).toBe('a\nb\t"c"');

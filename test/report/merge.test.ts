@@ -24,7 +24,11 @@ afterEach(async () => {
 });
 
 /** A run folder as `edgefleet run` leaves it. */
-async function writeRun(name: string, agg: MetricsAggregate, meta: RunMeta & { thresholds?: unknown } = {}): Promise<string> {
+async function writeRun(
+  name: string,
+  agg: MetricsAggregate,
+  meta: RunMeta & { thresholds?: unknown } = {},
+): Promise<string> {
   const dir = join(root, name);
   const { thresholds, ...rest } = meta;
   await renderRunFolder(dir, agg, { runId: name, ...rest }, thresholds === undefined ? {} : { extra: { thresholds } });
@@ -66,7 +70,11 @@ function shardedStream(n: number, seconds = 10) {
 describe('edgefleet report merge', () => {
   it('adds histograms exactly: the merged distribution is that of one histogram that saw every sample', async () => {
     const { aggs, all } = shardedStream(3);
-    const dirs = await Promise.all(aggs.map((a, i) => writeRun(`shard${i + 1}`, a, { shard: { index: i, count: 3 }, seed: 7, scenario: 'quick', profile: 'ramp' })));
+    const dirs = await Promise.all(
+      aggs.map((a, i) =>
+        writeRun(`shard${i + 1}`, a, { shard: { index: i, count: 3 }, seed: 7, scenario: 'quick', profile: 'ramp' }),
+      ),
+    );
     const out = join(root, 'merged');
     const result = await mergeRuns(dirs, { outDir: out });
     expect(result.warnings).toEqual([]);
@@ -77,7 +85,8 @@ describe('edgefleet report merge', () => {
       // As an unsharded run holds it: recorded in a worker, shipped encoded (the max becomes its bucket's top).
       const ref = decodeHistogram(encodeHistogram(all[kind]));
       expect(h.totalCount).toBe(ref.totalCount);
-      for (const p of [0, 10, 50, 90, 99, 99.9, 99.99, 100]) expect(h.getValueAtPercentile(p), `${kind} p${p}`).toBe(ref.getValueAtPercentile(p));
+      for (const p of [0, 10, 50, 90, 99, 99.9, 99.99, 100])
+        expect(h.getValueAtPercentile(p), `${kind} p${p}`).toBe(ref.getValueAtPercentile(p));
       expect(h.maxValue).toBe(ref.maxValue);
     }
     // The .hgrm files are those of the reference histogram.
@@ -90,20 +99,37 @@ describe('edgefleet report merge', () => {
     expect(s.errors.auth.count).toBe(3);
     expect(s.errors.auth.byOperation).toEqual({ connect: 3 });
     expect(s.gauges.connected).toBe(10 + 11 + 12);
-    expect(s).toMatchObject({ runId: 'merged', scenario: 'quick', profile: 'ramp', seed: 7, shard: 'merged: 1/3, 2/3, 3/3' });
+    expect(s).toMatchObject({
+      runId: 'merged',
+      scenario: 'quick',
+      profile: 'ramp',
+      seed: 7,
+      shard: 'merged: 1/3, 2/3, 3/3',
+    });
     expect((s as unknown as { mergedFrom: unknown[] }).mergedFrom).toHaveLength(3);
-    expect((await readdir(out)).sort()).toEqual(['aggregate.json', 'report.html', 'summary.json', 'telemetry.hgrm', 'telemetry.raw.hgrm', 'timeseries.csv']);
+    expect((await readdir(out)).sort()).toEqual([
+      'aggregate.json',
+      'report.html',
+      'summary.json',
+      'telemetry.hgrm',
+      'telemetry.raw.hgrm',
+      'timeseries.csv',
+    ]);
   });
 
   it('aligns timeseries by time: the same second adds up, shifted shards interleave', async () => {
     const a = syntheticAggregate({ seed: 1, seconds: 6, shard: '1/2' });
     const b = syntheticAggregate({ seed: 2, seconds: 6, shard: '2/2', t0: SYN_T0 + 3000 });
-    const dirs = [await writeRun('a', a, { shard: { index: 0, count: 2 } }), await writeRun('b', b, { shard: { index: 1, count: 2 } })];
+    const dirs = [
+      await writeRun('a', a, { shard: { index: 0, count: 2 } }),
+      await writeRun('b', b, { shard: { index: 1, count: 2 } }),
+    ];
     const res = await mergeRuns(dirs, { outDir: join(root, 'm') });
     const rows = (await readRun(join(root, 'm'))).aggregate.timeseries;
     // Seconds 1-6 of a and 4-9 of b: 9 rows; 4, 5, 6 hold both.
     expect(rows.map((r) => (r.t - SYN_T0) / 1000)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    const at = (rs: readonly { t: number; generated: number; connected: number }[], sec: number) => rs.find((r) => r.t === SYN_T0 + sec * 1000);
+    const at = (rs: readonly { t: number; generated: number; connected: number }[], sec: number) =>
+      rs.find((r) => r.t === SYN_T0 + sec * 1000);
     expect(at(rows, 4)!.generated).toBe(at(a.timeseries, 4)!.generated + at(b.timeseries, 4)!.generated);
     expect(at(rows, 4)!.connected).toBe(at(a.timeseries, 4)!.connected + at(b.timeseries, 4)!.connected);
     expect(at(rows, 8)!.generated).toBe(at(b.timeseries, 8)!.generated);
@@ -125,15 +151,19 @@ describe('edgefleet report merge', () => {
       return agg;
     };
     const dirs = [
-      await writeRun('old', mk('older 429', SYN_T0 + 100), { reconciliation: { acknowledgedNotReceived: 1, receivedNotAcknowledged: 2 } }),
-      await writeRun('new', mk('newer 429', SYN_T0 + 900), { reconciliation: { acknowledgedNotReceived: 3, receivedNotAcknowledged: 0 } }),
+      await writeRun('old', mk('older 429', SYN_T0 + 100), {
+        reconciliation: { acknowledgedNotReceived: 1, receivedNotAcknowledged: 2 },
+      }),
+      await writeRun('new', mk('newer 429', SYN_T0 + 900), {
+        reconciliation: { acknowledgedNotReceived: 3, receivedNotAcknowledged: 0 },
+      }),
     ];
     const res = await mergeRuns(dirs, { outDir: join(root, 'm') });
     expect(res.summary.reconciliation).toEqual({ acknowledgedNotReceived: 4, receivedNotAcknowledged: 2 });
     expect(res.summary.errors.throttled).toMatchObject({ count: 2, lastMessage: 'newer 429' });
   });
 
-  it('judges the runs\' thresholds again on the merged numbers, with any given besides', async () => {
+  it("judges the runs' thresholds again on the merged numbers, with any given besides", async () => {
     const { aggs } = shardedStream(2, 3);
     // Each shard held its threshold alone; the count over the fleet is what is judged after the merge.
     const judgedAs = (agg: MetricsAggregate, text: string) =>
@@ -142,8 +172,12 @@ describe('edgefleet report merge', () => {
       await writeRun('a', aggs[0]!, { thresholds: judgedAs(aggs[0]!, 'telemetry.count <= 500') }),
       await writeRun('b', aggs[1]!, { thresholds: judgedAs(aggs[1]!, 'telemetry.count <= 500') }),
     ];
-    for (const d of dirs) expect(JSON.parse(await readFile(join(d, 'summary.json'), 'utf8')).thresholds[0].passed).toBe(true);
-    const res = await mergeRuns(dirs, { outDir: join(root, 'm'), thresholds: [{ text: 'ledger.generated == 900', abortOnFail: false }] });
+    for (const d of dirs)
+      expect(JSON.parse(await readFile(join(d, 'summary.json'), 'utf8')).thresholds[0].passed).toBe(true);
+    const res = await mergeRuns(dirs, {
+      outDir: join(root, 'm'),
+      thresholds: [{ text: 'ledger.generated == 900', abortOnFail: false }],
+    });
     expect(res.thresholds!.results.map((r) => [r.threshold.text, r.passed, r.actual])).toEqual([
       ['telemetry.count <= 500', false, 900],
       ['ledger.generated == 900', true, 900],
@@ -162,7 +196,10 @@ describe('edgefleet report merge', () => {
   it('warns about a missing shard, different seeds and runs that do not overlap, and merges anyway', async () => {
     const a = syntheticAggregate({ seed: 1, seconds: 3 });
     const b = syntheticAggregate({ seed: 2, seconds: 3, t0: SYN_T0 + 60_000 });
-    const dirs = [await writeRun('a', a, { shard: { index: 0, count: 3 }, seed: 1 }), await writeRun('b', b, { shard: { index: 2, count: 3 }, seed: 2 })];
+    const dirs = [
+      await writeRun('a', a, { shard: { index: 0, count: 3 }, seed: 1 }),
+      await writeRun('b', b, { shard: { index: 2, count: 3 }, seed: 2 }),
+    ];
     const res = await mergeRuns(dirs, { outDir: join(root, 'm') });
     expect(res.warnings).toEqual([
       'shard 2/3 missing: the merged report covers 2 of 3 shards',
@@ -182,7 +219,9 @@ describe('edgefleet report merge', () => {
         /old: not an edgefleet run folder \(no aggregate\.json\) — runs made before edgefleet \S+ cannot be merged/,
       );
       await mkdir(join(root, 'nothing'));
-      await expect(mergeRuns([a, join(root, 'nothing')], { outDir: join(root, 'm') })).rejects.toThrow(/not an edgefleet run folder/);
+      await expect(mergeRuns([a, join(root, 'nothing')], { outDir: join(root, 'm') })).rejects.toThrow(
+        /not an edgefleet run folder/,
+      );
     });
 
     it('the same folder twice, or a copy of one', async () => {
@@ -191,7 +230,9 @@ describe('edgefleet report merge', () => {
       const copy = join(root, 'copy');
       await mkdir(copy);
       for (const f of await readdir(a)) await writeFile(join(copy, f), await readFile(join(a, f)));
-      await expect(mergeRuns([a, copy], { outDir: join(root, 'm') })).rejects.toThrow(/is the same run as .* \(run id a\); merging would count it twice/);
+      await expect(mergeRuns([a, copy], { outDir: join(root, 'm') })).rejects.toThrow(
+        /is the same run as .* \(run id a\); merging would count it twice/,
+      );
     });
 
     it('the same shard twice, or shards of different splits', async () => {
@@ -199,7 +240,9 @@ describe('edgefleet report merge', () => {
       const b = await writeRun('b', syntheticAggregate({ seconds: 2 }), { shard: { index: 0, count: 2 } });
       const c = await writeRun('c', syntheticAggregate({ seconds: 2 }), { shard: { index: 1, count: 3 } });
       await expect(mergeRuns([a, b], { outDir: join(root, 'm') })).rejects.toThrow(/shard 1\/2 is also in/);
-      await expect(mergeRuns([a, c], { outDir: join(root, 'm') })).rejects.toThrow(/shards of different splits \(1\/2 in .*, 2\/3 in .*\)/);
+      await expect(mergeRuns([a, c], { outDir: join(root, 'm') })).rejects.toThrow(
+        /shards of different splits \(1\/2 in .*, 2\/3 in .*\)/,
+      );
     });
 
     it('one folder, an --out that is an input or already holds files, a broken aggregate.json', async () => {
@@ -209,8 +252,12 @@ describe('edgefleet report merge', () => {
       await expect(mergeRuns([a, b], { outDir: a })).rejects.toThrow(/--out is one of the folders being merged/);
       await mkdir(join(root, 'full'));
       await writeFile(join(root, 'full', 'x'), '');
-      await expect(mergeRuns([a, b], { outDir: join(root, 'full') })).rejects.toThrow(/already exists and is not empty; choose a new --out folder or add --force/);
-      await expect(mergeRuns([a, b], { outDir: join(root, 'full'), force: true })).resolves.toMatchObject({ dir: join(root, 'full') });
+      await expect(mergeRuns([a, b], { outDir: join(root, 'full') })).rejects.toThrow(
+        /already exists and is not empty; choose a new --out folder or add --force/,
+      );
+      await expect(mergeRuns([a, b], { outDir: join(root, 'full'), force: true })).resolves.toMatchObject({
+        dir: join(root, 'full'),
+      });
       await writeFile(join(b, 'aggregate.json'), '{"v":1,"ops":');
       await expect(mergeRuns([a, b], { outDir: join(root, 'm2') })).rejects.toThrow(/aggregate\.json: not valid JSON/);
       await writeFile(join(b, 'aggregate.json'), '{"v":2}');
@@ -222,7 +269,14 @@ describe('edgefleet report merge', () => {
 describe('aggregate.json', () => {
   it('reloads into the same summary: a re-render changes nothing', async () => {
     const agg = syntheticAggregate({ seconds: 15 });
-    const meta: RunMeta = { scenario: { name: 'quick', groupKey: 'secret==' }, profile: 'ramp', target: 'emulator', seed: 3, shard: { index: 1, count: 4 }, reconciliation: { acknowledgedNotReceived: 0 } };
+    const meta: RunMeta = {
+      scenario: { name: 'quick', groupKey: 'secret==' },
+      profile: 'ramp',
+      target: 'emulator',
+      seed: 3,
+      shard: { index: 1, count: 4 },
+      reconciliation: { acknowledgedNotReceived: 0 },
+    };
     const dir = await writeRun('r', agg, meta);
     const original: RunSummary = JSON.parse(await readFile(join(dir, 'summary.json'), 'utf8'));
     const run = await readRun(dir);

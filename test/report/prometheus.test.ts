@@ -42,7 +42,8 @@ function parseExposition(text: string): Map<string, Family> {
       } else {
         if (f.type) throw new Error(`second TYPE, ${where}`);
         if (f.samples.length > 0) throw new Error(`TYPE after samples, ${where}`);
-        if (!['counter', 'gauge', 'summary', 'histogram', 'untyped'].includes(rest!)) throw new Error(`bad type, ${where}`);
+        if (!['counter', 'gauge', 'summary', 'histogram', 'untyped'].includes(rest!))
+          throw new Error(`bad type, ${where}`);
         f.type = rest!;
       }
       continue;
@@ -64,12 +65,23 @@ function parseExposition(text: string): Map<string, Family> {
         pos = re.lastIndex;
       }
     }
-    const value = valueText === '+Inf' ? Infinity : valueText === '-Inf' ? -Infinity : valueText === 'NaN' ? NaN : Number(valueText);
-    if (!/^[-+]?(\d+\.?\d*(e[-+]?\d+)?|\.\d+|Inf|NaN)$/i.test(valueText!) || (Number.isNaN(value) && valueText !== 'NaN')) {
+    const value =
+      valueText === '+Inf'
+        ? Infinity
+        : valueText === '-Inf'
+          ? -Infinity
+          : valueText === 'NaN'
+            ? NaN
+            : Number(valueText);
+    if (
+      !/^[-+]?(\d+\.?\d*(e[-+]?\d+)?|\.\d+|Inf|NaN)$/i.test(valueText!) ||
+      (Number.isNaN(value) && valueText !== 'NaN')
+    ) {
       throw new Error(`bad value, ${where}`);
     }
     if (!current) throw new Error(`sample before any family, ${where}`);
-    const base = current.type === 'summary' || current.type === 'histogram' ? name!.replace(/_(sum|count|bucket)$/, '') : name!;
+    const base =
+      current.type === 'summary' || current.type === 'histogram' ? name!.replace(/_(sum|count|bucket)$/, '') : name!;
     if (base !== current.name) throw new Error(`sample ${name} outside its family (${current.name}), ${where}`);
     current.samples.push({ name: name!, labels, value });
   }
@@ -77,7 +89,8 @@ function parseExposition(text: string): Map<string, Family> {
     if (!f.type || !f.help) throw new Error(`family ${f.name} lacks TYPE or HELP`);
     if (f.type === 'counter' && !f.name.endsWith('_total')) throw new Error(`counter ${f.name} does not end in _total`);
     for (const s of f.samples) {
-      if (f.type === 'summary' && s.name === f.name && !('quantile' in s.labels)) throw new Error(`summary sample without quantile: ${f.name}`);
+      if (f.type === 'summary' && s.name === f.name && !('quantile' in s.labels))
+        throw new Error(`summary sample without quantile: ${f.name}`);
       if (f.type === 'counter' && !(s.value >= 0)) throw new Error(`negative counter ${f.name}`);
     }
   }
@@ -86,12 +99,17 @@ function parseExposition(text: string): Map<string, Family> {
 
 function get(families: Map<string, Family>, name: string, labels: Record<string, string> = {}): number {
   const family = families.get(name.replace(/_(sum|count)$/, '')) ?? families.get(name);
-  const matches = (family?.samples ?? []).filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+  const matches = (family?.samples ?? []).filter(
+    (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+  );
   if (matches.length !== 1) throw new Error(`${matches.length} samples of ${name} ${JSON.stringify(labels)}`);
   return matches[0]!.value;
 }
 
-function httpGet(url: string, method = 'GET'): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+function httpGet(
+  url: string,
+  method = 'GET',
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method, agent: false }, (res) => {
       let body = '';
@@ -135,20 +153,36 @@ describe('Prometheus exporter', () => {
       for (const kind of ['corrected', 'raw'] as const) {
         const s = agg.latency(op, kind);
         const l = { operation: op, kind };
-        expect(get(fams, 'edgefleet_operation_latency_seconds', { ...l, quantile: '0.5' })).toBeCloseTo(s.p50! / 1000, 9);
-        expect(get(fams, 'edgefleet_operation_latency_seconds', { ...l, quantile: '0.95' })).toBeCloseTo(s.p95! / 1000, 9);
-        expect(get(fams, 'edgefleet_operation_latency_seconds', { ...l, quantile: '0.99' })).toBeCloseTo(s.p99! / 1000, 9);
+        expect(get(fams, 'edgefleet_operation_latency_seconds', { ...l, quantile: '0.5' })).toBeCloseTo(
+          s.p50! / 1000,
+          9,
+        );
+        expect(get(fams, 'edgefleet_operation_latency_seconds', { ...l, quantile: '0.95' })).toBeCloseTo(
+          s.p95! / 1000,
+          9,
+        );
+        expect(get(fams, 'edgefleet_operation_latency_seconds', { ...l, quantile: '0.99' })).toBeCloseTo(
+          s.p99! / 1000,
+          9,
+        );
         expect(get(fams, 'edgefleet_operation_latency_seconds_count', l)).toBe(s.count);
         // mean × count: summary.json rounds the mean to the µs, hence a relative comparison.
-        expect(Math.abs(get(fams, 'edgefleet_operation_latency_seconds_sum', l) / ((s.mean! * s.count) / 1000) - 1)).toBeLessThan(1e-4);
+        expect(
+          Math.abs(get(fams, 'edgefleet_operation_latency_seconds_sum', l) / ((s.mean! * s.count) / 1000) - 1),
+        ).toBeLessThan(1e-4);
         expect(get(fams, 'edgefleet_operation_latency_max_seconds', l)).toBeCloseTo(s.max! / 1000, 9);
       }
     }
     // Operations that never ran are absent, not zero (a zero latency would read as "fast").
-    expect(fams.get('edgefleet_operation_latency_seconds')!.samples.some((s) => s.labels.operation === 'c2d')).toBe(false);
+    expect(fams.get('edgefleet_operation_latency_seconds')!.samples.some((s) => s.labels.operation === 'c2d')).toBe(
+      false,
+    );
     // The stall makes corrected p99 far above raw.
-    expect(get(fams, 'edgefleet_operation_latency_seconds', { operation: 'telemetry', kind: 'corrected', quantile: '0.99' }))
-      .toBeGreaterThan(2 * get(fams, 'edgefleet_operation_latency_seconds', { operation: 'telemetry', kind: 'raw', quantile: '0.99' }));
+    expect(
+      get(fams, 'edgefleet_operation_latency_seconds', { operation: 'telemetry', kind: 'corrected', quantile: '0.99' }),
+    ).toBeGreaterThan(
+      2 * get(fams, 'edgefleet_operation_latency_seconds', { operation: 'telemetry', kind: 'raw', quantile: '0.99' }),
+    );
 
     const l = agg.ledger();
     expect(get(fams, 'edgefleet_messages_generated_total')).toBe(l.generated);
@@ -166,12 +200,19 @@ describe('Prometheus exporter', () => {
 
     const late = agg.latenessHistogram()!;
     expect(get(fams, 'edgefleet_scheduler_lateness_seconds_count')).toBe(late.totalCount);
-    expect(get(fams, 'edgefleet_scheduler_lateness_seconds', { quantile: '0.99' })).toBeCloseTo(late.getValueAtPercentile(99) / 1e6, 9);
+    expect(get(fams, 'edgefleet_scheduler_lateness_seconds', { quantile: '0.99' })).toBeCloseTo(
+      late.getValueAtPercentile(99) / 1e6,
+      9,
+    );
 
     // The last closed second, for "now" panels.
     const view = agg.lastInterval()!;
-    expect(get(fams, 'edgefleet_interval_operations_per_second', { operation: 'telemetry' })).toBe(view.operations.telemetry!.perSecond);
-    expect(get(fams, 'edgefleet_interval_latency_seconds', { operation: 'telemetry', kind: 'raw', stat: 'p99' })).toBeCloseTo(view.operations.telemetry!.raw.p99! / 1000, 9);
+    expect(get(fams, 'edgefleet_interval_operations_per_second', { operation: 'telemetry' })).toBe(
+      view.operations.telemetry!.perSecond,
+    );
+    expect(
+      get(fams, 'edgefleet_interval_latency_seconds', { operation: 'telemetry', kind: 'raw', stat: 'p99' }),
+    ).toBeCloseTo(view.operations.telemetry!.raw.p99! / 1000, 9);
     expect(get(fams, 'edgefleet_run_start_time_seconds')).toBe(SYN_T0 / 1000);
   });
 
@@ -191,8 +232,12 @@ describe('Prometheus exporter', () => {
     const after = parseExposition((await httpGet(exporter.url)).body);
     expect(get(after, 'edgefleet_messages_generated_total')).toBe(7);
     expect(get(after, 'edgefleet_errors_total', { class: 'timeout' })).toBe(1);
-    expect(get(after, 'edgefleet_operation_latency_seconds_count', { operation: 'telemetry', kind: 'corrected' })).toBe(1);
-    expect(get(after, 'edgefleet_operation_latency_seconds', { operation: 'telemetry', kind: 'corrected', quantile: '0.5' })).toBeCloseTo(0.012, 4);
+    expect(get(after, 'edgefleet_operation_latency_seconds_count', { operation: 'telemetry', kind: 'corrected' })).toBe(
+      1,
+    );
+    expect(
+      get(after, 'edgefleet_operation_latency_seconds', { operation: 'telemetry', kind: 'corrected', quantile: '0.5' }),
+    ).toBeCloseTo(0.012, 4);
   });
 
   it('answers HEAD, 404 elsewhere, 405 to other methods, 500 when the aggregate cannot be read', async () => {
@@ -219,12 +264,19 @@ describe('Prometheus exporter', () => {
     const agg = new MetricsAggregate();
     exporter = await startPrometheusExporter(0, '127.0.0.1', () => agg);
     const { port } = exporter;
-    await expect(startPrometheusExporter(port, '127.0.0.1', () => agg)).rejects.toThrow(/port \d+ on 127\.0\.0\.1 is in use; choose another port/);
+    await expect(startPrometheusExporter(port, '127.0.0.1', () => agg)).rejects.toThrow(
+      /port \d+ on 127\.0\.0\.1 is in use; choose another port/,
+    );
 
     // A keep-alive connection (as Prometheus keeps) must not hold close() up.
     const agent = new (await import('node:http')).Agent({ keepAlive: true });
     await new Promise<void>((resolve, reject) => {
-      request(exporter!.url, { agent }, (res) => { res.resume(); res.on('end', () => resolve()); }).on('error', reject).end();
+      request(exporter!.url, { agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve());
+      })
+        .on('error', reject)
+        .end();
     });
     const t = Date.now();
     await exporter.close();
@@ -243,7 +295,9 @@ describe('Prometheus exporter', () => {
 
   it('the parser used here rejects malformed expositions', () => {
     expect(() => parseExposition('x 1\n')).toThrow(/before any family/);
-    expect(() => parseExposition('# HELP a_total h\n# TYPE a_total counter\na_total{l="x} 1\n')).toThrow(/bad labels|not a sample/);
+    expect(() => parseExposition('# HELP a_total h\n# TYPE a_total counter\na_total{l="x} 1\n')).toThrow(
+      /bad labels|not a sample/,
+    );
     expect(() => parseExposition('# HELP a h\n# TYPE a counter\na 1\n')).toThrow(/_total/);
     expect(() => parseExposition('# HELP a h\n# TYPE a gauge\nb 1\n')).toThrow(/outside its family/);
     expect(() => parseExposition('# HELP a h\n# TYPE a gauge\na one\n')).toThrow(/bad value/);

@@ -21,14 +21,20 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function cli(args: string[]): Promise<{ out: string; err: string; error?: Error; help: string; exitCode: number | undefined }> {
+async function cli(
+  args: string[],
+): Promise<{ out: string; err: string; error?: Error; help: string; exitCode: number | undefined }> {
   let out = '';
   let err = '';
   let help = '';
   const exitBefore = process.exitCode;
   let exitCode: number | undefined;
-  const so = vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => ((out += String(c)), true));
-  const se = vi.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => ((err += String(c)), true));
+  const so = vi
+    .spyOn(process.stdout, 'write')
+    .mockImplementation((c: string | Uint8Array) => ((out += String(c)), true));
+  const se = vi
+    .spyOn(process.stderr, 'write')
+    .mockImplementation((c: string | Uint8Array) => ((err += String(c)), true));
   try {
     await yargs()
       .scriptName('edgefleet')
@@ -53,10 +59,20 @@ async function cli(args: string[]): Promise<{ out: string; err: string; error?: 
   }
 }
 
-async function writeRun(name: string, agg: MetricsAggregate, meta: Record<string, unknown> = {}, withAggregate = true): Promise<string> {
+async function writeRun(
+  name: string,
+  agg: MetricsAggregate,
+  meta: Record<string, unknown> = {},
+  withAggregate = true,
+): Promise<string> {
   const dir = join(root, 'reports', name);
   const { thresholds, ...rest } = meta;
-  await renderRunFolder(dir, agg, { runId: name, scenario: 'quick', profile: 'ramp', ...rest }, thresholds === undefined ? {} : { extra: { thresholds } });
+  await renderRunFolder(
+    dir,
+    agg,
+    { runId: name, scenario: 'quick', profile: 'ramp', ...rest },
+    thresholds === undefined ? {} : { extra: { thresholds } },
+  );
   // A folder written before aggregate.json existed.
   if (!withAggregate) await rm(join(dir, 'aggregate.json'));
   return dir;
@@ -65,18 +81,27 @@ async function writeRun(name: string, agg: MetricsAggregate, meta: Record<string
 describe('edgefleet report DIR', () => {
   it('re-renders report.html and the rest from aggregate.json, keeping fields it does not build', async () => {
     const dir = await writeRun('2026-11-26T21-00-00Z-aaaa', syntheticAggregate({ seconds: 5 }));
-    const original: RunSummary & { thresholds?: unknown; note?: string } = JSON.parse(await readFile(join(dir, 'summary.json'), 'utf8'));
+    const original: RunSummary & { thresholds?: unknown; note?: string } = JSON.parse(
+      await readFile(join(dir, 'summary.json'), 'utf8'),
+    );
     // As the thresholds step leaves it: its verdicts in summary.json; a smoke check in checks.json.
     const results = evaluateThresholds([parseThreshold('telemetry.p99 < 5ms')], original);
     original.thresholds = thresholdsSummary(results);
     original.note = 'kept';
     await writeFile(join(dir, 'summary.json'), JSON.stringify(original));
-    await writeChecks(dir, [{ name: 'edgefleet', cases: [...thresholdsJUnitCases(results), { name: 'gateway smoke', classname: 'edgefleet.smoke' }] }]);
+    await writeChecks(dir, [
+      {
+        name: 'edgefleet',
+        cases: [...thresholdsJUnitCases(results), { name: 'gateway smoke', classname: 'edgefleet.smoke' }],
+      },
+    ]);
     await rm(join(dir, 'telemetry.hgrm'));
 
     const r = await cli(['report', dir]);
     expect(r.error).toBeUndefined();
-    expect(r.out).toMatch(/^re-rendered .*: summary\.json, .*telemetry\.hgrm.*, junit\.xml, checks\.json, report\.html\n/);
+    expect(r.out).toMatch(
+      /^re-rendered .*: summary\.json, .*telemetry\.hgrm.*, junit\.xml, checks\.json, report\.html\n/,
+    );
     expect(r.out).toContain('thresholds: 1 of 1 failed');
     expect(r.exitCode).toBe(99);
     const files = await readdir(dir);
@@ -91,12 +116,22 @@ describe('edgefleet report DIR', () => {
 
   it('judges thresholds given with --threshold on a finished run', async () => {
     const dir = await writeRun('2026-11-26T21-00-00Z-cccc', syntheticAggregate({ seconds: 3 }));
-    const held = await cli(['report', dir, '--threshold', 'ledger.generated > 0', '--threshold', 'errors.auth.count == 0']);
+    const held = await cli([
+      'report',
+      dir,
+      '--threshold',
+      'ledger.generated > 0',
+      '--threshold',
+      'errors.auth.count == 0',
+    ]);
     expect(held.error).toBeUndefined();
     expect(held.out).toContain('thresholds: all 2 held');
     expect(held.exitCode).toBeUndefined();
     const s = JSON.parse(await readFile(join(dir, 'summary.json'), 'utf8'));
-    expect(s.thresholds.map((t: { threshold: string }) => t.threshold)).toEqual(['ledger.generated > 0', 'errors.auth.count == 0']);
+    expect(s.thresholds.map((t: { threshold: string }) => t.threshold)).toEqual([
+      'ledger.generated > 0',
+      'errors.auth.count == 0',
+    ]);
 
     // Stored thresholds stay; a new one joins them.
     const failed = await cli(['report', dir, '--threshold', 'telemetry.p50 < 0.001ms']);
@@ -137,7 +172,9 @@ describe('edgefleet report DIR', () => {
   it('says what is wrong with a folder that is not a run', async () => {
     expect((await cli(['report', join(root, 'missing')])).error?.message).toMatch(/missing: no such folder/);
     await mkdir(join(root, 'empty'));
-    expect((await cli(['report', join(root, 'empty')])).error?.message).toMatch(/empty: not an edgefleet run folder \(no aggregate\.json nor summary\.json\)/);
+    expect((await cli(['report', join(root, 'empty')])).error?.message).toMatch(
+      /empty: not an edgefleet run folder \(no aggregate\.json nor summary\.json\)/,
+    );
     const dir = await writeRun('bad', syntheticAggregate({ seconds: 2 }));
     await writeFile(join(dir, 'summary.json'), '{"schema":"something/else"}');
     expect((await cli(['report', dir])).error?.message).toMatch(/summary\.json: expected an edgefleet summary/);
@@ -156,8 +193,14 @@ describe('edgefleet report DIR', () => {
 
 describe('edgefleet report merge DIR… --out DIR', () => {
   it('merges shards into a new run folder and says what it did', async () => {
-    const a = await writeRun('a', syntheticAggregate({ seed: 1, seconds: 4, shard: '1/2' }), { shard: { index: 0, count: 2 }, seed: 5 });
-    const b = await writeRun('b', syntheticAggregate({ seed: 2, seconds: 4, shard: '2/2' }), { shard: { index: 1, count: 2 }, seed: 5 });
+    const a = await writeRun('a', syntheticAggregate({ seed: 1, seconds: 4, shard: '1/2' }), {
+      shard: { index: 0, count: 2 },
+      seed: 5,
+    });
+    const b = await writeRun('b', syntheticAggregate({ seed: 2, seconds: 4, shard: '2/2' }), {
+      shard: { index: 1, count: 2 },
+      seed: 5,
+    });
     const out = join(root, 'merged');
     const r = await cli(['report', 'merge', a, b, '--out', out]);
     expect(r.error).toBeUndefined();
@@ -166,12 +209,22 @@ describe('edgefleet report merge DIR… --out DIR', () => {
     expect(r.out).toContain('ledger balanced');
     const s: RunSummary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
     expect(s.ledger.generated).toBe(2 * 4 * 2 * 50);
-    for (const f of ['summary.json', 'report.html', 'aggregate.json', 'telemetry.hgrm', 'timeseries.csv']) expect(await readdir(out)).toContain(f);
+    for (const f of ['summary.json', 'report.html', 'aggregate.json', 'telemetry.hgrm', 'timeseries.csv'])
+      expect(await readdir(out)).toContain(f);
 
     // The merged folder is a run folder like any other: it re-renders.
     expect((await cli(['report', out])).error).toBeUndefined();
 
-    const judged = await cli(['report', 'merge', a, b, '--out', join(root, 'm2'), '--threshold', 'telemetry.count < 100']);
+    const judged = await cli([
+      'report',
+      'merge',
+      a,
+      b,
+      '--out',
+      join(root, 'm2'),
+      '--threshold',
+      'telemetry.count < 100',
+    ]);
     expect(judged.exitCode).toBe(99);
     expect(judged.out).toMatch(/thresholds: 1 of 1 failed\n.*telemetry\.count < 100/);
   });
@@ -186,7 +239,9 @@ describe('edgefleet report merge DIR… --out DIR', () => {
     const old = await writeRun('old', syntheticAggregate({ seconds: 2 }), {}, false);
     const bad = await cli(['report', 'merge', a, old, '--out', join(root, 'm2')]);
     expect(bad.exitCode).toBeUndefined();
-    expect(bad.error?.message).toMatch(/old: not an edgefleet run folder \(no aggregate\.json\) — runs made before edgefleet/);
+    expect(bad.error?.message).toMatch(
+      /old: not an edgefleet run folder \(no aggregate\.json\) — runs made before edgefleet/,
+    );
   });
 
   it('needs --out', async () => {

@@ -10,9 +10,14 @@ const REQUIRED_PATHS = [
   'endedAt',
   'durationSeconds',
   ...OPERATIONS.flatMap((op) =>
-    ['count', 'p50', 'p95', 'p99', 'p999', 'max', 'mean'].flatMap((k) => [`operations.${op}.${k}`, `operations.${op}.raw.${k}`]),
+    ['count', 'p50', 'p95', 'p99', 'p999', 'max', 'mean'].flatMap((k) => [
+      `operations.${op}.${k}`,
+      `operations.${op}.raw.${k}`,
+    ]),
   ),
-  ...['generated', 'acknowledged', 'failed', 'expired', 'dropped', 'inFlight', 'stored', 'deliveredLate'].map((k) => `ledger.${k}`),
+  ...['generated', 'acknowledged', 'failed', 'expired', 'dropped', 'inFlight', 'stored', 'deliveredLate'].map(
+    (k) => `ledger.${k}`,
+  ),
   ...ERROR_CLASSES.filter((c) => c !== 'other').flatMap((c) => [`errors.${c}.count`, `errors.${c}.lastMessage`]),
   'scheduler.lateness.p50',
   'scheduler.lateness.p99',
@@ -61,10 +66,22 @@ describe('summary.json', () => {
 
   it('carries the ledger with inFlight, errors with their latest message, gauges and lateness', () => {
     expect(json.ledger).toEqual({
-      generated: 110, acknowledged: 100, failed: 3, expired: 2, dropped: 1, stored: 5, deliveredLate: 4, resent: 0,
-      inFlight: 4, balanced: true,
+      generated: 110,
+      acknowledged: 100,
+      failed: 3,
+      expired: 2,
+      dropped: 1,
+      stored: 5,
+      deliveredLate: 4,
+      resent: 0,
+      inFlight: 4,
+      balanced: true,
     });
-    expect(json.errors.throttled).toMatchObject({ count: 2, lastMessage: 'HTTP 429 Too Many Requests', lastOperation: 'telemetry' });
+    expect(json.errors.throttled).toMatchObject({
+      count: 2,
+      lastMessage: 'HTTP 429 Too Many Requests',
+      lastOperation: 'telemetry',
+    });
     expect(json.errors.auth).toMatchObject({ count: 1, lastMessage: 'CONNACK 5 not authorized' });
     expect(json.errors.timeout).toMatchObject({ count: 0, lastMessage: null });
     expect(json.gauges).toEqual({ connected: 10 });
@@ -76,7 +93,11 @@ describe('summary.json', () => {
     expect(json.startedAt).toBe(new Date(T0).toISOString());
     expect(json.endedAt).toBe(new Date(T0 + 2000).toISOString());
     expect(json.durationSeconds).toBe(2);
-    const told = buildSummary(knownAggregate(), { runId: 'r', startedAt: '2026-01-01T00:00:00Z', endedAt: new Date('2026-01-01T00:01:30Z') });
+    const told = buildSummary(knownAggregate(), {
+      runId: 'r',
+      startedAt: '2026-01-01T00:00:00Z',
+      endedAt: new Date('2026-01-01T00:01:30Z'),
+    });
     expect(told.durationSeconds).toBe(90);
   });
 
@@ -87,13 +108,21 @@ describe('summary.json', () => {
       shard: { index: 1, count: 4 },
       scenario: { name: 'soak', devices: 1000, dps: { idScope: '0ne00000001', groupKey: 'c2VjcmV0a2V5' } },
       profile: 'ci',
-      target: { kind: 'iot-hub', connectionString: 'HostName=h.azure-devices.net;SharedAccessKeyName=x;SharedAccessKey=abc=' , host: 'h.azure-devices.net' },
+      target: {
+        kind: 'iot-hub',
+        connectionString: 'HostName=h.azure-devices.net;SharedAccessKeyName=x;SharedAccessKey=abc=',
+        host: 'h.azure-devices.net',
+      },
       reconciliation: { acknowledgedNotReceived: 2, receivedNotAcknowledged: 0 },
     });
     const text = JSON.stringify(s);
     expect(text).not.toContain('c2VjcmV0a2V5');
     expect(text).not.toContain('SharedAccessKey=abc');
-    expect(s.scenario).toEqual({ name: 'soak', devices: 1000, dps: { idScope: '0ne00000001', groupKey: '[redacted]' } });
+    expect(s.scenario).toEqual({
+      name: 'soak',
+      devices: 1000,
+      dps: { idScope: '0ne00000001', groupKey: '[redacted]' },
+    });
     expect(s.target).toMatchObject({ kind: 'iot-hub', host: 'h.azure-devices.net', connectionString: '[redacted]' });
     expect(s).toMatchObject({ seed: 42, shard: { index: 1, count: 4 }, profile: 'ci' });
     expect(s.reconciliation).toEqual({ acknowledgedNotReceived: 2, receivedNotAcknowledged: 0 });

@@ -45,7 +45,8 @@ export function syntheticAggregate(options: SyntheticOptions = {}): MetricsAggre
         else w.ledger.acknowledged++;
       }
       if (s % 7 === 3) w.recordLatency('twinGet', base, base, base + 30 + random() * 20);
-      if (s >= 20 && s < 23) w.recordError('throttled', `HTTP 429 Too Many Requests (worker ${wi}, second ${s})`, 'telemetry');
+      if (s >= 20 && s < 23)
+        w.recordError('throttled', `HTTP 429 Too Many Requests (worker ${wi}, second ${s})`, 'telemetry');
       if (s === 5) w.recordError('network', 'ECONNRESET', 'connect');
       w.recordLateness(random() * 2 + (stall ? 250 : 0));
       agg.add(wi, w.snapshot(base + 1000));

@@ -41,7 +41,10 @@ describe('parseThreshold', () => {
     ['errors.count < 10', { metric: 'errors.count', op: '<', value: 10, unit: '' }],
     ['telemetry.count > 1000', { metric: 'telemetry.count', op: '>', value: 1000, unit: '' }],
     ['scheduler.lateness.p99 < 50ms', { metric: 'scheduler.lateness.p99', op: '<', value: 50, unit: 'ms' }],
-    ['reconciliation.acknowledgedNotReceived == 0', { metric: 'reconciliation.acknowledgedNotReceived', op: '==', value: 0, unit: '' }],
+    [
+      'reconciliation.acknowledgedNotReceived == 0',
+      { metric: 'reconciliation.acknowledgedNotReceived', op: '==', value: 0, unit: '' },
+    ],
   ] as const)('%s', (text, expected) => {
     expect(parseThreshold(text)).toEqual({ ...expected, text: text.trim(), abortOnFail: false });
   });
@@ -107,11 +110,30 @@ describe('parseThreshold', () => {
 function input(over: Partial<ThresholdInput> = {}): ThresholdInput {
   return {
     operations: {
-      telemetry: { count: 90, p50: 20, p95: 120, p99: 250.3, p999: 400, max: 812.25, mean: 31, raw: { count: 90, p50: 10, p99: 90, max: 100 } },
+      telemetry: {
+        count: 90,
+        p50: 20,
+        p95: 120,
+        p99: 250.3,
+        p999: 400,
+        max: 812.25,
+        mean: 31,
+        raw: { count: 90, p50: 10, p99: 90, max: 100 },
+      },
       connect: { count: 5, p50: 300, p95: 900, p99: 1250, max: 1300, mean: 400, raw: { count: 5, p99: 200 } },
       command: { count: 0, p50: null, p99: null, max: null, raw: { count: 0, p99: null } },
     },
-    ledger: { generated: 100, acknowledged: 90, failed: 2, expired: 1, dropped: 4, inFlight: 3, stored: 0, deliveredLate: 0, balanced: true },
+    ledger: {
+      generated: 100,
+      acknowledged: 90,
+      failed: 2,
+      expired: 1,
+      dropped: 4,
+      inFlight: 3,
+      stored: 0,
+      deliveredLate: 0,
+      balanced: true,
+    },
     errors: { auth: { count: 3 }, throttled: { count: 2 } },
     scheduler: { lateness: { count: 10, p50: 0.4, p99: 3, max: 7 } },
     reconciliation: null,
@@ -123,13 +145,37 @@ const one = (text: string, s: ThresholdInput = input()) => evaluateThresholds([p
 
 describe('evaluateThresholds', () => {
   it('says what the metric was and by how much it missed or held', () => {
-    expect(one('telemetry.p99 < 200ms')).toMatchObject({ passed: false, actual: 250.3, detail: 'telemetry.p99 was 250.3 ms, 50.3 ms over 200 ms' });
-    expect(one('telemetry.p99 < 300ms')).toMatchObject({ passed: true, actual: 250.3, detail: 'telemetry.p99 was 250.3 ms, 49.7 ms under 300 ms' });
-    expect(one('connect.p99 < 1s')).toMatchObject({ passed: false, detail: 'connect.p99 was 1250 ms, 250 ms over 1000 ms' });
-    expect(one('telemetry.count > 1000')).toMatchObject({ passed: false, actual: 90, detail: 'telemetry.count was 90, 910 under 1000' });
-    expect(one('telemetry.p99 < 250.3')).toMatchObject({ passed: false, detail: 'telemetry.p99 was 250.3 ms, at the limit (must be < 250.3 ms)' });
-    expect(one('telemetry.p99 <= 250.3')).toMatchObject({ passed: true, detail: 'telemetry.p99 was 250.3 ms, at the limit' });
-    expect(one('errors.auth.count != 3')).toMatchObject({ passed: false, detail: 'errors.auth.count was 3, must not be 3' });
+    expect(one('telemetry.p99 < 200ms')).toMatchObject({
+      passed: false,
+      actual: 250.3,
+      detail: 'telemetry.p99 was 250.3 ms, 50.3 ms over 200 ms',
+    });
+    expect(one('telemetry.p99 < 300ms')).toMatchObject({
+      passed: true,
+      actual: 250.3,
+      detail: 'telemetry.p99 was 250.3 ms, 49.7 ms under 300 ms',
+    });
+    expect(one('connect.p99 < 1s')).toMatchObject({
+      passed: false,
+      detail: 'connect.p99 was 1250 ms, 250 ms over 1000 ms',
+    });
+    expect(one('telemetry.count > 1000')).toMatchObject({
+      passed: false,
+      actual: 90,
+      detail: 'telemetry.count was 90, 910 under 1000',
+    });
+    expect(one('telemetry.p99 < 250.3')).toMatchObject({
+      passed: false,
+      detail: 'telemetry.p99 was 250.3 ms, at the limit (must be < 250.3 ms)',
+    });
+    expect(one('telemetry.p99 <= 250.3')).toMatchObject({
+      passed: true,
+      detail: 'telemetry.p99 was 250.3 ms, at the limit',
+    });
+    expect(one('errors.auth.count != 3')).toMatchObject({
+      passed: false,
+      detail: 'errors.auth.count was 3, must not be 3',
+    });
   });
 
   it('reads corrected and raw latency from their own places', () => {
@@ -140,10 +186,22 @@ describe('evaluateThresholds', () => {
   });
 
   it('fails a metric with no data, saying so', () => {
-    expect(one('command.p99 < 1s')).toMatchObject({ passed: false, actual: null, detail: expect.stringMatching(/^command\.p99: no data \(no command operation completed\)/) });
+    expect(one('command.p99 < 1s')).toMatchObject({
+      passed: false,
+      actual: null,
+      detail: expect.stringMatching(/^command\.p99: no data \(no command operation completed\)/),
+    });
     expect(one('c2d.p50 < 1s')).toMatchObject({ passed: false, actual: null });
-    expect(one('telemetry.p90 < 1s')).toMatchObject({ passed: false, actual: null, detail: expect.stringContaining('no p90') });
-    expect(one('reconciliation.duplicates == 0')).toMatchObject({ passed: false, actual: null, detail: expect.stringContaining('no reconciliation') });
+    expect(one('telemetry.p90 < 1s')).toMatchObject({
+      passed: false,
+      actual: null,
+      detail: expect.stringContaining('no p90'),
+    });
+    expect(one('reconciliation.duplicates == 0')).toMatchObject({
+      passed: false,
+      actual: null,
+      detail: expect.stringContaining('no reconciliation'),
+    });
     expect(one('errors.rate < 1%', { operations: {}, errors: {} })).toMatchObject({ passed: false, actual: null });
     // A count of nothing is data.
     expect(one('command.count == 0')).toMatchObject({ passed: true, actual: 0 });
@@ -162,7 +220,11 @@ describe('evaluateThresholds', () => {
   });
 
   it('ledger.lost is failed + expired, plus acknowledged-but-not-received when reconciled', () => {
-    expect(one('ledger.lost == 0')).toMatchObject({ passed: false, actual: 3, detail: 'ledger.lost was 3 (failed 2 + expired 1), 3 over 0' });
+    expect(one('ledger.lost == 0')).toMatchObject({
+      passed: false,
+      actual: 3,
+      detail: 'ledger.lost was 3 (failed 2 + expired 1), 3 over 0',
+    });
     const reconciled = input({ reconciliation: { acknowledgedNotReceived: 4, receivedNotAcknowledged: 0 } });
     expect(one('ledger.lost == 0', reconciled)).toMatchObject({ passed: false, actual: 7 });
     expect(one('reconciliation.acknowledgedNotReceived <= 4', reconciled)).toMatchObject({ passed: true, actual: 4 });
@@ -174,7 +236,14 @@ describe('evaluateThresholds', () => {
     // knownAggregate: connect corrected 50 ms, raw 10 ms; telemetry corrected 11..110 ms; failed 3, expired 2; 3 errors.
     const summary = buildSummary(knownAggregate(), { runId: 'run-1' });
     const results = evaluateThresholds(
-      ['connect.raw.max < 20ms', 'connect.max < 20ms', 'telemetry.p99 < 1ms', 'ledger.lost == 5', 'errors.count == 3', 'telemetry.count == 100'].map((t) => parseThreshold(t)),
+      [
+        'connect.raw.max < 20ms',
+        'connect.max < 20ms',
+        'telemetry.p99 < 1ms',
+        'ledger.lost == 5',
+        'errors.count == 3',
+        'telemetry.count == 100',
+      ].map((t) => parseThreshold(t)),
       summary,
     );
     expect(results.map((r) => r.passed)).toEqual([true, false, false, true, true, true]);
@@ -207,7 +276,11 @@ describe('evaluateLive', () => {
 
   it('abortingResults keeps only failed abort-on-fail thresholds', () => {
     const results = evaluateLive(
-      [parseThreshold('errors.count < 5', { abortOnFail: true }), parseThreshold('ledger.lost == 0'), parseThreshold('command.p99 < 1s', { abortOnFail: true })],
+      [
+        parseThreshold('errors.count < 5', { abortOnFail: true }),
+        parseThreshold('ledger.lost == 0'),
+        parseThreshold('command.p99 < 1s', { abortOnFail: true }),
+      ],
       input(),
     );
     expect(abortingResults(results).map((r) => r.threshold.text)).toEqual(['errors.count < 5']);
@@ -215,7 +288,13 @@ describe('evaluateLive', () => {
 
   it('liveSummaryOf reads the same numbers as the end-of-run summary', () => {
     const agg = knownAggregate();
-    const thresholds = ['connect.raw.max < 20ms', 'connect.max < 20ms', 'telemetry.p99 < 1ms', 'errors.rate < 1%', 'ledger.lost == 5'].map((t) => parseThreshold(t));
+    const thresholds = [
+      'connect.raw.max < 20ms',
+      'connect.max < 20ms',
+      'telemetry.p99 < 1ms',
+      'errors.rate < 1%',
+      'ledger.lost == 5',
+    ].map((t) => parseThreshold(t));
     const fromLive = evaluateThresholds(thresholds, liveSummaryOf(agg));
     const fromSummary = evaluateThresholds(thresholds, buildSummary(agg, { runId: 'r' }));
     expect(fromLive).toEqual(fromSummary);
@@ -223,7 +302,10 @@ describe('evaluateLive', () => {
 });
 
 describe('output', () => {
-  const results = evaluateThresholds(['telemetry.p99 < 300ms', 'connect.p99 < 1s', 'command.p99 < 1s'].map((t) => parseThreshold(t)), input());
+  const results = evaluateThresholds(
+    ['telemetry.p99 < 300ms', 'connect.p99 < 1s', 'command.p99 < 1s'].map((t) => parseThreshold(t)),
+    input(),
+  );
 
   it('console lines, ✓ and ✗ with the detail', () => {
     const text = formatThresholdResults(results);
@@ -253,7 +335,14 @@ describe('output', () => {
   it('summary entries are plain data', () => {
     const entries = thresholdsSummary(results);
     expect(JSON.parse(JSON.stringify(entries))).toEqual(entries);
-    expect(entries[1]).toMatchObject({ threshold: 'connect.p99 < 1s', metric: 'connect.p99', actual: 1250, passed: false, unit: 'ms', value: 1000 });
+    expect(entries[1]).toMatchObject({
+      threshold: 'connect.p99 < 1s',
+      metric: 'connect.p99',
+      actual: 1250,
+      passed: false,
+      unit: 'ms',
+      value: 1000,
+    });
   });
 });
 
@@ -262,16 +351,23 @@ describe('thresholdsSchema', () => {
   const source = { shown: 'scenarios/s.yaml', locate: () => undefined };
 
   it('parses strings and { threshold, abortOnFail } entries into thresholds', () => {
-    const r = validate(scenario, source, { thresholds: ['telemetry.p99 < 200ms', { threshold: 'connect.p95 < 1s', abortOnFail: true }] });
+    const r = validate(scenario, source, {
+      thresholds: ['telemetry.p99 < 200ms', { threshold: 'connect.p95 < 1s', abortOnFail: true }],
+    });
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(r.value.thresholds).toEqual([parseThreshold('telemetry.p99 < 200ms'), parseThreshold('connect.p95 < 1s', { abortOnFail: true })]);
+    expect(r.value.thresholds).toEqual([
+      parseThreshold('telemetry.p99 < 200ms'),
+      parseThreshold('connect.p95 < 1s', { abortOnFail: true }),
+    ]);
     const none = validate(scenario, source, {});
     expect(none.ok && none.value.thresholds).toEqual([]);
   });
 
   it('a bad threshold is a config problem at its path', () => {
-    const r = validate(scenario, source, { thresholds: ['telemtry.p99 < 200ms', { threshold: 'connect.p95 < 5%' }, 42] });
+    const r = validate(scenario, source, {
+      thresholds: ['telemtry.p99 < 200ms', { threshold: 'connect.p95 < 5%' }, 42],
+    });
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.problems.map((p) => [p.file, p.path])).toEqual([

@@ -32,7 +32,12 @@ describe('newRunId', () => {
 });
 
 /** A run's folder as the report output writes it: every file, then reports/latest. */
-async function writeRun(dir: string, agg: MetricsAggregate, meta: Record<string, unknown> = {}, latest: 'symlink' | 'file' = 'symlink') {
+async function writeRun(
+  dir: string,
+  agg: MetricsAggregate,
+  meta: Record<string, unknown> = {},
+  latest: 'symlink' | 'file' = 'symlink',
+) {
   const { summary } = await renderRunFolder(dir, agg, { runId: basename(dir), ...meta });
   return { summaryPath: join(dir, 'summary.json'), summary, latest: await updateLatest(dir, latest) };
 }
@@ -52,7 +57,13 @@ describe('a run folder and reports/latest', () => {
 
     const files = (await readdir(join(reports, id))).sort();
     expect(files).toEqual([
-      'aggregate.json', 'connect.hgrm', 'connect.raw.hgrm', 'report.html', 'summary.json', 'telemetry.hgrm', 'telemetry.raw.hgrm',
+      'aggregate.json',
+      'connect.hgrm',
+      'connect.raw.hgrm',
+      'report.html',
+      'summary.json',
+      'telemetry.hgrm',
+      'telemetry.raw.hgrm',
       'timeseries.csv',
     ]);
     const hgrm = await readFile(join(reports, id, 'telemetry.hgrm'), 'utf8');

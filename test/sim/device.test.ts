@@ -29,9 +29,10 @@ function behaviour(overrides: Partial<DeviceBehaviour> = {}): DeviceBehaviour {
     telemetry: { tick: () => [{ body: { temperature: 20 + (n++ % 5) } }] },
     reported: () => ({ maxTempSinceLastReboot: 31.5 }),
     writableAck: { code: 200, delayMs: 0 },
-    command: (name, request) => name === 'getMaxMinReport'
-      ? { status: 200, delayMs: 10, response: { since: request, maxTemp: 30 } }
-      : { status: 404, delayMs: 0, response: { error: `unknown command ${name}` } },
+    command: (name, request) =>
+      name === 'getMaxMinReport'
+        ? { status: 200, delayMs: 10, response: { since: request, maxTemp: 30 } }
+        : { status: 404, delayMs: 0, response: { error: `unknown command ${name}` } },
     ...overrides,
   };
 }
@@ -40,9 +41,19 @@ const devices: SimDevice[] = [];
 
 function device(id: string, b: DeviceBehaviour = behaviour()): SimDevice {
   let seed = 1;
-  const d = new SimDevice(ctx, ctx.target as never, {
-    deviceId: id, group: 'g', ordinal: 0, arrivalAt: ctx.scheduler.now(), random: () => ((seed = (seed * 16807) % 2147483647) / 2147483647),
-  }, { kind: 'dps-sas', deviceKey: deriveDeviceKey(emulator.info.enrollmentGroups.devices.primaryKey, id) }, b);
+  const d = new SimDevice(
+    ctx,
+    ctx.target as never,
+    {
+      deviceId: id,
+      group: 'g',
+      ordinal: 0,
+      arrivalAt: ctx.scheduler.now(),
+      random: () => (seed = (seed * 16807) % 2147483647) / 2147483647,
+    },
+    { kind: 'dps-sas', deviceKey: deriveDeviceKey(emulator.info.enrollmentGroups.devices.primaryKey, id) },
+    b,
+  );
   d.start();
   devices.push(d);
   return d;
@@ -53,12 +64,18 @@ describe('SimDevice against the emulator', () => {
     const d = device('sim-thermo-1');
     await until(() => (ctx.acked.get('sim-thermo-1') ?? 0) >= 5, 10_000, '5 acknowledged messages');
     const stats = (await rest(emulator, 'GET', '/stats')).json;
-    expect(stats.identities['sim-thermo-1'].messagesReceived).toBeGreaterThanOrEqual(ctx.acked.get('sim-thermo-1') as number);
+    expect(stats.identities['sim-thermo-1'].messagesReceived).toBeGreaterThanOrEqual(
+      ctx.acked.get('sim-thermo-1') as number,
+    );
     const registered = (await rest(emulator, 'GET', '/api/devices/sim-thermo-1')).json;
     expect(registered).toMatchObject({ provisioned: true, template: 'dtmi:com:example:Thermostat;1' });
     const last = (await rest(emulator, 'GET', '/api/devices/sim-thermo-1/telemetry/temperature')).json;
     expect(last.value).toBeGreaterThanOrEqual(20);
-    await until(() => emulator.registry.get('sim-thermo-1')?.twin.reported.value.maxTempSinceLastReboot === 31.5, 5000, 'reported property');
+    await until(
+      () => emulator.registry.get('sim-thermo-1')?.twin.reported.value.maxTempSinceLastReboot === 31.5,
+      5000,
+      'reported property',
+    );
     expect(d.state).toBe('connected');
     await d.stop();
   });
@@ -70,14 +87,21 @@ describe('SimDevice against the emulator', () => {
     expect(write.status).toBeLessThan(300);
     await until(() => ctx.desiredAcks.some((a) => a.deviceId === 'sim-thermo-2'), 5000, 'desired acknowledgement');
     const reported = emulator.registry.get('sim-thermo-2')!.twin.reported.value as Record<string, any>;
-    expect(reported.targetTemperature).toEqual({ value: 22.5, ac: 200, av: emulator.registry.get('sim-thermo-2')!.twin.desired.version, ad: 'completed' });
+    expect(reported.targetTemperature).toEqual({
+      value: 22.5,
+      ac: 200,
+      av: emulator.registry.get('sim-thermo-2')!.twin.desired.version,
+      ad: 'completed',
+    });
     await d.stop();
   });
 
   it('answers commands with the configured status and response', async () => {
     const d = device('sim-thermo-3');
     await until(() => d.state === 'connected', 10_000, 'connected');
-    const ok = await rest(emulator, 'POST', '/api/devices/sim-thermo-3/commands/getMaxMinReport', { request: '2026-01-01T00:00:00Z' });
+    const ok = await rest(emulator, 'POST', '/api/devices/sim-thermo-3/commands/getMaxMinReport', {
+      request: '2026-01-01T00:00:00Z',
+    });
     expect(ok.json).toMatchObject({ responseCode: 200, response: { since: '2026-01-01T00:00:00Z', maxTemp: 30 } });
     const unknown = await rest(emulator, 'POST', '/api/devices/sim-thermo-3/commands/reboot', {});
     expect(unknown.json.responseCode).toBe(404);
@@ -86,10 +110,18 @@ describe('SimDevice against the emulator', () => {
 
   it('reconnects after its connection is dropped, and the ledger stays balanced', async () => {
     const d = device('sim-thermo-4');
-    await until(() => d.state === 'connected' && (ctx.acked.get('sim-thermo-4') ?? 0) > 2, 10_000, 'connected and sending');
+    await until(
+      () => d.state === 'connected' && (ctx.acked.get('sim-thermo-4') ?? 0) > 2,
+      10_000,
+      'connected and sending',
+    );
     const connectsBefore = emulator.stats.of('sim-thermo-4').connects;
     d.drop();
-    await until(() => emulator.stats.of('sim-thermo-4').connects > connectsBefore && d.state === 'connected', 10_000, 'reconnected');
+    await until(
+      () => emulator.stats.of('sim-thermo-4').connects > connectsBefore && d.state === 'connected',
+      10_000,
+      'reconnected',
+    );
     const ackedBefore = ctx.acked.get('sim-thermo-4') as number;
     await until(() => (ctx.acked.get('sim-thermo-4') as number) > ackedBefore + 2, 5000, 'sending again');
     d.quiesce();

@@ -3,7 +3,11 @@
 import { describe, expect, it } from 'vitest';
 import type { SchedulerClock } from '../../src/core/scheduler.js';
 import {
-  DPS_REQUESTS_PER_WINDOW, DPS_WINDOW_MS, RequestPacer, waitBeforeAsking, type DpsPacing,
+  DPS_REQUESTS_PER_WINDOW,
+  DPS_WINDOW_MS,
+  RequestPacer,
+  waitBeforeAsking,
+  type DpsPacing,
 } from '../../src/sim/dps-client.js';
 
 /** A clock that only moves when told to. */
@@ -38,7 +42,11 @@ describe('DPS poll pacing', () => {
   it('keeps polls within 5 per 10 s when DPS says retry-after 0', () => {
     const clock = manualClock();
     const pacing: DpsPacing = { pacer: new RequestPacer(clock), random: () => 0.5, hadAssignment: false };
-    const times = poll(clock, pacing, Array.from({ length: 30 }, () => ({ status: 202, retryAfter: 0 })));
+    const times = poll(
+      clock,
+      pacing,
+      Array.from({ length: 30 }, () => ({ status: 202, retryAfter: 0 })),
+    );
     expect(DPS_REQUESTS_PER_WINDOW).toBe(5);
     expect(mostInAnyWindow(times)).toBe(5);
     // The first five go at once; then one more each time the oldest leaves the window.
@@ -50,7 +58,11 @@ describe('DPS poll pacing', () => {
   it('waits what retry-after says when that is slower than the limit', () => {
     const clock = manualClock();
     const pacing: DpsPacing = { pacer: new RequestPacer(clock), random: () => 0.5, hadAssignment: false };
-    const times = poll(clock, pacing, Array.from({ length: 10 }, () => ({ status: 202, retryAfter: 3 })));
+    const times = poll(
+      clock,
+      pacing,
+      Array.from({ length: 10 }, () => ({ status: 202, retryAfter: 3 })),
+    );
     expect(times.slice(1).map((t, i) => t - times[i]!)).toEqual(new Array(9).fill(3000));
   });
 
@@ -68,7 +80,11 @@ describe('DPS poll pacing', () => {
     expect(waitBeforeAsking(429, 7, 1, pacing)).toBe(7000);
     expect(waitBeforeAsking(429, undefined, 1, pacing)).toBeGreaterThanOrEqual(10_000);
     expect(waitBeforeAsking(429, undefined, 5, pacing)).toBeLessThanOrEqual(60_000);
-    const times = poll(clock, pacing, Array.from({ length: 12 }, () => ({ status: 429, retryAfter: 0 })));
+    const times = poll(
+      clock,
+      pacing,
+      Array.from({ length: 12 }, () => ({ status: 429, retryAfter: 0 })),
+    );
     expect(mostInAnyWindow(times)).toBe(5);
   });
 });

@@ -31,17 +31,28 @@ function gatewayManifest(): any {
 
 const gatewayConfig: EdgeDeviceConfig = {
   modules: {
-    HighTempFilter: { behaviour: 'filter', input: 'input1', output: 'output1', condition: "$body.machine.temperature > 25 AND $connectionModuleId = 'SimulatedTemperatureSensor'" },
+    HighTempFilter: {
+      behaviour: 'filter',
+      input: 'input1',
+      output: 'output1',
+      condition: "$body.machine.temperature > 25 AND $connectionModuleId = 'SimulatedTemperatureSensor'",
+    },
     ModbusTranslator: { behaviour: 'passthrough', input: 'input1', output: 'output1' },
   },
 };
 
 async function saveManifest(id: string, data: unknown): Promise<void> {
-  expect((await rest(emulator, 'PUT', `/api/deploymentManifests/${id}`, { displayName: id, data })).status).toBeLessThan(300);
+  expect(
+    (await rest(emulator, 'PUT', `/api/deploymentManifests/${id}`, { displayName: id, data })).status,
+  ).toBeLessThan(300);
 }
 
 /** An IoT Edge device with `manifest` assigned over REST, simulated in its own context (its own ledger). */
-async function edgeDevice(id: string, manifest: unknown, config: EdgeDeviceConfig = { modules: {} }): Promise<{ device: SimEdgeDevice; ctx: TestSimContext }> {
+async function edgeDevice(
+  id: string,
+  manifest: unknown,
+  config: EdgeDeviceConfig = { modules: {} },
+): Promise<{ device: SimEdgeDevice; ctx: TestSimContext }> {
   const ctx = testContext(emulator);
   contexts.push(ctx);
   return { device: await connectedEdgeDevice(emulator, ctx, devices, id, manifest, config, 11), ctx };
@@ -58,8 +69,16 @@ function deployed(id: string): boolean {
   const desired = twin(id, '$edgeAgent')!.desired.value as Record<string, any>;
   if (r.lastDesiredVersion !== desiredVersion(id, '$edgeAgent') || r.lastDesiredStatus?.code !== 200) return false;
   const wanted = Object.keys(desired.modules ?? {});
-  return Object.keys(r.modules ?? {}).sort().join() === wanted.sort().join()
-    && wanted.every((m) => r.modules[m].runtimeStatus === desired.modules[m].status && r.modules[m].settings.image === desired.modules[m].settings.image);
+  return (
+    Object.keys(r.modules ?? {})
+      .sort()
+      .join() === wanted.sort().join() &&
+    wanted.every(
+      (m) =>
+        r.modules[m].runtimeStatus === desired.modules[m].status &&
+        r.modules[m].settings.image === desired.modules[m].settings.image,
+    )
+  );
 }
 
 /** Messages the emulator received from `identity` during `ms`. */
@@ -86,12 +105,26 @@ describe('SimEdgeDevice against the emulator', () => {
       runtime: { type: 'docker', platform: { os: 'linux', architecture: expect.any(String) } },
       systemModules: {
         edgeAgent: { runtimeStatus: 'running', settings: { image: 'mcr.microsoft.com/azureiotedge-agent:1.4' } },
-        edgeHub: { runtimeStatus: 'running', status: 'running', restartPolicy: 'always', settings: { image: 'mcr.microsoft.com/azureiotedge-hub:1.4' } },
+        edgeHub: {
+          runtimeStatus: 'running',
+          status: 'running',
+          restartPolicy: 'always',
+          settings: { image: 'mcr.microsoft.com/azureiotedge-hub:1.4' },
+        },
       },
     });
     expect(agent.modules.SimulatedTemperatureSensor).toMatchObject({
-      runtimeStatus: 'running', status: 'running', restartPolicy: 'always', version: '1.0', type: 'docker', exitCode: 0, restartCount: 0,
-      settings: { image: 'mcr.microsoft.com/azureiotedge-simulated-temperature-sensor:1.0', imageHash: expect.stringMatching(/^sha256:/) },
+      runtimeStatus: 'running',
+      status: 'running',
+      restartPolicy: 'always',
+      version: '1.0',
+      type: 'docker',
+      exitCode: 0,
+      restartCount: 0,
+      settings: {
+        image: 'mcr.microsoft.com/azureiotedge-simulated-temperature-sensor:1.0',
+        imageHash: expect.stringMatching(/^sha256:/),
+      },
     });
     expect(Date.parse(agent.modules.SimulatedTemperatureSensor.lastStartTimeUtc)).toBeGreaterThan(Date.now() - 60_000);
 
@@ -99,15 +132,33 @@ describe('SimEdgeDevice against the emulator', () => {
     const stats = (await rest(emulator, 'GET', '/stats')).json;
     expect(stats.identities['edge-seed/SimulatedTemperatureSensor'].messagesReceived).toBeGreaterThanOrEqual(2);
     expect(stats.identities['edge-seed']?.messagesReceived ?? 0).toBe(0); // never as the device
-    const machine = (await rest(emulator, 'GET', '/api/devices/edge-seed/modules/SimulatedTemperatureSensor/telemetry/machine')).json;
+    const machine = (
+      await rest(emulator, 'GET', '/api/devices/edge-seed/modules/SimulatedTemperatureSensor/telemetry/machine')
+    ).json;
     expect(machine.value).toEqual({ temperature: expect.any(Number), pressure: expect.any(Number) });
 
     const hub = reportedOf('edge-seed', '$edgeHub');
-    expect(hub).toMatchObject({ schemaVersion: '1.0', lastDesiredVersion: desiredVersion('edge-seed', '$edgeHub'), lastDesiredStatus: { code: 200 } });
-    expect(hub.clients['edge-seed/SimulatedTemperatureSensor']).toMatchObject({ status: 'Connected', lastConnectedTimeUtc: expect.any(String) });
+    expect(hub).toMatchObject({
+      schemaVersion: '1.0',
+      lastDesiredVersion: desiredVersion('edge-seed', '$edgeHub'),
+      lastDesiredStatus: { code: 200 },
+    });
+    expect(hub.clients['edge-seed/SimulatedTemperatureSensor']).toMatchObject({
+      status: 'Connected',
+      lastConnectedTimeUtc: expect.any(String),
+    });
     // The module's writable properties, acknowledged the IoT Central way.
-    await until(() => reportedOf('edge-seed', 'SimulatedTemperatureSensor').SendInterval !== undefined, 5000, 'acknowledgement');
-    expect(reportedOf('edge-seed', 'SimulatedTemperatureSensor').SendInterval).toEqual({ value: 1, ac: 200, av: desiredVersion('edge-seed', 'SimulatedTemperatureSensor'), ad: 'completed' });
+    await until(
+      () => reportedOf('edge-seed', 'SimulatedTemperatureSensor').SendInterval !== undefined,
+      5000,
+      'acknowledgement',
+    );
+    expect(reportedOf('edge-seed', 'SimulatedTemperatureSensor').SendInterval).toEqual({
+      value: 1,
+      ac: 200,
+      av: desiredVersion('edge-seed', 'SimulatedTemperatureSensor'),
+      ad: 'completed',
+    });
     expect(ctx.acked.get('edge-seed/SimulatedTemperatureSensor') ?? 0).toBeGreaterThanOrEqual(2);
     expect(device.state).toBe('connected');
   });
@@ -115,38 +166,73 @@ describe('SimEdgeDevice against the emulator', () => {
   it('follows SendInterval and SendData written over REST, and answers reset', async () => {
     const sensor = 'edge-seed/SimulatedTemperatureSensor';
     const slow = await countDuring(sensor, 2000); // about 2 at 1 s
-    const write = await rest(emulator, 'PATCH', '/api/devices/edge-seed/modules/SimulatedTemperatureSensor/properties', { SendInterval: 0.1 });
+    const write = await rest(
+      emulator,
+      'PATCH',
+      '/api/devices/edge-seed/modules/SimulatedTemperatureSensor/properties',
+      { SendInterval: 0.1 },
+    );
     expect(write.status).toBe(202);
     await sleep(300);
     const fast = await countDuring(sensor, 2000); // about 20 at 0.1 s
     // Ten times the rate; a loaded machine may lose some, hence the margin.
     expect(fast).toBeGreaterThanOrEqual(Math.max(8, 4 * slow));
-    await until(() => reportedOf('edge-seed', 'SimulatedTemperatureSensor').SendInterval?.value === 0.1, 5000, 'SendInterval acknowledged');
-    const warm = (await rest(emulator, 'GET', '/api/devices/edge-seed/modules/SimulatedTemperatureSensor/telemetry/machine')).json.value.temperature;
+    await until(
+      () => reportedOf('edge-seed', 'SimulatedTemperatureSensor').SendInterval?.value === 0.1,
+      5000,
+      'SendInterval acknowledged',
+    );
+    const warm = (
+      await rest(emulator, 'GET', '/api/devices/edge-seed/modules/SimulatedTemperatureSensor/telemetry/machine')
+    ).json.value.temperature;
     expect(warm).toBeGreaterThan(28); // 30 readings or so warmed it by about 15 °C
 
-    await rest(emulator, 'PATCH', '/api/devices/edge-seed/modules/SimulatedTemperatureSensor/properties', { SendData: false });
+    await rest(emulator, 'PATCH', '/api/devices/edge-seed/modules/SimulatedTemperatureSensor/properties', {
+      SendData: false,
+    });
     await sleep(400);
     expect(await countDuring(sensor, 1000)).toBe(0);
 
-    const reset = await rest(emulator, 'POST', '/api/devices/edge-seed/modules/SimulatedTemperatureSensor/commands/reset', {});
+    const reset = await rest(
+      emulator,
+      'POST',
+      '/api/devices/edge-seed/modules/SimulatedTemperatureSensor/commands/reset',
+      {},
+    );
     expect(reset.json).toMatchObject({ responseCode: 200, response: null });
-    const unknown = await rest(emulator, 'POST', '/api/devices/edge-seed/modules/SimulatedTemperatureSensor/commands/reboot', {});
+    const unknown = await rest(
+      emulator,
+      'POST',
+      '/api/devices/edge-seed/modules/SimulatedTemperatureSensor/commands/reboot',
+      {},
+    );
     expect(unknown.json.responseCode).toBe(501);
 
     const before = received(sensor);
-    await rest(emulator, 'PATCH', '/api/devices/edge-seed/modules/SimulatedTemperatureSensor/properties', { SendData: true });
+    await rest(emulator, 'PATCH', '/api/devices/edge-seed/modules/SimulatedTemperatureSensor/properties', {
+      SendData: true,
+    });
     await until(() => received(sensor) > before, 5000, 'sending again');
-    const after = (await rest(emulator, 'GET', '/api/devices/edge-seed/modules/SimulatedTemperatureSensor/telemetry/machine')).json.value.temperature;
+    const after = (
+      await rest(emulator, 'GET', '/api/devices/edge-seed/modules/SimulatedTemperatureSensor/telemetry/machine')
+    ).json.value.temperature;
     expect(after).toBeLessThan(27); // back near 21 °C
     // edgeAgent's own method.
-    expect((await rest(emulator, 'POST', '/api/devices/edge-seed/modules/$edgeAgent/commands/ping', {})).json.responseCode).toBe(200);
+    expect(
+      (await rest(emulator, 'POST', '/api/devices/edge-seed/modules/$edgeAgent/commands/ping', {})).json.responseCode,
+    ).toBe(200);
 
     // status: stopped in the deployment stops the module (its connection goes); running starts it again.
-    const setStatus = (status: string) => rest(emulator, 'PATCH', '/api/devices/edge-seed/modules/$edgeAgent/properties', { modules: { SimulatedTemperatureSensor: { status } } });
+    const setStatus = (status: string) =>
+      rest(emulator, 'PATCH', '/api/devices/edge-seed/modules/$edgeAgent/properties', {
+        modules: { SimulatedTemperatureSensor: { status } },
+      });
     expect((await setStatus('stopped')).status).toBe(202);
     await until(() => deployed('edge-seed'), 5000, 'stopped reported');
-    expect(reportedOf('edge-seed', '$edgeAgent').modules.SimulatedTemperatureSensor).toMatchObject({ status: 'stopped', runtimeStatus: 'stopped' });
+    expect(reportedOf('edge-seed', '$edgeAgent').modules.SimulatedTemperatureSensor).toMatchObject({
+      status: 'stopped',
+      runtimeStatus: 'stopped',
+    });
     expect(emulator.service.isConnected('edge-seed', 'SimulatedTemperatureSensor')).toBe(false);
     expect(await countDuring(sensor, 800)).toBe(0);
     await setStatus('running');
@@ -157,12 +243,35 @@ describe('SimEdgeDevice against the emulator', () => {
   it('reports a module that crashes: failed when restartPolicy is never, backoff otherwise', async () => {
     const manifest = seedManifest();
     const modules = manifest.modulesContent.$edgeAgent['properties.desired'].modules;
-    modules.Fragile = { type: 'docker', status: 'running', restartPolicy: 'never', settings: { image: 'example.azurecr.io/fragile:1' } };
-    modules.Sturdy = { type: 'docker', status: 'running', restartPolicy: 'always', settings: { image: 'example.azurecr.io/sturdy:1' } };
-    const crashing = { behaviour: 'custom' as const, create: () => ({ start() { throw new Error('boom'); }, stop() {} }) };
+    modules.Fragile = {
+      type: 'docker',
+      status: 'running',
+      restartPolicy: 'never',
+      settings: { image: 'example.azurecr.io/fragile:1' },
+    };
+    modules.Sturdy = {
+      type: 'docker',
+      status: 'running',
+      restartPolicy: 'always',
+      settings: { image: 'example.azurecr.io/sturdy:1' },
+    };
+    const crashing = {
+      behaviour: 'custom' as const,
+      create: () => ({
+        start() {
+          throw new Error('boom');
+        },
+        stop() {},
+      }),
+    };
     await edgeDevice('edge-crash', manifest, { modules: { Fragile: crashing, Sturdy: crashing } });
-    await until(() => reportedOf('edge-crash', '$edgeAgent').modules?.Sturdy?.runtimeStatus === 'backoff'
-      && reportedOf('edge-crash', '$edgeAgent').modules?.Fragile?.runtimeStatus === 'failed', 10_000, 'crashes reported');
+    await until(
+      () =>
+        reportedOf('edge-crash', '$edgeAgent').modules?.Sturdy?.runtimeStatus === 'backoff' &&
+        reportedOf('edge-crash', '$edgeAgent').modules?.Fragile?.runtimeStatus === 'failed',
+      10_000,
+      'crashes reported',
+    );
     const r = reportedOf('edge-crash', '$edgeAgent').modules;
     expect(r.Fragile).toMatchObject({ exitCode: 1, statusDescription: expect.stringContaining('boom') });
     expect(r.Sturdy).toMatchObject({ exitCode: 1, restartCount: 0 });
@@ -174,35 +283,53 @@ describe('SimEdgeDevice against the emulator', () => {
     await until(() => deployed('edge-gw'), 10_000, 'deployment reported');
     const modules = reportedOf('edge-gw', '$edgeAgent').modules;
     expect(Object.keys(modules).sort()).toEqual(['HighTempFilter', 'ModbusTranslator', 'SimulatedTemperatureSensor']);
-    expect(modules.HighTempFilter).toMatchObject({ startupOrder: 1, restartPolicy: 'on-failure', env: { TEMPERATURE_THRESHOLD: { value: '25' } } });
+    expect(modules.HighTempFilter).toMatchObject({
+      startupOrder: 1,
+      restartPolicy: 'on-failure',
+      env: { TEMPERATURE_THRESHOLD: { value: '25' } },
+    });
     // startupOrder 1, then 2, then the default (last).
     const started = (m: string) => Date.parse(modules[m].lastStartTimeUtc);
     expect(started('HighTempFilter')).toBeLessThanOrEqual(started('SimulatedTemperatureSensor'));
     expect(started('SimulatedTemperatureSensor')).toBeLessThanOrEqual(started('ModbusTranslator'));
     expect(device.edgeHubRuntime!.compiledRoutes.map((r) => [r.name, r.priority])).toEqual([
-      ['sensorToFilter', 2_000_000_000], ['filterToCloud', 0], ['modbusToCloud', 1], ['leafToCloud', 2],
+      ['sensorToFilter', 2_000_000_000],
+      ['filterToCloud', 0],
+      ['modbusToCloud', 1],
+      ['leafToCloud', 2],
     ]);
 
     // Above 25 °C the filter forwards; the sensor itself never reaches the cloud.
     await until(() => received('edge-gw/HighTempFilter') >= 3, 15_000, 'filtered messages upstream');
     expect(received('edge-gw/SimulatedTemperatureSensor')).toBe(0);
-    const filtered = (await rest(emulator, 'GET', '/api/devices/edge-gw/modules/HighTempFilter/telemetry/machine')).json.value;
+    const filtered = (await rest(emulator, 'GET', '/api/devices/edge-gw/modules/HighTempFilter/telemetry/machine')).json
+      .value;
     expect(filtered.temperature).toBeGreaterThan(25);
     expect(ctx.metrics.ledger.dropped).toBe(0);
     expect(ctx.metrics.ledger.acknowledged).toBe(ctx.acked.get('edge-gw/HighTempFilter'));
 
     // A deployment whose routes take nothing from the sensor, and replace the filter with another module.
     const next = gatewayManifest();
-    next.modulesContent.$edgeHub['properties.desired'].routes = { fromRelay: 'FROM /messages/modules/Relay/outputs/* INTO $upstream' };
+    next.modulesContent.$edgeHub['properties.desired'].routes = {
+      fromRelay: 'FROM /messages/modules/Relay/outputs/* INTO $upstream',
+    };
     const agentDesired = next.modulesContent.$edgeAgent['properties.desired'];
     delete agentDesired.modules.HighTempFilter;
     delete agentDesired.modules.ModbusTranslator;
-    agentDesired.modules.Relay = { version: '1.0', type: 'docker', status: 'running', restartPolicy: 'always', settings: { image: 'example.azurecr.io/relay:1', createOptions: '{}' } };
+    agentDesired.modules.Relay = {
+      version: '1.0',
+      type: 'docker',
+      status: 'running',
+      restartPolicy: 'always',
+      settings: { image: 'example.azurecr.io/relay:1', createOptions: '{}' },
+    };
     agentDesired.modules.SimulatedTemperatureSensor.env = { MessageCount: { value: '-1' } }; // changed: the module is replaced
     delete next.modulesContent.HighTempFilter;
     const sensorStartedBefore = modules.SimulatedTemperatureSensor.lastStartTimeUtc;
     await saveManifest('edge-gw-m2', next);
-    expect((await rest(emulator, 'POST', '/api/devices/edge-gw/deploymentManifest', { id: 'edge-gw-m2' })).status).toBeLessThan(300);
+    expect(
+      (await rest(emulator, 'POST', '/api/devices/edge-gw/deploymentManifest', { id: 'edge-gw-m2' })).status,
+    ).toBeLessThan(300);
     await until(() => deployed('edge-gw'), 10_000, 'second deployment reported');
     const now = reportedOf('edge-gw', '$edgeAgent').modules;
     expect(Object.keys(now).sort()).toEqual(['Relay', 'SimulatedTemperatureSensor']);
@@ -243,7 +370,11 @@ describe('SimEdgeDevice against the emulator', () => {
     const connects = identities.map((i) => emulator.stats.of(i).connects);
     const twinGets = identities.map((i) => emulator.stats.of(i).twinGets);
     device.drop();
-    await until(() => identities.every((i, k) => emulator.stats.of(i).connects > connects[k]!) && device.state === 'connected', 10_000, 'all reconnected');
+    await until(
+      () => identities.every((i, k) => emulator.stats.of(i).connects > connects[k]!) && device.state === 'connected',
+      10_000,
+      'all reconnected',
+    );
     const sending = received(identities[2]!);
     await until(() => received(identities[2]!) > sending, 5000, 'sending again');
     // Desired patches are not replayed: each identity reads its twin again.

@@ -7,8 +7,14 @@ import { parseDeployment, DeploymentError } from '../../src/sim/edge/edge-agent.
 import { edgeHubConfig } from '../../src/sim/edge/edge-hub.js';
 import { applyMergePatch, mergeDiff } from '../../src/sim/edge/module-identity.js';
 import {
-  chooseModuleConfig, createBehaviour, DtdlModule, FilterModule, PassthroughModule, SimulatedTemperatureSensor,
-  type ModuleApi, type ModuleBehaviour,
+  chooseModuleConfig,
+  createBehaviour,
+  DtdlModule,
+  FilterModule,
+  PassthroughModule,
+  SimulatedTemperatureSensor,
+  type ModuleApi,
+  type ModuleBehaviour,
 } from '../../src/sim/edge/modules/index.js';
 import { parseTimeSpanMs } from '../../src/sim/edge/modules/simulated-temperature-sensor.js';
 import { Prng } from '../../src/sim/model/random.js';
@@ -31,14 +37,25 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-function harness(env: Record<string, string> = {}, seed = 42): { api: ModuleApi; sent: Sent[]; reported: Record<string, unknown>[] } {
+function harness(
+  env: Record<string, string> = {},
+  seed = 42,
+): { api: ModuleApi; sent: Sent[]; reported: Record<string, unknown>[] } {
   const sent: Sent[] = [];
   const reported: Record<string, unknown>[] = [];
   const prng = new Prng(seed);
   const api: ModuleApi = {
-    deviceId: 'edge-1', moduleId: 'm', env, scheduler, random: () => prng.next(),
+    deviceId: 'edge-1',
+    moduleId: 'm',
+    env,
+    scheduler,
+    random: () => prng.next(),
     sendOutput: (output, body, properties, intendedAtMs) => {
-      const text = Buffer.isBuffer(body) ? body.toString('utf8') : typeof body === 'string' ? body : JSON.stringify(body);
+      const text = Buffer.isBuffer(body)
+        ? body.toString('utf8')
+        : typeof body === 'string'
+          ? body
+          : JSON.stringify(body);
       sent.push({ output, body: JSON.parse(text), properties: properties ?? {}, at: intendedAtMs ?? scheduler.now() });
     },
     reportProperties: (patch) => void reported.push(patch),
@@ -95,7 +112,8 @@ describe('SimulatedTemperatureSensor', () => {
     const late = t.slice(300);
     expect(Math.min(...late)).toBeGreaterThan(90);
     expect(Math.max(...late)).toBeLessThan(110);
-    for (let i = 301; i < t.length; i++) if (t[i - 1]! > 100) expect(Math.abs(t[i]! - t[i - 1]!)).toBeLessThanOrEqual(0.5);
+    for (let i = 301; i < t.length; i++)
+      if (t[i - 1]! > 100) expect(Math.abs(t[i]! - t[i - 1]!)).toBeLessThanOrEqual(0.5);
   });
 
   it('honours MessageCount (negative: unlimited, 0: none) and MessageDelay from env', () => {
@@ -174,17 +192,29 @@ describe('SimulatedTemperatureSensor', () => {
 });
 
 describe('filter, passthrough and dtdl modules', () => {
-  const fromSensor = { '$.cdid': 'edge-1', '$.cmid': 'sensor', '$.ct': 'application/json', '$.ce': 'utf-8', batch: 'b1' };
+  const fromSensor = {
+    '$.cdid': 'edge-1',
+    '$.cmid': 'sensor',
+    '$.ct': 'application/json',
+    '$.ce': 'utf-8',
+    batch: 'b1',
+  };
 
   it('filter: forwards what a route-style condition accepts, with its application properties', () => {
     const { api, sent } = harness();
-    const f = new FilterModule({ input: 'input1', output: 'alerts', condition: "$body.machine.temperature > 25 AND $connectionModuleId = 'sensor'" });
+    const f = new FilterModule({
+      input: 'input1',
+      output: 'alerts',
+      condition: "$body.machine.temperature > 25 AND $connectionModuleId = 'sensor'",
+    });
     run(f, api);
     f.onInput('input1', msgBuffer({ machine: { temperature: 30 } }), fromSensor);
     f.onInput('input1', msgBuffer({ machine: { temperature: 20 } }), fromSensor);
     f.onInput('input1', msgBuffer({ machine: { temperature: 30 } }), { ...fromSensor, '$.cmid': 'other' });
     f.onInput('input2', msgBuffer({ machine: { temperature: 30 } }), fromSensor);
-    expect(sent).toEqual([{ output: 'alerts', body: { machine: { temperature: 30 } }, properties: { batch: 'b1' }, at: expect.any(Number) }]);
+    expect(sent).toEqual([
+      { output: 'alerts', body: { machine: { temperature: 30 } }, properties: { batch: 'b1' }, at: expect.any(Number) },
+    ]);
     expect(() => new FilterModule({ condition: '$body.x >' })).toThrow(/filter/);
   });
 
@@ -221,7 +251,11 @@ describe('filter, passthrough and dtdl modules', () => {
   it('dtdl: what the source produces, on its output at its interval, components in $.sub', () => {
     const { api, sent } = harness();
     let n = 0;
-    const d = new DtdlModule({ output: 'telemetry', intervalMs: 1000, source: { tick: () => [{ body: { n: n++ } }, { component: 'thermostat1', body: { t: 1 } }] } });
+    const d = new DtdlModule({
+      output: 'telemetry',
+      intervalMs: 1000,
+      source: { tick: () => [{ body: { n: n++ } }, { component: 'thermostat1', body: { t: 1 } }] },
+    });
     run(d, api);
     vi.advanceTimersByTime(3000);
     expect(sent.length).toBeGreaterThanOrEqual(4);
@@ -234,10 +268,21 @@ describe('filter, passthrough and dtdl modules', () => {
   });
 
   it('chooses a behaviour by configuration, then by image, then the fallback', async () => {
-    expect(chooseModuleConfig('mcr.microsoft.com/azureiotedge-simulated-temperature-sensor:1.0', undefined).behaviour).toBe('simulated-temperature-sensor');
-    expect(chooseModuleConfig('mcr.microsoft.com/azureiotedge-simulated-temperature-sensor:1.0', { behaviour: 'passthrough' }).behaviour).toBe('passthrough');
-    expect(chooseModuleConfig('example.azurecr.io/other:1', undefined)).toEqual({ behaviour: 'passthrough', output: 'output1' });
-    expect(await createBehaviour('t', { behaviour: 'simulated-temperature-sensor' }, 1)).toBeInstanceOf(SimulatedTemperatureSensor);
+    expect(
+      chooseModuleConfig('mcr.microsoft.com/azureiotedge-simulated-temperature-sensor:1.0', undefined).behaviour,
+    ).toBe('simulated-temperature-sensor');
+    expect(
+      chooseModuleConfig('mcr.microsoft.com/azureiotedge-simulated-temperature-sensor:1.0', {
+        behaviour: 'passthrough',
+      }).behaviour,
+    ).toBe('passthrough');
+    expect(chooseModuleConfig('example.azurecr.io/other:1', undefined)).toEqual({
+      behaviour: 'passthrough',
+      output: 'output1',
+    });
+    expect(await createBehaviour('t', { behaviour: 'simulated-temperature-sensor' }, 1)).toBeInstanceOf(
+      SimulatedTemperatureSensor,
+    );
     await expect(createBehaviour('d', { behaviour: 'dtdl' }, 1)).rejects.toThrow(/model or a telemetry source/);
     const custom = { start() {}, stop() {} };
     expect(await createBehaviour('c', { behaviour: 'custom', create: () => custom }, 1)).toBe(custom);
@@ -251,11 +296,21 @@ describe('deployment and edgeHub configuration', () => {
   it("reads the seed's and the gateway manifest's $edgeAgent desired properties", () => {
     const seed = parseDeployment(desiredOf('environmental-sensor.manifest.json', '$edgeAgent'));
     expect(seed.modules).toHaveLength(1);
-    expect(seed.modules[0]).toMatchObject({ name: 'SimulatedTemperatureSensor', status: 'running', restartPolicy: 'always', startupOrder: 4294967295, image: 'mcr.microsoft.com/azureiotedge-simulated-temperature-sensor:1.0' });
+    expect(seed.modules[0]).toMatchObject({
+      name: 'SimulatedTemperatureSensor',
+      status: 'running',
+      restartPolicy: 'always',
+      startupOrder: 4294967295,
+      image: 'mcr.microsoft.com/azureiotedge-simulated-temperature-sensor:1.0',
+    });
     expect(seed.systemModules.edgeHub.image).toBe('mcr.microsoft.com/azureiotedge-hub:1.4');
     const gw = parseDeployment(desiredOf('gateway-filter.manifest.json', '$edgeAgent'));
     const byName = Object.fromEntries(gw.modules.map((m) => [m.name, m]));
-    expect(byName.HighTempFilter).toMatchObject({ startupOrder: 1, restartPolicy: 'on-failure', env: { TEMPERATURE_THRESHOLD: '25' } });
+    expect(byName.HighTempFilter).toMatchObject({
+      startupOrder: 1,
+      restartPolicy: 'on-failure',
+      env: { TEMPERATURE_THRESHOLD: '25' },
+    });
   });
 
   it('refuses a malformed deployment with the status edgeAgent reports', () => {
@@ -282,7 +337,9 @@ describe('deployment and edgeHub configuration', () => {
 
   it('replaces a module when its image, env or version changes, not when only its status does', () => {
     const base = { settings: { image: 'i:1' }, env: { A: { value: 1 } }, version: '1' };
-    const fp = (m: object) => parseDeployment({ ...desiredOf('environmental-sensor.manifest.json', '$edgeAgent'), modules: { m } }).modules[0]!.fingerprint;
+    const fp = (m: object) =>
+      parseDeployment({ ...desiredOf('environmental-sensor.manifest.json', '$edgeAgent'), modules: { m } }).modules[0]!
+        .fingerprint;
     const f = fp(base);
     expect(fp({ ...base, status: 'stopped' })).toBe(f);
     expect(fp({ ...base, settings: { image: 'i:2' } })).not.toBe(f);
@@ -294,13 +351,20 @@ describe('deployment and edgeHub configuration', () => {
     const c = edgeHubConfig(desiredOf('gateway-filter.manifest.json', '$edgeHub'));
     expect(c.timeToLiveSecs).toBe(7200);
     expect(Object.fromEntries(c.routes.map((r) => [r.name, [r.priority, r.timeToLiveSecs]]))).toEqual({
-      sensorToFilter: [2_000_000_000, undefined], filterToCloud: [0, 86400], modbusToCloud: [1, undefined], leafToCloud: [2, 600],
+      sensorToFilter: [2_000_000_000, undefined],
+      filterToCloud: [0, 86400],
+      modbusToCloud: [1, undefined],
+      leafToCloud: [2, 600],
     });
     expect(edgeHubConfig({}).routes.map((r) => r.text)).toEqual(['FROM /* INTO $upstream']);
     expect(() => edgeHubConfig({ schemaVersion: '1.1', routes: { bad: 'FROM /* INTO nowhere' } })).toThrow(/sink/);
-    expect(() => edgeHubConfig({ schemaVersion: '1.0', routes: { r: { route: 'FROM /* INTO $upstream', priority: 1 } } })).toThrow(/1\.1/);
+    expect(() =>
+      edgeHubConfig({ schemaVersion: '1.0', routes: { r: { route: 'FROM /* INTO $upstream', priority: 1 } } }),
+    ).toThrow(/1\.1/);
     expect(() => edgeHubConfig({ routes: {} })).toThrow(/schemaVersion/);
-    expect(() => edgeHubConfig({ schemaVersion: '1.1', storeAndForwardConfiguration: { timeToLiveSecs: -1 } })).toThrow(/timeToLiveSecs/);
+    expect(() => edgeHubConfig({ schemaVersion: '1.1', storeAndForwardConfiguration: { timeToLiveSecs: -1 } })).toThrow(
+      /timeToLiveSecs/,
+    );
   });
 
   it('diffs and applies twin merge patches', () => {

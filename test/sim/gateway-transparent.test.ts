@@ -15,7 +15,14 @@ import { MqttConnection } from '../../src/transport/mqtt-connection.js';
 import { rest } from '../support/emulator.js';
 import { testContext, useTestEmulator, type TestSimContext } from '../support/sim-context.js';
 import { until } from '../support/wait.js';
-import { closeAll, deviceClient, Message, registerWithSymmetricKey, within, type DeviceClient } from '../support/azure-sdk.js';
+import {
+  closeAll,
+  deviceClient,
+  Message,
+  registerWithSymmetricKey,
+  within,
+  type DeviceClient,
+} from '../support/azure-sdk.js';
 
 let emulator: Emulator;
 const contexts: TestSimContext[] = [];
@@ -27,7 +34,8 @@ const devicesKey = () => emulator.info.enrollmentGroups.devices.primaryKey;
 const edgeKey = () => emulator.info.enrollmentGroups.edgeDevices.primaryKey;
 const received = (identity: string) => emulator.stats.identities.get(identity)?.messagesReceived ?? 0;
 const reportedOf = (id: string, module?: string) =>
-  ((module === undefined ? emulator.registry.get(id)?.twin : emulator.registry.getModule(id, module)?.twin)?.reported.value ?? {}) as Record<string, any>;
+  ((module === undefined ? emulator.registry.get(id)?.twin : emulator.registry.getModule(id, module)?.twin)?.reported
+    .value ?? {}) as Record<string, any>;
 
 /** The bundled manifest: SimulatedTemperatureSensor upstream, and the leaf-device route. */
 function manifest(): any {
@@ -49,13 +57,39 @@ function leafBehaviour(): DeviceBehaviour {
 }
 
 let seed = 3;
-const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
-const plan = (deviceId: string, ctx: TestSimContext) => ({ deviceId, group: 'g', ordinal: 0, arrivalAt: ctx.scheduler.now(), random });
+const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+const plan = (deviceId: string, ctx: TestSimContext) => ({
+  deviceId,
+  group: 'g',
+  ordinal: 0,
+  arrivalAt: ctx.scheduler.now(),
+  random,
+});
 
 /** A gateway with a manifest assigned over REST, its edgeHub accepting `leafIds`, and those leaves started. */
-async function gatewayWithLeaves(gatewayId: string, leafIds: string[], listen?: { certPem: string; keyPem: string; keyOf?: (id: string) => string }, extraChildren: GatewayChild[] = []) {
-  expect((await rest(emulator, 'PUT', `/api/deploymentManifests/${gatewayId}-m`, { displayName: gatewayId, data: manifest() })).status).toBeLessThan(300);
-  expect((await rest(emulator, 'PUT', `/api/devices/${gatewayId}`, { displayName: gatewayId, iotEdge: true, deploymentManifest: `${gatewayId}-m` })).status).toBeLessThan(300);
+async function gatewayWithLeaves(
+  gatewayId: string,
+  leafIds: string[],
+  listen?: { certPem: string; keyPem: string; keyOf?: (id: string) => string },
+  extraChildren: GatewayChild[] = [],
+) {
+  expect(
+    (
+      await rest(emulator, 'PUT', `/api/deploymentManifests/${gatewayId}-m`, {
+        displayName: gatewayId,
+        data: manifest(),
+      })
+    ).status,
+  ).toBeLessThan(300);
+  expect(
+    (
+      await rest(emulator, 'PUT', `/api/devices/${gatewayId}`, {
+        displayName: gatewayId,
+        iotEdge: true,
+        deploymentManifest: `${gatewayId}-m`,
+      })
+    ).status,
+  ).toBeLessThan(300);
   const ctx = testContext(emulator);
   // Long enough that nothing in these tests completes by timing out (a C2D the leaf never acknowledged, say).
   ctx.mqtt = { ...ctx.mqtt, operationTimeoutMs: 60_000 };
@@ -64,12 +98,31 @@ async function gatewayWithLeaves(gatewayId: string, leafIds: string[], listen?: 
     ...leafIds.map((id) => ({ deviceId: id, auth: 'sas' as const, key: deriveDeviceKey(devicesKey(), id) })),
     ...extraChildren,
   ];
-  const gateway = new GatewayServer(ctx, gatewayId, children, random, listen === undefined ? undefined : { host: '127.0.0.1', port: 0, ...listen });
-  const edge = new SimEdgeDevice(ctx, ctx.target as never, plan(gatewayId, ctx), { kind: 'dps-sas', deviceKey: deriveDeviceKey(edgeKey(), gatewayId) }, { modules: {}, gateway });
+  const gateway = new GatewayServer(
+    ctx,
+    gatewayId,
+    children,
+    random,
+    listen === undefined ? undefined : { host: '127.0.0.1', port: 0, ...listen },
+  );
+  const edge = new SimEdgeDevice(
+    ctx,
+    ctx.target as never,
+    plan(gatewayId, ctx),
+    { kind: 'dps-sas', deviceKey: deriveDeviceKey(edgeKey(), gatewayId) },
+    { modules: {}, gateway },
+  );
   things.push(edge);
   edge.start();
   const leaves = leafIds.map((id) => {
-    const leaf = new SimDevice(ctx, ctx.target as never, plan(id, ctx), { kind: 'dps-sas', deviceKey: deriveDeviceKey(devicesKey(), id) }, leafBehaviour(), { gateway });
+    const leaf = new SimDevice(
+      ctx,
+      ctx.target as never,
+      plan(id, ctx),
+      { kind: 'dps-sas', deviceKey: deriveDeviceKey(devicesKey(), id) },
+      leafBehaviour(),
+      { gateway },
+    );
     things.push(leaf);
     leaf.start();
     return leaf;
@@ -84,11 +137,19 @@ describe('a transparent gateway with three leaf devices', () => {
 
   beforeAll(async () => {
     setup = await gatewayWithLeaves(gatewayId, leafIds);
-    await until(() => setup.edge.state === 'connected' && setup.leaves.every((l) => l.state === 'connected'), 20_000, 'gateway and leaves connected');
+    await until(
+      () => setup.edge.state === 'connected' && setup.leaves.every((l) => l.state === 'connected'),
+      20_000,
+      'gateway and leaves connected',
+    );
   }, 30_000);
 
   it('deploys the manifest, and the leaves are attached to the gateway in the registry', async () => {
-    await until(() => reportedOf(gatewayId, '$edgeAgent').lastDesiredStatus?.code === 200, 10_000, 'deployment reported');
+    await until(
+      () => reportedOf(gatewayId, '$edgeAgent').lastDesiredStatus?.code === 200,
+      10_000,
+      'deployment reported',
+    );
     expect(Object.keys(reportedOf(gatewayId, '$edgeAgent').modules ?? {})).toEqual(['SimulatedTemperatureSensor']);
     const relationships = await rest(emulator, 'GET', `/api/devices/${gatewayId}/relationships`);
     expect(relationships.status).toBe(200);
@@ -103,7 +164,11 @@ describe('a transparent gateway with three leaf devices', () => {
     const last = await rest(emulator, 'GET', `/api/devices/${leafIds[0]}/telemetry/temperature`);
     expect(last.status).toBe(200);
     expect(last.json.value).toBeGreaterThanOrEqual(20);
-    await until(() => leafIds.every((id) => reportedOf(gatewayId, '$edgeHub').clients?.[id]?.status === 'Connected'), 10_000, 'leaves in clients');
+    await until(
+      () => leafIds.every((id) => reportedOf(gatewayId, '$edgeHub').clients?.[id]?.status === 'Connected'),
+      10_000,
+      'leaves in clients',
+    );
     // The leaves' own reported properties went up through the gateway.
     await until(() => reportedOf(leafIds[1]!).serialNumber === 'leaf-sn', 10_000, 'leaf reported property');
   });
@@ -117,7 +182,10 @@ describe('a transparent gateway with three leaf devices', () => {
 
   it('delivers a cloud-to-device message to a leaf, completed upstream when the leaf acknowledges it', async () => {
     const leaf = leafIds[2]!;
-    const sent = await rest(emulator, 'POST', `/api/devices/${leaf}/messages`, { data: { reboot: true }, properties: { reason: 'test' } });
+    const sent = await rest(emulator, 'POST', `/api/devices/${leaf}/messages`, {
+      data: { reboot: true },
+      properties: { reason: 'test' },
+    });
     expect(sent).toMatchObject({ status: 202, json: { delivery: 'delivered' } });
     await until(() => emulator.stats.identities.get(leaf)?.c2dCompleted === 1, 10_000, 'C2D completed');
     expect(emulator.stats.identities.get(leaf)?.c2dSent).toBe(1);
@@ -134,16 +202,34 @@ describe('a transparent gateway with three leaf devices', () => {
 
   it('refuses a child with a wrong key, and a device that is not its child, with CONNACK 5', async () => {
     const hubHost = `${emulator.info.hubHostName}:${emulator.info.mqttPort}`;
-    const attempt = (deviceId: string, key: string) => MqttConnection.connect({
-      host: 'unused', port: 0, tls: false, clientId: deviceId, clean: true, keepaliveSeconds: 60, connectTimeoutMs: 5000,
-      username: buildHubUsername({ hubHost, deviceId }),
-      password: createSasToken({ resourceUri: sasResource.device(hubHost, deviceId), key, expiry: Math.floor(Date.now() / 1000) + 600 }),
-      stream: () => setup.gateway.open(deviceId),
-    }, () => {}, () => {});
+    const attempt = (deviceId: string, key: string) =>
+      MqttConnection.connect(
+        {
+          host: 'unused',
+          port: 0,
+          tls: false,
+          clientId: deviceId,
+          clean: true,
+          keepaliveSeconds: 60,
+          connectTimeoutMs: 5000,
+          username: buildHubUsername({ hubHost, deviceId }),
+          password: createSasToken({
+            resourceUri: sasResource.device(hubHost, deviceId),
+            key,
+            expiry: Math.floor(Date.now() / 1000) + 600,
+          }),
+          stream: () => setup.gateway.open(deviceId),
+        },
+        () => {},
+        () => {},
+      );
     const wrongKey = Buffer.alloc(32, 7).toString('base64');
     await expect(attempt(leafIds[0]!, wrongKey)).rejects.toMatchObject({ errorClass: 'auth', status: 5 });
     const stranger = `${gatewayId}-stranger`;
-    await expect(attempt(stranger, deriveDeviceKey(devicesKey(), stranger))).rejects.toMatchObject({ errorClass: 'auth', status: 5 });
+    await expect(attempt(stranger, deriveDeviceKey(devicesKey(), stranger))).rejects.toMatchObject({
+      errorClass: 'auth',
+      status: 5,
+    });
     // The right key is accepted (and the refused attempts did not disturb the leaves).
     const ok = await attempt(leafIds[1]!, deriveDeviceKey(devicesKey(), leafIds[1]!));
     await ok.close();
@@ -153,7 +239,11 @@ describe('a transparent gateway with three leaf devices', () => {
   it('counts each message once: generated by the leaf, acknowledged on the cloud PUBACK, what the emulator received', async () => {
     for (const leaf of setup.leaves) leaf.quiesce();
     setup.edge.quiesce();
-    await until(() => setup.edge.pendingAcks === 0 && setup.leaves.every((l) => l.pendingAcks === 0), 10_000, 'nothing in flight');
+    await until(
+      () => setup.edge.pendingAcks === 0 && setup.leaves.every((l) => l.pendingAcks === 0),
+      10_000,
+      'nothing in flight',
+    );
     const ledger = setup.ctx.metrics.ledger;
     expect(ledger.generated).toBeGreaterThan(0);
     expect(ledger.generated).toBe(ledger.acknowledged + ledger.failed + ledger.expired + ledger.dropped);
@@ -172,7 +262,10 @@ describe('an X.509 leaf device (allowed against the emulator)', () => {
     const gatewayId = `x5gw-${process.pid}`;
     const leafId = `${gatewayId}-leaf`;
     const strangerId = `${gatewayId}-forged`;
-    const deviceCa = { certPem: readFileSync(emulator.info.deviceCaCertPath, 'utf8'), keyPem: readFileSync(emulator.info.deviceCaKeyPath, 'utf8') };
+    const deviceCa = {
+      certPem: readFileSync(emulator.info.deviceCaCertPath, 'utf8'),
+      keyPem: readFileSync(emulator.info.deviceCaKeyPath, 'utf8'),
+    };
     const otherCa = await createCertificateAuthority('not the device CA');
     const { ctx, gateway, edge } = await gatewayWithLeaves(gatewayId, [], undefined, [
       { deviceId: leafId, auth: 'x509', caPem: deviceCa.certPem },
@@ -180,7 +273,14 @@ describe('an X.509 leaf device (allowed against the emulator)', () => {
     ]);
     await until(() => edge.state === 'connected', 20_000, 'gateway connected');
     const leafCert = await issueLeafCertificate(deviceCa, leafId);
-    const leaf = new SimDevice(ctx, ctx.target as never, plan(leafId, ctx), { kind: 'dps-x509', certPem: leafCert.certPem + deviceCa.certPem, keyPem: leafCert.keyPem }, leafBehaviour(), { gateway });
+    const leaf = new SimDevice(
+      ctx,
+      ctx.target as never,
+      plan(leafId, ctx),
+      { kind: 'dps-x509', certPem: leafCert.certPem + deviceCa.certPem, keyPem: leafCert.keyPem },
+      leafBehaviour(),
+      { gateway },
+    );
     things.push(leaf);
     leaf.start();
     await until(() => received(leafId) >= 2, 15_000, 'X.509 leaf telemetry at the emulator');
@@ -188,11 +288,23 @@ describe('an X.509 leaf device (allowed against the emulator)', () => {
 
     const forged = await issueLeafCertificate(otherCa, strangerId);
     const hubHost = `${emulator.info.hubHostName}:${emulator.info.mqttPort}`;
-    await expect(MqttConnection.connect({
-      host: 'unused', port: 0, tls: false, clientId: strangerId, clean: true, keepaliveSeconds: 60, connectTimeoutMs: 5000,
-      username: buildHubUsername({ hubHost, deviceId: strangerId }),
-      stream: () => gateway.open(strangerId, { x509: { certPem: forged.certPem, keyPem: forged.keyPem } }),
-    }, () => {}, () => {})).rejects.toMatchObject({ errorClass: 'auth', status: 5 });
+    await expect(
+      MqttConnection.connect(
+        {
+          host: 'unused',
+          port: 0,
+          tls: false,
+          clientId: strangerId,
+          clean: true,
+          keepaliveSeconds: 60,
+          connectTimeoutMs: 5000,
+          username: buildHubUsername({ hubHost, deviceId: strangerId }),
+          stream: () => gateway.open(strangerId, { x509: { certPem: forged.certPem, keyPem: forged.keyPem } }),
+        },
+        () => {},
+        () => {},
+      ),
+    ).rejects.toMatchObject({ errorClass: 'auth', status: 5 });
   });
 });
 
@@ -206,10 +318,15 @@ describe('the official Azure IoT SDK through the gateway TLS port', () => {
     const leafKey = deriveDeviceKey(devicesKey(), leafId);
     const edgeCa = await createCertificateAuthority('test edge CA');
     // A device the plan does not list: edgeHub knows its key as DPS does, from the devices group key.
-    const { gateway, edge } = await gatewayWithLeaves(gatewayId, [], { ...edgeCa, keyOf: (id) => deriveDeviceKey(devicesKey(), id) });
+    const { gateway, edge } = await gatewayWithLeaves(gatewayId, [], {
+      ...edgeCa,
+      keyOf: (id) => deriveDeviceKey(devicesKey(), id),
+    });
     await until(() => edge.state === 'connected' && gateway.address !== undefined, 20_000, 'gateway listening on TLS');
 
-    const registration = await registerWithSymmetricKey(emulator.info, leafId, leafKey, { iotcGateway: { iotcGatewayId: gatewayId } });
+    const registration = await registerWithSymmetricKey(emulator.info, leafId, leafKey, {
+      iotcGateway: { iotcGatewayId: gatewayId },
+    });
     expect(registration.assignedHub).toBe(`${emulator.info.hubHostName}:${emulator.info.mqttPort}`);
     sdk = await deviceClient(
       `HostName=${registration.assignedHub};DeviceId=${leafId};SharedAccessKey=${leafKey};GatewayHostName=${gateway.address}`,
@@ -223,7 +340,11 @@ describe('the official Azure IoT SDK through the gateway TLS port', () => {
     await until(() => received(leafId) === 1, 10_000, 'SDK telemetry at the emulator');
     expect((await rest(emulator, 'GET', `/api/devices/${leafId}/telemetry/temperature`)).json.value).toBe(31.5);
     expect(gateway.connectedChildren).toEqual([leafId]);
-    await until(() => reportedOf(gatewayId, '$edgeHub').clients?.[leafId]?.status === 'Connected', 10_000, 'SDK leaf in clients');
+    await until(
+      () => reportedOf(gatewayId, '$edgeHub').clients?.[leafId]?.status === 'Connected',
+      10_000,
+      'SDK leaf in clients',
+    );
 
     // A client that sends garbage over TLS is dropped; the gateway keeps serving the SDK device.
     const [host, port] = gateway.address!.split(':');
@@ -234,7 +355,11 @@ describe('the official Azure IoT SDK through the gateway TLS port', () => {
       garbage.once('error', () => resolve());
       setTimeout(() => reject(new Error('the gateway kept a client that sent garbage')), 10_000);
     });
-    await within(sdk.sendEvent(new Message(JSON.stringify({ temperature: 32 }))), 10_000, 'SDK sendEvent after the garbage');
+    await within(
+      sdk.sendEvent(new Message(JSON.stringify({ temperature: 32 }))),
+      10_000,
+      'SDK sendEvent after the garbage',
+    );
     await until(() => received(leafId) === 2, 10_000, 'second SDK message at the emulator');
   });
 });
@@ -245,7 +370,11 @@ describe('a leaf device through an outage of its gateway’s upstream', () => {
     const leafId = `${gatewayId}-leaf-1`;
     const { ctx, gateway, edge, leaves } = await gatewayWithLeaves(gatewayId, [leafId]);
     const leaf = leaves[0]!;
-    await until(() => edge.state === 'connected' && leaf.state === 'connected' && received(leafId) >= 3, 20_000, 'gateway and leaf sending');
+    await until(
+      () => edge.state === 'connected' && leaf.state === 'connected' && received(leafId) >= 3,
+      20_000,
+      'gateway and leaf sending',
+    );
 
     edge.holdUpstreamDown(1500); // held on the client side, so the outage ends exactly when the test says
     await until(() => edge.storedCount > 2, 5000, 'leaf messages stored');
@@ -257,10 +386,16 @@ describe('a leaf device through an outage of its gateway’s upstream', () => {
     }
     expect(received(leafId)).toBe(during);
 
-    await until(() => edge.storedCount === 0 && ctx.metrics.ledger.deliveredLate > 0 && received(leafId) > during + 3, 20_000, 'backlog forwarded');
+    await until(
+      () => edge.storedCount === 0 && ctx.metrics.ledger.deliveredLate > 0 && received(leafId) > during + 3,
+      20_000,
+      'backlog forwarded',
+    );
     expect(leaf.state).toBe('connected');
     leaf.quiesce();
-    await rest(emulator, 'PATCH', `/api/devices/${gatewayId}/modules/SimulatedTemperatureSensor/properties`, { SendData: false });
+    await rest(emulator, 'PATCH', `/api/devices/${gatewayId}/modules/SimulatedTemperatureSensor/properties`, {
+      SendData: false,
+    });
     await until(() => leaf.pendingAcks === 0 && edge.pendingAcks === 0, 10_000, 'settled');
     const l = ctx.metrics.ledger;
     expect(l.generated).toBe(l.acknowledged + l.failed + l.expired + l.dropped);

@@ -2,8 +2,14 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadModelFile, parseModel, type DeviceModel, type TelemetryDef } from '../../src/sim/model/dtdl.js';
 import {
-  commandResponseFor, createGenerator, createTelemetrySource, defaultGeneratorFor, GeneratorSpecError, seedFor,
-  type Generator, type GeneratorSpec,
+  commandResponseFor,
+  createGenerator,
+  createTelemetrySource,
+  defaultGeneratorFor,
+  GeneratorSpecError,
+  seedFor,
+  type Generator,
+  type GeneratorSpec,
 } from '../../src/sim/model/generators.js';
 import { conformsTo, type Schema } from '../../src/sim/model/schema.js';
 
@@ -43,7 +49,9 @@ describe('seedFor', () => {
 
 describe('createGenerator', () => {
   it('pins the PRNG: uniform with seed 42 gives the same numbers in every process', () => {
-    expect(numbers(createGenerator({ kind: 'uniform', min: 0, max: 1 }, 42), 3)).toEqual([0.6011037519201636, 0.44829055899754167, 0.8524657934904099]);
+    expect(numbers(createGenerator({ kind: 'uniform', min: 0, max: 1 }, 42), 3)).toEqual([
+      0.6011037519201636, 0.44829055899754167, 0.8524657934904099,
+    ]);
   });
 
   it('constant returns its value every tick', () => {
@@ -93,7 +101,16 @@ describe('createGenerator', () => {
 
   it('step walks through its values every `everySeconds`, as a function of time', () => {
     const g = createGenerator({ kind: 'step', values: ['idle', 'heating', 'cooling'], everySeconds: 10 }, 1);
-    expect([0, 9, 10, 19.5, 20, 29, 30, 45].map((t) => g.next(t))).toEqual(['idle', 'idle', 'heating', 'heating', 'cooling', 'cooling', 'idle', 'heating']);
+    expect([0, 9, 10, 19.5, 20, 29, 30, 45].map((t) => g.next(t))).toEqual([
+      'idle',
+      'idle',
+      'heating',
+      'heating',
+      'cooling',
+      'cooling',
+      'idle',
+      'heating',
+    ]);
     expect(g.next(-1)).toBe('cooling'); // no negative index before the epoch
   });
 
@@ -121,17 +138,24 @@ describe('createGenerator', () => {
       b.next(T0 + i);
     }
     expect(interleaved).toEqual(alone);
-    expect(alone.every((u) => /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(u as string))).toBe(true);
+    expect(
+      alone.every((u) => /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(u as string)),
+    ).toBe(true);
     expect(new Set(alone).size).toBe(5);
 
-    const withArgs = numbers(createGenerator({ kind: 'faker', method: 'number.int', args: [{ min: 3, max: 4 }] }, 1), 50);
+    const withArgs = numbers(
+      createGenerator({ kind: 'faker', method: 'number.int', args: [{ min: 3, max: 4 }] }, 1),
+      50,
+    );
     expect(new Set(withArgs)).toEqual(new Set([3, 4]));
     // Dates come from the tick's time, not the wall clock, and serialize as ISO strings.
     const recent = createGenerator({ kind: 'faker', method: 'date.recent' }, 1).next(T0) as string;
     expect(Date.parse(recent)).toBeLessThanOrEqual(T0 * 1000);
     expect(Date.parse(recent)).toBeGreaterThan((T0 - 2 * 86400) * 1000);
 
-    expect(() => createGenerator({ kind: 'faker', method: 'location.latitud' }, 1)).toThrow('faker has no method "location.latitud" (did you mean "latitude"?)');
+    expect(() => createGenerator({ kind: 'faker', method: 'location.latitud' }, 1)).toThrow(
+      'faker has no method "location.latitud" (did you mean "latitude"?)',
+    );
     expect(() => createGenerator({ kind: 'faker', method: 'seed' }, 1)).toThrow(GeneratorSpecError);
   });
 
@@ -152,7 +176,9 @@ describe('createGenerator', () => {
     const n = slow.filter((x) => x !== undefined).length;
     expect(Math.abs(n - 2 * 60 * 10) / (2 * 60 * 10)).toBeLessThan(0.08);
     expect(slow.find((x) => x !== undefined)).toBe(true); // no value spec, no fallback: true
-    expect(run(createGenerator({ kind: 'poisson', ratePerMinute: 0 }, 1), 1000).every((x) => x === undefined)).toBe(true);
+    expect(run(createGenerator({ kind: 'poisson', ratePerMinute: 0 }, 1), 1000).every((x) => x === undefined)).toBe(
+      true,
+    );
   });
 
   it('same seed → identical values; different seed → different values, for every kind that draws', () => {
@@ -193,11 +219,60 @@ const everything: DeviceModel = parseModel({
   '@id': 'dtmi:x:Everything;1',
   '@type': 'Interface',
   contents: [
-    ...['boolean', 'date', 'dateTime', 'double', 'duration', 'float', 'integer', 'long', 'string', 'time', 'byte', 'bytes', 'decimal', 'short', 'uuid',
-      'unsignedByte', 'unsignedShort', 'unsignedInteger', 'unsignedLong', 'point', 'multiPoint', 'lineString', 'multiLineString', 'polygon', 'multiPolygon',
-      'geopoint', 'vector'].map((s) => ({ '@type': 'Telemetry', name: `v_${s}`, schema: s })),
-    { '@type': 'Telemetry', name: 'state', schema: { '@type': 'Enum', valueSchema: 'integer', enumValues: [{ name: 'off', enumValue: 0 }, { name: 'on', enumValue: 1 }, { name: 'fault', enumValue: 7 }] } },
-    { '@type': 'Telemetry', name: 'mode', schema: { '@type': 'Enum', valueSchema: 'string', enumValues: [{ name: 'eco', enumValue: 'ECO' }, { name: 'boost', enumValue: 'BOOST' }] } },
+    ...[
+      'boolean',
+      'date',
+      'dateTime',
+      'double',
+      'duration',
+      'float',
+      'integer',
+      'long',
+      'string',
+      'time',
+      'byte',
+      'bytes',
+      'decimal',
+      'short',
+      'uuid',
+      'unsignedByte',
+      'unsignedShort',
+      'unsignedInteger',
+      'unsignedLong',
+      'point',
+      'multiPoint',
+      'lineString',
+      'multiLineString',
+      'polygon',
+      'multiPolygon',
+      'geopoint',
+      'vector',
+    ].map((s) => ({ '@type': 'Telemetry', name: `v_${s}`, schema: s })),
+    {
+      '@type': 'Telemetry',
+      name: 'state',
+      schema: {
+        '@type': 'Enum',
+        valueSchema: 'integer',
+        enumValues: [
+          { name: 'off', enumValue: 0 },
+          { name: 'on', enumValue: 1 },
+          { name: 'fault', enumValue: 7 },
+        ],
+      },
+    },
+    {
+      '@type': 'Telemetry',
+      name: 'mode',
+      schema: {
+        '@type': 'Enum',
+        valueSchema: 'string',
+        enumValues: [
+          { name: 'eco', enumValue: 'ECO' },
+          { name: 'boost', enumValue: 'BOOST' },
+        ],
+      },
+    },
     {
       '@type': 'Telemetry',
       name: 'reading',
@@ -206,7 +281,14 @@ const everything: DeviceModel = parseModel({
         fields: [
           { name: 'temp', schema: 'integer' },
           { name: 'tags', schema: { '@type': 'Array', elementSchema: 'string' } },
-          { name: 'levels', schema: { '@type': 'Map', mapKey: { name: 'sensor', schema: 'string' }, mapValue: { name: 'level', schema: 'double' } } },
+          {
+            name: 'levels',
+            schema: {
+              '@type': 'Map',
+              mapKey: { name: 'sensor', schema: 'string' },
+              mapValue: { name: 'level', schema: 'double' },
+            },
+          },
           { name: 'at', schema: 'dateTime' },
         ],
       },
@@ -228,17 +310,44 @@ describe('defaultGeneratorFor', () => {
   });
 
   it('gives temperature-like doubles 15..30, humidity 30..70, integers for integer schemas, declared enum values', () => {
-    const temp: TelemetryDef = { name: 'temperature', schema: 'double', semanticType: 'Temperature', unit: 'degreeCelsius' };
+    const temp: TelemetryDef = {
+      name: 'temperature',
+      schema: 'double',
+      semanticType: 'Temperature',
+      unit: 'degreeCelsius',
+    };
     const t = numbers(defaultGeneratorFor(temp, 1), 2000, T0, 5);
     expect(Math.min(...t)).toBeGreaterThanOrEqual(15);
     expect(Math.max(...t)).toBeLessThanOrEqual(30);
     expect(Math.max(...t) - Math.min(...t)).toBeGreaterThan(10);
-    const h = numbers(defaultGeneratorFor(everything.telemetry.find((d) => d.name === 'humidity')!, 1), 2000, T0, 5);
+    const h = numbers(
+      defaultGeneratorFor(
+        everything.telemetry.find((d) => d.name === 'humidity')!,
+        1,
+      ),
+      2000,
+      T0,
+      5,
+    );
     expect(Math.min(...h)).toBeGreaterThanOrEqual(30);
     expect(Math.max(...h)).toBeLessThanOrEqual(70);
-    const f = numbers(defaultGeneratorFor(everything.telemetry.find((d) => d.name === 'temperature')!, 1), 500, T0, 5);
+    const f = numbers(
+      defaultGeneratorFor(
+        everything.telemetry.find((d) => d.name === 'temperature')!,
+        1,
+      ),
+      500,
+      T0,
+      5,
+    );
     expect(f.every((x) => Number.isInteger(x) && x >= 59 && x <= 86)).toBe(true);
-    const states = run(defaultGeneratorFor(everything.telemetry.find((d) => d.name === 'state')!, 1), 2000);
+    const states = run(
+      defaultGeneratorFor(
+        everything.telemetry.find((d) => d.name === 'state')!,
+        1,
+      ),
+      2000,
+    );
     expect(new Set(states)).toEqual(new Set([0, 1, 7]));
   });
 
@@ -253,7 +362,10 @@ describe('defaultGeneratorFor', () => {
     const serial = run(defaultGeneratorFor({ name: 'serialNumber', schema: 'string', writable: false }, 3), 5);
     expect(new Set(serial).size).toBe(1);
     expect(serial[0]).toMatch(/^[0-9A-Z]{12}$/);
-    const geo = run(defaultGeneratorFor({ name: 'location', schema: 'geopoint' }, 3), 100) as { lat: number; lon: number }[];
+    const geo = run(defaultGeneratorFor({ name: 'location', schema: 'geopoint' }, 3), 100) as {
+      lat: number;
+      lon: number;
+    }[];
     for (let i = 1; i < geo.length; i++) {
       expect(Math.abs(geo[i]!.lat - geo[i - 1]!.lat)).toBeLessThan(0.001);
       expect(Math.abs(geo[i]!.lon - geo[i - 1]!.lon)).toBeLessThan(0.001);
@@ -293,16 +405,27 @@ describe('createTelemetrySource', () => {
 
   it('applies overrides by "component.name" or by "name" for every component, fitted to the schema', async () => {
     const model = await loadModelFile(fixture('temperature-controller.v3.dtdl.json'));
-    const one = createTelemetrySource(model, { 'thermostat1.temperature': { kind: 'constant', value: 21.5 } }, 1).tick(T0);
+    const one = createTelemetrySource(model, { 'thermostat1.temperature': { kind: 'constant', value: 21.5 } }, 1).tick(
+      T0,
+    );
     expect(one[1]).toEqual({ component: 'thermostat1', body: { temperature: 21.5 } });
     expect(one[2]!.body.temperature).not.toBe(21.5);
-    const both = createTelemetrySource(model, { temperature: { kind: 'constant', value: 19 }, 'thermostat2.temperature': { kind: 'constant', value: 23 } }, 1).tick(T0);
+    const both = createTelemetrySource(
+      model,
+      { temperature: { kind: 'constant', value: 19 }, 'thermostat2.temperature': { kind: 'constant', value: 23 } },
+      1,
+    ).tick(T0);
     expect(both.map((m) => m.body.temperature)).toEqual([undefined, 19, 23]);
 
     // Integer schemas get integers even from a sine.
     const intModel = parseModel({
-      '@context': 'dtmi:dtdl:context;2', '@id': 'dtmi:x:Counter;1', '@type': 'Interface',
-      contents: [{ '@type': 'Telemetry', name: 'count', schema: 'integer' }, { '@type': 'Telemetry', name: 'label', schema: 'string' }],
+      '@context': 'dtmi:dtdl:context;2',
+      '@id': 'dtmi:x:Counter;1',
+      '@type': 'Interface',
+      contents: [
+        { '@type': 'Telemetry', name: 'count', schema: 'integer' },
+        { '@type': 'Telemetry', name: 'label', schema: 'string' },
+      ],
     });
     const src = createTelemetrySource(intModel, { count: { kind: 'sine', min: 0, max: 10, periodSeconds: 20 } }, 1);
     for (let i = 0; i < 40; i++) {
@@ -310,12 +433,20 @@ describe('createTelemetrySource', () => {
       expect(Number.isInteger(v)).toBe(true);
     }
 
-    expect(() => createTelemetrySource(model, { 'thermostat3.temperature': { kind: 'constant', value: 1 } }, 1)).toThrow(
+    expect(() =>
+      createTelemetrySource(model, { 'thermostat3.temperature': { kind: 'constant', value: 1 } }, 1),
+    ).toThrow(
       /override "thermostat3\.temperature": no such telemetry in dtmi:com:example:TemperatureController;2; it has "workingSet", "thermostat1\.temperature", "thermostat2\.temperature"/,
     );
-    expect(() => createTelemetrySource(intModel, { label: { kind: 'uniform', min: 0, max: 1 } }, 1)).toThrow('a uniform generator makes numbers, but label is "string"');
-    expect(() => createTelemetrySource(intModel, { count: { kind: 'step', values: [1, 'two'], everySeconds: 5 } }, 1)).toThrow('"two" does not fit count\'s schema, "integer"');
-    expect(() => createTelemetrySource(intModel, { count: { kind: 'sine', min: 0, max: 1, periodSeconds: -1 } }, 1)).toThrow('override "count": sine.periodSeconds must be > 0');
+    expect(() => createTelemetrySource(intModel, { label: { kind: 'uniform', min: 0, max: 1 } }, 1)).toThrow(
+      'a uniform generator makes numbers, but label is "string"',
+    );
+    expect(() =>
+      createTelemetrySource(intModel, { count: { kind: 'step', values: [1, 'two'], everySeconds: 5 } }, 1),
+    ).toThrow('"two" does not fit count\'s schema, "integer"');
+    expect(() =>
+      createTelemetrySource(intModel, { count: { kind: 'sine', min: 0, max: 1, periodSeconds: -1 } }, 1),
+    ).toThrow('override "count": sine.periodSeconds must be > 0');
   });
 
   it('Poisson overrides leave out ticks with no event, and the component message when its body is empty', async () => {
@@ -345,7 +476,13 @@ describe('commandResponseFor', () => {
     const model = await loadModelFile(fixture('thermostat.dtdl.json'));
     const cmd = model.commands[0]!;
     for (let seed = 0; seed < 50; seed++) {
-      const r = commandResponseFor(cmd, seed, T0) as { maxTemp: number; minTemp: number; avgTemp: number; startTime: string; endTime: string };
+      const r = commandResponseFor(cmd, seed, T0) as {
+        maxTemp: number;
+        minTemp: number;
+        avgTemp: number;
+        startTime: string;
+        endTime: string;
+      };
       expect(conformsTo(r, cmd.response!.schema)).toBe(true);
       expect(r.minTemp).toBeLessThanOrEqual(r.avgTemp);
       expect(r.avgTemp).toBeLessThanOrEqual(r.maxTemp);
@@ -358,9 +495,18 @@ describe('commandResponseFor', () => {
 
   it('fits other response schemas, and gives undefined when the command declares no response', async () => {
     const model = await loadModelFile(fixture('temperature-controller.v3.dtdl.json'));
-    expect(commandResponseFor(model.commands.find((c) => c.name === 'reboot')!, 1, T0)).toBeUndefined();
+    expect(
+      commandResponseFor(
+        model.commands.find((c) => c.name === 'reboot')!,
+        1,
+        T0,
+      ),
+    ).toBeUndefined();
     const schemas: Schema[] = [
-      'integer', 'string', 'boolean', 'duration',
+      'integer',
+      'string',
+      'boolean',
+      'duration',
       { kind: 'enum', valueSchema: 'string', values: [{ name: 'ok', value: 'OK' }] },
       { kind: 'array', elementSchema: { kind: 'object', fields: [{ name: 'count', schema: 'long' }] } },
     ];
@@ -379,8 +525,34 @@ describe('conformsTo (the checker the tests above rely on)', () => {
     expect(conformsTo('2023-11-14 22:13', 'dateTime')).toBe(false);
     expect(conformsTo('1', 'double')).toBe(false);
     expect(conformsTo(3, { kind: 'enum', valueSchema: 'integer', values: [{ name: 'a', value: 1 }] })).toBe(false);
-    expect(conformsTo({ maxTemp: 1 }, { kind: 'object', fields: [{ name: 'maxTemp', schema: 'double' }, { name: 'minTemp', schema: 'double' }] })).toBe(false);
+    expect(
+      conformsTo(
+        { maxTemp: 1 },
+        {
+          kind: 'object',
+          fields: [
+            { name: 'maxTemp', schema: 'double' },
+            { name: 'minTemp', schema: 'double' },
+          ],
+        },
+      ),
+    ).toBe(false);
     expect(conformsTo({ lat: 91, lon: 0 }, 'geopoint')).toBe(false);
-    expect(conformsTo({ type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1]]] }, 'polygon')).toBe(false); // ring not closed
+    expect(
+      conformsTo(
+        {
+          type: 'Polygon',
+          coordinates: [
+            [
+              [0, 0],
+              [1, 0],
+              [1, 1],
+              [0, 1],
+            ],
+          ],
+        },
+        'polygon',
+      ),
+    ).toBe(false); // ring not closed
   });
 });

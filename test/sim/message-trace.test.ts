@@ -34,9 +34,19 @@ const behaviour: DeviceBehaviour = {
 
 function device(id: string): SimDevice {
   let seed = 7;
-  const d = new SimDevice(ctx, ctx.target as never, {
-    deviceId: id, group: 'g', ordinal: 0, arrivalAt: ctx.scheduler.now(), random: () => ((seed = (seed * 16807) % 2147483647) / 2147483647),
-  }, { kind: 'dps-sas', deviceKey: deriveDeviceKey(emulator.info.enrollmentGroups.devices.primaryKey, id) }, behaviour);
+  const d = new SimDevice(
+    ctx,
+    ctx.target as never,
+    {
+      deviceId: id,
+      group: 'g',
+      ordinal: 0,
+      arrivalAt: ctx.scheduler.now(),
+      random: () => (seed = (seed * 16807) % 2147483647) / 2147483647,
+    },
+    { kind: 'dps-sas', deviceKey: deriveDeviceKey(emulator.info.enrollmentGroups.devices.primaryKey, id) },
+    behaviour,
+  );
   d.start();
   return d;
 }
@@ -47,7 +57,11 @@ describe('the last messages of a watched device', () => {
     const d = device('trace-1');
     const other = device('trace-2');
     await until(() => d.state === 'connected' && other.state === 'connected', 10_000, 'connected');
-    await until(() => ring.newestFirst().filter((m) => m.kind === 'telemetry' && m.status === 'acked').length >= 2, 10_000, 'acknowledged telemetry');
+    await until(
+      () => ring.newestFirst().filter((m) => m.kind === 'telemetry' && m.status === 'acked').length >= 2,
+      10_000,
+      'acknowledged telemetry',
+    );
 
     const written = await rest(emulator, 'PATCH', '/api/devices/trace-1/properties', { targetTemperature: 23 });
     expect(written.status).toBeLessThan(300);
@@ -55,7 +69,13 @@ describe('the last messages of a watched device', () => {
     expect(answered.json).toMatchObject({ responseCode: 200 });
     const sent = await rest(emulator, 'POST', '/api/devices/trace-1/messages', { data: { hello: 'device' } });
     expect(sent.status).toBe(202);
-    await until(() => ring.newestFirst().some((m) => m.kind === 'c2d') && ring.newestFirst().some((m) => m.kind === 'desiredAck' && m.status === 'acked'), 10_000, 'C2D and the desired acknowledgement');
+    await until(
+      () =>
+        ring.newestFirst().some((m) => m.kind === 'c2d') &&
+        ring.newestFirst().some((m) => m.kind === 'desiredAck' && m.status === 'acked'),
+      10_000,
+      'C2D and the desired acknowledgement',
+    );
 
     const messages = ring.newestFirst();
     for (let i = 1; i < messages.length; i++) expect(messages[i - 1]!.atMs).toBeGreaterThanOrEqual(messages[i]!.atMs);
@@ -64,11 +84,28 @@ describe('the last messages of a watched device', () => {
     expect(find('connect')).toMatchObject({ direction: 'up', status: 'acked' });
     expect(find('twinGet')).toMatchObject({ direction: 'up', status: 'acked' });
     const telemetry = messages.find((m) => m.kind === 'telemetry' && m.status === 'acked')!;
-    expect(telemetry).toMatchObject({ direction: 'up', bytes: Buffer.byteLength('{"temperature":21.5}'), summary: '{"temperature":21.5}' });
+    expect(telemetry).toMatchObject({
+      direction: 'up',
+      bytes: Buffer.byteLength('{"temperature":21.5}'),
+      summary: '{"temperature":21.5}',
+    });
     expect(telemetry.latencyMs).toBeGreaterThan(0);
-    expect(find('desired')).toMatchObject({ direction: 'down', status: 'received', summary: expect.stringMatching(/^v\d+ targetTemperature$/) });
-    expect(find('desiredAck')).toMatchObject({ direction: 'up', status: 'acked', summary: expect.stringContaining('"ac":200') });
-    expect(find('command')).toMatchObject({ direction: 'down', status: 'answered', summary: 'reboot → 200', latencyMs: expect.any(Number) });
+    expect(find('desired')).toMatchObject({
+      direction: 'down',
+      status: 'received',
+      summary: expect.stringMatching(/^v\d+ targetTemperature$/),
+    });
+    expect(find('desiredAck')).toMatchObject({
+      direction: 'up',
+      status: 'acked',
+      summary: expect.stringContaining('"ac":200'),
+    });
+    expect(find('command')).toMatchObject({
+      direction: 'down',
+      status: 'answered',
+      summary: 'reboot → 200',
+      latencyMs: expect.any(Number),
+    });
     expect(find('c2d')).toMatchObject({ direction: 'down', status: 'received', summary: '{"hello":"device"}' });
 
     // Nothing that could authenticate a device.

@@ -31,10 +31,24 @@ describe('parseModel: the Thermostat (DTDL v2 fixture)', () => {
     expect(m.id).toBe('dtmi:com:example:Thermostat;1');
     expect(m.displayName).toBe('Thermostat');
     expect(m.components).toEqual([]);
-    expect(m.telemetry).toEqual([{ name: 'temperature', schema: 'double', semanticType: 'Temperature', unit: 'degreeCelsius' }]);
+    expect(m.telemetry).toEqual([
+      { name: 'temperature', schema: 'double', semanticType: 'Temperature', unit: 'degreeCelsius' },
+    ]);
     expect(m.properties).toEqual([
-      { name: 'targetTemperature', schema: 'double', writable: true, semanticType: 'Temperature', unit: 'degreeCelsius' },
-      { name: 'maxTempSinceLastReboot', schema: 'double', writable: false, semanticType: 'Temperature', unit: 'degreeCelsius' },
+      {
+        name: 'targetTemperature',
+        schema: 'double',
+        writable: true,
+        semanticType: 'Temperature',
+        unit: 'degreeCelsius',
+      },
+      {
+        name: 'maxTempSinceLastReboot',
+        schema: 'double',
+        writable: false,
+        semanticType: 'Temperature',
+        unit: 'degreeCelsius',
+      },
     ]);
     expect(m.commands).toEqual([
       {
@@ -82,9 +96,20 @@ describe('parseModel: a DTDL v3 TemperatureController with components', () => {
       'thermostat2.targetTemperature',
     ]);
     expect(m.properties.filter((p) => p.component === 'deviceInformation').map((p) => p.name)).toEqual([
-      'manufacturer', 'model', 'swVersion', 'osName', 'processorArchitecture', 'processorManufacturer', 'totalStorage', 'totalMemory',
+      'manufacturer',
+      'model',
+      'swVersion',
+      'osName',
+      'processorArchitecture',
+      'processorManufacturer',
+      'totalStorage',
+      'totalMemory',
     ]);
-    expect(m.properties.find((p) => p.name === 'serialNumber')).toEqual({ name: 'serialNumber', schema: 'string', writable: false });
+    expect(m.properties.find((p) => p.name === 'serialNumber')).toEqual({
+      name: 'serialNumber',
+      schema: 'string',
+      writable: false,
+    });
     expect(m.commands.map((c) => [c.component, c.name])).toEqual([
       [undefined, 'reboot'],
       ['thermostat1', 'getMaxMinReport'],
@@ -95,8 +120,18 @@ describe('parseModel: a DTDL v3 TemperatureController with components', () => {
 
   it('finds the root whatever the order of the array, or takes rootId', () => {
     const json = [
-      { '@context': V3, '@id': 'dtmi:x:Part;1', '@type': 'Interface', contents: [{ '@type': 'Telemetry', name: 't', schema: 'double' }] },
-      { '@context': V3, '@id': 'dtmi:x:Whole;1', '@type': 'Interface', contents: [{ '@type': 'Component', name: 'p', schema: 'dtmi:x:Part;1' }] },
+      {
+        '@context': V3,
+        '@id': 'dtmi:x:Part;1',
+        '@type': 'Interface',
+        contents: [{ '@type': 'Telemetry', name: 't', schema: 'double' }],
+      },
+      {
+        '@context': V3,
+        '@id': 'dtmi:x:Whole;1',
+        '@type': 'Interface',
+        contents: [{ '@type': 'Component', name: 'p', schema: 'dtmi:x:Part;1' }],
+      },
     ];
     expect(parseModel(json).id).toBe('dtmi:x:Whole;1');
     expect(parseModel(json, { rootId: 'dtmi:x:Part;1' }).id).toBe('dtmi:x:Part;1');
@@ -147,11 +182,30 @@ describe('parseModel: DTDL features beyond the samples', () => {
       '@context': [V3, 'dtmi:iotcentral:context;2'],
       '@id': 'dtmi:x:Rich;1',
       '@type': 'Interface',
-      schemas: [{ '@id': 'dtmi:x:Rich:mode;1', '@type': 'Enum', valueSchema: 'string', enumValues: [{ name: 'eco', enumValue: 'eco' }, { name: 'boost', enumValue: 'boost' }] }],
+      schemas: [
+        {
+          '@id': 'dtmi:x:Rich:mode;1',
+          '@type': 'Enum',
+          valueSchema: 'string',
+          enumValues: [
+            { name: 'eco', enumValue: 'eco' },
+            { name: 'boost', enumValue: 'boost' },
+          ],
+        },
+      ],
       contents: [
         { '@type': ['Telemetry', 'State'], name: 'mode', schema: 'dtmi:x:Rich:mode;1' },
         { '@type': 'Property', name: 'modes', schema: { '@type': 'Array', elementSchema: 'dtmi:x:Rich:mode;1' } },
-        { '@type': 'Property', name: 'modules', writable: true, schema: { '@type': 'Map', mapKey: { name: 'moduleName', schema: 'string' }, mapValue: { name: 'state', schema: 'string' } } },
+        {
+          '@type': 'Property',
+          name: 'modules',
+          writable: true,
+          schema: {
+            '@type': 'Map',
+            mapKey: { name: 'moduleName', schema: 'string' },
+            mapValue: { name: 'state', schema: 'string' },
+          },
+        },
         { '@type': 'Telemetry', name: 'position', schema: 'point' },
         { '@type': 'Telemetry', name: 'route', schema: 'dtmi:standard:schema:geospatial:lineString;3' },
         { '@type': ['Telemetry', 'Location'], name: 'tracking', schema: 'geopoint' },
@@ -160,7 +214,14 @@ describe('parseModel: DTDL features beyond the samples', () => {
         { '@type': 'Relationship', name: 'site', target: 'dtmi:x:Site;1' },
       ],
     });
-    const mode = { kind: 'enum', valueSchema: 'string', values: [{ name: 'eco', value: 'eco' }, { name: 'boost', value: 'boost' }] };
+    const mode = {
+      kind: 'enum',
+      valueSchema: 'string',
+      values: [
+        { name: 'eco', value: 'eco' },
+        { name: 'boost', value: 'boost' },
+      ],
+    };
     expect(m.telemetry).toEqual([
       { name: 'mode', schema: mode, semanticType: 'State' },
       { name: 'position', schema: 'point' },
@@ -170,7 +231,15 @@ describe('parseModel: DTDL features beyond the samples', () => {
     ]);
     expect(m.properties).toEqual([
       { name: 'modes', schema: { kind: 'array', elementSchema: mode }, writable: false },
-      { name: 'modules', schema: { kind: 'map', key: { name: 'moduleName', schema: 'string' }, value: { name: 'state', schema: 'string' } }, writable: true },
+      {
+        name: 'modules',
+        schema: {
+          kind: 'map',
+          key: { name: 'moduleName', schema: 'string' },
+          value: { name: 'state', schema: 'string' },
+        },
+        writable: true,
+      },
     ]);
   });
 
@@ -179,7 +248,17 @@ describe('parseModel: DTDL features beyond the samples', () => {
       '@context': 'dtmi:dtdl:context;4',
       '@id': 'dtmi:x:New;1.2',
       '@type': 'Interface',
-      contents: ['byte', 'bytes', 'decimal', 'short', 'uuid', 'unsignedByte', 'unsignedShort', 'unsignedInteger', 'unsignedLong'].map((s) => ({
+      contents: [
+        'byte',
+        'bytes',
+        'decimal',
+        'short',
+        'uuid',
+        'unsignedByte',
+        'unsignedShort',
+        'unsignedInteger',
+        'unsignedLong',
+      ].map((s) => ({
         '@type': 'Telemetry',
         name: `t_${s}`,
         schema: s,
@@ -203,13 +282,17 @@ describe('parseModel: errors name the file, the JSON path and what was expected'
     );
     expect(e.file).toBe('thermostat.json');
     expect(e.path).toBe('contents[2].schema');
-    expect(errorOf(iface([{ '@type': 'Telemetry', name: 'x', schema: 'DateTime' }])).message).toContain('got "DateTime" (did you mean "dateTime"?)');
+    expect(errorOf(iface([{ '@type': 'Telemetry', name: 'x', schema: 'DateTime' }])).message).toContain(
+      'got "DateTime" (did you mean "dateTime"?)',
+    );
   });
 
   it('an unknown schema deep inside a command response, and in the second Interface of an array', () => {
     const thermo = parseFixtureJson('thermostat.dtdl.json');
     thermo.contents[3].response.schema.fields[1].schema = 'doubel';
-    expect(errorOf(thermo, 'thermostat.json').message).toMatch(/^thermostat\.json: contents\[3\]\.response\.schema\.fields\[1\]\.schema: expected a DTDL schema .* got "doubel" \(did you mean "double"\?\)$/);
+    expect(errorOf(thermo, 'thermostat.json').message).toMatch(
+      /^thermostat\.json: contents\[3\]\.response\.schema\.fields\[1\]\.schema: expected a DTDL schema .* got "doubel" \(did you mean "double"\?\)$/,
+    );
 
     const tc = parseFixtureJson('temperature-controller.v3.dtdl.json');
     tc[2].contents[6].schema = 'number';
@@ -221,22 +304,32 @@ describe('parseModel: errors name the file, the JSON path and what was expected'
     expect(e.path).toBe('@context');
     expect(e.message).toContain('DTDL version 1 is not supported');
     e = errorOf(iface([], { '@context': 'https://www.w3.org/ns/td' }));
-    expect(e.message).toBe('model.json: @context: expected "dtmi:dtdl:context;2" or "dtmi:dtdl:context;3", got "https://www.w3.org/ns/td"');
+    expect(e.message).toBe(
+      'model.json: @context: expected "dtmi:dtdl:context;2" or "dtmi:dtdl:context;3", got "https://www.w3.org/ns/td"',
+    );
     const noContext = iface([]);
     delete noContext['@context'];
-    expect(errorOf(noContext).message).toBe('model.json: @context: missing: expected "dtmi:dtdl:context;2" or "dtmi:dtdl:context;3"');
-    expect(errorOf(iface([], { '@context': 'http://azureiot.com/v1/contexts/IoTModel.json' })).message).toContain('DTDL v1 (preview)');
+    expect(errorOf(noContext).message).toBe(
+      'model.json: @context: missing: expected "dtmi:dtdl:context;2" or "dtmi:dtdl:context;3"',
+    );
+    expect(errorOf(iface([], { '@context': 'http://azureiot.com/v1/contexts/IoTModel.json' })).message).toContain(
+      'DTDL v1 (preview)',
+    );
   });
 
   it('a missing or malformed @id, and @type other than Interface', () => {
     const noId = iface([]);
     delete noId['@id'];
-    expect(errorOf(noId).message).toBe('model.json: @id: missing: an Interface needs an "@id" such as "dtmi:com:example:Thermostat;1"');
+    expect(errorOf(noId).message).toBe(
+      'model.json: @id: missing: an Interface needs an "@id" such as "dtmi:com:example:Thermostat;1"',
+    );
     expect(errorOf(iface([], { '@id': 'com:example:Thermostat;1' })).message).toContain('@id: expected a DTMI');
     // v2 needs a version; v3 does not.
     expect(errorOf(iface([], { '@id': 'dtmi:com:example:Thermostat' })).message).toContain('one-part version');
     expect(errorOf(iface([], { '@id': 'dtmi:com:example:Thermostat;1.2' })).message).toContain('one-part version');
-    expect(errorOf(iface([], { '@type': 'Interfaces' })).message).toBe('model.json: @type: expected "Interface", got "Interfaces"');
+    expect(errorOf(iface([], { '@type': 'Interfaces' })).message).toBe(
+      'model.json: @type: expected "Interface", got "Interfaces"',
+    );
     expect(errorOf(42).message).toContain('(document): expected a DTDL Interface');
   });
 
@@ -246,35 +339,78 @@ describe('parseModel: errors name the file, the JSON path and what was expected'
       { '@type': 'Property', name: 'other', schema: 'double' },
       { '@type': 'Property', name: 'temperature', schema: 'double' },
     ]);
-    expect(errorOf(dup).message).toBe('model.json: contents[2].name: duplicate name "temperature" (also at contents[0]); names must be unique in an Interface');
+    expect(errorOf(dup).message).toBe(
+      'model.json: contents[2].name: duplicate name "temperature" (also at contents[0]); names must be unique in an Interface',
+    );
     for (const bad of ['max temp', '_private', 'temp_', '1st', '']) {
       const e = errorOf(iface([{ '@type': 'Telemetry', name: bad, schema: 'double' }]));
       expect(e.path).toBe('contents[0].name');
       expect(e.message).toContain('is not a valid DTDL name');
     }
-    expect(errorOf(iface([{ '@type': 'Telemetry', name: 'x'.repeat(65), schema: 'double' }])).message).toContain('DTDL v2 allows 64');
-    const fields = iface([{ '@type': 'Telemetry', name: 'o', schema: { '@type': 'Object', fields: [{ name: 'a', schema: 'double' }, { name: 'a', schema: 'string' }] } }]);
-    expect(errorOf(fields).message).toBe('model.json: contents[0].schema.fields[1].name: duplicate field "a" (also at contents[0].schema.fields[0])');
+    expect(errorOf(iface([{ '@type': 'Telemetry', name: 'x'.repeat(65), schema: 'double' }])).message).toContain(
+      'DTDL v2 allows 64',
+    );
+    const fields = iface([
+      {
+        '@type': 'Telemetry',
+        name: 'o',
+        schema: {
+          '@type': 'Object',
+          fields: [
+            { name: 'a', schema: 'double' },
+            { name: 'a', schema: 'string' },
+          ],
+        },
+      },
+    ]);
+    expect(errorOf(fields).message).toBe(
+      'model.json: contents[0].schema.fields[1].name: duplicate field "a" (also at contents[0].schema.fields[0])',
+    );
   });
 
   it('content types, enums, writable and version rules', () => {
     expect(errorOf(iface([{ '@type': 'Telemtry', name: 't', schema: 'double' }])).message).toBe(
       'model.json: contents[0].@type: expected "Telemetry", "Property", "Command", "Component" or "Relationship", got "Telemtry" (did you mean "Telemetry"?)',
     );
-    const badEnum = iface([{ '@type': 'Telemetry', name: 's', schema: { '@type': 'Enum', valueSchema: 'integer', enumValues: [{ name: 'on', enumValue: 'ON' }] } }]);
-    expect(errorOf(badEnum).message).toBe('model.json: contents[0].schema.enumValues[0].enumValue: expected an integer (the Enum\'s valueSchema is "integer"), got "ON"');
-    expect(errorOf(iface([{ '@type': 'Property', name: 'p', schema: 'double', writable: 'yes' }])).message).toBe('model.json: contents[0].writable: expected true or false, got "yes"');
+    const badEnum = iface([
+      {
+        '@type': 'Telemetry',
+        name: 's',
+        schema: { '@type': 'Enum', valueSchema: 'integer', enumValues: [{ name: 'on', enumValue: 'ON' }] },
+      },
+    ]);
+    expect(errorOf(badEnum).message).toBe(
+      'model.json: contents[0].schema.enumValues[0].enumValue: expected an integer (the Enum\'s valueSchema is "integer"), got "ON"',
+    );
+    expect(errorOf(iface([{ '@type': 'Property', name: 'p', schema: 'double', writable: 'yes' }])).message).toBe(
+      'model.json: contents[0].writable: expected true or false, got "yes"',
+    );
     expect(errorOf(iface([{ '@type': 'Telemetry', name: 'u', schema: 'uuid' }], { '@context': V3 })).message).toBe(
       'model.json: contents[0].schema: "uuid" is a DTDL v4 schema, but this Interface uses DTDL v3 ("dtmi:dtdl:context;3")',
     );
-    const arrayProp = iface([{ '@type': 'Property', name: 'p', schema: { '@type': 'Object', fields: [{ name: 'list', schema: { '@type': 'Array', elementSchema: 'double' } }] } }]);
-    expect(errorOf(arrayProp).message).toContain('contents[0].schema.fields[0].schema: DTDL v2 does not allow an Array in a Property schema');
+    const arrayProp = iface([
+      {
+        '@type': 'Property',
+        name: 'p',
+        schema: {
+          '@type': 'Object',
+          fields: [{ name: 'list', schema: { '@type': 'Array', elementSchema: 'double' } }],
+        },
+      },
+    ]);
+    expect(errorOf(arrayProp).message).toContain(
+      'contents[0].schema.fields[0].schema: DTDL v2 does not allow an Array in a Property schema',
+    );
     expect(() => parseModel({ ...arrayProp, '@context': V3 })).not.toThrow();
     const ref = iface([{ '@type': 'Telemetry', name: 't', schema: 'dtmi:x:missing;1' }]);
-    expect(errorOf(ref).message).toContain('contents[0].schema: "dtmi:x:missing;1" is not defined in the "schemas" of Interface "dtmi:com:example:Thing;1"');
+    expect(errorOf(ref).message).toContain(
+      'contents[0].schema: "dtmi:x:missing;1" is not defined in the "schemas" of Interface "dtmi:com:example:Thing;1"',
+    );
     let deep: unknown = 'double';
     for (let i = 0; i < 6; i++) deep = { '@type': 'Array', elementSchema: deep };
-    expect(errorOf(iface([{ '@type': 'Telemetry', name: 'd', schema: deep }])).message).toContain('nested more than 5 levels');
+    expect(errorOf(iface([{ '@type': 'Telemetry', name: 'd', schema: deep }])).message).toContain(
+      'nested more than 5 levels',
+    );
   });
 
   it('components that cannot be resolved or nest, and extends cycles', () => {
@@ -283,8 +419,18 @@ describe('parseModel: errors name the file, the JSON path and what was expected'
       'model.json: contents[0].schema: Component schema "dtmi:com:example:Thermostat;1" is not defined in this document: put that Interface in the same JSON array (the "expanded" model); defined here: "dtmi:com:example:Thing;1"',
     );
     const nested = [
-      { '@context': V2, '@id': 'dtmi:x:A;1', '@type': 'Interface', contents: [{ '@type': 'Component', name: 'b', schema: 'dtmi:x:B;1' }] },
-      { '@context': V2, '@id': 'dtmi:x:B;1', '@type': 'Interface', contents: [{ '@type': 'Component', name: 'c', schema: 'dtmi:x:C;1' }] },
+      {
+        '@context': V2,
+        '@id': 'dtmi:x:A;1',
+        '@type': 'Interface',
+        contents: [{ '@type': 'Component', name: 'b', schema: 'dtmi:x:B;1' }],
+      },
+      {
+        '@context': V2,
+        '@id': 'dtmi:x:B;1',
+        '@type': 'Interface',
+        contents: [{ '@type': 'Component', name: 'c', schema: 'dtmi:x:C;1' }],
+      },
       { '@context': V2, '@id': 'dtmi:x:C;1', '@type': 'Interface', contents: [] },
     ];
     const e = errorOf(nested);
@@ -294,23 +440,47 @@ describe('parseModel: errors name the file, the JSON path and what was expected'
       { '@context': V2, '@id': 'dtmi:x:A;1', '@type': 'Interface', extends: 'dtmi:x:B;1' },
       { '@context': V2, '@id': 'dtmi:x:B;1', '@type': 'Interface', extends: 'dtmi:x:A;1' },
     ];
-    expect(errorOf(cycle, 'c.json', 'dtmi:x:A;1').message).toContain('"extends" makes a cycle: dtmi:x:A;1 → dtmi:x:B;1 → dtmi:x:A;1');
+    expect(errorOf(cycle, 'c.json', 'dtmi:x:A;1').message).toContain(
+      '"extends" makes a cycle: dtmi:x:A;1 → dtmi:x:B;1 → dtmi:x:A;1',
+    );
     const dupInherited = [
-      { '@context': V2, '@id': 'dtmi:x:Base;1', '@type': 'Interface', contents: [{ '@type': 'Telemetry', name: 't', schema: 'double' }] },
-      { '@context': V2, '@id': 'dtmi:x:D;1', '@type': 'Interface', extends: 'dtmi:x:Base;1', contents: [{ '@type': 'Telemetry', name: 't', schema: 'double' }] },
+      {
+        '@context': V2,
+        '@id': 'dtmi:x:Base;1',
+        '@type': 'Interface',
+        contents: [{ '@type': 'Telemetry', name: 't', schema: 'double' }],
+      },
+      {
+        '@context': V2,
+        '@id': 'dtmi:x:D;1',
+        '@type': 'Interface',
+        extends: 'dtmi:x:Base;1',
+        contents: [{ '@type': 'Telemetry', name: 't', schema: 'double' }],
+      },
     ];
-    expect(errorOf(dupInherited).message).toBe('model.json: [1].contents[0].name: duplicate name "t" (also inherited from "dtmi:x:Base;1"); names must be unique in an Interface');
+    expect(errorOf(dupInherited).message).toBe(
+      'model.json: [1].contents[0].name: duplicate name "t" (also inherited from "dtmi:x:Base;1"); names must be unique in an Interface',
+    );
     const dupId = [iface([]), iface([])];
-    expect(errorOf(dupId).message).toBe('model.json: [1].@id: duplicate Interface "dtmi:com:example:Thing;1" (also at [0])');
+    expect(errorOf(dupId).message).toBe(
+      'model.json: [1].@id: duplicate Interface "dtmi:com:example:Thing;1" (also at [0])',
+    );
   });
 
   it('loadModelFile reports JSON syntax errors with the file, line and column', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'edgefleet-model-'));
     const file = join(dir, 'broken.json');
     writeFileSync(file, '{\n  "@context": "dtmi:dtdl:context;2",\n  "@id": oops\n}\n');
-    const err = await loadModelFile(file).then(() => undefined, (e: unknown) => e);
+    const err = await loadModelFile(file).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ModelError);
-    expect((err as ModelError).message).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: \\(document\\): not valid JSON \\(line 3, column 10\\): unexpected "oops\\\\n}\\\\n"$`));
+    expect((err as ModelError).message).toMatch(
+      new RegExp(
+        `^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: \\(document\\): not valid JSON \\(line 3, column 10\\): unexpected "oops\\\\n}\\\\n"$`,
+      ),
+    );
     writeFileSync(file, '[{"a": 1},');
     await expect(loadModelFile(file)).rejects.toThrow('not valid JSON (line 1, column 11): unexpected end of file');
     writeFileSync(file, '{"a": "tab\there"}');

@@ -24,7 +24,12 @@ afterAll(async () => {
 describe.skipIf(mosquitto.missing)('MqttDevice against Mosquitto', () => {
   it('publishes on the templated topic, and the broker delivers exactly the acknowledged messages', async () => {
     const received = new Map<string, number>();
-    const subscriber = await mqtt.connectAsync({ host: '127.0.0.1', port: broker.port, protocolVersion: 4, reconnectPeriod: 0 });
+    const subscriber = await mqtt.connectAsync({
+      host: '127.0.0.1',
+      port: broker.port,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+    });
     await subscriber.subscribeAsync('fleet/+/telemetry', { qos: 1 });
     subscriber.on('message', (topic) => {
       const id = topic.split('/')[1] as string;
@@ -35,18 +40,42 @@ describe.skipIf(mosquitto.missing)('MqttDevice against Mosquitto', () => {
     const scheduler = new Scheduler((late) => metrics.recordLateness(late));
     const acked = new Map<string, number>();
     const target: MqttTarget = {
-      kind: 'mqtt', host: '127.0.0.1', port: broker.port, tls: false, rejectUnauthorized: true,
-      clientId: 'sim-{deviceId}', topics: { telemetry: 'fleet/{deviceId}/telemetry', moduleTelemetry: 'fleet/{deviceId}/{moduleId}' },
+      kind: 'mqtt',
+      host: '127.0.0.1',
+      port: broker.port,
+      tls: false,
+      rejectUnauthorized: true,
+      clientId: 'sim-{deviceId}',
+      topics: { telemetry: 'fleet/{deviceId}/telemetry', moduleTelemetry: 'fleet/{deviceId}/{moduleId}' },
     };
     const ctx: SimContext = {
-      scheduler, metrics, target, localAddress: () => undefined, stateChanged: () => {}, desiredAcknowledged: () => {},
-      acknowledgedBy: (id) => void acked.set(id, (acked.get(id) ?? 0) + 1), log: () => {},
+      scheduler,
+      metrics,
+      target,
+      localAddress: () => undefined,
+      stateChanged: () => {},
+      desiredAcknowledged: () => {},
+      acknowledgedBy: (id) => void acked.set(id, (acked.get(id) ?? 0) + 1),
+      log: () => {},
       mqtt: { keepaliveSeconds: 60, connectTimeoutMs: 5000, operationTimeoutMs: 5000 },
     };
     let n = 0;
-    const devices = Array.from({ length: 20 }, (_, i) => new MqttDevice(ctx, target, {
-      deviceId: `m-${i}`, group: 'g', ordinal: i, arrivalAt: scheduler.now() + i * 10, random: () => 0.5,
-    }, { telemetryIntervalMs: 50, telemetryQos: 1, telemetry: { tick: () => [{ body: { n: n++ } }] } }));
+    const devices = Array.from(
+      { length: 20 },
+      (_, i) =>
+        new MqttDevice(
+          ctx,
+          target,
+          {
+            deviceId: `m-${i}`,
+            group: 'g',
+            ordinal: i,
+            arrivalAt: scheduler.now() + i * 10,
+            random: () => 0.5,
+          },
+          { telemetryIntervalMs: 50, telemetryQos: 1, telemetry: { tick: () => [{ body: { n: n++ } }] } },
+        ),
+    );
     for (const d of devices) d.start();
     await until(() => metrics.ledger.acknowledged >= 200, 10_000, '200 acknowledged messages');
     for (const d of devices) d.quiesce();

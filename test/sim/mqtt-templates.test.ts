@@ -33,21 +33,24 @@ afterAll(async () => {
 /** Runs the two groups' devices (one each) with every template built from `placeholder`; the topics seen. */
 async function topicsSeen(placeholder: string): Promise<string[]> {
   const file = join(dir, `${placeholder}.yaml`);
-  writeFileSync(file, [
-    'name: templates',
-    'target: mqtt',
-    'targets:',
-    '  mqtt:',
-    `    host: 127.0.0.1`,
-    `    port: ${broker.port}`,
-    `    clientId: "c-{${placeholder}}"`,
-    `    username: "u-{${placeholder}}"`,
-    `    topics: { telemetry: "t/{${placeholder}}/u-{${placeholder}}/c-{${placeholder}}" }`,
-    'fleet:',
-    '  - { group: north, kind: device, count: 1, idPattern: "n-{index}", auth: sas }',
-    '  - { group: south, kind: device, count: 1, idPattern: "s-{index}", auth: sas }',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    file,
+    [
+      'name: templates',
+      'target: mqtt',
+      'targets:',
+      '  mqtt:',
+      `    host: 127.0.0.1`,
+      `    port: ${broker.port}`,
+      `    clientId: "c-{${placeholder}}"`,
+      `    username: "u-{${placeholder}}"`,
+      `    topics: { telemetry: "t/{${placeholder}}/u-{${placeholder}}/c-{${placeholder}}" }`,
+      'fleet:',
+      '  - { group: north, kind: device, count: 1, idPattern: "n-{index}", auth: sas }',
+      '  - { group: south, kind: device, count: 1, idPattern: "s-{index}", auth: sas }',
+      '',
+    ].join('\n'),
+  );
   const loaded = await loadScenario(file, { target: 'mqtt' });
   const { target } = await resolveTarget(loaded, { stateDir: dir, log: () => {} });
   if (target.kind !== 'mqtt') throw new Error('expected the mqtt target');
@@ -62,15 +65,33 @@ async function topicsSeen(placeholder: string): Promise<string[]> {
   const metrics = new MetricsRecorder();
   const scheduler = new Scheduler((late) => metrics.recordLateness(late));
   const ctx: SimContext = {
-    scheduler, metrics, target, localAddress: () => undefined, stateChanged: () => {}, desiredAcknowledged: () => {},
-    acknowledgedBy: () => {}, log: () => {},
+    scheduler,
+    metrics,
+    target,
+    localAddress: () => undefined,
+    stateChanged: () => {},
+    desiredAcknowledged: () => {},
+    acknowledgedBy: () => {},
+    log: () => {},
     mqtt: { keepaliveSeconds: 60, connectTimeoutMs: 5000, operationTimeoutMs: 5000 },
   };
   const telemetry = { tick: () => [{ body: { n: 1 } }] };
   const behaviour = { telemetryIntervalMs: 50, telemetryQos: 1 as const, telemetry };
-  const devices = identities.map(({ deviceId, group, ordinal }) => new MqttDevice(ctx, target, {
-    deviceId, group, ordinal, arrivalAt: scheduler.now(), random: () => 0.5,
-  }, behaviour));
+  const devices = identities.map(
+    ({ deviceId, group, ordinal }) =>
+      new MqttDevice(
+        ctx,
+        target,
+        {
+          deviceId,
+          group,
+          ordinal,
+          arrivalAt: scheduler.now(),
+          random: () => 0.5,
+        },
+        behaviour,
+      ),
+  );
   for (const d of devices) d.start();
   await until(() => metrics.ledger.acknowledged >= 10, 10_000, '10 acknowledged messages');
   // What the broker delivered by now (a topic it refused never comes).

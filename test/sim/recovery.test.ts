@@ -45,9 +45,12 @@ function context(): TestSimContext {
 function behaviour(intervalMs = 100): DeviceBehaviour {
   let n = 0;
   return {
-    modelId: MODEL, telemetryIntervalMs: intervalMs, telemetryQos: 1,
+    modelId: MODEL,
+    telemetryIntervalMs: intervalMs,
+    telemetryQos: 1,
     telemetry: { tick: () => [{ body: { temperature: 20 + (n++ % 5) } }] },
-    reported: () => undefined, writableAck: { code: 200, delayMs: 0 },
+    reported: () => undefined,
+    writableAck: { code: 200, delayMs: 0 },
     command: () => ({ status: 200, delayMs: 0, response: null }),
   };
 }
@@ -59,7 +62,8 @@ function seeded(seed: number): () => number {
 
 const target = (ctx: TestSimContext) => ctx.target as AzureTarget;
 const sasOf = (id: string): DeviceAuth => ({
-  kind: 'dps-sas', deviceKey: deriveDeviceKey(emulator.info.enrollmentGroups.devices.primaryKey, id),
+  kind: 'dps-sas',
+  deviceKey: deriveDeviceKey(emulator.info.enrollmentGroups.devices.primaryKey, id),
 });
 const hubHost = () => `${emulator.info.hubHostName}:${emulator.info.mqttPort}`;
 
@@ -143,7 +147,10 @@ describe('the assignment cache on the device side', () => {
     // Known to the hub (created over REST): the cached assignment works as it is.
     expect((await rest(emulator, 'PUT', '/api/devices/rec-cached-known', { displayName: 'cached' })).status).toBe(200);
     const entry = (deviceId: string, modelId = MODEL) => ({
-      assignedHub: hubHost(), deviceId, payload: { modelId }, assignedAt: at,
+      assignedHub: hubHost(),
+      deviceId,
+      payload: { modelId },
+      assignedAt: at,
     });
     const book = new WorkerAssignments({
       'rec-cached-known': entry('rec-cached-known'),
@@ -174,7 +181,9 @@ describe('the assignment cache on the device side', () => {
     const changes = book.takeChanges() ?? {};
     expect(Object.keys(changes).sort()).toEqual(['rec-cached-other', 'rec-cached-unknown']);
     expect(changes['rec-cached-other']).toMatchObject({
-      assignedHub: hubHost(), deviceId: 'rec-cached-other', payload: { modelId: MODEL },
+      assignedHub: hubHost(),
+      deviceId: 'rec-cached-other',
+      payload: { modelId: MODEL },
     });
     for (const d of [known, unknown, other]) await d.stop();
   });
@@ -216,18 +225,22 @@ describe('messages on the wire when the network fails', () => {
 
   /** An IoT Edge device whose sensor sends upstream every 50 ms, its MQTT connections through a partition. */
   async function edgeThroughPartition(
-    ctx: TestSimContext, id: string,
+    ctx: TestSimContext,
+    id: string,
   ): Promise<{ edge: SimEdgeDevice; partition: Partition; sensor: string }> {
     const manifest = JSON.parse(readFileSync('test/fixtures/environmental-sensor.manifest.json', 'utf8'));
     manifest.modulesContent[SENSOR]['properties.desired'].SendInterval = 0.05;
     manifest.modulesContent.$edgeHub['properties.desired'] = {
-      schemaVersion: '1.1', routes: { toCloud: { route: 'FROM /messages/* INTO $upstream', priority: 1 } },
+      schemaVersion: '1.1',
+      routes: { toCloud: { route: 'FROM /messages/* INTO $upstream', priority: 1 } },
       storeAndForwardConfiguration: { timeToLiveSecs: 7200 },
     };
     const put = await rest(emulator, 'PUT', `/api/deploymentManifests/${id}-m1`, { displayName: id, data: manifest });
     expect(put.status).toBeLessThan(300);
     const created = await rest(emulator, 'PUT', `/api/devices/${id}`, {
-      displayName: id, iotEdge: true, deploymentManifest: `${id}-m1`,
+      displayName: id,
+      iotEdge: true,
+      deploymentManifest: `${id}-m1`,
     });
     expect(created.status).toBeLessThan(300);
     const key = (await rest(emulator, 'GET', `/api/devices/${id}/credentials`)).json.symmetricKey.primaryKey as string;
@@ -288,10 +301,14 @@ describe('messages on the wire when the network fails', () => {
     // Draining: stored messages are on the wire, none acknowledged yet (the answers are slow) — the leg drops again.
     // (The sensor goes on sending meanwhile: what it sends is stored behind the backlog.)
     let most = 0;
-    await until(() => {
-      most = Math.max(most, ctx.metrics.ledger.stored);
-      return ctx.metrics.ledger.stored <= most - 20;
-    }, 15_000, 'draining');
+    await until(
+      () => {
+        most = Math.max(most, ctx.metrics.ledger.stored);
+        return ctx.metrics.ledger.stored <= most - 20;
+      },
+      15_000,
+      'draining',
+    );
     expect(ctx.metrics.ledger.deliveredLate).toBe(0);
     partition.cut();
     partition.delay(0);

@@ -15,8 +15,19 @@ import { describe, expect, it } from 'vitest';
 import { compileRoute, RouteError, type RouteMessage } from '../../src/sim/edge/routes.js';
 
 const BODY = {
-  s: 'Hello', e: '', num: '12.5', n: 42, neg: -2.5, frac: 2.5, zero: 0, t: true, f: false, nul: null,
-  obj: { a: 1 }, arr: [1, 2], date: '2026-01-02T03:04:05Z',
+  s: 'Hello',
+  e: '',
+  num: '12.5',
+  n: 42,
+  neg: -2.5,
+  frac: 2.5,
+  zero: 0,
+  t: true,
+  f: false,
+  nul: null,
+  obj: { a: 1 },
+  arr: [1, 2],
+  date: '2026-01-02T03:04:05Z',
 };
 
 function message(body: string | Buffer = JSON.stringify(BODY), sys: Record<string, string> = {}): RouteMessage {
@@ -42,9 +53,10 @@ function evaluate(condition: string, m: RouteMessage = message()): Expected {
   return route.evaluate(m);
 }
 
-const table = (rows: [string, Expected][]) => it.each(rows)('%s → %s', (condition, expected) => {
-  expect(evaluate(condition)).toBe(expected);
-});
+const table = (rows: [string, Expected][]) =>
+  it.each(rows)('%s → %s', (condition, expected) => {
+    expect(evaluate(condition)).toBe(expected);
+  });
 
 describe('math: Abs.cs, Exp.cs, Ceiling.cs, Floor.cs, Sign.cs, Sqrt.cs, Square.cs, Power.cs', () => {
   table([
@@ -157,7 +169,7 @@ describe('IS_DEFINED: IsDefined.cs (anything; false only for undefined)', () => 
   it('a message without a JSON body has no $body values at all', () => {
     const text = message(JSON.stringify(BODY), { contentType: 'text/plain' });
     expect(evaluate('IS_DEFINED($body.missing)', text)).toBe(false);
-    expect(evaluate('IS_DEFINED($body.s)', message('{"s": "Hello"')) ).toBe(false);
+    expect(evaluate('IS_DEFINED($body.s)', message('{"s": "Hello"'))).toBe(false);
   });
 });
 
@@ -390,8 +402,10 @@ describe('AND, OR, NOT: Bool.cs, Null.cs, Undefined.cs, ConditionVisitor.CheckBo
 
   it('says why a $body value right of AND is refused, and warns about a condition that is never true', () => {
     expect(() => compileRoute('r', 'FROM /* WHERE true AND $body.t INTO $upstream')).toThrow(
-      new RegExp('AND needs boolean operands, got bool and \\$body value at column 20 \\(edgeHub takes a \\$body value '
-        + 'on the right of AND only when the left operand is a \\$body value too'),
+      new RegExp(
+        'AND needs boolean operands, got bool and \\$body value at column 20 \\(edgeHub takes a \\$body value ' +
+          'on the right of AND only when the left operand is a \\$body value too',
+      ),
     );
     const route = compileRoute('r', "FROM /* WHERE $body.t AND 'x' INTO $upstream");
     expect(route.warnings.join()).toMatch(/AND at column 23 joins a \$body value with string: edgeHub accepts it, but/);
@@ -427,7 +441,9 @@ describe('properties: ConditionVisitor.VisitProperty, VisitSysProperty(Escaped);
 
   it('a downstream device is "downstream", and an application property named $x or $body.x wins', () => {
     const leaf: RouteMessage = {
-      ...message(), source: { kind: 'device', deviceId: 'leaf1' }, properties: { '$body.s': 'prop', $messageId: 'app' },
+      ...message(),
+      source: { kind: 'device', deviceId: 'leaf1' },
+      properties: { '$body.s': 'prop', $messageId: 'app' },
     };
     expect(evaluate("$edgeHubOriginInterface = 'downstream'", leaf)).toBe(true);
     expect(evaluate("$body.s = 'prop'", leaf)).toBe(true); // BodyQueryTest: BodyQuery_SysPropertyConflict
@@ -458,7 +474,7 @@ describe('$body: BodyQuery.cs, JsonMessageQueryValueProvider.cs, Newtonsoft JSON
     expect(date(text)).toBe(isString);
   });
 
-  it('a date out of .NET\'s range makes the whole body unreadable', () => {
+  it("a date out of .NET's range makes the whole body unreadable", () => {
     expect(evaluate('IS_DEFINED($body.s)', message(JSON.stringify({ s: 'x', d: '9999-12-31T24:00:00' })))).toBe(false);
     const farAway = message(JSON.stringify({ s: 'x', d: '/Date(999999999999999)/' }));
     expect(evaluate('IS_DEFINED($body.s)', farAway)).toBe(false);

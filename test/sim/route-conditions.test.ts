@@ -12,7 +12,11 @@ import type { Emulator } from '../../src/emulator/index.js';
 import type { SimEdgeDevice } from '../../src/sim/edge/edge-device.js';
 import { rest } from '../support/emulator.js';
 import {
-  connectedEdgeDevice, testContext, until, useTestEmulator, type TestSimContext,
+  connectedEdgeDevice,
+  testContext,
+  until,
+  useTestEmulator,
+  type TestSimContext,
 } from '../support/sim-context.js';
 
 let emulator: Emulator;
@@ -26,7 +30,11 @@ const SENSOR = 'SimulatedTemperatureSensor';
 const TRANSLATOR = 'Translator';
 
 type Source = typeof SENSOR | typeof TRANSLATOR;
-interface Case { source: Source; condition: string; passes: boolean }
+interface Case {
+  source: Source;
+  condition: string;
+  passes: boolean;
+}
 const ALL = true;
 const NONE = false;
 const sensor = (condition: string, passes: boolean): Case => ({ source: SENSOR, condition, passes });
@@ -84,7 +92,11 @@ const CASES: Case[] = [
 const counter = (i: number) => `Case${String(i + 1).padStart(2, '0')}`;
 
 const module = (image: string, startupOrder: number) => ({
-  type: 'docker', status: 'running', restartPolicy: 'always', version: '1.0', startupOrder,
+  type: 'docker',
+  status: 'running',
+  restartPolicy: 'always',
+  version: '1.0',
+  startupOrder,
   settings: { image, createOptions: '{}' },
 });
 
@@ -121,7 +133,10 @@ function manifest(): unknown {
 }
 
 const PLC = {
-  kind: 'modbus', count: 1, idPattern: 'plc-{index}', pollInterval: 50,
+  kind: 'modbus',
+  count: 1,
+  idPattern: 'plc-{index}',
+  pollInterval: 50,
   registers: { temperature: { kind: 'constant', value: 21.5 } },
 } as const;
 
@@ -129,16 +144,28 @@ describe('route conditions on module messages, through the engine, counted by th
   it('passes every message for the conditions edgeHub finds true and none for the others', async () => {
     const ctx = testContext(emulator);
     contexts.push(ctx);
-    await connectedEdgeDevice(emulator, ctx, devices, DEVICE, manifest(), {
-      seed: 3,
-      modules: { [TRANSLATOR]: { behaviour: 'protocol-translation', reportInterval: 60_000, sensors: [PLC] } },
-    }, 5, 15_000);
+    await connectedEdgeDevice(
+      emulator,
+      ctx,
+      devices,
+      DEVICE,
+      manifest(),
+      {
+        seed: 3,
+        modules: { [TRANSLATOR]: { behaviour: 'protocol-translation', reportInterval: 60_000, sensors: [PLC] } },
+      },
+      5,
+      15_000,
+    );
 
     const received = (name: string) => emulator.stats.identities.get(`${DEVICE}/${name}`)?.messagesReceived ?? 0;
     const passing = (source: Source) => CASES.flatMap((c, i) => (c.source === source && c.passes ? [counter(i)] : []));
     // Every sensor reading, and a good number of translated ones, through every route that takes them.
-    const settled = () => received(SENSOR) === READINGS && passing(SENSOR).every((name) => received(name) === READINGS)
-      && received(TRANSLATOR) >= 20 && passing(TRANSLATOR).every((name) => received(name) >= 10);
+    const settled = () =>
+      received(SENSOR) === READINGS &&
+      passing(SENSOR).every((name) => received(name) === READINGS) &&
+      received(TRANSLATOR) >= 20 &&
+      passing(TRANSLATOR).every((name) => received(name) >= 10);
     await until(settled, 20_000, 'the routes to deliver').catch(() => {}); // the table below says what is missing
 
     const stats: Record<string, { messagesReceived: number }> = (await rest(emulator, 'GET', '/stats')).json.identities;

@@ -1,8 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  bodyParseCount, compileRoute, compileRoutes, DEFAULT_ROUTE_PRIORITY, RouteError, routeMessage,
-  type RouteMessage, type RouteSource, type RouteSpec,
+  bodyParseCount,
+  compileRoute,
+  compileRoutes,
+  DEFAULT_ROUTE_PRIORITY,
+  RouteError,
+  routeMessage,
+  type RouteMessage,
+  type RouteSource,
+  type RouteSpec,
 } from '../../src/sim/edge/routes.js';
 
 // ---- message builders
@@ -15,8 +22,17 @@ function msg(
 ): RouteMessage {
   return { source, properties, systemProperties, body };
 }
-const fromModule = (moduleId: string, output: string, props?: Record<string, string | null>, sys?: Record<string, string>) =>
-  msg({ kind: 'module', moduleId, output }, props, { connectionDeviceId: 'edge1', connectionModuleId: moduleId, ...sys });
+const fromModule = (
+  moduleId: string,
+  output: string,
+  props?: Record<string, string | null>,
+  sys?: Record<string, string>,
+) =>
+  msg({ kind: 'module', moduleId, output }, props, {
+    connectionDeviceId: 'edge1',
+    connectionModuleId: moduleId,
+    ...sys,
+  });
 const fromDevice = (deviceId: string, props?: Record<string, string | null>, sys?: Record<string, string>) =>
   msg({ kind: 'device', deviceId }, props, { connectionDeviceId: deviceId, ...sys });
 const twinChange = () => msg({ kind: 'twinChangeNotification', deviceId: 'edge1', moduleId: 'Sensor' });
@@ -29,14 +45,25 @@ const weather = {
     IsEnabled: true,
     NullValue: null,
     Location: { Street: 'One Microsoft Way', City: 'Redmond', State: 'WA' },
-    HistoricalData: [{ Month: 'Feb', Temperature: 40 }, { Month: 'Jan', Temperature: 30 }],
+    HistoricalData: [
+      { Month: 'Feb', Temperature: 40 },
+      { Month: 'Jan', Temperature: 30 },
+    ],
   },
 };
-function jsonMsg(value: unknown, encoding = 'utf-8', contentType: string | null = 'application/json', props: Record<string, string> = {}): RouteMessage {
+function jsonMsg(
+  value: unknown,
+  encoding = 'utf-8',
+  contentType: string | null = 'application/json',
+  props: Record<string, string> = {},
+): RouteMessage {
   const text = typeof value === 'string' ? value : JSON.stringify(value);
-  const body = encoding.toLowerCase() === 'utf-16' ? Buffer.from(text, 'utf16le')
-    : encoding.toLowerCase() === 'utf-32' ? utf32le(text)
-    : Buffer.from(text, 'utf8');
+  const body =
+    encoding.toLowerCase() === 'utf-16'
+      ? Buffer.from(text, 'utf16le')
+      : encoding.toLowerCase() === 'utf-32'
+        ? utf32le(text)
+        : Buffer.from(text, 'utf8');
   const sys: Record<string, string> = { connectionDeviceId: 'leaf1', contentEncoding: encoding };
   if (contentType !== null) sys.contentType = contentType;
   return msg({ kind: 'device', deviceId: 'leaf1' }, props, sys, body);
@@ -98,7 +125,9 @@ describe('sources', () => {
   it('normalises the source the way edgeHub does', () => {
     expect(compileRoute('r', 'FROM /* INTO $upstream').source).toBe('/');
     expect(compileRoute('r', 'FROM /messages/* INTO $upstream').source).toBe('/messages/');
-    expect(compileRoute('r', 'FROM /messages/modules/m/outputs/o INTO $upstream').source).toBe('/messages/modules/m/outputs/o/');
+    expect(compileRoute('r', 'FROM /messages/modules/m/outputs/o INTO $upstream').source).toBe(
+      '/messages/modules/m/outputs/o/',
+    );
     expect(compileRoute('r', 'FROM / messages / * INTO $upstream').source).toBe('/messages/'); // whitespace between tokens
   });
 
@@ -146,14 +175,21 @@ describe('leaf-device route', () => {
 });
 
 describe('gateway-filter manifest', () => {
-  const manifest = JSON.parse(readFileSync(new URL('../fixtures/gateway-filter.manifest.json', import.meta.url), 'utf8')) as {
+  const manifest = JSON.parse(
+    readFileSync(new URL('../fixtures/gateway-filter.manifest.json', import.meta.url), 'utf8'),
+  ) as {
     modulesContent: { $edgeHub: { 'properties.desired': { routes: Record<string, string | RouteSpec> } } };
   };
   const routes = compileRoutes(manifest.modulesContent.$edgeHub['properties.desired'].routes);
 
   it('compiles the four routes with their priorities, TTLs and sinks', () => {
     expect(routes.map((r) => [r.name, r.priority, r.timeToLiveSecs, r.sink])).toEqual([
-      ['sensorToFilter', DEFAULT_ROUTE_PRIORITY, undefined, { kind: 'moduleInput', moduleId: 'HighTempFilter', input: 'input1' }],
+      [
+        'sensorToFilter',
+        DEFAULT_ROUTE_PRIORITY,
+        undefined,
+        { kind: 'moduleInput', moduleId: 'HighTempFilter', input: 'input1' },
+      ],
       ['filterToCloud', 0, 86400, { kind: 'upstream' }],
       ['modbusToCloud', 1, undefined, { kind: 'upstream' }],
       ['leafToCloud', 2, 600, { kind: 'upstream' }],
@@ -214,13 +250,17 @@ describe('precedence', () => {
 
   it('NOT binds tighter than a comparison, as in the grammar', () => {
     expect(where("NOT (a = 'x')", abc('y', '', ''))).toBe(true);
-    expect(routeError("FROM /* WHERE NOT a = 'x' INTO $upstream").message).toMatch(/NOT needs a boolean.*write NOT \(a = b\)/);
+    expect(routeError("FROM /* WHERE NOT a = 'x' INTO $upstream").message).toMatch(
+      /NOT needs a boolean.*write NOT \(a = b\)/,
+    );
   });
 
   it('?? binds loosest of all', () => {
     expect(where("(missing ?? 'd') = 'd'")).toBe(true);
     expect(where("(a ?? 'd') = 'x'", abc('x', '', ''))).toBe(true);
-    expect(routeError("FROM /* WHERE missing ?? 'd' = 'd' INTO $upstream").message).toMatch(/'\?\?' needs operands of one type/);
+    expect(routeError("FROM /* WHERE missing ?? 'd' = 'd' INTO $upstream").message).toMatch(
+      /'\?\?' needs operands of one type/,
+    );
   });
 
   it('a minus sign glued to a number is a negative literal', () => {
@@ -284,9 +324,18 @@ describe('properties', () => {
   });
 
   it('system properties by $name and {$name}', () => {
-    const m = fromModule('Sensor', 'temp', {}, {
-      contentType: 'application/json', contentEncoding: 'utf-8', messageId: 'm1', correlationId: 'c1', userId: 'u1',
-    });
+    const m = fromModule(
+      'Sensor',
+      'temp',
+      {},
+      {
+        contentType: 'application/json',
+        contentEncoding: 'utf-8',
+        messageId: 'm1',
+        correlationId: 'c1',
+        userId: 'u1',
+      },
+    );
     expect(where("$connectionModuleId = 'Sensor'", m)).toBe(true);
     expect(where("$connectionDeviceId = 'edge1'", m)).toBe(true);
     expect(where("$contentType = 'application/json' AND $contentEncoding = 'utf-8'", m)).toBe(true);
@@ -307,7 +356,7 @@ describe('properties', () => {
   it('properties are strings: comparing one with a number is a RouteError, AS_NUMBER converts', () => {
     const e = routeError('FROM /messages/* WHERE temperature > 30 INTO $upstream', 'hot');
     expect(e.message).toBe(
-      "route \"hot\": operator '>' cannot compare string with number at column 36 (properties are strings: use AS_NUMBER(prop) to compare as numbers, or compare with a quoted string)",
+      'route "hot": operator \'>\' cannot compare string with number at column 36 (properties are strings: use AS_NUMBER(prop) to compare as numbers, or compare with a quoted string)',
     );
     const hot = compileRoute('hot', 'FROM /messages/* WHERE AS_NUMBER(temperature) > 30 INTO $upstream');
     expect(hot.matches(fromDevice('d', { temperature: '31.5' }))).toBe(true);
@@ -358,7 +407,9 @@ describe('$body', () => {
     expect(where("$body.Weather.Time = '2017-03-09T00:00:00.000Z'", m)).toBeUndefined(); // Newtonsoft reads dates
     expect(where('IS_STRING($body.Weather.Location.Street)', m)).toBe(true);
     expect(where('AS_NUMBER($body.Weather.Temperature) % 7 = 1', m)).toBe(true);
-    expect(routeError('FROM /* WHERE $body.Weather.Temperature % 7 = 1 INTO $upstream').message).toMatch(/'%' cannot be applied/);
+    expect(routeError('FROM /* WHERE $body.Weather.Temperature % 7 = 1 INTO $upstream').message).toMatch(
+      /'%' cannot be applied/,
+    );
   });
 
   it('an application property spelled $body.x wins; {$body.x} always reads the body', () => {
@@ -386,7 +437,9 @@ describe('$body', () => {
   });
 
   it('rejects paths edgeHub rejects', () => {
-    expect(routeError('FROM /* WHERE $body.a[] = 1 INTO $upstream').message).toMatch(/invalid \$body path "\$body.a\[\]"/);
+    expect(routeError('FROM /* WHERE $body.a[] = 1 INTO $upstream').message).toMatch(
+      /invalid \$body path "\$body.a\[\]"/,
+    );
     expect(routeError('FROM /* WHERE $body.a[1:2] = 1 INTO $upstream').message).toMatch(/unexpected character ":"/);
     expect(routeError('FROM /* WHERE $body. = 1 INTO $upstream').message).toMatch(/invalid \$body path/);
   });
@@ -446,9 +499,15 @@ describe('functions', () => {
   });
 
   it('rejects unknown functions, IoT-Hub-only functions and wrong arguments', () => {
-    expect(routeError('FROM /* WHERE FOO(1) INTO $upstream').message).toMatch(/unknown function FOO at column 15 \(edgeHub has ABS,/);
-    expect(routeError('FROM /* WHERE IS_OBJECT($body.a) INTO $upstream').message).toMatch(/IS_OBJECT is an IoT Hub routing function that edgeHub does not implement/);
-    expect(routeError('FROM /* WHERE LOWER(3) INTO $upstream').message).toMatch(/invalid arguments to LOWER\(number\): expected LOWER\(string\)/);
+    expect(routeError('FROM /* WHERE FOO(1) INTO $upstream').message).toMatch(
+      /unknown function FOO at column 15 \(edgeHub has ABS,/,
+    );
+    expect(routeError('FROM /* WHERE IS_OBJECT($body.a) INTO $upstream').message).toMatch(
+      /IS_OBJECT is an IoT Hub routing function that edgeHub does not implement/,
+    );
+    expect(routeError('FROM /* WHERE LOWER(3) INTO $upstream').message).toMatch(
+      /invalid arguments to LOWER\(number\): expected LOWER\(string\)/,
+    );
     expect(routeError("FROM /* WHERE CONCAT('a') = 'a' INTO $upstream").message).toMatch(/invalid arguments to CONCAT/);
     expect(routeError('FROM /* WHERE ABS(key1) = 1 INTO $upstream').message).toMatch(/AS_NUMBER/);
   });
@@ -471,7 +530,9 @@ describe('lexical rules', () => {
   });
 
   it('skips /* comments */, which start at any /* — even the one of a FROM /* source', () => {
-    expect(compileRoute('r', 'FROM /messages WHERE /* always */ true INTO $upstream').matches(fromDevice('d'))).toBe(true);
+    expect(compileRoute('r', 'FROM /messages WHERE /* always */ true INTO $upstream').matches(fromDevice('d'))).toBe(
+      true,
+    );
     expect(routeError('FROM /* WHERE /* always */ true INTO $upstream').message).toMatch(/expected a source path/);
   });
 });
@@ -488,18 +549,26 @@ describe('RouteError', () => {
   it('missing INTO', () => {
     const text = 'FROM /messages/* WHERE NOT IS_DEFINED($connectionModuleId) $upstream';
     const e = routeError(text, 'leafToCloud');
-    expect(e.message).toBe(`route "leafToCloud": expected INTO but found "$upstream" at column ${columnOf(text, '$upstream')}`);
+    expect(e.message).toBe(
+      `route "leafToCloud": expected INTO but found "$upstream" at column ${columnOf(text, '$upstream')}`,
+    );
     expect(routeError('FROM /messages/*').message).toMatch(/expected WHERE or INTO but the route ended at column 17/);
   });
 
   it('missing source, bad path and missing sink', () => {
-    expect(routeError('FROM messages/* INTO $upstream').message).toMatch(/expected a source path such as \/messages\/\* but found "messages" at column 6/);
-    expect(routeError('FROM /messages/ INTO $upstream').message).toMatch(/expected a path segment \(a name or \*\) after '\/' but found "INTO"/);
+    expect(routeError('FROM messages/* INTO $upstream').message).toMatch(
+      /expected a source path such as \/messages\/\* but found "messages" at column 6/,
+    );
+    expect(routeError('FROM /messages/ INTO $upstream').message).toMatch(
+      /expected a path segment \(a name or \*\) after '\/' but found "INTO"/,
+    );
     expect(routeError('FROM /messages/* INTO').message).toMatch(/expected a sink/);
   });
 
   it('unknown sinks', () => {
-    expect(routeError('FROM /* INTO $cloud').message).toMatch(/unknown sink "\$cloud" at column 14 \(a sink is \$upstream or BrokeredEndpoint/);
+    expect(routeError('FROM /* INTO $cloud').message).toMatch(
+      /unknown sink "\$cloud" at column 14 \(a sink is \$upstream or BrokeredEndpoint/,
+    );
     expect(routeError('FROM /* INTO upstream').message).toMatch(/did you mean \$upstream\?/);
     expect(routeError('FROM /* INTO EventHub("x")').message).toMatch(/unknown sink "EventHub"/);
   });
@@ -510,21 +579,43 @@ describe('RouteError', () => {
     expect(e.message).toMatch(/unterminated string: no closing ' for 'oops INTO/);
     expect(e.column).toBe(columnOf(text, "'oops"));
     expect(routeError('FROM /* INTO BrokeredEndpoint("/modules/m/inputs/i)').message).toMatch(/unterminated string/);
-    expect(routeError(String.raw`FROM /* WHERE a = 'x\n' INTO $upstream`).message).toMatch(/invalid escape sequence "\\n" in string at column 21/);
+    expect(routeError(String.raw`FROM /* WHERE a = 'x\n' INTO $upstream`).message).toMatch(
+      /invalid escape sequence "\\n" in string at column 21/,
+    );
   });
 
   it('BrokeredEndpoint addresses', () => {
-    for (const bad of ['/modules/m', '/module/m/inputs/i', '/modules//inputs/i', '/modules/m/outputs/i', '/modules/m/inputs/i/x']) {
-      expect(routeError(`FROM /* INTO BrokeredEndpoint("${bad}")`).message).toMatch(/BrokeredEndpoint address ".*" is not \/modules\/\{module\}\/inputs\/\{input\} at column 31/);
+    for (const bad of [
+      '/modules/m',
+      '/module/m/inputs/i',
+      '/modules//inputs/i',
+      '/modules/m/outputs/i',
+      '/modules/m/inputs/i/x',
+    ]) {
+      expect(routeError(`FROM /* INTO BrokeredEndpoint("${bad}")`).message).toMatch(
+        /BrokeredEndpoint address ".*" is not \/modules\/\{module\}\/inputs\/\{input\} at column 31/,
+      );
     }
-    for (const good of ['BrokeredEndpoint("/modules/m/inputs/i")', "BrokeredEndpoint('/modules/m/inputs/i')", 'brokeredendpoint("modules/m/inputs/i/")']) {
-      expect(compileRoute('r', `FROM /* INTO ${good}`).sink).toEqual({ kind: 'moduleInput', moduleId: 'm', input: 'i' });
+    for (const good of [
+      'BrokeredEndpoint("/modules/m/inputs/i")',
+      "BrokeredEndpoint('/modules/m/inputs/i')",
+      'brokeredendpoint("modules/m/inputs/i/")',
+    ]) {
+      expect(compileRoute('r', `FROM /* INTO ${good}`).sink).toEqual({
+        kind: 'moduleInput',
+        moduleId: 'm',
+        input: 'i',
+      });
     }
   });
 
   it('syntax details: parentheses, stray characters, trailing text, empty route', () => {
-    expect(routeError("FROM /* WHERE (a = 'x' INTO $upstream").message).toMatch(/expected '\)' but found "INTO" at column 24 \(to close the '\(' at column 15\)/);
-    expect(routeError("FROM /* WHERE a = 'x'; INTO $upstream").message).toMatch(/unexpected character ";" at column 22/);
+    expect(routeError("FROM /* WHERE (a = 'x' INTO $upstream").message).toMatch(
+      /expected '\)' but found "INTO" at column 24 \(to close the '\(' at column 15\)/,
+    );
+    expect(routeError("FROM /* WHERE a = 'x'; INTO $upstream").message).toMatch(
+      /unexpected character ";" at column 22/,
+    );
     expect(routeError('FROM /* INTO $upstream now').message).toMatch(/expected the end of the route but found "now"/);
     expect(routeError('   ').message).toMatch(/route is empty/);
     expect(routeError('FROM /* WHERE a[0] = 1 INTO $upstream').message).toMatch(/"a\[0\]" is not a valid name/);
@@ -539,7 +630,9 @@ describe('RouteError', () => {
 
   it('spec objects: route name, priority and TTL', () => {
     expect(routeError('FROM /* INTO $upstream', 'bad.name').message).toMatch(/route name/);
-    expect(routeError({ route: 'FROM /* INTO $upstream', priority: 10 }).message).toMatch(/priority must be an integer from 0 \(highest\) to 9/);
+    expect(routeError({ route: 'FROM /* INTO $upstream', priority: 10 }).message).toMatch(
+      /priority must be an integer from 0 \(highest\) to 9/,
+    );
     expect(routeError({ route: 'FROM /* INTO $upstream', timeToLiveSecs: -1 }).message).toMatch(/timeToLiveSecs/);
     expect(routeError({ priority: 1 } as unknown as RouteSpec).message).toMatch(/string "route"/);
     expect(compileRoute('r', { route: 'FROM /* INTO $upstream', timeToLiveSecs: 0 }).timeToLiveSecs).toBeUndefined();

@@ -3,7 +3,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/index.js';
 import type { AzureTarget } from '../../src/endpoints/target.js';
-import { deriveDeviceKey, encodePropertyBag, parseTopic, topic, CREATION_TIME_PROPERTY, systemProperty } from '../../src/protocol/index.js';
+import {
+  deriveDeviceKey,
+  encodePropertyBag,
+  parseTopic,
+  topic,
+  CREATION_TIME_PROPERTY,
+  systemProperty,
+} from '../../src/protocol/index.js';
 import { issueLeafCertificate } from '../../src/protocol/x509.js';
 import { SimDevice, type DeviceBehaviour } from '../../src/sim/device.js';
 import { TelemetryTopics } from '../../src/sim/telemetry-pacer.js';
@@ -38,9 +45,19 @@ const behaviour: DeviceBehaviour = {
 
 function start(id: string, auth: ConstructorParameters<typeof SimDevice>[3]): SimDevice {
   let seed = 7;
-  const d = new SimDevice(ctx, ctx.target as never, {
-    deviceId: id, group: 'g', ordinal: 0, arrivalAt: ctx.scheduler.now(), random: () => ((seed = (seed * 16807) % 2147483647) / 2147483647),
-  }, auth, behaviour);
+  const d = new SimDevice(
+    ctx,
+    ctx.target as never,
+    {
+      deviceId: id,
+      group: 'g',
+      ordinal: 0,
+      arrivalAt: ctx.scheduler.now(),
+      random: () => (seed = (seed * 16807) % 2147483647) / 2147483647,
+    },
+    auth,
+    behaviour,
+  );
   d.start();
   devices.push(d);
   return d;
@@ -57,9 +74,14 @@ describe('shared TLS contexts', () => {
       start(id, { kind: 'dps-sas', deviceKey: deriveDeviceKey(emulator.info.enrollmentGroups.devices.primaryKey, id) });
     }
     const ids = ['tls-x509-a', 'tls-x509-b', 'tls-sas-a', 'tls-sas-b'];
-    await until(() => ids.every((id) => (ctx.acked.get(id) ?? 0) >= 4), 15_000, 'telemetry acknowledged for every device');
+    await until(
+      () => ids.every((id) => (ctx.acked.get(id) ?? 0) >= 4),
+      15_000,
+      'telemetry acknowledged for every device',
+    );
     const stats = (await rest(emulator, 'GET', '/stats')).json;
-    for (const id of ids) expect(stats.identities[id].messagesReceived).toBeGreaterThanOrEqual(ctx.acked.get(id) as number);
+    for (const id of ids)
+      expect(stats.identities[id].messagesReceived).toBeGreaterThanOrEqual(ctx.acked.get(id) as number);
     // The emulator names an X.509 device by its certificate's CN: each one used its own.
     const registered = (await rest(emulator, 'GET', '/api/devices/tls-x509-b')).json;
     expect(registered).toMatchObject({ provisioned: true });

@@ -22,7 +22,11 @@ const SENSOR = 'SimulatedTemperatureSensor';
 function manifest(routes: Record<string, unknown>): any {
   const m = JSON.parse(readFileSync('test/fixtures/environmental-sensor.manifest.json', 'utf8'));
   m.modulesContent[SENSOR]['properties.desired'].SendInterval = 0.1;
-  m.modulesContent.$edgeHub['properties.desired'] = { schemaVersion: '1.1', routes, storeAndForwardConfiguration: { timeToLiveSecs: 7200 } };
+  m.modulesContent.$edgeHub['properties.desired'] = {
+    schemaVersion: '1.1',
+    routes,
+    storeAndForwardConfiguration: { timeToLiveSecs: 7200 },
+  };
   return m;
 }
 
@@ -33,7 +37,10 @@ async function edgeDevice(id: string, data: unknown): Promise<{ device: SimEdgeD
 }
 
 const received = (identity: string) => emulator.stats.identities.get(identity)?.messagesReceived ?? 0;
-const receivedFrom = (id: string) => [...emulator.stats.identities].filter(([k]) => k === id || k.startsWith(`${id}/`)).reduce((n, [, s]) => n + s.messagesReceived, 0);
+const receivedFrom = (id: string) =>
+  [...emulator.stats.identities]
+    .filter(([k]) => k === id || k.startsWith(`${id}/`))
+    .reduce((n, [, s]) => n + s.messagesReceived, 0);
 
 /** The sensor's `timeCreated` of every message the emulator takes from `id`'s sensor, in arrival order. */
 function watchArrivals(id: string): string[] {
@@ -54,13 +61,26 @@ function balanced(ctx: TestSimContext, device: SimEdgeDevice): void {
 
 describe('store-and-forward through an outage', () => {
   it('stores during the outage, then delivers in order (or expires by the route TTL), every message accounted', async () => {
-    const sf = await edgeDevice('sf-keep', manifest({ toCloud: { route: 'FROM /messages/* INTO $upstream', priority: 1 } }));
-    const ttl = await edgeDevice('sf-ttl', manifest({ toCloud: { route: 'FROM /messages/* INTO $upstream', priority: 0, timeToLiveSecs: 2 } }));
-    await until(() => received(`sf-keep/${SENSOR}`) >= 5 && received(`sf-ttl/${SENSOR}`) >= 5, 10_000, 'live telemetry');
+    const sf = await edgeDevice(
+      'sf-keep',
+      manifest({ toCloud: { route: 'FROM /messages/* INTO $upstream', priority: 1 } }),
+    );
+    const ttl = await edgeDevice(
+      'sf-ttl',
+      manifest({ toCloud: { route: 'FROM /messages/* INTO $upstream', priority: 0, timeToLiveSecs: 2 } }),
+    );
+    await until(
+      () => received(`sf-keep/${SENSOR}`) >= 5 && received(`sf-ttl/${SENSOR}`) >= 5,
+      10_000,
+      'live telemetry',
+    );
     const arrivals = watchArrivals('sf-keep');
     const beforeWatch = received(`sf-keep/${SENSOR}`);
 
-    const outage = await rest(emulator, 'POST', '/admin/outages', { deviceIds: ['sf-keep', 'sf-ttl'], durationMs: 4000 });
+    const outage = await rest(emulator, 'POST', '/admin/outages', {
+      deviceIds: ['sf-keep', 'sf-ttl'],
+      durationMs: 4000,
+    });
     expect(outage.status).toBe(202);
     expect(outage.json.closed).toBeGreaterThanOrEqual(6); // $edgeAgent, $edgeHub and the sensor of each
     await until(() => sf.ctx.metrics.ledger.stored > 0 && ttl.ctx.metrics.ledger.stored > 0, 5000, 'messages stored');
@@ -76,7 +96,11 @@ describe('store-and-forward through an outage', () => {
     balanced(ttl.ctx, ttl.device);
 
     // Back: the backlog goes first, then live traffic.
-    await until(() => sf.ctx.metrics.ledger.stored === 0 && sf.ctx.metrics.ledger.deliveredLate > 0, 30_000, 'backlog delivered');
+    await until(
+      () => sf.ctx.metrics.ledger.stored === 0 && sf.ctx.metrics.ledger.deliveredLate > 0,
+      30_000,
+      'backlog delivered',
+    );
     await until(() => ttl.ctx.metrics.ledger.stored === 0 && ttl.device.state === 'connected', 30_000, 'sf-ttl back');
     const late = sf.ctx.metrics.ledger.deliveredLate;
     await until(() => received(`sf-keep/${SENSOR}`) > during + late + 5, 10_000, 'live traffic after the backlog');
@@ -100,7 +124,8 @@ describe('store-and-forward through an outage', () => {
     expect(l.failed).toBeLessThanOrEqual(2);
     // In order: creation times only go forward, backlog then live, at the sensor's pace.
     expect(arrivals.length).toBe(got - beforeWatch);
-    for (let i = 1; i < arrivals.length; i++) expect(Date.parse(arrivals[i]!)).toBeGreaterThan(Date.parse(arrivals[i - 1]!));
+    for (let i = 1; i < arrivals.length; i++)
+      expect(Date.parse(arrivals[i]!)).toBeGreaterThan(Date.parse(arrivals[i - 1]!));
     expect(arrivals.length).toBeGreaterThan(late);
 
     const t = ttl.ctx.metrics.ledger;
@@ -120,7 +145,11 @@ describe('store-and-forward through an outage', () => {
     await sleep(800);
     expect(receivedFrom('sf-client')).toBe(during);
     expect(device.state).not.toBe('connected');
-    await until(() => device.state === 'connected' && ctx.metrics.ledger.stored === 0 && ctx.metrics.ledger.deliveredLate > 0, 20_000, 'back and drained');
+    await until(
+      () => device.state === 'connected' && ctx.metrics.ledger.stored === 0 && ctx.metrics.ledger.deliveredLate > 0,
+      20_000,
+      'back and drained',
+    );
     expect(emulator.stats.rejections.outage).toBe(refusedBefore); // nothing reached the emulator to be refused
     await rest(emulator, 'PATCH', `/api/devices/sf-client/modules/${SENSOR}/properties`, { SendData: false });
     await until(() => device.pendingAcks === 0, 10_000, 'settled');

@@ -9,19 +9,32 @@ import { deriveDeviceKey } from '../../src/protocol/index.js';
 import { deviceBehaviour } from '../../src/sim/build.js';
 import { SimDevice } from '../../src/sim/device.js';
 import type { EdgeDeviceConfig } from '../../src/sim/edge/edge-device.js';
-import { ProtocolTranslationModule, type ModuleApi, type TranslatedSensorSpec } from '../../src/sim/edge/modules/index.js';
+import {
+  ProtocolTranslationModule,
+  type ModuleApi,
+  type TranslatedSensorSpec,
+} from '../../src/sim/edge/modules/index.js';
 import { Prng } from '../../src/sim/model/random.js';
 import { rest } from '../support/emulator.js';
 import { connectedEdgeDevice, testContext, useTestEmulator, type TestSimContext } from '../support/sim-context.js';
 import { until } from '../support/wait.js';
 
 const MODBUS: TranslatedSensorSpec = {
-  kind: 'modbus', count: 4, idPattern: 'plc-{index}', pollInterval: 5000,
-  registers: { temperature: { kind: 'sine', min: 20, max: 80, periodSeconds: 300 }, pressure: { kind: 'uniform', min: 1, max: 2 } },
-  timeoutRate: 0.1, staleRate: 0.2,
+  kind: 'modbus',
+  count: 4,
+  idPattern: 'plc-{index}',
+  pollInterval: 5000,
+  registers: {
+    temperature: { kind: 'sine', min: 20, max: 80, periodSeconds: 300 },
+    pressure: { kind: 'uniform', min: 1, max: 2 },
+  },
+  timeoutRate: 0.1,
+  staleRate: 0.2,
 };
 const BLE: TranslatedSensorSpec = {
-  kind: 'ble', count: 6, meanInterval: 8000,
+  kind: 'ble',
+  count: 6,
+  meanInterval: 8000,
   values: { batteryLevel: { kind: 'uniform', min: 0, max: 100 }, rssi: { kind: 'uniform', min: -90, max: -40 } },
   lossRate: 0.25,
 };
@@ -42,7 +55,11 @@ describe('protocol-translation sensors on a fake clock', () => {
     const reported: any[] = [];
     const prng = new Prng(1);
     const api: ModuleApi = {
-      deviceId: 'edge-1', moduleId: 'ModbusTranslator', env: {}, scheduler, random: () => prng.next(),
+      deviceId: 'edge-1',
+      moduleId: 'ModbusTranslator',
+      env: {},
+      scheduler,
+      random: () => prng.next(),
       sendOutput: (output, body, properties, at) => {
         expect(output).toBe('telemetry');
         sent.push({ body, properties: properties ?? {}, at: at ?? scheduler.now() });
@@ -59,7 +76,18 @@ describe('protocol-translation sensors on a fake clock', () => {
     const { module, sent, reported } = harness(7);
     await vi.advanceTimersByTimeAsync(600_000);
     const counters = module.counters();
-    expect(Object.keys(counters)).toEqual(['plc-1', 'plc-2', 'plc-3', 'plc-4', 'ble-1', 'ble-2', 'ble-3', 'ble-4', 'ble-5', 'ble-6']);
+    expect(Object.keys(counters)).toEqual([
+      'plc-1',
+      'plc-2',
+      'plc-3',
+      'plc-4',
+      'ble-1',
+      'ble-2',
+      'ble-3',
+      'ble-4',
+      'ble-5',
+      'ble-6',
+    ]);
     for (const id of ['plc-1', 'plc-2', 'plc-3', 'plc-4']) {
       const times = sent.filter((s) => s.body.sensorId === id).map((s) => s.at);
       const polls = counters[id]!.readings + counters[id]!.timeouts;
@@ -76,7 +104,11 @@ describe('protocol-translation sensors on a fake clock', () => {
       const k = mine.findIndex((s) => s.body.stale === true);
       expect(mine[k]!.body.temperature).toBe(mine[k - 1]!.body.temperature);
     }
-    const phases = new Set(['plc-1', 'plc-2', 'plc-3', 'plc-4'].map((id) => Math.round((sent.find((s) => s.body.sensorId === id)!.at - start) % 5000)));
+    const phases = new Set(
+      ['plc-1', 'plc-2', 'plc-3', 'plc-4'].map((id) =>
+        Math.round((sent.find((s) => s.body.sensorId === id)!.at - start) % 5000),
+      ),
+    );
     expect(phases.size).toBe(4);
     let bleReadings = 0;
     let bleLost = 0;
@@ -92,7 +124,10 @@ describe('protocol-translation sensors on a fake clock', () => {
     expect(bleReadings + bleLost).toBeLessThan(550);
     expect(bleLost / (bleReadings + bleLost)).toBeGreaterThan(0.15);
     expect(bleLost / (bleReadings + bleLost)).toBeLessThan(0.35);
-    const gaps = sent.filter((s) => s.body.sensorId === 'ble-1').map((s, i, a) => (i === 0 ? 0 : s.at - a[i - 1]!.at)).slice(1);
+    const gaps = sent
+      .filter((s) => s.body.sensorId === 'ble-1')
+      .map((s, i, a) => (i === 0 ? 0 : s.at - a[i - 1]!.at))
+      .slice(1);
     expect(new Set(gaps.map((g) => Math.round(g / 1000))).size).toBeGreaterThan(3);
     for (const s of sent) {
       expect(s.properties).toEqual({ sensorId: s.body.sensorId, sensorKind: s.body.sensorKind });
@@ -100,7 +135,11 @@ describe('protocol-translation sensors on a fake clock', () => {
     }
     // Counters reach the module twin periodically: at start, then each minute.
     expect(reported.length).toBe(11);
-    expect(reported.at(-1).sensors['plc-2']).toMatchObject({ timeouts: counters['plc-2']!.timeouts, stale: counters['plc-2']!.stale, lost: 0 });
+    expect(reported.at(-1).sensors['plc-2']).toMatchObject({
+      timeouts: counters['plc-2']!.timeouts,
+      stale: counters['plc-2']!.stale,
+      lost: 0,
+    });
     expect(reported.at(-1).sensors['ble-3'].lost).toBe(counters['ble-3']!.lost);
     expect(typeof reported.at(-1).sensors['ble-3'].lastReadingUtc).toBe('string');
   });
@@ -141,7 +180,8 @@ describe('translation modules against the emulator', () => {
 
   const received = (identity: string) => emulator.stats.identities.get(identity)?.messagesReceived ?? 0;
   const reportedOf = (id: string, module?: string) =>
-    ((module === undefined ? emulator.registry.get(id)?.twin : emulator.registry.getModule(id, module)?.twin)?.reported.value ?? {}) as Record<string, any>;
+    ((module === undefined ? emulator.registry.get(id)?.twin : emulator.registry.getModule(id, module)?.twin)?.reported
+      .value ?? {}) as Record<string, any>;
 
   async function edgeDevice(id: string, manifestFile: string, config: (ctx: TestSimContext) => EdgeDeviceConfig) {
     const ctx = testContext(emulator);
@@ -150,21 +190,29 @@ describe('translation modules against the emulator', () => {
     return { device: await connectedEdgeDevice(emulator, ctx, things, id, manifest, config(ctx), 5, 15_000), ctx };
   }
 
-  it('protocol translation: every sensor\'s readings reach the emulator as the module, and the counters reach its twin', async () => {
+  it("protocol translation: every sensor's readings reach the emulator as the module, and the counters reach its twin", async () => {
     const id = `ptgw-${process.pid}`;
     const { device, ctx } = await edgeDevice(id, 'scenarios/manifests/protocol-translation.json', () => ({
       seed: 4,
       modules: {
         ModbusTranslator: {
-          behaviour: 'protocol-translation', reportInterval: 500,
-          sensors: [{ ...MODBUS, pollInterval: 200, timeoutRate: 0, staleRate: 0 }, { ...BLE, count: 2, meanInterval: 150, lossRate: 0 }],
+          behaviour: 'protocol-translation',
+          reportInterval: 500,
+          sensors: [
+            { ...MODBUS, pollInterval: 200, timeoutRate: 0, staleRate: 0 },
+            { ...BLE, count: 2, meanInterval: 150, lossRate: 0 },
+          ],
         },
       },
     }));
     const sender = `${id}/ModbusTranslator`;
     await until(() => received(sender) >= 30, 15_000, 'translated telemetry');
     const ids = ['plc-1', 'plc-2', 'plc-3', 'plc-4', 'ble-1', 'ble-2'];
-    await until(() => ids.every((s) => reportedOf(id, 'ModbusTranslator').sensors?.[s]?.readings > 0), 10_000, 'counters in the module twin');
+    await until(
+      () => ids.every((s) => reportedOf(id, 'ModbusTranslator').sensors?.[s]?.readings > 0),
+      10_000,
+      'counters in the module twin',
+    );
     const messages = emulator.stats.identities.get(sender);
     expect(messages?.messagesReceived).toBeGreaterThanOrEqual(30);
     // The module's last sensorId telemetry, as IoT Central's REST shows it, goes round every sensor.
@@ -193,26 +241,40 @@ describe('translation modules against the emulator', () => {
         IdentityTranslator: {
           behaviour: 'identity-translation',
           sensorIds,
-          createSensor: async (sensorId, gatewayId, moduleId, arrivalAt) => new SimDevice(ctx, ctx.target as never,
-            { deviceId: sensorId, group: 'sensors', ordinal: 0, arrivalAt, random: Math.random },
-            { kind: 'dps-sas', deviceKey: deriveDeviceKey(devicesKey, sensorId) },
-            deviceBehaviour({
-              config: {
-                telemetry: { interval: 200, qos: 1, values: { temperature: { kind: 'constant', value: 21.5 } } },
-                properties: { reported: { serialNumber: { kind: 'constant', value: 'sn-1' } }, writable: { ackCode: 200, ackDelay: 0, ackDescription: 'completed' } },
-                commands: { reboot: { status: 200, delay: 0, response: { rebooted: true } } },
-              },
-            }, 1),
-            undefined, { gatewayId, moduleId }),
+          createSensor: async (sensorId, gatewayId, moduleId, arrivalAt) =>
+            new SimDevice(
+              ctx,
+              ctx.target as never,
+              { deviceId: sensorId, group: 'sensors', ordinal: 0, arrivalAt, random: Math.random },
+              { kind: 'dps-sas', deviceKey: deriveDeviceKey(devicesKey, sensorId) },
+              deviceBehaviour(
+                {
+                  config: {
+                    telemetry: { interval: 200, qos: 1, values: { temperature: { kind: 'constant', value: 21.5 } } },
+                    properties: {
+                      reported: { serialNumber: { kind: 'constant', value: 'sn-1' } },
+                      writable: { ackCode: 200, ackDelay: 0, ackDescription: 'completed' },
+                    },
+                    commands: { reboot: { status: 200, delay: 0, response: { rebooted: true } } },
+                  },
+                },
+                1,
+              ),
+              undefined,
+              { gatewayId, moduleId },
+            ),
         },
       },
     }));
     await until(() => sensorIds.every((s) => received(s) >= 3), 20_000, 'telemetry from every sensor as itself');
     expect(received(`${id}/IdentityTranslator`)).toBe(0);
-    for (const s of sensorIds) expect(emulator.registry.get(s)?.gateway).toEqual({ iotcGatewayId: id, iotcModuleId: 'IdentityTranslator' });
+    for (const s of sensorIds)
+      expect(emulator.registry.get(s)?.gateway).toEqual({ iotcGatewayId: id, iotcModuleId: 'IdentityTranslator' });
     const relationships = await rest(emulator, 'GET', `/api/devices/${id}/relationships`);
     expect(relationships.status).toBe(200);
-    expect(relationships.json.value.map((r: any) => [r.target, r.iotcModuleId]).sort()).toEqual(sensorIds.map((s) => [s, 'IdentityTranslator']));
+    expect(relationships.json.value.map((r: any) => [r.target, r.iotcModuleId]).sort()).toEqual(
+      sensorIds.map((s) => [s, 'IdentityTranslator']),
+    );
     const last = await rest(emulator, 'GET', `/api/devices/${sensorIds[0]}/telemetry/temperature`);
     expect(last).toMatchObject({ status: 200, json: { value: 21.5 } });
 
@@ -220,7 +282,11 @@ describe('translation modules against the emulator', () => {
     expect(reply.json).toMatchObject({ responseCode: 200, response: { rebooted: true } });
     const write = await rest(emulator, 'PATCH', `/api/devices/${sensorIds[2]}/properties`, { targetTemperature: 23.5 });
     expect(write.status).toBeLessThan(300);
-    await until(() => reportedOf(sensorIds[2]!).targetTemperature?.ac === 200, 10_000, 'desired write acknowledged by the sensor');
+    await until(
+      () => reportedOf(sensorIds[2]!).targetTemperature?.ac === 200,
+      10_000,
+      'desired write acknowledged by the sensor',
+    );
     expect(reportedOf(sensorIds[2]!).targetTemperature).toMatchObject({ value: 23.5, ac: 200, ad: 'completed' });
 
     device.quiesce();

@@ -21,12 +21,16 @@ describe('an identity that cannot be built', () => {
   it('fails at its arrival with the reason, while the others of its worker connect', async () => {
     const loaded = await loadScenario('test/fixtures/run-devices.yaml', { duration: '10s' });
     const identities = planFleet({ scenario: loaded.scenario, profile: loaded.profile, durationMs: 10_000 })
-      .identities.slice(0, 3).map((i) => ({ ...i, arrivalMs: 0 }));
+      .identities.slice(0, 3)
+      .map((i) => ({ ...i, arrivalMs: 0 }));
     // What the gate makes impossible from a file: an identity whose group the scenario lacks.
     const broken = { ...identities[1]!, group: 'no-such-group' };
     const ctx = testContext(emulator);
     things = await buildFleet(ctx, {
-      scenario: loaded, identities: [identities[0]!, broken, identities[2]!], target: targetOf(emulator), seed: 1,
+      scenario: loaded,
+      identities: [identities[0]!, broken, identities[2]!],
+      target: targetOf(emulator),
+      seed: 1,
     });
     expect(things).toHaveLength(3);
     const now = ctx.scheduler.now();
@@ -34,7 +38,11 @@ describe('an identity that cannot be built', () => {
       b.plan.arrivalAt = now;
       b.thing.start();
     }
-    await until(() => ctx.states.get('connected') === 2 && ctx.states.get('failed') === 1, 15_000, 'two connected, one failed');
+    await until(
+      () => ctx.states.get('connected') === 2 && ctx.states.get('failed') === 1,
+      15_000,
+      'two connected, one failed',
+    );
     expect(things[1]!.thing.state).toBe('failed');
     const errors = ctx.metrics.snapshot(Date.now()).errors;
     expect(JSON.stringify(errors)).toContain('no-such-group');

@@ -14,7 +14,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function smoke(args: string[]): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, 'smoke', '--state-dir', TEST_STATE_DIR, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'smoke', '--state-dir', TEST_STATE_DIR, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -46,7 +48,16 @@ beforeAll(async () => {
   [good, broken] = await Promise.all([
     // A generous budget: under a loaded test machine the checks still get their answers (the run stops once they have).
     smoke(['--junit', goodJunit, '--reports-dir', join(dir, 'good'), '--timeout', '100s']),
-    smoke(['--scenarios', 'test/smoke/fixtures', '--pattern', 'edge-device', '--junit', brokenJunit, '--reports-dir', join(dir, 'broken')]),
+    smoke([
+      '--scenarios',
+      'test/smoke/fixtures',
+      '--pattern',
+      'edge-device',
+      '--junit',
+      brokenJunit,
+      '--reports-dir',
+      join(dir, 'broken'),
+    ]),
   ]);
 }, 150_000);
 
@@ -64,9 +75,15 @@ describe('edgefleet smoke', () => {
       }
     }
     // What each pattern's attribution check saw names the right identity.
-    expect(good.out).toContain('edge-device › telemetry-attribution: smoke-edge-1/SimulatedTemperatureSensor: machine:');
-    expect(good.out).toMatch(/transparent › telemetry-attribution: smoke-transparent-1-leaf-1: [\d.]+; smoke-transparent-1-leaf-2/);
-    expect(good.out).toMatch(/protocol-translation › telemetry-attribution: smoke-protocol-1\/ProtocolTranslator: sensorId: (plc|tag)-\d; sensorKind: \w+; sensorKind seen: /);
+    expect(good.out).toContain(
+      'edge-device › telemetry-attribution: smoke-edge-1/SimulatedTemperatureSensor: machine:',
+    );
+    expect(good.out).toMatch(
+      /transparent › telemetry-attribution: smoke-transparent-1-leaf-1: [\d.]+; smoke-transparent-1-leaf-2/,
+    );
+    expect(good.out).toMatch(
+      /protocol-translation › telemetry-attribution: smoke-protocol-1\/ProtocolTranslator: sensorId: (plc|tag)-\d; sensorKind: \w+; sensorKind seen: /,
+    );
     expect(good.out).toMatch(/identity-translation › telemetry-attribution: smoke-identity-1-sensor-1: [\d.]+;/);
     expect(good.out).toMatch(/store-and-forward › store-and-forward: deliveredLate [1-9]\d*, stored 0, expired [1-9]/);
     expect(good.out).toMatch(/smoke passed: \d+ passed, 0 failed, \d+ skipped, in \d+\.\d s/);
@@ -74,7 +91,9 @@ describe('edgefleet smoke', () => {
 
   it('fails the command check when the module answers 501, says what it expected and saw, and exits 1', () => {
     expect(broken.code, broken.out).toBe(1);
-    expect(broken.out).toMatch(/FAIL {2}edge-device › command-round-trip: expected smoke-edge-1\/SimulatedTemperatureSensor "reset" → responseCode 200; saw responseCode 501/);
+    expect(broken.out).toMatch(
+      /FAIL {2}edge-device › command-round-trip: expected smoke-edge-1\/SimulatedTemperatureSensor "reset" → responseCode 200; saw responseCode 501/,
+    );
     // The rest of the device works: those checks still pass.
     for (const check of ['modules-running', 'telemetry-attribution', 'writable-property-ack', 'ledger-balanced']) {
       expect(broken.out).toContain(`PASS  edge-device › ${check}`);
@@ -82,7 +101,11 @@ describe('edgefleet smoke', () => {
     expect(broken.out).toMatch(/smoke FAILED: 4 passed, 1 failed, 0 skipped/);
     const cases = junitCases(readFileSync(brokenJunit, 'utf8'));
     expect(cases['smoke.edge-device']).toEqual({
-      'modules-running': 'pass', 'telemetry-attribution': 'pass', 'command-round-trip': 'fail', 'writable-property-ack': 'pass', 'ledger-balanced': 'pass',
+      'modules-running': 'pass',
+      'telemetry-attribution': 'pass',
+      'command-round-trip': 'fail',
+      'writable-property-ack': 'pass',
+      'ledger-balanced': 'pass',
     });
   });
 
@@ -91,9 +114,18 @@ describe('edgefleet smoke', () => {
     expect(r.code).toBe(2);
     expect(r.out).toContain('--timeout: expected at least 10s');
     // On one shared target the second group's manifest would replace the first's: refused before anything runs.
-    const clash = await smoke(['--scenarios', 'test/smoke/fixtures/clash', '--pattern', 'edge-device', '--pattern', 'transparent']);
+    const clash = await smoke([
+      '--scenarios',
+      'test/smoke/fixtures/clash',
+      '--pattern',
+      'edge-device',
+      '--pattern',
+      'transparent',
+    ]);
     expect(clash.code, clash.out).toBe(2);
-    expect(clash.out).toMatch(/clash\/transparent\.yaml: fleet: IoT Edge group "gateway" is also in .*clash\/edge-device\.yaml/);
+    expect(clash.out).toMatch(
+      /clash\/transparent\.yaml: fleet: IoT Edge group "gateway" is also in .*clash\/edge-device\.yaml/,
+    );
     expect(clash.out).not.toMatch(/PASS|FAIL/);
     // Every pattern has IoT Edge devices: a plain MQTT broker is not a target for smoke.
     const broker = await smoke(['--target', 'mqtt']);

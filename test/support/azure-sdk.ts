@@ -33,7 +33,8 @@ export function deriveDeviceKey(groupKey: string, registrationId: string): strin
 }
 
 /** A registration id nobody else in this run uses. */
-export const uniqueId = (prefix: string): string => `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+export const uniqueId = (prefix: string): string =>
+  `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 
 /** The DPS endpoint the SDK dials: `mqtts://` + this (the SDK has no port option; `host:port` works). */
 export const provisioningHost = (info: EmulatorInfo): string => `${info.dpsHost}:${info.dpsPort}`;
@@ -48,7 +49,11 @@ export function within<T>(promise: Promise<T>, ms: number, what: string): Promis
 }
 
 /** The error `promise` rejects with; fails when it resolves instead. */
-export async function rejectionOf(promise: Promise<unknown>, ms: number, what: string): Promise<Error & Record<string, any>> {
+export async function rejectionOf(
+  promise: Promise<unknown>,
+  ms: number,
+  what: string,
+): Promise<Error & Record<string, any>> {
   let value: unknown;
   try {
     value = await within(promise, ms, what);
@@ -61,10 +66,16 @@ export async function rejectionOf(promise: Promise<unknown>, ms: number, what: s
 
 /** DPS registration with a symmetric key (SymmetricKeySecurityClient over MQTT), as a device does it. */
 export async function registerWithSymmetricKey(
-  info: EmulatorInfo, registrationId: string, deviceKey: string, payload?: Record<string, unknown>,
+  info: EmulatorInfo,
+  registrationId: string,
+  deviceKey: string,
+  payload?: Record<string, unknown>,
 ): Promise<RegistrationResult> {
   const client = ProvisioningDeviceClient.create(
-    provisioningHost(info), info.idScope, new DpsMqtt(), new SymmetricKeySecurityClient(registrationId, deviceKey) as unknown as SecurityClient,
+    provisioningHost(info),
+    info.idScope,
+    new DpsMqtt(),
+    new SymmetricKeySecurityClient(registrationId, deviceKey) as unknown as SecurityClient,
   );
   if (payload !== undefined) client.setProvisioningPayload(payload);
   return within(client.register() as Promise<RegistrationResult>, 20_000, `DPS registration of ${registrationId}`);
@@ -72,12 +83,21 @@ export async function registerWithSymmetricKey(
 
 /** DPS registration with an X.509 certificate (X509Security over MQTT); the registration id is the certificate CN. */
 export async function registerWithX509(
-  info: EmulatorInfo, registrationId: string, credentials: { cert: string; key: string },
+  info: EmulatorInfo,
+  registrationId: string,
+  credentials: { cert: string; key: string },
 ): Promise<RegistrationResult> {
   const client = ProvisioningDeviceClient.create(
-    provisioningHost(info), info.idScope, new DpsMqtt(), new X509Security(registrationId, credentials) as unknown as SecurityClient,
+    provisioningHost(info),
+    info.idScope,
+    new DpsMqtt(),
+    new X509Security(registrationId, credentials) as unknown as SecurityClient,
   );
-  return within(client.register() as Promise<RegistrationResult>, 20_000, `DPS X.509 registration of ${registrationId}`);
+  return within(
+    client.register() as Promise<RegistrationResult>,
+    20_000,
+    `DPS X.509 registration of ${registrationId}`,
+  );
 }
 
 /** Collects the `error` events an SDK client emits (an unhandled one would crash the worker). */
@@ -91,7 +111,10 @@ export function collectErrors(emitter: EventEmitter): Error[] {
  * A device client over MQTT from a connection string; `ca` via `setOptions` (the hub client, unlike the
  * provisioning client, accepts one), plus `cert`/`key` for X.509. Not opened.
  */
-export async function deviceClient(connectionString: string, options: { ca: string; cert?: string; key?: string }): Promise<DeviceClient> {
+export async function deviceClient(
+  connectionString: string,
+  options: { ca: string; cert?: string; key?: string },
+): Promise<DeviceClient> {
   const client = Client.fromConnectionString(connectionString, HubMqtt);
   collectErrors(client);
   await client.setOptions(options);
@@ -116,21 +139,27 @@ export async function deviceClientFromSas(sas: string, options: { ca: string }):
 
 /** Closes SDK clients, ignoring failures (for afterAll). */
 export async function closeAll(...clients: ({ close(): Promise<unknown> } | undefined)[]): Promise<void> {
-  await Promise.all(clients.map(async (c) => {
-    if (c === undefined) return;
-    try {
-      await within(c.close(), 5000, 'closing an SDK client');
-    } catch {
-      // already closed, never opened, or the connection is gone: nothing to release
-    }
-  }));
+  await Promise.all(
+    clients.map(async (c) => {
+      if (c === undefined) return;
+      try {
+        await within(c.close(), 5000, 'closing an SDK client');
+      } catch {
+        // already closed, never opened, or the connection is gone: nothing to release
+      }
+    }),
+  );
 }
 
 /** `twin.properties.reported.update` as a promise. */
 export function reportProperties(twin: Twin, patch: Record<string, unknown>): Promise<void> {
-  return within(new Promise<void>((resolve, reject) => {
-    twin.properties.reported.update(patch, (err?: Error) => (err ? reject(err) : resolve()));
-  }), 10_000, `reported properties update ${JSON.stringify(patch)}`);
+  return within(
+    new Promise<void>((resolve, reject) => {
+      twin.properties.reported.update(patch, (err?: Error) => (err ? reject(err) : resolve()));
+    }),
+    10_000,
+    `reported properties update ${JSON.stringify(patch)}`,
+  );
 }
 
 /**
@@ -138,9 +167,13 @@ export function reportProperties(twin: Twin, patch: Record<string, unknown>): Pr
  * is public in the SDK's typings; when a `properties.desired` listener already started the subscription it waits for it.
  */
 export function desiredUpdatesEnabled(twin: Twin): Promise<void> {
-  return within(new Promise<void>((resolve, reject) => {
-    twin.enableTwinDesiredPropertiesUpdates((err?: Error) => (err ? reject(err) : resolve()));
-  }), 10_000, 'subscribing to desired property updates');
+  return within(
+    new Promise<void>((resolve, reject) => {
+      twin.enableTwinDesiredPropertiesUpdates((err?: Error) => (err ? reject(err) : resolve()));
+    }),
+    10_000,
+    'subscribing to desired property updates',
+  );
 }
 
 /**
@@ -149,17 +182,30 @@ export function desiredUpdatesEnabled(twin: Twin): Promise<void> {
  * callback, and the emulator may acknowledge later packets before a SUBSCRIBE, so tests wait for the SDK's own
  * flag: azure-iot-device-mqtt 1.16 `Mqtt._topics[name].subscribed`, set in the SUBACK callback (dist/mqtt.js `_setupSubscription`).
  */
-export async function subscribed(client: DeviceClient | ModuleClient, topic: 'method' | 'message' | 'inputMessage', timeoutMs = 10_000): Promise<void> {
-  const transport = (client as unknown as { _transport: { _topics?: Record<string, { subscribed?: boolean } | undefined> } })._transport;
+export async function subscribed(
+  client: DeviceClient | ModuleClient,
+  topic: 'method' | 'message' | 'inputMessage',
+  timeoutMs = 10_000,
+): Promise<void> {
+  const transport = (
+    client as unknown as { _transport: { _topics?: Record<string, { subscribed?: boolean } | undefined> } }
+  )._transport;
   const deadline = Date.now() + timeoutMs;
   while (transport._topics?.[topic]?.subscribed !== true) {
-    if (Date.now() > deadline) throw new Error(`the SDK never got a SUBACK for its ${topic} subscription within ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`the SDK never got a SUBACK for its ${topic} subscription within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
 
 /** The next event on `emitter` whose first argument passes `accept`. */
-export function nextEvent<T>(emitter: EventEmitter, event: string, accept: (value: T) => boolean, ms: number, what: string): Promise<T> {
+export function nextEvent<T>(
+  emitter: EventEmitter,
+  event: string,
+  accept: (value: T) => boolean,
+  ms: number,
+  what: string,
+): Promise<T> {
   let listener: ((value: T) => void) | undefined;
   const seen = new Promise<T>((resolve) => {
     listener = (value: T) => {

@@ -31,7 +31,12 @@ export async function startTestEmulator(options: EmulatorOptions = {}): Promise<
     throw new Error('a durable test emulator needs a state directory of its own: isolatedStateDir()');
   }
   const emulator = await startEmulator({
-    stateDir: TEST_STATE_DIR, mqttPort: 0, httpPort: 0, hubHttpsPort: 0, dpsRetryAfterSeconds: 0, ephemeral: true,
+    stateDir: TEST_STATE_DIR,
+    mqttPort: 0,
+    httpPort: 0,
+    hubHttpsPort: 0,
+    dpsRetryAfterSeconds: 0,
+    ephemeral: true,
     ...options,
   });
   const extra = process.env.NODE_EXTRA_CA_CERTS;
@@ -78,7 +83,11 @@ export interface RestReply {
 
 /** Calls the IoT Central-style REST API with the API token (`Authorization: <apiToken>`, as is). */
 export async function rest(
-  emulator: Emulator | EmulatorInfo, method: string, path: string, body?: unknown, apiVersion = API_VERSION,
+  emulator: Emulator | EmulatorInfo,
+  method: string,
+  path: string,
+  body?: unknown,
+  apiVersion = API_VERSION,
 ): Promise<RestReply> {
   const info = infoOf(emulator);
   const url = new URL(path, info.restUrl);
@@ -125,23 +134,40 @@ export async function countersOf(emulator: Emulator | EmulatorInfo, identity: st
 
 /** A request to the hub's HTTPS registry endpoint (`https://localhost:{hubHttpsPort}`), trusting the emulator CA. */
 export function hubHttps(
-  emulator: Emulator | EmulatorInfo, method: string, path: string, authorization: string | undefined, body?: unknown,
+  emulator: Emulator | EmulatorInfo,
+  method: string,
+  path: string,
+  authorization: string | undefined,
+  body?: unknown,
 ): Promise<RestReply> {
   const info = infoOf(emulator);
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
   return new Promise((resolvePromise, reject) => {
-    const req = httpsRequest({
-      host: 'localhost', port: info.hubHttpsPort, method, path, ca: caOf(info), servername: 'localhost', timeout: 10_000,
-      headers: {
-        ...(authorization === undefined ? {} : { authorization }),
-        ...(payload === undefined ? {} : { 'content-type': 'application/json; charset=utf-8', 'content-length': payload.length }),
+    const req = httpsRequest(
+      {
+        host: 'localhost',
+        port: info.hubHttpsPort,
+        method,
+        path,
+        ca: caOf(info),
+        servername: 'localhost',
+        timeout: 10_000,
+        headers: {
+          ...(authorization === undefined ? {} : { authorization }),
+          ...(payload === undefined
+            ? {}
+            : { 'content-type': 'application/json; charset=utf-8', 'content-length': payload.length }),
+        },
       },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, json: parsed(Buffer.concat(chunks).toString('utf8')) }));
-      res.on('error', reject);
-    });
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolvePromise({ status: res.statusCode ?? 0, json: parsed(Buffer.concat(chunks).toString('utf8')) }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`hub HTTPS ${method} ${path} timed out`)));
     req.on('error', reject);
     req.end(payload);

@@ -24,7 +24,10 @@ async function freePort(): Promise<number> {
 function reachable(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
     socket.once('error', () => resolve(false));
   });
 }
@@ -45,7 +48,11 @@ export async function startMosquitto(options: { acl?: string } = {}): Promise<Mo
   const child: ChildProcess = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d) => (stderr += d));
-  const spawnError = new Promise<never>((_, reject) => child.once('error', (e) => reject(new Error(`cannot run mosquitto (is it installed? .ci/run installs it): ${e.message}`))));
+  const spawnError = new Promise<never>((_, reject) =>
+    child.once('error', (e) =>
+      reject(new Error(`cannot run mosquitto (is it installed? .ci/run installs it): ${e.message}`)),
+    ),
+  );
   const deadline = Date.now() + 10_000;
   for (;;) {
     if (await Promise.race([reachable(port), spawnError])) break;

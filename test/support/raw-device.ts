@@ -2,7 +2,13 @@
 // official SDK never goes (garbage, wrong topics, floods).
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
 import {
-  buildDpsUsername, buildHubUsername, createSasToken, deriveDeviceKey, parseTopic, sasResource, topic,
+  buildDpsUsername,
+  buildHubUsername,
+  createSasToken,
+  deriveDeviceKey,
+  parseTopic,
+  sasResource,
+  topic,
 } from '../../src/protocol/index.js';
 import type { Emulator } from '../../src/emulator/index.js';
 import { caOf } from './emulator.js';
@@ -11,7 +17,12 @@ const inAnHour = () => Math.floor(Date.now() / 1000) + 3600;
 
 export function mqttOptions(emulator: Emulator, extra: IClientOptions): IClientOptions {
   return {
-    protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, ca: caOf(emulator), servername: 'localhost', ...extra,
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+    ca: caOf(emulator),
+    servername: 'localhost',
+    ...extra,
   };
 }
 
@@ -31,14 +42,21 @@ export async function connectRaw(emulator: Emulator, opts: IClientOptions): Prom
   return client;
 }
 
-export function hubCredentials(emulator: Emulator, deviceId: string, key: string, moduleId?: string, expiry = inAnHour()) {
+export function hubCredentials(
+  emulator: Emulator,
+  deviceId: string,
+  key: string,
+  moduleId?: string,
+  expiry = inAnHour(),
+) {
   const host = `${emulator.info.hubHostName}:${emulator.info.mqttPort}`;
   const identity = moduleId === undefined ? { deviceId } : { deviceId, moduleId };
   return {
     clientId: moduleId === undefined ? deviceId : `${deviceId}/${moduleId}`,
     username: buildHubUsername({ hubHost: host, ...identity }),
     password: createSasToken({
-      resourceUri: moduleId === undefined ? sasResource.device(host, deviceId) : sasResource.module(host, deviceId, moduleId),
+      resourceUri:
+        moduleId === undefined ? sasResource.device(host, deviceId) : sasResource.module(host, deviceId, moduleId),
       key,
       expiry,
     }),
@@ -46,7 +64,11 @@ export function hubCredentials(emulator: Emulator, deviceId: string, key: string
 }
 
 /** Waits for the next message on a topic of the given kind. */
-export function nextMessage(client: MqttClient, kind: string, timeoutMs = 5000): Promise<{ topic: string; payload: Buffer }> {
+export function nextMessage(
+  client: MqttClient,
+  kind: string,
+  timeoutMs = 5000,
+): Promise<{ topic: string; payload: Buffer }> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       client.off('message', onMessage);
@@ -63,18 +85,30 @@ export function nextMessage(client: MqttClient, kind: string, timeoutMs = 5000):
 }
 
 /** Registers through DPS with a key derived from a group key; returns the device key. */
-export async function provisionRaw(emulator: Emulator, registrationId: string, group: 'devices' | 'edgeDevices', payload?: object): Promise<string> {
+export async function provisionRaw(
+  emulator: Emulator,
+  registrationId: string,
+  group: 'devices' | 'edgeDevices',
+  payload?: object,
+): Promise<string> {
   const { idScope } = emulator.info;
   const key = deriveDeviceKey(emulator.info.enrollmentGroups[group].primaryKey, registrationId);
   const client = await connectRaw(emulator, {
     clientId: registrationId,
     username: buildDpsUsername(idScope, registrationId),
-    password: createSasToken({ resourceUri: sasResource.registration(idScope, registrationId), key, expiry: inAnHour(), keyName: 'registration' }),
+    password: createSasToken({
+      resourceUri: sasResource.registration(idScope, registrationId),
+      key,
+      expiry: inAnHour(),
+      keyName: 'registration',
+    }),
   });
   try {
     await client.subscribeAsync('$dps/registrations/res/#', { qos: 1 });
     const accepted = nextMessage(client, 'dpsResponse');
-    client.publish(topic.dpsRegister('1'), JSON.stringify({ registrationId, ...(payload ? { payload } : {}) }), { qos: 1 });
+    client.publish(topic.dpsRegister('1'), JSON.stringify({ registrationId, ...(payload ? { payload } : {}) }), {
+      qos: 1,
+    });
     const first = await accepted;
     const { operationId } = JSON.parse(first.payload.toString());
     if (!operationId) throw new Error(`registration refused: ${first.topic} ${first.payload}`);

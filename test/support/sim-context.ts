@@ -15,8 +15,14 @@ export function targetOf(emulator: Emulator): AzureTarget {
   return {
     kind: 'emulator',
     dps: { host: info.dpsHost, port: info.dpsPort, idScope: info.idScope },
-    groupKeys: { devices: info.enrollmentGroups.devices.primaryKey, edgeDevices: info.enrollmentGroups.edgeDevices.primaryKey },
-    x509Ca: { certPem: readFileSync(info.deviceCaCertPath, 'utf8'), keyPem: readFileSync(info.deviceCaKeyPath, 'utf8') },
+    groupKeys: {
+      devices: info.enrollmentGroups.devices.primaryKey,
+      edgeDevices: info.enrollmentGroups.edgeDevices.primaryKey,
+    },
+    x509Ca: {
+      certPem: readFileSync(info.deviceCaCertPath, 'utf8'),
+      keyPem: readFileSync(info.deviceCaKeyPath, 'utf8'),
+    },
     caPem: readFileSync(info.caCertPath, 'utf8'),
     hubHttpsPort: info.hubHttpsPort,
     service: { baseUrl: info.restUrl, apiToken: info.apiToken, apiVersion: '2022-07-31' },
@@ -37,14 +43,17 @@ export function testContext(emulator: Emulator): TestSimContext {
   const desiredAcks: TestSimContext['desiredAcks'] = [];
   const logs: string[] = [];
   const fleet = new FleetContext(targetOf(emulator), {
-    logLevel: 'debug', log: (level, message) => void logs.push(`${level}: ${message}`),
+    logLevel: 'debug',
+    log: (level, message) => void logs.push(`${level}: ${message}`),
     desiredAcknowledged: (deviceId, moduleId, version) => {
       desiredAcks.push({ deviceId, ...(moduleId === undefined ? {} : { moduleId }), version });
     },
     mqtt: { keepaliveSeconds: 60, connectTimeoutMs: 5000, operationTimeoutMs: 5000 },
   });
   return {
-    ...fleet.sim, desiredAcks, logs,
+    ...fleet.sim,
+    desiredAcks,
+    logs,
     states: { get: (state) => fleet.stateTotals[state] },
     acked: { get: (identity) => fleet.acknowledgedBy[identity] },
   };
@@ -57,7 +66,11 @@ export { until } from './wait.js';
  * One emulator for a test file: started before its tests; afterwards the things the tests made stop, their
  * schedulers stop and the emulator closes. `use` receives the emulator once it runs.
  */
-export function useTestEmulator(use: (emulator: Emulator) => void, things: readonly { stop(): Promise<void> }[], contexts: readonly TestSimContext[]): void {
+export function useTestEmulator(
+  use: (emulator: Emulator) => void,
+  things: readonly { stop(): Promise<void> }[],
+  contexts: readonly TestSimContext[],
+): void {
   let emulator: Emulator | undefined;
   beforeAll(async () => {
     emulator = await startTestEmulator();
@@ -76,16 +89,41 @@ export function useTestEmulator(use: (emulator: Emulator) => void, things: reado
  * `seed` drives its backoff jitter.
  */
 export async function connectedEdgeDevice(
-  emulator: Emulator, ctx: TestSimContext, things: { stop(): Promise<void> }[], id: string, manifest: unknown, config: EdgeDeviceConfig,
-  seed: number, timeoutMs = 10_000,
+  emulator: Emulator,
+  ctx: TestSimContext,
+  things: { stop(): Promise<void> }[],
+  id: string,
+  manifest: unknown,
+  config: EdgeDeviceConfig,
+  seed: number,
+  timeoutMs = 10_000,
 ): Promise<SimEdgeDevice> {
-  expect((await rest(emulator, 'PUT', `/api/deploymentManifests/${id}-m1`, { displayName: id, data: manifest })).status).toBeLessThan(300);
-  expect((await rest(emulator, 'PUT', `/api/devices/${id}`, { displayName: id, iotEdge: true, deploymentManifest: `${id}-m1` })).status).toBeLessThan(300);
+  expect(
+    (await rest(emulator, 'PUT', `/api/deploymentManifests/${id}-m1`, { displayName: id, data: manifest })).status,
+  ).toBeLessThan(300);
+  expect(
+    (
+      await rest(emulator, 'PUT', `/api/devices/${id}`, {
+        displayName: id,
+        iotEdge: true,
+        deploymentManifest: `${id}-m1`,
+      })
+    ).status,
+  ).toBeLessThan(300);
   let state = seed;
-  const device = new SimEdgeDevice(ctx, ctx.target as never, {
-    deviceId: id, group: 'edge', ordinal: 0, arrivalAt: ctx.scheduler.now(),
-    random: () => ((state = (state * 16807) % 2147483647) / 2147483647),
-  }, { kind: 'dps-sas', deviceKey: deriveDeviceKey(emulator.info.enrollmentGroups.edgeDevices.primaryKey, id) }, config);
+  const device = new SimEdgeDevice(
+    ctx,
+    ctx.target as never,
+    {
+      deviceId: id,
+      group: 'edge',
+      ordinal: 0,
+      arrivalAt: ctx.scheduler.now(),
+      random: () => (state = (state * 16807) % 2147483647) / 2147483647,
+    },
+    { kind: 'dps-sas', deviceKey: deriveDeviceKey(emulator.info.enrollmentGroups.edgeDevices.primaryKey, id) },
+    config,
+  );
   things.push(device);
   device.start();
   await until(() => device.state === 'connected', timeoutMs, `${id} connected`);

@@ -2,7 +2,10 @@
 
 /** Polls `probe` until `ok` accepts its value, then returns that value; fails with the last value seen. */
 export async function eventually<T>(
-  probe: () => T | Promise<T>, ok: (value: T) => boolean, what: string, timeoutMs = 5000,
+  probe: () => T | Promise<T>,
+  ok: (value: T) => boolean,
+  what: string,
+  timeoutMs = 5000,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -1,7 +1,14 @@
 // The one retry policy as a table: error class × phase × what the identity has → what it does next.
 import { describe, expect, it } from 'vitest';
 import {
-  decideRetry, failureOf, MAX_REFUSALS, retryDelay, RetryState, type AssignedBy, type RetryDecision, type RetryPhase,
+  decideRetry,
+  failureOf,
+  MAX_REFUSALS,
+  retryDelay,
+  RetryState,
+  type AssignedBy,
+  type RetryDecision,
+  type RetryPhase,
   type RetrySituation,
 } from '../../src/transport/retry-policy.js';
 import { classifyConnack, classifyStatus } from '../../src/transport/errors.js';
@@ -13,12 +20,17 @@ const throttled = 'retry throttled';
 
 /** A situation: class, phase, how the identity has its hub; `assigned` says an assignment was made before. */
 function on(
-  errorClass: string, phase: RetryPhase, assignedBy: AssignedBy, more: Partial<RetrySituation> = {},
+  errorClass: string,
+  phase: RetryPhase,
+  assignedBy: AssignedBy,
+  more: Partial<RetrySituation> = {},
 ): Omit<RetrySituation, 'refusals'> {
   return { errorClass, phase, assignedBy, hadAssignment: false, ...more };
 }
 const assigned = (status?: number, more: Partial<RetrySituation> = {}) => ({
-  hadAssignment: true, ...(status === undefined ? {} : { status }), ...more,
+  hadAssignment: true,
+  ...(status === undefined ? {} : { status }),
+  ...more,
 });
 
 const rows: Row[] = [
@@ -27,8 +39,12 @@ const rows: Row[] = [
   ['DPS 401 while registering again', on('auth', 'provision', 'dps', assigned(401)), 'reprovision'],
   ['DPS 404 while registering again', on('protocol', 'provision', 'dps', assigned(404)), 'reprovision'],
   ['DPS 400 (bad request body)', on('protocol', 'provision', 'dps', { status: 400 }), 'giveUp'],
-  ['DPS 429 with retry-after', on('throttled', 'provision', 'dps', { status: 429, retryAfterSeconds: 3 }), 'retry',
-    throttled],
+  [
+    'DPS 429 with retry-after',
+    on('throttled', 'provision', 'dps', { status: 429, retryAfterSeconds: 3 }),
+    'retry',
+    throttled,
+  ],
   ['DPS 429 without retry-after', on('throttled', 'provision', 'dps', { status: 429 }), 'retry', throttled],
   ['DPS 500', on('server', 'provision', 'dps', { status: 500 }), 'retry', normal],
   ['DPS does not answer', on('timeout', 'provision', 'dps'), 'retry', normal],
@@ -40,12 +56,16 @@ const rows: Row[] = [
   ['CONNACK 1 (protocol version)', on('protocol', 'connect', 'dps', assigned(1)), 'giveUp'],
   ['connect timed out', on('timeout', 'connect', 'connectionString'), 'retry', normal],
   ['CONNACK 5 for a module identity', on('auth', 'connect', 'module', assigned(5)), 'refreshKey'],
-  ['CONNACK 5 for a downstream device\'s upstream leg', on('auth', 'connect', 'gateway', assigned(5)), 'giveUp'],
+  ["CONNACK 5 for a downstream device's upstream leg", on('auth', 'connect', 'gateway', assigned(5)), 'giveUp'],
   // Connecting again after having been connected
   ['connection lost', on('network', 'reconnect', 'dps', assigned()), 'retry', normal],
   ['CONNACK 5 again for a DPS identity', on('auth', 'reconnect', 'dps', assigned(5)), 'reprovision'],
-  ['CONNACK 5 again for a connection string', on('auth', 'reconnect', 'connectionString', { status: 5 }), 'retry',
-    normal],
+  [
+    'CONNACK 5 again for a connection string',
+    on('auth', 'reconnect', 'connectionString', { status: 5 }),
+    'retry',
+    normal,
+  ],
   ['CONNACK 5 again for a module identity', on('auth', 'reconnect', 'module', assigned(5)), 'refreshKey'],
   ['CONNACK 5 again upstream of a downstream device', on('auth', 'reconnect', 'gateway', { status: 5 }), 'giveUp'],
   ['throttled on reconnect', on('throttled', 'reconnect', 'module'), 'retry', throttled],
@@ -60,8 +80,11 @@ const rows: Row[] = [
   // A module identity's key from the hub's HTTPS registry (the device's own token)
   ['registry 401 for a DPS-assigned IoT Edge device', on('auth', 'moduleKey', 'dps', assigned(401)), 'reprovision'],
   ['registry 404 (the device is gone)', on('protocol', 'moduleKey', 'dps', assigned(404)), 'reprovision'],
-  ['registry 401 for a connection string device', on('auth', 'moduleKey', 'connectionString', { status: 401 }),
-    'giveUp'],
+  [
+    'registry 401 for a connection string device',
+    on('auth', 'moduleKey', 'connectionString', { status: 401 }),
+    'giveUp',
+  ],
   ['registry 429', on('throttled', 'moduleKey', 'dps', assigned(429)), 'retry', throttled],
   ['registry 503', on('server', 'moduleKey', 'dps', assigned(503)), 'retry', normal],
   ['registry answer without a key', on('protocol', 'moduleKey', 'dps', assigned()), 'giveUp'],
@@ -82,7 +105,8 @@ describe('decideRetry', () => {
       const base = { errorClass: 'auth', status: 5, phase, assignedBy: 'dps' as const, hadAssignment: true };
       expect(decideRetry({ ...base, refusals: MAX_REFUSALS - 2 }).action).toBe('reprovision');
       expect(decideRetry({ ...base, refusals: MAX_REFUSALS - 1 })).toEqual({
-        action: 'giveUp', reason: `refused ${MAX_REFUSALS} times in a row`,
+        action: 'giveUp',
+        reason: `refused ${MAX_REFUSALS} times in a row`,
       });
     }
     expect(MAX_REFUSALS).toBe(5);
@@ -104,7 +128,7 @@ describe('decideRetry', () => {
 
 describe('retryDelay', () => {
   const mid = () => 0.5;
-  it('honours a server\'s retry-after, even 0, and uses the throttled backoff when there is none', () => {
+  it("honours a server's retry-after, even 0, and uses the throttled backoff when there is none", () => {
     expect(retryDelay({ action: 'retry', backoff: 'throttled', retryAfterMs: 3000 }, 1, mid)).toBe(3000);
     expect(retryDelay({ action: 'retry', backoff: 'throttled', retryAfterMs: 0 }, 4, mid)).toBe(0);
     expect(retryDelay({ action: 'retry', backoff: 'throttled' }, 1, mid)).toBeGreaterThanOrEqual(10_000);
@@ -113,7 +137,9 @@ describe('retryDelay', () => {
 
   it('waits the normal backoff before retrying, registering again or refreshing a key (the first at once)', () => {
     const decisions: RetryDecision[] = [
-      { action: 'retry', backoff: 'normal' }, { action: 'reprovision' }, { action: 'refreshKey' },
+      { action: 'retry', backoff: 'normal' },
+      { action: 'reprovision' },
+      { action: 'refreshKey' },
     ];
     for (const d of decisions) {
       expect(retryDelay(d, 1, mid)).toBe(0);

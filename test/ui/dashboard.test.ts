@@ -15,11 +15,21 @@ afterEach(() => cleanup());
 function mount(overrides: Partial<DashboardProps> = {}) {
   const onStop = vi.fn();
   const onPause = vi.fn();
-  const onDrill = vi.fn(async (id: string): Promise<DeviceDetail | undefined> => (id.startsWith('thermostats-') ? device(id) : undefined));
+  const onDrill = vi.fn(async (id: string): Promise<DeviceDetail | undefined> =>
+    id.startsWith('thermostats-') ? device(id) : undefined,
+  );
   const onInterrupt = vi.fn();
   const props: DashboardProps = {
-    state: fullState(), onStop, onPause, onDrill, onInterrupt, columns: 100, rows: 30,
-    deviceIds: ['edge-gateways-0000', 'thermostats-0000', 'thermostats-0001'], deviceRefreshMs: 60_000, ...overrides,
+    state: fullState(),
+    onStop,
+    onPause,
+    onDrill,
+    onInterrupt,
+    columns: 100,
+    rows: 30,
+    deviceIds: ['edge-gateways-0000', 'thermostats-0000', 'thermostats-0001'],
+    deviceRefreshMs: 60_000,
+    ...overrides,
   };
   const r = render(createElement(Dashboard, props));
   const frame = () => lines(r.lastFrame()).join('\n');
@@ -82,7 +92,13 @@ describe('dashboard frame', () => {
   });
 
   it('fits any width and height: no line wider, no frame taller, nothing unprintable', () => {
-    for (const [columns, rows] of [[40, 16], [60, 20], [80, 24], [100, 30], [160, 50]] as const) {
+    for (const [columns, rows] of [
+      [40, 16],
+      [60, 20],
+      [80, 24],
+      [100, 30],
+      [160, 50],
+    ] as const) {
       // renderToString: ink-testing-library's stdout is fixed at 100 columns.
       const out = lines(renderToString(createElement(Dashboard, { ...mount().props, columns, rows }), { columns }));
       cleanup();
@@ -98,7 +114,9 @@ describe('dashboard frame', () => {
 
   it('renders an empty run (nothing reported yet) without dashes of garbage', () => {
     const s = initialState({ scenario: 'x', profile: 'smoke', target: 'mqtt', startedAtMs: T0, durationMs: 60_000 });
-    const f = lines(renderToString(createElement(Dashboard, { ...mount().props, state: s, columns: 80, rows: 24 }), { columns: 80 })).join('\n');
+    const f = lines(
+      renderToString(createElement(Dashboard, { ...mount().props, state: s, columns: 80, rows: 24 }), { columns: 80 }),
+    ).join('\n');
     expect(f).toContain('no samples yet');
     expect(f).toContain('errors  none');
     expect(f).toMatch(/^all\s+0\s+0\s+0/m);
@@ -119,7 +137,11 @@ describe('dashboard: patterns, lateness, device messages', () => {
 
   it('shows identities per pattern under the groups, each pattern in the pattern column', () => {
     // Wide enough for the pattern column (below that, the state columns come first).
-    const rows = lines(renderToString(createElement(Dashboard, { ...mount().props, state: withPatterns(), columns: 120, rows: 40 }), { columns: 120 }));
+    const rows = lines(
+      renderToString(createElement(Dashboard, { ...mount().props, state: withPatterns(), columns: 120, rows: 40 }), {
+        columns: 120,
+      }),
+    );
     cleanup();
     const f = rows.join('\n');
     const by = rows.findIndex((l) => l.startsWith('by pattern'));
@@ -130,7 +152,11 @@ describe('dashboard: patterns, lateness, device messages', () => {
   });
 
   it('names the pattern in the name column when the pattern column does not fit', () => {
-    const out = lines(renderToString(createElement(Dashboard, { ...mount().props, state: withPatterns(), columns: 60, rows: 40 }), { columns: 60 }));
+    const out = lines(
+      renderToString(createElement(Dashboard, { ...mount().props, state: withPatterns(), columns: 60, rows: 40 }), {
+        columns: 60,
+      }),
+    );
     cleanup();
     expect(out.some((l) => /^plain device\s+[\d,]+/.test(l))).toBe(true);
     expect(out.some((l) => /^IoT Edge device\s+[\d,]+/.test(l))).toBe(true);
@@ -152,9 +178,14 @@ describe('dashboard: patterns, lateness, device messages', () => {
   it('shows a fixed number of the last messages, newest first, with outcome, latency and size', async () => {
     const many = device('thermostats-0000');
     many.messages = Array.from({ length: 20 }, (_, i) => ({
-      atMs: T0 + 30_000 - i * 1000, direction: i % 5 === 0 ? 'down' as const : 'up' as const, kind: i % 5 === 0 ? 'command' : 'telemetry',
-      status: i === 3 ? 'failed' as const : i % 5 === 0 ? 'answered' as const : 'acked' as const, latencyMs: 2 + i, bytes: 20,
-      summary: i === 3 ? 'connection lost' : `n${i}`, ...(i === 7 ? { module: 'SimulatedTemperatureSensor' } : {}),
+      atMs: T0 + 30_000 - i * 1000,
+      direction: i % 5 === 0 ? ('down' as const) : ('up' as const),
+      kind: i % 5 === 0 ? 'command' : 'telemetry',
+      status: i === 3 ? ('failed' as const) : i % 5 === 0 ? ('answered' as const) : ('acked' as const),
+      latencyMs: 2 + i,
+      bytes: 20,
+      summary: i === 3 ? 'connection lost' : `n${i}`,
+      ...(i === 7 ? { module: 'SimulatedTemperatureSensor' } : {}),
     }));
     many.messagesRecorded = 57;
     const m = mount({ onDrill: vi.fn(async () => many), rows: 40 });
@@ -183,7 +214,17 @@ describe('dashboard: patterns, lateness, device messages', () => {
     await vi.waitFor(() => expect(m.frame()).toContain('device thermostats-0000'));
     // The coordinator re-renders every second in a run; here every 10 ms, well within the 60 ms refresh.
     let n = 0;
-    const timer = setInterval(() => m.rerender(createElement(Dashboard, { ...m.props, deviceRefreshMs: 60, state: { ...m.props.state, elapsedMs: 83_000 + ++n } })), 10);
+    const timer = setInterval(
+      () =>
+        m.rerender(
+          createElement(Dashboard, {
+            ...m.props,
+            deviceRefreshMs: 60,
+            state: { ...m.props.state, elapsedMs: 83_000 + ++n },
+          }),
+        ),
+      10,
+    );
     try {
       await vi.waitFor(() => expect(m.onDrill.mock.calls.length).toBeGreaterThanOrEqual(4), { timeout: 3000 });
     } finally {
@@ -289,14 +330,24 @@ describe('dashboard keys', () => {
 /** Enough of a TTY for Ink. */
 function fakeTty() {
   const stdout = Object.assign(new EventEmitter(), {
-    columns: 80, rows: 24, isTTY: true, out: '',
+    columns: 80,
+    rows: 24,
+    isTTY: true,
+    out: '',
     write(s: string) {
       stdout.out += s;
       return true;
     },
   });
   const stdin = Object.assign(new EventEmitter(), {
-    isTTY: true, setRawMode: () => {}, setEncoding: () => {}, resume: () => {}, pause: () => {}, ref: () => {}, unref: () => {}, read: () => null,
+    isTTY: true,
+    setRawMode: () => {},
+    setEncoding: () => {},
+    resume: () => {},
+    pause: () => {},
+    ref: () => {},
+    unref: () => {},
+    read: () => null,
   });
   return { stdout, stdin };
 }
@@ -306,8 +357,13 @@ describe('startDashboard', () => {
     const { stdout, stdin } = fakeTty();
     const initial = fullState();
     const dash = await startDashboard({
-      initial, onStop: () => {}, onPause: () => {}, onDrill: async () => undefined,
-      stdout: stdout as unknown as NodeJS.WriteStream, stdin: stdin as unknown as NodeJS.ReadStream, stderr: stdout as unknown as NodeJS.WriteStream,
+      initial,
+      onStop: () => {},
+      onPause: () => {},
+      onDrill: async () => undefined,
+      stdout: stdout as unknown as NodeJS.WriteStream,
+      stdin: stdin as unknown as NodeJS.ReadStream,
+      stderr: stdout as unknown as NodeJS.WriteStream,
       patchConsole: false, // vitest's console cannot be patched
     });
     dash.log('a log line for the scrollback');
@@ -323,8 +379,14 @@ describe('startDashboard', () => {
   it('prints every log line once, in batches, and summarises a flood', async () => {
     const { stdout, stdin } = fakeTty();
     const dash = await startDashboard({
-      initial: fullState(), onStop: () => {}, onPause: () => {}, onDrill: async () => undefined, patchConsole: false,
-      stdout: stdout as unknown as NodeJS.WriteStream, stdin: stdin as unknown as NodeJS.ReadStream, stderr: stdout as unknown as NodeJS.WriteStream,
+      initial: fullState(),
+      onStop: () => {},
+      onPause: () => {},
+      onDrill: async () => undefined,
+      patchConsole: false,
+      stdout: stdout as unknown as NodeJS.WriteStream,
+      stdin: stdin as unknown as NodeJS.ReadStream,
+      stderr: stdout as unknown as NodeJS.WriteStream,
     });
     // 30 batches of 10: more than one <Static> generation (200 lines).
     for (let b = 0; b < 30; b++) {
@@ -359,7 +421,9 @@ describe('formatProgressLine', () => {
   it('is one plain line with the same numbers', () => {
     const l = formatProgressLine(fullState());
     expect(l).not.toContain('\n');
-    expect(l).toMatch(/^t=83s\/300s {2}stage 1\/2 → 50\/s {2}connected 630\/1,082 {2}arriving 50 {2}backing off 12 {2}failed 3 {2}/);
+    expect(l).toMatch(
+      /^t=83s\/300s {2}stage 1\/2 → 50\/s {2}connected 630\/1,082 {2}arriving 50 {2}backing off 12 {2}failed 3 {2}/,
+    );
     expect(l).toContain('sent 1,646/s acked 1,645/s');
     expect(l).toContain('telemetry p99 30.5 ms');
     expect(l).toContain('ledger 23,044 = 22,967 acked + 25 failed + 0 expired + 0 dropped + 52 in flight');
@@ -376,7 +440,11 @@ describe('formatProgressLine', () => {
   });
 
   it('prints no NaN or undefined for a run that has not reported anything', () => {
-    const l = formatProgressLine(initialState({ scenario: 'x', profile: 'y', target: 'z', startedAtMs: 0, durationMs: 0 }));
-    expect(l).toBe('t=0s/0s  starting  connected 0/0  sent 0/s acked 0/s  ledger 0 = 0 acked + 0 failed + 0 expired + 0 dropped + 0 in flight  errors 0');
+    const l = formatProgressLine(
+      initialState({ scenario: 'x', profile: 'y', target: 'z', startedAtMs: 0, durationMs: 0 }),
+    );
+    expect(l).toBe(
+      't=0s/0s  starting  connected 0/0  sent 0/s acked 0/s  ledger 0 = 0 acked + 0 failed + 0 expired + 0 dropped + 0 in flight  errors 0',
+    );
   });
 });

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { fmtClock, fmtCount, fmtMs, fmtRate, levelBlocks, oneLine, progressBar, sparkline, truncate } from '../../src/ui/format.js';
+import {
+  fmtClock,
+  fmtCount,
+  fmtMs,
+  fmtRate,
+  levelBlocks,
+  oneLine,
+  progressBar,
+  sparkline,
+  truncate,
+} from '../../src/ui/format.js';
 import { identityTable, planLayout, mainHeight } from '../../src/ui/layout.js';
 import { emptyStates, initialState, type DashboardState } from '../../src/ui/model.js';
 import { reduceKey, splitKeys, initialView, type View } from '../../src/ui/keys.js';
@@ -39,16 +49,39 @@ describe('formatters', () => {
 
 function stateWith(groups: number, ops: number, errors: number): DashboardState {
   const s = initialState({ scenario: 'x', profile: 'y', target: 'z', startedAtMs: 0, durationMs: 60_000 });
-  s.groups = Array.from({ length: groups }, (_, i) => ({ name: `group-${i}`, states: { ...emptyStates(), connected: 10 * i, waiting: 5 } }));
-  s.operations = Array.from({ length: ops }, (_, i) => ({ name: `op${i}`, count: 1, perSecond: 1, p50: 1, p95: 2, p99: 3, history: [1, 2, 3] }));
+  s.groups = Array.from({ length: groups }, (_, i) => ({
+    name: `group-${i}`,
+    states: { ...emptyStates(), connected: 10 * i, waiting: 5 },
+  }));
+  s.operations = Array.from({ length: ops }, (_, i) => ({
+    name: `op${i}`,
+    count: 1,
+    perSecond: 1,
+    p50: 1,
+    p95: 2,
+    p99: 3,
+    history: [1, 2, 3],
+  }));
   s.errors = Array.from({ length: errors }, (_, i) => ({ cls: `e${i}`, count: 100 - i, lastMessage: 'boom' }));
   return s;
 }
 
 describe('layout', () => {
   it('never plans a frame as tall as the terminal when the minimum fits', () => {
-    for (const [cols, rows] of [[80, 24], [100, 30], [50, 20], [200, 60], [80, 16]] as const) {
-      for (const [g, o, e] of [[0, 0, 0], [1, 3, 0], [3, 5, 3], [30, 8, 7], [12, 2, 12]] as const) {
+    for (const [cols, rows] of [
+      [80, 24],
+      [100, 30],
+      [50, 20],
+      [200, 60],
+      [80, 16],
+    ] as const) {
+      for (const [g, o, e] of [
+        [0, 0, 0],
+        [1, 3, 0],
+        [3, 5, 3],
+        [30, 8, 7],
+        [12, 2, 12],
+      ] as const) {
         const l = planLayout(stateWith(g, o, e), cols, rows);
         expect(l.height, `${cols}x${rows} ${g}/${o}/${e}`).toBeLessThanOrEqual(rows - 1);
         expect(mainHeight(stateWith(g, o, e), l)).toBe(l.height);
@@ -70,7 +103,12 @@ describe('layout', () => {
     const all = { name: 'all', states: emptyStates() };
     for (const width of [40, 50, 60, 80, 100, 160]) {
       const t = identityTable(s.groups, all, width);
-      const used = t.nameWidth + t.widths.reduce((a, b) => a + b + t.gap, 0) + t.totalWidth + t.gap + (t.patternWidth ? t.patternWidth + t.gap : 0);
+      const used =
+        t.nameWidth +
+        t.widths.reduce((a, b) => a + b + t.gap, 0) +
+        t.totalWidth +
+        t.gap +
+        (t.patternWidth ? t.patternWidth + t.gap : 0);
       expect(used, `width ${width}`).toBeLessThanOrEqual(width);
       expect(t.columns.some((c) => c.states.includes('connected'))).toBe(true);
     }

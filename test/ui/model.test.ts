@@ -3,28 +3,54 @@ import { describeStage } from '../../src/config/stage.js';
 import { MetricsAggregate, type IntervalView } from '../../src/metrics/aggregate.js';
 import { MetricsRecorder } from '../../src/metrics/recorder.js';
 import { ledgerTotals } from '../../src/metrics/types.js';
-import {
-  HISTORY_SECONDS,
-  fromAggregate,
-  initialState,
-  nextState,
-  type DashboardState,
-} from '../../src/ui/model.js';
+import { HISTORY_SECONDS, fromAggregate, initialState, nextState, type DashboardState } from '../../src/ui/model.js';
 
 const T0 = 1_790_000_000_000;
 
 const base = (): DashboardState =>
-  initialState({ scenario: 's', profile: 'p', target: 't', startedAtMs: T0, durationMs: 60_000, groups: [{ name: 'gw', pattern: 'transparent' }, { name: 'dev' }] });
+  initialState({
+    scenario: 's',
+    profile: 'p',
+    target: 't',
+    startedAtMs: T0,
+    durationMs: 60_000,
+    groups: [{ name: 'gw', pattern: 'transparent' }, { name: 'dev' }],
+  });
 
 /** A closed second ending at T0 + s seconds, telemetry p99 = p99. */
 function interval(s: number, p99: number | null, extra: Partial<IntervalView> = {}): IntervalView {
   const ops: IntervalView['operations'] = {};
-  if (p99 !== null) ops.telemetry = { count: 10, perSecond: 10, p50: p99 / 4, p95: p99 / 2, p99, max: p99 * 2, raw: { p50: 1, p95: 1, p99: 1, max: 1 } };
+  if (p99 !== null)
+    ops.telemetry = {
+      count: 10,
+      perSecond: 10,
+      p50: p99 / 4,
+      p95: p99 / 2,
+      p99,
+      max: p99 * 2,
+      raw: { p50: 1, p95: 1, p99: 1, max: 1 },
+    };
   return {
-    startMs: T0 + (s - 1) * 1000, endMs: T0 + s * 1000, seconds: 1, operations: ops,
-    ledger: { generated: 10, acknowledged: 9, failed: 1, expired: 0, dropped: 0, stored: 0, deliveredLate: 0, resent: 0 },
+    startMs: T0 + (s - 1) * 1000,
+    endMs: T0 + s * 1000,
+    seconds: 1,
+    operations: ops,
+    ledger: {
+      generated: 10,
+      acknowledged: 9,
+      failed: 1,
+      expired: 0,
+      dropped: 0,
+      stored: 0,
+      deliveredLate: 0,
+      resent: 0,
+    },
     rates: { generatedPerSecond: 10, acknowledgedPerSecond: 9, failedPerSecond: 1, errorsPerSecond: 2 },
-    errors: {}, gauges: {}, connected: 3, snapshots: 2, ...extra,
+    errors: {},
+    gauges: {},
+    connected: 3,
+    snapshots: 2,
+    ...extra,
   };
 }
 
@@ -40,7 +66,15 @@ describe('nextState', () => {
     expect(s.elapsedMs).toBe(5000);
     expect(s.groups.map((g) => g.name)).toEqual(['gw', 'dev', 'new']);
     expect(s.groups[0]).toMatchObject({ pattern: 'transparent', states: { connecting: 1, connected: 0 } });
-    expect(s.groups[1]!.states).toEqual({ waiting: 0, provisioning: 0, connecting: 0, connected: 7, backingOff: 2, stopped: 0, failed: 1 });
+    expect(s.groups[1]!.states).toEqual({
+      waiting: 0,
+      provisioning: 0,
+      connecting: 0,
+      connected: 7,
+      backingOff: 2,
+      stopped: 0,
+      failed: 1,
+    });
     expect(s.groups[2]!.states.waiting).toBe(2);
   });
 
@@ -74,7 +108,16 @@ describe('nextState', () => {
       now: T0,
       interval: interval(1, 3),
       operationTotals: { telemetry: 1234 },
-      ledger: ledgerTotals({ generated: 100, acknowledged: 90, failed: 3, expired: 1, dropped: 2, stored: 5, deliveredLate: 4, resent: 0 }),
+      ledger: ledgerTotals({
+        generated: 100,
+        acknowledged: 90,
+        failed: 3,
+        expired: 1,
+        dropped: 2,
+        stored: 5,
+        deliveredLate: 4,
+        resent: 0,
+      }),
       errors: {
         auth: { count: 2, lastMessage: 'not authorized' },
         timeout: { count: 7, lastMessage: 'no PUBACK\n\u001B[31mwithin\u001B[0m\t30 s' },
@@ -132,7 +175,13 @@ describe('fromAggregate', () => {
 });
 
 describe('describeStage', () => {
-  const arrivals = { startRate: 0, stages: [{ duration: 120_000, target: 50 }, { duration: 60_000, target: 50 }] };
+  const arrivals = {
+    startRate: 0,
+    stages: [
+      { duration: 120_000, target: 50 },
+      { duration: 60_000, target: 50 },
+    ],
+  };
   const run = { durationMs: 300_000, rampDownMs: 30_000 };
   it('names where the run is', () => {
     expect(describeStage(arrivals, 10_000, run)).toBe('stage 1/2 → 50/s');
@@ -155,7 +204,10 @@ describe('identities per pattern', () => {
       ],
     });
     expect(s.patterns.map((p) => [p.pattern, p.label])).toEqual([
-      ['device', 'plain device'], ['iotEdge', 'IoT Edge device'], ['downstream', 'downstream device'], ['futureThing', 'futureThing'],
+      ['device', 'plain device'],
+      ['iotEdge', 'IoT Edge device'],
+      ['downstream', 'downstream device'],
+      ['futureThing', 'futureThing'],
     ]);
     expect(s.patterns[0]!.states).toMatchObject({ connected: 8, failed: 1 });
     expect(s.patterns[2]!.states.backingOff).toBe(4);
@@ -167,19 +219,39 @@ describe('identities per pattern', () => {
 
   it('labels a group by the patterns its things report', () => {
     const s = initialState({
-      scenario: 's', profile: 'p', target: 't', startedAtMs: T0, durationMs: 1000,
-      groups: [{ name: 'gw', patterns: ['iotEdge'] }, { name: 'mixed', patterns: ['iotEdge', 'downstream'] }, { name: 'unknown' }],
+      scenario: 's',
+      profile: 'p',
+      target: 't',
+      startedAtMs: T0,
+      durationMs: 1000,
+      groups: [
+        { name: 'gw', patterns: ['iotEdge'] },
+        { name: 'mixed', patterns: ['iotEdge', 'downstream'] },
+        { name: 'unknown' },
+      ],
     });
-    expect(s.groups.map((g) => g.pattern)).toEqual(['IoT Edge device', 'IoT Edge device + downstream device', undefined]);
+    expect(s.groups.map((g) => g.pattern)).toEqual([
+      'IoT Edge device',
+      'IoT Edge device + downstream device',
+      undefined,
+    ]);
   });
 });
 
 describe('scheduler lateness per second', () => {
-  it('takes each closed second\'s p99 into a history with gaps, and the max since the start as given', () => {
+  it("takes each closed second's p99 into a history with gaps, and the max since the start as given", () => {
     let s = base();
-    s = nextState(s, { now: T0 + 1000, interval: interval(1, 3, { lateness: { count: 10, p99: 0.4, max: 0.5 } }), lateness: { p99: 0.4, max: 0.5 } });
+    s = nextState(s, {
+      now: T0 + 1000,
+      interval: interval(1, 3, { lateness: { count: 10, p99: 0.4, max: 0.5 } }),
+      lateness: { p99: 0.4, max: 0.5 },
+    });
     s = nextState(s, { now: T0 + 2000, interval: interval(2, 3) }); // no timer fired that second
-    s = nextState(s, { now: T0 + 5000, interval: interval(5, 3, { lateness: { count: 10, p99: 12, max: 20 } }), lateness: { p99: 3, max: 20 } });
+    s = nextState(s, {
+      now: T0 + 5000,
+      interval: interval(5, 3, { lateness: { count: 10, p99: 12, max: 20 } }),
+      lateness: { p99: 3, max: 20 },
+    });
     expect(s.lateness).toEqual({ p99: 12, history: [0.4, null, null, null, 12], runP99: 3, max: 20 });
   });
 });

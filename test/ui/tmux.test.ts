@@ -25,7 +25,23 @@ const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 function start(session: string, cols: number, rows: number): void {
   // Ink draws only the last frame when it believes it runs in CI, so the demo runs with CI unset.
   const cmd = `exec env -u CI -u CONTINUOUS_INTEGRATION ${quote(process.execPath)} ${quote(DEMO)} --seconds 60 --tick-ms 200`;
-  tmux('new-session', '-d', '-s', session, '-x', String(cols), '-y', String(rows), cmd, ';', 'set-option', '-t', session, 'remain-on-exit', 'on');
+  tmux(
+    'new-session',
+    '-d',
+    '-s',
+    session,
+    '-x',
+    String(cols),
+    '-y',
+    String(rows),
+    cmd,
+    ';',
+    'set-option',
+    '-t',
+    session,
+    'remain-on-exit',
+    'on',
+  );
 }
 
 const screen = (session: string): string[] => tmux('capture-pane', '-p', '-t', session).replace(/\n$/, '').split('\n');
@@ -47,7 +63,8 @@ async function until(session: string, what: string, ok: (lines: string[]) => boo
 function numbers(line: string): number[] {
   const tokens = line.trim().split(/\s+/);
   const out: number[] = [];
-  for (let i = tokens.length - 1; i > 0 && /^[\d,]+$/.test(tokens[i]!); i--) out.unshift(Number(tokens[i]!.replace(/,/g, '')));
+  for (let i = tokens.length - 1; i > 0 && /^[\d,]+$/.test(tokens[i]!); i--)
+    out.unshift(Number(tokens[i]!.replace(/,/g, '')));
   return out;
 }
 
@@ -59,20 +76,52 @@ function checkMainScreen(lines: string[], cols: number, rows: number): void {
   expect(lines.length, shown).toBeLessThanOrEqual(rows);
   for (const l of lines) expect([...l].length, shown).toBeLessThanOrEqual(cols);
   // One header, one table: a frame drawn over a stale one would repeat them.
-  expect(lines.filter((l) => l.startsWith('edgefleet quickstart · profile ramp · target emulator')), shown).toHaveLength(1);
-  expect(lines.filter((l) => /^identities\s+waiting\s+/.test(l)), shown).toHaveLength(1);
-  expect(lines.filter((l) => l.startsWith('latency ms')), shown).toHaveLength(1);
-  expect(lines.find((l) => l.startsWith('edgefleet '))!.trimEnd().endsWith('RUNNING'), shown).toBe(true);
-  expect(lines.some((l) => /^stage 1\/2 → 50\/s\s+█*░*\s+\d:\d\d \/ 5:00 · \d:\d\d left$/.test(l)), shown).toBe(true);
+  expect(
+    lines.filter((l) => l.startsWith('edgefleet quickstart · profile ramp · target emulator')),
+    shown,
+  ).toHaveLength(1);
+  expect(
+    lines.filter((l) => /^identities\s+waiting\s+/.test(l)),
+    shown,
+  ).toHaveLength(1);
+  expect(
+    lines.filter((l) => l.startsWith('latency ms')),
+    shown,
+  ).toHaveLength(1);
+  expect(
+    lines
+      .find((l) => l.startsWith('edgefleet '))!
+      .trimEnd()
+      .endsWith('RUNNING'),
+    shown,
+  ).toBe(true);
+  expect(
+    lines.some((l) => /^stage 1\/2 → 50\/s\s+█*░*\s+\d:\d\d \/ 5:00 · \d:\d\d left$/.test(l)),
+    shown,
+  ).toBe(true);
   // The "all" row is the sum of the group rows, column by column.
   const groups = ['thermostats', 'edge-gateways', 'leaf-sensors'].map((g) => lines.find((l) => l.startsWith(g)));
   const all = lines.find((l) => l.startsWith('all '));
   expect(groups.every(Boolean) && all, shown).toBeTruthy();
   const sums = numbers(all!);
   groups.forEach((g) => expect(numbers(g!).length, shown).toBe(sums.length));
-  sums.forEach((n, i) => expect(groups.reduce((a, g) => a + (numbers(g!)[i] ?? NaN), 0), shown).toBe(n));
-  expect(lines.find((l) => l.startsWith('all '))!.trim().endsWith('1,220'), shown).toBe(true);
-  expect(lines.find((l) => l.startsWith('telemetry')), shown).toMatch(/^telemetry\s+[\d,]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[▁▂▃▄▅▆▇█ ]+$/);
+  sums.forEach((n, i) =>
+    expect(
+      groups.reduce((a, g) => a + (numbers(g!)[i] ?? NaN), 0),
+      shown,
+    ).toBe(n),
+  );
+  expect(
+    lines
+      .find((l) => l.startsWith('all '))!
+      .trim()
+      .endsWith('1,220'),
+    shown,
+  ).toBe(true);
+  expect(
+    lines.find((l) => l.startsWith('telemetry')),
+    shown,
+  ).toMatch(/^telemetry\s+[\d,]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[▁▂▃▄▅▆▇█ ]+$/);
   expect(text, shown).toMatch(/^msgs\/s\s+sent [\d,]+\s+acked [\d,]+/m);
   expect(text, shown).toMatch(/^timeout\s+\d+\s+telemetry to devices\/.*…$/m);
   expect(text, shown).toMatch(/^ledger\s+generated = +acked \+ +failed/m);
@@ -95,11 +144,19 @@ describe.skipIf(!hasTmux)('the dashboard in a real terminal (tmux)', () => {
     const s = 'wide';
     start(s, 100, 30);
     // A few seconds in: identities are arriving, every section has numbers, and errors have happened.
-    const lines = await until(s, 'a filled dashboard', (l) => l.some((x) => x.startsWith('timeout')) && l.some((x) => x.startsWith('auth')));
+    const lines = await until(
+      s,
+      'a filled dashboard',
+      (l) => l.some((x) => x.startsWith('timeout')) && l.some((x) => x.startsWith('auth')),
+    );
     checkMainScreen(lines, 100, 30);
 
     keys(s, '?');
-    await until(s, 'the help', (l) => l.some((x) => x.startsWith('help')) && !l.some((x) => x.startsWith('latency ms')));
+    await until(
+      s,
+      'the help',
+      (l) => l.some((x) => x.startsWith('help')) && !l.some((x) => x.startsWith('latency ms')),
+    );
     keys(s, 'Escape');
     await until(s, 'the main view again', (l) => l.some((x) => x.startsWith('latency ms')));
 
@@ -114,9 +171,15 @@ describe.skipIf(!hasTmux)('the dashboard in a real terminal (tmux)', () => {
     keys(s, 'Tab');
     await until(s, 'Tab completion', (l) => l.some((x) => x.startsWith('device id › edge-gateways-0000')));
     keys(s, 'Enter');
-    const dev = await until(s, 'the device view', (l) => l.some((x) => x.startsWith('device edge-gateways-0000')) && l.some((x) => x.includes('↑ telemetry')));
+    const dev = await until(
+      s,
+      'the device view',
+      (l) => l.some((x) => x.startsWith('device edge-gateways-0000')) && l.some((x) => x.includes('↑ telemetry')),
+    );
     const devText = dev.join('\n');
-    expect(devText).toMatch(/^state\s+waiting › provisioning › connecting ›\s+connected\s+› backingOff · stopped · failed$/m);
+    expect(devText).toMatch(
+      /^state\s+waiting › provisioning › connecting ›\s+connected\s+› backingOff · stopped · failed$/m,
+    );
     expect(devText).toMatch(/^modules\s+\$edgeAgent connected · \$edgeHub connected/m);
     expect(devText).toMatch(/connecting → connected/);
     expect(devText).not.toMatch(/\[object Object\]|NaN|undefined/);
@@ -134,10 +197,16 @@ describe.skipIf(!hasTmux)('the dashboard in a real terminal (tmux)', () => {
   it('fits 80×24 with nothing cut off or repeated', async () => {
     const s = 'std';
     start(s, 80, 24);
-    const lines = await until(s, 'a filled dashboard', (l) => l.some((x) => x.startsWith('timeout')) && l.some((x) => x.startsWith('auth')));
+    const lines = await until(
+      s,
+      'a filled dashboard',
+      (l) => l.some((x) => x.startsWith('timeout')) && l.some((x) => x.startsWith('auth')),
+    );
     checkMainScreen(lines, 80, 24);
     // Every state column that is not 0 somewhere is there; stopped (0 everywhere) may be left out.
-    expect(lines.find((l) => l.startsWith('identities'))).toMatch(/^identities\s+waiting\s+provision\s+connecting\s+connected\s+backoff\s+failed\s+total$/);
+    expect(lines.find((l) => l.startsWith('identities'))).toMatch(
+      /^identities\s+waiting\s+provision\s+connecting\s+connected\s+backoff\s+failed\s+total$/,
+    );
     keys(s, 'q');
     await until(s, 'the demo to finish', (l) => l.some((x) => x.startsWith('demo finished')));
   }, 60_000);

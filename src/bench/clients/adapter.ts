@@ -37,7 +37,12 @@ export interface ClientAdapter {
   close(): Promise<void>;
 }
 
-export type AdapterFactory = (job: ClientJob, keys: string[], ids: string[], warm: { id: string; key: string }) => Promise<ClientAdapter>;
+export type AdapterFactory = (
+  job: ClientJob,
+  keys: string[],
+  ids: string[],
+  warm: { id: string; key: string },
+) => Promise<ClientAdapter>;
 
 /** One small JSON body, the same for every client. */
 export const TELEMETRY_BODY = { temperature: 21.5, humidity: 48.25 };

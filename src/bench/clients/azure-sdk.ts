@@ -13,7 +13,8 @@ const { Mqtt } = deviceMqtt;
 const now = () => performance.now();
 
 type Topics = { _transport?: { _topics?: Record<string, { subscribed?: boolean } | undefined> } };
-const subscribedTo = (c: DeviceClient, topic: string) => (c as unknown as Topics)._transport?._topics?.[topic]?.subscribed === true;
+const subscribedTo = (c: DeviceClient, topic: string) =>
+  (c as unknown as Topics)._transport?._topics?.[topic]?.subscribed === true;
 
 export const azureSdkAdapter: AdapterFactory = async (job, keys, ids, warm) => {
   const { host, port, hubHost, caPem } = job.target;
@@ -33,7 +34,9 @@ export const azureSdkAdapter: AdapterFactory = async (job, keys, ids, warm) => {
     client.onDeviceMethod('reboot', (_req, res) => void res.send(200, {}, () => {}));
     const twin = await client.getTwin();
     twin.on('properties.desired', () => {});
-    await new Promise<void>((resolve, reject) => twin.enableTwinDesiredPropertiesUpdates((err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      twin.enableTwinDesiredPropertiesUpdates((err) => (err ? reject(err) : resolve())),
+    );
     return client;
   };
 
@@ -52,7 +55,10 @@ export const azureSdkAdapter: AdapterFactory = async (job, keys, ids, warm) => {
       await c.close();
     },
     launch(i) {
-      connectOne(i).then(() => loop?.complete(true), (err) => loop?.complete(false, err));
+      connectOne(i).then(
+        () => loop?.complete(true),
+        (err) => loop?.complete(false, err),
+      );
     },
     /** The C2D and method subscriptions go out in the background, with no callback: wait for their SUBACKs. */
     async finish() {
@@ -60,22 +66,28 @@ export const azureSdkAdapter: AdapterFactory = async (job, keys, ids, warm) => {
       let missing = 0;
       for (;;) {
         missing = 0;
-        for (const c of clients) if (c !== undefined && !(subscribedTo(c, 'message') && subscribedTo(c, 'method'))) missing++;
+        for (const c of clients)
+          if (c !== undefined && !(subscribedTo(c, 'message') && subscribedTo(c, 'method'))) missing++;
         if (missing === 0 || Date.now() > deadline) break;
         await sleep(20);
       }
       return missing === 0 ? [] : [`${missing} SDK clients still lacked a C2D or method SUBACK after 15 s`];
     },
-    connectLatency: () => ({ what: 'setOptions+open+getTwin+desired SUBACK (C2D/method SUBACKs awaited after)', stats: percentiles(latency) }),
+    connectLatency: () => ({
+      what: 'setOptions+open+getTwin+desired SUBACK (C2D/method SUBACKs awaited after)',
+      stats: percentiles(latency),
+    }),
     async close() {
-      await Promise.all(clients.map(async (c) => {
-        if (c === undefined) return;
-        try {
-          await Promise.race([c.close(), sleep(5000)]);
-        } catch {
-          // never opened, or already gone
-        }
-      }));
+      await Promise.all(
+        clients.map(async (c) => {
+          if (c === undefined) return;
+          try {
+            await Promise.race([c.close(), sleep(5000)]);
+          } catch {
+            // never opened, or already gone
+          }
+        }),
+      );
     },
   };
 };

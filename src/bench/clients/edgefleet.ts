@@ -52,7 +52,8 @@ export const edgefleetAdapter: AdapterFactory = async (job, keys, ids, warm) => 
     scheduler,
     metrics,
     target,
-    localAddress: (ordinal) => (job.localAddresses.length === 0 ? undefined : job.localAddresses[ordinal % job.localAddresses.length]),
+    localAddress: (ordinal) =>
+      job.localAddresses.length === 0 ? undefined : job.localAddresses[ordinal % job.localAddresses.length],
     stateChanged(group: string, from: ThingState, to: ThingState) {
       const g = (states[group] ??= {});
       g[from] = (g[from] ?? 0) - 1;
@@ -80,7 +81,12 @@ export const edgefleetAdapter: AdapterFactory = async (job, keys, ids, warm) => 
   let devices: SimDevice[] = [];
 
   // The worker's once-a-second snapshot, merged as the coordinator merges it.
-  const merged = { telemetry: cumulative(), connect: cumulative(), twinGet: cumulative(), lateness: newCumulativeHistogram() };
+  const merged = {
+    telemetry: cumulative(),
+    connect: cumulative(),
+    twinGet: cumulative(),
+    lateness: newCumulativeHistogram(),
+  };
   const ledger = { generated: 0, acknowledged: 0, failed: 0 };
   const absorb = (snap: MetricsSnapshot) => {
     for (const op of ['telemetry', 'connect', 'twinGet'] as const) {
@@ -117,18 +123,36 @@ export const edgefleetAdapter: AdapterFactory = async (job, keys, ids, warm) => 
       metrics.onConnectError = (err) => l.noteError(err);
       devices = ids.map((deviceId, i) => {
         const prng = new Prng(seedFor('bench', deviceId));
-        return new SimDevice(ctx, target, {
-          deviceId, group: 'bench', ordinal: i, arrivalAt: 0, random: () => prng.next(),
-        }, { kind: 'direct-sas', hubHost: job.target.hubHost, deviceKey: keys[i] as string, gatewayHost }, behaviour);
+        return new SimDevice(
+          ctx,
+          target,
+          {
+            deviceId,
+            group: 'bench',
+            ordinal: i,
+            arrivalAt: 0,
+            random: () => prng.next(),
+          },
+          { kind: 'direct-sas', hubHost: job.target.hubHost, deviceKey: keys[i] as string, gatewayHost },
+          behaviour,
+        );
       });
       stateTotals.waiting = devices.length;
       states.bench = { waiting: devices.length };
     },
     async warmup() {
-      const hub = await HubClient.connect(ctx, {
-        identity: { deviceId: warm.id }, hubHost: job.target.hubHost, dial: { host: job.target.host, port: job.target.port },
-        credential: { kind: 'sas', key: warm.key }, caPem: job.target.caPem, tokenTtlSeconds: 3600,
-      }, {});
+      const hub = await HubClient.connect(
+        ctx,
+        {
+          identity: { deviceId: warm.id },
+          hubHost: job.target.hubHost,
+          dial: { host: job.target.host, port: job.target.port },
+          credential: { kind: 'sas', key: warm.key },
+          caPem: job.target.caPem,
+          tokenTtlSeconds: 3600,
+        },
+        {},
+      );
       await hub.getTwin();
       await hub.close();
     },
@@ -143,7 +167,10 @@ export const edgefleetAdapter: AdapterFactory = async (job, keys, ids, warm) => 
       if (c.totalCount === 0) return undefined;
       // SimDevice times CONNECT..SUBACK and the twin GET after it apart.
       const twin = percentiles(merged.twinGet.raw);
-      return { what: `TLS+CONNECT+SUBSCRIBE (twin GET after it: p50 ${twin.p50Ms} ms, p99 ${twin.p99Ms} ms)`, stats: percentiles(c) };
+      return {
+        what: `TLS+CONNECT+SUBSCRIBE (twin GET after it: p50 ${twin.p50Ms} ms, p99 ${twin.p99Ms} ms)`,
+        stats: percentiles(c),
+      };
     },
     windowStart() {
       absorb(metrics.snapshot(Date.now()));

@@ -20,7 +20,8 @@ function sasToken(hubHost: string, deviceId: string, key: string, ttlSeconds: nu
 export const mqttjsAdapter: AdapterFactory = async (job, keys, ids, warm) => {
   const { host, port, hubHost, caPem } = job.target;
   // The baseline gives each connection the CA, as one would by hand; the experiment shares one context.
-  const tlsOptions = job.variant === 'mqttjsSharedTls' ? { secureContext: createSecureContext({ ca: caPem }) } : { ca: caPem };
+  const tlsOptions =
+    job.variant === 'mqttjsSharedTls' ? { secureContext: createSecureContext({ ca: caPem }) } : { ca: caPem };
   const clients: (MqttClient | undefined)[] = new Array(ids.length);
   const timers: (NodeJS.Timeout | undefined)[] = new Array(ids.length);
   const connectLatency = latencyHistogram();
@@ -44,31 +45,49 @@ export const mqttjsAdapter: AdapterFactory = async (job, keys, ids, warm) => {
       nextAt += interval;
       const started = now();
       counts.sent++;
-      client.publish(prefix + encodeURIComponent(new Date(intended).toISOString()), JSON.stringify(TELEMETRY_BODY), { qos: 1 }, (err) => {
-        if (err) {
-          counts.failed++;
-          return;
-        }
-        counts.acknowledged++;
-        if (recording) {
-          const t = now();
-          puback.recordValue(clampUs((t - started) * 1000));
-          pubackCorrected.recordValue(clampUs((t - intended) * 1000));
-        }
-      });
+      client.publish(
+        prefix + encodeURIComponent(new Date(intended).toISOString()),
+        JSON.stringify(TELEMETRY_BODY),
+        { qos: 1 },
+        (err) => {
+          if (err) {
+            counts.failed++;
+            return;
+          }
+          counts.acknowledged++;
+          if (recording) {
+            const t = now();
+            puback.recordValue(clampUs((t - started) * 1000));
+            pubackCorrected.recordValue(clampUs((t - intended) * 1000));
+          }
+        },
+      );
       timers[i] = setTimeout(tick, Math.max(0, nextAt - now()));
     };
     timers[i] = setTimeout(tick, Math.max(0, nextAt - now()));
   };
 
   /** CONNECT, subscribe, twin GET; `settle` once with the outcome. */
-  const dial = (deviceId: string, key: string, localAddress: string | undefined, settle: (client: MqttClient, ok: boolean, err?: unknown) => void): MqttClient => {
+  const dial = (
+    deviceId: string,
+    key: string,
+    localAddress: string | undefined,
+    settle: (client: MqttClient, ok: boolean, err?: unknown) => void,
+  ): MqttClient => {
     const options: IClientOptions = {
-      protocol: 'mqtts', host, port, ...tlsOptions,
+      protocol: 'mqtts',
+      host,
+      port,
+      ...tlsOptions,
       clientId: deviceId,
       username: `${hubHost}/${deviceId}/?api-version=2021-04-12`,
       password: sasToken(hubHost, deviceId, key, 3600),
-      protocolVersion: 4, clean: false, keepalive: 180, reconnectPeriod: 0, connectTimeout: 30_000, resubscribe: false,
+      protocolVersion: 4,
+      clean: false,
+      keepalive: 180,
+      reconnectPeriod: 0,
+      connectTimeout: 30_000,
+      resubscribe: false,
       ...(localAddress === undefined ? {} : ({ localAddress } as IClientOptions)),
     };
     const client = mqtt.connect(options);
@@ -89,10 +108,16 @@ export const mqttjsAdapter: AdapterFactory = async (job, keys, ids, warm) => {
     client.once('close', () => once(false, new Error('closed before the twin was answered')));
     client.once('connect', () => {
       client.subscribe(
-        ['$iothub/twin/res/#', '$iothub/twin/PATCH/properties/desired/#', '$iothub/methods/POST/#', `devices/${deviceId}/messages/devicebound/#`],
+        [
+          '$iothub/twin/res/#',
+          '$iothub/twin/PATCH/properties/desired/#',
+          '$iothub/methods/POST/#',
+          `devices/${deviceId}/messages/devicebound/#`,
+        ],
         { qos: 1 },
         (err, granted) => {
-          if (err || (granted ?? []).some((g) => g.qos === 128)) return once(false, err ?? new Error('subscription refused'));
+          if (err || (granted ?? []).some((g) => g.qos === 128))
+            return once(false, err ?? new Error('subscription refused'));
           client.publish('$iothub/twin/GET/?$rid=1', '', { qos: 0 });
         },
       );
@@ -116,12 +141,13 @@ export const mqttjsAdapter: AdapterFactory = async (job, keys, ids, warm) => {
     prepare(l) {
       loop = l;
     },
-    warmup: () => new Promise<void>((resolve, reject) => {
-      dial(warm.id, warm.key, localAddressFor(job, 0), (client, ok, err) => {
-        if (!ok) return reject(err instanceof Error ? err : new Error(String(err)));
-        client.end(false, {}, () => resolve());
-      });
-    }),
+    warmup: () =>
+      new Promise<void>((resolve, reject) => {
+        dial(warm.id, warm.key, localAddressFor(job, 0), (client, ok, err) => {
+          if (!ok) return reject(err instanceof Error ? err : new Error(String(err)));
+          client.end(false, {}, () => resolve());
+        });
+      }),
     launch: connectOne,
     connectLatency: () => ({ what: 'TLS+CONNECT+SUBSCRIBE+twin GET', stats: percentiles(connectLatency) }),
     windowStart() {
@@ -144,7 +170,9 @@ export const mqttjsAdapter: AdapterFactory = async (job, keys, ids, warm) => {
     async close() {
       closing = true;
       for (const t of timers) if (t !== undefined) clearTimeout(t);
-      await Promise.all(clients.map((c) => (c === undefined ? undefined : new Promise<void>((r) => c.end(true, {}, () => r())))));
+      await Promise.all(
+        clients.map((c) => (c === undefined ? undefined : new Promise<void>((r) => c.end(true, {}, () => r())))),
+      );
     },
   };
 };

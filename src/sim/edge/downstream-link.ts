@@ -4,7 +4,11 @@
 import { Duplex } from 'node:stream';
 import type { Client, PublishPacket } from 'aedes';
 import {
-  CREATION_TIME_PROPERTY, parseMethodPayload, parseTopic, topic, type PropertyBag,
+  CREATION_TIME_PROPERTY,
+  parseMethodPayload,
+  parseTopic,
+  topic,
+  type PropertyBag,
 } from '../../protocol/index.js';
 import { classify, ClassifiedError } from '../../transport/errors.js';
 import { failureOf, RetryState } from '../../transport/retry-policy.js';
@@ -40,15 +44,26 @@ export function duplexPair(): [Duplex, Duplex] {
         callback(err);
       },
     });
-  ends.push(end(() => ends[1]!), end(() => ends[0]!));
+  ends.push(
+    end(() => ends[1]!),
+    end(() => ends[0]!),
+  );
   return [ends[0]!, ends[1]!];
 }
 
 function publishTo(client: Client, topicName: string, payload: Buffer | string, qos: 0 | 1 = 0): void {
   if (client.closed) return;
-  client.publish({
-    cmd: 'publish', topic: topicName, payload: typeof payload === 'string' ? Buffer.from(payload) : payload, qos, retain: false, dup: false,
-  } as PublishPacket, noop);
+  client.publish(
+    {
+      cmd: 'publish',
+      topic: topicName,
+      payload: typeof payload === 'string' ? Buffer.from(payload) : payload,
+      qos,
+      retain: false,
+      dup: false,
+    } as PublishPacket,
+    noop,
+  );
 }
 
 export interface DownstreamLinkOptions {
@@ -83,7 +98,13 @@ export class DownstreamLink implements UpstreamLeg {
   }
 
   /** Opens the upstream connection as the device; rejects when the hub refuses it. */
-  static async open(ctx: SimContext, edgeHub: EdgeHub, child: Client, opts: DownstreamLinkOptions, random: () => number): Promise<DownstreamLink> {
+  static async open(
+    ctx: SimContext,
+    edgeHub: EdgeHub,
+    child: Client,
+    opts: DownstreamLinkOptions,
+    random: () => number,
+  ): Promise<DownstreamLink> {
     const link = new DownstreamLink(ctx, edgeHub, child, opts, random);
     link.upstream = await link.connectUpstream();
     return link;
@@ -93,18 +114,25 @@ export class DownstreamLink implements UpstreamLeg {
     const { ctx, opts } = this;
     const { endpoint } = opts;
     checkOutage(ctx, endpoint);
-    return HubClient.connect(ctx, {
-      identity: { deviceId: opts.deviceId }, hubHost: endpoint.hubHost, dial: endpoint.mqtt, credential: opts.credential,
-      ...(endpoint.caPem === undefined ? {} : { caPem: endpoint.caPem }),
-      ...(endpoint.localAddress === undefined ? {} : { localAddress: endpoint.localAddress }),
-      tokenTtlSeconds: TOKEN_TTL_SECONDS,
-      // C2D completes upstream when the device completes it (its PUBACK), or is abandoned after the timeout.
-      relayC2D: (payload, properties) => this.relayC2D(payload, properties),
-    }, {
-      onDesired: (patch, version) => publishTo(this.child, topic.desiredPatch(version), JSON.stringify(patch)),
-      onMethod: (name, rid, payload) => publishTo(this.child, topic.methodRequest(name, rid), payload),
-      onLost: (err) => this.upstreamLost(err),
-    });
+    return HubClient.connect(
+      ctx,
+      {
+        identity: { deviceId: opts.deviceId },
+        hubHost: endpoint.hubHost,
+        dial: endpoint.mqtt,
+        credential: opts.credential,
+        ...(endpoint.caPem === undefined ? {} : { caPem: endpoint.caPem }),
+        ...(endpoint.localAddress === undefined ? {} : { localAddress: endpoint.localAddress }),
+        tokenTtlSeconds: TOKEN_TTL_SECONDS,
+        // C2D completes upstream when the device completes it (its PUBACK), or is abandoned after the timeout.
+        relayC2D: (payload, properties) => this.relayC2D(payload, properties),
+      },
+      {
+        onDesired: (patch, version) => publishTo(this.child, topic.desiredPatch(version), JSON.stringify(patch)),
+        onMethod: (name, rid, payload) => publishTo(this.child, topic.methodRequest(name, rid), payload),
+        onLost: (err) => this.upstreamLost(err),
+      },
+    );
   }
 
   /**
@@ -122,9 +150,13 @@ export class DownstreamLink implements UpstreamLeg {
   dropUpstream(): void {
     const hub = this.upstream;
     if (hub === undefined) return;
-    void hub.close(true).catch(noop).then(() => {
-      if (this.upstream === hub) this.upstreamLost(new ClassifiedError('network', 'connection dropped by the profile'));
-    });
+    void hub
+      .close(true)
+      .catch(noop)
+      .then(() => {
+        if (this.upstream === hub)
+          this.upstreamLost(new ClassifiedError('network', 'connection dropped by the profile'));
+      });
   }
 
   /**
@@ -134,9 +166,15 @@ export class DownstreamLink implements UpstreamLeg {
   private retry(err: ClassifiedError): void {
     if (this.closed) return;
     const who = `${this.opts.deviceId} (through ${this.opts.gatewayId})`;
-    const decision = this.recovery.next({
-      ...failureOf(err), phase: 'reconnect', assignedBy: 'gateway', hadAssignment: true,
-    }, this.random);
+    const decision = this.recovery.next(
+      {
+        ...failureOf(err),
+        phase: 'reconnect',
+        assignedBy: 'gateway',
+        hadAssignment: true,
+      },
+      this.random,
+    );
     if (decision.action === 'giveUp') {
       this.ctx.metrics.recordError(err.errorClass, `${who}: ${decision.reason}: ${err.message}`, 'connect');
       return this.opts.onUpstreamLost(this);
@@ -191,7 +229,8 @@ export class DownstreamLink implements UpstreamLeg {
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     switch (parsed?.kind) {
       case 'telemetry': {
-        if (parsed.deviceId !== this.opts.deviceId || parsed.moduleId !== undefined) return `${this.opts.deviceId} may not send as ${parsed.deviceId}`;
+        if (parsed.deviceId !== this.opts.deviceId || parsed.moduleId !== undefined)
+          return `${this.opts.deviceId} may not send as ${parsed.deviceId}`;
         return this.telemetry(payload, parsed.properties, packet.qos === 1) ? undefined : 'edgeHub is stopping';
       }
       case 'twinGet':
@@ -263,7 +302,9 @@ export class DownstreamLink implements UpstreamLeg {
     }
     if (hub !== undefined) {
       let timer: { cancel(): void } | undefined;
-      const late = new Promise<void>((resolve) => (timer = this.ctx.scheduler.after(this.ctx.mqtt.operationTimeoutMs, () => resolve())));
+      const late = new Promise<void>(
+        (resolve) => (timer = this.ctx.scheduler.after(this.ctx.mqtt.operationTimeoutMs, () => resolve())),
+      );
       await Promise.race([hub.close(false).catch(noop), late]);
       timer?.cancel();
       await hub.close(true).catch(noop);

@@ -10,18 +10,37 @@ import { Prng, seedFor } from '../model/random.js';
 import { acknowledgement } from '../writable.js';
 import { EDGE_RUNTIME_VERSION, type EdgeHub } from './edge-hub.js';
 import {
-  IdentityLink, isObject, runtimeDecision, type DeviceRecovery, type HubEndpoint, type IdentityService, type JsonObject,
-  type LinkState, type MethodReply,
+  IdentityLink,
+  isObject,
+  runtimeDecision,
+  type DeviceRecovery,
+  type HubEndpoint,
+  type IdentityService,
+  type JsonObject,
+  type LinkState,
+  type MethodReply,
 } from './module-identity.js';
 import {
-  chooseModuleConfig, createBehaviour, type ModuleApi, type ModuleBehaviour, type ModuleConfig, type TelemetrySourceSpec,
+  chooseModuleConfig,
+  createBehaviour,
+  type ModuleApi,
+  type ModuleBehaviour,
+  type ModuleConfig,
+  type TelemetrySourceSpec,
 } from './modules/index.js';
 import {
-  DeploymentError, parseDeployment, type Deployment, type DesiredModule,
+  DeploymentError,
+  parseDeployment,
+  type Deployment,
+  type DesiredModule,
 } from '../../deployment/edge-agent-desired.js';
 
 export {
-  DeploymentError, parseDeployment, type Deployment, type DesiredModule, type RestartPolicy,
+  DeploymentError,
+  parseDeployment,
+  type Deployment,
+  type DesiredModule,
+  type RestartPolicy,
 } from '../../deployment/edge-agent-desired.js';
 
 /** edgeAgent's own reported schema (IoTHubReporter.CurrentReportedPropertiesSchemaVersion). */
@@ -92,16 +111,28 @@ export class EdgeAgent {
   private closed = false;
   private readonly startedAt = new Date().toISOString();
 
-  constructor(private readonly ctx: SimContext, private readonly opts: EdgeAgentOptions) {
-    this.link = new IdentityLink(ctx, {
-      deviceId: opts.deviceId, moduleId: '$edgeAgent', endpoint: opts.endpoint, key: opts.key, random: opts.random,
-      mayReconnect: opts.mayReconnect, device: opts.device,
-    }, {
-      onUp: (desired, version) => this.requestReconcile(desired, version),
-      onDesired: (_patch, version, desired) => this.requestReconcile(desired, version),
-      onMethod: (name, request) => this.method(name, request),
-      onState: opts.onState,
-    });
+  constructor(
+    private readonly ctx: SimContext,
+    private readonly opts: EdgeAgentOptions,
+  ) {
+    this.link = new IdentityLink(
+      ctx,
+      {
+        deviceId: opts.deviceId,
+        moduleId: '$edgeAgent',
+        endpoint: opts.endpoint,
+        key: opts.key,
+        random: opts.random,
+        mayReconnect: opts.mayReconnect,
+        device: opts.device,
+      },
+      {
+        onUp: (desired, version) => this.requestReconcile(desired, version),
+        onDesired: (_patch, version, desired) => this.requestReconcile(desired, version),
+        onMethod: (name, request) => this.method(name, request),
+        onState: opts.onState,
+      },
+    );
   }
 
   start(intendedAt: number): void {
@@ -208,7 +239,9 @@ export class EdgeAgent {
     const orders = [...new Set(toStart.map((m) => m.startupOrder))].sort((a, b) => a - b);
     for (const order of orders) {
       if (this.closed) return;
-      await Promise.all(toStart.filter((m) => m.startupOrder === order).map((m) => this.startModule(this.modules.get(m.name)!)));
+      await Promise.all(
+        toStart.filter((m) => m.startupOrder === order).map((m) => this.startModule(this.modules.get(m.name)!)),
+      );
     }
     this.lastDesiredVersion = version;
     this.lastDesiredStatus = { code: 200, description: '' };
@@ -220,15 +253,27 @@ export class EdgeAgent {
     return {
       spec,
       config: chooseModuleConfig(spec.image, this.opts.modules[spec.name], this.opts.fallback),
-      runtimeStatus: 'stopped', statusDescription: 'stopped', exitCode: 0, restartCount: 0,
-      lastStartTimeUtc: NEVER, lastExitTimeUtc: NEVER, lastRestartTimeUtc: undefined,
-      behaviour: undefined, started: false, link: undefined, key: undefined,
-      random: () => prng.next(), generation: 0, recovery: new RetryState(), timer: undefined,
+      runtimeStatus: 'stopped',
+      statusDescription: 'stopped',
+      exitCode: 0,
+      restartCount: 0,
+      lastStartTimeUtc: NEVER,
+      lastExitTimeUtc: NEVER,
+      lastRestartTimeUtc: undefined,
+      behaviour: undefined,
+      started: false,
+      link: undefined,
+      key: undefined,
+      random: () => prng.next(),
+      generation: 0,
+      recovery: new RetryState(),
+      timer: undefined,
     };
   }
 
   private async moduleKey(hosted: HostedModule, refresh: boolean): Promise<string> {
-    if (hosted.key === undefined || refresh) hosted.key = (await this.opts.identities.create(hosted.spec.name)).primaryKey;
+    if (hosted.key === undefined || refresh)
+      hosted.key = (await this.opts.identities.create(hosted.spec.name)).primaryKey;
     return hosted.key;
   }
 
@@ -266,7 +311,12 @@ export class EdgeAgent {
     hosted.recovery.connected();
     let behaviour: ModuleBehaviour;
     try {
-      behaviour = await createBehaviour(name, hosted.config, seedFor(this.opts.seed, name, 'behaviour'), this.opts.telemetrySources?.[name]);
+      behaviour = await createBehaviour(
+        name,
+        hosted.config,
+        seedFor(this.opts.seed, name, 'behaviour'),
+        this.opts.telemetrySources?.[name],
+      );
     } catch (err) {
       // A behaviour that cannot be built is a module that cannot start: no restart helps.
       if (generation !== hosted.generation) return;
@@ -285,19 +335,21 @@ export class EdgeAgent {
     hosted.exitCode = 0;
     hosted.lastStartTimeUtc = new Date().toISOString();
     const link = this.opts.edgeHub.attach(name, (refresh) => this.moduleKey(hosted, refresh), {
-      onUp: (desired, version) => this.guard(hosted, generation, () => {
-        // After each (re)connect the whole desired section: patches sent meanwhile are not replayed.
-        behaviour.onDesired?.(desired, version);
-        this.acknowledge(hosted, desired, version);
-        if (!hosted.started && this.opts.mayProduce()) {
-          hosted.started = true;
-          behaviour.start(this.api(hosted, generation));
-        }
-      }),
-      onDesired: (patch, version) => this.guard(hosted, generation, () => {
-        behaviour.onDesired?.(patch, version);
-        this.acknowledge(hosted, patch, version);
-      }),
+      onUp: (desired, version) =>
+        this.guard(hosted, generation, () => {
+          // After each (re)connect the whole desired section: patches sent meanwhile are not replayed.
+          behaviour.onDesired?.(desired, version);
+          this.acknowledge(hosted, desired, version);
+          if (!hosted.started && this.opts.mayProduce()) {
+            hosted.started = true;
+            behaviour.start(this.api(hosted, generation));
+          }
+        }),
+      onDesired: (patch, version) =>
+        this.guard(hosted, generation, () => {
+          behaviour.onDesired?.(patch, version);
+          this.acknowledge(hosted, patch, version);
+        }),
       onMethod: (method, request) => {
         let reply: MethodReply | undefined;
         this.guard(hosted, generation, () => {
@@ -305,9 +357,10 @@ export class EdgeAgent {
         });
         return reply;
       },
-      onInput: (input, body, properties) => this.guard(hosted, generation, () => {
-        if (hosted.started) behaviour.onInput?.(input, body, properties);
-      }),
+      onInput: (input, body, properties) =>
+        this.guard(hosted, generation, () => {
+          if (hosted.started) behaviour.onInput?.(input, body, properties);
+        }),
     });
     hosted.link = link;
     this.report();
@@ -342,7 +395,13 @@ export class EdgeAgent {
     const generation = hosted.generation;
     const coolOff = Math.min(COOL_OFF_UNIT_MS * 2 ** hosted.restartCount, MAX_COOL_OFF_MS);
     hosted.timer = this.ctx.scheduler.after(coolOff, () => {
-      if (generation !== hosted.generation || this.closed || this.modules.get(name) !== hosted || !this.opts.mayProduce()) return;
+      if (
+        generation !== hosted.generation ||
+        this.closed ||
+        this.modules.get(name) !== hosted ||
+        !this.opts.mayProduce()
+      )
+        return;
       hosted.restartCount += 1;
       hosted.lastRestartTimeUtc = new Date().toISOString();
       void this.startModule(hosted).then(() => this.report());
@@ -360,7 +419,9 @@ export class EdgeAgent {
       random: hosted.random,
       sendOutput: (output, body, properties, intendedAtMs) => {
         if (!live()) return;
-        const payload = Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body), 'utf8');
+        const payload = Buffer.isBuffer(body)
+          ? body
+          : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body), 'utf8');
         this.opts.edgeHub.send(name, output, payload, properties ?? {}, intendedAtMs ?? this.ctx.scheduler.now());
       },
       reportProperties: (patch) => {
@@ -450,11 +511,13 @@ export class EdgeAgent {
         if (hosted === undefined || hosted.spec.status !== 'running') {
           return { status: 400, response: { message: `no running module ${JSON.stringify(id ?? null)} to restart` } };
         }
-        void this.stopModule(hosted, 'restarting').then(() => {
-          hosted.restartCount += 1;
-          hosted.lastRestartTimeUtc = new Date().toISOString();
-          return this.startModule(hosted);
-        }).then(() => this.report());
+        void this.stopModule(hosted, 'restarting')
+          .then(() => {
+            hosted.restartCount += 1;
+            hosted.lastRestartTimeUtc = new Date().toISOString();
+            return this.startModule(hosted);
+          })
+          .then(() => this.report());
         return { status: 200 };
       }
       case 'GetModuleLogs':
@@ -498,16 +561,25 @@ export class EdgeAgent {
     const system = (which: 'edgeAgent' | 'edgeHub') => {
       const image = d?.systemModules[which].image ?? '';
       return {
-        type: 'docker', runtimeStatus: 'running', statusDescription: 'running', exitCode: 0,
-        lastStartTimeUtc: this.startedAt, lastExitTimeUtc: NEVER, imagePullPolicy: 'on-create',
+        type: 'docker',
+        runtimeStatus: 'running',
+        statusDescription: 'running',
+        exitCode: 0,
+        lastStartTimeUtc: this.startedAt,
+        lastExitTimeUtc: NEVER,
+        imagePullPolicy: 'on-create',
         settings: { image, imageHash: imageHash(image), createOptions: d?.systemModules[which].createOptions ?? '{}' },
-        ...(which === 'edgeHub' ? { status: 'running', restartPolicy: 'always', restartCount: 0, lastRestartTimeUtc: this.startedAt } : {}),
+        ...(which === 'edgeHub'
+          ? { status: 'running', restartPolicy: 'always', restartCount: 0, lastRestartTimeUtc: this.startedAt }
+          : {}),
       };
     };
     this.link.report({
       schemaVersion: REPORTED_SCHEMA_VERSION,
       version: EDGE_RUNTIME_VERSION,
-      ...(this.lastDesiredVersion === undefined ? {} : { lastDesiredVersion: this.lastDesiredVersion, lastDesiredStatus: this.lastDesiredStatus }),
+      ...(this.lastDesiredVersion === undefined
+        ? {}
+        : { lastDesiredVersion: this.lastDesiredVersion, lastDesiredStatus: this.lastDesiredStatus }),
       runtime: {
         type: 'docker',
         platform: { os: 'linux', architecture: 'x86_64', version: EDGE_RUNTIME_VERSION.version },

@@ -12,7 +12,11 @@ import { EdgeAgent } from './edge-agent.js';
 import { EdgeHub } from './edge-hub.js';
 import type { GatewayServer } from './gateway-server.js';
 import {
-  hubEndpoint, IdentityService, type DeviceRecovery, type HubEndpoint, type LinkState,
+  hubEndpoint,
+  IdentityService,
+  type DeviceRecovery,
+  type HubEndpoint,
+  type LinkState,
 } from './module-identity.js';
 import type { ModuleConfig, TelemetrySourceSpec } from './modules/index.js';
 
@@ -113,7 +117,8 @@ export class SimEdgeDevice extends PacedThing {
     const hubHost = this.auth.kind === 'direct-sas' ? this.auth.hubHost : this.assignment!.assignedHub;
     const endpoint = hubEndpoint(this.target, hubHost, this.ctx.localAddress(this.plan.ordinal));
     // A parent gateway (nested edge) takes the MQTT connections; the token still names the hub.
-    if (this.auth.kind === 'direct-sas' && this.auth.gatewayHost !== undefined) endpoint.mqtt = splitHostPort(this.auth.gatewayHost);
+    if (this.auth.kind === 'direct-sas' && this.auth.gatewayHost !== undefined)
+      endpoint.mqtt = splitHostPort(this.auth.gatewayHost);
     return endpoint;
   }
 
@@ -123,14 +128,19 @@ export class SimEdgeDevice extends PacedThing {
     if (this.runtimeEndpoint !== undefined && this.agent !== undefined) return this.reassigned();
     if (this.auth.kind === 'dps-x509') {
       // The identity service would call the registry with the device's certificate; the emulator's registry takes SAS only.
-      const refused = new ClassifiedError('auth', 'the registry takes the device\'s SAS token only');
+      const refused = new ClassifiedError('auth', "the registry takes the device's SAS token only");
       return this.recover(refused, 'moduleKey', () => {});
     }
     this.setState('connecting');
     const endpoint = this.endpoint();
     if (this.outageUntil !== undefined) endpoint.outageUntil = this.outageUntil;
     this.runtimeEndpoint = endpoint;
-    const identities = new IdentityService(endpoint, this.deviceId, this.auth.deviceKey, this.ctx.mqtt.operationTimeoutMs);
+    const identities = new IdentityService(
+      endpoint,
+      this.deviceId,
+      this.auth.deviceKey,
+      this.ctx.mqtt.operationTimeoutMs,
+    );
     const keys: Record<'$edgeAgent' | '$edgeHub', string | undefined> = { $edgeAgent: undefined, $edgeHub: undefined };
     try {
       const [agent, hub] = await Promise.all([identities.get('$edgeAgent'), identities.get('$edgeHub')]);
@@ -148,13 +158,20 @@ export class SimEdgeDevice extends PacedThing {
       return keys[moduleId]!;
     };
     const common = {
-      deviceId: this.deviceId, endpoint, random: this.plan.random, device: this.recoveryHooks,
+      deviceId: this.deviceId,
+      endpoint,
+      random: this.plan.random,
+      device: this.recoveryHooks,
       mayReconnect: () => !this.isStopped(),
       onState: (_: LinkState) => this.runtimeStateChanged(),
     };
     this.edgeHub = new EdgeHub(this.ctx, { ...common, key: key('$edgeHub') });
     this.agent = new EdgeAgent(this.ctx, {
-      ...common, key: key('$edgeAgent'), identities, edgeHub: this.edgeHub, seed: this.seed,
+      ...common,
+      key: key('$edgeAgent'),
+      identities,
+      edgeHub: this.edgeHub,
+      seed: this.seed,
       modules: this.config.modules,
       ...(this.config.fallback === undefined ? {} : { fallback: this.config.fallback }),
       ...(this.config.telemetrySources === undefined ? {} : { telemetrySources: this.config.telemetrySources }),
@@ -170,7 +187,10 @@ export class SimEdgeDevice extends PacedThing {
         try {
           await gateway.start(edgeHub, endpoint);
         } catch (err) {
-          this.ctx.log('error', `${this.deviceId}: edgeHub could not accept downstream devices: ${(err as Error).message}`);
+          this.ctx.log(
+            'error',
+            `${this.deviceId}: edgeHub could not accept downstream devices: ${(err as Error).message}`,
+          );
         }
       });
     }

@@ -8,7 +8,13 @@ import type { SimContext } from '../context.js';
 import { TelemetryPacer } from '../telemetry-pacer.js';
 import type { HubClient } from '../hub-client.js';
 import {
-  IdentityLink, isObject, type DeviceRecovery, type HubEndpoint, type JsonObject, type LinkState, type MethodReply,
+  IdentityLink,
+  isObject,
+  type DeviceRecovery,
+  type HubEndpoint,
+  type JsonObject,
+  type LinkState,
+  type MethodReply,
 } from './module-identity.js';
 import { MessageStore } from './message-store.js';
 import { routeMessage, type CompiledRoute, type RouteMessage } from './routes.js';
@@ -105,7 +111,10 @@ export class EdgeHub {
   private readonly drains = new WeakMap<UpstreamLeg, DrainState>();
   private scanning = false;
 
-  constructor(private readonly ctx: SimContext, private readonly opts: EdgeHubOptions) {
+  constructor(
+    private readonly ctx: SimContext,
+    private readonly opts: EdgeHubOptions,
+  ) {
     const ledger = ctx.metrics.ledger;
     this.store = new MessageStore<StoredMessage>({
       capacity: opts.storeCapacity ?? DEFAULT_STORE_CAPACITY,
@@ -114,19 +123,33 @@ export class EdgeHub {
         ledger.stored -= 1;
         ledger.expired += 1;
       },
-      onFull: (capacity) => ctx.log('warn', `${opts.deviceId}: edgeHub's store is full (${capacity} messages): the oldest lowest-priority messages expire`),
+      onFull: (capacity) =>
+        ctx.log(
+          'warn',
+          `${opts.deviceId}: edgeHub's store is full (${capacity} messages): the oldest lowest-priority messages expire`,
+        ),
     });
-    this.link = new IdentityLink(ctx, {
-      deviceId: opts.deviceId, moduleId: '$edgeHub', endpoint: opts.endpoint, key: opts.key, random: opts.random,
-      mayReconnect: opts.mayReconnect, device: opts.device,
-    }, {
-      onUp: (desired, version) => this.configure(desired, version),
-      onDesired: (_patch, version, desired) => this.configure(desired, version),
-      onMethod: (name) => name === 'RefreshDeviceScopeIdentityCache'
-        ? { status: 200 }
-        : { status: 404, response: { message: `Method ${name} is not supported` } },
-      onState: opts.onState,
-    });
+    this.link = new IdentityLink(
+      ctx,
+      {
+        deviceId: opts.deviceId,
+        moduleId: '$edgeHub',
+        endpoint: opts.endpoint,
+        key: opts.key,
+        random: opts.random,
+        mayReconnect: opts.mayReconnect,
+        device: opts.device,
+      },
+      {
+        onUp: (desired, version) => this.configure(desired, version),
+        onDesired: (_patch, version, desired) => this.configure(desired, version),
+        onMethod: (name) =>
+          name === 'RefreshDeviceScopeIdentityCache'
+            ? { status: 200 }
+            : { status: 404, response: { message: `Method ${name} is not supported` } },
+        onState: opts.onState,
+      },
+    );
   }
 
   start(intendedAt: number): void {
@@ -187,7 +210,9 @@ export class EdgeHub {
     this.link.report({
       schemaVersion: REPORTED_SCHEMA_VERSION,
       version: EDGE_RUNTIME_VERSION,
-      ...(this.lastDesiredVersion === undefined ? {} : { lastDesiredVersion: this.lastDesiredVersion, lastDesiredStatus: this.lastDesiredStatus }),
+      ...(this.lastDesiredVersion === undefined
+        ? {}
+        : { lastDesiredVersion: this.lastDesiredVersion, lastDesiredStatus: this.lastDesiredStatus }),
       clients,
     });
   }
@@ -195,15 +220,19 @@ export class EdgeHub {
   private setClientStatus(moduleId: string, connected: boolean): void {
     const id = `${this.opts.deviceId}/${moduleId}`;
     const now = new Date().toISOString();
-    this.clientStatus.set(id, connected
-      ? { status: 'Connected', lastConnectedTimeUtc: now }
-      : { status: 'Disconnected', lastDisconnectedTimeUtc: now });
+    this.clientStatus.set(
+      id,
+      connected
+        ? { status: 'Connected', lastConnectedTimeUtc: now }
+        : { status: 'Disconnected', lastDisconnectedTimeUtc: now },
+    );
     this.report();
   }
 
   /** A downstream device connected to (or left) this gateway: listed in `clients` only while connected. */
   downstreamConnected(deviceId: string, connected: boolean): void {
-    if (connected) this.clientStatus.set(deviceId, { status: 'Connected', lastConnectedTimeUtc: new Date().toISOString() });
+    if (connected)
+      this.clientStatus.set(deviceId, { status: 'Connected', lastConnectedTimeUtc: new Date().toISOString() });
     else this.clientStatus.delete(deviceId);
     if (!this.closed) this.report();
   }
@@ -213,7 +242,14 @@ export class EdgeHub {
    * on its own leg, or to module inputs. `generatedElsewhere`: the device counted it as generated already.
    * False when edgeHub is stopping and takes nothing.
    */
-  forwardFromDevice(leg: UpstreamLeg, deviceId: string, body: Buffer, properties: PropertyBag, intendedAt: number, generatedElsewhere: boolean): boolean {
+  forwardFromDevice(
+    leg: UpstreamLeg,
+    deviceId: string,
+    body: Buffer,
+    properties: PropertyBag,
+    intendedAt: number,
+    generatedElsewhere: boolean,
+  ): boolean {
     if (this.closed) return false;
     const { system, application } = splitProperties(properties);
     const message: RouteMessage = {
@@ -230,7 +266,17 @@ export class EdgeHub {
     }
     for (const route of matched) {
       const sink = route.sink;
-      if (sink.kind === 'upstream') this.upstream(leg, '', body, properties, intendedAt, route.priority, route.timeToLiveSecs ?? this.timeToLiveSecs, generatedElsewhere);
+      if (sink.kind === 'upstream')
+        this.upstream(
+          leg,
+          '',
+          body,
+          properties,
+          intendedAt,
+          route.priority,
+          route.timeToLiveSecs ?? this.timeToLiveSecs,
+          generatedElsewhere,
+        );
       else this.deliver(undefined, sink.moduleId, sink.input, body, application, properties, deviceId);
     }
     return true;
@@ -265,24 +311,33 @@ export class EdgeHub {
   attach(moduleId: string, key: (refresh: boolean) => Promise<string>, owner: ModuleClientOwner): IdentityLink {
     const identity = `${this.opts.deviceId}/${moduleId}`;
     const pacer = new TelemetryPacer(this.ctx, identity, this.opts.random, 0, NO_EVENTS);
-    const link: IdentityLink = new IdentityLink(this.ctx, {
-      deviceId: this.opts.deviceId, moduleId, endpoint: this.opts.endpoint, key, random: this.opts.random,
-      mayReconnect: this.opts.mayReconnect, device: this.opts.device,
-    }, {
-      onUp: (desired, version) => {
-        this.setClientStatus(moduleId, true);
-        owner.onUp(desired, version);
-        const client = this.clients.get(moduleId);
-        if (client !== undefined) this.pump(client);
+    const link: IdentityLink = new IdentityLink(
+      this.ctx,
+      {
+        deviceId: this.opts.deviceId,
+        moduleId,
+        endpoint: this.opts.endpoint,
+        key,
+        random: this.opts.random,
+        mayReconnect: this.opts.mayReconnect,
+        device: this.opts.device,
       },
-      onDesired: (patch, version) => owner.onDesired(patch, version),
-      onMethod: (name, request) => owner.onMethod(name, request),
-      onDown: () => {
-        const client = this.clients.get(moduleId);
-        if (client !== undefined) this.upstreamDown(client);
-        this.setClientStatus(moduleId, false);
+      {
+        onUp: (desired, version) => {
+          this.setClientStatus(moduleId, true);
+          owner.onUp(desired, version);
+          const client = this.clients.get(moduleId);
+          if (client !== undefined) this.pump(client);
+        },
+        onDesired: (patch, version) => owner.onDesired(patch, version),
+        onMethod: (name, request) => owner.onMethod(name, request),
+        onDown: () => {
+          const client = this.clients.get(moduleId);
+          if (client !== undefined) this.upstreamDown(client);
+          this.setClientStatus(moduleId, false);
+        },
       },
-    });
+    );
     if (this.closed) {
       void link.close(); // the device stopped meanwhile
       return link;
@@ -314,8 +369,11 @@ export class EdgeHub {
       properties: application,
       systemProperties: {
         ...system,
-        contentType: 'application/json', contentEncoding: 'utf-8',
-        connectionDeviceId: this.opts.deviceId, connectionModuleId: moduleId, outputName: output,
+        contentType: 'application/json',
+        contentEncoding: 'utf-8',
+        connectionDeviceId: this.opts.deviceId,
+        connectionModuleId: moduleId,
+        outputName: output,
       },
       body,
     };
@@ -328,14 +386,28 @@ export class EdgeHub {
     }
     for (const route of matched) {
       const sink = route.sink;
-      if (sink.kind === 'upstream') this.upstream(from, output, body, properties, intendedAt, route.priority, route.timeToLiveSecs ?? this.timeToLiveSecs);
+      if (sink.kind === 'upstream')
+        this.upstream(
+          from,
+          output,
+          body,
+          properties,
+          intendedAt,
+          route.priority,
+          route.timeToLiveSecs ?? this.timeToLiveSecs,
+        );
       else this.deliver(moduleId, sink.moduleId, sink.input, body, application, properties);
     }
   }
 
   /** In process, on the next turn of the scheduler (a route loop then spins instead of overflowing the stack). */
   private deliver(
-    fromModule: string | undefined, toModule: string, input: string, body: Buffer, application: PropertyBag, original: PropertyBag,
+    fromModule: string | undefined,
+    toModule: string,
+    input: string,
+    body: Buffer,
+    application: PropertyBag,
+    original: PropertyBag,
     fromDevice = this.opts.deviceId,
   ): void {
     const target = this.clients.get(toModule);
@@ -362,7 +434,13 @@ export class EdgeHub {
    * is stored (store-and-forward) for `ttlSecs`, the route's or the global TTL; it then goes after them.
    */
   private upstream(
-    from: UpstreamLeg, output: string, body: Buffer, properties: PropertyBag, intendedAt: number, priority: number, ttlSecs: number,
+    from: UpstreamLeg,
+    output: string,
+    body: Buffer,
+    properties: PropertyBag,
+    intendedAt: number,
+    priority: number,
+    ttlSecs: number,
     generatedElsewhere = false,
   ): void {
     const bag: PropertyBag = {
@@ -389,20 +467,32 @@ export class EdgeHub {
 
   /** Publishes on the leg's connection; `after` runs once the outcome is known (or the connection failed it). */
   private publish(
-    leg: UpstreamLeg, message: StoredMessage, generatedElsewhere: boolean, late: boolean, after?: () => void,
+    leg: UpstreamLeg,
+    message: StoredMessage,
+    generatedElsewhere: boolean,
+    late: boolean,
+    after?: () => void,
   ): void {
-    leg.pacer.send((_body, _component, _intended, done) => {
-      const hub = leg.link.hub;
-      if (hub === undefined) {
-        done(new ClassifiedError('network', `${leg.link.identity}: upstream not connected`));
-        after?.();
-        return;
-      }
-      hub.sendTelemetry(message.body, message.bag, 1, (err) => {
-        done(err);
-        after?.();
-      });
-    }, '', undefined, message.intendedAt, generatedElsewhere, late, message);
+    leg.pacer.send(
+      (_body, _component, _intended, done) => {
+        const hub = leg.link.hub;
+        if (hub === undefined) {
+          done(new ClassifiedError('network', `${leg.link.identity}: upstream not connected`));
+          after?.();
+          return;
+        }
+        hub.sendTelemetry(message.body, message.bag, 1, (err) => {
+          done(err);
+          after?.();
+        });
+      },
+      '',
+      undefined,
+      message.intendedAt,
+      generatedElsewhere,
+      late,
+      message,
+    );
   }
 
   /** Sends what is stored for the leg's identity, in order, a bounded number ahead of their acknowledgements. */

@@ -11,7 +11,9 @@ export const EDGE_CA_CERT_FILE = `${EDGE_CA}.pem`;
 /** The edge CA (certificate and key) of `stateDir`, created when missing; `certPath` is what users trust. */
 export async function loadEdgeCa(stateDir: string): Promise<PemPair & { certPath: string }> {
   await mkdir(stateDir, { recursive: true });
-  const ca = await loadOrCreatePair(stateDir, EDGE_CA, () => createCertificateAuthority('edgefleet edge CA (simulated IoT Edge gateways)'));
+  const ca = await loadOrCreatePair(stateDir, EDGE_CA, () =>
+    createCertificateAuthority('edgefleet edge CA (simulated IoT Edge gateways)'),
+  );
   return { ...ca, certPath: join(stateDir, EDGE_CA_CERT_FILE) };
 }
 

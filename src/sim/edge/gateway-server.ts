@@ -9,7 +9,12 @@ import type { Duplex } from 'node:stream';
 import { X509Certificate } from 'node:crypto';
 import { Aedes, type Client, type PublishPacket, type Subscription } from 'aedes';
 import {
-  allowedFilters, parseHubUsername, parseSasToken, SasTokenError, sasResource, verifySasToken,
+  allowedFilters,
+  parseHubUsername,
+  parseSasToken,
+  SasTokenError,
+  sasResource,
+  verifySasToken,
 } from '../../protocol/index.js';
 import { commonNameOf, issueServerCertificate } from '../../protocol/x509.js';
 import { classify, ClassifiedError } from '../../transport/errors.js';
@@ -54,7 +59,10 @@ export interface GatewayListenRequest {
 }
 
 class RefusedConnection extends Error {
-  constructor(readonly returnCode: number, message: string) {
+  constructor(
+    readonly returnCode: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -138,13 +146,18 @@ export class GatewayServer {
     if (this.closed || this.broker !== undefined) return;
     this.edgeHub = edgeHub;
     this.endpoint = endpoint;
-    const broker = await Aedes.createBroker({ heartbeatInterval: 3_600_000, connectTimeout: 10_000, maxClientsIdLength: 256 });
+    const broker = await Aedes.createBroker({
+      heartbeatInterval: 3_600_000,
+      connectTimeout: 10_000,
+      maxClientsIdLength: 256,
+    });
     if (this.closed) return void broker.close();
     broker.authenticate = (client, username, password, done) => {
       this.authenticate(client, username, password).then(
         () => done(null, true),
         (err: unknown) => {
-          const refused = err instanceof RefusedConnection ? err : new RefusedConnection(CONNACK.serverUnavailable, String(err));
+          const refused =
+            err instanceof RefusedConnection ? err : new RefusedConnection(CONNACK.serverUnavailable, String(err));
           this.ctx.log('debug', `${this.gatewayId}: edgeHub refused ${client.id}: ${refused.message}`);
           done(Object.assign(new Error(refused.message), { returnCode: refused.returnCode }), false);
         },
@@ -166,7 +179,13 @@ export class GatewayServer {
       if (this.links.has(client) && !this.quiet) edgeHub.downstreamConnected(client.id, true);
     });
     broker.on('ack', (packet, client) => {
-      if (client !== null && packet !== undefined && 'topic' in packet && packet.topic.includes('/messages/devicebound')) this.links.get(client)?.c2dCompleted();
+      if (
+        client !== null &&
+        packet !== undefined &&
+        'topic' in packet &&
+        packet.topic.includes('/messages/devicebound')
+      )
+        this.links.get(client)?.c2dCompleted();
     });
     broker.on('clientDisconnect', (client) => void this.gone(client));
     broker.on('clientError', (client) => void this.gone(client));
@@ -191,10 +210,15 @@ export class GatewayServer {
     const isIp = /^[\d.]+$|:/.test(request.host);
     const server = await issueServerCertificate(
       { certPem: request.certPem, keyPem: request.keyPem },
-      { dns: [...new Set([this.gatewayId.toLowerCase(), 'localhost', ...(isIp ? [] : [request.host])])], ips: [...new Set(['127.0.0.1', ...(isIp ? [request.host] : [])])] },
+      {
+        dns: [...new Set([this.gatewayId.toLowerCase(), 'localhost', ...(isIp ? [] : [request.host])])],
+        ips: [...new Set(['127.0.0.1', ...(isIp ? [request.host] : [])])],
+      },
     );
     if (this.closed) return;
-    const tls = createServer({ cert: server.certPem + request.certPem, key: server.keyPem }, (socket: TLSSocket) => this.broker?.handle(socket));
+    const tls = createServer({ cert: server.certPem + request.certPem, key: server.keyPem }, (socket: TLSSocket) =>
+      this.broker?.handle(socket),
+    );
     tls.on('tlsClientError', () => {}); // a client that fails its handshake is its own problem
     // Closing waits for every connection to end: the gateway ends them itself (a device that keeps its socket open,
     // or is halfway through a handshake, must not keep a stopping gateway alive).
@@ -214,16 +238,26 @@ export class GatewayServer {
     else this.ctx.log('info', message);
   }
 
-  private async authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<void> {
+  private async authenticate(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+  ): Promise<void> {
     const edgeHub = this.edgeHub;
     const endpoint = this.endpoint;
-    if (edgeHub === undefined || endpoint === undefined || this.closed) throw new RefusedConnection(CONNACK.serverUnavailable, 'edgeHub is stopping');
+    if (edgeHub === undefined || endpoint === undefined || this.closed)
+      throw new RefusedConnection(CONNACK.serverUnavailable, 'edgeHub is stopping');
     const deviceId = client.id;
     const info = this.streams.get(client.conn);
     const fromListener = info === undefined && this.listenRequest?.keyOf !== undefined && !deviceId.includes('/');
-    const child = this.children.get(deviceId.toLowerCase())
-      ?? (fromListener ? { deviceId, auth: 'sas' as const, key: this.listenRequest!.keyOf!(deviceId) } : undefined);
-    if (child === undefined || child.deviceId !== deviceId || (info?.deviceId !== undefined && info.deviceId !== deviceId)) {
+    const child =
+      this.children.get(deviceId.toLowerCase()) ??
+      (fromListener ? { deviceId, auth: 'sas' as const, key: this.listenRequest!.keyOf!(deviceId) } : undefined);
+    if (
+      child === undefined ||
+      child.deviceId !== deviceId ||
+      (info?.deviceId !== undefined && info.deviceId !== deviceId)
+    ) {
       throw new RefusedConnection(CONNACK.notAuthorized, `"${deviceId}" is not a child of ${this.gatewayId}`);
     }
     const parsed = username === undefined ? undefined : parseHubUsername(username);
@@ -236,23 +270,34 @@ export class GatewayServer {
       if (cert === undefined || commonNameOf(cert) !== deviceId) {
         throw new RefusedConnection(CONNACK.notAuthorized, 'no client certificate with CN = the device id');
       }
-      if (info?.x509 === undefined) throw new RefusedConnection(CONNACK.notAuthorized, 'X.509 children are accepted in process only');
+      if (info?.x509 === undefined)
+        throw new RefusedConnection(CONNACK.notAuthorized, 'X.509 children are accepted in process only');
       if (child.caPem === undefined || !issuedBy(info.x509.certPem, child.caPem)) {
-        throw new RefusedConnection(CONNACK.notAuthorized, 'the client certificate is not issued by the CA edgeHub trusts for this child');
+        throw new RefusedConnection(
+          CONNACK.notAuthorized,
+          'the client certificate is not issued by the CA edgeHub trusts for this child',
+        );
       }
       credential = { kind: 'x509', certPem: info.x509.certPem, keyPem: info.x509.keyPem };
     } else {
-      if (child.key === undefined || password === undefined) throw new RefusedConnection(CONNACK.notAuthorized, 'a SAS token is required');
+      if (child.key === undefined || password === undefined)
+        throw new RefusedConnection(CONNACK.notAuthorized, 'a SAS token is required');
       let token;
       try {
         token = parseSasToken(password.toString('utf8'));
       } catch (err) {
-        if (err instanceof SasTokenError) throw new RefusedConnection(CONNACK.notAuthorized, `not a SAS token: ${err.message}`);
+        if (err instanceof SasTokenError)
+          throw new RefusedConnection(CONNACK.notAuthorized, `not a SAS token: ${err.message}`);
         throw err;
       }
       const hubHost = endpoint.hubHost;
       const bare = hubHost.replace(/:\d+$/, '');
-      const verdict = verifySasToken(token, [child.key], [sasResource.device(hubHost, deviceId), sasResource.device(bare, deviceId)], Math.floor(Date.now() / 1000));
+      const verdict = verifySasToken(
+        token,
+        [child.key],
+        [sasResource.device(hubHost, deviceId), sasResource.device(bare, deviceId)],
+        Math.floor(Date.now() / 1000),
+      );
       if (!verdict.ok) throw new RefusedConnection(CONNACK.notAuthorized, `SAS token refused (${verdict.reason})`);
       credential = { kind: 'sas', key: child.key };
     }
@@ -265,14 +310,23 @@ export class GatewayServer {
     }
     let link: DownstreamLink;
     try {
-      link = await DownstreamLink.open(this.ctx, edgeHub, client, {
-        deviceId, gatewayId: this.gatewayId, endpoint, credential,
-        ...(info?.takenOver === undefined ? {} : { takenOver: info.takenOver }),
-        onUpstreamLost: (lost) => {
-          // Its identity was refused upstream: the child cannot be served (it reconnects, and gets a new upstream leg).
-          for (const [c, l] of this.links) if (l === lost) c.close();
+      link = await DownstreamLink.open(
+        this.ctx,
+        edgeHub,
+        client,
+        {
+          deviceId,
+          gatewayId: this.gatewayId,
+          endpoint,
+          credential,
+          ...(info?.takenOver === undefined ? {} : { takenOver: info.takenOver }),
+          onUpstreamLost: (lost) => {
+            // Its identity was refused upstream: the child cannot be served (it reconnects, and gets a new upstream leg).
+            for (const [c, l] of this.links) if (l === lost) c.close();
+          },
         },
-      }, this.random);
+        this.random,
+      );
     } catch (err) {
       // The hub refused the device itself: so does edgeHub (the device then registers again); else it is unavailable.
       const code = classify(err).errorClass === 'auth' ? CONNACK.notAuthorized : CONNACK.serverUnavailable;
@@ -289,7 +343,8 @@ export class GatewayServer {
     const link = this.links.get(client);
     if (link === undefined) return;
     this.links.delete(client);
-    if (!this.quiet && ![...this.links.values()].some((l) => l.identity === link.identity)) this.edgeHub?.downstreamConnected(link.identity, false);
+    if (!this.quiet && ![...this.links.values()].some((l) => l.identity === link.identity))
+      this.edgeHub?.downstreamConnected(link.identity, false);
     await link.close(true);
   }
 
@@ -327,7 +382,12 @@ function issuedBy(leafPem: string, caPem: string): boolean {
     const leaf = new X509Certificate(leafPem);
     const ca = new X509Certificate(caPem);
     const now = Date.now();
-    return leaf.checkIssued(ca) && leaf.verify(ca.publicKey) && Date.parse(leaf.validFrom) <= now && now <= Date.parse(leaf.validTo);
+    return (
+      leaf.checkIssued(ca) &&
+      leaf.verify(ca.publicKey) &&
+      Date.parse(leaf.validFrom) <= now &&
+      now <= Date.parse(leaf.validTo)
+    );
   } catch {
     return false;
   }

@@ -187,7 +187,8 @@ export class MessageStore<T> {
       let oldest: { identity: string; queue: IdentityQueue<T>; seq: number } | undefined;
       for (const [identity, queue] of this.queues) {
         const head = queue.levels[level]!.peek();
-        if (head !== undefined && (oldest === undefined || head.seq < oldest.seq)) oldest = { identity, queue, seq: head.seq };
+        if (head !== undefined && (oldest === undefined || head.seq < oldest.seq))
+          oldest = { identity, queue, seq: head.seq };
       }
       if (oldest === undefined) continue;
       const entry = oldest.queue.levels[level]!.shift()!;

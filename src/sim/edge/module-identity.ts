@@ -7,7 +7,13 @@ import { splitHostPort, type AzureTarget } from '../../endpoints/target.js';
 import { createSasToken, parseMethodPayload, sasResource } from '../../protocol/index.js';
 import { ClassifiedError, classify, classifyStatus } from '../../transport/errors.js';
 import {
-  failureOf, isRefusal, PHASE_OPERATION, RetryState, type AssignedBy, type RetryDecision, type RetryPhase,
+  failureOf,
+  isRefusal,
+  PHASE_OPERATION,
+  RetryState,
+  type AssignedBy,
+  type RetryDecision,
+  type RetryPhase,
 } from '../../transport/retry-policy.js';
 import { secureContextFor } from '../../transport/tls-context.js';
 import type { ScheduledHandle } from '../../core/scheduler.js';
@@ -47,7 +53,9 @@ export function checkOutage(ctx: SimContext, endpoint: HubEndpoint): void {
 export function hubEndpoint(target: AzureTarget, hubHost: string, localAddress: string | undefined): HubEndpoint {
   const mqtt = splitHostPort(hubHost);
   return {
-    hubHost, mqtt, https: { host: mqtt.host, port: target.hubHttpsPort },
+    hubHost,
+    mqtt,
+    https: { host: mqtt.host, port: target.hubHttpsPort },
     ...(target.caPem === undefined ? {} : { caPem: target.caPem }),
     ...(localAddress === undefined ? {} : { localAddress }),
   };
@@ -76,7 +84,9 @@ export class IdentityService {
   }
 
   create(moduleId: string): Promise<ModuleIdentityInfo> {
-    return this.call('PUT', moduleId, { moduleId, deviceId: this.deviceId, managedBy: 'iotEdge' }).then((r) => this.info(moduleId, r));
+    return this.call('PUT', moduleId, { moduleId, deviceId: this.deviceId, managedBy: 'iotEdge' }).then((r) =>
+      this.info(moduleId, r),
+    );
   }
 
   async delete(moduleId: string): Promise<void> {
@@ -88,9 +98,16 @@ export class IdentityService {
     const auth = isObject(b.authentication) ? b.authentication : {};
     const keys = isObject(auth.symmetricKey) ? auth.symmetricKey : {};
     if (typeof keys.primaryKey !== 'string') {
-      throw new ClassifiedError('protocol', `module identity ${this.deviceId}/${moduleId} came without a symmetric key`);
+      throw new ClassifiedError(
+        'protocol',
+        `module identity ${this.deviceId}/${moduleId} came without a symmetric key`,
+      );
     }
-    return { moduleId, primaryKey: keys.primaryKey, ...(typeof b.managedBy === 'string' ? { managedBy: b.managedBy } : {}) };
+    return {
+      moduleId,
+      primaryKey: keys.primaryKey,
+      ...(typeof b.managedBy === 'string' ? { managedBy: b.managedBy } : {}),
+    };
   }
 
   private call(method: 'GET' | 'PUT' | 'DELETE', moduleId: string, body?: unknown): Promise<unknown> {
@@ -105,34 +122,46 @@ export class IdentityService {
     const text = body === undefined ? undefined : JSON.stringify(body);
     const what = `module identity ${this.deviceId}/${moduleId} (${method})`;
     return new Promise((resolve, reject) => {
-      const req = request({
-        host: dial.host, port: dial.port, path, method,
-        // SNI takes a host name, never an address.
-        ...(isIP(dial.host) === 0 ? { servername: dial.host } : {}),
-        // The shared context does the TLS work; `ca` keeps pooled sockets apart per CA in the agent.
-        ...(caPem === undefined ? {} : { ca: caPem, secureContext: secureContextFor({ ca: caPem }) }),
-        ...(localAddress === undefined ? {} : { localAddress }),
-        headers: {
-          authorization: token, accept: 'application/json',
-          ...(text === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }),
+      const req = request(
+        {
+          host: dial.host,
+          port: dial.port,
+          path,
+          method,
+          // SNI takes a host name, never an address.
+          ...(isIP(dial.host) === 0 ? { servername: dial.host } : {}),
+          // The shared context does the TLS work; `ca` keeps pooled sockets apart per CA in the agent.
+          ...(caPem === undefined ? {} : { ca: caPem, secureContext: secureContextFor({ ca: caPem }) }),
+          ...(localAddress === undefined ? {} : { localAddress }),
+          headers: {
+            authorization: token,
+            accept: 'application/json',
+            ...(text === undefined
+              ? {}
+              : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }),
+          },
+          timeout: this.timeoutMs,
         },
-        timeout: this.timeoutMs,
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (d: Buffer) => chunks.push(d));
-        res.on('error', (err) => reject(classify(err)));
-        res.on('end', () => {
-          const status = res.statusCode ?? 0;
-          const answer = Buffer.concat(chunks).toString('utf8');
-          if (status < 200 || status >= 300) return reject(classifyStatus(status, `${what}: ${answer.slice(0, 160)}`));
-          try {
-            resolve(answer.length === 0 ? undefined : JSON.parse(answer));
-          } catch {
-            reject(new ClassifiedError('protocol', `${what}: the answer is not JSON`));
-          }
-        });
-      });
-      req.on('timeout', () => req.destroy(new ClassifiedError('timeout', `${what}: no answer within ${this.timeoutMs} ms`)));
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (d: Buffer) => chunks.push(d));
+          res.on('error', (err) => reject(classify(err)));
+          res.on('end', () => {
+            const status = res.statusCode ?? 0;
+            const answer = Buffer.concat(chunks).toString('utf8');
+            if (status < 200 || status >= 300)
+              return reject(classifyStatus(status, `${what}: ${answer.slice(0, 160)}`));
+            try {
+              resolve(answer.length === 0 ? undefined : JSON.parse(answer));
+            } catch {
+              reject(new ClassifiedError('protocol', `${what}: the answer is not JSON`));
+            }
+          });
+        },
+      );
+      req.on('timeout', () =>
+        req.destroy(new ClassifiedError('timeout', `${what}: no answer within ${this.timeoutMs} ms`)),
+      );
       req.on('error', (err) => reject(classify(err)));
       req.end(text);
     });
@@ -223,15 +252,21 @@ export interface DeviceRecovery {
  * register again when it says so. Undefined: the policy gave up (the device was told, and fails).
  */
 export function runtimeDecision(
-  ctx: SimContext, state: RetryState, device: DeviceRecovery, e: ClassifiedError, phase: RetryPhase, who: string,
+  ctx: SimContext,
+  state: RetryState,
+  device: DeviceRecovery,
+  e: ClassifiedError,
+  phase: RetryPhase,
+  who: string,
   random: () => number,
 ): (RetryDecision & { delayMs: number }) | undefined {
   // Fetching a key is the device's own call (its token); connecting is the module identity's.
   const assignedBy = phase === 'moduleKey' ? device.assignedBy : 'module';
   const failure = failureOf(e);
-  const decision = phase === 'moduleKey' && device.registering() && isRefusal(failure)
-    ? state.meanwhile(random)
-    : state.next({ ...failure, phase, assignedBy, hadAssignment: true }, random);
+  const decision =
+    phase === 'moduleKey' && device.registering() && isRefusal(failure)
+      ? state.meanwhile(random)
+      : state.next({ ...failure, phase, assignedBy, hadAssignment: true }, random);
   if (decision.action === 'giveUp') {
     device.gaveUp(e, `${who}: ${decision.reason}`);
     return undefined;
@@ -280,7 +315,11 @@ export class IdentityLink {
   private attempted = false;
   private upWaiters: (() => void)[] = [];
 
-  constructor(private readonly ctx: SimContext, private readonly opts: LinkOptions, private readonly owner: LinkOwner) {}
+  constructor(
+    private readonly ctx: SimContext,
+    private readonly opts: LinkOptions,
+    private readonly owner: LinkOwner,
+  ) {}
 
   get identity(): string {
     return `${this.opts.deviceId}/${this.opts.moduleId}`;
@@ -367,17 +406,23 @@ export class IdentityLink {
 
   private open(generation: number, key: string): Promise<HubClient> {
     const { endpoint, deviceId, moduleId } = this.opts;
-    return HubClient.connect(this.ctx, {
-      identity: { deviceId, moduleId }, hubHost: endpoint.hubHost, dial: endpoint.mqtt,
-      credential: { kind: 'sas', key },
-      ...(endpoint.caPem === undefined ? {} : { caPem: endpoint.caPem }),
-      ...(endpoint.localAddress === undefined ? {} : { localAddress: endpoint.localAddress }),
-      tokenTtlSeconds: TOKEN_TTL_SECONDS,
-    }, {
-      onDesired: (patch, version) => this.desiredPatch(generation, patch, version),
-      onMethod: (name, rid, payload) => this.method(generation, name, rid, payload),
-      onLost: (err) => this.lost(generation, err),
-    });
+    return HubClient.connect(
+      this.ctx,
+      {
+        identity: { deviceId, moduleId },
+        hubHost: endpoint.hubHost,
+        dial: endpoint.mqtt,
+        credential: { kind: 'sas', key },
+        ...(endpoint.caPem === undefined ? {} : { caPem: endpoint.caPem }),
+        ...(endpoint.localAddress === undefined ? {} : { localAddress: endpoint.localAddress }),
+        tokenTtlSeconds: TOKEN_TTL_SECONDS,
+      },
+      {
+        onDesired: (patch, version) => this.desiredPatch(generation, patch, version),
+        onMethod: (name, rid, payload) => this.method(generation, name, rid, payload),
+        onLost: (err) => this.lost(generation, err),
+      },
+    );
   }
 
   /** Reads the twin after a connect; false when that failed (the connection is closed and tried again). */
@@ -429,15 +474,18 @@ export class IdentityLink {
   private scheduleRenewal(client: HubClient, generation: number): void {
     this.renewTimer?.cancel();
     if (client.tokenExpiry === undefined) return;
-    this.renewTimer = this.ctx.scheduler.at((client.tokenExpiry - TOKEN_RENEWAL_MARGIN_SECONDS) * 1000, async (intended) => {
-      if (generation !== this.generation || this.state !== 'up') return;
-      // Renewal is a clean reconnect: a graceful close lets in-flight PUBACKs arrive first.
-      this.generation++;
-      this.client = undefined;
-      await this.closeClient(client, true);
-      this.owner.onDown?.('token renewal');
-      void this.connect(intended);
-    });
+    this.renewTimer = this.ctx.scheduler.at(
+      (client.tokenExpiry - TOKEN_RENEWAL_MARGIN_SECONDS) * 1000,
+      async (intended) => {
+        if (generation !== this.generation || this.state !== 'up') return;
+        // Renewal is a clean reconnect: a graceful close lets in-flight PUBACKs arrive first.
+        this.generation++;
+        this.client = undefined;
+        await this.closeClient(client, true);
+        this.owner.onDown?.('token renewal');
+        void this.connect(intended);
+      },
+    );
   }
 
   private lost(generation: number, err: ClassifiedError): void {
@@ -455,7 +503,9 @@ export class IdentityLink {
     if (client === undefined || this.state !== 'up') return;
     const generation = this.generation;
     // Closing it ourselves raises no onLost: report the loss as the device would notice it.
-    void client.close(true).then(() => this.lost(generation, new ClassifiedError('network', 'connection dropped by the profile')));
+    void client
+      .close(true)
+      .then(() => this.lost(generation, new ClassifiedError('network', 'connection dropped by the profile')));
   }
 
   /** Closes for good; `graceful` lets in-flight PUBACKs arrive first. */
@@ -475,7 +525,9 @@ export class IdentityLink {
   private async closeClient(client: HubClient, graceful: boolean): Promise<void> {
     if (!graceful) return client.close(true);
     let timer: ScheduledHandle | undefined;
-    const late = new Promise<'late'>((resolve) => (timer = this.ctx.scheduler.after(this.ctx.mqtt.operationTimeoutMs, () => resolve('late'))));
+    const late = new Promise<'late'>(
+      (resolve) => (timer = this.ctx.scheduler.after(this.ctx.mqtt.operationTimeoutMs, () => resolve('late'))),
+    );
     const outcome = await Promise.race([client.close(false).then(() => 'closed' as const), late]);
     timer?.cancel();
     if (outcome === 'late') await client.close(true);
@@ -519,12 +571,16 @@ export class IdentityLink {
     let reply: MethodReply;
     try {
       // Without a handler, the SDKs answer 501.
-      reply = this.owner.onMethod?.(name, request) ?? { status: 501, response: { message: `method ${name} is not implemented` } };
+      reply = this.owner.onMethod?.(name, request) ?? {
+        status: 501,
+        response: { message: `method ${name} is not implemented` },
+      };
     } catch (err) {
       reply = { status: 500, response: { message: (err as Error).message } };
     }
     const respond = () => {
-      if (generation === this.generation && this.client?.connected) this.client.respondMethod(rid, reply.status, reply.response ?? null);
+      if (generation === this.generation && this.client?.connected)
+        this.client.respondMethod(rid, reply.status, reply.response ?? null);
     };
     if ((reply.delayMs ?? 0) > 0) this.ctx.scheduler.after(reply.delayMs!, respond);
     else respond();
@@ -544,15 +600,18 @@ export class IdentityLink {
     const client = this.hub;
     if (client === undefined) return Promise.resolve(false);
     const started = this.ctx.scheduler.now();
-    return client.patchReported(patch).then(() => {
-      this.ctx.metrics.recordLatency('reportedPatch', started, started, this.ctx.scheduler.now());
-      if (this.reported !== undefined) applyMergePatch(this.reported, clone(patch));
-      return true;
-    }, (err) => {
-      const e = classify(err);
-      this.ctx.metrics.recordError(e.errorClass, `${this.identity}: ${e.message}`, 'reportedPatch');
-      return false;
-    });
+    return client.patchReported(patch).then(
+      () => {
+        this.ctx.metrics.recordLatency('reportedPatch', started, started, this.ctx.scheduler.now());
+        if (this.reported !== undefined) applyMergePatch(this.reported, clone(patch));
+        return true;
+      },
+      (err) => {
+        const e = classify(err);
+        this.ctx.metrics.recordError(e.errorClass, `${this.identity}: ${e.message}`, 'reportedPatch');
+        return false;
+      },
+    );
   }
 
   /** What the twin's reported section holds as far as this link knows. */

@@ -162,9 +162,15 @@ function randomWalkGenerator(spec: Extract<GeneratorSpec, { kind: 'randomWalk' }
   const min = spec.min ?? -Infinity;
   const max = spec.max ?? Infinity;
   const start =
-    spec.start !== undefined ? spec.start
-    : Number.isFinite(min) && Number.isFinite(max) ? (min + max) / 2
-    : Number.isFinite(min) ? min : Number.isFinite(max) ? max : 0;
+    spec.start !== undefined
+      ? spec.start
+      : Number.isFinite(min) && Number.isFinite(max)
+        ? (min + max) / 2
+        : Number.isFinite(min)
+          ? min
+          : Number.isFinite(max)
+            ? max
+            : 0;
   const rng = new Prng(seed);
   let x = start;
   return {
@@ -216,26 +222,43 @@ function numericProfile(h: Hints, seed: number): { spec: GeneratorSpec; decimals
   const unit = (h.unit ?? '').toLowerCase();
   const start = new Prng(seedFor(seed, 'start'));
   if (sem === 'temperature' || /temp/.test(n) || unit.startsWith('degree') || unit === 'kelvin') {
-    if (unit === 'degreefahrenheit') return { spec: { kind: 'sine', min: 59, max: 86, periodSeconds: 600, noise: 0.3 }, decimals: 2 };
-    if (unit === 'kelvin') return { spec: { kind: 'sine', min: 288, max: 303, periodSeconds: 600, noise: 0.2 }, decimals: 2 };
+    if (unit === 'degreefahrenheit')
+      return { spec: { kind: 'sine', min: 59, max: 86, periodSeconds: 600, noise: 0.3 }, decimals: 2 };
+    if (unit === 'kelvin')
+      return { spec: { kind: 'sine', min: 288, max: 303, periodSeconds: 600, noise: 0.2 }, decimals: 2 };
     return { spec: { kind: 'sine', min: 15, max: 30, periodSeconds: 600, noise: 0.2 }, decimals: 2 };
   }
-  if (sem.includes('humidity') || /humid/.test(n)) return { spec: { kind: 'sine', min: 30, max: 70, periodSeconds: 900, noise: 0.5 }, decimals: 2 };
+  if (sem.includes('humidity') || /humid/.test(n))
+    return { spec: { kind: 'sine', min: 30, max: 70, periodSeconds: 900, noise: 0.5 }, decimals: 2 };
   if (sem === 'pressure' || /pressure/.test(n)) {
     const [lo, hi] = unit === 'kilopascal' ? [99, 103] : unit === 'bar' ? [0.99, 1.03] : [990, 1030];
     return { spec: { kind: 'sine', min: lo, max: hi, periodSeconds: 1800, noise: (hi - lo) / 100 }, decimals: 2 };
   }
-  if (/batt/.test(n)) return { spec: { kind: 'randomWalk', start: start.range(40, 100), step: 0.5, min: 0, max: 100 }, decimals: 1 };
-  if (/^lat(itude)?$/.test(n)) return { spec: { kind: 'randomWalk', start: start.range(-55, 65), step: 0.0005, min: -90, max: 90 }, decimals: 6 };
-  if (/^(lon|lng|long|longitude)$/.test(n)) return { spec: { kind: 'randomWalk', start: start.range(-179, 179), step: 0.0005, min: -180, max: 180 }, decimals: 6 };
-  if (/^alt(itude)?$/.test(n)) return { spec: { kind: 'randomWalk', start: start.range(0, 500), step: 1, min: 0, max: 2000 }, decimals: 1 };
-  if (/co2/.test(n)) return { spec: { kind: 'sine', min: 400, max: 1200, periodSeconds: 1800, noise: 10 }, decimals: 0 };
-  if (/volt/.test(n) || unit === 'volt') return { spec: { kind: 'sine', min: 220, max: 240, periodSeconds: 300, noise: 0.5 }, decimals: 2 };
-  if (/speed|velocity/.test(n)) return { spec: { kind: 'sine', min: 0, max: 120, periodSeconds: 600, noise: 2 }, decimals: 1 };
+  if (/batt/.test(n))
+    return { spec: { kind: 'randomWalk', start: start.range(40, 100), step: 0.5, min: 0, max: 100 }, decimals: 1 };
+  if (/^lat(itude)?$/.test(n))
+    return { spec: { kind: 'randomWalk', start: start.range(-55, 65), step: 0.0005, min: -90, max: 90 }, decimals: 6 };
+  if (/^(lon|lng|long|longitude)$/.test(n))
+    return {
+      spec: { kind: 'randomWalk', start: start.range(-179, 179), step: 0.0005, min: -180, max: 180 },
+      decimals: 6,
+    };
+  if (/^alt(itude)?$/.test(n))
+    return { spec: { kind: 'randomWalk', start: start.range(0, 500), step: 1, min: 0, max: 2000 }, decimals: 1 };
+  if (/co2/.test(n))
+    return { spec: { kind: 'sine', min: 400, max: 1200, periodSeconds: 1800, noise: 10 }, decimals: 0 };
+  if (/volt/.test(n) || unit === 'volt')
+    return { spec: { kind: 'sine', min: 220, max: 240, periodSeconds: 300, noise: 0.5 }, decimals: 2 };
+  if (/speed|velocity/.test(n))
+    return { spec: { kind: 'sine', min: 0, max: 120, periodSeconds: 600, noise: 2 }, decimals: 1 };
   if (/workingset|memory|storage/.test(n) || sem === 'datasize') {
-    return { spec: { kind: 'randomWalk', start: start.range(2000, 8000), step: 50, min: 500, max: 16000 }, decimals: 0 };
+    return {
+      spec: { kind: 'randomWalk', start: start.range(2000, 8000), step: 50, min: 500, max: 16000 },
+      decimals: 0,
+    };
   }
-  if (unit === 'percent' || /percent|level/.test(n)) return { spec: { kind: 'sine', min: 0, max: 100, periodSeconds: 600, noise: 1 }, decimals: 1 };
+  if (unit === 'percent' || /percent|level/.test(n))
+    return { spec: { kind: 'sine', min: 0, max: 100, periodSeconds: 600, noise: 1 }, decimals: 1 };
   return { spec: { kind: 'sine', min: 0, max: 100, periodSeconds: 600, noise: 1 }, decimals: 2 };
 }
 
@@ -292,7 +315,8 @@ function stringGenerator(h: Hints, seed: number): Generator {
   if (/processorarch|architecture|arch$/.test(n)) return pickList(rng, ['x86_64', 'arm64', 'armv7l']);
   if (/processor|cpu/.test(n)) return pickList(rng, ['Intel', 'AMD', 'ARM', 'Qualcomm', 'NXP']);
   if (/manufacturer|vendor|make|company/.test(n)) return once(f('company.name'));
-  if (/^os|osname|operatingsystem/.test(n)) return pickList(rng, ['Linux', 'Ubuntu 22.04', 'Windows 10 IoT Enterprise', 'Azure Sphere OS']);
+  if (/^os|osname|operatingsystem/.test(n))
+    return pickList(rng, ['Linux', 'Ubuntu 22.04', 'Windows 10 IoT Enterprise', 'Azure Sphere OS']);
   if (/version|firmware|fw|sw/.test(n)) return once(f('system.semver'));
   if (/model|product/.test(n)) return once(f('commerce.productName'));
   if (/email/.test(n)) return once(f('internet.email'));
@@ -306,7 +330,8 @@ function stringGenerator(h: Hints, seed: number): Generator {
   if (/user|owner|operator|person|technician/.test(n)) return once(f('person.fullName'));
   if (/name/.test(n)) return once(f('commerce.productName'));
   if (/(^|[a-z])(id|guid|uuid)$/.test(n)) return once(uuidGenerator(seed));
-  if (/status|state/.test(n)) return sticky(rng, 0.05, () => (['ok', 'ok', 'ok', 'warning', 'error'] as const)[rng.int(0, 4)]);
+  if (/status|state/.test(n))
+    return sticky(rng, 0.05, () => (['ok', 'ok', 'ok', 'warning', 'error'] as const)[rng.int(0, 4)]);
   if (/message|description|text|note|comment|reason|alert/.test(n)) return f('lorem.sentence');
   return f('lorem.word');
 }
@@ -321,7 +346,8 @@ function uuidGenerator(seed: number): Generator {
       const c = (rng.next() * 0x100000000) >>> 0;
       const d = (rng.next() * 0x100000000) >>> 0;
       // RFC 4122 version 4, variant 10xx.
-      const s = hex(a, 8) + hex(((b >>> 16) & 0x0fff) | 0x4000, 4) + hex((b & 0x3fff) | 0x8000, 4) + hex(c, 8) + hex(d, 8);
+      const s =
+        hex(a, 8) + hex(((b >>> 16) & 0x0fff) | 0x4000, 4) + hex((b & 0x3fff) | 0x8000, 4) + hex(c, 8) + hex(d, 8);
       return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20)}`;
     },
   };
@@ -353,11 +379,20 @@ function positionWalker(seed: number): { step(): [number, number]; rng: Prng } {
 function geospatialGenerator(schema: GeospatialSchema, seed: number): Generator {
   const w = positionWalker(seed);
   const d = 0.001;
-  const around = (lon: number, lat: number, i: number): number[] => [round(lon + d * i, 6), round(lat + d * (i % 2), 6)];
+  const around = (lon: number, lat: number, i: number): number[] => [
+    round(lon + d * i, 6),
+    round(lat + d * (i % 2), 6),
+  ];
   const line = (lon: number, lat: number): number[][] => [0, 1, 2].map((i) => around(lon, lat, i));
   const ring = (lon: number, lat: number): number[][] => {
     const a = [round(lon - d, 6), round(lat - d, 6)];
-    return [a, [round(lon + d, 6), round(lat - d, 6)], [round(lon + d, 6), round(lat + d, 6)], [round(lon - d, 6), round(lat + d, 6)], [...a]];
+    return [
+      a,
+      [round(lon + d, 6), round(lat - d, 6)],
+      [round(lon + d, 6), round(lat + d, 6)],
+      [round(lon - d, 6), round(lat + d, 6)],
+      [...a],
+    ];
   };
   const types: Record<GeospatialSchema, [string, (lon: number, lat: number) => unknown]> = {
     point: ['Point', (lon, lat) => [lon, lat]],
@@ -383,7 +418,9 @@ function statGroups(schema: ObjectSchema): string[][] {
   const groups = new Map<string, { name: string; rank: number }[]>();
   for (const f of schema.fields) {
     if (!isNumericSchema(f.schema)) continue;
-    const m = /^(min|minimum|max|maximum|avg|average|mean)(.*)$/i.exec(f.name) ?? /^(.*?)(min|minimum|max|maximum|avg|average|mean)$/i.exec(f.name);
+    const m =
+      /^(min|minimum|max|maximum|avg|average|mean)(.*)$/i.exec(f.name) ??
+      /^(.*?)(min|minimum|max|maximum|avg|average|mean)$/i.exec(f.name);
     if (m === null) continue;
     const prefixForm = STAT_ROLES[m[1]!.toLowerCase()] !== undefined;
     const role = (prefixForm ? m[1]! : m[2]!).toLowerCase();
@@ -392,7 +429,9 @@ function statGroups(schema: ObjectSchema): string[][] {
     list.push({ name: f.name, rank: STAT_ROLES[role]! });
     groups.set(rest, list);
   }
-  return [...groups.values()].filter((g) => g.length > 1).map((g) => g.sort((a, b) => a.rank - b.rank).map((x) => x.name));
+  return [...groups.values()]
+    .filter((g) => g.length > 1)
+    .map((g) => g.sort((a, b) => a.rank - b.rank).map((x) => x.name));
 }
 
 function schemaGenerator(schema: Schema, h: Hints, seed: number): Generator {
@@ -405,7 +444,10 @@ function schemaGenerator(schema: Schema, h: Hints, seed: number): Generator {
         return sticky(rng, 0.1, () => values[rng.int(0, values.length - 1)]!.value);
       }
       case 'object': {
-        const fields = schema.fields.map((f) => ({ name: f.name, gen: schemaGenerator(f.schema, { name: f.name }, seedFor(seed, f.name)) }));
+        const fields = schema.fields.map((f) => ({
+          name: f.name,
+          gen: schemaGenerator(f.schema, { name: f.name }, seedFor(seed, f.name)),
+        }));
         const stats = statGroups(schema);
         const sorted: number[] = [];
         return {
@@ -509,10 +551,16 @@ function schemaGenerator(schema: Schema, h: Hints, seed: number): Generator {
       };
     }
     case 'vector': {
-      const axes = ['x', 'y', 'z'].map((k) => createGenerator({ kind: 'sine', min: -10, max: 10, periodSeconds: 60, noise: 0.5 }, seedFor(seed, k)));
+      const axes = ['x', 'y', 'z'].map((k) =>
+        createGenerator({ kind: 'sine', min: -10, max: 10, periodSeconds: 60, noise: 0.5 }, seedFor(seed, k)),
+      );
       return {
         next(t) {
-          return { x: round(axes[0]!.next(t) as number, 3), y: round(axes[1]!.next(t) as number, 3), z: round(axes[2]!.next(t) as number, 3) };
+          return {
+            x: round(axes[0]!.next(t) as number, 3),
+            y: round(axes[1]!.next(t) as number, 3),
+            z: round(axes[2]!.next(t) as number, 3),
+          };
         },
       };
     }

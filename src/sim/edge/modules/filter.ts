@@ -23,9 +23,10 @@ export function inputRouteMessage(body: Buffer, properties: Readonly<Record<stri
   const { system, application } = splitProperties(properties);
   const moduleId = system.connectionModuleId;
   return {
-    source: moduleId === undefined
-      ? { kind: 'device', deviceId: system.connectionDeviceId ?? '' }
-      : { kind: 'module', moduleId, output: system.outputName ?? '' },
+    source:
+      moduleId === undefined
+        ? { kind: 'device', deviceId: system.connectionDeviceId ?? '' }
+        : { kind: 'module', moduleId, output: system.outputName ?? '' },
     properties: application,
     systemProperties: system,
     body,

@@ -31,11 +31,14 @@ export class IdentityTranslationModule implements ModuleBehaviour {
     this.quiesced = false;
     const now = api.scheduler.now();
     for (const id of this.options.sensorIds) {
-      void this.options.createSensor(id, api.deviceId, api.moduleId, now).then((sensor) => {
-        if (generation !== this.generation || this.quiesced) return;
-        this.sensors.push(sensor);
-        sensor.start();
-      }, (err: unknown) => api.reportProperties({ sensors: { [id]: { error: (err as Error).message } } }));
+      void this.options.createSensor(id, api.deviceId, api.moduleId, now).then(
+        (sensor) => {
+          if (generation !== this.generation || this.quiesced) return;
+          this.sensors.push(sensor);
+          sensor.start();
+        },
+        (err: unknown) => api.reportProperties({ sensors: { [id]: { error: (err as Error).message } } }),
+      );
     }
   }
 

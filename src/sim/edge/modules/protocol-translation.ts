@@ -107,7 +107,8 @@ export class ProtocolTranslationModule implements ModuleBehaviour {
         };
         this.sensors.push(sensor);
         // Modbus: its own phase within the first period; BLE: the first advertisement after a random wait.
-        const first = spec.kind === 'modbus' ? now + sensor.random.next() * spec.pollInterval : now + this.bleGap(sensor, spec);
+        const first =
+          spec.kind === 'modbus' ? now + sensor.random.next() * spec.pollInterval : now + this.bleGap(sensor, spec);
         sensor.timer = api.scheduler.at(first, (at) => this.tick(sensor, at));
       }
     }

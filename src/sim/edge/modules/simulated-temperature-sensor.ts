@@ -25,7 +25,10 @@ export function parseTimeSpanMs(text: string): number | undefined {
   const m = /^\s*(-)?(?:(\d+)\.)?(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,7}))?)?\s*$/.exec(text);
   if (m === null) return /^\s*\d+\s*$/.test(text) ? Number(text) * 86_400_000 : undefined;
   const [, neg, d, h, min, s, frac] = m;
-  const ms = ((Number(d ?? 0) * 24 + Number(h)) * 60 + Number(min)) * 60_000 + Number(s ?? 0) * 1000 + (frac === undefined ? 0 : Number(`0.${frac}`) * 1000);
+  const ms =
+    ((Number(d ?? 0) * 24 + Number(h)) * 60 + Number(min)) * 60_000 +
+    Number(s ?? 0) * 1000 +
+    (frac === undefined ? 0 : Number(`0.${frac}`) * 1000);
   return neg === undefined ? ms : -ms;
 }
 
@@ -140,11 +143,16 @@ export class SimulatedTemperatureSensor implements ModuleBehaviour {
       const t = this.temperature;
       const slope = (p.machinePressureMax - p.machinePressureMin) / (p.machineTempMax - p.machineTempMin);
       this.sent += 1;
-      api.sendOutput(this.output, {
-        machine: { temperature: t, pressure: p.machinePressureMin + (t - p.machineTempMin) * slope },
-        ambient: { temperature: p.ambientTemp + api.random() - 0.5, humidity: 24 + Math.floor(api.random() * 3) },
-        timeCreated: new Date(intended).toISOString(),
-      }, { sequenceNumber: String(this.sent), batchId: this.batchId }, intended);
+      api.sendOutput(
+        this.output,
+        {
+          machine: { temperature: t, pressure: p.machinePressureMin + (t - p.machineTempMin) * slope },
+          ambient: { temperature: p.ambientTemp + api.random() - 0.5, humidity: 24 + Math.floor(api.random() * 3) },
+          timeCreated: new Date(intended).toISOString(),
+        },
+        { sequenceNumber: String(this.sent), batchId: this.batchId },
+        intended,
+      );
     }
     // MessageCount readings, then the module idles (it keeps running); a negative count never ends.
     if (this.messageCount >= 0 && this.sent >= this.messageCount) {
