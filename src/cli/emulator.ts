@@ -40,6 +40,9 @@ function keepServingOnUncaughtErrors(emulator: Emulator): void {
   process.on('unhandledRejection', report('unhandled rejection'));
 }
 
+/** The default durability: what was acknowledged survives a killed process. */
+const DEFAULT_SYNC: SyncMode = 'normal';
+
 export const emulatorCommand: CommandModule<object, EmulatorArgs> = {
   command: 'emulator',
   describe: 'Run the embedded cloud: DPS and IoT Hub over MQTT/TLS, IoT Central-style REST',
@@ -59,7 +62,7 @@ export const emulatorCommand: CommandModule<object, EmulatorArgs> = {
       })
       .option('sync', {
         choices: ['normal', 'full'] as const,
-        default: 'normal' as SyncMode,
+        default: DEFAULT_SYNC,
         describe: 'normal: what was acknowledged survives the process being killed; full: also a power loss (slower)',
       })
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on' })

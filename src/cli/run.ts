@@ -31,6 +31,8 @@ interface RunArgs {
   force: boolean;
 }
 
+const DEFAULT_LOG_LEVEL: LogLevel = 'warn';
+
 export const runCommand: CommandModule<object, RunArgs> = {
   command: 'run <scenario>',
   describe: 'Run a scenario: provision and connect a fleet, pace its load, and report latency and the message ledger',
@@ -76,7 +78,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         default: false,
         describe: 'Register every identity through DPS, ignoring the assignment cache',
       })
-      .option('log-level', { choices: LOG_LEVELS, default: 'warn' as LogLevel, describe: 'What is logged to stderr' })
+      .option('log-level', { choices: LOG_LEVELS, default: DEFAULT_LOG_LEVEL, describe: 'What is logged to stderr' })
       .option('log-file', {
         type: 'string',
         describe: 'Also log JSON lines to this file (secrets are redacted everywhere)',

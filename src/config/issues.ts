@@ -14,7 +14,7 @@ export function validate<S extends z.ZodType>(
 ): { ok: true; value: z.output<S> } | { ok: false; problems: ConfigProblem[] } {
   const result = schema.safeParse(data, { reportInput: true, error: defaultMessage });
   if (result.success) return { ok: true, value: result.data };
-  const problems = result.error.issues.flatMap((issue) => toProblems(issue as Issue, [], source));
+  const problems = result.error.issues.flatMap((issue) => toProblems(issue, [], source));
   return { ok: false, problems };
 }
 

@@ -126,7 +126,7 @@ export function parseDeployment(desired: JsonObject): Deployment {
       const status = oneOf(['running', 'stopped'] as const, m.status, 'running', `${what}.status`);
       const restartPolicy = oneOf(RESTART_POLICIES, m.restartPolicy, 'always', `${what}.restartPolicy`);
       const imagePullPolicy = oneOf(IMAGE_PULL_POLICIES, m.imagePullPolicy, 'on-create', `${what}.imagePullPolicy`);
-      const version = (m.version as string | undefined) ?? '';
+      const version = (m.version) ?? '';
       const sortedEnv = Object.keys(env)
         .sort()
         .map((k) => [k, env[k]]);

@@ -308,7 +308,7 @@ function closer(servers: (NetServer | HttpServer)[], front: MqttFront, store: St
   return async () => {
     if (closed) return;
     closed = true;
-    for (const s of servers) if ('closeAllConnections' in s) (s as HttpServer).closeAllConnections();
+    for (const s of servers) if ('closeAllConnections' in s) (s).closeAllConnections();
     await front.close();
     await Promise.all(servers.map(closeServer));
     store?.close();

@@ -323,8 +323,8 @@ function loadStats(db: Database.Database, stats: EmulatorStats): void {
   );
   const latency = totals.get('latency') as RecordedTotals['latency'];
   stats.restoreTotals({
-    rejections: (totals.get('rejections') ?? {}) as RecordedTotals['rejections'],
-    dps: (totals.get('dps') ?? {}) as RecordedTotals['dps'],
+    rejections: (totals.get('rejections') ?? {}),
+    dps: (totals.get('dps') ?? {}),
     ...(latency === undefined ? {} : { latency }),
   });
   const since = db.prepare("SELECT value FROM meta WHERE key = 'countingSince'").get() as Row | undefined;

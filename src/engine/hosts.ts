@@ -60,7 +60,7 @@ export function inThreadWorkers(options: WorkerRuntimeOptions = {}): WorkerSpawn
     return {
       postMessage: (m: ToWorker) => port1.postMessage(m),
       on(event: string, listener: (...args: any[]) => void) {
-        // eslint-disable-line @typescript-eslint/no-explicit-any
+         
         events.on(event, listener);
         return this;
       },

@@ -32,7 +32,7 @@ export function traceExcerpt(text: string | Buffer): string {
     typeof text === 'string'
       ? text.slice(0, TRACE_SUMMARY_LENGTH * 4)
       : text.subarray(0, TRACE_SUMMARY_LENGTH * 4).toString('utf8');
-  // eslint-disable-next-line no-control-regex
+   
   const s = redactText(head)
     .replace(/[\u0000-\u001F\u007F-\u009F]+/g, ' ')
     .replace(/\s+/g, ' ')

@@ -112,7 +112,7 @@ function localized(v: unknown): string[] | undefined {
   if (typeof v === 'string') return [v];
   if (isObject(v)) {
     const texts = Object.values(v);
-    return texts.every((t) => typeof t === 'string') ? (texts as string[]) : undefined;
+    return texts.every((t) => typeof t === 'string') ? (texts) : undefined;
   }
   if (!Array.isArray(v)) return undefined;
   const texts: string[] = [];

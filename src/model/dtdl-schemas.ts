@@ -63,7 +63,7 @@ export interface Scope {
 export function typesOf(el: Json, p: string, expected: string[], fail: Fail): string[] {
   const t = el['@type'];
   if (typeof t === 'string') return [t];
-  if (Array.isArray(t) && t.length > 0 && t.every((x) => typeof x === 'string')) return t as string[];
+  if (Array.isArray(t) && t.length > 0 && t.every((x) => typeof x === 'string')) return t;
   const wanted = expected.map((e) => `"${e}"`).join(', ');
   return fail(join(p, '@type'), `${t === undefined ? 'missing' : `got ${show(t)}`}: expected ${wanted}`);
 }

@@ -85,8 +85,8 @@ class Reader {
     STRING.lastIndex = this.i;
     const m = STRING.exec(this.text);
     if (m === null) this.scanBadString();
-    this.i += m![0].length;
-    return JSON.parse(m![0]) as string;
+    this.i += m[0].length;
+    return JSON.parse(m[0]) as string;
   }
 
   /** Moves to the character that breaks the string, for the error's position. */

@@ -96,7 +96,7 @@ export function parseRegisterRequest(body: Buffer | string): RegisterRequest {
       throw new DpsBodyError('payload.iotcGateway.iotcModuleId must be a string');
     }
   }
-  return isObject(payload) ? { registrationId, payload: payload as RegisterPayload } : { registrationId };
+  return isObject(payload) ? { registrationId, payload: payload } : { registrationId };
 }
 
 /** The model id a register payload carries, under its current or legacy key. */

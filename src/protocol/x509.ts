@@ -20,7 +20,7 @@ export interface PemPair {
 export interface IssuerPem extends PemPair {}
 
 async function newKeys(): Promise<CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair;
+  return (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify']));
 }
 
 async function exportKeyPem(key: CryptoKey): Promise<string> {

@@ -70,7 +70,7 @@ const seconds = (t: number): string => (Math.round(t * 1000) / 1000).toFixed(3);
 
 // XML 1.0 allows tab, LF, CR and U+0020 upward except surrogates (paired ones are fine) and U+FFFE/U+FFFF;
 // anything else makes the whole file unreadable to a CI parser, so it is replaced.
-// eslint-disable-next-line no-control-regex
+ 
 const INVALID_XML =
   /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 

@@ -172,11 +172,11 @@ function mergedMeta(runs: readonly RunFolder[], runId: string, warnings: string[
   const starts = runs
     .map((r) => r.summary?.startedAt ?? r.aggregate.startMs)
     .filter((x) => x !== null && x !== undefined)
-    .map((x) => new Date(x as string | number).getTime());
+    .map((x) => new Date(x).getTime());
   const ends = runs
     .map((r) => r.summary?.endedAt ?? r.aggregate.endMs)
     .filter((x) => x !== null && x !== undefined)
-    .map((x) => new Date(x as string | number).getTime());
+    .map((x) => new Date(x).getTime());
   const meta: RunMeta & { runId: string } = { runId };
   if (starts.length > 0) meta.startedAt = Math.min(...starts);
   if (ends.length > 0) meta.endedAt = Math.max(...ends);

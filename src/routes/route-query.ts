@@ -700,7 +700,7 @@ function compareStrings(a: string | typeof NULL_STRING, b: string | typeof NULL_
 function isDefinedTest(t: Ty): (v: unknown) => boolean {
   switch (t) {
     case 'number':
-      return (v) => !Number.isNaN(v as number);
+      return (v) => !Number.isNaN(v);
     case 'null':
       return () => true;
     case 'undefined':

@@ -120,7 +120,7 @@ export function deviceBehaviour(group: BehaviourSource, seed: number): DeviceBeh
   const writable = new Set(
     (model?.properties ?? []).filter((p) => p.writable).map((p) => `${p.component ?? ''}|${p.name}`),
   );
-  const commands = config.commands as Record<string, CommandResponse>;
+  const commands = config.commands;
   return {
     ...(model === undefined ? {} : { modelId: model.id }),
     telemetryIntervalMs: config.telemetry.interval,

@@ -113,7 +113,7 @@ export function progressBar(fraction: number, width: number): string {
  * message would repaint the terminal), whitespace collapsed.
  */
 export function oneLine(s: string): string {
-  // eslint-disable-next-line no-control-regex
+   
   return s
     .replace(/\u001B\[[0-?]*[ -/]*[@-~]/g, '')
     .replace(/[\u0000-\u001F\u007F-\u009F]+/g, ' ')

@@ -18,8 +18,8 @@ afterEach(() => {
 function run(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
   const c = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  c.stdout!.on('data', (d) => (out += d));
-  c.stderr!.on('data', (d) => (out += d));
+  c.stdout.on('data', (d) => (out += d));
+  c.stderr.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => c.on('exit', (code) => resolve(code)));
   return { child: c, output: () => out, exited };
 }

@@ -58,7 +58,7 @@ describe('edgefleet validate', () => {
     const r = await cli(['validate', 'good.yaml', 'typo.yaml']);
     expect(r.code, r.out).toBe(2);
     const lines = r.stdout.split('\n');
-    expect(lines[0]).toMatch(/^ok  good\.yaml: 2 identities/);
+    expect(lines[0]).toMatch(/^ok {2}good\.yaml: 2 identities/);
     expect(lines[1]).toBe('bad typo.yaml:');
     expect(lines[2]).toBe(
       `    models/typo.json: ${TYPO_PATH}: expected a DTDL schema ` +

@@ -162,7 +162,7 @@ describe('a restarted emulator is the same cloud', () => {
 describe('telemetry acknowledgement', () => {
   it('sends a PUBACK only once the message is counted in the database', async () => {
     const device = await connectAs('rest-device');
-    const db = new Database(emu.info.databasePath as string, { readonly: true });
+    const db = new Database(emu.info.databasePath, { readonly: true });
     try {
       const countedNow = () =>
         (

@@ -10,7 +10,7 @@ import { caOf, rest, startTestEmulator } from '../support/emulator.js';
 import { connectRaw, hubCredentials, nextMessage, provisionRaw } from '../support/raw-device.js';
 
 let emulator: Emulator;
-let keys: Record<string, string> = {};
+const keys: Record<string, string> = {};
 
 beforeAll(async () => {
   emulator = await startTestEmulator();

@@ -489,7 +489,7 @@ describe('parseModel: errors name the file, the JSON path and what was expected'
 });
 
 /** A fixture as mutable JSON, to break one spot of a known-good model. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+ 
 function parseFixtureJson(name: string): any {
   return JSON.parse(readFileSync(fixture(name), 'utf8'));
 }

@@ -91,7 +91,7 @@ export async function registerWithX509(
     provisioningHost(info),
     info.idScope,
     new DpsMqtt(),
-    new X509Security(registrationId, credentials) as unknown as SecurityClient,
+    new X509Security(registrationId, credentials),
   );
   return within(
     client.register() as Promise<RegistrationResult>,

@@ -149,7 +149,7 @@ describe.skipIf(!hasTmux)('edgefleet run in a real terminal (tmux)', () => {
     expect(text, shown).toMatch(/^telemetry\s+[\d,]+\s+\d+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[▁▂▃▄▅▆▇█ ]+$/m);
     expect(text, shown).toMatch(/^ledger\s+generated = +acked \+ +failed \+ expired \+ dropped \+ in flight/m);
     expect(text, shown).toMatch(/✓ balanced$/m);
-    expect(text, shown).toMatch(/^lateness p99 [\d.]+ ms  max [\d.]+ ms\s+[▁▂▃▄▅▆▇█ ]+/m);
+    expect(text, shown).toMatch(/^lateness p99 [\d.]+ ms {2}max [\d.]+ ms\s+[▁▂▃▄▅▆▇█ ]+/m);
     expect(text, shown).toMatch(/^q stop\s+p pause\s+d device\s+\? help$/m);
 
     // d, the start of an id, Tab completes it, Enter: the device, its state machine and its last messages.

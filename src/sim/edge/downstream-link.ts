@@ -61,7 +61,7 @@ function publishTo(client: Client, topicName: string, payload: Buffer | string, 
       qos,
       retain: false,
       dup: false,
-    } as PublishPacket,
+    },
     noop,
   );
 }

@@ -155,7 +155,7 @@ export class SimEdgeDevice extends PacedThing {
     this.recovery.progressed();
     const key = (moduleId: '$edgeAgent' | '$edgeHub') => async (refresh: boolean) => {
       if (refresh || keys[moduleId] === undefined) keys[moduleId] = (await identities.get(moduleId)).primaryKey;
-      return keys[moduleId]!;
+      return keys[moduleId];
     };
     const common = {
       deviceId: this.deviceId,

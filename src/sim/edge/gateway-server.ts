@@ -252,7 +252,7 @@ export class GatewayServer {
     const fromListener = info === undefined && this.listenRequest?.keyOf !== undefined && !deviceId.includes('/');
     const child =
       this.children.get(deviceId.toLowerCase()) ??
-      (fromListener ? { deviceId, auth: 'sas' as const, key: this.listenRequest!.keyOf!(deviceId) } : undefined);
+      (fromListener ? { deviceId, auth: 'sas' as const, key: this.listenRequest.keyOf!(deviceId) } : undefined);
     if (
       child === undefined ||
       child.deviceId !== deviceId ||

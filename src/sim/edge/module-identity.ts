@@ -176,7 +176,7 @@ export function applyMergePatch(target: JsonObject, patch: JsonObject): void {
     if (key.startsWith('$')) continue;
     if (value === null) delete target[key];
     else if (isObject(value)) {
-      const inner = isObject(target[key]) ? (target[key] as JsonObject) : (target[key] = {});
+      const inner = isObject(target[key]) ? (target[key]) : (target[key] = {});
       applyMergePatch(inner, value);
     } else target[key] = value;
   }

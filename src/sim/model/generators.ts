@@ -459,7 +459,7 @@ function schemaGenerator(schema: Schema, h: Hints, seed: number): Generator {
             }
             for (const g of stats) {
               sorted.length = 0;
-              for (const name of g) if (typeof o[name] === 'number') sorted.push(o[name] as number);
+              for (const name of g) if (typeof o[name] === 'number') sorted.push(o[name]);
               if (sorted.length !== g.length) continue;
               sorted.sort((a, b) => a - b);
               g.forEach((name, i) => (o[name] = sorted[i]));
