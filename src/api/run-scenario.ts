@@ -10,7 +10,7 @@ import type { EmulatorInfo } from '../emulator/index.js';
 import { readInfoFile, targetFromInfo } from '../endpoints/emulator-target.js';
 import { assignManifests, resolveTarget, type PreparedTarget } from '../endpoints/resolve.js';
 import { AssignmentCache, cacheScopeOf } from '../endpoints/assignment-cache.js';
-import { runFleet, type RunPlan } from '../engine/coordinator.js';
+import { runFleet, type RunOptions, type RunPlan } from '../engine/coordinator.js';
 import {
   budgetAdvice,
   descriptorBudget,
@@ -48,7 +48,8 @@ export interface ScenarioOptions extends OutputChoices {
   emulator?: EmulatorInfo | string;
   /**
    * The embedded emulator's state directory (its CA and keys), the gateways' edge CA, the assignment cache (what DPS
-   * assigned each identity, reused by the next run), and models fetched from a model repository URL. Default ".edgefleet".
+   * assigned each identity, reused by the next run), and models fetched from a model repository URL.
+   * Default ".edgefleet".
    */
   stateDir?: string;
   /** Register every identity through DPS, whatever the assignment cache holds (what DPS assigns is still kept). */
@@ -110,19 +111,7 @@ export class RunAborted extends Error {
 
 export async function runScenario(options: ScenarioOptions): Promise<ScenarioResult> {
   const log = options.log ?? (() => {});
-  // The gate (src/config/gate.ts): loading runs it; a scenario loaded elsewhere goes through it here. Either way a
-  // model, manifest, route or generator a worker would refuse stops the run before anything connects.
-  const loaded =
-    typeof options.scenario === 'string'
-      ? await loadScenario(options.scenario, {
-          profile: options.profile,
-          duration: options.duration,
-          target: options.target,
-          seed: options.seed,
-          stateDir: options.stateDir,
-        })
-      : options.scenario;
-  if (typeof options.scenario !== 'string') await checkScenario(loaded);
+  const loaded = await loadChecked(options);
   for (const w of loaded.warnings) log('warn', `warning: ${w}`);
   const thresholds = [...loaded.scenario.thresholds, ...thresholdsFrom(options.thresholds ?? [])];
   const plan = planOf(loaded, options.shard);
@@ -139,33 +128,10 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   try {
     prepared = await prepareTarget(loaded, options.emulator, stateDir, log);
     if (options.signal?.aborted === true) throw new RunAborted();
-    const service = prepared.target.kind === 'emulator' ? prepared.target.service : undefined;
-    const reconcile = options.reconcile ?? service !== undefined;
-    const outputs: Output[] = [
-      ...(reconcile && service !== undefined ? [reconciliationOutput(service)] : []),
-      ...chosen,
-      report,
-    ];
+    const outputs: Output[] = [...reconciliationOf(prepared, options.reconcile), ...chosen, report];
     await assignManifests(prepared.target, loaded, edgeGroups(plan.identities), (line) => log('warn', line));
-    const scope = cacheScopeOf(prepared.target);
-    const assignments =
-      scope === undefined
-        ? undefined
-        : await AssignmentCache.open(stateDir, scope, {
-            ignore: options.reprovision === true,
-            warn: (line) => log('warn', line),
-          });
-    options.onStart?.({
-      scenario: plan.scenarioName,
-      profile: plan.profileName,
-      durationMs: plan.durationMs,
-      seed: plan.seed,
-      identities: plan.identities.length,
-      fleetSize: plan.fleetSize,
-      target: prepared.label,
-      ...(plan.shard === undefined ? {} : { shard: plan.shard }),
-      ...(edgeCa ? { edgeCaPath: edgeCa.certPath } : {}),
-    });
+    const assignments = await openAssignments(prepared.target, stateDir, options.reprovision === true, log);
+    options.onStart?.(startingRun(plan, prepared.label, edgeCa));
     ran = true;
     const final = await runFleet({
       plan,
@@ -174,12 +140,8 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       log,
       outputs,
       stopSignal: aborted(options.signal),
-      ...(options.workers === undefined ? {} : { workers: options.workers }),
-      ...(options.localAddresses === undefined ? {} : { localAddresses: options.localAddresses }),
-      ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
-      ...(options.notice === undefined ? {} : { notice: options.notice }),
+      ...passedOn(options),
       ...(edgeCa === undefined ? {} : { gatewayListen, edgeCa: { certPem: edgeCa.certPem, keyPem: edgeCa.keyPem } }),
-      ...(options.spawn === undefined ? {} : { spawn: options.spawn }),
       ...(assignments === undefined ? {} : { assignments }),
       ...(prepared.emulator === undefined ? {} : { emulator: prepared.emulator }),
       ...(descriptors === undefined ? {} : { descriptors }),
@@ -191,6 +153,70 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     if (!ran) for (const o of chosen) await o.close?.();
     await prepared?.release();
   }
+}
+
+/**
+ * The scenario through the gate (src/config/gate.ts): loading runs it; a scenario loaded elsewhere goes through it
+ * here. Either way a model, manifest, route or generator a worker would refuse stops the run before anything connects.
+ */
+async function loadChecked(options: ScenarioOptions): Promise<LoadedScenario> {
+  if (typeof options.scenario !== 'string') {
+    await checkScenario(options.scenario);
+    return options.scenario;
+  }
+  return loadScenario(options.scenario, {
+    profile: options.profile,
+    duration: options.duration,
+    target: options.target,
+    seed: options.seed,
+    stateDir: options.stateDir,
+  });
+}
+
+/** Reconciliation against the emulator's /stats: by default when the target is the emulator, never otherwise. */
+function reconciliationOf(prepared: PreparedTarget, reconcile: boolean | undefined): Output[] {
+  const service = prepared.target.kind === 'emulator' ? prepared.target.service : undefined;
+  if (service === undefined || !(reconcile ?? true)) return [];
+  return [reconciliationOutput(service)];
+}
+
+/** What DPS assigned in earlier runs, for targets whose assignments can be cached. */
+async function openAssignments(
+  target: PreparedTarget['target'],
+  stateDir: string,
+  reprovision: boolean,
+  log: (level: LogLevel, message: string) => void,
+): Promise<AssignmentCache | undefined> {
+  const scope = cacheScopeOf(target);
+  if (scope === undefined) return undefined;
+  return AssignmentCache.open(stateDir, scope, { ignore: reprovision, warn: (line) => log('warn', line) });
+}
+
+function startingRun(plan: RunPlan, label: string, edgeCa: { certPath: string } | undefined): StartingRun {
+  return {
+    scenario: plan.scenarioName,
+    profile: plan.profileName,
+    durationMs: plan.durationMs,
+    seed: plan.seed,
+    identities: plan.identities.length,
+    fleetSize: plan.fleetSize,
+    target: label,
+    ...(plan.shard === undefined ? {} : { shard: plan.shard }),
+    ...(edgeCa ? { edgeCaPath: edgeCa.certPath } : {}),
+  };
+}
+
+/** The options runFleet takes as they are, when given. */
+function passedOn(
+  options: ScenarioOptions,
+): Pick<RunOptions, 'workers' | 'localAddresses' | 'logLevel' | 'notice' | 'spawn'> {
+  return {
+    ...(options.workers === undefined ? {} : { workers: options.workers }),
+    ...(options.localAddresses === undefined ? {} : { localAddresses: options.localAddresses }),
+    ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
+    ...(options.notice === undefined ? {} : { notice: options.notice }),
+    ...(options.spawn === undefined ? {} : { spawn: options.spawn }),
+  };
 }
 
 function planOf(loaded: LoadedScenario, shardOption: string | Shard | undefined): RunPlan {

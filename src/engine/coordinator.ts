@@ -83,14 +83,7 @@ export async function runFleet(options: RunOptions): Promise<RunFinal> {
   const saving = cache === undefined ? undefined : setInterval(() => void cache.save(), ASSIGNMENTS_SAVE_MS);
   let watch: Watchers | undefined;
   try {
-    const apply = (changes: AssignmentChanges) => cache?.apply(changes);
-    pool = new WorkerPool(workerInits(options), options.spawn ?? threadWorkers(), aggregate, {
-      log,
-      notice,
-      event: (m) => watch?.tracker.fromWorker(m),
-      gone: (index) => watch?.tracker.workerGone(index),
-      ...(cache === undefined ? {} : { assignments: apply }),
-    });
+    pool = startWorkers(options, aggregate, { log, notice }, () => watch);
     // The clock starts when every worker has built its things, so no arrival is late because of set-up.
     await pool.whenReady();
     const startAt = Date.now() + 100;
@@ -120,6 +113,23 @@ export async function runFleet(options: RunOptions): Promise<RunFinal> {
     await cache?.save();
     await outputs.close();
   }
+}
+
+/** The workers, each building its share of the plan; what they report goes to the watchers once they exist. */
+function startWorkers(
+  options: RunOptions,
+  aggregate: MetricsAggregate,
+  lines: { log: Log; notice: (message: string) => void },
+  watch: () => Watchers | undefined,
+): WorkerPool {
+  const cache = options.assignments;
+  const apply = (changes: AssignmentChanges) => cache?.apply(changes);
+  return new WorkerPool(workerInits(options), options.spawn ?? threadWorkers(), aggregate, {
+    ...lines,
+    event: (m) => watch()?.tracker.fromWorker(m),
+    gone: (index) => watch()?.tracker.workerGone(index),
+    ...(cache === undefined ? {} : { assignments: apply }),
+  });
 }
 
 /** What the coordinator follows beside the metrics: the profile's events (running targetRestart), limits met. */

@@ -18,6 +18,8 @@ export interface WorkerHandle {
   readonly performance?: { eventLoopUtilization: Worker['performance']['eventLoopUtilization'] };
 }
 
+type Listener = ((message: FromWorker) => void) | ((err: Error) => void) | ((code: number) => void);
+
 export type WorkerSpawner = (init: WorkerInit) => WorkerHandle;
 
 /** The compiled worker file: next to this one in dist/, or in dist/ when running from the sources (tests). */
@@ -59,8 +61,7 @@ export function inThreadWorkers(options: WorkerRuntimeOptions = {}): WorkerSpawn
     });
     return {
       postMessage: (m: ToWorker) => port1.postMessage(m),
-      on(event: string, listener: (...args: any[]) => void) {
-         
+      on(event: 'message' | 'error' | 'exit', listener: Listener) {
         events.on(event, listener);
         return this;
       },

@@ -6,7 +6,7 @@ import type {
   LoadedGroup,
   LoadedScenario,
 } from '../config/load.js';
-import type { CommandResponse, DeviceGroup } from '../config/scenario.js';
+import type { DeviceGroup } from '../config/scenario.js';
 import { GatewayServer, type GatewayChild } from './edge/gateway-server.js';
 import type { ActionSpec } from './actions.js';
 import { Prng } from './model/random.js';
@@ -54,7 +54,7 @@ export interface BuiltThing {
   kind: 'device' | 'iotEdge' | 'downstream';
   /** How it reaches the cloud; the dashboard counts identities by state per pattern. */
   pattern: ThingPattern;
-  /** Identities its modules hold and start themselves (identity translation), counted by state under their own group. */
+  /** Identities its modules hold and start themselves (identity translation), counted by state under their group. */
   held?: { group: string; count: number; deviceIds: string[] }[];
 }
 
@@ -108,15 +108,7 @@ export function deviceBehaviour(group: BehaviourSource, seed: number): DeviceBeh
     model !== undefined
       ? createTelemetrySource(model, config.telemetry.values, seed)
       : valuesSource(config.telemetry.values, seed);
-  const reportedGenerators: [string, Generator][] = Object.entries(config.properties.reported).map(
-    ([name, spec], i) => [name, createGenerator(spec, seed + 1000 + i)],
-  );
-  // Read-only properties of the model that the scenario does not set get a plausible value.
-  for (const p of model?.properties ?? []) {
-    const name = p.component === undefined ? p.name : `${p.component}.${p.name}`;
-    if (!p.writable && !reportedGenerators.some(([n]) => n === name))
-      reportedGenerators.push([name, defaultGeneratorFor(p, seed + 2000 + reportedGenerators.length)]);
-  }
+  const reportedGenerators = reportedGeneratorsOf(config.properties.reported, model, seed);
   const writable = new Set(
     (model?.properties ?? []).filter((p) => p.writable).map((p) => `${p.component ?? ''}|${p.name}`),
   );
@@ -126,23 +118,7 @@ export function deviceBehaviour(group: BehaviourSource, seed: number): DeviceBeh
     telemetryIntervalMs: config.telemetry.interval,
     telemetryQos: config.telemetry.qos,
     telemetry,
-    reported() {
-      if (reportedGenerators.length === 0) return undefined;
-      const now = Date.now() / 1000;
-      const patch: Record<string, unknown> = {};
-      for (const [name, g] of reportedGenerators) {
-        const value = g.next(now);
-        if (value === undefined) continue;
-        const dot = name.indexOf('.');
-        if (dot < 0) patch[name] = value;
-        else {
-          const component = name.slice(0, dot);
-          const inner = (patch[component] ??= { __t: 'c' }) as Record<string, unknown>;
-          inner[name.slice(dot + 1)] = value;
-        }
-      }
-      return patch;
-    },
+    reported: () => (reportedGenerators.length === 0 ? undefined : reportedPatch(reportedGenerators)),
     writableAck: {
       code: config.properties.writable.ackCode,
       delayMs: config.properties.writable.ackDelay,
@@ -165,6 +141,43 @@ export function deviceBehaviour(group: BehaviourSource, seed: number): DeviceBeh
   };
 }
 
+/** The reported properties the scenario sets, and read-only properties of the model it does not set. */
+function reportedGeneratorsOf(
+  reported: DeviceGroup['properties']['reported'],
+  model: DeviceModel | undefined,
+  seed: number,
+): [string, Generator][] {
+  const generators = Object.entries(reported).map(([name, spec], i): [string, Generator] => [
+    name,
+    createGenerator(spec, seed + 1000 + i),
+  ]);
+  // Read-only properties of the model that the scenario does not set get a plausible value.
+  for (const p of model?.properties ?? []) {
+    const name = p.component === undefined ? p.name : `${p.component}.${p.name}`;
+    if (!p.writable && !generators.some(([n]) => n === name))
+      generators.push([name, defaultGeneratorFor(p, seed + 2000 + generators.length)]);
+  }
+  return generators;
+}
+
+/** One reported-properties patch: "component.name" goes into the component's object (marked `__t: 'c'`). */
+function reportedPatch(generators: readonly [string, Generator][]): Record<string, unknown> {
+  const now = Date.now() / 1000;
+  const patch: Record<string, unknown> = {};
+  for (const [name, g] of generators) {
+    const value = g.next(now);
+    if (value === undefined) continue;
+    const dot = name.indexOf('.');
+    if (dot < 0) patch[name] = value;
+    else {
+      const component = name.slice(0, dot);
+      const inner = (patch[component] ??= { __t: 'c' }) as Record<string, unknown>;
+      inner[name.slice(dot + 1)] = value;
+    }
+  }
+  return patch;
+}
+
 /** How the modules of an IoT Edge group behave; dtdl models are parsed once per worker. */
 function edgeConfig(
   ctx: SimContext,
@@ -177,32 +190,7 @@ function edgeConfig(
   for (const m of group.modules) {
     const b = m.behaviour;
     if (b.behaviour === 'identity-translation') {
-      // Each sensor is a plain device of its own (SimDevice), provisioned as a child of this device and module.
-      const parts = parseIdPattern(b.sensors.idPattern, { gateway: true });
-      const sensorIds = Array.from({ length: b.sensors.count }, (_, i) =>
-        formatId(parts, i + 1, group.name, identity.deviceId),
-      );
-      const source = { ...(m.model === undefined ? {} : { model: m.model }), config: b.sensors };
-      const label = `${group.name}/${m.name}`;
-      modules[m.name] = {
-        behaviour: 'identity-translation',
-        sensorIds,
-        createSensor: async (sensorId, gatewayId, moduleId, arrivalAt) => {
-          const sensorSeed = identitySeed(seed, sensorId);
-          const plan: DeviceIdentityPlan = {
-            deviceId: sensorId,
-            group: label,
-            ordinal: identity.ordinal,
-            arrivalAt,
-            random: seededRandom(sensorSeed),
-          };
-          const auth: DeviceAuth = { kind: 'dps-sas', deviceKey: deriveDeviceKey(target.groupKeys.devices, sensorId) };
-          return new SimDevice(ctx, target, plan, auth, deviceBehaviour(source, sensorSeed), undefined, {
-            gatewayId,
-            moduleId,
-          });
-        },
-      };
+      modules[m.name] = identityTranslation(ctx, target, group, identity, m, b.sensors);
     } else if (b.behaviour === 'dtdl') {
       modules[m.name] = {
         behaviour: 'dtdl',
@@ -218,6 +206,45 @@ function edgeConfig(
     }
   }
   return { modules, seed };
+}
+
+type ResolvedModule = LoadedEdgeGroup['modules'][number];
+type Sensors = Extract<ResolvedModule['behaviour'], { behaviour: 'identity-translation' }>['sensors'];
+
+/** Each sensor is a plain device of its own (SimDevice), provisioned as a child of this device and module. */
+function identityTranslation(
+  ctx: SimContext,
+  target: AzureTarget,
+  group: LoadedEdgeGroup,
+  identity: PlannedIdentity,
+  m: ResolvedModule,
+  sensors: Sensors,
+): EdgeDeviceConfig['modules'][string] {
+  const parts = parseIdPattern(sensors.idPattern, { gateway: true });
+  const sensorIds = Array.from({ length: sensors.count }, (_, i) =>
+    formatId(parts, i + 1, group.name, identity.deviceId),
+  );
+  const source = { ...(m.model === undefined ? {} : { model: m.model }), config: sensors };
+  const label = `${group.name}/${m.name}`;
+  const sensor = (sensorId: string, gatewayId: string, moduleId: string, arrivalAt: number) => {
+    const sensorSeed = identitySeed(identity.seed, sensorId);
+    const plan: DeviceIdentityPlan = {
+      deviceId: sensorId,
+      group: label,
+      ordinal: identity.ordinal,
+      arrivalAt,
+      random: seededRandom(sensorSeed),
+    };
+    const auth: DeviceAuth = { kind: 'dps-sas', deviceKey: deriveDeviceKey(target.groupKeys.devices, sensorId) };
+    const behaviour = deviceBehaviour(source, sensorSeed);
+    return new SimDevice(ctx, target, plan, auth, behaviour, undefined, { gatewayId, moduleId });
+  };
+  return {
+    behaviour: 'identity-translation',
+    sensorIds,
+    // A sensor that cannot be made rejects: the module reports it in its properties.
+    createSensor: (...args) => new Promise((resolve) => resolve(sensor(...args))),
+  };
 }
 
 async function deviceAuth(
@@ -314,23 +341,7 @@ async function buildThing(
   identity: PlannedIdentity,
   plan: DeviceIdentityPlan,
 ): Promise<Pick<BuiltThing, 'thing' | 'held'>> {
-  if (identity.kind === 'downstream') {
-    const group = parts.downstreamGroups.get(identity.group);
-    if (group === undefined) {
-      throw new Error(
-        `identity ${identity.deviceId} names downstream group "${identity.group}", which the scenario lacks`,
-      );
-    }
-    const gateway = identity.gateway === undefined ? undefined : parts.gateways.get(identity.gateway.deviceId);
-    if (target.kind === 'mqtt' || gateway === undefined) {
-      throw new Error(
-        `downstream device ${identity.deviceId}: its gateway ${identity.gateway?.deviceId ?? '?'} must ` +
-          'run in the same worker, against an Azure target (emulator or iot-central)',
-      );
-    }
-    const auth = await downstreamAuth(group, identity, target);
-    return { thing: new SimDevice(ctx, target, plan, auth, deviceBehaviour(group, identity.seed), { gateway }) };
-  }
+  if (identity.kind === 'downstream') return { thing: await buildDownstream(ctx, target, parts, identity, plan) };
   const group = parts.groups.get(identity.group);
   if (group === undefined)
     throw new Error(`identity ${identity.deviceId} names group "${identity.group}", which the scenario lacks`);
@@ -362,6 +373,31 @@ async function buildThing(
       : [],
   );
   return held.length > 0 ? { thing, held } : { thing };
+}
+
+/** A leaf device behind a transparent gateway of this worker. */
+async function buildDownstream(
+  ctx: SimContext,
+  target: Target,
+  parts: FleetParts,
+  identity: PlannedIdentity,
+  plan: DeviceIdentityPlan,
+): Promise<SimDevice> {
+  const group = parts.downstreamGroups.get(identity.group);
+  if (group === undefined) {
+    throw new Error(
+      `identity ${identity.deviceId} names downstream group "${identity.group}", which the scenario lacks`,
+    );
+  }
+  const gateway = identity.gateway === undefined ? undefined : parts.gateways.get(identity.gateway.deviceId);
+  if (target.kind === 'mqtt' || gateway === undefined) {
+    throw new Error(
+      `downstream device ${identity.deviceId}: its gateway ${identity.gateway?.deviceId ?? '?'} must ` +
+        'run in the same worker, against an Azure target (emulator or iot-central)',
+    );
+  }
+  const auth = await downstreamAuth(group, identity, target);
+  return new SimDevice(ctx, target, plan, auth, deviceBehaviour(group, identity.seed), { gateway });
 }
 
 /**

@@ -12,7 +12,7 @@ import { TelemetryTopics } from './telemetry-pacer.js';
 
 export type { DeviceAuth } from './thing.js';
 import type { Assignment } from './dps-client.js';
-import { HubClient, type HubCredential } from './hub-client.js';
+import { HubClient, type HubClientOptions, type HubCredential } from './hub-client.js';
 import { acknowledgement } from './writable.js';
 import type { GatewayServer } from './edge/gateway-server.js';
 
@@ -67,7 +67,8 @@ export class SimDevice extends PacedThing {
   }
 
   private arrive(intended: number): Promise<void> {
-    // A downstream device provisions directly with DPS, attached to its gateway (IoT Central does not provision through it).
+    // A downstream device provisions directly with DPS, attached to its gateway (IoT Central does not provision
+    // through it).
     const gatewayId = this.transport?.gateway.gatewayId ?? this.parent?.gatewayId;
     const moduleId = this.parent?.moduleId;
     const payload =
@@ -94,48 +95,22 @@ export class SimDevice extends PacedThing {
     if (this.state === 'stopped' || this.assignment === undefined) return;
     this.setState('connecting');
     const started = this.ctx.scheduler.now();
-    const { assignedHub } = this.assignment;
-    // A connection string's GatewayHostName is where to dial; the token still names the hub.
-    const dial = splitHostPort(
-      this.auth.kind === 'direct-sas' && this.auth.gatewayHost !== undefined ? this.auth.gatewayHost : assignedHub,
-    );
-    const credential: HubCredential =
-      this.auth.kind === 'dps-x509'
-        ? { kind: 'x509', certPem: this.auth.certPem, keyPem: this.auth.keyPem }
-        : { kind: 'sas', key: this.auth.deviceKey };
+    const options = this.hubOptions(this.assignment.assignedHub);
     const generation = ++this.generation;
-    const localAddress = this.ctx.localAddress(this.plan.ordinal);
     const gateway = this.transport?.gateway;
     try {
-      // At its planned time a downstream device waits for its gateway's edgeHub (bounded), then backs off like any device.
+      // At its planned time a downstream device waits for its gateway's edgeHub (bounded), then backs off like any
+      // device.
       if (gateway !== undefined && !(await gateway.whenListening(this.ctx.mqtt.connectTimeoutMs))) {
         throw new ClassifiedError('network', `gateway ${gateway.gatewayId}: edgeHub is not listening`);
       }
       if (this.isStopped()) return;
-      const x509 =
-        this.auth.kind === 'dps-x509' ? { x509: { certPem: this.auth.certPem, keyPem: this.auth.keyPem } } : {};
-      const hub = await HubClient.connect(
-        this.ctx,
-        {
-          identity: { deviceId: this.deviceId },
-          hubHost: this.auth.kind === 'direct-sas' ? this.auth.hubHost : assignedHub,
-          dial,
-          credential,
-          ...(this.behaviour.modelId === undefined ? {} : { modelId: this.behaviour.modelId }),
-          ...(this.target.caPem === undefined ? {} : { caPem: this.target.caPem }),
-          ...(localAddress === undefined ? {} : { localAddress }),
-          tokenTtlSeconds: TOKEN_TTL_SECONDS,
-          ...(gateway === undefined
-            ? {}
-            : { stream: () => gateway.open(this.deviceId, { takenOver: () => this.telemetry.takenOver(), ...x509 }) }),
-        },
-        {
-          onDesired: (patch, version) => this.acknowledge(patch, version),
-          onMethod: (name, rid, payload) => this.answer(name, rid, payload),
-          onC2D: (payload, properties) => this.receiveC2D(payload, properties),
-          onLost: (err) => this.lost(generation, err),
-        },
-      );
+      const hub = await HubClient.connect(this.ctx, options, {
+        onDesired: (patch, version) => this.acknowledge(patch, version),
+        onMethod: (name, rid, payload) => this.answer(name, rid, payload),
+        onC2D: (payload, properties) => this.receiveC2D(payload, properties),
+        onLost: (err) => this.lost(generation, err),
+      });
       if (this.isStopped()) {
         await hub.close();
         return;
@@ -150,6 +125,35 @@ export class SimDevice extends PacedThing {
     } catch (err) {
       this.recover(classify(err), this.connectedOnce ? 'reconnect' : 'connect', (at) => void this.connect(at));
     }
+  }
+
+  /** Where and how this device connects to its assigned hub (directly, or through its gateway's edgeHub). */
+  private hubOptions(assignedHub: string): HubClientOptions {
+    // A connection string's GatewayHostName is where to dial; the token still names the hub.
+    const dial = splitHostPort(
+      this.auth.kind === 'direct-sas' && this.auth.gatewayHost !== undefined ? this.auth.gatewayHost : assignedHub,
+    );
+    const credential: HubCredential =
+      this.auth.kind === 'dps-x509'
+        ? { kind: 'x509', certPem: this.auth.certPem, keyPem: this.auth.keyPem }
+        : { kind: 'sas', key: this.auth.deviceKey };
+    const localAddress = this.ctx.localAddress(this.plan.ordinal);
+    const gateway = this.transport?.gateway;
+    const x509 =
+      this.auth.kind === 'dps-x509' ? { x509: { certPem: this.auth.certPem, keyPem: this.auth.keyPem } } : {};
+    return {
+      identity: { deviceId: this.deviceId },
+      hubHost: this.auth.kind === 'direct-sas' ? this.auth.hubHost : assignedHub,
+      dial,
+      credential,
+      ...(this.behaviour.modelId === undefined ? {} : { modelId: this.behaviour.modelId }),
+      ...(this.target.caPem === undefined ? {} : { caPem: this.target.caPem }),
+      ...(localAddress === undefined ? {} : { localAddress }),
+      tokenTtlSeconds: TOKEN_TTL_SECONDS,
+      ...(gateway === undefined
+        ? {}
+        : { stream: () => gateway.open(this.deviceId, { takenOver: () => this.telemetry.takenOver(), ...x509 }) }),
+    };
   }
 
   /** GET the twin, acknowledge what is desired, send the initial reported properties. */

@@ -71,6 +71,78 @@ function c2dHold(
   };
 }
 
+/** A SAS token for the identity, valid for the options' TTL from now (expiry in epoch seconds). */
+function sasToken(opts: HubClientOptions, key: string): { password: string; expiry: number } {
+  const { identity } = opts;
+  const expiry = Math.floor(Date.now() / 1000) + opts.tokenTtlSeconds;
+  const resourceUri =
+    identity.moduleId === undefined
+      ? sasResource.device(opts.hubHost, identity.deviceId)
+      : sasResource.module(opts.hubHost, identity.deviceId, identity.moduleId);
+  return { password: createSasToken({ resourceUri, key, expiry }), expiry };
+}
+
+/** The MQTT connection as IoT Hub expects it: client id, username, credential, persistent session. */
+function connectOptions(
+  ctx: SimContext,
+  opts: HubClientOptions,
+  password: string | undefined,
+): Parameters<typeof MqttConnection.connect>[0] {
+  const { identity } = opts;
+  return {
+    host: opts.dial.host,
+    port: opts.dial.port,
+    tls: true,
+    clientId: identity.moduleId === undefined ? identity.deviceId : `${identity.deviceId}/${identity.moduleId}`,
+    clean: false,
+    username: buildHubUsername({
+      hubHost: opts.hubHost,
+      ...identity,
+      ...(opts.modelId === undefined ? {} : { modelId: opts.modelId }),
+    }),
+    ...(password === undefined ? {} : { password }),
+    ...(opts.credential.kind === 'x509' ? { cert: opts.credential.certPem, key: opts.credential.keyPem } : {}),
+    ...(opts.caPem === undefined ? {} : { ca: opts.caPem }),
+    ...(opts.dial.servername === undefined ? {} : { servername: opts.dial.servername }),
+    ...(opts.localAddress === undefined ? {} : { localAddress: opts.localAddress }),
+    ...(opts.stream === undefined ? {} : { stream: opts.stream }),
+    ...(opts.relayC2D === undefined ? {} : { holdAck: c2dHold(opts.relayC2D) }),
+    keepaliveSeconds: ctx.mqtt.keepaliveSeconds,
+    connectTimeoutMs: ctx.mqtt.connectTimeoutMs,
+  };
+}
+
+/** Records the connect in the drill-down (only while somebody looks), from now until it is settled. */
+function connectTracer(ctx: SimContext, identity: Identity): (status: TracedStatus, summary?: string) => void {
+  const started = ctx.scheduler.now();
+  return (status, summary) =>
+    ctx.watch?.of(identity.deviceId)?.add({
+      atMs: started,
+      direction: 'up',
+      kind: 'connect',
+      status,
+      latencyMs: ctx.scheduler.now() - started,
+      ...(identity.moduleId === undefined ? {} : { module: identity.moduleId }),
+      ...(summary === undefined ? {} : { summary: traceExcerpt(summary) }),
+    });
+}
+
+/** Subscribes to what the identity receives; a refused subscription closes the connection. */
+async function subscribe(connection: MqttConnection, identity: Identity, handlers: HubHandlers): Promise<void> {
+  const filters: string[] = [filter.twinResponses, filter.desiredPatches, filter.methods];
+  if (identity.moduleId === undefined) filters.push(filter.c2d(identity.deviceId));
+  else if (handlers.onModuleInput) filters.push(filter.moduleInputs(identity.deviceId, identity.moduleId));
+  const granted = await connection.subscribe(filters, 1).catch(async (err) => {
+    await connection.close(true);
+    throw err;
+  });
+  if (granted.some((q) => q === 128)) {
+    await connection.close(true);
+    const refused = filters.filter((_, i) => granted[i] === 128).join(', ');
+    throw new ClassifiedError('protocol', `subscription refused: ${refused}`);
+  }
+}
+
 export class HubClient {
   /** Epoch seconds at which the token expires (SAS only). */
   readonly tokenExpiry: number | undefined;
@@ -93,51 +165,12 @@ export class HubClient {
 
   static async connect(ctx: SimContext, opts: HubClientOptions, handlers: HubHandlers): Promise<HubClient> {
     const { identity } = opts;
-    const clientId = identity.moduleId === undefined ? identity.deviceId : `${identity.deviceId}/${identity.moduleId}`;
-    let password: string | undefined;
-    let tokenExpiry: number | undefined;
-    if (opts.credential.kind === 'sas') {
-      tokenExpiry = Math.floor(Date.now() / 1000) + opts.tokenTtlSeconds;
-      const resourceUri =
-        identity.moduleId === undefined
-          ? sasResource.device(opts.hubHost, identity.deviceId)
-          : sasResource.module(opts.hubHost, identity.deviceId, identity.moduleId);
-      password = createSasToken({ resourceUri, key: opts.credential.key, expiry: tokenExpiry });
-    }
+    const token = opts.credential.kind === 'sas' ? sasToken(opts, opts.credential.key) : undefined;
+    // eslint-disable-next-line prefer-const -- the connection's callbacks read it; it is set once the connection exists
     let client: HubClient | undefined;
-    const started = ctx.scheduler.now();
-    const traceConnect = (status: TracedStatus, summary?: string) =>
-      ctx.watch?.of(identity.deviceId)?.add({
-        atMs: started,
-        direction: 'up',
-        kind: 'connect',
-        status,
-        latencyMs: ctx.scheduler.now() - started,
-        ...(identity.moduleId === undefined ? {} : { module: identity.moduleId }),
-        ...(summary === undefined ? {} : { summary: traceExcerpt(summary) }),
-      });
+    const traceConnect = connectTracer(ctx, identity);
     const connection = await MqttConnection.connect(
-      {
-        host: opts.dial.host,
-        port: opts.dial.port,
-        tls: true,
-        clientId,
-        clean: false,
-        username: buildHubUsername({
-          hubHost: opts.hubHost,
-          ...identity,
-          ...(opts.modelId === undefined ? {} : { modelId: opts.modelId }),
-        }),
-        ...(password === undefined ? {} : { password }),
-        ...(opts.credential.kind === 'x509' ? { cert: opts.credential.certPem, key: opts.credential.keyPem } : {}),
-        ...(opts.caPem === undefined ? {} : { ca: opts.caPem }),
-        ...(opts.dial.servername === undefined ? {} : { servername: opts.dial.servername }),
-        ...(opts.localAddress === undefined ? {} : { localAddress: opts.localAddress }),
-        ...(opts.stream === undefined ? {} : { stream: opts.stream }),
-        ...(opts.relayC2D === undefined ? {} : { holdAck: c2dHold(opts.relayC2D) }),
-        keepaliveSeconds: ctx.mqtt.keepaliveSeconds,
-        connectTimeoutMs: ctx.mqtt.connectTimeoutMs,
-      },
+      connectOptions(ctx, opts, token?.password),
       (t, payload) => client?.dispatch(t, payload, handlers),
       (err) => {
         client?.failWaiters(err);
@@ -148,23 +181,10 @@ export class HubClient {
       traceConnect('failed', err.message);
       throw err;
     });
-    client = new HubClient(ctx, connection, identity, tokenExpiry);
+    client = new HubClient(ctx, connection, identity, token?.expiry);
     // A socket of ours (not an in-process stream to a gateway): a network event can cut it.
     if (opts.stream === undefined) ctx.connections?.opened(identity.deviceId, connection.client.stream, 'hub');
-    const filters: string[] = [filter.twinResponses, filter.desiredPatches, filter.methods];
-    if (identity.moduleId === undefined) filters.push(filter.c2d(identity.deviceId));
-    else if (handlers.onModuleInput) filters.push(filter.moduleInputs(identity.deviceId, identity.moduleId));
-    const granted = await connection.subscribe(filters, 1).catch(async (err) => {
-      await connection.close(true);
-      throw err;
-    });
-    if (granted.some((q) => q === 128)) {
-      await connection.close(true);
-      throw new ClassifiedError(
-        'protocol',
-        `subscription refused: ${filters.filter((_, i) => granted[i] === 128).join(', ')}`,
-      );
-    }
+    await subscribe(connection, identity, handlers);
     traceConnect('acked');
     return client;
   }
@@ -177,57 +197,19 @@ export class HubClient {
     const parsed = parseTopic(t);
     if (parsed === undefined) return;
     switch (parsed.kind) {
-      case 'twinResponse': {
-        const waiter = this.waiters.get(parsed.rid);
-        if (waiter === undefined) return;
-        this.waiters.delete(parsed.rid);
-        waiter.cancel();
-        waiter.resolve({
-          status: parsed.status,
-          ...(parsed.version === undefined ? {} : { version: parsed.version }),
-          body: payload,
-        });
+      case 'twinResponse':
+        this.twinResponse(parsed.rid, parsed.status, parsed.version, payload);
         return;
-      }
-      case 'desiredPatch': {
-        let patch: unknown;
-        try {
-          patch = JSON.parse(payload.toString('utf8'));
-        } catch {
-          this.ctx.log('warn', `${this.who()}: desired patch that is not JSON`);
-          return;
-        }
-        this.ring()?.add(
-          this.down(
-            'desired',
-            'received',
-            payload,
-            `v${parsed.version} ${Object.keys(patch as object)
-              .filter((k) => k !== '$version')
-              .join(', ')}`,
-          ),
-        );
-        handlers.onDesired?.(patch as Record<string, unknown>, parsed.version);
+      case 'desiredPatch':
+        this.desiredPatch(parsed.version, payload, handlers);
         return;
-      }
       case 'methodRequest': {
-        const ring = this.ring();
-        if (ring !== undefined) {
-          const asked = (this.tracedMethods ??= new Map());
-          if (asked.size >= ring.capacity) asked.clear(); // never answered: forget them rather than grow
-          asked.set(parsed.rid, ring.add(this.down('command', 'received', payload, parsed.name)));
-        }
+        this.traceMethod(parsed.rid, parsed.name, payload);
         handlers.onMethod?.(parsed.name, parsed.rid, payload);
         return;
       }
       case 'c2d': {
-        const ring = this.ring();
-        if (ring !== undefined) {
-          // Stamped with its send time by an edgefleet action: the delivery latency.
-          const sentAt = Number(parsed.properties['edgefleet-sent-at']);
-          const m = ring.add(this.down('c2d', 'received', payload, payload));
-          if (Number.isFinite(sentAt)) m.latencyMs = m.atMs - sentAt;
-        }
+        this.traceC2D(payload, parsed.properties);
         handlers.onC2D?.(payload, parsed.properties);
         return;
       }
@@ -239,6 +221,30 @@ export class HubClient {
         return;
       default:
     }
+  }
+
+  private twinResponse(rid: string, status: number, version: number | undefined, body: Buffer): void {
+    const waiter = this.waiters.get(rid);
+    if (waiter === undefined) return;
+    this.waiters.delete(rid);
+    waiter.cancel();
+    waiter.resolve({ status, ...(version === undefined ? {} : { version }), body });
+  }
+
+  private desiredPatch(version: number, payload: Buffer, handlers: HubHandlers): void {
+    let patch: unknown;
+    try {
+      patch = JSON.parse(payload.toString('utf8'));
+    } catch {
+      this.ctx.log('warn', `${this.who()}: desired patch that is not JSON`);
+      return;
+    }
+    const ring = this.ring();
+    if (ring !== undefined) {
+      const names = Object.keys(patch as object).filter((k) => k !== '$version');
+      ring.add(this.down('desired', 'received', payload, `v${version} ${names.join(', ')}`));
+    }
+    handlers.onDesired?.(patch as Record<string, unknown>, version);
   }
 
   // ---- the drill-down's record of this identity's messages (only while somebody looks) ----
@@ -258,6 +264,24 @@ export class HubClient {
       summary: traceExcerpt(summary),
       ...(this.identity.moduleId === undefined ? {} : { module: this.identity.moduleId }),
     };
+  }
+
+  /** A method request, kept until it is answered (respondMethod settles it). */
+  private traceMethod(rid: string, name: string, payload: Buffer): void {
+    const ring = this.ring();
+    if (ring === undefined) return;
+    const asked = (this.tracedMethods ??= new Map());
+    if (asked.size >= ring.capacity) asked.clear(); // never answered: forget them rather than grow
+    asked.set(rid, ring.add(this.down('command', 'received', payload, name)));
+  }
+
+  private traceC2D(payload: Buffer, properties: PropertyBag): void {
+    const ring = this.ring();
+    if (ring === undefined) return;
+    // Stamped with its send time by an edgefleet action: the delivery latency.
+    const sentAt = Number(properties['edgefleet-sent-at']);
+    const m = ring.add(this.down('c2d', 'received', payload, payload));
+    if (Number.isFinite(sentAt)) m.latencyMs = m.atMs - sentAt;
   }
 
   /** Records an outgoing message; the returned function settles it (acknowledged, failed). */

@@ -35,26 +35,10 @@ export class MqttDevice extends PacedThing {
     if (this.isStopped()) return;
     this.setState('connecting');
     const started = this.ctx.scheduler.now();
-    const ids = { deviceId: this.deviceId, group: this.plan.group };
     const generation = ++this.generation;
-    const t = this.target;
-    const localAddress = this.ctx.localAddress(this.plan.ordinal);
     try {
       const connection = await MqttConnection.connect(
-        {
-          host: t.host,
-          port: t.port,
-          tls: t.tls,
-          clean: true,
-          clientId: fillTemplate(t.clientId, ids),
-          ...(t.username === undefined ? {} : { username: fillTemplate(t.username, ids) }),
-          ...(t.password === undefined ? {} : { password: t.password }),
-          ...(t.caPem === undefined ? {} : { ca: t.caPem }),
-          rejectUnauthorized: t.rejectUnauthorized,
-          keepaliveSeconds: this.ctx.mqtt.keepaliveSeconds,
-          connectTimeoutMs: this.ctx.mqtt.connectTimeoutMs,
-          ...(localAddress === undefined ? {} : { localAddress }),
-        },
+        this.connectOptions(),
         () => {},
         (err) => this.lost(generation, err),
       );
@@ -67,23 +51,46 @@ export class MqttDevice extends PacedThing {
       this.ctx.metrics.recordLatency('connect', intended, started, this.ctx.scheduler.now());
       this.connectedNow();
       this.setState('connected');
-      if (!this.quiescing) {
-        const qos = this.behaviour.telemetryQos;
-        this.telemetry.start((body, _component, _intended, done) => {
-          const ring = this.ctx.watch?.of(this.deviceId);
-          connection.publish(
-            this.topic,
-            body,
-            qos,
-            ring === undefined ? done : traced(ring, this.ctx.scheduler, body, qos, done),
-          );
-        });
-      }
+      if (!this.quiescing) this.startTelemetry(connection);
     } catch (err) {
       // A broker's fixed credentials are a connection string's: nothing to register again with.
       const phase = this.connectedOnce ? 'reconnect' : 'connect';
       this.recover(classify(err), phase, (at) => void this.connect(at), 'connectionString');
     }
+  }
+
+  /** The broker's settings, with this device's id and group in its client id and username. */
+  private connectOptions(): Parameters<typeof MqttConnection.connect>[0] {
+    const ids = { deviceId: this.deviceId, group: this.plan.group };
+    const t = this.target;
+    const localAddress = this.ctx.localAddress(this.plan.ordinal);
+    return {
+      host: t.host,
+      port: t.port,
+      tls: t.tls,
+      clean: true,
+      clientId: fillTemplate(t.clientId, ids),
+      ...(t.username === undefined ? {} : { username: fillTemplate(t.username, ids) }),
+      ...(t.password === undefined ? {} : { password: t.password }),
+      ...(t.caPem === undefined ? {} : { ca: t.caPem }),
+      rejectUnauthorized: t.rejectUnauthorized,
+      keepaliveSeconds: this.ctx.mqtt.keepaliveSeconds,
+      connectTimeoutMs: this.ctx.mqtt.connectTimeoutMs,
+      ...(localAddress === undefined ? {} : { localAddress }),
+    };
+  }
+
+  private startTelemetry(connection: MqttConnection): void {
+    const qos = this.behaviour.telemetryQos;
+    this.telemetry.start((body, _component, _intended, done) => {
+      const ring = this.ctx.watch?.of(this.deviceId);
+      connection.publish(
+        this.topic,
+        body,
+        qos,
+        ring === undefined ? done : traced(ring, this.ctx.scheduler, body, qos, done),
+      );
+    });
   }
 
   private lost(generation: number, err: ClassifiedError): void {

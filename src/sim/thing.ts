@@ -253,31 +253,29 @@ export abstract class PacedThing implements SimThing {
       );
       const ended = this.ctx.scheduler.now();
       this.ctx.metrics.recordLatency('provision', intended, started, ended);
-      this.ctx.watch?.of(this.deviceId)?.add({
-        atMs: started,
-        direction: 'up',
-        kind: 'provision',
-        status: 'acked',
-        latencyMs: ended - started,
-        summary: assignment.assignedHub,
-      });
+      this.traceProvision(started, ended, 'acked', assignment.assignedHub);
       this.count(this.hadAssignment ? 'reprovisioned' : 'provisioned');
       this.ctx.assignments?.assigned(this.deviceId, assignment, payload);
       this.recovery.progressed();
       return assignment;
     } catch (err) {
       const e = classify(err);
-      this.ctx.watch?.of(this.deviceId)?.add({
-        atMs: started,
-        direction: 'up',
-        kind: 'provision',
-        status: 'failed',
-        latencyMs: this.ctx.scheduler.now() - started,
-        summary: traceExcerpt(`${e.errorClass}: ${e.message}`),
-      });
+      this.traceProvision(started, this.ctx.scheduler.now(), 'failed', traceExcerpt(`${e.errorClass}: ${e.message}`));
       this.recover(e, 'provision', (at) => void this.assign(at, false));
       return undefined;
     }
+  }
+
+  /** The registration in the drill-down (only while somebody looks). */
+  private traceProvision(started: number, ended: number, status: 'acked' | 'failed', summary: string): void {
+    this.ctx.watch?.of(this.deviceId)?.add({
+      atMs: started,
+      direction: 'up',
+      kind: 'provision',
+      status,
+      latencyMs: ended - started,
+      summary,
+    });
   }
 
   /** Each identity counts once in each of the run's provisioning figures. */

@@ -62,7 +62,7 @@ export async function until(
   probe: () => Promise<Verdict>,
   everyMs = 500,
 ): Promise<Verdict> {
-  let last: Verdict = { passed: false, expected, seen: 'nothing yet' };
+  let last: Verdict;
   for (;;) {
     try {
       last = await probe();

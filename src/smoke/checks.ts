@@ -346,29 +346,32 @@ export function ledgerBalanced(opts: { allowExpired?: boolean } = {}): CheckDefi
       '; against the emulator, everything acknowledged was received',
     when: 'after',
     needsService: false,
-    run: async (ctx) => {
-      const s = ctx.summary;
-      const emulator = ctx.targetKind === 'emulator';
-      const expected =
-        `balanced, generated > 0, failed 0${opts.allowExpired ? '' : ', expired 0'}` +
-        (emulator ? ', acknowledgedNotReceived 0' : '');
-      if (s === undefined) return fail(expected, 'no summary');
-      const l = s.ledger;
-      const sum = l.acknowledged + l.failed + l.expired + l.dropped + l.inFlight;
-      const rec = s.reconciliation;
-      const seen =
-        `generated ${l.generated} = acknowledged ${l.acknowledged} + failed ${l.failed} + expired ${l.expired} + dropped ${l.dropped} + inFlight ${l.inFlight}` +
-        (rec ? `; acknowledgedNotReceived ${rec.acknowledgedNotReceived}` : '');
-      const ok =
-        l.balanced &&
-        sum === l.generated &&
-        l.generated > 0 &&
-        l.failed === 0 &&
-        (opts.allowExpired || l.expired === 0) &&
-        (!emulator || (rec !== null && rec.acknowledgedNotReceived === 0));
-      return { passed: ok, expected, seen };
-    },
+    run: (ctx) => Promise.resolve(ledgerVerdict(ctx, opts.allowExpired === true)),
   };
+}
+
+/** The ledger of the run's summary (read after the run: nothing to wait for). */
+function ledgerVerdict(ctx: CheckContext, allowExpired: boolean): Verdict {
+  const s = ctx.summary;
+  const emulator = ctx.targetKind === 'emulator';
+  const expected =
+    `balanced, generated > 0, failed 0${allowExpired ? '' : ', expired 0'}` +
+    (emulator ? ', acknowledgedNotReceived 0' : '');
+  if (s === undefined) return fail(expected, 'no summary');
+  const l = s.ledger;
+  const sum = l.acknowledged + l.failed + l.expired + l.dropped + l.inFlight;
+  const rec = s.reconciliation;
+  const seen =
+    `generated ${l.generated} = acknowledged ${l.acknowledged} + failed ${l.failed} + expired ${l.expired} + dropped ${l.dropped} + inFlight ${l.inFlight}` +
+    (rec ? `; acknowledgedNotReceived ${rec.acknowledgedNotReceived}` : '');
+  const ok =
+    l.balanced &&
+    sum === l.generated &&
+    l.generated > 0 &&
+    l.failed === 0 &&
+    (allowExpired || l.expired === 0) &&
+    (!emulator || (rec !== null && rec.acknowledgedNotReceived === 0));
+  return { passed: ok, expected, seen };
 }
 
 /**
@@ -381,14 +384,15 @@ export function storeAndForward(opts: { expectExpired: 'none' | 'some' }): Check
     describe: `messages stored during the upstream outage are delivered after it (deliveredLate > 0, none left stored), ${opts.expectExpired === 'none' ? 'none expired' : "those past their route's TTL counted as expired"}`,
     when: 'after',
     needsService: false,
-    run: async (ctx): Promise<Verdict> => {
-      const expected = `deliveredLate > 0, stored 0 at the end, expired ${opts.expectExpired === 'none' ? '= 0' : '> 0'}`;
-      const l = ctx.summary?.ledger;
-      if (l === undefined) return fail(expected, 'no summary');
-      const seen = `deliveredLate ${l.deliveredLate}, stored ${l.stored}, expired ${l.expired} (of ${l.generated} generated)`;
-      const ok =
-        l.deliveredLate > 0 && l.stored === 0 && (opts.expectExpired === 'none' ? l.expired === 0 : l.expired > 0);
-      return { passed: ok, expected, seen };
-    },
+    run: (ctx) => Promise.resolve(storeAndForwardVerdict(ctx, opts.expectExpired)),
   };
+}
+
+function storeAndForwardVerdict(ctx: CheckContext, expectExpired: 'none' | 'some'): Verdict {
+  const expected = `deliveredLate > 0, stored 0 at the end, expired ${expectExpired === 'none' ? '= 0' : '> 0'}`;
+  const l = ctx.summary?.ledger;
+  if (l === undefined) return fail(expected, 'no summary');
+  const seen = `deliveredLate ${l.deliveredLate}, stored ${l.stored}, expired ${l.expired} (of ${l.generated} generated)`;
+  const ok = l.deliveredLate > 0 && l.stored === 0 && (expectExpired === 'none' ? l.expired === 0 : l.expired > 0);
+  return { passed: ok, expected, seen };
 }

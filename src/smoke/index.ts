@@ -30,32 +30,11 @@ export interface SmokeCommandOptions {
 
 /** Runs the smoke checks; resolves with the exit code (0 all passed, 1 any failed). Bad options throw ConfigError. */
 export async function smokeCommand(o: SmokeCommandOptions): Promise<number> {
-  let timeoutMs: number;
-  try {
-    timeoutMs = parseDuration(o.timeout);
-  } catch (err) {
-    throw new ConfigError([{ file: 'command line', path: '--timeout', message: (err as Error).message }]);
-  }
-  if (timeoutMs < 10_000)
-    throw new ConfigError([
-      { file: 'command line', path: '--timeout', message: `expected at least 10s, got ${o.timeout}` },
-    ]);
-  const unknown = o.patterns.filter((p) => !PATTERN_NAMES.includes(p));
-  if (unknown.length > 0) {
-    throw new ConfigError([
-      {
-        file: 'command line',
-        path: '--pattern',
-        message: `expected one of ${PATTERN_NAMES.join(', ')}, got ${unknown.join(', ')}`,
-      },
-    ]);
-  }
-  const patterns: SmokePattern[] =
-    o.patterns.length === 0 ? [...SMOKE_PATTERNS] : SMOKE_PATTERNS.filter((p) => o.patterns.includes(p.name));
+  const timeoutMs = timeoutOf(o.timeout);
+  const patterns = patternsNamed(o.patterns);
   const started = Date.now();
-  o.out(
-    `edgefleet smoke: ${patterns.map((p) => p.name).join(', ')} against ${o.targetInfo ?? o.target ?? 'the embedded emulator'}`,
-  );
+  const against = o.targetInfo ?? o.target ?? 'the embedded emulator';
+  o.out(`edgefleet smoke: ${patterns.map((p) => p.name).join(', ')} against ${against}`);
   const results = await runSmoke({
     patterns,
     scenariosDir: o.scenariosDir ?? BUNDLED_SCENARIOS,
@@ -79,6 +58,30 @@ export async function smokeCommand(o: SmokeCommandOptions): Promise<number> {
   const c = countResults(results);
   const undecided = patterns.reduce((n, p) => n + p.checks.length, 0) - results.length;
   return c.failed > 0 || undecided > 0 ? 1 : 0;
+}
+
+/** --timeout: a duration of at least 10 s (a smoke run has to start a fleet and let it drain). */
+function timeoutOf(text: string): number {
+  let timeoutMs: number;
+  try {
+    timeoutMs = parseDuration(text);
+  } catch (err) {
+    throw new ConfigError([{ file: 'command line', path: '--timeout', message: (err as Error).message }]);
+  }
+  if (timeoutMs < 10_000) {
+    throw new ConfigError([{ file: 'command line', path: '--timeout', message: `expected at least 10s, got ${text}` }]);
+  }
+  return timeoutMs;
+}
+
+/** --pattern: the named patterns, or every one when none is named. */
+function patternsNamed(names: readonly string[]): SmokePattern[] {
+  const unknown = names.filter((p) => !PATTERN_NAMES.includes(p));
+  if (unknown.length > 0) {
+    const message = `expected one of ${PATTERN_NAMES.join(', ')}, got ${unknown.join(', ')}`;
+    throw new ConfigError([{ file: 'command line', path: '--pattern', message }]);
+  }
+  return names.length === 0 ? [...SMOKE_PATTERNS] : SMOKE_PATTERNS.filter((p) => names.includes(p.name));
 }
 
 /** For --help: each pattern and what it checks. */

@@ -96,104 +96,123 @@ async function checkTarget(
   return prepared.target;
 }
 
+type PatternOptions = SmokeOptions & {
+  deadline: number;
+  report: (r: CheckResult) => void;
+  log: (line: string) => void;
+};
+
+/** One pattern: its fleet runs while the live checks poll the target; the after-checks read its summary. */
 async function runPattern(
   pattern: SmokePattern,
   loaded: LoadedScenario,
   emulator: EmulatorInfo | undefined,
-  o: SmokeOptions & { deadline: number; report: (r: CheckResult) => void; log: (line: string) => void },
+  o: PatternOptions,
 ): Promise<void> {
-  const fleet = planFleet({ scenario: loaded.scenario, profile: loaded.profile, durationMs: loaded.durationMs });
   const target = await checkTarget(loaded, emulator, o.stateDir);
-  const service = target.kind !== 'mqtt' && target.service !== undefined ? target.service : undefined;
-  const ctx: CheckContext = {
-    loaded,
-    identities: fleet.identities,
-    targetKind: target.kind,
-    service: service === undefined ? undefined : new ServiceClient(service, 15_000),
-    api: service === undefined ? undefined : new SmokeApi(service),
-    // Leave time for the drain and the after-checks within the budget.
-    deadline: o.deadline - loaded.profile.drain - 3000,
-  };
-  const skipReason = (c: CheckDefinition): string | undefined => {
-    if (c.needsService && ctx.service === undefined) return `skipped: the ${target.kind} target has no service API`;
-    if (c.emulatorOnly === true && target.kind !== 'emulator') return 'skipped: only the emulator can tell';
-    return undefined;
-  };
-  const decide = async (c: CheckDefinition, context: CheckContext) => {
-    const skip = skipReason(c);
-    if (skip !== undefined) {
-      o.report({ pattern: pattern.name, check: c.name, status: 'skip', expected: '', seen: skip, ms: 0 });
-      return;
-    }
-    const at = Date.now();
-    try {
-      const v = await c.run(context);
-      o.report({
-        pattern: pattern.name,
-        check: c.name,
-        status: v.passed ? 'pass' : 'fail',
-        expected: v.expected,
-        seen: v.seen,
-        ms: Date.now() - at,
-      });
-    } catch (err) {
-      o.report({
-        pattern: pattern.name,
-        check: c.name,
-        status: 'fail',
-        expected: c.describe,
-        seen: (err as Error).message,
-        ms: Date.now() - at,
-      });
-    }
-  };
-
+  const ctx = checkContext(loaded, target, o.deadline);
+  const decide = decider(pattern.name, ctx, o.report);
   const stopper = new AbortController();
   const stop = () => stopper.abort();
   const live = pattern.checks.filter((c) => c.when === 'live');
-  // A pattern whose profile has events (an outage) runs its whole profile; otherwise it stops once the live checks are decided.
+  // A pattern whose profile has events (an outage) runs its whole profile; otherwise it stops once the live checks
+  // are decided.
   const runsWholeProfile = loaded.profile.events.length > 0;
   const liveDone = Promise.all(live.map((c) => decide(c, ctx))).then(() => {
     if (!runsWholeProfile) stop();
   });
   const budget = setTimeout(stop, Math.max(0, ctx.deadline - Date.now()));
-  let summary: RunSummary | undefined;
-  let runError: string | undefined;
+  let outcome: RunOutcome;
   try {
-    const result = await runScenario({
-      scenario: loaded,
-      stateDir: o.stateDir,
-      workers: 1,
-      reportsDir: join(o.reportsDir, pattern.name),
-      logLevel: 'error',
-      ...(o.reprovision === true ? { reprovision: true } : {}),
-      log: (level, message) => {
-        if (level === 'error') o.log(`${pattern.name}: ${message}`);
-      },
-      signal: stopper.signal,
-      ...(emulator === undefined ? {} : { emulator }),
-    });
-    summary = result.summary;
-  } catch (err) {
-    // The fleet broke: the live checks see it for themselves; the after-checks say why there is no summary.
-    runError = (err as Error).message;
-    o.log(`${pattern.name}: the run failed: ${runError}`);
+    outcome = await runFleetOf(pattern.name, loaded, emulator, o, stopper.signal);
   } finally {
     clearTimeout(budget);
     stop();
   }
   await liveDone;
   for (const c of pattern.checks.filter((x) => x.when === 'after')) {
-    if (runError !== undefined)
-      o.report({
-        pattern: pattern.name,
-        check: c.name,
-        status: 'fail',
-        expected: c.describe,
-        seen: `the run failed: ${runError}`,
-        ms: 0,
-      });
-    else await decide(c, { ...ctx, ...(summary === undefined ? {} : { summary }) });
+    if (outcome.runError !== undefined) {
+      const seen = `the run failed: ${outcome.runError}`;
+      o.report({ pattern: pattern.name, check: c.name, status: 'fail', expected: c.describe, seen, ms: 0 });
+    } else await decide(c, { ...ctx, ...(outcome.summary === undefined ? {} : { summary: outcome.summary }) });
+  }
+}
+
+/** What the checks can look at while the fleet runs. */
+function checkContext(loaded: LoadedScenario, target: Target, deadline: number): CheckContext {
+  const fleet = planFleet({ scenario: loaded.scenario, profile: loaded.profile, durationMs: loaded.durationMs });
+  const service = target.kind !== 'mqtt' && target.service !== undefined ? target.service : undefined;
+  return {
+    loaded,
+    identities: fleet.identities,
+    targetKind: target.kind,
+    service: service === undefined ? undefined : new ServiceClient(service, 15_000),
+    api: service === undefined ? undefined : new SmokeApi(service),
+    // Leave time for the drain and the after-checks within the budget.
+    deadline: deadline - loaded.profile.drain - 3000,
+  };
+}
+
+/** Runs a check (or skips it when the target cannot answer it) and reports its result; a check that throws fails. */
+function decider(
+  pattern: string,
+  ctx: CheckContext,
+  report: (r: CheckResult) => void,
+): (c: CheckDefinition, context: CheckContext) => Promise<void> {
+  const skipReason = (c: CheckDefinition): string | undefined => {
+    if (c.needsService && ctx.service === undefined) return `skipped: the ${ctx.targetKind} target has no service API`;
+    if (c.emulatorOnly === true && ctx.targetKind !== 'emulator') return 'skipped: only the emulator can tell';
+    return undefined;
+  };
+  return async (c, context) => {
+    const skip = skipReason(c);
+    if (skip !== undefined) {
+      report({ pattern, check: c.name, status: 'skip', expected: '', seen: skip, ms: 0 });
+      return;
+    }
+    const at = Date.now();
+    try {
+      const v = await c.run(context);
+      const status = v.passed ? 'pass' : 'fail';
+      report({ pattern, check: c.name, status, expected: v.expected, seen: v.seen, ms: Date.now() - at });
+    } catch (err) {
+      const seen = (err as Error).message;
+      report({ pattern, check: c.name, status: 'fail', expected: c.describe, seen, ms: Date.now() - at });
+    }
+  };
+}
+
+/** The run's summary, or why there is none. */
+type RunOutcome = { summary: RunSummary; runError?: undefined } | { summary?: undefined; runError: string };
+
+/** The pattern's fleet through runScenario, until the end of its profile or the signal. */
+async function runFleetOf(
+  pattern: string,
+  loaded: LoadedScenario,
+  emulator: EmulatorInfo | undefined,
+  o: PatternOptions,
+  signal: AbortSignal,
+): Promise<RunOutcome> {
+  try {
+    const result = await runScenario({
+      scenario: loaded,
+      stateDir: o.stateDir,
+      workers: 1,
+      reportsDir: join(o.reportsDir, pattern),
+      logLevel: 'error',
+      ...(o.reprovision === true ? { reprovision: true } : {}),
+      log: (level, message) => {
+        if (level === 'error') o.log(`${pattern}: ${message}`);
+      },
+      signal,
+      ...(emulator === undefined ? {} : { emulator }),
+    });
+    return { summary: result.summary };
+  } catch (err) {
+    // The fleet broke: the live checks see it for themselves; the after-checks say why there is no summary.
+    const runError = (err as Error).message;
+    o.log(`${pattern}: the run failed: ${runError}`);
+    return { runError };
   }
 }
 

@@ -73,7 +73,10 @@ export interface DownstreamLinkOptions {
   credential: HubCredential;
   /** The device's own ledger hook (in-process devices): edgeHub took its oldest message in flight. */
   takenOver?: () => void;
-  /** The upstream connection was refused for good (the identity is gone): the gateway closes the device's connection. */
+  /**
+   * The upstream connection was refused for good (the identity is gone): the gateway closes the device's
+   * connection.
+   */
   onUpstreamLost(link: DownstreamLink): void;
 }
 

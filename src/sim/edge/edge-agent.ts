@@ -8,7 +8,7 @@ import { RetryState } from '../../transport/retry-policy.js';
 import type { SimContext } from '../context.js';
 import { Prng, seedFor } from '../model/random.js';
 import { acknowledgement } from '../writable.js';
-import { EDGE_RUNTIME_VERSION, type EdgeHub } from './edge-hub.js';
+import { EDGE_RUNTIME_VERSION, type EdgeHub, type ModuleClientOwner } from './edge-hub.js';
 import {
   IdentityLink,
   isObject,
@@ -85,16 +85,16 @@ export interface EdgeAgentOptions {
   identities: IdentityService;
   edgeHub: EdgeHub;
   /** The `$edgeAgent` identity's key. */
-  key(refresh: boolean): Promise<string>;
-  random(): number;
+  key: (refresh: boolean) => Promise<string>;
+  random: () => number;
   seed: number;
   modules: Record<string, ModuleConfig>;
   fallback?: ModuleConfig;
   telemetrySources?: Record<string, TelemetrySourceSpec>;
-  mayReconnect(): boolean;
+  mayReconnect: () => boolean;
   /** False once the device quiesces: modules stop producing. */
-  mayProduce(): boolean;
-  onState(state: LinkState): void;
+  mayProduce: () => boolean;
+  onState: (state: LinkState) => void;
   /** What its identities' failures ask of the device (register again, give up). */
   device: DeviceRecovery;
 }
@@ -290,51 +290,65 @@ export class EdgeAgent {
   /** Identity, behaviour, upstream connection; resolves once the first connection attempt is over. */
   private async startModule(hosted: HostedModule): Promise<void> {
     const generation = ++hosted.generation;
-    const name = hosted.spec.name;
     hosted.timer?.cancel();
-    try {
-      await this.moduleKey(hosted, false);
-    } catch (err) {
-      if (generation !== hosted.generation || this.closed || !this.opts.mayReconnect()) return;
-      const e = classify(err);
-      const who = `${this.opts.deviceId}/${name}`;
-      const decision = runtimeDecision(this.ctx, hosted.recovery, this.opts.device, e, 'moduleKey', who, hosted.random);
-      if (decision === undefined) return;
-      hosted.runtimeStatus = 'backoff';
-      hosted.statusDescription = `module identity: ${e.message}`;
-      this.report();
-      hosted.timer = this.ctx.scheduler.after(decision.delayMs, () => {
-        if (generation === hosted.generation && !this.closed && this.opts.mayReconnect()) void this.startModule(hosted);
-      });
-      return;
-    }
+    if (!(await this.fetchModuleKey(hosted, generation))) return;
     hosted.recovery.connected();
-    let behaviour: ModuleBehaviour;
-    try {
-      behaviour = await createBehaviour(
-        name,
-        hosted.config,
-        seedFor(this.opts.seed, name, 'behaviour'),
-        this.opts.telemetrySources?.[name],
-      );
-    } catch (err) {
-      // A behaviour that cannot be built is a module that cannot start: no restart helps.
-      if (generation !== hosted.generation) return;
-      hosted.runtimeStatus = 'failed';
-      hosted.exitCode = 1;
-      hosted.statusDescription = `failed: ${(err as Error).message}`;
-      this.ctx.metrics.recordError('other', `${this.opts.deviceId}/${name}: ${(err as Error).message}`);
-      this.report();
-      return;
-    }
-    if (generation !== hosted.generation || this.closed) return;
+    const behaviour = await this.createModuleBehaviour(hosted, generation);
+    if (behaviour === undefined || generation !== hosted.generation || this.closed) return;
     hosted.behaviour = behaviour;
     hosted.started = false;
     hosted.runtimeStatus = 'running';
     hosted.statusDescription = 'running';
     hosted.exitCode = 0;
     hosted.lastStartTimeUtc = new Date().toISOString();
-    const link = this.opts.edgeHub.attach(name, (refresh) => this.moduleKey(hosted, refresh), {
+    const owner = this.moduleOwner(hosted, behaviour, generation);
+    const link = this.opts.edgeHub.attach(hosted.spec.name, (refresh) => this.moduleKey(hosted, refresh), owner);
+    hosted.link = link;
+    this.report();
+    await link.firstAttempt();
+  }
+
+  /** The module identity's key; false when it could not be had (a retry is scheduled when the policy says so). */
+  private async fetchModuleKey(hosted: HostedModule, generation: number): Promise<boolean> {
+    try {
+      await this.moduleKey(hosted, false);
+      return true;
+    } catch (err) {
+      if (generation !== hosted.generation || this.closed || !this.opts.mayReconnect()) return false;
+      const e = classify(err);
+      const who = `${this.opts.deviceId}/${hosted.spec.name}`;
+      const decision = runtimeDecision(this.ctx, hosted.recovery, this.opts.device, e, 'moduleKey', who, hosted.random);
+      if (decision === undefined) return false;
+      hosted.runtimeStatus = 'backoff';
+      hosted.statusDescription = `module identity: ${e.message}`;
+      this.report();
+      hosted.timer = this.ctx.scheduler.after(decision.delayMs, () => {
+        if (generation === hosted.generation && !this.closed && this.opts.mayReconnect()) void this.startModule(hosted);
+      });
+      return false;
+    }
+  }
+
+  /** The module's behaviour; undefined when it cannot be built (the module is failed: no restart helps). */
+  private async createModuleBehaviour(hosted: HostedModule, generation: number): Promise<ModuleBehaviour | undefined> {
+    const name = hosted.spec.name;
+    try {
+      const seed = seedFor(this.opts.seed, name, 'behaviour');
+      return await createBehaviour(name, hosted.config, seed, this.opts.telemetrySources?.[name]);
+    } catch (err) {
+      if (generation !== hosted.generation) return undefined;
+      hosted.runtimeStatus = 'failed';
+      hosted.exitCode = 1;
+      hosted.statusDescription = `failed: ${(err as Error).message}`;
+      this.ctx.metrics.recordError('other', `${this.opts.deviceId}/${name}: ${(err as Error).message}`);
+      this.report();
+      return undefined;
+    }
+  }
+
+  /** What the module's upstream connection hands to its behaviour: twin, methods, inputs. */
+  private moduleOwner(hosted: HostedModule, behaviour: ModuleBehaviour, generation: number): ModuleClientOwner {
+    return {
       onUp: (desired, version) =>
         this.guard(hosted, generation, () => {
           // After each (re)connect the whole desired section: patches sent meanwhile are not replayed.
@@ -361,10 +375,7 @@ export class EdgeAgent {
         this.guard(hosted, generation, () => {
           if (hosted.started) behaviour.onInput?.(input, body, properties);
         }),
-    });
-    hosted.link = link;
-    this.report();
-    await link.firstAttempt();
+    };
   }
 
   /** Runs a behaviour callback; a throw is the module crashing. */
@@ -430,7 +441,10 @@ export class EdgeAgent {
     };
   }
 
-  /** Writable properties acknowledged the IoT Central way, as SimDevice does; what is already acknowledged is not sent again. */
+  /**
+   * Writable properties acknowledged the IoT Central way, as SimDevice does; what is already acknowledged is not
+   * sent again.
+   */
   private acknowledge(hosted: HostedModule, desired: JsonObject, version: number): void {
     const link = hosted.link;
     const patch = acknowledgement(desired, version, { code: 200, description: 'completed' });

@@ -24,7 +24,10 @@ export type { ModuleConfig, ModuleBehaviour, ModuleApi, MethodReply, TelemetrySo
 
 /** How the modules of one IoT Edge device behave; the engine maps the scenario onto it. */
 export interface EdgeDeviceConfig {
-  /** By module id. A module not listed behaves by its image name (the SimulatedTemperatureSensor image), else as `fallback`. */
+  /**
+   * By module id. A module not listed behaves by its image name (the SimulatedTemperatureSensor image), else as
+   * `fallback`.
+   */
   modules: Record<string, ModuleConfig>;
   /** Telemetry sources for `dtdl` modules, by module id (else the module's `model` is used). */
   telemetrySources?: Record<string, TelemetrySourceSpec>;
@@ -35,6 +38,9 @@ export interface EdgeDeviceConfig {
   /** A transparent gateway: its edgeHub accepts these downstream devices once it runs. */
   gateway?: GatewayServer;
 }
+
+/** The runtime identities' keys, fetched from the registry. */
+type RuntimeKeys = Record<'$edgeAgent' | '$edgeHub', string | undefined>;
 
 export class SimEdgeDevice extends PacedThing {
   private assignment: Assignment | undefined;
@@ -85,7 +91,10 @@ export class SimEdgeDevice extends PacedThing {
     return this.edgeHub?.storedCount() ?? 0;
   }
 
-  /** Device ids whose connections reach the target through this device: its own (runtime, modules) and its children's. */
+  /**
+   * Device ids whose connections reach the target through this device: its own (runtime, modules) and its
+   * children's.
+   */
   get upstreamDeviceIds(): string[] {
     return [this.deviceId, ...(this.config.gateway?.childIds ?? [])];
   }
@@ -127,7 +136,8 @@ export class SimEdgeDevice extends PacedThing {
     if (this.isStopped() || this.assignment === undefined) return;
     if (this.runtimeEndpoint !== undefined && this.agent !== undefined) return this.reassigned();
     if (this.auth.kind === 'dps-x509') {
-      // The identity service would call the registry with the device's certificate; the emulator's registry takes SAS only.
+      // The identity service would call the registry with the device's certificate; the emulator's registry takes
+      // SAS only.
       const refused = new ClassifiedError('auth', "the registry takes the device's SAS token only");
       return this.recover(refused, 'moduleKey', () => {});
     }
@@ -141,7 +151,7 @@ export class SimEdgeDevice extends PacedThing {
       this.auth.deviceKey,
       this.ctx.mqtt.operationTimeoutMs,
     );
-    const keys: Record<'$edgeAgent' | '$edgeHub', string | undefined> = { $edgeAgent: undefined, $edgeHub: undefined };
+    const keys: RuntimeKeys = { $edgeAgent: undefined, $edgeHub: undefined };
     try {
       const [agent, hub] = await Promise.all([identities.get('$edgeAgent'), identities.get('$edgeHub')]);
       keys.$edgeAgent = agent.primaryKey;
@@ -153,7 +163,14 @@ export class SimEdgeDevice extends PacedThing {
     }
     if (this.isStopped()) return;
     this.recovery.progressed();
-    const key = (moduleId: '$edgeAgent' | '$edgeHub') => async (refresh: boolean) => {
+    const edgeHub = this.runRuntime(endpoint, identities, keys, intended);
+    const gateway = this.config.gateway;
+    if (gateway !== undefined) void this.openGateway(gateway, edgeHub, endpoint);
+  }
+
+  /** edgeHub and edgeAgent come up with their keys (fetched again when the hub refuses one). */
+  private runRuntime(endpoint: HubEndpoint, identities: IdentityService, keys: RuntimeKeys, intended: number): EdgeHub {
+    const key = (moduleId: keyof RuntimeKeys) => async (refresh: boolean) => {
       if (refresh || keys[moduleId] === undefined) keys[moduleId] = (await identities.get(moduleId)).primaryKey;
       return keys[moduleId];
     };
@@ -179,20 +196,17 @@ export class SimEdgeDevice extends PacedThing {
     });
     this.edgeHub.start(intended);
     this.agent.start(intended);
-    const gateway = this.config.gateway;
-    if (gateway !== undefined) {
-      const edgeHub = this.edgeHub;
-      void edgeHub.ready().then(async () => {
-        if (this.isStopped()) return;
-        try {
-          await gateway.start(edgeHub, endpoint);
-        } catch (err) {
-          this.ctx.log(
-            'error',
-            `${this.deviceId}: edgeHub could not accept downstream devices: ${(err as Error).message}`,
-          );
-        }
-      });
+    return this.edgeHub;
+  }
+
+  /** A transparent gateway accepts its downstream devices once edgeHub has its first configuration. */
+  private async openGateway(gateway: GatewayServer, edgeHub: EdgeHub, endpoint: HubEndpoint): Promise<void> {
+    await edgeHub.ready();
+    if (this.isStopped()) return;
+    try {
+      await gateway.start(edgeHub, endpoint);
+    } catch (err) {
+      this.ctx.log('error', `${this.deviceId}: edgeHub could not accept downstream devices: ${(err as Error).message}`);
     }
   }
 

@@ -9,7 +9,6 @@ import { TelemetryPacer } from '../telemetry-pacer.js';
 import type { HubClient } from '../hub-client.js';
 import {
   IdentityLink,
-  isObject,
   type DeviceRecovery,
   type HubEndpoint,
   type JsonObject,
@@ -83,10 +82,10 @@ export interface EdgeHubOptions {
   deviceId: string;
   endpoint: HubEndpoint;
   /** The `$edgeHub` identity's key. */
-  key(refresh: boolean): Promise<string>;
-  random(): number;
-  mayReconnect(): boolean;
-  onState(state: LinkState): void;
+  key: (refresh: boolean) => Promise<string>;
+  random: () => number;
+  mayReconnect: () => boolean;
+  onState: (state: LinkState) => void;
   /** What its identities' failures ask of the device (register again, give up). */
   device: DeviceRecovery;
   /** Most messages the store-and-forward store holds (default DEFAULT_STORE_CAPACITY). */
@@ -412,7 +411,8 @@ export class EdgeHub {
   ): void {
     const target = this.clients.get(toModule);
     if (target === undefined) {
-      // edgeHub would keep it for the module until it connects (store-and-forward); not counted: it never was bound for the cloud.
+      // edgeHub would keep it for the module until it connects (store-and-forward); not counted: it never was bound
+      // for the cloud.
       this.ctx.log('debug', `${this.opts.deviceId}: no module ${toModule} for a message from ${fromModule}`);
       return;
     }

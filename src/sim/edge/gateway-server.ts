@@ -247,6 +247,31 @@ export class GatewayServer {
     const endpoint = this.endpoint;
     if (edgeHub === undefined || endpoint === undefined || this.closed)
       throw new RefusedConnection(CONNACK.serverUnavailable, 'edgeHub is stopping');
+    const { child, info } = this.childOf(client, username);
+    const credential =
+      child.auth === 'x509'
+        ? x509Credential(child, info, client.conn)
+        : sasCredential(child, password, endpoint.hubHost);
+    // A child that connects again replaces its earlier connection (and that one's upstream leg).
+    for (const [other, link] of this.links) {
+      if (link.identity === child.deviceId && other !== client) {
+        this.links.delete(other);
+        await link.close(true);
+      }
+    }
+    const link = await this.openUpstream(client, edgeHub, endpoint, credential, info);
+    if (this.closed || client.closed) {
+      await link.close(false);
+      throw new RefusedConnection(CONNACK.serverUnavailable, 'gone while connecting');
+    }
+    this.links.set(client, link);
+  }
+
+  /**
+   * The child a CONNECT names (its client id and user name): one of the plan's, or, on the TLS listener, any device
+   * whose key the listener can derive. An in-process stream must carry the device that opened it.
+   */
+  private childOf(client: Client, username: string | undefined): { child: GatewayChild; info: StreamInfo | undefined } {
     const deviceId = client.id;
     const info = this.streams.get(client.conn);
     const fromListener = info === undefined && this.listenRequest?.keyOf !== undefined && !deviceId.includes('/');
@@ -264,53 +289,20 @@ export class GatewayServer {
     if (parsed === undefined || parsed.deviceId !== deviceId || parsed.moduleId !== undefined) {
       throw new RefusedConnection(CONNACK.notAuthorized, 'the user name is not {hub}/{deviceId}/?api-version=...');
     }
-    let credential: HubCredential;
-    if (child.auth === 'x509') {
-      const cert = info?.x509?.certPem ?? peerCertificate(client.conn);
-      if (cert === undefined || commonNameOf(cert) !== deviceId) {
-        throw new RefusedConnection(CONNACK.notAuthorized, 'no client certificate with CN = the device id');
-      }
-      if (info?.x509 === undefined)
-        throw new RefusedConnection(CONNACK.notAuthorized, 'X.509 children are accepted in process only');
-      if (child.caPem === undefined || !issuedBy(info.x509.certPem, child.caPem)) {
-        throw new RefusedConnection(
-          CONNACK.notAuthorized,
-          'the client certificate is not issued by the CA edgeHub trusts for this child',
-        );
-      }
-      credential = { kind: 'x509', certPem: info.x509.certPem, keyPem: info.x509.keyPem };
-    } else {
-      if (child.key === undefined || password === undefined)
-        throw new RefusedConnection(CONNACK.notAuthorized, 'a SAS token is required');
-      let token;
-      try {
-        token = parseSasToken(password.toString('utf8'));
-      } catch (err) {
-        if (err instanceof SasTokenError)
-          throw new RefusedConnection(CONNACK.notAuthorized, `not a SAS token: ${err.message}`);
-        throw err;
-      }
-      const hubHost = endpoint.hubHost;
-      const bare = hubHost.replace(/:\d+$/, '');
-      const verdict = verifySasToken(
-        token,
-        [child.key],
-        [sasResource.device(hubHost, deviceId), sasResource.device(bare, deviceId)],
-        Math.floor(Date.now() / 1000),
-      );
-      if (!verdict.ok) throw new RefusedConnection(CONNACK.notAuthorized, `SAS token refused (${verdict.reason})`);
-      credential = { kind: 'sas', key: child.key };
-    }
-    // A child that connects again replaces its earlier connection (and that one's upstream leg).
-    for (const [other, link] of this.links) {
-      if (link.identity === deviceId && other !== client) {
-        this.links.delete(other);
-        await link.close(true);
-      }
-    }
-    let link: DownstreamLink;
+    return { child, info };
+  }
+
+  /** The child's own upstream connection, as itself; refused as the hub refuses it. */
+  private async openUpstream(
+    client: Client,
+    edgeHub: EdgeHub,
+    endpoint: HubEndpoint,
+    credential: HubCredential,
+    info: StreamInfo | undefined,
+  ): Promise<DownstreamLink> {
+    const deviceId = client.id;
     try {
-      link = await DownstreamLink.open(
+      return await DownstreamLink.open(
         this.ctx,
         edgeHub,
         client,
@@ -321,22 +313,19 @@ export class GatewayServer {
           credential,
           ...(info?.takenOver === undefined ? {} : { takenOver: info.takenOver }),
           onUpstreamLost: (lost) => {
-            // Its identity was refused upstream: the child cannot be served (it reconnects, and gets a new upstream leg).
+            // Its identity was refused upstream: the child cannot be served (it reconnects, and gets a new upstream
+            // leg).
             for (const [c, l] of this.links) if (l === lost) c.close();
           },
         },
         this.random,
       );
     } catch (err) {
-      // The hub refused the device itself: so does edgeHub (the device then registers again); else it is unavailable.
+      // The hub refused the device itself: so does edgeHub (the device then registers again); else it is
+      // unavailable.
       const code = classify(err).errorClass === 'auth' ? CONNACK.notAuthorized : CONNACK.serverUnavailable;
       throw new RefusedConnection(code, `upstream as ${deviceId}: ${(err as Error).message}`);
     }
-    if (this.closed || client.closed) {
-      await link.close(false);
-      throw new RefusedConnection(CONNACK.serverUnavailable, 'gone while connecting');
-    }
-    this.links.set(client, link);
   }
 
   private async gone(client: Client): Promise<void> {
@@ -374,6 +363,46 @@ export class GatewayServer {
     for (const socket of this.sockets) socket.destroy();
     await closed;
   }
+}
+
+/** An X.509 child: its certificate (CN = its device id) issued by the CA edgeHub trusts for it; in process only. */
+function x509Credential(child: GatewayChild, info: StreamInfo | undefined, conn: unknown): HubCredential {
+  const cert = info?.x509?.certPem ?? peerCertificate(conn);
+  if (cert === undefined || commonNameOf(cert) !== child.deviceId) {
+    throw new RefusedConnection(CONNACK.notAuthorized, 'no client certificate with CN = the device id');
+  }
+  if (info?.x509 === undefined)
+    throw new RefusedConnection(CONNACK.notAuthorized, 'X.509 children are accepted in process only');
+  if (child.caPem === undefined || !issuedBy(info.x509.certPem, child.caPem)) {
+    throw new RefusedConnection(
+      CONNACK.notAuthorized,
+      'the client certificate is not issued by the CA edgeHub trusts for this child',
+    );
+  }
+  return { kind: 'x509', certPem: info.x509.certPem, keyPem: info.x509.keyPem };
+}
+
+/** A SAS child: a token for the device on the hub (with or without its port) that verifies with the child's key. */
+function sasCredential(child: GatewayChild, password: Buffer | undefined, hubHost: string): HubCredential {
+  if (child.key === undefined || password === undefined)
+    throw new RefusedConnection(CONNACK.notAuthorized, 'a SAS token is required');
+  let token;
+  try {
+    token = parseSasToken(password.toString('utf8'));
+  } catch (err) {
+    if (err instanceof SasTokenError)
+      throw new RefusedConnection(CONNACK.notAuthorized, `not a SAS token: ${err.message}`);
+    throw err;
+  }
+  const bare = hubHost.replace(/:\d+$/, '');
+  const verdict = verifySasToken(
+    token,
+    [child.key],
+    [sasResource.device(hubHost, child.deviceId), sasResource.device(bare, child.deviceId)],
+    Math.floor(Date.now() / 1000),
+  );
+  if (!verdict.ok) throw new RefusedConnection(CONNACK.notAuthorized, `SAS token refused (${verdict.reason})`);
+  return { kind: 'sas', key: child.key };
 }
 
 /** The leaf (first certificate of the PEM) is issued and signed by `caPem`; validity dates hold. */

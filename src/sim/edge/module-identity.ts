@@ -1,6 +1,7 @@
 // Identities of an IoT Edge device's modules, as the IoT Edge identity service handles them: keys from the hub's
 // HTTPS registry (with the device's own SAS token), and one upstream connection per identity that reconnects
 // with the SDKs' backoff, re-reads its twin after each connect and reports state as a diff of the twin.
+import type { IncomingMessage } from 'node:http';
 import { request } from 'node:https';
 import { isIP } from 'node:net';
 import { splitHostPort, type AzureTarget } from '../../endpoints/target.js';
@@ -142,22 +143,7 @@ export class IdentityService {
           },
           timeout: this.timeoutMs,
         },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (d: Buffer) => chunks.push(d));
-          res.on('error', (err) => reject(classify(err)));
-          res.on('end', () => {
-            const status = res.statusCode ?? 0;
-            const answer = Buffer.concat(chunks).toString('utf8');
-            if (status < 200 || status >= 300)
-              return reject(classifyStatus(status, `${what}: ${answer.slice(0, 160)}`));
-            try {
-              resolve(answer.length === 0 ? undefined : JSON.parse(answer));
-            } catch {
-              reject(new ClassifiedError('protocol', `${what}: the answer is not JSON`));
-            }
-          });
-        },
+        (res) => jsonAnswer(res, what).then(resolve, reject),
       );
       req.on('timeout', () =>
         req.destroy(new ClassifiedError('timeout', `${what}: no answer within ${this.timeoutMs} ms`)),
@@ -168,6 +154,25 @@ export class IdentityService {
   }
 }
 
+/** A registry answer: its JSON (undefined when empty), or a classified error for a status outside 2xx. */
+function jsonAnswer(res: IncomingMessage, what: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (d: Buffer) => chunks.push(d));
+    res.on('error', (err) => reject(classify(err)));
+    res.on('end', () => {
+      const status = res.statusCode ?? 0;
+      const answer = Buffer.concat(chunks).toString('utf8');
+      if (status < 200 || status >= 300) return reject(classifyStatus(status, `${what}: ${answer.slice(0, 160)}`));
+      try {
+        resolve(answer.length === 0 ? undefined : JSON.parse(answer));
+      } catch {
+        reject(new ClassifiedError('protocol', `${what}: the answer is not JSON`));
+      }
+    });
+  });
+}
+
 // ---- JSON merge patches (RFC 7396), as twins use them --------------------------------------------------------
 
 /** Applies a merge patch in place (`$`-keys of the patch, such as `$version`, are skipped). */
@@ -176,7 +181,7 @@ export function applyMergePatch(target: JsonObject, patch: JsonObject): void {
     if (key.startsWith('$')) continue;
     if (value === null) delete target[key];
     else if (isObject(value)) {
-      const inner = isObject(target[key]) ? (target[key]) : (target[key] = {});
+      const inner = isObject(target[key]) ? target[key] : (target[key] = {});
       applyMergePatch(inner, value);
     } else target[key] = value;
   }
@@ -229,7 +234,10 @@ export interface LinkOwner {
   onDesired?(patch: JsonObject, version: number, desired: JsonObject): void;
   /** undefined: no handler (answered 501, as the SDKs do). */
   onMethod?(name: string, request: unknown): MethodReply | undefined;
-  /** The connection is gone (lost, dropped or closed for renewal); what was in flight on it will not be acknowledged. */
+  /**
+   * The connection is gone (lost, dropped or closed for renewal); what was in flight on it will not be
+   * acknowledged.
+   */
   onDown?(reason: string): void;
   /** Any state change, for the device's own state. */
   onState?(state: LinkState): void;
@@ -281,10 +289,10 @@ export interface LinkOptions {
   moduleId: string;
   endpoint: HubEndpoint;
   /** The identity's key; `refresh` after the hub refused the last one (the identity may have been recreated). */
-  key(refresh: boolean): Promise<string>;
-  random(): number;
+  key: (refresh: boolean) => Promise<string>;
+  random: () => number;
   /** Whether reconnecting is still wanted (false once the device quiesces). */
-  mayReconnect(): boolean;
+  mayReconnect: () => boolean;
   device: DeviceRecovery;
 }
 

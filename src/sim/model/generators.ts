@@ -7,7 +7,15 @@ import type { Faker } from '@faker-js/faker';
 import { faker as english } from '@faker-js/faker/locale/en';
 import type { CommandDef, DeviceModel, PropertyDef, TelemetryDef } from '../../model/dtdl.js';
 import { Prng, seedFor } from './random.js';
-import type { GeospatialSchema, ObjectSchema, Schema } from '../../model/schema.js';
+import type {
+  ArraySchema,
+  ComplexSchema,
+  EnumSchema,
+  GeospatialSchema,
+  MapSchema,
+  ObjectSchema,
+  Schema,
+} from '../../model/schema.js';
 import { fitInteger, isIntegerSchema, isNumericSchema } from '../../model/schema.js';
 import { fakerMethodProblem, generatorProblem } from '../../config/generators.js';
 import { overrideKeyOf, overrideProblem, unknownOverridesProblem } from '../../config/model-values.js';
@@ -52,7 +60,7 @@ let sharedFaker: Faker | undefined;
 
 function fakerInstance(): Faker {
   if (sharedFaker === undefined) {
-    const FakerClass = Object.getPrototypeOf(english).constructor as typeof Faker;
+    const FakerClass = english.constructor as typeof Faker;
     sharedFaker = new FakerClass({
       locale: english.rawDefinitions,
       randomizer: {
@@ -437,70 +445,14 @@ function statGroups(schema: ObjectSchema): string[][] {
 function schemaGenerator(schema: Schema, h: Hints, seed: number): Generator {
   if (typeof schema !== 'string') {
     switch (schema.kind) {
-      case 'enum': {
-        const values = schema.values;
-        if (values.length === 0) return { next: () => undefined };
-        const rng = new Prng(seed);
-        return sticky(rng, 0.1, () => values[rng.int(0, values.length - 1)]!.value);
-      }
-      case 'object': {
-        const fields = schema.fields.map((f) => ({
-          name: f.name,
-          gen: schemaGenerator(f.schema, { name: f.name }, seedFor(seed, f.name)),
-        }));
-        const stats = statGroups(schema);
-        const sorted: number[] = [];
-        return {
-          next(t) {
-            const o: Record<string, unknown> = {};
-            for (const f of fields) {
-              const v = f.gen.next(t);
-              if (v !== undefined) o[f.name] = v;
-            }
-            for (const g of stats) {
-              sorted.length = 0;
-              for (const name of g) if (typeof o[name] === 'number') sorted.push(o[name]);
-              if (sorted.length !== g.length) continue;
-              sorted.sort((a, b) => a - b);
-              g.forEach((name, i) => (o[name] = sorted[i]));
-            }
-            return o;
-          },
-        };
-      }
-      case 'array': {
-        const rng = new Prng(seed);
-        const n = rng.int(1, 3);
-        const items = Array.from({ length: n }, (_, i) => schemaGenerator(schema.elementSchema, h, seedFor(seed, i)));
-        return {
-          next(t) {
-            const a: unknown[] = [];
-            for (const g of items) {
-              const v = g.next(t);
-              if (v !== undefined) a.push(v);
-            }
-            return a;
-          },
-        };
-      }
-      case 'map': {
-        const rng = new Prng(seed);
-        const n = rng.int(2, 3);
-        const entries = Array.from({ length: n }, (_, i) => ({
-          key: `${schema.key.name}${i + 1}`,
-          gen: schemaGenerator(schema.value.schema, { name: schema.value.name }, seedFor(seed, i)),
-        }));
-        return {
-          next(t) {
-            const o: Record<string, unknown> = {};
-            for (const e of entries) {
-              const v = e.gen.next(t);
-              if (v !== undefined) o[e.key] = v;
-            }
-            return o;
-          },
-        };
-      }
+      case 'enum':
+        return enumGenerator(schema, seed);
+      case 'object':
+        return objectGenerator(schema, seed);
+      case 'array':
+        return arrayGenerator(schema, h, seed);
+      case 'map':
+        return mapGenerator(schema, seed);
     }
   }
 
@@ -510,7 +462,82 @@ function schemaGenerator(schema: Schema, h: Hints, seed: number): Generator {
     const fit = integerFitter(schema);
     return mapGen(g, fit ?? ((v) => round(v as number, decimals)));
   }
+  return scalarGenerator(schema, h, seed);
+}
 
+function enumGenerator(schema: EnumSchema, seed: number): Generator {
+  const values = schema.values;
+  if (values.length === 0) return { next: () => undefined };
+  const rng = new Prng(seed);
+  return sticky(rng, 0.1, () => values[rng.int(0, values.length - 1)]!.value);
+}
+
+/** Each field by its own schema and name; related statistics (min ≤ avg ≤ max) kept in order. */
+function objectGenerator(schema: ObjectSchema, seed: number): Generator {
+  const fields = schema.fields.map((f) => ({
+    name: f.name,
+    gen: schemaGenerator(f.schema, { name: f.name }, seedFor(seed, f.name)),
+  }));
+  const stats = statGroups(schema);
+  const sorted: number[] = [];
+  return {
+    next(t) {
+      const o: Record<string, unknown> = {};
+      for (const f of fields) {
+        const v = f.gen.next(t);
+        if (v !== undefined) o[f.name] = v;
+      }
+      for (const g of stats) {
+        sorted.length = 0;
+        for (const name of g) if (typeof o[name] === 'number') sorted.push(o[name]);
+        if (sorted.length !== g.length) continue;
+        sorted.sort((a, b) => a - b);
+        g.forEach((name, i) => (o[name] = sorted[i]));
+      }
+      return o;
+    },
+  };
+}
+
+/** One to three elements, each its own generator. */
+function arrayGenerator(schema: ArraySchema, h: Hints, seed: number): Generator {
+  const rng = new Prng(seed);
+  const n = rng.int(1, 3);
+  const items = Array.from({ length: n }, (_, i) => schemaGenerator(schema.elementSchema, h, seedFor(seed, i)));
+  return {
+    next(t) {
+      const a: unknown[] = [];
+      for (const g of items) {
+        const v = g.next(t);
+        if (v !== undefined) a.push(v);
+      }
+      return a;
+    },
+  };
+}
+
+/** Two or three entries named after the map's key ("{key}1", "{key}2", ...). */
+function mapGenerator(schema: MapSchema, seed: number): Generator {
+  const rng = new Prng(seed);
+  const n = rng.int(2, 3);
+  const entries = Array.from({ length: n }, (_, i) => ({
+    key: `${schema.key.name}${i + 1}`,
+    gen: schemaGenerator(schema.value.schema, { name: schema.value.name }, seedFor(seed, i)),
+  }));
+  return {
+    next(t) {
+      const o: Record<string, unknown> = {};
+      for (const e of entries) {
+        const v = e.gen.next(t);
+        if (v !== undefined) o[e.key] = v;
+      }
+      return o;
+    },
+  };
+}
+
+/** The non-numeric primitive schemas, IoT Central's geopoint and vector, and the geospatial ones. */
+function scalarGenerator(schema: Exclude<Schema, ComplexSchema>, h: Hints, seed: number): Generator {
   const rng = new Prng(seed);
   switch (schema) {
     case 'boolean':
@@ -530,43 +557,55 @@ function schemaGenerator(schema: Schema, h: Hints, seed: number): Generator {
       return { next: (t) => new Date(Math.floor(t * 1000)).toISOString().slice(11, 19) };
     case 'duration':
       return { next: () => `PT${rng.int(1, 3600)}S` };
-    case 'bytes': {
-      const buf = Buffer.alloc(12);
-      return {
-        next() {
-          for (let i = 0; i < buf.length; i++) buf[i] = rng.int(0, 255);
-          return buf.toString('base64');
-        },
-      };
-    }
-    case 'geopoint': {
-      const w = positionWalker(seed);
-      let alt = w.rng.range(0, 500);
-      return {
-        next() {
-          const [lon, lat] = w.step();
-          alt = Math.min(2000, Math.max(0, alt + 2 * w.rng.next() - 1));
-          return { lat, lon, alt: round(alt, 1) };
-        },
-      };
-    }
-    case 'vector': {
-      const axes = ['x', 'y', 'z'].map((k) =>
-        createGenerator({ kind: 'sine', min: -10, max: 10, periodSeconds: 60, noise: 0.5 }, seedFor(seed, k)),
-      );
-      return {
-        next(t) {
-          return {
-            x: round(axes[0]!.next(t) as number, 3),
-            y: round(axes[1]!.next(t) as number, 3),
-            z: round(axes[2]!.next(t) as number, 3),
-          };
-        },
-      };
-    }
+    case 'bytes':
+      return bytesGenerator(rng);
+    case 'geopoint':
+      return geopointGenerator(seed);
+    case 'vector':
+      return vectorGenerator(seed);
     default:
       return geospatialGenerator(schema as GeospatialSchema, seed);
   }
+}
+
+/** Twelve random bytes, base64. */
+function bytesGenerator(rng: Prng): Generator {
+  const buf = Buffer.alloc(12);
+  return {
+    next() {
+      for (let i = 0; i < buf.length; i++) buf[i] = rng.int(0, 255);
+      return buf.toString('base64');
+    },
+  };
+}
+
+/** A position that walks, at an altitude that drifts between 0 and 2,000 m. */
+function geopointGenerator(seed: number): Generator {
+  const w = positionWalker(seed);
+  let alt = w.rng.range(0, 500);
+  return {
+    next() {
+      const [lon, lat] = w.step();
+      alt = Math.min(2000, Math.max(0, alt + 2 * w.rng.next() - 1));
+      return { lat, lon, alt: round(alt, 1) };
+    },
+  };
+}
+
+/** Three axes, each a noisy sine between -10 and 10. */
+function vectorGenerator(seed: number): Generator {
+  const axes = ['x', 'y', 'z'].map((k) =>
+    createGenerator({ kind: 'sine', min: -10, max: 10, periodSeconds: 60, noise: 0.5 }, seedFor(seed, k)),
+  );
+  return {
+    next(t) {
+      return {
+        x: round(axes[0]!.next(t) as number, 3),
+        y: round(axes[1]!.next(t) as number, 3),
+        z: round(axes[2]!.next(t) as number, 3),
+      };
+    },
+  };
 }
 
 /** A sensible default for a telemetry or property: by schema, refined by name, semantic type and unit. */
