@@ -3,7 +3,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ModelError, readModelText, type ModelSource } from '../model/dtdl.js';
+import { ModelError, readModelText } from '../model/dtdl.js';
 import {
   cacheDirFor,
   describeRepository,
@@ -20,13 +20,12 @@ import { formatId, parseIdPattern, registrationIdProblem } from './id-pattern.js
 import { validate } from './issues.js';
 import { deploymentManifestSchema, manifestModules, unwrapManifest, type DeploymentManifest } from './manifest.js';
 import { arrivalOffsets, expandIdentities } from './plan.js';
-import { profileSchema, type Profile, type ProfileAction } from './profile.js';
+import { profileSchema, type Profile } from './profile.js';
 import {
   DEFAULT_DOWNSTREAM_ID_PATTERN,
   DEFAULT_ID_PATTERN,
   scenarioSchema,
   TARGET_KINDS,
-  type DeviceGroup,
   type DownstreamGroup,
   type EdgeGroup,
   type FleetGroup,
@@ -101,7 +100,9 @@ export function runDuration(d: {
   return d.scenario ?? d.profile;
 }
 
-/** A scenario file (YAML or JSON) with its profile, manifests and models; throws a ConfigError listing every problem. */
+/**
+ * A scenario file (YAML or JSON) with its profile, manifests and models; throws a ConfigError listing every problem.
+ */
 export async function loadScenario(file: string, overrides: LoadOverrides = {}): Promise<LoadedScenario> {
   const absolute = path.resolve(file);
   const source = await readSource(absolute);
@@ -182,6 +183,13 @@ async function locateProfile(
   };
 }
 
+/** The behaviour of a module the scenario does not configure: the sensor's for its image, else a passthrough. */
+function behaviourForImage(image: string): Pick<ResolvedModule, 'behaviour' | 'chosenBy'> {
+  if (image.includes('simulated-temperature-sensor'))
+    return { behaviour: { behaviour: 'simulated-temperature-sensor', output: 'temperatureOutput' }, chosenBy: 'image' };
+  return { behaviour: { behaviour: 'passthrough', input: 'input1', output: 'output1' }, chosenBy: 'default' };
+}
+
 // --- the scenario resolver -------------------------------------------------------------------------------------
 
 type Segments = PropertyKey[];
@@ -198,6 +206,22 @@ interface ResolvedFiles {
 
 /** A modelRepository value and the field that gave it; undefined when nothing names one. */
 type RepositoryChoice = { value: string; field: Segments } | undefined;
+
+/** A group as a profile's actions see it. */
+interface ActionGroup {
+  name: string;
+  kind: 'device' | 'iotEdge' | 'downstream';
+  modules?: ResolvedModule[];
+}
+
+const hasModule = (group: { modules?: ResolvedModule[] }, module: string) =>
+  (group.modules ?? []).some((m) => m.name === module);
+
+/** A group's connection strings and, for each, where a problem with it is reported. */
+interface ListedConnectionStrings {
+  strings: string[];
+  where: (position: number) => { segments: Segments; suffix: string };
+}
 
 /** What a group's referenced files gave, before its config gets its absolute paths. */
 type GroupFiles = Omit<LoadedDeviceGroup, 'config'> | Omit<LoadedEdgeGroup, 'config'>;
@@ -227,25 +251,48 @@ class ScenarioResolver {
     const downstream = await this.resolveDownstream();
     const target = await this.resolveTarget(targetKind, loadedProfile?.profile);
     this.checkIds(groups);
+    const timed = loadedProfile
+      ? this.applyProfile(loadedProfile, durationOverride, [...groups, ...downstream], target.kind)
+      : undefined;
+    if (this.problems.length > 0 || !loadedProfile || !timed) throw new ConfigError(this.problems);
+    const loaded = this.assemble({ ...timed, seed, target, loadedProfile, groups, downstream });
+    const gated = await gateProblems(loaded, await this.locator());
+    if (gated.length > 0) throw new ConfigError(gated);
+    return loaded;
+  }
 
-    let actions: ResolvedAction[] = [];
-    let profile: Profile | undefined;
-    let durationMs = 0;
-    if (loadedProfile) {
-      durationMs = runDuration({
-        commandLine: durationOverride,
-        profileFromCommandLine: this.overrides.profile !== undefined,
-        scenario: this.scenario.duration,
-        profile: loadedProfile.profile.duration,
-      });
-      profile = { ...loadedProfile.profile, duration: durationMs };
-      actions = this.resolveActions(loadedProfile, [...groups, ...downstream]);
-      this.checkEvents(loadedProfile, [...groups, ...downstream], target.kind);
-      this.warnAboutTiming(profile);
-    }
+  /** The run's duration, the profile with it, and the profile's actions and events checked against the groups. */
+  private applyProfile(
+    loadedProfile: LoadedProfile,
+    durationOverride: number | undefined,
+    groups: Array<GroupFiles | LoadedDownstreamGroup>,
+    targetKind: ResolvedTarget['kind'],
+  ): { profile: Profile; durationMs: number; actions: ResolvedAction[] } {
+    const durationMs = runDuration({
+      commandLine: durationOverride,
+      profileFromCommandLine: this.overrides.profile !== undefined,
+      scenario: this.scenario.duration,
+      profile: loadedProfile.profile.duration,
+    });
+    const profile = { ...loadedProfile.profile, duration: durationMs };
+    const actions = this.resolveActions(loadedProfile, groups);
+    this.checkEvents(loadedProfile, groups, targetKind);
+    this.warnAboutTiming(profile);
+    return { profile, durationMs, actions };
+  }
 
-    if (this.problems.length > 0 || !loadedProfile || !profile) throw new ConfigError(this.problems);
-
+  /** The loaded scenario, its groups' paths made absolute and the chosen target's settings in place. */
+  private assemble(parts: {
+    seed: number;
+    target: ResolvedTarget;
+    loadedProfile: LoadedProfile;
+    profile: Profile;
+    durationMs: number;
+    groups: GroupFiles[];
+    downstream: LoadedDownstreamGroup[];
+    actions: ResolvedAction[];
+  }): LoadedScenario {
+    const { seed, target, loadedProfile, durationMs, groups } = parts;
     const fleet = this.scenario.fleet.map((group, index) => this.resolvedGroupConfig(group, groups[index]!));
     const targets =
       this.scenario.targets && target.kind !== 'emulator'
@@ -260,23 +307,20 @@ class ScenarioResolver {
       fleet,
       ...(targets ? { targets } : {}),
     };
-    const loaded: LoadedScenario = {
+    return {
       file: this.file,
       dir: this.dir,
       scenario,
-      profile,
+      profile: parts.profile,
       profileFile: loadedProfile.file,
       target,
       seed,
       durationMs,
       groups: groups.map((group, index) => ({ ...group, config: fleet[index] }) as LoadedGroup),
-      downstream,
-      actions,
+      downstream: parts.downstream,
+      actions: parts.actions,
       warnings: this.warnings,
     };
-    const gated = await gateProblems(loaded, await this.locator());
-    if (gated.length > 0) throw new ConfigError(gated);
-    return loaded;
   }
 
   /** Line and column in the scenario and the files it names, for the gate's problems. */
@@ -588,34 +632,49 @@ class ScenarioResolver {
     const resolved = resolveEnv(group.connectionStrings);
     for (const problem of resolved.problems) this.at([...field, ...problem.segments], problem.message);
     if (resolved.problems.length > 0) return undefined;
-    let strings: string[];
-    let where: (position: number) => { segments: Segments; suffix: string };
-    if (typeof resolved.value === 'string') {
-      const absolute = path.resolve(this.dir, resolved.value);
-      if (!(await fileExists(absolute))) {
-        this.at(field, `connection strings file not found: ${absolute}`);
-        return undefined;
-      }
-      const lines = (await readFile(absolute, 'utf8')).split(/\r?\n/);
-      const numbered = lines
-        .map((text, line) => ({ text: text.trim(), line: line + 1 }))
-        .filter((entry) => entry.text !== '' && !entry.text.startsWith('#'));
-      strings = numbered.map((entry) => entry.text);
-      where = (position) => ({
-        segments: field,
-        suffix: ` (line ${numbered[position]?.line} of ${displayPath(absolute)})`,
-      });
-      if (strings.length !== group.count) {
-        this.at(
-          field,
-          `${displayPath(absolute)} has ${strings.length} connection strings; expected ${group.count}, one per device (count)`,
-        );
-        return undefined;
-      }
-    } else {
-      strings = [...(resolved.value ?? [])];
-      where = (position) => ({ segments: [...field, position], suffix: '' });
+    const listed =
+      typeof resolved.value === 'string'
+        ? await this.connectionStringsFile(field, resolved.value, group.count)
+        : {
+            strings: [...(resolved.value ?? [])],
+            where: (position: number) => ({ segments: [...field, position], suffix: '' }),
+          };
+    if (!listed) return undefined;
+    return this.checkConnectionStrings(listed) ? listed.strings : undefined;
+  }
+
+  /** Connection strings given one a line in a file (blank lines and # comments skipped), one per device. */
+  private async connectionStringsFile(
+    field: Segments,
+    relative: string,
+    count: number,
+  ): Promise<ListedConnectionStrings | undefined> {
+    const absolute = path.resolve(this.dir, relative);
+    if (!(await fileExists(absolute))) {
+      this.at(field, `connection strings file not found: ${absolute}`);
+      return undefined;
     }
+    const lines = (await readFile(absolute, 'utf8')).split(/\r?\n/);
+    const numbered = lines
+      .map((text, line) => ({ text: text.trim(), line: line + 1 }))
+      .filter((entry) => entry.text !== '' && !entry.text.startsWith('#'));
+    const strings = numbered.map((entry) => entry.text);
+    if (strings.length !== count) {
+      this.at(
+        field,
+        `${displayPath(absolute)} has ${strings.length} connection strings; expected ${count}, one per device (count)`,
+      );
+      return undefined;
+    }
+    const where = (position: number) => ({
+      segments: field,
+      suffix: ` (line ${numbered[position]?.line} of ${displayPath(absolute)})`,
+    });
+    return { strings, where };
+  }
+
+  /** Whether every string is a device's connection string with a key; each one that is not is a problem. */
+  private checkConnectionStrings({ strings, where }: ListedConnectionStrings): boolean {
     let valid = true;
     strings.forEach((text, position) => {
       try {
@@ -642,17 +701,32 @@ class ScenarioResolver {
         valid = false;
       }
     });
-    return valid ? strings : undefined;
+    return valid;
   }
 
   private async edge(index: number, group: EdgeGroup): Promise<Pick<LoadedEdgeGroup, 'manifest' | 'modules'>> {
-    const field: Segments = ['fleet', index, 'manifest'];
-    const empty = {
-      manifest: { path: path.resolve(this.dir, group.manifest), json: { modulesContent: {} } as DeploymentManifest },
-      modules: [],
-    };
-    const document = await this.referencedDocument(field, group.manifest, 'manifest file');
-    if (!document) return empty;
+    const read = await this.edgeManifest(index, group);
+    if (!read) {
+      const json = { modulesContent: {} } as DeploymentManifest;
+      return { manifest: { path: path.resolve(this.dir, group.manifest), json }, modules: [] };
+    }
+    const { document, manifest, prefix } = read;
+    const listed = manifestModules(manifest);
+    this.checkManifestModules(index, group, document.shown, manifest, Object.keys(listed));
+    const modules: ResolvedModule[] = [];
+    for (const [name, spec] of Object.entries(listed))
+      modules.push(await this.resolveModule(index, name, spec.settings.image, group.modules[name]));
+    const jsonPath = prefix.length > 0 ? { jsonPath: 'content' } : {};
+    return { manifest: { path: document.file, json: manifest, ...jsonPath }, modules };
+  }
+
+  /** The group's deployment manifest, read and validated (bare or wrapped in `content`); problems reported once. */
+  private async edgeManifest(
+    index: number,
+    group: EdgeGroup,
+  ): Promise<{ document: SourceFile; manifest: DeploymentManifest; prefix: Segments } | undefined> {
+    const document = await this.referencedDocument(['fleet', index, 'manifest'], group.manifest, 'manifest file');
+    if (!document) return undefined;
     const unwrapped = unwrapManifest(document.data);
     const prefix: Segments = unwrapped === document.data ? [] : ['content'];
     const validated = validate(
@@ -660,72 +734,69 @@ class ScenarioResolver {
       { shown: document.shown, locate: (segments, key) => document.locate([...prefix, ...segments], key) },
       unwrapped,
     );
-    if (!validated.ok) {
-      if (!this.reportedFiles.has(document.file)) {
-        this.reportedFiles.add(document.file);
-        this.problems.push(
-          ...validated.problems.map((problem) =>
-            prefix.length === 0 ? problem : { ...problem, path: `content.${problem.path}` },
-          ),
-        );
-      }
-      return empty;
+    if (validated.ok) return { document, manifest: validated.value, prefix };
+    if (!this.reportedFiles.has(document.file)) {
+      this.reportedFiles.add(document.file);
+      this.problems.push(
+        ...validated.problems.map((problem) =>
+          prefix.length === 0 ? problem : { ...problem, path: `content.${problem.path}` },
+        ),
+      );
     }
-    const manifest = validated.value;
-    const listed = manifestModules(manifest);
-    const names = Object.keys(listed);
+    return undefined;
+  }
 
+  /** Modules the scenario names must be in the manifest; desired properties of unlisted modules are warned about. */
+  private checkManifestModules(
+    index: number,
+    group: EdgeGroup,
+    shown: string,
+    manifest: DeploymentManifest,
+    names: string[],
+  ): void {
     for (const name of Object.keys(group.modules)) {
-      if (!(name in listed)) {
+      if (!names.includes(name)) {
         this.atKey(
           ['fleet', index, 'modules', name],
-          `module "${name}" is not in the manifest ${document.shown}${didYouMean(name, names)}; its modules: ${names.join(', ') || '(none)'}`,
+          `module "${name}" is not in the manifest ${shown}${didYouMean(name, names)}; its modules: ${names.join(', ') || '(none)'}`,
         );
       }
     }
     for (const section of Object.keys(manifest.modulesContent)) {
-      if (section !== '$edgeAgent' && section !== '$edgeHub' && !(section in listed)) {
+      if (section !== '$edgeAgent' && section !== '$edgeHub' && !names.includes(section)) {
         this.warnings.push(
-          `${document.shown}: modulesContent.${section} sets desired properties of a module that $edgeAgent does not list`,
+          `${shown}: modulesContent.${section} sets desired properties of a module that $edgeAgent does not list`,
         );
       }
     }
+  }
 
-    const modules: ResolvedModule[] = [];
-    for (const [name, spec] of Object.entries(listed)) {
-      const image = spec.settings.image;
-      const explicit = group.modules[name];
-      const modulePath: Segments = ['fleet', index, 'modules', name];
-      let behaviour: ModuleBehaviour;
-      let chosenBy: ResolvedModule['chosenBy'];
-      if (explicit) {
-        behaviour = explicit;
-        chosenBy = 'scenario';
-      } else if (image.includes('simulated-temperature-sensor')) {
-        behaviour = { behaviour: 'simulated-temperature-sensor', output: 'temperatureOutput' };
-        chosenBy = 'image';
-      } else {
-        behaviour = { behaviour: 'passthrough', input: 'input1', output: 'output1' };
-        chosenBy = 'default';
-      }
-      const resolved: ResolvedModule = { name, image, behaviour, chosenBy };
-      if (behaviour.behaviour === 'dtdl') {
-        const model = await this.model([...modulePath, 'model'], behaviour.model, this.groupRepository(index));
-        resolved.behaviour = { ...behaviour, model: this.absoluteModel(behaviour.model) };
-        if (model) resolved.model = model;
-      } else if (behaviour.behaviour === 'identity-translation' && behaviour.sensors.model !== undefined) {
-        const ref = behaviour.sensors.model;
-        const model = await this.model([...modulePath, 'sensors', 'model'], ref, this.groupRepository(index));
-        resolved.behaviour = { ...behaviour, sensors: { ...behaviour.sensors, model: this.absoluteModel(ref) } };
-        if (model) resolved.model = model;
-      } else if (behaviour.behaviour === 'custom') {
-        const file = await this.referencedFile([...modulePath, 'behaviour', 'file'], behaviour.file, 'behaviour file');
-        resolved.behaviour = { ...behaviour, file };
-      }
-      modules.push(resolved);
+  /** A manifest module's behaviour (the scenario's, else one its image implies) with the files it names. */
+  private async resolveModule(
+    index: number,
+    name: string,
+    image: string,
+    explicit: ModuleBehaviour | undefined,
+  ): Promise<ResolvedModule> {
+    const modulePath: Segments = ['fleet', index, 'modules', name];
+    const { behaviour, chosenBy } = explicit
+      ? { behaviour: explicit, chosenBy: 'scenario' as const }
+      : behaviourForImage(image);
+    const resolved: ResolvedModule = { name, image, behaviour, chosenBy };
+    if (behaviour.behaviour === 'dtdl') {
+      const model = await this.model([...modulePath, 'model'], behaviour.model, this.groupRepository(index));
+      resolved.behaviour = { ...behaviour, model: this.absoluteModel(behaviour.model) };
+      if (model) resolved.model = model;
+    } else if (behaviour.behaviour === 'identity-translation' && behaviour.sensors.model !== undefined) {
+      const ref = behaviour.sensors.model;
+      const model = await this.model([...modulePath, 'sensors', 'model'], ref, this.groupRepository(index));
+      resolved.behaviour = { ...behaviour, sensors: { ...behaviour.sensors, model: this.absoluteModel(ref) } };
+      if (model) resolved.model = model;
+    } else if (behaviour.behaviour === 'custom') {
+      const file = await this.referencedFile([...modulePath, 'behaviour', 'file'], behaviour.file, 'behaviour file');
+      resolved.behaviour = { ...behaviour, file };
     }
-    const jsonPath = prefix.length > 0 ? { jsonPath: 'content' } : {};
-    return { manifest: { path: document.file, json: manifest, ...jsonPath }, modules };
+    return resolved;
   }
 
   private resolvedGroupConfig(group: FleetGroup, loaded: ResolvedFiles): FleetGroup {
@@ -748,16 +819,7 @@ class ScenarioResolver {
     const because = this.overrides.target !== undefined ? ' (from --target)' : '';
     const raw = this.scenario.targets?.[kind];
     const field: Segments = ['targets', kind];
-    if (kind === 'mqtt') {
-      // Identity-translation modules live in IoT Edge groups, so this one error covers them too.
-      this.scenario.fleet.forEach((group, index) => {
-        if (group.kind !== 'iotEdge') return;
-        this.at(
-          ['fleet', index, 'kind'],
-          `IoT Edge devices need an Azure target: edgeAgent reads its deployment from the module twin and creates module identities through the hub, which an MQTT broker${because} does not have; use the emulator or iot-central target, or only plain device groups (kind: device) against mqtt`,
-        );
-      });
-    }
+    if (kind === 'mqtt') this.refuseEdgeGroupsOnMqtt(because);
     if (raw === undefined) {
       this.at(field, `required when the target is ${kind}${because}`);
       return { kind: 'emulator' }; // never used: the problem stops the load
@@ -765,74 +827,94 @@ class ScenarioResolver {
     this.warnAboutInlineSecrets(raw, field);
     const resolved = resolveEnv(raw);
     for (const problem of resolved.problems) this.at([...field, ...problem.segments], problem.message);
-
-    const translating = this.identityTranslationModules();
-    if (kind === 'iot-central') {
-      const settings = resolved.value as IotCentralTargetSettings;
-      const fleet = this.scenario.fleet;
-      if (translating.length > 0 && !settings.groupKeys?.devices) {
-        this.at(
-          [...field, 'groupKeys', 'devices'],
-          "required: identity-translation modules derive their sensors' keys from the devices group key",
-        );
-      }
-      const needs = (auth: string, groupKind: 'device' | 'iotEdge') =>
-        fleet.some((group) => group.auth === auth && group.kind === groupKind);
-      if (needs('sas', 'device') && !settings.groupKeys?.devices) {
-        this.at(
-          [...field, 'groupKeys', 'devices'],
-          'required: plain devices with auth: sas derive their keys from the devices group key',
-        );
-      }
-      if (needs('sas', 'iotEdge') && !settings.groupKeys?.edgeDevices) {
-        this.at(
-          [...field, 'groupKeys', 'edgeDevices'],
-          'required: IoT Edge devices with auth: sas derive their keys from the edgeDevices group key',
-        );
-      }
-      let sasLeaves = false;
-      fleet.forEach((group, index) => {
-        if (group.kind !== 'iotEdge') return;
-        group.downstream.forEach((leaf, j) => {
-          if (leaf.auth === 'sas') sasLeaves = true;
-          else {
-            this.at(
-              ['fleet', index, 'downstream', j, 'auth'],
-              `IoT Central does not support X.509 downstream devices behind a transparent gateway (group "${leaf.group}", target iot-central${because.replace(/^ \((.*)\)$/, ' $1')}); use auth: sas, or the emulator target`,
-            );
-          }
-        });
-      });
-      if (sasLeaves && !needs('sas', 'device') && !settings.groupKeys?.devices) {
-        this.at(
-          [...field, 'groupKeys', 'devices'],
-          'required: downstream devices with auth: sas derive their keys from the devices group key',
-        );
-      }
-      if (fleet.some((group) => group.auth === 'x509') && !settings.x509) {
-        this.at([...field, 'x509'], 'required: groups with auth: x509 need the CA that issues their certificates');
-      }
-      if (profile && profile.actions.length > 0 && !settings.apiToken) {
-        this.at(
-          [...field, 'apiToken'],
-          'required: the profile has service-side actions (commands, property writes), which use the REST API',
-        );
-      }
-      const x509 = settings.x509
-        ? {
-            caCert: await this.referencedFile([...field, 'x509', 'caCert'], settings.x509.caCert, 'CA certificate'),
-            caKey: await this.referencedFile([...field, 'x509', 'caKey'], settings.x509.caKey, 'CA key'),
-          }
-        : undefined;
-      return { kind, settings: { ...settings, ...(x509 ? { x509 } : {}) } };
-    }
-
+    if (kind === 'iot-central')
+      return this.iotCentralTarget(field, resolved.value as IotCentralTargetSettings, profile, because);
     const settings = resolved.value as MqttTargetSettings;
     const ca =
       settings.tls.ca !== undefined
         ? await this.referencedFile([...field, 'tls', 'ca'], settings.tls.ca, 'CA file')
         : undefined;
     return { kind, settings: { ...settings, tls: { ...settings.tls, ...(ca ? { ca } : {}) } } };
+  }
+
+  private refuseEdgeGroupsOnMqtt(because: string): void {
+    // Identity-translation modules live in IoT Edge groups, so this one error covers them too.
+    this.scenario.fleet.forEach((group, index) => {
+      if (group.kind !== 'iotEdge') return;
+      this.at(
+        ['fleet', index, 'kind'],
+        `IoT Edge devices need an Azure target: edgeAgent reads its deployment from the module twin and creates module identities through the hub, which an MQTT broker${because} does not have; use the emulator or iot-central target, or only plain device groups (kind: device) against mqtt`,
+      );
+    });
+  }
+
+  /** IoT Central settings: the group keys, CA and API token the fleet and profile need, its CA files found. */
+  private async iotCentralTarget(
+    field: Segments,
+    settings: IotCentralTargetSettings,
+    profile: Profile | undefined,
+    because: string,
+  ): Promise<ResolvedTarget> {
+    this.checkCentralGroupKeys(field, settings, because);
+    if (this.scenario.fleet.some((group) => group.auth === 'x509') && !settings.x509) {
+      this.at([...field, 'x509'], 'required: groups with auth: x509 need the CA that issues their certificates');
+    }
+    if (profile && profile.actions.length > 0 && !settings.apiToken) {
+      this.at(
+        [...field, 'apiToken'],
+        'required: the profile has service-side actions (commands, property writes), which use the REST API',
+      );
+    }
+    const x509 = settings.x509
+      ? {
+          caCert: await this.referencedFile([...field, 'x509', 'caCert'], settings.x509.caCert, 'CA certificate'),
+          caKey: await this.referencedFile([...field, 'x509', 'caKey'], settings.x509.caKey, 'CA key'),
+        }
+      : undefined;
+    return { kind: 'iot-central', settings: { ...settings, ...(x509 ? { x509 } : {}) } };
+  }
+
+  /** Each kind of identity that derives its key from a group key needs that key in the settings. */
+  private checkCentralGroupKeys(field: Segments, settings: IotCentralTargetSettings, because: string): void {
+    const needs = (auth: string, groupKind: 'device' | 'iotEdge') =>
+      this.scenario.fleet.some((group) => group.auth === auth && group.kind === groupKind);
+    const devicesKey = [...field, 'groupKeys', 'devices'];
+    if (this.identityTranslationModules().length > 0 && !settings.groupKeys?.devices) {
+      this.at(
+        devicesKey,
+        "required: identity-translation modules derive their sensors' keys from the devices group key",
+      );
+    }
+    if (needs('sas', 'device') && !settings.groupKeys?.devices) {
+      this.at(devicesKey, 'required: plain devices with auth: sas derive their keys from the devices group key');
+    }
+    if (needs('sas', 'iotEdge') && !settings.groupKeys?.edgeDevices) {
+      this.at(
+        [...field, 'groupKeys', 'edgeDevices'],
+        'required: IoT Edge devices with auth: sas derive their keys from the edgeDevices group key',
+      );
+    }
+    if (this.centralSasLeaves(because) && !needs('sas', 'device') && !settings.groupKeys?.devices) {
+      this.at(devicesKey, 'required: downstream devices with auth: sas derive their keys from the devices group key');
+    }
+  }
+
+  /** Whether any downstream group uses SAS; an X.509 one is a problem (IoT Central has no such gateways). */
+  private centralSasLeaves(because: string): boolean {
+    let sasLeaves = false;
+    this.scenario.fleet.forEach((group, index) => {
+      if (group.kind !== 'iotEdge') return;
+      group.downstream.forEach((leaf, j) => {
+        if (leaf.auth === 'sas') sasLeaves = true;
+        else {
+          this.at(
+            ['fleet', index, 'downstream', j, 'auth'],
+            `IoT Central does not support X.509 downstream devices behind a transparent gateway (group "${leaf.group}", target iot-central${because.replace(/^ \((.*)\)$/, ' $1')}); use auth: sas, or the emulator target`,
+          );
+        }
+      });
+    });
+    return sasLeaves;
   }
 
   /** Modules of IoT Edge groups that behave by identity-translation. */
@@ -867,6 +949,13 @@ class ScenarioResolver {
   // --- ids ---
 
   private checkIds(groups: Array<{ connectionStrings?: string[] }>): void {
+    const groupsComplete = this.checkGroupIdPatterns(groups);
+    const gatewaysComplete = this.checkGatewayIdPatterns();
+    if (groupsComplete && gatewaysComplete) this.checkIdentityClashes(groups);
+  }
+
+  /** The first and last id of each group must be valid registration ids; false when some ids are unknown. */
+  private checkGroupIdPatterns(groups: Array<{ connectionStrings?: string[] }>): boolean {
     let complete = true;
     this.scenario.fleet.forEach((group, index) => {
       if (group.auth === 'connectionString') {
@@ -883,6 +972,12 @@ class ScenarioResolver {
         }
       }
     });
+    return complete;
+  }
+
+  /** The same for the ids behind each gateway: downstream devices and identity-translation sensors. */
+  private checkGatewayIdPatterns(): boolean {
+    let complete = true;
     this.scenario.fleet.forEach((group, index) => {
       if (group.kind !== 'iotEdge' || group.auth === 'connectionString') return;
       const gatewayId = formatId(parseIdPattern(group.idPattern ?? DEFAULT_ID_PATTERN), group.firstIndex, group.group);
@@ -913,7 +1008,11 @@ class ScenarioResolver {
         }
       }
     });
-    if (!complete) return;
+    return complete;
+  }
+
+  /** Every identity of the fleet, expanded: two with one id are a problem at the fields that gave them. */
+  private checkIdentityClashes(groups: Array<{ connectionStrings?: string[] }>): void {
     const fleet = this.scenario.fleet.map((group, index) => ({
       ...group,
       connectionStrings: groups[index]?.connectionStrings ?? group.connectionStrings,
@@ -934,41 +1033,14 @@ class ScenarioResolver {
 
   // --- profile against scenario ---
 
-  private resolveActions(
-    loaded: LoadedProfile,
-    groups: Array<{ name: string; kind: 'device' | 'iotEdge' | 'downstream'; modules?: ResolvedModule[] }>,
-  ): ResolvedAction[] {
+  private resolveActions(loaded: LoadedProfile, groups: ActionGroup[]): ResolvedAction[] {
     const shown = displayPath(loaded.file);
-    const groupNames = groups.map((group) => group.name);
-    const hasModule = (group: { modules?: ResolvedModule[] }, module: string) =>
-      (group.modules ?? []).some((m) => m.name === module);
     return loaded.profile.actions.map((action, index) => {
       const problem = (field: string, message: string) =>
         this.problems.push({ file: shown, path: `actions[${index}].${field}`, message });
-      let applies: string[] = [];
+      let applies: string[];
       if (action.group !== undefined) {
-        const group = groups.find((candidate) => candidate.name === action.group);
-        if (!group) {
-          problem(
-            'group',
-            `no group "${action.group}" in ${this.source.shown}${didYouMean(action.group, groupNames)}; its groups: ${groupNames.join(', ')}`,
-          );
-        } else if (action.module !== undefined && group.kind !== 'iotEdge') {
-          problem('module', `group "${group.name}" is made of plain devices, which have no modules`);
-        } else if (action.module !== undefined && !hasModule(group, action.module)) {
-          const names = (group.modules ?? []).map((m) => m.name);
-          problem(
-            'module',
-            `group "${group.name}" runs no module "${action.module}"${didYouMean(action.module, names)}; its modules: ${names.join(', ')}`,
-          );
-        } else if (action.module === undefined && group.kind === 'iotEdge') {
-          problem(
-            'module',
-            `required: group "${group.name}" is made of IoT Edge devices, whose modules answer; name one`,
-          );
-        } else {
-          applies = [group.name];
-        }
+        applies = this.namedActionGroup(action.group, action.module, groups, problem);
       } else if (action.module !== undefined) {
         applies = groups
           .filter((group) => group.kind === 'iotEdge' && hasModule(group, action.module!))
@@ -987,6 +1059,36 @@ class ScenarioResolver {
       }
       return { ...action, groups: applies };
     });
+  }
+
+  /** An action naming its group: the group must exist and, for IoT Edge devices, run the module it names. */
+  private namedActionGroup(
+    name: string,
+    module: string | undefined,
+    groups: ActionGroup[],
+    problem: (field: string, message: string) => void,
+  ): string[] {
+    const groupNames = groups.map((group) => group.name);
+    const group = groups.find((candidate) => candidate.name === name);
+    if (!group) {
+      problem(
+        'group',
+        `no group "${name}" in ${this.source.shown}${didYouMean(name, groupNames)}; its groups: ${groupNames.join(', ')}`,
+      );
+    } else if (module !== undefined && group.kind !== 'iotEdge') {
+      problem('module', `group "${group.name}" is made of plain devices, which have no modules`);
+    } else if (module !== undefined && !hasModule(group, module)) {
+      const names = (group.modules ?? []).map((m) => m.name);
+      problem(
+        'module',
+        `group "${group.name}" runs no module "${module}"${didYouMean(module, names)}; its modules: ${names.join(', ')}`,
+      );
+    } else if (module === undefined && group.kind === 'iotEdge') {
+      problem('module', `required: group "${group.name}" is made of IoT Edge devices, whose modules answer; name one`);
+    } else {
+      return [group.name];
+    }
+    return [];
   }
 
   private checkEvents(loaded: LoadedProfile, groups: Array<{ name: string }>, target: ResolvedTarget['kind']): void {

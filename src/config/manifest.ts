@@ -70,7 +70,7 @@ export type ManifestModule = z.output<typeof manifestModuleSchema>;
 /** Manifests exported by `az iot edge deployment` wrap modulesContent in `content`. */
 export function unwrapManifest(data: unknown): unknown {
   if (data !== null && typeof data === 'object' && !('modulesContent' in data) && 'content' in data) {
-    return (data).content;
+    return data.content;
   }
   return data;
 }

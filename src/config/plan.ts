@@ -85,106 +85,115 @@ export function expandIdentities(scenario: FleetSource): {
   identities: PlannedIdentity[];
   problems: { path: string; message: string }[];
 } {
-  const seed = scenario.seed ?? 1;
-  const identities: PlannedIdentity[] = [];
-  const problems: { path: string; message: string }[] = [];
-  const owner = new Map<string, { path: string; group: string }>(); // lower-cased id → where it was first made
-  let ordinal = 0;
+  const expansion = new Expansion(scenario.seed ?? 1);
+  scenario.fleet.forEach((group, position) => {
+    const gateways = expansion.devices(group, position);
+    // Sensors of identity-translation modules are made by their module at run time, but their ids are taken too.
+    for (const [name, module] of Object.entries(group.modules ?? {}))
+      expansion.sensors(group, position, name, module, gateways);
+    // Leaf devices come after their gateways, so they arrive after them.
+    (group.downstream ?? []).forEach((leaf, j) =>
+      expansion.downstream(leaf, `fleet[${position}].downstream[${j}]`, gateways),
+    );
+  });
+  return { identities: expansion.identities, problems: expansion.problems };
+}
+
+/** The identities made so far, in ordinal order, and the id collisions found on the way. */
+class Expansion {
+  readonly identities: PlannedIdentity[] = [];
+  readonly problems: { path: string; message: string }[] = [];
+  /** Lower-cased id → where it was first made. */
+  private readonly owner = new Map<string, { path: string; group: string }>();
+
+  constructor(private readonly seed: number) {}
+
+  /** A group's own devices (the gateways of its downstream devices and sensors). */
+  devices(group: FleetGroupSource, position: number): PlannedIdentity[] {
+    const idOf = deviceIdsOf(group);
+    const reported = new Set<string>();
+    const path = `fleet[${position}].${group.auth === 'connectionString' ? 'connectionStrings' : 'idPattern'}`;
+    const made: PlannedIdentity[] = [];
+    for (let groupIndex = 0; groupIndex < group.count; groupIndex++) {
+      const deviceId = idOf(groupIndex);
+      this.claim(deviceId, path, group.group, reported);
+      made.push(this.add({ group: group.group, groupIndex, deviceId, kind: group.kind }));
+    }
+    return made;
+  }
+
+  /** The ids an identity-translation module's sensors take behind each gateway (they are not planned). */
+  sensors(group: FleetGroupSource, position: number, name: string, module: object, gateways: PlannedIdentity[]): void {
+    const sensors = (module as { behaviour?: unknown; sensors?: { count?: unknown; idPattern?: unknown } }).sensors;
+    if (
+      (module as { behaviour?: unknown }).behaviour !== 'identity-translation' ||
+      sensors === undefined ||
+      typeof sensors.count !== 'number'
+    )
+      return;
+    const parts = parseIdPattern(
+      typeof sensors.idPattern === 'string' ? sensors.idPattern : DEFAULT_TRANSLATED_IDENTITY_PATTERN,
+      { gateway: true },
+    );
+    const sensorPath = `fleet[${position}].modules.${name}.sensors.idPattern`;
+    const reported = new Set<string>();
+    for (const gateway of gateways) {
+      for (let i = 1; i <= sensors.count; i++)
+        this.claim(formatId(parts, i, group.group, gateway.deviceId), sensorPath, `${group.group}/${name}`, reported);
+    }
+  }
+
+  /** A downstream group's devices behind each gateway; `field` is where the group is in the scenario. */
+  downstream(leaf: DownstreamGroupSource, field: string, gateways: PlannedIdentity[]): void {
+    const parts = parseIdPattern(leaf.idPattern ?? DEFAULT_DOWNSTREAM_ID_PATTERN, { gateway: true });
+    const firstIndex = leaf.firstIndex ?? 1;
+    const reported = new Set<string>();
+    let groupIndex = 0;
+    for (const gateway of gateways) {
+      for (let i = 0; i < leaf.countPerGateway; i++) {
+        const deviceId = formatId(parts, firstIndex + i, leaf.group, gateway.deviceId);
+        this.claim(deviceId, `${field}.idPattern`, leaf.group, reported);
+        const gatewayOf = { deviceId: gateway.deviceId, ordinal: gateway.ordinal };
+        this.add({ group: leaf.group, groupIndex: groupIndex++, deviceId, kind: 'downstream', gateway: gatewayOf });
+      }
+    }
+  }
+
+  private add(fields: Omit<PlannedIdentity, 'ordinal' | 'arrivalMs' | 'seed'>): PlannedIdentity {
+    const identity = {
+      ordinal: this.identities.length,
+      ...fields,
+      arrivalMs: 0,
+      seed: identitySeed(this.seed, fields.deviceId),
+    };
+    this.identities.push(identity);
+    return identity;
+  }
+
   /** Records an id; a collision becomes one problem per pair of groups (enough to act on). */
-  const claim = (deviceId: string, path: string, group: string, reported: Set<string>) => {
+  private claim(deviceId: string, path: string, group: string, reported: Set<string>): void {
     const key = deviceId.toLowerCase();
-    const first = owner.get(key);
+    const first = this.owner.get(key);
     if (first === undefined) {
-      owner.set(key, { path, group });
+      this.owner.set(key, { path, group });
       return;
     }
     if (reported.has(first.path)) return;
     reported.add(first.path);
-    problems.push({
+    this.problems.push({
       path,
       message:
         first.path === path
           ? `device id "${deviceId}" appears twice in group "${group}"`
           : `device id "${deviceId}" of group "${group}" is also an id of group "${first.group}" (${first.path.replace(/\.(idPattern|connectionStrings)$/, '')}); ids must be unique across groups`,
     });
-  };
-  scenario.fleet.forEach((group, position) => {
-    const idOf = deviceIdsOf(group);
-    const reported = new Set<string>();
-    const path = `fleet[${position}].${group.auth === 'connectionString' ? 'connectionStrings' : 'idPattern'}`;
-    const gateways: PlannedIdentity[] = [];
-    for (let groupIndex = 0; groupIndex < group.count; groupIndex++) {
-      const deviceId = idOf(groupIndex);
-      claim(deviceId, path, group.group, reported);
-      const identity: PlannedIdentity = {
-        ordinal: ordinal++,
-        group: group.group,
-        groupIndex,
-        deviceId,
-        kind: group.kind,
-        arrivalMs: 0,
-        seed: identitySeed(seed, deviceId),
-      };
-      identities.push(identity);
-      gateways.push(identity);
-    }
-    // Sensors of identity-translation modules are made by their module at run time, but their ids are taken too.
-    for (const [name, module] of Object.entries(group.modules ?? {})) {
-      const sensors = (module as { behaviour?: unknown; sensors?: { count?: unknown; idPattern?: unknown } }).sensors;
-      if (
-        (module as { behaviour?: unknown }).behaviour !== 'identity-translation' ||
-        sensors === undefined ||
-        typeof sensors.count !== 'number'
-      )
-        continue;
-      const parts = parseIdPattern(
-        typeof sensors.idPattern === 'string' ? sensors.idPattern : DEFAULT_TRANSLATED_IDENTITY_PATTERN,
-        { gateway: true },
-      );
-      const sensorPath = `fleet[${position}].modules.${name}.sensors.idPattern`;
-      const sensorReported = new Set<string>();
-      for (const gateway of gateways) {
-        for (let i = 1; i <= sensors.count; i++)
-          claim(
-            formatId(parts, i, group.group, gateway.deviceId),
-            sensorPath,
-            `${group.group}/${name}`,
-            sensorReported,
-          );
-      }
-    }
-    // Leaf devices come after their gateways, so they arrive after them.
-    (group.downstream ?? []).forEach((leaf, j) => {
-      const parts = parseIdPattern(leaf.idPattern ?? DEFAULT_DOWNSTREAM_ID_PATTERN, { gateway: true });
-      const firstIndex = leaf.firstIndex ?? 1;
-      const leafPath = `fleet[${position}].downstream[${j}].idPattern`;
-      const leafReported = new Set<string>();
-      let groupIndex = 0;
-      for (const gateway of gateways) {
-        for (let i = 0; i < leaf.countPerGateway; i++) {
-          const deviceId = formatId(parts, firstIndex + i, leaf.group, gateway.deviceId);
-          claim(deviceId, leafPath, leaf.group, leafReported);
-          identities.push({
-            ordinal: ordinal++,
-            group: leaf.group,
-            groupIndex: groupIndex++,
-            deviceId,
-            kind: 'downstream',
-            gateway: { deviceId: gateway.deviceId, ordinal: gateway.ordinal },
-            arrivalMs: 0,
-            seed: identitySeed(seed, deviceId),
-          });
-        }
-      }
-    });
-  });
-  return { identities, problems };
+  }
 }
 
 function deviceIdsOf(group: FleetGroupSource): (groupIndex: number) => string {
   if (group.auth === 'connectionString') {
     const strings = group.connectionStrings;
-    if (!Array.isArray(strings)) {
+    if (strings === undefined || typeof strings === 'string') {
       throw new Error(
         `group "${group.group}": connection strings are in a file; load the scenario with loadScenario() first`,
       );

@@ -92,59 +92,7 @@ export function parseDeployment(desired: JsonObject): Deployment {
     };
     const rawModules = desired.modules ?? {};
     if (!isObject(rawModules)) throw new DeploymentError(400, 'modules must be an object');
-    const modules = Object.entries(rawModules).map(([name, raw]): DesiredModule => {
-      const what = `modules.${name}`;
-      if (name.startsWith('$') || name === 'edgeAgent' || name === 'edgeHub')
-        throw new DeploymentError(400, `${what}: the name is reserved`);
-      const { image, createOptions } = imageOf(raw, what);
-      const m = raw as JsonObject;
-      if (m.type !== undefined && m.type !== 'docker') throw new DeploymentError(400, `${what}.type must be "docker"`);
-      const startupOrder = m.startupOrder ?? DEFAULT_STARTUP_ORDER;
-      if (
-        typeof startupOrder !== 'number' ||
-        !Number.isInteger(startupOrder) ||
-        startupOrder < 0 ||
-        startupOrder > DEFAULT_STARTUP_ORDER
-      ) {
-        throw new DeploymentError(
-          400,
-          `${what}.startupOrder must be a whole number from 0 to ${DEFAULT_STARTUP_ORDER}`,
-        );
-      }
-      const env: Record<string, string> = {};
-      if (m.env !== undefined) {
-        if (!isObject(m.env))
-          throw new DeploymentError(400, `${what}.env must be an object of {"NAME": {"value": ...}}`);
-        for (const [k, v] of Object.entries(m.env)) {
-          if (!isObject(v) || v.value === undefined || isObject(v.value))
-            throw new DeploymentError(400, `${what}.env.${k} must be {"value": ...}`);
-          env[k] = String(v.value);
-        }
-      }
-      if (m.version !== undefined && typeof m.version !== 'string')
-        throw new DeploymentError(400, `${what}.version must be a string`);
-      const status = oneOf(['running', 'stopped'] as const, m.status, 'running', `${what}.status`);
-      const restartPolicy = oneOf(RESTART_POLICIES, m.restartPolicy, 'always', `${what}.restartPolicy`);
-      const imagePullPolicy = oneOf(IMAGE_PULL_POLICIES, m.imagePullPolicy, 'on-create', `${what}.imagePullPolicy`);
-      const version = (m.version) ?? '';
-      const sortedEnv = Object.keys(env)
-        .sort()
-        .map((k) => [k, env[k]]);
-      return {
-        name,
-        type: 'docker',
-        status,
-        restartPolicy,
-        imagePullPolicy,
-        startupOrder,
-        version,
-        image,
-        createOptions,
-        env,
-        explicit: { imagePullPolicy: m.imagePullPolicy !== undefined, startupOrder: m.startupOrder !== undefined },
-        fingerprint: JSON.stringify([image, createOptions, version, sortedEnv, imagePullPolicy]),
-      };
-    });
+    const modules = Object.entries(rawModules).map(([name, raw]) => parseModule(name, raw));
     const settings: JsonObject = {};
     // Reported back without registry credentials: secrets never leave the device in a report.
     if (isObject(runtime.settings)) {
@@ -157,4 +105,61 @@ export function parseDeployment(desired: JsonObject): Deployment {
       throw new DeploymentError(400, `ConfigFormatError: ${err.message}`);
     throw err;
   }
+}
+
+/** One entry of `modules`; a DeploymentError (400) names the field edgeAgent would refuse. */
+function parseModule(name: string, raw: unknown): DesiredModule {
+  const what = `modules.${name}`;
+  if (name.startsWith('$') || name === 'edgeAgent' || name === 'edgeHub')
+    throw new DeploymentError(400, `${what}: the name is reserved`);
+  const { image, createOptions } = imageOf(raw, what);
+  const m = raw as JsonObject;
+  if (m.type !== undefined && m.type !== 'docker') throw new DeploymentError(400, `${what}.type must be "docker"`);
+  const startupOrder = m.startupOrder ?? DEFAULT_STARTUP_ORDER;
+  if (
+    typeof startupOrder !== 'number' ||
+    !Number.isInteger(startupOrder) ||
+    startupOrder < 0 ||
+    startupOrder > DEFAULT_STARTUP_ORDER
+  ) {
+    throw new DeploymentError(400, `${what}.startupOrder must be a whole number from 0 to ${DEFAULT_STARTUP_ORDER}`);
+  }
+  const env = envOf(m.env, what);
+  if (m.version !== undefined && typeof m.version !== 'string')
+    throw new DeploymentError(400, `${what}.version must be a string`);
+  const status = oneOf(['running', 'stopped'] as const, m.status, 'running', `${what}.status`);
+  const restartPolicy = oneOf(RESTART_POLICIES, m.restartPolicy, 'always', `${what}.restartPolicy`);
+  const imagePullPolicy = oneOf(IMAGE_PULL_POLICIES, m.imagePullPolicy, 'on-create', `${what}.imagePullPolicy`);
+  const version = m.version ?? '';
+  const sortedEnv = Object.keys(env)
+    .sort()
+    .map((k) => [k, env[k]]);
+  return {
+    name,
+    type: 'docker',
+    status,
+    restartPolicy,
+    imagePullPolicy,
+    startupOrder,
+    version,
+    image,
+    createOptions,
+    env,
+    explicit: { imagePullPolicy: m.imagePullPolicy !== undefined, startupOrder: m.startupOrder !== undefined },
+    fingerprint: JSON.stringify([image, createOptions, version, sortedEnv, imagePullPolicy]),
+  };
+}
+
+/** A module's `env`: {"NAME": {"value": ...}}, each value a string, number, boolean or null, kept as text. */
+function envOf(raw: unknown, what: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (raw === undefined) return env;
+  if (!isObject(raw)) throw new DeploymentError(400, `${what}.env must be an object of {"NAME": {"value": ...}}`);
+  for (const [k, v] of Object.entries(raw)) {
+    const value = isObject(v) ? v.value : undefined;
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean' && value !== null)
+      throw new DeploymentError(400, `${what}.env.${k} must be {"value": ...}`);
+    env[k] = String(value);
+  }
+  return env;
 }

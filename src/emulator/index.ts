@@ -8,7 +8,7 @@ import { deriveDeviceKey } from '../protocol/index.js';
 import { MqttFront } from './mqtt-front.js';
 import { createHubHttpsHandler } from './hub-https.js';
 import { EPHEMERAL, type Journal } from './journal.js';
-import { createRestHandler } from './rest.js';
+import { createRestHandler, type RestOptions } from './rest.js';
 import { Registry } from './registry.js';
 import { CloudService } from './service.js';
 import { EmulatorStats } from './stats.js';
@@ -242,17 +242,7 @@ async function serveCloud(
 
     const restServer = createHttpServer(
       httpTimeouts(handshakeTimeoutMs),
-      createRestHandler({
-        service,
-        apiToken: state.secrets.apiToken,
-        idScope: state.secrets.idScope,
-        stats: () => stats.toJson(),
-        log,
-        deviceKeys: groupKeys(state),
-        outage: (spec) => front.startOutage(spec),
-        count,
-        committed,
-      }),
+      restHandler(state, { registry, stats, front, service }, { log, count, committed }),
     );
     const httpPort = await serveOne(restServer, options.httpPort ?? 8080, 'REST');
     const info = infoOf(state, hubHostName, host, { mqttPort, hubHttpsPort, httpPort }, store);
@@ -261,6 +251,23 @@ async function serveCloud(
     await closer(servers, front, undefined)();
     throw err;
   }
+}
+
+/** The IoT Central-style REST API over the cloud's parts, with the secrets of its state directory. */
+function restHandler(
+  state: StateDir,
+  { service, stats, front }: Cloud,
+  hooks: Pick<RestOptions, 'log' | 'count' | 'committed'>,
+): ReturnType<typeof createRestHandler> {
+  return createRestHandler({
+    service,
+    apiToken: state.secrets.apiToken,
+    idScope: state.secrets.idScope,
+    stats: () => stats.toJson(),
+    deviceKeys: groupKeys(state),
+    outage: (spec) => front.startOutage(spec),
+    ...hooks,
+  });
 }
 
 /**
@@ -308,7 +315,7 @@ function closer(servers: (NetServer | HttpServer)[], front: MqttFront, store: St
   return async () => {
     if (closed) return;
     closed = true;
-    for (const s of servers) if ('closeAllConnections' in s) (s).closeAllConnections();
+    for (const s of servers) if ('closeAllConnections' in s) s.closeAllConnections();
     await front.close();
     await Promise.all(servers.map(closeServer));
     store?.close();

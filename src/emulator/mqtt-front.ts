@@ -121,8 +121,6 @@ export interface MqttFrontOptions {
   journal: Journal;
 }
 
-const noop = () => {};
-
 /** Which device ids an outage takes away (their modules with them), and until when (epoch ms). */
 export interface OutageSpec {
   deviceIds?: readonly string[];
@@ -211,7 +209,7 @@ export class MqttFront implements DeviceChannel {
 
   /** Takes a TLS connection: reads its CONNECT, then hands it to the DPS or the IoT Hub broker. */
   handle(socket: TLSSocket, maxPacketBytes: number): void {
-    socket.on('error', (err) => this.opts.log(`connection error: ${err.message}`));
+    socket.on('error', (err: Error) => this.opts.log(`connection error: ${err.message}`));
     routeFirstConnect(socket, {
       maxPacketBytes,
       timeoutMs: this.opts.connectTimeoutMs,

@@ -85,6 +85,16 @@ interface Route {
 }
 
 const ok = (body: unknown, status = 200): Reply => ({ status, body });
+
+/** A gateway relationship as the API shows it: `source` is the gateway, `target` its downstream device. */
+interface Relationship {
+  id: string;
+  name: 'gateway';
+  source: string;
+  target: string;
+  /** The module the child was provisioned through (identity translation): the emulator's addition. */
+  iotcModuleId?: string;
+}
 const noContent = (): Reply => ({ status: 204 });
 
 function route(path: string, methods: Route['methods'], extra: { public?: boolean } = {}): Route {
@@ -486,7 +496,8 @@ class RestApi {
       input.iotEdge = true; // a manifest implies an IoT Edge device
     }
     const device = existing === undefined ? this.createDevice(id, input) : this.updateDevice(existing, input);
-    // Re-assigning the same manifest is skipped, so a client may PUT back the object it read; POST .../deploymentManifest re-applies.
+    // Re-assigning the same manifest is skipped, so a client may PUT back the object it read;
+    // POST .../deploymentManifest re-applies.
     if (manifestId !== undefined && device.deploymentManifestId !== manifestId)
       this.service.assignManifest(id, manifestId);
     return ok(deviceView(device, this.service));
@@ -718,18 +729,19 @@ class RestApi {
 
   // ---- relationships (gateway → downstream) ----
 
-  private relationshipsOf(source: string): JsonObject[] {
+  private relationshipsOf(source: string): Relationship[] {
     this.service.device(source);
     const children = new Map(this.service.registry.downstreamOf(source).map((d) => [d.id, d.gateway?.iotcModuleId]));
     // The module a child was provisioned through (identity translation) is shown too: the emulator's addition.
     return sorted(children.keys()).map((target) => {
       const moduleId = children.get(target);
       const id = this.service.relationshipId(source, target);
-      return { id, name: 'gateway', source, target, ...(moduleId === undefined ? {} : { iotcModuleId: moduleId }) };
+      const relationship: Relationship = { id, name: 'gateway', source, target };
+      return moduleId === undefined ? relationship : { ...relationship, iotcModuleId: moduleId };
     });
   }
 
-  private findRelationship(ctx: Ctx): JsonObject {
+  private findRelationship(ctx: Ctx): Relationship {
     const relId = param(ctx, 'relationshipId');
     const found = this.relationshipsOf(param(ctx, 'deviceId')).find((r) => r.id === relId);
     if (found === undefined) throw notFound(`relationship "${relId}" does not exist`);
@@ -749,15 +761,14 @@ class RestApi {
     if (parent !== undefined && parent !== source)
       throw conflict(`device "${targetId}" is already attached to gateway "${parent}"`);
     const clash = this.relationshipsOf(source).find((r) => r.id === relId && r.target !== targetId);
-    if (clash !== undefined)
-      throw conflict(`relationship "${relId}" already links "${source}" to "${String(clash.target)}"`);
+    if (clash !== undefined) throw conflict(`relationship "${relId}" already links "${source}" to "${clash.target}"`);
     this.service.attach(source, target, relId);
     return ok({ id: relId, name: 'gateway', source, target: targetId });
   }
 
   private deleteRelationship(ctx: Ctx): Reply {
     const found = this.findRelationship(ctx);
-    this.service.detach(String(found.source), this.service.device(String(found.target)));
+    this.service.detach(found.source, this.service.device(found.target));
     return noContent();
   }
 }

@@ -7,7 +7,7 @@ import type { MqttFront } from './mqtt-front.js';
 import type { Authentication, DeviceIdentity, ModuleIdentity, Registry } from './registry.js';
 import { relationshipKey, type CloudService, type CommandRecord, type DeploymentManifest } from './service.js';
 import { IDENTITY_COUNTERS, newIdentityStats, type EmulatorStats, type RecordedTotals } from './stats.js';
-import type { JsonObject, TwinSection } from './twin.js';
+import type { Json, JsonObject, TwinSection } from './twin.js';
 
 /** What the store records and restores. */
 export interface StoreParts {
@@ -305,7 +305,7 @@ function loadTwinsAndValues(db: Database.Database, registry: Registry): void {
     const device = registry.get(str(r.device_id));
     if (device === undefined) continue;
     const key = `${str(r.module_id)}|${str(r.component)}|${str(r.name)}`;
-    registry.restoreLastValue(device, key, { timestamp: str(r.timestamp), value: JSON.parse(str(r.value)) });
+    registry.restoreLastValue(device, key, { timestamp: str(r.timestamp), value: JSON.parse(str(r.value)) as Json });
   }
 }
 
@@ -323,8 +323,8 @@ function loadStats(db: Database.Database, stats: EmulatorStats): void {
   );
   const latency = totals.get('latency') as RecordedTotals['latency'];
   stats.restoreTotals({
-    rejections: (totals.get('rejections') ?? {}),
-    dps: (totals.get('dps') ?? {}),
+    rejections: totals.get('rejections') ?? {},
+    dps: totals.get('dps') ?? {},
     ...(latency === undefined ? {} : { latency }),
   });
   const since = db.prepare("SELECT value FROM meta WHERE key = 'countingSince'").get() as Row | undefined;
@@ -354,7 +354,8 @@ function loadFront(db: Database.Database, front: MqttFront): void {
   const queues = new Map<string, { body: Buffer; properties: Record<string, string> }[]>();
   for (const r of db.prepare('SELECT * FROM c2d_messages ORDER BY device_id, seq').all() as Row[]) {
     const id = str(r.device_id);
-    queues.set(id, [...(queues.get(id) ?? []), { body: r.body as Buffer, properties: JSON.parse(str(r.properties)) }]);
+    const properties = JSON.parse(str(r.properties)) as Record<string, string>;
+    queues.set(id, [...(queues.get(id) ?? []), { body: r.body as Buffer, properties }]);
   }
   for (const [id, messages] of queues) front.restoreC2D(id, messages);
   for (const r of db.prepare('SELECT * FROM dps_registrations').all() as Row[]) {

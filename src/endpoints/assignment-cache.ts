@@ -11,7 +11,10 @@ import type { Target } from './target.js';
 
 export const ASSIGNMENTS_FILE = 'assignments.json';
 const SCHEMA = 'edgefleet.assignments/v1';
-/** Targets kept in the file; the least recently used go first (an emulator is one target per ID scope, whatever its ports). */
+/**
+ * Targets kept in the file; the least recently used go first (an emulator is one target per ID scope, whatever its
+ * ports).
+ */
 const TARGETS_KEPT = 16;
 
 /** One identity's assignment as DPS made it. Never a key: the file holds no secret. */

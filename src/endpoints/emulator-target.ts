@@ -34,7 +34,7 @@ export async function readInfoFile(path: string): Promise<EmulatorInfo> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new Error(`cannot read the emulator info file ${path}: ${(err as Error).message}`);
+    throw new Error(`cannot read the emulator info file ${path}: ${(err as Error).message}`, { cause: err });
   }
   const info = JSON.parse(text) as EmulatorInfo;
   for (const key of ['mqttPort', 'idScope', 'restUrl', 'caCertPath'] as const) {
@@ -64,79 +64,113 @@ export async function spawnEmulator(
   log: (line: string) => void,
   opts: { ephemeral?: boolean; timeoutMs?: number } = {},
 ): Promise<RunningEmulator> {
-  const timeoutMs = opts.timeoutMs ?? 20_000;
   const cli = emulatorProgram();
   const dir = await mkdtemp(join(tmpdir(), 'edgefleet-emulator-'));
-  const infoFile = join(dir, 'info.json');
-  let child: ChildProcess | undefined;
-  let exited: Promise<unknown> = Promise.resolve();
-  // If the run exits anyway, the emulator goes with it.
-  const killOnExit = () => void child?.kill('SIGKILL');
-  process.on('exit', killOnExit);
-  const launch = async (ports: readonly string[]): Promise<EmulatorInfo> => {
-    await rm(infoFile, { force: true });
-    const started = startChild(
-      cli,
-      [...ports, '--state-dir', stateDir, '--info-file', infoFile, ...(opts.ephemeral === true ? ['--ephemeral'] : [])],
-      log,
-    );
-    child = started.child;
-    exited = started.exited;
-    try {
-      return await waitForInfo(started, infoFile, timeoutMs);
-    } catch (err) {
-      child = undefined;
-      throw err;
-    }
-  };
-  let info: EmulatorInfo;
+  const emulator = new EmulatorProcess(cli, stateDir, dir, log, opts);
   try {
-    info = await launch(['--mqtt-port', '0', '--http-port', '0']);
+    await emulator.startOnFreePorts();
   } catch (err) {
-    process.off('exit', killOnExit);
-    await rm(dir, { recursive: true, force: true });
+    await emulator.forget();
     throw err;
   }
-  const samePorts = [
-    '--mqtt-port',
-    String(info.mqttPort),
-    '--http-port',
-    new URL(info.restUrl).port,
-    '--hub-https-port',
-    String(info.hubHttpsPort),
-  ];
-  return {
-    get info() {
-      return info;
-    },
-    get pid() {
-      return child?.exitCode === null && child.signalCode === null ? (child.pid ?? null) : null;
-    },
-    async kill() {
-      const running = child;
-      if (running === undefined || running.exitCode !== null || running.signalCode !== null) return null;
-      running.kill('SIGKILL');
-      await exited;
-      child = undefined;
-      return running.pid ?? null;
-    },
-    async start() {
-      if (child !== undefined && child.exitCode === null && child.signalCode === null) return child.pid ?? 0;
-      info = await launch(samePorts);
-      return child!.pid ?? 0;
-    },
-    async stop() {
-      process.off('exit', killOnExit);
-      const running = child;
-      if (running !== undefined && running.exitCode === null && running.signalCode === null) {
-        running.kill('SIGTERM');
-        const timer = setTimeout(() => running.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  return emulator;
+}
+
+/** The emulator's child process: killed, restarted on the same ports, stopped; its info file lives in `dir`. */
+class EmulatorProcess implements RunningEmulator {
+  private child: ChildProcess | undefined;
+  private exited: Promise<unknown> = Promise.resolve();
+  private current: EmulatorInfo | undefined;
+  private samePorts: string[] = [];
+  private readonly infoFile: string;
+  private readonly timeoutMs: number;
+  /** If the run exits anyway, the emulator goes with it. */
+  private readonly killOnExit = () => void this.child?.kill('SIGKILL');
+
+  constructor(
+    private readonly cli: string,
+    private readonly stateDir: string,
+    private readonly dir: string,
+    private readonly log: (line: string) => void,
+    private readonly opts: { ephemeral?: boolean; timeoutMs?: number },
+  ) {
+    this.infoFile = join(dir, 'info.json');
+    this.timeoutMs = opts.timeoutMs ?? 20_000;
+    process.on('exit', this.killOnExit);
+  }
+
+  get info(): EmulatorInfo {
+    if (this.current === undefined) throw new Error('the emulator has not started');
+    return this.current;
+  }
+
+  get pid(): number | null {
+    const child = this.child;
+    return child?.exitCode === null && child.signalCode === null ? (child.pid ?? null) : null;
+  }
+
+  /** The first start: free ports, remembered for every restart. */
+  async startOnFreePorts(): Promise<void> {
+    const info = await this.launch(['--mqtt-port', '0', '--http-port', '0']);
+    this.samePorts = [
+      '--mqtt-port',
+      String(info.mqttPort),
+      '--http-port',
+      new URL(info.restUrl).port,
+      '--hub-https-port',
+      String(info.hubHttpsPort),
+    ];
+  }
+
+  async kill(): Promise<number | null> {
+    const running = this.child;
+    if (running === undefined || running.exitCode !== null || running.signalCode !== null) return null;
+    running.kill('SIGKILL');
+    await this.exited;
+    this.child = undefined;
+    return running.pid ?? null;
+  }
+
+  async start(): Promise<number> {
+    const child = this.child;
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) return child.pid ?? 0;
+    await this.launch(this.samePorts);
+    return this.child?.pid ?? 0;
+  }
+
+  async stop(): Promise<void> {
+    process.off('exit', this.killOnExit);
+    const running = this.child;
+    if (running !== undefined && running.exitCode === null && running.signalCode === null) {
+      running.kill('SIGTERM');
+      const timer = setTimeout(() => running.kill('SIGKILL'), 5000);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  /** After a first start that failed: nothing to stop, only the exit hook and the folder to drop. */
+  async forget(): Promise<void> {
+    process.off('exit', this.killOnExit);
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  private async launch(ports: readonly string[]): Promise<EmulatorInfo> {
+    await rm(this.infoFile, { force: true });
+    const ephemeral = this.opts.ephemeral === true ? ['--ephemeral'] : [];
+    const args = [...ports, '--state-dir', this.stateDir, '--info-file', this.infoFile, ...ephemeral];
+    const started = startChild(this.cli, args, this.log);
+    this.child = started.child;
+    this.exited = started.exited;
+    try {
+      this.current = await waitForInfo(started, this.infoFile, this.timeoutMs);
+      return this.current;
+    } catch (err) {
+      this.child = undefined;
+      throw err;
+    }
+  }
 }
 
 /** The CLI next to this file in dist/, or in dist/ when running from the sources (tests). */

@@ -2,6 +2,7 @@
 // before identities arrive (deployment manifests assigned to the IoT Edge devices).
 import { readFile } from 'node:fs/promises';
 import type { LoadedScenario } from '../config/load.js';
+import type { IotCentralTargetSettings, MqttTargetSettings } from '../config/scenario.js';
 import { ServiceClient } from './service-client.js';
 import { readInfoFile, spawnEmulator, targetFromInfo, type RunningEmulator } from './emulator-target.js';
 import type { Target } from './target.js';
@@ -25,71 +26,79 @@ export interface TargetOptions {
 export async function resolveTarget(loaded: LoadedScenario, options: TargetOptions): Promise<PreparedTarget> {
   const resolved = loaded.target;
   switch (resolved.kind) {
-    case 'emulator': {
-      if (options.targetInfo !== undefined) {
-        const info = await readInfoFile(options.targetInfo);
-        return {
-          target: await targetFromInfo(info),
-          label: `emulator at ${info.hubHostName}:${info.mqttPort}`,
-          release: async () => {},
-        };
-      }
-      const emulator = await spawnEmulator(options.stateDir, options.log);
-      const target = await targetFromInfo(emulator.info);
-      return { target, label: 'embedded emulator', emulator, release: () => emulator.stop() };
-    }
-    case 'iot-central': {
-      const s = resolved.settings;
-      const keyOf = (g: { primaryKey: string } | undefined) => g?.primaryKey ?? '';
-      const x509 =
-        s.x509 === undefined
-          ? undefined
-          : {
-              certPem: await readFile(s.x509.caCert, 'utf8'),
-              keyPem: await readFile(s.x509.caKey, 'utf8'),
-            };
-      return {
-        target: {
-          kind: 'iot-central',
-          dps: { host: s.dpsHost, port: 8883, idScope: s.idScope },
-          groupKeys: { devices: keyOf(s.groupKeys?.devices), edgeDevices: keyOf(s.groupKeys?.edgeDevices) },
-          ...(x509 === undefined ? {} : { x509Ca: x509 }),
-          hubHttpsPort: 443,
-          ...(s.apiToken === undefined
-            ? {}
-            : {
-                service: {
-                  baseUrl: `https://${s.subdomain}.azureiotcentral.com`,
-                  apiToken: s.apiToken,
-                  apiVersion: '2022-07-31',
-                },
-              }),
-        },
-        label: `IoT Central app ${s.subdomain}`,
-        release: async () => {},
-      };
-    }
-    case 'mqtt': {
-      const s = resolved.settings;
-      const tls = s.tls?.enabled ?? s.tls !== undefined;
-      return {
-        target: {
-          kind: 'mqtt',
-          host: s.host,
-          port: s.port ?? (tls ? 8883 : 1883),
-          tls,
-          ...(s.tls?.ca === undefined ? {} : { caPem: await readFile(s.tls.ca, 'utf8') }),
-          rejectUnauthorized: s.tls?.rejectUnauthorized ?? true,
-          clientId: s.clientId,
-          ...(s.username === undefined ? {} : { username: s.username }),
-          ...(s.password === undefined ? {} : { password: s.password }),
-          topics: { telemetry: s.topics.telemetry, moduleTelemetry: s.topics.moduleTelemetry ?? s.topics.telemetry },
-        },
-        label: `MQTT broker ${s.host}:${s.port ?? (tls ? 8883 : 1883)}`,
-        release: async () => {},
-      };
-    }
+    case 'emulator':
+      return emulatorTarget(options);
+    case 'iot-central':
+      return iotCentralTarget(resolved.settings);
+    case 'mqtt':
+      return mqttTarget(resolved.settings);
   }
+}
+
+/** The emulator its info file describes, or one started for this run. */
+async function emulatorTarget(options: TargetOptions): Promise<PreparedTarget> {
+  if (options.targetInfo !== undefined) {
+    const info = await readInfoFile(options.targetInfo);
+    return {
+      target: await targetFromInfo(info),
+      label: `emulator at ${info.hubHostName}:${info.mqttPort}`,
+      release: async () => {},
+    };
+  }
+  const emulator = await spawnEmulator(options.stateDir, options.log);
+  const target = await targetFromInfo(emulator.info);
+  return { target, label: 'embedded emulator', emulator, release: () => emulator.stop() };
+}
+
+async function iotCentralTarget(s: IotCentralTargetSettings): Promise<PreparedTarget> {
+  const keyOf = (g: { primaryKey: string } | undefined) => g?.primaryKey ?? '';
+  const x509 =
+    s.x509 === undefined
+      ? undefined
+      : {
+          certPem: await readFile(s.x509.caCert, 'utf8'),
+          keyPem: await readFile(s.x509.caKey, 'utf8'),
+        };
+  return {
+    target: {
+      kind: 'iot-central',
+      dps: { host: s.dpsHost, port: 8883, idScope: s.idScope },
+      groupKeys: { devices: keyOf(s.groupKeys?.devices), edgeDevices: keyOf(s.groupKeys?.edgeDevices) },
+      ...(x509 === undefined ? {} : { x509Ca: x509 }),
+      hubHttpsPort: 443,
+      ...(s.apiToken === undefined
+        ? {}
+        : {
+            service: {
+              baseUrl: `https://${s.subdomain}.azureiotcentral.com`,
+              apiToken: s.apiToken,
+              apiVersion: '2022-07-31',
+            },
+          }),
+    },
+    label: `IoT Central app ${s.subdomain}`,
+    release: async () => {},
+  };
+}
+
+async function mqttTarget(s: MqttTargetSettings): Promise<PreparedTarget> {
+  const tls = s.tls?.enabled ?? s.tls !== undefined;
+  return {
+    target: {
+      kind: 'mqtt',
+      host: s.host,
+      port: s.port ?? (tls ? 8883 : 1883),
+      tls,
+      ...(s.tls?.ca === undefined ? {} : { caPem: await readFile(s.tls.ca, 'utf8') }),
+      rejectUnauthorized: s.tls?.rejectUnauthorized ?? true,
+      clientId: s.clientId,
+      ...(s.username === undefined ? {} : { username: s.username }),
+      ...(s.password === undefined ? {} : { password: s.password }),
+      topics: { telemetry: s.topics.telemetry, moduleTelemetry: s.topics.moduleTelemetry ?? s.topics.telemetry },
+    },
+    label: `MQTT broker ${s.host}:${s.port ?? (tls ? 8883 : 1883)}`,
+    release: async () => {},
+  };
 }
 
 /**

@@ -37,7 +37,7 @@ export class ServiceClient {
     }
     const text = await res.text();
     if (!res.ok) {
-      let detail = '';
+      let detail: string;
       try {
         detail = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? '';
       } catch {

@@ -12,6 +12,11 @@ export function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** A value DTDL allows as one item or a list of them, as a list. */
+export function listOf(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [v];
+}
+
 export function show(v: unknown): string {
   if (v === undefined) return 'nothing';
   const s = JSON.stringify(v);
@@ -112,7 +117,7 @@ function localized(v: unknown): string[] | undefined {
   if (typeof v === 'string') return [v];
   if (isObject(v)) {
     const texts = Object.values(v);
-    return texts.every((t) => typeof t === 'string') ? (texts) : undefined;
+    return texts.every((t) => typeof t === 'string') ? texts : undefined;
   }
   if (!Array.isArray(v)) return undefined;
   const texts: string[] = [];

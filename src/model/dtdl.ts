@@ -11,13 +11,14 @@ import {
   displayName,
   isObject,
   join,
+  listOf,
   pastLimit,
   show,
   type Json,
 } from './dtdl-common.js';
 import { COMPLEX_TYPES, SchemaReader, schemaElements, typesOf, type Scope } from './dtdl-schemas.js';
 import { JsonSyntaxError, parseJsonText, textSpanOf, type Span } from './json-text.js';
-import { limitOf, limitSource, type DtdlVersion } from './limits.js';
+import { limitOf, type DtdlVersion } from './limits.js';
 import type { Schema } from './schema.js';
 
 export type {
@@ -110,7 +111,7 @@ export interface ParseOptions {
    * Where objects of the document are in its text, to measure an Interface's text against DTDL's 1 MiB limit (default:
    * where parseJsonText read them). An Interface whose text is not known is not measured: the limit is on text.
    */
-  spanOf?(node: object): Span | undefined;
+  spanOf?: (node: object) => Span | undefined;
 }
 
 const CONTENT_CLASSES = ['Telemetry', 'Property', 'Command', 'Component', 'Relationship'];
@@ -455,7 +456,7 @@ class Parser {
     const ext = json.extends;
     const result = { ancestors: [] as ParsedInterface[], extendsDepth: 0, extendsCount: 0 };
     if (ext === undefined) return result;
-    const list = Array.isArray(ext) ? ext : [ext];
+    const list = listOf(ext);
     const ep = join(path, 'extends');
     const perInterface = limitOf(version, 'extendsPerInterface');
     const distinct = new Set(list.map((e) => (isObject(e) ? e['@id'] : e))).size;
@@ -538,8 +539,10 @@ class Parser {
     }
   }
 
-  /** An Interface's text without the Interfaces written inline in it (each counts as its quoted @id), as DTDLParser
-   *  measures it; undefined when the text is not known. */
+  /**
+   * An Interface's text without the Interfaces written inline in it (each counts as its quoted @id), as DTDLParser
+   * measures it; undefined when the text is not known.
+   */
   private textLength(json: Json): number | undefined {
     const spanOf = this.opts.spanOf ?? textSpanOf;
     const measure = (node: object): number | undefined => {
@@ -548,7 +551,7 @@ class Parser {
     };
     let length = measure(json);
     if (length === undefined) return undefined;
-    const inline: unknown[] = [...(Array.isArray(json.extends) ? json.extends : [json.extends])];
+    const inline = [...listOf(json.extends)]; // a copy: the schemas of the contents join it
     if (Array.isArray(json.contents)) for (const el of json.contents) if (isObject(el)) inline.push(el.schema);
     for (const n of inline) {
       if (isObject(n) && hasType(n, 'Interface')) {

@@ -13,15 +13,20 @@ export class JsonSyntaxError extends Error {
   }
 }
 
-/** Where reading stopped, and why when it is not a syntax error. */
-interface Failure {
-  at: number;
-  detail?: string;
+/** Where reading stopped, and why when it is not a syntax error; parseJsonText turns it into a JsonSyntaxError. */
+class ReadStop extends Error {
+  constructor(
+    readonly at: number,
+    readonly detail?: string,
+  ) {
+    super(detail ?? `stopped at ${at}`);
+  }
 }
 
 /** Deeper than any model needs; deeper JSON would overflow the reader's stack. */
 const MAX_NESTING = 512;
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+// eslint-disable-next-line no-control-regex -- a JSON string holds no raw U+0000 to U+001F: the class leaves them out
 const STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
 
 /** Where every object and array read from a text is in that text, for as long as the value lives. */
@@ -46,7 +51,7 @@ class Reader {
   }
 
   private fail(): never {
-    throw this.i;
+    throw new ReadStop(this.i);
   }
 
   private space(): void {
@@ -107,7 +112,7 @@ class Reader {
 
   private enter(): number {
     if (++this.depth > MAX_NESTING) {
-      throw { at: this.i, detail: `objects and arrays nested more than ${MAX_NESTING} levels deep` };
+      throw new ReadStop(this.i, `objects and arrays nested more than ${MAX_NESTING} levels deep`);
     }
     return this.i++;
   }
@@ -171,8 +176,8 @@ export function parseJsonText(raw: string): unknown {
   try {
     return reader.document();
   } catch (thrown) {
-    const { at, detail } = typeof thrown === 'number' ? { at: thrown, detail: undefined } : (thrown as Failure);
-    if (typeof at !== 'number') throw thrown;
+    if (!(thrown instanceof ReadStop)) throw thrown;
+    const { at, detail } = thrown;
     const before = text.slice(0, at);
     const line = before.split('\n').length;
     const column = at - before.lastIndexOf('\n');

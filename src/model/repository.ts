@@ -5,7 +5,7 @@
 // in a repository do not change once published, and a run then needs no network.
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { isObject, join, show, type Json } from './dtdl-common.js';
+import { isObject, join, listOf, show, type Json } from './dtdl-common.js';
 import { ModelError, readModelText, type ModelSource } from './dtdl.js';
 import { isDtmi, repositoryPath } from './dtmi.js';
 
@@ -65,7 +65,7 @@ async function fetchText(url: string): Promise<string | undefined> {
     response = await fetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS), redirect: 'follow' });
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new Error(`cannot fetch ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+    throw new Error(`cannot fetch ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`, { cause: err });
   }
   if (response.status === 404) {
     await response.body?.cancel();
@@ -181,7 +181,7 @@ class Resolver {
 
   private register(dtmi: string, found: Found): void {
     const value = readModelText(found.text, found.shown);
-    const elements = Array.isArray(value) ? value.map((v, i) => ({ v, p: `[${i}]` })) : [{ v: value, p: '' }];
+    const elements = listOf(value).map((v, i) => ({ v, p: Array.isArray(value) ? `[${i}]` : '' }));
     let holdsIt = false;
     for (const { v, p } of elements) {
       if (!isObject(v)) throw new ModelError(found.shown, p, `expected a DTDL Interface, got ${show(v)}`);

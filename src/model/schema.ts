@@ -139,55 +139,7 @@ const GEO_TYPES: Record<GeospatialSchema, [string, (c: unknown) => boolean]> = {
 
 /** Whether a JSON value is a valid serialization of `schema` (every declared Object field present). */
 export function conformsTo(value: unknown, schema: Schema): boolean {
-  if (typeof schema === 'string') {
-    if (isIntegerSchema(schema)) {
-      const [lo, hi] = INTEGER_RANGES[schema];
-      return typeof value === 'number' && Number.isInteger(value) && value >= lo && value <= hi;
-    }
-    switch (schema) {
-      case 'boolean':
-        return typeof value === 'boolean';
-      case 'double':
-      case 'decimal':
-        return typeof value === 'number' && Number.isFinite(value);
-      case 'float':
-        return typeof value === 'number' && Number.isFinite(value) && Math.abs(value) <= FLOAT_MAX;
-      case 'string':
-        return typeof value === 'string';
-      case 'date':
-        return typeof value === 'string' && DATE.test(value);
-      case 'time':
-        return typeof value === 'string' && TIME.test(value);
-      case 'dateTime':
-        return typeof value === 'string' && DATE_TIME.test(value);
-      case 'duration':
-        return typeof value === 'string' && DURATION.test(value);
-      case 'uuid':
-        return typeof value === 'string' && UUID.test(value);
-      case 'bytes':
-        return typeof value === 'string' && BASE64.test(value);
-      case 'geopoint':
-        return (
-          isPlainObject(value) &&
-          typeof value.lat === 'number' &&
-          value.lat >= -90 &&
-          value.lat <= 90 &&
-          typeof value.lon === 'number' &&
-          value.lon >= -180 &&
-          value.lon <= 180 &&
-          (value.alt === undefined || typeof value.alt === 'number')
-        );
-      case 'vector':
-        return (
-          isPlainObject(value) &&
-          ['x', 'y', 'z'].every((k) => typeof value[k] === 'number' && Number.isFinite(value[k]))
-        );
-      default: {
-        const [type, check] = GEO_TYPES[schema];
-        return isPlainObject(value) && value.type === type && check(value.coordinates);
-      }
-    }
-  }
+  if (typeof schema === 'string') return conformsToNamed(value, schema);
   switch (schema.kind) {
     case 'enum':
       return schema.values.some((v) => v.value === value);
@@ -202,6 +154,61 @@ export function conformsTo(value: unknown, schema: Schema): boolean {
       return schema.fields.every((f) => f.name in value && conformsTo(value[f.name], f.schema));
     }
   }
+}
+
+/** The same for a schema named by a word: a primitive, a geospatial or an IoT Central one. */
+function conformsToNamed(value: unknown, schema: Exclude<Schema, ComplexSchema>): boolean {
+  if (isIntegerSchema(schema)) {
+    const [lo, hi] = INTEGER_RANGES[schema];
+    return typeof value === 'number' && Number.isInteger(value) && value >= lo && value <= hi;
+  }
+  switch (schema) {
+    case 'boolean':
+      return typeof value === 'boolean';
+    case 'double':
+    case 'decimal':
+      return typeof value === 'number' && Number.isFinite(value);
+    case 'float':
+      return typeof value === 'number' && Number.isFinite(value) && Math.abs(value) <= FLOAT_MAX;
+    case 'string':
+      return typeof value === 'string';
+    case 'date':
+      return typeof value === 'string' && DATE.test(value);
+    case 'time':
+      return typeof value === 'string' && TIME.test(value);
+    case 'dateTime':
+      return typeof value === 'string' && DATE_TIME.test(value);
+    case 'duration':
+      return typeof value === 'string' && DURATION.test(value);
+    case 'uuid':
+      return typeof value === 'string' && UUID.test(value);
+    case 'bytes':
+      return typeof value === 'string' && BASE64.test(value);
+    case 'geopoint':
+      return isGeopoint(value);
+    case 'vector':
+      return (
+        isPlainObject(value) && ['x', 'y', 'z'].every((k) => typeof value[k] === 'number' && Number.isFinite(value[k]))
+      );
+    default: {
+      const [type, check] = GEO_TYPES[schema];
+      return isPlainObject(value) && value.type === type && check(value.coordinates);
+    }
+  }
+}
+
+/** IoT Central's geopoint: latitude and longitude in range, an optional altitude. */
+function isGeopoint(value: unknown): boolean {
+  return (
+    isPlainObject(value) &&
+    typeof value.lat === 'number' &&
+    value.lat >= -90 &&
+    value.lat <= 90 &&
+    typeof value.lon === 'number' &&
+    value.lon >= -180 &&
+    value.lon <= 180 &&
+    (value.alt === undefined || typeof value.alt === 'number')
+  );
 }
 
 /** Short human description of a schema for messages: "double", "an Enum of integer", "an Object {a, b}". */

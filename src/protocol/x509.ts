@@ -17,10 +17,11 @@ export interface PemPair {
   keyPem: string;
 }
 
-export interface IssuerPem extends PemPair {}
+/** A CA that issues certificates: its certificate and key. */
+export type IssuerPem = PemPair;
 
 async function newKeys(): Promise<CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify']));
+  return await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify']);
 }
 
 async function exportKeyPem(key: CryptoKey): Promise<string> {

@@ -210,7 +210,9 @@ export class Cursor {
     return token;
   }
 
-  /** The error for the current token when it is not one of `expected`; bad strings and characters get their own words. */
+  /**
+   * The error for the current token when it is not one of `expected`; bad strings and characters get their own words.
+   */
   unexpected(expected: readonly string[], hint?: string): RouteProblem {
     const token = this.peek();
     if (token.kind === 'UNTERMINATED_STRING') return unterminated(this.text, token);

@@ -433,9 +433,12 @@ function comparison(op: Token, l: Compiled, r: Compiled): Compiled {
       },
     };
   }
-  const lf = l.f;
-  const rf = r.f;
-  switch (l.t) {
+  return sameTypeComparison(l.t, l.f, r.f, test);
+}
+
+/** A comparison of two operands of type `t`: strings in ordinal order, numbers, bools as 0 and 1, nulls equal. */
+function sameTypeComparison(t: Ty, lf: Eval, rf: Eval, test: Op): Compiled {
+  switch (t) {
     case 'string':
       return {
         t: 'bool',

@@ -26,7 +26,10 @@ export interface ConnectionOptions {
   localAddress?: string;
   /** Speak MQTT over this stream (made once per connection) instead of dialling host:port. */
   stream?: () => Duplex;
-  /** The PUBACK of an incoming QoS 1 message waits for this promise, when it gives one (a gateway relaying its child's). */
+  /**
+   * The PUBACK of an incoming QoS 1 message waits for this promise, when it gives one (a gateway relaying its
+   * child's).
+   */
   holdAck?: (topic: string, payload: Buffer) => Promise<void> | undefined;
 }
 
@@ -43,6 +46,48 @@ const closedBeforeConnack = () => new ClassifiedError('network', 'closed before 
 
 export type MessageHandler = (topic: string, payload: Buffer) => void;
 
+/** mqtt.js options for one connection: no reconnection (the owner decides), MQTT 3.1.1, TLS from a shared context. */
+function clientOptions(options: ConnectionOptions): IClientOptions {
+  return {
+    protocol: options.tls ? 'mqtts' : 'mqtt',
+    host: options.host,
+    port: options.port,
+    clientId: options.clientId,
+    protocolVersion: 4,
+    clean: options.clean,
+    keepalive: options.keepaliveSeconds,
+    connectTimeout: options.connectTimeoutMs,
+    reconnectPeriod: 0,
+    resubscribe: false,
+    queueQoSZero: false,
+    // Ping every keepalive period rather than re-arming a timer on every packet sent (one timer object per message).
+    reschedulePings: false,
+    ...(mqttDebug ? {} : { log: noLog }),
+    ...(options.username === undefined ? {} : { username: options.username }),
+    ...(options.password === undefined ? {} : { password: options.password }),
+    // One context per distinct ca/cert/key, not one per socket.
+    ...(options.tls ? { secureContext: secureContextFor(options) } : {}),
+    ...(options.servername === undefined ? {} : { servername: options.servername }),
+    ...(options.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: options.rejectUnauthorized }),
+    ...(options.localAddress === undefined ? {} : ({ localAddress: options.localAddress } as IClientOptions)),
+  };
+}
+
+/** mqtt.js sends the PUBACK of an incoming message when handleMessage calls back (customHandleAcks is MQTT 5 only). */
+function holdAcks(client: MqttClient, hold: NonNullable<ConnectionOptions['holdAck']>): void {
+  client.handleMessage = (packet, callback) => {
+    const wait =
+      packet.cmd === 'publish' && packet.qos === 1
+        ? hold(packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload))
+        : undefined;
+    if (wait === undefined) return callback();
+    wait.then(
+      () => callback(),
+      () => callback(),
+    );
+  };
+}
+
 export class MqttConnection {
   readonly client: MqttClient;
   private closedByUs = false;
@@ -57,46 +102,10 @@ export class MqttConnection {
     onMessage: MessageHandler,
     onLost: (err: ClassifiedError) => void,
   ): Promise<MqttConnection> {
-    const opts: IClientOptions = {
-      protocol: options.tls ? 'mqtts' : 'mqtt',
-      host: options.host,
-      port: options.port,
-      clientId: options.clientId,
-      protocolVersion: 4,
-      clean: options.clean,
-      keepalive: options.keepaliveSeconds,
-      connectTimeout: options.connectTimeoutMs,
-      reconnectPeriod: 0,
-      resubscribe: false,
-      queueQoSZero: false,
-      // Ping every keepalive period rather than re-arming a timer on every packet sent (one timer object per message).
-      reschedulePings: false,
-      ...(mqttDebug ? {} : { log: noLog }),
-      ...(options.username === undefined ? {} : { username: options.username }),
-      ...(options.password === undefined ? {} : { password: options.password }),
-      // One context per distinct ca/cert/key, not one per socket.
-      ...(options.tls ? { secureContext: secureContextFor(options) } : {}),
-      ...(options.servername === undefined ? {} : { servername: options.servername }),
-      ...(options.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: options.rejectUnauthorized }),
-      ...(options.localAddress === undefined ? {} : ({ localAddress: options.localAddress } as IClientOptions)),
-    };
+    const opts = clientOptions(options);
     const stream = options.stream;
     const client = stream === undefined ? mqtt.connect(opts) : new MqttClient(() => stream(), opts);
-    const hold = options.holdAck;
-    // mqtt.js sends the PUBACK of an incoming message when handleMessage calls back (customHandleAcks is MQTT 5 only).
-    if (hold !== undefined) {
-      client.handleMessage = (packet, callback) => {
-        const wait =
-          packet.cmd === 'publish' && packet.qos === 1
-            ? hold(packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload))
-            : undefined;
-        if (wait === undefined) return callback();
-        wait.then(
-          () => callback(),
-          () => callback(),
-        );
-      };
-    }
+    if (options.holdAck !== undefined) holdAcks(client, options.holdAck);
     const connection = new MqttConnection(client);
     return new Promise((resolve, reject) => {
       let settled = false;

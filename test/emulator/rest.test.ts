@@ -114,7 +114,7 @@ async function call(method: string, path: string, body?: unknown, opts: CallOpti
     ...(payload === undefined ? {} : { body: payload }),
   });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, json: (text.length > 0 ? JSON.parse(text) : undefined) };
+  return { status: res.status, headers: res.headers, json: text.length > 0 ? JSON.parse(text) : undefined };
 }
 
 const online = (...ids: string[]) => ids.forEach((id) => channel.online.add(id));

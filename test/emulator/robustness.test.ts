@@ -105,7 +105,7 @@ describe('misbehaving clients', () => {
 
   it('refuses a flood of bad logins with CONNACK 5 and still serves good ones', async () => {
     const before = emulator.stats.rejections.auth;
-    const attempts = Array.from({ length: 60 }, (_, i) =>
+    const attempts = Array.from({ length: 60 }, () =>
       connectRaw(emulator, hubCredentials(emulator, 'steady', randomBytes(32).toString('base64'))).then(
         () => 'connected',
         (err: Error & { code?: number }) => String(err.code ?? err.message),

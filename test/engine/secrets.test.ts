@@ -1,7 +1,7 @@
 // No credential reaches the console, the reports or the logs: a real run, as a user starts it, then a scan of
 // everything it wrote for the keys it used (group keys, device keys, the API token, SAS tokens, private keys).
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import {
   existsSync,
   lstatSync,
@@ -38,7 +38,8 @@ function variants(value: string): string[] {
   return [...forms].filter((f) => f.length >= 12);
 }
 
-// Credentials of any origin, known or not; the redacted forms ("SharedAccessSignature [redacted]", "sig=[redacted]") do not match.
+// Credentials of any origin, known or not; the redacted forms ("SharedAccessSignature [redacted]", "sig=[redacted]")
+// do not match.
 const SHAPES: ReadonlyArray<[string, RegExp]> = [
   ['SAS token', /SharedAccessSignature(?:\s|%20|\+)+sr(?:=|%3D)/i],
   ['SAS signature', /\bsig(?:=|%3D)(?!\[redacted)[A-Za-z0-9%+/_-]{8,}/i],
@@ -135,7 +136,10 @@ function runCli(args: string[]): Promise<{ code: number | null; stdout: string; 
   });
 }
 
-/** Everything the run could leak: what secrets.json holds, device keys derived for the run's ids, the emulator's private keys. */
+/**
+ * Everything the run could leak: what secrets.json holds, device keys derived for the run's ids, the emulator's
+ * private keys.
+ */
 async function secretsOfTheRun(scenarioFile: string): Promise<Secret[]> {
   const stored = JSON.parse(readFileSync(join(TEST_STATE_DIR, 'secrets.json'), 'utf8')) as {
     enrollmentGroups: Record<string, { primaryKey: string; secondaryKey: string }>;

@@ -26,7 +26,7 @@ const start: RunStart = {
   groups: [{ name: 'thermostats', patterns: ['device'] }],
   deviceIds: [],
   aggregate,
-  control: { stop: () => {}, pause: () => {}, inspect: async () => undefined },
+  control: { stop: () => {}, pause: () => {}, inspect: () => Promise.resolve(undefined) },
   log: () => {},
   notice: () => {},
 };
@@ -88,10 +88,10 @@ const underway = drop({ startedAtMs: started, tookAway: { identities: 20, connec
 const whole = { ...underway, wholeAfterMs: 4200, lowestConnected: 20 };
 
 describe('profile events, live', () => {
-  it('make the progress output print a line when one happens and when the fleet is whole again, once each', () => {
+  it('make the progress output print a line when one happens and when the fleet is whole again, once each', async () => {
     const printed: string[] = [];
     const progress = progressOutput((line) => printed.push(line), 1000);
-    progress.start!(start);
+    await progress.start!(start);
     progress.snapshot!(snapshot(29, [drop({}), restart]));
     progress.snapshot!(snapshot(31, [underway, restart]));
     progress.snapshot!(snapshot(32, [underway, restart]));
@@ -111,7 +111,7 @@ describe('profile events, live', () => {
           state: view,
           onStop: () => {},
           onPause: () => {},
-          onDrill: async () => undefined,
+          onDrill: () => Promise.resolve(undefined),
           columns: 110,
           rows: 40,
         }),

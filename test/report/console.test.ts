@@ -1,10 +1,11 @@
+import { stripVTControlCharacters } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { formatConsoleReport, formatMs } from '../../src/report/console.js';
 import { buildSummary } from '../../src/report/summary.js';
 import { knownAggregate } from './fixture.js';
 
 const summary = buildSummary(knownAggregate(), { runId: 'run-42' });
-const strip = (s: string) => s.replace(/\u001b\[[0-9;]*m/g, '');
+const strip = stripVTControlCharacters;
 
 describe('console report', () => {
   const text = formatConsoleReport(summary);

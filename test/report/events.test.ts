@@ -139,7 +139,7 @@ describe('event sections', () => {
     ]);
   });
 
-  it('are judged by events.wholeAfter.max: the longest wait, and no data when an event was never whole', async () => {
+  it('are judged by events.wholeAfter.max: the longest wait, and no data when an event was never whole', () => {
     const threshold = parseThreshold('events.wholeAfter.max < 10s');
     expect(threshold).toMatchObject({ metric: 'events.wholeAfter.max', value: 10_000, unit: 'ms' });
     const [recovered] = evaluateThresholds([threshold], { events: [EVENTS[0]!] });

@@ -36,7 +36,9 @@ const CHROMIUM_FLAGS = [
   '--disable-dev-shm-usage',
 ];
 
-/** Debian's `chromium`, or CHROMIUM=/path; missing, the browser tests skip (or fail with CI set) saying how to get it. */
+/**
+ * Debian's `chromium`, or CHROMIUM=/path; missing, the browser tests skip (or fail with CI set) saying how to get it.
+ */
 const chromium = systemPeer('chromium');
 
 /** The DOM after the page's script ran (--dump-dom prints it once the load event has fired). */

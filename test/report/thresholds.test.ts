@@ -233,7 +233,8 @@ describe('evaluateThresholds', () => {
   });
 
   it('judges a real summary', () => {
-    // knownAggregate: connect corrected 50 ms, raw 10 ms; telemetry corrected 11..110 ms; failed 3, expired 2; 3 errors.
+    // knownAggregate: connect corrected 50 ms, raw 10 ms; telemetry corrected 11..110 ms; failed 3, expired 2;
+    // 3 errors.
     const summary = buildSummary(knownAggregate(), { runId: 'run-1' });
     const results = evaluateThresholds(
       [

@@ -8,9 +8,9 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:fs/promises')>();
   return {
     ...actual,
-    symlink: vi.fn(async () => {
-      throw Object.assign(new Error('EPERM: operation not permitted, symlink'), { code: 'EPERM' });
-    }),
+    symlink: vi.fn(() =>
+      Promise.reject(Object.assign(new Error('EPERM: operation not permitted, symlink'), { code: 'EPERM' })),
+    ),
   };
 });
 

@@ -436,7 +436,7 @@ describe('createTelemetrySource', () => {
     expect(() =>
       createTelemetrySource(model, { 'thermostat3.temperature': { kind: 'constant', value: 1 } }, 1),
     ).toThrow(
-      /override "thermostat3\.temperature": no such telemetry in dtmi:com:example:TemperatureController;2; it has "workingSet", "thermostat1\.temperature", "thermostat2\.temperature"/,
+      'override "thermostat3.temperature": no such telemetry in dtmi:com:example:TemperatureController;2; it has "workingSet", "thermostat1.temperature", "thermostat2.temperature"',
     );
     expect(() => createTelemetrySource(intModel, { label: { kind: 'uniform', min: 0, max: 1 } }, 1)).toThrow(
       'a uniform generator makes numbers, but label is "string"',

@@ -241,27 +241,29 @@ describe('translation modules against the emulator', () => {
         IdentityTranslator: {
           behaviour: 'identity-translation',
           sensorIds,
-          createSensor: async (sensorId, gatewayId, moduleId, arrivalAt) =>
-            new SimDevice(
-              ctx,
-              ctx.target as never,
-              { deviceId: sensorId, group: 'sensors', ordinal: 0, arrivalAt, random: Math.random },
-              { kind: 'dps-sas', deviceKey: deriveDeviceKey(devicesKey, sensorId) },
-              deviceBehaviour(
-                {
-                  config: {
-                    telemetry: { interval: 200, qos: 1, values: { temperature: { kind: 'constant', value: 21.5 } } },
-                    properties: {
-                      reported: { serialNumber: { kind: 'constant', value: 'sn-1' } },
-                      writable: { ackCode: 200, ackDelay: 0, ackDescription: 'completed' },
+          createSensor: (sensorId, gatewayId, moduleId, arrivalAt) =>
+            Promise.resolve(
+              new SimDevice(
+                ctx,
+                ctx.target as never,
+                { deviceId: sensorId, group: 'sensors', ordinal: 0, arrivalAt, random: Math.random },
+                { kind: 'dps-sas', deviceKey: deriveDeviceKey(devicesKey, sensorId) },
+                deviceBehaviour(
+                  {
+                    config: {
+                      telemetry: { interval: 200, qos: 1, values: { temperature: { kind: 'constant', value: 21.5 } } },
+                      properties: {
+                        reported: { serialNumber: { kind: 'constant', value: 'sn-1' } },
+                        writable: { ackCode: 200, ackDelay: 0, ackDescription: 'completed' },
+                      },
+                      commands: { reboot: { status: 200, delay: 0, response: { rebooted: true } } },
                     },
-                    commands: { reboot: { status: 200, delay: 0, response: { rebooted: true } } },
                   },
-                },
-                1,
+                  1,
+                ),
+                undefined,
+                { gatewayId, moduleId },
               ),
-              undefined,
-              { gatewayId, moduleId },
             ),
         },
       },

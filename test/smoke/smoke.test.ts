@@ -82,7 +82,10 @@ describe('edgefleet smoke', () => {
       /transparent › telemetry-attribution: smoke-transparent-1-leaf-1: [\d.]+; smoke-transparent-1-leaf-2/,
     );
     expect(good.out).toMatch(
-      /protocol-translation › telemetry-attribution: smoke-protocol-1\/ProtocolTranslator: sensorId: (plc|tag)-\d; sensorKind: \w+; sensorKind seen: /,
+      new RegExp(
+        'protocol-translation › telemetry-attribution: smoke-protocol-1/ProtocolTranslator: ' +
+          String.raw`sensorId: (plc|tag)-\d; sensorKind: \w+; sensorKind seen: `,
+      ),
     );
     expect(good.out).toMatch(/identity-translation › telemetry-attribution: smoke-identity-1-sensor-1: [\d.]+;/);
     expect(good.out).toMatch(/store-and-forward › store-and-forward: deliveredLate [1-9]\d*, stored 0, expired [1-9]/);
@@ -91,8 +94,8 @@ describe('edgefleet smoke', () => {
 
   it('fails the command check when the module answers 501, says what it expected and saw, and exits 1', () => {
     expect(broken.code, broken.out).toBe(1);
-    expect(broken.out).toMatch(
-      /FAIL {2}edge-device › command-round-trip: expected smoke-edge-1\/SimulatedTemperatureSensor "reset" → responseCode 200; saw responseCode 501/,
+    expect(broken.out).toContain(
+      'FAIL  edge-device › command-round-trip: expected smoke-edge-1/SimulatedTemperatureSensor "reset" → responseCode 200; saw responseCode 501',
     );
     // The rest of the device works: those checks still pass.
     for (const check of ['modules-running', 'telemetry-attribution', 'writable-property-ack', 'ledger-balanced']) {

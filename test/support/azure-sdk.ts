@@ -19,7 +19,10 @@ const HubMqtt = deviceMqtt.Mqtt;
 const DpsMqtt = provisioningMqtt.Mqtt;
 const { SymmetricKeySecurityClient } = symmetricKeySecurity;
 const { X509Security } = x509Security;
-/** The security-client parameter type; the security packages pin their own copies of azure-iot-common, whose types differ. */
+/**
+ * The security-client parameter type; the security packages pin their own copies of azure-iot-common, whose types
+ * differ.
+ */
 type SecurityClient = Parameters<typeof ProvisioningDeviceClient.create>[3];
 
 export type { DeviceClient, ModuleClient, Twin, SdkMessage, RegistrationResult };
@@ -163,8 +166,9 @@ export function reportProperties(twin: Twin, patch: Record<string, unknown>): Pr
 }
 
 /**
- * Resolves once `twin` is subscribed to desired-property updates (its SUBACK arrived). `Twin.enableTwinDesiredPropertiesUpdates`
- * is public in the SDK's typings; when a `properties.desired` listener already started the subscription it waits for it.
+ * Resolves once `twin` is subscribed to desired-property updates (its SUBACK arrived).
+ * `Twin.enableTwinDesiredPropertiesUpdates` is public in the SDK's typings; when a `properties.desired` listener
+ * already started the subscription it waits for it.
  */
 export function desiredUpdatesEnabled(twin: Twin): Promise<void> {
   return within(
@@ -180,7 +184,8 @@ export function desiredUpdatesEnabled(twin: Twin): Promise<void> {
  * Resolves once the SDK's MQTT transport holds a granted subscription for direct methods (`method`), C2D (`message`)
  * or module inputs (`inputMessage`). `onDeviceMethod`/`onMethod`/`on('message')` subscribe in the background with no
  * callback, and the emulator may acknowledge later packets before a SUBSCRIBE, so tests wait for the SDK's own
- * flag: azure-iot-device-mqtt 1.16 `Mqtt._topics[name].subscribed`, set in the SUBACK callback (dist/mqtt.js `_setupSubscription`).
+ * flag: azure-iot-device-mqtt 1.16 `Mqtt._topics[name].subscribed`, set in the SUBACK callback
+ * (dist/mqtt.js `_setupSubscription`).
  */
 export async function subscribed(
   client: DeviceClient | ModuleClient,

@@ -111,7 +111,7 @@ export async function provisionRaw(
     });
     const first = await accepted;
     const { operationId } = JSON.parse(first.payload.toString());
-    if (!operationId) throw new Error(`registration refused: ${first.topic} ${first.payload}`);
+    if (!operationId) throw new Error(`registration refused: ${first.topic} ${first.payload.toString()}`);
     const assigned = nextMessage(client, 'dpsResponse');
     client.publish(topic.dpsPoll('2', operationId), ' ', { qos: 1 });
     const result = JSON.parse((await assigned).payload.toString());

@@ -85,8 +85,8 @@ export function useTestEmulator(
 
 /**
  * An IoT Edge device `id` with `manifest` assigned over the emulator's REST API (as `${id}-m1`), simulated on `ctx`,
- * started and connected. It joins `things` before it starts, so the file's cleanup stops it even when it never connects.
- * `seed` drives its backoff jitter.
+ * started and connected. It joins `things` before it starts, so the file's cleanup stops it even when it never
+ * connects. `seed` drives its backoff jitter.
  */
 export async function connectedEdgeDevice(
   emulator: Emulator,

@@ -15,8 +15,8 @@ afterEach(() => cleanup());
 function mount(overrides: Partial<DashboardProps> = {}) {
   const onStop = vi.fn();
   const onPause = vi.fn();
-  const onDrill = vi.fn(async (id: string): Promise<DeviceDetail | undefined> =>
-    id.startsWith('thermostats-') ? device(id) : undefined,
+  const onDrill = vi.fn((id: string): Promise<DeviceDetail | undefined> =>
+    Promise.resolve(id.startsWith('thermostats-') ? device(id) : undefined),
   );
   const onInterrupt = vi.fn();
   const props: DashboardProps = {
@@ -54,7 +54,8 @@ describe('dashboard frame', () => {
     expect(line(f, 'stage 1/2 → 50/s')).toContain('1:23 / 5:00 · 3:37 left');
     expect(line(f, 'stage 1/2')).toMatch(/█+░+/);
     const thermo = line(f, 'thermostats').split(/\s+/);
-    // waiting, provisioning, connecting, connected, backing off, (stopped is all 0: left out at this width? no: 100 cols), failed, total
+    // waiting, provisioning, connecting, connected, backing off, (stopped is all 0: left out at this width? no: 100
+    // cols), failed, total
     expect(thermo).toContain('612');
     expect(thermo).toContain('385');
     expect(thermo.at(-1)).toBe('1,062');
@@ -188,7 +189,7 @@ describe('dashboard: patterns, lateness, device messages', () => {
       ...(i === 7 ? { module: 'SimulatedTemperatureSensor' } : {}),
     }));
     many.messagesRecorded = 57;
-    const m = mount({ onDrill: vi.fn(async () => many), rows: 40 });
+    const m = mount({ onDrill: vi.fn(() => Promise.resolve(many)), rows: 40 });
     await m.press('d', 'thermostats-0000', '\r');
     await vi.waitFor(() => expect(m.frame()).toContain('device thermostats-0000'));
     const f = m.frame();
@@ -203,7 +204,7 @@ describe('dashboard: patterns, lateness, device messages', () => {
 
   it('says recording began with the view when there is no message yet', async () => {
     const quiet = { ...device('thermostats-0000'), messages: [], messagesRecorded: 0 };
-    const m = mount({ onDrill: vi.fn(async () => quiet) });
+    const m = mount({ onDrill: vi.fn(() => Promise.resolve(quiet)) });
     await m.press('d', 'thermostats-0000', '\r');
     await vi.waitFor(() => expect(m.frame()).toContain('none yet: recording began when this view opened'));
   });
@@ -360,7 +361,7 @@ describe('startDashboard', () => {
       initial,
       onStop: () => {},
       onPause: () => {},
-      onDrill: async () => undefined,
+      onDrill: () => Promise.resolve(undefined),
       stdout: stdout as unknown as NodeJS.WriteStream,
       stdin: stdin as unknown as NodeJS.ReadStream,
       stderr: stdout as unknown as NodeJS.WriteStream,
@@ -382,7 +383,7 @@ describe('startDashboard', () => {
       initial: fullState(),
       onStop: () => {},
       onPause: () => {},
-      onDrill: async () => undefined,
+      onDrill: () => Promise.resolve(undefined),
       patchConsole: false,
       stdout: stdout as unknown as NodeJS.WriteStream,
       stdin: stdin as unknown as NodeJS.ReadStream,

@@ -117,7 +117,7 @@ export function device(id: string): DeviceDetail {
 
 /** Lines of a frame without colour codes. */
 export function lines(frame: string | undefined): string[] {
-  // eslint-disable-next-line no-control-regex
+  // eslint-disable-next-line no-control-regex -- ESC starts the terminal control sequences this strips
   return (frame ?? '').replace(/\u001B\[[0-9;?]*[ -/]*[@-~]/g, '').split('\n');
 }
 

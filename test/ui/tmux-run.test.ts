@@ -223,7 +223,11 @@ describe.skipIf(!hasTmux)('edgefleet run in a real terminal (tmux)', () => {
     expect(all).toMatch(/^edgefleet exited with 0$/m);
     expect(all).toMatch(/STOPPING/);
     expect(all).toMatch(
-      /^messages +generated [\d,]+ = acknowledged [\d,]+ \+ failed 0 \+ expired 0 \+ dropped 0 \+ in flight \d+ +balanced/m,
+      new RegExp(
+        String.raw`^messages +generated [\d,]+ = acknowledged [\d,]+ ` +
+          String.raw`\+ failed 0 \+ expired 0 \+ dropped 0 \+ in flight \d+ +balanced`,
+        'm',
+      ),
     );
     expect(all).toMatch(/^telemetry +[\d,]+ /m);
     expect(all).toMatch(/^target +received [\d,]+ of [\d,]+ acknowledged; acknowledged but not received 0/m);
