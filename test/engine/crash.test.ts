@@ -6,7 +6,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TEST_STATE_DIR } from '../support/emulator.js';
+import { isolatedStateDir } from '../support/emulator.js';
+
+// A state directory of this file's own: the emulator its runs start records its state there.
+const state = isolatedStateDir();
+afterAll(() => state.remove());
 
 const CLI = join(process.cwd(), 'dist/cli/main.js');
 const MANIFEST = resolve('test/fixtures/environmental-sensor.manifest.json');
@@ -69,7 +73,7 @@ describe('a worker that crashes', () => {
       '--workers',
       '2',
       '--state-dir',
-      TEST_STATE_DIR,
+      state.dir,
       '--reports-dir',
       reports,
     ]);

@@ -11,7 +11,11 @@ import { ConfigError } from '../../src/config/errors.js';
 import { loadScenario } from '../../src/config/load.js';
 import type { Emulator } from '../../src/emulator/index.js';
 import type { FaultEventReport } from '../../src/metrics/fault-events.js';
-import { startTestEmulator, stats, TEST_STATE_DIR } from '../support/emulator.js';
+import { startTestEmulator, stats, isolatedStateDir } from '../support/emulator.js';
+
+// A state directory of this file's own: the emulator its runs start records its state there.
+const state = isolatedStateDir();
+afterAll(() => state.remove());
 
 const MANIFEST = resolve('test/fixtures/environmental-sensor.manifest.json');
 let emulator: Emulator;
@@ -116,7 +120,7 @@ describe('targetRestart', () => {
     });
     // No emulator given: runScenario starts one in a child process, as `edgefleet run` does.
     const reportsDir = join(dir, 'reports-restart');
-    const result = await runScenario({ scenario: file, stateDir: TEST_STATE_DIR, workers: 1, reportsDir });
+    const result = await runScenario({ scenario: file, stateDir: state.dir, workers: 1, reportsDir });
     const [restart] = result.summary.events as FaultEventReport[];
     expect(restart).toMatchObject({ kind: 'targetRestart', tookAway: { identities: 10, connections: 10 } });
     const target = restart!.target!;

@@ -7,7 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readDescriptorLimit } from '../../src/engine/descriptors.js';
-import { TEST_STATE_DIR } from '../support/emulator.js';
+import { isolatedStateDir } from '../support/emulator.js';
+
+// A state directory of this file's own: the emulator its runs start records its state there.
+const state = isolatedStateDir();
+afterAll(() => state.remove());
 
 const CLI = join(process.cwd(), 'dist/cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'edgefleet-limits-'));
@@ -49,15 +53,7 @@ function runUnder(limit: string, args: string[]): Promise<{ code: number | null;
   });
 }
 
-const common = (reports: string) => [
-  '--no-tui',
-  '--workers',
-  '2',
-  '--state-dir',
-  TEST_STATE_DIR,
-  '--reports-dir',
-  reports,
-];
+const common = (reports: string) => ['--no-tui', '--workers', '2', '--state-dir', state.dir, '--reports-dir', reports];
 const summaryIn = (reports: string) => {
   const runs = readdirSync(reports).filter((d) => d !== 'latest');
   expect(runs).toHaveLength(1);
