@@ -32,6 +32,50 @@ export interface EmulatorTotals {
   rejections: Record<string, number>;
 }
 
+/** The emulator's child process: its stderr echoed to `log` (the last 4 kB kept for errors), `stop` ends it. */
+interface EmulatorProcess {
+  child: ChildProcess;
+  lastStderr: () => string;
+  /** SIGTERM (SIGKILL after 5 s), then removes `dir`. */
+  stop: () => Promise<void>;
+}
+
+function spawnEmulator(command: string, args: string[], dir: string, log: (line: string) => void): EmulatorProcess {
+  const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    const text = d.toString();
+    stderr = (stderr + text).slice(-4000);
+    for (const line of text.split('\n')) if (line.trim()) log(`[emulator] ${line}`);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    process.off('exit', killOnExit);
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+  return { child, lastStderr: () => stderr, stop };
+}
+
+/** Waits for the emulator to write its info file (it does once it listens); refuses an early exit or a timeout. */
+async function waitForInfoFile(emulator: EmulatorProcess, infoFile: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(infoFile)) {
+    const code = emulator.child.exitCode;
+    if (code !== null)
+      throw new Error(`the emulator exited (${code}) before listening: ${emulator.lastStderr().trim()}`);
+    if (Date.now() > deadline) throw new Error(`the emulator did not start within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 /**
  * `cpuList`: the cores it may run on (`taskset -c`); the pid stays the emulator's, as taskset execs it. With
  * `durable`, it records its state in `stateDir` (which must be the phase's own); otherwise it is --ephemeral.
@@ -47,50 +91,20 @@ export async function startBenchEmulator(
   if (!existsSync(cli)) throw new Error(`the emulator program ${cli} is missing: run "npm run build" first`);
   const dir = await mkdtemp(join(tmpdir(), 'edgefleet-bench-emulator-'));
   const infoFile = join(dir, 'info.json');
+  const ports = ['--mqtt-port', '0', '--http-port', '0'];
   const [command, args] = pinned(cpuList, process.execPath, [
     cli,
     'emulator',
-    '--mqtt-port',
-    '0',
-    '--http-port',
-    '0',
-    '--state-dir',
-    stateDir,
-    '--info-file',
-    infoFile,
+    ...ports,
+    ...['--state-dir', stateDir, '--info-file', infoFile],
     ...(durable ? [] : ['--ephemeral']),
   ]);
-  const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    const text = d.toString();
-    stderr = (stderr + text).slice(-4000);
-    for (const line of text.split('\n')) if (line.trim()) log(`[emulator] ${line}`);
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const cleanup = async () => {
-    process.off('exit', killOnExit);
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
+  const emulator = spawnEmulator(command, args, dir, log);
   try {
-    const deadline = Date.now() + timeoutMs;
-    while (!existsSync(infoFile)) {
-      if (child.exitCode !== null)
-        throw new Error(`the emulator exited (${child.exitCode}) before listening: ${stderr.trim()}`);
-      if (Date.now() > deadline) throw new Error(`the emulator did not start within ${timeoutMs / 1000} s`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    await waitForInfoFile(emulator, infoFile, timeoutMs);
     const info = await readInfoFile(infoFile);
     const caPem = await readFile(info.caCertPath, 'utf8');
-    const pid = child.pid as number;
+    const pid = emulator.child.pid as number;
     return {
       info,
       caPem,
@@ -98,10 +112,10 @@ export async function startBenchEmulator(
       cpuSeconds: () => readProcStat(pid)?.cpuSeconds ?? NaN,
       rssBytes: () => readProcStat(pid)?.rssBytes ?? NaN,
       totals: () => emulatorTotals(info),
-      stop: cleanup,
+      stop: emulator.stop,
     };
   } catch (err) {
-    await cleanup();
+    await emulator.stop();
     throw err;
   }
 }

@@ -120,7 +120,8 @@ const ratio = (a: number | null | undefined, b: number | null | undefined): numb
     ? null
     : Math.round((a / b) * 1000) / 1000;
 
-export function computeRatios(r: BenchReport): void {
+/** Ours against the baselines, and the baselines against each other. */
+function ratiosOf(r: BenchReport): Record<string, number | null> {
   const e = r.connect.edgefleet;
   const m = r.connect.mqttjs;
   const s = r.connect.azureSdk;
@@ -157,14 +158,19 @@ export function computeRatios(r: BenchReport): void {
       d.ephemeral?.emulatorMicrosPerMessage,
     );
   }
-  r.ratios = ratios;
-  const at = (name: string, want: string, value: number | null, ok: (v: number) => boolean): Target => ({
-    name,
-    want,
-    value,
-    pass: value === null ? null : ok(value),
-  });
-  r.targets = [
+  return ratios;
+}
+
+const at = (name: string, want: string, value: number | null, ok: (v: number) => boolean): Target => ({
+  name,
+  want,
+  value,
+  pass: value === null ? null : ok(value),
+});
+
+/** The targets, judged (pass, miss, or n/a when not measured). */
+function targetsOf(r: BenchReport, ratios: Record<string, number | null>): Target[] {
+  const targets = [
     at('connect rate vs plain mqtt.js', '≥ 0.9×', ratios.connectRateVsMqttjs ?? null, (v) => v >= 0.9),
     at('msgs/s per core vs plain mqtt.js', '≥ 0.9×', ratios.msgsPerCoreVsMqttjs ?? null, (v) => v >= 0.9),
     at('RSS per identity vs plain mqtt.js', '≤ 1.1×', ratios.rssPerIdentityVsMqttjs ?? null, (v) => v <= 1.1),
@@ -172,8 +178,8 @@ export function computeRatios(r: BenchReport): void {
     at('devices per GB vs Azure IoT SDK', '≥ 1.2×', ratios.devicesPerGBVsAzureSdk ?? null, (v) => v >= 1.2),
     at('scheduler lateness p99', '< 5 ms', r.lateness?.p99Ms ?? null, (v) => v < 5),
   ];
-  if (d !== undefined) {
-    r.targets.push(
+  if (r.durability !== undefined) {
+    targets.push(
       at(
         'telemetry acked/s, state recorded vs --ephemeral',
         '≥ 0.8×',
@@ -182,6 +188,7 @@ export function computeRatios(r: BenchReport): void {
       ),
     );
   }
+  const e = r.connect.edgefleet;
   const fleet = at(
     'identities connected and subscribed (edgefleet)',
     '10,000',
@@ -189,7 +196,13 @@ export function computeRatios(r: BenchReport): void {
     (v) => v >= 10_000,
   );
   if (r.quick || (e?.requested ?? 0) < 10_000) fleet.pass = null; // a smaller run does not test it
-  r.targets.unshift(fleet);
+  targets.unshift(fleet);
+  return targets;
+}
+
+export function computeRatios(r: BenchReport): void {
+  r.ratios = ratiosOf(r);
+  r.targets = targetsOf(r, r.ratios);
 }
 
 const pad = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length));
@@ -252,184 +265,182 @@ function renderDurability(d: DurabilityEntry | undefined): string[] {
   ];
 }
 
-export function renderTable(r: BenchReport): string {
-  const out: string[] = [];
-  out.push(
-    `edgefleet bench ${r.date}${r.quick ? ' (quick)' : ''}: ${r.machine.cores} cores ${r.machine.cpuModel}, Node ${r.machine.node}, ${r.durationSeconds} s`,
-  );
-  out.push('');
-  out.push(`Connect: ${r.method.connect}`);
-  out.push(
-    ...table(
+const CONNECT_COLUMNS = [
+  'client',
+  'identities',
+  'connected/s',
+  'per CPU s',
+  'RSS KB/identity',
+  'heap KB/id',
+  'p50 ms',
+  'p99 ms',
+  'emulator cores',
+  'other cores',
+  'errors',
+];
+
+function renderConnect(r: BenchReport): string[] {
+  const rows = (['edgefleet', 'mqttjs', 'azureSdk', 'mqttjsSharedTls'] as const).flatMap((v) => {
+    const c = r.connect[v];
+    if (c === undefined) return [];
+    const errs = c.failed + c.unfinished;
+    return [
       [
-        'client',
-        'identities',
-        'connected/s',
-        'per CPU s',
-        'RSS KB/identity',
-        'heap KB/id',
-        'p50 ms',
-        'p99 ms',
-        'emulator cores',
-        'other cores',
-        'errors',
+        NAMES[v]!,
+        `${fmt(c.connected)}/${fmt(c.identities)}`,
+        fmt(c.perSec),
+        fmt(c.perCpuSec),
+        fmt(c.rssPerIdentityKB, 1),
+        fmt(c.heapPerIdentityKB, 1),
+        fmt(c.latency?.p50Ms, 1),
+        fmt(c.latency?.p99Ms, 1),
+        fmt(c.emulatorCores, 2),
+        fmt(c.otherCores, 2),
+        c.error !== undefined ? 'FAILED' : String(errs),
       ],
-      (['edgefleet', 'mqttjs', 'azureSdk', 'mqttjsSharedTls'] as const).flatMap((v) => {
-        const c = r.connect[v];
-        if (c === undefined) return [];
-        const errs = c.failed + c.unfinished;
-        return [
-          [
-            NAMES[v]!,
-            `${fmt(c.connected)}/${fmt(c.identities)}`,
-            fmt(c.perSec),
-            fmt(c.perCpuSec),
-            fmt(c.rssPerIdentityKB, 1),
-            fmt(c.heapPerIdentityKB, 1),
-            fmt(c.latency?.p50Ms, 1),
-            fmt(c.latency?.p99Ms, 1),
-            fmt(c.emulatorCores, 2),
-            fmt(c.otherCores, 2),
-            c.error !== undefined ? 'FAILED' : String(errs),
-          ],
-        ];
-      }),
-      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
-    ),
+    ];
+  });
+  return [`Connect: ${r.method.connect}`, ...table(CONNECT_COLUMNS, rows, ['l', ...Array<'r'>(10).fill('r')])];
+}
+
+const TELEMETRY_COLUMNS = [
+  'client',
+  'identities',
+  'every ms',
+  'offered/s',
+  'acked/s',
+  'msgs/core-s',
+  'p50 ms',
+  'p99 ms',
+  'p99 corr ms',
+  'loop delay p99',
+  'lateness p99',
+  'client cores',
+  'emulator cores',
+  'other cores',
+  'failed',
+];
+
+/** Every telemetry entry of both clients, by client and then by identities. */
+const telemetryEntries = (r: BenchReport) =>
+  (['edgefleet', 'mqttjs'] as const).flatMap((v) =>
+    Object.entries(r.telemetry[v]?.byIdentities ?? {})
+      .sort((a, b) => Number(a[0]) - Number(b[0]))
+      .map(([n, e]) => ({ v, n, e })),
   );
-  out.push('');
-  out.push(`Telemetry: ${r.method.telemetry}`);
+
+function telemetryRows(r: BenchReport): string[][] {
+  return telemetryEntries(r).map(({ v, n, e }) => [
+    NAMES[v]!,
+    fmt(Number(n)),
+    fmt(e.intervalMs),
+    fmt(e.offeredPerSec),
+    fmt(e.achievedPerSec),
+    fmt(e.msgsPerCoreSec),
+    fmt(e.puback.p50Ms, 2),
+    fmt(e.puback.p99Ms, 2),
+    fmt(e.pubackCorrected.p99Ms, 2),
+    fmt(e.eventLoopDelay?.p99Ms, 1),
+    fmt(e.lateness?.p99Ms, 1),
+    fmt(e.clientCpuCores, 2),
+    fmt(e.emulatorCores, 2),
+    fmt(e.otherCores, 2),
+    e.error !== undefined ? 'FAILED' : String(e.failed),
+  ]);
+}
+
+function renderTelemetry(r: BenchReport): string[] {
+  const out = [`Telemetry: ${r.method.telemetry}`];
   if (r.method.pinning !== undefined) out.push(`  (${r.method.pinning})`);
   out.push(
     "  (loop delay: the client's event-loop delay over the window; lateness: edgefleet's scheduler, task start − intended time)",
   );
-  const rows: string[][] = [];
-  for (const v of ['edgefleet', 'mqttjs'] as const) {
-    const t = r.telemetry[v];
-    if (t === undefined) continue;
-    for (const [n, e] of Object.entries(t.byIdentities).sort((a, b) => Number(a[0]) - Number(b[0]))) {
-      rows.push([
-        NAMES[v]!,
-        fmt(Number(n)),
-        fmt(e.intervalMs),
-        fmt(e.offeredPerSec),
-        fmt(e.achievedPerSec),
-        fmt(e.msgsPerCoreSec),
-        fmt(e.puback.p50Ms, 2),
-        fmt(e.puback.p99Ms, 2),
-        fmt(e.pubackCorrected.p99Ms, 2),
-        fmt(e.eventLoopDelay?.p99Ms, 1),
-        fmt(e.lateness?.p99Ms, 1),
-        fmt(e.clientCpuCores, 2),
-        fmt(e.emulatorCores, 2),
-        fmt(e.otherCores, 2),
-        e.error !== undefined ? 'FAILED' : String(e.failed),
-      ]);
-    }
-  }
-  out.push(
-    ...table(
-      [
-        'client',
-        'identities',
-        'every ms',
-        'offered/s',
-        'acked/s',
-        'msgs/core-s',
-        'p50 ms',
-        'p99 ms',
-        'p99 corr ms',
-        'loop delay p99',
-        'lateness p99',
-        'client cores',
-        'emulator cores',
-        'other cores',
-        'failed',
-      ],
-      rows,
-      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
-    ),
-  );
+  const rows = telemetryRows(r);
+  out.push(...table(TELEMETRY_COLUMNS, rows, ['l', ...Array<'r'>(14).fill('r')]));
   const ceilings =
     rows.length === 0
       ? []
-      : (['edgefleet', 'mqttjs'] as const).flatMap((v) =>
-          Object.values(r.telemetry[v]?.byIdentities ?? {}).map(
-            (e) => `${NAMES[v]} @${fmt(e.identities)}: ~${fmt(e.pairCeilingPerSec)}/s`,
-          ),
-        );
+      : telemetryEntries(r).map(({ v, e }) => `${NAMES[v]} @${fmt(e.identities)}: ~${fmt(e.pairCeilingPerSec)}/s`);
   if (ceilings.length > 0) {
     out.push(
       `  Client and emulator share ${r.machine.cores} cores; from their CPU per message, the pair would fill them at about: ${ceilings.join(', ')} (linear estimate, an upper bound).`,
     );
   }
-  const gcs = (['edgefleet', 'mqttjs'] as const).flatMap((v) =>
-    Object.values(r.telemetry[v]?.byIdentities ?? {}).flatMap((e) =>
-      e.gc === undefined
-        ? []
-        : [
-            `${NAMES[v]} @${fmt(e.identities)}: ${fmt(e.gc.count)} pauses, ${fmt(e.gc.totalMs)} ms in all, longest ${fmt(e.gc.maxMs, 1)} ms (${fmt(e.gc.major)} major, longest ${fmt(e.gc.majorMaxMs, 1)} ms)`,
-          ],
-    ),
+  const gcs = telemetryEntries(r).flatMap(({ v, e }) =>
+    e.gc === undefined
+      ? []
+      : [
+          `${NAMES[v]} @${fmt(e.identities)}: ${fmt(e.gc.count)} pauses, ${fmt(e.gc.totalMs)} ms in all, longest ${fmt(e.gc.maxMs, 1)} ms (${fmt(e.gc.major)} major, longest ${fmt(e.gc.majorMaxMs, 1)} ms)`,
+        ],
   );
   if (gcs.length > 0) out.push(`  Garbage collection over the window: ${gcs.join('; ')}.`);
-  out.push(...renderDurability(r.durability));
-  out.push('');
-  const l = r.lateness;
-  if (l === null) out.push('Scheduler lateness: not measured');
-  else {
-    if (l.count > 0) {
-      out.push(
-        `Scheduler lateness (edgefleet sending telemetry, ${fmt(l.identities)} identities every ${fmt(l.intervalMs)} ms, ${fmt(l.count)} tasks): p50 ${fmt(l.p50Ms, 2)} ms, p99 ${fmt(l.p99Ms, 2)} ms, p99.9 ${fmt(l.p999Ms, 2)} ms, max ${fmt(l.maxMs, 2)} ms` +
-          (l.mqttjsEventLoopDelayP99Ms === undefined
-            ? ''
-            : `; plain mqtt.js event-loop delay p99 in the same configuration ${fmt(l.mqttjsEventLoopDelayP99Ms, 1)} ms`),
-      );
-    }
-    const so = l.schedulerOnly;
-    if (so !== undefined) {
-      out.push(
-        `Scheduler alone (${fmt(so.identities)} tasks every ${fmt(so.intervalMs)} ms, no I/O): p50 ${fmt(so.p50Ms, 2)} ms, p99 ${fmt(so.p99Ms, 2)} ms, max ${fmt(so.maxMs, 2)} ms (${fmt(so.tasksPerSec)} tasks/s; ${fmt(so.cpuMicrosPerTask, 1)} µs of process CPU per task, timer wake-ups included)`,
-      );
-    }
+  return out;
+}
+
+function renderLateness(l: BenchReport['lateness']): string[] {
+  if (l === null) return ['Scheduler lateness: not measured'];
+  const out: string[] = [];
+  if (l.count > 0) {
+    out.push(
+      `Scheduler lateness (edgefleet sending telemetry, ${fmt(l.identities)} identities every ${fmt(l.intervalMs)} ms, ${fmt(l.count)} tasks): p50 ${fmt(l.p50Ms, 2)} ms, p99 ${fmt(l.p99Ms, 2)} ms, p99.9 ${fmt(l.p999Ms, 2)} ms, max ${fmt(l.maxMs, 2)} ms` +
+        (l.mqttjsEventLoopDelayP99Ms === undefined
+          ? ''
+          : `; plain mqtt.js event-loop delay p99 in the same configuration ${fmt(l.mqttjsEventLoopDelayP99Ms, 1)} ms`),
+    );
   }
-  out.push('');
-  out.push('Targets (reported, not enforced):');
-  out.push(
+  const so = l.schedulerOnly;
+  if (so !== undefined) {
+    out.push(
+      `Scheduler alone (${fmt(so.identities)} tasks every ${fmt(so.intervalMs)} ms, no I/O): p50 ${fmt(so.p50Ms, 2)} ms, p99 ${fmt(so.p99Ms, 2)} ms, max ${fmt(so.maxMs, 2)} ms (${fmt(so.tasksPerSec)} tasks/s; ${fmt(so.cpuMicrosPerTask, 1)} µs of process CPU per task, timer wake-ups included)`,
+    );
+  }
+  return out;
+}
+
+const measured = (t: Target) =>
+  t.value === null
+    ? '–'
+    : t.name.includes('lateness')
+      ? `${fmt(t.value, 2)} ms`
+      : t.name.startsWith('identities')
+        ? fmt(t.value)
+        : `${fmt(t.value, 3)}×`;
+
+function renderTargets(r: BenchReport): string[] {
+  return [
+    'Targets (reported, not enforced):',
     ...table(
       ['', 'target', 'measured', ''],
-      r.targets.map((t) => [
-        t.name,
-        t.want,
-        t.value === null
-          ? '–'
-          : t.name.includes('lateness')
-            ? `${fmt(t.value, 2)} ms`
-            : t.name.startsWith('identities')
-              ? fmt(t.value)
-              : `${fmt(t.value, 3)}×`,
-        t.pass === null ? 'n/a' : t.pass ? 'pass' : 'MISS',
-      ]),
+      r.targets.map((t) => [t.name, t.want, measured(t), t.pass === null ? 'n/a' : t.pass ? 'pass' : 'MISS']),
       ['l', 'l', 'r', 'l'],
     ),
-  );
-  const ra = r.ratios;
-  const shown = Object.entries(ra)
+  ];
+}
+
+/** The ratios, notes and errors, each under a blank line when there are any. */
+function renderNotes(r: BenchReport): string[] {
+  const out: string[] = [];
+  const shown = Object.entries(r.ratios)
     .filter(([, v]) => v !== null)
     .map(([k, v]) => `${k} ${fmt(v, 2)}`);
-  if (shown.length > 0) {
-    out.push('');
-    out.push(`Ratios: ${shown.join(', ')}`);
-  }
-  if (r.notes.length > 0) {
-    out.push('');
-    out.push('Notes:');
-    for (const n of r.notes) out.push(`  - ${n}`);
-  }
-  if (r.errors.length > 0) {
-    out.push('');
-    out.push('Errors:');
-    for (const e of r.errors) out.push(`  - ${e}`);
-  }
-  return out.join('\n');
+  if (shown.length > 0) out.push('', `Ratios: ${shown.join(', ')}`);
+  if (r.notes.length > 0) out.push('', 'Notes:', ...r.notes.map((n) => `  - ${n}`));
+  if (r.errors.length > 0) out.push('', 'Errors:', ...r.errors.map((e) => `  - ${e}`));
+  return out;
+}
+
+export function renderTable(r: BenchReport): string {
+  return [
+    `edgefleet bench ${r.date}${r.quick ? ' (quick)' : ''}: ${r.machine.cores} cores ${r.machine.cpuModel}, Node ${r.machine.node}, ${r.durationSeconds} s`,
+    '',
+    ...renderConnect(r),
+    '',
+    ...renderTelemetry(r),
+    ...renderDurability(r.durability),
+    '',
+    ...renderLateness(r.lateness),
+    '',
+    ...renderTargets(r),
+    ...renderNotes(r),
+  ].join('\n');
 }

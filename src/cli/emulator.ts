@@ -1,5 +1,5 @@
 // `edgefleet emulator`: run the embedded cloud until SIGINT or SIGTERM.
-import type { CommandModule } from 'yargs';
+import type { CommandModule, Options } from 'yargs';
 import {
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   EmulatorStateError,
@@ -43,72 +43,77 @@ function keepServingOnUncaughtErrors(emulator: Emulator): void {
 /** The default durability: what was acknowledged survives a killed process. */
 const DEFAULT_SYNC: SyncMode = 'normal';
 
+/** The command's options, in the order --help lists them. */
+const EMULATOR_OPTIONS = {
+  'state-dir': {
+    type: 'string',
+    default: '.edgefleet',
+    describe:
+      'CAs, server certificate, keys and the database of everything it knows (created on first start, ' +
+      'reused after; one emulator at a time)',
+  },
+  ephemeral: {
+    type: 'boolean',
+    default: false,
+    describe: 'Keep devices, twins, messages and counts in memory only: a restart starts empty',
+  },
+  sync: {
+    choices: ['normal', 'full'] as const,
+    default: DEFAULT_SYNC,
+    describe: 'normal: what was acknowledged survives the process being killed; full: also a power loss (slower)',
+  },
+  host: { type: 'string', default: '127.0.0.1', describe: 'Address to listen on' },
+  'mqtt-port': {
+    type: 'number',
+    default: 8883,
+    describe: 'MQTT over TLS port for DPS and IoT Hub (0: a free port)',
+  },
+  'http-port': { type: 'number', default: 8080, describe: 'REST API port (0: a free port)' },
+  'hub-https-port': {
+    type: 'number',
+    default: 0,
+    describe: "Port of the hub's HTTPS registry endpoint (0: a free port)",
+  },
+  'hub-hostname': {
+    type: 'string',
+    default: 'localhost',
+    describe: 'IoT Hub host name devices are assigned to',
+  },
+  'trust-ca': {
+    type: 'string',
+    array: true,
+    default: [],
+    describe: 'Also accept device certificates issued by this CA (PEM file; repeatable)',
+  },
+  'info-file': {
+    type: 'string',
+    describe: 'Write ports, ID scope, group keys, CA paths and the API token here as JSON once listening',
+  },
+  'dps-retry-after': {
+    type: 'number',
+    default: 1,
+    describe: 'Seconds DPS tells a registering device to wait before polling',
+  },
+  'handshake-timeout': {
+    type: 'number',
+    default: DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000,
+    describe:
+      'Seconds a new connection has to finish TLS, then to send its MQTT CONNECT or HTTP request head; ' +
+      'slower ones are closed',
+  },
+  verbose: {
+    type: 'boolean',
+    default: false,
+    describe: 'Log refused clients and other diagnostics to stderr',
+  },
+} satisfies Record<string, Options>;
+
 export const emulatorCommand: CommandModule<object, EmulatorArgs> = {
   command: 'emulator',
   describe: 'Run the embedded cloud: DPS and IoT Hub over MQTT/TLS, IoT Central-style REST',
   builder: (y) =>
     y
-      .option('state-dir', {
-        type: 'string',
-        default: '.edgefleet',
-        describe:
-          'CAs, server certificate, keys and the database of everything it knows (created on first start, ' +
-          'reused after; one emulator at a time)',
-      })
-      .option('ephemeral', {
-        type: 'boolean',
-        default: false,
-        describe: 'Keep devices, twins, messages and counts in memory only: a restart starts empty',
-      })
-      .option('sync', {
-        choices: ['normal', 'full'] as const,
-        default: DEFAULT_SYNC,
-        describe: 'normal: what was acknowledged survives the process being killed; full: also a power loss (slower)',
-      })
-      .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on' })
-      .option('mqtt-port', {
-        type: 'number',
-        default: 8883,
-        describe: 'MQTT over TLS port for DPS and IoT Hub (0: a free port)',
-      })
-      .option('http-port', { type: 'number', default: 8080, describe: 'REST API port (0: a free port)' })
-      .option('hub-https-port', {
-        type: 'number',
-        default: 0,
-        describe: "Port of the hub's HTTPS registry endpoint (0: a free port)",
-      })
-      .option('hub-hostname', {
-        type: 'string',
-        default: 'localhost',
-        describe: 'IoT Hub host name devices are assigned to',
-      })
-      .option('trust-ca', {
-        type: 'string',
-        array: true,
-        default: [],
-        describe: 'Also accept device certificates issued by this CA (PEM file; repeatable)',
-      })
-      .option('info-file', {
-        type: 'string',
-        describe: 'Write ports, ID scope, group keys, CA paths and the API token here as JSON once listening',
-      })
-      .option('dps-retry-after', {
-        type: 'number',
-        default: 1,
-        describe: 'Seconds DPS tells a registering device to wait before polling',
-      })
-      .option('handshake-timeout', {
-        type: 'number',
-        default: DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000,
-        describe:
-          'Seconds a new connection has to finish TLS, then to send its MQTT CONNECT or HTTP request head; ' +
-          'slower ones are closed',
-      })
-      .option('verbose', {
-        type: 'boolean',
-        default: false,
-        describe: 'Log refused clients and other diagnostics to stderr',
-      })
+      .options(EMULATOR_OPTIONS)
       .check(
         (a) =>
           validHandshakeTimeout(a['handshake-timeout']) ||

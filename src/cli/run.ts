@@ -1,10 +1,10 @@
 // `edgefleet run SCENARIO`: bring up a fleet, pace its load, report how the target held up.
-import type { CommandModule } from 'yargs';
+import type { CommandModule, Options } from 'yargs';
 import { availableParallelism } from 'node:os';
 import { formatDuration } from '../config/duration.js';
 import { runScenario, RunAborted, type ScenarioOptions, type StartingRun } from '../api/run-scenario.js';
 import { PlanExceedsLimits } from '../engine/descriptors.js';
-import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '../metrics/log.js';
+import { createLogger, isLogLevel, LOG_LEVELS, type Logger, type LogLevel } from '../metrics/log.js';
 import { shouldUseDashboard } from '../ui/index.js';
 
 interface RunArgs {
@@ -33,97 +33,101 @@ interface RunArgs {
 
 const DEFAULT_LOG_LEVEL: LogLevel = 'warn';
 
+/** The command's options, in the order --help lists them. */
+const RUN_OPTIONS = {
+  profile: {
+    type: 'string',
+    describe:
+      "Profile name (profiles/) or file, instead of the scenario's; it keeps its own duration and " +
+      "events (the scenario's duration: is for its own profile)",
+  },
+  duration: { type: 'string', describe: 'Run time, e.g. 30s or 5m; overrides every other duration' },
+  target: {
+    type: 'string',
+    choices: ['emulator', 'iot-central', 'mqtt'],
+    describe: "Where the fleet connects; overrides the scenario's",
+  },
+  'target-info': {
+    type: 'string',
+    describe: 'Use an emulator already running, described by its --info-file',
+  },
+  seed: { type: 'number', describe: 'Seed for ids, keys, values and schedule (same seed, same run)' },
+  workers: { type: 'number', default: availableParallelism(), describe: 'Worker threads' },
+  shard: {
+    type: 'string',
+    describe: 'Run only shard i of n (e.g. 2/4), for one fleet split over machines',
+  },
+  'local-address': {
+    type: 'string',
+    describe: 'Comma-separated source addresses to spread connections over (e.g. 127.0.0.2,127.0.0.3)',
+  },
+  'reports-dir': { type: 'string', default: 'reports', describe: 'Where reports/<run-id>/ goes' },
+  'state-dir': {
+    type: 'string',
+    default: '.edgefleet',
+    describe:
+      "State directory: the embedded emulator's, the assignment cache (what DPS assigned each identity, " +
+      'reused by the next run), and models fetched from a model repository URL',
+  },
+  reprovision: {
+    type: 'boolean',
+    default: false,
+    describe: 'Register every identity through DPS, ignoring the assignment cache',
+  },
+  'log-level': { choices: LOG_LEVELS, default: DEFAULT_LOG_LEVEL, describe: 'What is logged to stderr' },
+  'log-file': {
+    type: 'string',
+    describe: 'Also log JSON lines to this file (secrets are redacted everywhere)',
+  },
+  threshold: {
+    type: 'string',
+    array: true,
+    nargs: 1,
+    default: [] as string[],
+    describe: "Pass/fail criterion, e.g. 'telemetry.p99 < 200ms' (repeatable); a failed one exits 99",
+  },
+  prometheus: { type: 'number', describe: 'Serve live metrics for Prometheus on this port (/metrics)' },
+  tui: {
+    type: 'boolean',
+    default: true,
+    describe: 'Live dashboard on a terminal; --no-tui: a progress line every 5 s',
+  },
+  'gateway-listen': {
+    type: 'string',
+    array: true,
+    nargs: 1,
+    default: [] as string[],
+    describe:
+      "Open a real TLS port on this gateway's edgeHub: GATEWAY_ID[=HOST:PORT] (default 127.0.0.1, a free port; repeatable). Its edge CA is written to the state dir",
+  },
+  out: {
+    type: 'string',
+    array: true,
+    nargs: 1,
+    default: [] as string[],
+    describe: 'Another output: json=FILE writes a JSON object per second and a final one, one per line (repeatable)',
+  },
+  force: {
+    type: 'boolean',
+    default: false,
+    describe:
+      'Run even when the fleet needs more file descriptors or local ports than this process has ' +
+      '(see the pre-flight message)',
+  },
+  'prometheus-host': {
+    type: 'string',
+    default: '127.0.0.1',
+    describe: 'Address of the /metrics endpoint (0.0.0.0 for another machine)',
+  },
+} satisfies Record<string, Options>;
+
 export const runCommand: CommandModule<object, RunArgs> = {
   command: 'run <scenario>',
   describe: 'Run a scenario: provision and connect a fleet, pace its load, and report latency and the message ledger',
   builder: (y) =>
     y
       .positional('scenario', { type: 'string', demandOption: true, describe: 'Scenario file (YAML or JSON)' })
-      .option('profile', {
-        type: 'string',
-        describe:
-          "Profile name (profiles/) or file, instead of the scenario's; it keeps its own duration and " +
-          "events (the scenario's duration: is for its own profile)",
-      })
-      .option('duration', { type: 'string', describe: 'Run time, e.g. 30s or 5m; overrides every other duration' })
-      .option('target', {
-        type: 'string',
-        choices: ['emulator', 'iot-central', 'mqtt'],
-        describe: "Where the fleet connects; overrides the scenario's",
-      })
-      .option('target-info', {
-        type: 'string',
-        describe: 'Use an emulator already running, described by its --info-file',
-      })
-      .option('seed', { type: 'number', describe: 'Seed for ids, keys, values and schedule (same seed, same run)' })
-      .option('workers', { type: 'number', default: availableParallelism(), describe: 'Worker threads' })
-      .option('shard', {
-        type: 'string',
-        describe: 'Run only shard i of n (e.g. 2/4), for one fleet split over machines',
-      })
-      .option('local-address', {
-        type: 'string',
-        describe: 'Comma-separated source addresses to spread connections over (e.g. 127.0.0.2,127.0.0.3)',
-      })
-      .option('reports-dir', { type: 'string', default: 'reports', describe: 'Where reports/<run-id>/ goes' })
-      .option('state-dir', {
-        type: 'string',
-        default: '.edgefleet',
-        describe:
-          "State directory: the embedded emulator's, the assignment cache (what DPS assigned each identity, " +
-          'reused by the next run), and models fetched from a model repository URL',
-      })
-      .option('reprovision', {
-        type: 'boolean',
-        default: false,
-        describe: 'Register every identity through DPS, ignoring the assignment cache',
-      })
-      .option('log-level', { choices: LOG_LEVELS, default: DEFAULT_LOG_LEVEL, describe: 'What is logged to stderr' })
-      .option('log-file', {
-        type: 'string',
-        describe: 'Also log JSON lines to this file (secrets are redacted everywhere)',
-      })
-      .option('threshold', {
-        type: 'string',
-        array: true,
-        nargs: 1,
-        default: [] as string[],
-        describe: "Pass/fail criterion, e.g. 'telemetry.p99 < 200ms' (repeatable); a failed one exits 99",
-      })
-      .option('prometheus', { type: 'number', describe: 'Serve live metrics for Prometheus on this port (/metrics)' })
-      .option('tui', {
-        type: 'boolean',
-        default: true,
-        describe: 'Live dashboard on a terminal; --no-tui: a progress line every 5 s',
-      })
-      .option('gateway-listen', {
-        type: 'string',
-        array: true,
-        nargs: 1,
-        default: [] as string[],
-        describe:
-          "Open a real TLS port on this gateway's edgeHub: GATEWAY_ID[=HOST:PORT] (default 127.0.0.1, a free port; repeatable). Its edge CA is written to the state dir",
-      })
-      .option('out', {
-        type: 'string',
-        array: true,
-        nargs: 1,
-        default: [] as string[],
-        describe:
-          'Another output: json=FILE writes a JSON object per second and a final one, one per line (repeatable)',
-      })
-      .option('force', {
-        type: 'boolean',
-        default: false,
-        describe:
-          'Run even when the fleet needs more file descriptors or local ports than this process has ' +
-          '(see the pre-flight message)',
-      })
-      .option('prometheus-host', {
-        type: 'string',
-        default: '127.0.0.1',
-        describe: 'Address of the /metrics endpoint (0.0.0.0 for another machine)',
-      })
+      .options(RUN_OPTIONS)
       .example(
         '$0 run scenarios/quickstart.yaml',
         '20 IoT Edge devices and 100 thermostats against the embedded emulator',
@@ -165,17 +169,19 @@ export const runCommand: CommandModule<object, RunArgs> = {
   },
 };
 
-async function run(args: RunArgs, signal: AbortSignal, onInterrupt: () => void): Promise<void> {
-  // While the dashboard is up, log lines go above it instead of tearing its frame.
-  let sink: ((line: string) => void) | undefined;
-  const logger = createLogger({
-    level: args['log-level'],
-    ...(args['log-file'] === undefined ? {} : { file: args['log-file'] }),
-    stderr: { write: (chunk: string) => (sink ? sink(chunk.replace(/\n$/, '')) : process.stderr.write(chunk)) },
-  });
-  const print = (line: string) => (sink ? sink(line) : process.stdout.write(`${line}\n`));
+/** What the run command hands the run besides its arguments: logging, console lines, Ctrl-C, the dashboard. */
+interface RunConsole {
+  logger: Logger;
+  print: (line: string) => void;
+  signal: AbortSignal;
+  onInterrupt: () => void;
+  setLogSink: (sink: ((line: string) => void) | undefined) => void;
+}
+
+function scenarioOptions(args: RunArgs, io: RunConsole): ScenarioOptions {
+  const { logger, print } = io;
   const dashboard = shouldUseDashboard(process.stdout, { noTui: !args.tui });
-  const options: ScenarioOptions = {
+  return {
     scenario: args.scenario,
     profile: args.profile,
     duration: args.duration,
@@ -189,7 +195,7 @@ async function run(args: RunArgs, signal: AbortSignal, onInterrupt: () => void):
     gatewayListen: args['gateway-listen'],
     out: args.out,
     logLevel: logger.level,
-    signal,
+    signal: io.signal,
     log: (level, message) => logger.log(isLogLevel(level) ? level : 'info', message),
     notice: print,
     onStart: (started) => printStart(started, args.workers),
@@ -198,8 +204,21 @@ async function run(args: RunArgs, signal: AbortSignal, onInterrupt: () => void):
     ...(args.shard === undefined ? {} : { shard: args.shard }),
     ...(args['local-address'] === undefined ? {} : { localAddresses: splitList(args['local-address']) }),
     ...(args.prometheus === undefined ? {} : { prometheus: { port: args.prometheus, host: args['prometheus-host'] } }),
-    ...(dashboard ? { dashboard: { onInterrupt, setLogSink: (p) => (sink = p) } } : { progress: print }),
+    ...(dashboard ? { dashboard: { onInterrupt: io.onInterrupt, setLogSink: io.setLogSink } } : { progress: print }),
   };
+}
+
+async function run(args: RunArgs, signal: AbortSignal, onInterrupt: () => void): Promise<void> {
+  // While the dashboard is up, log lines go above it instead of tearing its frame.
+  let sink: ((line: string) => void) | undefined;
+  const logger = createLogger({
+    level: args['log-level'],
+    ...(args['log-file'] === undefined ? {} : { file: args['log-file'] }),
+    stderr: { write: (chunk: string) => (sink ? sink(chunk.replace(/\n$/, '')) : process.stderr.write(chunk)) },
+  });
+  const print = (line: string) => (sink ? sink(line) : process.stdout.write(`${line}\n`));
+  const setLogSink = (p: typeof sink) => (sink = p);
+  const options = scenarioOptions(args, { logger, print, signal, onInterrupt, setLogSink });
   try {
     const result = await runScenario(options);
     process.stdout.write(`\n${result.console}\nreport: ${result.reportDir}\n`);

@@ -8,7 +8,7 @@ import {
   newCumulativeHistogram,
   type LatencyStats,
 } from './histogram.js';
-import { ERROR_CLASSES, isErrorClass, isOperation, OPERATIONS, type ErrorClass, type Operation } from './operations.js';
+import { ERROR_CLASSES, isErrorClass, isOperation, type ErrorClass, type Operation } from './operations.js';
 import {
   emptyLedger,
   emptyProvisioning,
@@ -414,30 +414,8 @@ export class MetricsAggregate {
     this.open = undefined;
     this.lastClosedSecond = iv.second;
     const seconds = 1;
-    const operations: IntervalView['operations'] = {};
-    for (const [op, h] of iv.ops) {
-      const c = latencyStats(h.corrected, false);
-      const r = latencyStats(h.raw, false);
-      operations[op] = {
-        count: c.count,
-        perSecond: c.count / seconds,
-        p50: c.p50,
-        p95: c.p95,
-        p99: c.p99,
-        max: c.max,
-        raw: { p50: r.p50, p95: r.p95, p99: r.p99, max: r.max },
-      };
-      h.corrected.reset();
-      h.raw.reset();
-      this.spareIntervalHists.set(op, h);
-    }
-    let lateness: IntervalView['lateness'];
-    if (iv.lateness !== undefined) {
-      const l = latencyStats(iv.lateness, false);
-      lateness = { count: l.count, p99: l.p99, max: l.max };
-      iv.lateness.reset();
-      this.spareLateness = iv.lateness;
-    }
+    const operations = this.closeOperations(iv, seconds);
+    const lateness = this.closeLateness(iv);
     const gauges = this.gauges();
     const connected = gauges['connected'] ?? 0;
     this.lastView = {
@@ -460,6 +438,37 @@ export class MetricsAggregate {
     };
     this.rows.push(this.rowOf(iv, gauges, lateness?.p99 ?? undefined));
     this.compact();
+  }
+
+  /** The closing second's latency per operation; its histograms are reset and kept for the next second. */
+  private closeOperations(iv: OpenInterval, seconds: number): IntervalView['operations'] {
+    const operations: IntervalView['operations'] = {};
+    for (const [op, h] of iv.ops) {
+      const c = latencyStats(h.corrected, false);
+      const r = latencyStats(h.raw, false);
+      operations[op] = {
+        count: c.count,
+        perSecond: c.count / seconds,
+        p50: c.p50,
+        p95: c.p95,
+        p99: c.p99,
+        max: c.max,
+        raw: { p50: r.p50, p95: r.p95, p99: r.p99, max: r.max },
+      };
+      h.corrected.reset();
+      h.raw.reset();
+      this.spareIntervalHists.set(op, h);
+    }
+    return operations;
+  }
+
+  /** The closing second's scheduler lateness, if any was recorded; its histogram is kept for the next second. */
+  private closeLateness(iv: OpenInterval): IntervalView['lateness'] {
+    if (iv.lateness === undefined) return undefined;
+    const l = latencyStats(iv.lateness, false);
+    iv.lateness.reset();
+    this.spareLateness = iv.lateness;
+    return { count: l.count, p99: l.p99, max: l.max };
   }
 
   private rowOf(iv: OpenInterval, gauges: Record<string, number>, latenessP99Ms?: number): TimeseriesRow {

@@ -18,7 +18,10 @@ export function newIntervalHistogram(): Histogram {
   });
 }
 
-/** Coordinator side: 64-bit (float) counts so a long soak cannot overflow a bucket; auto-resize accepts foreign ranges. */
+/**
+ * Coordinator side: 64-bit (float) counts so a long soak cannot overflow a bucket; auto-resize accepts foreign
+ * ranges.
+ */
 export function newCumulativeHistogram(): Histogram {
   return build({
     bitBucketSize: 64,

@@ -26,17 +26,16 @@ export interface TracedMessage {
 /** Longest excerpt kept; the drill-down shows one line per message. */
 export const TRACE_SUMMARY_LENGTH = 60;
 
+// eslint-disable-next-line no-control-regex -- control characters (C0, DEL, C1) are what it strips
+const CONTROL_CHARACTERS = /[\u0000-\u001F\u007F-\u009F]+/g;
+
 /** A bounded excerpt a person can read: credentials scrubbed, control characters and runs of space gone. */
 export function traceExcerpt(text: string | Buffer): string {
   const head =
     typeof text === 'string'
       ? text.slice(0, TRACE_SUMMARY_LENGTH * 4)
       : text.subarray(0, TRACE_SUMMARY_LENGTH * 4).toString('utf8');
-   
-  const s = redactText(head)
-    .replace(/[\u0000-\u001F\u007F-\u009F]+/g, ' ')
-    .replace(/\s+/g, ' ')
-    .trim();
+  const s = redactText(head).replace(CONTROL_CHARACTERS, ' ').replace(/\s+/g, ' ').trim();
   return s.length > TRACE_SUMMARY_LENGTH ? `${s.slice(0, TRACE_SUMMARY_LENGTH - 1)}…` : s;
 }
 

@@ -110,6 +110,29 @@ export class MetricsRecorder {
    * @param nowMs epoch ms (Date.now()); the coordinator buckets workers by wall time.
    */
   snapshot(nowMs: number = Date.now()): MetricsSnapshot {
+    const snap: MetricsSnapshot = {
+      v: 1,
+      startMs: this.intervalStartMs,
+      endMs: nowMs,
+      ops: this.takeOps(),
+      ledger: this.takeLedger(),
+      gauges: Object.fromEntries(this.gauges),
+      errors: this.takeErrors(),
+      rejected: this.rejected,
+      clamped: this.clamped,
+    };
+    const lateness = this.takeLateness();
+    if (lateness !== undefined) snap.lateness = lateness;
+    const p = this.provisioning;
+    if (p.provisioned + p.reusedFromCache + p.reprovisioned > 0) snap.provisioning = { ...p };
+    this.rejected = 0;
+    this.clamped = 0;
+    this.intervalStartMs = nowMs;
+    return snap;
+  }
+
+  /** The interval's latency histograms of the operations that recorded any, encoded; then reset. */
+  private takeOps(): MetricsSnapshot['ops'] {
     const ops: MetricsSnapshot['ops'] = {};
     for (let i = 0; i < N_OPS; i++) {
       if (this.opCount[i] === 0) continue;
@@ -120,21 +143,30 @@ export class MetricsRecorder {
       r.reset();
       this.opCount[i] = 0;
     }
+    return ops;
+  }
 
-    let lateness: string | undefined;
-    if (this.latenessCount > 0) {
-      lateness = encodeHistogram(this.lateness);
-      this.lateness.reset();
-      this.latenessCount = 0;
-    }
+  private takeLateness(): string | undefined {
+    if (this.latenessCount === 0) return undefined;
+    const lateness = encodeHistogram(this.lateness);
+    this.lateness.reset();
+    this.latenessCount = 0;
+    return lateness;
+  }
 
+  /** Ledger increments since the previous snapshot. */
+  private takeLedger(): LedgerCounts {
     const ledger = emptyLedger();
     for (const k of LEDGER_KEYS) {
       const now = this.ledger[k];
       ledger[k] = now - this.ledgerSent[k];
       this.ledgerSent[k] = now;
     }
+    return ledger;
+  }
 
+  /** Errors per class since the previous snapshot, with the last message (scrubbed) and operation; then reset. */
+  private takeErrors(): MetricsSnapshot['errors'] {
     const errors: MetricsSnapshot['errors'] = {};
     for (let c = 0; c < ERROR_CLASSES.length; c++) {
       let count = 0;
@@ -159,25 +191,7 @@ export class MetricsRecorder {
       this.errLastMessage[c] = undefined;
       this.errLastOp[c] = undefined;
     }
-
-    const snap: MetricsSnapshot = {
-      v: 1,
-      startMs: this.intervalStartMs,
-      endMs: nowMs,
-      ops,
-      ledger,
-      gauges: Object.fromEntries(this.gauges),
-      errors,
-      rejected: this.rejected,
-      clamped: this.clamped,
-    };
-    if (lateness !== undefined) snap.lateness = lateness;
-    const p = this.provisioning;
-    if (p.provisioned + p.reusedFromCache + p.reprovisioned > 0) snap.provisioning = { ...p };
-    this.rejected = 0;
-    this.clamped = 0;
-    this.intervalStartMs = nowMs;
-    return snap;
+    return errors;
   }
 }
 
@@ -185,8 +199,8 @@ export class MetricsRecorder {
 const clampUs = (us: number): number => (us > MAX_TRACKABLE_US ? MAX_TRACKABLE_US : Math.round(us));
 
 /** Error messages are data from outside: bound their size and scrub credentials before they leave the worker. */
-export function cleanMessage(message: unknown): string {
-  let s = typeof message === 'string' ? message : String(message ?? '');
+export function cleanMessage(message: string | undefined): string {
+  let s = message ?? '';
   if (s.length > MAX_ERROR_MESSAGE_LENGTH * 4) s = s.slice(0, MAX_ERROR_MESSAGE_LENGTH * 4);
   s = redactText(s).replace(/\s+/g, ' ').trim();
   return s.length > MAX_ERROR_MESSAGE_LENGTH ? `${s.slice(0, MAX_ERROR_MESSAGE_LENGTH - 1)}…` : s;

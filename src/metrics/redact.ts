@@ -5,6 +5,9 @@ const KEY_FIELD =
   'password|passwd|pwd|passphrase|secret|client[_-]?secret|api[_-]?token|access[_-]?token|auth[_-]?token|sas[_-]?token|token|' +
   'connection[_-]?string|SharedAccessKey|sig|signature';
 
+/** The scheme word of an Authorization header value, when there is one. */
+const AUTH_SCHEME = '(?:(?:Basic|Bearer|Digest|SharedAccessSignature)\\s+)?';
+
 const PATTERNS: ReadonlyArray<[RegExp, string]> = [
   [/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|$)/g, '[redacted private key]'],
   [/SharedAccessSignature\s+[^\s"',;]+/gi, 'SharedAccessSignature [redacted]'],
@@ -15,7 +18,7 @@ const PATTERNS: ReadonlyArray<[RegExp, string]> = [
   [/\b(sig|SharedAccessKey)(%3D)[^\s&"',;]*?(?=%26|[\s&"',;]|$)/gi, '$1$2[redacted]'],
   // Authorization / Proxy-Authorization headers, any scheme (Basic, Bearer, SharedAccessSignature, a raw token).
   [
-    /\b((?:proxy-)?authorization)(["']?\s*[:=]\s*["']?)(?:(?:Basic|Bearer|Digest|SharedAccessSignature)\s+)?[^\s"',;]+/gi,
+    new RegExp(`\\b((?:proxy-)?authorization)(["']?\\s*[:=]\\s*["']?)${AUTH_SCHEME}[^\\s"',;]+`, 'gi'),
     '$1$2[redacted]',
   ],
   // key-like field, then ":" or "=" (JSON, YAML, util.inspect, query strings), then the value.
@@ -30,8 +33,34 @@ export function redactText(text: string): string {
   return out;
 }
 
-const SECRET_KEY =
-  /(secret|password|passwd|passphrase|token|signature|sas|connectionstring|privatekey|private_key|apikey|api_key|credential|authorization|^key$|^sig$|primarykey|secondarykey|groupkey|symmetrickey|sharedaccesskey|devicekey|keypem|^pem$)/i;
+/** Field names whose values are secrets (a part of the name, or the whole name where anchored). */
+const SECRET_KEY_PARTS = [
+  'secret',
+  'password',
+  'passwd',
+  'passphrase',
+  'token',
+  'signature',
+  'sas',
+  'connectionstring',
+  'privatekey',
+  'private_key',
+  'apikey',
+  'api_key',
+  'credential',
+  'authorization',
+  '^key$',
+  '^sig$',
+  'primarykey',
+  'secondarykey',
+  'groupkey',
+  'symmetrickey',
+  'sharedaccesskey',
+  'devicekey',
+  'keypem',
+  '^pem$',
+];
+const SECRET_KEY = new RegExp(`(${SECRET_KEY_PARTS.join('|')})`, 'i');
 
 /**
  * Deep copy with secret-looking fields replaced, for scenario/profile/target echoed into reports.

@@ -1,4 +1,5 @@
-// What crosses the worker → coordinator boundary: plain JSON-able data only (structured clone, or JSON between machines).
+// What crosses the worker → coordinator boundary: plain JSON-able data only (structured clone, or JSON between
+// machines).
 import type { ErrorClass, Operation } from './operations.js';
 import type { TracedMessage } from './message-ring.js';
 

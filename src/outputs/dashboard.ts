@@ -6,9 +6,9 @@ import type { Output } from './output.js';
 
 export interface DashboardOutputOptions {
   /** Ctrl-C arrives as a key (the terminal is in raw mode): the CLI handles it as it handles SIGINT. */
-  onInterrupt(): void;
+  onInterrupt: () => void;
   /** Log lines go above the dashboard while it is up (a print function), and back to stderr after (undefined). */
-  setLogSink(print: ((line: string) => void) | undefined): void;
+  setLogSink: (print: ((line: string) => void) | undefined) => void;
 }
 
 export function dashboardOutput(options: DashboardOutputOptions): Output {

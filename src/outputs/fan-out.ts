@@ -32,17 +32,17 @@ export class OutputFanOut {
   /** Finishes each in order, handing on findings; the first error is thrown once every output had its turn. */
   async finish(final: RunFinal): Promise<RunFinal> {
     let current = final;
-    let first: unknown;
+    let failure: { error: unknown } | undefined;
     for (const o of this.outputs) {
       try {
         const found = await o.finish?.(current);
         if (found) current = { ...current, ...found };
       } catch (err) {
-        first ??= err;
+        failure ??= { error: err };
         this.log('error', `output ${o.name} failed at the end of the run: ${(err as Error).message}`);
       }
     }
-    if (first !== undefined) throw first;
+    if (failure !== undefined) throw failure.error;
     return current;
   }
 

@@ -18,7 +18,7 @@ export function jsonLinesOutput(file: string): Output {
     fd = openSync(path, 'w');
   } catch (err) {
     const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new Error(`cannot write ${path}: ${why}`);
+    throw new Error(`cannot write ${path}: ${why}`, { cause: err });
   }
   let runId = '';
   const write = (line: object) => {

@@ -19,25 +19,21 @@ export function formatMs(v: number | null): string {
 const ESC = '\u001b[';
 const paint = (on: boolean, code: string, s: string): string => (on ? `${ESC}${code}m${s}${ESC}0m` : s);
 
-export function formatConsoleReport(summary: RunSummary, options: ConsoleReportOptions = {}): string {
-  const color = options.color === true;
-  const green = (s: string) => paint(color, '32', s);
-  const red = (s: string) => paint(color, '31', s);
-  const yellow = (s: string) => paint(color, '33', s);
-  const dim = (s: string) => paint(color, '2', s);
-  const bold = (s: string) => paint(color, '1', s);
+type Paint = (s: string) => string;
+type Painter = Record<'green' | 'red' | 'yellow' | 'dim' | 'bold', Paint>;
 
-  const lines: string[] = [];
-  lines.push(
-    bold(`run ${summary.runId}`) +
-      `  ${summary.durationSeconds.toFixed(1)} s  (${summary.startedAt} → ${summary.endedAt})`,
-  );
-  if (summary.incomplete !== undefined) {
-    lines.push(red(`INCOMPLETE: ${summary.incomplete.reason}; the figures cover what was merged before that`));
-  }
-  lines.push('');
+function painter(color: boolean): Painter {
+  return {
+    green: (s) => paint(color, '32', s),
+    red: (s) => paint(color, '31', s),
+    yellow: (s) => paint(color, '33', s),
+    dim: (s) => paint(color, '2', s),
+    bold: (s) => paint(color, '1', s),
+  };
+}
 
-  // Latency table: corrected on the operation's row, raw on the row under it.
+/** Latency table: corrected on the operation's row, raw on the row under it. */
+function latencyLines(summary: RunSummary, { bold, dim }: Painter): string[] {
   const header = ['operation', 'count', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms'];
   const rows: { cells: string[]; raw: boolean }[] = [];
   for (const op of OPERATIONS) {
@@ -50,27 +46,31 @@ export function formatConsoleReport(summary: RunSummary, options: ConsoleReportO
     const r = s.raw;
     rows.push({ cells: ['  raw', '', formatMs(r.p50), formatMs(r.p95), formatMs(r.p99), formatMs(r.max)], raw: true });
   }
-  if (rows.length === 0) {
-    lines.push('no operations recorded');
-  } else {
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r.cells[i]!.length)));
-    const fmt = (cells: string[]) =>
-      cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-    lines.push(bold(fmt(header)));
-    for (const r of rows) lines.push(r.raw ? dim(fmt(r.cells)) : fmt(r.cells));
-    lines.push(dim('latency from the intended start (coordinated-omission corrected); "raw" from the actual start'));
-  }
-  lines.push('');
+  if (rows.length === 0) return ['no operations recorded'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r.cells[i]!.length)));
+  const fmt = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [
+    bold(fmt(header)),
+    ...rows.map((r) => (r.raw ? dim(fmt(r.cells)) : fmt(r.cells))),
+    dim('latency from the intended start (coordinated-omission corrected); "raw" from the actual start'),
+  ];
+}
 
-  // The ledger in one line, so a reader sees at once whether every message is accounted for.
+/** The ledger in one line, so a reader sees at once whether every message is accounted for. */
+function ledgerLine(summary: RunSummary, { green, red }: Painter): string {
   const l = summary.ledger;
   const verdict = l.balanced ? green('balanced') : red(`UNBALANCED: ${-l.inFlight} more settled than generated`);
-  lines.push(
+  return (
     `messages  generated ${l.generated} = acknowledged ${l.acknowledged} + failed ${l.failed} + expired ${l.expired}` +
-      ` + dropped ${l.dropped} + in flight ${l.inFlight}  ${verdict}` +
-      `  (in flight: ${l.stored} still stored, unsent; delivered late ${l.deliveredLate}; resent ${l.resent})`,
+    ` + dropped ${l.dropped} + in flight ${l.inFlight}  ${verdict}` +
+    `  (in flight: ${l.stored} still stored, unsent; delivered late ${l.deliveredLate}; resent ${l.resent})`
   );
+}
 
+/** Identities that gave up, and how identities got their hub. */
+function identityLines(summary: RunSummary, { red }: Painter): string[] {
+  const lines: string[] = [];
   const failed = summary.gauges.failed ?? 0;
   if (failed > 0) lines.push(red(`identities  ${failed} failed (they gave up: see errors)`));
   const p = summary.provisioning;
@@ -80,24 +80,28 @@ export function formatConsoleReport(summary: RunSummary, options: ConsoleReportO
         `re-provisioned ${p.reprovisioned}`,
     );
   }
+  return lines;
+}
 
+function errorLines(summary: RunSummary, { yellow }: Painter): string[] {
   const errs = ERROR_CLASSES.filter((c) => summary.errors[c].count > 0);
-  if (errs.length === 0) {
-    lines.push('errors    none');
-  } else {
-    const nameW = Math.max(...errs.map((c) => c.length));
-    const countW = Math.max(...errs.map((c) => String(summary.errors[c].count).length));
-    errs.forEach((c, i) => {
-      const e = summary.errors[c];
-      const last = e.lastMessage === null ? '' : `  last: ${JSON.stringify(e.lastMessage)}`;
-      const op = e.lastOperation ? ` (${e.lastOperation})` : '';
-      lines.push(
-        `${i === 0 ? 'errors' : ''}`.padEnd(10) +
-          `${c.padEnd(nameW)}  ${yellow(String(e.count).padStart(countW))}${last}${op}`,
-      );
-    });
-  }
+  if (errs.length === 0) return ['errors    none'];
+  const nameW = Math.max(...errs.map((c) => c.length));
+  const countW = Math.max(...errs.map((c) => String(summary.errors[c].count).length));
+  return errs.map((c, i) => {
+    const e = summary.errors[c];
+    const last = e.lastMessage === null ? '' : `  last: ${JSON.stringify(e.lastMessage)}`;
+    const op = e.lastOperation ? ` (${e.lastOperation})` : '';
+    return (
+      `${i === 0 ? 'errors' : ''}`.padEnd(10) +
+      `${c.padEnd(nameW)}  ${yellow(String(e.count).padStart(countW))}${last}${op}`
+    );
+  });
+}
 
+/** The scheduler's lateness, the target's count of what it received, samples not recorded, and limits met. */
+function healthLines(summary: RunSummary, { green, red, yellow }: Painter): string[] {
+  const lines: string[] = [];
   const lt = summary.scheduler.lateness;
   if (lt.count > 0) {
     lines.push(
@@ -106,7 +110,7 @@ export function formatConsoleReport(summary: RunSummary, options: ConsoleReportO
   }
   const r = summary.reconciliation;
   if (r !== null && typeof r.acknowledgedNotReceived === 'number') {
-    const line = `target    received ${String(r.received ?? '?')} of ${String(r.acknowledged ?? '?')} acknowledged; acknowledged but not received ${r.acknowledgedNotReceived}`;
+    const line = `target    received ${r.received ?? '?'} of ${r.acknowledged ?? '?'} acknowledged; acknowledged but not received ${r.acknowledgedNotReceived}`;
     lines.push(r.acknowledgedNotReceived === 0 ? green(line) : red(line));
   }
   const rec = summary.recording;
@@ -121,11 +125,30 @@ export function formatConsoleReport(summary: RunSummary, options: ConsoleReportO
     const text = `${i === 0 ? 'limits' : ''}`.padEnd(10) + line;
     lines.push(/^limit reached|--force/.test(line) ? yellow(text) : text);
   });
-  lines.push(...eventSections(summary, { bold, red, green }));
-  return lines.join('\n') + '\n';
+  return lines;
 }
 
-type Paint = (s: string) => string;
+export function formatConsoleReport(summary: RunSummary, options: ConsoleReportOptions = {}): string {
+  const p = painter(options.color === true);
+  const lines: string[] = [
+    p.bold(`run ${summary.runId}`) +
+      `  ${summary.durationSeconds.toFixed(1)} s  (${summary.startedAt} → ${summary.endedAt})`,
+  ];
+  if (summary.incomplete !== undefined) {
+    lines.push(p.red(`INCOMPLETE: ${summary.incomplete.reason}; the figures cover what was merged before that`));
+  }
+  lines.push(
+    '',
+    ...latencyLines(summary, p),
+    '',
+    ledgerLine(summary, p),
+    ...identityLines(summary, p),
+    ...errorLines(summary, p),
+    ...healthLines(summary, p),
+    ...eventSections(summary, p),
+  );
+  return lines.join('\n') + '\n';
+}
 
 /** One section per profile event. */
 function eventSections(summary: RunSummary, paint: { bold: Paint; red: Paint; green: Paint }): string[] {

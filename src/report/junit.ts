@@ -70,9 +70,10 @@ const seconds = (t: number): string => (Math.round(t * 1000) / 1000).toFixed(3);
 
 // XML 1.0 allows tab, LF, CR and U+0020 upward except surrogates (paired ones are fine) and U+FFFE/U+FFFF;
 // anything else makes the whole file unreadable to a CI parser, so it is replaced.
- 
-const INVALID_XML =
-  /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+// eslint-disable-next-line no-control-regex -- the control characters XML forbids are what it matches
+const FORBIDDEN_CHARACTER = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const INVALID_XML = new RegExp(`${FORBIDDEN_CHARACTER.source}|${LONE_SURROGATE.source}`, 'g');
 
 /** Element text. */
 export function text(s: string): string {

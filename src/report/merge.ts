@@ -29,14 +29,14 @@ export interface MergeResult extends RenderResult {
   thresholds: Rejudged | undefined;
 }
 
-export async function mergeRuns(dirs: readonly string[], options: MergeOptions): Promise<MergeResult> {
+/** Reads the run folders; refuses fewer than two, one given twice, and an --out that is one of them or not empty. */
+async function readInputs(dirs: readonly string[], options: MergeOptions, outDir: string): Promise<RunFolder[]> {
   if (dirs.length < 2) {
     throw runError(
       dirs[0] ?? '(none)',
       'merge needs two run folders or more; to re-render one, run "edgefleet report DIR"',
     );
   }
-  const outDir = resolve(options.outDir);
   const runs: RunFolder[] = [];
   const seen = new Map<string, string>();
   for (const d of dirs) {
@@ -53,7 +53,12 @@ export async function mergeRuns(dirs: readonly string[], options: MergeOptions):
   if (!options.force && (await nonEmpty(outDir))) {
     throw runError(displayPath(outDir), 'already exists and is not empty; choose a new --out folder or add --force');
   }
+  return runs;
+}
 
+export async function mergeRuns(dirs: readonly string[], options: MergeOptions): Promise<MergeResult> {
+  const outDir = resolve(options.outDir);
+  const runs = await readInputs(dirs, options, outDir);
   const warnings = checkRuns(runs);
   const merged = new MetricsAggregate();
   for (const run of runs) merged.merge(run.state);
@@ -91,6 +96,14 @@ export async function mergeRuns(dirs: readonly string[], options: MergeOptions):
 /** Refuses what would double-count; warns about what looks like a mistake but may be meant. */
 function checkRuns(runs: readonly RunFolder[]): string[] {
   const warnings: string[] = [];
+  refuseSameRun(runs);
+  const numbered = checkShards(runs, warnings);
+  checkEchoes(runs, numbered > 0, warnings);
+  checkOverlap(runs, warnings);
+  return warnings;
+}
+
+function refuseSameRun(runs: readonly RunFolder[]): void {
   const byId = new Map<string, string>();
   for (const r of runs) {
     const other = byId.get(r.runId);
@@ -102,53 +115,64 @@ function checkRuns(runs: readonly RunFolder[]): string[] {
     }
     byId.set(r.runId, r.dir);
   }
+}
 
+/**
+ * Refuses shards of different splits and a shard given twice; warns of missing shards and of runs without
+ * --shard among shards. Returns how many runs were numbered shards.
+ */
+function checkShards(runs: readonly RunFolder[], warnings: string[]): number {
   const shards = runs.map((r) => ({ dir: r.dir, shard: r.summary?.shard }));
   const numbered = shards.filter(
     (s): s is { dir: string; shard: ShardInfo } =>
       typeof s.shard === 'object' && s.shard !== null && typeof s.shard.index === 'number',
   );
-  if (numbered.length > 0) {
-    const counts = new Set(numbered.map((s) => s.shard.count));
-    if (counts.size > 1) {
-      const list = numbered.map((s) => `${s.shard.index + 1}/${s.shard.count} in ${displayPath(s.dir)}`).join(', ');
-      throw runError(
-        displayPath(numbered[0]!.dir),
-        `shards of different splits (${list}); merge shards of one --shard i/n split`,
-      );
-    }
-    const byIndex = new Map<number, string>();
-    for (const s of numbered) {
-      const other = byIndex.get(s.shard.index);
-      if (other !== undefined) {
-        throw runError(
-          displayPath(s.dir),
-          `shard ${s.shard.index + 1}/${s.shard.count} is also in ${displayPath(other)}; merging would count that part of the fleet twice`,
-        );
-      }
-      byIndex.set(s.shard.index, s.dir);
-    }
-    const n = [...counts][0]!;
-    const missing = [...Array(n).keys()].filter((i) => !byIndex.has(i)).map((i) => `${i + 1}/${n}`);
-    if (missing.length > 0)
-      warnings.push(
-        `shard${missing.length > 1 ? 's' : ''} ${missing.join(', ')} missing: the merged report covers ${byIndex.size} of ${n} shards`,
-      );
-    if (numbered.length < runs.length)
-      warnings.push('some runs were not started with --shard; check they are parts of the same fleet run');
+  if (numbered.length === 0) return 0;
+  const counts = new Set(numbered.map((s) => s.shard.count));
+  if (counts.size > 1) {
+    const list = numbered.map((s) => `${s.shard.index + 1}/${s.shard.count} in ${displayPath(s.dir)}`).join(', ');
+    throw runError(
+      displayPath(numbered[0]!.dir),
+      `shards of different splits (${list}); merge shards of one --shard i/n split`,
+    );
   }
+  const byIndex = new Map<number, string>();
+  for (const s of numbered) {
+    const other = byIndex.get(s.shard.index);
+    if (other !== undefined) {
+      throw runError(
+        displayPath(s.dir),
+        `shard ${s.shard.index + 1}/${s.shard.count} is also in ${displayPath(other)}; merging would count that part of the fleet twice`,
+      );
+    }
+    byIndex.set(s.shard.index, s.dir);
+  }
+  const n = [...counts][0]!;
+  const missing = [...Array(n).keys()].filter((i) => !byIndex.has(i)).map((i) => `${i + 1}/${n}`);
+  if (missing.length > 0)
+    warnings.push(
+      `shard${missing.length > 1 ? 's' : ''} ${missing.join(', ')} missing: the merged report covers ${byIndex.size} of ${n} shards`,
+    );
+  if (numbered.length < runs.length)
+    warnings.push('some runs were not started with --shard; check they are parts of the same fleet run');
+  return numbered.length;
+}
 
+/** Warns when the runs echo different scenarios, profiles or (for shards) seeds, or have no summary. */
+function checkEchoes(runs: readonly RunFolder[], sharded: boolean, warnings: string[]): void {
   const distinct = (f: (s: RunSummary) => unknown) => uniq(runs.flatMap((r) => (r.summary ? [f(r.summary)] : [])));
   if (distinct((s) => s.scenario).length > 1)
     warnings.push('the runs used different scenarios; the merged report lists them all');
   if (distinct((s) => s.profile).length > 1)
     warnings.push('the runs used different profiles; the merged report lists them all');
-  if (numbered.length > 0 && distinct((s) => s.seed).length > 1)
+  if (sharded && distinct((s) => s.seed).length > 1)
     warnings.push('the runs used different seeds; shards of one fleet need the same seed, or their identities overlap');
   if (runs.some((r) => !r.summary))
     warnings.push('some runs have no summary.json: their scenario, profile and target are not echoed');
+}
 
-  // Shards run side by side; runs far apart in time are probably not one fleet run.
+/** Shards run side by side; runs far apart in time are probably not one fleet run. */
+function checkOverlap(runs: readonly RunFolder[], warnings: string[]): void {
   const spans = runs
     .map((r) => [r.aggregate.startMs, r.aggregate.endMs] as const)
     .filter((x): x is readonly [number, number] => x[0] !== null && x[1] !== null);
@@ -160,7 +184,6 @@ function checkRuns(runs: readonly RunFolder[]): string[] {
       break;
     }
   }
-  return warnings;
 }
 
 function mergedMeta(runs: readonly RunFolder[], runId: string, warnings: string[]): RunMeta & { runId: string } {

@@ -99,7 +99,17 @@ function handle(req: IncomingMessage, res: ServerResponse, getAggregate: () => M
 export function formatPrometheus(aggregate: MetricsAggregate, labels: Labels = {}): string {
   checkLabels(labels);
   const w = new Writer(labels);
+  writeRunLatency(w, aggregate);
+  writeLastSecond(w, aggregate);
+  writeLedger(w, aggregate);
+  writeErrors(w, aggregate);
+  writeIdentities(w, aggregate);
+  writeGeneratorHealth(w, aggregate);
+  return w.text();
+}
 
+/** Latency over the whole run: quantiles and the highest, per operation and kind. */
+function writeRunLatency(w: Writer, aggregate: MetricsAggregate): void {
   w.family(
     'edgefleet_operation_latency_seconds',
     'summary',
@@ -125,7 +135,10 @@ export function formatPrometheus(aggregate: MetricsAggregate, labels: Labels = {
         w.sample('edgefleet_operation_latency_max_seconds', { operation: op, kind }, h.maxValue / US_PER_S);
     }
   }
+}
 
+/** Latency and operations of the last closed second. */
+function writeLastSecond(w: Writer, aggregate: MetricsAggregate): void {
   // The cumulative quantiles barely move late in a soak; the last second shows what is happening now.
   const view = aggregate.lastInterval();
   w.family(
@@ -156,7 +169,10 @@ export function formatPrometheus(aggregate: MetricsAggregate, labels: Labels = {
       }
     }
   }
+}
 
+/** The message ledger: counters, what is stored and in flight now, and whether it balances. */
+function writeLedger(w: Writer, aggregate: MetricsAggregate): void {
   const l = aggregate.ledger();
   const ledger = [
     ['generated', l.generated, 'Messages the scenario created.'],
@@ -185,7 +201,10 @@ export function formatPrometheus(aggregate: MetricsAggregate, labels: Labels = {
     '1 while no more messages were settled than generated, 0 when something was counted twice.',
   );
   w.sample('edgefleet_ledger_balanced', {}, l.balanced ? 1 : 0);
+}
 
+/** Errors by class, and by class and operation. */
+function writeErrors(w: Writer, aggregate: MetricsAggregate): void {
   const errors = aggregate.errors();
   w.family(
     'edgefleet_errors_total',
@@ -199,7 +218,10 @@ export function formatPrometheus(aggregate: MetricsAggregate, labels: Labels = {
     for (const [op, n] of Object.entries(errors[cls].byOperation))
       if (n) w.sample('edgefleet_operation_errors_total', { class: cls, operation: op }, n);
   }
+}
 
+/** Identities connected, and by state. */
+function writeIdentities(w: Writer, aggregate: MetricsAggregate): void {
   const gauges = aggregate.gauges();
   w.family('edgefleet_connected_identities', 'gauge', 'Simulated identities connected to the target now.');
   w.sample('edgefleet_connected_identities', {}, gauges['connected'] ?? 0);
@@ -210,7 +232,10 @@ export function formatPrometheus(aggregate: MetricsAggregate, labels: Labels = {
   );
   for (const [state, n] of Object.entries(gauges).sort(([a], [b]) => a.localeCompare(b)))
     w.sample('edgefleet_identities', { state }, n);
+}
 
+/** The load generator's own health: scheduler lateness, samples not recorded as they came, the start. */
+function writeGeneratorHealth(w: Writer, aggregate: MetricsAggregate): void {
   w.family(
     'edgefleet_scheduler_lateness_seconds',
     'summary',
@@ -236,7 +261,6 @@ export function formatPrometheus(aggregate: MetricsAggregate, labels: Labels = {
     w.family('edgefleet_run_start_time_seconds', 'gauge', 'Start of the run, Unix time.');
     w.sample('edgefleet_run_start_time_seconds', {}, aggregate.startMs / 1000);
   }
-  return w.text();
 }
 
 /** Collects samples per family, so families with no sample still get their HELP and TYPE once. */

@@ -41,7 +41,10 @@ export interface RenderResult {
   files: string[];
 }
 
-/** summary.json, .hgrm, timeseries.csv, aggregate.json, report.html, and junit.xml + checks.json when there are checks. */
+/**
+ * summary.json, .hgrm, timeseries.csv, aggregate.json, report.html, and junit.xml + checks.json when there are
+ * checks.
+ */
 export async function renderRunFolder(
   dir: string,
   aggregate: MetricsAggregate,

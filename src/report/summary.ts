@@ -23,6 +23,9 @@ export interface ErrorClassSummary {
 
 /** Device-side ledger against what the target saw; filled by the caller (e.g. from the emulator's /stats). */
 export interface Reconciliation {
+  /** Messages the devices say the target acknowledged, and those the target says it received. */
+  acknowledged?: number;
+  received?: number;
   /** Acknowledged to a device but never received by the target: loss the protocol hid. */
   acknowledgedNotReceived?: number;
   /** Received by the target but never acknowledged to the device (e.g. PUBACK lost). */
@@ -62,7 +65,10 @@ export interface RunSummary {
    * again (refused, or a cached assignment refused). Each identity counts at most once in each.
    */
   provisioning: ProvisioningCounts;
-  /** Samples workers refused (NaN, negative) or clamped at the histogram ceiling; non-zero means a bug or a stuck clock. */
+  /**
+   * Samples workers refused (NaN, negative) or clamped at the histogram ceiling; non-zero means a bug or a stuck
+   * clock.
+   */
   recording: { rejectedSamples: number; clampedSamples: number; maxTrackableMs: number; significantDigits: number };
   reconciliation: Reconciliation | null;
   /** Present when part of the fleet's figures are missing (a worker crashed): they cover what was merged before. */

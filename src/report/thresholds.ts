@@ -22,9 +22,15 @@ export interface ThresholdResult {
   /** The metric's value in its unit; null when there is no data for it. */
   actual: number | null;
   passed: boolean;
-  /** What the metric was and by how much it missed (or held), e.g. "telemetry.p99 was 250.3 ms, 50.3 ms over 200 ms". */
+  /**
+   * What the metric was and by how much it missed (or held), e.g. "telemetry.p99 was 250.3 ms, 50.3 ms over
+   * 200 ms".
+   */
   detail: string;
-  /** evaluateLive only: not decided yet (no data, too few samples, or a count that can still grow). passed is then true. */
+  /**
+   * evaluateLive only: not decided yet (no data, too few samples, or a count that can still grow). passed is then
+   * true.
+   */
   pending?: boolean;
 }
 
@@ -63,76 +69,91 @@ const sum = (xs: Iterable<number>): number => {
   return s;
 };
 
+type Ref<K extends MetricRef['kind']> = Extract<MetricRef, { kind: K }>;
+
+const errorTotal = (s: ThresholdInput) => sum(ERROR_CLASSES.map((c) => s.errors?.[c]?.count ?? 0));
+
+function readLatency(ref: Ref<'latency'>, s: ThresholdInput): Reading {
+  const top = s.operations?.[ref.op];
+  const stats = ref.raw ? top?.raw : top;
+  const count = top?.count ?? 0;
+  if (ref.stat === 'count') return { value: stats?.count ?? count };
+  if (count === 0) return { value: null, note: `no ${ref.op} operation completed` };
+  const v = stats?.[ref.stat];
+  if (v === undefined || v === null) return { value: null, note: `this summary has no ${ref.stat} for ${ref.op}` };
+  return { value: v, samples: count };
+}
+
+/**
+ * errors.rate = E / (E + S), in percent. E: errors recorded, all classes (each failed attempt counts once, a retry
+ * that fails again counts again). S: operations that completed (the latency counts, all operations). A command
+ * answered with 4xx/5xx is both (it completed, and it is a server error).
+ */
+function readErrorRate(s: ThresholdInput): Reading {
+  const e = errorTotal(s);
+  const ok = sum(OPERATIONS.map((op) => s.operations?.[op]?.count ?? 0));
+  if (e + ok === 0) return { value: null, note: 'no operation completed and no error was recorded' };
+  return {
+    value: (100 * e) / (e + ok),
+    note: `${e} error${e === 1 ? '' : 's'} / ${e + ok} attempts`,
+    samples: e + ok,
+  };
+}
+
+function readLedger(ref: Ref<'ledger'>, s: ThresholdInput): Reading {
+  const l = s.ledger;
+  if (l === undefined) return { value: null, note: 'no ledger' };
+  if (ref.field !== 'lost') {
+    const v = l[ref.field];
+    return v === undefined ? { value: null, note: `no ledger.${ref.field}` } : { value: v };
+  }
+  // Lost: given up on (failed), aged out (expired), and acknowledged yet never received by the target when a
+  // reconciliation says so. Dropped-by-route is by design and in-flight is unresolved, so neither counts.
+  const failed = l.failed ?? 0;
+  const expired = l.expired ?? 0;
+  const hidden = s.reconciliation?.acknowledgedNotReceived;
+  const value = failed + expired + (hidden ?? 0);
+  const note =
+    `failed ${failed} + expired ${expired}` +
+    (hidden === undefined ? '' : ` + acknowledged but not received ${hidden}`);
+  return { value, note };
+}
+
+function readReconciliation(ref: Ref<'reconciliation'>, s: ThresholdInput): Reading {
+  const v = s.reconciliation?.[ref.field];
+  if (s.reconciliation === undefined || s.reconciliation === null) {
+    return {
+      value: null,
+      note: 'no reconciliation (the target has no record of what it received; only the emulator does)',
+    };
+  }
+  return typeof v === 'number' ? { value: v } : { value: null, note: `the reconciliation has no ${ref.field}` };
+}
+
+function readLateness(ref: Ref<'lateness'>, s: ThresholdInput): Reading {
+  const l = s.scheduler?.lateness;
+  if (ref.stat === 'count') return { value: l?.count ?? 0 };
+  const v = l?.[ref.stat];
+  if (!l?.count || v === undefined || v === null) return { value: null, note: 'no scheduler lateness was recorded' };
+  return { value: v, samples: l.count };
+}
+
 function read(ref: MetricRef, s: ThresholdInput): Reading {
   switch (ref.kind) {
-    case 'latency': {
-      const top = s.operations?.[ref.op];
-      const stats = ref.raw ? top?.raw : top;
-      const count = top?.count ?? 0;
-      if (ref.stat === 'count') return { value: stats?.count ?? count };
-      if (count === 0) return { value: null, note: `no ${ref.op} operation completed` };
-      const v = stats?.[ref.stat];
-      if (v === undefined || v === null) return { value: null, note: `this summary has no ${ref.stat} for ${ref.op}` };
-      return { value: v, samples: count };
-    }
-    case 'errorRate': {
-      // errors.rate = E / (E + S), in percent. E: errors recorded, all classes (each failed attempt counts once,
-      // a retry that fails again counts again). S: operations that completed (the latency counts, all operations).
-      // A command answered with 4xx/5xx is both (it completed, and it is a server error).
-      const e = sum(ERROR_CLASSES.map((c) => s.errors?.[c]?.count ?? 0));
-      const ok = sum(OPERATIONS.map((op) => s.operations?.[op]?.count ?? 0));
-      if (e + ok === 0) return { value: null, note: 'no operation completed and no error was recorded' };
-      return {
-        value: (100 * e) / (e + ok),
-        note: `${e} error${e === 1 ? '' : 's'} / ${e + ok} attempts`,
-        samples: e + ok,
-      };
-    }
+    case 'latency':
+      return readLatency(ref, s);
+    case 'errorRate':
+      return readErrorRate(s);
     case 'errorCount':
-      return {
-        value:
-          ref.cls === undefined
-            ? sum(ERROR_CLASSES.map((c) => s.errors?.[c]?.count ?? 0))
-            : (s.errors?.[ref.cls]?.count ?? 0),
-      };
-    case 'ledger': {
-      const l = s.ledger;
-      if (l === undefined) return { value: null, note: 'no ledger' };
-      if (ref.field !== 'lost') {
-        const v = l[ref.field];
-        return v === undefined ? { value: null, note: `no ledger.${ref.field}` } : { value: v };
-      }
-      // Lost: given up on (failed), aged out (expired), and acknowledged yet never received by the target when a
-      // reconciliation says so. Dropped-by-route is by design and in-flight is unresolved, so neither counts.
-      const failed = l.failed ?? 0;
-      const expired = l.expired ?? 0;
-      const hidden = s.reconciliation?.acknowledgedNotReceived;
-      const value = failed + expired + (hidden ?? 0);
-      const note =
-        `failed ${failed} + expired ${expired}` +
-        (hidden === undefined ? '' : ` + acknowledged but not received ${hidden}`);
-      return { value, note };
-    }
-    case 'reconciliation': {
-      const v = s.reconciliation?.[ref.field];
-      if (s.reconciliation === undefined || s.reconciliation === null) {
-        return {
-          value: null,
-          note: 'no reconciliation (the target has no record of what it received; only the emulator does)',
-        };
-      }
-      return typeof v === 'number' ? { value: v } : { value: null, note: `the reconciliation has no ${ref.field}` };
-    }
+      return { value: ref.cls === undefined ? errorTotal(s) : (s.errors?.[ref.cls]?.count ?? 0) };
+    case 'ledger':
+      return readLedger(ref, s);
+    case 'reconciliation':
+      return readReconciliation(ref, s);
     case 'eventsWholeAfter':
       return eventsWholeAfter(s.events ?? []);
-    case 'lateness': {
-      const l = s.scheduler?.lateness;
-      if (ref.stat === 'count') return { value: l?.count ?? 0 };
-      const v = l?.[ref.stat];
-      if (!l?.count || v === undefined || v === null)
-        return { value: null, note: 'no scheduler lateness was recorded' };
-      return { value: v, samples: l.count };
-    }
+    case 'lateness':
+      return readLateness(ref, s);
   }
 }
 

@@ -9,29 +9,43 @@ import type { DashboardHandle, DashboardOptions } from './options.js';
 const MAX_LOG_LINES_PER_FLUSH = 20;
 const LOG_FLUSH_MS = 100;
 
-export function mountDashboard(opts: DashboardOptions): DashboardHandle {
-  let state = opts.initial;
-  // <Static> prints each item once, when it is added. A new batch (new key) starts a fresh list, so memory
-  // stays bounded and the lines already printed are not printed again.
-  let logs: { id: number; line: string }[] = [];
-  let logsKey = 0;
-  let nextLogId = 0;
-  let buffered: string[] = [];
-  let dropped = 0;
-  let flushTimer: NodeJS.Timeout | undefined;
-  let closed = false;
-  const element = () =>
-    createElement(Dashboard, {
-      state,
-      logs,
-      logsKey,
-      onStop: opts.onStop,
-      onPause: opts.onPause,
-      onDrill: opts.onDrill,
-      ...(opts.onInterrupt ? { onInterrupt: opts.onInterrupt } : {}),
-      ...(opts.deviceIds ? { deviceIds: opts.deviceIds } : {}),
-    });
-  const instance: Instance = render(element(), {
+/**
+ * The log lines <Static> prints, each once, when it is added. A new batch (new key) starts a fresh list, so memory
+ * stays bounded and the lines already printed are not printed again.
+ */
+class PrintedLog {
+  items: { id: number; line: string }[] = [];
+  key = 0;
+  private nextId = 0;
+  private buffered: string[] = [];
+  private dropped = 0;
+
+  /** Keeps a line for the next flush; past MAX_LOG_LINES_PER_FLUSH, only counts it. */
+  add(line: string): void {
+    if (this.buffered.length < MAX_LOG_LINES_PER_FLUSH) this.buffered.push(line);
+    else this.dropped += 1;
+  }
+
+  /** Moves the waiting lines (and a line for those dropped) to the printed list; false when there were none. */
+  flush(): boolean {
+    if (this.buffered.length === 0 && this.dropped === 0) return false;
+    const lines =
+      this.dropped > 0
+        ? [...this.buffered, `… and ${this.dropped} more log lines (--log-file keeps every line)`]
+        : this.buffered;
+    this.buffered = [];
+    this.dropped = 0;
+    this.items = [...this.items, ...lines.map((line) => ({ id: this.nextId++, line }))];
+    if (this.items.length > 200) {
+      this.items = lines.map((line) => ({ id: this.nextId++, line }));
+      this.key += 1;
+    }
+    return true;
+  }
+}
+
+function renderDashboard(opts: DashboardOptions, element: ReturnType<typeof createElement>): Instance {
+  return render(element, {
     ...(opts.stdout ? { stdout: opts.stdout } : {}),
     ...(opts.stdin ? { stdin: opts.stdin } : {}),
     ...(opts.stderr ? { stderr: opts.stderr } : {}),
@@ -40,19 +54,28 @@ export function mountDashboard(opts: DashboardOptions): DashboardHandle {
     patchConsole: opts.patchConsole ?? true,
     maxFps: 10,
   });
+}
+
+export function mountDashboard(opts: DashboardOptions): DashboardHandle {
+  let state = opts.initial;
+  const printed = new PrintedLog();
+  let flushTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const element = () =>
+    createElement(Dashboard, {
+      state,
+      logs: printed.items,
+      logsKey: printed.key,
+      onStop: opts.onStop,
+      onPause: opts.onPause,
+      onDrill: opts.onDrill,
+      ...(opts.onInterrupt ? { onInterrupt: opts.onInterrupt } : {}),
+      ...(opts.deviceIds ? { deviceIds: opts.deviceIds } : {}),
+    });
+  const instance = renderDashboard(opts, element());
   const flush = () => {
     flushTimer = undefined;
-    if (buffered.length === 0 && dropped === 0) return;
-    const lines =
-      dropped > 0 ? [...buffered, `… and ${dropped} more log lines (--log-file keeps every line)`] : buffered;
-    buffered = [];
-    dropped = 0;
-    logs = [...logs, ...lines.map((line) => ({ id: nextLogId++, line }))];
-    if (logs.length > 200) {
-      logs = lines.map((line) => ({ id: nextLogId++, line }));
-      logsKey += 1;
-    }
-    instance.rerender(element());
+    if (printed.flush()) instance.rerender(element());
   };
   return {
     update(next) {
@@ -62,8 +85,7 @@ export function mountDashboard(opts: DashboardOptions): DashboardHandle {
     },
     log(line) {
       if (closed) return;
-      if (buffered.length < MAX_LOG_LINES_PER_FLUSH) buffered.push(line);
-      else dropped += 1;
+      printed.add(line);
       // Each printed batch repaints the whole dashboard: batch them, on the coordinator's own thread.
       flushTimer ??= setTimeout(flush, LOG_FLUSH_MS);
     },

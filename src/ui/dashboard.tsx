@@ -1,6 +1,6 @@
 // The live dashboard (Ink). It renders a DashboardState and turns keys into the callbacks it was given;
 // it holds only view state (help, the device prompt, the device being looked at).
-import { useEffect, useRef, useState, type ReactNode } from 'react';
+import { useEffect, useRef, useState, type ReactNode, type RefObject } from 'react';
 import { Box, Static, Text, useInput, useStdin, useStdout } from 'ink';
 import type { DashboardState, DeviceDetail, DeviceMessage, EventRow, GroupRow } from './model.js';
 import { emptyStates, HISTORY_SECONDS, patternLabel, THING_STATES } from './model.js';
@@ -21,13 +21,13 @@ import { fmtClock, fmtCount, fmtMs, fmtRate, fmtRunTime, oneLine, progressBar, s
 
 export interface DashboardCallbacks {
   /** `q` (and the first Ctrl-C when onInterrupt is not given): stop gracefully. Called once. */
-  onStop(): void;
+  onStop: () => void;
   /** `p`: pause (true) or resume (false) arrivals. */
-  onPause(paused: boolean): void;
+  onPause: (paused: boolean) => void;
   /** `d` then an id: what the worker that owns it says; undefined when no such device. */
-  onDrill(deviceId: string): Promise<DeviceDetail | undefined>;
+  onDrill: (deviceId: string) => Promise<DeviceDetail | undefined>;
   /** Ctrl-C (the terminal is in raw mode, so no SIGINT arrives by itself). Default: stop, then SIGINT. */
-  onInterrupt?(): void;
+  onInterrupt?: () => void;
 }
 
 export interface DashboardProps extends DashboardCallbacks {
@@ -146,17 +146,39 @@ function sumRows(name: string, rows: readonly GroupRow[]): GroupRow {
   return { name, states };
 }
 
+type IdentityRowKind = 'group' | 'more' | 'pattern' | 'all';
+
+/** A count's look in the identities table: dim when 0, red for failed, green for connected, bold for backing off. */
+function stateColumnStyle(column: { states: readonly string[] }, n: number): Omit<Seg, 't'> {
+  if (n === 0) return { dim: true };
+  if (column.states.includes('failed')) return { red: true, bold: true };
+  if (column.states.includes('connected')) return { green: true };
+  if (column.states.includes('backingOff')) return { bold: true };
+  return {};
+}
+
+function identityRowSegs(row: GroupRow, kind: IdentityRowKind, t: ReturnType<typeof identityTable>): Seg[] {
+  const g = ' '.repeat(t.gap);
+  const segs: Seg[] = [seg(left(row.name, t.nameWidth), kind === 'all' ? { bold: true } : {})];
+  if (t.patternWidth > 0)
+    segs.push(seg(g + left(kind === 'group' || kind === 'pattern' ? (row.pattern ?? '') : '', t.patternWidth)));
+  t.columns.forEach((c, i) => {
+    const n = columnValue(c, row.states);
+    segs.push(seg(g), seg(right(fmtCount(n, t.widths[i]), t.widths[i] ?? 0), stateColumnStyle(c, n)));
+  });
+  segs.push(seg(g + right(fmtCount(groupTotal(row.states), t.totalWidth), t.totalWidth), { bold: kind === 'all' }));
+  return segs;
+}
+
 function Identities({ state, layout }: { state: DashboardState; layout: Layout }): ReactNode {
   const groups = state.groups;
   const shown = groups.slice(0, layout.groups);
   const hidden = groups.slice(layout.groups);
   const all = sumRows('all', groups);
-  const rows: { row: GroupRow; kind: 'group' | 'more' | 'pattern' | 'all' }[] = shown.map((row) => ({
-    row,
-    kind: 'group',
-  }));
+  const rows: { row: GroupRow; kind: IdentityRowKind }[] = shown.map((row) => ({ row, kind: 'group' }));
   if (hidden.length > 0) rows.push({ row: sumRows(`+${hidden.length} more`, hidden), kind: 'more' });
-  // Pattern rows: "by pattern" once, then each pattern in the pattern column (in the name column when it is not shown).
+  // Pattern rows: "by pattern" once, then each pattern in the pattern column (in the name column when it is not
+  // shown).
   const patterns = state.patterns
     .slice(0, layout.patterns)
     .map((p, i): GroupRow => ({ name: i === 0 ? 'by pattern' : '', pattern: p.label, states: p.states }));
@@ -172,29 +194,9 @@ function Identities({ state, layout }: { state: DashboardState; layout: Layout }
   return (
     <Box flexDirection="column">
       <Line segs={header} />
-      {rows.map(({ row, kind }) => {
-        const segs: Seg[] = [seg(left(row.name, t.nameWidth), kind === 'all' ? { bold: true } : {})];
-        if (t.patternWidth > 0)
-          segs.push(seg(g + left(kind === 'group' || kind === 'pattern' ? (row.pattern ?? '') : '', t.patternWidth)));
-        t.columns.forEach((c, i) => {
-          const n = columnValue(c, row.states);
-          const style: Omit<Seg, 't'> =
-            n === 0
-              ? { dim: true }
-              : c.states.includes('failed')
-                ? { red: true, bold: true }
-                : c.states.includes('connected')
-                  ? { green: true }
-                  : c.states.includes('backingOff')
-                    ? { bold: true }
-                    : {};
-          segs.push(seg(g), seg(right(fmtCount(n, t.widths[i]), t.widths[i] ?? 0), style));
-        });
-        segs.push(
-          seg(g + right(fmtCount(groupTotal(row.states), t.totalWidth), t.totalWidth), { bold: kind === 'all' }),
-        );
-        return <Line key={`${kind}:${row.name}:${row.pattern ?? ''}`} segs={segs} />;
-      })}
+      {rows.map(({ row, kind }) => (
+        <Line key={`${kind}:${row.name}:${row.pattern ?? ''}`} segs={identityRowSegs(row, kind, t)} />
+      ))}
     </Box>
   );
 }
@@ -218,9 +220,8 @@ function Rates({ state }: { state: DashboardState }): ReactNode {
   );
 }
 
-function Latency({ state, layout }: { state: DashboardState; layout: Layout }): ReactNode {
-  const width = layout.width;
-  const ops = state.operations;
+/** Which latency columns fit in `width`, and how wide each is. */
+function latencyColumns(width: number, ops: DashboardState['operations']) {
   const nameW = Math.max(10, ...ops.map((o) => o.name.length));
   const showTotal = width >= 110;
   const showP50 = width >= 60;
@@ -228,31 +229,41 @@ function Latency({ state, layout }: { state: DashboardState; layout: Layout }): 
   const rateW = 7;
   const fixed = nameW + (rateW + 2) + (showP50 ? 3 : 2) * (numW + 2) + (showTotal ? 11 : 0);
   const sparkW = Math.min(60, width - fixed - 2);
-  const showSpark = sparkW >= 8;
-  const header: Seg[] = [seg(left('latency ms', nameW), { bold: true })];
-  if (showTotal) header.push(seg(right('total', 11), { bold: true }));
-  header.push(seg(right('/s', rateW + 2), { bold: true }));
-  if (showP50) header.push(seg(right('p50', numW + 2), { bold: true }));
-  header.push(seg(right('p95', numW + 2), { bold: true }), seg(right('p99', numW + 2), { bold: true }));
-  if (showSpark)
+  return { nameW, showTotal, showP50, numW, rateW, sparkW, showSpark: sparkW >= 8 };
+}
+
+function latencyHeader(c: ReturnType<typeof latencyColumns>): Seg[] {
+  const header: Seg[] = [seg(left('latency ms', c.nameW), { bold: true })];
+  if (c.showTotal) header.push(seg(right('total', 11), { bold: true }));
+  header.push(seg(right('/s', c.rateW + 2), { bold: true }));
+  if (c.showP50) header.push(seg(right('p50', c.numW + 2), { bold: true }));
+  header.push(seg(right('p95', c.numW + 2), { bold: true }), seg(right('p99', c.numW + 2), { bold: true }));
+  if (c.showSpark)
     header.push(
       seg('  '),
-      seg(right(`p99 each second, last ${Math.min(sparkW, HISTORY_SECONDS)} s`, sparkW), { dim: true }),
+      seg(right(`p99 each second, last ${Math.min(c.sparkW, HISTORY_SECONDS)} s`, c.sparkW), { dim: true }),
     );
+  return header;
+}
+
+function Latency({ state, layout }: { state: DashboardState; layout: Layout }): ReactNode {
+  const ops = state.operations;
+  const c = latencyColumns(layout.width, ops);
+  const { nameW, numW, rateW, sparkW } = c;
   const shown = ops.slice(0, layout.operations);
   const hidden = ops.length - shown.length;
   return (
     <Box flexDirection="column">
-      <Line segs={header} />
+      <Line segs={latencyHeader(c)} />
       {ops.length === 0 ? <Line segs={[seg('no samples yet', { dim: true })]} /> : null}
       {shown.map((o) => {
         const segs: Seg[] = [seg(left(o.name, nameW))];
-        if (showTotal) segs.push(seg(right(fmtCount(o.count, 10), 11)));
+        if (c.showTotal) segs.push(seg(right(fmtCount(o.count, 10), 11)));
         segs.push(seg(right(fmtRate(o.perSecond), rateW + 2)));
-        if (showP50) segs.push(seg(right(fmtMs(o.p50), numW + 2)));
+        if (c.showP50) segs.push(seg(right(fmtMs(o.p50), numW + 2)));
         segs.push(seg(right(fmtMs(o.p95), numW + 2)), seg(right(fmtMs(o.p99), numW + 2), { bold: true }));
         // Right-aligned: the newest second is always at the right edge.
-        if (showSpark) segs.push(seg('  '), seg(right(sparkline(o.history, sparkW), sparkW)));
+        if (c.showSpark) segs.push(seg('  '), seg(right(sparkline(o.history, sparkW), sparkW)));
         return <Line key={o.name} segs={segs} />;
       })}
       {hidden > 0 ? (
@@ -340,39 +351,60 @@ function Events({ state, layout }: { state: DashboardState; layout: Layout }): R
   );
 }
 
-function Ledger({ state, width }: { state: DashboardState; width: number }): ReactNode {
-  const l = state.ledger;
-  const long = [
+type LedgerCells = readonly (readonly [string, number])[];
+const LEDGER_LABEL_WIDTH = 8;
+
+/** The ledger's cells and spacing: long headings, else short ones, else tight separators, whichever fits. */
+function ledgerLayout(l: DashboardState['ledger'], width: number) {
+  const long: LedgerCells = [
     ['generated', l.generated],
     ['acked', l.acknowledged],
     ['failed', l.failed],
     ['expired', l.expired],
     ['dropped', l.dropped],
     ['in flight', l.inFlight],
-  ] as const;
-  const short = [
+  ];
+  const short: LedgerCells = [
     ['gen', l.generated],
     ['ack', l.acknowledged],
     ['fail', l.failed],
     ['exp', l.expired],
     ['drop', l.dropped],
     ['flight', l.inFlight],
-  ] as const;
-  const measure = (cells: readonly (readonly [string, number])[]) =>
-    cells.map(([h, n]) => Math.max(h.length, fmtCount(n).length));
-  let cells: readonly (readonly [string, number])[] = long;
+  ];
+  const measure = (cells: LedgerCells) => cells.map(([h, n]) => Math.max(h.length, fmtCount(n).length));
+  let cells = long;
   let widths = measure(long);
-  const labelW = 8;
   let sep = 3;
-  const total = (ws: number[]) => labelW + ws.reduce((a, b) => a + b, 0) + sep * (ws.length - 1);
-  if (total(widths) > width) {
+  const total = () => LEDGER_LABEL_WIDTH + widths.reduce((a, b) => a + b, 0) + sep * (widths.length - 1);
+  if (total() > width) {
     cells = short;
     widths = measure(short);
   }
-  if (total(widths) > width) sep = 1;
+  if (total() > width) sep = 1;
+  return { cells, widths, sep, total: total() };
+}
+
+/** What follows the ledger's headings when there is room: stored, late and resent, then how identities got a hub. */
+function ledgerExtras(state: DashboardState): { extra: string; hubs: string } {
+  const l = state.ledger;
+  const extra = `  stored ${fmtCount(l.stored)} · late ${fmtCount(l.deliveredLate)} · resent ${fmtCount(l.resent)}`;
+  // How identities got their hub (DPS, the assignment cache, registered again).
+  const p = state.provisioning;
+  const hubs =
+    p === undefined || p.provisioned + p.reusedFromCache + p.reprovisioned === 0
+      ? ''
+      : ` · hubs: DPS ${fmtCount(p.provisioned)} · cache ${fmtCount(p.reusedFromCache)}` +
+        ` · again ${fmtCount(p.reprovisioned)}`;
+  return { extra, hubs };
+}
+
+function Ledger({ state, width }: { state: DashboardState; width: number }): ReactNode {
+  const l = state.ledger;
+  const { cells, widths, sep, total } = ledgerLayout(l, width);
   const ops = ['=', '+', '+', '+', '+'];
-  const head: Seg[] = [seg(left('ledger', labelW), { bold: true })];
-  const vals: Seg[] = [seg(' '.repeat(labelW))];
+  const head: Seg[] = [seg(left('ledger', LEDGER_LABEL_WIDTH), { bold: true })];
+  const vals: Seg[] = [seg(' '.repeat(LEDGER_LABEL_WIDTH))];
   cells.forEach(([h, n], i) => {
     const w = widths[i] ?? 0;
     if (i > 0) {
@@ -383,17 +415,10 @@ function Ledger({ state, width }: { state: DashboardState; width: number }): Rea
     head.push(seg(right(h, w), { bold: true }));
     vals.push(seg(right(fmtCount(n), w), i === 2 && n > 0 ? { red: true } : {}));
   });
-  const extra = `  stored ${fmtCount(l.stored)} · late ${fmtCount(l.deliveredLate)} · resent ${fmtCount(l.resent)}`;
-  // How identities got their hub (DPS, the assignment cache, registered again), when there is room for it.
-  const p = state.provisioning;
-  const hubs =
-    p === undefined || p.provisioned + p.reusedFromCache + p.reprovisioned === 0
-      ? ''
-      : ` · hubs: DPS ${fmtCount(p.provisioned)} · cache ${fmtCount(p.reusedFromCache)}` +
-        ` · again ${fmtCount(p.reprovisioned)}`;
-  if (total(widths) + chars(extra + hubs) <= width) head.push(seg(extra + hubs, { dim: true }));
-  else if (total(widths) + chars(extra) <= width) head.push(seg(extra, { dim: true }));
-  const tight = total(widths) + 12 > width;
+  const { extra, hubs } = ledgerExtras(state);
+  if (total + chars(extra + hubs) <= width) head.push(seg(extra + hubs, { dim: true }));
+  else if (total + chars(extra) <= width) head.push(seg(extra, { dim: true }));
+  const tight = total + 12 > width;
   vals.push(
     l.balanced
       ? seg(tight ? ' ✓' : '  ✓ balanced')
@@ -527,37 +552,19 @@ function MessageLine({ m, at, width }: { m: DeviceMessage; at: (ms: number) => s
   );
 }
 
-function DeviceView({
-  drill,
-  state,
-  width,
-  height,
-}: {
-  drill: Drill;
-  state: DashboardState;
-  width: number;
-  height: number;
-}): ReactNode {
-  if (drill.status === 'loading' && drill.detail === undefined)
-    return <Line segs={[seg(`asking the worker that runs ${drill.id}…`)]} />;
-  if (drill.status === 'missing')
-    return <Line segs={[seg(`no device "${drill.id}" in this run`, { red: true }), seg('  (d to try another)')]} />;
-  if (drill.status === 'error' && drill.detail === undefined)
-    return <Line segs={[seg(`could not ask about ${drill.id}: ${drill.error ?? 'unknown error'}`, { red: true })]} />;
-  const d = drill.detail!;
-  const at = (ms: number) => right(fmtRunTime(ms - state.startedAtMs), 10);
-  const facts = [
-    d.group,
-    patternLabel(d.pattern),
-    ...(d.workerIndex === undefined ? [] : [`worker ${d.workerIndex}`]),
-    `${fmtCount(d.pendingAcks)} unacked`,
-  ];
+/** The device's state machine on one line, its current state highlighted. */
+function StateLine({ current, width }: { current: string; width: number }): ReactNode {
   const machine: Seg[] = [seg(left('state', 8), { bold: true })];
   const wide = width >= 95;
   THING_STATES.forEach((s, i) => {
     if (i > 0) machine.push(seg(i < 5 ? (wide ? ' › ' : '›') : wide ? ' · ' : '·', { dim: true }));
-    machine.push(s === d.state ? seg(` ${s} `, { inverse: true, bold: true, red: s === 'failed' }) : seg(s));
+    machine.push(s === current ? seg(` ${s} `, { inverse: true, bold: true, red: s === 'failed' }) : seg(s));
   });
+  return <Line segs={machine} />;
+}
+
+/** How many state changes and messages fit in `height` rows beside the title, state line and list titles. */
+function deviceRows(d: DeviceDetail, height: number): { nTransitions: number; nMessages: number } {
   // Title, state line, two list titles, and whichever optional lines are there.
   const fixed =
     4 +
@@ -574,38 +581,20 @@ function DeviceView({
     Math.max(1, room - Math.min(3, d.transitions.length || 1)),
   );
   const nTransitions = Math.min(d.transitions.length, Math.max(1, room - nMessages));
-  const since =
-    d.messagesSinceMs === undefined ? '' : ` · recorded since ${fmtRunTime(d.messagesSinceMs - state.startedAtMs)}`;
-  const recorded = d.messagesRecorded ?? d.messages.length;
+  return { nTransitions, nMessages };
+}
+
+function Transitions({ d, n, at }: { d: DeviceDetail; n: number; at: (ms: number) => string }): ReactNode {
   return (
-    <Box flexDirection="column">
-      <Line
-        segs={[
-          seg('device ', { bold: true }),
-          seg(d.deviceId, { bold: true, inverse: true }),
-          seg(`  ${facts.join(' · ')}`),
-          ...(drill.status === 'error' ? [seg('  (stale)', { red: true })] : []),
-        ]}
-      />
-      <Line segs={machine} />
-      {d.modules && d.modules.length > 0 ? (
-        <Line
-          segs={[
-            seg(left('modules', 8), { bold: true }),
-            seg(d.modules.map((m) => `${m.moduleId} ${m.state}`).join(' · ')),
-          ]}
-        />
-      ) : null}
+    <>
       <Line
         segs={[
           seg('state changes', { bold: true }),
-          seg(d.transitions.length > nTransitions ? ` (last ${nTransitions} of ${d.transitions.length})` : '', {
-            dim: true,
-          }),
+          seg(d.transitions.length > n ? ` (last ${n} of ${d.transitions.length})` : '', { dim: true }),
         ]}
       />
       {d.transitions.length === 0 ? <Line segs={[seg('  none yet', { dim: true })]} /> : null}
-      {d.transitions.slice(-nTransitions).map((t, i) => (
+      {d.transitions.slice(-n).map((t, i) => (
         <Line
           key={`t${i}`}
           segs={[
@@ -616,20 +605,84 @@ function DeviceView({
           ]}
         />
       ))}
+    </>
+  );
+}
+
+function Messages(props: {
+  d: DeviceDetail;
+  n: number;
+  at: (ms: number) => string;
+  width: number;
+  since: string;
+}): ReactNode {
+  const { d, n, at, width, since } = props;
+  const recorded = d.messagesRecorded ?? d.messages.length;
+  return (
+    <>
       <Line
         segs={[
           seg('last messages', { bold: true }),
-          seg(` newest first${recorded > nMessages ? ` (${nMessages} of ${fmtCount(recorded)})` : ''}${since}`, {
-            dim: true,
-          }),
+          seg(` newest first${recorded > n ? ` (${n} of ${fmtCount(recorded)})` : ''}${since}`, { dim: true }),
         ]}
       />
       {d.messages.length === 0 ? (
         <Line segs={[seg('  none yet: recording began when this view opened', { dim: true })]} />
       ) : null}
-      {d.messages.slice(0, nMessages).map((m, i) => (
+      {d.messages.slice(0, n).map((m, i) => (
         <MessageLine key={`m${i}`} m={m} at={at} width={width} />
       ))}
+    </>
+  );
+}
+
+/** What the device view shows without an answer to show: asking, no such device, or the question failed. */
+function drillNotice(drill: Drill): ReactNode {
+  if (drill.status === 'loading' && drill.detail === undefined)
+    return <Line segs={[seg(`asking the worker that runs ${drill.id}…`)]} />;
+  if (drill.status === 'missing')
+    return <Line segs={[seg(`no device "${drill.id}" in this run`, { red: true }), seg('  (d to try another)')]} />;
+  if (drill.status === 'error' && drill.detail === undefined)
+    return <Line segs={[seg(`could not ask about ${drill.id}: ${drill.error ?? 'unknown error'}`, { red: true })]} />;
+  return undefined;
+}
+
+function DeviceView(props: { drill: Drill; state: DashboardState; width: number; height: number }): ReactNode {
+  const { drill, state, width } = props;
+  const notice = drillNotice(drill);
+  if (notice !== undefined) return notice;
+  const d = drill.detail!;
+  const at = (ms: number) => right(fmtRunTime(ms - state.startedAtMs), 10);
+  const facts = [
+    d.group,
+    patternLabel(d.pattern),
+    ...(d.workerIndex === undefined ? [] : [`worker ${d.workerIndex}`]),
+    `${fmtCount(d.pendingAcks)} unacked`,
+  ];
+  const { nTransitions, nMessages } = deviceRows(d, props.height);
+  const since =
+    d.messagesSinceMs === undefined ? '' : ` · recorded since ${fmtRunTime(d.messagesSinceMs - state.startedAtMs)}`;
+  return (
+    <Box flexDirection="column">
+      <Line
+        segs={[
+          seg('device ', { bold: true }),
+          seg(d.deviceId, { bold: true, inverse: true }),
+          seg(`  ${facts.join(' · ')}`),
+          ...(drill.status === 'error' ? [seg('  (stale)', { red: true })] : []),
+        ]}
+      />
+      <StateLine current={d.state} width={width} />
+      {d.modules && d.modules.length > 0 ? (
+        <Line
+          segs={[
+            seg(left('modules', 8), { bold: true }),
+            seg(d.modules.map((m) => `${m.moduleId} ${m.state}`).join(' · ')),
+          ]}
+        />
+      ) : null}
+      <Transitions d={d} n={nTransitions} at={at} />
+      <Messages d={d} n={nMessages} at={at} width={width} since={since} />
       {d.lastError ? (
         <Line
           segs={[
@@ -662,21 +715,14 @@ function useTerminalSize(columns?: number, rows?: number): { columns: number; ro
   return columns !== undefined && rows !== undefined ? { columns, rows } : size;
 }
 
-export function Dashboard(props: DashboardProps): ReactNode {
-  const { state } = props;
-  const { columns, rows } = useTerminalSize(props.columns, props.rows);
-  const width = Math.max(20, columns);
-  const { isRawModeSupported } = useStdin();
-  // The view lives in a ref: keys are reduced synchronously, one after the other, whatever React batches.
-  const view = useRef<View>(initialView(state.paused));
-  const [, repaint] = useState(0);
+type Ask = (id: string, keep?: DeviceDetail) => void;
+
+/** The device being looked at, and how to ask its worker about one (an answer after unmounting is dropped). */
+function useDrill(callbacks: RefObject<DashboardProps>): [Drill | null, Ask] {
   const [drill, setDrill] = useState<Drill | null>(null);
   const mounted = useRef(true);
-  const callbacks = useRef<DashboardProps>(props);
-  callbacks.current = props;
   useEffect(() => () => void (mounted.current = false), []);
-
-  const ask = (id: string, keep?: DeviceDetail) => {
+  const ask: Ask = (id, keep) => {
     setDrill({ id, status: 'loading', ...(keep ? { detail: keep } : {}) });
     callbacks.current.onDrill(id).then(
       (detail) => {
@@ -691,11 +737,15 @@ export function Dashboard(props: DashboardProps): ReactNode {
       },
     );
   };
+  return [drill, ask];
+}
 
+/**
+ * While a device is on screen, ask again now and then; one question at a time. Only the answer (a new drill) or
+ * a change of view restarts the timer: the run's own updates re-render every second and must not.
+ */
+function useDeviceRefresh(view: RefObject<View>, drill: Drill | null, ask: Ask, refreshMs: number): void {
   const v = view.current;
-  // While a device is on screen, ask again now and then; one question at a time. Only the answer (a new drill) or
-  // a change of view restarts the timer: the run's own updates re-render every second and must not.
-  const refreshMs = props.deviceRefreshMs ?? 2000;
   useEffect(() => {
     if (
       v.mode !== 'device' ||
@@ -711,7 +761,28 @@ export function Dashboard(props: DashboardProps): ReactNode {
     }, refreshMs);
     return () => clearTimeout(timer);
   }, [v.mode, v.deviceId, drill, refreshMs]);
+}
 
+/** Carries out what the keys asked for, through the callbacks; Ctrl-C without onInterrupt stops, then SIGINTs. */
+function applyEffects(effects: Effect[], view: RefObject<View>, cb: DashboardProps, ask: Ask): void {
+  for (const e of effects) {
+    if (e.type === 'stop') cb.onStop();
+    else if (e.type === 'pause') cb.onPause(e.paused);
+    else if (e.type === 'drill') ask(e.deviceId);
+    else if (cb.onInterrupt) cb.onInterrupt();
+    else if (e.count === 1) {
+      if (!view.current.stopRequested) {
+        view.current = { ...view.current, stopRequested: true };
+        cb.onStop();
+      }
+    } else process.kill(process.pid, 'SIGINT');
+  }
+}
+
+/** Keys, reduced one after the other into the view; a changed view repaints and its effects run. */
+function useKeys(view: RefObject<View>, callbacks: RefObject<DashboardProps>, ask: Ask): void {
+  const { isRawModeSupported } = useStdin();
+  const [, repaint] = useState(0);
   useInput(
     (input, key) => {
       const effects: Effect[] = [];
@@ -723,23 +794,44 @@ export function Dashboard(props: DashboardProps): ReactNode {
       }
       if (view.current === before) return;
       repaint((n) => n + 1);
-      const cb = callbacks.current;
-      for (const e of effects) {
-        if (e.type === 'stop') cb.onStop();
-        else if (e.type === 'pause') cb.onPause(e.paused);
-        else if (e.type === 'drill') ask(e.deviceId);
-        else if (cb.onInterrupt) cb.onInterrupt();
-        else if (e.count === 1) {
-          if (!view.current.stopRequested) {
-            view.current = { ...view.current, stopRequested: true };
-            cb.onStop();
-          }
-        } else process.kill(process.pid, 'SIGINT');
-      }
+      applyEffects(effects, view, callbacks.current, ask);
     },
     { isActive: isRawModeSupported === true },
   );
+}
 
+/** The main view: identities, rates, latency, errors, events, and the ledger and system lines when they fit. */
+function Overview({ state, layout, width }: { state: DashboardState; layout: Layout; width: number }): ReactNode {
+  const gap = layout.gaps ? <Blank /> : null;
+  return (
+    <>
+      <Identities state={state} layout={layout} />
+      <Rates state={state} />
+      {gap}
+      <Latency state={state} layout={layout} />
+      {gap}
+      <Errors state={state} layout={layout} />
+      <Events state={state} layout={layout} />
+      {layout.ledger || layout.system ? gap : null}
+      {layout.ledger ? <Ledger state={state} width={width} /> : null}
+      {layout.system ? <System state={state} layout={layout} /> : null}
+    </>
+  );
+}
+
+export function Dashboard(props: DashboardProps): ReactNode {
+  const { state } = props;
+  const { columns, rows } = useTerminalSize(props.columns, props.rows);
+  const width = Math.max(20, columns);
+  // The view lives in a ref: keys are reduced synchronously, one after the other, whatever React batches.
+  const view = useRef<View>(initialView(state.paused));
+  const callbacks = useRef<DashboardProps>(props);
+  callbacks.current = props;
+  const [drill, ask] = useDrill(callbacks);
+  useDeviceRefresh(view, drill, ask, props.deviceRefreshMs ?? 2000);
+  useKeys(view, callbacks, ask);
+
+  const v = view.current;
   const mode = v.mode;
   const paused = v.paused;
   const stopping = v.stopRequested || state.stopping;
@@ -747,24 +839,9 @@ export function Dashboard(props: DashboardProps): ReactNode {
   const layout = planLayout(state, width, rows);
   const body = (() => {
     if (mode === 'help') return <Help width={width} />;
-    if (mode === 'device' || (mode === 'prompt' && shownDrill !== null)) {
+    if (mode === 'device' || (mode === 'prompt' && shownDrill !== null))
       return shownDrill ? <DeviceView drill={shownDrill} state={state} width={width} height={rows - 4} /> : null;
-    }
-    const gap = layout.gaps ? <Blank /> : null;
-    return (
-      <>
-        <Identities state={state} layout={layout} />
-        <Rates state={state} />
-        {gap}
-        <Latency state={state} layout={layout} />
-        {gap}
-        <Errors state={state} layout={layout} />
-        <Events state={state} layout={layout} />
-        {layout.ledger || layout.system ? gap : null}
-        {layout.ledger ? <Ledger state={state} width={width} /> : null}
-        {layout.system ? <System state={state} layout={layout} /> : null}
-      </>
-    );
+    return <Overview state={state} layout={layout} width={width} />;
   })();
 
   return (

@@ -67,16 +67,9 @@ function statesAt(t: number): Record<string, Record<string, number>>[] {
   );
 }
 
-function interval(t: number): IntervalView {
-  const connected = Math.min(1220, Math.floor((1220 * t) / 40));
-  const sent = paused ? Math.floor(connected * 0.5) : connected * 2;
-  const failed = Math.floor(rnd() * 3);
-  const acked = Math.max(0, sent - failed - Math.floor(rnd() * 5));
-  ledger.generated += sent;
-  ledger.acknowledged += acked;
-  ledger.failed += failed;
-  const wave = 1 + 0.8 * Math.sin(t / 6);
-  const op = (count: number, base: number) => ({
+/** Latency of one operation over the second: a slow wave with some noise on p99. */
+function demoOperation(count: number, base: number, wave: number) {
+  return {
     count,
     perSecond: count,
     p50: base * wave,
@@ -84,16 +77,24 @@ function interval(t: number): IntervalView {
     p99: base * (4 + rnd() * 3) * wave,
     max: base * 9,
     raw: { p50: base, p95: base * 2, p99: base * 3, max: base * 8 },
-  });
-  const operations: IntervalView['operations'] = { telemetry: op(sent, 3.2) };
+  };
+}
+
+/** Telemetry all along, provisioning and connecting while the fleet arrives, a command and patches now and then. */
+function demoOperations(t: number, sent: number): IntervalView['operations'] {
+  const wave = 1 + 0.8 * Math.sin(t / 6);
+  const operations: IntervalView['operations'] = { telemetry: demoOperation(sent, 3.2, wave) };
   if (t < 45) {
-    operations.provision = op(30, 180);
-    operations.connect = op(30, 42);
+    operations.provision = demoOperation(30, 180, wave);
+    operations.connect = demoOperation(30, 42, wave);
   }
-  if (t % 5 === 0) operations.command = op(1, 12);
-  if (t % 3 === 0) operations.reportedPatch = op(4, 9);
-  for (const [k, v] of Object.entries(operations)) totals[k] = (totals[k] ?? 0) + (v?.count ?? 0);
-  const errs = failed;
+  if (t % 5 === 0) operations.command = demoOperation(1, 12, wave);
+  if (t % 3 === 0) operations.reportedPatch = demoOperation(4, 9, wave);
+  return operations;
+}
+
+/** Timeouts whenever a message failed, auth errors after 12 s, throttling now and then after 25 s. */
+function demoErrors(t: number, failed: number): void {
   if (failed > 0) {
     errors.timeout = {
       count: (errors.timeout?.count ?? 0) + failed,
@@ -110,6 +111,19 @@ function interval(t: number): IntervalView {
       count: (errors.throttled?.count ?? 0) + 1,
       lastMessage: 'HTTP 429 IoTHubQuotaExceeded\nretry after 10 s',
     };
+}
+
+function interval(t: number): IntervalView {
+  const connected = Math.min(1220, Math.floor((1220 * t) / 40));
+  const sent = paused ? Math.floor(connected * 0.5) : connected * 2;
+  const failed = Math.floor(rnd() * 3);
+  const acked = Math.max(0, sent - failed - Math.floor(rnd() * 5));
+  ledger.generated += sent;
+  ledger.acknowledged += acked;
+  ledger.failed += failed;
+  const operations = demoOperations(t, sent);
+  for (const [k, v] of Object.entries(operations)) totals[k] = (totals[k] ?? 0) + (v?.count ?? 0);
+  demoErrors(t, failed);
   second += 1;
   return {
     startMs: second * 1000 - 1000,
@@ -127,13 +141,37 @@ function interval(t: number): IntervalView {
       deliveredLate: 0,
       resent: 0,
     },
-    rates: { generatedPerSecond: sent, acknowledgedPerSecond: acked, failedPerSecond: failed, errorsPerSecond: errs },
+    rates: { generatedPerSecond: sent, acknowledgedPerSecond: acked, failedPerSecond: failed, errorsPerSecond: failed },
     errors: {},
     gauges: {},
     connected,
     snapshots: 2,
     lateness: { count: 1000, p99: 0.5 + rnd() * (t % 10 === 0 ? 8 : 1), max: 14.5 },
   };
+}
+
+/** Eight recent messages, newest first as a worker answers: telemetry, one command, the newest still pending. */
+function demoMessages(at: (s: number) => number, now: number): DeviceDetail['messages'] {
+  return Array.from({ length: 8 }, (_, i) => ({
+    atMs: at(Math.max(1, now - 8 + i)),
+    direction: i === 5 ? ('down' as const) : ('up' as const),
+    kind: i === 5 ? 'command' : 'telemetry',
+    status: i === 7 ? ('pending' as const) : i === 5 ? ('answered' as const) : ('acked' as const),
+    latencyMs: i === 7 ? null : 3 + i,
+    bytes: i === 5 ? 2 : 20,
+    summary: i === 5 ? 'getMaxMinReport → 200' : `{"temperature":${(20 + i / 3).toFixed(1)}}`,
+  })).reverse();
+}
+
+function demoTransitions(group: string, at: (s: number) => number): DeviceDetail['transitions'] {
+  return [
+    { atMs: at(0.5), from: 'waiting', to: 'provisioning' },
+    { atMs: at(0.9), from: 'provisioning', to: 'connecting' },
+    { atMs: at(1.0), from: 'connecting', to: 'connected' },
+    ...(group === 'leaf-sensors'
+      ? [{ atMs: at(12), from: 'connected' as const, to: 'backingOff' as const, reason: 'connection lost: ECONNRESET' }]
+      : []),
+  ];
 }
 
 function detail(id: string): DeviceDetail | undefined {
@@ -149,31 +187,8 @@ function detail(id: string): DeviceDetail | undefined {
     state: group.name === 'leaf-sensors' ? 'backingOff' : 'connected',
     workerIndex: 1,
     pendingAcks: 2,
-    transitions: [
-      { atMs: at(0.5), from: 'waiting', to: 'provisioning' },
-      { atMs: at(0.9), from: 'provisioning', to: 'connecting' },
-      { atMs: at(1.0), from: 'connecting', to: 'connected' },
-      ...(group.name === 'leaf-sensors'
-        ? [
-            {
-              atMs: at(12),
-              from: 'connected' as const,
-              to: 'backingOff' as const,
-              reason: 'connection lost: ECONNRESET',
-            },
-          ]
-        : []),
-    ],
-    // Newest first, as a worker answers.
-    messages: Array.from({ length: 8 }, (_, i) => ({
-      atMs: at(Math.max(1, now - 8 + i)),
-      direction: i === 5 ? ('down' as const) : ('up' as const),
-      kind: i === 5 ? 'command' : 'telemetry',
-      status: i === 7 ? ('pending' as const) : i === 5 ? ('answered' as const) : ('acked' as const),
-      latencyMs: i === 7 ? null : 3 + i,
-      bytes: i === 5 ? 2 : 20,
-      summary: i === 5 ? 'getMaxMinReport → 200' : `{"temperature":${(20 + i / 3).toFixed(1)}}`,
-    })).reverse(),
+    transitions: demoTransitions(group.name, at),
+    messages: demoMessages(at, now),
     messagesSinceMs: at(Math.max(0, now - 10)),
     messagesRecorded: 8,
     ...(group.name === 'edge-gateways'

@@ -108,17 +108,17 @@ export function progressBar(fraction: number, width: number): string {
   return '█'.repeat(filled) + '░'.repeat(width - filled);
 }
 
+// eslint-disable-next-line no-control-regex -- an ANSI escape sequence (ESC [ ... final byte) is what it strips
+const ANSI_ESCAPE = /\u001B\[[0-?]*[ -/]*[@-~]/g;
+// eslint-disable-next-line no-control-regex -- control characters (C0, DEL, C1) are what it strips
+const CONTROL_CHARACTERS = /[\u0000-\u001F\u007F-\u009F]+/g;
+
 /**
  * One line of text from something a remote end said: no control characters (an ANSI escape in an error
  * message would repaint the terminal), whitespace collapsed.
  */
 export function oneLine(s: string): string {
-   
-  return s
-    .replace(/\u001B\[[0-?]*[ -/]*[@-~]/g, '')
-    .replace(/[\u0000-\u001F\u007F-\u009F]+/g, ' ')
-    .replace(/\s+/g, ' ')
-    .trim();
+  return s.replace(ANSI_ESCAPE, '').replace(CONTROL_CHARACTERS, ' ').replace(/\s+/g, ' ').trim();
 }
 
 /** Cut to `width` characters with an ellipsis (for the plain line; Ink truncates by cell width itself). */

@@ -43,7 +43,7 @@ export const initialView = (paused = false): View => ({
   interrupts: 0,
 });
 
-// eslint-disable-next-line no-control-regex
+// eslint-disable-next-line no-control-regex -- a key with a control character is a command, not text to type
 const isPrintable = (s: string) => s.length > 0 && !/[\u0000-\u001F\u007F]/.test(s);
 
 export function reduceKey(

@@ -208,6 +208,45 @@ export function shownEvents(state: DashboardState, max: number): EventRow[] {
   return max <= 0 ? [] : rows.slice(-max);
 }
 
+type Plan = Omit<Layout, 'height'>;
+type Lists = Record<'groups' | 'operations' | 'errors', number>;
+
+/** Where planning starts: one row of each list, no optional section, the system line on one line if it fits. */
+function smallestPlan(state: DashboardState, columns: number): Plan {
+  const p = systemParts(state, columns);
+  return {
+    width: columns,
+    groups: Math.min(state.groups.length, 1),
+    patterns: 0,
+    operations: Math.min(state.operations.length, 1),
+    errors: Math.min(state.errors.length, 1),
+    events: 0,
+    ledger: false,
+    system: false,
+    systemLines: segsWidth([...p.late, SYSTEM_JOIN, ...p.work, ...p.proc]) <= columns ? 1 : 2,
+    gaps: false,
+  };
+}
+
+/** One more row for each list in turn, up to `caps` (and what there is), while the view fits. */
+function growLists(l: Plan, fits: () => boolean, caps: Lists, counts: Lists): void {
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const key of ['groups', 'operations', 'errors'] as const) {
+      if (l[key] >= Math.min(caps[key], counts[key])) continue;
+      l[key] += 1;
+      if (fits()) grew = true;
+      else l[key] -= 1;
+    }
+  }
+}
+
+/** Turns on a section (or the gaps), then off again unless the view still fits. */
+function addIfFits(l: Plan, fits: () => boolean, key: 'ledger' | 'system' | 'gaps'): void {
+  l[key] = true;
+  if (!fits()) l[key] = false;
+}
+
 /**
  * Fits the main view into `rows - 1` lines: Ink repaints the whole screen (and flickers) once a frame is as
  * tall as the terminal. First a few rows of each list, then the ledger and the system line, then the rest
@@ -215,43 +254,17 @@ export function shownEvents(state: DashboardState, max: number): EventRow[] {
  */
 export function planLayout(state: DashboardState, columns: number, rows: number): Layout {
   const budget = Math.max(8, rows - 1);
-  const G = state.groups.length;
-  const O = state.operations.length;
-  const E = state.errors.length;
-  const l: Omit<Layout, 'height'> = {
-    width: columns,
-    groups: Math.min(G, 1),
-    patterns: 0,
-    operations: Math.min(O, 1),
-    errors: Math.min(E, 1),
-    events: 0,
-    ledger: false,
-    system: false,
-    systemLines: (() => {
-      const p = systemParts(state, columns);
-      return segsWidth([...p.late, SYSTEM_JOIN, ...p.work, ...p.proc]) <= columns ? 1 : 2;
-    })(),
-    gaps: false,
+  const counts: Lists = {
+    groups: state.groups.length,
+    operations: state.operations.length,
+    errors: state.errors.length,
   };
+  const l = smallestPlan(state, columns);
   const fits = () => mainHeight(state, l) <= budget;
-  const grow = (caps: { groups: number; operations: number; errors: number }) => {
-    for (let grew = true; grew;) {
-      grew = false;
-      for (const key of ['groups', 'operations', 'errors'] as const) {
-        const max = Math.min(caps[key], key === 'groups' ? G : key === 'operations' ? O : E);
-        if (l[key] >= max) continue;
-        l[key] += 1;
-        if (fits()) grew = true;
-        else l[key] -= 1;
-      }
-    }
-  };
   if (!fits()) l.errors = 0;
-  grow({ groups: 3, operations: 3, errors: 1 });
-  l.ledger = true;
-  if (!fits()) l.ledger = false;
-  l.system = true;
-  if (!fits()) l.system = false;
+  growLists(l, fits, { groups: 3, operations: 3, errors: 1 }, counts);
+  addIfFits(l, fits, 'ledger');
+  addIfFits(l, fits, 'system');
   // Events: as many lines as there are to show, while they fit.
   const events = shownEvents(state, Infinity).length;
   while (l.events < events) {
@@ -265,8 +278,7 @@ export function planLayout(state: DashboardState, columns: number, rows: number)
     l.patterns = state.patterns.length;
     if (!fits()) l.patterns = 0;
   }
-  grow({ groups: Infinity, operations: Infinity, errors: Infinity });
-  l.gaps = true;
-  if (!fits()) l.gaps = false;
+  growLists(l, fits, { groups: Infinity, operations: Infinity, errors: Infinity }, counts);
+  addIfFits(l, fits, 'gaps');
   return { ...l, height: mainHeight(state, l) };
 }

@@ -4,16 +4,16 @@ import type { DashboardState, DeviceDetail } from './model.js';
 
 export interface DashboardOptions extends DashboardCallbacks {
   initial: DashboardState;
-  onStop(): void;
-  onPause(paused: boolean): void;
-  onDrill(deviceId: string): Promise<DeviceDetail | undefined>;
+  onStop: () => void;
+  onPause: (paused: boolean) => void;
+  onDrill: (deviceId: string) => Promise<DeviceDetail | undefined>;
   /** Ids the device prompt completes with Tab (e.g. the plan's identities). */
   deviceIds?: readonly string[];
   /**
    * Ctrl-C (raw mode: the terminal sends no SIGINT). Default: the first stops gracefully (onStop), the second
    * raises SIGINT on the process, as the terminal would have.
    */
-  onInterrupt?(): void;
+  onInterrupt?: () => void;
   /** Streams; default the process's. */
   stdout?: NodeJS.WriteStream;
   stdin?: NodeJS.ReadStream;

@@ -12,7 +12,14 @@ import { HubClient } from '../../sim/hub-client.js';
 import { Prng, seedFor } from '../../sim/model/random.js';
 import type { ClosedLoop } from '../measure.js';
 import { percentiles } from '../measure.js';
-import { TELEMETRY_BODY, type AdapterFactory, type TelemetryWindow } from './adapter.js';
+import type { ClientJob } from '../job.js';
+import {
+  localAddressFor,
+  TELEMETRY_BODY,
+  type AdapterFactory,
+  type ClientAdapter,
+  type TelemetryWindow,
+} from './adapter.js';
 
 /** The recorder, with a hook for the bench to learn that a twin GET finished (no per-device wrapper). */
 class ObservedRecorder extends MetricsRecorder {
@@ -33,86 +40,180 @@ class ObservedRecorder extends MetricsRecorder {
 
 const cumulative = () => ({ corrected: newCumulativeHistogram(), raw: newCumulativeHistogram() });
 
-export const edgefleetAdapter: AdapterFactory = async (job, keys, ids, warm) => {
-  const metrics = new ObservedRecorder();
-  const scheduler = new Scheduler((late) => metrics.recordLateness(late));
-  // The engine worker's context, as src/engine/worker.ts builds it.
-  const states: Record<string, Record<string, number>> = {};
-  const stateTotals: Record<string, number> = {};
-  const acknowledgedBy: Record<string, number> = {};
-  let loop: ClosedLoop | undefined;
-  const target: AzureTarget = {
+const OPS = ['telemetry', 'connect', 'twinGet'] as const;
+
+/** The worker's once-a-second snapshots, merged as the coordinator merges them. */
+class MergedSnapshots {
+  readonly ops = { telemetry: cumulative(), connect: cumulative(), twinGet: cumulative() };
+  readonly lateness = newCumulativeHistogram();
+  readonly ledger = { generated: 0, acknowledged: 0, failed: 0 };
+
+  absorb(snap: MetricsSnapshot): void {
+    for (const op of OPS) {
+      const h = snap.ops[op];
+      if (h === undefined) continue;
+      this.ops[op].corrected.add(decodeHistogram(h.corrected, 32));
+      this.ops[op].raw.add(decodeHistogram(h.raw, 32));
+    }
+    if (snap.lateness !== undefined) this.lateness.add(decodeHistogram(snap.lateness, 32));
+    this.ledger.generated += snap.ledger.generated;
+    this.ledger.acknowledged += snap.ledger.acknowledged;
+    this.ledger.failed += snap.ledger.failed;
+  }
+
+  reset(): void {
+    for (const op of OPS) {
+      this.ops[op].corrected.reset();
+      this.ops[op].raw.reset();
+    }
+    this.lateness.reset();
+    this.ledger.generated = this.ledger.acknowledged = this.ledger.failed = 0;
+  }
+
+  connectLatency(): ReturnType<ClientAdapter['connectLatency']> {
+    const c = this.ops.connect.raw;
+    if (c.totalCount === 0) return undefined;
+    // SimDevice times CONNECT..SUBACK and the twin GET after it apart.
+    const twin = percentiles(this.ops.twinGet.raw);
+    return {
+      what: `TLS+CONNECT+SUBSCRIBE (twin GET after it: p50 ${twin.p50Ms} ms, p99 ${twin.p99Ms} ms)`,
+      stats: percentiles(c),
+    };
+  }
+
+  window(inFlight: number): TelemetryWindow {
+    return {
+      sent: this.ledger.generated,
+      acknowledged: this.ledger.acknowledged,
+      failed: this.ledger.failed,
+      inFlight,
+      puback: percentiles(this.ops.telemetry.raw),
+      pubackCorrected: percentiles(this.ops.telemetry.corrected),
+      lateness: percentiles(this.lateness),
+    };
+  }
+}
+
+/** Per-group and total state counts, kept as the engine worker keeps them for the live view. */
+class StateCounts {
+  readonly byGroup: Record<string, Record<string, number>> = {};
+  readonly totals: Record<string, number> = {};
+
+  constructor(private readonly metrics: MetricsRecorder) {}
+
+  changed(group: string, from: ThingState, to: ThingState): void {
+    const g = (this.byGroup[group] ??= {});
+    g[from] = (g[from] ?? 0) - 1;
+    g[to] = (g[to] ?? 0) + 1;
+    this.totals[from] = (this.totals[from] ?? 0) - 1;
+    this.totals[to] = (this.totals[to] ?? 0) + 1;
+    this.metrics.setGauge(from, this.totals[from]);
+    this.metrics.setGauge(to, this.totals[to]);
+  }
+
+  waiting(group: string, count: number): void {
+    this.totals.waiting = count;
+    this.byGroup[group] = { waiting: count };
+  }
+}
+
+function emulatorTarget(job: ClientJob): AzureTarget {
+  return {
     kind: 'emulator',
     dps: { host: job.target.host, port: job.target.port, idScope: 'unused' },
     groupKeys: { devices: '', edgeDevices: '' },
     caPem: job.target.caPem,
     hubHttpsPort: 0,
   };
-  const ctx: SimContext = {
-    scheduler,
-    metrics,
-    target,
-    localAddress: (ordinal) =>
-      job.localAddresses.length === 0 ? undefined : job.localAddresses[ordinal % job.localAddresses.length],
+}
+
+/** The engine worker's context, as src/engine/worker.ts builds it; `failed` hears of a device that gave up. */
+function benchContext(
+  job: ClientJob,
+  parts: { target: AzureTarget; scheduler: Scheduler; metrics: MetricsRecorder; states: StateCounts },
+  failed: (err: Error) => void,
+): SimContext {
+  const acknowledgedBy: Record<string, number> = {};
+  return {
+    scheduler: parts.scheduler,
+    metrics: parts.metrics,
+    target: parts.target,
+    localAddress: (ordinal) => localAddressFor(job, ordinal),
     stateChanged(group: string, from: ThingState, to: ThingState) {
-      const g = (states[group] ??= {});
-      g[from] = (g[from] ?? 0) - 1;
-      g[to] = (g[to] ?? 0) + 1;
-      stateTotals[from] = (stateTotals[from] ?? 0) - 1;
-      stateTotals[to] = (stateTotals[to] ?? 0) + 1;
-      metrics.setGauge(from, stateTotals[from]);
-      metrics.setGauge(to, stateTotals[to]);
-      if (to === 'failed') loop?.complete(false, new Error('gave up (failed state)'));
+      parts.states.changed(group, from, to);
+      if (to === 'failed') failed(new Error('gave up (failed state)'));
     },
     desiredAcknowledged: () => {},
     acknowledgedBy: (identity) => void (acknowledgedBy[identity] = (acknowledgedBy[identity] ?? 0) + 1),
     log: () => {},
     mqtt: { keepaliveSeconds: 180, connectTimeoutMs: 30_000, operationTimeoutMs: 30_000 },
   };
-  const behaviour: DeviceBehaviour = {
-    telemetryIntervalMs: job.telemetry?.intervalMs ?? 0,
-    telemetryQos: 1,
-    telemetry: { tick: () => [{ body: { ...TELEMETRY_BODY } }] },
-    reported: () => undefined,
-    writableAck: { code: 200, delayMs: 0 },
-    command: () => ({ status: 200, delayMs: 0, response: {} }),
-  };
-  const gatewayHost = `${job.target.host}:${job.target.port}`;
-  let devices: SimDevice[] = [];
+}
 
-  // The worker's once-a-second snapshot, merged as the coordinator merges it.
-  const merged = {
-    telemetry: cumulative(),
-    connect: cumulative(),
-    twinGet: cumulative(),
-    lateness: newCumulativeHistogram(),
-  };
-  const ledger = { generated: 0, acknowledged: 0, failed: 0 };
-  const absorb = (snap: MetricsSnapshot) => {
-    for (const op of ['telemetry', 'connect', 'twinGet'] as const) {
-      const h = snap.ops[op];
-      if (h === undefined) continue;
-      merged[op].corrected.add(decodeHistogram(h.corrected, 32));
-      merged[op].raw.add(decodeHistogram(h.raw, 32));
-    }
-    if (snap.lateness !== undefined) merged.lateness.add(decodeHistogram(snap.lateness, 32));
-    ledger.generated += snap.ledger.generated;
-    ledger.acknowledged += snap.ledger.acknowledged;
-    ledger.failed += snap.ledger.failed;
-  };
-  const resetMerged = () => {
-    for (const op of ['telemetry', 'connect', 'twinGet'] as const) {
-      merged[op].corrected.reset();
-      merged[op].raw.reset();
-    }
-    merged.lateness.reset();
-    ledger.generated = ledger.acknowledged = ledger.failed = 0;
-  };
+const behaviourFor = (job: ClientJob): DeviceBehaviour => ({
+  telemetryIntervalMs: job.telemetry?.intervalMs ?? 0,
+  telemetryQos: 1,
+  telemetry: { tick: () => [{ body: { ...TELEMETRY_BODY } }] },
+  reported: () => undefined,
+  writableAck: { code: 200, delayMs: 0 },
+  command: () => ({ status: 200, delayMs: 0, response: {} }),
+});
+
+/** One SimDevice per identity, not started: direct SAS to the hub, arrival set when the loop launches it. */
+function buildDevices(
+  ctx: SimContext,
+  target: AzureTarget,
+  job: ClientJob,
+  ids: string[],
+  keys: string[],
+): SimDevice[] {
+  const behaviour = behaviourFor(job);
+  const gatewayHost = `${job.target.host}:${job.target.port}`;
+  return ids.map((deviceId, i) => {
+    const prng = new Prng(seedFor('bench', deviceId));
+    return new SimDevice(
+      ctx,
+      target,
+      { deviceId, group: 'bench', ordinal: i, arrivalAt: 0, random: () => prng.next() },
+      { kind: 'direct-sas', hubHost: job.target.hubHost, deviceKey: keys[i] as string, gatewayHost },
+      behaviour,
+    );
+  });
+}
+
+/** One extra identity through HubClient: connect, twin GET, close. */
+async function warmupOnce(ctx: SimContext, job: ClientJob, warm: { id: string; key: string }): Promise<void> {
+  const hub = await HubClient.connect(
+    ctx,
+    {
+      identity: { deviceId: warm.id },
+      hubHost: job.target.hubHost,
+      dial: { host: job.target.host, port: job.target.port },
+      credential: { kind: 'sas', key: warm.key },
+      caPem: job.target.caPem,
+      tokenTtlSeconds: 3600,
+    },
+    {},
+  );
+  await hub.getTwin();
+  await hub.close();
+}
+
+function edgefleetClients(...[job, keys, ids, warm]: Parameters<AdapterFactory>): ClientAdapter {
+  const metrics = new ObservedRecorder();
+  const scheduler = new Scheduler((late) => metrics.recordLateness(late));
+  const states = new StateCounts(metrics);
+  let loop: ClosedLoop | undefined;
+  const target = emulatorTarget(job);
+  const ctx = benchContext(job, { target, scheduler, metrics, states }, (err) => loop?.complete(false, err));
+  let devices: SimDevice[] = [];
+  const merged = new MergedSnapshots();
+  const absorbNow = () => merged.absorb(metrics.snapshot(Date.now()));
   const pendingAcks = () => devices.reduce((n, d) => n + d.pendingAcks, 0);
   const ticker = setInterval(() => {
-    absorb(metrics.snapshot(Date.now()));
+    absorbNow();
     // What the worker also does each second for the coordinator's live view.
-    structuredClone(states);
+    structuredClone(states.byGroup);
     pendingAcks();
   }, 1000);
 
@@ -121,73 +222,26 @@ export const edgefleetAdapter: AdapterFactory = async (job, keys, ids, warm) => 
       loop = l;
       metrics.onTwin = (ok, err) => l.complete(ok, err);
       metrics.onConnectError = (err) => l.noteError(err);
-      devices = ids.map((deviceId, i) => {
-        const prng = new Prng(seedFor('bench', deviceId));
-        return new SimDevice(
-          ctx,
-          target,
-          {
-            deviceId,
-            group: 'bench',
-            ordinal: i,
-            arrivalAt: 0,
-            random: () => prng.next(),
-          },
-          { kind: 'direct-sas', hubHost: job.target.hubHost, deviceKey: keys[i] as string, gatewayHost },
-          behaviour,
-        );
-      });
-      stateTotals.waiting = devices.length;
-      states.bench = { waiting: devices.length };
+      devices = buildDevices(ctx, target, job, ids, keys);
+      states.waiting('bench', devices.length);
     },
-    async warmup() {
-      const hub = await HubClient.connect(
-        ctx,
-        {
-          identity: { deviceId: warm.id },
-          hubHost: job.target.hubHost,
-          dial: { host: job.target.host, port: job.target.port },
-          credential: { kind: 'sas', key: warm.key },
-          caPem: job.target.caPem,
-          tokenTtlSeconds: 3600,
-        },
-        {},
-      );
-      await hub.getTwin();
-      await hub.close();
-    },
+    warmup: () => warmupOnce(ctx, job, warm),
     launch(i) {
       const d = devices[i] as SimDevice;
       d.plan.arrivalAt = scheduler.now();
       d.start();
     },
     connectLatency() {
-      absorb(metrics.snapshot(Date.now()));
-      const c = merged.connect.raw;
-      if (c.totalCount === 0) return undefined;
-      // SimDevice times CONNECT..SUBACK and the twin GET after it apart.
-      const twin = percentiles(merged.twinGet.raw);
-      return {
-        what: `TLS+CONNECT+SUBSCRIBE (twin GET after it: p50 ${twin.p50Ms} ms, p99 ${twin.p99Ms} ms)`,
-        stats: percentiles(c),
-      };
+      absorbNow();
+      return merged.connectLatency();
     },
     windowStart() {
-      absorb(metrics.snapshot(Date.now()));
-      resetMerged();
+      absorbNow();
+      merged.reset();
     },
-    windowEnd(): TelemetryWindow {
-      absorb(metrics.snapshot(Date.now()));
-      const lateness = merged.lateness;
-      return {
-        sent: ledger.generated,
-        acknowledged: ledger.acknowledged,
-        failed: ledger.failed,
-        inFlight: pendingAcks(),
-        puback: percentiles(merged.telemetry.raw),
-        pubackCorrected: percentiles(merged.telemetry.corrected),
-        lateness: percentiles(lateness),
-      };
+    windowEnd() {
+      absorbNow();
+      return merged.window(pendingAcks());
     },
     async close() {
       clearInterval(ticker);
@@ -196,4 +250,6 @@ export const edgefleetAdapter: AdapterFactory = async (job, keys, ids, warm) => 
       scheduler.stop();
     },
   };
-};
+}
+
+export const edgefleetAdapter: AdapterFactory = (...args) => Promise.resolve(edgefleetClients(...args));
