@@ -1,8 +1,10 @@
 // The hub's HTTPS registry endpoint, the part an IoT Edge device uses to manage its own module identities
 // with its device credentials, as the IoT Edge identity service does (PUT/GET/DELETE /devices/{d}/modules/{m}).
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { parseSasToken, parseWireJson, sasResource, verifySasToken, WireJsonError } from '../protocol/index.js';
+import { commonNameOf } from '../protocol/x509.js';
 import {
   MODULE_ID_PATTERN,
   RegistryLimitError,
@@ -85,7 +87,7 @@ interface HubReply {
  */
 function authorize(req: IncomingMessage, opts: HubHttpsOptions, deviceId: string): DeviceIdentity {
   const header = req.headers.authorization;
-  if (header === undefined) throw unauthorized('missing Authorization header');
+  if (header === undefined) return authorizeByCertificate(req, opts, deviceId);
   let token;
   try {
     token = parseSasToken(header);
@@ -101,6 +103,25 @@ function authorize(req: IncomingMessage, opts: HubHttpsOptions, deviceId: string
   const verdict = verifySasToken(token, candidates, resources, Math.floor(Date.now() / 1000));
   if (device === undefined || keys === undefined || !verdict.ok) {
     throw unauthorized(`the token does not grant access to device "${deviceId}"`);
+  }
+  if (!device.iotEdge) {
+    throw unauthorized(`device "${deviceId}" is not an IoT Edge device; only those manage module identities`);
+  }
+  return device;
+}
+
+/**
+ * The IoT Edge device whose client certificate made the request (mutual TLS): as the IoT Edge identity service of a
+ * device with an X.509 identity calls the registry. The certificate chains to a CA the emulator trusts, its CN is
+ * the device id, and the device is registered for X.509; every other case is the same 401 as a wrong token.
+ */
+function authorizeByCertificate(req: IncomingMessage, opts: HubHttpsOptions, deviceId: string): DeviceIdentity {
+  const socket = req.socket as TLSSocket;
+  const cert = socket.authorized ? socket.getPeerX509Certificate() : undefined;
+  if (cert === undefined) throw unauthorized('neither an Authorization header nor a trusted client certificate');
+  const device = opts.registry.get(deviceId);
+  if (commonNameOf(cert.raw) !== deviceId || device === undefined || device.authentication.type !== 'x509CA') {
+    throw unauthorized(`the client certificate does not grant access to device "${deviceId}"`);
   }
   if (!device.iotEdge) {
     throw unauthorized(`device "${deviceId}" is not an IoT Edge device; only those manage module identities`);

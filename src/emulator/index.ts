@@ -234,8 +234,11 @@ async function serveCloud(
 
     const hubHosts = () =>
       [hubHostName, `${hubHostName}:${mqttPort}`, `${hubHostName}:${hubHttpsPort}`].map((h) => h.toLowerCase());
+    // A client certificate is asked for, not required: IoT Edge devices with X.509 identities manage their module
+    // identities with it; the others send a SAS token.
+    const httpsOptions = { ...tlsOptions, ...httpTimeouts(handshakeTimeoutMs), ca: trusted, requestCert: true };
     const httpsServer = createHttpsServer(
-      { ...tlsOptions, ...httpTimeouts(handshakeTimeoutMs) },
+      { ...httpsOptions, rejectUnauthorized: false },
       createHubHttpsHandler({ registry, hubHosts, log, count, committed }),
     );
     const hubHttpsPort = await serveOne(httpsServer, options.hubHttpsPort ?? 0, 'hub HTTPS');

@@ -169,15 +169,8 @@ export abstract class PacedThing implements SimThing {
     assignedBy = this.assignedBy,
   ): (RetryDecision & { delayMs: number }) | undefined {
     if (this.isStopped()) return undefined;
-    const x509 = this.arrival?.auth.kind === 'dps-x509';
     const decision = this.recovery.next(
-      {
-        ...failureOf(e),
-        phase,
-        assignedBy,
-        hadAssignment: this.hadAssignment,
-        x509,
-      },
+      { ...failureOf(e), phase, assignedBy, hadAssignment: this.hadAssignment },
       this.plan.random,
     );
     const operation = PHASE_OPERATION[phase];

@@ -31,8 +31,6 @@ export interface RetrySituation {
   assignedBy: AssignedBy;
   /** An assignment had been made for the identity before (in this run, or in an earlier one: the cache). */
   hadAssignment: boolean;
-  /** The identity proves itself with an X.509 certificate. */
-  x509?: boolean;
   /** Refusals in a row before this one (reset by a successful connect). */
   refusals: number;
 }
@@ -77,11 +75,8 @@ export function isRefusal(s: Pick<RetrySituation, 'errorClass' | 'status'>): boo
   return s.errorClass === 'auth' || s.status === 401 || s.status === 403 || s.status === 404;
 }
 
-const X509_MODULE_KEYS = 'IoT Edge devices with X.509 identities cannot get module keys from this target';
-
 /** The decision for one failure; see the table in test/transport/retry-policy.test.ts. */
 export function decideRetry(s: RetrySituation): RetryDecision {
-  if (s.phase === 'moduleKey' && s.x509 === true) return { action: 'giveUp', reason: X509_MODULE_KEYS };
   if (s.errorClass === 'throttled' || s.status === 429) {
     return s.retryAfterSeconds === undefined
       ? { action: 'retry', backoff: 'throttled' }

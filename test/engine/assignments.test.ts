@@ -108,27 +108,31 @@ describe('the assignment cache across runs', () => {
 });
 
 describe('identities that give up', () => {
-  it('X.509 IoT Edge devices without module keys are failed in the summary, its errors, the console', async () => {
+  it('are failed in the summary, its errors and the console (a connection string the hub refuses)', async () => {
     const emulator = await emulatorOn();
-    const scenario = join(dir, 'x509-edge.yaml');
+    const hub = `${emulator.info.hubHostName}:${emulator.info.mqttPort}`;
+    const wrongKey = Buffer.alloc(32, 7).toString('base64');
+    const strings = ['cs-dev-1', 'cs-dev-2'].map(
+      (id) => `"HostName=${hub};DeviceId=${id};SharedAccessKey=${wrongKey}"`,
+    );
+    const scenario = join(dir, 'refused.yaml');
     await writeFile(
       scenario,
       [
-        'name: x509-edge',
+        'name: refused',
         'seed: 5',
         'duration: 3s',
         `profile: ${resolve('test/fixtures/run-fast.profile.yaml')}`,
         'fleet:',
-        '  - group: x509-gateways',
-        '    kind: iotEdge',
+        '  - group: registered-elsewhere',
+        '    kind: device',
         '    count: 2',
-        '    idPattern: "x509-edge-{index}"',
-        '    auth: x509',
-        `    manifest: ${resolve('scenarios/manifests/environmental-sensor.json')}`,
+        '    auth: connectionString',
+        `    connectionStrings: [${strings.join(', ')}]`,
         '  - group: thermostats',
         '    kind: device',
         '    count: 3',
-        '    idPattern: "x509-run-t-{index}"',
+        '    idPattern: "refused-run-t-{index}"',
         '',
       ].join('\n'),
     );
@@ -137,8 +141,8 @@ describe('identities that give up', () => {
     expect(s.gauges.failed).toBe(2);
     expect(s.gauges.stopped).toBe(3);
     expect(s.errors.auth.count).toBe(2);
-    expect(s.errors.auth.lastMessage).toMatch(/^x509-edge-\d gave up: IoT Edge devices with X.509 identities cannot/);
+    expect(s.errors.auth.lastMessage).toMatch(/^cs-dev-\d gave up: the hub refused the connection string/);
     expect(result.console).toMatch(/identities {2}2 failed/);
-    expect(result.console).toMatch(/errors +auth +2 +last: "x509-edge-\d gave up: IoT Edge devices with X\.509/);
+    expect(result.console).toMatch(/errors +auth +2 +last: "cs-dev-\d gave up: the hub refused/);
   });
 });

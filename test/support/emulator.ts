@@ -132,13 +132,17 @@ export async function countersOf(emulator: Emulator | EmulatorInfo, identity: st
   return c ?? { messagesReceived: 0, connects: 0, twinGets: 0, twinPatches: 0, methodCalls: 0 };
 }
 
-/** A request to the hub's HTTPS registry endpoint (`https://localhost:{hubHttpsPort}`), trusting the emulator CA. */
+/**
+ * A request to the hub's HTTPS registry endpoint (`https://localhost:{hubHttpsPort}`), trusting the emulator CA;
+ * with `clientCertificate`, over mutual TLS (how an IoT Edge device with an X.509 identity calls it).
+ */
 export function hubHttps(
   emulator: Emulator | EmulatorInfo,
   method: string,
   path: string,
   authorization: string | undefined,
   body?: unknown,
+  clientCertificate?: { certPem: string; keyPem: string },
 ): Promise<RestReply> {
   const info = infoOf(emulator);
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
@@ -151,6 +155,7 @@ export function hubHttps(
         path,
         ca: caOf(info),
         servername: 'localhost',
+        ...(clientCertificate === undefined ? {} : { cert: clientCertificate.certPem, key: clientCertificate.keyPem }),
         timeout: 10_000,
         headers: {
           ...(authorization === undefined ? {} : { authorization }),

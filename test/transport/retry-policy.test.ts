@@ -88,7 +88,6 @@ const rows: Row[] = [
   ['registry 429', on('throttled', 'moduleKey', 'dps', assigned(429)), 'retry', throttled],
   ['registry 503', on('server', 'moduleKey', 'dps', assigned(503)), 'retry', normal],
   ['registry answer without a key', on('protocol', 'moduleKey', 'dps', assigned()), 'giveUp'],
-  ['an X.509 IoT Edge device', on('auth', 'moduleKey', 'dps', assigned(undefined, { x509: true })), 'giveUp'],
 ];
 
 describe('decideRetry', () => {

@@ -3,7 +3,7 @@
 // edgeHub (routes, one upstream connection per module identity). Outwardly it is one SimThing, like SimDevice.
 import type { AzureTarget } from '../../endpoints/target.js';
 import { splitHostPort } from '../../endpoints/target.js';
-import { classify, ClassifiedError } from '../../transport/errors.js';
+import { classify } from '../../transport/errors.js';
 import type { SimContext } from '../context.js';
 import type { DeviceAuth } from '../thing.js';
 import type { Assignment } from '../dps-client.js';
@@ -14,6 +14,7 @@ import type { GatewayServer } from './gateway-server.js';
 import {
   hubEndpoint,
   IdentityService,
+  type DeviceCredential,
   type DeviceRecovery,
   type HubEndpoint,
   type LinkState,
@@ -135,22 +136,16 @@ export class SimEdgeDevice extends PacedThing {
   private async startRuntime(intended: number): Promise<void> {
     if (this.isStopped() || this.assignment === undefined) return;
     if (this.runtimeEndpoint !== undefined && this.agent !== undefined) return this.reassigned();
-    if (this.auth.kind === 'dps-x509') {
-      // The identity service would call the registry with the device's certificate; the emulator's registry takes
-      // SAS only.
-      const refused = new ClassifiedError('auth', "the registry takes the device's SAS token only");
-      return this.recover(refused, 'moduleKey', () => {});
-    }
     this.setState('connecting');
     const endpoint = this.endpoint();
     if (this.outageUntil !== undefined) endpoint.outageUntil = this.outageUntil;
     this.runtimeEndpoint = endpoint;
-    const identities = new IdentityService(
-      endpoint,
-      this.deviceId,
-      this.auth.deviceKey,
-      this.ctx.mqtt.operationTimeoutMs,
-    );
+    // The identity service calls the hub's registry as the device: with its SAS key, or its certificate (mutual TLS).
+    const credential: DeviceCredential =
+      this.auth.kind === 'dps-x509'
+        ? { kind: 'x509', certPem: this.auth.certPem, keyPem: this.auth.keyPem }
+        : { kind: 'sas', key: this.auth.deviceKey };
+    const identities = new IdentityService(endpoint, this.deviceId, credential, this.ctx.mqtt.operationTimeoutMs);
     const keys: RuntimeKeys = { $edgeAgent: undefined, $edgeHub: undefined };
     try {
       const [agent, hub] = await Promise.all([identities.get('$edgeAgent'), identities.get('$edgeHub')]);

@@ -68,6 +68,9 @@ export interface ModuleIdentityInfo {
   managedBy?: string;
 }
 
+/** How the identity service proves it speaks for its device: the device's SAS key, or its certificate (mutual TLS). */
+export type DeviceCredential = { kind: 'sas'; key: string } | { kind: 'x509'; certPem: string; keyPem: string };
+
 /**
  * The registry calls of the identity service: GET an identity (edgeAgent, edgeHub: the hub creates them with the
  * device), PUT one (custom modules, `managedBy: iotEdge`), DELETE one the deployment no longer lists.
@@ -76,7 +79,7 @@ export class IdentityService {
   constructor(
     private readonly endpoint: HubEndpoint,
     private readonly deviceId: string,
-    private readonly deviceKey: string,
+    private readonly credential: DeviceCredential,
     private readonly timeoutMs: number,
   ) {}
 
@@ -112,13 +115,7 @@ export class IdentityService {
   }
 
   private call(method: 'GET' | 'PUT' | 'DELETE', moduleId: string, body?: unknown): Promise<unknown> {
-    const { https: dial, hubHost, caPem, localAddress } = this.endpoint;
-    // A fresh token per call: these calls are rare (start, deployment changes), and it never expires mid-run.
-    const token = createSasToken({
-      resourceUri: sasResource.device(hubHost, this.deviceId),
-      key: this.deviceKey,
-      expiry: Math.floor(Date.now() / 1000) + TOKEN_TTL_SECONDS,
-    });
+    const { https: dial, caPem, localAddress } = this.endpoint;
     const path = `/devices/${encodeURIComponent(this.deviceId)}/modules/${encodeURIComponent(moduleId)}?api-version=${IDENTITY_API_VERSION}`;
     const text = body === undefined ? undefined : JSON.stringify(body);
     const what = `module identity ${this.deviceId}/${moduleId} (${method})`;
@@ -131,11 +128,10 @@ export class IdentityService {
           method,
           // SNI takes a host name, never an address.
           ...(isIP(dial.host) === 0 ? { servername: dial.host } : {}),
-          // The shared context does the TLS work; `ca` keeps pooled sockets apart per CA in the agent.
-          ...(caPem === undefined ? {} : { ca: caPem, secureContext: secureContextFor({ ca: caPem }) }),
+          ...this.tls(caPem),
           ...(localAddress === undefined ? {} : { localAddress }),
           headers: {
-            authorization: token,
+            ...this.authorization(),
             accept: 'application/json',
             ...(text === undefined
               ? {}
@@ -151,6 +147,34 @@ export class IdentityService {
       req.on('error', (err) => reject(classify(err)));
       req.end(text);
     });
+  }
+
+  /**
+   * The TLS options of a call: the shared context does the work; `ca` (and a certificate's `cert`) keep pooled
+   * sockets apart in the agent, so that one device's certificate is never presented for another.
+   */
+  private tls(caPem: string | undefined): Record<string, unknown> {
+    const ca = caPem === undefined ? {} : { ca: caPem };
+    if (this.credential.kind === 'sas')
+      return caPem === undefined ? {} : { ...ca, secureContext: secureContextFor(ca) };
+    const { certPem, keyPem } = this.credential;
+    return {
+      ...ca,
+      cert: certPem,
+      key: keyPem,
+      secureContext: secureContextFor({ ...ca, cert: certPem, key: keyPem }),
+    };
+  }
+
+  /** A fresh SAS token per call (these calls are rare: start, deployment changes); none with a certificate. */
+  private authorization(): { authorization?: string } {
+    if (this.credential.kind === 'x509') return {};
+    const token = createSasToken({
+      resourceUri: sasResource.device(this.endpoint.hubHost, this.deviceId),
+      key: this.credential.key,
+      expiry: Math.floor(Date.now() / 1000) + TOKEN_TTL_SECONDS,
+    });
+    return { authorization: token };
   }
 }
 
