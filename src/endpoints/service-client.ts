@@ -102,6 +102,21 @@ export class ServiceClient {
     await this.call('PUT', ServiceClient.devicePath(deviceId), body);
   }
 
+  /** The devices a gateway's relationships attach to it (its children), every page. */
+  async childrenOf(gatewayId: string): Promise<string[]> {
+    const children: string[] = [];
+    let page = `${ServiceClient.devicePath(gatewayId)}/relationships`;
+    for (let pages = 0; pages < 100; pages++) {
+      const body = (await this.call('GET', page, undefined, pages === 0)) as RelationshipPage | undefined;
+      for (const r of body?.value ?? [])
+        if (r.source === gatewayId && typeof r.target === 'string') children.push(r.target);
+      if (typeof body?.nextLink !== 'string') break;
+      const next = new URL(body.nextLink, this.endpoint.baseUrl);
+      page = `${next.pathname}${next.search}`;
+    }
+    return children;
+  }
+
   /** The emulator only: closes these devices' connections (their modules' too) and refuses them for `durationMs`. */
   async startOutage(deviceIds: readonly string[], durationMs: number): Promise<void> {
     await this.call('POST', '/admin/outages', { deviceIds, durationMs }, false);
@@ -111,6 +126,11 @@ export class ServiceClient {
   async stats(): Promise<EmulatorStatsDocument> {
     return (await this.call('GET', '/stats', undefined, false)) as EmulatorStatsDocument;
   }
+}
+
+interface RelationshipPage {
+  value?: { source?: string; target?: unknown }[];
+  nextLink?: unknown;
 }
 
 export interface EmulatorStatsDocument {

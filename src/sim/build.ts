@@ -13,6 +13,7 @@ import { Prng } from './model/random.js';
 import { formatId, parseIdPattern } from '../config/id-pattern.js';
 import { identitySeed, type PlannedIdentity } from '../config/plan.js';
 import type { AzureTarget, Target } from '../endpoints/target.js';
+import { ServiceClient } from '../endpoints/service-client.js';
 import { deriveDeviceKey, parseConnectionString } from '../protocol/index.js';
 import { issueLeafCertificate } from '../protocol/x509.js';
 import type { SimContext, SimThing, ThingPattern } from './context.js';
@@ -427,6 +428,7 @@ function planGateways(
     children.set(identity.gateway.deviceId, list);
   }
   const listen = new Map((init.gatewayListen ?? []).map((l) => [l.gatewayId, l]));
+  const service = target.service === undefined ? undefined : new ServiceClient(target.service);
   const gateways = new Map<string, GatewayServer>();
   for (const identity of init.identities) {
     if (identity.kind !== 'iotEdge') continue;
@@ -442,6 +444,7 @@ function planGateways(
             certPem: init.edgeCa.certPem,
             keyPem: init.edgeCa.keyPem,
             keyOf: (deviceId: string) => deriveDeviceKey(target.groupKeys.devices, deviceId),
+            ...(service === undefined ? {} : { childrenOf: () => service.childrenOf(identity.deviceId) }),
           };
     gateways.set(
       identity.deviceId,

@@ -1,6 +1,7 @@
 // `edgefleet run --gateway-listen` as a user runs it: the built CLI runs the bundled transparent-gateway scenario
 // against an emulator, opens a TLS port on gateway-01's edgeHub, and the official Azure IoT SDK connects through it
-// with GatewayHostName= while the simulated leaves run; everything reaches the emulator as its own identity.
+// with GatewayHostName= while the simulated leaves run; everything reaches the emulator as its own identity. Only the
+// gateway's children get in: a device attached to another gateway, or to none, is refused.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -16,6 +17,7 @@ import {
   deviceClient,
   Message,
   registerWithSymmetricKey,
+  rejectionOf,
   within,
   type DeviceClient,
 } from '../support/azure-sdk.js';
@@ -104,6 +106,30 @@ describe('edgefleet run --gateway-listen', () => {
     ]);
     await closeAll(sdk);
     sdk = undefined;
+
+    // A device of the same group whose parent is not gateway-01 (another gateway's, or none) is refused (CONNACK 5),
+    // and the run says why.
+    for (const [strangerId, parent] of [
+      [`sdk-stranger-${process.pid}`, undefined],
+      [`sdk-other-${process.pid}`, 'gateway-02'],
+    ] as const) {
+      const strangerKey = deriveDeviceKey(emulator.info.enrollmentGroups.devices.primaryKey, strangerId);
+      const registered = await registerWithSymmetricKey(
+        emulator.info,
+        strangerId,
+        strangerKey,
+        parent === undefined ? undefined : { iotcGateway: { iotcGatewayId: parent } },
+      );
+      const stranger = await deviceClient(
+        `HostName=${registered.assignedHub};DeviceId=${strangerId};SharedAccessKey=${strangerKey};GatewayHostName=${address}`,
+        { ca: edgeCa },
+      );
+      const refused = await rejectionOf(stranger.open(), 10_000, `SDK open of ${strangerId} through gateway-01`);
+      expect(refused.message).toMatch(/Not authorized/);
+      await closeAll(stranger);
+      await until(() => out.includes(`refused ${strangerId}: not one of its children`), 5_000, 'the refusal logged');
+      expect(emulator.stats.identities.get(strangerId)?.connects ?? 0).toBe(0);
+    }
     // The simulated leaves send through their gateways, as themselves.
     await until(
       () =>

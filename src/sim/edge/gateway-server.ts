@@ -23,6 +23,7 @@ import type { HubCredential } from '../hub-client.js';
 import { DownstreamLink, duplexPair } from './downstream-link.js';
 import type { EdgeHub } from './edge-hub.js';
 import type { HubEndpoint } from './module-identity.js';
+import { DeviceScope, type ChildrenLookup } from './device-scope.js';
 
 const CONNACK = { serverUnavailable: 3, notAuthorized: 5 } as const;
 
@@ -56,6 +57,11 @@ export interface GatewayListenRequest {
    * device-scope cache for real devices connecting over TLS (the hub then accepts or refuses them upstream).
    */
   keyOf?: (deviceId: string) => string;
+  /**
+   * The gateway's children in the cloud (its relationships): a device the plan does not list is served only when
+   * it is one of them, as edgeHub serves only devices in its device scope. Without it, only the plan's children.
+   */
+  childrenOf?: ChildrenLookup;
 }
 
 class RefusedConnection extends Error {
@@ -72,6 +78,8 @@ export class GatewayServer {
   private edgeHub: EdgeHub | undefined;
   private endpoint: HubEndpoint | undefined;
   private readonly children = new Map<string, GatewayChild>();
+  /** The cloud's children of this gateway, for devices outside the plan connecting to the TLS listener. */
+  private readonly scope: DeviceScope | undefined;
   private readonly streams = new WeakMap<object, StreamInfo>();
   private readonly links = new Map<Client, DownstreamLink>();
   private tls: Server | undefined;
@@ -91,6 +99,8 @@ export class GatewayServer {
     private readonly listenRequest?: GatewayListenRequest,
   ) {
     for (const child of children) this.children.set(child.deviceId.toLowerCase(), child);
+    const lookup = listenRequest?.childrenOf;
+    this.scope = lookup === undefined ? undefined : new DeviceScope(lookup, () => ctx.scheduler.now());
   }
 
   /** True once edgeHub has its configuration and accepts downstream devices. */
@@ -247,7 +257,7 @@ export class GatewayServer {
     const endpoint = this.endpoint;
     if (edgeHub === undefined || endpoint === undefined || this.closed)
       throw new RefusedConnection(CONNACK.serverUnavailable, 'edgeHub is stopping');
-    const { child, info } = this.childOf(client, username);
+    const { child, info } = await this.childOf(client, username);
     const credential =
       child.auth === 'x509'
         ? x509Credential(child, info, client.conn)
@@ -268,16 +278,18 @@ export class GatewayServer {
   }
 
   /**
-   * The child a CONNECT names (its client id and user name): one of the plan's, or, on the TLS listener, any device
-   * whose key the listener can derive. An in-process stream must carry the device that opened it.
+   * The child a CONNECT names (its client id and user name): one of the plan's, or, on the TLS listener, a child of
+   * this gateway in the cloud whose key the listener can derive. An in-process stream must carry the device that
+   * opened it.
    */
-  private childOf(client: Client, username: string | undefined): { child: GatewayChild; info: StreamInfo | undefined } {
+  private async childOf(
+    client: Client,
+    username: string | undefined,
+  ): Promise<{ child: GatewayChild; info: StreamInfo | undefined }> {
     const deviceId = client.id;
     const info = this.streams.get(client.conn);
-    const fromListener = info === undefined && this.listenRequest?.keyOf !== undefined && !deviceId.includes('/');
     const child =
-      this.children.get(deviceId.toLowerCase()) ??
-      (fromListener ? { deviceId, auth: 'sas' as const, key: this.listenRequest.keyOf!(deviceId) } : undefined);
+      this.children.get(deviceId.toLowerCase()) ?? (info === undefined ? await this.childInScope(deviceId) : undefined);
     if (
       child === undefined ||
       child.deviceId !== deviceId ||
@@ -290,6 +302,30 @@ export class GatewayServer {
       throw new RefusedConnection(CONNACK.notAuthorized, 'the user name is not {hub}/{deviceId}/?api-version=...');
     }
     return { child, info };
+  }
+
+  /** A device outside the plan on the TLS listener: served when the cloud says it is this gateway's child. */
+  private async childInScope(deviceId: string): Promise<GatewayChild | undefined> {
+    const keyOf = this.listenRequest?.keyOf;
+    if (keyOf === undefined || this.scope === undefined || deviceId.includes('/')) return undefined;
+    let isChild: boolean;
+    try {
+      isChild = await this.scope.includes(deviceId);
+    } catch (err) {
+      const reason = `cannot read the children of ${this.gatewayId}: ${classify(err).message}`;
+      this.ctx.log('warn', `${this.gatewayId}: edgeHub refused ${deviceId}: ${reason}`);
+      throw new RefusedConnection(CONNACK.serverUnavailable, reason);
+    }
+    if (!isChild) {
+      // The one refusal a user connecting a device of their own needs to see: say what to change.
+      this.ctx.log(
+        'warn',
+        `${this.gatewayId}: edgeHub refused ${deviceId}: not one of its children (provision it with ` +
+          `iotcGateway.iotcGatewayId "${this.gatewayId}", or attach it to the gateway)`,
+      );
+      return undefined;
+    }
+    return { deviceId, auth: 'sas', key: keyOf(deviceId) };
   }
 
   /** The child's own upstream connection, as itself; refused as the hub refuses it. */
