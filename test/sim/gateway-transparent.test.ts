@@ -11,6 +11,8 @@ import { createCertificateAuthority, issueLeafCertificate } from '../../src/prot
 import { SimDevice, type DeviceBehaviour } from '../../src/sim/device.js';
 import { SimEdgeDevice } from '../../src/sim/edge/edge-device.js';
 import { GatewayServer, type GatewayChild } from '../../src/sim/edge/gateway-server.js';
+import type { ChildrenLookup } from '../../src/sim/edge/device-scope.js';
+import { ServiceClient } from '../../src/endpoints/service-client.js';
 import { MqttConnection } from '../../src/transport/mqtt-connection.js';
 import { rest } from '../support/emulator.js';
 import { testContext, useTestEmulator, type TestSimContext } from '../support/sim-context.js';
@@ -70,7 +72,7 @@ const plan = (deviceId: string, ctx: TestSimContext) => ({
 async function gatewayWithLeaves(
   gatewayId: string,
   leafIds: string[],
-  listen?: { certPem: string; keyPem: string; keyOf?: (id: string) => string },
+  listen?: { certPem: string; keyPem: string; keyOf?: (id: string) => string; childrenOf?: ChildrenLookup },
   extraChildren: GatewayChild[] = [],
 ) {
   expect(
@@ -317,10 +319,14 @@ describe('the official Azure IoT SDK through the gateway TLS port', () => {
     const leafId = `${gatewayId}-sdk-leaf`;
     const leafKey = deriveDeviceKey(devicesKey(), leafId);
     const edgeCa = await createCertificateAuthority('test edge CA');
-    // A device the plan does not list: edgeHub knows its key as DPS does, from the devices group key.
+    // A device the plan does not list: edgeHub knows its key as DPS does, from the devices group key, and that it is
+    // a child from the gateway's relationships (the service API the run has).
+    const info = emulator.info;
+    const service = new ServiceClient({ baseUrl: info.restUrl, apiToken: info.apiToken, apiVersion: '2022-07-31' });
     const { gateway, edge } = await gatewayWithLeaves(gatewayId, [], {
       ...edgeCa,
       keyOf: (id) => deriveDeviceKey(devicesKey(), id),
+      childrenOf: () => service.childrenOf(gatewayId),
     });
     await until(() => edge.state === 'connected' && gateway.address !== undefined, 20_000, 'gateway listening on TLS');
 
