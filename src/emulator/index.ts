@@ -336,7 +336,8 @@ function infoOf(
     restUrl: `http://${host.includes(':') ? `[${host}]` : host}:${ports.httpPort}`,
     apiToken: state.secrets.apiToken,
     serviceConnectionString: formatServiceConnectionString(
-      `${hubHostName}:${ports.hubHttpsPort}`,
+      // The SDKs take HostName as a host name: on 443 they need no port.
+      ports.hubHttpsPort === 443 ? hubHostName : `${hubHostName}:${ports.hubHttpsPort}`,
       'iothubowner',
       state.secrets.servicePolicies.iothubowner.primaryKey,
     ),

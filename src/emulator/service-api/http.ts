@@ -74,18 +74,31 @@ export function errorReply(err: ServiceError): ApiReply {
   return { status: err.status, body, headers: { 'iothub-errorcode': err.code } };
 }
 
+/** How much of a body over the limit is read and thrown away, so that the client still gets its 413. */
+const MAX_DRAIN_BYTES = 4 * MAX_SERVICE_BODY;
+
+/** Reads the body, draining (not buffering) past the limit; a body past the drain limit closes the connection. */
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_DRAIN_BYTES) req.destroy();
+      else if (size <= MAX_SERVICE_BODY) chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (size <= MAX_SERVICE_BODY) resolve(Buffer.concat(chunks));
+      else reject(new HubApiError(413, 'RequestEntityTooLarge', `the body is over ${MAX_SERVICE_BODY / 1024} KB`));
+    });
+    req.on('error', reject);
+    req.on('close', () => reject(badRequest('the request body was cut short')));
+  });
+}
+
 /** The request body as wire JSON; undefined when empty. */
 export async function readJson(req: IncomingMessage, count: (reason: RejectionReason) => void): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_SERVICE_BODY) {
-      throw new HubApiError(413, 'RequestEntityTooLarge', `the body is over ${MAX_SERVICE_BODY / 1024} KB`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
+  const text = (await readBody(req)).toString('utf8');
   if (text.trim().length === 0) return undefined;
   try {
     return parseWireJson(text);
