@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/index.js';
 import type { SimEdgeDevice } from '../../src/sim/edge/edge-device.js';
 import { rejectionOf } from '../support/azure-sdk.js';
+import { rest } from '../support/emulator.js';
 import { connectedEdgeDevice, testContext, useTestEmulator, type TestSimContext } from '../support/sim-context.js';
 import { serviceRegistry } from '../support/service-sdk.js';
 import { until } from '../support/wait.js';
@@ -44,6 +45,8 @@ describe('applyConfigurationContentOnDevice', () => {
     await registry.applyConfigurationContentOnDevice(id, { modulesContent: manifest(true).modulesContent });
     expect(emulator.registry.getModule(id, '$edgeAgent')!.twin.desired.version).toBeGreaterThan(agentVersion);
     expect(emulator.registry.getModule(id, 'SimulatedTemperatureSensor')).toBeDefined();
+    // The manifest assigned over REST is no longer what the device runs.
+    expect((await rest(emulator, 'GET', `/api/devices/${id}`)).json).not.toHaveProperty('deploymentManifest');
 
     await until(
       () => reportedModules(id).SimulatedTemperatureSensor?.runtimeStatus === 'running',

@@ -52,7 +52,11 @@ describe('twins', () => {
     await within(client.open(), 10_000, 'open');
     const deviceTwin = await within(client.getTwin(), 10_000, 'getTwin');
     await desiredUpdatesEnabled(deviceTwin);
-    await reportProperties(deviceTwin, { firmware: '1.2.3' });
+    await reportProperties(deviceTwin, { firmware: '1.2.3', build: id });
+    const byReported = await registry
+      .createQuery(`SELECT * FROM devices WHERE properties.reported.build = '${id}'`)
+      .next();
+    expect(byReported.result.map((t: { deviceId: string }) => t.deviceId)).toEqual([id]);
 
     const before = body(await registry.getTwin(id));
     expect(before).toMatchObject({ deviceId: id, tags: {}, properties: { reported: { firmware: '1.2.3' } } });
@@ -150,7 +154,7 @@ describe('direct methods', () => {
 });
 
 describe('query', () => {
-  it('selects devices by tag, page by page, and by reported property and IoT Edge capability', async () => {
+  it('selects devices by tag, page by page, by IoT Edge capability, and with NOT and OR', async () => {
     const site = uniqueId('site');
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {

@@ -149,6 +149,11 @@ export class TwinRoutes {
     }
     checkModulesContent(body);
     this.opts.service.applyModulesContent(device, body.modulesContent);
+    // The REST API no longer shows a manifest as assigned: what the device runs came from here.
+    if (device.deploymentManifestId !== undefined) {
+      delete device.deploymentManifestId;
+      this.opts.service.registry.changed(device);
+    }
     return { status: 204 };
   }
 }
