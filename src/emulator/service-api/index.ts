@@ -62,7 +62,7 @@ const SERVICE: readonly HubRight[] = ['serviceConnect'];
 const TWIN_READ: readonly HubRight[] = ['registryRead', 'serviceConnect'];
 const TWIN_WRITE: readonly HubRight[] = ['registryWrite', 'serviceConnect'];
 
-function routeTable(devices: DeviceRoutes, twins: TwinRoutes, opts: ServiceApiOptions): Route[] {
+function routeTable(devices: DeviceRoutes, twins: TwinRoutes, view: ViewContext): Route[] {
   const r = (pattern: RegExp, methods: Route['methods']): Route => ({ pattern, methods });
   const ID = '([^/]+)';
   return [
@@ -70,7 +70,7 @@ function routeTable(devices: DeviceRoutes, twins: TwinRoutes, opts: ServiceApiOp
       GET: [READ, (c) => devices.list(c)],
       POST: [WRITE, (c) => devices.bulk(c)],
     }),
-    r(/^\/devices\/query\/?$/, { POST: [TWIN_READ, (c) => runQuery(opts, c)] }),
+    r(/^\/devices\/query\/?$/, { POST: [TWIN_READ, (c) => runQuery(view, c)] }),
     r(new RegExp(`^/devices/${ID}/?$`), {
       GET: [READ, (c) => devices.get(c)],
       PUT: [WRITE, (c) => devices.put(c)],
@@ -147,7 +147,7 @@ export function createServiceApiHandler(opts: ServiceApiOptions) {
     isConnected: (deviceId, moduleId) => opts.service.isConnected(deviceId, moduleId),
     pendingC2D: opts.pendingC2D,
   };
-  const routes = routeTable(new DeviceRoutes(opts, view), new TwinRoutes(opts, view), opts);
+  const routes = routeTable(new DeviceRoutes(opts, view), new TwinRoutes(opts, view), view);
   const failure = (req: IncomingMessage, err: unknown): ApiReply => {
     if (err instanceof ServiceError) {
       if (err instanceof HubApiError && err.reason !== undefined) opts.count(err.reason);
