@@ -22,9 +22,10 @@ import {
   json,
   moduleNotFound,
   preconditionFailed,
+  requireObject,
   type ApiReply,
 } from './http.js';
-import type { RouteContext, ServiceApiOptions } from './index.js';
+import type { RouteContext, ServiceApiOptions } from './context.js';
 import { deviceJson, deviceOfScope, edgeParentOf, moduleJson, type ViewContext } from './views.js';
 
 /**
@@ -63,11 +64,6 @@ function checkModuleId(moduleId: string, writing: boolean): void {
   if (writing && moduleId.startsWith('$')) {
     throw badRequest(`"${moduleId}": ids starting with $ are the IoT Edge runtime's`);
   }
-}
-
-export function requireObject(v: unknown, what = 'the body'): JsonObject {
-  if (!isJsonObject(v)) throw badRequest(`${what} must be a JSON object`);
-  return v;
 }
 
 const isKey = (v: Json | undefined): v is string => {

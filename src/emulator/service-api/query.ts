@@ -1,9 +1,8 @@
 // POST /devices/query: the twins a query selects, in device id order, a page at a time (`x-ms-max-item-count`); the
 // next page's token (`x-ms-continuation`) is the last key answered, so pages stay right while devices come and go.
 import { HubQueryError, matchesHubQuery, parseHubQuery, type QueryValue } from '../../protocol/index.js';
-import { requireObject } from './devices.js';
-import { badRequest, json, type ApiReply } from './http.js';
-import type { RouteContext } from './index.js';
+import { badRequest, json, requireObject, type ApiReply } from './http.js';
+import type { RouteContext } from './context.js';
 import { deviceTwinJson, moduleTwinJson, type ViewContext } from './views.js';
 
 /** Items per page when the caller names none, and the most it may ask for (IoT Hub's figures). */

@@ -13,7 +13,6 @@ import {
   type Twin,
 } from '../twin.js';
 import type { DeviceIdentity, ModuleIdentity } from '../registry.js';
-import { requireObject } from './devices.js';
 import {
   badRequest,
   deviceNotFound,
@@ -24,9 +23,10 @@ import {
   json,
   moduleNotFound,
   preconditionFailed,
+  requireObject,
   type ApiReply,
 } from './http.js';
-import type { RouteContext, ServiceApiOptions } from './index.js';
+import type { RouteContext, ServiceApiOptions } from './context.js';
 import { deviceTwinJson, moduleTwinJson, type ViewContext } from './views.js';
 
 /** How often a method call waiting for its device (connectTimeoutInSeconds) looks again. */
