@@ -8,8 +8,7 @@ import type { RejectionReason } from '../stats.js';
 /**
  * What the identity registry's throttle says about an operation (IoT Hub counts a bulk request of n records as n
  * operations): it throws a ServiceError (429 `ThrottlingException`) to refuse, answered as it is, or returns to
- * let it run. The emulator's service limits plug
- * in here; without them every operation runs.
+ * let it run. The emulator's service limits plug in here; without them every operation runs.
  */
 export type RegistryOperationGate = (operation: 'read' | 'write', records: number) => void;
 
