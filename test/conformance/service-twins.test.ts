@@ -206,6 +206,17 @@ describe('query', () => {
     expect(not.result.map((t: { deviceId: string }) => t.deviceId)).toEqual([`${site}-d4`]);
   });
 
+  it('selects module twins from devices.modules', async () => {
+    const id = uniqueId('modquery');
+    await registry.create({ deviceId: id, capabilities: { iotEdge: true } });
+    await registry.addModule({ deviceId: id, moduleId: 'sensor' });
+    await registry.updateModuleTwin(id, 'sensor', { properties: { desired: { rate: 2 } } }, '*');
+    const page = await registry
+      .createQuery(`SELECT * FROM devices.modules WHERE deviceId = '${id}' AND properties.desired.rate = 2`)
+      .next();
+    expect(page.result.map((t: { moduleId: string }) => t.moduleId)).toEqual(['sensor']);
+  });
+
   it('refuses a query it cannot evaluate with 400 naming what is not supported', async () => {
     const err = await rejectionOf(
       registry.createQuery('SELECT COUNT() AS n FROM devices GROUP BY tags.site').next(),
