@@ -43,11 +43,19 @@ describe('module identities over mutual TLS', () => {
   });
 
   it("reads the runtime's identities and creates a module with the device's own certificate", async () => {
-    const agent = await hubHttps(info, 'GET', modulePath(edgeId, '$edgeAgent'), undefined, undefined, certs[edgeId]);
+    const agent = await hubHttps(
+      info,
+      'GET',
+      modulePath(edgeId, '$edgeAgent'),
+      undefined,
+      undefined,
+      {},
+      certs[edgeId],
+    );
     expect(agent.status, JSON.stringify(agent.json)).toBe(200);
     expect(agent.json).toMatchObject({ moduleId: '$edgeAgent', deviceId: edgeId });
     const body = { moduleId: 'sensor', deviceId: edgeId, managedBy: 'iotEdge' };
-    const created = await hubHttps(info, 'PUT', modulePath(edgeId, 'sensor'), undefined, body, certs[edgeId]);
+    const created = await hubHttps(info, 'PUT', modulePath(edgeId, 'sensor'), undefined, body, {}, certs[edgeId]);
     expect(created.status, JSON.stringify(created.json)).toBe(200);
     expect(typeof created.json.authentication?.symmetricKey?.primaryKey).toBe('string');
   });
@@ -55,17 +63,17 @@ describe('module identities over mutual TLS', () => {
   it("refuses another device's certificate, one from an untrusted CA, and no credential at all (401)", async () => {
     const path = modulePath(edgeId, 'intruder');
     const body = { moduleId: 'intruder', deviceId: edgeId };
-    expect((await hubHttps(info, 'PUT', path, undefined, body, certs[plainId])).status).toBe(401);
+    expect((await hubHttps(info, 'PUT', path, undefined, body, {}, certs[plainId])).status).toBe(401);
     const rogueCa = await createCertificateAuthority('edge x509 rogue CA');
     const forged = chain(await issueLeafCertificate(rogueCa, edgeId), rogueCa);
-    expect((await hubHttps(info, 'PUT', path, undefined, body, forged)).status).toBe(401);
+    expect((await hubHttps(info, 'PUT', path, undefined, body, {}, forged)).status).toBe(401);
     expect((await hubHttps(info, 'PUT', path, undefined, body)).status).toBe(401);
-    expect((await hubHttps(info, 'GET', path, undefined, undefined, certs[edgeId])).status).toBe(404);
+    expect((await hubHttps(info, 'GET', path, undefined, undefined, {}, certs[edgeId])).status).toBe(404);
   });
 
   it('refuses a plain device, even with its own certificate: only IoT Edge devices manage modules', async () => {
     const body = { moduleId: 'sneaky', deviceId: plainId };
-    const refused = await hubHttps(info, 'PUT', modulePath(plainId, 'sneaky'), undefined, body, certs[plainId]);
+    const refused = await hubHttps(info, 'PUT', modulePath(plainId, 'sneaky'), undefined, body, {}, certs[plainId]);
     expect(refused.status).toBe(401);
   });
 });

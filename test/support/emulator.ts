@@ -6,6 +6,7 @@
 // durable one (or `edgefleet run`, whose emulator records its state) takes a copy of it of its own
 // (isolatedStateDir), so that test files running in parallel never share a database or wait on its lock.
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -142,10 +143,12 @@ export function hubHttps(
   path: string,
   authorization: string | undefined,
   body?: unknown,
+  headers: Record<string, string> = {},
   clientCertificate?: { certPem: string; keyPem: string },
-): Promise<RestReply> {
+): Promise<RestReply & { headers: IncomingHttpHeaders }> {
   const info = infoOf(emulator);
-  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
+  const payload =
+    body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body), 'utf8');
   return new Promise((resolvePromise, reject) => {
     const req = httpsRequest(
       {
@@ -158,6 +161,7 @@ export function hubHttps(
         ...(clientCertificate === undefined ? {} : { cert: clientCertificate.certPem, key: clientCertificate.keyPem }),
         timeout: 10_000,
         headers: {
+          ...headers,
           ...(authorization === undefined ? {} : { authorization }),
           ...(payload === undefined
             ? {}
@@ -168,7 +172,11 @@ export function hubHttps(
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () =>
-          resolvePromise({ status: res.statusCode ?? 0, json: parsed(Buffer.concat(chunks).toString('utf8')) }),
+          resolvePromise({
+            status: res.statusCode ?? 0,
+            json: parsed(Buffer.concat(chunks).toString('utf8')),
+            headers: res.headers,
+          }),
         );
         res.on('error', reject);
       },
