@@ -75,6 +75,7 @@ export async function kubernetesExport(options: KubernetesOptions): Promise<Kube
   // What a shard would refuse, refused here, before anything is applied.
   await checkScenario(loaded);
   const files = await scenarioFiles(loaded);
+  checkConfigMapSize(files.files, displayPath(loaded.file));
   const size = shardSize(loaded, options.shards);
   const names = namesOf(options.name ?? baseName(loaded.scenario.name ?? path.parse(loaded.file).name));
   const context: Context = { options, loaded, files, size, names, secrets };
@@ -91,6 +92,24 @@ export async function kubernetesExport(options: KubernetesOptions): Promise<Kube
     secretNames: secrets,
     notes: notesFor(context),
   };
+}
+
+/** Kubernetes refuses a ConfigMap over 1 MiB (the object, keys included; a little is left for its metadata). */
+const CONFIGMAP_BYTES = 1_000_000;
+
+function checkConfigMapSize(files: readonly { key: string; text: string }[], shown: string): void {
+  const bytes = files.reduce((sum, f) => sum + Buffer.byteLength(f.key) + Buffer.byteLength(f.text), 0);
+  if (bytes <= CONFIGMAP_BYTES) return;
+  const largest = [...files].sort((a, b) => b.text.length - a.text.length)[0]!;
+  throw new ConfigError([
+    {
+      file: shown,
+      path: '',
+      message:
+        `its files come to ${bytes.toLocaleString('en-US')} bytes, more than a ConfigMap holds (1 MiB); the largest is ` +
+        `${largest.key}: name models by DTMI from a model repository URL, which the pods fetch, instead of shipping them`,
+    },
+  ]);
 }
 
 /** Writes the files under `out`; returns their paths. */

@@ -175,6 +175,23 @@ describe('edgefleet k8s: the objects', () => {
   });
 });
 
+describe('edgefleet k8s: what a ConfigMap cannot hold', () => {
+  it('refuses files past 1 MiB in all, naming the largest and what to do instead', async () => {
+    const scenario = join(dir, 'padded.yaml');
+    const padding = Array.from({ length: 12_000 }, () => `# ${'x'.repeat(98)}`).join('\n');
+    writeFileSync(
+      scenario,
+      `name: padded\nfleet:\n  - { group: t, kind: device, count: 2, idPattern: "p-{index}" }\n${padding}\n`,
+    );
+    await expect(kubernetesExport(options(scenario))).rejects.toThrow(
+      /padded\.yaml: its files come to [\d,]+ bytes, more than a ConfigMap holds \(1 MiB\); the largest is padded/,
+    );
+    // The same scenario without the padding fits.
+    writeFileSync(scenario, `name: padded\nfleet:\n  - { group: t, kind: device, count: 2, idPattern: "p-{index}" }\n`);
+    await expect(kubernetesExport(options(scenario))).resolves.toMatchObject({ size: { identities: 1 } });
+  });
+});
+
 describe('edgefleet k8s: secrets stay in a Secret', () => {
   const SECRETS = {
     IOTC_ID_SCOPE: '0ne00ABCDEF',
