@@ -44,7 +44,8 @@ function shardArgs(context: Context): string[] {
 
 function shardEnv(context: Context): Record<string, unknown>[] {
   return [
-    // Kubernetes sets it in Indexed Jobs; declared here too, so that $(JOB_COMPLETION_INDEX) in args expands.
+    // The Job controller adds this to Indexed Jobs (and keeps one already declared): declared, the spec says where
+    // --shard auto and $(JOB_COMPLETION_INDEX) in the args get the index.
     {
       name: COMPLETION_INDEX_VARIABLE,
       valueFrom: { fieldRef: { fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']" } },
