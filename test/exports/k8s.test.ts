@@ -192,6 +192,26 @@ describe('edgefleet k8s: what a ConfigMap cannot hold', () => {
   });
 });
 
+describe('edgefleet k8s: options', () => {
+  it.each([
+    [{ shards: 0 }, /command line: --shards: expected a whole number >= 1, got 0/],
+    [{ shards: 2.5 }, /--shards: expected a whole number >= 1, got 2\.5/],
+    [{ namespace: 'Load Test' }, /--namespace: expected a DNS label/],
+    [{ name: 'My_Fleet' }, /--name: expected lower-case letters, digits and "-"/],
+  ])('refuses %j, saying what to give', async (more, message) => {
+    await expect(kubernetesExport(options('scenarios/quickstart.yaml', more))).rejects.toThrow(message);
+  });
+
+  it('names objects after the scenario, or --name', async () => {
+    const named = await kubernetesExport(options('scenarios/quickstart.yaml', { name: 'soak-7' }));
+    const objects = validatedObjects(named.files);
+    expect(objects.get('shards-job.yaml')!.metadata.name).toBe('soak-7-shards');
+    expect(objects.get('merge/merge-job.yaml')!.metadata.name).toBe('soak-7-merge');
+    const plain = validatedObjects((await kubernetesExport(options('scenarios/quickstart.yaml'))).files);
+    expect(plain.get('configmap.yaml')!.metadata.name).toBe('edgefleet-quickstart-scenario');
+  });
+});
+
 describe('edgefleet k8s: secrets stay in a Secret', () => {
   const SECRETS = {
     IOTC_ID_SCOPE: '0ne00ABCDEF',
