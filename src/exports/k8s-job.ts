@@ -8,6 +8,8 @@ import { BENCH, PORTS_PER_ADDRESS } from './k8s-sizing.js';
 const CONTAINER = 'edgefleet';
 /** Exit code of `edgefleet run` when the scenario, the options or the machine's limits refuse the run. */
 const REFUSED_EXIT_CODE = 2;
+/** Exit code of `edgefleet run` when a threshold failed: the shard ran, and its report is written. */
+const THRESHOLDS_EXIT_CODE = 99;
 /** Image pull, provisioning and drain on top of the run's own duration before Kubernetes stops a shard. */
 const DEADLINE_MARGIN_SECONDS = 900;
 
@@ -119,13 +121,20 @@ export function shardsJob(context: Context): Record<string, unknown> {
       completionMode: 'Indexed',
       completions: shards,
       parallelism: shards,
-      // A shard started again would run its identities twice: a failed shard fails the Job.
-      backoffLimit: 0,
+      // A shard started again would connect its identities twice: none is retried. Per index (Kubernetes 1.29+), so
+      // that one failed shard does not stop the others.
+      backoffLimitPerIndex: 0,
       podFailurePolicy: {
         rules: [
+          // Refused before connecting (bad input, too few descriptors): every shard would be, so stop them all.
           {
             action: 'FailJob',
             onExitCodes: { containerName: CONTAINER, operator: 'In', values: [REFUSED_EXIT_CODE] },
+          },
+          // Its own thresholds missed: its report is written, and the merge judges the whole fleet's.
+          {
+            action: 'FailIndex',
+            onExitCodes: { containerName: CONTAINER, operator: 'In', values: [THRESHOLDS_EXIT_CODE] },
           },
           // A pod evicted or preempted (a node drained) runs its shard again.
           { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },

@@ -79,6 +79,13 @@ describe('edgefleet k8s: the objects', () => {
     const job = objects.get('shards-job.yaml')!;
     expect(job.metadata.namespace).toBe('load');
     expect(job.spec).toMatchObject({ completionMode: 'Indexed', completions: 3, parallelism: 3 });
+    // No shard is started twice (its identities would connect twice), and one failed shard leaves the others be.
+    expect(job.spec.backoffLimitPerIndex).toBe(0);
+    expect(job.spec.backoffLimit).toBeUndefined();
+    expect(job.spec.podFailurePolicy.rules).toContainEqual({
+      action: 'FailJob',
+      onExitCodes: { containerName: 'edgefleet', operator: 'In', values: [2] },
+    });
     const container = shardContainer(job);
     expect(container.image).toBe('registry.example.com/edgefleet:0.1.0');
     const args: string[] = container.args;
