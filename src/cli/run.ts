@@ -2,6 +2,8 @@
 import type { CommandModule, Options } from 'yargs';
 import { availableParallelism } from 'node:os';
 import { formatDuration } from '../config/duration.js';
+import { ConfigError } from '../config/errors.js';
+import { autoShard } from '../config/plan.js';
 import { runScenario, RunAborted, type ScenarioOptions, type StartingRun } from '../api/run-scenario.js';
 import { PlanExceedsLimits } from '../engine/descriptors.js';
 import { createLogger, isLogLevel, LOG_LEVELS, type Logger, type LogLevel } from '../metrics/log.js';
@@ -16,6 +18,7 @@ interface RunArgs {
   seed?: number;
   workers: number;
   shard?: string;
+  shards?: number;
   'local-address'?: string;
   'reports-dir': string;
   'state-dir': string;
@@ -55,7 +58,13 @@ const RUN_OPTIONS = {
   workers: { type: 'number', default: availableParallelism(), describe: 'Worker threads' },
   shard: {
     type: 'string',
-    describe: 'Run only shard i of n (e.g. 2/4), for one fleet split over machines',
+    describe:
+      'Run only shard i of n (e.g. 2/4), for one fleet split over machines; auto: the shard of a pod of a ' +
+      'Kubernetes Indexed Job (JOB_COMPLETION_INDEX, 0-based, of --shards or EDGEFLEET_SHARDS)',
+  },
+  shards: {
+    type: 'number',
+    describe: "With --shard auto: how many shards (the Job's completions); default EDGEFLEET_SHARDS",
   },
   'local-address': {
     type: 'string',
@@ -138,6 +147,10 @@ export const runCommand: CommandModule<object, RunArgs> = {
         'The first half of a fleet (run 2/2 on another machine, then merge)',
       )
       .example(
+        '$0 run my.yaml --shard auto --shards 4',
+        'In a pod of a Kubernetes Indexed Job: the shard its JOB_COMPLETION_INDEX names (see edgefleet k8s)',
+      )
+      .example(
         '$0 run scenarios/transparent-gateway.yaml --gateway-listen gateway-01=127.0.0.1:8883',
         'Let a real device connect through a simulated gateway (GatewayHostName=)',
       )
@@ -201,7 +214,7 @@ function scenarioOptions(args: RunArgs, io: RunConsole): ScenarioOptions {
     onStart: (started) => printStart(started, args.workers),
     force: args.force,
     ...(args['target-info'] === undefined ? {} : { emulator: args['target-info'] }),
-    ...(args.shard === undefined ? {} : { shard: args.shard }),
+    ...shardOption(args),
     ...(args['local-address'] === undefined ? {} : { localAddresses: splitList(args['local-address']) }),
     ...(args.prometheus === undefined ? {} : { prometheus: { port: args.prometheus, host: args['prometheus-host'] } }),
     ...(dashboard ? { dashboard: { onInterrupt: io.onInterrupt, setLogSink: io.setLogSink } } : { progress: print }),
@@ -249,6 +262,17 @@ function printStart(run: StartingRun, workers: number): void {
     `edgefleet run ${run.scenario}: ${run.identities} identities${shard}, profile ${run.profile}, ` +
       `${formatDuration(run.durationMs)}, target ${run.target}, seed ${run.seed}, ${workers} workers\n`,
   );
+}
+
+/** --shard i/n as it is; --shard auto from the Indexed Job's environment (problems exit 2 before anything runs). */
+function shardOption(args: Pick<RunArgs, 'shard' | 'shards'>): Pick<ScenarioOptions, 'shard'> {
+  if (args.shard === 'auto') return { shard: autoShard(args.shards) };
+  if (args.shards !== undefined) {
+    throw new ConfigError([
+      { file: 'command line', path: '--shards', message: 'goes with --shard auto; --shard i/n names its count itself' },
+    ]);
+  }
+  return args.shard === undefined ? {} : { shard: args.shard };
 }
 
 const splitList = (text: string) =>

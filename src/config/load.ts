@@ -79,6 +79,8 @@ export interface LoadOverrides {
   seed?: number | undefined;
   /** Where models fetched from a model repository URL are kept (default .edgefleet, the run's state directory). */
   stateDir?: string | undefined;
+  /** Where "${ENV_VAR}" references are read (default process.env). */
+  env?: NodeJS.ProcessEnv | undefined;
 }
 
 /** The state directory when none is given, relative to the working directory. */
@@ -629,7 +631,7 @@ class ScenarioResolver {
 
   private async connectionStrings(index: number, group: FleetGroup): Promise<string[] | undefined> {
     const field: Segments = ['fleet', index, 'connectionStrings'];
-    const resolved = resolveEnv(group.connectionStrings);
+    const resolved = resolveEnv(group.connectionStrings, this.overrides.env);
     for (const problem of resolved.problems) this.at([...field, ...problem.segments], problem.message);
     if (resolved.problems.length > 0) return undefined;
     const listed =
@@ -825,7 +827,7 @@ class ScenarioResolver {
       return { kind: 'emulator' }; // never used: the problem stops the load
     }
     this.warnAboutInlineSecrets(raw, field);
-    const resolved = resolveEnv(raw);
+    const resolved = resolveEnv(raw, this.overrides.env);
     for (const problem of resolved.problems) this.at([...field, ...problem.segments], problem.message);
     if (kind === 'iot-central')
       return this.iotCentralTarget(field, resolved.value as IotCentralTargetSettings, profile, because);

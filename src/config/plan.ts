@@ -253,6 +253,57 @@ export function parseShard(text: string): Shard {
   return { index: one - 1, count };
 }
 
+/** The variables a Kubernetes Indexed Job gives each pod, and the one its spec sets for the completions count. */
+export const COMPLETION_INDEX_VARIABLE = 'JOB_COMPLETION_INDEX';
+export const SHARDS_VARIABLE = 'EDGEFLEET_SHARDS';
+
+const shardProblem = (path: string, message: string) => new ConfigError([{ file: 'command line', path, message }]);
+
+/** A count or an index as written: digits only, so "2.5", "0x3" and "" are refused rather than rounded. */
+const wholeNumber = (text: string): number | undefined =>
+  /^\s*\d+\s*$/.test(text) && Number.isSafeInteger(Number(text)) ? Number(text) : undefined;
+
+/**
+ * `--shard auto`: the shard of a pod of a Kubernetes Indexed Job, so that one Job spec runs every shard. The index
+ * is the pod's `JOB_COMPLETION_INDEX` (0-based, set by Kubernetes); the count is `--shards N`, else
+ * `EDGEFLEET_SHARDS` (the Job's completions). Anything missing or out of range is a ConfigError saying what to set.
+ */
+export function autoShard(shards: number | undefined, env: NodeJS.ProcessEnv = process.env): Shard {
+  const count = shards ?? shardsFromEnv(env[SHARDS_VARIABLE]);
+  if (!Number.isSafeInteger(count) || count < 1)
+    throw shardProblem('--shards', `expected a whole number >= 1 (the Job's completions), got ${describeValue(count)}`);
+  const text = env[COMPLETION_INDEX_VARIABLE];
+  if (text === undefined || text.trim() === '') {
+    throw shardProblem(
+      '--shard',
+      `auto reads the shard from ${COMPLETION_INDEX_VARIABLE}, which is not set: it is set in the pods of a ` +
+        'Kubernetes Indexed Job (completionMode: Indexed); elsewhere give --shard i/n',
+    );
+  }
+  const index = wholeNumber(text);
+  if (index === undefined || index >= count) {
+    throw shardProblem(
+      '--shard',
+      `auto: ${COMPLETION_INDEX_VARIABLE} is ${describeValue(text)}; expected a whole number from 0 to ${count - 1} ` +
+        `(0-based, below the ${count} shards): the Job's completions and --shards/${SHARDS_VARIABLE} must agree`,
+    );
+  }
+  return { index, count };
+}
+
+function shardsFromEnv(text: string | undefined): number {
+  if (text === undefined || text.trim() === '') {
+    throw shardProblem(
+      '--shards',
+      `--shard auto needs the number of shards: give --shards N or set ${SHARDS_VARIABLE} (the Job's completions)`,
+    );
+  }
+  const count = wholeNumber(text);
+  if (count === undefined || count < 1)
+    throw shardProblem('--shards', `${SHARDS_VARIABLE} is ${describeValue(text)}; expected a whole number >= 1`);
+  return count;
+}
+
 /**
  * The identities of one shard: ordinal % count === index. Shards are disjoint, cover the fleet, and keep arrival
  * times. A downstream device goes with its gateway (their link is in memory), so it follows its gateway's ordinal.
