@@ -1,7 +1,9 @@
 // IoT Hub, DPS and IoT Central limits (docs/protocol.md §7): `edgefleet emulator` with a tier's flags, small
 // shaping so each effect shows within seconds, seen from real MQTT and HTTP clients.
 import { afterEach, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import type { TLSSocket } from 'node:tls';
+import { fileURLToPath } from 'node:url';
 import type { MqttClient } from 'mqtt';
 import { parseTopic, topic } from '../../src/protocol/index.js';
 import {
@@ -18,7 +20,11 @@ import {
   type ChildEmulator,
 } from './abuse-kit.js';
 import type { EmulatorInfo } from '../../src/emulator/index.js';
+import { scenarioSchema } from '../../src/config/scenario.js';
+import { emulatorLimitArgs, spawnEmulator } from '../../src/endpoints/emulator-target.js';
 
+/** The shared test state directory (test/global-setup.ts); the emulators here are ephemeral on it. */
+const STATE_DIR = fileURLToPath(new URL('../../.edgefleet-test', import.meta.url));
 let emulator: ChildEmulator | undefined;
 const clients: MqttClient[] = [];
 const sockets: TLSSocket[] = [];
@@ -225,5 +231,62 @@ describe('the daily quota', () => {
       'the refused reconnect in /stats',
     );
     expect(stats?.quota).toMatchObject({ messagesPerDay: 5, used: 5, exhausted: true, refusedSends: 1 });
+  });
+});
+
+describe('a scenario', () => {
+  const scenario = (limits: unknown) => ({
+    name: 'sized',
+    targets: { emulator: { limits } },
+    fleet: [{ group: 'g', kind: 'device', count: 1 }],
+  });
+
+  it("starts the run's emulator with targets.emulator.limits", async () => {
+    const parsed = scenarioSchema.parse(scenario({ hubTier: 'S2', hubUnits: 2, shapingBurst: '0s' }));
+    const started = await spawnEmulator(STATE_DIR, () => {}, {
+      ephemeral: true,
+      args: emulatorLimitArgs(parsed.targets?.emulator),
+    });
+    try {
+      const stats = await limitsStats(started.info);
+      expect(stats?.name).toBe('S2 × 2 units');
+      expect(stats?.shaping).toEqual({ burstSeconds: 0, queueSeconds: 10 });
+      expect(stats?.operations.d2c?.perSecond).toBe(240);
+      expect(stats?.operations.dps?.perSecond).toBeCloseTo(1000 / 60);
+    } finally {
+      await started.stop();
+    }
+  });
+
+  it('refuses limits that do not fit the tier, saying which field', () => {
+    const result = scenarioSchema.safeParse(scenario({ hubTier: 'F1', hubUnits: 2 }));
+    expect(result.success).toBe(false);
+    expect(JSON.stringify(result.error?.issues)).toContain('F1 has at most 1 unit');
+    expect(emulatorLimitArgs(scenarioSchema.parse(scenario('iot-central')).targets?.emulator)).toEqual([
+      '--limits',
+      'iot-central',
+    ]);
+  });
+});
+
+describe('edgefleet emulator', () => {
+  const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+  const refusal = (args: string[]) => {
+    const r = spawnSync(process.execPath, [CLI, 'emulator', '--ephemeral', ...args], { encoding: 'utf8' });
+    return { status: r.status, stderr: r.stderr };
+  };
+
+  it('refuses limit flags that do not fit, saying what to fix', () => {
+    for (const [args, message] of [
+      [['--hub-tier', 'F1', '--hub-units', '2'], 'hub units of F1 must be a whole number from 1 to 1 (got 2)'],
+      [['--hub-units', '2'], 'hub units need a hub tier'],
+      [['--hub-tier', 'S1', '--limits', 'iot-central'], 'give a hub tier or IoT Central limits, not both'],
+      [['--hub-tier', 'S1', '--shaping-queue', 'soon'], '--shaping-queue: expected a duration'],
+      [['--shaping-burst', '0s'], '--shaping-burst and --shaping-queue need a limit'],
+    ] as const) {
+      const r = refusal([...args]);
+      expect(r.status, args.join(' ')).not.toBe(0);
+      expect(r.stderr).toContain(message);
+    }
   });
 });
