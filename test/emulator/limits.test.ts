@@ -1,7 +1,7 @@
 // IoT Hub, DPS and IoT Central limits (docs/protocol.md §7): `edgefleet emulator` with a tier's flags, small
 // shaping so each effect shows within seconds, seen from real MQTT and HTTP clients.
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import type { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import type { MqttClient } from 'mqtt';
@@ -20,6 +20,7 @@ import {
   type ChildEmulator,
 } from './abuse-kit.js';
 import type { EmulatorInfo } from '../../src/emulator/index.js';
+import { registerWithSymmetricKey, uniqueId } from '../support/azure-sdk.js';
 import { scenarioSchema } from '../../src/config/scenario.js';
 import { emulatorLimitArgs, spawnEmulator } from '../../src/endpoints/emulator-target.js';
 
@@ -43,6 +44,9 @@ async function start(args: string[]): Promise<EmulatorInfo> {
 
 interface OperationStats {
   perSecond: number;
+  perMinute?: number;
+  perIdentityPerSecond?: number;
+  meter?: string;
   admitted: number;
   shaped: number;
   throttled: number;
@@ -176,7 +180,39 @@ describe('an S1 hub', () => {
     expect(writes.map((w) => w.status).sort()).toEqual([200, 429, 429]);
     const refused = writes.find((w) => w.status === 429);
     expect(refused?.json.error.code).toBe('ThrottlingException');
-    expect((await limitsStats(info))?.operations.registry?.throttled).toBe(2);
+    const url = new URL('/api/devices/r-4?api-version=2022-07-31', info.restUrl);
+    const again = await fetch(url, { method: 'DELETE', headers: { authorization: info.apiToken } });
+    expect(again.status).toBe(429);
+    expect(Number(again.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect((await limitsStats(info))?.operations.registry?.throttled).toBe(3);
+    // Cloud-to-device sends: 100 a minute per unit.
+    const sends = await Promise.all(
+      [1, 2].map(() => restCall(info, 'POST', '/api/devices/r-1/messages', { data: { n: 1 } })),
+    );
+    expect(sends.map((w) => w.status).sort()).toEqual([202, 429]);
+  });
+
+  it('meters direct methods in 4 KB: big payloads reach the limit sooner than small ones', async () => {
+    const info = await start(['--hub-tier', 'S1', '--shaping-burst', '1s', '--shaping-queue', '0s']);
+    const client = await device(info, 'method-1');
+    await client.subscribeAsync('$iothub/methods/POST/#', { qos: 0 });
+    client.on('message', (t) => {
+      const rid = /\?\$rid=([^&]+)/.exec(t)?.[1];
+      if (t.startsWith('$iothub/methods/POST/') && rid !== undefined)
+        client.publish(topic.methodResponse(200, rid), '{}');
+    });
+    const call = (request: unknown) =>
+      restCall(info, 'POST', '/api/devices/method-1/commands/echo', { request, responseTimeout: 5 });
+    // 40 KB is 10 meters: a second of S1's 40 meters/s holds 4 of them, and the one taken at once.
+    const big = await Promise.all(Array.from({ length: 8 }, () => call('x'.repeat(40_000))));
+    const bigRefused = big.filter((r) => r.status === 429).length;
+    expect(bigRefused).toBeGreaterThanOrEqual(1);
+    expect(bigRefused + big.filter((r) => r.status === 201).length).toBe(8);
+    await new Promise((r) => setTimeout(r, 1500));
+    const small = await Promise.all(Array.from({ length: 6 }, () => call({ n: 1 })));
+    expect(small.every((r) => r.status === 201)).toBe(true);
+    const method = (await limitsStats(info))?.operations.method;
+    expect(method).toMatchObject({ meter: '4 KB', perSecond: 40, throttled: bigRefused });
   });
 });
 
@@ -211,6 +247,50 @@ describe('DPS', () => {
     const stats = await limitsStats(info);
     expect(stats?.name).toBe('DPS only');
     expect(stats?.operations.dps).toMatchObject({ throttled: 2, admitted: 3 });
+  });
+});
+
+describe('IoT Central', () => {
+  it('lets one device burst to 10 messages a second, then shapes it, then closes it; others go on', async () => {
+    const info = await start(['--limits', 'iot-central', '--shaping-burst', '0s', '--shaping-queue', '1s']);
+    const noisy = await device(info, 'iotc-noisy');
+    const calm = await device(info, 'iotc-calm');
+    const send = (client: MqttClient, id: string, n: number) =>
+      Promise.allSettled(
+        Array.from({ length: n }, () => client.publishAsync(topic.telemetry({ deviceId: id }), '{}', { qos: 1 })),
+      );
+    const closed = new Promise<void>((resolve) => noisy.once('close', () => resolve()));
+    void send(noisy, 'iotc-noisy', 40);
+    const calmSent = await send(calm, 'iotc-calm', 10);
+    await closed;
+    expect(calmSent.every((r) => r.status === 'fulfilled')).toBe(true);
+    expect(calm.connected).toBe(true);
+    const stats = await limitsStats(info);
+    expect(stats?.name).toBe('iot-central');
+    expect(stats?.quota).toBeNull();
+    expect(stats?.operations.d2c).toMatchObject({ perSecond: 200, perIdentityPerSecond: 10 });
+    expect(stats?.operations.d2c?.throttled).toBeGreaterThanOrEqual(1);
+    expect(stats?.operations.dps?.perMinute).toBe(200);
+    expect(stats?.operations.connect).toBeUndefined();
+  });
+});
+
+describe('the Azure IoT provisioning SDK', () => {
+  it('waits the retry-after of a throttled registration, then registers', async () => {
+    const info = await start(['--dps-rate', '30']);
+    // Use up the minute's 30 registrations on one connection.
+    const filler = await mqttConnect(info, dpsCredentials(info, 'filler', keyOf(info, 'filler', 'devices')));
+    clients.push(filler);
+    await filler.subscribeAsync('$dps/registrations/res/#', { qos: 1 });
+    for (let i = 0; i < 30; i++) {
+      await filler.publishAsync(topic.dpsRegister(`f${i}`), JSON.stringify({ registrationId: 'filler' }), { qos: 1 });
+    }
+    const id = uniqueId('sdk-throttled');
+    const result = await registerWithSymmetricKey(info, id, keyOf(info, id, 'devices'));
+    expect(result.deviceId).toBe(id);
+    const dps = (await limitsStats(info))?.operations.dps;
+    expect(dps?.throttled).toBeGreaterThanOrEqual(1);
+    expect(dps?.admitted).toBe(31);
   });
 });
 
@@ -271,22 +351,28 @@ describe('a scenario', () => {
 
 describe('edgefleet emulator', () => {
   const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
-  const refusal = (args: string[]) => {
-    const r = spawnSync(process.execPath, [CLI, 'emulator', '--ephemeral', ...args], { encoding: 'utf8' });
-    return { status: r.status, stderr: r.stderr };
-  };
+  const refusal = (args: string[]) =>
+    new Promise<{ status: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [CLI, 'emulator', '--ephemeral', ...args], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.once('close', (status) => resolve({ status, stderr }));
+    });
 
-  it('refuses limit flags that do not fit, saying what to fix', () => {
-    for (const [args, message] of [
+  it('refuses limit flags that do not fit, saying what to fix', async () => {
+    const cases = [
       [['--hub-tier', 'F1', '--hub-units', '2'], 'hub units of F1 must be a whole number from 1 to 1 (got 2)'],
       [['--hub-units', '2'], 'hub units need a hub tier'],
       [['--hub-tier', 'S1', '--limits', 'iot-central'], 'give a hub tier or IoT Central limits, not both'],
       [['--hub-tier', 'S1', '--shaping-queue', 'soon'], '--shaping-queue: expected a duration'],
       [['--shaping-burst', '0s'], '--shaping-burst and --shaping-queue need a limit'],
-    ] as const) {
-      const r = refusal([...args]);
-      expect(r.status, args.join(' ')).not.toBe(0);
-      expect(r.stderr).toContain(message);
-    }
+    ] as const;
+    const results = await Promise.all(cases.map(([args]) => refusal([...args])));
+    cases.forEach(([args, message], i) => {
+      expect(results[i]?.status, args.join(' ')).not.toBe(0);
+      expect(results[i]?.stderr).toContain(message);
+    });
   });
 });
