@@ -127,7 +127,7 @@ export async function schedulerAlone(bench: Bench): Promise<void> {
   };
 }
 
-/** The emulator's limiters fed 100,000 identities' operations, with and without limits (README "Limits"). */
+/** The emulator's limiters fed 100,000 identities' operations, with and without limits (README, emulator limits). */
 export async function limiterPhase(bench: Bench): Promise<void> {
   say("limits: the emulator's limiters, 100,000 identities' operations in process");
   await waitForQuiet(bench.opts.quietWaitSeconds * 1000);

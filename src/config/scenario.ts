@@ -140,8 +140,8 @@ export const emulatorTargetSchema = z
       .union([z.literal('iot-central'), hubLimitsSchema])
       .optional()
       .describe(
-        'Limits the embedded emulator enforces (README "Limits"): an IoT Hub tier, or "iot-central" for IoT ' +
-          "Central's application limits. Default: none.",
+        'Limits the embedded emulator enforces (README "IoT Hub, DPS and IoT Central limits"): an IoT Hub ' +
+          'tier, or "iot-central" for IoT Central\'s application limits. Default: none.',
       ),
   })
   .describe('Settings of the embedded emulator this run starts (not of one given with --target-info).');
