@@ -1,7 +1,7 @@
 // The limits the emulator enforces, for every part that serves an operation: the MQTT front end (connections,
 // telemetry, twins, DPS), the REST API and the hub's service API (registry, twins, methods, cloud-to-device). Each
-// operation is shaped, then refused, as IoT Hub documents (docs/protocol.md §7): everything held back waits in one
-// queue with one timer.
+// operation is shaped, then refused, as IoT Hub documents (docs/protocol.md §7): what is held back waits in its
+// operation's queue, one timer each, never one per identity.
 import { ServiceError } from '../service.js';
 import {
   LIMITED_OPERATIONS,
