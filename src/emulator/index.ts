@@ -10,6 +10,7 @@ import { createHubHttpsHandler, type HubHttpsOptions } from './hub-https.js';
 import { EPHEMERAL, type Journal } from './journal.js';
 import { createRestHandler, type RestOptions } from './rest.js';
 import { createServiceApiHandler, type RegistryOperationGate } from './service-api/index.js';
+import { HubLimits, planLimits, type LimitsConfig } from './limits/index.js';
 import { Registry } from './registry.js';
 import { CloudService } from './service.js';
 import { EmulatorStats, type RejectionReason } from './stats.js';
@@ -18,6 +19,7 @@ import { Store } from './store.js';
 import type { SyncMode } from './store-schema.js';
 
 export { EmulatorStateError, type SyncMode } from './store-schema.js';
+export * from './limits/index.js';
 
 export interface EmulatorOptions {
   /**
@@ -55,6 +57,8 @@ export interface EmulatorOptions {
   log?: (line: string) => void;
   /** Throttles the hub service API's identity-registry operations (the service limits); default none. */
   registryGate?: RegistryOperationGate;
+  /** IoT Hub tier, IoT Central or DPS limits to enforce (docs/protocol.md §7); default none. */
+  limits?: LimitsConfig;
 }
 
 export interface EmulatorInfo {
@@ -87,6 +91,8 @@ export interface Emulator {
   registry: Registry;
   service: CloudService;
   stats: EmulatorStats;
+  /** The limits every part serving an operation goes through (inactive without `limits`). */
+  limits: HubLimits;
   close(): Promise<void>;
 }
 
@@ -179,6 +185,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 interface Cloud {
   registry: Registry;
   stats: EmulatorStats;
+  limits: HubLimits;
   front: MqttFront;
   service: CloudService;
 }
@@ -188,6 +195,10 @@ async function createCloud(options: EmulatorOptions, state: StateDir, store: Sto
   const journal: Journal = store ?? EPHEMERAL;
   const registry = new Registry(journal);
   const stats = new EmulatorStats(journal);
+  const limits = new HubLimits(planLimits(options.limits ?? {}), (err) => {
+    stats.count('internalError');
+    (options.log ?? (() => {}))(`internal error in an operation held by the limits: ${String(err)}`);
+  });
   const front = await MqttFront.create({
     registry,
     stats,
@@ -198,6 +209,7 @@ async function createCloud(options: EmulatorOptions, state: StateDir, store: Sto
     connectTimeoutMs: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
     log: options.log ?? (() => {}),
     journal,
+    limits,
   });
   const service = new CloudService(registry, stats, front, journal);
   try {
@@ -206,7 +218,7 @@ async function createCloud(options: EmulatorOptions, state: StateDir, store: Sto
     await front.close();
     throw err;
   }
-  return { registry, stats, front, service };
+  return { registry, stats, front, service, limits };
 }
 
 async function serveCloud(
@@ -218,7 +230,7 @@ async function serveCloud(
   const log = options.log ?? (() => {});
   const host = options.host ?? '127.0.0.1';
   const hubHostName = options.hubHostName ?? 'localhost';
-  const { registry, stats, front, service } = await createCloud(options, state, store);
+  const { registry, stats, front, service, limits } = await createCloud(options, state, store);
   const journal: Journal = store ?? EPHEMERAL;
   const committed = () => journal.committed();
   const handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
@@ -247,19 +259,19 @@ async function serveCloud(
     const httpsOptions = { ...tlsOptions, ...httpTimeouts(handshakeTimeoutMs), ca: trusted, requestCert: true };
     const httpsServer = createHttpsServer(
       { ...httpsOptions, rejectUnauthorized: false },
-      hubHttpsHandler(state, { registry, stats, front, service }, options, { hubHosts, log, count, committed }),
+      hubHttpsHandler(state, { registry, stats, front, service, limits }, options, { hubHosts, log, count, committed }),
     );
     const hubHttpsPort = await serveOne(httpsServer, options.hubHttpsPort ?? 0, 'hub HTTPS');
 
     const restServer = createHttpServer(
       httpTimeouts(handshakeTimeoutMs),
-      restHandler(state, { registry, stats, front, service }, { log, count, committed }),
+      restHandler(state, { registry, stats, front, service, limits }, { log, count, committed }),
     );
     const httpPort = await serveOne(restServer, options.httpPort ?? 8080, 'REST');
     const info = infoOf(state, hubHostName, host, { mqttPort, hubHttpsPort, httpPort }, store);
-    return { info, registry, service, stats, close: closer(servers, front, store) };
+    return { info, registry, service, stats, limits, close: closer(servers, front, store, limits) };
   } catch (err) {
-    await closer(servers, front, undefined)();
+    await closer(servers, front, undefined, limits)();
     throw err;
   }
 }
@@ -267,7 +279,7 @@ async function serveCloud(
 /** The hub HTTPS port: the device-scope module identity calls, and the service API for policy tokens. */
 function hubHttpsHandler(
   state: StateDir,
-  { registry, service, front }: Cloud,
+  { registry, service, front, limits }: Cloud,
   options: EmulatorOptions,
   hooks: Pick<HubHttpsOptions, 'hubHosts' | 'log' | 'count' | 'committed'> & { count: (r: RejectionReason) => void },
 ): ReturnType<typeof createHubHttpsHandler> {
@@ -281,7 +293,9 @@ function hubHttpsHandler(
     log,
     count,
     committed,
-    ...(options.registryGate === undefined ? {} : { registryGate: options.registryGate }),
+    // The hub's limits: every registry operation (a bulk request's records each), queries, twins and methods.
+    registryGate: options.registryGate ?? ((_operation, records) => limits.acquire('registry', undefined, records)),
+    throttle: (operation) => limits.acquire(operation),
   });
   return createHubHttpsHandler({ registry, hubHosts, log, count, committed, serviceApi });
 }
@@ -289,14 +303,15 @@ function hubHttpsHandler(
 /** The IoT Central-style REST API over the cloud's parts, with the secrets of its state directory. */
 function restHandler(
   state: StateDir,
-  { service, stats, front }: Cloud,
+  { service, stats, front, limits }: Cloud,
   hooks: Pick<RestOptions, 'log' | 'count' | 'committed'>,
 ): ReturnType<typeof createRestHandler> {
   return createRestHandler({
     service,
     apiToken: state.secrets.apiToken,
     idScope: state.secrets.idScope,
-    stats: () => stats.toJson(),
+    stats: () => ({ ...stats.toJson(), limits: limits.toJson() }),
+    limits,
     deviceKeys: groupKeys(state),
     outage: (spec) => front.startOutage(spec),
     ...hooks,
@@ -349,11 +364,17 @@ function infoOf(
 }
 
 /** Stops listening, closes every connection, then records what is left and lets go of the state directory. */
-function closer(servers: (NetServer | HttpServer)[], front: MqttFront, store: Store | undefined): () => Promise<void> {
+function closer(
+  servers: (NetServer | HttpServer)[],
+  front: MqttFront,
+  store: Store | undefined,
+  limits: HubLimits,
+): () => Promise<void> {
   let closed = false;
   return async () => {
     if (closed) return;
     closed = true;
+    limits.close();
     for (const s of servers) if ('closeAllConnections' in s) s.closeAllConnections();
     await front.close();
     await Promise.all(servers.map(closeServer));

@@ -147,3 +147,26 @@ describe('durability', () => {
     }
   });
 });
+
+describe('the service API under hub limits', () => {
+  it("charges a bulk request's records to the identity registry's limit, and answers past it 429 with retry-after", async () => {
+    // S1, one unit: 100 registry operations a minute; shaped at once, nothing held.
+    const limited = await startTestEmulator({ limits: { hubTier: 'S1', shapingBurstMs: 0, shapingQueueMs: 0 } });
+    try {
+      const registry = serviceRegistry(limited.info.serviceConnectionString);
+      const records = Array.from({ length: 100 }, (_, i) => ({ deviceId: `limited-${i}` }));
+      await registry.addDevices(records);
+      const err = await rejectionOf(registry.get('limited-0'), 10_000, 'a registry read past the limit');
+      expect(err.name).toBe('ThrottlingError');
+      expect(Number(err.response.headers['retry-after'])).toBeGreaterThan(30);
+      // Queries have a limit of their own: the registry's being spent does not refuse one.
+      const page = await registry.createQuery('SELECT * FROM devices', 10).nextAsTwin();
+      expect(page.result).toHaveLength(10);
+      const operations = (await rest(limited, 'GET', '/stats')).json.limits.operations;
+      expect(operations.registry.throttled).toBe(1);
+      expect(operations.query.admitted).toBe(1);
+    } finally {
+      await limited.close();
+    }
+  });
+});

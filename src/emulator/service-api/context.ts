@@ -10,7 +10,13 @@ import type { RejectionReason } from '../stats.js';
  * operations): it throws a ServiceError (429 `ThrottlingException`) to refuse, answered as it is, or returns to
  * let it run. The emulator's service limits plug in here; without them every operation runs.
  */
-export type RegistryOperationGate = (operation: 'read' | 'write', records: number) => void;
+export type RegistryOperationGate = (operation: 'read' | 'write', records: number) => void | Promise<void>;
+
+/** The service calls the hub throttles apart from the registry: queries, twin reads and updates, direct methods. */
+export type ServiceOperation = 'query' | 'twinRead' | 'twinUpdate' | 'method';
+
+/** Holds a service call until the hub's limit lets it run, or throws a ServiceError (429) to refuse it. */
+export type ServiceThrottle = (operation: ServiceOperation) => Promise<void>;
 
 export interface ServiceApiOptions {
   service: CloudService;
@@ -25,6 +31,7 @@ export interface ServiceApiOptions {
   /** Resolves once every change made so far is recorded: each answer waits for it. */
   committed: () => Promise<void>;
   registryGate?: RegistryOperationGate;
+  throttle?: ServiceThrottle;
 }
 
 /** What a route needs: the request, its path parameters and its body (read once, on demand). */

@@ -109,8 +109,8 @@ export class DeviceRoutes {
     return this.opts.service.registry;
   }
 
-  private gate(operation: 'read' | 'write', records = 1): void {
-    this.opts.registryGate?.(operation, records);
+  private async gate(operation: 'read' | 'write', records = 1): Promise<void> {
+    await this.opts.registryGate?.(operation, records);
   }
 
   private device(id: string): DeviceIdentity {
@@ -119,16 +119,16 @@ export class DeviceRoutes {
     return device;
   }
 
-  list(ctx: RouteContext): ApiReply {
-    this.gate('read');
+  async list(ctx: RouteContext): Promise<ApiReply> {
+    await this.gate('read');
     const top = Number(ctx.url.searchParams.get('top') ?? 1000);
     const limit = Number.isInteger(top) && top > 0 ? Math.min(top, 1000) : 1000;
     const devices = [...this.registry.devices.values()].slice(0, limit);
     return json(devices.map((d) => deviceJson(this.view, d)));
   }
 
-  get(ctx: RouteContext): ApiReply {
-    this.gate('read');
+  async get(ctx: RouteContext): Promise<ApiReply> {
+    await this.gate('read');
     const device = this.device(ctx.params[0] as string);
     return json(deviceJson(this.view, device), etagHeader(device.etag));
   }
@@ -140,14 +140,14 @@ export class DeviceRoutes {
     if (body.deviceId !== undefined && body.deviceId !== id) {
       throw badRequest(`the body's deviceId ${JSON.stringify(body.deviceId).slice(0, 140)} is not the path's "${id}"`);
     }
-    this.gate('write');
+    await this.gate('write');
     const given = ifMatch(ctx.req);
     const device = given === undefined ? this.create(id, body) : this.replace(id, body, given);
     return json(deviceJson(this.view, device), etagHeader(device.etag));
   }
 
-  delete(ctx: RouteContext): ApiReply {
-    this.gate('write');
+  async delete(ctx: RouteContext): Promise<ApiReply> {
+    await this.gate('write');
     this.remove(ctx.params[0] as string, ifMatch(ctx.req));
     return { status: 204 };
   }
@@ -250,8 +250,8 @@ export class DeviceRoutes {
 
   // ---- modules ----
 
-  listModules(ctx: RouteContext): ApiReply {
-    this.gate('read');
+  async listModules(ctx: RouteContext): Promise<ApiReply> {
+    await this.gate('read');
     const device = this.device(ctx.params[0] as string);
     return json([...device.modules.values()].map((m) => moduleJson(this.view, m)));
   }
@@ -262,8 +262,8 @@ export class DeviceRoutes {
     return module;
   }
 
-  getModule(ctx: RouteContext): ApiReply {
-    this.gate('read');
+  async getModule(ctx: RouteContext): Promise<ApiReply> {
+    await this.gate('read');
     const [deviceId, moduleId] = ctx.params as [string, string];
     const module = this.module(deviceId, moduleId);
     return json(moduleJson(this.view, module), etagHeader(module.etag));
@@ -273,7 +273,7 @@ export class DeviceRoutes {
     const [deviceId, moduleId] = ctx.params as [string, string];
     checkModuleId(moduleId, true);
     const body = requireObject(await ctx.body());
-    this.gate('write');
+    await this.gate('write');
     const device = this.device(deviceId);
     const given = ifMatch(ctx.req);
     const existing = device.modules.get(moduleId);
@@ -303,10 +303,10 @@ export class DeviceRoutes {
     }
   }
 
-  deleteModule(ctx: RouteContext): ApiReply {
+  async deleteModule(ctx: RouteContext): Promise<ApiReply> {
     const [deviceId, moduleId] = ctx.params as [string, string];
     checkModuleId(moduleId, true);
-    this.gate('write');
+    await this.gate('write');
     const module = this.module(deviceId, moduleId);
     if (!etagMatches(ifMatch(ctx.req), module.etag)) throw preconditionFailed('module');
     this.registry.deleteModule(this.device(deviceId), moduleId);
@@ -324,7 +324,7 @@ export class DeviceRoutes {
     if (!Array.isArray(records) || records.length === 0 || records.length > BULK_RECORDS_LIMIT) {
       throw badRequest(`a bulk request is an array of 1-${BULK_RECORDS_LIMIT} device records`);
     }
-    this.gate('write', records.length);
+    await this.gate('write', records.length);
     const errors: JsonObject[] = [];
     for (const [index, raw] of records.entries()) {
       const id = isJsonObject(raw) && typeof raw.id === 'string' ? raw.id : undefined;

@@ -72,7 +72,10 @@ export function errorReply(err: ServiceError): ApiReply {
     err instanceof HubApiError && err.body !== undefined
       ? err.body
       : { Message: `ErrorCode:${err.code};${err.message}`, ExceptionMessage: `Tracking ID:${randomUUID()}` };
-  return { status: err.status, body, headers: { 'iothub-errorcode': err.code } };
+  const retryAfter = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+  const headers: Record<string, string> = { 'iothub-errorcode': err.code };
+  if (typeof retryAfter === 'number') headers['retry-after'] = String(retryAfter);
+  return { status: err.status, body, headers };
 }
 
 /** How much of a body over the limit is read and thrown away, so that the client still gets its 413. */

@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HubRight } from '../../protocol/index.js';
 import { ServiceError } from '../service.js';
 import { authorizeService } from './auth.js';
-import type { RouteContext, ServiceApiOptions } from './context.js';
+import type { RouteContext, ServiceApiOptions, ServiceOperation } from './context.js';
 import { DeviceRoutes } from './devices.js';
 import { badRequest, errorReply, HubApiError, readJson, send, type ApiReply } from './http.js';
 import { runQuery } from './query.js';
@@ -13,7 +13,7 @@ import { TwinRoutes } from './twins.js';
 import type { ViewContext } from './views.js';
 
 export { policyTokenOf } from './auth.js';
-export type { RegistryOperationGate, ServiceApiOptions } from './context.js';
+export type { RegistryOperationGate, ServiceApiOptions, ServiceOperation, ServiceThrottle } from './context.js';
 
 /** The API versions accepted: the one the official service SDKs send, and earlier ones with the same shapes. */
 const API_VERSIONS = new Set(['2021-04-12', '2020-09-30', '2020-05-31-preview', '2020-03-13', '2019-10-01']);
@@ -22,8 +22,8 @@ type Handler = (ctx: RouteContext) => ApiReply | Promise<ApiReply>;
 
 interface Route {
   pattern: RegExp;
-  /** Per method: the rights of which one is needed, and the handler. */
-  methods: Partial<Record<string, [readonly HubRight[], Handler]>>;
+  /** Per method: the rights of which one is needed, the handler, and the hub limit it is throttled by. */
+  methods: Partial<Record<string, [readonly HubRight[], Handler, ServiceOperation?]>>;
 }
 
 const READ: readonly HubRight[] = ['registryRead'];
@@ -40,14 +40,14 @@ function routeTable(devices: DeviceRoutes, twins: TwinRoutes, view: ViewContext)
       GET: [READ, (c) => devices.list(c)],
       POST: [WRITE, (c) => devices.bulk(c)],
     }),
-    r(/^\/devices\/query\/?$/, { POST: [TWIN_READ, (c) => runQuery(view, c)] }),
+    r(/^\/devices\/query\/?$/, { POST: [TWIN_READ, (c) => runQuery(view, c), 'query'] }),
     r(new RegExp(`^/devices/${ID}/?$`), {
       GET: [READ, (c) => devices.get(c)],
       PUT: [WRITE, (c) => devices.put(c)],
       DELETE: [WRITE, (c) => devices.delete(c)],
     }),
     r(new RegExp(`^/devices/${ID}/applyConfigurationContent/?$`), {
-      POST: [TWIN_WRITE, (c) => twins.applyConfigurationContent(c)],
+      POST: [TWIN_WRITE, (c) => twins.applyConfigurationContent(c), 'twinUpdate'],
     }),
     r(new RegExp(`^/devices/${ID}/modules/?$`), { GET: [READ, (c) => devices.listModules(c)] }),
     r(new RegExp(`^/devices/${ID}/modules/${ID}/?$`), {
@@ -56,11 +56,11 @@ function routeTable(devices: DeviceRoutes, twins: TwinRoutes, view: ViewContext)
       DELETE: [WRITE, (c) => devices.deleteModule(c)],
     }),
     r(new RegExp(`^/twins/${ID}(?:/modules/${ID})?/?$`), {
-      GET: [TWIN_READ, (c) => twins.get(c)],
-      PATCH: [TWIN_WRITE, (c) => twins.write(c, false)],
-      PUT: [TWIN_WRITE, (c) => twins.write(c, true)],
+      GET: [TWIN_READ, (c) => twins.get(c), 'twinRead'],
+      PATCH: [TWIN_WRITE, (c) => twins.write(c, false), 'twinUpdate'],
+      PUT: [TWIN_WRITE, (c) => twins.write(c, true), 'twinUpdate'],
     }),
-    r(new RegExp(`^/twins/${ID}(?:/modules/${ID})?/methods/?$`), { POST: [SERVICE, (c) => twins.invoke(c)] }),
+    r(new RegExp(`^/twins/${ID}(?:/modules/${ID})?/methods/?$`), { POST: [SERVICE, (c) => twins.invoke(c), 'method'] }),
   ];
 }
 
@@ -107,7 +107,9 @@ async function dispatch(routes: Route[], opts: ServiceApiOptions, req: IncomingM
     params: params.map(decodeSegment),
     body: () => (body ??= readJson(req, opts.count)),
   };
-  return entry[1](ctx);
+  const [, handler, limited] = entry;
+  if (limited !== undefined) await opts.throttle?.(limited);
+  return handler(ctx);
 }
 
 /** The service API's request handler: never throws; every failure is IoT Hub's error answer. */
