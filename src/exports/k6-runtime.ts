@@ -276,13 +276,13 @@ function pickDraw(values: unknown[], p: number, random: Random): Draw {
   };
 }
 
-function poissonDraw(perMinute: number, inner: Draw): Draw {
+function poissonDraw(perMinute: number, inner: Draw, random: Random): Draw {
   let last = NaN;
   return function (t: number): unknown {
     const dt = t - last;
     last = t;
     if (!(dt > 0)) return undefined;
-    return Math.random() < 1 - Math.exp((-perMinute / 60) * dt) ? inner(t) : undefined;
+    return random() < 1 - Math.exp((-perMinute / 60) * dt) ? inner(t) : undefined;
   };
 }
 
@@ -461,6 +461,7 @@ function draw(plan: Plan, random: Random): Draw {
               return true;
             }
           : draw(plan.value, random),
+        random,
       );
     case 'uuid':
       return uuidDraw(plan.once, random);
