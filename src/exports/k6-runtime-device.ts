@@ -227,10 +227,9 @@ class HubSession {
   }
 
   private send(body: Record<string, unknown>, component: string | null, intended: number): void {
-    const bag =
-      TELEMETRY_BAG +
-      encodeURIComponent(new Date(intended).toISOString()) +
-      (component === null ? '' : COMPONENT_KEY + encodeURIComponent(component));
+    // No iothub-creation-time-utc: xk6-mqtt tags every sample with its topic, and a time in each topic would make
+    // every message a k6 time series of its own. The hub stamps its enqueued time instead.
+    const bag = TELEMETRY_BAG + (component === null ? '' : COMPONENT_KEY + encodeURIComponent(component));
     const topic = 'devices/' + this.device.id + '/messages/events/' + bag;
     const self = this;
     ledger.generated.add(1);

@@ -3,7 +3,7 @@
 // written: the script reads them from __ENV.
 import { formatDuration } from '../config/duration.js';
 import type { LoadedScenario } from '../config/loaded.js';
-import { CREATION_TIME_PROPERTY, encodePropertyBag, systemProperty } from '../protocol/property-bag.js';
+import { encodePropertyBag, systemProperty } from '../protocol/property-bag.js';
 import { DPS_API_VERSION, HUB_API_VERSION } from '../protocol/connect.js';
 import { k6Fleet, type K6Fleet } from './k6-fleet.js';
 import { K6_MQTT_DECLARATIONS, K6_MQTT_DECLARATIONS_FILE } from './k6-mqtt-declarations.js';
@@ -165,7 +165,9 @@ function header(loaded: LoadedScenario, fleet: K6Fleet, options: K6ExportOptions
     '//',
     '// Each iteration is one device: its key derived from the group key, DPS registration over MQTT, then the hub:',
     '// subscriptions, twin GET, reported properties, telemetry at the group’s interval until the run ends, commands',
-    '// answered and desired properties acknowledged as the scenario says.',
+    '// answered and desired properties acknowledged as the scenario says. Telemetry topics carry no',
+    '// iothub-creation-time-utc (xk6-mqtt tags samples with the topic: one k6 time series per device, not per',
+    '// message); the hub’s enqueued time stands for it.',
     '//',
     '// Groups:',
     ...fleet.groups.map((g) => `//   ${g.name}: ${g.count} devices, telemetry every ${formatDuration(g.intervalMs)}`),
@@ -231,7 +233,7 @@ function constants(loaded: LoadedScenario, fleet: K6Fleet, target: K6Target): st
     `const DPS_API_VERSION = ${JSON.stringify(DPS_API_VERSION)};`,
     `const HUB_API_VERSION = ${JSON.stringify(HUB_API_VERSION)};`,
     `const TOKEN_TTL_SECONDS = ${TOKEN_TTL_SECONDS};`,
-    `const TELEMETRY_BAG = ${JSON.stringify(`${bag}&${encodeURIComponent(CREATION_TIME_PROPERTY)}=`)};`,
+    `const TELEMETRY_BAG = ${JSON.stringify(bag)};`,
     `const COMPONENT_KEY = ${JSON.stringify(`&${encodeURIComponent(systemProperty.component)}=`)};`,
     '',
     '// The fleet: its plain-device groups and how each behaves (values are drawn by the plans, see draw()).',
