@@ -6,110 +6,140 @@
 export const K6_RUNTIME_DPS = String.raw`
 // ---- DPS --------------------------------------------------------------------------------------------------------
 
-/** Registers the device through DPS (register, then poll as retry-after says); resolves with its assigned hub. */
-function provision(device: DeviceRef, key: string, endAt: number): Promise<string | undefined> {
-  const scope = setting('EDGEFLEET_ID_SCOPE');
-  const started = Date.now();
-  const expiry = Math.floor(started / 1000) + TOKEN_TTL_SECONDS;
-  const client = new Client({
-    client_id: device.id,
-    username: scope + '/registrations/' + device.id + '/api-version=' + DPS_API_VERSION,
-    password: sasToken(scope + '/registrations/' + device.id, key, expiry, 'registration'),
-  });
-  return new Promise(function (resolve: (hub: string | undefined) => void): void {
-    let rid = 0;
-    let polls = 0;
-    let operationId: string | undefined;
-    let timer: number | undefined;
-    let settled = false;
-    const finish = function (hub: string | undefined, failure?: { cls: string; message: string }): void {
-      if (settled) return;
-      settled = true;
-      if (timer !== undefined) clearTimeout(timer);
-      clearTimeout(deadline);
-      timer = undefined;
-      if (hub !== undefined) {
-        trends.provision.add(Date.now() - started);
-        succeeded('provision');
-      } else if (failure !== undefined) {
-        failed('provision', failure.cls, device.id + ': DPS: ' + failure.message);
-      }
-      client.end();
-      resolve(hub);
+type Failure = { cls: string; message: string };
+
+/** One registration with DPS: register, then poll as retry-after says, until assigned, refused or out of time. */
+class Registration {
+  private readonly client: Client;
+  private readonly device: DeviceRef;
+  private readonly started = Date.now();
+  private readonly resolve: (hub: string | undefined) => void;
+  private rid = 0;
+  private polls = 0;
+  private operationId: string | undefined;
+  private timer: number | undefined;
+  private deadline: number | undefined;
+  private settled = false;
+
+  constructor(device: DeviceRef, key: string, resolve: (hub: string | undefined) => void) {
+    const scope = setting('EDGEFLEET_ID_SCOPE');
+    const expiry = Math.floor(this.started / 1000) + TOKEN_TTL_SECONDS;
+    this.device = device;
+    this.resolve = resolve;
+    this.client = new Client({
+      client_id: device.id,
+      username: scope + '/registrations/' + device.id + '/api-version=' + DPS_API_VERSION,
+      password: sasToken(scope + '/registrations/' + device.id, key, expiry, 'registration'),
+    });
+  }
+
+  start(endAt: number): void {
+    const self = this;
+    const fail = function (e: unknown): void {
+      self.finish(undefined, classify(e));
     };
-    const deadline = setTimeout(
+    this.deadline = setTimeout(
       function (): void {
-        finish(undefined, { cls: 'timeout', message: 'not assigned before the end of the run' });
+        self.finish(undefined, { cls: 'timeout', message: 'not assigned before the end of the run' });
       },
-      Math.max(0, endAt - started),
+      Math.max(0, endAt - this.started),
     );
-    const ask = function (): void {
-      rid += 1;
-      const body = {
-        registrationId: device.id,
-        payload: device.group.modelId === null ? undefined : { modelId: device.group.modelId },
-      };
-      const topic =
-        operationId === undefined
-          ? '$dps/registrations/PUT/iotdps-register/?$rid=' + rid
-          : '$dps/registrations/GET/iotdps-get-operationstatus/?$rid=' +
-            rid +
-            '&operationId=' +
-            encodeURIComponent(operationId);
-      try {
-        client
-          .publishAsync(topic, operationId === undefined ? JSON.stringify(body) : '', { qos: 1 })
-          .catch(function (e: unknown): void {
-            finish(undefined, classify(e));
-          });
-      } catch (e) {
-        finish(undefined, classify(e));
-      }
-    };
-    client.on('message', function (topic: string, payload: ArrayBuffer): void {
-      const m = /^\$dps\/registrations\/res\/(\d{3})\//.exec(topic);
-      if (m === null) return;
-      const status = Number(m[1]);
-      const answer = parsed(utf8(payload));
-      const state = isObject(answer) ? answer : {};
-      if (status === 200 && state.status === 'assigned') {
-        const registration = isObject(state.registrationState) ? state.registrationState : {};
-        finish(String(registration.assignedHub));
-        return;
-      }
-      if (status === 202 || status === 429 || (status === 200 && state.status === 'assigning')) {
-        if (typeof state.operationId === 'string') operationId = state.operationId;
-        polls += 1;
-        const retryAfter = Number(queryOf(topic)['retry-after']);
-        // As the engine paces it: retry-after when given (2 s without; 10 s when throttled), at most 5 polls in 10 s.
-        const wait = Number.isFinite(retryAfter) ? retryAfter * 1000 : status === 429 ? 10000 : 2000;
-        timer = setTimeout(ask, polls > 5 ? Math.max(wait, 2000) : wait);
-        return;
-      }
-      finish(undefined, {
-        cls: statusClass(status),
-        message: 'answered ' + status + ' ' + utf8(payload).slice(0, 200),
-      });
+    this.client.on('message', function (topic: string, payload: ArrayBuffer): void {
+      self.answer(topic, utf8(payload));
     });
-    client.on('connect', function (): void {
-      client.subscribeAsync('$dps/registrations/res/#', { qos: 1 }).then(ask, function (e: unknown): void {
-        finish(undefined, classify(e));
-      });
+    this.client.on('connect', function (): void {
+      self.client.subscribeAsync('$dps/registrations/res/#', { qos: 1 }).then(function (): void {
+        self.ask();
+      }, fail);
     });
+    const host =
+      setting('EDGEFLEET_DPS_HOST', DPS_HOST_DEFAULT) + ':' + setting('EDGEFLEET_DPS_PORT', DPS_PORT_DEFAULT);
     try {
-      client.connect(
-        'mqtts://' +
-          setting('EDGEFLEET_DPS_HOST', DPS_HOST_DEFAULT) +
-          ':' +
-          setting('EDGEFLEET_DPS_PORT', DPS_PORT_DEFAULT),
-        {
-          keepalive: 60,
-          connect_timeout: 30000,
-        },
-      );
+      this.client.connect('mqtts://' + host, { keepalive: 60, connect_timeout: 30000 });
     } catch (e) {
-      finish(undefined, classify(e));
+      fail(e);
     }
+  }
+
+  /** The register request, or a poll once DPS has given an operation id. */
+  private ask(): void {
+    this.rid += 1;
+    const self = this;
+    const modelId = this.device.group.modelId;
+    const body = {
+      registrationId: this.device.id,
+      payload: modelId === null ? undefined : { modelId: modelId },
+    };
+    const poll = this.operationId !== undefined;
+    const topic = poll
+      ? '$dps/registrations/GET/iotdps-get-operationstatus/?$rid=' +
+        this.rid +
+        '&operationId=' +
+        encodeURIComponent(this.operationId || '')
+      : '$dps/registrations/PUT/iotdps-register/?$rid=' + this.rid;
+    try {
+      this.client.publishAsync(topic, poll ? '' : JSON.stringify(body), { qos: 1 }).catch(function (
+        e: unknown,
+      ): void {
+        self.finish(undefined, classify(e));
+      });
+    } catch (e) {
+      this.finish(undefined, classify(e));
+    }
+  }
+
+  private answer(topic: string, text: string): void {
+    const m = /^\$dps\/registrations\/res\/(\d{3})\//.exec(topic);
+    if (m === null) return;
+    const status = Number(m[1]);
+    const answer = parsed(text);
+    const state = isObject(answer) ? answer : {};
+    if (status === 200 && state.status === 'assigned') {
+      const registration = isObject(state.registrationState) ? state.registrationState : {};
+      this.finish(String(registration.assignedHub));
+      return;
+    }
+    if (status !== 202 && status !== 429 && !(status === 200 && state.status === 'assigning')) {
+      this.finish(undefined, {
+        cls: statusClass(status),
+        message: 'answered ' + status + ' ' + text.slice(0, 200),
+      });
+      return;
+    }
+    if (typeof state.operationId === 'string') this.operationId = state.operationId;
+    this.polls += 1;
+    const retryAfter = Number(queryOf(topic)['retry-after']);
+    // As the engine paces it: retry-after when given (2 s without; 10 s when throttled), at most 5 polls in 10 s.
+    const wait = Number.isFinite(retryAfter) ? retryAfter * 1000 : status === 429 ? 10000 : 2000;
+    const self = this;
+    this.timer = setTimeout(
+      function (): void {
+        self.ask();
+      },
+      this.polls > 5 ? Math.max(wait, 2000) : wait,
+    );
+  }
+
+  private finish(hub: string | undefined, failure?: Failure): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.deadline !== undefined) clearTimeout(this.deadline);
+    if (hub !== undefined) {
+      trends.provision.add(Date.now() - this.started);
+      succeeded('provision');
+    } else if (failure !== undefined) {
+      failed('provision', failure.cls, this.device.id + ': DPS: ' + failure.message);
+    }
+    this.client.end();
+    this.resolve(hub);
+  }
+}
+
+/** Registers the device through DPS; resolves with its assigned hub, or undefined when it was not assigned. */
+function provision(device: DeviceRef, key: string, endAt: number): Promise<string | undefined> {
+  return new Promise(function (resolve: (hub: string | undefined) => void): void {
+    new Registration(device, key, resolve).start(endAt);
   });
 }
 `;
@@ -131,12 +161,16 @@ class HubSession {
   private stopping = false;
   connectStarted = 0;
 
-  constructor(
-    private readonly client: Client,
-    private readonly device: DeviceRef,
-    private readonly endAt: number,
-    private readonly done: () => void,
-  ) {
+  private readonly client: Client;
+  private readonly device: DeviceRef;
+  private readonly endAt: number;
+  private readonly done: () => void;
+
+  constructor(client: Client, device: DeviceRef, endAt: number, done: () => void) {
+    this.client = client;
+    this.device = device;
+    this.endAt = endAt;
+    this.done = done;
     this.random = randomFor(device.id);
     const random = this.random;
     this.telemetry = device.group.telemetry.map(function (m: {

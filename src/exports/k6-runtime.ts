@@ -320,62 +320,57 @@ function round6(v: number): number {
   return Math.round(v * 1e6) / 1e6;
 }
 
-/** A home position and a slow wander around it; the GeoJSON shapes are drawn around the position. */
+function geoLine(lon: number, lat: number): number[][] {
+  return [0, 1, 2].map(function (i: number): number[] {
+    return [round6(lon + 0.001 * i), round6(lat + 0.001 * (i % 2))];
+  });
+}
+
+function geoRing(lon: number, lat: number): number[][] {
+  const e = 0.001;
+  const corner = function (x: number, y: number): number[] {
+    return [round6(lon + x * e), round6(lat + y * e)];
+  };
+  return [corner(-1, -1), corner(1, -1), corner(1, 1), corner(-1, 1), corner(-1, -1)];
+}
+
+/** A GeoJSON geometry of the given DTDL geospatial schema around a position. */
+function geoShape(shape: string, lon: number, lat: number): unknown {
+  switch (shape) {
+    case 'multiPoint':
+      return { type: 'MultiPoint', coordinates: geoLine(lon, lat) };
+    case 'lineString':
+      return { type: 'LineString', coordinates: geoLine(lon, lat) };
+    case 'multiLineString':
+      return { type: 'MultiLineString', coordinates: [geoLine(lon, lat), geoLine(lon + 0.002, lat + 0.002)] };
+    case 'polygon':
+      return { type: 'Polygon', coordinates: [geoRing(lon, lat)] };
+    case 'multiPolygon':
+      return { type: 'MultiPolygon', coordinates: [[geoRing(lon, lat)], [geoRing(lon + 0.004, lat + 0.004)]] };
+    default:
+      return { type: 'Point', coordinates: [lon, lat] };
+  }
+}
+
+/** A home position and a slow wander around it: IoT Central's geopoint and vector, and the GeoJSON shapes. */
 function geoDraw(shape: string, random: Random): Draw {
   const home = [random() * 358 - 179, random() * 120 - 55];
   const d = [0, 0];
   let alt = random() * 500;
-  const axes = [0, 1, 2].map(function (): number {
-    return random() * 2 * Math.PI;
-  });
-  const near = function (lon: number, lat: number, i: number): number[] {
-    return [round6(lon + 0.001 * i), round6(lat + 0.001 * (i % 2))];
-  };
-  const line = function (lon: number, lat: number): number[][] {
-    return [0, 1, 2].map(function (i: number): number[] {
-      return near(lon, lat, i);
-    });
-  };
-  const ring = function (lon: number, lat: number): number[][] {
-    const e = 0.001;
-    return [
-      [round6(lon - e), round6(lat - e)],
-      [round6(lon + e), round6(lat - e)],
-      [round6(lon + e), round6(lat + e)],
-      [round6(lon - e), round6(lat + e)],
-      [round6(lon - e), round6(lat - e)],
-    ];
-  };
+  const phases = [random() * 2 * Math.PI, random() * 2 * Math.PI, random() * 2 * Math.PI];
   return function (t: number): unknown {
+    if (shape === 'vector') {
+      const v = phases.map(function (phase: number): number {
+        const x = 9.5 * Math.sin(((2 * Math.PI) / 60) * (t % 60) + phase) + (random() - 0.5);
+        return Math.round(x * 1000) / 1000;
+      });
+      return { x: v[0], y: v[1], z: v[2] };
+    }
     for (let i = 0; i < 2; i++) d[i] = Math.max(-0.05, Math.min(0.05, d[i]! + 0.0005 * (2 * random() - 1)));
     const lon = round6(home[0]! + d[0]!);
     const lat = round6(home[1]! + d[1]!);
     alt = Math.min(2000, Math.max(0, alt + 2 * random() - 1));
-    switch (shape) {
-      case 'geopoint':
-        return { lat: lat, lon: lon, alt: Math.round(alt * 10) / 10 };
-      case 'vector': {
-        const v = axes.map(function (phase: number): number {
-          return (
-            Math.round((9.5 * Math.sin(((2 * Math.PI) / 60) * (t % 60) + phase) + (random() - 0.5)) * 1000) /
-            1000
-          );
-        });
-        return { x: v[0], y: v[1], z: v[2] };
-      }
-      case 'multiPoint':
-        return { type: 'MultiPoint', coordinates: line(lon, lat) };
-      case 'lineString':
-        return { type: 'LineString', coordinates: line(lon, lat) };
-      case 'multiLineString':
-        return { type: 'MultiLineString', coordinates: [line(lon, lat), line(lon + 0.002, lat + 0.002)] };
-      case 'polygon':
-        return { type: 'Polygon', coordinates: [ring(lon, lat)] };
-      case 'multiPolygon':
-        return { type: 'MultiPolygon', coordinates: [[ring(lon, lat)], [ring(lon + 0.004, lat + 0.004)]] };
-      default:
-        return { type: 'Point', coordinates: [lon, lat] };
-    }
+    return shape === 'geopoint' ? { lat: lat, lon: lon, alt: Math.round(alt * 10) / 10 } : geoShape(shape, lon, lat);
   };
 }
 

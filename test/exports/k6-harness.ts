@@ -27,74 +27,86 @@ export interface HarnessResult {
 
 type Listener = (...args: unknown[]) => unknown;
 
-function k6Mqtt(ca: string, connectErrors: string[]) {
-  class Client {
-    private client: MqttClient | undefined;
-    private readonly listeners = new Map<string, Listener>();
+/** `k6/x/mqtt`'s Client on mqtt.js, trusting the emulator's CA. */
+class HarnessClient {
+  private client: MqttClient | undefined;
+  private readonly listeners = new Map<string, Listener>();
 
-    constructor(private readonly opts: { client_id?: string; username?: string; password?: string } = {}) {}
+  constructor(
+    private readonly opts: { client_id?: string; username?: string; password?: string },
+    private readonly ca: string,
+    private readonly connectErrors: string[],
+  ) {}
 
-    get connected(): boolean {
-      return this.client?.connected ?? false;
-    }
-
-    on(event: string, listener: Listener): void {
-      this.listeners.set(event, listener);
-    }
-
-    connect(url: string, options: { keepalive?: number; connect_timeout?: number } = {}): void {
-      const client = mqtt.connect(url, {
-        clientId: this.opts.client_id ?? '',
-        ...(this.opts.username === undefined ? {} : { username: this.opts.username }),
-        ...(this.opts.password === undefined ? {} : { password: this.opts.password }),
-        ca,
-        keepalive: options.keepalive ?? 60,
-        connectTimeout: options.connect_timeout ?? 30_000,
-        reconnectPeriod: 0,
-        protocolVersion: 4,
-        clean: true,
-      });
-      this.client = client;
-      client.on('connect', () => void this.listeners.get('connect')?.());
-      client.on('message', (topic, payload) => {
-        const copy = payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.length);
-        void this.listeners.get('message')?.(topic, copy);
-      });
-      client.on('error', (err) => {
-        if (client.connected) return;
-        connectErrors.push(`${this.opts.client_id}: ${err.message}`);
-        client.end(true);
-        void this.listeners.get('end')?.();
-      });
-    }
-
-    publishAsync(topic: string, payload: string | ArrayBuffer, options: { qos?: 0 | 1 } = {}): Promise<void> {
-      const client = this.client;
-      if (client === undefined || !client.connected) throw new Error('not connected');
-      const body = typeof payload === 'string' ? payload : Buffer.from(payload);
-      return new Promise((resolve, reject) =>
-        client.publish(topic, body, { qos: options.qos ?? 0 }, (err) => (err ? reject(err) : resolve())),
-      );
-    }
-
-    subscribeAsync(topics: string | string[], options: { qos?: 0 | 1 } = {}): Promise<void> {
-      const client = this.client;
-      if (client === undefined || !client.connected) throw new Error('not connected');
-      return new Promise((resolve, reject) =>
-        client.subscribe(topics, { qos: options.qos ?? 0 }, (err, granted) => {
-          if (err) reject(err);
-          else if (granted?.some((g) => g.qos === 128)) reject(new Error('subscription refused'));
-          else resolve();
-        }),
-      );
-    }
-
-    end(): void {
-      void this.listeners.get('end')?.();
-      this.client?.end(true);
-    }
+  get connected(): boolean {
+    return this.client?.connected ?? false;
   }
-  return { Client };
+
+  on(event: string, listener: Listener): void {
+    this.listeners.set(event, listener);
+  }
+
+  connect(url: string, options: { keepalive?: number; connect_timeout?: number } = {}): void {
+    const client = mqtt.connect(url, {
+      clientId: this.opts.client_id ?? '',
+      ...(this.opts.username === undefined ? {} : { username: this.opts.username }),
+      ...(this.opts.password === undefined ? {} : { password: this.opts.password }),
+      ca: this.ca,
+      keepalive: options.keepalive ?? 60,
+      connectTimeout: options.connect_timeout ?? 30_000,
+      reconnectPeriod: 0,
+      protocolVersion: 4,
+      clean: true,
+    });
+    this.client = client;
+    client.on('connect', () => void this.listeners.get('connect')?.());
+    client.on('message', (topic, payload) => {
+      const copy = payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.length);
+      void this.listeners.get('message')?.(topic, copy);
+    });
+    client.on('error', (err) => {
+      if (client.connected) return;
+      this.connectErrors.push(`${this.opts.client_id}: ${err.message}`);
+      client.end(true);
+      void this.listeners.get('end')?.();
+    });
+  }
+
+  publishAsync(topic: string, payload: string | ArrayBuffer, options: { qos?: 0 | 1 } = {}): Promise<void> {
+    const client = this.client;
+    if (client === undefined || !client.connected) throw new Error('not connected');
+    const body = typeof payload === 'string' ? payload : Buffer.from(payload);
+    return new Promise((resolve, reject) =>
+      client.publish(topic, body, { qos: options.qos ?? 0 }, (err) => (err ? reject(err) : resolve())),
+    );
+  }
+
+  subscribeAsync(topics: string | string[], options: { qos?: 0 | 1 } = {}): Promise<void> {
+    const client = this.client;
+    if (client === undefined || !client.connected) throw new Error('not connected');
+    return new Promise((resolve, reject) =>
+      client.subscribe(topics, { qos: options.qos ?? 0 }, (err, granted) => {
+        if (err) reject(err);
+        else if (granted?.some((g) => g.qos === 128)) reject(new Error('subscription refused'));
+        else resolve();
+      }),
+    );
+  }
+
+  end(): void {
+    void this.listeners.get('end')?.();
+    this.client?.end(true);
+  }
+}
+
+function k6Mqtt(ca: string, connectErrors: string[]) {
+  return {
+    Client: class extends HarnessClient {
+      constructor(opts: { client_id?: string; username?: string; password?: string } = {}) {
+        super(opts, ca, connectErrors);
+      }
+    },
+  };
 }
 
 function k6Metrics(samples: Map<string, Sample[]>) {
