@@ -26,6 +26,9 @@ function typecheck(script: string): string[] {
   const program = ts.createProgram([script], {
     strict: true,
     noUncheckedIndexedAccess: true,
+    // Only syntax that stripping the types turns into JavaScript, however k6's loader treats the rest.
+    erasableSyntaxOnly: true,
+    verbatimModuleSyntax: true,
     noEmit: true,
     target: ts.ScriptTarget.ES2020,
     module: ts.ModuleKind.ESNext,
