@@ -6,8 +6,6 @@ import type { Profile } from '../config/profile.js';
 import type { Threshold } from '../config/thresholds.js';
 import { resolveMetric, type LatencyStat, type MetricRef } from '../config/thresholds.js';
 
-/** Some room after the last planned arrival, so that k6's own pacing still starts every device. */
-const ARRIVAL_MARGIN_MS = 1000;
 /** Room past the script's own end (run end + drain) before k6 interrupts an iteration. */
 const STOP_MARGIN_MS = 5000;
 
@@ -28,16 +26,22 @@ function timeUnitFor(rates: number[]): { unit: string; seconds: number } {
   return { unit: '1h', seconds: 3600 };
 }
 
-/** When the last of `total` devices arrives, ms (capped at the run's duration: later ones never start). */
+/**
+ * How long arrivals last, ms: halfway between the last device's arrival and the one after it, so that k6's pacing
+ * (an iteration each time the rate's integral passes a whole number) starts exactly `total` iterations. Capped at
+ * the run's duration: devices the rate never reaches do not start.
+ */
 export function arrivalWindowMs(profile: Profile, total: number, durationMs: number): number {
-  const offsets = arrivalOffsets(profile, total);
+  const offsets = arrivalOffsets(profile, total + 1);
   const last = offsets[total - 1] ?? 0;
-  return Math.min(durationMs, Number.isFinite(last) ? last + ARRIVAL_MARGIN_MS : durationMs);
+  const next = offsets[total] ?? Infinity;
+  const window = Number.isFinite(next) ? (last + next) / 2 : Number.isFinite(last) ? last + 1 : durationMs;
+  return Math.min(durationMs, Math.ceil(window));
 }
 
 /** The k6 scenario that starts `total` devices as the profile's arrivals do. */
 export function k6Executor(profile: Profile, total: number, durationMs: number): K6Executor {
-  const windowMs = Math.ceil(arrivalWindowMs(profile, total, durationMs) / 1000) * 1000;
+  const windowMs = arrivalWindowMs(profile, total, durationMs);
   const stages = stagesWithin(profile, windowMs);
   const { unit, seconds } = timeUnitFor([profile.arrivals.startRate, ...stages.map((s) => s.target)]);
   const perUnit = (rate: number) => Math.round(rate * seconds);

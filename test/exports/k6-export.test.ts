@@ -127,17 +127,22 @@ describe('k6 options', () => {
     });
   });
 
-  it('cuts a ramp where the last device has arrived', async () => {
+  it('cuts a ramp between the last device and the one after it, so that k6 starts each device once', async () => {
     const { profile } = await loadProfile('smoke');
     const ramp = { startRate: 0, stages: [{ duration: 10_000, target: 10 }] };
-    // N(t) = t²/2 devices after t s: the 18th (k = 17) arrives at √34 ≈ 5.83 s, so the window is 7 s.
+    // N(t) = t²/2 devices after t s: the 18th (k = 17) arrives at √34 ≈ 5.83 s, a 19th would at 6 s.
     const executor = k6Executor({ ...profile, arrivals: ramp }, 18, 60_000);
     expect(executor).toMatchObject({
       executor: 'ramping-arrival-rate',
       startRate: 0,
-      stages: [{ duration: '7000ms', target: 7 }],
-      timeUnit: '1s',
+      stages: [{ duration: '5916ms' }],
     });
+    // k6 starts an iteration each time the rate's integral passes a whole number: 0, 1, … 17 here.
+    const perSecond = { '1s': 1, '1m': 60, '1h': 3600 }[executor.timeUnit as string]!;
+    const stage = (executor.stages as { duration: string; target: number }[])[0]!;
+    const started = ((0 + stage.target / perSecond) / 2) * (parseInt(stage.duration, 10) / 1000);
+    expect(started).toBeGreaterThan(17);
+    expect(started).toBeLessThan(18);
   });
 
   it('translates the thresholds k6 can judge and names the others in the header', async () => {
