@@ -25,6 +25,10 @@ export interface K6Written extends K6Export {
 }
 
 export async function writeK6Export(options: K6WriteOptions): Promise<K6Written> {
+  const pods = options.parallelism;
+  if (pods !== undefined && !(Number.isInteger(pods) && pods >= 1)) {
+    throw new K6ExportError(`--parallelism: expected a whole number of k6 runner pods >= 1, got ${String(pods)}`);
+  }
   const loaded = await loadScenario(options.scenario, {
     target: 'emulator',
     profile: options.profile,

@@ -146,7 +146,7 @@ function tlsLines(target: K6Target): string[] {
   return [
     '// TLS: xk6-mqtt uses k6’s own TLS settings. The emulator’s server certificate chains to its ca.pem and',
     '// names localhost, 127.0.0.1 and ::1. Where k6 reaches it by one of those names, trust that CA through',
-    '// Go’s root file:',
+    '// Go’s root file (Linux):',
     '//   SSL_CERT_FILE=.edgefleet/ca.pem ./k6 run …',
     '// from anywhere else (a cluster), skip verification: ./k6 run --insecure-skip-tls-verify …',
     '// (K6_INSECURE_SKIP_TLS_VERIFY=true in a TestRun). Only for the emulator, on a network you trust.',

@@ -220,5 +220,10 @@ describe('the built CLI', () => {
     const edgeOnly = await cli(['export', 'k6', 'scenarios/store-and-forward.yaml', '--out', strictOut]);
     expect(edgeOnly.code).toBe(2);
     expect(edgeOnly.stderr).toMatch(/no group k6 can run/);
+
+    const noPods = await cli(['export', 'k6', 'scenarios/quickstart.yaml', '--out', strictOut, '--parallelism', '0']);
+    expect(noPods.code).toBe(2);
+    expect(noPods.stderr).toMatch(/--parallelism: expected a whole number of k6 runner pods >= 1, got 0/);
+    expect(existsSync(strictOut)).toBe(false);
   });
 });
