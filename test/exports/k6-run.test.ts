@@ -21,10 +21,20 @@ const during: { reboot?: any; report?: any; write?: number } = {};
 
 const total = (samples: Sample[] | undefined): number => (samples ?? []).reduce((n, s) => n + s.value, 0);
 
+/** Once a device has sent its reported properties (so it listens for commands and desired properties). */
+async function ready(id: string, until: number): Promise<void> {
+  while (Date.now() < until) {
+    const props = await rest(emulator, 'GET', `/api/devices/${id}/properties`);
+    if (props.status === 200 && props.json.firmwareVersion !== undefined) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${id} did not report its properties before the end of the run`);
+}
+
 /** While the devices run: a command each way and a property write, through the emulator's REST API. */
-async function actWhileRunning(): Promise<void> {
-  await new Promise((r) => setTimeout(r, 3500));
+async function actWhileRunning(until: number): Promise<void> {
   const device = '/api/devices/k6-modelled-02';
+  await ready('k6-modelled-02', until);
   during.reboot = (await rest(emulator, 'POST', `${device}/commands/reboot`, { request: {} })).json;
   during.report = (await rest(emulator, 'POST', `${device}/commands/getMaxMinReport`, { request: {} })).json;
   during.write = (await rest(emulator, 'PATCH', `${device}/properties`, { targetTemperature: 21.5 })).status;
@@ -47,7 +57,8 @@ beforeAll(async () => {
     iterations: written.devices + 1,
     gapMs: 100,
   });
-  [result] = await Promise.all([running, actWhileRunning()]);
+  // The fixture runs 10 s; what the service does must be done before then (the devices stop at the end).
+  [result] = await Promise.all([running, actWhileRunning(Date.now() + 8_000)]);
 }, 60_000);
 
 afterAll(async () => {
