@@ -17,7 +17,7 @@ const DEVICES = ['k6-modelled-01', 'k6-modelled-02', 'k6-modelled-03', 'k6-gener
 let emulator: Emulator;
 let out: string;
 let result: HarnessResult;
-const during: { reboot?: any; report?: any; write?: number } = {};
+const during: { reboot?: any; report?: any; write?: number; componentWrite?: number } = {};
 
 const total = (samples: Sample[] | undefined): number => (samples ?? []).reduce((n, s) => n + s.value, 0);
 
@@ -38,6 +38,7 @@ async function actWhileRunning(until: number): Promise<void> {
   during.reboot = (await rest(emulator, 'POST', `${device}/commands/reboot`, { request: {} })).json;
   during.report = (await rest(emulator, 'POST', `${device}/commands/getMaxMinReport`, { request: {} })).json;
   during.write = (await rest(emulator, 'PATCH', `${device}/properties`, { targetTemperature: 21.5 })).status;
+  during.componentWrite = (await rest(emulator, 'PATCH', `${device}/components/probe/properties`, { rate: 5 })).status;
 }
 
 beforeAll(async () => {
@@ -113,6 +114,12 @@ describe('an exported k6 script on the harness, against the emulator', () => {
     expect(await last('k6-modelled-01', 'requestId')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-/);
     const props = await rest(emulator, 'GET', '/api/devices/k6-generated-1/properties');
     expect(props.json.site).toBe('lab');
+    // A component's telemetry (sent with $.sub) and read-only properties (reported inside the component).
+    const probe = '/api/devices/k6-modelled-01/components/probe';
+    expect((await rest(emulator, 'GET', `${probe}/telemetry/humidity`)).json.value).toSatisfy(
+      (v: number) => v >= 30 && v <= 70,
+    );
+    expect(typeof (await rest(emulator, 'GET', `${probe}/properties`)).json.serialNumber).toBe('string');
   });
 
   it('answers commands with the configured status and response, or one drawn from the model', () => {
@@ -127,6 +134,10 @@ describe('an exported k6 script on the harness, against the emulator', () => {
     const props = await rest(emulator, 'GET', '/api/devices/k6-modelled-02/properties');
     expect(props.json.targetTemperature).toBe(21.5);
     expect(props.json.$metadata.targetTemperature).toMatchObject({ ackCode: 200, ackDescription: 'applied' });
-    expect(total(result.samples.get('desired_acknowledged'))).toBeGreaterThanOrEqual(1);
+    expect(during.componentWrite).toBe(202);
+    const probe = await rest(emulator, 'GET', '/api/devices/k6-modelled-02/components/probe/properties');
+    expect(probe.json.rate).toBe(5);
+    expect(probe.json.$metadata.rate).toMatchObject({ ackCode: 200, ackDescription: 'applied' });
+    expect(total(result.samples.get('desired_acknowledged'))).toBeGreaterThanOrEqual(2);
   });
 });
