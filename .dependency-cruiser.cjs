@@ -21,7 +21,7 @@ const LAYERS = [
   'engine', // the coordinator and the worker runtime
   'api', // runScenario: load, plan, target, manifests, run, outputs
   'smoke', // edgefleet smoke, on the api
-  'exports', // export k6 and k8s: the fleet handed to other engines
+  'exports', // fleets for other engines: a k6 script, Kubernetes objects
   'cli', // one thin file per command
   'bench', // the benchmark program
 ];
