@@ -3,12 +3,12 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { emulatorCommand } from './emulator.js';
+import { exportCommand } from './export.js';
 import { runCommand } from './run.js';
 import { reportCommand } from './report.js';
 import { schemaCommand } from './schema.js';
 import { validateCommand } from './validate.js';
 import { smokeCommandModule } from './smoke.js';
-import { exportCommand } from './export.js';
 import { ConfigError } from '../config/errors.js';
 
 try {
@@ -18,12 +18,12 @@ try {
       '$0 <command> [options]\n\nSimulate fleets of Azure IoT Edge devices and load-test the cloud endpoint they talk to.',
     )
     .command(runCommand)
+    .command(exportCommand)
     .command(reportCommand)
     .command(validateCommand)
     .command(schemaCommand)
     .command(emulatorCommand)
     .command(smokeCommandModule)
-    .command(exportCommand)
     .demandCommand(1, 'Name a command; `edgefleet --help` lists them.')
     .strict()
     .recommendCommands()
