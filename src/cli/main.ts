@@ -3,6 +3,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { emulatorCommand } from './emulator.js';
+import { exportCommand } from './export.js';
 import { runCommand } from './run.js';
 import { reportCommand } from './report.js';
 import { schemaCommand } from './schema.js';
@@ -18,6 +19,7 @@ try {
       '$0 <command> [options]\n\nSimulate fleets of Azure IoT Edge devices and load-test the cloud endpoint they talk to.',
     )
     .command(runCommand)
+    .command(exportCommand)
     .command(reportCommand)
     .command(validateCommand)
     .command(schemaCommand)

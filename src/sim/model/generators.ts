@@ -212,7 +212,7 @@ function poissonGenerator(spec: PoissonSpec, seed: number, fallback?: Generator)
 // ---------------------------------------------------------------------------------------------------------------
 // Defaults from the schema and the name.
 
-interface Hints {
+export interface Hints {
   name: string;
   semanticType?: string | undefined;
   unit?: string | undefined;
@@ -224,7 +224,7 @@ function round(v: number, decimals: number): number {
 }
 
 /** A numeric profile from the name, semantic type and unit: what a reader of the dashboard expects to see. */
-function numericProfile(h: Hints, seed: number): { spec: GeneratorSpec; decimals: number } {
+export function numericProfile(h: Hints, seed: number): { spec: GeneratorSpec; decimals: number } {
   const n = h.name.toLowerCase();
   const sem = (h.semanticType ?? '').toLowerCase();
   const unit = (h.unit ?? '').toLowerCase();
@@ -422,7 +422,7 @@ function geospatialGenerator(schema: GeospatialSchema, seed: number): Generator 
 const STAT_ROLES: Record<string, number> = { min: 0, minimum: 0, avg: 1, average: 1, mean: 1, max: 2, maximum: 2 };
 
 /** Fields such as maxTemp/minTemp/avgTemp (or tempMin…) get values in order: min ≤ avg ≤ max. */
-function statGroups(schema: ObjectSchema): string[][] {
+export function statGroups(schema: ObjectSchema): string[][] {
   const groups = new Map<string, { name: string; rank: number }[]>();
   for (const f of schema.fields) {
     if (!isNumericSchema(f.schema)) continue;
