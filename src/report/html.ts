@@ -72,14 +72,15 @@ export function downsampleRows(rows: readonly TimeseriesRow[], max = MAX_TIMESER
       acknowledged: sum(chunk, 'acknowledged'),
       failed: sum(chunk, 'failed'),
       errors: sum(chunk, 'errors'),
+      throttled: sum(chunk, 'throttled'),
       connected: last.connected,
     });
   }
   return out;
 }
 
-const sum = (rows: readonly TimeseriesRow[], k: 'generated' | 'acknowledged' | 'failed' | 'errors') =>
-  rows.reduce((n, r) => n + r[k], 0);
+const sum = (rows: readonly TimeseriesRow[], k: 'generated' | 'acknowledged' | 'failed' | 'errors' | 'throttled') =>
+  rows.reduce((n, r) => n + (r[k] ?? 0), 0);
 
 export interface HtmlReportOptions {
   /** Threshold and smoke-check results, shown at the top. */
@@ -122,6 +123,7 @@ function chartPayload(summary: RunSummary, data: ChartData) {
       acknowledged: ts.map((r) => r.acknowledged),
       failed: ts.map((r) => r.failed),
       errors: ts.map((r) => r.errors),
+      throttled: ts.map((r) => r.throttled ?? 0),
       connected: ts.map((r) => r.connected),
     },
     // Marks on the time charts: from the event to the fleet being whole again (or the end), ms after t0.
@@ -157,7 +159,7 @@ ${chartFigure('connected', undefined, 'Connected identities')}
 ${renderEvents(summary)}
 <section id="errors">
 <h2>Errors</h2>
-<div class="charts">${chartFigure('errors', undefined, 'Errors and failed messages per second')}</div>
+<div class="charts">${chartFigure('errors', undefined, 'Errors, of which throttled, and failed messages per second')}</div>
 ${renderErrors(summary)}
 </section>
 <section id="ledger">
@@ -448,7 +450,7 @@ const CLIENT_JS = String.raw`
   window.addEventListener('error', function (e) { body.setAttribute('data-error', String(e.message)); });
   var data = JSON.parse(document.getElementById('edgefleet-data').textContent);
   var W = 720, H = 330, M = { l: 62, r: 34, t: 12, b: 46 };
-  var COLORS = { corrected: '#1f77b4', raw: '#ff7f0e', generated: '#1f77b4', acknowledged: '#2ca02c', connected: '#9467bd', errors: '#d62728', failed: '#8c564b' };
+  var COLORS = { corrected: '#1f77b4', raw: '#ff7f0e', generated: '#1f77b4', acknowledged: '#2ca02c', connected: '#9467bd', errors: '#d62728', failed: '#8c564b', throttled: '#e6a100' };
 
   function el(name, attrs, parent) {
     var e = document.createElementNS(NS, name);
@@ -647,6 +649,7 @@ const CLIENT_JS = String.raw`
       } else if (kind === 'errors') {
         spec = { kind: 'time', yUnit: 'per second', series: [
           timeSeries('errors/s', 'errors', COLORS.errors, true),
+          timeSeries('throttled/s', 'throttled', COLORS.throttled, true),
           timeSeries('failed messages/s', 'failed', COLORS.failed, true)] };
       }
       if (!spec) continue;

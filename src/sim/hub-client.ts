@@ -109,6 +109,8 @@ function connectOptions(
     ...(opts.relayC2D === undefined ? {} : { holdAck: c2dHold(opts.relayC2D) }),
     keepaliveSeconds: ctx.mqtt.keepaliveSeconds,
     connectTimeoutMs: ctx.mqtt.connectTimeoutMs,
+    // Through a gateway, the gateway's edgeHub answers, not the limited hub.
+    limited: ctx.target.kind !== 'mqtt' && ctx.target.limited === true && opts.stream === undefined,
   };
 }
 

@@ -215,6 +215,8 @@ function Rates({ state }: { state: DashboardState }): ReactNode {
         seg(fmtRate(r.failedPerSecond), r.failedPerSecond > 0 ? { red: true, bold: true } : {}),
         seg('   errors/s '),
         seg(fmtRate(r.errorsPerSecond), r.errorsPerSecond > 0 ? { red: true, bold: true } : {}),
+        seg('  throttled/s '),
+        seg(fmtRate(r.throttledPerSecond), r.throttledPerSecond > 0 ? { red: true, bold: true } : {}),
       ]}
     />
   );

@@ -116,7 +116,14 @@ export interface DashboardState {
   groups: GroupRow[];
   /** Identities by state per pattern (plain device, IoT Edge device, downstream device, …). */
   patterns: PatternRow[];
-  rates: { sentPerSecond: number; ackedPerSecond: number; failedPerSecond: number; errorsPerSecond: number };
+  rates: {
+    sentPerSecond: number;
+    ackedPerSecond: number;
+    failedPerSecond: number;
+    errorsPerSecond: number;
+    /** Of the errors, those the target pushed back with (429, CONNACK 3 under a limit, a quota close). */
+    throttledPerSecond: number;
+  };
   operations: OperationRow[];
   errors: ErrorRow[];
   ledger: LedgerView;
@@ -174,7 +181,7 @@ export function initialState(input: InitialInput): DashboardState {
       return { name: g.name, ...(pattern === undefined ? {} : { pattern }), states: emptyStates() };
     }),
     patterns: [],
-    rates: { sentPerSecond: 0, ackedPerSecond: 0, failedPerSecond: 0, errorsPerSecond: 0 },
+    rates: { sentPerSecond: 0, ackedPerSecond: 0, failedPerSecond: 0, errorsPerSecond: 0, throttledPerSecond: 0 },
     operations: [],
     errors: [],
     ledger: {
@@ -259,6 +266,7 @@ export function nextState(prev: DashboardState, input: TickInput): DashboardStat
       ackedPerSecond: iv.rates.acknowledgedPerSecond,
       failedPerSecond: iv.rates.failedPerSecond,
       errorsPerSecond: iv.rates.errorsPerSecond,
+      throttledPerSecond: iv.rates.throttledPerSecond,
     };
     // Seconds the coordinator did not show us (a slow tick) are gaps in the sparkline, not squeezed out.
     const missed =
