@@ -12,6 +12,7 @@ import type { JUnitSuite } from './junit.js';
 import { writeAtomic } from './read.js';
 import { eventTitle, limitsLines, targetText, tookAwayText, wholeText, windowText } from './events.js';
 import type { OperationSummary, RunSummary } from './summary.js';
+import { verdictTitle } from './verdict.js';
 
 export const HTML_FILE = 'report.html';
 /** Timeseries rows beyond this are joined (sums over a wider span) so a day-long soak stays a light page. */
@@ -195,6 +196,7 @@ export function renderHtmlReport(summary: RunSummary, data: ChartData, options: 
 </head>
 <body data-run-id="${h(summary.runId)}">
 <header>
+${renderVerdictBanner(summary)}
 <h1>${h(title)}</h1>
 ${renderRunFacts(summary)}
 <noscript><p class="warn">Charts need JavaScript; the tables below do not.</p></noscript>
@@ -208,6 +210,19 @@ ${renderSections(summary, data, options)}
 </body>
 </html>
 `;
+}
+
+/** At the very top when the load generator limited the run: what was seen and what to do. */
+function renderVerdictBanner(summary: RunSummary): string {
+  const v = summary.verdict;
+  if (v?.generatorSaturated !== true) return '';
+  const reasons = v.reasons.map((r) => `<li>${h(r)}</li>`).join('');
+  const advice = v.advice.map((a) => `<li>${h(a)}</li>`).join('');
+  return (
+    `<div class="verdict" id="verdict" role="alert"><strong>${h(verdictTitle(v))}.</strong> ` +
+    `The latency and throughput below include the generator's own delay.<ul>${reasons}</ul>` +
+    `What to do:<ul>${advice}</ul></div>`
+  );
 }
 
 const roundPoint = ([p, v]: CurvePoint): CurvePoint => [Number(p.toPrecision(12)), Math.round(v * 1000) / 1000];
@@ -427,6 +442,7 @@ h1{font-size:22px;margin:20px 0 8px}h2{font-size:18px;margin:28px 0 10px;border-
 table{border-collapse:collapse;margin:6px 0}th,td{padding:3px 10px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 td.num{text-align:right;font-variant-numeric:tabular-nums}tr.raw td,tr.raw th,.dim{color:var(--dim)}
 td.msg{max-width:480px;word-break:break-word;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}
+.verdict{margin:16px 0 0;padding:10px 14px;border:2px solid var(--bad);border-radius:6px;color:var(--bad)}
 .good{color:var(--good)}.bad{color:var(--bad)}.warn{color:var(--bad)}.note{color:var(--dim);font-size:12px;max-width:900px}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:14px}
 figure.chart{margin:0;background:var(--panel);border:1px solid var(--line);border-radius:6px;padding:8px}

@@ -126,6 +126,8 @@ export interface DashboardState {
   };
   operations: OperationRow[];
   errors: ErrorRow[];
+  /** The saturation verdict in a line, once the load generator has been found saturated (absent before). */
+  saturation?: string;
   ledger: LedgerView;
   /**
    * Scheduler lateness (timers firing after their time), ms: p99 of the last second, its history (one value a
