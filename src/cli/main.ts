@@ -4,6 +4,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { emulatorCommand } from './emulator.js';
 import { runCommand } from './run.js';
+import { findCapacityCommand } from './find-capacity.js';
 import { reportCommand } from './report.js';
 import { schemaCommand } from './schema.js';
 import { validateCommand } from './validate.js';
@@ -17,6 +18,7 @@ try {
       '$0 <command> [options]\n\nSimulate fleets of Azure IoT Edge devices and load-test the cloud endpoint they talk to.',
     )
     .command(runCommand)
+    .command(findCapacityCommand)
     .command(reportCommand)
     .command(validateCommand)
     .command(schemaCommand)
