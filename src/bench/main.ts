@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { readLimits, unusableAddresses, type Limits } from './limits.js';
 import { parseArgs, type Options } from './options.js';
 import { PhaseRunner, say } from './phase.js';
-import { connectPhases, schedulerAlone, telemetryPhases } from './phases.js';
+import { connectPhases, limiterPhase, schedulerAlone, telemetryPhases } from './phases.js';
 import { corePinning, type CorePinning } from './pinning.js';
 import { computeRatios, renderTable, type BenchReport } from './report.js';
 
@@ -116,6 +116,7 @@ async function main(): Promise<void> {
   if (opts.only.has('connect')) await connectPhases(bench);
   if (opts.only.has('telemetry') && opts.clients.has('edgefleet')) await schedulerAlone(bench);
   if (opts.only.has('telemetry')) await telemetryPhases(bench);
+  if (opts.only.has('limits')) await limiterPhase(bench);
   computeRatios(report);
   report.durationSeconds = Math.round((Date.now() - started) / 1000);
   await writeReport(report, opts);

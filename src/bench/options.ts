@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import type { Variant } from './job.js';
 
-export type Phase = 'connect' | 'telemetry';
+export type Phase = 'connect' | 'telemetry' | 'limits';
 
 export interface Options {
   quick: boolean;
@@ -33,7 +33,8 @@ export const USAGE = `usage: node dist/bench/main.js [options]
   --window S                   seconds of telemetry measured per run (default 15; quick 6)
   --concurrency C              connection attempts in flight at once (closed loop; default 100)
   --local-address A,B          source addresses for client connections, round robin (e.g. 127.0.0.2,127.0.0.3)
-  --only connect,telemetry     run only these phases (lateness comes with telemetry)
+  --only connect,telemetry,limits   run only these phases (lateness comes with telemetry; limits: what the
+                               emulator's limiters cost per operation, in process)
   --clients edgefleet,mqttjs,azureSdk   run only these clients (mqttjsSharedTls: an extra, plain mqtt.js sharing one
                                TLS context; connect phase only)
   --out DIR                    where reports go (default reports/bench)
@@ -123,8 +124,10 @@ function telemetrySizes(given: string[]): number[] {
 }
 
 function phasesOf(given: string[]): Set<Phase> {
-  const isPhase = (o: string): o is Phase => o === 'connect' || o === 'telemetry';
-  for (const o of given) if (!isPhase(o)) throw new Error(`--only takes connect and/or telemetry, not "${o}"`);
+  const isPhase = (o: string): o is Phase => o === 'connect' || o === 'telemetry' || o === 'limits';
+  for (const o of given) {
+    if (!isPhase(o)) throw new Error(`--only takes connect, telemetry and/or limits, not "${o}"`);
+  }
   return new Set(given.filter(isPhase));
 }
 
@@ -142,7 +145,7 @@ export function parseArgs(argv: string[]): Options {
   const telemetryIdentities = telemetrySizes(
     list('telemetry-identities') ?? (quick ? ['500', '1000'] : ['1000', String(identities)]),
   );
-  const only = phasesOf(list('only') ?? ['connect', 'telemetry']);
+  const only = phasesOf(list('only') ?? ['connect', 'telemetry', 'limits']);
   const clients = clientsOf(list('clients') ?? ['edgefleet', 'mqttjs', 'azureSdk']);
   return {
     quick,

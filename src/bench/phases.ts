@@ -12,6 +12,7 @@ import {
   type TelemetryEntry,
 } from './report.js';
 import { schedulerOnly } from './scheduler-only.js';
+import { limiterCost } from './limiter-cost.js';
 
 export interface Bench {
   opts: Options;
@@ -124,6 +125,13 @@ export async function schedulerAlone(bench: Bench): Promise<void> {
     count: 0,
     schedulerOnly: so,
   };
+}
+
+/** The emulator's limiters fed 100,000 identities' operations, with and without limits (README, emulator limits). */
+export async function limiterPhase(bench: Bench): Promise<void> {
+  say("limits: the emulator's limiters, 100,000 identities' operations in process");
+  await waitForQuiet(bench.opts.quietWaitSeconds * 1000);
+  bench.report.limiter = await limiterCost(100_000, bench.opts.quick ? 4 : 8);
 }
 
 export async function telemetryPhases(bench: Bench): Promise<void> {

@@ -2,6 +2,7 @@
 // a table for people.
 import type { ConnectFigures, TelemetryFigures, Variant } from './job.js';
 import type { SchedulerOnlyFigures } from './scheduler-only.js';
+import type { LimiterCostFigures } from './limiter-cost.js';
 
 export interface ConnectEntry extends ConnectFigures {
   /** Identities asked for, before any scaling down. */
@@ -109,6 +110,8 @@ export interface BenchReport {
   } | null;
   /** Telemetry with the emulator recording its state, next to --ephemeral (absent when not measured). */
   durability?: DurabilityEntry;
+  /** What the emulator's limiters cost per operation (absent when not measured). */
+  limiter?: LimiterCostFigures;
   ratios: Record<string, number | null>;
   targets: Target[];
   notes: string[];
@@ -406,6 +409,16 @@ const measured = (t: Target) =>
         ? fmt(t.value)
         : `${fmt(t.value, 3)}×`;
 
+function renderLimiter(l: LimiterCostFigures | undefined): string[] {
+  if (l === undefined) return [];
+  const c = l.cpuMicrosPerOp;
+  return [
+    `Limits (${fmt(l.identities)} identities, ${fmt(l.operations)} operations, in process): ${fmt(c.none, 3)} µs of ` +
+      `CPU per operation without limits, ${fmt(c.hubTier, 3)} µs with S3 × 10's, ${fmt(c.perIdentity, 3)} µs with ` +
+      `a bucket per identity (IoT Central), ${fmt(c.held, 3)} µs for one held and let go by the shaping's timer`,
+  ];
+}
+
 function renderTargets(r: BenchReport): string[] {
   return [
     'Targets (reported, not enforced):',
@@ -439,6 +452,7 @@ export function renderTable(r: BenchReport): string {
     ...renderDurability(r.durability),
     '',
     ...renderLateness(r.lateness),
+    ...renderLimiter(r.limiter),
     '',
     ...renderTargets(r),
     ...renderNotes(r),

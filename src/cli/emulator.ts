@@ -1,8 +1,17 @@
 // `edgefleet emulator`: run the embedded cloud until SIGINT or SIGTERM.
 import type { CommandModule, Options } from 'yargs';
+import { parseDuration } from '../config/duration.js';
 import {
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_SHAPING_BURST_MS,
+  DEFAULT_SHAPING_QUEUE_MS,
+  DPS_REGISTRATIONS_PER_MINUTE,
   EmulatorStateError,
+  HUB_TIERS,
+  LimitsConfigError,
+  planLimits,
+  type HubTier,
+  type LimitsConfig,
   startEmulator,
   writeInfoFile,
   type Emulator,
@@ -24,6 +33,13 @@ interface EmulatorArgs {
   ephemeral: boolean;
   sync: SyncMode;
   verbose: boolean;
+  'hub-tier'?: HubTier;
+  'hub-units'?: number;
+  limits?: 'iot-central';
+  'dps-rate'?: number;
+  'shaping-burst'?: string;
+  'shaping-queue'?: string;
+  'daily-quota'?: number;
 }
 
 /**
@@ -106,7 +122,67 @@ const EMULATOR_OPTIONS = {
     default: false,
     describe: 'Log refused clients and other diagnostics to stderr',
   },
+  'hub-tier': {
+    choices: HUB_TIERS,
+    describe: "Apply this IoT Hub tier's throttles and daily quota (F1 is the free tier); default: no limits",
+  },
+  'hub-units': { type: 'number', describe: 'Units of --hub-tier (default 1)' },
+  limits: {
+    choices: ['iot-central'] as const,
+    describe: "Apply IoT Central's application limits instead of a hub tier's",
+  },
+  'dps-rate': {
+    type: 'number',
+    describe:
+      `DPS registrations per minute (default ${DPS_REGISTRATIONS_PER_MINUTE} with --hub-tier, 200 with ` +
+      '--limits iot-central); past it, 429 with retry-after',
+  },
+  'shaping-burst': {
+    type: 'string',
+    describe:
+      `Excess over a limit let through before shaping starts, as time at the limit rate (default ` +
+      `${DEFAULT_SHAPING_BURST_MS / 1000}s; 0s shapes at once)`,
+  },
+  'shaping-queue': {
+    type: 'string',
+    describe:
+      `Excess held and served late at the limit rate before refusals, as time at that rate (default ` +
+      `${DEFAULT_SHAPING_QUEUE_MS / 1000}s)`,
+  },
+  'daily-quota': {
+    type: 'number',
+    describe: "Messages a day (in the tier's chunks) instead of the tier's quota, to see what running out does",
+  },
 } satisfies Record<string, Options>;
+
+/** The limits the flags ask for, checked; a LimitsConfigError or a DurationError says what to fix. */
+export function limitsFromArgs(args: Partial<EmulatorArgs>): LimitsConfig {
+  const duration = (flag: 'shaping-burst' | 'shaping-queue') => {
+    const v = args[flag];
+    if (v === undefined) return undefined;
+    try {
+      return parseDuration(v);
+    } catch (err) {
+      throw new LimitsConfigError(`--${flag}: ${(err as Error).message}`);
+    }
+  };
+  const burst = duration('shaping-burst');
+  const queue = duration('shaping-queue');
+  const config: LimitsConfig = {
+    ...(args['hub-tier'] === undefined ? {} : { hubTier: args['hub-tier'] }),
+    ...(args['hub-units'] === undefined ? {} : { hubUnits: args['hub-units'] }),
+    ...(args.limits === 'iot-central' ? { iotCentral: true } : {}),
+    ...(args['dps-rate'] === undefined ? {} : { dpsRatePerMinute: args['dps-rate'] }),
+    ...(burst === undefined ? {} : { shapingBurstMs: burst }),
+    ...(queue === undefined ? {} : { shapingQueueMs: queue }),
+    ...(args['daily-quota'] === undefined ? {} : { dailyQuota: args['daily-quota'] }),
+  };
+  const plan = planLimits(config);
+  if (plan === undefined && (burst !== undefined || queue !== undefined)) {
+    throw new LimitsConfigError('--shaping-burst and --shaping-queue need a limit: --hub-tier, --limits or --dps-rate');
+  }
+  return config;
+}
 
 export const emulatorCommand: CommandModule<object, EmulatorArgs> = {
   command: 'emulator',
@@ -119,8 +195,18 @@ export const emulatorCommand: CommandModule<object, EmulatorArgs> = {
           validHandshakeTimeout(a['handshake-timeout']) ||
           `--handshake-timeout must be seconds, more than 0 and at most 300 (got ${a['handshake-timeout']})`,
       )
+      .check((a) => {
+        try {
+          limitsFromArgs(a);
+          return true;
+        } catch (err) {
+          if (err instanceof LimitsConfigError) return err.message;
+          throw err;
+        }
+      })
       .example('$0 emulator', 'Listen on 8883 (MQTT/TLS) and 8080 (REST); state in .edgefleet/emulator.db')
       .example('$0 emulator --ephemeral', 'The same, remembering nothing after it stops')
+      .example('$0 emulator --hub-tier S1 --hub-units 2', 'Throttle as a two-unit S1 hub and DPS do, quota included')
       .example(
         '$0 emulator --mqtt-port 0 --http-port 0 --info-file emu.json',
         'Pick free ports and say which in emu.json',
@@ -142,12 +228,15 @@ export const emulatorCommand: CommandModule<object, EmulatorArgs> = {
       trustCaFiles: args['trust-ca'],
       dpsRetryAfterSeconds: args['dps-retry-after'],
       handshakeTimeoutMs: Math.round(args['handshake-timeout'] * 1000),
+      limits: limitsFromArgs(args),
       ...(args.verbose ? { log: (line: string) => process.stderr.write(`[emulator] ${line}\n`) } : {}),
     });
     keepServingOnUncaughtErrors(emulator);
     const { info } = emulator;
     if (args['info-file'] !== undefined) await writeInfoFile(args['info-file'], info);
-    process.stdout.write(banner(info, args['info-file'] ?? `${args['state-dir']}/secrets.json`));
+    const limits = emulator.limits.plan;
+    const limitsLine = limits === undefined ? 'none' : `${limits.name} (see /stats "limits")`;
+    process.stdout.write(banner(info, args['info-file'] ?? `${args['state-dir']}/secrets.json`, limitsLine));
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) process.exit(130);
@@ -174,7 +263,7 @@ async function start(options: Parameters<typeof startEmulator>[0]): Promise<Emul
   }
 }
 
-function banner(info: EmulatorInfo, secretsWhere: string): string {
+function banner(info: EmulatorInfo, secretsWhere: string, limitsLine: string): string {
   return [
     'edgefleet emulator listening',
     `  DPS + IoT Hub (MQTT/TLS)  ${info.hubHostName}:${info.mqttPort}   ID scope ${info.idScope}`,
@@ -183,6 +272,7 @@ function banner(info: EmulatorInfo, secretsWhere: string): string {
     `  trust anchor              ${info.caCertPath}`,
     `  group keys and API token  ${secretsWhere}`,
     `  state                     ${info.databasePath ?? 'in memory only (--ephemeral): forgotten when it stops'}`,
+    `  limits                    ${limitsLine}`,
     'Ctrl-C to stop.',
     '',
   ].join('\n');

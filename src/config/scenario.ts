@@ -91,6 +91,63 @@ const topicTemplate = (description: string, allowed?: readonly string[]) =>
     error: 'a publish topic cannot contain the wildcards + or #',
   });
 
+/** IoT Hub tiers whose throttles the embedded emulator can apply (F1 is the free tier). */
+export const HUB_TIER_NAMES = ['F1', 'B1', 'B2', 'B3', 'S1', 'S2', 'S3'] as const;
+const MAX_HUB_UNITS: Record<(typeof HUB_TIER_NAMES)[number], number> = {
+  F1: 1,
+  B1: 200,
+  B2: 200,
+  B3: 10,
+  S1: 200,
+  S2: 200,
+  S3: 10,
+};
+
+const hubLimitsSchema = z
+  .strictObject({
+    hubTier: z.enum(HUB_TIER_NAMES).optional().describe("Apply this IoT Hub tier's throttles and daily quota."),
+    hubUnits: wholeNumber(1, 'Units of hubTier (default 1).').optional(),
+    dpsRate: z
+      .number()
+      .positive({ error: 'expected registrations per minute, more than 0' })
+      .optional()
+      .describe('DPS registrations per minute (default 1000 with a hubTier); past it, 429 with retry-after.'),
+    shapingBurst: durationSchema
+      .optional()
+      .describe('Excess over a limit let through before shaping starts, as time at the limit rate (default 60s).'),
+    shapingQueue: durationSchema
+      .optional()
+      .describe('Excess held and served late at the limit rate before refusals (default 10s).'),
+    dailyQuota: wholeNumber(1, "Messages a day (in the tier's chunks) instead of the tier's quota.").optional(),
+  })
+  .superRefine((limits, ctx) => {
+    const tier = limits.hubTier;
+    if (limits.hubUnits !== undefined && tier === undefined)
+      ctx.addIssue({ code: 'custom', path: ['hubUnits'], message: 'hubUnits needs a hubTier' });
+    if (tier !== undefined && (limits.hubUnits ?? 1) > MAX_HUB_UNITS[tier])
+      ctx.addIssue({
+        code: 'custom',
+        path: ['hubUnits'],
+        message: `${tier} has at most ${MAX_HUB_UNITS[tier]} unit(s)`,
+      });
+    if (limits.dailyQuota !== undefined && tier === undefined)
+      ctx.addIssue({ code: 'custom', path: ['dailyQuota'], message: 'dailyQuota needs a hubTier' });
+  });
+
+export const emulatorTargetSchema = z
+  .strictObject({
+    limits: z
+      .union([z.literal('iot-central'), hubLimitsSchema])
+      .optional()
+      .describe(
+        'Limits the embedded emulator enforces (README "IoT Hub, DPS and IoT Central limits"): an IoT Hub ' +
+          'tier, or "iot-central" for IoT Central\'s application limits. Default: none.',
+      ),
+  })
+  .describe('Settings of the embedded emulator this run starts (not of one given with --target-info).');
+
+export type EmulatorTargetSettings = z.output<typeof emulatorTargetSchema>;
+
 const groupKeySchema = z
   .strictObject({
     primaryKey: z.string().min(1).describe('Primary key of the enrollment group (base64). Use "${ENV_VAR}".'),
@@ -660,6 +717,7 @@ export const scenarioSchema = z
     modelRepository: modelRepositorySchema.optional(),
     targets: z
       .strictObject({
+        emulator: emulatorTargetSchema.optional(),
         'iot-central': iotCentralTargetSchema.optional(),
         mqtt: mqttTargetSchema.optional(),
       })

@@ -9,6 +9,7 @@ import { MqttFront } from './mqtt-front.js';
 import { createHubHttpsHandler } from './hub-https.js';
 import { EPHEMERAL, type Journal } from './journal.js';
 import { createRestHandler, type RestOptions } from './rest.js';
+import { HubLimits, planLimits, type LimitsConfig } from './limits/index.js';
 import { Registry } from './registry.js';
 import { CloudService } from './service.js';
 import { EmulatorStats } from './stats.js';
@@ -17,6 +18,7 @@ import { Store } from './store.js';
 import type { SyncMode } from './store-schema.js';
 
 export { EmulatorStateError, type SyncMode } from './store-schema.js';
+export * from './limits/index.js';
 
 export interface EmulatorOptions {
   /**
@@ -52,6 +54,8 @@ export interface EmulatorOptions {
   handshakeTimeoutMs?: number;
   /** Where diagnostics go; default nowhere. */
   log?: (line: string) => void;
+  /** IoT Hub tier, IoT Central or DPS limits to enforce (docs/protocol.md §7); default none. */
+  limits?: LimitsConfig;
 }
 
 export interface EmulatorInfo {
@@ -79,6 +83,8 @@ export interface Emulator {
   registry: Registry;
   service: CloudService;
   stats: EmulatorStats;
+  /** The limits every part serving an operation goes through (inactive without `limits`). */
+  limits: HubLimits;
   close(): Promise<void>;
 }
 
@@ -171,6 +177,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 interface Cloud {
   registry: Registry;
   stats: EmulatorStats;
+  limits: HubLimits;
   front: MqttFront;
   service: CloudService;
 }
@@ -180,6 +187,10 @@ async function createCloud(options: EmulatorOptions, state: StateDir, store: Sto
   const journal: Journal = store ?? EPHEMERAL;
   const registry = new Registry(journal);
   const stats = new EmulatorStats(journal);
+  const limits = new HubLimits(planLimits(options.limits ?? {}), (err) => {
+    stats.count('internalError');
+    (options.log ?? (() => {}))(`internal error in an operation held by the limits: ${String(err)}`);
+  });
   const front = await MqttFront.create({
     registry,
     stats,
@@ -190,6 +201,7 @@ async function createCloud(options: EmulatorOptions, state: StateDir, store: Sto
     connectTimeoutMs: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
     log: options.log ?? (() => {}),
     journal,
+    limits,
   });
   const service = new CloudService(registry, stats, front, journal);
   try {
@@ -198,7 +210,7 @@ async function createCloud(options: EmulatorOptions, state: StateDir, store: Sto
     await front.close();
     throw err;
   }
-  return { registry, stats, front, service };
+  return { registry, stats, front, service, limits };
 }
 
 async function serveCloud(
@@ -210,7 +222,7 @@ async function serveCloud(
   const log = options.log ?? (() => {});
   const host = options.host ?? '127.0.0.1';
   const hubHostName = options.hubHostName ?? 'localhost';
-  const { registry, stats, front, service } = await createCloud(options, state, store);
+  const { registry, stats, front, service, limits } = await createCloud(options, state, store);
   const journal: Journal = store ?? EPHEMERAL;
   const committed = () => journal.committed();
   const handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
@@ -242,13 +254,13 @@ async function serveCloud(
 
     const restServer = createHttpServer(
       httpTimeouts(handshakeTimeoutMs),
-      restHandler(state, { registry, stats, front, service }, { log, count, committed }),
+      restHandler(state, { registry, stats, front, service, limits }, { log, count, committed }),
     );
     const httpPort = await serveOne(restServer, options.httpPort ?? 8080, 'REST');
     const info = infoOf(state, hubHostName, host, { mqttPort, hubHttpsPort, httpPort }, store);
-    return { info, registry, service, stats, close: closer(servers, front, store) };
+    return { info, registry, service, stats, limits, close: closer(servers, front, store, limits) };
   } catch (err) {
-    await closer(servers, front, undefined)();
+    await closer(servers, front, undefined, limits)();
     throw err;
   }
 }
@@ -256,14 +268,15 @@ async function serveCloud(
 /** The IoT Central-style REST API over the cloud's parts, with the secrets of its state directory. */
 function restHandler(
   state: StateDir,
-  { service, stats, front }: Cloud,
+  { service, stats, front, limits }: Cloud,
   hooks: Pick<RestOptions, 'log' | 'count' | 'committed'>,
 ): ReturnType<typeof createRestHandler> {
   return createRestHandler({
     service,
     apiToken: state.secrets.apiToken,
     idScope: state.secrets.idScope,
-    stats: () => stats.toJson(),
+    stats: () => ({ ...stats.toJson(), limits: limits.toJson() }),
+    limits,
     deviceKeys: groupKeys(state),
     outage: (spec) => front.startOutage(spec),
     ...hooks,
@@ -310,11 +323,17 @@ function infoOf(
 }
 
 /** Stops listening, closes every connection, then records what is left and lets go of the state directory. */
-function closer(servers: (NetServer | HttpServer)[], front: MqttFront, store: Store | undefined): () => Promise<void> {
+function closer(
+  servers: (NetServer | HttpServer)[],
+  front: MqttFront,
+  store: Store | undefined,
+  limits: HubLimits,
+): () => Promise<void> {
   let closed = false;
   return async () => {
     if (closed) return;
     closed = true;
+    limits.close();
     for (const s of servers) if ('closeAllConnections' in s) s.closeAllConnections();
     await front.close();
     await Promise.all(servers.map(closeServer));

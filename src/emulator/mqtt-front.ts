@@ -38,6 +38,7 @@ import { routeFirstConnect } from './connect-router.js';
 import { DpsOperations, type DpsGroup, type DpsOperation, type DpsRegistration } from './dps-operations.js';
 import { guardPacketSize } from './frame-guard.js';
 import type { Journal } from './journal.js';
+import type { HubLimits, LimitedOperation } from './limits/index.js';
 import type { DeviceIdentity, Registry, SymmetricKeys } from './registry.js';
 import { ServiceError, type DeviceChannel, type MethodResult } from './service.js';
 import type { EmulatorStats, RejectionReason } from './stats.js';
@@ -119,6 +120,19 @@ export interface MqttFrontOptions {
   log: (line: string) => void;
   /** Told of every change; replies and PUBACKs wait until what they acknowledge is recorded. */
   journal: Journal;
+  /** The hub's and DPS's limits (docs/protocol.md §7); absent or inactive: nothing is limited. */
+  limits?: HubLimits;
+}
+
+type ConnectDone = (error: (Error & { returnCode: number }) | null, success: boolean | null) => void;
+type PublishDone = (error?: Error | null) => void;
+
+/** The limited operation a publish is, if any. */
+function limitedOperationOf(kind: BrokerKind, parsed: ParsedTopic): LimitedOperation | undefined {
+  if (kind === 'dps') return parsed.kind === 'dpsRegister' ? 'dps' : undefined;
+  if (parsed.kind === 'telemetry') return 'd2c';
+  if (parsed.kind === 'twinGet') return 'twinRead';
+  return parsed.kind === 'twinReportedPatch' ? 'twinUpdate' : undefined;
 }
 
 /** Which device ids an outage takes away (their modules with them), and until when (epoch ms). */
@@ -282,11 +296,11 @@ export class MqttFront implements DeviceChannel {
     client: Client,
     username: string | undefined,
     password: Buffer | undefined,
-    done: (error: (Error & { returnCode: number }) | null, success: boolean | null) => void,
+    done: ConnectDone,
   ): void {
     try {
       this.authenticate(client, username, password);
-      done(null, true);
+      this.admitConnect(client, done);
     } catch (err) {
       if (!(err instanceof AuthError)) {
         this.internalError(client, 'CONNECT', err);
@@ -300,6 +314,25 @@ export class MqttFront implements DeviceChannel {
       }
       done(Object.assign(counted(err.message), { returnCode: err.returnCode }), false);
     }
+  }
+
+  /**
+   * An authenticated hub connection within the daily quota and the connection rate gets its CONNACK (later when
+   * the shaping holds it); past them CONNACK 3, server unavailable (docs/protocol.md §10). DPS is not limited here.
+   */
+  private admitConnect(client: Client, done: ConnectDone): void {
+    const s = this.sessions.get(client);
+    const limits = this.opts.limits;
+    if (limits?.active !== true || s?.kind !== 'hub') return done(null, true);
+    const refuse = (why: string) => {
+      this.opts.log(`throttled: client ${client.id}: ${why}`);
+      done(Object.assign(counted(why), { returnCode: CONNACK.serverUnavailable }), false);
+    };
+    if (limits.refuseConnectForQuota()) return refuse('the daily message quota is used up (IoTHubQuotaExceeded)');
+    const retryAfter = limits.take('connect', s.key, 1, () => {
+      if (!client.closed) done(null, true);
+    });
+    if (retryAfter !== undefined) refuse(`over the hub's connection rate: retry in ${retryAfter} s`);
   }
 
   /** Hosts a hub client may name in its username and SAS resource: the host name with or without the port. */
@@ -562,10 +595,52 @@ export class MqttFront implements DeviceChannel {
 
   // ---- publishes from clients -------------------------------------------------------------------------
 
-  private onPublishPacket(client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void {
+  private onPublishPacket(client: Client | null, packet: PublishPacket, done: PublishDone): void {
     if (client === null) return done(new Error('no publishing without a client'));
     // IoT Hub keeps no retained messages (docs/protocol.md §1.2); cleared here, aedes stores none.
     packet.retain = false;
+    if (this.opts.limits?.active === true && this.gatePublish(client, packet, done)) return;
+    this.servePublish(client, packet, done);
+  }
+
+  /**
+   * Holds back or refuses a publish over a limit (docs/protocol.md §7, §10): telemetry past the shaping queue or
+   * the daily quota closes the connection, a twin request or a DPS registration is answered 429 with
+   * `retry-after`. True when it has taken the publish over.
+   */
+  private gatePublish(client: Client, packet: PublishPacket, done: PublishDone): boolean {
+    const s = this.sessions.get(client);
+    const limits = this.opts.limits as HubLimits;
+    const parsed = s === undefined || packet.qos === 2 ? undefined : parseTopic(packet.topic);
+    const op = s === undefined || parsed === undefined ? undefined : limitedOperationOf(s.kind, parsed);
+    if (s === undefined || parsed === undefined || op === undefined) return false;
+    if (op === 'd2c' && limits.refuseSendForQuota()) {
+      this.opts.log(`quota: client ${client.id}: the daily message quota is used up, closing the connection`);
+      done(counted('the daily message quota is used up (IoTHubQuotaExceeded)'));
+      return true;
+    }
+    const bytes = (packet.payload as Buffer).length;
+    const identity = s.kind === 'hub' ? s.key : s.registrationId;
+    const retryAfter = limits.take(op, identity, 1, () => {
+      if (client.closed) return;
+      if (op === 'd2c') limits.chargeQuota(bytes);
+      this.servePublish(client, packet, done);
+    });
+    if (retryAfter === undefined) return true;
+    const why = `over the ${op === 'dps' ? "DPS's registration" : `hub's ${op}`} rate: retry in ${retryAfter} s`;
+    this.opts.log(`throttled: client ${client.id}: ${why}`);
+    if (op === 'd2c') {
+      done(counted(why));
+      return true;
+    }
+    const rid = 'rid' in parsed ? parsed.rid : '';
+    if (s.kind === 'dps') this.dpsError(s, rid, 429, why, retryAfter);
+    else this.send(s, `${topic.twinResponse(429, rid)}&retry-after=${retryAfter}`, JSON.stringify({ message: why }));
+    done(null);
+    return true;
+  }
+
+  private servePublish(client: Client, packet: PublishPacket, done: PublishDone): void {
     let refusal: string | undefined;
     try {
       refusal = this.onPublish(client, packet);

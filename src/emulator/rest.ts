@@ -8,6 +8,7 @@ import type { DeviceIdentity, SymmetricKeys } from './registry.js';
 import type { RejectionReason } from './stats.js';
 import { isJsonObject, type Json, type JsonObject, type Twin, type TwinSection } from './twin.js';
 import type { OutageSpec } from './mqtt-front.js';
+import { ThrottledError, type HubLimits, type LimitedOperation } from './limits/index.js';
 
 export interface RestOptions {
   service: CloudService;
@@ -26,6 +27,18 @@ export interface RestOptions {
   count?: (reason: RejectionReason) => void;
   /** Resolves once every change made so far is recorded: each answer waits for it (acknowledged means recorded). */
   committed?: () => Promise<void>;
+  /** The hub's limits: device writes, twin reads and updates, commands and C2D go through them. */
+  limits?: HubLimits;
+}
+
+/** What a call of the API counts as against the hub's limits (docs/protocol.md §7.1), by its route. */
+function limitedOperationOf(segments: string[], method: Method): LimitedOperation | undefined {
+  if (segments[0] !== 'api' || segments[1] !== 'devices' || segments.length < 3) return undefined;
+  const last = segments[segments.length - 1];
+  if (segments.length === 3) return method === 'GET' ? undefined : 'registry';
+  if (last === 'properties') return method === 'GET' ? 'twinRead' : 'twinUpdate';
+  if (segments[segments.length - 2] === 'commands' && method === 'POST') return 'method';
+  return segments.length === 4 && last === 'messages' ? 'c2d' : undefined;
 }
 
 export const API_VERSIONS = ['1.0', '2022-07-31', '2022-10-31-preview', '2023-07-31'] as const;
@@ -455,7 +468,18 @@ class RestApi {
     const count = this.opts.count ?? (() => {});
     const readJson = () => readBody(req).then((b) => parseJson(b, count));
     const ctx: Ctx = { req, url, params: found.params, body: () => (body ??= readJson()) };
+    await this.limit(found.route, req.method as Method, ctx);
     return handler(ctx);
+  }
+
+  /** Holds a call the hub limits until its turn; past the shaping queue, a ThrottledError (429, retry-after). */
+  private async limit(route: Route, method: Method, ctx: Ctx): Promise<void> {
+    const limits = this.opts.limits;
+    const op = limits?.active === true ? limitedOperationOf(route.segments, method) : undefined;
+    if (limits === undefined || op === undefined) return;
+    const request = op === 'method' ? await ctx.body() : undefined;
+    const bytes = isJsonObject(request) ? JSON.stringify(request.request ?? null).length : 0;
+    await limits.acquire(op, ctx.params.deviceId, op === 'method' ? limits.methodCost(bytes) : 1);
   }
 
   private errorReply(err: unknown, requestId: string): Reply {
@@ -465,6 +489,7 @@ class RestApi {
         status: err.status,
         body: { error: { code: err.code, message: err.message, requestId } },
         ...(err instanceof HttpError ? { headers: err.headers } : {}),
+        ...(err instanceof ThrottledError ? { headers: { 'retry-after': String(err.retryAfterSeconds) } } : {}),
       };
     }
     this.opts.count?.('internalError');

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EmulatorInfo } from '../emulator/index.js';
+import type { EmulatorTargetSettings } from '../config/scenario.js';
 import type { AzureTarget } from './target.js';
 
 export async function targetFromInfo(info: EmulatorInfo): Promise<AzureTarget> {
@@ -43,6 +44,23 @@ export async function readInfoFile(path: string): Promise<EmulatorInfo> {
   return info;
 }
 
+/** The `edgefleet emulator` flags for a scenario's `targets.emulator.limits`. */
+export function emulatorLimitArgs(settings: EmulatorTargetSettings | undefined): string[] {
+  const limits = settings?.limits;
+  if (limits === undefined) return [];
+  if (limits === 'iot-central') return ['--limits', 'iot-central'];
+  const flag = (name: string, value: string | number | undefined) => (value === undefined ? [] : [name, String(value)]);
+  const ms = (value: number | undefined) => (value === undefined ? undefined : `${value}ms`);
+  return [
+    ...flag('--hub-tier', limits.hubTier),
+    ...flag('--hub-units', limits.hubUnits),
+    ...flag('--dps-rate', limits.dpsRate),
+    ...flag('--shaping-burst', ms(limits.shapingBurst)),
+    ...flag('--shaping-queue', ms(limits.shapingQueue)),
+    ...flag('--daily-quota', limits.dailyQuota),
+  ];
+}
+
 export interface RunningEmulator {
   /** What it listens on; the same after a restart. */
   readonly info: EmulatorInfo;
@@ -62,7 +80,7 @@ export interface RunningEmulator {
 export async function spawnEmulator(
   stateDir: string,
   log: (line: string) => void,
-  opts: { ephemeral?: boolean; timeoutMs?: number } = {},
+  opts: EmulatorProcessOptions = {},
 ): Promise<RunningEmulator> {
   const cli = emulatorProgram();
   const dir = await mkdtemp(join(tmpdir(), 'edgefleet-emulator-'));
@@ -74,6 +92,13 @@ export async function spawnEmulator(
     throw err;
   }
   return emulator;
+}
+
+interface EmulatorProcessOptions {
+  ephemeral?: boolean;
+  timeoutMs?: number;
+  /** More `edgefleet emulator` flags (its limits: emulatorLimitArgs). */
+  args?: readonly string[];
 }
 
 /** The emulator's child process: killed, restarted on the same ports, stopped; its info file lives in `dir`. */
@@ -92,7 +117,7 @@ class EmulatorProcess implements RunningEmulator {
     private readonly stateDir: string,
     private readonly dir: string,
     private readonly log: (line: string) => void,
-    private readonly opts: { ephemeral?: boolean; timeoutMs?: number },
+    private readonly opts: EmulatorProcessOptions,
   ) {
     this.infoFile = join(dir, 'info.json');
     this.timeoutMs = opts.timeoutMs ?? 20_000;
@@ -159,7 +184,15 @@ class EmulatorProcess implements RunningEmulator {
   private async launch(ports: readonly string[]): Promise<EmulatorInfo> {
     await rm(this.infoFile, { force: true });
     const ephemeral = this.opts.ephemeral === true ? ['--ephemeral'] : [];
-    const args = [...ports, '--state-dir', this.stateDir, '--info-file', this.infoFile, ...ephemeral];
+    const args = [
+      ...ports,
+      '--state-dir',
+      this.stateDir,
+      '--info-file',
+      this.infoFile,
+      ...ephemeral,
+      ...(this.opts.args ?? []),
+    ];
     const started = startChild(this.cli, args, this.log);
     this.child = started.child;
     this.exited = started.exited;

@@ -4,7 +4,13 @@ import { readFile } from 'node:fs/promises';
 import type { LoadedScenario } from '../config/load.js';
 import type { IotCentralTargetSettings, MqttTargetSettings } from '../config/scenario.js';
 import { ServiceClient } from './service-client.js';
-import { readInfoFile, spawnEmulator, targetFromInfo, type RunningEmulator } from './emulator-target.js';
+import {
+  emulatorLimitArgs,
+  readInfoFile,
+  spawnEmulator,
+  targetFromInfo,
+  type RunningEmulator,
+} from './emulator-target.js';
 import type { Target } from './target.js';
 
 export interface PreparedTarget {
@@ -27,7 +33,7 @@ export async function resolveTarget(loaded: LoadedScenario, options: TargetOptio
   const resolved = loaded.target;
   switch (resolved.kind) {
     case 'emulator':
-      return emulatorTarget(options);
+      return emulatorTarget(options, emulatorLimitArgs(loaded.scenario.targets?.emulator));
     case 'iot-central':
       return iotCentralTarget(resolved.settings);
     case 'mqtt':
@@ -36,8 +42,13 @@ export async function resolveTarget(loaded: LoadedScenario, options: TargetOptio
 }
 
 /** The emulator its info file describes, or one started for this run. */
-async function emulatorTarget(options: TargetOptions): Promise<PreparedTarget> {
+async function emulatorTarget(options: TargetOptions, limitArgs: string[]): Promise<PreparedTarget> {
   if (options.targetInfo !== undefined) {
+    if (limitArgs.length > 0) {
+      options.log(
+        'targets.emulator.limits are for the emulator a run starts: the one given by --target-info keeps its own',
+      );
+    }
     const info = await readInfoFile(options.targetInfo);
     return {
       target: await targetFromInfo(info),
@@ -45,9 +56,10 @@ async function emulatorTarget(options: TargetOptions): Promise<PreparedTarget> {
       release: async () => {},
     };
   }
-  const emulator = await spawnEmulator(options.stateDir, options.log);
+  const emulator = await spawnEmulator(options.stateDir, options.log, { args: limitArgs });
   const target = await targetFromInfo(emulator.info);
-  return { target, label: 'embedded emulator', emulator, release: () => emulator.stop() };
+  const limited = limitArgs.length > 0 ? ` (limits: ${limitArgs.join(' ')})` : '';
+  return { target, label: `embedded emulator${limited}`, emulator, release: () => emulator.stop() };
 }
 
 async function iotCentralTarget(s: IotCentralTargetSettings): Promise<PreparedTarget> {
