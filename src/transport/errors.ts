@@ -7,6 +7,8 @@ export class ClassifiedError extends Error {
     readonly errorClass: ErrorClass,
     message: string,
     readonly status?: number,
+    /** A throttled answer's `retry-after`, in seconds (the retry policy waits that long). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }
@@ -50,8 +52,8 @@ export function classifyConnack(code: number, limited = false): ClassifiedError 
   }
 }
 
-/** A status of a DPS, twin or HTTP answer. */
-export function classifyStatus(status: number, what: string): ClassifiedError {
+/** A status of a DPS, twin or HTTP answer, with its `retry-after` when it gave one. */
+export function classifyStatus(status: number, what: string, retryAfterSeconds?: number): ClassifiedError {
   const cls: ErrorClass =
     status === 401 || status === 403
       ? 'auth'
@@ -62,7 +64,8 @@ export function classifyStatus(status: number, what: string): ClassifiedError {
           : status >= 500
             ? 'server'
             : 'protocol';
-  return new ClassifiedError(cls, `${what}: status ${status}`, status);
+  const wait = retryAfterSeconds === undefined ? '' : ` (retry after ${retryAfterSeconds} s)`;
+  return new ClassifiedError(cls, `${what}: status ${status}${wait}`, status, retryAfterSeconds);
 }
 
 /**

@@ -4,7 +4,9 @@
 import { createServer, type Server } from 'node:net';
 import { Aedes } from 'aedes';
 import { afterEach, describe, expect, it } from 'vitest';
-import { classifyConnack, closedByServer, type ClassifiedError } from '../../src/transport/errors.js';
+import { parseTopic } from '../../src/protocol/topics.js';
+import { classifyConnack, classifyStatus, closedByServer, type ClassifiedError } from '../../src/transport/errors.js';
+import { failureOf, RetryState } from '../../src/transport/retry-policy.js';
 import { MqttConnection, type ConnectionOptions } from '../../src/transport/mqtt-connection.js';
 
 interface Broker {
@@ -129,3 +131,24 @@ async function waitFor(ok: () => boolean, timeoutMs = 5000): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+describe("a throttled twin answer's retry-after", () => {
+  it('is read from the response topic and waited out by the retry policy', () => {
+    const parsed = parseTopic('$iothub/twin/res/429/?$rid=7&retry-after=3');
+    expect(parsed).toEqual({ kind: 'twinResponse', status: 429, rid: '7', retryAfterSeconds: 3 });
+    const err = classifyStatus(429, 'dev-1: twin GET', 3);
+    expect(err).toMatchObject({ errorClass: 'throttled', retryAfterSeconds: 3 });
+    expect(err.message).toContain('retry after 3 s');
+    const decision = new RetryState().next(
+      { ...failureOf(err), phase: 'twin', assignedBy: 'dps', hadAssignment: true },
+      () => 0.5,
+    );
+    expect(decision).toMatchObject({ action: 'retry', backoff: 'throttled', delayMs: 3000 });
+    // Without one: the SDKs' throttled backoff, 10 s at least.
+    const plain = new RetryState().next(
+      { ...failureOf(classifyStatus(429, 'dev-1: twin GET')), phase: 'twin', assignedBy: 'dps', hadAssignment: true },
+      () => 0.5,
+    );
+    expect(plain.delayMs).toBeGreaterThanOrEqual(10_000);
+  });
+});
