@@ -138,17 +138,7 @@ async function capacityAgainst(name: string, flags: string[], start: number): Pr
   return result.maxSustainable?.msgsPerSec;
 }
 
-// The emulator's limits come with branch `limits` (issue 14 §1); until it is merged, `edgefleet emulator` has no
-// --hub-tier and these cannot run.
-const emulatorHelp = await new Promise<string>((done) => {
-  const child = spawn(process.execPath, [CLI, 'emulator', '--help'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.on('exit', () => done(out));
-});
-const hasLimits = emulatorHelp.includes('--hub-tier');
-
-describe.skipIf(!hasLimits)('find-capacity against IoT Hub limits (needs branch `limits` merged)', () => {
+describe('find-capacity against IoT Hub limits', () => {
   it("finds an S1 unit's device-to-cloud capacity within 15% of 100 msgs/s", async () => {
     const found = await capacityAgainst('s1', ['--hub-tier', 'S1', '--hub-units', '1', ...SHAPING], 60);
     expect(found).toBeGreaterThanOrEqual(85);
