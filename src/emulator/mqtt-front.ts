@@ -330,7 +330,9 @@ export class MqttFront implements DeviceChannel {
     };
     if (limits.refuseConnectForQuota()) return refuse('the daily message quota is used up (IoTHubQuotaExceeded)');
     const retryAfter = limits.take('connect', s.key, 1, () => {
-      if (!client.closed) done(null, true);
+      if (client.closed) return false;
+      done(null, true);
+      return true;
     });
     if (retryAfter !== undefined) refuse(`over the hub's connection rate: retry in ${retryAfter} s`);
   }
@@ -622,9 +624,10 @@ export class MqttFront implements DeviceChannel {
     const bytes = (packet.payload as Buffer).length;
     const identity = s.kind === 'hub' ? s.key : s.registrationId;
     const retryAfter = limits.take(op, identity, 1, () => {
-      if (client.closed) return;
+      if (client.closed) return false;
       if (op === 'd2c') limits.chargeQuota(bytes);
       this.servePublish(client, packet, done);
+      return true;
     });
     if (retryAfter === undefined) return true;
     const why = `over the ${op === 'dps' ? "DPS's registration" : `hub's ${op}`} rate: retry in ${retryAfter} s`;

@@ -64,16 +64,26 @@ describe('HubLimits', () => {
     const ran: number[] = [];
     const refusals: number[] = [];
     for (let i = 0; i < 15; i++) {
-      const refused = limits.take('d2c', 'dev', 1, () => ran.push(i));
+      const refused = limits.take('d2c', 'dev', 1, () => void ran.push(i));
       if (refused !== undefined) refusals.push(refused);
     }
     expect(ran).toEqual([0]);
     expect(refusals.length).toBe(4); // 1 at once, 10 held (200 ms at 50/s), the rest refused
     expect(refusals.every((s) => s >= 1)).toBe(true);
-    expect(limits.toJson()?.operations.d2c).toMatchObject({ admitted: 1, shaped: 10, throttled: 4, queued: 10 });
+    expect(limits.toJson()?.operations.d2c).toMatchObject({ admitted: 1, shaped: 0, throttled: 4, queued: 10 });
     await new Promise((r) => setTimeout(r, 400));
     expect(ran).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    expect(limits.toJson()?.operations.d2c?.queued).toBe(0);
+    expect(limits.toJson()?.operations.d2c).toMatchObject({ shaped: 10, queued: 0 });
+    limits.close();
+  });
+
+  it('skips a held operation whose client left, at no cost to those behind it', async () => {
+    const limits = new HubLimits(plan);
+    const ran: number[] = [];
+    for (let i = 0; i < 6; i++) limits.take('d2c', 'dev', 1, () => (i % 2 === 1 ? false : void ran.push(i)));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(ran).toEqual([0, 2, 4]);
+    expect(limits.toJson()?.operations.d2c).toMatchObject({ admitted: 1, shaped: 2, abandoned: 3, queued: 0 });
     await expect(limits.acquire('d2c')).resolves.toBeUndefined();
     expect(limits.limits('twinRead')).toBe(false);
     limits.close();
@@ -82,7 +92,7 @@ describe('HubLimits', () => {
   it('limits nothing without a plan', () => {
     const limits = new HubLimits(undefined);
     let ran = 0;
-    for (let i = 0; i < 1000; i++) expect(limits.take('d2c', 'dev', 1, () => ran++)).toBeUndefined();
+    for (let i = 0; i < 1000; i++) expect(limits.take('d2c', 'dev', 1, () => void ran++)).toBeUndefined();
     expect(ran).toBe(1000);
     expect(limits.toJson()).toBeNull();
     expect(limits.refuseConnectForQuota()).toBe(false);

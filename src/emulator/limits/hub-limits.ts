@@ -1,7 +1,7 @@
 // The limits the emulator enforces, for every part that serves an operation: the MQTT front end (connections,
 // telemetry, twins, DPS), the REST API and the hub's service API (registry, twins, methods, cloud-to-device). Each
-// operation is shaped, then refused, as IoT Hub documents (docs/protocol.md §7): everything held back waits in one
-// queue with one timer.
+// operation is shaped, then refused, as IoT Hub documents (docs/protocol.md §7): what is held back waits in its
+// operation's queue, one timer each, never one per identity.
 import { ServiceError } from '../service.js';
 import {
   LIMITED_OPERATIONS,
@@ -10,7 +10,7 @@ import {
   type LimitsPlan,
   type OperationRate,
 } from './profiles.js';
-import { HeldQueue, RateLimit, type Admission } from './rate.js';
+import { HeldQueue, RateLimit, Shaper } from './rate.js';
 
 export interface OperationCounts {
   /** Let through at once. */
@@ -21,6 +21,8 @@ export interface OperationCounts {
   throttled: number;
   /** Held now, waiting for their turn. */
   queued: number;
+  /** Held, and their client left before their turn: dropped, at no cost to the others. */
+  abandoned: number;
   /** The longest any operation was held, in ms. */
   maxDelayMs: number;
 }
@@ -39,8 +41,8 @@ const retrySeconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
 /** One operation's limit: the hub-wide rate and, for IoT Central's telemetry, one per identity. */
 class OperationLimit {
-  readonly counts: OperationCounts = { admitted: 0, shaped: 0, throttled: 0, queued: 0, maxDelayMs: 0 };
-  private readonly hub: RateLimit;
+  readonly counts: OperationCounts = { admitted: 0, shaped: 0, throttled: 0, queued: 0, abandoned: 0, maxDelayMs: 0 };
+  private readonly hub: Shaper;
   private readonly identities = new Map<string, RateLimit>();
   private sweepAt = 1024;
 
@@ -48,34 +50,70 @@ class OperationLimit {
     readonly rate: OperationRate,
     burstMs: number,
     private readonly queueMs: number,
+    /** Where an identity's own limit holds operations back (IoT Central's devices). */
+    private readonly held: HeldQueue,
+    onError: (err: unknown) => void,
   ) {
+    const events = {
+      served: (waitedMs: number, ran: boolean) => {
+        this.counts.queued -= 1;
+        if (!ran) return void (this.counts.abandoned += 1);
+        this.counts.shaped += 1;
+        this.counts.maxDelayMs = Math.max(this.counts.maxDelayMs, waitedMs);
+      },
+      error: onError,
+    };
+    // DPS counts a minute's registrations and refuses the next, unshaped.
     this.hub = rate.perMinuteWindow
-      ? new RateLimit(rate.perSecond, Math.max(0, 60_000 - 1000 / rate.perSecond), 0)
-      : new RateLimit(rate.perSecond, burstMs, queueMs);
+      ? new Shaper(rate.perSecond, 60_000, 0, events)
+      : new Shaper(rate.perSecond, burstMs, queueMs, events);
   }
 
-  admit(now: number, identity: string | undefined, cost: number): Admission {
+  /** Runs `proceed` now or later; the ms until it would fit when refused. */
+  take(identity: string | undefined, cost: number, proceed: () => boolean | void): number | undefined {
+    const now = Date.now();
     const own = identity === undefined ? undefined : this.identityLimit(identity, now);
-    const hub = this.hub.probe(now);
-    const mine = own?.probe(now) ?? { at: now };
-    if ('retryAfterMs' in hub || 'retryAfterMs' in mine) {
+    if (own === undefined) return this.offer(undefined, cost, proceed);
+    const admission = own.probe(now);
+    if ('retryAfterMs' in admission) {
       this.counts.throttled += 1;
-      const wait = Math.max(
-        'retryAfterMs' in hub ? hub.retryAfterMs : 0,
-        'retryAfterMs' in mine ? mine.retryAfterMs : 0,
-      );
-      return { retryAfterMs: wait };
+      return admission.retryAfterMs;
     }
-    this.hub.take(now, cost);
-    own?.take(now, 1);
-    const at = Math.max(hub.at, mine.at);
-    if (at > now) {
-      this.counts.shaped += 1;
-      this.counts.maxDelayMs = Math.max(this.counts.maxDelayMs, at - now);
-    } else {
+    own.take(now, 1);
+    if (admission.at <= now) return this.offer(undefined, cost, proceed);
+    // Held by its own limit first, then in the hub's queue whatever it holds (its own limit bounds it).
+    this.counts.queued += 1;
+    this.held.hold(admission.at, () => {
+      this.counts.queued -= 1;
+      this.offer(now, cost, proceed);
+    });
+    return undefined;
+  }
+
+  /** Offers an operation to the hub-wide limit; `heldSince`: when its own limit began holding it (then it is kept). */
+  private offer(heldSince: number | undefined, cost: number, proceed: () => boolean | void): number | undefined {
+    const now = Date.now();
+    const verdict = this.hub.offer(now, cost, proceed, heldSince !== undefined);
+    if (typeof verdict === 'number') {
+      this.counts.throttled += 1;
+      return verdict;
+    }
+    if (verdict === 'held') {
+      this.counts.queued += 1;
+      return undefined;
+    }
+    if (heldSince === undefined) {
       this.counts.admitted += 1;
+    } else {
+      this.counts.shaped += 1;
+      this.counts.maxDelayMs = Math.max(this.counts.maxDelayMs, now - heldSince);
     }
-    return { at };
+    proceed();
+    return undefined;
+  }
+
+  close(): void {
+    this.hub.close();
   }
 
   /** The identity's own limit, when there is one; idle ones are forgotten as the map grows (no timer). */
@@ -162,7 +200,8 @@ export class HubLimits {
     if (plan === undefined) return;
     for (const op of LIMITED_OPERATIONS) {
       const rate = plan.rates[op];
-      if (rate !== undefined) this.operations[op] = new OperationLimit(rate, plan.shapingBurstMs, plan.shapingQueueMs);
+      if (rate === undefined) continue;
+      this.operations[op] = new OperationLimit(rate, plan.shapingBurstMs, plan.shapingQueueMs, this.held, onError);
     }
     if (plan.quota !== undefined) this.quota = new DailyQuotaCounter(plan.quota.messages, plan.quota.chunkBytes);
   }
@@ -177,27 +216,22 @@ export class HubLimits {
 
   /**
    * Runs `proceed` now, or later when the shaping holds it back; returns the seconds to wait before trying again
-   * when it is refused (and then `proceed` never runs). `cost`: metered units (4 KB for methods).
+   * when it is refused (and then `proceed` never runs). `cost`: metered units (4 KB for methods). A held `proceed`
+   * that returns false did not go on (its client left): it costs nothing, and those behind it move up.
    */
-  take(op: LimitedOperation, identity: string | undefined, cost: number, proceed: () => void): number | undefined {
+  take(
+    op: LimitedOperation,
+    identity: string | undefined,
+    cost: number,
+    proceed: () => boolean | void,
+  ): number | undefined {
     const limit = this.operations[op];
     if (limit === undefined) {
       proceed();
       return undefined;
     }
-    const now = Date.now();
-    const admission = limit.admit(now, identity, cost);
-    if ('retryAfterMs' in admission) return retrySeconds(admission.retryAfterMs);
-    if (admission.at <= now) {
-      proceed();
-      return undefined;
-    }
-    limit.counts.queued += 1;
-    this.held.hold(admission.at, () => {
-      limit.counts.queued -= 1;
-      proceed();
-    });
-    return undefined;
+    const refusedForMs = limit.take(identity, cost, proceed);
+    return refusedForMs === undefined ? undefined : retrySeconds(refusedForMs);
   }
 
   /** What a direct method with a payload of `bytes` costs: 4 KB meters on a hub tier, one call otherwise. */
@@ -254,5 +288,6 @@ export class HubLimits {
   /** Drops what is held: the emulator is closing. */
   close(): void {
     this.held.close();
+    for (const limit of Object.values(this.operations)) limit.close();
   }
 }
