@@ -10,8 +10,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { MetricsAggregate } from '../../src/metrics/aggregate.js';
 import { MetricsRecorder } from '../../src/metrics/recorder.js';
 import type { WorkerLoad } from '../../src/metrics/types.js';
-import { SaturationWatch } from '../../src/outputs/saturation.js';
+import { saturationLine, SaturationWatch } from '../../src/outputs/saturation.js';
 import { withVerdict } from '../../src/report/verdict.js';
+import { createElement } from 'react';
+import { renderToString } from 'ink';
+import { Dashboard } from '../../src/ui/dashboard.js';
+import { cells, fullState, lines } from '../ui/fixtures.js';
 import { isolatedStateDir } from '../support/emulator.js';
 
 const T0 = 1_790_000_000_000;
@@ -84,6 +88,27 @@ describe('SaturationWatch', () => {
       name: 'load generator not saturated',
       classname: 'edgefleet.verdict',
     });
+  });
+});
+
+describe('the dashboard', () => {
+  it('shows the verdict under the rates once saturated, within the terminal at every size', () => {
+    const watch = new SaturationWatch();
+    feed(watch, new Array(6).fill(late));
+    const state = { ...fullState(), saturation: saturationLine(watch.verdict()) };
+    for (const [columns, rows] of [
+      [60, 20],
+      [80, 24],
+      [120, 40],
+    ] as const) {
+      const props = { state, onStop: () => {}, onPause: () => {}, onInterrupt: () => {}, columns, rows };
+      const out = lines(
+        renderToString(createElement(Dashboard, { ...props, onDrill: () => Promise.resolve(undefined) }), { columns }),
+      );
+      expect(out.length, `${columns}x${rows}`).toBeLessThanOrEqual(rows - 1);
+      for (const l of out) expect(cells(l)).toBeLessThanOrEqual(columns);
+      expect(out.join('\n')).toContain('GENERATOR SATURATED: scheduler lateness p99 above 200 ms');
+    }
   });
 });
 
