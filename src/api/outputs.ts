@@ -1,10 +1,11 @@
-// Which outputs a run gets, from its options (the CLI's flags): what the operator watches, Prometheus, live
-// thresholds, `--out` kinds, reconciliation against the emulator. The report output is always last.
+// Which outputs a run gets, from its options (the CLI's flags): the saturation verdict, what the operator watches,
+// Prometheus, live thresholds, `--out` kinds, reconciliation against the emulator. The report output is always last.
 import type { Threshold } from '../config/thresholds.js';
 import { dashboardOutput, type DashboardOutputOptions } from '../outputs/dashboard.js';
 import type { Output } from '../outputs/output.js';
 import { progressOutput } from '../outputs/progress.js';
 import { prometheusOutput } from '../outputs/prometheus.js';
+import { saturationOutput, type SaturationOptions } from '../outputs/saturation.js';
 import { outputsFromSpecs } from '../outputs/select.js';
 import { liveThresholdsOutput } from '../outputs/thresholds.js';
 
@@ -23,14 +24,18 @@ export interface OutputChoices {
   outputs?: Output[];
   /** Reconcile what devices say was acknowledged with the emulator's /stats (default: when the target is it). */
   reconcile?: boolean;
+  /** The bounds of the saturation verdict (--saturation-lateness): when the load generator limited the run. */
+  saturation?: SaturationOptions;
 }
 
 /** The outputs between reconciliation (first: the others read what it finds) and the report (last). */
 export function runOutputs(choices: OutputChoices, thresholds: readonly Threshold[]): Output[] {
   const out = outputsFromSpecs(choices.out ?? []);
   const { prometheus } = choices;
+  const dashboard = choices.dashboard && { ...choices.dashboard, saturation: choices.saturation ?? {} };
   return [
-    ...(choices.dashboard !== undefined ? [dashboardOutput(choices.dashboard)] : []),
+    saturationOutput(choices.saturation),
+    ...(dashboard !== undefined ? [dashboardOutput(dashboard)] : []),
     ...(choices.dashboard === undefined && choices.progress !== undefined ? [progressOutput(choices.progress)] : []),
     ...(prometheus === undefined ? [] : [prometheusOutput(prometheus.port, prometheus.host ?? '127.0.0.1')]),
     liveThresholdsOutput(thresholds),

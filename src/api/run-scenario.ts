@@ -10,6 +10,7 @@ import type { EmulatorInfo } from '../emulator/index.js';
 import { readInfoFile, targetFromInfo } from '../endpoints/emulator-target.js';
 import { assignManifests, resolveTarget, type PreparedTarget } from '../endpoints/resolve.js';
 import { AssignmentCache, cacheScopeOf } from '../endpoints/assignment-cache.js';
+import { ServiceClient } from '../endpoints/service-client.js';
 import { runFleet, type RunOptions, type RunPlan } from '../engine/coordinator.js';
 import {
   budgetAdvice,
@@ -127,6 +128,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   let ran = false;
   try {
     prepared = await prepareTarget(loaded, options.emulator, stateDir, log);
+    await markLimited(prepared, log);
     if (options.signal?.aborted === true) throw new RunAborted();
     const outputs: Output[] = [...reconciliationOf(prepared, options.reconcile), ...chosen, report];
     await assignManifests(prepared.target, loaded, edgeGroups(plan.identities), (line) => log('warn', line));
@@ -247,6 +249,21 @@ async function prepareTarget(
   const info = typeof emulator === 'string' ? await readInfoFile(emulator) : emulator;
   const label = `emulator at ${info.hubHostName}:${info.mqttPort}`;
   return { target: await targetFromInfo(info), label, release: async () => {} };
+}
+
+/**
+ * An emulator that enforces limits says so in /stats: its CONNACK 3 and the connections it closes are then its
+ * throttling (AzureTarget.limited). IoT Central is limited from the start.
+ */
+async function markLimited(prepared: PreparedTarget, log: (level: LogLevel, message: string) => void): Promise<void> {
+  const target = prepared.target;
+  if (target.kind !== 'emulator' || target.service === undefined) return;
+  try {
+    const stats = await new ServiceClient(target.service).stats();
+    if (stats.limits !== undefined && stats.limits !== null) target.limited = true;
+  } catch (err) {
+    log('warn', `could not ask the emulator whether it enforces limits: ${(err as Error).message}`);
+  }
 }
 
 /** targetRestart kills and restarts the emulator's process: only one edgefleet started and owns. */

@@ -5,6 +5,7 @@ import { hideBin } from 'yargs/helpers';
 import { emulatorCommand } from './emulator.js';
 import { exportCommand } from './export.js';
 import { runCommand } from './run.js';
+import { findCapacityCommand } from './find-capacity.js';
 import { reportCommand } from './report.js';
 import { schemaCommand } from './schema.js';
 import { validateCommand } from './validate.js';
@@ -20,6 +21,7 @@ try {
     )
     .command(runCommand)
     .command(exportCommand)
+    .command(findCapacityCommand)
     .command(reportCommand)
     .command(validateCommand)
     .command(schemaCommand)

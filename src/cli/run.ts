@@ -1,7 +1,7 @@
 // `edgefleet run SCENARIO`: bring up a fleet, pace its load, report how the target held up.
 import type { CommandModule, Options } from 'yargs';
 import { availableParallelism } from 'node:os';
-import { formatDuration } from '../config/duration.js';
+import { DurationError, formatDuration, parseDuration } from '../config/duration.js';
 import { ConfigError } from '../config/errors.js';
 import { autoShard } from '../config/plan.js';
 import { runScenario, RunAborted, type ScenarioOptions, type StartingRun } from '../api/run-scenario.js';
@@ -32,6 +32,7 @@ interface RunArgs {
   out: string[];
   reprovision: boolean;
   force: boolean;
+  'saturation-lateness': string;
 }
 
 const DEFAULT_LOG_LEVEL: LogLevel = 'warn';
@@ -128,7 +129,28 @@ const RUN_OPTIONS = {
     default: '127.0.0.1',
     describe: 'Address of the /metrics endpoint (0.0.0.0 for another machine)',
   },
+  'saturation-lateness': {
+    type: 'string',
+    default: '200ms',
+    describe:
+      'Scheduler lateness p99 above which, for 5 s in a row, the verdict says the load generator (not the ' +
+      'target) was saturated',
+  },
 } satisfies Record<string, Options>;
+
+/** --saturation-lateness as the saturation verdict's bound, or a ConfigError saying what to write. */
+export function saturationFrom(text: string): { latenessBoundMs: number } {
+  try {
+    const ms = parseDuration(text);
+    if (ms > 0) return { latenessBoundMs: ms };
+  } catch (err) {
+    if (!(err instanceof DurationError)) throw err;
+  }
+  const message = `expected a duration above zero such as 200ms or 1s, got "${text}"`;
+  throw new ConfigError([{ file: 'command line', path: '--saturation-lateness', message }]);
+}
+
+export { RUN_OPTIONS };
 
 export const runCommand: CommandModule<object, RunArgs> = {
   command: 'run <scenario>',
@@ -213,6 +235,7 @@ function scenarioOptions(args: RunArgs, io: RunConsole): ScenarioOptions {
     notice: print,
     onStart: (started) => printStart(started, args.workers),
     force: args.force,
+    saturation: saturationFrom(args['saturation-lateness']),
     ...(args['target-info'] === undefined ? {} : { emulator: args['target-info'] }),
     ...shardOption(args),
     ...(args['local-address'] === undefined ? {} : { localAddresses: splitList(args['local-address']) }),

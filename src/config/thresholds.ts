@@ -69,7 +69,8 @@ export type LatenessStat = (typeof LATENESS_STATS)[number];
 /** What a metric name designates. */
 export type MetricRef =
   | { kind: 'latency'; op: Operation; raw: boolean; stat: LatencyStat }
-  | { kind: 'errorRate' }
+  /** Errors (of one class, when given) over attempts, in percent. */
+  | { kind: 'errorRate'; cls?: ErrorClass }
   | { kind: 'errorCount'; cls?: ErrorClass }
   | { kind: 'ledger'; field: LedgerField }
   | { kind: 'reconciliation'; field: ReconciliationField }
@@ -82,7 +83,8 @@ const includes = <T extends string>(list: readonly T[], x: string): x is T => (l
 function metricNames(): string[] {
   const names: string[] = [];
   for (const op of OPERATIONS) for (const s of LATENCY_STATS) names.push(`${op}.${s}`, `${op}.raw.${s}`);
-  names.push('errors.rate', 'errors.count', ...ERROR_CLASSES.map((c) => `errors.${c}.count`));
+  names.push('errors.rate', 'errors.count');
+  names.push(...ERROR_CLASSES.flatMap((c) => [`errors.${c}.count`, `errors.${c}.rate`]));
   names.push(...LEDGER_FIELDS.map((f) => `ledger.${f}`), ...RECONCILIATION_FIELDS.map((f) => `reconciliation.${f}`));
   names.push(...LATENESS_STATS.map((s) => `scheduler.lateness.${s}`));
   names.push('events.wholeAfter.max');
@@ -97,7 +99,7 @@ export const GRAMMAR =
   '<op> is one of < <= > >= == !=';
 export const METRICS_HELP =
   `Metrics: <operation>.<stat> and <operation>.raw.<stat> (operations: ${OPERATIONS.join(', ')}; stats: ${LATENCY_STATS.join(', ')}), ` +
-  `errors.rate, errors.count, errors.<class>.count (classes: ${ERROR_CLASSES.join(', ')}), ` +
+  `errors.rate, errors.count, errors.<class>.count, errors.<class>.rate (classes: ${ERROR_CLASSES.join(', ')}), ` +
   `ledger.<field> (${LEDGER_FIELDS.join(', ')}), reconciliation.<field> (${RECONCILIATION_FIELDS.join(', ')}), ` +
   `scheduler.lateness.<stat> (${LATENESS_STATS.join(', ')}), events.wholeAfter.max`;
 
@@ -182,6 +184,7 @@ export function resolveMetric(name: string): MetricRef | undefined {
     if (p.length === 2 && b === 'rate') return { kind: 'errorRate' };
     if (p.length === 2 && b === 'count') return { kind: 'errorCount' };
     if (p.length === 3 && isErrorClass(b) && c === 'count') return { kind: 'errorCount', cls: b };
+    if (p.length === 3 && isErrorClass(b) && c === 'rate') return { kind: 'errorRate', cls: b };
     return undefined;
   }
   if (a === 'ledger' && p.length === 2 && includes(LEDGER_FIELDS, b)) return { kind: 'ledger', field: b };

@@ -78,6 +78,7 @@ async function iotCentralTarget(s: IotCentralTargetSettings): Promise<PreparedTa
       groupKeys: { devices: keyOf(s.groupKeys?.devices), edgeDevices: keyOf(s.groupKeys?.edgeDevices) },
       ...(x509 === undefined ? {} : { x509Ca: x509 }),
       hubHttpsPort: 443,
+      limited: true,
       ...(s.apiToken === undefined
         ? {}
         : {

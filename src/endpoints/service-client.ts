@@ -138,4 +138,6 @@ export interface EmulatorStatsDocument {
   identities: Record<string, { messagesReceived: number; connects: number }>;
   latency: { count: number; p50: number; p95: number; p99: number; max: number };
   rejections: Record<string, number>;
+  /** The limits it enforces (`edgefleet emulator --hub-tier`, `--limits`); null or absent when none. */
+  limits?: unknown;
 }

@@ -14,6 +14,12 @@ export interface AzureTarget {
   hubHttpsPort: number;
   /** The service API for actions (commands, property writes) and, for the emulator, /stats. */
   service?: { baseUrl: string; apiToken: string; apiVersion: string };
+  /**
+   * The target applies rate limits (IoT Central and IoT Hub always; the emulator with a tier or `--limits`): a
+   * CONNACK 3 is then its connect-rate throttle and a connection it closes with sends unacknowledged is its
+   * traffic shaping or quota, both `throttled` (transport/errors.ts). Without limits both stay `server`/`network`.
+   */
+  limited?: boolean;
 }
 
 /** Any MQTT broker: topics, client id and user name from templates with {deviceId}, {group} (and {moduleId}). */

@@ -45,6 +45,8 @@ export interface IntervalView {
     acknowledgedPerSecond: number;
     failedPerSecond: number;
     errorsPerSecond: number;
+    /** Errors of the `throttled` class: the target pushing back (429, CONNACK 3 under a limit, quota closes). */
+    throttledPerSecond: number;
   };
   errors: Partial<Record<ErrorClass, number>>;
   /** Scheduler lateness of this second (timers firing after their time), ms; absent when no timer fired. */
@@ -65,6 +67,8 @@ export interface TimeseriesRow {
   acknowledged: number;
   failed: number;
   errors: number;
+  /** Of those errors, the `throttled` ones (absent in rows of folders written before it was counted). */
+  throttled?: number;
   /** Summed `connected` gauge at the end of the row. */
   connected: number;
   /** Scheduler lateness p99 of the second, ms (of a wider row: its worst second); absent when no timer fired. */
@@ -429,6 +433,7 @@ export class MetricsAggregate {
         acknowledgedPerSecond: iv.ledger.acknowledged / seconds,
         failedPerSecond: iv.ledger.failed / seconds,
         errorsPerSecond: iv.errorCount / seconds,
+        throttledPerSecond: (iv.errors.throttled ?? 0) / seconds,
       },
       errors: iv.errors,
       ...(lateness === undefined ? {} : { lateness }),
@@ -482,6 +487,7 @@ export class MetricsAggregate {
       acknowledged: iv.ledger.acknowledged,
       failed: iv.ledger.failed,
       errors: iv.errorCount,
+      throttled: iv.errors.throttled ?? 0,
       connected: gauges['connected'] ?? 0,
       ...(late === undefined ? {} : { latenessP99Ms: late }),
     };
@@ -520,6 +526,7 @@ function joinRows(a: TimeseriesRow, b: TimeseriesRow): TimeseriesRow {
     acknowledged: a.acknowledged + b.acknowledged,
     failed: a.failed + b.failed,
     errors: a.errors + b.errors,
+    throttled: (a.throttled ?? 0) + (b.throttled ?? 0),
     connected: b.connected,
     ...worstLateness(a.latenessP99Ms, b.latenessP99Ms),
   };
@@ -546,6 +553,7 @@ function mergeRows(a: readonly TimeseriesRow[], b: readonly TimeseriesRow[]): Ti
     x.acknowledged += r.acknowledged;
     x.failed += r.failed;
     x.errors += r.errors;
+    x.throttled = (x.throttled ?? 0) + (r.throttled ?? 0);
     x.connected += r.connected;
     const late = worstLateness(x.latenessP99Ms, r.latenessP99Ms).latenessP99Ms;
     if (late !== undefined) x.latenessP99Ms = late;

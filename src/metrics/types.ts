@@ -161,3 +161,29 @@ export interface ProcessLoad {
   cpuPercent: number | null;
   rssMB: number | null;
 }
+
+/**
+ * When the load generator, not the target, limited a run (outputs/saturation.ts): the phases where the scheduler
+ * was late beyond a bound or a worker's event loop was pinned, what they mean, and what to do.
+ */
+export interface SaturationVerdict {
+  generatorSaturated: boolean;
+  /** One line per phase: what was seen, when, and how far. */
+  reasons: string[];
+  phases: SaturationPhase[];
+  /** What to do about it (empty when not saturated). */
+  advice: string[];
+  /** The bounds judged against. */
+  bounds: { latenessBoundMs: number; busyPercent: number; phaseSeconds: number };
+}
+
+export interface SaturationPhase {
+  reason: 'lateness' | 'cpu';
+  /** Seconds since the run's start. */
+  fromSeconds: number;
+  toSeconds: number;
+  /** Where the profile was when the phase began ("stage 2/3 → 50/s"). */
+  stage: string;
+  /** The worst second: lateness p99 in ms, or the busiest worker's event-loop utilisation in percent. */
+  peak: number;
+}

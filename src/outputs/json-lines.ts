@@ -110,6 +110,7 @@ function snapshotLine(runId: string, s: RunSnapshot): object {
       acknowledgedPerSecond: round(rates?.acknowledgedPerSecond ?? 0),
       failedPerSecond: round(rates?.failedPerSecond ?? 0),
       errorsPerSecond: round(rates?.errorsPerSecond ?? 0),
+      throttledPerSecond: round(rates?.throttledPerSecond ?? 0),
     },
     latency,
     ledger: ledger(s.aggregate),

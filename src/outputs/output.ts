@@ -3,7 +3,7 @@
 // report files, a JSON-lines stream) reads that stream and nothing else. A new output is one new file.
 import type { MetricsAggregate } from '../metrics/aggregate.js';
 import type { FaultEventReport, RunLimits } from '../metrics/fault-events.js';
-import type { DeviceDetail, ProcessLoad, StateCounts, WorkerLoad } from '../metrics/types.js';
+import type { DeviceDetail, ProcessLoad, SaturationVerdict, StateCounts, WorkerLoad } from '../metrics/types.js';
 import type { Reconciliation } from '../report/summary.js';
 
 /** What an output may ask of the run. */
@@ -64,6 +64,8 @@ export interface RunSnapshot {
 /** What an output finds at the end and hands on to the outputs after it (a reconciliation for the report). */
 export interface RunFindings {
   reconciliation?: Reconciliation;
+  /** Whether the load generator, not the target, limited the run (outputs/saturation.ts). */
+  verdict?: SaturationVerdict;
 }
 
 /** The end of the run: the final aggregate and what it was made of. */

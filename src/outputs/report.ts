@@ -67,6 +67,7 @@ async function writeReport(
     ...(final.incomplete === undefined ? {} : { incomplete: { reason: final.incomplete } }),
     ...(final.events === undefined ? {} : { events: final.events }),
     ...(final.limits === undefined ? {} : { limits: final.limits }),
+    ...(final.verdict === undefined ? {} : { verdict: final.verdict }),
   };
   const { summary } = await untilDescriptorsFree(() =>
     renderRunFolder(reportDir, final.aggregate, meta, {

@@ -57,7 +57,7 @@ export type ParsedTopic =
   | { kind: 'moduleInput'; deviceId: string; moduleId: string; input: string; properties: PropertyBag }
   | { kind: 'twinGet'; rid: string }
   | { kind: 'twinReportedPatch'; rid: string }
-  | { kind: 'twinResponse'; status: number; rid: string; version?: number }
+  | { kind: 'twinResponse'; status: number; rid: string; version?: number; retryAfterSeconds?: number }
   | { kind: 'desiredPatch'; version: number }
   | { kind: 'methodRequest'; name: string; rid: string }
   | { kind: 'methodResponse'; status: number; rid: string }
@@ -139,11 +139,17 @@ function parseIotHubTopic(t: string): ParsedTopic | undefined {
   const segments = path.split('/');
   if (segments[0] === 'twin' && segments[1] === 'res' && segments.length === 3 && STATUS.test(segments[2] ?? '')) {
     const version = optionalInt(query, '$version');
+    const retryAfterSeconds = optionalInt(query, 'retry-after');
     if (rid === undefined || version === null) return undefined;
     const status = Number(segments[2]);
-    return version === undefined
-      ? { kind: 'twinResponse', status, rid }
-      : { kind: 'twinResponse', status, rid, version };
+    // A throttled answer (429) may say how long to wait.
+    return {
+      kind: 'twinResponse',
+      status,
+      rid,
+      ...(version === undefined ? {} : { version }),
+      ...(typeof retryAfterSeconds === 'number' ? { retryAfterSeconds } : {}),
+    };
   }
   if (segments[0] === 'methods' && segments.length === 3 && rid !== undefined) {
     const third = segments[2] ?? '';

@@ -2,6 +2,7 @@
 import { ERROR_CLASSES, OPERATIONS } from '../metrics/operations.js';
 import { eventTitle, limitsLines, targetText, tookAwayText, wholeText, windowText } from './events.js';
 import type { RunSummary } from './summary.js';
+import { verdictLines } from './verdict.js';
 
 export interface ConsoleReportOptions {
   /** ANSI colours (balanced/unbalanced, error counts, dim raw rows). Default false: logs and pipes stay clean. */
@@ -137,6 +138,7 @@ export function formatConsoleReport(summary: RunSummary, options: ConsoleReportO
   if (summary.incomplete !== undefined) {
     lines.push(p.red(`INCOMPLETE: ${summary.incomplete.reason}; the figures cover what was merged before that`));
   }
+  if (summary.verdict?.generatorSaturated === true) lines.push(...verdictLines(summary.verdict).map((l) => p.red(l)));
   lines.push(
     '',
     ...latencyLines(summary, p),

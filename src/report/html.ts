@@ -12,6 +12,7 @@ import type { JUnitSuite } from './junit.js';
 import { writeAtomic } from './read.js';
 import { eventTitle, limitsLines, targetText, tookAwayText, wholeText, windowText } from './events.js';
 import type { OperationSummary, RunSummary } from './summary.js';
+import { verdictTitle } from './verdict.js';
 
 export const HTML_FILE = 'report.html';
 /** Timeseries rows beyond this are joined (sums over a wider span) so a day-long soak stays a light page. */
@@ -72,14 +73,15 @@ export function downsampleRows(rows: readonly TimeseriesRow[], max = MAX_TIMESER
       acknowledged: sum(chunk, 'acknowledged'),
       failed: sum(chunk, 'failed'),
       errors: sum(chunk, 'errors'),
+      throttled: sum(chunk, 'throttled'),
       connected: last.connected,
     });
   }
   return out;
 }
 
-const sum = (rows: readonly TimeseriesRow[], k: 'generated' | 'acknowledged' | 'failed' | 'errors') =>
-  rows.reduce((n, r) => n + r[k], 0);
+const sum = (rows: readonly TimeseriesRow[], k: 'generated' | 'acknowledged' | 'failed' | 'errors' | 'throttled') =>
+  rows.reduce((n, r) => n + (r[k] ?? 0), 0);
 
 export interface HtmlReportOptions {
   /** Threshold and smoke-check results, shown at the top. */
@@ -122,6 +124,7 @@ function chartPayload(summary: RunSummary, data: ChartData) {
       acknowledged: ts.map((r) => r.acknowledged),
       failed: ts.map((r) => r.failed),
       errors: ts.map((r) => r.errors),
+      throttled: ts.map((r) => r.throttled ?? 0),
       connected: ts.map((r) => r.connected),
     },
     // Marks on the time charts: from the event to the fleet being whole again (or the end), ms after t0.
@@ -157,7 +160,7 @@ ${chartFigure('connected', undefined, 'Connected identities')}
 ${renderEvents(summary)}
 <section id="errors">
 <h2>Errors</h2>
-<div class="charts">${chartFigure('errors', undefined, 'Errors and failed messages per second')}</div>
+<div class="charts">${chartFigure('errors', undefined, 'Errors, of which throttled, and failed messages per second')}</div>
 ${renderErrors(summary)}
 </section>
 <section id="ledger">
@@ -193,6 +196,7 @@ export function renderHtmlReport(summary: RunSummary, data: ChartData, options: 
 </head>
 <body data-run-id="${h(summary.runId)}">
 <header>
+${renderVerdictBanner(summary)}
 <h1>${h(title)}</h1>
 ${renderRunFacts(summary)}
 <noscript><p class="warn">Charts need JavaScript; the tables below do not.</p></noscript>
@@ -206,6 +210,19 @@ ${renderSections(summary, data, options)}
 </body>
 </html>
 `;
+}
+
+/** At the very top when the load generator limited the run: what was seen and what to do. */
+function renderVerdictBanner(summary: RunSummary): string {
+  const v = summary.verdict;
+  if (v?.generatorSaturated !== true) return '';
+  const reasons = v.reasons.map((r) => `<li>${h(r)}</li>`).join('');
+  const advice = v.advice.map((a) => `<li>${h(a)}</li>`).join('');
+  return (
+    `<div class="verdict" id="verdict" role="alert"><strong>${h(verdictTitle(v))}.</strong> ` +
+    `The latency and throughput below include the generator's own delay.<ul>${reasons}</ul>` +
+    `What to do:<ul>${advice}</ul></div>`
+  );
 }
 
 const roundPoint = ([p, v]: CurvePoint): CurvePoint => [Number(p.toPrecision(12)), Math.round(v * 1000) / 1000];
@@ -425,6 +442,7 @@ h1{font-size:22px;margin:20px 0 8px}h2{font-size:18px;margin:28px 0 10px;border-
 table{border-collapse:collapse;margin:6px 0}th,td{padding:3px 10px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 td.num{text-align:right;font-variant-numeric:tabular-nums}tr.raw td,tr.raw th,.dim{color:var(--dim)}
 td.msg{max-width:480px;word-break:break-word;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}
+.verdict{margin:16px 0 0;padding:10px 14px;border:2px solid var(--bad);border-radius:6px;color:var(--bad)}
 .good{color:var(--good)}.bad{color:var(--bad)}.warn{color:var(--bad)}.note{color:var(--dim);font-size:12px;max-width:900px}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:14px}
 figure.chart{margin:0;background:var(--panel);border:1px solid var(--line);border-radius:6px;padding:8px}
@@ -448,7 +466,7 @@ const CLIENT_JS = String.raw`
   window.addEventListener('error', function (e) { body.setAttribute('data-error', String(e.message)); });
   var data = JSON.parse(document.getElementById('edgefleet-data').textContent);
   var W = 720, H = 330, M = { l: 62, r: 34, t: 12, b: 46 };
-  var COLORS = { corrected: '#1f77b4', raw: '#ff7f0e', generated: '#1f77b4', acknowledged: '#2ca02c', connected: '#9467bd', errors: '#d62728', failed: '#8c564b' };
+  var COLORS = { corrected: '#1f77b4', raw: '#ff7f0e', generated: '#1f77b4', acknowledged: '#2ca02c', connected: '#9467bd', errors: '#d62728', failed: '#8c564b', throttled: '#e6a100' };
 
   function el(name, attrs, parent) {
     var e = document.createElementNS(NS, name);
@@ -647,6 +665,7 @@ const CLIENT_JS = String.raw`
       } else if (kind === 'errors') {
         spec = { kind: 'time', yUnit: 'per second', series: [
           timeSeries('errors/s', 'errors', COLORS.errors, true),
+          timeSeries('throttled/s', 'throttled', COLORS.throttled, true),
           timeSeries('failed messages/s', 'failed', COLORS.failed, true)] };
       }
       if (!spec) continue;

@@ -215,6 +215,7 @@ export function parseTimeseriesCsv(text: string): TimeseriesRow[] {
   if (Object.values(idx).some((i) => i < 0)) return [];
   // Added later: older folders do not have it.
   const lateness = col('lateness_p99_ms');
+  const throttled = col('throttled_per_s');
   const rows: TimeseriesRow[] = [];
   for (const line of lines) {
     const texts = line.split(',');
@@ -233,6 +234,8 @@ export function parseTimeseriesCsv(text: string): TimeseriesRow[] {
     const late = lateness < 0 || (texts[lateness] ?? '') === '' ? NaN : get(lateness);
     if (!Object.values(row).every(Number.isFinite)) continue;
     if (Number.isFinite(late)) row.latenessP99Ms = late;
+    const throttledRate = throttled < 0 ? NaN : get(throttled);
+    if (Number.isFinite(throttledRate)) row.throttled = Math.round(throttledRate * seconds);
     rows.push(row);
   }
   return rows;

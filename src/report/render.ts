@@ -18,6 +18,7 @@ import {
   SUMMARY_FILE,
 } from './read.js';
 import { buildSummary, type RunMeta, type RunSummary } from './summary.js';
+import { withVerdict } from './verdict.js';
 import { formatTimeseriesCsv } from './write.js';
 import { displayPath } from '../config/errors.js';
 
@@ -60,7 +61,7 @@ export async function renderRunFolder(
   for (const [k, v] of Object.entries(options.extra ?? {})) if (!(k in built)) summary[k] = v;
   const judged = options.judge?.(summary);
   for (const [k, v] of Object.entries(judged?.extra ?? {})) if (!(k in built)) summary[k] = v;
-  const checks = judged?.checks ?? options.checks;
+  const checks = withVerdict(judged?.checks ?? options.checks, summary.verdict);
 
   const files: string[] = [];
   const summaryPath = join(runDir, SUMMARY_FILE);

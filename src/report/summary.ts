@@ -4,7 +4,7 @@ import { latencyStats, MAX_TRACKABLE_US, SIGNIFICANT_DIGITS, usToMs, type Latenc
 import { ERROR_CLASSES, OPERATIONS, type ErrorClass, type Operation } from '../metrics/operations.js';
 import { redactDeep, redactText } from '../metrics/redact.js';
 import type { FaultEventReport, RunLimits } from '../metrics/fault-events.js';
-import type { LedgerTotals, ProvisioningCounts } from '../metrics/types.js';
+import type { LedgerTotals, ProvisioningCounts, SaturationVerdict } from '../metrics/types.js';
 
 export const SUMMARY_SCHEMA = 'edgefleet.summary/v1';
 
@@ -77,6 +77,8 @@ export interface RunSummary {
   events?: FaultEventReport[];
   /** The pre-flight budget of descriptors and where the run met a limit of this machine. */
   limits?: RunLimits;
+  /** Whether the load generator, not the target, limited the run; absent in folders written before it. */
+  verdict?: SaturationVerdict;
 }
 
 export interface RunMeta {

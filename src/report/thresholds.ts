@@ -89,13 +89,16 @@ function readLatency(ref: Ref<'latency'>, s: ThresholdInput): Reading {
  * that fails again counts again). S: operations that completed (the latency counts, all operations). A command
  * answered with 4xx/5xx is both (it completed, and it is a server error).
  */
-function readErrorRate(s: ThresholdInput): Reading {
+function readErrorRate(ref: Ref<'errorRate'>, s: ThresholdInput): Reading {
   const e = errorTotal(s);
   const ok = sum(OPERATIONS.map((op) => s.operations?.[op]?.count ?? 0));
   if (e + ok === 0) return { value: null, note: 'no operation completed and no error was recorded' };
+  // errors.<class>.rate: that class's errors over the same attempts, so the classes' rates add up to errors.rate.
+  const counted = ref.cls === undefined ? e : (s.errors?.[ref.cls]?.count ?? 0);
+  const what = ref.cls === undefined ? 'error' : `${ref.cls} error`;
   return {
-    value: (100 * e) / (e + ok),
-    note: `${e} error${e === 1 ? '' : 's'} / ${e + ok} attempts`,
+    value: (100 * counted) / (e + ok),
+    note: `${counted} ${what}${counted === 1 ? '' : 's'} / ${e + ok} attempts`,
     samples: e + ok,
   };
 }
@@ -143,7 +146,7 @@ function read(ref: MetricRef, s: ThresholdInput): Reading {
     case 'latency':
       return readLatency(ref, s);
     case 'errorRate':
-      return readErrorRate(s);
+      return readErrorRate(ref, s);
     case 'errorCount':
       return { value: ref.cls === undefined ? errorTotal(s) : (s.errors?.[ref.cls]?.count ?? 0) };
     case 'ledger':

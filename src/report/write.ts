@@ -40,7 +40,7 @@ function eventMarks(events: readonly FaultEventReport[]): { t: number; mark: str
 export function formatTimeseriesCsv(rows: readonly TimeseriesRow[], events: readonly FaultEventReport[] = []): string {
   const out = [
     'time,epoch_ms,seconds,generated_per_s,acknowledged_per_s,failed_per_s,errors_per_s,connected,' +
-      'lateness_p99_ms,events',
+      'lateness_p99_ms,throttled_per_s,events',
   ];
   const rate = (n: number, s: number) => String(Math.round((n / s) * 1000) / 1000);
   const marks = eventMarks(events);
@@ -62,6 +62,7 @@ export function formatTimeseriesCsv(rows: readonly TimeseriesRow[], events: read
         r.connected,
         // Empty when no timer fired in that second.
         r.latenessP99Ms === undefined ? '' : Math.round(r.latenessP99Ms * 1000) / 1000,
+        rate(r.throttled ?? 0, s),
         here,
       ].join(','),
     );

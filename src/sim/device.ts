@@ -172,7 +172,16 @@ export class SimDevice extends PacedThing {
       }
     } catch (err) {
       const e = classify(err);
-      m.recordError(e.errorClass, `${this.deviceId}: ${e.message}`, 'twinGet');
+      if (e.errorClass !== 'throttled') {
+        m.recordError(e.errorClass, `${this.deviceId}: ${e.message}`, 'twinGet');
+        return;
+      }
+      // A throttled twin read is asked again on the same connection, after the throttled backoff (or retry-after).
+      const decision = this.decide(e, 'twin');
+      if (decision === undefined) return;
+      this.ctx.scheduler.after(decision.delayMs, () => {
+        if (this.hub === hub && this.state === 'connected') void this.syncTwin(hub);
+      });
     }
   }
 

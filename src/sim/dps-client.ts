@@ -31,11 +31,8 @@ export const DPS_WINDOW_MS = 10_000;
 
 /** A DPS refusal of too many requests, with what it said to wait. */
 export class DpsThrottledError extends ClassifiedError {
-  constructor(
-    message: string,
-    readonly retryAfterSeconds: number | undefined,
-  ) {
-    super('throttled', message, 429);
+  constructor(message: string, retryAfterSeconds: number | undefined) {
+    super('throttled', message, 429, retryAfterSeconds);
   }
 }
 

@@ -23,6 +23,9 @@ import {
 import type { SimContext } from './context.js';
 import type { Duplex } from 'node:stream';
 
+/** A twin request's answer: its status, the twin's version, a throttled answer's retry-after, the body. */
+type TwinAnswer = { status: number; version?: number; retryAfterSeconds?: number; body: Buffer };
+
 export type HubCredential = { kind: 'sas'; key: string } | { kind: 'x509'; certPem: string; keyPem: string };
 
 export interface HubClientOptions {
@@ -57,7 +60,7 @@ export interface Twin {
 }
 
 type Waiter = {
-  resolve: (r: { status: number; version?: number; body: Buffer }) => void;
+  resolve: (r: TwinAnswer) => void;
   reject: (e: Error) => void;
   cancel: () => void;
 };
@@ -109,6 +112,8 @@ function connectOptions(
     ...(opts.relayC2D === undefined ? {} : { holdAck: c2dHold(opts.relayC2D) }),
     keepaliveSeconds: ctx.mqtt.keepaliveSeconds,
     connectTimeoutMs: ctx.mqtt.connectTimeoutMs,
+    // Through a gateway, the gateway's edgeHub answers, not the limited hub.
+    limited: ctx.target.kind !== 'mqtt' && ctx.target.limited === true && opts.stream === undefined,
   };
 }
 
@@ -198,7 +203,7 @@ export class HubClient {
     if (parsed === undefined) return;
     switch (parsed.kind) {
       case 'twinResponse':
-        this.twinResponse(parsed.rid, parsed.status, parsed.version, payload);
+        this.twinResponse(parsed, payload);
         return;
       case 'desiredPatch':
         this.desiredPatch(parsed.version, payload, handlers);
@@ -223,12 +228,16 @@ export class HubClient {
     }
   }
 
-  private twinResponse(rid: string, status: number, version: number | undefined, body: Buffer): void {
-    const waiter = this.waiters.get(rid);
+  private twinResponse(
+    r: { rid: string; status: number; version?: number; retryAfterSeconds?: number },
+    body: Buffer,
+  ): void {
+    const waiter = this.waiters.get(r.rid);
     if (waiter === undefined) return;
-    this.waiters.delete(rid);
+    this.waiters.delete(r.rid);
     waiter.cancel();
-    waiter.resolve({ status, ...(version === undefined ? {} : { version }), body });
+    const { rid: _rid, ...answer } = r;
+    waiter.resolve({ ...answer, body });
   }
 
   private desiredPatch(version: number, payload: Buffer, handlers: HubHandlers): void {
@@ -328,10 +337,7 @@ export class HubClient {
       : `${this.identity.deviceId}/${this.identity.moduleId}`;
   }
 
-  private request(
-    topicFor: (rid: string) => string,
-    body: string,
-  ): Promise<{ status: number; version?: number; body: Buffer }> {
+  private request(topicFor: (rid: string) => string, body: string): Promise<TwinAnswer> {
     const rid = (++this.rid).toString(36);
     return new Promise((resolve, reject) => {
       const timeout = this.ctx.scheduler.after(this.ctx.mqtt.operationTimeoutMs, () => {
@@ -360,7 +366,7 @@ export class HubClient {
     const settle = this.up('twinGet', '', 'GET');
     try {
       const r = await this.request(topic.twinGet, '');
-      if (r.status !== 200) throw classifyStatus(r.status, `${this.who()}: twin GET`);
+      if (r.status !== 200) throw classifyStatus(r.status, `${this.who()}: twin GET`, r.retryAfterSeconds);
       settle?.('acked');
       return JSON.parse(r.body.toString('utf8')) as Twin;
     } catch (err) {
@@ -377,7 +383,9 @@ export class HubClient {
       this.ring() === undefined ? undefined : this.up(body.includes('"av":') ? 'desiredAck' : 'reported', body, body);
     try {
       const r = await this.request(topic.twinReportedPatch, body);
-      if (r.status !== 204 && r.status !== 200) throw classifyStatus(r.status, `${this.who()}: reported PATCH`);
+      if (r.status !== 204 && r.status !== 200) {
+        throw classifyStatus(r.status, `${this.who()}: reported PATCH`, r.retryAfterSeconds);
+      }
       settle?.('acked');
       return r.version ?? 0;
     } catch (err) {

@@ -7,6 +7,8 @@ export class ClassifiedError extends Error {
     readonly errorClass: ErrorClass,
     message: string,
     readonly status?: number,
+    /** A throttled answer's `retry-after`, in seconds (the retry policy waits that long). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }
@@ -26,16 +28,21 @@ const NETWORK_CODES = new Set([
 const EXHAUSTION_CODES = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'EADDRNOTAVAIL']);
 const EXHAUSTION_TEXT = /\b(EMFILE|ENFILE|ENOMEM|EADDRNOTAVAIL)\b/;
 
-/** CONNACK return codes of MQTT 3.1.1 as IoT Hub uses them (docs/protocol.md §1.5). */
-export function classifyConnack(code: number): ClassifiedError {
+/**
+ * CONNACK return codes of MQTT 3.1.1 as IoT Hub uses them (docs/protocol.md §1.5). `limited`: the target applies
+ * rate limits, so a CONNACK 3 is its connect-rate throttle (3.1.1 has no better code for it) and is `throttled`.
+ */
+export function classifyConnack(code: number, limited = false): ClassifiedError {
   switch (code) {
     case 1:
       return new ClassifiedError('protocol', 'CONNACK 1: unacceptable protocol version', code);
     case 2:
       return new ClassifiedError('auth', 'CONNACK 2: identifier rejected', code);
-    // The node SDK makes this a ServiceUnavailableError, retried on the normal (not the throttled) backoff.
+    // Without limits, the node SDK's ServiceUnavailableError: retried on the normal backoff.
     case 3:
-      return new ClassifiedError('server', 'CONNACK 3: server unavailable', code);
+      return limited
+        ? new ClassifiedError('throttled', 'CONNACK 3: server unavailable (the connect-rate throttle)', code)
+        : new ClassifiedError('server', 'CONNACK 3: server unavailable', code);
     case 4:
       return new ClassifiedError('auth', 'CONNACK 4: bad user name or password', code);
     case 5:
@@ -45,8 +52,8 @@ export function classifyConnack(code: number): ClassifiedError {
   }
 }
 
-/** A status of a DPS, twin or HTTP answer. */
-export function classifyStatus(status: number, what: string): ClassifiedError {
+/** A status of a DPS, twin or HTTP answer, with its `retry-after` when it gave one. */
+export function classifyStatus(status: number, what: string, retryAfterSeconds?: number): ClassifiedError {
   const cls: ErrorClass =
     status === 401 || status === 403
       ? 'auth'
@@ -57,13 +64,29 @@ export function classifyStatus(status: number, what: string): ClassifiedError {
           : status >= 500
             ? 'server'
             : 'protocol';
-  return new ClassifiedError(cls, `${what}: status ${status}`, status);
+  const wait = retryAfterSeconds === undefined ? '' : ` (retry after ${retryAfterSeconds} s)`;
+  return new ClassifiedError(cls, `${what}: status ${status}${wait}`, status, retryAfterSeconds);
 }
 
-export function classify(err: unknown): ClassifiedError {
+/**
+ * A connection the server closed. With sends still waiting for their PUBACK on a target that applies limits, it is
+ * the target refusing device-to-cloud traffic (traffic shaping's queue full, or the daily quota spent: 3.1.1 has
+ * no code for either), so `throttled`; otherwise the server or the network went away.
+ */
+export function closedByServer(unacknowledged: number, limited: boolean): ClassifiedError {
+  if (limited && unacknowledged > 0) {
+    return new ClassifiedError(
+      'throttled',
+      `connection closed by the target with ${unacknowledged} send(s) awaiting PUBACK (throttle or quota)`,
+    );
+  }
+  return new ClassifiedError('network', 'connection closed by the server or the network');
+}
+
+export function classify(err: unknown, limited = false): ClassifiedError {
   if (err instanceof ClassifiedError) return err;
   const e = err as NodeJS.ErrnoException & { code?: unknown };
-  if (typeof e?.code === 'number') return classifyConnack(e.code);
+  if (typeof e?.code === 'number') return classifyConnack(e.code, limited);
   if (typeof e?.code === 'string') {
     if (EXHAUSTION_CODES.has(e.code)) return new ClassifiedError('exhaustion', `${e.code}: ${e.message}`);
     if (NETWORK_CODES.has(e.code)) return new ClassifiedError('network', `${e.code}: ${e.message}`);

@@ -3,7 +3,7 @@
 // Azure IoT SDKs, so that backoff and token renewal are decided by the simulated thing.
 import type { Duplex } from 'node:stream';
 import mqtt, { MqttClient, type IClientOptions } from 'mqtt';
-import { ClassifiedError, classify, classifyConnack } from './errors.js';
+import { ClassifiedError, classify, classifyConnack, closedByServer } from './errors.js';
 import { secureContextFor } from './tls-context.js';
 
 export interface ConnectionOptions {
@@ -31,6 +31,8 @@ export interface ConnectionOptions {
    * child's).
    */
   holdAck?: (topic: string, payload: Buffer) => Promise<void> | undefined;
+  /** The target applies rate limits: CONNACK 3 and a close with sends unacknowledged are `throttled`. */
+  limited?: boolean;
 }
 
 // mqtt.js copies publish options; one constant object per QoS, not one per message.
@@ -121,19 +123,26 @@ export class MqttConnection {
         settled = true;
         client.on('message', onMessage);
         client.once('close', () => {
-          if (!connection.closedByUs)
-            onLost(new ClassifiedError('network', 'connection closed by the server or the network'));
+          if (!connection.closedByUs) onLost(closedByServer(connection.unacknowledged, options.limited === true));
         });
         resolve(connection);
       });
       client.on('error', (err: Error & { code?: number | string }) => {
-        if (!settled) fail(() => (typeof err.code === 'number' ? classifyConnack(err.code) : classify(err)));
+        if (!settled) {
+          const limited = options.limited === true;
+          fail(() => (typeof err.code === 'number' ? classifyConnack(err.code, limited) : classify(err)));
+        }
       });
       client.once('close', () => fail(closedBeforeConnack));
       client.on('offline', () =>
         fail(() => new ClassifiedError('timeout', `no CONNACK within ${options.connectTimeoutMs} ms`)),
       );
     });
+  }
+
+  /** QoS 1 publishes sent and not yet acknowledged (mqtt.js keeps their callbacks by message id until PUBACK). */
+  get unacknowledged(): number {
+    return Object.keys(this.client.outgoing).length;
   }
 
   get connected(): boolean {

@@ -201,9 +201,9 @@ function Identities({ state, layout }: { state: DashboardState; layout: Layout }
   );
 }
 
-function Rates({ state }: { state: DashboardState }): ReactNode {
+function Rates({ state, width }: { state: DashboardState; width: number }): ReactNode {
   const r = state.rates;
-  return (
+  const rates = (
     <Line
       segs={[
         seg('msgs/s ', { bold: true }),
@@ -215,8 +215,17 @@ function Rates({ state }: { state: DashboardState }): ReactNode {
         seg(fmtRate(r.failedPerSecond), r.failedPerSecond > 0 ? { red: true, bold: true } : {}),
         seg('   errors/s '),
         seg(fmtRate(r.errorsPerSecond), r.errorsPerSecond > 0 ? { red: true, bold: true } : {}),
+        seg('  throttled/s '),
+        seg(fmtRate(r.throttledPerSecond), r.throttledPerSecond > 0 ? { red: true, bold: true } : {}),
       ]}
     />
+  );
+  if (state.saturation === undefined) return rates;
+  return (
+    <Box flexDirection="column">
+      {rates}
+      <Line segs={[seg(left(state.saturation, width), { red: true, bold: true })]} />
+    </Box>
   );
 }
 
@@ -806,7 +815,7 @@ function Overview({ state, layout, width }: { state: DashboardState; layout: Lay
   return (
     <>
       <Identities state={state} layout={layout} />
-      <Rates state={state} />
+      <Rates state={state} width={width} />
       {gap}
       <Latency state={state} layout={layout} />
       {gap}

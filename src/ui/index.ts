@@ -50,6 +50,7 @@ export function formatProgressLine(state: DashboardState): string {
   if (sum('backingOff') > 0) parts.push(`backing off ${fmtCount(sum('backingOff'))}`);
   if (sum('failed') > 0) parts.push(`failed ${fmtCount(sum('failed'))}`);
   parts.push(`sent ${fmtRate(state.rates.sentPerSecond)}/s acked ${fmtRate(state.rates.ackedPerSecond)}/s`);
+  if (state.rates.throttledPerSecond > 0) parts.push(`throttled ${fmtRate(state.rates.throttledPerSecond)}/s`);
   const main = state.operations.find((o) => o.name === 'telemetry') ?? state.operations.find((o) => o.p99 !== null);
   if (main) parts.push(`${main.name} p99 ${fmtMs(main.p99)} ms`);
   const l = state.ledger;

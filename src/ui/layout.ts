@@ -190,7 +190,7 @@ export function mainHeight(state: DashboardState, l: Omit<Layout, 'height'>): nu
   const E = state.errors.length;
   const header = 2;
   const identities = 1 + Math.max(1, l.groups + (l.groups < G ? 1 : 0) + l.patterns + (G > 1 ? 1 : 0));
-  const rates = 1;
+  const rates = state.saturation === undefined ? 1 : 2;
   const latency = 1 + Math.max(1, l.operations + (l.operations < O ? 1 : 0));
   const errors = E === 0 ? 1 : 1 + l.errors + (l.errors < E ? 1 : 0);
   const ledger = l.ledger ? 2 : 0;

@@ -116,9 +116,18 @@ export interface DashboardState {
   groups: GroupRow[];
   /** Identities by state per pattern (plain device, IoT Edge device, downstream device, …). */
   patterns: PatternRow[];
-  rates: { sentPerSecond: number; ackedPerSecond: number; failedPerSecond: number; errorsPerSecond: number };
+  rates: {
+    sentPerSecond: number;
+    ackedPerSecond: number;
+    failedPerSecond: number;
+    errorsPerSecond: number;
+    /** Of the errors, those the target pushed back with (429, CONNACK 3 under a limit, a quota close). */
+    throttledPerSecond: number;
+  };
   operations: OperationRow[];
   errors: ErrorRow[];
+  /** The saturation verdict in a line, once the load generator has been found saturated (absent before). */
+  saturation?: string;
   ledger: LedgerView;
   /**
    * Scheduler lateness (timers firing after their time), ms: p99 of the last second, its history (one value a
@@ -174,7 +183,7 @@ export function initialState(input: InitialInput): DashboardState {
       return { name: g.name, ...(pattern === undefined ? {} : { pattern }), states: emptyStates() };
     }),
     patterns: [],
-    rates: { sentPerSecond: 0, ackedPerSecond: 0, failedPerSecond: 0, errorsPerSecond: 0 },
+    rates: { sentPerSecond: 0, ackedPerSecond: 0, failedPerSecond: 0, errorsPerSecond: 0, throttledPerSecond: 0 },
     operations: [],
     errors: [],
     ledger: {
@@ -259,6 +268,7 @@ export function nextState(prev: DashboardState, input: TickInput): DashboardStat
       ackedPerSecond: iv.rates.acknowledgedPerSecond,
       failedPerSecond: iv.rates.failedPerSecond,
       errorsPerSecond: iv.rates.errorsPerSecond,
+      throttledPerSecond: iv.rates.throttledPerSecond,
     };
     // Seconds the coordinator did not show us (a slow tick) are gaps in the sparkline, not squeezed out.
     const missed =

@@ -64,6 +64,6 @@ describe('a run driven from code', () => {
     const name: string = pkg.name;
     const published = (await import(/* @vite-ignore */ name)) as Record<string, unknown>;
     expect(Object.keys(published).sort()).toEqual(Object.keys(entry).sort());
-    expect(Object.keys(entry).sort()).toEqual(['RunAborted', 'runScenario', 'startEmulator']);
+    expect(Object.keys(entry).sort()).toEqual(['RunAborted', 'findCapacity', 'runScenario', 'startEmulator']);
   });
 });

@@ -257,6 +257,7 @@ describe('interval views and timeseries', () => {
       acknowledgedPerSecond: 148,
       failedPerSecond: 0,
       errorsPerSecond: 0,
+      throttledPerSecond: 0,
     });
     expect(v.connected).toBe(150);
     expect(agg.timeseries).toHaveLength(1);

@@ -143,7 +143,7 @@ describe.skipIf(chromium.missing)('report.html in headless Chromium', () => {
     for (const [id, series] of [
       ['chart-throughput', ['generated/s', 'acknowledged/s']],
       ['chart-connected', ['connected']],
-      ['chart-errors', ['errors/s', 'failed messages/s']],
+      ['chart-errors', ['errors/s', 'throttled/s', 'failed messages/s']],
     ] as const) {
       const f = figs.get(id)!;
       expect(f.attrs['data-drawn'], id).toBe('true');

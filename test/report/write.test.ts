@@ -73,7 +73,7 @@ describe('a run folder and reports/latest', () => {
     const csv = (await readFile(join(reports, id, 'timeseries.csv'), 'utf8')).trim().split('\n');
     expect(csv[0]).toBe(
       'time,epoch_ms,seconds,generated_per_s,acknowledged_per_s,failed_per_s,errors_per_s,connected,' +
-        'lateness_p99_ms,events',
+        'lateness_p99_ms,throttled_per_s,events',
     );
     // The fixture's snapshots end in two different seconds; flush() closed the last one.
     expect(csv.slice(1).map((l) => l.split(',').slice(0, 4))).toEqual([

@@ -425,7 +425,7 @@ describe('formatProgressLine', () => {
     expect(l).toMatch(
       /^t=83s\/300s {2}stage 1\/2 → 50\/s {2}connected 630\/1,082 {2}arriving 50 {2}backing off 12 {2}failed 3 {2}/,
     );
-    expect(l).toContain('sent 1,646/s acked 1,645/s');
+    expect(l).toContain('sent 1,646/s acked 1,645/s  throttled 1/s');
     expect(l).toContain('telemetry p99 30.5 ms');
     expect(l).toContain('ledger 23,044 = 22,967 acked + 25 failed + 0 expired + 0 dropped + 52 in flight');
     expect(l).toContain('errors 29 (timeout 27, auth 2)');

@@ -28,7 +28,13 @@ export function fullState(): DashboardState {
     failed: 3,
   };
   s.groups[1]!.states = { ...emptyStates(), waiting: 2, connected: 18 };
-  s.rates = { sentPerSecond: 1646, ackedPerSecond: 1645, failedPerSecond: 1, errorsPerSecond: 2 };
+  s.rates = {
+    sentPerSecond: 1646,
+    ackedPerSecond: 1645,
+    failedPerSecond: 1,
+    errorsPerSecond: 2,
+    throttledPerSecond: 1,
+  };
   s.operations = [
     { name: 'provision', count: 840, perSecond: 30, p50: 204, p95: 510, p99: 952, history: [300, 500, 952] },
     { name: 'connect', count: 840, perSecond: 30, p50: 47.6, p95: 119, p99: 244, history: [null, 244] },

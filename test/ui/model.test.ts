@@ -45,7 +45,13 @@ function interval(s: number, p99: number | null, extra: Partial<IntervalView> = 
       deliveredLate: 0,
       resent: 0,
     },
-    rates: { generatedPerSecond: 10, acknowledgedPerSecond: 9, failedPerSecond: 1, errorsPerSecond: 2 },
+    rates: {
+      generatedPerSecond: 10,
+      acknowledgedPerSecond: 9,
+      failedPerSecond: 1,
+      errorsPerSecond: 2,
+      throttledPerSecond: 0,
+    },
     errors: {},
     gauges: {},
     connected: 3,
@@ -91,7 +97,13 @@ describe('nextState', () => {
     expect(tel.history[0]).toBe(16);
     expect(tel.count).toBe(10 * (HISTORY_SECONDS + 15));
     expect(tel.p99).toBe(HISTORY_SECONDS + 15);
-    expect(s.rates).toEqual({ sentPerSecond: 10, ackedPerSecond: 9, failedPerSecond: 1, errorsPerSecond: 2 });
+    expect(s.rates).toEqual({
+      sentPerSecond: 10,
+      ackedPerSecond: 9,
+      failedPerSecond: 1,
+      errorsPerSecond: 2,
+      throttledPerSecond: 0,
+    });
   });
 
   it('records a second without samples, and seconds it never saw, as gaps (null), not as 0 or squeezed out', () => {
