@@ -125,9 +125,11 @@ async function capacityAgainst(name: string, flags: string[], start: number): Pr
     slo: ['telemetry.p99 < 1s', 'errors.rate < 1%'],
     emulator: info,
     start,
+    // Over a hold of h seconds, a rate r over the limit L queues (r - L) * h / L seconds of backlog: the p99 < 1s
+    // SLO fails from about L * (1 + 1/h), so a 12 s hold finds within 9% of the limit, before the search's own step.
     hold: '12s',
-    precision: 0.05,
-    cooldownMs: 3000,
+    precision: 0.08,
+    cooldownMs: 2000,
     workers: 1,
     reportsDir: join(dir, name),
     stateDir: stateDir(),
@@ -138,7 +140,8 @@ async function capacityAgainst(name: string, flags: string[], start: number): Pr
   return result.maxSustainable?.msgsPerSec;
 }
 
-describe('find-capacity against IoT Hub limits', () => {
+// The two searches run side by side (each with its own emulator): they are light on CPU, and long in time.
+describe.concurrent('find-capacity against IoT Hub limits', () => {
   it("finds an S1 unit's device-to-cloud capacity within 15% of 100 msgs/s", async () => {
     const found = await capacityAgainst('s1', ['--hub-tier', 'S1', '--hub-units', '1', ...SHAPING], 60);
     expect(found).toBeGreaterThanOrEqual(85);
