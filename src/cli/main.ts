@@ -8,6 +8,7 @@ import { reportCommand } from './report.js';
 import { schemaCommand } from './schema.js';
 import { validateCommand } from './validate.js';
 import { smokeCommandModule } from './smoke.js';
+import { cleanupCommand } from './cleanup.js';
 import { ConfigError } from '../config/errors.js';
 
 try {
@@ -22,6 +23,7 @@ try {
     .command(schemaCommand)
     .command(emulatorCommand)
     .command(smokeCommandModule)
+    .command(cleanupCommand)
     .demandCommand(1, 'Name a command; `edgefleet --help` lists them.')
     .strict()
     .recommendCommands()

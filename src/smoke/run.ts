@@ -9,7 +9,8 @@ import { runScenario } from '../api/run-scenario.js';
 import type { EmulatorInfo } from '../emulator/index.js';
 import { resolveTarget } from '../endpoints/resolve.js';
 import { readInfoFile, spawnEmulator, targetFromInfo } from '../endpoints/emulator-target.js';
-import { ServiceClient } from '../endpoints/service-client.js';
+import { HubServiceClient } from '../endpoints/hub-service-client.js';
+import { serviceActionsFor } from '../endpoints/service-actions.js';
 import type { Target } from '../endpoints/target.js';
 import type { RunSummary } from '../report/summary.js';
 import { SmokeApi } from './api.js';
@@ -19,7 +20,7 @@ import type { SmokePattern } from './patterns.js';
 export interface SmokeOptions {
   patterns: readonly SmokePattern[];
   scenariosDir: string;
-  target?: 'emulator' | 'iot-central';
+  target?: 'emulator' | 'iot-central' | 'iot-hub';
   targetInfo?: string;
   stateDir: string;
   reportsDir: string;
@@ -43,10 +44,14 @@ export async function runSmoke(options: SmokeOptions): Promise<CheckResult[]> {
     results.push(r);
     options.onResult?.(r);
   };
-  const runnable = options.patterns.filter((p) => p.available);
-  for (const p of options.patterns.filter((x) => !x.available)) {
+  const skipped = (p: SmokePattern) =>
+    !p.available ? NOT_AVAILABLE : options.target === 'iot-hub' && p.notOnHub ? `skipped: ${p.notOnHub}` : undefined;
+  const runnable = options.patterns.filter((p) => skipped(p) === undefined);
+  for (const p of options.patterns) {
+    const why = skipped(p);
+    if (why === undefined) continue;
     for (const c of p.checks)
-      report({ pattern: p.name, check: c.name, status: 'skip', expected: '', seen: NOT_AVAILABLE, ms: 0 });
+      report({ pattern: p.name, check: c.name, status: 'skip', expected: '', seen: why, ms: 0 });
   }
   // Every scenario loads before anything starts: a bad one is a configuration error (exit 2).
   const loaded = await Promise.all(
@@ -141,13 +146,15 @@ async function runPattern(
 /** What the checks can look at while the fleet runs. */
 function checkContext(loaded: LoadedScenario, target: Target, deadline: number): CheckContext {
   const fleet = planFleet({ scenario: loaded.scenario, profile: loaded.profile, durationMs: loaded.durationMs });
-  const service = target.kind !== 'mqtt' && target.service !== undefined ? target.service : undefined;
+  const central = target.kind !== 'mqtt' && target.service !== undefined ? target.service : undefined;
+  const hub = target.kind === 'iot-hub' && target.hubService !== undefined ? target.hubService : undefined;
   return {
     loaded,
     identities: fleet.identities,
     targetKind: target.kind,
-    service: service === undefined ? undefined : new ServiceClient(service, 15_000),
-    api: service === undefined ? undefined : new SmokeApi(service),
+    service: serviceActionsFor(target, 15_000),
+    api: central === undefined ? undefined : new SmokeApi(central),
+    ...(hub === undefined ? {} : { hub: new HubServiceClient(hub, 15_000) }),
     // Leave time for the drain and the after-checks within the budget.
     deadline: deadline - loaded.profile.drain - 3000,
   };
@@ -162,6 +169,7 @@ function decider(
   const skipReason = (c: CheckDefinition): string | undefined => {
     if (c.needsService && ctx.service === undefined) return `skipped: the ${ctx.targetKind} target has no service API`;
     if (c.emulatorOnly === true && ctx.targetKind !== 'emulator') return 'skipped: only the emulator can tell';
+    if (c.notOnHub !== undefined && ctx.targetKind === 'iot-hub') return `skipped: ${c.notOnHub}`;
     return undefined;
   };
   return async (c, context) => {
