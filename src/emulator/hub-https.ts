@@ -21,6 +21,22 @@ export interface HubHttpsOptions {
   count?: (reason: RejectionReason) => void;
   /** Resolves once every change made so far is recorded: each answer waits for it. */
   committed?: () => Promise<void>;
+  /** The hub's service API: every request but the device-scope module calls made with a device token. */
+  serviceApi?: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+const DEVICE_SCOPE_ROUTE = /^\/devices\/([^/]+)\/modules(?:\/([^/]+))?\/?$/;
+
+/** A module identity call of an IoT Edge device with its own token (no `skn`), or one with no token at all. */
+function isDeviceScope(req: IncomingMessage): boolean {
+  if (!DEVICE_SCOPE_ROUTE.test(new URL(req.url ?? '/', 'https://hub').pathname)) return false;
+  const header = req.headers.authorization;
+  if (header === undefined) return true;
+  try {
+    return parseSasToken(header).skn === undefined;
+  } catch {
+    return true;
+  }
 }
 
 const MAX_BODY = 64 * 1024;
@@ -130,6 +146,10 @@ async function readJson(req: IncomingMessage, count: (reason: RejectionReason) =
 export function createHubHttpsHandler(opts: HubHttpsOptions) {
   const count = opts.count ?? (() => {});
   return (req: IncomingMessage, res: ServerResponse): void => {
+    if (opts.serviceApi !== undefined && !isDeviceScope(req)) {
+      opts.serviceApi(req, res);
+      return;
+    }
     const fail = (err: unknown) => {
       if (err instanceof HubError) {
         if (err.reason !== undefined) count(err.reason);
@@ -181,7 +201,7 @@ async function handle(
   count: (r: RejectionReason) => void,
 ): Promise<HubReply> {
   const url = new URL(req.url ?? '/', 'https://hub');
-  const m = /^\/devices\/([^/]+)\/modules(?:\/([^/]+))?\/?$/.exec(url.pathname);
+  const m = DEVICE_SCOPE_ROUTE.exec(url.pathname);
   if (m === null) throw new HubError(404, 'NotFound', `no route ${url.pathname.slice(0, 200)}`);
   if (!url.searchParams.get('api-version')) {
     throw new HubError(400, 'InvalidProtocolVersion', 'api-version is required');

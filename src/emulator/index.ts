@@ -4,14 +4,15 @@ import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { Server as NetServer, AddressInfo } from 'node:net';
 import { readFile, writeFile, rename } from 'node:fs/promises';
-import { deriveDeviceKey } from '../protocol/index.js';
+import { deriveDeviceKey, formatServiceConnectionString } from '../protocol/index.js';
 import { MqttFront } from './mqtt-front.js';
-import { createHubHttpsHandler } from './hub-https.js';
+import { createHubHttpsHandler, type HubHttpsOptions } from './hub-https.js';
 import { EPHEMERAL, type Journal } from './journal.js';
 import { createRestHandler, type RestOptions } from './rest.js';
+import { createServiceApiHandler, type RegistryOperationGate } from './service-api/index.js';
 import { Registry } from './registry.js';
 import { CloudService } from './service.js';
-import { EmulatorStats } from './stats.js';
+import { EmulatorStats, type RejectionReason } from './stats.js';
 import { ensureStateDir, type StateDir } from './state-dir.js';
 import { Store } from './store.js';
 import type { SyncMode } from './store-schema.js';
@@ -52,6 +53,8 @@ export interface EmulatorOptions {
   handshakeTimeoutMs?: number;
   /** Where diagnostics go; default nowhere. */
   log?: (line: string) => void;
+  /** Throttles the hub service API's identity-registry operations (the service limits); default none. */
+  registryGate?: RegistryOperationGate;
 }
 
 export interface EmulatorInfo {
@@ -70,6 +73,11 @@ export interface EmulatorInfo {
   deviceCaKeyPath: string;
   restUrl: string;
   apiToken: string;
+  /**
+   * The hub service API's owner connection string (`HostName=<hub>:<hubHttpsPort>;SharedAccessKeyName=iothubowner;
+   * SharedAccessKey=…`); the other policies' keys are in secrets.json.
+   */
+  serviceConnectionString: string;
   /** The database holding its state; absent when ephemeral. */
   databasePath?: string;
 }
@@ -236,7 +244,7 @@ async function serveCloud(
       [hubHostName, `${hubHostName}:${mqttPort}`, `${hubHostName}:${hubHttpsPort}`].map((h) => h.toLowerCase());
     const httpsServer = createHttpsServer(
       { ...tlsOptions, ...httpTimeouts(handshakeTimeoutMs) },
-      createHubHttpsHandler({ registry, hubHosts, log, count, committed }),
+      hubHttpsHandler(state, { registry, stats, front, service }, options, { hubHosts, log, count, committed }),
     );
     const hubHttpsPort = await serveOne(httpsServer, options.hubHttpsPort ?? 0, 'hub HTTPS');
 
@@ -251,6 +259,28 @@ async function serveCloud(
     await closer(servers, front, undefined)();
     throw err;
   }
+}
+
+/** The hub HTTPS port: the device-scope module identity calls, and the service API for policy tokens. */
+function hubHttpsHandler(
+  state: StateDir,
+  { registry, service, front }: Cloud,
+  options: EmulatorOptions,
+  hooks: Pick<HubHttpsOptions, 'hubHosts' | 'log' | 'count' | 'committed'> & { count: (r: RejectionReason) => void },
+): ReturnType<typeof createHubHttpsHandler> {
+  const { hubHosts, log, count } = hooks;
+  const committed = hooks.committed ?? (() => Promise.resolve());
+  const serviceApi = createServiceApiHandler({
+    service,
+    policies: state.secrets.servicePolicies,
+    hubHosts,
+    pendingC2D: (deviceId) => front.pendingC2D(deviceId).length,
+    log,
+    count,
+    committed,
+    ...(options.registryGate === undefined ? {} : { registryGate: options.registryGate }),
+  });
+  return createHubHttpsHandler({ registry, hubHosts, log, count, committed, serviceApi });
 }
 
 /** The IoT Central-style REST API over the cloud's parts, with the secrets of its state directory. */
@@ -305,6 +335,12 @@ function infoOf(
     deviceCaKeyPath: state.deviceCaKeyPath,
     restUrl: `http://${host.includes(':') ? `[${host}]` : host}:${ports.httpPort}`,
     apiToken: state.secrets.apiToken,
+    serviceConnectionString: formatServiceConnectionString(
+      // The SDKs take HostName as a host name: on 443 they need no port.
+      ports.hubHttpsPort === 443 ? hubHostName : `${hubHostName}:${ports.hubHttpsPort}`,
+      'iothubowner',
+      state.secrets.servicePolicies.iothubowner.primaryKey,
+    ),
     ...(store === undefined ? {} : { databasePath: store.path }),
   };
 }

@@ -32,6 +32,8 @@ export interface DeviceIdentity {
   /** An IoT Edge device: has `$edgeAgent`, `$edgeHub` and can create modules. */
   iotEdge: boolean;
   enabled: boolean;
+  /** Why it is enabled or disabled, as the hub's service API sets it (`statusReason`). */
+  statusReason?: string;
   simulated: boolean;
   provisioned: boolean;
   /** Model id (DTDL) given at CONNECT or DPS registration; IoT Central's template. */

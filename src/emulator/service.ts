@@ -41,10 +41,13 @@ export interface DeviceChannel {
   forgetDevice(deviceId: string): void;
 }
 
+/** What a deployment manifest sets: the desired properties of each twin it names. */
+export type ModulesContent = Record<string, { 'properties.desired': JsonObject }>;
+
 export interface DeploymentManifest {
   id: string;
   displayName: string;
-  data: { modulesContent: Record<string, { 'properties.desired': JsonObject }> };
+  data: { modulesContent: ModulesContent };
   etag: string;
   createdAt: string;
 }
@@ -194,21 +197,11 @@ export class CloudService {
   }
 
   saveManifest(id: string, displayName: string, data: unknown): DeploymentManifest {
-    if (!isJsonObject(data) || !isJsonObject(data.modulesContent)) {
-      throw new ServiceError(400, 'BadRequest', 'a deployment manifest needs a "modulesContent" object');
-    }
-    for (const [moduleId, section] of Object.entries(data.modulesContent)) {
-      if (!MODULE_ID_PATTERN.test(moduleId)) {
-        throw new ServiceError(400, 'BadRequest', `modulesContent.${moduleId.slice(0, 140)}: not a valid module id`);
-      }
-      if (!isJsonObject(section) || !isJsonObject(section['properties.desired'])) {
-        throw new ServiceError(400, 'BadRequest', `modulesContent.${moduleId} needs a "properties.desired" object`);
-      }
-    }
+    checkModulesContent(data);
     const manifest: DeploymentManifest = {
       id,
       displayName,
-      data: data as DeploymentManifest['data'],
+      data,
       etag: Date.now().toString(36),
       createdAt: this.manifests.get(id)?.createdAt ?? new Date().toISOString(),
     };
@@ -233,9 +226,19 @@ export class CloudService {
       throw new ServiceError(404, 'NotFound', `deployment manifest "${manifestId}" does not exist`);
     device.deploymentManifestId = manifestId;
     this.registry.changed(device);
-    for (const [moduleId, section] of Object.entries(manifest.data.modulesContent)) {
+    this.applyModulesContent(device, manifest.data.modulesContent);
+  }
+
+  /**
+   * Sets the desired properties of each twin `modulesContent` names (`$edgeAgent`, `$edgeHub`, modules: replaced,
+   * not merged), creating missing module identities: what assigning a manifest does, and the hub's
+   * applyConfigurationContent.
+   */
+  applyModulesContent(device: DeviceIdentity, modulesContent: ModulesContent): void {
+    if (!device.iotEdge) throw new ServiceError(400, 'NotIotEdge', `device "${device.id}" is not an IoT Edge device`);
+    for (const [moduleId, section] of Object.entries(modulesContent)) {
       if (!SYSTEM_TWIN_MODULES.has(moduleId)) this.createModule(device, moduleId);
-      this.writeDesired(deviceId, moduleId, section['properties.desired'], true);
+      this.writeDesired(device.id, moduleId, section['properties.desired'], true);
     }
   }
 
@@ -246,6 +249,21 @@ export class CloudService {
       if (!(err instanceof RegistryLimitError)) throw err;
       this.stats.count('moduleCap');
       throw new ServiceError(403, 'TooManyModules', err.message);
+    }
+  }
+}
+
+/** Checks that `data` has a `modulesContent` of module ids, each with a `properties.desired` object. */
+export function checkModulesContent(data: unknown): asserts data is { modulesContent: ModulesContent } {
+  if (!isJsonObject(data) || !isJsonObject(data.modulesContent)) {
+    throw new ServiceError(400, 'BadRequest', 'a deployment manifest needs a "modulesContent" object');
+  }
+  for (const [moduleId, section] of Object.entries(data.modulesContent)) {
+    if (!MODULE_ID_PATTERN.test(moduleId)) {
+      throw new ServiceError(400, 'BadRequest', `modulesContent.${moduleId.slice(0, 140)}: not a valid module id`);
+    }
+    if (!isJsonObject(section) || !isJsonObject(section['properties.desired'])) {
+      throw new ServiceError(400, 'BadRequest', `modulesContent.${moduleId} needs a "properties.desired" object`);
     }
   }
 }

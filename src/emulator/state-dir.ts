@@ -1,9 +1,10 @@
 // The emulator's state directory: its CAs, server certificate and secrets, created once and reused so that
 // certificates users trust and keys they copied keep working across restarts.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createCertificateAuthority, issueServerCertificate, type PemPair } from '../protocol/x509.js';
+import { HUB_POLICY_NAMES, type HubPolicyName } from '../protocol/hub-policy.js';
 import { newSymmetricKeys, type SymmetricKeys } from './registry.js';
 import { loadOrCreatePair, readIfExists, writeSecret } from '../core/pem-files.js';
 
@@ -11,6 +12,8 @@ export interface EmulatorSecrets {
   idScope: string;
   enrollmentGroups: { devices: SymmetricKeys; edgeDevices: SymmetricKeys };
   apiToken: string;
+  /** The keys of the hub's shared access policies (`iothubowner`, `registryReadWrite`, `serviceConnect`, …). */
+  servicePolicies: Record<HubPolicyName, SymmetricKeys>;
 }
 
 export interface StateDir {
@@ -51,22 +54,7 @@ export async function ensureStateDir(dirInput: string, serverNames: string[] = [
     certPem: await readFile(join(dir, 'server.pem'), 'utf8'),
     keyPem: await readFile(join(dir, 'server-key.pem'), 'utf8'),
   };
-  const secretsPath = join(dir, 'secrets.json');
-  const stored = await readIfExists(secretsPath);
-  let secrets: EmulatorSecrets;
-  if (stored === undefined) {
-    secrets = {
-      idScope: newIdScope(),
-      enrollmentGroups: { devices: newSymmetricKeys(), edgeDevices: newSymmetricKeys() },
-      apiToken:
-        'SharedAccessSignature sr=edgefleet-emulator&sig=' +
-        randomBytes(24).toString('base64url') +
-        '&skn=operator&se=4102444800',
-    };
-    await writeSecret(secretsPath, JSON.stringify(secrets, null, 2) + '\n');
-  } else {
-    secrets = JSON.parse(stored) as EmulatorSecrets;
-  }
+  const secrets = await loadOrCreateSecrets(join(dir, 'secrets.json'));
   return {
     dir,
     caCertPath: join(dir, 'ca.pem'),
@@ -79,4 +67,44 @@ export async function ensureStateDir(dirInput: string, serverNames: string[] = [
     deviceCa,
     secrets,
   };
+}
+
+/** The policies' keys, created where missing; the other secrets are kept as they are. */
+function withServicePolicies(stored: Partial<EmulatorSecrets>): { secrets: EmulatorSecrets; added: boolean } {
+  const policies: Partial<Record<HubPolicyName, SymmetricKeys>> = { ...stored.servicePolicies };
+  let added = false;
+  for (const name of HUB_POLICY_NAMES) {
+    if (policies[name]?.primaryKey === undefined || policies[name]?.secondaryKey === undefined) {
+      policies[name] = newSymmetricKeys();
+      added = true;
+    }
+  }
+  const servicePolicies = policies as Record<HubPolicyName, SymmetricKeys>;
+  return { secrets: { ...(stored as EmulatorSecrets), servicePolicies }, added };
+}
+
+/**
+ * secrets.json, created on first start. One written by an earlier version, without the service policies, gets them
+ * added (written whole, then renamed, so a reader never sees half of it); nothing else in it changes.
+ */
+async function loadOrCreateSecrets(path: string): Promise<EmulatorSecrets> {
+  const stored = await readIfExists(path);
+  const { secrets, added } = withServicePolicies(
+    stored === undefined
+      ? {
+          idScope: newIdScope(),
+          enrollmentGroups: { devices: newSymmetricKeys(), edgeDevices: newSymmetricKeys() },
+          apiToken:
+            'SharedAccessSignature sr=edgefleet-emulator&sig=' +
+            randomBytes(24).toString('base64url') +
+            '&skn=operator&se=4102444800',
+        }
+      : (JSON.parse(stored) as Partial<EmulatorSecrets>),
+  );
+  if (stored === undefined || added) {
+    const tmp = `${path}.${process.pid}.tmp`;
+    await writeSecret(tmp, JSON.stringify(secrets, null, 2) + '\n');
+    await rename(tmp, path);
+  }
+  return secrets;
 }

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 export const DATABASE_FILE = 'emulator.db';
 
 /** Bumped whenever a table changes; a file of another version is refused, never guessed at. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** `PRAGMA application_id` of an edgefleet emulator database ("EFLT"): tells ours from other SQLite files. */
 const APPLICATION_ID = 0x45464c54;
@@ -25,7 +25,7 @@ CREATE TABLE devices (
   id TEXT PRIMARY KEY, display_name TEXT NOT NULL, iot_edge INTEGER NOT NULL, enabled INTEGER NOT NULL,
   simulated INTEGER NOT NULL, provisioned INTEGER NOT NULL, model_id TEXT, gateway_id TEXT, gateway_module_id TEXT,
   auth_type TEXT NOT NULL, primary_key TEXT, secondary_key TEXT, generation_id TEXT NOT NULL, created_at TEXT NOT NULL,
-  etag TEXT NOT NULL, deployment_manifest_id TEXT);
+  etag TEXT NOT NULL, deployment_manifest_id TEXT, status_reason TEXT);
 CREATE TABLE modules (
   device_id TEXT NOT NULL, module_id TEXT NOT NULL, generation_id TEXT NOT NULL, managed_by TEXT,
   auth_type TEXT NOT NULL, primary_key TEXT, secondary_key TEXT, created_at TEXT NOT NULL, etag TEXT NOT NULL,
@@ -33,7 +33,8 @@ CREATE TABLE modules (
 CREATE TABLE twins (
   device_id TEXT NOT NULL, module_id TEXT NOT NULL, desired TEXT NOT NULL, desired_version INTEGER NOT NULL,
   desired_updated TEXT NOT NULL, reported TEXT NOT NULL, reported_version INTEGER NOT NULL,
-  reported_updated TEXT NOT NULL, PRIMARY KEY (device_id, module_id));
+  reported_updated TEXT NOT NULL, tags TEXT NOT NULL, tags_version INTEGER NOT NULL,
+  PRIMARY KEY (device_id, module_id));
 CREATE TABLE last_values (
   device_id TEXT NOT NULL, module_id TEXT NOT NULL, component TEXT NOT NULL, name TEXT NOT NULL,
   timestamp TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (device_id, module_id, component, name));
@@ -90,7 +91,7 @@ function checkVersion(db: Database.Database, path: string): void {
       `${path} was written by a newer edgefleet (${schemas}): run the version that wrote ` + `it, or ${AWAY}`,
     );
   }
-  if (version < SCHEMA_VERSION) {
+  if (version < SCHEMA_VERSION && !Object.hasOwn(UPGRADES, version)) {
     throw new EmulatorStateError(
       `${path} was written by an older edgefleet (${schemas}) and cannot be converted: ` +
         `run the version that wrote it, or ${AWAY}`,
@@ -105,6 +106,29 @@ function checkVersion(db: Database.Database, path: string): void {
       .join('; ');
     throw new EmulatorStateError(`${path} is damaged (${found}): ${AWAY}`);
   }
+}
+
+/**
+ * What brings a database of an earlier schema to the next one, per version; each keeps everything recorded. 1 → 2:
+ * the hub service API's device status reason and twin tags.
+ */
+const UPGRADES: Record<number, string> = {
+  1: `ALTER TABLE devices ADD COLUMN status_reason TEXT;
+ALTER TABLE twins ADD COLUMN tags TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE twins ADD COLUMN tags_version INTEGER NOT NULL DEFAULT 0;`,
+};
+
+/** Brings a database of an earlier schema (checked: one UPGRADES knows) to SCHEMA_VERSION, in one transaction. */
+function upgrade(db: Database.Database): void {
+  let version = db.pragma('user_version', { simple: true }) as number;
+  if (version === SCHEMA_VERSION) return;
+  db.transaction(() => {
+    while (version < SCHEMA_VERSION) {
+      db.exec(UPGRADES[version] as string);
+      version += 1;
+    }
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  })();
 }
 
 function createTables(db: Database.Database, now: string): void {
@@ -139,6 +163,7 @@ export function openDatabase(path: string, sync: SyncMode): Database.Database {
     }
     db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
     if (!existed) createTables(db, new Date().toISOString());
+    else upgrade(db);
     return db;
   } catch (err) {
     db.close();

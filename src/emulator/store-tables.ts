@@ -36,6 +36,7 @@ const DEVICE_COLUMNS = [
   'created_at',
   'etag',
   'deployment_manifest_id',
+  'status_reason',
 ];
 const MODULE_COLUMNS = [
   'device_id',
@@ -71,6 +72,7 @@ function deviceRow(d: DeviceIdentity) {
     created_at: d.createdAt,
     etag: d.etag,
     deployment_manifest_id: d.deploymentManifestId ?? null,
+    status_reason: d.statusReason ?? null,
   };
 }
 
@@ -111,7 +113,10 @@ export class TableWriter {
     this.s = {
       device: p(insert('devices', DEVICE_COLUMNS)),
       module: p(insert('modules', MODULE_COLUMNS)),
-      twin: p('INSERT OR REPLACE INTO twins VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      twin: p(
+        'INSERT OR REPLACE INTO twins (device_id, module_id, desired, desired_version, desired_updated, reported, ' +
+          'reported_version, reported_updated, tags, tags_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
       deleteTwin: p('DELETE FROM twins WHERE device_id = ? AND module_id = ?'),
       lastValue: p('INSERT OR REPLACE INTO last_values VALUES (?, ?, ?, ?, ?, ?)'),
       deleteLastValue: p(
@@ -160,7 +165,10 @@ export class TableWriter {
   twin(deviceId: string, moduleId: string): void {
     const twin = this.parts.registry.twinOf(deviceId, moduleId === '' ? undefined : moduleId);
     if (twin === undefined) this.s.deleteTwin.run(deviceId, moduleId);
-    else this.s.twin.run(deviceId, moduleId, ...sectionColumns(twin.desired), ...sectionColumns(twin.reported));
+    else {
+      const tags = [JSON.stringify(twin.tags), twin.tagsVersion] as const;
+      this.s.twin.run(deviceId, moduleId, ...sectionColumns(twin.desired), ...sectionColumns(twin.reported), ...tags);
+    }
   }
 
   lastValue(deviceId: string, key: string): void {
@@ -264,6 +272,7 @@ function loadDevices(db: Database.Database, registry: Registry): void {
         createdAt: str(r.created_at),
         etag: str(r.etag),
         deploymentManifestId: optional(r.deployment_manifest_id),
+        statusReason: optional(r.status_reason),
       }),
     );
   }
@@ -300,6 +309,8 @@ function loadTwinsAndValues(db: Database.Database, registry: Registry): void {
       r.reported_version as number,
       JSON.parse(str(r.reported_updated)) as Record<string, string>,
     );
+    twin.tags = JSON.parse(str(r.tags)) as JsonObject;
+    twin.tagsVersion = r.tags_version as number;
   }
   for (const r of db.prepare('SELECT * FROM last_values').all() as Row[]) {
     const device = registry.get(str(r.device_id));

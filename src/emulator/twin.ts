@@ -9,6 +9,9 @@ export const isJsonObject = (v: unknown): v is JsonObject => typeof v === 'objec
 /** IoT Hub's limit for each of desired and reported. */
 export const TWIN_SECTION_LIMIT_BYTES = 32 * 1024;
 
+/** IoT Hub's limit for a twin's tags (docs/protocol.md §7.1). */
+export const TWIN_TAGS_LIMIT_BYTES = 8 * 1024;
+
 /**
  * IoT Hub's limit on nesting in tags, desired and reported properties: "the maximum depth of JSON objects ... is 10"
  * (learn.microsoft.com, azure/iot-hub/iot-hub-devguide-device-twins, "Depth"; its example nests `one` … `ten` below
@@ -133,11 +136,34 @@ export function mergePatch(target: JsonObject, patch: JsonObject): void {
 export class Twin {
   readonly desired: TwinSection;
   readonly reported: TwinSection;
+  /** What the back end keeps on the twin (IoT Hub's tags): devices never see them. */
+  tags: JsonObject = {};
+  /** How many times the tags changed: with the desired version, the twin's version and ETag. */
+  tagsVersion = 0;
 
-  /** `onChange` is told after every change of either section. */
-  constructor(onChange: () => void = noop) {
+  /** `onChange` is told after every change of either section or of the tags. */
+  constructor(private readonly onChange: () => void = noop) {
     this.desired = new TwinSection(onChange);
     this.reported = new TwinSection(onChange);
+  }
+
+  /** Replaces the tags (already checked against the limits) and counts the change. */
+  setTags(tags: JsonObject): void {
+    this.tags = tags;
+    this.tagsVersion += 1;
+    this.onChange();
+  }
+
+  /** The version of what the back end writes (tags and desired properties), as IoT Hub's twin `version`. */
+  get version(): number {
+    return this.desired.version + this.tagsVersion;
+  }
+
+  /** The twin's ETag: its version as 8 big-endian bytes in base64, the form IoT Hub's twin ETags have. */
+  get etag(): string {
+    const bytes = Buffer.alloc(8);
+    bytes.writeBigUInt64BE(BigInt(this.version));
+    return bytes.toString('base64');
   }
 
   /** The body of a twin GET response. */

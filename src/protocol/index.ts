@@ -7,3 +7,5 @@ export * from './dps.js';
 export * from './connection-string.js';
 export * from './wire-json.js';
 export * from './mqtt-connect.js';
+export * from './hub-policy.js';
+export * from './hub-query.js';

@@ -106,8 +106,8 @@ describe('a database the emulator cannot use', () => {
     const dir = stateDir();
     const path = await writtenDatabase(dir);
     for (const [version, says] of [
-      [2, 'written by a newer edgefleet (database schema 2; this one reads 1)'],
-      [0, 'written by an older edgefleet (database schema 0; this one reads 1)'],
+      [3, 'written by a newer edgefleet (database schema 3; this one reads 2)'],
+      [0, 'written by an older edgefleet (database schema 0; this one reads 2)'],
     ] as const) {
       const db = new Database(path);
       db.pragma(`user_version = ${version}`);
@@ -121,6 +121,48 @@ describe('a database the emulator cannot use', () => {
     const db = new Database(path, { readonly: true });
     expect(db.prepare('SELECT id FROM devices').all()).toEqual([{ id: 'kept' }]);
     db.close();
+  });
+});
+
+describe('a database of schema 1', () => {
+  it('is upgraded in place: its devices are kept and take twin tags from then on', async () => {
+    const dir = stateDir();
+    const path = await writtenDatabase(dir);
+    const db = new Database(path);
+    db.exec('ALTER TABLE devices DROP COLUMN status_reason; ALTER TABLE twins DROP COLUMN tags;');
+    db.exec('ALTER TABLE twins DROP COLUMN tags_version;');
+    db.pragma('user_version = 1');
+    db.close();
+    const running = await child(['--state-dir', dir]);
+    expect((await restCall(running.info, 'GET', '/api/devices/kept')).status).toBe(200);
+    expect(await running.kill('SIGTERM')).toBe(0);
+    const after = new Database(path, { readonly: true });
+    expect(after.pragma('user_version', { simple: true })).toBe(2);
+    expect(after.prepare('SELECT tags FROM twins WHERE device_id = ?').get('kept')).toEqual({ tags: '{}' });
+    after.close();
+  });
+});
+
+describe('a secrets.json without the service policies', () => {
+  it('gets their keys added, keeps everything else, and the owner connection string uses them', async () => {
+    const dir = stateDir();
+    const path = join(dir, 'secrets.json');
+    const before = JSON.parse(readFileSync(path, 'utf8'));
+    delete before.servicePolicies;
+    writeFileSync(path, JSON.stringify(before));
+    const emu = await startEmulator({ stateDir: dir, ephemeral: true, mqttPort: 0, httpPort: 0, hubHttpsPort: 0 });
+    cleanup.push(() => emu.close());
+    const after = JSON.parse(readFileSync(path, 'utf8'));
+    const { servicePolicies, ...rest } = after;
+    expect(rest).toEqual(before);
+    for (const policy of ['iothubowner', 'service', 'device', 'registryRead', 'registryReadWrite', 'serviceConnect']) {
+      expect(Buffer.from(servicePolicies[policy].primaryKey, 'base64')).toHaveLength(32);
+      expect(servicePolicies[policy].secondaryKey).not.toBe(servicePolicies[policy].primaryKey);
+    }
+    expect(emu.info.serviceConnectionString).toBe(
+      `HostName=localhost:${emu.info.hubHttpsPort};SharedAccessKeyName=iothubowner;` +
+        `SharedAccessKey=${servicePolicies.iothubowner.primaryKey}`,
+    );
   });
 });
 

@@ -6,6 +6,7 @@
 // durable one (or `edgefleet run`, whose emulator records its state) takes a copy of it of its own
 // (isolatedStateDir), so that test files running in parallel never share a database or wait on its lock.
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -139,9 +140,11 @@ export function hubHttps(
   path: string,
   authorization: string | undefined,
   body?: unknown,
-): Promise<RestReply> {
+  headers: Record<string, string> = {},
+): Promise<RestReply & { headers: IncomingHttpHeaders }> {
   const info = infoOf(emulator);
-  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
+  const payload =
+    body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body), 'utf8');
   return new Promise((resolvePromise, reject) => {
     const req = httpsRequest(
       {
@@ -153,6 +156,7 @@ export function hubHttps(
         servername: 'localhost',
         timeout: 10_000,
         headers: {
+          ...headers,
           ...(authorization === undefined ? {} : { authorization }),
           ...(payload === undefined
             ? {}
@@ -163,7 +167,11 @@ export function hubHttps(
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () =>
-          resolvePromise({ status: res.statusCode ?? 0, json: parsed(Buffer.concat(chunks).toString('utf8')) }),
+          resolvePromise({
+            status: res.statusCode ?? 0,
+            json: parsed(Buffer.concat(chunks).toString('utf8')),
+            headers: res.headers,
+          }),
         );
         res.on('error', reject);
       },
