@@ -268,10 +268,14 @@ export async function cleanupHubIdentities(client: HubServiceClient, scenario: s
   ];
   const outcome: CleanupOutcome = { found: twins.length, deleted: 0, failed: [] };
   for (let from = 0; from < ordered.length; from += BULK_SIZE) {
-    const batch = ordered.slice(from, from + BULK_SIZE).map((t): ImportRecord => ({
-      id: t.deviceId,
-      importMode: 'Delete',
-    }));
+    // With the ETag it was found with: a device changed since (by someone else) is not deleted.
+    const batch = ordered
+      .slice(from, from + BULK_SIZE)
+      .map((t): ImportRecord =>
+        t.deviceEtag === undefined
+          ? { id: t.deviceId, importMode: 'Delete' }
+          : { id: t.deviceId, importMode: 'DeleteIfMatchETag', eTag: t.deviceEtag },
+      );
     const result = await client.bulk(batch);
     const errors = new Map(result.errors.map((e) => [e.deviceId, e]));
     for (const record of batch) {

@@ -42,6 +42,8 @@ export interface BulkResult {
 export interface HubTwin {
   deviceId: string;
   etag?: string;
+  /** The device identity's ETag (for a bulk deleteIfMatchETag). */
+  deviceEtag?: string;
   tags?: Record<string, unknown>;
   capabilities?: { iotEdge?: boolean };
   deviceScope?: string;
@@ -64,6 +66,8 @@ export class HubServiceError extends ClassifiedError {
     readonly errorCode: string | undefined,
     message: string,
     readonly retryAfterMs?: number,
+    /** The answer's body, parsed (a bulk call's per-record errors come with a 400). */
+    readonly body?: unknown,
   ) {
     super(classifyStatus(status, '').errorClass, message, status);
   }
@@ -208,7 +212,15 @@ export class HubServiceClient implements ServiceActions {
     if (records.length === 0 || records.length > 100) {
       throw new Error(`a bulk registry call takes 1 to 100 records, not ${records.length}`);
     }
-    const body = (await this.registryCall('POST', '/devices', records)).body as Partial<BulkResult> | undefined;
+    let body: Partial<BulkResult> | undefined;
+    try {
+      body = (await this.registryCall('POST', '/devices', records)).body as Partial<BulkResult> | undefined;
+    } catch (err) {
+      // The hub answers 400 when some records failed, naming each in `errors`: that is an answer, not a failure.
+      const answer = err instanceof HubServiceError ? (err.body as Partial<BulkResult> | undefined) : undefined;
+      if (!(err instanceof HubServiceError) || err.status !== 400 || !Array.isArray(answer?.errors)) throw err;
+      body = answer;
+    }
     return { isSuccessful: body?.isSuccessful ?? true, errors: body?.errors ?? [], warnings: body?.warnings ?? [] };
   }
 
@@ -317,5 +329,6 @@ function hubError(
     code,
     `${what.split('?')[0]}: status ${status}${code === undefined ? '' : ` ${code}`}${detail ? ` (${detail})` : ''}`,
     Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter * 1000 : undefined,
+    body,
   );
 }

@@ -10,6 +10,7 @@ import type { EmulatorInfo } from '../emulator/index.js';
 import { resolveTarget } from '../endpoints/resolve.js';
 import { readInfoFile, spawnEmulator, targetFromInfo } from '../endpoints/emulator-target.js';
 import { HubServiceClient } from '../endpoints/hub-service-client.js';
+import { cleanupHubIdentities } from '../endpoints/hub-registry.js';
 import { serviceActionsFor } from '../endpoints/service-actions.js';
 import type { Target } from '../endpoints/target.js';
 import type { RunSummary } from '../report/summary.js';
@@ -140,6 +141,24 @@ async function runPattern(
       const seen = `the run failed: ${outcome.runError}`;
       o.report({ pattern: pattern.name, check: c.name, status: 'fail', expected: c.describe, seen, ms: 0 });
     } else await decide(c, { ...ctx, ...(outcome.summary === undefined ? {} : { summary: outcome.summary }) });
+  }
+  if (ctx.hub !== undefined) await leaveHubAsFound(ctx.hub, loaded.scenario.name, pattern.name, o.log);
+}
+
+/** On an IoT Hub, what the pattern's run created in the registry goes again (as `edgefleet cleanup` would). */
+async function leaveHubAsFound(
+  hub: HubServiceClient,
+  scenario: string,
+  pattern: string,
+  log: (line: string) => void,
+): Promise<void> {
+  try {
+    const outcome = await cleanupHubIdentities(hub, scenario);
+    if (outcome.failed.length > 0) log(`${pattern}: ${outcome.failed.length} identities could not be deleted`);
+  } catch (err) {
+    log(`${pattern}: could not delete the identities it created: ${(err as Error).message}`);
+  } finally {
+    hub.close();
   }
 }
 
