@@ -169,7 +169,7 @@ export const iotHubTargetSchema = z
           'with registry write and service connect rights (iothubowner). Use "${IOTHUB_CONNECTION_STRING}".',
       ),
     ca: filePath(
-      "PEM file of the CA(s) to trust for the hub (and its DPS), besides the system's: the emulator's ca.pem",
+      "PEM file of the CA(s) to trust for the hub and its DPS instead of the system's: the emulator's ca.pem",
     ).optional(),
     mqttEndpoint: z
       .string()

@@ -2,7 +2,6 @@
 // policy: the registry (one device, bulk, query), twins, direct methods and IoT Edge deployments. The registry calls
 // wait out a throttle (429 with retry-after); the profile's actions do not: a throttled action counts as one.
 import { Agent, request } from 'node:https';
-import { rootCertificates } from 'node:tls';
 import { createSasToken } from '../protocol/sas.js';
 import { ClassifiedError, classify, classifyStatus } from '../transport/errors.js';
 import type { CommandResult, ServiceActions } from './service-client.js';
@@ -93,7 +92,8 @@ export class HubServiceClient implements ServiceActions {
     this.agent = new Agent({
       keepAlive: true,
       maxSockets: 16,
-      ...(endpoint.caPem === undefined ? {} : { ca: [...rootCertificates, endpoint.caPem] }),
+      // As for the devices' connections: the target's CA instead of the system's.
+      ...(endpoint.caPem === undefined ? {} : { ca: endpoint.caPem }),
     });
   }
 

@@ -33,7 +33,7 @@ export interface HubServiceEndpoint {
   hostName: string;
   policyName: string;
   key: string;
-  /** Extra trust anchor (PEM), besides the system's. */
+  /** The CA(s) to trust (PEM) instead of the system's, as the devices' connections do. */
   caPem?: string;
 }
 
