@@ -2,7 +2,7 @@
 // serviceConnectionString), the registry read before and after by the official service SDK (azure-iothub).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Emulator } from '../../src/emulator/index.js';
@@ -142,6 +142,57 @@ describe('edgefleet run --target iot-hub', () => {
     expect(r.code).toBe(2);
     expect(r.out).toContain('targets.iot-hub.connectionString: not a usable IoT Hub connection string');
     expect(emulator.stats.toJson().totals.connects).toBe(connectsBefore);
+    expect(await registryIds()).toEqual(before);
+  }, 60_000);
+});
+
+describe('--target iot-hub with a DPS in front of the hub', () => {
+  it('creates and tags the identities, then they register through the DPS; cleanup deletes them', async () => {
+    const repo = process.cwd();
+    const scenario = join(dir, 'dps.yaml');
+    writeFileSync(
+      scenario,
+      [
+        'name: hub-dps',
+        'seed: 5',
+        'duration: 8s',
+        `profile: ${join(repo, 'test/fixtures/run-fast.profile.yaml')}`,
+        'targets:',
+        '  iot-hub:',
+        '    connectionString: ${IOTHUB_CONNECTION_STRING}',
+        '    dps:',
+        '      idScope: ${DPS_ID_SCOPE}',
+        '      globalEndpoint: ${DPS_ENDPOINT}',
+        '      groupKeys:',
+        '        devices: { primaryKey: "${DPS_DEVICES_KEY}" }',
+        '        edgeDevices: { primaryKey: "${DPS_EDGE_KEY}" }',
+        'fleet:',
+        '  - { group: d, kind: device, count: 3, idPattern: "hub-dps-{index}" }',
+        `  - { group: e, kind: iotEdge, count: 1, idPattern: "hub-dps-edge-{index}", manifest: ${join(repo, 'scenarios/manifests/environmental-sensor.json')} }`,
+      ].join('\n'),
+    );
+    const info = emulator.info;
+    const env = {
+      ...hubEnv(),
+      DPS_ID_SCOPE: info.idScope,
+      DPS_ENDPOINT: `localhost:${info.dpsPort}`,
+      DPS_DEVICES_KEY: info.enrollmentGroups.devices.primaryKey,
+      DPS_EDGE_KEY: info.enrollmentGroups.edgeDevices.primaryKey,
+    };
+    const before = await registryIds();
+    const reports = join(dir, 'reports-dps');
+    const args = ['run', scenario, '--target', 'iot-hub', '--no-tui', '--workers', '1', '--reports-dir', reports];
+    const r = await cli([...args, '--state-dir', join(dir, 'state-dps')], env);
+    expect(r.out).toContain('4 identities in the registry (4 created, 0 updated, in bulk)');
+    expect(r.code, r.out).toBe(0);
+    const s = summaryIn(reports);
+    expect(s.provisioning.provisioned).toBe(4);
+    expect(s.ledger.balanced).toBe(true);
+    expect(s.ledger.failed).toBe(0);
+    expect(s.ledger.acknowledged).toBeGreaterThan(0);
+    expect(await tagged('hub-dps')).toHaveLength(4);
+    const c = await cli(['cleanup', scenario], env);
+    expect(c.out).toContain('deleted 4 of 4 identities created by runs of hub-dps');
     expect(await registryIds()).toEqual(before);
   }, 60_000);
 });
