@@ -54,6 +54,10 @@ describe('devices', () => {
     expect(updated.authentication.symmetricKey.primaryKey).toBe(created.authentication.symmetricKey.primaryKey);
     expect((await rest(emulator, 'GET', `/api/devices/${id}`)).json).toMatchObject({ enabled: false });
 
+    // The SDK sends a device given without keys with empty ones: an update keeps the keys it has.
+    const minimal = body(await registry.update({ deviceId: id, status: 'enabled' }));
+    expect(minimal.authentication.symmetricKey).toEqual(created.authentication.symmetricKey);
+
     await registry.delete(id);
     expect((await rejectionOf(registry.get(id), 10_000, 'get deleted')).name).toBe('DeviceNotFoundError');
     expect((await rest(emulator, 'GET', `/api/devices/${id}`)).status).toBe(404);

@@ -7,6 +7,7 @@ import {
   closeAll,
   desiredUpdatesEnabled,
   deviceClient,
+  moduleClient,
   nextEvent,
   rejectionOf,
   reportProperties,
@@ -14,6 +15,7 @@ import {
   uniqueId,
   within,
   type DeviceClient,
+  type ModuleClient,
 } from '../support/azure-sdk.js';
 import { serviceClient, serviceConfig, serviceRegistry } from '../support/service-sdk.js';
 
@@ -21,6 +23,7 @@ let emulator: Emulator;
 let registry: ReturnType<typeof serviceRegistry>;
 let methods: ReturnType<typeof serviceClient>;
 const clients: DeviceClient[] = [];
+const modules: ModuleClient[] = [];
 
 const body = (r: { responseBody: unknown }): any => r.responseBody;
 
@@ -31,7 +34,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await closeAll(...clients);
+  await closeAll(...clients, ...modules);
   await emulator?.close();
 });
 
@@ -120,6 +123,23 @@ describe('direct methods', () => {
     expect(result.result).toEqual({ status: 201, payload: { accepted: true, echo: { delay: 2 } } });
   });
 
+  it('reach a module identity through its module client', async () => {
+    const id = uniqueId('modmethod');
+    await registry.create({ deviceId: id, capabilities: { iotEdge: true } });
+    const module = body(await registry.addModule({ deviceId: id, moduleId: 'pump' }));
+    const host = `${emulator.info.hubHostName}:${emulator.info.mqttPort}`;
+    const key = module.authentication.symmetricKey.primaryKey as string;
+    const client = await moduleClient(`HostName=${host};DeviceId=${id};ModuleId=pump;SharedAccessKey=${key}`, {
+      ca: caOf(emulator),
+    });
+    modules.push(client);
+    await within(client.open(), 10_000, 'module open');
+    client.onMethod('stop', (request, response) => void response!.send(200, { stopped: request!.payload }));
+    await subscribed(client, 'method');
+    const result = await methods.invokeDeviceMethod(id, 'pump', { methodName: 'stop', payload: 'now' });
+    expect(result.result).toEqual({ status: 200, payload: { stopped: 'now' } });
+  });
+
   it('fail with 404 DeviceNotOnline for a device that is not connected, after waiting connectTimeoutInSeconds', async () => {
     const { id, client } = await createdDevice('offline');
     const offline = await rejectionOf(
@@ -184,6 +204,17 @@ describe('query', () => {
       .createQuery(`SELECT * FROM devices WHERE tags.site = '${site}' AND NOT (tags.rank < 4 OR deviceId = 'x')`)
       .next();
     expect(not.result.map((t: { deviceId: string }) => t.deviceId)).toEqual([`${site}-d4`]);
+  });
+
+  it('selects module twins from devices.modules', async () => {
+    const id = uniqueId('modquery');
+    await registry.create({ deviceId: id, capabilities: { iotEdge: true } });
+    await registry.addModule({ deviceId: id, moduleId: 'sensor' });
+    await registry.updateModuleTwin(id, 'sensor', { properties: { desired: { rate: 2 } } }, '*');
+    const page = await registry
+      .createQuery(`SELECT * FROM devices.modules WHERE deviceId = '${id}' AND properties.desired.rate = 2`)
+      .next();
+    expect(page.result.map((t: { moduleId: string }) => t.moduleId)).toEqual(['sensor']);
   });
 
   it('refuses a query it cannot evaluate with 400 naming what is not supported', async () => {

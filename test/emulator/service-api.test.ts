@@ -4,6 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { hubHttps, isolatedStateDir, rest, startTestEmulator } from '../support/emulator.js';
 import { serviceConfig, serviceRegistry } from '../support/service-sdk.js';
+import { rejectionOf } from '../support/azure-sdk.js';
+import { ServiceError } from '../../src/emulator/service.js';
 
 let emulator: Emulator;
 let token: string;
@@ -81,6 +83,35 @@ describe('hostile and malformed requests', () => {
     for (let i = 0; i < 12; i++) deep = { d: deep }; // 11 levels below the root of tags
     expect((await call('PATCH', '/twins/tagged', { tags: deep })).status).toBe(400);
     expect((await call('GET', '/twins/tagged')).json.tags).toEqual({});
+  });
+});
+
+describe('the registry gate', () => {
+  it('is asked before each registry operation, a bulk request counting its records, and its refusal is answered', async () => {
+    const asked: [string, number][] = [];
+    const gated = await startTestEmulator({
+      registryGate: (operation, records) => {
+        asked.push([operation, records]);
+        if (operation === 'write' && records > 2) throw new ServiceError(429, 'ThrottlingException', 'too many');
+      },
+    });
+    try {
+      const registry = serviceRegistry(gated.info.serviceConnectionString);
+      await registry.create({ deviceId: 'g1' });
+      await registry.get('g1');
+      const bulk = registry.addDevices([{ deviceId: 'g2' }, { deviceId: 'g3' }, { deviceId: 'g4' }]);
+      const err = await rejectionOf(bulk, 10_000, 'throttled bulk');
+      expect(err.name).toBe('ThrottlingError');
+      expect(err.response.headers['iothub-errorcode']).toBe('ThrottlingException');
+      expect(asked).toEqual([
+        ['write', 1],
+        ['read', 1],
+        ['write', 3],
+      ]);
+      expect((await rest(gated, 'GET', '/api/devices/g2')).status).toBe(404);
+    } finally {
+      await gated.close();
+    }
   });
 });
 

@@ -22,9 +22,10 @@ import {
   json,
   moduleNotFound,
   preconditionFailed,
+  requireObject,
   type ApiReply,
 } from './http.js';
-import type { RouteContext, ServiceApiOptions } from './index.js';
+import type { RouteContext, ServiceApiOptions } from './context.js';
 import { deviceJson, deviceOfScope, edgeParentOf, moduleJson, type ViewContext } from './views.js';
 
 /**
@@ -65,11 +66,6 @@ function checkModuleId(moduleId: string, writing: boolean): void {
   }
 }
 
-export function requireObject(v: unknown, what = 'the body'): JsonObject {
-  if (!isJsonObject(v)) throw badRequest(`${what} must be a JSON object`);
-  return v;
-}
-
 const isKey = (v: Json | undefined): v is string => {
   if (typeof v !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(v)) return false;
   const bytes = Buffer.from(v, 'base64').length;
@@ -77,10 +73,10 @@ const isKey = (v: Json | undefined): v is string => {
 };
 
 /**
- * `authentication`: sas (keys generated when left empty) or certificateAuthority; self-signed thumbprints are not
- * served.
+ * `authentication`: sas (keys generated when left empty, or kept from `current`) or certificateAuthority;
+ * self-signed thumbprints are not served.
  */
-export function parseAuthentication(raw: Json | undefined): Authentication | undefined {
+export function parseAuthentication(raw: Json | undefined, current?: Authentication): Authentication | undefined {
   if (raw === undefined || raw === null) return undefined;
   const auth = requireObject(raw, '"authentication"');
   const type = auth.type ?? 'sas';
@@ -93,7 +89,10 @@ export function parseAuthentication(raw: Json | undefined): Authentication | und
   const keys = isJsonObject(auth.symmetricKey) ? auth.symmetricKey : {};
   const { primaryKey, secondaryKey } = keys;
   const empty = (v: Json | undefined) => v === undefined || v === null || v === '';
-  if (empty(primaryKey) && empty(secondaryKey)) return { type: 'sas', keys: newSymmetricKeys() };
+  // Keys left out of a replacement are kept, so that a body without them does not lock a device out.
+  if (empty(primaryKey) && empty(secondaryKey)) {
+    return current?.type === 'sas' ? current : { type: 'sas', keys: newSymmetricKeys() };
+  }
   if (!isKey(primaryKey) || !isKey(secondaryKey)) {
     throw badRequest('authentication.symmetricKey needs a primaryKey and a secondaryKey, each 16-64 bytes in base64');
   }
@@ -220,7 +219,7 @@ export class DeviceRoutes {
       fields.enabled = body.status === 'enabled';
     }
     if (typeof body.statusReason === 'string') fields.statusReason = body.statusReason.slice(0, 128);
-    const authentication = parseAuthentication(body.authentication);
+    const authentication = parseAuthentication(body.authentication, self?.authentication);
     if (authentication !== undefined) fields.authentication = authentication;
     const capabilities = isJsonObject(body.capabilities) ? body.capabilities : {};
     if (typeof capabilities.iotEdge === 'boolean') fields.iotEdge = capabilities.iotEdge;
@@ -283,7 +282,7 @@ export class DeviceRoutes {
     }
     if (given !== undefined && existing === undefined) throw moduleNotFound(deviceId, moduleId);
     if (existing !== undefined && !etagMatches(given, existing.etag)) throw preconditionFailed('module');
-    const authentication = parseAuthentication(body.authentication);
+    const authentication = parseAuthentication(body.authentication, existing?.authentication);
     const managedBy = typeof body.managedBy === 'string' ? body.managedBy.slice(0, 128) : undefined;
     const module = existing ?? this.createModule(device, moduleId, managedBy);
     if (existing !== undefined) {

@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { parseWireJson, WireJsonError } from '../../protocol/index.js';
+import { isJsonObject, type JsonObject } from '../twin.js';
 import { ServiceError } from '../service.js';
 import type { RejectionReason } from '../stats.js';
 
@@ -125,3 +126,9 @@ export const etagMatches = (given: string | undefined, etag: string) =>
 
 /** An ETag header value: the ETag in quotes, as IoT Hub sends it. */
 export const etagHeader = (etag: string) => ({ etag: `"${etag}"` });
+
+/** The value as a JSON object, or a 400 naming `what`. */
+export function requireObject(v: unknown, what = 'the body'): JsonObject {
+  if (!isJsonObject(v)) throw badRequest(`${what} must be a JSON object`);
+  return v;
+}

@@ -2,11 +2,10 @@
 // IoT Edge configuration content and queries, for back ends holding a shared access policy's key. One registry and
 // one set of twins with the IoT Central-shaped REST API.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { HubPolicyName, HubRight } from '../../protocol/index.js';
-import type { SymmetricKeys } from '../registry.js';
-import { ServiceError, type CloudService } from '../service.js';
-import type { RejectionReason } from '../stats.js';
+import type { HubRight } from '../../protocol/index.js';
+import { ServiceError } from '../service.js';
 import { authorizeService } from './auth.js';
+import type { RouteContext, ServiceApiOptions } from './context.js';
 import { DeviceRoutes } from './devices.js';
 import { badRequest, errorReply, HubApiError, readJson, send, type ApiReply } from './http.js';
 import { runQuery } from './query.js';
@@ -14,39 +13,10 @@ import { TwinRoutes } from './twins.js';
 import type { ViewContext } from './views.js';
 
 export { policyTokenOf } from './auth.js';
-
-/**
- * What the identity registry's throttle says about an operation (IoT Hub counts a bulk request of n records as n
- * operations): it throws a HubApiError (429) to refuse, or returns to let it run. The emulator's service limits plug
- * in here; without them every operation runs.
- */
-export type RegistryOperationGate = (operation: 'read' | 'write', records: number) => void;
-
-export interface ServiceApiOptions {
-  service: CloudService;
-  /** The policies' keys (secrets.json `servicePolicies`). */
-  policies: Record<HubPolicyName, SymmetricKeys>;
-  /** Host names (with and without ports) a token's resource may name. */
-  hubHosts: () => string[];
-  /** How many cloud-to-device messages wait for a device. */
-  pendingC2D: (deviceId: string) => number;
-  log: (line: string) => void;
-  count: (reason: RejectionReason) => void;
-  /** Resolves once every change made so far is recorded: each answer waits for it. */
-  committed: () => Promise<void>;
-  registryGate?: RegistryOperationGate;
-}
+export type { RegistryOperationGate, ServiceApiOptions } from './context.js';
 
 /** The API versions accepted: the one the official service SDKs send, and earlier ones with the same shapes. */
 const API_VERSIONS = new Set(['2021-04-12', '2020-09-30', '2020-05-31-preview', '2020-03-13', '2019-10-01']);
-
-/** What a route needs: the request, its path parameters and its body (read once, on demand). */
-export interface RouteContext {
-  req: IncomingMessage;
-  url: URL;
-  params: string[];
-  body: () => Promise<unknown>;
-}
 
 type Handler = (ctx: RouteContext) => ApiReply | Promise<ApiReply>;
 
@@ -62,7 +32,7 @@ const SERVICE: readonly HubRight[] = ['serviceConnect'];
 const TWIN_READ: readonly HubRight[] = ['registryRead', 'serviceConnect'];
 const TWIN_WRITE: readonly HubRight[] = ['registryWrite', 'serviceConnect'];
 
-function routeTable(devices: DeviceRoutes, twins: TwinRoutes, opts: ServiceApiOptions): Route[] {
+function routeTable(devices: DeviceRoutes, twins: TwinRoutes, view: ViewContext): Route[] {
   const r = (pattern: RegExp, methods: Route['methods']): Route => ({ pattern, methods });
   const ID = '([^/]+)';
   return [
@@ -70,7 +40,7 @@ function routeTable(devices: DeviceRoutes, twins: TwinRoutes, opts: ServiceApiOp
       GET: [READ, (c) => devices.list(c)],
       POST: [WRITE, (c) => devices.bulk(c)],
     }),
-    r(/^\/devices\/query\/?$/, { POST: [TWIN_READ, (c) => runQuery(opts, c)] }),
+    r(/^\/devices\/query\/?$/, { POST: [TWIN_READ, (c) => runQuery(view, c)] }),
     r(new RegExp(`^/devices/${ID}/?$`), {
       GET: [READ, (c) => devices.get(c)],
       PUT: [WRITE, (c) => devices.put(c)],
@@ -147,7 +117,7 @@ export function createServiceApiHandler(opts: ServiceApiOptions) {
     isConnected: (deviceId, moduleId) => opts.service.isConnected(deviceId, moduleId),
     pendingC2D: opts.pendingC2D,
   };
-  const routes = routeTable(new DeviceRoutes(opts, view), new TwinRoutes(opts, view), opts);
+  const routes = routeTable(new DeviceRoutes(opts, view), new TwinRoutes(opts, view), view);
   const failure = (req: IncomingMessage, err: unknown): ApiReply => {
     if (err instanceof ServiceError) {
       if (err instanceof HubApiError && err.reason !== undefined) opts.count(err.reason);

@@ -13,7 +13,6 @@ import {
   type Twin,
 } from '../twin.js';
 import type { DeviceIdentity, ModuleIdentity } from '../registry.js';
-import { requireObject } from './devices.js';
 import {
   badRequest,
   deviceNotFound,
@@ -24,9 +23,10 @@ import {
   json,
   moduleNotFound,
   preconditionFailed,
+  requireObject,
   type ApiReply,
 } from './http.js';
-import type { RouteContext, ServiceApiOptions } from './index.js';
+import type { RouteContext, ServiceApiOptions } from './context.js';
 import { deviceTwinJson, moduleTwinJson, type ViewContext } from './views.js';
 
 /** How often a method call waiting for its device (connectTimeoutInSeconds) looks again. */
@@ -117,23 +117,31 @@ export class TwinRoutes {
     const responseTimeout = seconds(body, 'responseTimeoutInSeconds', RESPONSE_TIMEOUT);
     const connectTimeout = seconds(body, 'connectTimeoutInSeconds', CONNECT_TIMEOUT);
     const t = this.target(ctx);
-    const moduleId = t.module?.moduleId;
-    await this.waitForConnection(t.device.id, moduleId, connectTimeout);
-    let result: MethodResult;
-    try {
-      result = await this.opts.service.invokeMethod(t.device.id, moduleId, name, body.payload ?? null, responseTimeout);
-    } catch (err) {
-      if (err instanceof ServiceError && err.code === 'GatewayTimeout') {
-        throw new HubApiError(504, 'GatewayTimeout', err.message);
-      }
-      throw err;
-    }
+    const result = await this.invokeWhenOnline(t, name, body.payload ?? null, responseTimeout, connectTimeout);
     return json({ status: result.status, payload: result.payload });
   }
 
-  private async waitForConnection(deviceId: string, moduleId: string | undefined, timeoutSeconds: number) {
-    const deadline = Date.now() + timeoutSeconds * 1000;
-    while (!this.opts.service.isConnected(deviceId, moduleId) && Date.now() < deadline) {
+  /**
+   * Invokes once the device listens for methods: until connectTimeoutInSeconds has passed, a device that is not
+   * connected, or is connected but not yet subscribed, is waited for and tried again.
+   */
+  private async invokeWhenOnline(
+    t: Target,
+    name: string,
+    payload: Json,
+    responseTimeout: number,
+    connectTimeout: number,
+  ): Promise<MethodResult> {
+    const deadline = Date.now() + connectTimeout * 1000;
+    const moduleId = t.module?.moduleId;
+    for (;;) {
+      try {
+        return await this.opts.service.invokeMethod(t.device.id, moduleId, name, payload, responseTimeout);
+      } catch (err) {
+        if (!(err instanceof ServiceError)) throw err;
+        if (err.code === 'GatewayTimeout') throw new HubApiError(504, 'GatewayTimeout', err.message);
+        if (err.code !== 'DeviceNotOnline' || Date.now() + CONNECT_POLL_MS > deadline) throw err;
+      }
       await new Promise((resolve) => setTimeout(resolve, CONNECT_POLL_MS));
     }
   }
