@@ -3,6 +3,7 @@
 // edgefleet did not create left alone, and cleanup deleting only what runs created.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/index.js';
+import { ServiceError } from '../../src/emulator/service.js';
 import { parseHubConnectionString } from '../../src/config/hub-connection-string.js';
 import { cleanupHubIdentities, provisionHubIdentities, type HubIdentity } from '../../src/endpoints/hub-registry.js';
 import { HubServiceClient } from '../../src/endpoints/hub-service-client.js';
@@ -85,4 +86,28 @@ describe('identities in an IoT Hub registry', () => {
     expect((await registry.getTwin('theirs-2')).responseBody.tags ?? {}).toEqual({});
     await registry.delete('theirs-2');
   });
+
+  it('waits out a throttled bulk call (429) and tries it again, so the fleet is still created', async () => {
+    let bulkCalls = 0;
+    const throttled = await startTestEmulator({
+      registryGate: (operation, records) => {
+        if (operation !== 'write' || records < 2) return;
+        bulkCalls++;
+        if (bulkCalls === 1) throw new ServiceError(429, 'ThrottlingException', 'too many registry operations');
+      },
+    });
+    const hub = new HubServiceClient(parseHubConnectionString(throttled.info.serviceConnectionString));
+    try {
+      const outcome = await provisionHubIdentities(hub, ['slow-1', 'slow-2', 'slow-3'].map(device), new Map(), {
+        scenario: 'slow',
+        runTag: 'run-4',
+        log,
+      });
+      expect(outcome).toMatchObject({ created: 3, failed: [] });
+      expect(bulkCalls).toBe(2);
+    } finally {
+      hub.close();
+      await throttled.close();
+    }
+  }, 30_000);
 });
