@@ -80,7 +80,6 @@ export interface ProvisionOptions {
   scenario: string;
   /** Tag value of this run. */
   runTag: string;
-  log: (line: string) => void;
 }
 
 /** Creates (or updates) the run's identities in bulk, tags them, and deploys each IoT Edge group's manifest. */

@@ -176,7 +176,6 @@ export async function prepareHubIdentities(
     const outcome = await provisionHubIdentities(client, wanted, manifests, {
       scenario: loaded.scenario.name,
       runTag,
-      log: (line) => log('warn', line),
     });
     log(
       'info',

@@ -27,7 +27,6 @@ afterAll(async () => {
 });
 
 const device = (deviceId: string): HubIdentity => ({ deviceId, group: 'd', kind: 'device', groupKey: KEY });
-const log = () => {};
 
 describe('identities in an IoT Hub registry', () => {
   it('creates a fleet over several bulk calls, gives children their gateway scope, and tags every one', async () => {
@@ -43,7 +42,6 @@ describe('identities in an IoT Hub registry', () => {
     const outcome = await provisionHubIdentities(client, [...plain, gateway, ...children], new Map(), {
       scenario: 'bulk',
       runTag: 'run-1',
-      log,
     });
     expect(outcome).toMatchObject({ ready: 233, created: 233, updated: 0, failed: [] });
 
@@ -67,7 +65,6 @@ describe('identities in an IoT Hub registry', () => {
     const outcome = await provisionHubIdentities(client, ['theirs-1', 'theirs-2', 'theirs-3'].map(device), new Map(), {
       scenario: 'theirs',
       runTag: 'run-2',
-      log,
     });
     expect(outcome.created).toBe(2);
     expect(outcome.failed).toEqual([
@@ -77,7 +74,6 @@ describe('identities in an IoT Hub registry', () => {
     const again = await provisionHubIdentities(client, ['theirs-1', 'theirs-2', 'theirs-3'].map(device), new Map(), {
       scenario: 'theirs',
       runTag: 'run-3',
-      log,
     });
     expect(again).toMatchObject({ created: 0, updated: 2 });
     expect((await cleanupHubIdentities(client, 'theirs')).deleted).toBe(2);
@@ -101,7 +97,6 @@ describe('identities in an IoT Hub registry', () => {
       const outcome = await provisionHubIdentities(hub, ['slow-1', 'slow-2', 'slow-3'].map(device), new Map(), {
         scenario: 'slow',
         runTag: 'run-4',
-        log,
       });
       expect(outcome).toMatchObject({ created: 3, failed: [] });
       expect(bulkCalls).toBe(2);
