@@ -101,25 +101,36 @@ export async function provisionHubIdentities(
     }
     return importRecord(identity, ours.has(identity.deviceId) ? 'Update' : 'create', tags, scope);
   };
+  // Gateways first: their children's records name the scope the hub gives them.
   const gateways = identities.filter((i) => i.kind === 'iotEdge');
   await writeRecords(
     client,
     gateways.flatMap((i) => recordOf(i, new Map()) ?? []),
     outcome,
   );
-  const scopes = await gatewayScopes(client, options.scenario, gateways);
+  await tagUntagged(client, madeOf(gateways, outcome), options);
+  const parents = new Set(identities.flatMap((i) => (i.gatewayId === undefined ? [] : [i.gatewayId])));
+  const scopes = await gatewayScopes(
+    client,
+    options.scenario,
+    gateways.filter((g) => parents.has(g.deviceId)),
+  );
   const rest = identities.filter((i) => i.kind !== 'iotEdge');
   await writeRecords(
     client,
     rest.flatMap((i) => recordOf(i, scopes) ?? []),
     outcome,
   );
-  const failed = new Set(outcome.failed.map((f) => f.deviceId));
-  const made = identities.filter((i) => !failed.has(i.deviceId));
-  await tagUntagged(client, made, options);
+  await tagUntagged(client, madeOf(rest, outcome), options);
+  const made = madeOf(identities, outcome);
   outcome.ready = made.length;
   outcome.deployed = await deployManifests(client, made, manifests, outcome);
   return outcome;
+}
+
+function madeOf(identities: readonly HubIdentity[], outcome: ProvisionOutcome): HubIdentity[] {
+  const failed = new Set(outcome.failed.map((f) => f.deviceId));
+  return identities.filter((i) => !failed.has(i.deviceId));
 }
 
 function importRecord(
