@@ -13,6 +13,7 @@ import { HubServiceClient } from '../endpoints/hub-service-client.js';
 import { cleanupHubIdentities } from '../endpoints/hub-registry.js';
 import { serviceActionsFor } from '../endpoints/service-actions.js';
 import type { Target } from '../endpoints/target.js';
+import type { Output } from '../outputs/output.js';
 import type { RunSummary } from '../report/summary.js';
 import { SmokeApi } from './api.js';
 import type { CheckContext, CheckDefinition, CheckResult } from './check.js';
@@ -103,6 +104,8 @@ async function checkTarget(
 }
 
 type PatternOptions = SmokeOptions & {
+  /** Outputs of the pattern's run besides the report. */
+  outputs?: Output[];
   deadline: number;
   report: (r: CheckResult) => void;
   log: (line: string) => void;
@@ -124,13 +127,23 @@ async function runPattern(
   // A pattern whose profile has events (an outage) runs its whole profile; otherwise it stops once the live checks
   // are decided.
   const runsWholeProfile = loaded.profile.events.length > 0;
-  const liveDone = Promise.all(live.map((c) => decide(c, ctx))).then(() => {
+  // On a hub no check reads telemetry back, so the run also waits for a first acknowledged message: the ledger then
+  // has something to balance.
+  const acknowledged = firstAcknowledged();
+  const waits = [...live.map((c) => decide(c, ctx)), ...(ctx.hub === undefined ? [] : [acknowledged.reached])];
+  const liveDone = Promise.all(waits).then(() => {
     if (!runsWholeProfile) stop();
   });
   const budget = setTimeout(stop, Math.max(0, ctx.deadline - Date.now()));
   let outcome: RunOutcome;
   try {
-    outcome = await runFleetOf(pattern.name, loaded, emulator, o, stopper.signal);
+    outcome = await runFleetOf(
+      pattern.name,
+      loaded,
+      emulator,
+      { ...o, outputs: [acknowledged.output] },
+      stopper.signal,
+    );
   } finally {
     clearTimeout(budget);
     stop();
@@ -209,6 +222,19 @@ function decider(
   };
 }
 
+/** An output whose `reached` resolves once the target has acknowledged a first message of the run. */
+function firstAcknowledged(): { output: Output; reached: Promise<void> } {
+  let done: () => void = () => {};
+  const reached = new Promise<void>((resolve) => (done = resolve));
+  const output: Output = {
+    name: 'first-acknowledged',
+    snapshot: (s) => {
+      if (s.aggregate.ledger().acknowledged > 0) done();
+    },
+  };
+  return { output, reached };
+}
+
 /** The run's summary, or why there is none. */
 type RunOutcome = { summary: RunSummary; runError?: undefined } | { summary?: undefined; runError: string };
 
@@ -232,6 +258,7 @@ async function runFleetOf(
         if (level === 'error') o.log(`${pattern}: ${message}`);
       },
       signal,
+      ...(o.outputs === undefined ? {} : { outputs: o.outputs }),
       ...(emulator === undefined ? {} : { emulator }),
     });
     return { summary: result.summary };
