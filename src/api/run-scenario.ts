@@ -8,7 +8,7 @@ import { parseShard, planFleet, shardOf, type PlannedIdentity, type Shard } from
 import { parseThreshold, ThresholdError, type Threshold } from '../config/thresholds.js';
 import type { EmulatorInfo } from '../emulator/index.js';
 import { readInfoFile, targetFromInfo } from '../endpoints/emulator-target.js';
-import { assignManifests, resolveTarget, type PreparedTarget } from '../endpoints/resolve.js';
+import { assignManifests, prepareHubIdentities, resolveTarget, type PreparedTarget } from '../endpoints/resolve.js';
 import { AssignmentCache, cacheScopeOf } from '../endpoints/assignment-cache.js';
 import { ServiceClient } from '../endpoints/service-client.js';
 import { runFleet, type RunOptions, type RunPlan } from '../engine/coordinator.js';
@@ -29,7 +29,7 @@ import type { WorkerSpawner } from '../engine/hosts.js';
 import type { Output, RunFinal } from '../outputs/output.js';
 import { reportOutput, type RunReport } from '../outputs/report.js';
 import { loadEdgeCa, parseGatewayListen, type GatewayListenSpec } from '../sim/edge/gateway-ca.js';
-import { reconciliationOutput } from '../outputs/reconciliation.js';
+import { reconciliationOutput, reconciliationUnavailable } from '../outputs/reconciliation.js';
 import { runOutputs, type OutputChoices } from './outputs.js';
 
 type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -43,7 +43,7 @@ export interface ScenarioOptions extends OutputChoices {
    */
   profile?: string;
   duration?: string;
-  target?: 'emulator' | 'iot-central' | 'mqtt';
+  target?: 'emulator' | 'iot-central' | 'iot-hub' | 'mqtt';
   seed?: number;
   /** An emulator already running (startEmulator().info, or its --info-file); otherwise one is started when needed. */
   emulator?: EmulatorInfo | string;
@@ -132,6 +132,9 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     if (options.signal?.aborted === true) throw new RunAborted();
     const outputs: Output[] = [...reconciliationOf(prepared, options.reconcile), ...chosen, report];
     await assignManifests(prepared.target, loaded, edgeGroups(plan.identities), (line) => log('warn', line));
+    await prepareHubIdentities(prepared.target, loaded, plan.identities, (level, line) =>
+      level === 'info' && options.notice !== undefined ? options.notice(line) : log(level, line),
+    );
     const assignments = await openAssignments(prepared.target, stateDir, options.reprovision === true, log);
     options.onStart?.(startingRun(plan, prepared.label, edgeCa));
     ran = true;
@@ -175,8 +178,14 @@ async function loadChecked(options: ScenarioOptions): Promise<LoadedScenario> {
   });
 }
 
-/** Reconciliation against the emulator's /stats: by default when the target is the emulator, never otherwise. */
+/**
+ * Reconciliation against the emulator's /stats: by default when the target is the emulator, never otherwise. An IoT
+ * Hub has no such count (the emulator given as an IoT Hub is treated as one): the report says so instead of a figure.
+ */
 function reconciliationOf(prepared: PreparedTarget, reconcile: boolean | undefined): Output[] {
+  if (prepared.target.kind === 'iot-hub' && (reconcile ?? true)) {
+    return [reconciliationUnavailable('an IoT Hub keeps no count of the messages it received (no /stats)')];
+  }
   const service = prepared.target.kind === 'emulator' ? prepared.target.service : undefined;
   if (service === undefined || !(reconcile ?? true)) return [];
   return [reconciliationOutput(service)];

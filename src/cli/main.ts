@@ -11,6 +11,7 @@ import { schemaCommand } from './schema.js';
 import { validateCommand } from './validate.js';
 import { smokeCommandModule } from './smoke.js';
 import { k8sCommand } from './k8s.js';
+import { cleanupCommand } from './cleanup.js';
 import { ConfigError } from '../config/errors.js';
 
 try {
@@ -28,6 +29,7 @@ try {
     .command(emulatorCommand)
     .command(smokeCommandModule)
     .command(k8sCommand)
+    .command(cleanupCommand)
     .demandCommand(1, 'Name a command; `edgefleet --help` lists them.')
     .strict()
     .recommendCommands()

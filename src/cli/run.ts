@@ -48,7 +48,7 @@ const RUN_OPTIONS = {
   duration: { type: 'string', describe: 'Run time, e.g. 30s or 5m; overrides every other duration' },
   target: {
     type: 'string',
-    choices: ['emulator', 'iot-central', 'mqtt'],
+    choices: ['emulator', 'iot-central', 'iot-hub', 'mqtt'],
     describe: "Where the fleet connects; overrides the scenario's",
   },
   'target-info': {

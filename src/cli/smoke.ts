@@ -3,7 +3,7 @@ import type { CommandModule, Options } from 'yargs';
 import { describePatterns, PATTERN_NAMES, smokeCommand } from '../smoke/index.js';
 
 interface SmokeArgs {
-  target?: 'emulator' | 'iot-central';
+  target?: 'emulator' | 'iot-central' | 'iot-hub';
   'target-info'?: string;
   pattern: string[];
   junit?: string;
@@ -17,7 +17,7 @@ interface SmokeArgs {
 /** The command's options, in the order --help lists them. */
 const SMOKE_OPTIONS = {
   target: {
-    choices: ['emulator', 'iot-central'] as const,
+    choices: ['emulator', 'iot-central', 'iot-hub'] as const,
     describe:
       'Where the fleets connect (default: the embedded emulator, started once); every pattern has IoT Edge devices, which need an Azure target',
   },

@@ -25,7 +25,7 @@ export const validateCommand: CommandModule<object, ValidateArgs> = {
       })
       .option('target', {
         type: 'string',
-        choices: ['emulator', 'iot-central', 'mqtt'],
+        choices: ['emulator', 'iot-central', 'iot-hub', 'mqtt'],
         describe: 'Check a scenario for this target (its ${ENV} secrets must be set)',
       })
       .option('profile', {

@@ -2,7 +2,8 @@
 // never put into messages: a problem names the variable and where it is used, nothing else.
 import { formatPath } from './errors.js';
 
-const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+/** `${NAME}`, or `${NAME:-default}`: the default (possibly empty) stands in when NAME is unset or empty. */
+const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
 export interface EnvProblem {
   path: string;
@@ -20,8 +21,9 @@ export function resolveEnv<T>(value: T, env: NodeJS.ProcessEnv = process.env): {
   const problems: EnvProblem[] = [];
   const walk = (node: unknown, segments: PropertyKey[]): unknown => {
     if (typeof node === 'string') {
-      return node.replace(REFERENCE, (whole, name: string) => {
+      return node.replace(REFERENCE, (whole, name: string, fallback: string | undefined) => {
         const resolved = env[name];
+        if ((resolved === undefined || resolved === '') && fallback !== undefined) return fallback;
         if (resolved === undefined || resolved === '') {
           problems.push({
             path: formatPath(segments),

@@ -12,6 +12,7 @@ import {
   type RepositoryModel,
 } from '../model/repository.js';
 import { ConnectionStringError, parseConnectionString } from '../protocol/connection-string.js';
+import { HubConnectionStringError, parseHubConnectionString } from './hub-connection-string.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { hasEnvReference, resolveEnv } from './env.js';
 import { ConfigError, describeValue, displayPath, formatPath, type ConfigProblem } from './errors.js';
@@ -30,6 +31,7 @@ import {
   type EdgeGroup,
   type FleetGroup,
   type IotCentralTargetSettings,
+  type IotHubTargetSettings,
   type ModuleBehaviour,
   type MqttTargetSettings,
   type Scenario,
@@ -831,6 +833,7 @@ class ScenarioResolver {
     for (const problem of resolved.problems) this.at([...field, ...problem.segments], problem.message);
     if (kind === 'iot-central')
       return this.iotCentralTarget(field, resolved.value as IotCentralTargetSettings, profile, because);
+    if (kind === 'iot-hub') return this.iotHubTarget(field, resolved.value as IotHubTargetSettings, because);
     const settings = resolved.value as MqttTargetSettings;
     const ca =
       settings.tls.ca !== undefined
@@ -876,8 +879,89 @@ class ScenarioResolver {
     return { kind: 'iot-central', settings: { ...settings, ...(x509 ? { x509 } : {}) } };
   }
 
-  /** Each kind of identity that derives its key from a group key needs that key in the settings. */
+  /**
+   * IoT Hub settings: a service connection string edgefleet can use (checked here without connecting; its rights are
+   * checked with one call before the run), the CA file, and what its DPS needs when there is one.
+   */
+  private async iotHubTarget(field: Segments, given: IotHubTargetSettings, because: string): Promise<ResolvedTarget> {
+    // An optional setting whose reference resolved to nothing ("${IOTHUB_MQTT_ENDPOINT:-}") is not set.
+    const { mqttEndpoint, ca: caFile, ...rest } = given;
+    const settings: IotHubTargetSettings = {
+      ...rest,
+      ...(mqttEndpoint ? { mqttEndpoint } : {}),
+      ...(caFile ? { ca: caFile } : {}),
+    };
+    if (!hasEnvReference(settings.connectionString)) {
+      try {
+        parseHubConnectionString(settings.connectionString);
+      } catch (err) {
+        if (!(err instanceof HubConnectionStringError)) throw err;
+        this.at([...field, 'connectionString'], `not a usable IoT Hub connection string: ${err.message}`);
+      }
+    }
+    if (
+      settings.mqttEndpoint !== undefined &&
+      !/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(settings.mqttEndpoint)
+    )
+      this.at([...field, 'mqttEndpoint'], `expected host:port, got ${describeValue(settings.mqttEndpoint)}`);
+    const ca =
+      settings.ca === undefined ? undefined : await this.referencedFile([...field, 'ca'], settings.ca, 'CA file');
+    if (settings.dps === undefined) {
+      this.refuseX509WithoutDps(because);
+      return { kind: 'iot-hub', settings: { ...settings, ...(ca ? { ca } : {}) } };
+    }
+    const dpsField = [...field, 'dps'];
+    this.checkGroupKeys(dpsField, settings.dps.groupKeys, 'iot-hub', because);
+    if (this.usesX509() && !settings.dps.x509) {
+      this.at([...dpsField, 'x509'], 'required: groups with auth: x509 need the CA that issues their certificates');
+    }
+    const x509 = settings.dps.x509
+      ? {
+          caCert: await this.referencedFile(
+            [...dpsField, 'x509', 'caCert'],
+            settings.dps.x509.caCert,
+            'CA certificate',
+          ),
+          caKey: await this.referencedFile([...dpsField, 'x509', 'caKey'], settings.dps.x509.caKey, 'CA key'),
+        }
+      : undefined;
+    const dps = { ...settings.dps, ...(x509 ? { x509 } : {}) };
+    return { kind: 'iot-hub', settings: { ...settings, dps, ...(ca ? { ca } : {}) } };
+  }
+
+  private usesX509(): boolean {
+    return this.scenario.fleet.some(
+      (group) =>
+        group.auth === 'x509' || (group.kind === 'iotEdge' && group.downstream.some((leaf) => leaf.auth === 'x509')),
+    );
+  }
+
+  /** Without DPS, identities connect with the keys edgefleet puts in the registry: certificates need DPS here. */
+  private refuseX509WithoutDps(because: string): void {
+    const message =
+      `auth: x509 against iot-hub${because} needs a DPS (targets.iot-hub.dps with its x509 CA): without one, ` +
+      'edgefleet creates identities with symmetric keys; use auth: sas';
+    this.scenario.fleet.forEach((group, index) => {
+      if (group.auth === 'x509') this.at(['fleet', index, 'auth'], message);
+      if (group.kind !== 'iotEdge') return;
+      group.downstream.forEach((leaf, j) => {
+        if (leaf.auth === 'x509') this.at(['fleet', index, 'downstream', j, 'auth'], message);
+      });
+    });
+  }
+
   private checkCentralGroupKeys(field: Segments, settings: IotCentralTargetSettings, because: string): void {
+    this.checkGroupKeys(field, settings.groupKeys, 'iot-central', because);
+  }
+
+  /** Each kind of identity that derives its key from a group key needs that key in the settings. */
+  private checkGroupKeys(
+    field: Segments,
+    groupKeys: IotCentralTargetSettings['groupKeys'],
+    target: 'iot-central' | 'iot-hub',
+    because: string,
+  ): void {
+    const settings = { groupKeys };
     const needs = (auth: string, groupKind: 'device' | 'iotEdge') =>
       this.scenario.fleet.some((group) => group.auth === auth && group.kind === groupKind);
     const devicesKey = [...field, 'groupKeys', 'devices'];
@@ -896,9 +980,14 @@ class ScenarioResolver {
         'required: IoT Edge devices with auth: sas derive their keys from the edgeDevices group key',
       );
     }
-    if (this.centralSasLeaves(because) && !needs('sas', 'device') && !settings.groupKeys?.devices) {
+    const sasLeaves = target === 'iot-central' ? this.centralSasLeaves(because) : this.hasSasLeaves();
+    if (sasLeaves && !needs('sas', 'device') && !settings.groupKeys?.devices) {
       this.at(devicesKey, 'required: downstream devices with auth: sas derive their keys from the devices group key');
     }
+  }
+
+  private hasSasLeaves(): boolean {
+    return this.scenario.fleet.some((g) => g.kind === 'iotEdge' && g.downstream.some((leaf) => leaf.auth === 'sas'));
   }
 
   /** Whether any downstream group uses SAS; an X.509 one is a problem (IoT Central has no such gateways). */
@@ -936,7 +1025,7 @@ class ScenarioResolver {
       for (const [key, value] of Object.entries(node)) {
         if (
           typeof value === 'string' &&
-          /^(primaryKey|secondaryKey|apiToken|password)$/.test(key) &&
+          /^(primaryKey|secondaryKey|apiToken|password|connectionString)$/.test(key) &&
           !hasEnvReference(value)
         ) {
           this.warnings.push(

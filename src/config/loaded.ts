@@ -8,6 +8,7 @@ import type {
   DownstreamGroup,
   EdgeGroup,
   IotCentralTargetSettings,
+  IotHubTargetSettings,
   ModuleBehaviour,
   MqttTargetSettings,
   Scenario,
@@ -88,6 +89,7 @@ export type ResolvedAction = ProfileAction & { groups: string[] };
 export type ResolvedTarget =
   | { kind: 'emulator' }
   | { kind: 'iot-central'; settings: IotCentralTargetSettings }
+  | { kind: 'iot-hub'; settings: IotHubTargetSettings }
   | { kind: 'mqtt'; settings: MqttTargetSettings };
 
 export interface LoadedScenario {

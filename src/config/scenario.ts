@@ -6,7 +6,7 @@ import { durationSchema, durationWithDefault } from './duration.js';
 import { generatorSpecSchema } from './generators.js';
 import { IdPatternError, parseIdPattern } from './id-pattern.js';
 
-export const TARGET_KINDS = ['emulator', 'iot-central', 'mqtt'] as const;
+export const TARGET_KINDS = ['emulator', 'iot-central', 'iot-hub', 'mqtt'] as const;
 export type TargetKind = (typeof TARGET_KINDS)[number];
 
 export const AUTH_KINDS = ['sas', 'x509', 'connectionString'] as const;
@@ -188,6 +188,66 @@ export const iotCentralTargetSchema = z
   })
   .describe('An Azure IoT Central application.');
 
+const x509CaSchema = z
+  .strictObject({
+    caCert: filePath('PEM certificate of the CA registered in the X.509 enrollment group'),
+    caKey: filePath('PEM private key of that CA, used to issue one leaf certificate per device'),
+  })
+  .describe('For groups with auth: x509.');
+
+export const iotHubDpsSchema = z
+  .strictObject({
+    idScope: z.string().min(1).describe('The ID scope of the Device Provisioning Service linked to the hub.'),
+    globalEndpoint: z
+      .string()
+      .min(1)
+      .default('global.azure-devices-provisioning.net')
+      .describe('The DPS endpoint, host or host:port (default global.azure-devices-provisioning.net, port 8883).'),
+    groupKeys: z
+      .strictObject({
+        devices: groupKeySchema
+          .optional()
+          .describe('The symmetric-key enrollment group of plain and downstream devices.'),
+        edgeDevices: groupKeySchema.optional().describe('The symmetric-key enrollment group of IoT Edge devices.'),
+      })
+      .optional()
+      .describe('Enrollment group keys; each device key is derived from its group key and its id.'),
+    x509: x509CaSchema.optional(),
+  })
+  .describe('A DPS in front of the hub: identities register through it instead of connecting straight to the hub.');
+
+export const iotHubTargetSchema = z
+  .strictObject({
+    connectionString: z
+      .string()
+      .min(1)
+      .describe(
+        'A service connection string of the hub (HostName=…;SharedAccessKeyName=…;SharedAccessKey=…), of a policy ' +
+          'with registry write and service connect rights (iothubowner). Use "${IOTHUB_CONNECTION_STRING}".',
+      ),
+    ca: filePath(
+      "PEM file of the CA(s) to trust for the hub and its DPS instead of the system's: the emulator's ca.pem",
+    ).optional(),
+    mqttEndpoint: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Where devices connect over MQTT, host:port (default: the HostName's host on 8883). The emulator's is " +
+          'localhost:<mqttPort> of its info file.',
+      ),
+    registryOperationsPerMinute: z
+      .number()
+      .positive({ error: 'expected a number > 0' })
+      .default(100)
+      .describe(
+        'Identity-registry calls per minute edgefleet allows itself (default 100: the S1/S2 throttle of one unit); ' +
+          'each bulk call creates or deletes up to 100 identities.',
+      ),
+    dps: iotHubDpsSchema.optional(),
+  })
+  .describe('An Azure IoT Hub, reached through its service API (and optionally through its DPS).');
+
 export const mqttTargetSchema = z
   .strictObject({
     host: z.string().min(1).describe('Broker host name or address.'),
@@ -229,6 +289,7 @@ export const mqttTargetSchema = z
 
 export type IotCentralTargetSettings = z.output<typeof iotCentralTargetSchema>;
 export type MqttTargetSettings = z.output<typeof mqttTargetSchema>;
+export type IotHubTargetSettings = z.output<typeof iotHubTargetSchema>;
 
 // --- what a device does ------------------------------------------------------------------------------------
 
@@ -719,6 +780,7 @@ export const scenarioSchema = z
       .strictObject({
         emulator: emulatorTargetSchema.optional(),
         'iot-central': iotCentralTargetSchema.optional(),
+        'iot-hub': iotHubTargetSchema.optional(),
         mqtt: mqttTargetSchema.optional(),
       })
       .optional()

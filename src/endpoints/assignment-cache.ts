@@ -56,7 +56,7 @@ interface CacheFile {
 
 /** The scope of a target's assignments; undefined for a target without DPS (mqtt). */
 export function cacheScopeOf(target: Target): CacheScope | undefined {
-  if (target.kind === 'mqtt') return undefined;
+  if (target.kind === 'mqtt' || target.dps === undefined) return undefined;
   const { host, port, idScope } = target.dps;
   if (target.kind === 'emulator') {
     return { target: 'emulator', idScope, hubNow: port === 8883 ? host : `${host}:${port}` };

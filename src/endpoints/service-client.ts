@@ -13,7 +13,24 @@ export interface CommandResult {
   response: unknown;
 }
 
-export class ServiceClient {
+/** What a profile's actions and the smoke checks ask of a target's service side, whichever API it has. */
+export interface ServiceActions {
+  invokeCommand(
+    deviceId: string,
+    command: string,
+    request: unknown,
+    opts?: { moduleId?: string; component?: string; responseTimeoutSeconds?: number },
+  ): Promise<CommandResult>;
+  /** Writes desired properties; resolves with the desired version when the target says it. */
+  writeProperties(
+    deviceId: string,
+    patch: Record<string, unknown>,
+    opts?: { moduleId?: string; component?: string },
+  ): Promise<number | undefined>;
+  sendC2D(deviceId: string, data: unknown, properties: Record<string, string>): Promise<void>;
+}
+
+export class ServiceClient implements ServiceActions {
   constructor(
     private readonly endpoint: ServiceEndpoint,
     private readonly timeoutMs = 60_000,

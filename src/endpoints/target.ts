@@ -1,10 +1,17 @@
 // How identities reach a target. Plain data: it crosses into worker threads as it is.
 
-/** IoT Central or the embedded emulator: DPS, IoT Hub over MQTT, and an IoT Central-shaped REST API. */
+/**
+ * IoT Central, the embedded emulator, or an IoT Hub: DPS (not for an IoT Hub without one), IoT Hub over MQTT, and a
+ * service API (IoT Central-shaped REST, or the hub's own).
+ */
 export interface AzureTarget {
-  kind: 'emulator' | 'iot-central';
-  dps: { host: string; port: number; idScope: string };
-  /** Primary keys of the two symmetric-key enrollment groups, from which device keys derive. */
+  kind: 'emulator' | 'iot-central' | 'iot-hub';
+  /** Where identities register; undefined for an IoT Hub without DPS (`direct`). */
+  dps?: { host: string; port: number; idScope: string };
+  /**
+   * Primary keys from which device keys derive: of the two symmetric-key enrollment groups, or, for an IoT Hub
+   * without DPS, the keys edgefleet derives from the hub policy's key and puts in the registry.
+   */
   groupKeys: { devices: string; edgeDevices: string };
   /** CA that issues leaf certificates for X.509 devices (PEM). */
   x509Ca?: { certPem: string; keyPem: string };
@@ -20,6 +27,20 @@ export interface AzureTarget {
    * traffic shaping or quota, both `throttled` (transport/errors.ts). Without limits both stay `server`/`network`.
    */
   limited?: boolean;
+  /** An IoT Hub's service API (registry, twins, methods) with a shared access policy. */
+  hubService?: HubServiceEndpoint;
+  /** No DPS: identities are in the hub's registry already and connect to `hubHost`, dialling `dial` (host:port). */
+  direct?: { hubHost: string; dial: string };
+}
+
+/** An IoT Hub's service endpoint: `https://{hostName}` signed with a policy's key (secrets: they stay in memory). */
+export interface HubServiceEndpoint {
+  /** The connection string's HostName, with its port when it has one. */
+  hostName: string;
+  policyName: string;
+  key: string;
+  /** The CA(s) to trust (PEM) instead of the system's, as the devices' connections do. */
+  caPem?: string;
 }
 
 /** Any MQTT broker: topics, client id and user name from templates with {deviceId}, {group} (and {moduleId}). */

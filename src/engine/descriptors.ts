@@ -27,7 +27,7 @@ const DEFAULT_PORTS = 28_232;
 export interface DescriptorInput {
   identities: readonly Pick<PlannedIdentity, 'kind' | 'group'>[];
   groups: readonly LoadedGroup[];
-  target: 'emulator' | 'iot-central' | 'mqtt';
+  target: 'emulator' | 'iot-central' | 'iot-hub' | 'mqtt';
   arrivals: Arrivals;
   workers: number;
   /** The embedded emulator runs in a child process with the same limit. */

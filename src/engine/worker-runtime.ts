@@ -3,7 +3,7 @@
 // worker thread (worker.ts), or in the coordinator's own thread on a MessageChannel port (tests).
 import { getHeapStatistics } from 'node:v8';
 import type { SchedulerClock } from '../core/scheduler.js';
-import { ServiceClient } from '../endpoints/service-client.js';
+import { serviceActionsFor } from '../endpoints/service-actions.js';
 import type { DeviceDetail, StateCounts } from '../metrics/types.js';
 import { ActionRunner } from '../sim/actions.js';
 import { buildActions, buildFleet, type BuiltThing } from '../sim/build.js';
@@ -114,8 +114,8 @@ export class WorkerRuntime {
       built.plan.arrivalAt = startAt + built.arrivalOffsetMs;
       if (Number.isFinite(built.plan.arrivalAt)) scheduler.at(built.plan.arrivalAt, () => this.arrive(built));
     }
-    if (init.target.kind !== 'mqtt' && init.target.service !== undefined) {
-      const service = new ServiceClient(init.target.service);
+    const service = serviceActionsFor(init.target);
+    if (service !== undefined) {
       this.actions = new ActionRunner(scheduler, this.fleet.metrics, service, this.things, this.random);
       for (const spec of buildActions(init)) this.actions.schedule(spec, init.actionShare, startAt, endAt);
     }

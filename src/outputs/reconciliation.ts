@@ -30,6 +30,15 @@ export function reconciliationOutput(service: NonNullable<AzureTarget['service']
   };
 }
 
+/** For a target that cannot tell what it received: the report says reconciliation is not available, and why. */
+export function reconciliationUnavailable(why: string): Output {
+  return {
+    name: 'reconciliation',
+    finish: () =>
+      Promise.resolve({ reconciliation: { available: false, note: `not available for this target: ${why}` } }),
+  };
+}
+
 const receivedBy = (stats: EmulatorStatsDocument) =>
   Object.fromEntries(Object.entries(stats.identities).map(([id, s]) => [id, s.messagesReceived]));
 

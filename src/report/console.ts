@@ -113,6 +113,8 @@ function healthLines(summary: RunSummary, { green, red, yellow }: Painter): stri
   if (r !== null && typeof r.acknowledgedNotReceived === 'number') {
     const line = `target    received ${r.received ?? '?'} of ${r.acknowledged ?? '?'} acknowledged; acknowledged but not received ${r.acknowledgedNotReceived}`;
     lines.push(r.acknowledgedNotReceived === 0 ? green(line) : red(line));
+  } else if (r !== null && typeof r.note === 'string') {
+    lines.push(`target    reconciliation ${r.note}`);
   }
   const rec = summary.recording;
   if (rec.rejectedSamples > 0 || rec.clampedSamples > 0) {

@@ -1,7 +1,7 @@
 // Service-side actions of a profile (commands, property writes, C2D), paced in the open model: each has an
 // intended time from its rate, and latency is measured from it. Each worker performs its share of the
 // fleet-wide rate on its own connected devices.
-import type { ServiceClient } from '../endpoints/service-client.js';
+import type { ServiceActions } from '../endpoints/service-client.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import { classify } from '../transport/errors.js';
 import type { Scheduler } from '../core/scheduler.js';
@@ -41,7 +41,7 @@ export class ActionRunner {
   constructor(
     private readonly scheduler: Scheduler,
     private readonly metrics: MetricsRecorder,
-    private readonly service: ServiceClient,
+    private readonly service: ServiceActions,
     private readonly things: { thing: SimThing; group: string }[],
     private readonly random: () => number,
   ) {}

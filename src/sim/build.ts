@@ -236,7 +236,7 @@ function identityTranslation(
       arrivalAt,
       random: seededRandom(sensorSeed),
     };
-    const auth: DeviceAuth = { kind: 'dps-sas', deviceKey: deriveDeviceKey(target.groupKeys.devices, sensorId) };
+    const auth = sasAuth(target, target.groupKeys.devices, sensorId);
     const behaviour = deviceBehaviour(source, sensorSeed);
     return new SimDevice(ctx, target, plan, auth, behaviour, undefined, { gatewayId, moduleId });
   };
@@ -248,6 +248,16 @@ function identityTranslation(
   };
 }
 
+/**
+ * A key derived from a group key: registered through DPS, or, against an IoT Hub without DPS, the key edgefleet put in
+ * the registry, used straight with the hub.
+ */
+function sasAuth(target: AzureTarget, groupKey: string, deviceId: string): DeviceAuth {
+  const deviceKey = deriveDeviceKey(groupKey, deviceId);
+  if (target.direct === undefined) return { kind: 'dps-sas', deviceKey };
+  return { kind: 'direct-sas', hubHost: target.direct.hubHost, deviceKey, gatewayHost: target.direct.dial };
+}
+
 async function deviceAuth(
   group: LoadedGroup,
   identity: PlannedIdentity,
@@ -256,7 +266,7 @@ async function deviceAuth(
 ): Promise<DeviceAuth> {
   switch (group.config.auth) {
     case 'sas':
-      return { kind: 'dps-sas', deviceKey: deriveDeviceKey(groupKey, identity.deviceId) };
+      return sasAuth(target, groupKey, identity.deviceId);
     case 'x509': {
       if (target.x509Ca === undefined)
         throw new Error(`group "${group.name}" uses X.509 but the target has no CA to issue certificates from`);
@@ -459,8 +469,7 @@ async function downstreamAuth(
   identity: PlannedIdentity,
   target: AzureTarget,
 ): Promise<DeviceAuth> {
-  if (group.config.auth === 'sas')
-    return { kind: 'dps-sas', deviceKey: deriveDeviceKey(target.groupKeys.devices, identity.deviceId) };
+  if (group.config.auth === 'sas') return sasAuth(target, target.groupKeys.devices, identity.deviceId);
   if (target.x509Ca === undefined)
     throw new Error(`group "${group.name}" uses X.509 but the target has no CA to issue certificates from`);
   const leaf = await issueLeafCertificate(target.x509Ca, identity.deviceId);

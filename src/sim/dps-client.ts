@@ -151,6 +151,7 @@ export async function provision(
   localAddress: string | undefined,
   pacing: DpsPacing,
 ): Promise<Assignment> {
+  if (target.dps === undefined) throw new ClassifiedError('protocol', `${registrationId}: this target has no DPS`);
   const { idScope, host, port } = target.dps;
   const expiry = Math.floor(Date.now() / 1000) + TOKEN_TTL_SECONDS;
   const resourceUri = sasResource.registration(idScope, registrationId);

@@ -1,7 +1,8 @@
 // What one smoke check is, what it needs from the run, and how it waits for what it expects.
 import type { LoadedScenario } from '../config/load.js';
 import type { PlannedIdentity } from '../config/plan.js';
-import type { ServiceClient } from '../endpoints/service-client.js';
+import type { HubServiceClient } from '../endpoints/hub-service-client.js';
+import type { ServiceActions } from '../endpoints/service-client.js';
 import type { RunSummary } from '../report/summary.js';
 import type { SmokeApi } from './api.js';
 
@@ -17,10 +18,13 @@ export interface Verdict {
 export interface CheckContext {
   loaded: LoadedScenario;
   identities: readonly PlannedIdentity[];
-  targetKind: 'emulator' | 'iot-central' | 'mqtt';
+  targetKind: 'emulator' | 'iot-central' | 'iot-hub' | 'mqtt';
   /** undefined when the target has no service API (IoT Central without an API token). */
-  service: ServiceClient | undefined;
+  service: ServiceActions | undefined;
+  /** The IoT Central-shaped REST API's reads (not an IoT Hub's). */
   api: SmokeApi | undefined;
+  /** An IoT Hub's service API, whose twins and registry answer what the IoT Central-shaped reads would. */
+  hub?: HubServiceClient;
   /** Epoch ms after which a check stops waiting and fails with what it saw last. */
   deadline: number;
   /** Set for checks that run after the fleet has stopped. */
@@ -38,6 +42,8 @@ export interface CheckDefinition {
   needsService: boolean;
   /** Only the emulator can answer it (e.g. its /stats); skipped against other targets. */
   emulatorOnly?: boolean;
+  /** Why an IoT Hub cannot answer it (e.g. it reads back telemetry, which only IoT Central keeps); skipped there. */
+  notOnHub?: string;
   run(ctx: CheckContext): Promise<Verdict>;
 }
 

@@ -1,7 +1,8 @@
 // The checks a person would make in the application after bringing up one gateway of a pattern. Each factory
 // returns a CheckDefinition; patterns.ts says which checks each pattern runs, on which group and names.
 import { fail, isRecord, pass, shown, until, type CheckContext, type CheckDefinition, type Verdict } from './check.js';
-import { SmokeApi } from './api.js';
+import { SmokeApi, type ApiReply } from './api.js';
+import type { HubServiceClient } from '../endpoints/hub-service-client.js';
 
 /** The first identity of a group: smoke fleets have one gateway. */
 function firstOf(ctx: CheckContext, group: string): string {
@@ -13,6 +14,69 @@ function firstOf(ctx: CheckContext, group: string): string {
 function api(ctx: CheckContext): SmokeApi {
   if (ctx.api === undefined) throw new Error('no service API');
   return ctx.api;
+}
+
+const TELEMETRY_NOT_ON_HUB =
+  "telemetry is read back from IoT Central's API; an IoT Hub keeps none to read (it hands it on to its Event " +
+  'Hub-compatible endpoint, over AMQP)';
+
+/**
+ * A device's (or module's) properties as IoT Central shows them, or, on an IoT Hub, the reported section of its twin
+ * (the same names: IoT Central's view is the reported section with acknowledgements unwrapped).
+ */
+async function reportedOf(ctx: CheckContext, deviceId: string, moduleId?: string): Promise<ApiReply> {
+  if (ctx.hub === undefined) return api(ctx).get(`${SmokeApi.devicePath(deviceId, moduleId)}/properties`);
+  try {
+    const twin = await ctx.hub.getTwin(deviceId, moduleId);
+    return { status: 200, json: twin.properties?.reported ?? {} };
+  } catch (err) {
+    return { status: (err as { status?: number }).status ?? 0, json: (err as Error).message };
+  }
+}
+
+interface Ack {
+  ackCode: unknown;
+  ackVersion: unknown;
+  value: unknown;
+}
+
+/** The acknowledgement of a writable property: IoT Central's $metadata, or the twin's reported `{value, ac, av}`. */
+async function ackOf(
+  ctx: CheckContext,
+  deviceId: string,
+  moduleId: string | undefined,
+  property: string,
+): Promise<Ack | { status: number } | undefined> {
+  const r = await reportedOf(ctx, deviceId, moduleId);
+  if (r.status !== 200) return { status: r.status };
+  const body = isRecord(r.json) ? r.json : {};
+  if (ctx.hub !== undefined) {
+    const reported = isRecord(body[property]) ? body[property] : {};
+    return { ackCode: reported.ac, ackVersion: reported.av, value: reported.value };
+  }
+  const meta = isRecord(body.$metadata) && isRecord(body.$metadata[property]) ? body.$metadata[property] : {};
+  return { ackCode: meta.ackCode, ackVersion: meta.ackVersion, value: body[property] };
+}
+
+/** The gateway's relationships in IoT Central's API: the ids they point at, or what went wrong. */
+async function relationshipTargets(ctx: CheckContext, gateway: string): Promise<string[] | string> {
+  const r = await api(ctx).get(`${SmokeApi.devicePath(gateway)}/relationships`);
+  if (r.status !== 200) return `HTTP ${r.status} ${shown(r.json)}`;
+  return (isRecord(r.json) && Array.isArray(r.json.value) ? r.json.value : []).map((rel: unknown) =>
+    isRecord(rel) ? String(rel.target) : '?',
+  );
+}
+
+/** On an IoT Hub: which of these devices have the gateway's scope among their parent scopes. */
+async function children(hub: HubServiceClient, gateway: string, ids: readonly string[]): Promise<string[] | string> {
+  const scope = (await hub.getDevice(gateway)).deviceScope;
+  if (scope === undefined) return `${gateway} has no deviceScope`;
+  const found: string[] = [];
+  for (const id of ids) {
+    const device = await hub.getDevice(id).catch(() => undefined);
+    if (device?.parentScopes?.includes(scope) === true || device?.deviceScope === scope) found.push(id);
+  }
+  return found;
 }
 
 const where = (deviceId: string, moduleId?: string) => (moduleId === undefined ? deviceId : `${deviceId}/${moduleId}`);
@@ -28,7 +92,7 @@ export function modulesRunning(group: string, modules: string[]): CheckDefinitio
       const device = firstOf(ctx, group);
       const expected = `${device}: ${['edgeHub', ...modules].map((m) => `${m}=running`).join(', ')}`;
       return until(ctx.deadline, expected, async () => {
-        const r = await api(ctx).get(`${SmokeApi.devicePath(device, '$edgeAgent')}/properties`);
+        const r = await reportedOf(ctx, device, '$edgeAgent');
         if (r.status !== 200) return fail(expected, `GET $edgeAgent properties: HTTP ${r.status} ${shown(r.json)}`);
         const body = isRecord(r.json) ? r.json : {};
         const status = (section: unknown, name: string) => {
@@ -63,6 +127,7 @@ export function moduleTelemetry(
     describe: `telemetry ${names} arrives as the module's own ({device}/${moduleId}), not as the device's${kinds}`,
     when: 'live',
     needsService: true,
+    notOnHub: TELEMETRY_NOT_ON_HUB,
     run: async (ctx) => {
       const device = firstOf(ctx, group);
       const expected = `${names} under ${where(device, moduleId)}, none under ${device}${kinds}`;
@@ -111,7 +176,7 @@ export function sensorsReported(group: string, moduleId: string, sensorIds: stri
       const device = firstOf(ctx, group);
       const expected = `${where(device, moduleId)} sensors: ${sensorIds.map((id) => `${id} readings > 0`).join(', ')}`;
       return until(ctx.deadline, expected, async () => {
-        const r = await api(ctx).get(`${SmokeApi.devicePath(device, moduleId)}/properties`);
+        const r = await reportedOf(ctx, device, moduleId);
         if (r.status !== 200) return fail(expected, `GET properties: HTTP ${r.status}`);
         const sensors = isRecord(r.json) && isRecord(r.json.sensors) ? r.json.sensors : {};
         const readings = (id: string) => {
@@ -200,18 +265,15 @@ export function writableAcknowledged(opts: {
       if (!written.passed) return written;
       const expected = `${target} ${opts.property}: ackCode 200, ackVersion ${version ?? '(the desired version)'}, value ${shown(opts.value)}`;
       return until(ctx.deadline, expected, async () => {
-        const r = await api(ctx).get(`${SmokeApi.devicePath(device, opts.moduleId)}/properties`);
-        if (r.status !== 200) return fail(expected, `GET properties: HTTP ${r.status}`);
-        const body = isRecord(r.json) ? r.json : {};
-        const meta =
-          isRecord(body.$metadata) && isRecord(body.$metadata[opts.property])
-            ? (body.$metadata[opts.property] as Record<string, unknown>)
-            : {};
-        const seen = `ackCode ${shown(meta.ackCode)}, ackVersion ${shown(meta.ackVersion)}, value ${shown(body[opts.property])}`;
+        const r = await ackOf(ctx, device, opts.moduleId, opts.property);
+        if (r === undefined) return fail(expected, 'GET properties: no answer');
+        if ('status' in r) return fail(expected, `GET properties: HTTP ${r.status}`);
+        const meta = r;
+        const seen = `ackCode ${shown(meta.ackCode)}, ackVersion ${shown(meta.ackVersion)}, value ${shown(meta.value)}`;
         const ok =
           meta.ackCode === 200 &&
           (version === undefined || meta.ackVersion === version) &&
-          JSON.stringify(body[opts.property]) === JSON.stringify(opts.value);
+          JSON.stringify(meta.value) === JSON.stringify(opts.value);
         // An acknowledgement of this write (or a later one) with another code is the device's answer.
         const answered = typeof meta.ackVersion === 'number' && version !== undefined && meta.ackVersion >= version;
         return { passed: ok, expected, seen, final: answered };
@@ -236,11 +298,9 @@ export function gatewayRelationship(
       const wanted = Array.from({ length: count }, (_, i) => idOf(gateway, i + 1));
       const expected = `${gateway} → ${wanted.join(', ')}`;
       return until(ctx.deadline, expected, async () => {
-        const r = await api(ctx).get(`${SmokeApi.devicePath(gateway)}/relationships`);
-        if (r.status !== 200) return fail(expected, `HTTP ${r.status} ${shown(r.json)}`);
-        const targets = (isRecord(r.json) && Array.isArray(r.json.value) ? r.json.value : []).map((rel: unknown) =>
-          isRecord(rel) ? String(rel.target) : '?',
-        );
+        const targets =
+          ctx.hub === undefined ? await relationshipTargets(ctx, gateway) : await children(ctx.hub, gateway, wanted);
+        if (typeof targets === 'string') return fail(expected, targets);
         const ok = wanted.every((w) => targets.includes(w));
         return {
           passed: ok,
@@ -264,6 +324,7 @@ export function downstreamTelemetry(
     describe: `"${telemetry}" telemetry of each downstream identity arrives under its own id, not the gateway's`,
     when: 'live',
     needsService: true,
+    notOnHub: TELEMETRY_NOT_ON_HUB,
     run: async (ctx) => {
       const gateway = firstOf(ctx, group);
       const ids = Array.from({ length: count }, (_, i) => idOf(gateway, i + 1));
@@ -363,7 +424,9 @@ function ledgerVerdict(ctx: CheckContext, allowExpired: boolean): Verdict {
   const rec = s.reconciliation;
   const seen =
     `generated ${l.generated} = acknowledged ${l.acknowledged} + failed ${l.failed} + expired ${l.expired} + dropped ${l.dropped} + inFlight ${l.inFlight}` +
-    (rec ? `; acknowledgedNotReceived ${rec.acknowledgedNotReceived}` : '');
+    (typeof rec?.acknowledgedNotReceived === 'number'
+      ? `; acknowledgedNotReceived ${rec.acknowledgedNotReceived}`
+      : '');
   const ok =
     l.balanced &&
     sum === l.generated &&

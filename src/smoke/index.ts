@@ -14,7 +14,7 @@ export { SMOKE_PATTERNS, PATTERN_NAMES } from './patterns.js';
 export const BUNDLED_SCENARIOS = fileURLToPath(new URL('../../scenarios/smoke/', import.meta.url));
 
 export interface SmokeCommandOptions {
-  target?: 'emulator' | 'iot-central';
+  target?: 'emulator' | 'iot-central' | 'iot-hub';
   targetInfo?: string;
   patterns: string[];
   junit?: string;

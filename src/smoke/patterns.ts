@@ -23,6 +23,8 @@ export interface SmokePattern {
   scenario: string;
   /** False while the engine of this build cannot run the pattern: its checks are listed as skipped. */
   available: boolean;
+  /** Why the pattern is IoT Central's only: skipped against an IoT Hub. */
+  notOnHub?: string;
   checks: CheckDefinition[];
 }
 
@@ -72,6 +74,9 @@ export const SMOKE_PATTERNS: readonly SmokePattern[] = [
     describe: 'a protocol-translation module reading Modbus and BLE sensors that have no cloud identity',
     scenario: 'protocol-translation.yaml',
     available: true,
+    notOnHub:
+      "its checks read the telemetry each sensor's readings arrive as, which IoT Central keeps and an IoT Hub " +
+      'does not (it hands telemetry on to its Event Hub-compatible endpoint, over AMQP)',
     checks: [
       modulesRunning('protocol-gateway', ['ProtocolTranslator']),
       moduleTelemetry('protocol-gateway', 'ProtocolTranslator', ['sensorId', 'sensorKind'], {
@@ -95,6 +100,9 @@ export const SMOKE_PATTERNS: readonly SmokePattern[] = [
       'an identity-translation module giving each of 3 sensors its own identity (iotcGateway with iotcModuleId)',
     scenario: 'identity-translation.yaml',
     available: true,
+    notOnHub:
+      'its module registers each sensor through DPS with iotcGateway/iotcModuleId, an IoT Central payload; ' +
+      'against an IoT Hub the sensors are registry identities like any downstream device (the transparent pattern)',
     checks: [
       modulesRunning('identity-gateway', ['IdentityTranslator']),
       gatewayRelationship('identity-gateway', 3, sensorOf),

@@ -9,8 +9,11 @@ import { runScenario } from '../api/run-scenario.js';
 import type { EmulatorInfo } from '../emulator/index.js';
 import { resolveTarget } from '../endpoints/resolve.js';
 import { readInfoFile, spawnEmulator, targetFromInfo } from '../endpoints/emulator-target.js';
-import { ServiceClient } from '../endpoints/service-client.js';
+import { HubServiceClient } from '../endpoints/hub-service-client.js';
+import { cleanupHubIdentities } from '../endpoints/hub-registry.js';
+import { serviceActionsFor } from '../endpoints/service-actions.js';
 import type { Target } from '../endpoints/target.js';
+import type { Output } from '../outputs/output.js';
 import type { RunSummary } from '../report/summary.js';
 import { SmokeApi } from './api.js';
 import type { CheckContext, CheckDefinition, CheckResult } from './check.js';
@@ -19,7 +22,7 @@ import type { SmokePattern } from './patterns.js';
 export interface SmokeOptions {
   patterns: readonly SmokePattern[];
   scenariosDir: string;
-  target?: 'emulator' | 'iot-central';
+  target?: 'emulator' | 'iot-central' | 'iot-hub';
   targetInfo?: string;
   stateDir: string;
   reportsDir: string;
@@ -43,10 +46,14 @@ export async function runSmoke(options: SmokeOptions): Promise<CheckResult[]> {
     results.push(r);
     options.onResult?.(r);
   };
-  const runnable = options.patterns.filter((p) => p.available);
-  for (const p of options.patterns.filter((x) => !x.available)) {
+  const skipped = (p: SmokePattern) =>
+    !p.available ? NOT_AVAILABLE : options.target === 'iot-hub' && p.notOnHub ? `skipped: ${p.notOnHub}` : undefined;
+  const runnable = options.patterns.filter((p) => skipped(p) === undefined);
+  for (const p of options.patterns) {
+    const why = skipped(p);
+    if (why === undefined) continue;
     for (const c of p.checks)
-      report({ pattern: p.name, check: c.name, status: 'skip', expected: '', seen: NOT_AVAILABLE, ms: 0 });
+      report({ pattern: p.name, check: c.name, status: 'skip', expected: '', seen: why, ms: 0 });
   }
   // Every scenario loads before anything starts: a bad one is a configuration error (exit 2).
   const loaded = await Promise.all(
@@ -97,6 +104,8 @@ async function checkTarget(
 }
 
 type PatternOptions = SmokeOptions & {
+  /** Outputs of the pattern's run besides the report. */
+  outputs?: Output[];
   deadline: number;
   report: (r: CheckResult) => void;
   log: (line: string) => void;
@@ -118,13 +127,23 @@ async function runPattern(
   // A pattern whose profile has events (an outage) runs its whole profile; otherwise it stops once the live checks
   // are decided.
   const runsWholeProfile = loaded.profile.events.length > 0;
-  const liveDone = Promise.all(live.map((c) => decide(c, ctx))).then(() => {
+  // On a hub no check reads telemetry back, so the run also waits for a first acknowledged message: the ledger then
+  // has something to balance.
+  const acknowledged = firstAcknowledged();
+  const waits = [...live.map((c) => decide(c, ctx)), ...(ctx.hub === undefined ? [] : [acknowledged.reached])];
+  const liveDone = Promise.all(waits).then(() => {
     if (!runsWholeProfile) stop();
   });
   const budget = setTimeout(stop, Math.max(0, ctx.deadline - Date.now()));
   let outcome: RunOutcome;
   try {
-    outcome = await runFleetOf(pattern.name, loaded, emulator, o, stopper.signal);
+    outcome = await runFleetOf(
+      pattern.name,
+      loaded,
+      emulator,
+      { ...o, outputs: [acknowledged.output] },
+      stopper.signal,
+    );
   } finally {
     clearTimeout(budget);
     stop();
@@ -136,18 +155,38 @@ async function runPattern(
       o.report({ pattern: pattern.name, check: c.name, status: 'fail', expected: c.describe, seen, ms: 0 });
     } else await decide(c, { ...ctx, ...(outcome.summary === undefined ? {} : { summary: outcome.summary }) });
   }
+  if (ctx.hub !== undefined) await leaveHubAsFound(ctx.hub, loaded.scenario.name, pattern.name, o.log);
+}
+
+/** On an IoT Hub, what the pattern's run created in the registry goes again (as `edgefleet cleanup` would). */
+async function leaveHubAsFound(
+  hub: HubServiceClient,
+  scenario: string,
+  pattern: string,
+  log: (line: string) => void,
+): Promise<void> {
+  try {
+    const outcome = await cleanupHubIdentities(hub, scenario);
+    if (outcome.failed.length > 0) log(`${pattern}: ${outcome.failed.length} identities could not be deleted`);
+  } catch (err) {
+    log(`${pattern}: could not delete the identities it created: ${(err as Error).message}`);
+  } finally {
+    hub.close();
+  }
 }
 
 /** What the checks can look at while the fleet runs. */
 function checkContext(loaded: LoadedScenario, target: Target, deadline: number): CheckContext {
   const fleet = planFleet({ scenario: loaded.scenario, profile: loaded.profile, durationMs: loaded.durationMs });
-  const service = target.kind !== 'mqtt' && target.service !== undefined ? target.service : undefined;
+  const central = target.kind !== 'mqtt' && target.service !== undefined ? target.service : undefined;
+  const hub = target.kind === 'iot-hub' && target.hubService !== undefined ? target.hubService : undefined;
   return {
     loaded,
     identities: fleet.identities,
     targetKind: target.kind,
-    service: service === undefined ? undefined : new ServiceClient(service, 15_000),
-    api: service === undefined ? undefined : new SmokeApi(service),
+    service: serviceActionsFor(target, 15_000),
+    api: central === undefined ? undefined : new SmokeApi(central),
+    ...(hub === undefined ? {} : { hub: new HubServiceClient(hub, 15_000) }),
     // Leave time for the drain and the after-checks within the budget.
     deadline: deadline - loaded.profile.drain - 3000,
   };
@@ -162,6 +201,7 @@ function decider(
   const skipReason = (c: CheckDefinition): string | undefined => {
     if (c.needsService && ctx.service === undefined) return `skipped: the ${ctx.targetKind} target has no service API`;
     if (c.emulatorOnly === true && ctx.targetKind !== 'emulator') return 'skipped: only the emulator can tell';
+    if (c.notOnHub !== undefined && ctx.targetKind === 'iot-hub') return `skipped: ${c.notOnHub}`;
     return undefined;
   };
   return async (c, context) => {
@@ -180,6 +220,19 @@ function decider(
       report({ pattern, check: c.name, status: 'fail', expected: c.describe, seen, ms: Date.now() - at });
     }
   };
+}
+
+/** An output whose `reached` resolves once the target has acknowledged a first message of the run. */
+function firstAcknowledged(): { output: Output; reached: Promise<void> } {
+  let done: () => void = () => {};
+  const reached = new Promise<void>((resolve) => (done = resolve));
+  const output: Output = {
+    name: 'first-acknowledged',
+    snapshot: (s) => {
+      if (s.aggregate.ledger().acknowledged > 0) done();
+    },
+  };
+  return { output, reached };
 }
 
 /** The run's summary, or why there is none. */
@@ -205,6 +258,7 @@ async function runFleetOf(
         if (level === 'error') o.log(`${pattern}: ${message}`);
       },
       signal,
+      ...(o.outputs === undefined ? {} : { outputs: o.outputs }),
       ...(emulator === undefined ? {} : { emulator }),
     });
     return { summary: result.summary };

@@ -463,10 +463,10 @@ describe('profiles', () => {
 describe('the command line', () => {
   it('reports bad overrides as command-line problems', async () => {
     const error = await configError(() =>
-      loadScenario('scenarios/quickstart.yaml', { target: 'iot-hub', duration: 'soon', seed: 1.5, profile: 'nope' }),
+      loadScenario('scenarios/quickstart.yaml', { target: 'iot-edge', duration: 'soon', seed: 1.5, profile: 'nope' }),
     );
     expect(error.message).toContain(
-      'command line: --target: expected one of emulator | iot-central | mqtt, got "iot-hub"',
+      'command line: --target: expected one of emulator | iot-central | iot-hub | mqtt, got "iot-edge"',
     );
     expect(error.message).toContain('command line: --duration: expected a duration such as "30s"');
     expect(error.message).toContain('command line: --seed: expected a whole number, got 1.5');

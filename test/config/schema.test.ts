@@ -10,7 +10,7 @@ describe('JSON Schema', () => {
     expect(schema.title).toBe('edgefleet scenario');
     expect(schema.required).toEqual(expect.arrayContaining(['name', 'fleet']));
     expect(schema.additionalProperties).toBe(false);
-    expect(schema.properties.target.enum).toEqual(['emulator', 'iot-central', 'mqtt']);
+    expect(schema.properties.target.enum).toEqual(['emulator', 'iot-central', 'iot-hub', 'mqtt']);
     expect(schema.properties.duration.description).toMatch(/overrides the profile/);
     const groups = schema.properties.fleet.items.oneOf as Json[];
     expect(groups.map((g) => g.properties.kind.const)).toEqual(['device', 'iotEdge']);
