@@ -1,6 +1,7 @@
 // The emulator's REST front end, shaped like IoT Central's data-plane API (docs/protocol.md §6.3): JSON over node:http,
 // authorized by an API token. It only maps HTTP onto CloudService and the registry; the MQTT front end does the rest.
 import type http from 'node:http';
+import { readBoundedBody } from './http-body.js';
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { parseWireJson, WireJsonError } from '../protocol/index.js';
 import { ServiceError, type CloudService, type CommandRecord, type MethodResult } from './service.js';
@@ -148,21 +149,11 @@ function pathSegments(pathname: string): string[] {
 
 /** Reads the body, draining (not buffering) past the limit so the client still gets its 413. */
 function readBody(req: http.IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_DRAIN_BYTES) req.destroy();
-      else if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (size > MAX_BODY_BYTES)
-        reject(new ServiceError(413, 'PayloadTooLarge', `the request body is over ${MAX_BODY_BYTES} bytes`));
-      else resolve(Buffer.concat(chunks));
-    });
-    req.on('error', reject);
-    req.on('close', () => reject(new ServiceError(400, 'BadRequest', 'the request body was cut short')));
+  return readBoundedBody(req, {
+    maxBytes: MAX_BODY_BYTES,
+    drainBytes: MAX_DRAIN_BYTES,
+    tooLarge: () => new ServiceError(413, 'PayloadTooLarge', `the request body is over ${MAX_BODY_BYTES} bytes`),
+    cutShort: () => new ServiceError(400, 'BadRequest', 'the request body was cut short'),
   });
 }
 

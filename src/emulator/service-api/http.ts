@@ -1,5 +1,6 @@
 // HTTP plumbing of the hub's service API: errors in IoT Hub's shape, JSON answers with their headers, bodies read
 // within a limit as wire JSON (no prototype keys, bounded nesting).
+import { readBoundedBody } from '../http-body.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { parseWireJson, WireJsonError } from '../../protocol/index.js';
@@ -83,20 +84,11 @@ const MAX_DRAIN_BYTES = 4 * MAX_SERVICE_BODY;
 
 /** Reads the body, draining (not buffering) past the limit; a body past the drain limit closes the connection. */
 function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_DRAIN_BYTES) req.destroy();
-      else if (size <= MAX_SERVICE_BODY) chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (size <= MAX_SERVICE_BODY) resolve(Buffer.concat(chunks));
-      else reject(new HubApiError(413, 'RequestEntityTooLarge', `the body is over ${MAX_SERVICE_BODY / 1024} KB`));
-    });
-    req.on('error', reject);
-    req.on('close', () => reject(badRequest('the request body was cut short')));
+  return readBoundedBody(req, {
+    maxBytes: MAX_SERVICE_BODY,
+    drainBytes: MAX_DRAIN_BYTES,
+    tooLarge: () => new HubApiError(413, 'RequestEntityTooLarge', `the body is over ${MAX_SERVICE_BODY / 1024} KB`),
+    cutShort: () => badRequest('the request body was cut short'),
   });
 }
 
