@@ -8,6 +8,7 @@ import { MetricsAggregate } from '../metrics/aggregate.js';
 import { readRun, runError, type RunFolder } from './read.js';
 import { storedThresholds, thresholdJudge, unionThresholds, type Rejudged, type StoredThreshold } from './rejudge.js';
 import { renderRunFolder, type RenderResult } from './render.js';
+import type { SaturationVerdict } from '../metrics/types.js';
 import type { Reconciliation, RunMeta, RunSummary, ShardInfo } from './summary.js';
 
 export interface MergeOptions {
@@ -65,12 +66,14 @@ export async function mergeRuns(dirs: readonly string[], options: MergeOptions):
 
   const runId = options.runId ?? basename(outDir);
   const meta = mergedMeta(runs, runId, warnings);
+  const verdict = mergedVerdict(runs);
   const extra = {
     mergedFrom: runs.map((r) => ({
       runId: r.runId,
       shard: r.summary?.shard ?? null,
       startedAt: r.summary?.startedAt ?? null,
     })),
+    ...(verdict === undefined ? {} : { verdict }),
   };
   const thresholds = unionThresholds(storedThresholds(runs.map((r) => r.summary)), options.thresholds ?? []);
   let judged: Rejudged | undefined;
@@ -90,6 +93,28 @@ export async function mergeRuns(dirs: readonly string[], options: MergeOptions):
     inputs: runs.map((r) => ({ dir: r.dir, runId: r.runId, shard: r.summary?.shard ?? null })),
     warnings,
     thresholds: judged,
+  };
+}
+
+/**
+ * The shards' saturation verdicts as one: a merged run whose generator saturated on any machine says so, each
+ * reason named with the run it came from (the figures of that shard are its generator's, and so part of the whole).
+ */
+function mergedVerdict(runs: readonly RunFolder[]): SaturationVerdict | undefined {
+  const judged = runs.filter((r) => r.summary?.verdict !== undefined);
+  const first = judged[0]?.summary?.verdict;
+  if (first === undefined) return undefined;
+  const saturated = judged.filter((r) => r.summary!.verdict!.generatorSaturated);
+  const label = (r: RunFolder) => {
+    const shard = r.summary?.shard;
+    return typeof shard === 'object' && shard !== null ? `shard ${shard.index + 1}/${shard.count}` : r.runId;
+  };
+  return {
+    generatorSaturated: saturated.length > 0,
+    reasons: saturated.flatMap((r) => r.summary!.verdict!.reasons.map((reason) => `${label(r)}: ${reason}`)),
+    phases: saturated.flatMap((r) => r.summary!.verdict!.phases),
+    advice: saturated[0]?.summary!.verdict!.advice ?? [],
+    bounds: first.bounds,
   };
 }
 

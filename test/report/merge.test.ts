@@ -163,6 +163,41 @@ describe('edgefleet report merge', () => {
     expect(res.summary.errors.throttled).toMatchObject({ count: 2, lastMessage: 'newer 429' });
   });
 
+  it("says the generator saturated when any shard's did, naming the shard; not when none did", async () => {
+    const { aggs } = shardedStream(2, 3);
+    const bounds = { latenessBoundMs: 200, busyPercent: 95, phaseSeconds: 5 };
+    const phase = { reason: 'lateness' as const, fromSeconds: 10, toSeconds: 16, stage: 'stage 1/1', peak: 850 };
+    const calm = { generatorSaturated: false, reasons: [], phases: [], advice: [], bounds };
+    const saturated = {
+      generatorSaturated: true,
+      reasons: ['scheduler lateness p99 up to 850 ms for 6 s'],
+      phases: [phase],
+      advice: ['more workers'],
+      bounds,
+    };
+    const write = (name: string, i: number, verdict: object) =>
+      renderRunFolder(
+        join(root, name),
+        aggs[i]!,
+        { runId: name, shard: { index: i, count: 2 } },
+        { extra: { verdict } },
+      );
+    await write('calm-1', 0, calm);
+    await write('calm-2', 1, calm);
+    const quiet = await mergeRuns([join(root, 'calm-1'), join(root, 'calm-2')], { outDir: join(root, 'm1') });
+    expect(quiet.summary.verdict).toMatchObject({ generatorSaturated: false, reasons: [] });
+    await write('late-2', 1, saturated);
+    const merged = await mergeRuns([join(root, 'calm-1'), join(root, 'late-2')], { outDir: join(root, 'm2') });
+    expect(merged.summary.verdict).toEqual({
+      generatorSaturated: true,
+      reasons: ['shard 2/2: scheduler lateness p99 up to 850 ms for 6 s'],
+      phases: [phase],
+      advice: ['more workers'],
+      bounds,
+    });
+    expect(await readFile(join(root, 'm2', 'report.html'), 'utf8')).toContain('id="verdict"');
+  });
+
   it("judges the runs' thresholds again on the merged numbers, with any given besides", async () => {
     const { aggs } = shardedStream(2, 3);
     // Each shard held its threshold alone; the count over the fleet is what is judged after the merge.
