@@ -322,8 +322,13 @@ export class MqttFront implements DeviceChannel {
    */
   private admitConnect(client: Client, done: ConnectDone): void {
     const s = this.sessions.get(client);
+    // Counted when the CONNECT is let in, not when it authenticates: a throttled one takes nothing over.
+    const admit = () => {
+      if (s?.kind === 'hub' && this.hubSessions.has(s.key)) this.opts.stats.count('takenOver');
+      done(null, true);
+    };
     const limits = this.opts.limits;
-    if (limits?.active !== true || s?.kind !== 'hub') return done(null, true);
+    if (limits?.active !== true || s?.kind !== 'hub') return admit();
     const refuse = (why: string) => {
       this.opts.log(`throttled: client ${client.id}: ${why}`);
       done(Object.assign(counted(why), { returnCode: CONNACK.serverUnavailable }), false);
@@ -331,7 +336,7 @@ export class MqttFront implements DeviceChannel {
     if (limits.refuseConnectForQuota()) return refuse('the daily message quota is used up (IoTHubQuotaExceeded)');
     const retryAfter = limits.take('connect', s.key, 1, () => {
       if (client.closed) return false;
-      done(null, true);
+      admit();
       return true;
     });
     if (retryAfter !== undefined) refuse(`over the hub's connection rate: retry in ${retryAfter} s`);
@@ -375,7 +380,6 @@ export class MqttFront implements DeviceChannel {
     }
     const auth = module?.authentication ?? device.authentication;
     const tokenExpiry = this.verifyHubCredentials(client, hub, auth, password);
-    if (this.hubSessions.has(key)) this.opts.stats.count('takenOver');
     if (hub.modelId !== undefined && module === undefined && device.modelId !== hub.modelId) {
       device.modelId = hub.modelId;
       this.opts.registry.changed(device);

@@ -131,6 +131,10 @@ describe('an S1 hub', () => {
     const stats = await limitsStats(info);
     expect(stats?.name).toBe('S1 × 1 unit');
     expect(stats?.operations.connect).toMatchObject({ perSecond: 100, throttled: refused });
+    // Only a CONNECT let in takes the identity's session over; a throttled one takes nothing.
+    const accepted = codes.filter((c) => c === 0).length;
+    const rejections = (await restCall(info, 'GET', '/stats')).json.rejections as Record<string, number>;
+    expect(rejections.takenOver ?? 0).toBeLessThanOrEqual(accepted - 1);
   });
 
   it('shapes telemetry over 100/s (PUBACKs come late), then closes the connection when the queue is full', async () => {
