@@ -13,6 +13,7 @@ import {
   type Registry,
 } from './registry.js';
 import type { RejectionReason } from './stats.js';
+import { ServiceError } from './service.js';
 
 export interface HubHttpsOptions {
   registry: Registry;
@@ -25,6 +26,11 @@ export interface HubHttpsOptions {
   committed?: () => Promise<void>;
   /** The hub's service API: every request but the device-scope module calls made with a device token. */
   serviceApi?: (req: IncomingMessage, res: ServerResponse) => void;
+  /**
+   * Holds a module identity call until the identity registry's limit lets it run (they are registry operations);
+   * refuses with a ServiceError carrying `retryAfterSeconds` past it. Without limits, nothing.
+   */
+  registryGate?: () => Promise<void>;
 }
 
 const DEVICE_SCOPE_ROUTE = /^\/devices\/([^/]+)\/modules(?:\/([^/]+))?\/?$/;
@@ -50,6 +56,7 @@ class HubError extends Error {
     readonly code: string,
     message: string,
     readonly reason?: RejectionReason,
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }
@@ -79,17 +86,23 @@ function moduleJson(m: ModuleIdentity) {
   };
 }
 
-function reply(res: ServerResponse, status: number, body?: unknown): void {
+function reply(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}): void {
   const text = body === undefined ? '' : JSON.stringify(body);
   res.writeHead(status, {
+    ...headers,
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
   });
   res.end(text);
 }
 
-const error = (res: ServerResponse, status: number, code: string, message: string) =>
-  reply(res, status, { Message: `ErrorCode:${code};${message}`, ExceptionMessage: `Tracking ID:${randomUUID()}` });
+const error = (res: ServerResponse, err: HubError) =>
+  reply(
+    res,
+    err.status,
+    { Message: `ErrorCode:${err.code};${err.message}`, ExceptionMessage: `Tracking ID:${randomUUID()}` },
+    err.retryAfterSeconds === undefined ? {} : { 'retry-after': String(err.retryAfterSeconds) },
+  );
 
 /** An answer to send once what it says is recorded. */
 interface HubReply {
@@ -174,14 +187,14 @@ export function createHubHttpsHandler(opts: HubHttpsOptions) {
     const fail = (err: unknown) => {
       if (err instanceof HubError) {
         if (err.reason !== undefined) count(err.reason);
-        if (!res.headersSent) error(res, err.status, err.code, err.message);
+        if (!res.headersSent) error(res, err);
         else res.destroy();
         return;
       }
       count('internalError');
       const stack = err instanceof Error ? (err.stack ?? err.message) : String(err);
       opts.log(`hub HTTPS ${req.method} ${req.url?.slice(0, 200)}: internal error: ${stack}`);
-      if (!res.headersSent) error(res, 500, 'ServerError', 'internal error');
+      if (!res.headersSent) error(res, new HubError(500, 'ServerError', 'internal error'));
       else res.destroy();
     };
     const committed = opts.committed ?? (() => Promise.resolve());
@@ -216,6 +229,23 @@ function checkModuleId(moduleId: string, method: string | undefined): void {
   }
 }
 
+/** Waits for the identity registry's limit; its refusal becomes the hub's 429 with `retry-after`. */
+async function throttled(opts: HubHttpsOptions): Promise<void> {
+  try {
+    await opts.registryGate?.();
+  } catch (err) {
+    if (!(err instanceof ServiceError)) throw err;
+    const retryAfter = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+    throw new HubError(
+      err.status,
+      err.code,
+      err.message,
+      undefined,
+      typeof retryAfter === 'number' ? retryAfter : undefined,
+    );
+  }
+}
+
 async function handle(
   req: IncomingMessage,
   opts: HubHttpsOptions,
@@ -230,6 +260,7 @@ async function handle(
   const deviceId = decodeSegment(m[1] as string);
   const moduleId = m[2] === undefined ? undefined : decodeSegment(m[2]);
   const device = authorize(req, opts, deviceId);
+  await throttled(opts);
   if (moduleId === undefined) {
     if (req.method !== 'GET') throw new HubError(405, 'MethodNotAllowed', `${req.method} on a module list`);
     return { status: 200, body: [...device.modules.values()].map(moduleJson) };

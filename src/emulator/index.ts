@@ -297,7 +297,9 @@ function hubHttpsHandler(
     registryGate: options.registryGate ?? ((_operation, records) => limits.acquire('registry', undefined, records)),
     throttle: (operation) => limits.acquire(operation),
   });
-  return createHubHttpsHandler({ registry, hubHosts, log, count, committed, serviceApi });
+  // An IoT Edge device's module identity calls are identity registry operations, under the same limit.
+  const registryGate = () => limits.acquire('registry');
+  return createHubHttpsHandler({ registry, hubHosts, log, count, committed, serviceApi, registryGate });
 }
 
 /** The IoT Central-style REST API over the cloud's parts, with the secrets of its state directory. */

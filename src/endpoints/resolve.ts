@@ -10,7 +10,7 @@ import type { PlannedIdentity } from '../config/plan.js';
 import { hmacSign } from '../protocol/sas.js';
 import { hubIdentities, provisionHubIdentities, registryWriteProblem, serviceConnectProblem } from './hub-registry.js';
 import { HubServiceClient } from './hub-service-client.js';
-import { ServiceClient } from './service-client.js';
+import { retryThrottled, ServiceClient } from './service-client.js';
 import {
   emulatorLimitArgs,
   readInfoFile,
@@ -243,21 +243,28 @@ export async function assignManifests(
     return;
   }
   const service = new ServiceClient(target.service);
+  let told = false;
+  const waiting = (seconds: number) => {
+    if (!told)
+      log(
+        `the target throttles registry writes: assigning deployment manifests as fast as it allows (first wait ${seconds} s)`,
+      );
+    told = true;
+  };
   for (const group of edgeGroups) {
     if (group.kind !== 'iotEdge') continue;
     const manifestId = `edgefleet-${group.name}`;
-    await service.saveManifest(manifestId, `edgefleet ${group.name}`, group.manifest.json);
+    await retryThrottled(
+      () => service.saveManifest(manifestId, `edgefleet ${group.name}`, group.manifest.json),
+      waiting,
+    );
     const ids = deviceIds.get(group.name) ?? [];
     let next = 0;
     const lane = async () => {
       while (next < ids.length) {
         const id = ids[next++] as string;
-        await service.putDevice(id, {
-          displayName: id,
-          iotEdge: true,
-          deploymentManifest: manifestId,
-          simulated: true,
-        });
+        const body = { displayName: id, iotEdge: true, deploymentManifest: manifestId, simulated: true };
+        await retryThrottled(() => service.putDevice(id, body), waiting);
       }
     };
     await Promise.all(Array.from({ length: Math.min(16, ids.length) }, lane));

@@ -60,7 +60,12 @@ export class ServiceClient implements ServiceActions {
       } catch {
         detail = text.slice(0, 200);
       }
-      throw classifyStatus(res.status, `${method} ${path.split('?')[0]}${detail ? `: ${detail}` : ''}`);
+      const retryAfter = Number(res.headers.get('retry-after') ?? NaN);
+      throw classifyStatus(
+        res.status,
+        `${method} ${path.split('?')[0]}${detail ? `: ${detail}` : ''}`,
+        Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined,
+      );
     }
     return text.length === 0 ? undefined : JSON.parse(text);
   }
@@ -157,4 +162,25 @@ export interface EmulatorStatsDocument {
   rejections: Record<string, number>;
   /** The limits it enforces (`edgefleet emulator --hub-tier`, `--limits`); null or absent when none. */
   limits?: unknown;
+}
+
+/** How often a throttled service call is tried again before its 429 is the answer. */
+const THROTTLED_ATTEMPTS = 10;
+
+/**
+ * Runs a service call, and again after a throttled answer (429): after its `retry-after`, or 1, 2, 4 … 30 s
+ * without one. Setup work (manifest assignment) goes through a limited application or hub this way.
+ */
+export async function retryThrottled<T>(call: () => Promise<T>, onWait?: (seconds: number) => void): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      const e = err as ClassifiedError;
+      if (!(err instanceof ClassifiedError) || e.status !== 429 || attempt >= THROTTLED_ATTEMPTS) throw err;
+      const seconds = e.retryAfterSeconds ?? Math.min(30, 2 ** (attempt - 1));
+      onWait?.(seconds);
+      await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+    }
+  }
 }

@@ -5,7 +5,8 @@ import { spawn } from 'node:child_process';
 import type { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import type { MqttClient } from 'mqtt';
-import { parseTopic, topic } from '../../src/protocol/index.js';
+import { createSasToken, parseTopic, sasResource, topic } from '../../src/protocol/index.js';
+import { hubHttps } from '../support/emulator.js';
 import {
   dpsCredentials,
   hubCredentials,
@@ -194,6 +195,23 @@ describe('an S1 hub', () => {
       [1, 2].map(() => restCall(info, 'POST', '/api/devices/r-1/messages', { data: { n: 1 } })),
     );
     expect(sends.map((w) => w.status).sort()).toEqual([202, 429]);
+  });
+
+  it("counts an IoT Edge device's module identity calls as registry operations: 429 with retry-after past it", async () => {
+    const info = await start(['--hub-tier', 'S1', '--shaping-burst', '0s', '--shaping-queue', '0s']);
+    const edgeId = 'limited-edge';
+    const key = await provision(info, edgeId, 'edgeDevices');
+    const token = createSasToken({
+      resourceUri: sasResource.device(info.hubHostName, edgeId),
+      key,
+      expiry: Math.floor(Date.now() / 1000) + 3600,
+    });
+    const path = `/devices/${edgeId}/modules/$edgeAgent?api-version=2021-04-12`;
+    const reads = await Promise.all([1, 2].map(() => hubHttps(info, 'GET', path, token)));
+    expect(reads.map((r) => r.status).sort()).toEqual([200, 429]);
+    const refused = reads.find((r) => r.status === 429)!;
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect((await limitsStats(info))?.operations.registry?.throttled).toBe(1);
   });
 
   it('meters direct methods in 4 KB: big payloads reach the limit sooner than small ones', async () => {

@@ -187,7 +187,11 @@ function jsonAnswer(res: IncomingMessage, what: string): Promise<unknown> {
     res.on('end', () => {
       const status = res.statusCode ?? 0;
       const answer = Buffer.concat(chunks).toString('utf8');
-      if (status < 200 || status >= 300) return reject(classifyStatus(status, `${what}: ${answer.slice(0, 160)}`));
+      if (status < 200 || status >= 300) {
+        const retryAfter = Number(res.headers['retry-after']);
+        const wait = Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined;
+        return reject(classifyStatus(status, `${what}: ${answer.slice(0, 160)}`, wait));
+      }
       try {
         resolve(answer.length === 0 ? undefined : JSON.parse(answer));
       } catch {
