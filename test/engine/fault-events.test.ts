@@ -130,11 +130,13 @@ describe('targetRestart', () => {
     expect(target.pid).not.toBe(target.killedPid);
     expect(() => process.kill(target.killedPid!, 0)).toThrow(/ESRCH/); // really gone
     expect(restart!.targetBackAtMs! - restart!.startedAtMs!).toBeGreaterThanOrEqual(2000);
-    // The new process answered on the same ports: the devices reached it (refused until it remembers them, or whole
-    // again once it does), and the reconciliation read its /stats at the end.
+    // The new process answered on the same ports: the devices reached it (whole again, or still backing off when the
+    // run ended), and the reconciliation read its /stats at the end.
     if (restart!.wholeAfterMs === null) {
       expect(restart!.notWhole).toMatch(/never whole again before the end: \d+ of 10 identities connected/);
-      expect(restart!.errors.auth).toBeGreaterThan(0); // CONNACK 5 from the new process
+      // A loaded machine: the devices' reconnect backoff outlasted the run (the new process remembers them).
+      const failures = Object.values(restart!.errors as Record<string, number>).reduce((a, b) => a + b, 0);
+      expect(failures).toBeGreaterThan(0);
     } else {
       expect(restart!.wholeAfterTargetBackMs).toEqual(expect.any(Number));
     }
