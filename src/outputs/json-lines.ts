@@ -64,22 +64,6 @@ function errorCounts(aggregate: MetricsAggregate): Record<string, number> {
   return Object.fromEntries(counted.map(([cls, e]) => [cls, e.count]));
 }
 
-function ledger(aggregate: MetricsAggregate) {
-  const l = aggregate.ledger();
-  return {
-    generated: l.generated,
-    acknowledged: l.acknowledged,
-    failed: l.failed,
-    expired: l.expired,
-    dropped: l.dropped,
-    inFlight: l.inFlight,
-    stored: l.stored,
-    deliveredLate: l.deliveredLate,
-    resent: l.resent,
-    balanced: l.balanced,
-  };
-}
-
 type Percentiles = { count: number; p50: number | null; p95: number | null; p99: number | null; max: number | null };
 
 /** Corrected latency, ms. */
@@ -113,7 +97,7 @@ function snapshotLine(runId: string, s: RunSnapshot): object {
       throttledPerSecond: round(rates?.throttledPerSecond ?? 0),
     },
     latency,
-    ledger: ledger(s.aggregate),
+    ledger: s.aggregate.ledger(),
     errors: errorCounts(s.aggregate),
     lateness: { p99: round(second?.lateness?.p99) },
   };
@@ -131,7 +115,7 @@ function finalLine(runId: string, final: RunFinal): object {
     time: new Date(final.endedAtMs).toISOString(),
     identities: identities(final.states),
     latency,
-    ledger: ledger(final.aggregate),
+    ledger: final.aggregate.ledger(),
     errors: errorCounts(final.aggregate),
     ...(final.reconciliation === undefined ? {} : { reconciliation: final.reconciliation }),
     ...(final.stoppedEarly === undefined ? {} : { stoppedEarly: final.stoppedEarly }),

@@ -1,7 +1,7 @@
 // A look at the dashboard without a fleet: synthetic, changing numbers folded by the real nextState.
 // Not a command; run `node dist/ui/demo.js [--seconds N] [--tick-ms MS]` in a terminal (the tmux test does).
 import type { IntervalView } from '../metrics/aggregate.js';
-import type { ThingState } from '../metrics/types.js';
+import { emptyLedger, type ThingState } from '../metrics/types.js';
 import { initialState, nextState, startDashboard, type DashboardState, type DeviceDetail } from './index.js';
 
 const arg = (name: string, dflt: number) => {
@@ -25,16 +25,7 @@ const deviceIds = groups.flatMap((g) =>
 );
 const startedAtMs = Date.now();
 const durationMs = 5 * 60_000;
-const ledger = {
-  generated: 0,
-  acknowledged: 0,
-  failed: 0,
-  expired: 0,
-  dropped: 0,
-  stored: 0,
-  deliveredLate: 0,
-  resent: 0,
-};
+const ledger = emptyLedger();
 const errors: Record<string, { count: number; lastMessage: string | null }> = {};
 const totals: Record<string, number> = {};
 let paused = false;
@@ -130,17 +121,7 @@ function interval(t: number): IntervalView {
     endMs: second * 1000,
     seconds: 1,
     operations,
-    ledger: {
-      ...ledger,
-      generated: sent,
-      acknowledged: acked,
-      failed,
-      expired: 0,
-      dropped: 0,
-      stored: 0,
-      deliveredLate: 0,
-      resent: 0,
-    },
+    ledger: { ...emptyLedger(), generated: sent, acknowledged: acked, failed },
     rates: {
       generatedPerSecond: sent,
       acknowledgedPerSecond: acked,

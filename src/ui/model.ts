@@ -78,20 +78,8 @@ export interface ErrorRow {
   lastMessage: string | null;
 }
 
-export interface LedgerView {
-  generated: number;
-  acknowledged: number;
-  failed: number;
-  expired: number;
-  dropped: number;
-  inFlight: number;
-  /** Informational subsets: went through store-and-forward; acknowledged after their window. */
-  stored: number;
-  deliveredLate: number;
-  /** Sent again after a connection loss (not new messages). */
-  resent: number;
-  balanced: boolean;
-}
+/** The ledger as the dashboard shows it: the aggregate's totals (stored, deliveredLate and resent are subsets). */
+export type LedgerView = LedgerTotals;
 
 /** A profile event as the dashboard shows it. */
 export interface EventRow {
@@ -250,7 +238,7 @@ export function nextState(prev: DashboardState, input: TickInput): DashboardStat
   };
   if (input.states !== undefined) next.groups = foldGroups(prev.groups, input.states);
   if (input.patterns !== undefined) next.patterns = foldPatterns(prev.patterns, input.patterns);
-  if (input.ledger !== undefined) next.ledger = ledgerView(input.ledger);
+  if (input.ledger !== undefined) next.ledger = input.ledger;
   if (input.provisioning !== undefined) next.provisioning = { ...input.provisioning };
   if (input.errors !== undefined) next.errors = errorRows(input.errors);
   if (input.lateness !== undefined)
@@ -365,21 +353,6 @@ export function eventRows(events: readonly FaultEventReport[], now: number): Eve
     if (e.notWhole !== undefined) return { name, phase: 'notWhole', text: [...parts, e.notWhole].join(' · ') };
     return { name, phase: 'underway', text: [...parts, `not whole for ${fmtClock(now - e.startedAtMs)}`].join(' · ') };
   });
-}
-
-function ledgerView(l: LedgerTotals): LedgerView {
-  return {
-    generated: l.generated,
-    acknowledged: l.acknowledged,
-    failed: l.failed,
-    expired: l.expired,
-    dropped: l.dropped,
-    inFlight: l.inFlight,
-    stored: l.stored,
-    deliveredLate: l.deliveredLate,
-    resent: l.resent,
-    balanced: l.balanced,
-  };
 }
 
 function errorRows(errors: Partial<Record<string, Pick<ErrorStats, 'count' | 'lastMessage'>>>): ErrorRow[] {
