@@ -1,16 +1,16 @@
 // find-capacity: the scenario at a rate, a search that stops when the load generator saturates, and the figures
 // it finds against the emulator with IoT Hub's limits (S1 × 1: 100 device-to-cloud sends/s; S2 × 2: 240/s).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { baseRates, findCapacity, withRate } from '../../src/api/find-capacity.js';
 import { loadScenario } from '../../src/config/load.js';
 import { isolatedStateDir } from '../support/emulator.js';
+import { writePlainScenario } from '../support/scenario-files.js';
 
 const CLI = join(process.cwd(), 'dist/cli/main.js');
-const MODEL = resolve('test/fixtures/thermostat.dtdl.json');
 const dir = mkdtempSync(join(tmpdir(), 'edgefleet-capacity-'));
 const cleanup: (() => void | Promise<void>)[] = [];
 afterAll(async () => {
@@ -19,21 +19,8 @@ afterAll(async () => {
 });
 
 /** `devices` plain devices sending every `interval`, all arriving at once. */
-function scenario(name: string, devices: number, interval: string): string {
-  const profile = join(dir, `${name}.profile.yaml`);
-  writeFileSync(profile, `name: ${name}\nduration: 10s\narrivals: { startRate: 500 }\ndrain: 3s\n`);
-  const file = join(dir, `${name}.yaml`);
-  const fleet = [
-    '  - group: meters',
-    '    kind: device',
-    `    count: ${devices}`,
-    `    idPattern: "${name}-{index:04}"`,
-    `    model: ${MODEL}`,
-    `    telemetry: { interval: ${interval}, qos: 1 }`,
-  ];
-  writeFileSync(file, [`name: ${name}`, 'seed: 9', `profile: ${profile}`, 'fleet:', ...fleet, ''].join('\n'));
-  return file;
-}
+const scenario = (name: string, devices: number, interval: string): string =>
+  writePlainScenario(dir, { name, devices, interval, duration: '10s', startRate: 500, drain: '3s', seed: 9 });
 
 function stateDir(): string {
   const state = isolatedStateDir();

@@ -3,12 +3,13 @@
 // as `throttled`, never as the server's, shows per second in timeseries.csv, and the fleet recovers: every identity
 // connects in the end and none gives up.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseTimeseriesCsv } from '../../src/report/read.js';
 import { isolatedStateDir } from '../support/emulator.js';
+import { writePlainScenario } from '../support/scenario-files.js';
 
 const CLI = join(process.cwd(), 'dist/cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'edgefleet-throttled-'));
@@ -18,30 +19,18 @@ afterAll(() => {
   state.remove();
 });
 
-function scenario(): string {
-  const profile = join(dir, 'p.yaml');
-  writeFileSync(profile, 'name: burst\nduration: 30s\narrivals: { startRate: 2000 }\ndrain: 3s\n');
-  const file = join(dir, 's.yaml');
-  const lines = [
-    'name: throttled',
-    'seed: 4',
-    `profile: ${profile}`,
-    'targets:',
-    '  emulator:',
-    '    limits: { hubTier: S1, hubUnits: 1, shapingBurst: 0s, shapingQueue: 1s }',
-    'fleet:',
-    '  - group: meters',
-    '    kind: device',
-    // 300 arrive at once (the hub takes 100 connects a second, holds 100 more), then send 150 msgs/s (it takes 100).
-    '    count: 300',
-    '    idPattern: "thr-{index:04}"',
-    `    model: ${resolve('test/fixtures/thermostat.dtdl.json')}`,
-    '    telemetry: { interval: 2s, qos: 1 }',
-    '',
-  ];
-  writeFileSync(file, lines.join('\n'));
-  return file;
-}
+// 300 arrive at once (the hub takes 100 connects a second, holds 100 more), then send 150 msgs/s (it takes 100).
+const scenario = (): string =>
+  writePlainScenario(dir, {
+    name: 'throttled',
+    devices: 300,
+    interval: '2s',
+    duration: '30s',
+    startRate: 2000,
+    drain: '3s',
+    seed: 4,
+    extra: ['targets:', '  emulator:', '    limits: { hubTier: S1, hubUnits: 1, shapingBurst: 0s, shapingQueue: 1s }'],
+  });
 
 describe('a fleet against a hub that throttles', () => {
   it('counts CONNACK 3 and closed connections as throttled, per second too, and recovers', async () => {

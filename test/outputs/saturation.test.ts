@@ -3,9 +3,9 @@
 // one (not). The verdict shows in the console, summary.json, report.html (a banner at the top) and junit.xml, and a
 // saturated run still exits 0.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MetricsAggregate } from '../../src/metrics/aggregate.js';
 import { MetricsRecorder } from '../../src/metrics/recorder.js';
@@ -17,6 +17,7 @@ import { renderToString } from 'ink';
 import { Dashboard } from '../../src/ui/dashboard.js';
 import { cells, fullState, lines } from '../ui/fixtures.js';
 import { isolatedStateDir } from '../support/emulator.js';
+import { writePlainScenario } from '../support/scenario-files.js';
 
 const T0 = 1_790_000_000_000;
 
@@ -115,7 +116,6 @@ describe('the dashboard', () => {
 // --- end to end ----------------------------------------------------------------------------------------------
 
 const CLI = join(process.cwd(), 'dist/cli/main.js');
-const MODEL = resolve('test/fixtures/thermostat.dtdl.json');
 const dir = mkdtempSync(join(tmpdir(), 'edgefleet-saturation-'));
 const states: { remove(): void }[] = [];
 afterAll(() => {
@@ -123,28 +123,8 @@ afterAll(() => {
   for (const s of states) s.remove();
 });
 
-function scenario(name: string, devices: number, interval: string, duration: string): string {
-  const profile = join(dir, `${name}.profile.yaml`);
-  writeFileSync(profile, `name: ${name}\nduration: ${duration}\narrivals: { startRate: 2000 }\ndrain: 2s\n`);
-  const file = join(dir, `${name}.yaml`);
-  writeFileSync(
-    file,
-    [
-      `name: ${name}`,
-      'seed: 5',
-      `profile: ${profile}`,
-      'fleet:',
-      '  - group: meters',
-      '    kind: device',
-      `    count: ${devices}`,
-      `    idPattern: "${name}-{index:04}"`,
-      `    model: ${MODEL}`,
-      `    telemetry: { interval: ${interval}, qos: 1 }`,
-      '',
-    ].join('\n'),
-  );
-  return file;
-}
+const scenario = (name: string, devices: number, interval: string, duration: string): string =>
+  writePlainScenario(dir, { name, devices, interval, duration, startRate: 2000, drain: '2s', seed: 5 });
 
 function runCli(file: string, reports: string): Promise<{ code: number | null; out: string }> {
   const state = isolatedStateDir();
