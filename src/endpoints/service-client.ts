@@ -164,21 +164,26 @@ export interface EmulatorStatsDocument {
   limits?: unknown;
 }
 
-/** How often a throttled service call is tried again before its 429 is the answer. */
-const THROTTLED_ATTEMPTS = 10;
+/** How long a throttled service call keeps waiting, in all, before its 429 is the answer. */
+const THROTTLED_PATIENCE_SECONDS = 600;
 
 /**
  * Runs a service call, and again after a throttled answer (429): after its `retry-after`, or 1, 2, 4 … 30 s
- * without one. Setup work (manifest assignment) goes through a limited application or hub this way.
+ * without one, for up to ten minutes in all. Setup work (manifest assignment) goes through a limited application or
+ * hub this way, however many calls compete for its rate.
  */
 export async function retryThrottled<T>(call: () => Promise<T>, onWait?: (seconds: number) => void): Promise<T> {
+  let waited = 0;
   for (let attempt = 1; ; attempt++) {
     try {
       return await call();
     } catch (err) {
       const e = err as ClassifiedError;
-      if (!(err instanceof ClassifiedError) || e.status !== 429 || attempt >= THROTTLED_ATTEMPTS) throw err;
       const seconds = e.retryAfterSeconds ?? Math.min(30, 2 ** (attempt - 1));
+      if (!(err instanceof ClassifiedError) || e.status !== 429 || waited + seconds > THROTTLED_PATIENCE_SECONDS) {
+        throw err;
+      }
+      waited += seconds;
       onWait?.(seconds);
       await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
     }
