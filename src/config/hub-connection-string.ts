@@ -1,4 +1,5 @@
 // An IoT Hub service connection string: the hub's host name and one shared access policy with its key.
+import { connectionStringParts, ConnectionStringError } from '../protocol/connection-string.js';
 
 export interface HubConnectionString {
   /** As written: a real hub's `name.azure-devices.net`, or `host:port` (the emulator's). */
@@ -9,6 +10,14 @@ export interface HubConnectionString {
 }
 
 export class HubConnectionStringError extends Error {}
+
+function partsOf(text: string): [string, string][] {
+  try {
+    return connectionStringParts(text);
+  } catch (err) {
+    throw err instanceof ConnectionStringError ? new HubConnectionStringError(err.message) : err;
+  }
+}
 
 const FIELDS: Record<string, keyof HubConnectionString | 'deviceId'> = {
   hostname: 'hostName',
@@ -23,18 +32,14 @@ const FIELDS: Record<string, keyof HubConnectionString | 'deviceId'> = {
  */
 export function parseHubConnectionString(text: string): HubConnectionString {
   const out: Partial<Record<keyof HubConnectionString | 'deviceId', string>> = {};
-  for (const part of text.split(';')) {
-    if (part.trim().length === 0) continue;
-    const eq = part.indexOf('=');
-    const name = (eq < 0 ? part : part.slice(0, eq)).trim();
-    if (eq <= 0) throw new HubConnectionStringError(`"${name.slice(0, 30)}" has no value; expected Name=value`);
+  for (const [name, value] of partsOf(text)) {
     const field = FIELDS[name.toLowerCase()];
     if (field === undefined) {
       throw new HubConnectionStringError(
         `unknown field "${name.slice(0, 30)}"; expected HostName, SharedAccessKeyName and SharedAccessKey`,
       );
     }
-    out[field] = part.slice(eq + 1).trim();
+    out[field] = value;
   }
   if (out.deviceId !== undefined) {
     throw new HubConnectionStringError(

@@ -22,17 +22,29 @@ const FIELDS: Record<string, keyof ConnectionString> = {
   x509: 'x509',
 };
 
-/** Parses `HostName=…;DeviceId=…;SharedAccessKey=…` (field names case-insensitive; values may contain `=`). */
-export function parseConnectionString(text: string): ConnectionString {
-  const out: Partial<Record<keyof ConnectionString, string>> = {};
+/**
+ * The `Name=value` parts of a connection string, in order: names as written (trimmed), values trimmed and free to
+ * contain `=`; blank parts skipped. A part without a value is refused (its name only: the value may be a key).
+ */
+export function connectionStringParts(text: string): [name: string, value: string][] {
+  const parts: [string, string][] = [];
   for (const part of text.split(';')) {
     if (part.trim().length === 0) continue;
     const eq = part.indexOf('=');
-    if (eq <= 0) throw new ConnectionStringError(`"${part.split('=')[0]}" has no value; expected Name=value`);
-    const name = part.slice(0, eq).trim();
+    const name = (eq < 0 ? part : part.slice(0, eq)).trim();
+    if (eq <= 0) throw new ConnectionStringError(`"${name.slice(0, 30)}" has no value; expected Name=value`);
+    parts.push([name, part.slice(eq + 1).trim()]);
+  }
+  return parts;
+}
+
+/** Parses `HostName=…;DeviceId=…;SharedAccessKey=…` (field names case-insensitive; values may contain `=`). */
+export function parseConnectionString(text: string): ConnectionString {
+  const out: Partial<Record<keyof ConnectionString, string>> = {};
+  for (const [name, value] of connectionStringParts(text)) {
     const field = FIELDS[name.toLowerCase()];
     if (field === undefined) throw new ConnectionStringError(`unknown connection string field "${name}"`);
-    out[field] = part.slice(eq + 1).trim();
+    out[field] = value;
   }
   if (!out.hostName) throw new ConnectionStringError('a connection string needs HostName');
   if (!out.deviceId) throw new ConnectionStringError('a connection string needs DeviceId');
