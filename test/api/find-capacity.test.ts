@@ -1,16 +1,16 @@
 // find-capacity: the scenario at a rate, a search that stops when the load generator saturates, and the figures
 // it finds against the emulator with IoT Hub's limits (S1 × 1: 100 device-to-cloud sends/s; S2 × 2: 240/s).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { baseRates, findCapacity, withRate } from '../../src/api/find-capacity.js';
 import { loadScenario } from '../../src/config/load.js';
+import type { EmulatorInfo } from '../../src/emulator/index.js';
+import { startChildEmulator } from '../support/child-emulator.js';
 import { isolatedStateDir } from '../support/emulator.js';
 import { writePlainScenario } from '../support/scenario-files.js';
 
-const CLI = join(process.cwd(), 'dist/cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'edgefleet-capacity-'));
 const cleanup: (() => void | Promise<void>)[] = [];
 afterAll(async () => {
@@ -79,28 +79,11 @@ describe('find-capacity and a saturated load generator', () => {
 
 // --- against IoT Hub's limits ---------------------------------------------------------------------------------
 
-/** `edgefleet emulator` with the given limit flags in a process of its own; resolves with its info file. */
-async function limitedEmulator(flags: string[]): Promise<string> {
-  const info = join(dir, `emulator-${cleanup.length}.json`);
-  const args = [CLI, 'emulator', '--mqtt-port', '0', '--http-port', '0', '--hub-https-port', '0'];
-  args.push('--state-dir', stateDir(), '--ephemeral', '--info-file', info, ...flags);
-  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (d) => (stderr += d));
-  cleanup.push(
-    () =>
-      new Promise<void>((done) => {
-        if (child.exitCode !== null) return done();
-        child.once('exit', () => done());
-        child.kill('SIGTERM');
-      }),
-  );
-  const deadline = Date.now() + 20_000;
-  while (!existsSync(info)) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the emulator did not start: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return info;
+/** `edgefleet emulator` with the given limit flags in a process of its own, stopped after the file's tests. */
+async function limitedEmulator(flags: string[]): Promise<EmulatorInfo> {
+  const emulator = await startChildEmulator(flags);
+  cleanup.push(() => emulator.stop());
+  return emulator.info;
 }
 
 /** The device-to-cloud capacity find-capacity finds against an emulator with these limits. */
